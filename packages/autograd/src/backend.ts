@@ -1,0 +1,157 @@
+/**
+ * The Backend interface: a typed table of kernels keyed by kernel name (PascalCase), so the
+ * compiler tells a backend what it lacks. Kernels never see the tape: they take raw tensors
+ * (a backend buffer, a contiguous row-major shape, a dtype) and return new raw tensors.
+ */
+import type { DType, TypedArray } from './dtype.js';
+import type { Shape } from './shape.js';
+
+/** A contiguous, row-major tensor as a backend sees it. `buf` is the backend's own storage. */
+export interface Raw {
+  readonly buf: unknown;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export type UnaryKernel = (x: Raw) => Raw;
+export type BinaryKernel = (a: Raw, b: Raw) => Raw; // broadcasting, PyTorch rules
+
+export interface Conv2DParams {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+export interface Pool2DParams {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  ceilMode: boolean;
+  /** avgPool2d only: count zero padding in the divisor. */
+  countIncludePad: boolean;
+}
+
+export interface BatchNormParams {
+  training: boolean;
+  eps: number;
+}
+
+export interface Kernels {
+  // Elementwise, same dtype out as in.
+  Neg: UnaryKernel; Exp: UnaryKernel; Log: UnaryKernel; Sqrt: UnaryKernel; Rsqrt: UnaryKernel;
+  Abs: UnaryKernel; Sign: UnaryKernel; Relu: UnaryKernel; Sigmoid: UnaryKernel; Tanh: UnaryKernel;
+  Add: BinaryKernel; Sub: BinaryKernel; Mul: BinaryKernel; Div: BinaryKernel; Pow: BinaryKernel;
+  Maximum: BinaryKernel; Minimum: BinaryKernel;
+  /** Comparisons give 1 or 0 in the inputs' dtype (there is no bool dtype). */
+  Equal: BinaryKernel; NotEqual: BinaryKernel; Less: BinaryKernel; LessEqual: BinaryKernel;
+  Greater: BinaryKernel; GreaterEqual: BinaryKernel;
+  /** Broadcasting select: cond != 0 ? a : b. */
+  Where: (cond: Raw, a: Raw, b: Raw) => Raw;
+  Clamp: (x: Raw, min: number, max: number) => Raw;
+  /** Casts between dtypes (float <-> float, int -> float, float -> int truncates). */
+  Cast: (x: Raw, dtype: DType) => Raw;
+
+  // Reductions over sorted, distinct axes; reduced axes are kept with size 1.
+  Sum: (x: Raw, axes: readonly number[]) => Raw;
+  Max: (x: Raw, axes: readonly number[]) => Raw;
+  Min: (x: Raw, axes: readonly number[]) => Raw;
+  /** Index of the first maximum along one axis (kept with size 1), as int64. */
+  ArgMax: (x: Raw, axis: number) => Raw;
+  ArgMin: (x: Raw, axis: number) => Raw;
+
+  // Data movement.
+  Transpose: (x: Raw, perm: readonly number[]) => Raw;
+  BroadcastTo: (x: Raw, shape: Shape) => Raw;
+  /** Slice with per-dim start, size and positive step. */
+  Slice: (x: Raw, begin: readonly number[], size: readonly number[], step: readonly number[]) => Raw;
+  /** Constant padding: pads[i] = [before, after] for dim i (all dims listed). */
+  Pad: (x: Raw, pads: readonly (readonly [number, number])[], value: number) => Raw;
+  Concat: (xs: readonly Raw[], axis: number) => Raw;
+  /** indices (int32/int64, any shape) -> float one-hot with a trailing dim of `numClasses`. */
+  OneHot: (indices: Raw, numClasses: number, dtype: DType) => Raw;
+
+  // Linear algebra: [B, M, K] x [B, K, N] -> [B, M, N], with optional transposes of the last two dims.
+  BatchMatMul: (a: Raw, b: Raw, transA: boolean, transB: boolean) => Raw;
+
+  // Convolution, NCHW input and OIHW weight (I = C / groups). Each direction is a kernel.
+  Conv2D: (x: Raw, w: Raw, p: Conv2DParams) => Raw;
+  Conv2DBackpropInput: (dy: Raw, w: Raw, xShape: Shape, p: Conv2DParams) => Raw;
+  Conv2DBackpropFilter: (x: Raw, dy: Raw, wShape: Shape, p: Conv2DParams) => Raw;
+
+  // Pooling, NCHW. Max pooling returns flat indices into each input plane (H*W), as PyTorch.
+  MaxPool2D: (x: Raw, p: Pool2DParams) => { y: Raw; indices: Raw };
+  /** Scatter-adds dy into a zero tensor of xShape at the saved plane indices. */
+  MaxPool2DBackward: (dy: Raw, indices: Raw, xShape: Shape) => Raw;
+  /** The adjoint of MaxPool2DBackward: gathers x at the saved plane indices. */
+  MaxPool2DGather: (x: Raw, indices: Raw) => Raw;
+  AvgPool2D: (x: Raw, p: Pool2DParams) => Raw;
+  AvgPool2DBackward: (dy: Raw, xShape: Shape, p: Pool2DParams) => Raw;
+  AdaptiveAvgPool2D: (x: Raw, outSize: [number, number]) => Raw;
+  AdaptiveAvgPool2DBackward: (dy: Raw, xShape: Shape) => Raw;
+
+  // Batch norm over dim 1 of an [N, C, ...] tensor. Training: batch statistics, biased variance;
+  // eval: the given running statistics. Returns the saved mean and 1/sqrt(var + eps) per channel.
+  BatchNormForward: (x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null,
+    runVar: Raw | null, p: BatchNormParams) => { y: Raw; mean: Raw; invstd: Raw };
+  /** Training-mode gradient given the saved statistics: dx, and dweight/dbias per channel. */
+  BatchNormBackward: (dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw) =>
+    { dx: Raw; dweight: Raw; dbias: Raw };
+
+  // Softmax family along one axis.
+  Softmax: (x: Raw, axis: number) => Raw;
+  LogSoftmax: (x: Raw, axis: number) => Raw;
+}
+
+export type KernelName = keyof Kernels;
+
+/** A device's memory and kernels. The 'ts' backend is the reference every other one is checked against. */
+export interface Backend {
+  readonly name: string;
+  /** Wraps a copy of host data as a backend tensor. */
+  fromArray(data: TypedArray, shape: Shape, dtype: DType): Raw;
+  /** Copies a backend tensor back to host memory (a Float64Array for int64). */
+  toArray(x: Raw): TypedArray;
+  /** Writes src's elements into dst's storage (same size and dtype): the basis of in-place ops. */
+  copyInto(dst: Raw, src: Raw): void;
+  /** Releases the storage now; optional for garbage-collected backends. */
+  free?(x: Raw): void;
+  readonly kernels: Kernels;
+}
+
+export interface BackendStatus {
+  name: string;
+  available: boolean;
+  /** Why it is not available (missing build, missing library, no device). */
+  reason?: string;
+}
+
+const registry = new Map<string, Backend>();
+const unavailable = new Map<string, string>();
+
+/** Makes a backend usable as a device name ('ts', 'cpu', 'cuda:0', ...). */
+export function registerBackend(backend: Backend): void {
+  registry.set(backend.name, backend);
+  unavailable.delete(backend.name);
+}
+
+/** Records that a backend could not be loaded, and why; `backends()` reports it. */
+export function reportUnavailable(name: string, reason: string): void {
+  if (!registry.has(name)) unavailable.set(name, reason);
+}
+
+export function getBackend(name: string): Backend {
+  const b = registry.get(name);
+  if (b) return b;
+  const why = unavailable.get(name);
+  throw new Error(`device '${name}' is not available` + (why ? `: ${why}` : ` (registered: ${[...registry.keys()].join(', ')})`));
+}
+
+/** Every backend known: those registered, and those that failed to load with the reason. */
+export function backends(): BackendStatus[] {
+  return [
+    ...[...registry.keys()].map((name) => ({ name, available: true })),
+    ...[...unavailable].map(([name, reason]) => ({ name, available: false, reason })),
+  ];
+}

@@ -1,0 +1,89 @@
+/** Elementwise kernels: unary maps, broadcasting binary maps, where, clamp, cast. */
+import type { BinaryKernel, Kernels, Raw, UnaryKernel } from '../../backend.js';
+import { allocArray } from '../../dtype.js';
+import { broadcastShapes, numel, sameShape } from '../../shape.js';
+import { arr, broadcastStrides, forEachBroadcast, out } from './util.js';
+
+function unary(f: (v: number) => number): UnaryKernel {
+  return (x) => {
+    const a = arr(x);
+    const r = out(x.shape, x.dtype);
+    const o = arr(r);
+    for (let i = 0; i < a.length; i++) o[i] = f(a[i]!);
+    return r;
+  };
+}
+
+function binary(f: (a: number, b: number) => number): BinaryKernel {
+  return (x, y) => {
+    const a = arr(x), b = arr(y);
+    const shape = sameShape(x.shape, y.shape) ? x.shape : broadcastShapes('kernel', x.shape, y.shape);
+    const r = out(shape, x.dtype);
+    const o = arr(r);
+    if (a.length === o.length && b.length === o.length) {
+      for (let i = 0; i < o.length; i++) o[i] = f(a[i]!, b[i]!);
+    } else if (b.length === 1 && a.length === o.length) {
+      const bv = b[0]!;
+      for (let i = 0; i < o.length; i++) o[i] = f(a[i]!, bv);
+    } else {
+      forEachBroadcast(shape, broadcastStrides(x.shape, shape), broadcastStrides(y.shape, shape),
+        (i, ia, ib) => { o[i] = f(a[ia]!, b[ib]!); });
+    }
+    return r;
+  };
+}
+
+function where(c: Raw, x: Raw, y: Raw): Raw {
+  const shape = broadcastShapes('where', broadcastShapes('where', c.shape, x.shape), y.shape);
+  const cc = arr(c), a = arr(x), b = arr(y);
+  const r = out(shape, x.dtype);
+  const o = arr(r);
+  // Two passes of the two-operand iterator: first the condition's mask, then the pick.
+  const mask = new Uint8Array(numel(shape));
+  forEachBroadcast(shape, broadcastStrides(c.shape, shape), broadcastStrides(c.shape, shape),
+    (i, ic) => { mask[i] = cc[ic] !== 0 ? 1 : 0; });
+  forEachBroadcast(shape, broadcastStrides(x.shape, shape), broadcastStrides(y.shape, shape),
+    (i, ia, ib) => { o[i] = mask[i] ? a[ia]! : b[ib]!; });
+  return r;
+}
+
+const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
+
+export const elementwiseKernels: Pick<Kernels,
+  'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Sign' | 'Relu' | 'Sigmoid' | 'Tanh' |
+  'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow' | 'Maximum' | 'Minimum' |
+  'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual' | 'Where' | 'Clamp' | 'Cast'> = {
+  Neg: unary((v) => -v),
+  Exp: unary(Math.exp),
+  Log: unary(Math.log),
+  Sqrt: unary(Math.sqrt),
+  Rsqrt: unary((v) => 1 / Math.sqrt(v)),
+  Abs: unary(Math.abs),
+  Sign: unary((v) => (v > 0 ? 1 : v < 0 ? -1 : 0)),
+  Relu: unary((v) => (v > 0 ? v : 0)),
+  Sigmoid: unary(sigmoid),
+  Tanh: unary(Math.tanh),
+  Add: binary((a, b) => a + b),
+  Sub: binary((a, b) => a - b),
+  Mul: binary((a, b) => a * b),
+  Div: binary((a, b) => a / b),
+  Pow: binary(Math.pow),
+  // NaN propagates through maximum/minimum, as in PyTorch.
+  Maximum: binary((a, b) => (a !== a || b !== b ? NaN : a > b ? a : b)),
+  Minimum: binary((a, b) => (a !== a || b !== b ? NaN : a < b ? a : b)),
+  Equal: binary((a, b) => (a === b ? 1 : 0)),
+  NotEqual: binary((a, b) => (a !== b ? 1 : 0)),
+  Less: binary((a, b) => (a < b ? 1 : 0)),
+  LessEqual: binary((a, b) => (a <= b ? 1 : 0)),
+  Greater: binary((a, b) => (a > b ? 1 : 0)),
+  GreaterEqual: binary((a, b) => (a >= b ? 1 : 0)),
+  Where: where,
+  Clamp: (x, lo, hi) => unary((v) => (v < lo ? lo : v > hi ? hi : v))(x),
+  Cast: (x, dtype) => {
+    const a = arr(x);
+    const o = allocArray(dtype, a.length);
+    if (dtype === 'int32' || dtype === 'int64') for (let i = 0; i < a.length; i++) o[i] = Math.trunc(a[i]!);
+    else o.set(a);
+    return out(x.shape, dtype, o);
+  },
+};

@@ -1,0 +1,173 @@
+/**
+ * Runs the tape backwards: `backward` accumulates into leaves' `.grad`, `grad` returns the
+ * gradients of chosen inputs without touching `.grad`.
+ */
+import { gradEdge } from './function.js';
+import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
+import { add } from './ops/arith.js';
+import { fullLike } from './ops/creation.js';
+import { fmt } from './shape.js';
+import type { Edge, Node } from './tape.js';
+import type { Tensor } from './tensor.js';
+
+export interface BackwardOptions {
+  /** Keep saved tensors so the graph can be walked again. */
+  retainGraph?: boolean;
+  /** Record the backward itself, for higher-order gradients (implies retainGraph). */
+  createGraph?: boolean;
+}
+
+export interface GradOptions extends BackwardOptions {
+  /** Gradients of the outputs; default ones for one-element outputs. */
+  gradOutputs?: (Tensor | null)[];
+  /** Return null for inputs the outputs do not depend on, instead of throwing. */
+  allowUnused?: boolean;
+}
+
+function rootEdge(op: string, t: Tensor, i: number): Edge {
+  if (!t.requiresGrad) {
+    throw new Error(`${op}: element ${i} of the outputs does not require grad and has no gradFn`);
+  }
+  return gradEdge(t);
+}
+
+function defaultGrad(op: string, t: Tensor, g: Tensor | null | undefined): Tensor {
+  if (g) {
+    if (g.shape.join() !== t.shape.join()) {
+      throw new Error(`${op}: gradient of shape ${fmt(g.shape)} does not match output of shape ${fmt(t.shape)}`);
+    }
+    return g;
+  }
+  if (t.size !== 1) {
+    throw new Error(`${op}: a gradient can be created implicitly only for one-element outputs, got shape ${fmt(t.shape)}`);
+  }
+  return fullLike(t, 1);
+}
+
+/** Nodes reachable from the roots, in depth-first post-order (inputs before their users). */
+function postOrder(roots: Node[]): Node[] {
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const stack: { node: Node; next: number }[] = [];
+  for (const r of roots) {
+    if (seen.has(r)) continue;
+    seen.add(r);
+    stack.push({ node: r, next: 0 });
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const e = top.node.edges[top.next++];
+      if (top.next > top.node.edges.length) {
+        stack.pop();
+        order.push(top.node);
+      } else if (e && !seen.has(e.node)) {
+        seen.add(e.node);
+        stack.push({ node: e.node, next: 0 });
+      }
+    }
+  }
+  return order;
+}
+
+function checkFinite(node: Node, grads: (Tensor | null | undefined)[]): void {
+  grads.forEach((g, i) => {
+    if (g && g.toTypedArray().some((v) => !Number.isFinite(v))) {
+      throw new Error(`Function '${node.name}' returned nan or inf values in its gradient for input ${i}. ` +
+        `The forward op was created at:\n${node.stack ?? '(stack not recorded)'}`);
+    }
+  });
+}
+
+function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
+  capture: Map<Node, Map<number, number>> | null, captured: (Tensor | null)[]): void {
+  const retain = opts.retainGraph ?? opts.createGraph ?? false;
+  const order = postOrder(rootEdges.map((e) => e.node));
+  // In grad() mode only nodes on a path to a captured input run.
+  let needed: Set<Node> | null = null;
+  if (capture) {
+    needed = new Set();
+    for (const n of order) {
+      if (capture.has(n) || n.edges.some((e) => e && needed!.has(e.node))) needed.add(n);
+    }
+  }
+  const buffers = new Map<Node, (Tensor | undefined)[]>();
+  const accumulate = (e: Edge, g: Tensor) => {
+    let b = buffers.get(e.node);
+    if (!b) buffers.set(e.node, (b = []));
+    const prev = b[e.index];
+    b[e.index] = prev ? add(prev, g) : g;
+  };
+  rootEdges.forEach((e, i) => accumulate(e, rootGrads[i]!));
+
+  const run = () => {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const node = order[k]!;
+      const buf = buffers.get(node);
+      if (!buf || (needed && !needed.has(node))) continue;
+      buffers.delete(node);
+      const grads = node.outputMeta.map((_m, i) => {
+        let g = buf[i];
+        if (!g) return undefined;
+        for (const h of node.outputHooks[i] ?? []) g = h(g) ?? g;
+        return g;
+      });
+      const slots = capture?.get(node);
+      if (slots) {
+        for (const [i, slot] of slots) captured[slot] = grads[i] ?? null;
+      }
+      if (node.leaf) {
+        if (!capture) accumulateLeaf(node.leaf, grads[0]!, opts.createGraph ?? false);
+        continue;
+      }
+      const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
+      const inGrads = node.apply(full);
+      if (isAnomalyEnabled()) checkFinite(node, inGrads);
+      node.edges.forEach((e, i) => {
+        const g = inGrads[i];
+        if (e && g) accumulate(e, g);
+      });
+      if (!retain) node.release();
+    }
+  };
+  if (opts.createGraph) enableGrad(run);
+  else noGrad(run);
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
+  for (const h of leaf.leafHooks) g = h(g) ?? g;
+  // Without createGraph the stored gradient carries no history, as in PyTorch.
+  leaf.grad = leaf.grad ? add(leaf.grad, g) : g;
+  if (!createGraph && leaf.grad.gradFn) leaf.grad = leaf.grad.aliasAs(leaf.grad.shape);
+}
+
+/** Accumulates d(outputs)/d(leaf) into every leaf's `.grad`. */
+export function backward(outputs: Tensor | Tensor[], grads?: Tensor | (Tensor | null)[] | null,
+  opts: BackwardOptions = {}): void {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  const gs = Array.isArray(grads) ? grads : [grads];
+  const edges = outs.map((t, i) => rootEdge('backward', t, i));
+  execute(edges, outs.map((t, i) => defaultGrad('backward', t, gs[i])), opts, null, []);
+}
+
+/** The gradients of outputs with respect to inputs, as `torch.autograd.grad`. */
+export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  const ins = Array.isArray(inputs) ? inputs : [inputs];
+  const gs = opts.gradOutputs ?? [];
+  const capture = new Map<Node, Map<number, number>>();
+  ins.forEach((t, slot) => {
+    if (!t.requiresGrad) throw new Error(`grad: input ${slot} (${fmt(t.shape)}) does not require grad`);
+    const e = gradEdge(t);
+    if (!capture.has(e.node)) capture.set(e.node, new Map());
+    capture.get(e.node)!.set(e.index, slot);
+  });
+  const captured: (Tensor | null)[] = ins.map(() => null);
+  const edges = outs.map((t, i) => rootEdge('grad', t, i));
+  execute(edges, outs.map((t, i) => defaultGrad('grad', t, gs[i])), opts, capture, captured);
+  captured.forEach((g, i) => {
+    if (!g && !opts.allowUnused) {
+      throw new Error(`grad: input ${i} (${fmt(ins[i]!.shape)}) was not used in computing the outputs; ` +
+        'pass { allowUnused: true } to get null for it');
+    }
+  });
+  return captured;
+}

@@ -1,0 +1,91 @@
+/**
+ * defineOp: the one way an op gets onto the tape, for built-in ops and users alike
+ * (`defineFunction` is the same thing under PyTorch's name). The forward runs without recording;
+ * if any tensor argument requires grad, a Node is recorded whose backward is the op's VJP.
+ */
+import { isAnomalyEnabled, isGradEnabled, noGrad } from './grad_mode.js';
+import { fmt } from './shape.js';
+import { Node, type Edge } from './tape.js';
+import { Tensor } from './tensor.js';
+
+/** Per-call context: what the forward saved for the backward, and which inputs need a gradient. */
+export class Ctx {
+  /** One flag per forward argument: is it a tensor that requires grad. */
+  readonly needsInputGrad: boolean[];
+  private readonly savedTensors: { t: Tensor; version: number }[] = [];
+  private readonly opName: string;
+  // Ops stash non-tensor values (shapes, options, raw indices) here for their backward.
+  [key: string]: any;
+
+  constructor(opName: string, needsInputGrad: boolean[]) {
+    this.opName = opName;
+    this.needsInputGrad = needsInputGrad;
+  }
+
+  /** Saves tensors for backward; modifying one in place before backward is then an error. */
+  save(...tensors: Tensor[]): void {
+    for (const t of tensors) this.savedTensors.push({ t, version: t.version });
+  }
+
+  /** The saved tensors, checked against in-place modification since they were saved. */
+  get saved(): Tensor[] {
+    return this.savedTensors.map(({ t, version }, i) => {
+      if (t.version !== version) {
+        throw new Error(`${this.opName}: one of the tensors needed for gradient computation (saved tensor ${i}, ` +
+          `${t.dtype} ${fmt(t.shape)}) has been modified by an inplace operation: it is at version ${t.version}; ` +
+          `expected version ${version} instead.`);
+      }
+      return t;
+    });
+  }
+}
+
+export interface OpDef<A extends unknown[], R extends Tensor | Tensor[]> {
+  name: string;
+  /** Computes the outputs; runs with recording off. Arguments that are Tensors are the inputs. */
+  forward(ctx: Ctx, ...args: A): R;
+  /**
+   * The VJP: one gradient per forward argument (null/undefined where none), written with
+   * differentiable ops so that `createGraph` works. Receives one gradient per output.
+   */
+  backward(ctx: Ctx, ...grads: Tensor[]): (Tensor | null | undefined)[] | Tensor;
+}
+
+/** The edge a gradient for `t` flows along: its producing node, or its AccumulateGrad node. */
+export function gradEdge(t: Tensor): Edge {
+  if (t.gradFn) return { node: t.gradFn, index: t.outputIndex };
+  t.accumulator ??= new Node('AccumulateGrad', [], [], [{ shape: t.shape, dtype: t.dtype, device: t.device }], null, t);
+  return { node: t.accumulator, index: 0 };
+}
+
+export function defineOp<A extends unknown[], R extends Tensor | Tensor[]>(def: OpDef<A, R>): (...args: A) => R {
+  return (...args: A): R => {
+    const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
+    const ctx = new Ctx(def.name, needs);
+    const result = noGrad(() => def.forward(ctx, ...args));
+    if (!isGradEnabled() || !needs.some(Boolean)) return result;
+
+    const outs: Tensor[] = Array.isArray(result) ? result : [result];
+    // An output that is one of the inputs becomes an alias, so the input keeps its own gradFn.
+    const fresh = outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o));
+    const edges = args.map((a, i) => (needs[i] ? gradEdge(a as Tensor) : null));
+    const inputShapes = args.map((a) => (a instanceof Tensor ? a.shape : null));
+    const node = new Node(def.name, edges, inputShapes,
+      fresh.map((o) => ({ shape: o.shape, dtype: o.dtype, device: o.device })),
+      (grads) => {
+        const r = def.backward(ctx, ...grads);
+        return Array.isArray(r) ? r : [r];
+      });
+    if (isAnomalyEnabled()) node.stack = new Error(`${def.name} created at`).stack;
+    fresh.forEach((o, i) => {
+      if (o.dtype === 'int32' || o.dtype === 'int64') return;
+      o.gradFn = node;
+      o.outputIndex = i;
+      o.requiresGrad = true;
+    });
+    return (Array.isArray(result) ? fresh : fresh[0]) as R;
+  };
+}
+
+/** A user's own differentiable op: PyTorch's `torch.autograd.Function`, the same path built-ins use. */
+export const defineFunction = defineOp;

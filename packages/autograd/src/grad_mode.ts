@@ -1,0 +1,49 @@
+/** Whether ops record onto the tape. Backward turns it off unless `createGraph` asks for it. */
+let enabled = true;
+let anomaly = false;
+
+export function isGradEnabled(): boolean {
+  return enabled;
+}
+
+function withMode<T>(on: boolean, fn: () => T): T {
+  const prev = enabled;
+  enabled = on;
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
+}
+
+/** Runs fn without recording: results do not require grad. */
+export function noGrad<T>(fn: () => T): T {
+  return withMode(false, fn);
+}
+
+/** Runs fn with recording on, e.g. inside a `noGrad` block. */
+export function enableGrad<T>(fn: () => T): T {
+  return withMode(true, fn);
+}
+
+export function setGradEnabled(on: boolean): void {
+  enabled = on;
+}
+
+export function isAnomalyEnabled(): boolean {
+  return anomaly;
+}
+
+/**
+ * Runs fn with anomaly detection: ops remember where they were created, and a backward that
+ * produces NaN or Inf throws, naming the forward op and its creation stack.
+ */
+export function detectAnomaly<T>(fn: () => T): T {
+  const prev = anomaly;
+  anomaly = true;
+  try {
+    return fn();
+  } finally {
+    anomaly = prev;
+  }
+}

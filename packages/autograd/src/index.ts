@@ -1,0 +1,29 @@
+/** @nodegrad/autograd: tensors, the tape, ops with their gradients, backends. */
+import { registerBackend } from './backend.js';
+import { tsBackend } from './backends/ts/index.js';
+
+registerBackend(tsBackend);
+
+export { Tensor, type Hook, type Storage } from './tensor.js';
+export type { DType, FloatDType, IntDType, TypedArray } from './dtype.js';
+export type { Shape } from './shape.js';
+export {
+  registerBackend, reportUnavailable, getBackend, backends,
+  type Backend, type BackendStatus, type Kernels, type KernelName, type Raw,
+  type Conv2DParams, type Pool2DParams, type BatchNormParams,
+} from './backend.js';
+export { tsBackend } from './backends/ts/index.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
+export { defineOp, defineFunction, Ctx, type OpDef } from './function.js';
+export { backward, grad, type BackwardOptions, type GradOptions } from './engine.js';
+export { Node } from './tape.js';
+export { manualSeed, getRngState, setRngState } from './random.js';
+export * from './ops/creation.js';
+export * from './ops/autograd_api.js';
+export * from './ops/arith.js';
+export * from './ops/unary.js';
+export * from './ops/compare.js';
+export * from './ops/reduce.js';
+export * from './ops/shape.js';
+export * from './ops/inplace.js';
+export type { TensorLike } from './ops/util.js';

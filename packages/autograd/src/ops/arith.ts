@@ -1,0 +1,123 @@
+/** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
+import { defineOp } from '../function.js';
+import { installMethods } from '../methods.js';
+import { broadcastShapes } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { greaterEqual, less, lessEqual, greater, where } from './compare.js';
+import { sumTo } from './reduce.js';
+import { log } from './unary.js';
+import { binaryArgs, kernels, wrap, type TensorLike } from './util.js';
+
+export const addOp = defineOp({
+  name: 'add',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.sa = a.shape; ctx.sb = b.shape;
+    broadcastShapes('add', a.shape, b.shape);
+    return wrap(kernels(a).Add(a, b), a);
+  },
+  backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(g, ctx.sb)],
+});
+
+export const subOp = defineOp({
+  name: 'sub',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.sa = a.shape; ctx.sb = b.shape;
+    broadcastShapes('sub', a.shape, b.shape);
+    return wrap(kernels(a).Sub(a, b), a);
+  },
+  backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(neg(g), ctx.sb)],
+});
+
+export const mulOp = defineOp({
+  name: 'mul',
+  forward(ctx, a: Tensor, b: Tensor) {
+    broadcastShapes('mul', a.shape, b.shape);
+    ctx.save(a, b);
+    return wrap(kernels(a).Mul(a, b), a);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.saved as [Tensor, Tensor];
+    return [ctx.needsInputGrad[0] ? sumTo(mul(g, b), a.shape) : null,
+      ctx.needsInputGrad[1] ? sumTo(mul(g, a), b.shape) : null];
+  },
+});
+
+export const divOp = defineOp({
+  name: 'div',
+  forward(ctx, a: Tensor, b: Tensor) {
+    broadcastShapes('div', a.shape, b.shape);
+    ctx.save(a, b);
+    return wrap(kernels(a).Div(a, b), a);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.saved as [Tensor, Tensor];
+    // d(a/b)/db = -a / b^2
+    return [ctx.needsInputGrad[0] ? sumTo(div(g, b), a.shape) : null,
+      ctx.needsInputGrad[1] ? sumTo(neg(div(mul(g, a), mul(b, b))), b.shape) : null];
+  },
+});
+
+export const powOp = defineOp({
+  name: 'pow',
+  forward(ctx, a: Tensor, b: Tensor) {
+    broadcastShapes('pow', a.shape, b.shape);
+    const out = wrap(kernels(a).Pow(a, b), a);
+    ctx.save(a, b, out);
+    return out;
+  },
+  backward(ctx, g) {
+    const [a, b, out] = ctx.saved as [Tensor, Tensor, Tensor];
+    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
+    const ga = ctx.needsInputGrad[0] ? sumTo(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null;
+    const gb = ctx.needsInputGrad[1]
+      ? sumTo(mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)), b.shape) : null;
+    return [ga, gb];
+  },
+});
+
+/** maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly, as PyTorch. */
+function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
+  return defineOp({
+    name,
+    forward(ctx, a: Tensor, b: Tensor) {
+      broadcastShapes(name, a.shape, b.shape);
+      ctx.save(a, b);
+      return wrap(kernels(a)[kernel](a, b), a);
+    },
+    backward(ctx, g) {
+      const [a, b] = ctx.saved as [Tensor, Tensor];
+      const winsA = name === 'maximum' ? greater(a, b) : less(a, b);
+      const tie = mul(greaterEqual(a, b), lessEqual(a, b));
+      const wa = add(winsA, mul(tie, 0.5));
+      return [ctx.needsInputGrad[0] ? sumTo(mul(g, wa), a.shape) : null,
+        ctx.needsInputGrad[1] ? sumTo(mul(g, sub(1, wa)), b.shape) : null];
+    },
+  });
+}
+const maximumOp = extremum('maximum', 'Maximum');
+const minimumOp = extremum('minimum', 'Minimum');
+
+export const negOp = defineOp({
+  name: 'neg',
+  forward: (_ctx, x: Tensor) => wrap(kernels(x).Neg(x), x),
+  backward: (_ctx, g) => [neg(g)],
+});
+
+export function add(a: TensorLike, b: TensorLike): Tensor { return addOp(...binaryArgs('add', a, b)); }
+export function sub(a: TensorLike, b: TensorLike): Tensor { return subOp(...binaryArgs('sub', a, b)); }
+export function mul(a: TensorLike, b: TensorLike): Tensor { return mulOp(...binaryArgs('mul', a, b)); }
+export function div(a: TensorLike, b: TensorLike): Tensor { return divOp(...binaryArgs('div', a, b)); }
+export function pow(a: TensorLike, b: TensorLike): Tensor { return powOp(...binaryArgs('pow', a, b)); }
+export function maximum(a: TensorLike, b: TensorLike): Tensor { return maximumOp(...binaryArgs('maximum', a, b)); }
+export function minimum(a: TensorLike, b: TensorLike): Tensor { return minimumOp(...binaryArgs('minimum', a, b)); }
+export function neg(x: Tensor): Tensor { return negOp(x); }
+
+installMethods({ add, sub, mul, div, pow, maximum, minimum, neg });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    add(other: TensorLike): Tensor; sub(other: TensorLike): Tensor; mul(other: TensorLike): Tensor;
+    div(other: TensorLike): Tensor; pow(exponent: TensorLike): Tensor; maximum(other: TensorLike): Tensor;
+    minimum(other: TensorLike): Tensor; neg(): Tensor;
+  }
+}

@@ -1,0 +1,107 @@
+/** The tape as methods: backward, detach, requiresGrad_, hooks, retainGrad, clone, to. */
+import { getBackend } from '../backend.js';
+import { isFloat, type DType } from '../dtype.js';
+import { backward, type BackwardOptions } from '../engine.js';
+import { defineOp } from '../function.js';
+import { installMethods } from '../methods.js';
+import { Tensor, type Hook } from '../tensor.js';
+import { kernels, wrap } from './util.js';
+
+/** A tensor sharing storage with x but cut from the graph. */
+export function detach(x: Tensor): Tensor {
+  return x.aliasAs(x.shape);
+}
+
+/** Sets requiresGrad on a leaf (PyTorch's requires_grad_); returns x. */
+export function requiresGrad_(x: Tensor, flag = true): Tensor {
+  if (!x.isLeaf && !flag) {
+    throw new Error('requiresGrad_: cannot turn off requiresGrad on a non-leaf tensor; use detach() instead');
+  }
+  if (flag && !isFloat(x.dtype)) throw new Error(`requiresGrad_: only float tensors can require gradients, got ${x.dtype}`);
+  x.requiresGrad = flag;
+  return x;
+}
+
+/**
+ * Registers fn to run on this tensor's gradient when it is computed; a returned tensor replaces
+ * the gradient. Returns a function that removes the hook.
+ */
+export function registerHook(x: Tensor, fn: Hook): () => void {
+  if (!x.requiresGrad) throw new Error("registerHook: cannot register a hook on a tensor that doesn't require grad");
+  const list = x.gradFn ? (x.gradFn.outputHooks[x.outputIndex] ??= []) : x.leafHooks;
+  list.push(fn);
+  return () => {
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
+/** Keeps the gradient of a non-leaf in `.grad` after backward. */
+export function retainGrad(x: Tensor): Tensor {
+  if (x.isLeaf || x.retainsGrad) return x;
+  x.retainsGrad = true;
+  registerHook(x, (g) => {
+    x.grad = x.grad ? wrap(kernels(g).Add(x.grad, g), g) : g.aliasAs(g.shape);
+  });
+  return x;
+}
+
+const cloneOp = defineOp({
+  name: 'clone',
+  forward: (_ctx, x: Tensor) => wrap(x.backend.fromArray(x.backend.toArray(x), x.shape, x.dtype), x),
+  backward: (_ctx, g) => [g],
+});
+
+const castOp = defineOp({
+  name: 'to',
+  forward(ctx, x: Tensor, dtype: DType) {
+    ctx.from = x.dtype;
+    return wrap(kernels(x).Cast(x, dtype), x);
+  },
+  backward: (ctx, g) => [to(g, ctx.from)],
+});
+
+const moveOp = defineOp({
+  name: 'to',
+  forward(ctx, x: Tensor, device: string) {
+    ctx.from = x.device;
+    return Tensor.fromData(x.toTypedArray(), x.shape, x.dtype, device);
+  },
+  backward: (ctx, g) => [to(g, ctx.from)],
+});
+
+const DTYPES: readonly string[] = ['float32', 'float64', 'int32', 'int64'];
+
+/** Converts to a dtype or moves to a device; returns x itself when nothing changes. */
+export function to(x: Tensor, target: DType | string): Tensor {
+  if (DTYPES.includes(target)) {
+    if (target === x.dtype) return x;
+    if (x.requiresGrad && !isFloat(target as DType)) return detach(wrap(kernels(x).Cast(x, target as DType), x));
+    return castOp(x, target as DType);
+  }
+  if (target === x.device) return x;
+  getBackend(target);
+  return moveOp(x, target);
+}
+
+export function clone(x: Tensor): Tensor {
+  return cloneOp(x);
+}
+
+installMethods({
+  backward: (x: Tensor, grad?: Tensor | null, opts?: BackwardOptions) => backward(x, grad ?? null, opts),
+  detach, requiresGrad_, registerHook, retainGrad, clone, to,
+});
+
+declare module '../tensor.js' {
+  interface Tensor {
+    /** Accumulates gradients of this tensor into the leaves' `.grad`. */
+    backward(grad?: Tensor | null, opts?: BackwardOptions): void;
+    detach(): Tensor;
+    requiresGrad_(flag?: boolean): Tensor;
+    registerHook(fn: Hook): () => void;
+    retainGrad(): Tensor;
+    clone(): Tensor;
+    to(target: DType | string): Tensor;
+  }
+}

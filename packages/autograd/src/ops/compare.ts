@@ -1,0 +1,60 @@
+/** Comparisons (no gradient; 1/0 in the inputs' dtype) and the differentiable `where`. */
+import { defineOp } from '../function.js';
+import { installMethods } from '../methods.js';
+import { broadcastShapes } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { sumTo } from './reduce.js';
+import { binaryArgs, checkSame, kernels, lift, wrap, type TensorLike } from './util.js';
+
+type CompareKernel = 'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual';
+
+function compare(name: string, kernel: CompareKernel) {
+  return (a: TensorLike, b: TensorLike): Tensor => {
+    const [ta, tb] = binaryArgs(name, a, b);
+    broadcastShapes(name, ta.shape, tb.shape);
+    return wrap(kernels(ta)[kernel](ta, tb), ta);
+  };
+}
+
+export const eq = compare('eq', 'Equal');
+export const ne = compare('ne', 'NotEqual');
+export const less = compare('lt', 'Less');
+export const lessEqual = compare('le', 'LessEqual');
+export const greater = compare('gt', 'Greater');
+export const greaterEqual = compare('ge', 'GreaterEqual');
+
+const whereOp = defineOp({
+  name: 'where',
+  forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
+    broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape, ['condition', 'input']), b.shape, ['input', 'other']);
+    ctx.save(cond);
+    ctx.sa = a.shape; ctx.sb = b.shape;
+    return wrap(kernels(a).Where(cond, a, b), a);
+  },
+  backward(ctx, g) {
+    const [cond] = ctx.saved as [Tensor];
+    const zero = lift(0, g);
+    return [null,
+      ctx.needsInputGrad[1] ? sumTo(where(cond, g, zero), ctx.sa) : null,
+      ctx.needsInputGrad[2] ? sumTo(where(cond, zero, g), ctx.sb) : null];
+  },
+});
+
+/** cond ? a : b elementwise, broadcasting all three; cond is nonzero for true. */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const like = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
+  const ta = lift(a, like);
+  const tb = lift(b, like);
+  checkSame('where', { input: ta, other: tb });
+  const c = cond.dtype === ta.dtype ? cond : wrap(kernels(cond).Cast(cond, ta.dtype), cond);
+  return whereOp(c, ta, tb);
+}
+
+installMethods({ eq, ne, lt: less, le: lessEqual, gt: greater, ge: greaterEqual });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    eq(other: TensorLike): Tensor; ne(other: TensorLike): Tensor; lt(other: TensorLike): Tensor;
+    le(other: TensorLike): Tensor; gt(other: TensorLike): Tensor; ge(other: TensorLike): Tensor;
+  }
+}

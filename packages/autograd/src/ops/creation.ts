@@ -1,0 +1,123 @@
+/** Tensor construction: from data, constants, ranges and the seeded generator. */
+import { getBackend } from '../backend.js';
+import { allocArray, dtypeOfArray, type DType, type TypedArray } from '../dtype.js';
+import { randomNormal, randomUniform } from '../random.js';
+import { fmt, numel, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: string;
+  requiresGrad?: boolean;
+}
+
+let defaultDev = 'ts';
+
+/** The device new tensors go to when none is named: 'cpu' once the native addon registers it. */
+export function defaultDevice(): string {
+  return defaultDev;
+}
+
+export function setDefaultDevice(device: string): void {
+  getBackend(device);
+  defaultDev = device;
+}
+
+function make(data: TypedArray, shape: Shape, opts: TensorOptions, dtype: DType): Tensor {
+  const t = Tensor.fromData(data, shape, dtype, opts.device ?? defaultDev);
+  if (opts.requiresGrad) requiresGradChecked('tensor', t);
+  return t;
+}
+
+function requiresGradChecked(op: string, t: Tensor): void {
+  if (t.dtype === 'int32' || t.dtype === 'int64') {
+    throw new Error(`${op}: only float tensors can require gradients, got dtype ${t.dtype}`);
+  }
+  t.requiresGrad = true;
+}
+
+function fill(shape: Shape, value: number | (() => number), opts: TensorOptions): Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, numel(shape));
+  if (typeof value === 'number') arr.fill(value);
+  else for (let i = 0; i < arr.length; i++) arr[i] = value();
+  return make(arr, shape, opts, dtype);
+}
+
+type Nested = number | readonly Nested[];
+
+/** A tensor from a (nested) array or a number, float32 unless `dtype` says otherwise. */
+export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
+  const shape: number[] = [];
+  for (let d: Nested = data; Array.isArray(d); d = (d as readonly Nested[])[0]!) shape.push((d as readonly Nested[]).length);
+  const flat: number[] = [];
+  const walk = (d: Nested, depth: number) => {
+    if (typeof d === 'number') {
+      if (depth !== shape.length) throw new Error(`tensor: ragged nested array (expected shape ${fmt(shape)})`);
+      flat.push(d);
+      return;
+    }
+    if (d.length !== shape[depth]) throw new Error(`tensor: ragged nested array at depth ${depth} (expected shape ${fmt(shape)})`);
+    for (const x of d) walk(x, depth + 1);
+  };
+  walk(data, 0);
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, flat.length);
+  arr.set(flat);
+  return make(arr, shape, opts, dtype);
+}
+
+/** Wraps a copy of a typed array; dtype follows the array (Float32Array -> float32, ...) unless given. */
+export function fromTypedArray(arr: TypedArray, shape: Shape, opts: TensorOptions = {}): Tensor {
+  if (numel(shape) !== arr.length) {
+    throw new Error(`fromTypedArray: ${arr.length} elements do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
+  }
+  const dtype = opts.dtype ?? dtypeOfArray(arr);
+  const data = dtypeOfArray(arr) === dtype || (dtype === 'int64' && arr instanceof Float64Array) ? arr : allocArray(dtype, arr.length);
+  if (data !== arr) data.set(arr);
+  return make(data, shape, opts, dtype);
+}
+
+export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return fill(shape, 0, opts);
+}
+
+export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return fill(shape, 1, opts);
+}
+
+export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
+  return fill(shape, value, opts);
+}
+
+/** A constant tensor with the shape, dtype and device of `like` (a Tensor or its description). */
+export function fullLike(like: { shape: Shape; dtype: string; device: string }, value: number): Tensor {
+  return fill(like.shape, value, { dtype: like.dtype as DType, device: like.device });
+}
+
+export function zerosLike(like: Tensor): Tensor {
+  return fullLike(like, 0);
+}
+
+export function onesLike(like: Tensor): Tensor {
+  return fullLike(like, 1);
+}
+
+/** Standard normal samples from the seeded generator. */
+export function randn(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return fill(shape, randomNormal, opts);
+}
+
+/** Uniform samples in [0, 1) from the seeded generator. */
+export function rand(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return fill(shape, randomUniform, opts);
+}
+
+/** start, start+step, ... below end, as `torch.arange`. */
+export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  if (step === 0) throw new Error('arange: step must be nonzero');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  let i = 0;
+  return fill([n], () => start + step * i++, opts);
+}

@@ -1,0 +1,79 @@
+/** Elementwise functions of one tensor, each with its VJP in terms of its input or output. */
+import type { Kernels } from '../backend.js';
+import { defineOp } from '../function.js';
+import { installMethods } from '../methods.js';
+import type { Tensor } from '../tensor.js';
+import { div, mul, sub } from './arith.js';
+import { greater, greaterEqual, lessEqual } from './compare.js';
+import { checkFloat, kernels, wrap } from './util.js';
+
+type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign';
+
+/** An op whose VJP needs its input x and/or its output y. */
+function unary(name: string, kernel: UnaryName & keyof Kernels, vjp: (g: Tensor, x: Tensor, y: Tensor) => Tensor) {
+  return defineOp({
+    name,
+    forward(ctx, x: Tensor) {
+      checkFloat(name, 'input', x);
+      const y = wrap(kernels(x)[kernel](x), x);
+      ctx.save(x, y);
+      return y;
+    },
+    backward(ctx, g) {
+      const [x, y] = ctx.saved as [Tensor, Tensor];
+      return [vjp(g, x, y)];
+    },
+  });
+}
+
+export const exp = unary('exp', 'Exp', (g, _x, y) => mul(g, y));
+export const log = unary('log', 'Log', (g, x) => div(g, x));
+export const sqrt = unary('sqrt', 'Sqrt', (g, _x, y) => div(g, mul(y, 2)));
+// d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+export const rsqrt = unary('rsqrt', 'Rsqrt', (g, _x, y) => mul(g, mul(mul(y, mul(y, y)), -0.5)));
+export const abs = unary('abs', 'Abs', (g, x) => mul(g, sign(x)));
+export const relu = unary('relu', 'Relu', (g, _x, y) => mul(g, greater(y, 0)));
+export const sigmoid = unary('sigmoid', 'Sigmoid', (g, _x, y) => mul(g, mul(y, sub(1, y))));
+export const tanh = unary('tanh', 'Tanh', (g, _x, y) => mul(g, sub(1, mul(y, y))));
+
+/** -1, 0 or 1; its gradient is zero. */
+export function sign(x: Tensor): Tensor {
+  return wrap(kernels(x).Sign(x), x);
+}
+
+const clampOp = defineOp({
+  name: 'clamp',
+  forward(ctx, x: Tensor, min: number, max: number) {
+    checkFloat('clamp', 'input', x);
+    ctx.save(x);
+    ctx.min = min; ctx.max = max;
+    return wrap(kernels(x).Clamp(x, min, max), x);
+  },
+  backward(ctx, g) {
+    const [x] = ctx.saved as [Tensor];
+    // PyTorch passes the gradient where min <= x <= max, bounds included.
+    return [mul(g, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max)))];
+  },
+});
+
+/** Limits x to [min, max]; either bound may be omitted (null). */
+export function clamp(x: Tensor, min: number | null = null, max: number | null = null): Tensor {
+  if (min === null && max === null) throw new Error('clamp: at least one of min and max must be given');
+  return clampOp(x, min ?? -Infinity, max ?? Infinity);
+}
+
+/** x^2, a common composite. */
+export function square(x: Tensor): Tensor {
+  return mul(x, x);
+}
+
+
+installMethods({ exp, log, sqrt, rsqrt, abs, relu, sigmoid, tanh, sign, clamp, square });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    exp(): Tensor; log(): Tensor; sqrt(): Tensor; rsqrt(): Tensor; abs(): Tensor; relu(): Tensor;
+    sigmoid(): Tensor; tanh(): Tensor; sign(): Tensor; clamp(min?: number | null, max?: number | null): Tensor;
+    square(): Tensor;
+  }
+}

@@ -1,0 +1,56 @@
+/** Shape arithmetic shared by ops and backends: sizes, strides, broadcasting, axis checks. */
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function stridesOf(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]!; }
+  return s;
+}
+
+export function fmt(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** PyTorch broadcasting: align from the right; sizes must match or one of them be 1. */
+export function broadcastShapes(op: string, a: Shape, b: Shape, names = ['input', 'other']): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`${op}: cannot broadcast ${names[0]} of shape ${fmt(a)} with ${names[1]} of shape ${fmt(b)} ` +
+        `(size ${da} vs ${db} at output dimension ${i})`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Normalizes a possibly negative dim against rank, naming the op on error. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const r = Math.max(rank, 1);
+  if (!Number.isInteger(axis) || axis < -r || axis >= r) {
+    throw new Error(`${op}: dim ${axis} is out of range for a tensor of rank ${rank} (expected in [${-r}, ${r - 1}])`);
+  }
+  return axis < 0 ? axis + r : axis;
+}
+
+export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
+  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : axes;
+  const out = [...new Set(list.map((a) => normAxis(op, a, rank)))];
+  if (out.length !== list.length) throw new Error(`${op}: dims [${list.join(', ')}] repeat a dimension`);
+  return out.sort((x, y) => x - y);
+}

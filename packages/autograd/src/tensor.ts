@@ -1,0 +1,100 @@
+/**
+ * Tensor: a shape, a dtype, a device and a backend storage, plus the autograd fields the tape
+ * uses. Every tensor is contiguous and row-major; views (reshape, view, squeeze, ...) share the
+ * storage, and with it the version counter that in-place ops bump.
+ */
+import { getBackend, type Backend, type Raw } from './backend.js';
+import type { DType } from './dtype.js';
+import { fmt, numel, type Shape } from './shape.js';
+import type { Node } from './tape.js';
+
+/** Storage shared by a tensor and its views; `version` counts in-place writes. */
+export interface Storage {
+  buf: unknown;
+  version: number;
+  readonly backend: Backend;
+}
+
+export type Hook = (grad: Tensor) => Tensor | void;
+
+export class Tensor implements Raw {
+  readonly shape: Shape;
+  readonly dtype: DType;
+  readonly storage: Storage;
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf (or of a tensor that called `retainGrad()`). */
+  grad: Tensor | null = null;
+  /** The node that produced this tensor; null for leaves. */
+  gradFn: Node | null = null;
+  /** Which output of `gradFn` this tensor is. */
+  outputIndex = 0;
+  /** Hooks on a leaf run before accumulation; on a non-leaf they live on its node. */
+  leafHooks: Hook[] = [];
+  /** @internal the AccumulateGrad node of a leaf, created once. */
+  accumulator: Node | null = null;
+  retainsGrad = false;
+
+  constructor(storage: Storage, shape: Shape, dtype: DType) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+  }
+
+  /** Wraps a kernel's result. */
+  static fromRaw(raw: Raw, backend: Backend): Tensor {
+    return new Tensor({ buf: raw.buf, version: 0, backend }, raw.shape, raw.dtype);
+  }
+
+  static fromData(data: Parameters<Backend['fromArray']>[0], shape: Shape, dtype: DType, device: string): Tensor {
+    const backend = getBackend(device);
+    return Tensor.fromRaw(backend.fromArray(data, shape, dtype), backend);
+  }
+
+  get buf(): unknown { return this.storage.buf; }
+  get backend(): Backend { return this.storage.backend; }
+  get device(): string { return this.storage.backend.name; }
+  get version(): number { return this.storage.version; }
+  get ndim(): number { return this.shape.length; }
+  get size(): number { return numel(this.shape); }
+  /** A leaf is a tensor not produced by a recorded op. */
+  get isLeaf(): boolean { return this.gradFn === null; }
+
+  /** Shares this tensor's storage under another shape (same number of elements). */
+  aliasAs(shape: Shape): Tensor {
+    return new Tensor(this.storage, shape, this.dtype);
+  }
+
+  /** Host copy of the elements (a Float64Array for int64). */
+  toTypedArray(): Float32Array | Float64Array | Int32Array {
+    return this.backend.toArray(this);
+  }
+
+  /** Nested arrays as PyTorch's `tolist()`; a number for a 0-d tensor. */
+  toArray(): unknown {
+    const flat = Array.from(this.toTypedArray());
+    const nest = (dim: number, off: number): unknown => {
+      if (dim === this.shape.length) return flat[off];
+      const step = numel(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim]! }, (_, i) => nest(dim + 1, off + i * step));
+    };
+    return nest(0, 0);
+  }
+
+  async data(): Promise<Float32Array | Float64Array | Int32Array> {
+    return this.toTypedArray();
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmt(this.shape)}`);
+    return this.toTypedArray()[0]!;
+  }
+
+  /** Frees native storage now; the tensor must not be used afterwards. */
+  dispose(): void {
+    this.backend.free?.(this);
+  }
+
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}, ${this.dtype}, ${this.device}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * gradcheck / gradgradcheck, as torch.autograd.gradcheck: the numerical Jacobian by central
+ * differences in float64 against the analytical one from the tape's VJPs. Fast mode compares one
+ * random projection v^T J u instead of the whole Jacobian (PyTorch's fast_mode).
+ */
+import { grad } from '../engine.js';
+import { noGrad } from '../grad_mode.js';
+import { fromTypedArray } from '../ops/creation.js';
+import { randomNormal } from '../random.js';
+import { stridesOf } from '../shape.js';
+import type { Tensor } from "../tensor.js";
+
+export interface GradcheckOptions {
+  eps?: number;
+  atol?: number;
+  rtol?: number;
+  /** Compare random projections of the Jacobians: one backward per output instead of one per element. */
+  fastMode?: boolean;
+  /** Return false instead of throwing on a mismatch. */
+  raiseException?: boolean;
+}
+
+type Fn = (...inputs: Tensor[]) => Tensor | Tensor[];
+
+function asList(out: Tensor | Tensor[]): Tensor[] {
+  return Array.isArray(out) ? out : [out];
+}
+
+function indexOf(shape: readonly number[], flat: number): string {
+  const st = stridesOf(shape);
+  return `[${st.map((s, d) => Math.floor(flat / s) % shape[d]!).join(', ')}]`;
+}
+
+function checkInputs(op: string, inputs: Tensor[]): void {
+  inputs.forEach((t, i) => {
+    if (t.requiresGrad && t.dtype !== 'float64') {
+      throw new Error(`${op}: input ${i} requires grad but is ${t.dtype}; finite differences need float64 inputs`);
+    }
+  });
+}
+
+/** Outputs of fn on host copies of the inputs with input `which` replaced by `data`. */
+function evalWith(fn: Fn, inputs: Tensor[], which: number, data: Float64Array): Float64Array[] {
+  return noGrad(() => {
+    const args = inputs.map((t, i) => (i === which ? fromTypedArray(data, t.shape, { device: t.device }) : t.detach()));
+    return asList(fn(...args)).map((o) => Float64Array.from(o.toTypedArray()));
+  });
+}
+
+function close(a: number, n: number, atol: number, rtol: number): boolean {
+  return Math.abs(a - n) <= atol + rtol * Math.abs(n);
+}
+
+/** Analytical rows: d(sum_k v_k out_k)/d(inputs) for a given output weighting v. */
+function vjp(outs: Tensor[], inputs: Tensor[], vs: (Float64Array | null)[]): (Float64Array | null)[] {
+  const pairs = outs.map((o, i) => ({ o, v: vs[i] })).filter((p) => p.v && p.o.requiresGrad);
+  const diff = inputs.filter((t) => t.requiresGrad);
+  if (!pairs.length || !diff.length) return inputs.map(() => null);
+  const gs = grad(pairs.map((p) => p.o), diff, {
+    gradOutputs: pairs.map((p) => fromTypedArray(p.v!, p.o.shape, { device: p.o.device })),
+    retainGraph: true, allowUnused: true,
+  });
+  let k = 0;
+  return inputs.map((t) => {
+    if (!t.requiresGrad) return null;
+    const g = gs[k++];
+    return g ? Float64Array.from(g.toTypedArray()) : new Float64Array(t.size);
+  });
+}
+
+function fail(msg: string, raise: boolean): false {
+  if (raise) throw new Error(msg);
+  return false;
+}
+
+/** Checks the tape's gradients of fn against central differences; true, or throws naming the element. */
+export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {}): boolean {
+  const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true } = opts;
+  checkInputs('gradcheck', inputs);
+  const outs = asList(fn(...inputs));
+  const base = inputs.map((t) => Float64Array.from(t.toTypedArray()));
+  const numericalColumn = (i: number, dir: Float64Array): Float64Array[] => {
+    const plus = base[i]!.map((v, j) => v + eps * dir[j]!);
+    const minus = base[i]!.map((v, j) => v - eps * dir[j]!);
+    const fp = evalWith(fn, inputs, i, plus);
+    const fm = evalWith(fn, inputs, i, minus);
+    return fp.map((p, o) => p.map((v, k) => (v - fm[o]![k]!) / (2 * eps)));
+  };
+
+  if (fastMode) {
+    const vs = outs.map((o) => Float64Array.from({ length: o.size }, randomNormal));
+    const rows = vjp(outs, inputs, vs);
+    for (let i = 0; i < inputs.length; i++) {
+      if (!inputs[i]!.requiresGrad) continue;
+      const u = Float64Array.from({ length: inputs[i]!.size }, randomNormal);
+      const col = numericalColumn(i, u);
+      const numerical = col.reduce((acc, c, o) => acc + c.reduce((s, x, k) => s + x * vs[o]![k]!, 0), 0);
+      const analytical = rows[i]!.reduce((s, x, j) => s + x * u[j]!, 0);
+      if (!close(analytical, numerical, atol, rtol)) {
+        return fail(`gradcheck (fast mode): projection v^T J u mismatch for input ${i}: ` +
+          `numerical ${numerical}, analytical ${analytical}`, raiseException);
+      }
+    }
+    return true;
+  }
+
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i]!;
+    if (!t.requiresGrad) continue;
+    // numerical[o][j][k] = d out_o[k] / d in_i[j]
+    const numerical: Float64Array[][] = [];
+    const unit = new Float64Array(t.size);
+    for (let j = 0; j < t.size; j++) {
+      unit[j] = 1;
+      numerical.push(numericalColumn(i, unit));
+      unit[j] = 0;
+    }
+    for (let o = 0; o < outs.length; o++) {
+      const out = outs[o]!;
+      for (let k = 0; k < out.size; k++) {
+        const v = outs.map((x, oo) => (oo === o ? Float64Array.from({ length: x.size }, (_, kk) => (kk === k ? 1 : 0)) : null));
+        const row = vjp(outs, inputs, v)[i] ?? new Float64Array(t.size);
+        for (let j = 0; j < t.size; j++) {
+          const n = numerical[j]![o]![k]!;
+          const a = row[j]!;
+          if (!close(a, n, atol, rtol)) {
+            return fail(`gradcheck: Jacobian mismatch for output ${o} element ${indexOf(out.shape, k)} with respect to ` +
+              `input ${i} element ${indexOf(t.shape, j)}: numerical ${n}, analytical ${a}`, raiseException);
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Checks second derivatives: gradcheck of (inputs, gradOutputs) -> grad(fn(inputs), inputs,
+ * gradOutputs, createGraph). gradOutputs default to random float64 tensors.
+ */
+export function gradgradcheck(fn: Fn, inputs: Tensor[], gradOutputs?: Tensor[], opts: GradcheckOptions = {}): boolean {
+  checkInputs('gradgradcheck', inputs);
+  const outs = noGrad(() => asList(fn(...inputs.map((t) => t.detach()))));
+  const gos = gradOutputs ?? outs.map((o) => {
+    const g = fromTypedArray(Float64Array.from({ length: o.size }, randomNormal), o.shape, { device: o.device });
+    g.requiresGrad = true;
+    return g;
+  });
+  const n = inputs.length;
+  const diffIdx = inputs.map((t, i) => (t.requiresGrad ? i : -1)).filter((i) => i >= 0);
+  const first = (...args: Tensor[]): Tensor[] => {
+    const ins = args.slice(0, n);
+    const res = asList(fn(...ins));
+    const gs = grad(res, diffIdx.map((i) => ins[i]!), { gradOutputs: args.slice(n), createGraph: true, allowUnused: true });
+    // An unused input has a zero gradient; keep it in the graph so shapes line up.
+    return gs.map((g, k) => g ?? ins[diffIdx[k]!]!.mul(0));
+  };
+  return gradcheck(first, [...inputs, ...gos], opts);
+}
+
