@@ -4,7 +4,7 @@
  * random projection v^T J u instead of the whole Jacobian (PyTorch's fast_mode).
  */
 import { grad } from '../engine.js';
-import { noGrad } from '../grad_mode.js';
+import { enableGrad, noGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
 import { randomNormal } from '../random.js';
 import { stridesOf } from '../shape.js';
@@ -39,12 +39,17 @@ function checkInputs(op: string, inputs: Tensor[]): void {
   });
 }
 
-/** Outputs of fn on host copies of the inputs with input `which` replaced by `data`. */
+/**
+ * Outputs of fn on copies of the inputs with input `which` replaced by `data`. Inputs keep their
+ * requiresGrad so that fn may itself differentiate (gradgradcheck does).
+ */
 function evalWith(fn: Fn, inputs: Tensor[], which: number, data: Float64Array): Float64Array[] {
-  return noGrad(() => {
-    const args = inputs.map((t, i) => (i === which ? fromTypedArray(data, t.shape, { device: t.device }) : t.detach()));
-    return asList(fn(...args)).map((o) => Float64Array.from(o.toTypedArray()));
+  const args = inputs.map((t, i) => {
+    const c = i === which ? fromTypedArray(data, t.shape, { device: t.device }) : t.detach();
+    c.requiresGrad = t.requiresGrad;
+    return c;
   });
+  return enableGrad(() => asList(fn(...args))).map((o) => Float64Array.from(o.toTypedArray()));
 }
 
 function close(a: number, n: number, atol: number, rtol: number): boolean {
