@@ -25,5 +25,7 @@ export * from './ops/unary.js';
 export * from './ops/compare.js';
 export * from './ops/reduce.js';
 export * from './ops/shape.js';
+export * from './ops/join.js';
+export * from './ops/matmul.js';
 export * from './ops/inplace.js';
 export type { TensorLike } from './ops/util.js';

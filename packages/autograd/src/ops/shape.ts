@@ -73,6 +73,8 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   if (lead < 0) throw new Error(`expand: target shape ${fmt(shape)} has fewer dims than input ${fmt(x.shape)}`);
   const out = shape.map((d, i) => (d === -1 && i >= lead ? x.shape[i - lead]! : d));
   out.forEach((d, i) => {
+    // -1 only keeps an existing dim; a new leading dim needs an explicit size, as in PyTorch.
+    if (!Number.isInteger(d) || d < 0) throw new Error(`expand: invalid size ${shape[i]} at dim ${i} of target ${fmt(shape)} for input of shape ${fmt(x.shape)}`);
     const s = i >= lead ? x.shape[i - lead]! : 1;
     if (s !== d && s !== 1) throw new Error(`expand: input of shape ${fmt(x.shape)} cannot expand to ${fmt(shape)} (dim ${i}: ${s} vs ${d})`);
   });
