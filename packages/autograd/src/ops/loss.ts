@@ -1,0 +1,207 @@
+/**
+ * Losses as PyTorch's functional ones: nllLoss, crossEntropy (class indices or probabilities,
+ * class weights, ignoreIndex, label smoothing), mseLoss, and oneHot. Each is composed from
+ * logSoftmax, a one-hot selection (constant: targets carry no gradient) and mul/sum, so each is
+ * differentiable to any order without a gradient rule of its own.
+ */
+import { fmt, broadcastShapes, sameShape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { div, mul, neg, add, sub } from './arith.js';
+import { tensor } from './creation.js';
+import { channelView, checkChannels, checkReduction, reduce, type Reduction } from './nn_util.js';
+import { sum } from './reduce.js';
+import { permute, reshape, unsqueeze } from './shape.js';
+import { logSoftmax } from './softmax.js';
+import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
+
+export interface NllLossOptions {
+  /** A rescaling weight per class, shape [C]. */
+  weight?: Tensor | null;
+  /** Targets equal to this contribute nothing, to the loss or to the mean's divisor. */
+  ignoreIndex?: number;
+  reduction?: Reduction;
+}
+
+export interface CrossEntropyOptions extends NllLossOptions {
+  /** In [0, 1]: mixes the target with the uniform distribution over classes. */
+  labelSmoothing?: number;
+}
+
+/** Class indices as a tensor, or as a (nested) array of integers. */
+export type LossTarget = Tensor | readonly number[] | readonly (readonly number[])[];
+
+function isIndexDType(t: Tensor): boolean {
+  return t.dtype === 'int32' || t.dtype === 'int64';
+}
+
+function asTensor(op: string, target: LossTarget, like: Tensor): Tensor {
+  if (target instanceof Tensor) return target;
+  if (!Array.isArray(target)) throw new Error(`${op}: target must be a Tensor or an array of class indices, got ${typeof target}`);
+  return tensor(target as number[], { dtype: 'int64', device: like.device });
+}
+
+/**
+ * Class-index targets, checked on the host, as a constant one-hot selection [N, C, *S] in the
+ * input's dtype (zero rows where the target is ignored) and the 0/1 mask [N, *S] of counted
+ * positions.
+ */
+function selection(op: string, input: Tensor, target: Tensor, ignoreIndex: number): { sel: Tensor; mask: Tensor } {
+  const [N, C] = input.shape as [number, number];
+  const want = [N, ...input.shape.slice(2)];
+  if (!isIndexDType(target)) {
+    throw new Error(`${op}: class-index target must be int32 or int64, got ${target.dtype} of shape ${fmt(target.shape)} ` +
+      `(a float target is read as class probabilities and must have the input's shape ${fmt(input.shape)})`);
+  }
+  if (!sameShape(target.shape, want)) {
+    throw new Error(`${op}: expected target of shape ${fmt(want)} for input of shape ${fmt(input.shape)}, ` +
+      `got target of shape ${fmt(target.shape)}`);
+  }
+  const t = target.toTypedArray();
+  const safe = new Float64Array(t.length);
+  const maskData = input.dtype === 'float32' ? new Float32Array(t.length) : new Float64Array(t.length);
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i]!;
+    if (v === ignoreIndex) continue;
+    if (!(v >= 0 && v < C)) {
+      throw new Error(`${op}: target ${v} is out of bounds for ${C} classes (input of shape ${fmt(input.shape)})`);
+    }
+    safe[i] = v;
+    maskData[i] = 1;
+  }
+  const b = input.backend;
+  const idx = b.fromArray(safe, want, 'int64');
+  const mask = wrap(b.fromArray(maskData, want, input.dtype), input);
+  let sel = wrap(kernels(input).OneHot(idx, C, input.dtype), input); // [N, *S, C]
+  if (input.ndim > 2) sel = permute(sel, [0, input.ndim - 1, ...want.slice(1).map((_, i) => i + 1)]);
+  return { sel: mul(sel, unsqueeze(mask, 1)), mask };
+}
+
+interface Parsed {
+  input: Tensor;
+  weight: Tensor | null;
+  reduction: Reduction;
+  /** Undo the batch of one an unbatched [C] input was given. */
+  unbatch: (loss: Tensor) => Tensor;
+}
+
+/** Common checks; an unbatched [C] input becomes [1, C] (and its index target [1]). */
+function parse(op: string, input: Tensor, opts: NllLossOptions): Parsed {
+  checkTensor(op, 'input', input);
+  checkFloat(op, 'input', input);
+  const weight = opts.weight ?? null;
+  if (weight) checkTensor(op, 'weight', weight);
+  checkSame(op, { input, weight });
+  if (input.ndim === 0) throw new Error(`${op}: input must have a class dim, got a 0-d tensor`);
+  const reduction = checkReduction(op, opts.reduction ?? 'mean');
+  const unbatched = input.ndim === 1;
+  const x = unbatched ? unsqueeze(input, 0) : input;
+  checkChannels(op, 'weight', weight, x.shape[1]!, input);
+  const unbatch = (loss: Tensor) => (unbatched && reduction === 'none' ? reshape(loss, []) : loss);
+  return { input: x, weight, reduction, unbatch };
+}
+
+/** -sum(logp * sel * w) over classes, reduced; the mean divides by the selected weights' total. */
+function nllCore(logp: Tensor, sel: Tensor, weight: Tensor | null, reduction: Reduction): Tensor {
+  const coef = weight ? mul(sel, channelView(weight, logp.ndim)) : sel;
+  const perElement = neg(sum(mul(logp, coef), 1));
+  if (reduction === 'none') return perElement;
+  const total = sum(perElement);
+  return reduction === 'sum' ? total : div(total, sum(coef));
+}
+
+/** An unbatched input's 0-d index target becomes [1], matching its batch of one. */
+function batchTarget(t: Tensor, input: Tensor): Tensor {
+  return input.ndim === 1 && t.ndim === 0 ? reshape(t, [1]) : t;
+}
+
+/**
+ * The negative log-likelihood of class-index targets given log-probabilities [N, C, d1, ...]
+ * (or [C]), as F.nll_loss: the mean divides by the summed weights of the non-ignored targets.
+ */
+export function nllLoss(logp: Tensor, target: LossTarget, opts: NllLossOptions = {}): Tensor {
+  const op = 'nllLoss';
+  const p = parse(op, logp, opts);
+  const t = batchTarget(asTensor(op, target, logp), logp);
+  const { sel } = selection(op, p.input, t, opts.ignoreIndex ?? -100);
+  return p.unbatch(nllCore(p.input, sel, p.weight, p.reduction));
+}
+
+/**
+ * Cross entropy of logits [N, C, d1, ...] (or [C]) against class indices [N, d1, ...] or class
+ * probabilities of the input's shape, as F.cross_entropy, label smoothing included:
+ * (1 - eps) * nll + eps / C * smooth, where smooth = -sum_c w_c log p_c per position.
+ * @example crossEntropy(logits, [3, 0, 1], { labelSmoothing: 0.1 })
+ */
+export function crossEntropy(input: Tensor, target: LossTarget, opts: CrossEntropyOptions = {}): Tensor {
+  const op = 'crossEntropy';
+  const p = parse(op, input, opts);
+  const eps = opts.labelSmoothing ?? 0;
+  if (!(eps >= 0 && eps <= 1)) throw new Error(`${op}: labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
+  const C = p.input.shape[1]!;
+  const t = asTensor(op, target, input);
+  const logp = logSoftmax(p.input, 1);
+  const wView = p.weight ? channelView(p.weight, logp.ndim) : null;
+
+  if (!isIndexDType(t)) {
+    // Class probabilities: -sum_c w_c q_c log p_c, the mean over every position (not over weights).
+    checkSame(op, { input, target: t });
+    if (!sameShape(t.shape, input.shape)) {
+      throw new Error(`${op}: class-probability target of shape ${fmt(t.shape)} must have the input's shape ` +
+        `${fmt(input.shape)} (class indices must be int32 or int64)`);
+    }
+    const q0 = input.ndim === 1 ? unsqueeze(t, 0) : t;
+    const q = eps > 0 ? add(mul(q0, 1 - eps), eps / C) : q0;
+    const perElement = neg(sum(mul(logp, wView ? mul(q, wView) : q), 1));
+    return p.unbatch(reduce(perElement, p.reduction));
+  }
+
+  const { sel, mask } = selection(op, p.input, batchTarget(t, input), opts.ignoreIndex ?? -100);
+  const nll = nllCore(logp, sel, p.weight, p.reduction);
+  if (eps === 0) return p.unbatch(nll);
+  // PyTorch's smoothing term: -sum_c w_c log p_c at each counted position; the mean divides by
+  // the same total of target weights as the nll term.
+  const smoothEl = mul(neg(sum(wView ? mul(logp, wView) : logp, 1)), mask);
+  let smooth: Tensor;
+  if (p.reduction === 'none') smooth = smoothEl;
+  else if (p.reduction === 'sum') smooth = sum(smoothEl);
+  else smooth = div(sum(smoothEl), sum(wView ? mul(sel, wView) : sel));
+  return p.unbatch(add(mul(nll, 1 - eps), mul(smooth, eps / C)));
+}
+
+/** Mean (or sum, or elementwise) squared error, broadcasting as PyTorch. */
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  const op = 'mseLoss';
+  checkTensor(op, 'input', input);
+  checkTensor(op, 'target', target);
+  checkFloat(op, 'input', input);
+  checkSame(op, { input, target });
+  broadcastShapes(op, input.shape, target.shape, ['input', 'target']);
+  const d = sub(input, target);
+  return reduce(mul(d, d), checkReduction(op, opts.reduction ?? 'mean'));
+}
+
+/**
+ * One-hot encoding of class indices as int64 with a trailing dim of numClasses, as F.one_hot;
+ * numClasses -1 infers max + 1. Use `.to('float32')` for a float mask.
+ */
+export function oneHot(indices: Tensor, numClasses = -1): Tensor {
+  const op = 'oneHot';
+  checkTensor(op, 'indices', indices);
+  if (!isIndexDType(indices)) {
+    throw new Error(`${op}: indices must be an int32 or int64 tensor, got ${indices.dtype} of shape ${fmt(indices.shape)}`);
+  }
+  const v = indices.toTypedArray();
+  let lo = Infinity, hi = -Infinity;
+  for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  if (numClasses === -1) {
+    if (v.length === 0) throw new Error(`${op}: cannot infer numClasses from an empty tensor (shape ${fmt(indices.shape)})`);
+    numClasses = hi + 1;
+  }
+  if (!Number.isInteger(numClasses) || numClasses < 0) {
+    throw new Error(`${op}: numClasses must be a non-negative integer or -1, got ${numClasses}`);
+  }
+  if (lo < 0) throw new Error(`${op}: class values must be non-negative, got ${lo}`);
+  if (hi >= numClasses) throw new Error(`${op}: class values must be smaller than numClasses = ${numClasses}, got ${hi}`);
+  const k = kernels(indices);
+  return wrap(k.Cast(k.OneHot(indices, numClasses, 'float64'), 'int64'), indices);
+}

@@ -1,0 +1,206 @@
+/**
+ * 2-D pooling over the last two dims of [N, C, H, W] (or [C, H, W]). Each pooling op and its
+ * backward are a linear adjoint pair of kernels, so each one's VJP is the other:
+ *   max:      gather at the saved argmax indices  <->  scatter-add to them (MaxPool2DBackward)
+ *   average:  AvgPool2D                           <->  AvgPool2DBackward
+ *   adaptive: AdaptiveAvgPool2D                   <->  AdaptiveAvgPool2DBackward
+ * and gradients of any order stay on kernels.
+ */
+import type { Pool2DParams } from '../backend.js';
+import { defineOp } from '../function.js';
+import { fmt, type Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { pair, type Size2 } from './nn_util.js';
+import { checkFloat, checkTensor, kernels, wrap } from './util.js';
+
+export interface MaxPool2dOptions {
+  /** Defaults to kernelSize. */
+  stride?: Size2 | null;
+  padding?: Size2;
+  dilation?: Size2;
+  ceilMode?: boolean;
+}
+
+export interface AvgPool2dOptions {
+  stride?: Size2 | null;
+  padding?: Size2;
+  ceilMode?: boolean;
+  /** Count the zero padding in the divisor (PyTorch's default, true). */
+  countIncludePad?: boolean;
+}
+
+function checkInput(op: string, x: Tensor): void {
+  checkTensor(op, 'input', x);
+  checkFloat(op, 'input', x);
+  if (x.ndim !== 3 && x.ndim !== 4) {
+    throw new Error(`${op}: expected a 3-D [C, H, W] or 4-D [N, C, H, W] input, got input of shape ${fmt(x.shape)}`);
+  }
+}
+
+/**
+ * PyTorch's pooling output size along one dim; in ceil mode a last window that would start in
+ * the right padding is dropped.
+ */
+function poolOut(n: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+  let o = Math.floor((n + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)) / s) + 1;
+  if (ceil && (o - 1) * s >= n + p) o--;
+  return o;
+}
+
+/** Parses and checks the window parameters against the input, as PyTorch's pool2d_shape_check. */
+function poolParams(op: string, x: Tensor, kernelSize: Size2, o: MaxPool2dOptions & AvgPool2dOptions): Pool2DParams {
+  const kernel = pair(op, 'kernelSize', kernelSize, 1);
+  const stride = o.stride == null ? kernel : pair(op, 'stride', o.stride, 1);
+  const padding = pair(op, 'padding', o.padding ?? 0, 0);
+  const dilation = pair(op, 'dilation', o.dilation ?? 1, 1);
+  if (padding[0] > Math.floor(kernel[0] / 2) || padding[1] > Math.floor(kernel[1] / 2)) {
+    throw new Error(`${op}: pad should be smaller than or equal to half of kernel size, but got padding ` +
+      `${fmt(padding)} with kernelSize ${fmt(kernel)} (input of shape ${fmt(x.shape)})`);
+  }
+  const ceilMode = o.ceilMode ?? false;
+  const [H, W] = x.shape.slice(-2) as [number, number];
+  const oh = poolOut(H, kernel[0], stride[0], padding[0], dilation[0], ceilMode);
+  const ow = poolOut(W, kernel[1], stride[1], padding[1], dilation[1], ceilMode);
+  if (oh < 1 || ow < 1) {
+    throw new Error(`${op}: output size [${oh}, ${ow}] is too small: input of shape ${fmt(x.shape)} with kernelSize ` +
+      `${fmt(kernel)}, stride ${fmt(stride)}, padding ${fmt(padding)}, dilation ${fmt(dilation)}`);
+  }
+  return { kernel, stride, padding, dilation, ceilMode, countIncludePad: o.countIncludePad ?? true };
+}
+
+// ---- max pooling: y = gather(x, idx); dx = scatter(dy, idx); both linear for fixed idx.
+
+// The indices are no output of the node (they carry no gradient): the op hands them back through `out`.
+const maxPool2dOp = defineOp({
+  name: 'maxPool2d',
+  forward(ctx, x: Tensor, p: Pool2DParams, out: { indices?: Tensor }) {
+    const { y, indices } = kernels(x).MaxPool2D(x, p);
+    ctx.indices = out.indices = wrap(indices, x);
+    ctx.xShape = x.shape;
+    return wrap(y, x);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [maxPool2dBackwardOp(g, ctx.indices, ctx.xShape), null, null],
+});
+
+const maxPool2dBackwardOp = defineOp({
+  name: 'maxPool2dBackward',
+  forward(ctx, dy: Tensor, indices: Tensor, xShape: Shape) {
+    ctx.indices = indices;
+    return wrap(kernels(dy).MaxPool2DBackward(dy, indices, xShape), dy);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [maxPool2dGatherOp(g, ctx.indices, g.shape), null, null],
+});
+
+const maxPool2dGatherOp = defineOp({
+  name: 'maxPool2dGather',
+  forward(ctx, x: Tensor, indices: Tensor, xShape: Shape) {
+    ctx.indices = indices;
+    ctx.xShape = xShape;
+    return wrap(kernels(x).MaxPool2DGather(x, indices), x);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [maxPool2dBackwardOp(g, ctx.indices, ctx.xShape), null, null],
+});
+
+/** The max over each window, with its flat index into the input plane (H*W), as PyTorch's return_indices. */
+export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, opts: MaxPool2dOptions = {}): [Tensor, Tensor] {
+  checkInput('maxPool2d', x);
+  const out: { indices?: Tensor } = {};
+  const y = maxPool2dOp(x, poolParams('maxPool2d', x, kernelSize, opts), out);
+  return [y, out.indices!];
+}
+
+/**
+ * Max pooling over kH x kW windows, as F.max_pool2d.
+ * @example maxPool2d(x, 3, { stride: 2, padding: 1 })
+ */
+export function maxPool2d(x: Tensor, kernelSize: Size2, opts: MaxPool2dOptions = {}): Tensor {
+  return maxPool2dWithIndices(x, kernelSize, opts)[0];
+}
+
+/**
+ * maxPool2d's gradient: scatters dy into zeros of `xShape` at the saved plane indices. Its own
+ * gradient with respect to dy gathers at the same indices, so second derivatives work.
+ */
+export function maxPool2dBackward(dy: Tensor, indices: Tensor, xShape: Shape): Tensor {
+  const op = 'maxPool2dBackward';
+  checkTensor(op, 'gradOutput', dy);
+  checkTensor(op, 'indices', indices);
+  checkFloat(op, 'gradOutput', dy);
+  if (indices.dtype !== 'int64' && indices.dtype !== 'int32') {
+    throw new Error(`${op}: indices must be int64 or int32, got ${indices.dtype}`);
+  }
+  const planes = (s: Shape) => s.slice(0, -2).join();
+  if (dy.shape.join() !== indices.shape.join() || (xShape.length !== 3 && xShape.length !== 4) ||
+      dy.ndim !== xShape.length || planes(dy.shape) !== planes(xShape)) {
+    throw new Error(`${op}: gradOutput ${fmt(dy.shape)} and indices ${fmt(indices.shape)} must have one shape, ` +
+      `with the leading dims of the input shape ${fmt(xShape)}`);
+  }
+  return maxPool2dBackwardOp(dy, indices, [...xShape]);
+}
+
+// ---- average pooling
+
+const avgPool2dOp = defineOp({
+  name: 'avgPool2d',
+  forward(ctx, x: Tensor, p: Pool2DParams) {
+    ctx.xShape = x.shape;
+    ctx.p = p;
+    return wrap(kernels(x).AvgPool2D(x, p), x);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [avgPool2dBackwardOp(g, ctx.xShape, ctx.p), null],
+});
+
+const avgPool2dBackwardOp = defineOp({
+  name: 'avgPool2dBackward',
+  forward(ctx, dy: Tensor, xShape: Shape, p: Pool2DParams) {
+    ctx.p = p;
+    return wrap(kernels(dy).AvgPool2DBackward(dy, xShape, p), dy);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [avgPool2dOp(g, ctx.p), null, null],
+});
+
+/**
+ * Average pooling over kH x kW windows, as F.avg_pool2d.
+ * @example avgPool2d(x, 2, { ceilMode: true, countIncludePad: false })
+ */
+export function avgPool2d(x: Tensor, kernelSize: Size2, opts: AvgPool2dOptions = {}): Tensor {
+  checkInput('avgPool2d', x);
+  return avgPool2dOp(x, poolParams('avgPool2d', x, kernelSize, opts));
+}
+
+// ---- adaptive average pooling: bins [floor(i n / o), ceil((i + 1) n / o)) cover any output size.
+
+const adaptiveAvgPool2dOp = defineOp({
+  name: 'adaptiveAvgPool2d',
+  forward(ctx, x: Tensor, size: [number, number]) {
+    ctx.xShape = x.shape;
+    return wrap(kernels(x).AdaptiveAvgPool2D(x, size), x);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [adaptiveAvgPool2dBackwardOp(g, ctx.xShape), null],
+});
+
+const adaptiveAvgPool2dBackwardOp = defineOp({
+  name: 'adaptiveAvgPool2dBackward',
+  forward(ctx, dy: Tensor, xShape: Shape) {
+    ctx.size = dy.shape.slice(-2);
+    return wrap(kernels(dy).AdaptiveAvgPool2DBackward(dy, xShape), dy);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [adaptiveAvgPool2dOp(g, ctx.size), null],
+});
+
+/**
+ * Average pooling to a fixed output size [oh, ow] whatever the input size, as
+ * F.adaptive_avg_pool2d; a null entry keeps that input dim.
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [number | null, number | null]): Tensor {
+  const op = 'adaptiveAvgPool2d';
+  checkInput(op, x);
+  const [H, W] = x.shape.slice(-2) as [number, number];
+  const req = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  const size = [req[0] ?? H, req[1] ?? W] as [number, number];
+  if (!size.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new Error(`${op}: outputSize must be positive integers, got ${JSON.stringify(outputSize)} for input of shape ${fmt(x.shape)}`);
+  }
+  if (H < 1 || W < 1) throw new Error(`${op}: input of shape ${fmt(x.shape)} has an empty spatial dim`);
+  return adaptiveAvgPool2dOp(x, size);
+}

@@ -1,0 +1,71 @@
+/** softmax and logSoftmax along one dim: kernels forward, VJPs in differentiable ops. */
+import { defineOp } from '../function.js';
+import { installMethods } from '../methods.js';
+import { normAxis } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { mul, sub } from './arith.js';
+import { sum } from './reduce.js';
+import { reshape } from './shape.js';
+import { exp } from './unary.js';
+import { checkFloat, checkTensor, kernels, wrap } from './util.js';
+
+const softmaxOp = defineOp({
+  name: 'softmax',
+  forward(ctx, x: Tensor, axis: number) {
+    const y = wrap(kernels(x).Softmax(x, axis), x);
+    ctx.save(y);
+    ctx.axis = axis;
+    return y;
+  },
+  backward(ctx, g) {
+    const [y] = ctx.saved as [Tensor];
+    // dx = y * (g - sum(g * y)): the Jacobian diag(y) - y y^T applied to g.
+    return [mul(y, sub(g, sum(mul(g, y), ctx.axis, true))), null];
+  },
+});
+
+const logSoftmaxOp = defineOp({
+  name: 'logSoftmax',
+  forward(ctx, x: Tensor, axis: number) {
+    const y = wrap(kernels(x).LogSoftmax(x, axis), x);
+    ctx.save(y);
+    ctx.axis = axis;
+    return y;
+  },
+  backward(ctx, g) {
+    const [y] = ctx.saved as [Tensor];
+    // dx = g - softmax(x) * sum(g), with softmax(x) = exp(y).
+    return [sub(g, mul(exp(y), sum(g, ctx.axis, true))), null];
+  },
+});
+
+function axisOf(op: string, x: Tensor, dim: number): number {
+  checkTensor(op, 'input', x);
+  checkFloat(op, 'input', x);
+  return normAxis(op, dim, x.ndim);
+}
+
+/** A 0-d input is treated as one element along a dim of size 1 (softmax 1, logSoftmax 0), as PyTorch. */
+function along(op: typeof softmaxOp, name: string, x: Tensor, dim: number): Tensor {
+  const axis = axisOf(name, x, dim);
+  return x.ndim === 0 ? reshape(op(reshape(x, [1]), 0), []) : op(x, axis);
+}
+
+/** exp(x) / sum(exp(x)) along `dim`, computed stably. */
+export function softmax(x: Tensor, dim: number): Tensor {
+  return along(softmaxOp, 'softmax', x, dim);
+}
+
+/** log(softmax(x)) along `dim`, computed as x - max - log(sum(exp(x - max))). */
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  return along(logSoftmaxOp, 'logSoftmax', x, dim);
+}
+
+installMethods({ softmax, logSoftmax });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    softmax(dim: number): Tensor;
+    logSoftmax(dim: number): Tensor;
+  }
+}
