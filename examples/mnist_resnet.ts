@@ -102,7 +102,7 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
       p.sub_(velocity[i]!.mul(lr));
     }));
     lossSum += loss.item() * batchSize;
-    const pred = logits.argmax(1).toTypedArray();
+    const pred = Array.from(logits.argmax(1).toTypedArray());
     correct += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
     process.stdout.write(`\repoch ${epoch} ${s + batchSize}/${n} loss ${(lossSum / (s + batchSize)).toFixed(4)}`);
   }
@@ -112,7 +112,7 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
     for (let s = 0; s < val.y.length; s += 100) {
       const idx = Array.from({ length: Math.min(100, val.y.length - s) }, (_, i) => s + i);
       const { x, y } = batch(val, idx);
-      const pred = forward(x, false).argmax(1).toTypedArray();
+      const pred = Array.from(forward(x, false).argmax(1).toTypedArray());
       valCorrect += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
     }
   });

@@ -9,7 +9,7 @@ import {
 } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
-const f64 = (shape: number[], requiresGrad = true) => randn(shape, { dtype: 'float64', requiresGrad });
+const f64 = (shape: readonly number[], requiresGrad = true) => randn(shape, { dtype: 'float64', requiresGrad });
 const p2 = (v: number | readonly [number, number] | undefined, d: number): [number, number] =>
   v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
 

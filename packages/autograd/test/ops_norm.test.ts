@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { batchNorm, grad, manualSeed, randn, zeros, ones, type Tensor } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
-const f64 = (shape: number[], requiresGrad = true) => randn(shape, { dtype: 'float64', requiresGrad });
+const f64 = (shape: readonly number[], requiresGrad = true) => randn(shape, { dtype: 'float64', requiresGrad });
 
 /** Per-channel mean, biased and unbiased variance of an [N, C, *] tensor, by plain loops. */
 function channelStats(x: Tensor) {
