@@ -107,7 +107,8 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
       const grads = node.outputMeta.map((_m, i) => {
         let g = buf[i];
         if (!g) return undefined;
-        for (const h of node.outputHooks[i] ?? []) g = h(g) ?? g;
+        // A leaf's hooks live on the tensor, so that grad() runs them as well as backward().
+        for (const h of (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? []) g = h(g) ?? g;
         return g;
       });
       const slots = capture?.get(node);
@@ -118,6 +119,8 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
         if (!capture) accumulateLeaf(node.leaf, grads[0]!, opts.createGraph ?? false);
         continue;
       }
+      // grad() stops at a captured input unless another captured input lies further back.
+      if (needed && !node.edges.some((e) => e && needed!.has(e.node))) continue;
       const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
       const inGrads = node.apply(full);
       if (isAnomalyEnabled()) checkFinite(node, inGrads);
@@ -133,7 +136,6 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
-  for (const h of leaf.leafHooks) g = h(g) ?? g;
   // Without createGraph the stored gradient carries no history, as in PyTorch.
   leaf.grad = leaf.grad ? add(leaf.grad, g) : g;
   if (!createGraph && leaf.grad.gradFn) leaf.grad = leaf.grad.aliasAs(leaf.grad.shape);

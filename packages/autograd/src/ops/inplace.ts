@@ -1,23 +1,29 @@
 /**
- * In-place ops. Each computes its out-of-place twin (recorded on the tape as usual), writes the
- * result into the tensor's storage and bumps the version counter, then hands the tensor the new
- * node, so later uses see the op while saved copies of the old value are caught by the version check.
+ * In-place ops. Each computes its out-of-place twin (recorded on the tape as usual, on a copy of
+ * the old value when recording), writes the result into the tensor's storage and bumps the version
+ * counter, then hands the tensor the new node, so later uses see the op while other ops that saved
+ * the old value are caught by the version check.
  */
+import { defineOp } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
 import { fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { add, div, mul, neg, sub } from './arith.js';
+import { clone } from './autograd_api.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
 import { expand } from './shape.js';
 import { lift, type TensorLike } from './util.js';
 
-function inplace(op: string, x: Tensor, compute: () => Tensor): Tensor {
+function checkLeaf(op: string, x: Tensor): void {
   if (isGradEnabled() && x.requiresGrad && x.isLeaf) {
     throw new Error(`${op}: a leaf tensor that requires grad (${fmt(x.shape)}) is being used in an in-place operation; ` +
       'wrap it in noGrad() or work on a clone');
   }
-  const result = compute();
+}
+
+/** Writes result into x's storage, bumps the version, and makes x the output of result's node. */
+function write(op: string, x: Tensor, result: Tensor): Tensor {
   if (!sameShape(result.shape, x.shape)) {
     throw new Error(`${op}: the result of shape ${fmt(result.shape)} cannot be written into the tensor of shape ${fmt(x.shape)}`);
   }
@@ -32,26 +38,56 @@ function inplace(op: string, x: Tensor, compute: () => Tensor): Tensor {
   return x;
 }
 
-export const add_ = (x: Tensor, o: TensorLike) => inplace('add_', x, () => add(x, o));
-export const sub_ = (x: Tensor, o: TensorLike) => inplace('sub_', x, () => sub(x, o));
-export const mul_ = (x: Tensor, o: TensorLike) => inplace('mul_', x, () => mul(x, o));
-export const div_ = (x: Tensor, o: TensorLike) => inplace('div_', x, () => div(x, o));
-export const neg_ = (x: Tensor) => inplace('neg_', x, () => neg(x));
-export const relu_ = (x: Tensor) => inplace('relu_', x, () => relu(x));
-export const sigmoid_ = (x: Tensor) => inplace('sigmoid_', x, () => sigmoid(x));
-export const tanh_ = (x: Tensor) => inplace('tanh_', x, () => tanh(x));
+/**
+ * x = f(x) in place. When the op is recorded it runs on a recorded copy of x: the op may save its
+ * input for backward (relu, mul do), and x's storage is about to be overwritten, which would
+ * trip the version check. PyTorch saves `original_self` for in-place ops the same way.
+ */
+function inplace(op: string, x: Tensor, f: (self: Tensor) => Tensor, ...others: TensorLike[]): Tensor {
+  checkLeaf(op, x);
+  const recorded = isGradEnabled() && [x, ...others].some((t) => t instanceof Tensor && t.requiresGrad);
+  return write(op, x, f(recorded ? clone(x) : x));
+}
+
+export const add_ = (x: Tensor, o: TensorLike) => inplace('add_', x, (s) => add(s, o), o);
+export const sub_ = (x: Tensor, o: TensorLike) => inplace('sub_', x, (s) => sub(s, o), o);
+export const mul_ = (x: Tensor, o: TensorLike) => inplace('mul_', x, (s) => mul(s, o), o);
+export const div_ = (x: Tensor, o: TensorLike) => inplace('div_', x, (s) => div(s, o), o);
+export const neg_ = (x: Tensor) => inplace('neg_', x, neg);
+export const relu_ = (x: Tensor) => inplace('relu_', x, relu);
+export const sigmoid_ = (x: Tensor) => inplace('sigmoid_', x, sigmoid);
+export const tanh_ = (x: Tensor) => inplace('tanh_', x, tanh);
 export const clamp_ = (x: Tensor, min: number | null = null, max: number | null = null) =>
-  inplace('clamp_', x, () => clamp(x, min, max));
+  inplace('clamp_', x, (s) => clamp(s, min, max));
+/**
+ * Recorded replacement of x's values by `value` (already of x's shape): the gradient goes to
+ * `value` and none to x's old history, so a non-leaf keeps requiring grad, as PyTorch's
+ * FillBackward/CopyBackwards do.
+ */
+function overwriteOp(name: string) {
+  return defineOp({
+    name,
+    forward: (_ctx, _old: Tensor, value: Tensor) => value,
+    backward: (_ctx, g) => [null, g],
+  });
+}
+const fillOp = overwriteOp('fill_');
+const copyOp = overwriteOp('copy_');
+
 /** Fills with a constant; the old history is cut (the gradient through it is zero). */
-export const fill_ = (x: Tensor, value: number) => inplace('fill_', x, () => expand(lift(value, x), x.shape));
+export const fill_ = (x: Tensor, value: number) => {
+  checkLeaf('fill_', x);
+  return write('fill_', x, fillOp(x, expand(lift(value, x), x.shape)));
+};
 export const zero_ = (x: Tensor) => fill_(x, 0);
 /** Copies src (broadcast to x's shape) into x; gradients flow to src. */
-export const copy_ = (x: Tensor, src: Tensor) => inplace('copy_', x, () => {
+export const copy_ = (x: Tensor, src: Tensor) => {
+  checkLeaf('copy_', x);
   if (src.dtype !== x.dtype || src.device !== x.device) {
     throw new Error(`copy_: source is ${src.dtype} on ${src.device} but the tensor is ${x.dtype} on ${x.device}`);
   }
-  return expand(add(src, 0), x.shape);
-});
+  return write('copy_', x, copyOp(x, expand(src, x.shape)));
+};
 
 installMethods({ add_, sub_, mul_, div_, neg_, relu_, sigmoid_, tanh_, clamp_, fill_, zero_, copy_ });
 

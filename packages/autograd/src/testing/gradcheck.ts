@@ -3,12 +3,13 @@
  * differences in float64 against the analytical one from the tape's VJPs. Fast mode compares one
  * random projection v^T J u instead of the whole Jacobian (PyTorch's fast_mode).
  */
+import { isFloat } from '../dtype.js';
 import { grad } from '../engine.js';
 import { enableGrad, noGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
 import { randomNormal } from '../random.js';
 import { stridesOf } from '../shape.js';
-import type { Tensor } from "../tensor.js";
+import type { Tensor } from '../tensor.js';
 
 export interface GradcheckOptions {
   eps?: number;
@@ -32,6 +33,7 @@ function indexOf(shape: readonly number[], flat: number): string {
 }
 
 function checkInputs(op: string, inputs: Tensor[]): void {
+  if (!inputs.some((t) => t.requiresGrad)) throw new Error(`${op}: no input requires grad, so there is nothing to check`);
   inputs.forEach((t, i) => {
     if (t.requiresGrad && t.dtype !== 'float64') {
       throw new Error(`${op}: input ${i} requires grad but is ${t.dtype}; finite differences need float64 inputs`);
@@ -62,7 +64,7 @@ function vjp(outs: Tensor[], inputs: Tensor[], vs: (Float64Array | null)[]): (Fl
   const diff = inputs.filter((t) => t.requiresGrad);
   if (!pairs.length || !diff.length) return inputs.map(() => null);
   const gs = grad(pairs.map((p) => p.o), diff, {
-    gradOutputs: pairs.map((p) => fromTypedArray(p.v!, p.o.shape, { device: p.o.device })),
+    gradOutputs: pairs.map((p) => fromTypedArray(p.v!, p.o.shape, { dtype: p.o.dtype, device: p.o.device })),
     retainGraph: true, allowUnused: true,
   });
   let k = 0;
@@ -82,7 +84,7 @@ function fail(msg: string, raise: boolean): false {
 export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {}): boolean {
   const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true } = opts;
   checkInputs('gradcheck', inputs);
-  const outs = asList(fn(...inputs));
+  const outs = enableGrad(() => asList(fn(...inputs)));
   const base = inputs.map((t) => Float64Array.from(t.toTypedArray()));
   const numericalColumn = (i: number, dir: Float64Array): Float64Array[] => {
     const plus = base[i]!.map((v, j) => v + eps * dir[j]!);
@@ -93,40 +95,46 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
   };
 
   if (fastMode) {
-    const vs = outs.map((o) => Float64Array.from({ length: o.size }, randomNormal));
+    // Integer outputs (indices) have no gradient: weight them by zero.
+    const vs = outs.map((o) => Float64Array.from({ length: o.size }, () => (isFloat(o.dtype) ? randomNormal() : 0)));
     const rows = vjp(outs, inputs, vs);
     for (let i = 0; i < inputs.length; i++) {
       if (!inputs[i]!.requiresGrad) continue;
       const u = Float64Array.from({ length: inputs[i]!.size }, randomNormal);
       const col = numericalColumn(i, u);
       const numerical = col.reduce((acc, c, o) => acc + c.reduce((s, x, k) => s + x * vs[o]![k]!, 0), 0);
-      const analytical = rows[i]!.reduce((s, x, j) => s + x * u[j]!, 0);
+      const analytical = (rows[i] ?? new Float64Array(u.length)).reduce((s, x, j) => s + x * u[j]!, 0);
       if (!close(analytical, numerical, atol, rtol)) {
         return fail(`gradcheck (fast mode): projection v^T J u mismatch for input ${i}: ` +
-          `numerical ${numerical}, analytical ${analytical}`, raiseException);
+          `numerical ${numerical}, analytical ${analytical}; run with fastMode: false to find the element`, raiseException);
       }
     }
     return true;
   }
 
-  for (let i = 0; i < inputs.length; i++) {
-    const t = inputs[i]!;
-    if (!t.requiresGrad) continue;
-    // numerical[o][j][k] = d out_o[k] / d in_i[j]
-    const numerical: Float64Array[][] = [];
+  // numerical[i][j][o][k] = d out_o[k] / d in_i[j], one pair of evaluations per input element.
+  const numerical = inputs.map((t, i) => {
+    if (!t.requiresGrad) return null;
     const unit = new Float64Array(t.size);
-    for (let j = 0; j < t.size; j++) {
+    return Array.from({ length: t.size }, (_, j) => {
+      unit.fill(0);
       unit[j] = 1;
-      numerical.push(numericalColumn(i, unit));
-      unit[j] = 0;
-    }
-    for (let o = 0; o < outs.length; o++) {
-      const out = outs[o]!;
-      for (let k = 0; k < out.size; k++) {
-        const v = outs.map((x, oo) => (oo === o ? Float64Array.from({ length: x.size }, (_, kk) => (kk === k ? 1 : 0)) : null));
-        const row = vjp(outs, inputs, v)[i] ?? new Float64Array(t.size);
+      return numericalColumn(i, unit);
+    });
+  });
+  // One backward per output element gives that Jacobian row for every input at once.
+  for (let o = 0; o < outs.length; o++) {
+    const out = outs[o]!;
+    if (!isFloat(out.dtype)) continue;
+    for (let k = 0; k < out.size; k++) {
+      const v = outs.map((x, oo) => (oo === o ? Float64Array.from({ length: x.size }, (_, kk) => (kk === k ? 1 : 0)) : null));
+      const rows = vjp(outs, inputs, v);
+      for (let i = 0; i < inputs.length; i++) {
+        const t = inputs[i]!;
+        if (!t.requiresGrad) continue;
+        const row = rows[i] ?? new Float64Array(t.size);
         for (let j = 0; j < t.size; j++) {
-          const n = numerical[j]![o]![k]!;
+          const n = numerical[i]![j]![o]![k]!;
           const a = row[j]!;
           if (!close(a, n, atol, rtol)) {
             return fail(`gradcheck: Jacobian mismatch for output ${o} element ${indexOf(out.shape, k)} with respect to ` +

@@ -1,0 +1,35 @@
+/**
+ * describeBackends: a test suite written once and run on every backend. The test framework's own
+ * `describe` is passed in, so this module imports no test runner and works with vitest, jest or
+ * mocha alike (each has `describe` and `describe.skip`).
+ */
+import { backends } from '../backend.js';
+
+/** The part of a test framework's `describe` that describeBackends uses. */
+export interface DescribeFn {
+  (name: string, fn: () => void): unknown;
+  skip(name: string, fn: () => void): unknown;
+}
+
+export interface DescribeBackendsOptions {
+  /** Known gaps: backend name -> reason. The suite is registered as skipped with the reason in its name. */
+  skip?: Record<string, string>;
+}
+
+/**
+ * Registers `name [device]` once per backend known to `backends()`: a live suite for each
+ * available one, a skipped suite naming the reason for each unavailable or skip-listed one.
+ * `fn` runs at collection time for skipped suites too (so their tests are listed as skipped):
+ * touch the device inside tests, not in `fn`'s body.
+ *
+ * @example describeBackends(describe, 'relu', (device) => { it('...', () => { ... }) })
+ */
+export function describeBackends(describe: DescribeFn, name: string, fn: (device: string) => void,
+  opts: DescribeBackendsOptions = {}): void {
+  for (const b of backends()) {
+    const device = b.name;
+    const why = !b.available ? `unavailable: ${b.reason ?? 'not registered'}` : opts.skip?.[device];
+    if (why) describe.skip(`${name} [${device}] (skipped: ${why})`, () => fn(device));
+    else describe(`${name} [${device}]`, () => fn(device));
+  }
+}
