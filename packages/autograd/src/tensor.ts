@@ -33,6 +33,8 @@ export class Tensor implements Raw {
   /** @internal the AccumulateGrad node of a leaf, created once. */
   accumulator: Node | null = null;
   retainsGrad = false;
+  /** The tensor this one is a view of (reshape, view, squeeze, ...): in-place ops check it. */
+  viewBase: Tensor | null = null;
 
   constructor(storage: Storage, shape: Shape, dtype: DType) {
     this.storage = storage;

@@ -33,6 +33,14 @@ function expectClose(actual: number[], expected: number[], tol = 1e-8): void {
 }
 
 describe('in-place ops and version counters', () => {
+  it('refuses an in-place op on a view while recording, and writes through the view otherwise', () => {
+    const x = tensor([[1, -2], [3, -4]], { dtype: 'float64', requiresGrad: true });
+    const y = x.mul(2);
+    expect(() => y.view([4]).relu_()).toThrow(/relu_: in-place modification of a view \(\[4\] of a tensor of shape \[2, 2\]\)/);
+    const buf = tensor([[1, -2], [3, -4]], { dtype: 'float64' });
+    noGrad(() => buf.view([4]).relu_());
+    expect(Array.from(buf.toTypedArray())).toEqual([1, 0, 3, 0]);
+  });
   it('throws when a tensor saved by exp is modified by mul_', () => {
     const x = leaf([0.5, -1, 2]);
     const y = x.mul(2);

@@ -28,6 +28,12 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
     throw new Error(`${op}: the result of shape ${fmt(result.shape)} cannot be written into the tensor of shape ${fmt(x.shape)}`);
   }
   if (result.dtype !== x.dtype) throw new Error(`${op}: result dtype ${result.dtype} does not match the tensor's ${x.dtype}`);
+  // The base of a view would keep its old history while its storage changed: refuse rather than
+  // return wrong gradients (PyTorch rebases the base's graph; nodegrad does not).
+  if (result.gradFn && x.viewBase) {
+    throw new Error(`${op}: in-place modification of a view (${fmt(x.shape)} of a tensor of shape ` +
+      `${fmt(x.viewBase.shape)}) is not supported while gradients are recorded; use the out-of-place op`);
+  }
   x.backend.copyInto(x, result);
   x.storage.version++;
   if (result.gradFn) {

@@ -22,7 +22,9 @@ const reshapeOp = defineOp({
   name: 'reshape',
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.xShape = x.shape;
-    return x.aliasAs(shape);
+    const v = x.aliasAs(shape);
+    v.viewBase = x.viewBase ?? x;
+    return v;
   },
   backward: (ctx, g) => [reshape(g, ctx.xShape)],
 });
