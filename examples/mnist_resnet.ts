@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import {
   adaptiveAvgPool2d, batchNorm, conv2d, crossEntropy, flatten, fromTypedArray, linear, manualSeed,
-  noGrad, ones, randn, zeros, type Tensor,
+  noGrad, ones, rand, randn, zeros, type Tensor,
 } from '../packages/autograd/src/index.js';
 
 const arg = (name: string, def: number) => {
@@ -89,7 +89,8 @@ const n = train.y.length;
 console.log(`training a ${blocks.length}-block ResNet (width ${width}) on ${n} MNIST digits, ${epochs} epochs, 'ts' backend`);
 for (let epoch = 1; epoch <= epochs; epoch++) {
   const t0 = performance.now();
-  const order = Array.from({ length: n }, (_, i) => i).sort(() => Math.random() - 0.5);
+  const keys = rand([n]).toTypedArray(); // seeded shuffle
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a]! - keys[b]!);
   let lossSum = 0, correct = 0;
   for (let s = 0; s + batchSize <= n; s += batchSize) {
     const { x, y } = batch(train, order.slice(s, s + batchSize));
