@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@nodegrad\/autograd\/testing$/, replacement: src('./packages/autograd/src/testing/index.ts') },
       { find: /^@nodegrad\/autograd$/, replacement: src('./packages/autograd/src/index.ts') },
+      { find: /^@nodegrad\/nn$/, replacement: src('./packages/nn/src/index.ts') },
     ],
   },
   test: {

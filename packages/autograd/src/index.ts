@@ -6,7 +6,7 @@ registerBackend(tsBackend);
 
 export { Tensor, type Hook, type Storage } from './tensor.js';
 export type { DType, FloatDType, IntDType, TypedArray } from './dtype.js';
-export type { Shape } from './shape.js';
+export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
 export {
   registerBackend, reportUnavailable, getBackend, backends,
   type Backend, type BackendStatus, type Kernels, type KernelName, type Raw,

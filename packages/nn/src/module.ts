@@ -1,0 +1,232 @@
+/**
+ * Module: PyTorch's nn.Module. Parameters, buffers and child modules are registered by name and
+ * exposed as properties (assigning to a registered name replaces the entry, so `model.fc = new
+ * Linear(...)` works for transfer learning); names are dotted paths as in torchvision
+ * checkpoints (`layer1.0.conv1.weight`).
+ */
+import { noGrad, type DType, type Tensor } from '@nodegrad/autograd';
+import { loadIntoModule } from './state_dict.js';
+
+export type ForwardHook = (module: Module, inputs: unknown[], output: unknown) => unknown;
+export type ForwardPreHook = (module: Module, inputs: unknown[]) => unknown[] | void;
+
+export abstract class Module {
+  /** Training mode (batch statistics, dropout) vs eval; set with train()/eval(). */
+  training = true;
+  private readonly params = new Map<string, Tensor | null>();
+  private readonly bufs = new Map<string, Tensor | null>();
+  private readonly nonPersistent = new Set<string>();
+  private readonly mods = new Map<string, Module | null>();
+  private readonly forwardHooks: ForwardHook[] = [];
+  private readonly preHooks: ForwardPreHook[] = [];
+
+  /** The computation; call the module through `call()` so hooks run. */
+  abstract forward(...inputs: any[]): any;
+
+  /** Runs pre-hooks, forward and forward hooks (PyTorch's `module(x)`). */
+  call(...inputs: any[]): any {
+    let args = inputs;
+    for (const h of this.preHooks) args = h(this, args) ?? args;
+    let out = this.forward(...args);
+    for (const h of this.forwardHooks) {
+      const r = h(this, args, out);
+      if (r !== undefined) out = r;
+    }
+    return out;
+  }
+
+  private expose(name: string, map: Map<string, any>, check: (v: unknown) => void): void {
+    if (name.includes('.') || name === '') throw new Error(`Module: invalid attribute name '${name}'`);
+    for (const m of [this.params, this.bufs, this.mods] as Map<string, unknown>[]) {
+      if (m !== map && m.has(name)) throw new Error(`Module: '${name}' is already registered as another kind of attribute`);
+    }
+    Object.defineProperty(this, name, {
+      get: () => map.get(name),
+      set: (v: unknown) => { check(v); map.set(name, v); },
+      enumerable: true,
+      configurable: true,
+    });
+  }
+
+  /** Registers a trainable tensor (a leaf; requiresGrad is set). Returns it. */
+  registerParameter<T extends Tensor | null>(name: string, t: T): T {
+    const check = (v: unknown) => {
+      if (v !== null && !(v as Tensor).isLeaf) throw new Error(`registerParameter: '${name}' must be a leaf tensor (use detach())`);
+      if (v) (v as Tensor).requiresGrad = true;
+    };
+    check(t);
+    this.params.set(name, t);
+    this.expose(name, this.params, check);
+    return t;
+  }
+
+  /** Registers state that is not trained (running statistics, counters); persistent ones go into stateDict. */
+  registerBuffer<T extends Tensor | null>(name: string, t: T, { persistent = true } = {}): T {
+    this.bufs.set(name, t);
+    if (!persistent) this.nonPersistent.add(name);
+    this.expose(name, this.bufs, () => {});
+    return t;
+  }
+
+  /** Registers a child module under `name`. Returns it. */
+  registerModule<M extends Module | null>(name: string, m: M): M {
+    const check = (v: unknown) => {
+      if (v !== null && !(v instanceof Module)) throw new Error(`registerModule: '${name}' must be a Module`);
+    };
+    check(m);
+    this.mods.set(name, m);
+    this.expose(name, this.mods, check);
+    return m;
+  }
+
+  /** Direct children with their names. */
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [n, m] of this.mods) if (m) yield [n, m];
+  }
+
+  children(): Module[] {
+    return [...this.namedChildren()].map(([, m]) => m);
+  }
+
+  /** This module and every descendant, depth-first, with dotted names ('' for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [n, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${n}` : n);
+  }
+
+  modules(): Module[] {
+    return [...this.namedModules()].map(([, m]) => m);
+  }
+
+  /** Parameters with dotted names, in registration order, each listed once. */
+  namedParameters(recurse = true): [string, Tensor][] {
+    return this.collect((m) => m.params, recurse);
+  }
+
+  parameters(recurse = true): Tensor[] {
+    return this.namedParameters(recurse).map(([, t]) => t);
+  }
+
+  namedBuffers(recurse = true): [string, Tensor][] {
+    return this.collect((m) => m.bufs, recurse);
+  }
+
+  buffers(recurse = true): Tensor[] {
+    return this.namedBuffers(recurse).map(([, t]) => t);
+  }
+
+  private collect(pick: (m: Module) => Map<string, Tensor | null>, recurse: boolean): [string, Tensor][] {
+    const seen = new Set<Tensor>();
+    const out: [string, Tensor][] = [];
+    const mods = recurse ? [...this.namedModules()] : [['', this] as [string, Module]];
+    for (const [prefix, m] of mods) {
+      for (const [n, t] of pick(m)) {
+        if (!t || seen.has(t)) continue;
+        seen.add(t);
+        out.push([prefix ? `${prefix}.${n}` : n, t]);
+      }
+    }
+    return out;
+  }
+
+  /** Sets training mode here and in every descendant. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears gradients: to null by default (PyTorch 2's set_to_none), or to zeros. */
+  zeroGrad(setToNone = true): void {
+    for (const p of this.parameters()) {
+      if (!p.grad) continue;
+      if (setToNone) p.grad = null;
+      else noGrad(() => p.grad!.zero_());
+    }
+  }
+
+  /** Freezes (false) or unfreezes every parameter. */
+  requiresGrad_(flag = true): this {
+    for (const p of this.parameters()) p.requiresGrad = flag;
+    return this;
+  }
+
+  /** Calls fn on every descendant and then this module (PyTorch's order), e.g. for init. */
+  apply(fn: (m: Module) => void): this {
+    for (const c of this.children()) c.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /**
+   * Moves or converts every parameter and buffer (integer buffers keep their dtype on a dtype
+   * change). Parameters are replaced by new leaf tensors, so build optimizers after `to()`.
+   */
+  to(target: string | DType): this {
+    const isDType = ['float32', 'float64', 'int32', 'int64'].includes(target);
+    for (const m of this.modules()) {
+      for (const map of [m.params, m.bufs]) {
+        for (const [n, t] of map) {
+          if (!t) continue;
+          if (isDType && (t.dtype === 'int32' || t.dtype === 'int64')) continue;
+          const moved = noGrad(() => t.to(target)).detach();
+          moved.requiresGrad = t.requiresGrad;
+          map.set(n, moved);
+        }
+      }
+    }
+    return this;
+  }
+
+  /** Adds a hook run after forward with (module, inputs, output); a returned value replaces the output. */
+  registerForwardHook(fn: ForwardHook): () => void {
+    return addHook(this.forwardHooks, fn);
+  }
+
+  /** Adds a hook run before forward with (module, inputs); a returned array replaces the inputs. */
+  registerForwardPreHook(fn: ForwardPreHook): () => void {
+    return addHook(this.preHooks, fn);
+  }
+
+  /** Parameters and persistent buffers by dotted name (torchvision's checkpoint keys). */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const [prefix, m] of this.namedModules()) {
+      const key = (n: string) => (prefix ? `${prefix}.${n}` : n);
+      for (const [n, t] of m.params) if (t) out[key(n)] = t;
+      for (const [n, t] of m.bufs) if (t && !m.nonPersistent.has(n)) out[key(n)] = t;
+    }
+    return out;
+  }
+
+  /**
+   * Copies values into this module's parameters and buffers. With `strict` (default), every
+   * missing, unexpected and shape-mismatched key is named in one error; nothing is copied then.
+   */
+  loadStateDict(dict: Record<string, Tensor>, { strict = true } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
+    return loadIntoModule(this.stateDict(), dict, strict);
+  }
+
+  /** The architecture as PyTorch prints it. */
+  toString(): string {
+    const kids = [...this.namedChildren()].map(([n, m]) => `  (${n}): ${m.toString().replace(/\n/g, '\n  ')}`);
+    const head = `${this.constructor.name}(${this.extraRepr()}`;
+    return kids.length ? `${head}\n${kids.join('\n')}\n)` : `${head})`;
+  }
+
+  /** Extra text for toString(), e.g. layer sizes. */
+  extraRepr(): string {
+    return '';
+  }
+}
+
+function addHook<H>(list: H[], fn: H): () => void {
+  list.push(fn);
+  return () => {
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
