@@ -1,0 +1,112 @@
+/**
+ * Adam (weight decay as an L2 term in the gradient) and AdamW (decoupled weight decay), with
+ * the update of PyTorch's single-tensor implementation (Kingma & Ba, Algorithm 1, with the bias
+ * corrections folded into the step size; Loshchilov & Hutter for AdamW).
+ */
+import { maximum, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+
+export interface AdamOptions {
+  /** Learning rate (default 1e-3). */
+  lr?: number;
+  /** Decay rates of the first and second moment averages (default [0.9, 0.999]). */
+  betas?: [number, number];
+  /** Added to the denominator for stability (default 1e-8). */
+  eps?: number;
+  /** Adam: L2 penalty added to the gradient (default 0). AdamW: decoupled decay (default 0.01). */
+  weightDecay?: number;
+  /** Normalize by the running maximum of the second moment (Reddi et al., AMSGrad). */
+  amsgrad?: boolean;
+  /** Ascend the objective instead of descending it. */
+  maximize?: boolean;
+}
+
+export interface AdamGroup extends ParamGroup {
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+abstract class AdamBase extends Optimizer<AdamGroup> {
+  /** Whether weight decay shrinks the parameter directly (AdamW) or enters the gradient (Adam). */
+  protected abstract readonly decoupled: boolean;
+
+  protected constructor(name: string, params: Params<AdamGroup>, opts: AdamOptions, weightDecay: number) {
+    super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...opts });
+  }
+
+  protected override checkOptions(o: Partial<AdamGroup>, where: string): void {
+    checkNonNegative(where, 'lr', o.lr);
+    checkNonNegative(where, 'eps', o.eps);
+    checkNonNegative(where, 'weightDecay', o.weightDecay);
+    if (o.betas !== undefined) {
+      if (!Array.isArray(o.betas) || o.betas.length !== 2) {
+        throw new Error(`${where}: invalid betas ${String(o.betas)}: must be a pair [beta1, beta2]`);
+      }
+      o.betas.forEach((b, i) => {
+        if (typeof b !== 'number' || !(b >= 0 && b < 1)) {
+          throw new Error(`${where}: invalid betas[${i}] ${String(b)}: must be in [0, 1)`);
+        }
+      });
+    }
+    checkBoolean(where, 'amsgrad', o.amsgrad);
+    checkBoolean(where, 'maximize', o.maximize);
+  }
+
+  protected override updateGroup(group: AdamGroup, params: Tensor[]): void {
+    const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize } = group;
+    for (const p of params) {
+      let g = maximize ? p.grad!.neg() : p.grad!;
+      const s = this.stateOf(p);
+      if (s.step === undefined) {
+        s.step = 0;
+        s.exp_avg = zerosLike(p);
+        s.exp_avg_sq = zerosLike(p);
+        if (amsgrad) s.max_exp_avg_sq = zerosLike(p);
+      }
+      const step = (s.step as number) + 1;
+      s.step = step;
+      if (weightDecay !== 0) {
+        if (this.decoupled) p.mul_(1 - lr * weightDecay);
+        else g = g.add(p.mul(weightDecay));
+      }
+      const expAvg = (s.exp_avg as Tensor).mul_(beta1).add_(g.mul(1 - beta1));
+      const expAvgSq = (s.exp_avg_sq as Tensor).mul_(beta2).add_(g.mul(g).mul(1 - beta2));
+      // step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps, in doubles as PyTorch does.
+      const stepSize = lr / (1 - beta1 ** step);
+      const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
+      let v = expAvgSq;
+      if (amsgrad) {
+        // A state saved without amsgrad and loaded into a group with it starts its maximum here.
+        const max = (s.max_exp_avg_sq as Tensor | undefined) ?? zerosLike(p);
+        s.max_exp_avg_sq = v = max.copy_(maximum(max, expAvgSq));
+      }
+      const denom = v.sqrt().div(bc2Sqrt).add(eps);
+      p.sub_(expAvg.div(denom).mul(stepSize));
+    }
+  }
+}
+
+/**
+ * Adam, as torch.optim.Adam: weight decay is an L2 term added to the gradient.
+ * @example const opt = new Adam(model.parameters(), { lr: 3e-4 });
+ */
+export class Adam extends AdamBase {
+  protected override readonly decoupled = false;
+  constructor(params: Params<AdamGroup>, opts: AdamOptions = {}) {
+    super('Adam', params, opts, 0);
+  }
+}
+
+/**
+ * AdamW, as torch.optim.AdamW: before the Adam update, p *= 1 - lr * weightDecay (default 0.01).
+ * @example const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.05 });
+ */
+export class AdamW extends AdamBase {
+  protected override readonly decoupled = true;
+  constructor(params: Params<AdamGroup>, opts: AdamOptions = {}) {
+    super('AdamW', params, opts, 0.01);
+  }
+}

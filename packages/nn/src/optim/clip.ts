@@ -1,0 +1,63 @@
+/** Gradient clipping, as torch.nn.utils.clip_grad_norm_ and clip_grad_value_. */
+import { abs, clamp, div, max, noGrad, pow, sqrt, stack, sum, Tensor, zeros } from '@nodegrad/autograd';
+
+function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
+  const list = parameters instanceof Tensor ? [parameters] : [...parameters];
+  list.forEach((p, i) => {
+    if (!(p instanceof Tensor)) throw new Error(`${op}: parameters[${i}] is not a Tensor`);
+  });
+  return list.flatMap((p) => (p.grad ? [p.grad] : []));
+}
+
+/** The p-norm of all of x's elements (p > 0, or Infinity for the largest magnitude). */
+function pNorm(x: Tensor, p: number): Tensor {
+  if (p === Infinity) return max(abs(x));
+  if (p === 2) return sqrt(sum(x.mul(x)));
+  if (p === 1) return sum(abs(x));
+  return pow(sum(pow(abs(x), p)), 1 / p);
+}
+
+/**
+ * Scales the gradients of `parameters` in place so that their joint `normType`-norm (all
+ * gradients as one vector) is at most `maxNorm`, and returns that norm as it was before the
+ * scaling (a 0-d tensor). The scale is min(1, maxNorm / (norm + 1e-6)), applied without a
+ * branch, as PyTorch does. Parameters without a gradient are skipped.
+ * @example const norm = clipGradNorm_(model.parameters(), 1.0); // between backward() and step()
+ */
+export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: number, normType = 2,
+  { errorIfNonfinite = false }: { errorIfNonfinite?: boolean } = {}): Tensor {
+  const op = 'clipGradNorm_';
+  if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new Error(`${op}: invalid maxNorm ${String(maxNorm)}: must be a number >= 0`);
+  if (typeof normType !== 'number' || !(normType > 0)) {
+    throw new Error(`${op}: invalid normType ${String(normType)}: must be a number > 0 or Infinity`);
+  }
+  const grads = gradsOf(op, parameters);
+  if (grads.length === 0) return zeros([]);
+  return noGrad(() => {
+    const first = grads[0]!;
+    // Each gradient's norm, moved to the first one's device and dtype, then the norm of those.
+    const norms = grads.map((g) => pNorm(g.detach(), normType).to(first.device).to(first.dtype));
+    // PyTorch takes the norm of the stacked norms even for one gradient, except for the max norm.
+    const total = normType === Infinity && norms.length === 1 ? norms[0]! : pNorm(stack(norms), normType);
+    if (errorIfNonfinite && !Number.isFinite(total.item())) {
+      throw new Error(`${op}: the total norm of order ${normType} of the gradients is ${total.item()}, ` +
+        'so they cannot be clipped; pass errorIfNonfinite: false to scale them anyway');
+    }
+    const coef = clamp(div(maxNorm, total.add(1e-6)), null, 1);
+    for (const g of grads) g.mul_(coef.to(g.device).to(g.dtype));
+    return total;
+  });
+}
+
+/**
+ * Clamps every gradient of `parameters` in place to [-clipValue, clipValue]. Parameters without
+ * a gradient are skipped.
+ */
+export function clipGradValue_(parameters: Tensor | Iterable<Tensor>, clipValue: number): void {
+  const op = 'clipGradValue_';
+  if (typeof clipValue !== 'number' || !(clipValue >= 0)) {
+    throw new Error(`${op}: invalid clipValue ${String(clipValue)}: must be a number >= 0`);
+  }
+  const grads = gradsOf(op, parameters);
+  noGrad(() => { for (const g of grads) g.clamp_(-clipValue, clipValue); });
+}

@@ -1,0 +1,75 @@
+/** SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD's rule. */
+import { clone, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+
+export interface SGDOptions {
+  /** Learning rate; required here unless every param group sets its own. */
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  /** L2 penalty: weightDecay * p is added to the gradient. */
+  weightDecay?: number;
+  nesterov?: boolean;
+  /** Ascend the objective instead of descending it. */
+  maximize?: boolean;
+}
+
+export interface SGDGroup extends ParamGroup {
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+  maximize: boolean;
+}
+
+/**
+ * Stochastic gradient descent, as torch.optim.SGD (Sutskever et al. momentum):
+ *   g = grad (+ weightDecay p);  buf = g on the first step, else momentum buf + (1 - dampening) g;
+ *   d = nesterov ? g + momentum buf : buf;  p -= lr d.
+ * @example const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 });
+ */
+export class SGD extends Optimizer<SGDGroup> {
+  constructor(params: Params<SGDGroup>, opts: SGDOptions = {}) {
+    super('SGD', params, {
+      momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false,
+      ...opts,
+    });
+  }
+
+  protected override checkOptions(o: Partial<SGDGroup>, where: string): void {
+    checkNonNegative(where, 'lr', o.lr);
+    checkNonNegative(where, 'momentum', o.momentum);
+    if (o.dampening !== undefined && (typeof o.dampening !== 'number' || !Number.isFinite(o.dampening))) {
+      throw new Error(`${where}: invalid dampening ${String(o.dampening)}: must be a finite number`);
+    }
+    checkNonNegative(where, 'weightDecay', o.weightDecay);
+    checkBoolean(where, 'nesterov', o.nesterov);
+    checkBoolean(where, 'maximize', o.maximize);
+    if (o.nesterov && (!(o.momentum! > 0) || o.dampening !== 0)) {
+      throw new Error(`${where}: nesterov requires momentum > 0 and dampening 0 ` +
+        `(got momentum ${String(o.momentum)}, dampening ${String(o.dampening)})`);
+    }
+  }
+
+  protected override updateGroup(group: SGDGroup, params: Tensor[]): void {
+    const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
+    for (const p of params) {
+      let d = maximize ? p.grad!.neg() : p.grad!;
+      if (weightDecay !== 0) d = d.add(p.mul(weightDecay));
+      // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we.
+      const state = this.stateOf(p);
+      if (momentum !== 0) {
+        let buf = state.momentum_buffer as Tensor | null | undefined;
+        if (!buf) {
+          state.momentum_buffer = buf = clone(d);
+        } else {
+          buf.mul_(momentum).add_(dampening === 0 ? d : d.mul(1 - dampening));
+        }
+        d = nesterov ? d.add(buf.mul(momentum)) : buf;
+      } else {
+        state.momentum_buffer = null;
+      }
+      p.sub_(d.mul(lr));
+    }
+  }
+}
