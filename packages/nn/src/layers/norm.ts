@@ -1,0 +1,113 @@
+/** Batch normalization layers, as torch.nn.BatchNorm2d (buffer names are torch's, for checkpoints). */
+import { batchNorm, defaultDevice, fmt, noGrad, ones, zeros, type Tensor } from '@nodegrad/autograd';
+import { Module } from '../module.js';
+import { py, pyFloat } from './repr.js';
+
+/** A factory for a normalization layer over `numFeatures` channels (ResNet's injectable normLayer). */
+export type NormLayer = (numFeatures: number) => Module;
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** Weight of the new batch in the running statistics; null for a cumulative average (1 / batches seen). */
+  momentum?: number | null;
+  /** Learnable per-channel scale `weight` and shift `bias`. */
+  affine?: boolean;
+  /** Keep running statistics for eval; without them every forward uses batch statistics. */
+  trackRunningStats?: boolean;
+  dtype?: 'float32' | 'float64';
+  device?: string;
+}
+
+/**
+ * The shared part of the BatchNorm layers (PyTorch's _BatchNorm): parameters `weight`, `bias`;
+ * buffers `running_mean`, `running_var`, `num_batches_tracked` (int64 scalar).
+ */
+export abstract class BatchNormBase extends Module {
+  declare weight: Tensor | null;
+  declare bias: Tensor | null;
+  declare running_mean: Tensor | null;
+  declare running_var: Tensor | null;
+  declare num_batches_tracked: Tensor | null;
+  readonly numFeatures: number;
+  readonly eps: number;
+  momentum: number | null;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+
+  constructor(numFeatures: number, opts: BatchNormOptions = {}) {
+    super();
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = opts;
+    const name = this.constructor.name;
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
+      throw new Error(`${name}: numFeatures must be a positive integer, got ${numFeatures}`);
+    }
+    if (!(eps >= 0)) throw new Error(`${name}: eps must be non-negative, got ${eps}`);
+    if (momentum !== null && !(momentum >= 0 && momentum <= 1)) {
+      throw new Error(`${name}: momentum must be in [0, 1] or null, got ${momentum}`);
+    }
+    this.numFeatures = numFeatures;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.affine = affine;
+    this.trackRunningStats = trackRunningStats;
+    const t = { dtype: opts.dtype ?? 'float32', device: opts.device ?? defaultDevice() };
+    this.registerParameter('weight', affine ? ones([numFeatures], t) : null);
+    this.registerParameter('bias', affine ? zeros([numFeatures], t) : null);
+    this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures], t) : null);
+    this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures], t) : null);
+    this.registerBuffer('num_batches_tracked',
+      trackRunningStats ? zeros([], { dtype: 'int64', device: t.device }) : null);
+  }
+
+  /** Running mean 0, running variance 1, no batches seen. */
+  resetRunningStats(): void {
+    noGrad(() => {
+      this.running_mean?.zero_();
+      this.running_var?.fill_(1);
+      this.num_batches_tracked?.zero_();
+    });
+  }
+
+  /** Running statistics reset; weight 1, bias 0. */
+  resetParameters(): void {
+    this.resetRunningStats();
+    noGrad(() => {
+      this.weight?.fill_(1);
+      this.bias?.zero_();
+    });
+  }
+
+  /** Throws unless the input has the rank this layer expects. */
+  protected abstract checkInputDim(x: Tensor): void;
+
+  override forward(x: Tensor): Tensor {
+    this.checkInputDim(x);
+    // As _BatchNorm.forward: batch statistics in training or when no running ones are kept; the
+    // running ones are updated only in training (and the counter advances on each such call).
+    const useBatchStats = this.training || this.running_mean === null;
+    const updateRunning = this.training && this.trackRunningStats;
+    const keepRunning = !this.training || this.trackRunningStats;
+    return batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
+      this.weight, this.bias, {
+        training: useBatchStats,
+        momentum: this.momentum,
+        eps: this.eps,
+        numBatchesTracked: updateRunning ? this.num_batches_tracked : null,
+      });
+  }
+
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${pyFloat(this.eps)}, momentum=${this.momentum === null ? 'None' : pyFloat(this.momentum)}, ` +
+      `affine=${py(this.affine)}, track_running_stats=${py(this.trackRunningStats)}`;
+  }
+}
+
+/**
+ * Batch normalization over the channels of an NCHW input.
+ * @example new BatchNorm2d(64, { momentum: null })
+ */
+export class BatchNorm2d extends BatchNormBase {
+  protected override checkInputDim(x: Tensor): void {
+    if (x.ndim !== 4) throw new Error(`BatchNorm2d: expected 4D input (got ${x.ndim}D input of shape ${fmt(x.shape)})`);
+  }
+}

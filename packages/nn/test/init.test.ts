@@ -1,0 +1,137 @@
+/**
+ * init: PyTorch's fan and gain formulas by hand; sample statistics of each initializer on large
+ * tensors (mean, std, bounds) against the formula's target; reproducibility under manualSeed; the
+ * fill happens in place on a parameter without recording or turning it into a non-leaf.
+ */
+import { describe, expect, it } from 'vitest';
+import { manualSeed, zeros, type Tensor } from '@nodegrad/autograd';
+import {
+  calculateFanInAndFanOut, calculateGain, constant_, kaimingNormal_, kaimingUniform_, normal_, ones_, uniform_,
+  xavierNormal_, xavierUniform_, zeros_,
+} from '@nodegrad/nn';
+
+function stats(t: Tensor): { mean: number; std: number; min: number; max: number } {
+  const v = t.toTypedArray();
+  let s = 0, q = 0, min = Infinity, max = -Infinity;
+  for (const x of v) { s += x; min = Math.min(min, x); max = Math.max(max, x); }
+  const mean = s / v.length;
+  for (const x of v) q += (x - mean) ** 2;
+  return { mean, std: Math.sqrt(q / v.length), min, max };
+}
+
+/** A normal sample's std is within 1% of the target and its mean within 4 standard errors. */
+function expectNormal(t: Tensor, mean: number, std: number): void {
+  const s = stats(t);
+  expect(Math.abs(s.std / std - 1)).toBeLessThan(0.01);
+  expect(Math.abs(s.mean - mean)).toBeLessThan((4 * std) / Math.sqrt(t.size));
+}
+
+/** A uniform sample stays in [-bound, bound], reaches near both ends and has std bound/sqrt(3). */
+function expectUniform(t: Tensor, lo: number, hi: number): void {
+  const s = stats(t);
+  const w = hi - lo;
+  expect(s.min).toBeGreaterThanOrEqual(lo);
+  expect(s.max).toBeLessThanOrEqual(hi);
+  expect(s.min).toBeLessThan(lo + 0.001 * w);
+  expect(s.max).toBeGreaterThan(hi - 0.001 * w);
+  expect(Math.abs(s.std / (w / Math.sqrt(12)) - 1)).toBeLessThan(0.01);
+  expect(Math.abs(s.mean - (lo + hi) / 2)).toBeLessThan((4 * w) / Math.sqrt(12 * t.size));
+}
+
+describe('fans and gains', () => {
+  it('computes fan in and fan out as in (times) the receptive field', () => {
+    expect(calculateFanInAndFanOut(zeros([64, 3, 7, 7]))).toEqual([3 * 49, 64 * 49]);
+    expect(calculateFanInAndFanOut(zeros([10, 512]))).toEqual([512, 10]);
+    expect(calculateFanInAndFanOut(zeros([8, 4, 3]))).toEqual([12, 24]);
+    expect(() => calculateFanInAndFanOut(zeros([5]))).toThrow(/fewer than 2 dimensions \(shape \[5\]\)/);
+  });
+
+  it("has PyTorch's gains", () => {
+    expect(calculateGain('linear')).toBe(1);
+    expect(calculateGain('conv2d')).toBe(1);
+    expect(calculateGain('sigmoid')).toBe(1);
+    expect(calculateGain('tanh')).toBeCloseTo(5 / 3, 15);
+    expect(calculateGain('relu')).toBeCloseTo(Math.SQRT2, 15);
+    expect(calculateGain('leaky_relu')).toBeCloseTo(Math.sqrt(2 / (1 + 0.01 ** 2)), 15);
+    expect(calculateGain('leaky_relu', 0.2)).toBeCloseTo(Math.sqrt(2 / 1.04), 15);
+    expect(calculateGain('leaky_relu', 0)).toBeCloseTo(Math.SQRT2, 15);
+    expect(calculateGain('selu')).toBe(0.75);
+    expect(() => calculateGain('gelu' as never)).toThrow(/unsupported nonlinearity 'gelu'/);
+  });
+});
+
+describe('initializers', () => {
+  it('kaimingNormal_ (fanOut, relu), as torchvision initializes convs: std = sqrt(2 / fanOut)', () => {
+    manualSeed(1);
+    const w = kaimingNormal_(zeros([128, 64, 3, 3]), { mode: 'fanOut', nonlinearity: 'relu' });
+    expectNormal(w, 0, Math.sqrt(2 / (128 * 9)));
+  });
+
+  it('kaimingNormal_ defaults to fanIn and leaky_relu with a = 0: std = sqrt(2 / fanIn)', () => {
+    manualSeed(2);
+    expectNormal(kaimingNormal_(zeros([256, 100, 2, 2])), 0, Math.sqrt(2 / 400));
+    expectNormal(kaimingNormal_(zeros([400, 300]), { a: 0.2 }), 0, Math.sqrt(2 / 1.04) / Math.sqrt(300));
+  });
+
+  it('kaimingUniform_: bound = gain * sqrt(3 / fan); with a = sqrt(5) it is 1 / sqrt(fanIn)', () => {
+    manualSeed(3);
+    const b = Math.SQRT2 * Math.sqrt(3 / (64 * 9));
+    expectUniform(kaimingUniform_(zeros([256, 64, 3, 3]), { nonlinearity: 'relu' }), -b, b);
+    const c = 1 / Math.sqrt(200);
+    expectUniform(kaimingUniform_(zeros([500, 200]), { a: Math.sqrt(5) }), -c, c);
+    const d = Math.SQRT2 * Math.sqrt(3 / 500);
+    expectUniform(kaimingUniform_(zeros([500, 200], { dtype: 'float64' }), { mode: 'fanOut' }), -d, d);
+  });
+
+  it('uniform_ and normal_ follow their arguments', () => {
+    manualSeed(4);
+    expectUniform(uniform_(zeros([100000]), -2, 5), -2, 5);
+    expectUniform(uniform_(zeros([100000])), 0, 1);
+    expectNormal(normal_(zeros([100000]), 3, 0.5), 3, 0.5);
+    expectNormal(normal_(zeros([100000], { dtype: 'float64' })), 0, 1);
+    expect(() => uniform_(zeros([2]), 1, 0)).toThrow(/uniform_: expected a <= b/);
+    expect(() => normal_(zeros([2]), 0, -1)).toThrow(/std must be non-negative/);
+  });
+
+  it('xavierUniform_ and xavierNormal_ use 2 / (fanIn + fanOut)', () => {
+    manualSeed(5);
+    const b = Math.sqrt(6 / (300 + 200));
+    expectUniform(xavierUniform_(zeros([200, 300])), -b, b);
+    expectNormal(xavierNormal_(zeros([200, 300]), 2), 0, 2 * Math.sqrt(2 / 500));
+  });
+
+  it('constant_, zeros_ and ones_ fill', () => {
+    expect(Array.from(constant_(zeros([3]), 2.5).toTypedArray())).toEqual([2.5, 2.5, 2.5]);
+    expect(Array.from(ones_(zeros([2, 2])).toTypedArray())).toEqual([1, 1, 1, 1]);
+    expect(Array.from(zeros_(ones_(zeros([2]))).toTypedArray())).toEqual([0, 0]);
+  });
+
+  it('is reproducible under manualSeed and independent of the dtype', () => {
+    const draw = (seed: number, dtype: 'float32' | 'float64' = 'float32') => {
+      manualSeed(seed);
+      return Array.from(kaimingNormal_(zeros([16, 8, 3, 3], { dtype })).toTypedArray());
+    };
+    const a = draw(9);
+    expect(draw(9)).toEqual(a);
+    expect(draw(10)).not.toEqual(a);
+    expect(draw(9, 'float64').map(Math.fround)).toEqual(a);
+  });
+
+  it('fills a parameter in place: same tensor, still a leaf, nothing recorded', () => {
+    const p = zeros([4, 3], { requiresGrad: true });
+    const v = p.version;
+    expect(kaimingUniform_(p)).toBe(p);
+    expect(p.isLeaf && p.requiresGrad).toBe(true);
+    expect(p.gradFn).toBeNull();
+    expect(p.version).toBeGreaterThan(v);
+    expect(stats(p).max).toBeGreaterThan(0);
+    expect(constant_(p, 1)).toBe(p);
+    expect(p.isLeaf).toBe(true);
+  });
+
+  it('rejects integer tensors, bad modes and empty fans', () => {
+    expect(() => uniform_(zeros([2], { dtype: 'int64' }))).toThrow(/uniform_: expected a float tensor, got dtype int64/);
+    expect(() => kaimingNormal_(zeros([2, 2]), { mode: 'fan_in' as never })).toThrow(/mode must be 'fanIn' or 'fanOut'/);
+    expect(() => kaimingNormal_(zeros([2, 0]))).toThrow(/zero elements/);
+  });
+});
