@@ -3,6 +3,8 @@
  * so `manualSeed(n)` makes every random op reproducible. (Streams differ from PyTorch's.)
  */
 let s = new Uint32Array(4);
+// Box-Muller yields normals in pairs; the second is kept for the next call (and in the state).
+let spare: number | null = null;
 
 function splitmix32(seed: number): () => number {
   let x = seed >>> 0;
@@ -19,6 +21,7 @@ function splitmix32(seed: number): () => number {
 export function manualSeed(seed: number): void {
   const next = splitmix32(seed);
   s = new Uint32Array([next(), next(), next(), next()]);
+  spare = null;
 }
 manualSeed(Date.now() & 0xffffffff);
 
@@ -40,19 +43,29 @@ export function randomUniform(): number {
   return ((nextU32() >>> 5) * 67108864 + (nextU32() >>> 6)) / 9007199254740992;
 }
 
-/** Standard normal by Box-Muller. */
+/** Standard normal by Box-Muller, from two 32-bit uniforms in (0, 1). */
 export function randomNormal(): number {
-  let u = 0;
-  while (u === 0) u = randomUniform();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * randomUniform());
+  if (spare !== null) {
+    const z = spare;
+    spare = null;
+    return z;
+  }
+  const u1 = (nextU32() + 0.5) / 4294967296;
+  const u2 = (nextU32() + 0.5) / 4294967296;
+  const r = Math.sqrt(-2 * Math.log(u1));
+  spare = r * Math.sin(2 * Math.PI * u2);
+  return r * Math.cos(2 * Math.PI * u2);
 }
 
-/** The generator's state, for checkpoints that must resume a random stream exactly. */
+/** The generator's state (4 words and the pending normal, if any), to resume a random stream exactly. */
 export function getRngState(): number[] {
-  return Array.from(s);
+  return spare === null ? Array.from(s) : [...s, spare];
 }
 
 export function setRngState(state: readonly number[]): void {
-  if (state.length !== 4) throw new Error(`setRngState: expected 4 words of state, got ${state.length}`);
-  s = new Uint32Array(state);
+  if (state.length !== 4 && state.length !== 5) {
+    throw new Error(`setRngState: expected 4 words of state (and optionally a pending normal), got ${state.length} values`);
+  }
+  s = new Uint32Array(state.slice(0, 4));
+  spare = state.length === 5 ? state[4]! : null;
 }
