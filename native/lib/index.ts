@@ -1,0 +1,41 @@
+/**
+ * @nodegrad/native: importing it registers the 'cpu' backend when the addon is built, or records
+ * (and says once) why it is not.
+ */
+import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
+import { createCpuBackend } from './cpu_backend.js';
+import { loadAddon } from './load.js';
+import type { FeatureStatus, NativeAddon } from './native.js';
+
+const loaded = loadAddon();
+const addon: NativeAddon | null = loaded.addon;
+if (addon) {
+  registerBackend(createCpuBackend(addon));
+} else {
+  reportUnavailable('cpu', loaded.reason!);
+  process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${loaded.reason}`, { code: 'NODEGRAD_NATIVE' });
+}
+
+export interface BuildDescription {
+  /** Whether the addon loaded. */
+  loaded: boolean;
+  /** Why it did not. */
+  reason?: string;
+  features: Record<'onednn' | 'cuda' | 'nccl' | 'mpi', FeatureStatus>;
+}
+
+/** What the native build contains, and why each missing part is missing. */
+export function describeBuild(): BuildDescription {
+  if (!addon) {
+    const off = { enabled: false, reason: loaded.reason! };
+    return { loaded: false, reason: loaded.reason!, features: { onednn: off, cuda: off, nccl: off, mpi: off } };
+  }
+  return { loaded: true, features: { ...addon.buildInfo } };
+}
+
+/** Live native tensor handles and bytes, and what the buffer pool keeps for reuse. */
+export function memoryStats(): { liveHandles: number; liveBytes: number; poolCachedBytes: number } {
+  return addon ? addon.memoryStats() : { liveHandles: 0, liveBytes: 0, poolCachedBytes: 0 };
+}
+
+export type { FeatureStatus, NativeAddon } from './native.js';

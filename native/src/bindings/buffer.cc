@@ -1,0 +1,171 @@
+#include "bindings/buffer.h"
+
+#include <atomic>
+#include <cstring>
+
+#include "cpu/pool.h"
+
+namespace nodegrad {
+namespace {
+
+std::atomic<int64_t> liveHandles{0};
+std::atomic<int64_t> liveBytes{0};
+
+void release(Napi::Env env, Buffer* b) {
+  if (b->freed) return;
+  b->freed = true;
+  cpu::poolFree(b->data, b->bytes);
+  liveHandles--;
+  liveBytes -= int64_t(b->bytes);
+  Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(b->bytes));
+}
+
+Buffer* unwrap(Napi::Value v, const char* op, const char* name) {
+  if (!v.IsExternal()) {
+    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
+  }
+  Buffer* b = v.As<Napi::External<Buffer>>().Data();
+  if (b->freed) {
+    throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
+  }
+  return b;
+}
+
+}  // namespace
+
+size_t elementSize(DType d) { return d == DType::F32 || d == DType::I32 ? 4 : 8; }
+
+DType parseDType(const std::string& s, const char* op) {
+  if (s == "float32") return DType::F32;
+  if (s == "float64") return DType::F64;
+  if (s == "int32") return DType::I32;
+  if (s == "int64") return DType::I64;
+  throw std::runtime_error(std::string(op) + ": unknown dtype '" + s + "'");
+}
+
+const char* dtypeName(DType d) {
+  switch (d) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I32: return "int32";
+    case DType::I64: return "int64";
+  }
+  return "?";
+}
+
+size_t TensorArg::numel() const {
+  size_t n = 1;
+  for (auto d : shape) n *= size_t(d);
+  return n;
+}
+
+Napi::Value newHandle(Napi::Env env, size_t numel, DType dtype, Buffer** out) {
+  auto* b = new Buffer();
+  b->numel = numel;
+  b->dtype = dtype;
+  b->bytes = numel * elementSize(dtype);
+  b->data = cpu::poolAlloc(b->bytes == 0 ? 1 : b->bytes);
+  liveHandles++;
+  liveBytes += int64_t(b->bytes);
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(b->bytes));
+  if (out) *out = b;
+  return Napi::External<Buffer>::New(env, b, [](Napi::Env e, Buffer* p) {
+    release(e, p);
+    delete p;
+  });
+}
+
+std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": '" + name + "' must be an array of sizes");
+  auto a = info[i].As<Napi::Array>();
+  std::vector<int64_t> s(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) s[k] = a.Get(k).As<Napi::Number>().Int64Value();
+  return s;
+}
+
+TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument '" + name + "' must be a tensor");
+  auto o = info[i].As<Napi::Object>();
+  TensorArg t;
+  t.buf = unwrap(o.Get("buf"), op, name);
+  auto a = o.Get("shape").As<Napi::Array>();
+  t.shape.resize(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) t.shape[k] = a.Get(k).As<Napi::Number>().Int64Value();
+  t.dtype = parseDType(o.Get("dtype").As<Napi::String>().Utf8Value(), op);
+  if (t.numel() != t.buf->numel) {
+    throw Napi::Error::New(info.Env(), std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
+  }
+  return t;
+}
+
+void requireF32(const TensorArg& t, const char* op, const char* name) {
+  if (t.dtype != DType::F32) {
+    throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(t.dtype) +
+                             "; the 'cpu' backend computes " + op + " in float32 only (use .to('float32') or the 'ts' device)");
+  }
+}
+
+Napi::Object rawObject(Napi::Env env, Napi::Value handle, const std::vector<int64_t>& shape, DType dtype) {
+  auto o = Napi::Object::New(env);
+  auto s = Napi::Array::New(env, shape.size());
+  for (size_t k = 0; k < shape.size(); k++) s.Set(uint32_t(k), Napi::Number::New(env, double(shape[k])));
+  o.Set("buf", handle);
+  o.Set("shape", s);
+  o.Set("dtype", dtypeName(dtype));
+  return o;
+}
+
+void registerBuffer(Napi::Env env, Napi::Object exports) {
+  // fromArray(typedArray, shape, dtype) -> Raw: copies host data in (the only upload).
+  exports.Set("fromArray", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto env = info.Env();
+    auto arr = info[0].As<Napi::TypedArray>();
+    auto shape = shapeArg(info, 1, "fromArray", "shape");
+    DType dt = parseDType(info[2].As<Napi::String>().Utf8Value(), "fromArray");
+    Buffer* b;
+    auto h = newHandle(env, arr.ElementLength(), dt, &b);
+    auto ab = arr.ArrayBuffer();
+    const uint8_t* src = static_cast<const uint8_t*>(ab.Data()) + arr.ByteOffset();
+    if (arr.ByteLength() != b->bytes) throw Napi::Error::New(env, "fromArray: typed array does not match dtype");
+    if (b->bytes) std::memcpy(b->data, src, b->bytes);
+    return rawObject(env, h, shape, dt);
+  }));
+  // toArray(raw) -> TypedArray copy (Float64Array for int64).
+  exports.Set("toArray", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto env = info.Env();
+    TensorArg t = tensorArg(info, 0, "toArray", "x");
+    auto ab = Napi::ArrayBuffer::New(env, t.buf->bytes);
+    if (t.buf->bytes) std::memcpy(ab.Data(), t.buf->data, t.buf->bytes);
+    switch (t.dtype) {
+      case DType::F32: return Napi::Float32Array::New(env, t.buf->numel, ab, 0);
+      case DType::I32: return Napi::Int32Array::New(env, t.buf->numel, ab, 0);
+      default: return Napi::Float64Array::New(env, t.buf->numel, ab, 0);
+    }
+  }));
+  exports.Set("copyInto", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    TensorArg dst = tensorArg(info, 0, "copyInto", "dst");
+    TensorArg src = tensorArg(info, 1, "copyInto", "src");
+    if (dst.buf->bytes != src.buf->bytes || dst.dtype != src.dtype) {
+      throw Napi::Error::New(info.Env(), "copyInto: source and destination differ in size or dtype");
+    }
+    if (dst.buf->bytes) std::memmove(dst.buf->data, src.buf->data, dst.buf->bytes);
+  }));
+  exports.Set("free", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    auto o = info[0].As<Napi::Object>();
+    auto v = o.Get("buf");
+    if (!v.IsExternal()) throw Napi::TypeError::New(info.Env(), "free: not a native tensor handle");
+    release(info.Env(), v.As<Napi::External<Buffer>>().Data());
+  }));
+  exports.Set("memoryStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto env = info.Env();
+    auto s = cpu::poolStats();
+    auto o = Napi::Object::New(env);
+    o.Set("liveHandles", double(liveHandles.load()));
+    o.Set("liveBytes", double(liveBytes.load()));
+    o.Set("poolCachedBytes", double(s.cachedBytes));
+    return o;
+  }));
+  exports.Set("trimPool", Napi::Function::New(env, [](const Napi::CallbackInfo&) { cpu::poolTrim(); }));
+}
+
+}  // namespace nodegrad

@@ -1,0 +1,8 @@
+// Matmul kernels: not native yet (the TS side throws 'not native yet' for them).
+#include "bindings/kernels.h"
+
+namespace nodegrad {
+
+void registerMatmul(Napi::Env, Napi::Object) {}
+
+}  // namespace nodegrad

@@ -1,0 +1,8 @@
+// Movement kernels: not native yet (the TS side throws 'not native yet' for them).
+#include "bindings/kernels.h"
+
+namespace nodegrad {
+
+void registerMovement(Napi::Env, Napi::Object) {}
+
+}  // namespace nodegrad

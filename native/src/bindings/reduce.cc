@@ -1,0 +1,8 @@
+// Reduce kernels: not native yet (the TS side throws 'not native yet' for them).
+#include "bindings/kernels.h"
+
+namespace nodegrad {
+
+void registerReduce(Napi::Env, Napi::Object) {}
+
+}  // namespace nodegrad

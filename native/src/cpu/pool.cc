@@ -1,0 +1,87 @@
+#include "cpu/pool.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace nodegrad::cpu {
+namespace {
+
+// Size classes: multiples of 4 KiB up to 1 MiB, then powers of two, so that reuse is likely
+// while waste stays under 2x.
+size_t sizeClass(size_t bytes) {
+  if (bytes <= 4096) return 4096;
+  if (bytes <= (1u << 20)) return (bytes + 4095) & ~size_t(4095);
+  size_t c = size_t(1) << 20;
+  while (c < bytes) c <<= 1;
+  return c;
+}
+
+struct Pool {
+  std::mutex mu;
+  std::map<size_t, std::vector<void*>> free;
+  size_t liveBuffers = 0, liveBytes = 0, cachedBytes = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: buffers may be freed by finalizers at exit
+  return *p;
+}
+
+}  // namespace
+
+void* poolAlloc(size_t bytes) {
+  size_t c = sizeClass(bytes);
+  Pool& p = pool();
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.liveBuffers++;
+    p.liveBytes += c;
+    auto it = p.free.find(c);
+    if (it != p.free.end() && !it->second.empty()) {
+      void* ptr = it->second.back();
+      it->second.pop_back();
+      p.cachedBytes -= c;
+      return ptr;
+    }
+  }
+  void* ptr = std::aligned_alloc(64, c);
+  if (!ptr) {
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.liveBuffers--;
+    p.liveBytes -= c;
+    throw std::bad_alloc();
+  }
+  return ptr;
+}
+
+void poolFree(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  size_t c = sizeClass(bytes);
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  p.liveBuffers--;
+  p.liveBytes -= c;
+  p.free[c].push_back(ptr);
+  p.cachedBytes += c;
+}
+
+void poolTrim() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  for (auto& [c, list] : p.free) {
+    for (void* ptr : list) std::free(ptr);
+    list.clear();
+  }
+  p.cachedBytes = 0;
+}
+
+PoolStats poolStats() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  return {p.liveBuffers, p.liveBytes, p.cachedBytes};
+}
+
+}  // namespace nodegrad::cpu
