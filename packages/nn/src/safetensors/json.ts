@@ -136,7 +136,7 @@ class Parser {
     return out;
   }
 
-  /** \uXXXX, pairing surrogates; a lone surrogate is invalid Unicode and an error. */
+  /** A \u escape of four hex digits, pairing surrogates; a lone surrogate is invalid Unicode and an error. */
   private unicodeEscape(): string {
     const hi = this.hex4(this.i + 2);
     this.i += 6;
