@@ -1,12 +1,11 @@
-/** The 'cpu' backend's conv kernels. */
+/** The 'cpu' backend's conv kernels: oneDNN's convolution forward, backward-data and backward-weights. */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function convKernels(_addon: NativeAddon): Pick<Kernels, 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter'> {
+export function convKernels(addon: NativeAddon): Pick<Kernels, 'Conv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter'> {
   return {
-    Conv2D: notNative('Conv2D'),
-    Conv2DBackpropInput: notNative('Conv2DBackpropInput'),
-    Conv2DBackpropFilter: notNative('Conv2DBackpropFilter'),
+    Conv2D: (x, w, p) => addon.conv2d(x, w, p),
+    Conv2DBackpropInput: (dy, w, xShape, p) => addon.conv2dBackpropInput(dy, w, xShape, p),
+    Conv2DBackpropFilter: (x, dy, wShape, p) => addon.conv2dBackpropFilter(x, dy, wShape, p),
   };
 }

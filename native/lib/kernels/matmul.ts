@@ -1,10 +1,9 @@
-/** The 'cpu' backend's matmul kernels. */
+/** The 'cpu' backend's matmul kernel: oneDNN's matmul, transposes read in place through strides. */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function matmulKernels(_addon: NativeAddon): Pick<Kernels, 'BatchMatMul'> {
+export function matmulKernels(addon: NativeAddon): Pick<Kernels, 'BatchMatMul'> {
   return {
-    BatchMatMul: notNative('BatchMatMul'),
+    BatchMatMul: (a, b, transA, transB) => addon.batchMatMul(a, b, transA, transB),
   };
 }

@@ -1,8 +1,86 @@
-// Conv kernels: not native yet (the TS side throws 'not native yet' for them).
+// Conv kernels: conv2d(x, w, p), conv2dBackpropInput(dy, w, xShape, p) and
+// conv2dBackpropFilter(x, dy, wShape, p); p is the Conv2DParams object of the Kernels interface.
+#include "bindings/buffer.h"
 #include "bindings/kernels.h"
+#include "cpu/conv.h"
 
 namespace nodegrad {
+namespace {
 
-void registerConv(Napi::Env, Napi::Object) {}
+// Reads { stride: [h, w], padding: [h, w], dilation: [h, w], groups }.
+cpu::ConvParams convParams(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": params must be an object");
+  auto o = info[i].As<Napi::Object>();
+  auto pair = [&](const char* name, int64_t& a, int64_t& b) {
+    auto v = o.Get(name);
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 2) {
+      throw Napi::TypeError::New(info.Env(), std::string(op) + ": params." + name + " must be a pair of numbers");
+    }
+    a = v.As<Napi::Array>().Get(0u).As<Napi::Number>().Int64Value();
+    b = v.As<Napi::Array>().Get(1u).As<Napi::Number>().Int64Value();
+  };
+  cpu::ConvParams p{};
+  pair("stride", p.sh, p.sw);
+  pair("padding", p.ph, p.pw);
+  pair("dilation", p.dh, p.dw);
+  if (!o.Get("groups").IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": params.groups must be a number");
+  p.groups = o.Get("groups").As<Napi::Number>().Int64Value();
+  return p;
+}
+
+Napi::Value Conv2D(const Napi::CallbackInfo& info) {
+  NG_KERNEL("Conv2D", {
+    TensorArg x = tensorArg(info, 0, "Conv2D", "x");
+    TensorArg w = tensorArg(info, 1, "Conv2D", "w");
+    auto p = convParams(info, 2, "Conv2D");
+    requireF32(x, "Conv2D", "x");
+    requireF32(w, "Conv2D", "w");
+    auto g = cpu::convGeom(x.shape, w.shape, p);
+    Buffer* y;
+    auto h = newHandle(info.Env(), size_t(g.n * g.o * g.oh * g.ow), DType::F32, &y);
+    cpu::conv2dForward(g, x.f32(), w.f32(), y->as<float>());
+    return rawObject(info.Env(), h, g.yShape(), DType::F32);
+  })
+}
+
+Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
+  NG_KERNEL("Conv2DBackpropInput", {
+    TensorArg dy = tensorArg(info, 0, "Conv2DBackpropInput", "dy");
+    TensorArg w = tensorArg(info, 1, "Conv2DBackpropInput", "w");
+    auto xShape = shapeArg(info, 2, "Conv2DBackpropInput", "xShape");
+    auto p = convParams(info, 3, "Conv2DBackpropInput");
+    requireF32(dy, "Conv2DBackpropInput", "dy");
+    requireF32(w, "Conv2DBackpropInput", "w");
+    auto g = cpu::convGeom(xShape, w.shape, p, &dy.shape);
+    Buffer* dx;
+    auto h = newHandle(info.Env(), size_t(g.n * g.c * g.h * g.w), DType::F32, &dx);
+    cpu::conv2dBackwardData(g, dy.f32(), w.f32(), dx->as<float>());
+    return rawObject(info.Env(), h, xShape, DType::F32);
+  })
+}
+
+Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
+  NG_KERNEL("Conv2DBackpropFilter", {
+    TensorArg x = tensorArg(info, 0, "Conv2DBackpropFilter", "x");
+    TensorArg dy = tensorArg(info, 1, "Conv2DBackpropFilter", "dy");
+    auto wShape = shapeArg(info, 2, "Conv2DBackpropFilter", "wShape");
+    auto p = convParams(info, 3, "Conv2DBackpropFilter");
+    requireF32(x, "Conv2DBackpropFilter", "x");
+    requireF32(dy, "Conv2DBackpropFilter", "dy");
+    auto g = cpu::convGeom(x.shape, wShape, p, &dy.shape);
+    Buffer* dw;
+    auto h = newHandle(info.Env(), size_t(g.o * (g.c / p.groups) * g.kh * g.kw), DType::F32, &dw);
+    cpu::conv2dBackwardWeights(g, x.f32(), dy.f32(), dw->as<float>());
+    return rawObject(info.Env(), h, wShape, DType::F32);
+  })
+}
+
+}  // namespace
+
+void registerConv(Napi::Env env, Napi::Object exports) {
+  exports.Set("conv2d", Napi::Function::New(env, Conv2D));
+  exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2DBackpropInput));
+  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2DBackpropFilter));
+}
 
 }  // namespace nodegrad
