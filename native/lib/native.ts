@@ -30,7 +30,26 @@ export interface NativeAddon {
 
   // Reductions, movement, softmax (bindings/reduce.cc, movement.cc, softmax.cc)
 
-  // Matmul and convolution (bindings/matmul.cc, conv.cc)
+  // Matmul and convolution (bindings/matmul.cc, conv.cc), on oneDNN; built without it they throw.
+  batchMatMul(a: Raw, b: Raw, transA: boolean, transB: boolean): Raw;
+  conv2d(x: Raw, w: Raw, p: import('@nodegrad/autograd').Conv2DParams): Raw;
+  conv2dBackpropInput(dy: Raw, w: Raw, xShape: Shape, p: import('@nodegrad/autograd').Conv2DParams): Raw;
+  conv2dBackpropFilter(x: Raw, dy: Raw, wShape: Shape, p: import('@nodegrad/autograd').Conv2DParams): Raw;
+  /** Fixes the kernels' thread count; throws once a oneDNN primitive exists. Unset: OMP_NUM_THREADS. */
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  /** Cached oneDNN primitives now, and how many were ever made (a repeated shape adds none). */
+  primitiveCacheStats(): { entries: number; created: number };
 
-  // Pooling and batch norm (bindings/pool.cc, norm.cc)
+  // Pooling and batch norm (bindings/pool.cc, norm.cc); the same signatures as the Kernels entries.
+  maxPool2d(x: Raw, p: import('@nodegrad/autograd').Pool2DParams): { y: Raw; indices: Raw };
+  maxPool2dBackward(dy: Raw, indices: Raw, xShape: Shape): Raw;
+  maxPool2dGather(x: Raw, indices: Raw): Raw;
+  avgPool2d(x: Raw, p: import('@nodegrad/autograd').Pool2DParams): Raw;
+  avgPool2dBackward(dy: Raw, xShape: Shape, p: import('@nodegrad/autograd').Pool2DParams): Raw;
+  adaptiveAvgPool2d(x: Raw, outSize: [number, number]): Raw;
+  adaptiveAvgPool2dBackward(dy: Raw, xShape: Shape): Raw;
+  batchNormForward(x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null, runVar: Raw | null,
+    p: import('@nodegrad/autograd').BatchNormParams): { y: Raw; mean: Raw; invstd: Raw };
+  batchNormBackward(dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw): { dx: Raw; dweight: Raw; dbias: Raw };
 }

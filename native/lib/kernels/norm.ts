@@ -1,11 +1,13 @@
-/** The 'cpu' backend's norm kernels. */
+/**
+ * The 'cpu' backend's batch norm kernels: plain C++ over (n, c) planes (src/cpu/batchnorm.cc),
+ * statistics accumulated in double as in the 'ts' backend.
+ */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function normKernels(_addon: NativeAddon): Pick<Kernels, 'BatchNormForward' | 'BatchNormBackward'> {
+export function normKernels(addon: NativeAddon): Pick<Kernels, 'BatchNormForward' | 'BatchNormBackward'> {
   return {
-    BatchNormForward: notNative('BatchNormForward'),
-    BatchNormBackward: notNative('BatchNormBackward'),
+    BatchNormForward: (x, weight, bias, runMean, runVar, p) => addon.batchNormForward(x, weight, bias, runMean, runVar, p),
+    BatchNormBackward: (dy, x, weight, mean, invstd) => addon.batchNormBackward(dy, x, weight, mean, invstd),
   };
 }

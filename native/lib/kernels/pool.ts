@@ -1,16 +1,18 @@
-/** The 'cpu' backend's pool kernels. */
+/**
+ * The 'cpu' backend's pooling kernels: plain C++ loops over (n, c) planes (src/cpu/pooling.cc) with
+ * the 'ts' backend's semantics (output sizes, divisor rule, adaptive bins, flat plane indices).
+ */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function poolKernels(_addon: NativeAddon): Pick<Kernels, 'MaxPool2D' | 'MaxPool2DBackward' | 'MaxPool2DGather' | 'AvgPool2D' | 'AvgPool2DBackward' | 'AdaptiveAvgPool2D' | 'AdaptiveAvgPool2DBackward'> {
+export function poolKernels(addon: NativeAddon): Pick<Kernels, 'MaxPool2D' | 'MaxPool2DBackward' | 'MaxPool2DGather' | 'AvgPool2D' | 'AvgPool2DBackward' | 'AdaptiveAvgPool2D' | 'AdaptiveAvgPool2DBackward'> {
   return {
-    MaxPool2D: notNative('MaxPool2D'),
-    MaxPool2DBackward: notNative('MaxPool2DBackward'),
-    MaxPool2DGather: notNative('MaxPool2DGather'),
-    AvgPool2D: notNative('AvgPool2D'),
-    AvgPool2DBackward: notNative('AvgPool2DBackward'),
-    AdaptiveAvgPool2D: notNative('AdaptiveAvgPool2D'),
-    AdaptiveAvgPool2DBackward: notNative('AdaptiveAvgPool2DBackward'),
+    MaxPool2D: (x, p) => addon.maxPool2d(x, p),
+    MaxPool2DBackward: (dy, indices, xShape) => addon.maxPool2dBackward(dy, indices, xShape),
+    MaxPool2DGather: (x, indices) => addon.maxPool2dGather(x, indices),
+    AvgPool2D: (x, p) => addon.avgPool2d(x, p),
+    AvgPool2DBackward: (dy, xShape, p) => addon.avgPool2dBackward(dy, xShape, p),
+    AdaptiveAvgPool2D: (x, outSize) => addon.adaptiveAvgPool2d(x, outSize),
+    AdaptiveAvgPool2DBackward: (dy, xShape) => addon.adaptiveAvgPool2dBackward(dy, xShape),
   };
 }

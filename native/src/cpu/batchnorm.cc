@@ -1,0 +1,175 @@
+#include "cpu/batchnorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nodegrad::cpu {
+namespace {
+
+// Below this many elements a pass runs on one thread (a parallel region costs microseconds).
+constexpr int64_t kParallelWork = 1 << 15;
+
+// With S == 1 ([N, C] input) a plane is one element, so the per-plane passes would spend their
+// time on loop overhead: there the channel sums are column sums of an [N, C] matrix instead, over
+// blocks of channels in parallel, rows in order (so each channel sums in the 'ts' backend's order).
+template <typename F>
+void overChannelBlocks(int64_t N, int64_t C, F f) {
+  const int64_t B = 256, nb = (C + B - 1) / B;
+#pragma omp parallel for schedule(static) if (N * C > kParallelWork)
+  for (int64_t b = 0; b < nb; b++) f(b * B, std::min(C, b * B + B));
+}
+
+// Per-channel scale and shift in float: y = x * scale + shift.
+void applyAffine(const float* x, float* y, BNLayout l, const float* scale, const float* shift) {
+  const int64_t N = l.N, C = l.C, S = l.S;
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * S > kParallelWork)
+  for (int64_t n = 0; n < N; n++) {
+    for (int64_t c = 0; c < C; c++) {
+      const float k = scale[c], t = shift[c];
+      const float* a = x + (n * C + c) * S;
+      float* o = y + (n * C + c) * S;
+#pragma omp simd
+      for (int64_t i = 0; i < S; i++) o[i] = a[i] * k + t;
+    }
+  }
+}
+
+}  // namespace
+
+void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>& mean, std::vector<double>& invstd) {
+  const int64_t N = l.N, C = l.C, S = l.S;
+  const double M = double(N * S);
+  mean.assign(size_t(C), 0.0);
+  invstd.assign(size_t(C), 0.0);
+  double* m = mean.data();
+  double* q = invstd.data();  // the sum of squared deviations until the end
+  if (S == 1) {
+    // Two passes over the [N, C] matrix: the mean, then squared deviations, as the 'ts' backend.
+    overChannelBlocks(N, C, [&](int64_t c0, int64_t c1) {
+      for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = c0; c < c1; c++) m[c] += x[n * C + c];
+      }
+      for (int64_t c = c0; c < c1; c++) m[c] /= M;
+      for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = c0; c < c1; c++) {
+          const double d = x[n * C + c] - m[c];
+          q[c] += d * d;
+        }
+      }
+    });
+  } else {
+    // Each plane's sum and sum of squared deviations from its own mean, by two passes over the
+    // plane while it is in cache; the planes then combine exactly (Chan et al. 1979):
+    // M2 = sum_p [ q_p + S (mean_p - mean)^2 ]. As free of cancellation as two passes over the
+    // channel, with one read of x from memory.
+    const int64_t P = N * C;
+    std::vector<double> sum(static_cast<size_t>(P)), sq(static_cast<size_t>(P));
+#pragma omp parallel for schedule(static) if (P * S > kParallelWork)
+    for (int64_t p = 0; p < P; p++) {
+      const float* a = x + p * S;
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < S; i++) s += a[i];
+      const double pm = s / double(S);
+      double r = 0;
+#pragma omp simd reduction(+ : r)
+      for (int64_t i = 0; i < S; i++) {
+        const double d = a[i] - pm;
+        r += d * d;
+      }
+      sum[size_t(p)] = s;
+      sq[size_t(p)] = r;
+    }
+    for (int64_t n = 0; n < N; n++) {
+      for (int64_t c = 0; c < C; c++) m[c] += sum[size_t(n * C + c)];
+    }
+    for (int64_t c = 0; c < C; c++) m[c] /= M;
+    for (int64_t n = 0; n < N; n++) {
+      for (int64_t c = 0; c < C; c++) {
+        const double d = sum[size_t(n * C + c)] / double(S) - m[c];
+        q[c] += sq[size_t(n * C + c)] + double(S) * d * d;
+      }
+    }
+  }
+  // Biased variance, as PyTorch normalizes with.
+  for (int64_t c = 0; c < C; c++) q[c] = 1.0 / std::sqrt(q[c] / M + eps);
+}
+
+void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, const double* invstd,
+                    const float* w, const float* b) {
+  std::vector<float> scale(static_cast<size_t>(l.C)), shift(static_cast<size_t>(l.C));
+  for (int64_t c = 0; c < l.C; c++) {
+    const double sc = invstd[c] * (w ? double(w[c]) : 1.0);
+    scale[size_t(c)] = float(sc);
+    shift[size_t(c)] = float((b ? double(b[c]) : 0.0) - mean[c] * sc);
+  }
+  applyAffine(x, y, l, scale.data(), shift.data());
+}
+
+void batchNormBackward(const float* dy, const float* x, BNLayout l, const float* w, const float* mean,
+                       const float* invstd, float* dx, float* dweight, float* dbias) {
+  const int64_t N = l.N, C = l.C, S = l.S;
+  // Per channel, in double: sum dy and sum dy * (x - mean).
+  std::vector<double> sDy(static_cast<size_t>(C)), sDyXmu(static_cast<size_t>(C));
+  double* s = sDy.data();
+  double* t = sDyXmu.data();
+  if (S == 1) {
+    overChannelBlocks(N, C, [&](int64_t c0, int64_t c1) {
+      for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = c0; c < c1; c++) {
+          const double g = dy[n * C + c];
+          s[c] += g;
+          t[c] += g * (x[n * C + c] - double(mean[c]));
+        }
+      }
+    });
+  } else {
+    const int64_t P = N * C;
+    std::vector<double> ps(static_cast<size_t>(P)), pt(static_cast<size_t>(P));
+#pragma omp parallel for schedule(static) if (P * S > kParallelWork)
+    for (int64_t p = 0; p < P; p++) {
+      const float* g = dy + p * S;
+      const float* a = x + p * S;
+      const double m = mean[p % C];
+      double u = 0, v = 0;
+#pragma omp simd reduction(+ : u, v)
+      for (int64_t i = 0; i < S; i++) {
+        u += g[i];
+        v += double(g[i]) * (a[i] - m);
+      }
+      ps[size_t(p)] = u;
+      pt[size_t(p)] = v;
+    }
+    for (int64_t n = 0; n < N; n++) {
+      for (int64_t c = 0; c < C; c++) {
+        s[c] += ps[size_t(n * C + c)];
+        t[c] += pt[size_t(n * C + c)];
+      }
+    }
+  }
+  // Expanded: dx = (dy - sumDy / M - (x - mean) * invstd^2 * sumDyXmu / M) * invstd * w; x - mean
+  // is formed first so that an offset input does not cancel away float32 digits.
+  const double M = double(N * S);
+  std::vector<float> gm(static_cast<size_t>(C)), k(static_cast<size_t>(C)), f(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; c++) {
+    const double is = invstd[c];
+    dbias[c] = float(s[c]);
+    dweight[c] = float(t[c] * is);
+    gm[size_t(c)] = float(s[c] / M);
+    k[size_t(c)] = float(t[c] * is * is / M);
+    f[size_t(c)] = float(is * (w ? double(w[c]) : 1.0));
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * S > kParallelWork)
+  for (int64_t n = 0; n < N; n++) {
+    for (int64_t c = 0; c < C; c++) {
+      const float m = mean[c], gmc = gm[size_t(c)], kc = k[size_t(c)], fc = f[size_t(c)];
+      const float* g = dy + (n * C + c) * S;
+      const float* a = x + (n * C + c) * S;
+      float* d = dx + (n * C + c) * S;
+#pragma omp simd
+      for (int64_t i = 0; i < S; i++) d[i] = (g[i] - gmc - (a[i] - m) * kc) * fc;
+    }
+  }
+}
+
+}  // namespace nodegrad::cpu
