@@ -38,4 +38,17 @@ export function memoryStats(): { liveHandles: number; liveBytes: number; poolCac
   return addon ? addon.memoryStats() : { liveHandles: 0, liveBytes: 0, poolCachedBytes: 0 };
 }
 
+/**
+ * Fixes the kernels' thread count; must run before the first conv or matmul creates a primitive
+ * (oneDNN sizes its work for the threads at creation). Defaults to OMP_NUM_THREADS.
+ */
+export function setNumThreads(n: number): void {
+  if (!addon) throw new Error(`setNumThreads: the native 'cpu' backend is unavailable: ${loaded.reason}`);
+  addon.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return addon ? addon.getNumThreads() : 1;
+}
+
 export type { FeatureStatus, NativeAddon } from './native.js';
