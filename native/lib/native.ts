@@ -29,6 +29,15 @@ export interface NativeAddon {
   cast(x: Raw, dtype: DType): Raw;
 
   // Reductions, movement, softmax (bindings/reduce.cc, movement.cc, softmax.cc)
+  reduce(kernel: 'Sum' | 'Max' | 'Min', x: Raw, axes: readonly number[]): Raw;
+  argReduce(kernel: 'ArgMax' | 'ArgMin', x: Raw, axis: number): Raw;
+  transpose(x: Raw, perm: readonly number[]): Raw;
+  broadcastTo(x: Raw, shape: Shape): Raw;
+  slice(x: Raw, begin: readonly number[], size: readonly number[], step: readonly number[]): Raw;
+  pad(x: Raw, pads: readonly (readonly [number, number])[], value: number): Raw;
+  concat(xs: readonly Raw[], axis: number): Raw;
+  oneHot(indices: Raw, numClasses: number, dtype: DType): Raw;
+  softmax(x: Raw, axis: number, log: boolean): Raw;
 
   // Matmul and convolution (bindings/matmul.cc, conv.cc), on oneDNN; built without it they throw.
   batchMatMul(a: Raw, b: Raw, transA: boolean, transB: boolean): Raw;

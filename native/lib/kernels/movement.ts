@@ -1,15 +1,15 @@
-/** The 'cpu' backend's movement kernels. */
+/** The 'cpu' backend's data movement (bindings/movement.cc), for every dtype. */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function movementKernels(_addon: NativeAddon): Pick<Kernels, 'Transpose' | 'BroadcastTo' | 'Slice' | 'Pad' | 'Concat' | 'OneHot'> {
+export function movementKernels(addon: NativeAddon):
+  Pick<Kernels, 'Transpose' | 'BroadcastTo' | 'Slice' | 'Pad' | 'Concat' | 'OneHot'> {
   return {
-    Transpose: notNative('Transpose'),
-    BroadcastTo: notNative('BroadcastTo'),
-    Slice: notNative('Slice'),
-    Pad: notNative('Pad'),
-    Concat: notNative('Concat'),
-    OneHot: notNative('OneHot'),
+    Transpose: addon.transpose,
+    BroadcastTo: addon.broadcastTo,
+    Slice: addon.slice,
+    Pad: addon.pad,
+    Concat: addon.concat,
+    OneHot: addon.oneHot,
   };
 }

@@ -1,14 +1,13 @@
-/** The 'cpu' backend's reduce kernels. */
+/** The 'cpu' backend's reductions (bindings/reduce.cc). */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function reduceKernels(_addon: NativeAddon): Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin'> {
+export function reduceKernels(addon: NativeAddon): Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin'> {
   return {
-    Sum: notNative('Sum'),
-    Max: notNative('Max'),
-    Min: notNative('Min'),
-    ArgMax: notNative('ArgMax'),
-    ArgMin: notNative('ArgMin'),
+    Sum: (x, axes) => addon.reduce('Sum', x, axes),
+    Max: (x, axes) => addon.reduce('Max', x, axes),
+    Min: (x, axes) => addon.reduce('Min', x, axes),
+    ArgMax: (x, axis) => addon.argReduce('ArgMax', x, axis),
+    ArgMin: (x, axis) => addon.argReduce('ArgMin', x, axis),
   };
 }

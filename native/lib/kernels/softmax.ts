@@ -1,11 +1,10 @@
-/** The 'cpu' backend's softmax kernels. */
+/** The 'cpu' backend's softmax family (bindings/softmax.cc). */
 import type { Kernels } from '@nodegrad/autograd';
 import type { NativeAddon } from '../native.js';
-import { notNative } from './not_native.js';
 
-export function softmaxKernels(_addon: NativeAddon): Pick<Kernels, 'Softmax' | 'LogSoftmax'> {
+export function softmaxKernels(addon: NativeAddon): Pick<Kernels, 'Softmax' | 'LogSoftmax'> {
   return {
-    Softmax: notNative('Softmax'),
-    LogSoftmax: notNative('LogSoftmax'),
+    Softmax: (x, axis) => addon.softmax(x, axis, false),
+    LogSoftmax: (x, axis) => addon.softmax(x, axis, true),
   };
 }

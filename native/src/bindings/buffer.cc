@@ -83,9 +83,10 @@ std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const ch
   return s;
 }
 
-TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  if (!info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": argument '" + name + "' must be a tensor");
-  auto o = info[i].As<Napi::Object>();
+TensorArg tensorFrom(Napi::Value v, const char* op, const char* name) {
+  auto env = v.Env();
+  if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
+  auto o = v.As<Napi::Object>();
   TensorArg t;
   t.buf = unwrap(o.Get("buf"), op, name);
   auto a = o.Get("shape").As<Napi::Array>();
@@ -93,9 +94,13 @@ TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, co
   for (uint32_t k = 0; k < a.Length(); k++) t.shape[k] = a.Get(k).As<Napi::Number>().Int64Value();
   t.dtype = parseDType(o.Get("dtype").As<Napi::String>().Utf8Value(), op);
   if (t.numel() != t.buf->numel) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
   }
   return t;
+}
+
+TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return tensorFrom(info[i], op, name);
 }
 
 void requireF32(const TensorArg& t, const char* op, const char* name) {

@@ -38,6 +38,7 @@ struct TensorArg {
 Napi::Value newHandle(Napi::Env env, size_t numel, DType dtype, Buffer** out);
 // Reads argument `i` (a Raw object); throws a JS error naming op and argument when it is not a live handle.
 TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+TensorArg tensorFrom(Napi::Value v, const char* op, const char* name);
 // The Raw object for a result: { buf, shape, dtype }.
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const std::vector<int64_t>& shape, DType dtype);
 std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);

@@ -1,0 +1,91 @@
+#include "cpu/reduce.h"
+
+#include <cmath>
+#include <limits>
+
+namespace nodegrad::cpu {
+namespace {
+
+// [outer, len, inner] around one axis.
+void split(const Shape& s, int64_t axis, int64_t* outer, int64_t* len, int64_t* inner) {
+  *outer = 1;
+  *inner = 1;
+  for (int64_t d = 0; d < axis; d++) *outer *= s[size_t(d)];
+  for (size_t d = size_t(axis) + 1; d < s.size(); d++) *inner *= s[d];
+  *len = s[size_t(axis)];
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int64_t>& axes, float* out) {
+  Shape outShape = shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  int64_t n = numel(outShape);
+  // Accumulate in double: float32 sums of many terms lose digits the ts reference keeps.
+  std::vector<double> acc(size_t(n), op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY);
+  // Each input element's output offset: the input walked with the output's strides (0 on reduced dims).
+  std::vector<int64_t> os(shape.size(), 0), xs(shape.size(), 0);
+  int64_t a = 1;
+  for (size_t d = outShape.size(); d-- > 0;) {
+    os[d] = outShape[d] == 1 ? 0 : a;
+    a *= outShape[d];
+  }
+  int64_t b = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    xs[d] = b;
+    b *= shape[d];
+  }
+  forEachBroadcast(shape, xs, os, [&](int64_t, int64_t ix, int64_t io) {
+    double v = x[ix];
+    double& r = acc[size_t(io)];
+    if (op == ReduceOp::Sum) r += v;
+    else if (r != r) return;  // NaN already won
+    else if (op == ReduceOp::Max) r = (v > r || v != v) ? v : r;
+    else r = (v < r || v != v) ? v : r;
+  });
+  for (int64_t i = 0; i < n; i++) out[i] = float(acc[size_t(i)]);
+}
+
+void argReduce(bool isMax, const float* x, const Shape& shape, int64_t axis, double* out) {
+  int64_t outer, len, inner;
+  split(shape, axis, &outer, &len, &inner);
+  for (int64_t p = 0; p < outer; p++) {
+    for (int64_t q = 0; q < inner; q++) {
+      const float* base = x + p * len * inner + q;
+      float best = base[0];
+      int64_t at = 0;
+      for (int64_t k = 1; k < len && best == best; k++) {
+        float v = base[k * inner];
+        if ((isMax ? v > best : v < best) || v != v) {
+          best = v;
+          at = k;
+        }
+      }
+      out[p * inner + q] = double(at);
+    }
+  }
+}
+
+void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* out) {
+  int64_t outer, len, inner;
+  split(shape, axis, &outer, &len, &inner);
+#pragma omp parallel for if (outer * len * inner > 65536)
+  for (int64_t p = 0; p < outer; p++) {
+    for (int64_t q = 0; q < inner; q++) {
+      const float* xb = x + p * len * inner + q;
+      float* ob = out + p * len * inner + q;
+      // Subtract the max for stability; sums in double.
+      double m = -INFINITY;
+      for (int64_t k = 0; k < len; k++) m = std::max(m, double(xb[k * inner]));
+      double s = 0;
+      for (int64_t k = 0; k < len; k++) s += std::exp(double(xb[k * inner]) - m);
+      double ls = std::log(s);
+      for (int64_t k = 0; k < len; k++) {
+        double z = double(xb[k * inner]) - m;
+        ob[k * inner] = float(log ? z - ls : std::exp(z) / s);
+      }
+    }
+  }
+}
+
+}  // namespace nodegrad::cpu

@@ -1,0 +1,24 @@
+// Reductions, data movement and softmax over contiguous float32 buffers (int64 as double).
+#pragma once
+#include <vector>
+
+#include "cpu/broadcast.h"
+
+namespace nodegrad::cpu {
+
+enum class ReduceOp { Sum, Max, Min };
+
+// Reduces over sorted, distinct axes; the output keeps them with size 1.
+void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int64_t>& axes, float* out);
+// Index of the first max (or min) along one axis, as double; NaN wins as in PyTorch.
+void argReduce(bool isMax, const float* x, const Shape& shape, int64_t axis, double* out);
+
+// out[i] = src[base + sum_d idx_d * strides[d]] over outShape: transpose, broadcast and slice.
+template <typename T>
+void gatherStrided(const T* src, int64_t base, const std::vector<int64_t>& strides, const Shape& outShape, T* out) {
+  forEachBroadcast(outShape, strides, strides, [&](int64_t o, int64_t is, int64_t) { out[o] = src[base + is]; });
+}
+
+void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* out);
+
+}  // namespace nodegrad::cpu
