@@ -150,21 +150,24 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
     TensorArg idx = tensorArg(info, 0, "OneHot", "indices");
     int64_t classes = info[1].As<Napi::Number>().Int64Value();
     DType dt = parseDType(info[2].As<Napi::String>(), "OneHot");
-    if (dt != DType::F32) throw std::runtime_error("the 'cpu' backend makes float32 one-hot tensors only");
     if (idx.dtype != DType::I32 && idx.dtype != DType::I64) throw std::runtime_error("indices must be int32 or int64");
     cpu::Shape outShape = idx.shape;
     outShape.push_back(classes);
     Buffer* out;
     auto h = newHandle(info.Env(), size_t(cpu::numel(outShape)), dt, &out);
-    float* o = out->as<float>();
-    std::fill(o, o + cpu::numel(outShape), 0.0f);
+    std::memset(out->data, 0, out->bytes);  // 0 is all-zero bits in every dtype
     for (size_t i = 0; i < idx.numel(); i++) {
       double v = idx.dtype == DType::I32 ? double(idx.buf->as<int32_t>()[i]) : idx.buf->as<double>()[i];
       if (!(v >= 0 && v < double(classes)) || v != std::floor(v)) {
-        throw std::runtime_error("index " + std::to_string(v) + " at position " + std::to_string(i) +
+        throw std::runtime_error("index " + std::to_string(int64_t(v)) + " at position " + std::to_string(i) +
                                  " is out of range for " + std::to_string(classes) + " classes");
       }
-      o[i * size_t(classes) + size_t(v)] = 1.0f;
+      size_t at = i * size_t(classes) + size_t(v);
+      switch (dt) {
+        case DType::F32: out->as<float>()[at] = 1.0f; break;
+        case DType::I32: out->as<int32_t>()[at] = 1; break;
+        default: out->as<double>()[at] = 1.0; break;
+      }
     }
     return rawObject(info.Env(), h, outShape, dt);
   })
