@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up on a fresh Debian 12 machine with Node 20: the system libraries the native addon builds
 # against (oneDNN from Debian's libdnnl-dev, whose CMake package also looks for the OpenCL headers
-# of ocl-icd-opencl-dev; a C++ compiler; cmake), then `npm install`, which also builds the addon (a failed addon build leaves the pure-TS backend working and says why).
+# of ocl-icd-opencl-dev; a C++ compiler; cmake), then `npm install`, which also builds
+# the addon (a failed addon build leaves the pure-TS backend working and says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
