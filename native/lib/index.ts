@@ -1,8 +1,8 @@
 /**
- * @nodegrad/native: importing it registers the 'cpu' backend when the addon is built, or records
- * (and says once) why it is not.
+ * @nodegrad/native: importing it registers the 'cpu' backend and makes it the default device when
+ * the addon is built, or records (and says once) why it is not.
  */
-import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
+import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { createCpuBackend } from './cpu_backend.js';
 import { loadAddon } from './load.js';
 import type { FeatureStatus, NativeAddon } from './native.js';
@@ -11,6 +11,7 @@ const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
 if (addon) {
   registerBackend(createCpuBackend(addon));
+  setDefaultDevice('cpu');
 } else {
   reportUnavailable('cpu', loaded.reason!);
   process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${loaded.reason}`, { code: 'NODEGRAD_NATIVE' });

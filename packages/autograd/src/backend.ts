@@ -5,6 +5,7 @@
  */
 import type { DType, TypedArray } from './dtype.js';
 import type { Shape } from './shape.js';
+import { withTracking } from './scope.js';
 
 /** A contiguous, row-major tensor as a backend sees it. `buf` is the backend's own storage. */
 export interface Raw {
@@ -132,7 +133,7 @@ const unavailable = new Map<string, string>();
 
 /** Makes a backend usable as a device name ('ts', 'cpu', 'cuda:0', ...). */
 export function registerBackend(backend: Backend): void {
-  registry.set(backend.name, backend);
+  registry.set(backend.name, withTracking(backend));
   unavailable.delete(backend.name);
 }
 

@@ -5,10 +5,13 @@
 import { gradEdge } from './function.js';
 import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
 import { add } from './ops/arith.js';
+import { clone } from './ops/autograd_api.js';
+import { add_ } from './ops/inplace.js';
 import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import type { Tensor } from './tensor.js';
+import { keep } from './scope.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be walked again. */
@@ -135,10 +138,39 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
   else noGrad(run);
 }
 
+/** Gradients the engine allocated for a leaf's `.grad`: its own buffers, safe to update in place. */
+const ownedGrads = new WeakSet<Tensor>();
+
+/**
+ * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (a copy,
+ * since the incoming one may be shared with another leaf or the caller), later ones are added into
+ * it in place; with createGraph the sum is out of place and keeps its history. The stored
+ * gradient outlives any tidy() scope.
+ */
 function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
-  // Without createGraph the stored gradient carries no history, as in PyTorch.
-  leaf.grad = leaf.grad ? add(leaf.grad, g) : g;
-  if (!createGraph && leaf.grad.gradFn) leaf.grad = leaf.grad.aliasAs(leaf.grad.shape);
+  const old = leaf.grad;
+  if (createGraph) {
+    leaf.grad = keep(old ? add(old, g) : g);
+  } else if (old && ownedGrads.has(old) && !old.gradFn) {
+    add_(old, g);
+  } else {
+    const sum = old ? add(old, g) : clone(g);
+    leaf.grad = keep(sum.gradFn ? sum.aliasAs(sum.shape) : sum);
+    ownedGrads.add(leaf.grad);
+  }
+}
+
+/**
+ * Drops a tensor's `.grad` (zeroGrad with setToNone) and frees its native memory now when the
+ * engine allocated it; hold on to a gradient past zeroGrad with `clone()`.
+ */
+export function releaseGrad(t: Tensor): void {
+  const g = t.grad;
+  t.grad = null;
+  if (g && ownedGrads.has(g)) {
+    ownedGrads.delete(g);
+    g.dispose();
+  }
 }
 
 /** Accumulates d(outputs)/d(leaf) into every leaf's `.grad`. */

@@ -4,7 +4,7 @@
  * Linear(...)` works for transfer learning); names are dotted paths as in torchvision
  * checkpoints (`layer1.0.conv1.weight`).
  */
-import { noGrad, type DType, type Tensor } from '@nodegrad/autograd';
+import { keep, noGrad, releaseGrad, Tensor, type DType } from '@nodegrad/autograd';
 import { loadIntoModule } from './state_dict.js';
 
 export type ForwardHook = (module: Module, inputs: unknown[], output: unknown) => unknown;
@@ -42,7 +42,8 @@ export abstract class Module {
     }
     Object.defineProperty(this, name, {
       get: () => map.get(name),
-      set: (v: unknown) => { check(v); map.set(name, v); },
+      // A tensor stored on a module outlives any tidy() it was made in.
+      set: (v: unknown) => { check(v); if (v instanceof Tensor) keep(v); map.set(name, v); },
       enumerable: true,
       configurable: true,
     });
@@ -55,6 +56,7 @@ export abstract class Module {
       if (v) (v as Tensor).requiresGrad = true;
     };
     check(t);
+    if (t) keep(t);
     this.params.set(name, t);
     this.expose(name, this.params, check);
     return t;
@@ -62,6 +64,7 @@ export abstract class Module {
 
   /** Registers state that is not trained (running statistics, counters); persistent ones go into stateDict. */
   registerBuffer<T extends Tensor | null>(name: string, t: T, { persistent = true } = {}): T {
+    if (t) keep(t);
     this.bufs.set(name, t);
     if (!persistent) this.nonPersistent.add(name);
     this.expose(name, this.bufs, () => {});
@@ -143,7 +146,7 @@ export abstract class Module {
   zeroGrad(setToNone = true): void {
     for (const p of this.parameters()) {
       if (!p.grad) continue;
-      if (setToNone) p.grad = null;
+      if (setToNone) releaseGrad(p);
       else noGrad(() => p.grad!.zero_());
     }
   }
@@ -174,7 +177,7 @@ export abstract class Module {
           if (isDType && (t.dtype === 'int32' || t.dtype === 'int64')) continue;
           const moved = noGrad(() => t.to(target)).detach();
           moved.requiresGrad = t.requiresGrad;
-          map.set(n, moved);
+          map.set(n, keep(moved));
         }
       }
     }
@@ -189,6 +192,11 @@ export abstract class Module {
   /** Adds a hook run before forward with (module, inputs); a returned array replaces the inputs. */
   registerForwardPreHook(fn: ForwardPreHook): () => void {
     return addHook(this.preHooks, fn);
+  }
+
+  /** Whether hooks are registered here: a fast path that bypasses `call()` must then not be taken. */
+  hasHooks(): boolean {
+    return this.forwardHooks.length > 0 || this.preHooks.length > 0;
   }
 
   /** Parameters and persistent buffers by dotted name (torchvision's checkpoint keys). */

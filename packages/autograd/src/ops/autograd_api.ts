@@ -6,6 +6,7 @@ import { defineOp } from '../function.js';
 import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
 import { kernels, wrap } from './util.js';
+import { keep } from '../scope.js';
 
 /** A tensor sharing storage with x but cut from the graph. */
 export function detach(x: Tensor): Tensor {
@@ -41,7 +42,7 @@ export function retainGrad(x: Tensor): Tensor {
   if (x.isLeaf || x.retainsGrad) return x;
   x.retainsGrad = true;
   registerHook(x, (g) => {
-    x.grad = x.grad ? wrap(kernels(g).Add(x.grad, g), g) : g.aliasAs(g.shape);
+    x.grad = keep(x.grad ? wrap(kernels(g).Add(x.grad, g), g) : g.aliasAs(g.shape));
   });
   return x;
 }

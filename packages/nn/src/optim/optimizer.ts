@@ -6,7 +6,7 @@
  * same objects. `stateDict()` has PyTorch's layout: state keyed by parameter index, param groups
  * with `params` as index lists and option names in PyTorch's spelling (`weight_decay`).
  */
-import { enableGrad, fmt, noGrad, Tensor } from '@nodegrad/autograd';
+import { enableGrad, fmt, keep, noGrad, releaseGrad, Tensor } from '@nodegrad/autograd';
 
 /** One param group: its tensors and its options (lr and the optimizer's own). */
 export interface ParamGroup {
@@ -96,7 +96,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
         if (!p.grad) continue;
-        if (setToNone) p.grad = null;
+        if (setToNone) releaseGrad(p);
         else noGrad(() => { p.grad = p.grad!.gradFn ? p.grad!.detach() : p.grad!; p.grad.zero_(); });
       }
     }
@@ -112,6 +112,8 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       for (const g of this.paramGroups) {
         const withGrad = g.params.filter((p) => p.grad);
         if (withGrad.length) this.updateGroup(g, withGrad);
+        // State made during the update (momentum, moments) must outlive a tidy() around the step.
+        for (const p of withGrad) for (const v of Object.values(this.stateOf(p))) if (v instanceof Tensor) keep(v);
       }
     });
     return loss;
@@ -183,7 +185,10 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       Object.assign(g, ng);
     });
     this.state.clear();
-    for (const [p, s] of state) this.state.set(p, s);
+    for (const [p, s] of state) {
+      for (const v of Object.values(s)) if (v instanceof Tensor) keep(v);
+      this.state.set(p, s);
+    }
   }
 }
 

@@ -1,0 +1,47 @@
+/**
+ * Native memory is owned: a training step wrapped in tidy() leaves exactly the handles it should
+ * (parameters, buffers, gradients, momentum) and nothing else, step after step.
+ */
+import { describe, expect, it } from 'vitest';
+import { backends, crossEntropy, manualSeed, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
+import { SGD, resnet18 } from '@nodegrad/nn';
+import { memoryStats } from '@nodegrad/native';
+
+const cpu = backends().find((b) => b.name === 'cpu');
+const suite = cpu?.available ? describe : describe.skip;
+const why = cpu?.available ? '' : ` (skipped: ${cpu?.reason ?? 'cpu backend not registered'})`;
+const bytes = (ts: Tensor[]) => ts.reduce((s, t) => s + t.size * 4, 0);
+
+suite(`cpu backend: memory over 200 training steps${why}`, () => {
+  it('live handles and bytes return to the same level after every step', { timeout: 180_000 }, () => {
+    manualSeed(0);
+    const model = resnet18({ numClasses: 10, smallImageStem: true, widths: [4, 8, 8, 8] }).to('cpu');
+    const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    const x = randn([4, 3, 8, 8], { device: 'cpu' });
+    const y = tensor([1, 7, 3, 0], { dtype: 'int64', device: 'cpu' });
+    const params = model.parameters();
+    const start = memoryStats();
+    const losses: number[] = [];
+    for (let step = 0; step < 200; step++) {
+      losses.push(tidy(() => {
+        opt.zeroGrad();
+        const loss = crossEntropy(model.call(x), y);
+        loss.backward();
+        opt.step();
+        return loss.item();
+      }));
+      const now = memoryStats();
+      // After each step: one gradient and one momentum buffer per parameter, nothing more.
+      expect(now.liveHandles - start.liveHandles, `handles after step ${step}`).toBe(2 * params.length);
+      expect(now.liveBytes - start.liveBytes, `bytes after step ${step}`).toBe(2 * bytes(params));
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[199]!).toBeLessThan(losses[0]! * 0.5); // it trained on the fixed batch
+  });
+
+  it('a tensor freed by tidy says so when used', () => {
+    let escaped: Tensor | null = null;
+    tidy(() => { escaped = randn([3], { device: 'cpu' }).exp(); });
+    expect(() => escaped!.add(1)).toThrow(/was disposed/);
+  });
+});

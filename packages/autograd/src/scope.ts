@@ -1,0 +1,106 @@
+/**
+ * tidy / keep: deterministic release of native memory, with TensorFlow.js's semantics.
+ *
+ * A JS engine frees objects when it likes, so a native buffer owned by a tensor would otherwise
+ * live until a finalizer runs, long after the step that made it (a training loop then grows its
+ * memory and slows down). Inside `tidy(fn)` every buffer a backend creates is recorded; when fn
+ * returns, each one is freed unless fn returned a tensor on it or it was `keep()`-ed. Buffers
+ * stored for later by the library itself (a leaf's `.grad`, optimizer state, module parameters
+ * and buffers) are kept automatically. A tensor that escapes a tidy any other way (assigned to
+ * an outer variable) is freed under it: using it then throws "... was disposed".
+ */
+import type { Backend } from './backend.js';
+
+interface Scope {
+  /** Buffers created in this scope, with the backend that frees them. */
+  readonly created: Map<unknown, Backend>;
+}
+
+const stack: Scope[] = [];
+
+/** Records the buffers of a kernel's result (a raw tensor, or an object of them) in the open scope. */
+function track(result: unknown, backend: Backend): void {
+  const top = stack[stack.length - 1];
+  if (!top || result === null || typeof result !== 'object') return;
+  if ('buf' in result) top.created.set((result as HasBuf).buf, backend);
+  else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set(v.buf, backend);
+}
+
+/**
+ * @internal A backend whose buffers need freeing, with every buffer-creating entry point
+ * (kernels, fromArray) recording its result in the open tidy scope. Backends without `free`
+ * (garbage-collected memory) are returned unchanged.
+ */
+export function withTracking(backend: Backend): Backend {
+  if (!backend.free) return backend;
+  const kernels = Object.fromEntries(Object.entries(backend.kernels).map(([name, k]) =>
+    [name, (...args: unknown[]) => { const r = (k as (...a: unknown[]) => unknown)(...args); track(r, tracked); return r; }]));
+  const tracked: Backend = {
+    ...backend,
+    fromArray: (data, shape, dtype) => { const r = backend.fromArray(data, shape, dtype); track(r, tracked); return r; },
+    kernels: kernels as unknown as Backend['kernels'],
+  };
+  return tracked;
+}
+
+/** Anything holding a backend buffer: a Tensor, or a raw kernel result. */
+interface HasBuf { readonly buf: unknown }
+
+/**
+ * Removes a tensor's buffer from every enclosing tidy, so it outlives them; it is then freed by
+ * `dispose()` or its finalizer. Returns the tensor.
+ */
+export function keep<T extends HasBuf>(t: T): T {
+  for (const s of stack) s.created.delete(t.buf);
+  return t;
+}
+
+/** The buffers of the tensors in a tidy's result: a tensor, or arrays / plain objects of them. */
+function collect(v: unknown, out: Set<unknown>, depth = 0): void {
+  if (v === null || typeof v !== 'object' || depth > 4) return;
+  if ('buf' in v && 'shape' in v) { out.add((v as HasBuf).buf); return; }
+  if (Array.isArray(v)) { for (const x of v) collect(x, out, depth + 1); return; }
+  if (Object.getPrototypeOf(v) === Object.prototype || v instanceof Map) {
+    for (const x of v instanceof Map ? v.values() : Object.values(v)) collect(x, out, depth + 1);
+  }
+}
+
+/**
+ * Runs fn and frees every backend buffer created during it except those of the tensors it
+ * returns (a tensor, or an array / plain object of tensors), which move to the enclosing tidy.
+ * Synchronous only: fn must not return a Promise.
+ *
+ * @example const lossValue = tidy(() => { const loss = step(x, y); loss.backward(); opt.step(); return loss.item(); });
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: Scope = { created: new Map() };
+  stack.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    stack.pop();
+    release(scope, new Set());
+    throw e;
+  }
+  stack.pop();
+  if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
+  const returned = new Set<unknown>();
+  collect(result, returned);
+  release(scope, returned);
+  return result;
+}
+
+/** Frees a closed scope's buffers except `returned`, which move to the enclosing scope. */
+function release(scope: Scope, returned: Set<unknown>): void {
+  const parent = stack[stack.length - 1];
+  for (const [buf, backend] of scope.created) {
+    if (returned.has(buf)) parent?.created.set(buf, backend);
+    else backend.free!({ buf, shape: [], dtype: 'float32' });
+  }
+}
+
+/** @internal How many tidy scopes are open (tests). */
+export function tidyDepth(): number {
+  return stack.length;
+}
