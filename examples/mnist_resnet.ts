@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { backends, fromTypedArray, manualSeed, noGrad, rand, type Tensor } from '@nodegrad/autograd';
+import { backends, fromTypedArray, manualSeed, noGrad, rand, tidy, type Tensor } from '@nodegrad/autograd';
 import '@nodegrad/native'; // registers the 'cpu' backend when the addon is built, or says why not
 import { CrossEntropyLoss, SGD, resnet18 } from '@nodegrad/nn';
 
@@ -63,27 +63,30 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a]! - keys[b]!);
   let lossSum = 0, correct = 0;
   for (let s = 0; s + batchSize <= n; s += batchSize) {
-    const { x, y } = batch(train, order.slice(s, s + batchSize));
-    const logits = forward(x, true);
-    const loss = criterion.call(logits, y);
-    optimizer.zeroGrad();
-    loss.backward();
-    optimizer.step();
-    lossSum += loss.item() * batchSize;
-    const pred = Array.from(logits.argmax(1).toTypedArray());
-    correct += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
+    // tidy() frees the step's native buffers now rather than whenever the GC runs.
+    tidy(() => {
+      const { x, y } = batch(train, order.slice(s, s + batchSize));
+      const logits = forward(x, true);
+      const loss = criterion.call(logits, y);
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+      lossSum += loss.item() * batchSize;
+      const pred = Array.from(logits.argmax(1).toTypedArray());
+      correct += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
+    });
     process.stdout.write(`\repoch ${epoch} ${s + batchSize}/${n} loss ${(lossSum / (s + batchSize)).toFixed(4)}`);
   }
   const seconds = (performance.now() - t0) / 1000;
   let valCorrect = 0;
-  noGrad(() => {
+  noGrad(() => tidy(() => {
     for (let s = 0; s < val.y.length; s += 100) {
       const idx = Array.from({ length: Math.min(100, val.y.length - s) }, (_, i) => s + i);
       const { x, y } = batch(val, idx);
       const pred = Array.from(forward(x, false).argmax(1).toTypedArray());
       valCorrect += pred.reduce((c, v, i) => c + (v === y.toTypedArray()[i] ? 1 : 0), 0);
     }
-  });
+  }));
   console.log(`\repoch ${epoch}: train loss ${(lossSum / n).toFixed(4)}, train acc ${(100 * correct / n).toFixed(1)}%, ` +
     `val acc ${(100 * valCorrect / val.y.length).toFixed(1)}% (${val.y.length} held-out digits), ` +
     `${(n / seconds).toFixed(0)} img/s`);

@@ -1,5 +1,6 @@
 // The addon is context-aware: it loads and computes inside worker_threads too, so training can run
 // off a server's event loop.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -27,5 +28,21 @@ suite(`native addon in worker_threads${built ? '' : ' (skipped: the addon is not
     a.y.forEach((v, i) => expect(Math.abs(v / Math.exp(i) - 1)).toBeLessThan(1e-6));
     expect(b.y[3]).toBeCloseTo(Math.exp(4), 4);
     expect(a.live).toBeGreaterThanOrEqual(2);
+  });
+});
+
+// The example trains in a worker on the built packages (plain JS), as a deployed server would.
+const distBuilt = existsSync(fileURLToPath(new URL('../../packages/nn/dist/index.js', import.meta.url)));
+const trained = built && distBuilt ? describe : describe.skip;
+trained(`training in a worker thread${distBuilt ? '' : ' (skipped: run npm run build first; the worker runs the built packages)'}`, () => {
+  it('examples/worker_training.ts: the loss falls while the main event loop keeps ticking', { timeout: 120_000 }, () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const r = spawnSync('npx', ['tsx', 'examples/worker_training.ts', '--steps', '8'], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary.steps).toBe(8);
+    expect(summary.last).toBeLessThan(summary.first * 0.5);
+    expect(summary.ticks).toBeGreaterThan(0); // the main thread ran timers during training
+    expect(summary.tensors).toBe(122); // the state dict crossed back: 62 parameters + 60 BN buffers
   });
 });
