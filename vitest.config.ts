@@ -17,5 +17,7 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'native/test/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
+    // Registers the native 'cpu' backend in every test file and keeps 'ts' the default device.
+    setupFiles: ['./vitest.setup.ts'],
   },
 });

@@ -22,7 +22,7 @@ suite(`cpu backend: elementwise kernels vs ts${why}`, () => {
   it('reports its build and counts live handles', () => {
     expect(describeBuild().loaded).toBe(true);
     const before = memoryStats().liveHandles;
-    const x = randn([1000]).to('cpu');
+    const x = randn([1000], { device: 'cpu' });
     expect(memoryStats().liveHandles).toBe(before + 1);
     x.dispose();
     expect(memoryStats().liveHandles).toBe(before);

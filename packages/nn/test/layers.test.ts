@@ -10,7 +10,7 @@ import {
   adaptiveAvgPool2d, arange, avgPool2d, conv2d, linear, manualSeed, maxPool2d, noGrad, randn, relu, sum,
   tensor, type Tensor,
 } from '@nodegrad/autograd';
-import { describeBackends, gradcheck } from '@nodegrad/autograd/testing';
+import { checkParity, describeBackends, gradcheck } from '@nodegrad/autograd/testing';
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity, Linear,
   MaxPool2d, ReLU, Sequential, type Module,
@@ -302,7 +302,8 @@ describeBackends(describe, 'Sequential', (device) => {
 describe('layer gradients', () => {
   it('gradcheck through Conv2d, BatchNorm2d, ReLU, pooling, Flatten and Linear in float64', () => {
     manualSeed(21);
-    const dt = { dtype: 'float64' as const };
+    // gradcheck needs float64, which only the 'ts' backend computes: name it, whatever the default device.
+    const dt = { dtype: 'float64' as const, device: 'ts' };
     const net = new Sequential(new Conv2d(2, 3, 3, { padding: 1, ...dt }), new BatchNorm2d(3, dt), new ReLU(),
       new MaxPool2d(2), new AvgPool2d(1), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(3, 2, dt));
     const x = randn([3, 2, 4, 4], { ...dt, requiresGrad: true });
@@ -330,6 +331,34 @@ describe('layer gradients', () => {
     expect(values(l.bias!.grad!).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 6);
   });
 });
+
+/** A small stack of every layer, built on a device in a dtype; `ps` replace its parameters in order. */
+function layerStack(opts: { device: string; dtype: 'float32' | 'float64' }, ps?: Tensor[]): Sequential {
+  const net = new Sequential(new Conv2d(2, 4, 3, { padding: 1, ...opts }), new BatchNorm2d(4, opts), new ReLU(),
+    new MaxPool2d(2, { ceilMode: true }), new Conv2d(4, 6, 2, { stride: 1, groups: 2, ...opts }), new AvgPool2d(2, { padding: 1 }),
+    new AdaptiveAvgPool2d([2, 1]), new Dropout(0.5), new Flatten(), new Linear(12, 3, opts));
+  net.train();
+  net.at(7).eval(); // Dropout's mask is host-random per call; BatchNorm2d stays in training mode.
+  if (ps) {
+    const slots = [...net.namedModules()].flatMap(([, m]) => m.namedParameters(false).map(([n]) => [m, n] as const));
+    slots.forEach(([m, n], i) => { (m as unknown as Record<string, Tensor>)[n] = ps[i]!; });
+  }
+  return net;
+}
+
+describeBackends(describe, 'layers against the ts float64 reference', (device) => {
+  it('a Conv2d/BatchNorm2d/pooling/Linear stack: output, running statistics and every gradient (checkParity)', () => {
+    manualSeed(31);
+    const params = layerStack({ device: 'ts', dtype: 'float32' }).parameters().map((p) => p.detach().requiresGrad_());
+    const x = randn([3, 2, 7, 6], { requiresGrad: true });
+    const fn = (xi: Tensor, ...ps: Tensor[]) => {
+      const net = layerStack({ device: xi.device, dtype: xi.dtype as 'float32' | 'float64' }, ps);
+      const bn = net.at(1) as BatchNorm2d;
+      return [net.call(xi), bn.running_mean!, bn.running_var!];
+    };
+    expect(checkParity(fn, [x, ...params], { backends: ['ts', device] })).toBe(true);
+  });
+}, { skip: { ts: 'the reference backend' } });
 
 describe('toString matches PyTorch', () => {
   const cases: [string, Module][] = [

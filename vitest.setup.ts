@@ -1,0 +1,12 @@
+/**
+ * Runs before every test file: registers the native 'cpu' backend (or records why it is
+ * unavailable), so `backends()` and `describeBackends` see it in every suite, not only in files
+ * that happen to import '@nodegrad/native' (DESIGN.md: one suite runs on every available backend).
+ */
+import { setDefaultDevice } from '@nodegrad/autograd';
+import '@nodegrad/native';
+
+// Importing the addon makes 'cpu' the default device when it is built. Tests keep 'ts': the
+// reference suites create float64 tensors on the default device, and 'cpu' is float32-only;
+// a test that wants another device names it (describeBackends passes it in).
+setDefaultDevice('ts');
