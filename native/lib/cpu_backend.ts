@@ -4,6 +4,7 @@ import { convKernels } from './kernels/conv.js';
 import { matmulKernels } from './kernels/matmul.js';
 import { movementKernels } from './kernels/movement.js';
 import { normKernels } from './kernels/norm.js';
+import { optimKernels } from './kernels/optim.js';
 import { poolKernels } from './kernels/pool.js';
 import { reduceKernels } from './kernels/reduce.js';
 import { softmaxKernels } from './kernels/softmax.js';
@@ -33,6 +34,7 @@ export function createCpuBackend(addon: NativeAddon): Backend {
     ...convKernels(addon),
     ...poolKernels(addon),
     ...normKernels(addon),
+    ...optimKernels(addon),
   };
   return {
     name: 'cpu',

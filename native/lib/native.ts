@@ -42,6 +42,7 @@ export interface NativeAddon {
   // Matmul and convolution (bindings/matmul.cc, conv.cc), on oneDNN; built without it they throw.
   batchMatMul(a: Raw, b: Raw, transA: boolean, transB: boolean): Raw;
   conv2d(x: Raw, w: Raw, p: import('@nodegrad/autograd').Conv2DParams): Raw;
+  conv2dFused(x: Raw, w: Raw, bias: Raw | null, residual: Raw | null, p: import('@nodegrad/autograd').Conv2DFusedParams): Raw;
   conv2dBackpropInput(dy: Raw, w: Raw, xShape: Shape, p: import('@nodegrad/autograd').Conv2DParams): Raw;
   conv2dBackpropFilter(x: Raw, dy: Raw, wShape: Shape, p: import('@nodegrad/autograd').Conv2DParams): Raw;
   /** Fixes the kernels' thread count; throws once a oneDNN primitive exists. Unset: OMP_NUM_THREADS. */
@@ -61,4 +62,9 @@ export interface NativeAddon {
   batchNormForward(x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null, runVar: Raw | null,
     p: import('@nodegrad/autograd').BatchNormParams): { y: Raw; mean: Raw; invstd: Raw };
   batchNormBackward(dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw): { dx: Raw; dweight: Raw; dbias: Raw };
+
+  // Fused optimizer updates (bindings/optim.cc), in place on param and the state buffers.
+  sgdStep(param: Raw, grad: Raw, momentumBuf: Raw | null, o: import('@nodegrad/autograd').SGDStepParams): void;
+  adamStep(param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq: Raw | null,
+    o: import('@nodegrad/autograd').AdamStepParams): void;
 }

@@ -110,6 +110,20 @@ void requireF32(const TensorArg& t, const char* op, const char* name) {
   }
 }
 
+void requireReal(const TensorArg& t, const char* op, const char* name) {
+  if (t.dtype == DType::I32) {
+    throw std::runtime_error(std::string("argument '") + name + "' is int32; the 'cpu' backend computes " + op +
+                             " in float32, float64 and int64 (use .to('int64') or .to('float32'))");
+  }
+}
+
+void requireSameDType(const TensorArg& a, const TensorArg& b, const char* op) {
+  if (a.dtype != b.dtype) {
+    throw std::runtime_error(std::string(op) + ": arguments have dtypes " + dtypeName(a.dtype) + " and " +
+                             dtypeName(b.dtype) + "; convert one");
+  }
+}
+
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const std::vector<int64_t>& shape, DType dtype) {
   auto o = Napi::Object::New(env);
   auto s = Napi::Array::New(env, shape.size());

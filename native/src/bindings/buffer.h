@@ -44,6 +44,19 @@ Napi::Object rawObject(Napi::Env env, Napi::Value handle, const std::vector<int6
 std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 // Throws unless the argument is float32: the 'cpu' backend's kernels are float32 (issue #4).
 void requireF32(const TensorArg& t, const char* op, const char* name);
+// float32, float64 or int64 (held as double): what the elementwise and reduction kernels take.
+void requireReal(const TensorArg& t, const char* op, const char* name);
+void requireSameDType(const TensorArg& a, const TensorArg& b, const char* op);
+
+// Runs body with T = float for float32 tensors, T = double for float64 and int64 ones.
+#define NG_REAL_DISPATCH(dtype, ...)     \
+  if ((dtype) == DType::F32) {           \
+    using T = float;                     \
+    __VA_ARGS__                          \
+  } else {                               \
+    using T = double;                    \
+    __VA_ARGS__                          \
+  }
 
 // Exports: fromArray, toArray, copyInto, free, memoryStats, trimPool.
 void registerBuffer(Napi::Env env, Napi::Object exports);

@@ -1,11 +1,21 @@
-// Conv kernels: conv2d(x, w, p), conv2dBackpropInput(dy, w, xShape, p) and
-// conv2dBackpropFilter(x, dy, wShape, p); p is the Conv2DParams object of the Kernels interface.
+// Conv kernels: conv2d(x, w, p), conv2dFused(x, w, bias, residual, p), conv2dBackpropInput(dy, w,
+// xShape, p) and conv2dBackpropFilter(x, dy, wShape, p); p is the Conv2DParams object of the
+// Kernels interface (Conv2DFusedParams, with `relu`, for conv2dFused).
+#include <stdexcept>
+#include <string>
+
 #include "bindings/buffer.h"
 #include "bindings/kernels.h"
 #include "cpu/conv.h"
 
 namespace nodegrad {
 namespace {
+
+std::string fmt(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
 
 // Reads { stride: [h, w], padding: [h, w], dilation: [h, w], groups }.
 cpu::ConvParams convParams(const Napi::CallbackInfo& info, size_t i, const char* op) {
@@ -39,6 +49,44 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
     Buffer* y;
     auto h = newHandle(info.Env(), size_t(g.n * g.o * g.oh * g.ow), DType::F32, &y);
     cpu::conv2dForward(g, x.f32(), w.f32(), y->as<float>());
+    return rawObject(info.Env(), h, g.yShape(), DType::F32);
+  })
+}
+
+// conv2dFused(x, w, bias | null, residual | null, p) with p.relu: the inference epilogue.
+Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
+  NG_KERNEL("Conv2DFused", {
+    const char* op = "Conv2DFused";
+    TensorArg x = tensorArg(info, 0, op, "x");
+    TensorArg w = tensorArg(info, 1, op, "w");
+    auto p = convParams(info, 4, op);
+    auto relu = info[4].As<Napi::Object>().Get("relu");
+    if (!relu.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": params.relu must be a boolean");
+    requireF32(x, op, "x");
+    requireF32(w, op, "w");
+    auto g = cpu::convGeom(x.shape, w.shape, p);
+    const float* bias = nullptr;
+    const float* residual = nullptr;
+    if (!info[2].IsNull()) {
+      TensorArg b = tensorArg(info, 2, op, "bias");
+      requireF32(b, op, "bias");
+      if (b.shape != std::vector<int64_t>{g.o}) {
+        throw std::runtime_error("bias of shape " + fmt(b.shape) + " must have shape [" + std::to_string(g.o) + "]");
+      }
+      bias = b.f32();
+    }
+    if (!info[3].IsNull()) {
+      TensorArg r = tensorArg(info, 3, op, "residual");
+      requireF32(r, op, "residual");
+      if (r.shape != g.yShape()) {
+        throw std::runtime_error("residual of shape " + fmt(r.shape) + " must have the output's shape " +
+                                 fmt(g.yShape()));
+      }
+      residual = r.f32();
+    }
+    Buffer* y;
+    auto h = newHandle(info.Env(), size_t(g.n * g.o * g.oh * g.ow), DType::F32, &y);
+    cpu::conv2dForwardFused(g, x.f32(), w.f32(), bias, residual, relu.As<Napi::Boolean>().Value(), y->as<float>());
     return rawObject(info.Env(), h, g.yShape(), DType::F32);
   })
 }
@@ -79,6 +127,7 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
 
 void registerConv(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2D));
+  exports.Set("conv2dFused", Napi::Function::New(env, Conv2DFused));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2DBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2DBackpropFilter));
 }

@@ -34,11 +34,11 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   NG_KERNEL(name, {
     TensorArg x = tensorArg(info, 1, name.c_str(), "x");
-    requireF32(x, name.c_str(), "x");
+    requireReal(x, name.c_str(), "x");
     Buffer* y;
-    auto h = newHandle(info.Env(), x.numel(), DType::F32, &y);
-    cpu::unary(lookup(kUnary, name), x.f32(), y->as<float>(), int64_t(x.numel()));
-    return rawObject(info.Env(), h, x.shape, DType::F32);
+    auto h = newHandle(info.Env(), x.numel(), x.dtype, &y);
+    NG_REAL_DISPATCH(x.dtype, cpu::unary(lookup(kUnary, name), x.buf->as<T>(), y->as<T>(), int64_t(x.numel()));)
+    return rawObject(info.Env(), h, x.shape, x.dtype);
   })
 }
 
@@ -47,13 +47,14 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   NG_KERNEL(name, {
     TensorArg a = tensorArg(info, 1, name.c_str(), "a");
     TensorArg b = tensorArg(info, 2, name.c_str(), "b");
-    requireF32(a, name.c_str(), "a");
-    requireF32(b, name.c_str(), "b");
+    requireReal(a, name.c_str(), "a");
+    requireSameDType(a, b, name.c_str());
     auto so = cpu::broadcastShapes(a.shape, b.shape);
     Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), DType::F32, &out);
-    cpu::binary(lookup(kBinary, name), a.f32(), a.shape, b.f32(), b.shape, out->as<float>(), so);
-    return rawObject(info.Env(), h, so, DType::F32);
+    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), a.dtype, &out);
+    NG_REAL_DISPATCH(a.dtype,
+      cpu::binary(lookup(kBinary, name), a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, out->as<T>(), so);)
+    return rawObject(info.Env(), h, so, a.dtype);
   })
 }
 
@@ -62,24 +63,30 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
     TensorArg c = tensorArg(info, 0, "Where", "cond");
     TensorArg a = tensorArg(info, 1, "Where", "a");
     TensorArg b = tensorArg(info, 2, "Where", "b");
-    for (auto* t : {&c, &a, &b}) requireF32(*t, "Where", "input");
+    requireReal(a, "Where", "a");
+    requireSameDType(a, b, "Where");
     auto so = cpu::broadcastShapes(cpu::broadcastShapes(c.shape, a.shape), b.shape);
     Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), DType::F32, &out);
-    cpu::where(c.f32(), c.shape, a.f32(), a.shape, b.f32(), b.shape, out->as<float>(), so);
-    return rawObject(info.Env(), h, so, DType::F32);
+    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), a.dtype, &out);
+    NG_REAL_DISPATCH(a.dtype, {
+      auto* o = out->as<T>();
+      if (c.dtype == DType::F32) cpu::where(c.f32(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
+      else if (c.dtype == DType::I32) cpu::where(c.buf->as<int32_t>(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
+      else cpu::where(c.buf->as<double>(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
+    })
+    return rawObject(info.Env(), h, so, a.dtype);
   })
 }
 
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   NG_KERNEL("Clamp", {
     TensorArg x = tensorArg(info, 0, "Clamp", "x");
-    requireF32(x, "Clamp", "x");
+    requireReal(x, "Clamp", "x");
     Buffer* y;
-    auto h = newHandle(info.Env(), x.numel(), DType::F32, &y);
-    cpu::clamp(x.f32(), y->as<float>(), int64_t(x.numel()), info[1].As<Napi::Number>().FloatValue(),
-               info[2].As<Napi::Number>().FloatValue());
-    return rawObject(info.Env(), h, x.shape, DType::F32);
+    auto h = newHandle(info.Env(), x.numel(), x.dtype, &y);
+    double lo = info[1].As<Napi::Number>().DoubleValue(), hi = info[2].As<Napi::Number>().DoubleValue();
+    NG_REAL_DISPATCH(x.dtype, cpu::clamp(x.buf->as<T>(), y->as<T>(), int64_t(x.numel()), T(lo), T(hi));)
+    return rawObject(info.Env(), h, x.shape, x.dtype);
   })
 }
 

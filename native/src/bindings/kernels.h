@@ -12,6 +12,7 @@ void registerMatmul(Napi::Env env, Napi::Object exports);
 void registerConv(Napi::Env env, Napi::Object exports);
 void registerPool(Napi::Env env, Napi::Object exports);
 void registerNorm(Napi::Env env, Napi::Object exports);
+void registerOptim(Napi::Env env, Napi::Object exports);
 
 inline void registerKernels(Napi::Env env, Napi::Object exports) {
   registerElementwise(env, exports);
@@ -22,6 +23,7 @@ inline void registerKernels(Napi::Env env, Napi::Object exports) {
   registerConv(env, exports);
   registerPool(env, exports);
   registerNorm(env, exports);
+  registerOptim(env, exports);
 }
 
 }  // namespace nodegrad

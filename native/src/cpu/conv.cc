@@ -162,8 +162,81 @@ void run(const ConvEntry& e, int arg0, const float* in0, int arg1, const float* 
   onednn::finish(e.out, mOut, out);
 }
 
+// The inference convolution with its epilogue. oneDNN applies the bias inside the convolution,
+// then the post-ops in order: sum (adds what dst holds before the call: the residual, written
+// there in the chosen layout first), then eltwise relu.
+struct FusedEntry {
+  onednn::Step conv;
+  onednn::Reorder x, w, bias, residual, y;
+};
+
+FusedEntry makeFused(const ConvGeom& g, bool bias, bool residual, bool relu) {
+  Descs d = descs(g);
+  memory::desc b({g.o}, kF32, Tag::x);
+  dnnl::post_ops ops;
+  if (residual) ops.append_sum(1.f);
+  if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr = onednn::userScratchpad();
+  attr.set_post_ops(ops);
+  using Desc = dnnl::convolution_forward::desc;
+  const auto inference = dnnl::prop_kind::forward_inference;
+  const auto direct = dnnl::algorithm::convolution_direct;
+  Desc cd = bias ? Desc(inference, direct, d.xAny, d.wAny, b, d.yAny, d.strides, d.dilates, d.padL, d.padR)
+                 : Desc(inference, direct, d.xAny, d.wAny, d.yAny, d.strides, d.dilates, d.padL, d.padR);
+  dnnl::convolution_forward::primitive_desc pd(cd, attr, onednn::engine());
+  FusedEntry e{onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()},
+               onednn::Reorder::toChosen(d.x, pd.src_desc()),
+               onednn::Reorder::toChosen(d.w, pd.weights_desc()),
+               {},
+               onednn::Reorder::toChosen(d.y, pd.dst_desc()),
+               onednn::Reorder::toPlain(pd.dst_desc(), d.y)};
+  if (bias) e.bias = onednn::Reorder::toChosen(b, pd.bias_desc());
+  return e;
+}
+
+void runFused(const FusedEntry& e, const ConvGeom& g, const float* x, const float* w, const float* bias,
+              const float* residual, float* y) {
+  onednn::applyThreads();
+  std::unique_ptr<onednn::PoolBuffer> hx, hw, hb, hy;
+  std::unordered_map<int, memory> args;
+  args.emplace(DNNL_ARG_SRC, onednn::input(e.x, x, hx));
+  args.emplace(DNNL_ARG_WEIGHTS, onednn::input(e.w, w, hw));
+  if (bias) args.emplace(DNNL_ARG_BIAS, onednn::input(e.bias, bias, hb));
+  memory my = onednn::output(e.y, y, hy);
+  if (residual && e.residual.needed) {
+    memory r(e.residual.plain, onednn::engine(), const_cast<float*>(residual));  // only read
+    e.residual.step.run({{DNNL_ARG_FROM, r}, {DNNL_ARG_TO, my}});
+  } else if (residual) {
+    std::memcpy(y, residual, size_t(numel(g.yShape())) * sizeof(float));
+  }
+  args.emplace(DNNL_ARG_DST, my);
+  e.conv.run(args);
+  onednn::finish(e.y, my, y);
+}
+
+// An empty input or weight leaves the epilogue alone: y = relu?(bias + residual).
+void emptyFused(const ConvGeom& g, const float* bias, const float* residual, bool relu, float* y) {
+  const int64_t plane = g.oh * g.ow;
+  for (int64_t i = 0; i < numel(g.yShape()); i++) {
+    float v = (bias ? bias[(i / plane) % g.o] : 0.f) + (residual ? residual[i] : 0.f);
+    y[i] = relu && v < 0.f ? 0.f : v;
+  }
+}
+
 }  // namespace
 #endif
+
+void conv2dForwardFused(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* residual,
+                        bool relu, float* y) {
+  withOnednn([&] {
+#ifdef NODEGRAD_HAVE_ONEDNN
+    if (empty(g)) return emptyFused(g, bias, residual, relu, y);
+    std::string k = key("fwd_fused", g) + (bias ? ",b" : "") + (residual ? ",r" : "") + (relu ? ",relu" : "");
+    auto e = onednn::cached<FusedEntry>(k, [&] { return makeFused(g, bias != nullptr, residual != nullptr, relu); });
+    runFused(*e, g, x, w, bias, residual, y);
+#endif
+  });
+}
 
 void conv2dForward(const ConvGeom& g, const float* x, const float* w, float* y) {
   withOnednn([&] {

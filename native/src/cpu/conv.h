@@ -29,6 +29,10 @@ ConvGeom convGeom(const std::vector<int64_t>& xShape, const std::vector<int64_t>
 
 // y = conv(x, w).
 void conv2dForward(const ConvGeom& g, const float* x, const float* w, float* y);
+// Inference only: y = relu?(conv(x, w) + bias + residual), one oneDNN primitive with the bias
+// built in and sum / eltwise-relu post-ops. `bias` ([o]) and `residual` (y's shape) may be null.
+void conv2dForwardFused(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* residual,
+                        bool relu, float* y);
 // dx = the gradient of conv with respect to x, given dy.
 void conv2dBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
 // dw = the gradient of conv with respect to w, given x and dy (summed over the batch).

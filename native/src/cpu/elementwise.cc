@@ -5,20 +5,20 @@
 namespace nodegrad::cpu {
 namespace {
 
-template <typename F>
-void map1(const float* x, float* y, int64_t n, F f) {
+template <typename T, typename F>
+void map1(const T* x, T* y, int64_t n, F f) {
 #pragma omp parallel for simd if (n > 65536)
   for (int64_t i = 0; i < n; i++) y[i] = f(x[i]);
 }
 
-template <typename F>
-void map2(const float* a, const Shape& sa, const float* b, const Shape& sb, float* out, const Shape& so, F f) {
+template <typename T, typename F>
+void map2(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so, F f) {
   int64_t n = numel(so);
   if (numel(sa) == n && numel(sb) == n) {
 #pragma omp parallel for simd if (n > 65536)
     for (int64_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
   } else if (numel(sb) == 1 && numel(sa) == n) {
-    float bv = b[0];
+    T bv = b[0];
 #pragma omp parallel for simd if (n > 65536)
     for (int64_t i = 0; i < n; i++) out[i] = f(a[i], bv);
   } else {
@@ -29,45 +29,47 @@ void map2(const float* a, const Shape& sa, const float* b, const Shape& sb, floa
 
 }  // namespace
 
-void unary(UnaryOp op, const float* x, float* y, int64_t n) {
+template <typename T>
+void unary(UnaryOp op, const T* x, T* y, int64_t n) {
   switch (op) {
-    case UnaryOp::Neg: return map1(x, y, n, [](float v) { return -v; });
-    case UnaryOp::Exp: return map1(x, y, n, [](float v) { return std::exp(v); });
-    case UnaryOp::Log: return map1(x, y, n, [](float v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map1(x, y, n, [](float v) { return std::sqrt(v); });
-    case UnaryOp::Rsqrt: return map1(x, y, n, [](float v) { return 1.0f / std::sqrt(v); });
-    case UnaryOp::Abs: return map1(x, y, n, [](float v) { return std::fabs(v); });
-    case UnaryOp::Sign: return map1(x, y, n, [](float v) { return float((v > 0) - (v < 0)); });
-    case UnaryOp::Relu: return map1(x, y, n, [](float v) { return v > 0 ? v : 0.0f; });
+    case UnaryOp::Neg: return map1(x, y, n, [](T v) { return -v; });
+    case UnaryOp::Exp: return map1(x, y, n, [](T v) { return std::exp(v); });
+    case UnaryOp::Log: return map1(x, y, n, [](T v) { return std::log(v); });
+    case UnaryOp::Sqrt: return map1(x, y, n, [](T v) { return std::sqrt(v); });
+    case UnaryOp::Rsqrt: return map1(x, y, n, [](T v) { return T(1) / std::sqrt(v); });
+    case UnaryOp::Abs: return map1(x, y, n, [](T v) { return std::fabs(v); });
+    case UnaryOp::Sign: return map1(x, y, n, [](T v) { return T((v > 0) - (v < 0)); });
+    case UnaryOp::Relu: return map1(x, y, n, [](T v) { return v > 0 ? v : T(0); });
     case UnaryOp::Sigmoid:
-      return map1(x, y, n, [](float v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); });
-    case UnaryOp::Tanh: return map1(x, y, n, [](float v) { return std::tanh(v); });
+      return map1(x, y, n, [](T v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); });
+    case UnaryOp::Tanh: return map1(x, y, n, [](T v) { return std::tanh(v); });
   }
 }
 
-void binary(BinaryOp op, const float* a, const Shape& sa, const float* b, const Shape& sb, float* out, const Shape& so) {
+template <typename T>
+void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
   switch (op) {
-    case BinaryOp::Add: return map2(a, sa, b, sb, out, so, [](float x, float y) { return x + y; });
-    case BinaryOp::Sub: return map2(a, sa, b, sb, out, so, [](float x, float y) { return x - y; });
-    case BinaryOp::Mul: return map2(a, sa, b, sb, out, so, [](float x, float y) { return x * y; });
-    case BinaryOp::Div: return map2(a, sa, b, sb, out, so, [](float x, float y) { return x / y; });
-    case BinaryOp::Pow: return map2(a, sa, b, sb, out, so, [](float x, float y) { return std::pow(x, y); });
+    case BinaryOp::Add: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x - y; });
+    case BinaryOp::Mul: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x * y; });
+    case BinaryOp::Div: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x / y; });
+    case BinaryOp::Pow: return map2(a, sa, b, sb, out, so, [](T x, T y) { return std::pow(x, y); });
     // NaN propagates through maximum/minimum, as in PyTorch.
     case BinaryOp::Maximum:
-      return map2(a, sa, b, sb, out, so, [](float x, float y) { return (x != x || y != y) ? NAN : (x > y ? x : y); });
+      return map2(a, sa, b, sb, out, so, [](T x, T y) { return (x != x || y != y) ? T(NAN) : (x > y ? x : y); });
     case BinaryOp::Minimum:
-      return map2(a, sa, b, sb, out, so, [](float x, float y) { return (x != x || y != y) ? NAN : (x < y ? x : y); });
-    case BinaryOp::Eq: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x == y); });
-    case BinaryOp::Ne: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x != y); });
-    case BinaryOp::Lt: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x < y); });
-    case BinaryOp::Le: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x <= y); });
-    case BinaryOp::Gt: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x > y); });
-    case BinaryOp::Ge: return map2(a, sa, b, sb, out, so, [](float x, float y) { return float(x >= y); });
+      return map2(a, sa, b, sb, out, so, [](T x, T y) { return (x != x || y != y) ? T(NAN) : (x < y ? x : y); });
+    case BinaryOp::Eq: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x == y); });
+    case BinaryOp::Ne: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x != y); });
+    case BinaryOp::Lt: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x < y); });
+    case BinaryOp::Le: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x <= y); });
+    case BinaryOp::Gt: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x > y); });
+    case BinaryOp::Ge: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x >= y); });
   }
 }
 
-void where(const float* c, const Shape& sc, const float* a, const Shape& sa, const float* b, const Shape& sb,
-           float* out, const Shape& so) {
+template <typename C, typename T>
+void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
   // Pick a where the condition holds: first the mask, then the two-operand select.
   std::vector<uint8_t> mask(size_t(numel(so)));
   auto stc = broadcastStrides(sc, so);
@@ -76,8 +78,25 @@ void where(const float* c, const Shape& sc, const float* a, const Shape& sa, con
                    [&](int64_t o, int64_t ia, int64_t ib) { out[o] = mask[size_t(o)] ? a[ia] : b[ib]; });
 }
 
-void clamp(const float* x, float* y, int64_t n, float lo, float hi) {
-  map1(x, y, n, [=](float v) { return v < lo ? lo : (v > hi ? hi : v); });
+template <typename T>
+void clamp(const T* x, T* y, int64_t n, T lo, T hi) {
+  map1(x, y, n, [=](T v) { return v < lo ? lo : (v > hi ? hi : v); });
 }
+
+template void unary<float>(UnaryOp, const float*, float*, int64_t);
+template void unary<double>(UnaryOp, const double*, double*, int64_t);
+template void binary<float>(BinaryOp, const float*, const Shape&, const float*, const Shape&, float*, const Shape&);
+template void binary<double>(BinaryOp, const double*, const Shape&, const double*, const Shape&, double*, const Shape&);
+#define NG_WHERE(C, T) \
+  template void where<C, T>(const C*, const Shape&, const T*, const Shape&, const T*, const Shape&, T*, const Shape&);
+NG_WHERE(float, float)
+NG_WHERE(double, float)
+NG_WHERE(float, double)
+NG_WHERE(double, double)
+NG_WHERE(int32_t, float)
+NG_WHERE(int32_t, double)
+#undef NG_WHERE
+template void clamp<float>(const float*, float*, int64_t, float, float);
+template void clamp<double>(const double*, double*, int64_t, double, double);
 
 }  // namespace nodegrad::cpu

@@ -17,7 +17,8 @@ void split(const Shape& s, int64_t axis, int64_t* outer, int64_t* len, int64_t* 
 
 }  // namespace
 
-void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int64_t>& axes, float* out) {
+template <typename T>
+void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
   Shape outShape = shape;
   for (auto a : axes) outShape[size_t(a)] = 1;
   int64_t n = numel(outShape);
@@ -43,19 +44,22 @@ void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<i
     else if (op == ReduceOp::Max) r = (v > r || v != v) ? v : r;
     else r = (v < r || v != v) ? v : r;
   });
-  for (int64_t i = 0; i < n; i++) out[i] = float(acc[size_t(i)]);
+  for (int64_t i = 0; i < n; i++) out[i] = T(acc[size_t(i)]);
 }
+template void reduce<float>(ReduceOp, const float*, const Shape&, const std::vector<int64_t>&, float*);
+template void reduce<double>(ReduceOp, const double*, const Shape&, const std::vector<int64_t>&, double*);
 
-void argReduce(bool isMax, const float* x, const Shape& shape, int64_t axis, double* out) {
+template <typename T>
+void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out) {
   int64_t outer, len, inner;
   split(shape, axis, &outer, &len, &inner);
   for (int64_t p = 0; p < outer; p++) {
     for (int64_t q = 0; q < inner; q++) {
-      const float* base = x + p * len * inner + q;
-      float best = base[0];
+      const T* base = x + p * len * inner + q;
+      T best = base[0];
       int64_t at = 0;
       for (int64_t k = 1; k < len && best == best; k++) {
-        float v = base[k * inner];
+        T v = base[k * inner];
         if ((isMax ? v > best : v < best) || v != v) {
           best = v;
           at = k;
@@ -65,6 +69,8 @@ void argReduce(bool isMax, const float* x, const Shape& shape, int64_t axis, dou
     }
   }
 }
+template void argReduce<float>(bool, const float*, const Shape&, int64_t, double*);
+template void argReduce<double>(bool, const double*, const Shape&, int64_t, double*);
 
 void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* out) {
   int64_t outer, len, inner;

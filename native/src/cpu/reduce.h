@@ -1,4 +1,5 @@
-// Reductions, data movement and softmax over contiguous float32 buffers (int64 as double).
+// Reductions, data movement and softmax over contiguous buffers; reductions take T = float or
+// double (which also holds int64), softmax float32.
 #pragma once
 #include <vector>
 
@@ -9,9 +10,11 @@ namespace nodegrad::cpu {
 enum class ReduceOp { Sum, Max, Min };
 
 // Reduces over sorted, distinct axes; the output keeps them with size 1.
-void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int64_t>& axes, float* out);
+template <typename T>
+void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out);
 // Index of the first max (or min) along one axis, as double; NaN wins as in PyTorch.
-void argReduce(bool isMax, const float* x, const Shape& shape, int64_t axis, double* out);
+template <typename T>
+void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out);
 
 // out[i] = src[base + sum_d idx_d * strides[d]] over outShape: transpose, broadcast and slice.
 template <typename T>

@@ -24,6 +24,11 @@ export interface Conv2DParams {
   groups: number;
 }
 
+/** Conv2DFused's parameters: the convolution's, and whether max(0, ·) ends the epilogue. */
+export interface Conv2DFusedParams extends Conv2DParams {
+  relu: boolean;
+}
+
 export interface Pool2DParams {
   kernel: [number, number];
   stride: [number, number];
@@ -37,6 +42,20 @@ export interface Pool2DParams {
 export interface BatchNormParams {
   training: boolean;
   eps: number;
+}
+
+/** SGDStep's hyperparameters (torch.optim.SGD's); `firstStep` starts the momentum buffer at g. */
+export interface SGDStepParams {
+  lr: number; momentum: number; dampening: number; weightDecay: number;
+  nesterov: boolean; maximize: boolean; firstStep: boolean;
+}
+
+/** AdamStep's hyperparameters (torch.optim.Adam's and AdamW's); `step` is t, counted from 1. */
+export interface AdamStepParams {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
+  /** AdamW: p *= 1 - lr wd before the update, instead of g += wd p. */
+  decoupled: boolean;
+  amsgrad: boolean; maximize: boolean; step: number;
 }
 
 export interface Kernels {
@@ -80,6 +99,11 @@ export interface Kernels {
   Conv2D: (x: Raw, w: Raw, p: Conv2DParams) => Raw;
   Conv2DBackpropInput: (dy: Raw, w: Raw, xShape: Shape, p: Conv2DParams) => Raw;
   Conv2DBackpropFilter: (x: Raw, dy: Raw, wShape: Shape, p: Conv2DParams) => Raw;
+  /**
+   * Inference only: relu?(Conv2D(x, w) + bias + residual) in one pass; bias [O] and residual (the
+   * output's shape) may be null. Optional: without it conv2dFused composes Conv2D, Add and Relu.
+   */
+  Conv2DFused?: (x: Raw, w: Raw, bias: Raw | null, residual: Raw | null, p: Conv2DFusedParams) => Raw;
 
   // Pooling, NCHW. Max pooling returns flat indices into each input plane (H*W), as PyTorch.
   MaxPool2D: (x: Raw, p: Pool2DParams) => { y: Raw; indices: Raw };
@@ -103,6 +127,13 @@ export interface Kernels {
   // Softmax family along one axis.
   Softmax: (x: Raw, axis: number) => Raw;
   LogSoftmax: (x: Raw, axis: number) => Raw;
+
+  // Fused optimizer updates, in place on param and the state buffers (all of param's shape and
+  // dtype), computed per element in float64 with PyTorch 1.13's operation order.
+  /** g = ±grad + wd p; buf = firstStep ? g : momentum buf + (1 - dampening) g; p -= lr (nesterov ? g + momentum buf : buf). */
+  SGDStep: (param: Raw, grad: Raw, momentumBuf: Raw | null, o: SGDStepParams) => void;
+  /** m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g; p -= lr/(1-b1^t) m / (sqrt(max? v) / sqrt(1-b2^t) + eps). */
+  AdamStep: (param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq: Raw | null, o: AdamStepParams) => void;
 }
 
 export type KernelName = keyof Kernels;

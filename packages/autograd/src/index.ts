@@ -10,7 +10,8 @@ export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
 export {
   registerBackend, reportUnavailable, getBackend, backends,
   type Backend, type BackendStatus, type Kernels, type KernelName, type Raw,
-  type Conv2DParams, type Pool2DParams, type BatchNormParams,
+  type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormParams,
+  type SGDStepParams, type AdamStepParams,
 } from './backend.js';
 export { tsBackend } from './backends/ts/index.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
@@ -35,5 +36,6 @@ export * from './ops/norm.js';
 export * from './ops/softmax.js';
 export * from './ops/loss.js';
 export * from './ops/dropout.js';
+export * from './ops/optim.js';
 export type { Size2, Reduction } from './ops/nn_util.js';
 export type { TensorLike } from './ops/util.js';

@@ -7,12 +7,14 @@
  */
 import type { Conv2DParams } from '../backend.js';
 import { defineOp } from '../function.js';
+import { isGradEnabled } from '../grad_mode.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add } from './arith.js';
 import { pad } from './join.js';
 import { pair, type Size2 } from './nn_util.js';
 import { reshape, squeeze, unsqueeze } from './shape.js';
+import { relu } from './unary.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 export interface Conv2dOptions {
@@ -151,12 +153,62 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const { p, extra } = convParams(op, opts, weight.shape);
   const input = extra[0] || extra[1] ? pad(x, [0, extra[1], 0, extra[0]]) : x;
   const [, O] = checkGeometry(op, input.shape, weight.shape, p);
+  checkBias(op, bias, O, weight);
+  return addBias(conv2dOp(input, weight, p), bias);
+}
+
+function checkBias(op: string, bias: Tensor | null | undefined, O: number, weight: Tensor): void {
   if (bias != null && (bias.ndim !== 1 || bias.shape[0] !== O)) {
     throw new Error(`${op}: bias of shape ${fmt(bias.shape)} must have shape [${O}] (weight of shape ${fmt(weight.shape)})`);
   }
-  const y = conv2dOp(input, weight, p);
-  // The bias broadcasts over N, H, W, so its gradient is the sum over them (add's sumTo).
-  return bias != null ? add(y, reshape(bias, [1, O, 1, 1])) : y;
+}
+
+/** y + bias per channel: the bias broadcasts over N, H, W, so its gradient is the sum over them (add's sumTo). */
+function addBias(y: Tensor, bias: Tensor | null | undefined): Tensor {
+  return bias != null ? add(y, reshape(bias, [1, bias.shape[0]!, 1, 1])) : y;
+}
+
+export interface Conv2dFusedOptions extends Conv2dOptions {
+  /** Added to the convolution's output before the ReLU (a residual block's identity); the output's shape. */
+  residual?: Tensor | null;
+  /** End with max(0, ·). */
+  relu?: boolean;
+}
+
+/**
+ * relu?(conv2d(x, weight, bias) + residual), the convolution and its epilogue. On a backend with
+ * the Conv2DFused kernel (oneDNN post-ops on 'cpu') it is one pass over the output instead of
+ * three, for inference. While the tape records (grad enabled and an input requires grad), or
+ * where the kernel is missing, it is the composite of differentiable ops, with the same result.
+ * @example conv2dFused(x, w, b, { padding: 1, residual: identity, relu: true })
+ */
+export function conv2dFused(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dFusedOptions = {}): Tensor {
+  const op = 'conv2dFused';
+  const { residual = null, relu: withRelu = false, ...convOpts } = opts;
+  checkTensor(op, 'input', x);
+  checkTensor(op, 'weight', weight);
+  if (bias != null) checkTensor(op, 'bias', bias);
+  if (residual != null) checkTensor(op, 'residual', residual);
+  checkFloat(op, 'input', x);
+  checkSame(op, { input: x, weight, bias, residual });
+  if (x.ndim === 3) {
+    const r = residual != null && residual.ndim === 3 ? unsqueeze(residual, 0) : residual;
+    return squeeze(conv2dFused(unsqueeze(x, 0), weight, bias, { ...opts, residual: r }), 0);
+  }
+  const { p, extra } = convParams(op, convOpts, weight.shape);
+  const input = extra[0] || extra[1] ? pad(x, [0, extra[1], 0, extra[0]]) : x;
+  const yShape = checkGeometry(op, input.shape, weight.shape, p);
+  checkBias(op, bias, yShape[1]!, weight);
+  if (residual != null && (residual.ndim !== 4 || residual.shape.some((d, i) => d !== yShape[i]))) {
+    throw new Error(`${op}: residual of shape ${fmt(residual.shape)} must have the convolution's output shape ` +
+      `${fmt(yShape)} (input of shape ${fmt(x.shape)}, weight of shape ${fmt(weight.shape)})`);
+  }
+  const kernel = kernels(x).Conv2DFused;
+  const recording = isGradEnabled() && [x, weight, bias, residual].some((t) => t?.requiresGrad);
+  if (kernel && !recording) return wrap(kernel(input, weight, bias ?? null, residual, { ...p, relu: withRelu }), x);
+  let y = addBias(conv2dOp(input, weight, p), bias);
+  if (residual != null) y = add(y, residual);
+  return withRelu ? relu(y) : y;
 }
 
 /** Explicit padding only: an asymmetric 'same' has no single input-gradient geometry. */

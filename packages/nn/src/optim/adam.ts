@@ -3,7 +3,7 @@
  * the update of PyTorch's single-tensor implementation (Kingma & Ba, Algorithm 1, with the bias
  * corrections folded into the step size; Loshchilov & Hutter for AdamW).
  */
-import { maximum, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { adamStep_, zerosLike, type Tensor } from '@nodegrad/autograd';
 import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface AdamOptions {
@@ -58,7 +58,6 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
   protected override updateGroup(group: AdamGroup, params: Tensor[]): void {
     const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize } = group;
     for (const p of params) {
-      let g = maximize ? p.grad!.neg() : p.grad!;
       const s = this.stateOf(p);
       if (s.step === undefined) {
         s.step = 0;
@@ -68,23 +67,11 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
       }
       const step = (s.step as number) + 1;
       s.step = step;
-      if (weightDecay !== 0) {
-        if (this.decoupled) p.mul_(1 - lr * weightDecay);
-        else g = g.add(p.mul(weightDecay));
-      }
-      const expAvg = (s.exp_avg as Tensor).mul_(beta1).add_(g.mul(1 - beta1));
-      const expAvgSq = (s.exp_avg_sq as Tensor).mul_(beta2).add_(g.mul(g).mul(1 - beta2));
-      // step_size = lr / (1 - beta1^t); denom = sqrt(v) / sqrt(1 - beta2^t) + eps, in doubles as PyTorch does.
-      const stepSize = lr / (1 - beta1 ** step);
-      const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-      let v = expAvgSq;
-      if (amsgrad) {
-        // A state saved without amsgrad and loaded into a group with it starts its maximum here.
-        const max = (s.max_exp_avg_sq as Tensor | undefined) ?? zerosLike(p);
-        s.max_exp_avg_sq = v = max.copy_(maximum(max, expAvgSq));
-      }
-      const denom = v.sqrt().div(bc2Sqrt).add(eps);
-      p.sub_(expAvg.div(denom).mul(stepSize));
+      // A state saved without amsgrad and loaded into a group with it starts its maximum here.
+      if (amsgrad) s.max_exp_avg_sq ??= zerosLike(p);
+      const max = amsgrad ? (s.max_exp_avg_sq as Tensor) : null;
+      adamStep_(p, p.grad!, s.exp_avg as Tensor, s.exp_avg_sq as Tensor, max,
+        { lr, beta1, beta2, eps, weightDecay, decoupled: this.decoupled, amsgrad, maximize, step });
     }
   }
 }

@@ -1,5 +1,5 @@
 /** SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD's rule. */
-import { clone, type Tensor } from '@nodegrad/autograd';
+import { sgdStep_, zerosLike, type Tensor } from '@nodegrad/autograd';
 import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface SGDOptions {
@@ -54,22 +54,19 @@ export class SGD extends Optimizer<SGDGroup> {
   protected override updateGroup(group: SGDGroup, params: Tensor[]): void {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
     for (const p of params) {
-      let d = maximize ? p.grad!.neg() : p.grad!;
-      if (weightDecay !== 0) d = d.add(p.mul(weightDecay));
-      // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we.
       const state = this.stateOf(p);
+      // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we. With
+      // momentum, the first step makes the buffer: the kernel writes buf = g into it (PyTorch clones g).
+      let buf: Tensor | null = null;
+      let firstStep = false;
       if (momentum !== 0) {
-        let buf = state.momentum_buffer as Tensor | null | undefined;
-        if (!buf) {
-          state.momentum_buffer = buf = clone(d);
-        } else {
-          buf.mul_(momentum).add_(dampening === 0 ? d : d.mul(1 - dampening));
-        }
-        d = nesterov ? d.add(buf.mul(momentum)) : buf;
+        buf = (state.momentum_buffer as Tensor | null | undefined) ?? null;
+        if (!buf) { buf = zerosLike(p); firstStep = true; }
+        state.momentum_buffer = buf;
       } else {
         state.momentum_buffer = null;
       }
-      p.sub_(d.mul(lr));
+      sgdStep_(p, p.grad!, buf, { lr, momentum, dampening, weightDecay, nesterov, maximize, firstStep });
     }
   }
 }

@@ -2,11 +2,13 @@
  * The two residual blocks of torchvision's ResNet family, name for name (conv1 bn1 relu conv2 bn2
  * [conv3 bn3] downsample), so their state-dict keys are torchvision's. Forward is written
  * functionally, relu(add(branch, identity)), so the tape can differentiate it (torchvision's
- * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy).
+ * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy). In eval mode with
+ * nothing to record, each conv → bn (→ relu) runs as one fused convolution (eval_fusion.ts).
  */
 import { add, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { BatchNorm2d, Conv2d, ReLU, type NormLayer } from '../layers/index.js';
+import { ConvBnFolds, isPlainRelu, runFolded, sequentialPair } from './eval_fusion.js';
 
 /** Options every block constructor takes (torchvision's positional arguments after `planes`). */
 export interface BlockOptions {
@@ -50,6 +52,7 @@ export class BasicBlock extends Module {
   declare conv2: Conv2d;
   declare bn2: Module;
   declare downsample: Module | null;
+  private readonly folds = new ConvBnFolds();
 
   constructor(inplanes: number, planes: number, opts: BlockOptions = {}) {
     super();
@@ -76,9 +79,28 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const fused = this.forwardFused(x);
+    if (fused) return fused;
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.relu.call(add(this.residual(x), identity));
   }
+
+  /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; null when it does not apply. */
+  private forwardFused(x: Tensor): Tensor | null {
+    if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
+    const c1 = this.folds.get('1', this.conv1, this.bn1);
+    const c2 = this.folds.get('2', this.conv2, this.bn2);
+    if (!c1 || !c2) return null;
+    const identity = downsampled(this.folds, this.downsample, x);
+    return runFolded(c2, runFolded(c1, x, null, true), identity, true);
+  }
+}
+
+/** The identity branch: the folded downsample when it is Sequential(conv, bn), else the module or x itself. */
+function downsampled(folds: ConvBnFolds, downsample: Module | null, x: Tensor): Tensor {
+  const pair = sequentialPair(downsample);
+  const d = pair && folds.get('downsample', ...pair);
+  return d ? runFolded(d, x) : downsample ? downsample.call(x) : x;
 }
 
 /**
@@ -98,6 +120,7 @@ export class Bottleneck extends Module {
   declare bn3: Module;
   declare relu: ReLU;
   declare downsample: Module | null;
+  private readonly folds = new ConvBnFolds();
 
   constructor(inplanes: number, planes: number, opts: BlockOptions = {}) {
     super();
@@ -123,7 +146,21 @@ export class Bottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const fused = this.forwardFused(x);
+    if (fused) return fused;
     const identity = this.downsample ? this.downsample.call(x) : x;
     return this.relu.call(add(this.residual(x), identity));
+  }
+
+  /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; null when it does not apply. */
+  private forwardFused(x: Tensor): Tensor | null {
+    if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
+    const c1 = this.folds.get('1', this.conv1, this.bn1);
+    const c2 = this.folds.get('2', this.conv2, this.bn2);
+    const c3 = this.folds.get('3', this.conv3, this.bn3);
+    if (!c1 || !c2 || !c3) return null;
+    const identity = downsampled(this.folds, this.downsample, x);
+    const out = runFolded(c2, runFolded(c1, x, null, true), null, true);
+    return runFolded(c3, out, identity, true);
   }
 }

@@ -3,7 +3,7 @@
  * y = (x - mean) * gamma / sqrt(var + eps) + beta, so it folds into the convolution before it:
  *   w' = w * s,  b' = beta + (b - mean) * s,  with s = gamma / sqrt(var + eps) per output channel.
  */
-import { add, mul, noGrad, ones, reshape, rsqrt, sub, zeros } from '@nodegrad/autograd';
+import { add, mul, noGrad, ones, reshape, rsqrt, sub, zeros, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { BatchNormBase, Conv2d, Identity, Sequential } from '../layers/index.js';
 
@@ -54,25 +54,35 @@ function foldablePairs(m: Module): [string, string][] {
 
 /** Rewrites conv.weight and conv.bias so that conv alone computes bn(conv(x)) in eval mode. */
 function foldInto(conv: Conv2d, bn: BatchNormBase, bnPath: string): void {
+  const { weight, bias } = foldConvBn(conv, bn, `fuseConvBn: ${bnPath}`);
+  conv.registerParameter('weight', weight);
+  conv.registerParameter('bias', bias);
+}
+
+/**
+ * The weight and bias of one convolution computing bn(conv(x)) in eval mode: new detached
+ * tensors, conv and bn untouched. `where` starts the error message (caller and module path).
+ */
+export function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { weight: Tensor; bias: Tensor } {
   const mean = bn.running_mean;
   const variance = bn.running_var;
   if (!mean || !variance) {
-    throw new Error(`fuseConvBn: ${bnPath} has no running statistics (trackRunningStats=false), so it cannot be folded`);
+    throw new Error(`${where} has no running statistics (trackRunningStats=false), so it cannot be folded`);
   }
   const w = conv.weight;
   const c = w.shape[0]!;
   if (mean.shape[0] !== c) {
-    throw new Error(`fuseConvBn: ${bnPath} has ${mean.shape[0]} features but the conv before it has ${c} output channels`);
+    throw new Error(`${where} has ${mean.shape[0]} features but the conv before it has ${c} output channels`);
   }
-  noGrad(() => {
+  return noGrad(() => {
     const like = { dtype: w.dtype, device: w.device };
     const gamma = bn.weight ?? ones([c], like);
     const beta = bn.bias ?? zeros([c], like);
     const b = conv.bias ?? zeros([c], like);
     const scale = mul(gamma, rsqrt(add(variance, bn.eps)));
-    const newW = mul(w, reshape(scale, [c, 1, 1, 1])).detach();
-    const newB = add(beta, mul(sub(b, mean), scale)).detach();
-    conv.registerParameter('weight', newW);
-    conv.registerParameter('bias', newB);
+    return {
+      weight: mul(w, reshape(scale, [c, 1, 1, 1])).detach(),
+      bias: add(beta, mul(sub(b, mean), scale)).detach(),
+    };
   });
 }

@@ -7,6 +7,7 @@ import { elementwiseKernels } from './elementwise.js';
 import { matmulKernels } from './gemm.js';
 import { movementKernels } from './movement.js';
 import { normKernels } from './norm.js';
+import { optimKernels } from './optim.js';
 import { poolKernels } from './pool.js';
 import { reduceKernels } from './reduce.js';
 import { softmaxKernels } from './softmax.js';
@@ -21,6 +22,7 @@ const kernels: Kernels = {
   ...poolKernels,
   ...normKernels,
   ...softmaxKernels,
+  ...optimKernels,
 };
 
 export const tsBackend: Backend = {

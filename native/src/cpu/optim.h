@@ -1,0 +1,31 @@
+// Fused optimizer updates over contiguous buffers of n elements, in place: PyTorch 1.13's SGD
+// and Adam/AdamW (torch/optim/sgd.py, adam.py, adamw.py, single-tensor path), each element
+// computed in double in PyTorch's operation order and stored in T (float or double), as the
+// 'ts' backend's kernels do (packages/autograd/src/backends/ts/optim.ts).
+#pragma once
+#include <cstdint>
+
+namespace nodegrad::cpu {
+
+struct SGDOptions {
+  double lr, momentum, dampening, weightDecay;
+  bool nesterov, maximize, firstStep;
+};
+
+struct AdamOptions {
+  double lr, beta1, beta2, eps, weightDecay;
+  bool decoupled, amsgrad, maximize;
+  int64_t step;
+};
+
+// g = ±grad + wd p; buf = firstStep ? g : momentum buf + (1 - dampening) g;
+// p -= lr (nesterov ? g + momentum buf : buf). buf may be null when momentum is 0 (then p -= lr g).
+template <typename T>
+void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o);
+
+// g = ±grad (+ wd p, or p *= 1 - lr wd when decoupled); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
+// p -= lr / (1 - b1^t) m / (sqrt(amsgrad ? vmax = max(vmax, v) : v) / sqrt(1 - b2^t) + eps).
+template <typename T>
+void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o);
+
+}  // namespace nodegrad::cpu
