@@ -1,0 +1,139 @@
+/**
+ * nodegrad's side of `npm run bench`: a child process driven by bench/resnet.ts over JSON lines
+ * (one request on stdin, one reply on stdout), so its peak RSS is its own and the model stays warm
+ * between the timed blocks that alternate with PyTorch's. The protocol is the one of
+ * bench/torch_cases.py:
+ *   {"cmd":"setup","case":CaseSpec}  -> {"ok":true,"params":n,"macs":forward MACs per image}
+ *   {"cmd":"run","iters":k}          -> {"ok":true,"seconds":[per-iteration seconds]}
+ *   {"cmd":"gemm","n":n,"reps":r}    -> {"ok":true,"seconds":[per-matmul seconds]}
+ *   {"cmd":"info"}                   -> {"ok":true,"maxRssKB":peak resident set so far}
+ *                                       (nodegrad adds "native": memoryStats())
+ * On start it sends {"ready":true,...versions} or {"ready":false,"error":...}.
+ *   node --import tsx bench/nodegrad_cases.ts <threads>
+ */
+import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { backends, fromTypedArray, matmul, noGrad, randn, tidy, type Tensor } from '@nodegrad/autograd';
+import { describeBuild, getNumThreads, memoryStats, setNumThreads } from '@nodegrad/native';
+import { Conv2d, CrossEntropyLoss, Linear, SGD, resnet18, resnet50, type Module } from '@nodegrad/nn';
+import type { CaseSpec } from './cases.js';
+
+const send = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const maxRssKB = () => process.resourceUsage().maxRSS;
+
+/** A built case: one call runs one iteration. */
+let iteration: (() => void) | null = null;
+
+/** Forward MACs per image of `model` on input `x`, counted by hooks on its Conv2d and Linear layers. */
+function countMacs(model: Module, x: Tensor): number {
+  let macs = 0;
+  const removers = [...model.modules()].map((m) => m.registerForwardHook((mod, _inputs, output) => {
+    const y = output as Tensor;
+    const w = (mod as Conv2d | Linear).weight;
+    if (mod instanceof Conv2d) {
+      const [, cinPerGroup, kh, kw] = w.shape as [number, number, number, number];
+      macs += y.shape.reduce((a, b) => a * b, 1) * cinPerGroup * kh * kw;
+    } else if (mod instanceof Linear) {
+      macs += y.shape.reduce((a, b) => a * b, 1) * w.shape[1]!;
+    }
+  }));
+  noGrad(() => tidy(() => { model.eval().call(x); }));
+  removers.forEach((remove) => remove());
+  return macs / x.shape[0]!;
+}
+
+function setup(c: CaseSpec): { params: number; macs: number } {
+  const build = c.arch === 'resnet18' ? resnet18 : resnet50;
+  const model = build({ numClasses: c.numClasses, smallImageStem: c.smallImageStem }).to('cpu');
+  const x = randn([c.batch, 3, c.size, c.size], { device: 'cpu' });
+  const labels = Float64Array.from({ length: c.batch }, () => Math.floor(Math.random() * c.numClasses));
+  const y = fromTypedArray(labels, [c.batch], { dtype: 'int64', device: 'cpu' });
+  const params = model.parameters().reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  const macs = countMacs(model, x);
+  if (c.mode === 'train') {
+    const criterion = new CrossEntropyLoss();
+    const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    model.train();
+    // tidy frees each step's intermediates on exit, as PyTorch's reference counting does; left to
+    // GC finalizers they would pile up and inflate peak RSS. Parameters, .grad and momentum are kept.
+    iteration = () => tidy(() => {
+      const loss = criterion.call(model.call(x), y) as Tensor;
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+    });
+  } else {
+    model.eval();
+    iteration = () => noGrad(() => tidy(() => { model.call(x); }));
+  }
+  return { params, macs };
+}
+
+function run(iters: number): number[] {
+  if (!iteration) throw new Error('run: no case is set up (send "setup" first)');
+  const seconds: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    iteration();
+    seconds.push((performance.now() - t0) / 1e3);
+  }
+  return seconds;
+}
+
+/** Seconds of each of `reps` n x n x n float32 matmuls on 'cpu', after one untimed call. */
+function gemm(n: number, reps: number): number[] {
+  const a = randn([n, n], { device: 'cpu' }), b = randn([n, n], { device: 'cpu' });
+  const seconds: number[] = [];
+  noGrad(() => {
+    matmul(a, b).dispose();
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      const c = matmul(a, b);
+      seconds.push((performance.now() - t0) / 1e3);
+      c.dispose();
+    }
+  });
+  a.dispose();
+  b.dispose();
+  return seconds;
+}
+
+function hello(threads: number): object {
+  const cpu = backends().find((b) => b.name === 'cpu');
+  if (!cpu?.available) return { ready: false, error: `the native 'cpu' backend is unavailable: ${cpu?.reason ?? 'not registered'}` };
+  // oneDNN sizes its primitives for the thread count at creation, so this precedes any conv or matmul.
+  setNumThreads(threads);
+  const pkg = JSON.parse(readFileSync(new URL('../packages/autograd/package.json', import.meta.url), 'utf8')) as { version: string };
+  const onednn = describeBuild().features.onednn as { enabled: boolean; version?: string };
+  return {
+    ready: true, version: pkg.version, node: process.version, threads: getNumThreads(),
+    onednn: onednn.enabled ? (onednn.version ?? 'enabled') : 'not built',
+    startRssKB: maxRssKB(),
+  };
+}
+
+function handle(msg: { cmd: string; case?: CaseSpec; iters?: number; n?: number; reps?: number }): object {
+  switch (msg.cmd) {
+    case 'setup': return { ok: true, ...setup(msg.case!) };
+    case 'run': return { ok: true, seconds: run(msg.iters!) };
+    case 'gemm': return { ok: true, seconds: gemm(msg.n!, msg.reps!) };
+    case 'info': return { ok: true, maxRssKB: maxRssKB(), native: memoryStats() };
+    default: throw new Error(`unknown command ${JSON.stringify(msg.cmd)}`);
+  }
+}
+
+const threads = Number(process.argv[2] ?? 1);
+const greeting = hello(threads);
+send(greeting);
+if ((greeting as { ready: boolean }).ready) {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    const msg = JSON.parse(line) as { cmd: string };
+    if (msg.cmd === 'exit') { rl.close(); return; }
+    try {
+      send(handle(msg));
+    } catch (e) {
+      send({ ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+    }
+  });
+}

@@ -1,0 +1,220 @@
+/**
+ * The benchmark's results as data, and their two renderings: a summary for the console and
+ * docs/benchmarks.md.
+ */
+import type { CaseSpec, Schedule } from './cases.js';
+import type { NativeMemory } from './worker_client.js';
+
+export interface SideResult {
+  /** Seconds per iteration of each timed block (the block's mean). */
+  blocks: number[];
+  median: number;
+  best: number;
+  params: number;
+  /** Forward MACs per image, counted by the worker's hooks. */
+  macs: number;
+  /** Peak RSS after start-up (imports, before any model), and over the whole case. */
+  startRssKB: number;
+  maxRssKB: number;
+  /** nodegrad only: native tensors alive and pooled at the end of the case. */
+  native?: NativeMemory;
+}
+
+export interface CaseResult {
+  spec: CaseSpec;
+  schedule: Schedule;
+  /** FLOPs of one iteration, from the architecture (bench/flops.ts). */
+  flops: number;
+  analyticMacs: number;
+  nodegrad: SideResult;
+  torch: SideResult | null;
+}
+
+export interface GemmResult {
+  n: number;
+  median: number;
+  best: number;
+  gflops: number;
+}
+
+export interface BenchReport {
+  date: string;
+  quick: boolean;
+  threads: number;
+  caseIds: string[];
+  warnings: string[];
+  /** Why the PyTorch side did not run, or null when it did. */
+  torchSkipped: string | null;
+  machine: { cpu: string; logicalCpus: number; physicalCores: number | null; memGiB: number; kernel: string };
+  versions: {
+    node: string; nodegrad: string; onednn: string;
+    torch: string | null; torchvision: string | null; python: string | null; torchBlas: string | null;
+  };
+  gemm: { nodegrad: GemmResult; torch: GemmResult | null };
+  cases: CaseResult[];
+}
+
+const imgPerSec = (c: CaseResult, s: SideResult, t = s.median) => c.spec.batch / t;
+const mib = (kb: number) => (kb / 1024).toFixed(0);
+const f = (x: number, digits = 2) => x.toFixed(digits);
+
+/** The machine's measured sgemm peak: the faster of the two sides' matmuls. */
+function peakGflops(r: BenchReport): number {
+  return Math.max(r.gemm.nodegrad.gflops, r.gemm.torch?.gflops ?? 0);
+}
+
+function ratio(c: CaseResult): number | null {
+  return c.torch ? c.torch.median / c.nodegrad.median : null;
+}
+
+function verdict(ok: boolean | null): string {
+  return ok === null ? 'n/a' : ok ? 'met' : 'not met';
+}
+
+function describeCase(s: CaseSpec): string {
+  const what = s.mode === 'train'
+    ? 'forward + cross-entropy + backward + SGD(momentum 0.9) step'
+    : 'inference (eval mode, no grad)';
+  return `Batch ${s.batch}, 3x${s.size}x${s.size}, ${s.numClasses} classes; ${what}`;
+}
+
+/** One line per case for the terminal, as soon as it is measured. */
+export function caseLine(c: CaseResult): string {
+  const ng = `nodegrad ${f(imgPerSec(c, c.nodegrad))} img/s`;
+  if (!c.torch) return ng;
+  return `${ng}, PyTorch ${f(imgPerSec(c, c.torch))} img/s: ${f(ratio(c)!)}x (target >= ${c.spec.target})`;
+}
+
+/** A plain-text table for the terminal. */
+export function consoleSummary(r: BenchReport): string {
+  const peak = peakGflops(r);
+  const out = [
+    '',
+    `sgemm ${r.gemm.nodegrad.n}^3: nodegrad ${f(r.gemm.nodegrad.gflops, 1)} GFLOP/s` +
+      (r.gemm.torch ? `, PyTorch ${f(r.gemm.torch.gflops, 1)} GFLOP/s` : ''),
+    '',
+    'case  side      img/s   best  ms/iter  GFLOP/s  %peak  peak RSS MiB',
+  ];
+  for (const c of r.cases) {
+    const row = (label: string, s: SideResult, id: string) => {
+      const gflops = c.flops / s.median / 1e9;
+      out.push(`${id.padEnd(5)} ${label.padEnd(8)} ${f(imgPerSec(c, s)).padStart(6)} ${f(imgPerSec(c, s, s.best)).padStart(6)} ` +
+        `${f(s.median * 1e3, 0).padStart(8)} ${f(gflops, 1).padStart(8)} ${f(100 * gflops / peak, 0).padStart(6)} ` +
+        `${mib(s.maxRssKB).padStart(13)}`);
+    };
+    row('nodegrad', c.nodegrad, c.spec.id);
+    if (c.torch) {
+      row('PyTorch', c.torch, '');
+      out.push(`      nodegrad/PyTorch ${f(ratio(c)!)} (target >= ${c.spec.target}: ${verdict(ratio(c)! >= c.spec.target)}), ` +
+        `peak RSS ${mib(c.nodegrad.maxRssKB)} vs ${mib(c.torch.maxRssKB)} MiB ` +
+        `(target <=: ${verdict(c.nodegrad.maxRssKB <= c.torch.maxRssKB)})`);
+    }
+  }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  return out.join('\n');
+}
+
+function sideRow(r: BenchReport, c: CaseResult, label: string, s: SideResult): string {
+  const gflops = c.flops / s.median / 1e9;
+  return `| ${label} | ${f(imgPerSec(c, s))} | ${f(imgPerSec(c, s, s.best))} | ${f(s.median * 1e3, 0)} | ` +
+    `${f(gflops, 1)} | ${f(100 * gflops / peakGflops(r), 0)}% | ${mib(s.maxRssKB)} | ${mib(s.startRssKB)} |`;
+}
+
+function caseSection(r: BenchReport, c: CaseResult): string[] {
+  const lines = [
+    `### ${c.spec.id}: ${c.spec.title}`,
+    '',
+    `${describeCase(c.spec)}. ${f(c.analyticMacs / 1e9, 3)} GMAC forward per image, ` +
+      `${f(c.flops / 1e9, 1)} GFLOP per iteration; ${c.nodegrad.params.toLocaleString('en-US')} parameters.`,
+    '',
+    '| side | img/s (median) | img/s (best) | ms/iteration | GFLOP/s | of sgemm peak | peak RSS MiB | RSS after imports MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    sideRow(r, c, 'nodegrad', c.nodegrad),
+  ];
+  if (c.torch) {
+    lines.push(sideRow(r, c, 'PyTorch', c.torch), '',
+      `nodegrad/PyTorch: **${f(ratio(c)!)}x** (target >= ${c.spec.target}).`);
+  }
+  const n = c.nodegrad.native;
+  if (n) {
+    lines.push('', `nodegrad's native memory at the end of the case: ${n.liveHandles} live tensors holding ` +
+      `${mib(n.liveBytes / 1024)} MiB, ${mib(n.poolCachedBytes / 1024)} MiB cached in the buffer pool.`);
+  }
+  return [...lines, ''];
+}
+
+/** docs/benchmarks.md. */
+export function markdownReport(r: BenchReport): string {
+  const v = r.versions, m = r.machine, peak = peakGflops(r);
+  const cores = m.physicalCores ? `${m.physicalCores} cores, ` : '';
+  const lines = [
+    '# Benchmarks: nodegrad \'cpu\' against PyTorch',
+    '',
+    `Written by \`npm run bench\` (bench/resnet.ts) on ${r.date.slice(0, 16).replace('T', ' ')} UTC` +
+      `${r.quick ? ', a **quick run** (`--quick`: fewer repeats, for development; not the figures to quote)' : ''}. ` +
+      `Cases: ${r.caseIds.join(', ')}.`,
+    '',
+    '## Machine and versions',
+    '',
+    `- CPU: ${m.cpu}, ${cores}${m.logicalCpus} logical CPUs; ${f(m.memGiB, 1)} GiB memory; Linux ${m.kernel}.`,
+    `- Threads: ${r.threads} on each side (nodegrad \`setNumThreads(${r.threads})\`, PyTorch ` +
+      `\`torch.set_num_threads(${r.threads})\`, \`OMP_NUM_THREADS=${r.threads}\` for both).`,
+    `- nodegrad ${v.nodegrad} on Node ${v.node}, native 'cpu' backend, oneDNN ${v.onednn}.`,
+    v.torch
+      ? `- PyTorch ${v.torch}, torchvision ${v.torchvision}, Python ${v.python} (BLAS: ${v.torchBlas}; convolutions through its oneDNN).`
+      : `- PyTorch: not measured (${r.torchSkipped}).`,
+    '',
+    '## Targets (issue 4)',
+    '',
+    '| case | target | measured | |',
+    '|---|---|---:|---|',
+  ];
+  for (const c of r.cases) {
+    const q = ratio(c);
+    lines.push(`| ${c.spec.id} throughput | nodegrad/PyTorch >= ${c.spec.target} | ${q === null ? 'n/a' : `${f(q)}x`} | ` +
+      `${verdict(q === null ? null : q >= c.spec.target)} |`);
+  }
+  for (const c of r.cases) {
+    const t = c.torch;
+    lines.push(`| ${c.spec.id} peak RSS | <= PyTorch's | ${mib(c.nodegrad.maxRssKB)} vs ${t ? mib(t.maxRssKB) : 'n/a'} MiB | ` +
+      `${verdict(t ? c.nodegrad.maxRssKB <= t.maxRssKB : null)} |`);
+  }
+  lines.push('', '## Peak sgemm', '',
+    `A ${r.gemm.nodegrad.n}x${r.gemm.nodegrad.n}x${r.gemm.nodegrad.n} float32 matmul, 2n³ FLOPs, median of the timed calls.`,
+    '', '| side | ms (median) | GFLOP/s |', '|---|---:|---:|',
+    `| nodegrad \`matmul\` on 'cpu' (oneDNN) | ${f(r.gemm.nodegrad.median * 1e3, 1)} | ${f(r.gemm.nodegrad.gflops, 1)} |`);
+  if (r.gemm.torch) {
+    lines.push(`| PyTorch \`torch.mm\` (BLAS: ${v.torchBlas}) | ${f(r.gemm.torch.median * 1e3, 1)} | ${f(r.gemm.torch.gflops, 1)} |`);
+  }
+  lines.push('', `"Of sgemm peak" below is against the faster of the two: ${f(peak, 1)} GFLOP/s.`, '', '## Results', '');
+  for (const c of r.cases) lines.push(...caseSection(r, c));
+  if (r.warnings.length) lines.push('## Warnings', '', ...r.warnings.map((w) => `- ${w}`), '');
+  lines.push(...howMeasured(r));
+  return `${lines.join('\n')}\n`;
+}
+
+function howMeasured(r: BenchReport): string[] {
+  const s = r.cases.map((c) => `${c.spec.id} ${c.schedule.warmup}+${c.schedule.repeats}x${c.schedule.iters}`).join(', ');
+  return [
+    '## How it was measured',
+    '',
+    '- One `npm run bench` runs both sides. Each side is a child process of its own (bench/nodegrad_cases.ts under',
+    '  `node --import tsx`, bench/torch_cases.py under Python), started afresh for each case and driven over',
+    '  JSON lines, so the model stays warm between timed blocks and each peak RSS is one side\'s on one case.',
+    '- Same architecture on both sides, random weights (not the same values), float32; the input is one random',
+    '  normal batch and random integer labels, reused every iteration. The torch model is torchvision\'s; for case A',
+    '  its conv1 is replaced by a 3x3 stride-1 pad-1 conv without bias and its maxpool by Identity, which is',
+    '  nodegrad\'s `smallImageStem`. Parameter counts and hook-counted MACs are checked equal on both sides.',
+    '- Training: `model.train()`, cross-entropy, `zeroGrad` (set to none on both), backward, SGD(lr 0.01,',
+    '  momentum 0.9) step; nodegrad wraps each step in `tidy()`. Inference: `model.eval()` under no-grad.',
+    `- Schedule per case (warm-up iterations + repeats x iterations per timed block): ${s}. The sides alternate`,
+    '  block by block (nodegrad, PyTorch, nodegrad, ...) so that other load on the machine hits both alike.',
+    '  A block\'s time is the mean of its iterations; the figure is the median over blocks, "best" the fastest block.',
+    '- img/s = batch / seconds per iteration. GFLOP/s counts convolutions and the fc layer from the architecture',
+    '  (bench/flops.ts): forward = 2 x MACs, a training step = 3 x forward.',
+    '- Peak RSS: `process.resourceUsage().maxRSS` (nodegrad) and `resource.getrusage(RUSAGE_SELF).ru_maxrss`',
+    '  (PyTorch) at the end of the case. "After imports" is the same figure before any model was built:',
+    '  Node with V8 and tsx on one side, CPython with torch and torchvision on the other.',
+    '',
+  ];
+}

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench`: nodegrad's native 'cpu' backend against PyTorch on ResNet training and
+ * inference (issue 4 §5), then docs/benchmarks.md from the results.
+ *
+ * Each side runs in a child process of its own, started afresh for every case (so each peak RSS
+ * belongs to one side and one case) and kept warm across the case's timed blocks, which alternate
+ * nodegrad, PyTorch, nodegrad, ... so that load from elsewhere on the machine hits both alike.
+ *
+ *   npm run bench [-- --quick] [--cases A,C] [--threads 2] [--gemm 1024] [--python /usr/bin/python3]
+ *                 [--out docs/benchmarks.md]
+ */
+import { availableParallelism, release, totalmem } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CASES, scheduleFor, type CaseSpec } from './cases.js';
+import { caseFlops, resnetMacs } from './flops.js';
+import { Worker, type Reply } from './worker_client.js';
+import {
+  caseLine, consoleSummary, markdownReport, type BenchReport, type CaseResult, type GemmResult, type SideResult,
+} from './report.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    cases: { type: 'string', default: 'A,B,C' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    gemm: { type: 'string', default: '1024' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    out: { type: 'string', default: 'docs/benchmarks.md' },
+  },
+});
+const quick = flags.quick!;
+const threads = positiveInt('--threads', flags.threads!);
+const gemmN = positiveInt('--gemm', flags.gemm!);
+
+function positiveInt(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: ${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** The cases `--cases` names: groups (A, B, C) or single cases (C18, C50). */
+function selectCases(list: string): CaseSpec[] {
+  const wanted = list.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  for (const w of wanted) {
+    if (!CASES.some((c) => c.group === w || c.id === w)) {
+      throw new Error(`bench: --cases: unknown case ${JSON.stringify(w)}; known: A, B, C (= C18 + C50), C18, C50`);
+    }
+  }
+  return CASES.filter((c) => wanted.includes(c.group) || wanted.includes(c.id));
+}
+
+// Both sides get the same thread count; OMP_NUM_THREADS also reaches the OpenMP runtimes of
+// oneDNN (nodegrad) and of ATen's own parallel loops (PyTorch), which set_num_threads covers too.
+const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
+
+function startNodegrad(extraEnv: NodeJS.ProcessEnv = {}): Promise<Worker | string> {
+  const script = fileURLToPath(new URL('./nodegrad_cases.ts', import.meta.url));
+  return Worker.start('nodegrad', process.execPath, ['--import', 'tsx', script, String(threads)],
+    { cwd: root, env: { ...env, ...extraEnv } });
+}
+
+function startTorch(): Promise<Worker | string> {
+  const script = fileURLToPath(new URL('./torch_cases.py', import.meta.url));
+  return Worker.start('PyTorch', flags.python!, [script, String(threads)], { cwd: root, env });
+}
+
+async function mustStartNodegrad(): Promise<Worker> {
+  const w = await startNodegrad();
+  if (typeof w === 'string') throw new Error(`bench: the nodegrad side cannot run: ${w}`);
+  return w;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The oneDNN version: describeBuild() when it gives one, else the line ONEDNN_VERBOSE prints at the first primitive. */
+async function onednnVersion(fromHello: string): Promise<string> {
+  if (fromHello !== 'enabled') return fromHello;
+  const probe = await startNodegrad({ ONEDNN_VERBOSE: '1' });
+  if (typeof probe === 'string') return 'unknown';
+  await probe.request({ cmd: 'gemm', n: 8, reps: 1 });
+  await probe.close();
+  const m = probe.otherLines.map((l) => /oneDNN v([\w.]+)/.exec(l)).find(Boolean);
+  return m ? `v${m[1]}` : 'unknown';
+}
+
+function gemmResult(seconds: number[]): GemmResult {
+  const t = median(seconds);
+  return { n: gemmN, median: t, best: Math.min(...seconds), gflops: 2 * gemmN ** 3 / t / 1e9 };
+}
+
+/** Peak sgemm of each side, alternating blocks of matmuls as the cases do. */
+async function measureGemm(ng: Worker, th: Worker | null): Promise<{ nodegrad: GemmResult; torch: GemmResult | null }> {
+  const reps = quick ? 3 : 5;
+  const ngSec: number[] = [], thSec: number[] = [];
+  for (let block = 0; block < 2; block++) {
+    ngSec.push(...(await ng.request({ cmd: 'gemm', n: gemmN, reps })).seconds!);
+    if (th) thSec.push(...(await th.request({ cmd: 'gemm', n: gemmN, reps })).seconds!);
+  }
+  return { nodegrad: gemmResult(ngSec), torch: th ? gemmResult(thSec) : null };
+}
+
+async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[]): Promise<CaseResult> {
+  const schedule = scheduleFor(spec, quick);
+  const ng = await mustStartNodegrad();
+  let th: Worker | null = null;
+  if (withTorch) {
+    const t = await startTorch();
+    if (typeof t === 'string') throw new Error(`bench: the PyTorch worker started before but not now: ${t}`);
+    th = t;
+  }
+  const sides = th ? [ng, th] : [ng];
+  const setups: Reply[] = [];
+  for (const w of sides) setups.push(await w.request({ cmd: 'setup', case: spec }));
+  const analyticMacs = resnetMacs(spec.arch, spec.numClasses, spec.size, spec.smallImageStem);
+  sides.forEach((w, i) => {
+    if (setups[i]!.macs !== analyticMacs) {
+      warnings.push(`${spec.id}: ${w.name}'s model does ${setups[i]!.macs} MACs per image by its hooks, ` +
+        `the count from the architecture is ${analyticMacs}`);
+    }
+  });
+  if (th && setups[0]!.params !== setups[1]!.params) {
+    warnings.push(`${spec.id}: parameter counts differ: nodegrad ${setups[0]!.params}, PyTorch ${setups[1]!.params}`);
+  }
+  for (let i = 0; i < schedule.warmup; i++) for (const w of sides) await w.request({ cmd: 'run', iters: 1 });
+  const blocks: number[][] = sides.map(() => []);
+  for (let r = 0; r < schedule.repeats; r++) {
+    for (let s = 0; s < sides.length; s++) {
+      blocks[s]!.push(mean((await sides[s]!.request({ cmd: 'run', iters: schedule.iters })).seconds!));
+    }
+    process.stdout.write('.');
+  }
+  const results: SideResult[] = [];
+  for (let s = 0; s < sides.length; s++) {
+    const { maxRssKB, native } = await sides[s]!.request({ cmd: 'info' });
+    results.push({
+      blocks: blocks[s]!, median: median(blocks[s]!), best: Math.min(...blocks[s]!),
+      params: setups[s]!.params!, macs: setups[s]!.macs!, startRssKB: sides[s]!.hello.startRssKB!, maxRssKB: maxRssKB!,
+      ...(native ? { native } : {}),
+    });
+    await sides[s]!.close();
+  }
+  const result = { spec, schedule, flops: caseFlops(spec), analyticMacs, nodegrad: results[0]!, torch: results[1] ?? null };
+  process.stdout.write(` ${caseLine(result)}\n`);
+  return result;
+}
+
+function cpuInfo(): { cpu: string; physicalCores: number | null } {
+  const text = readFileSync('/proc/cpuinfo', 'utf8');
+  const field = (name: string) => [...text.matchAll(new RegExp(`^${name}\\s*: (.*)$`, 'gm'))].map((m) => m[1]!.trim());
+  const perSocket = Number(field('cpu cores')[0]);
+  const sockets = new Set(field('physical id')).size;
+  return {
+    cpu: field('model name')[0] ?? 'unknown',
+    physicalCores: Number.isFinite(perSocket) && sockets > 0 ? perSocket * sockets : null,
+  };
+}
+
+async function main(): Promise<void> {
+  const cases = selectCases(flags.cases!);
+  const warnings: string[] = [];
+  console.log(`nodegrad 'cpu' vs PyTorch, ${threads} thread(s) each${quick ? ', quick run' : ''}: ` +
+    `cases ${cases.map((c) => c.id).join(', ')}`);
+
+  const ng = await mustStartNodegrad();
+  const thOrWhy = await startTorch();
+  const th = typeof thOrWhy === 'string' ? null : thOrWhy;
+  const torchSkipped = typeof thOrWhy === 'string' ? thOrWhy : null;
+  if (torchSkipped) console.log(`PyTorch side skipped: ${torchSkipped}`);
+  console.log(`peak sgemm: ${gemmN}^3 float32 matmul on each side`);
+  const gemm = await measureGemm(ng, th);
+  await ng.close();
+  await th?.close();
+
+  const results: CaseResult[] = [];
+  for (const spec of cases) {
+    process.stdout.write(`${spec.id}: ${spec.title}, batch ${spec.batch}, 3x${spec.size}x${spec.size} `);
+    results.push(await runCase(spec, th !== null, warnings));
+  }
+
+  const { cpu, physicalCores } = cpuInfo();
+  const report: BenchReport = {
+    date: new Date().toISOString(), quick, threads, caseIds: cases.map((c) => c.id), warnings, torchSkipped,
+    machine: {
+      cpu, logicalCpus: availableParallelism(), physicalCores, memGiB: totalmem() / 2 ** 30, kernel: release(),
+    },
+    versions: {
+      node: process.version, nodegrad: String(ng.hello.version), onednn: await onednnVersion(String(ng.hello.onednn)),
+      torch: th ? String(th.hello.version) : null, torchvision: th ? String(th.hello.torchvision) : null,
+      python: th ? String(th.hello.python) : null, torchBlas: th ? String(th.hello.blas) : null,
+    },
+    gemm, cases: results,
+  };
+  console.log(consoleSummary(report));
+  writeFileSync(resolve(root, flags.out!), markdownReport(report));
+  console.log(`wrote ${flags.out}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,153 @@
+"""PyTorch's side of `npm run bench`: a child process driven by bench/resnet.ts over JSON lines,
+speaking the protocol of bench/nodegrad_cases.ts (setup / run / gemm / info / exit), so torch stays
+warm between the timed blocks that alternate with nodegrad's and its peak RSS is its own.
+
+    /usr/bin/python3 bench/torch_cases.py <threads>
+
+On start it sends {"ready": true, ...versions}, or {"ready": false, "error": ...} when torch or
+torchvision cannot be imported (the orchestrator then skips the PyTorch side).
+"""
+import json
+import resource
+import sys
+import time
+
+
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def max_rss_kb():
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+try:
+    import torch
+    import torchvision
+except Exception as e:  # any failure to import means no PyTorch side, reported as such
+    send({"ready": False, "error": f"import torch/torchvision failed: {type(e).__name__}: {e}"})
+    sys.exit(0)
+
+nn = torch.nn
+state = {"iteration": None}
+
+
+def build(case):
+    make = torchvision.models.resnet18 if case["arch"] == "resnet18" else torchvision.models.resnet50
+    model = make(num_classes=case["numClasses"])
+    if case["smallImageStem"]:
+        # nodegrad's smallImageStem: 3x3 stride-1 pad-1 conv1 without bias, and no max-pool.
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    return model
+
+
+def count_macs(model, x):
+    """Forward MACs per image, counted by hooks on Conv2d and Linear (as the nodegrad worker does)."""
+    macs = [0]
+
+    def hook(mod, _inputs, out):
+        if isinstance(mod, nn.Conv2d):
+            macs[0] += out.numel() * mod.weight[0].numel()
+        elif isinstance(mod, nn.Linear):
+            macs[0] += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return macs[0] // x.shape[0]
+
+
+def setup(case):
+    model = build(case)
+    x = torch.randn(case["batch"], 3, case["size"], case["size"], dtype=torch.float32)
+    y = torch.randint(0, case["numClasses"], (case["batch"],))
+    params = sum(p.numel() for p in model.parameters())
+    macs = count_macs(model, x)
+    if case["mode"] == "train":
+        criterion = nn.CrossEntropyLoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        model.train()
+
+        def step():
+            loss = criterion(model(x), y)
+            # set_to_none, as nodegrad's zeroGrad() default.
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        state["iteration"] = step
+    else:
+        model.eval()
+
+        def infer():
+            with torch.no_grad():
+                model(x)
+
+        state["iteration"] = infer
+    return {"params": params, "macs": macs}
+
+
+def run(iters):
+    if state["iteration"] is None:
+        raise RuntimeError('run: no case is set up (send "setup" first)')
+    seconds = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        state["iteration"]()
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def gemm(n, reps):
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.mm(a, b)
+    seconds = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def handle(msg):
+    cmd = msg["cmd"]
+    if cmd == "setup":
+        return {"ok": True, **setup(msg["case"])}
+    if cmd == "run":
+        return {"ok": True, "seconds": run(msg["iters"])}
+    if cmd == "gemm":
+        return {"ok": True, "seconds": gemm(msg["n"], msg["reps"])}
+    if cmd == "info":
+        return {"ok": True, "maxRssKB": max_rss_kb()}
+    raise ValueError(f"unknown command {cmd!r}")
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    torch.set_num_threads(threads)
+    config = torch.__config__.show()
+    blas = next((part.split("=")[1] for part in config.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
+    send({
+        "ready": True, "version": torch.__version__, "torchvision": torchvision.__version__,
+        "python": sys.version.split()[0], "threads": torch.get_num_threads(), "blas": blas,
+        "mkldnn": torch.backends.mkldnn.is_available(), "startRssKB": max_rss_kb(),
+    })
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg["cmd"] == "exit":
+            break
+        try:
+            send(handle(msg))
+        except Exception as e:  # reported to the orchestrator, which stops with the message
+            send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+
+
+if __name__ == "__main__":
+    main()
