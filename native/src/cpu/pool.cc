@@ -9,14 +9,16 @@
 namespace nodegrad::cpu {
 namespace {
 
-// Size classes: multiples of 4 KiB up to 1 MiB, then powers of two, so that reuse is likely
-// while waste stays under 2x.
+// Size classes: multiples of 4 KiB up to 1 MiB, then eight classes per power of two, so a
+// training loop's repeating sizes reuse buffers while rounding wastes at most 12.5% (whole powers
+// of two wasted up to half, which showed as peak RSS).
 size_t sizeClass(size_t bytes) {
   if (bytes <= 4096) return 4096;
   if (bytes <= (1u << 20)) return (bytes + 4095) & ~size_t(4095);
-  size_t c = size_t(1) << 20;
-  while (c < bytes) c <<= 1;
-  return c;
+  size_t p = size_t(1) << 20;
+  while (p * 2 <= bytes) p <<= 1;
+  size_t step = p / 8;
+  return (bytes + step - 1) / step * step;
 }
 
 struct Pool {

@@ -11,7 +11,7 @@ import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import type { Tensor } from './tensor.js';
-import { keep } from './scope.js';
+import { buffersOf, closeScope, freeIfCreated, keep, openScope, scoped } from './scope.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be walked again. */
@@ -93,11 +93,24 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     }
   }
   const buffers = new Map<Node, (Tensor | undefined)[]>();
+  // Without createGraph, gradients between nodes are the engine's own temporaries: each is freed
+  // as soon as no pending slot refers to its buffer (PyTorch frees them by reference count),
+  // unless a hook saw it or grad() returns it. `uses` counts pending slots per buffer.
+  const scope = opts.createGraph ? null : openScope();
+  const uses = new Map<unknown, number>();
+  const hold = (t: Tensor) => { uses.set(t.buf, (uses.get(t.buf) ?? 0) + 1); };
+  const drop = (t: Tensor) => { uses.set(t.buf, uses.get(t.buf)! - 1); };
+  const spare = new Set<unknown>();
+  const release = (ts: (Tensor | null | undefined)[]) => {
+    for (const t of ts) if (t && !uses.get(t.buf) && !spare.has(t.buf)) freeIfCreated(scope!, t.buf);
+  };
   const accumulate = (e: Edge, g: Tensor) => {
     let b = buffers.get(e.node);
     if (!b) buffers.set(e.node, (b = []));
     const prev = b[e.index];
-    b[e.index] = prev ? add(prev, g) : g;
+    const next = prev ? add(prev, g) : g;
+    if (scope) { hold(next); if (prev) { drop(prev); release([prev]); } }
+    b[e.index] = next;
   };
   rootEdges.forEach((e, i) => accumulate(e, rootGrads[i]!));
 
@@ -107,35 +120,59 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
       const buf = buffers.get(node);
       if (!buf || (needed && !needed.has(node))) continue;
       buffers.delete(node);
+      if (scope) for (const g of buf) if (g) drop(g);
+      const consumed: (Tensor | undefined)[] = [...buf];
       const grads = node.outputMeta.map((_m, i) => {
         let g = buf[i];
         if (!g) return undefined;
         // A leaf's hooks live on the tensor, so that grad() runs them as well as backward().
-        for (const h of (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? []) g = h(g) ?? g;
+        const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? [];
+        for (const h of hooks) {
+          spare.add(g.buf); // a hook may keep what it is given
+          g = h(g) ?? g;
+          consumed.push(g);
+        }
         return g;
       });
       const slots = capture?.get(node);
       if (slots) {
-        for (const [i, slot] of slots) captured[slot] = grads[i] ?? null;
+        for (const [i, slot] of slots) {
+          captured[slot] = grads[i] ?? null;
+          if (grads[i]) spare.add(grads[i]!.buf);
+        }
       }
       if (node.leaf) {
-        if (!capture) accumulateLeaf(node.leaf, grads[0]!, opts.createGraph ?? false);
+        if (!capture) {
+          if (scope) scoped(() => accumulateLeaf(node.leaf!, grads[0]!, false), () => new Set());
+          else accumulateLeaf(node.leaf, grads[0]!, true);
+        }
+        if (scope) release(consumed);
         continue;
       }
       // grad() stops at a captured input unless another captured input lies further back.
       if (needed && !node.edges.some((e) => e && needed!.has(e.node))) continue;
       const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
-      const inGrads = node.apply(full);
+      // The backward's own temporaries are freed as it returns; the gradients it returns live on.
+      const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set())) : node.apply(full);
       if (isAnomalyEnabled()) checkFinite(node, inGrads);
       node.edges.forEach((e, i) => {
         const g = inGrads[i];
         if (e && g) accumulate(e, g);
       });
+      if (scope) release([...consumed, ...full, ...inGrads]);
       if (!retain) node.release();
     }
   };
-  if (opts.createGraph) enableGrad(run);
-  else noGrad(run);
+  if (!scope) {
+    enableGrad(run);
+    return;
+  }
+  try {
+    noGrad(run);
+  } finally {
+    // What is left (gradients grad() returns, anything still referenced) passes to the caller's scope.
+    closeScope(scope, new Set(scope.created.keys()));
+  }
 }
 
 /** Gradients the engine allocated for a leaf's `.grad`: its own buffers, safe to update in place. */

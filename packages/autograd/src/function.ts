@@ -5,6 +5,7 @@
  */
 import { isAnomalyEnabled, isGradEnabled, noGrad } from './grad_mode.js';
 import { fmt } from './shape.js';
+import { buffersOf, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { Tensor } from './tensor.js';
 
@@ -62,7 +63,10 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[]>(def: 
   return (...args: A): R => {
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const ctx = new Ctx(def.name, needs);
-    const result = noGrad(() => def.forward(ctx, ...args));
+    // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
+    // holds for the backward (saved tensors, stashed raw buffers) live on.
+    const result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
+      (r) => { const held = buffersOf(r, new Set()); for (const v of Object.values(ctx)) buffersOf(v, held); return held; });
     if (!isGradEnabled() || !needs.some(Boolean)) return result;
 
     const outs: Tensor[] = Array.isArray(result) ? result : [result];

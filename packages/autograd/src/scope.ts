@@ -11,7 +11,7 @@
  */
 import type { Backend } from './backend.js';
 
-interface Scope {
+export interface Scope {
   /** Buffers created in this scope, with the backend that frees them. */
   readonly created: Map<unknown, Backend>;
 }
@@ -73,31 +73,73 @@ function collect(v: unknown, out: Set<unknown>, depth = 0): void {
  * @example const lossValue = tidy(() => { const loss = step(x, y); loss.backward(); opt.step(); return loss.item(); });
  */
 export function tidy<T>(fn: () => T): T {
-  const scope: Scope = { created: new Map() };
-  stack.push(scope);
+  return scoped(fn, (result) => {
+    if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
+    const returned = new Set<unknown>();
+    collect(result, returned);
+    return returned;
+  });
+}
+
+/**
+ * @internal The mechanism under tidy, also used by the library for its own temporaries (an
+ * op's internal buffers, a backward's intermediate gradients): runs fn in a new scope, then frees
+ * what it created except the buffers `survivors(result)` names, which move to the enclosing
+ * scope. If fn throws, everything it created is freed.
+ */
+export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>): T {
+  const scope = openScope();
   let result: T;
   try {
     result = fn();
   } catch (e) {
-    stack.pop();
-    release(scope, new Set());
+    closeScope(scope, new Set());
     throw e;
   }
-  stack.pop();
-  if (result instanceof Promise) throw new Error('tidy: fn must be synchronous (it returned a Promise)');
-  const returned = new Set<unknown>();
-  collect(result, returned);
-  release(scope, returned);
+  let keepSet: Set<unknown>;
+  try {
+    keepSet = survivors(result);
+  } catch (e) {
+    closeScope(scope, new Set());
+    throw e;
+  }
+  closeScope(scope, keepSet);
   return result;
 }
 
-/** Frees a closed scope's buffers except `returned`, which move to the enclosing scope. */
-function release(scope: Scope, returned: Set<unknown>): void {
+/** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
+export function openScope(): Scope {
+  const scope: Scope = { created: new Map() };
+  stack.push(scope);
+  return scope;
+}
+
+/**
+ * @internal Closes the innermost scope (which must be `scope`): frees its buffers except
+ * `survivors`, which move to the enclosing scope (or, with none open, are left to their owners).
+ */
+export function closeScope(scope: Scope, survivors: Set<unknown>): void {
+  if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
   const parent = stack[stack.length - 1];
   for (const [buf, backend] of scope.created) {
-    if (returned.has(buf)) parent?.created.set(buf, backend);
+    if (survivors.has(buf)) parent?.created.set(buf, backend);
     else backend.free!({ buf, shape: [], dtype: 'float32' });
   }
+}
+
+/** @internal Frees `buf` now if `scope` created it (and nothing kept it); returns whether it did. */
+export function freeIfCreated(scope: Scope, buf: unknown): boolean {
+  const backend = scope.created.get(buf);
+  if (!backend) return false;
+  scope.created.delete(buf);
+  backend.free!({ buf, shape: [], dtype: 'float32' });
+  return true;
+}
+
+/** @internal Adds the buffers of a tensor, raw tensor, or an array of them to `out`. */
+export function buffersOf(v: unknown, out: Set<unknown>): Set<unknown> {
+  collect(v, out);
+  return out;
 }
 
 /** @internal How many tidy scopes are open (tests). */
