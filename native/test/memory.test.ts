@@ -41,6 +41,22 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
     expect(losses[199]!).toBeLessThan(losses[0]! * 0.5); // it trained on the fixed batch
   });
 
+  it('backward frees intermediate gradients as it goes: it adds only the parameters\' gradients', () => {
+    manualSeed(1);
+    const model = resnet18({ numClasses: 10, smallImageStem: true, widths: [8, 16, 16, 16] }).to('cpu');
+    const x = randn([8, 3, 16, 16], { device: 'cpu' });
+    const y = tensor([1, 7, 3, 0, 1, 2, 3, 4], { dtype: 'int64', device: 'cpu' });
+    tidy(() => {
+      const loss = crossEntropy(model.call(x), y);
+      const before = memoryStats().liveBytes;
+      loss.backward();
+      const grown = memoryStats().liveBytes - before;
+      // Every parameter's gradient, plus the 4-byte seed gradient of the loss; the activations'
+      // gradients (several times larger) are gone by the time backward returns.
+      expect(grown).toBe(bytes(model.parameters()) + 4);
+    });
+  });
+
   it('a tensor freed by tidy says so when used', () => {
     let escaped: Tensor | null = null;
     tidy(() => { escaped = randn([3], { device: 'cpu' }).exp(); });
