@@ -3,11 +3,11 @@
 // forward on 'ts' in float64 (the reference), by which kernels run, and by the folded weights
 // following every change of the tensors they come from.
 import { describe, expect, it } from 'vitest';
-import { backends, crossEntropy, manualSeed, noGrad, rand, randn, tensor, type Tensor } from '@nodegrad/autograd';
+import { backends, crossEntropy, manualSeed, noGrad, rand, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
 import {
   BasicBlock, BatchNormBase, Conv2d, SGD, fuseConvBn, resnet18, resnet50, type ResNet, type ResNetOptions,
 } from '@nodegrad/nn';
-import { describeBuild } from '@nodegrad/native';
+import { describeBuild, memoryStats } from '@nodegrad/native';
 import { countKernels } from './count_kernels.js';
 
 const cpu = backends().find((b) => b.name === 'cpu');
@@ -89,6 +89,19 @@ suite(`ResNet eval forward with conv-bn folding and fused epilogues on 'cpu'${wh
     noGrad(() => ((model.layer3.at(1) as BasicBlock).bn2 as BatchNormBase).running_var!.add_(0.25));
     expect(fused(model, x)[1].Rsqrt).toBe(1);
     expect(maxRelErr(fused(model, x)[0], unfused(model, x))).toBeLessThan(F32_TOL);
+  });
+
+  it('the folded weights outlive tidy scopes, and a training-mode forward frees them', () => {
+    const { model } = twins(resnet18, NARROW);
+    const x = randn([2, 3, 32, 32], { device: 'cpu' });
+    const first = tidy(() => fused(model, x)[0].toTypedArray()); // folds inside the scope
+    const [y, calls] = fused(model, x);
+    expect(calls.Rsqrt).toBe(0);
+    expect(Array.from(y.toTypedArray())).toEqual(Array.from(first));
+    const before = memoryStats().liveHandles;
+    tidy(() => { noGrad(() => model.train().call(x)); });
+    // A weight and a bias per BatchNorm (finalizers may free more meanwhile, never fewer).
+    expect(memoryStats().liveHandles).toBeLessThanOrEqual(before - 2 * normCount(model));
   });
 
   it('an optimizer step in training mode (weights and running statistics) is seen by the next eval forward', () => {

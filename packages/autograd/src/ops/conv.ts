@@ -205,7 +205,9 @@ export function conv2dFused(x: Tensor, weight: Tensor, bias?: Tensor | null, opt
   }
   const kernel = kernels(x).Conv2DFused;
   const recording = isGradEnabled() && [x, weight, bias, residual].some((t) => t?.requiresGrad);
-  if (kernel && !recording) return wrap(kernel(input, weight, bias ?? null, residual, { ...p, relu: withRelu }), x);
+  if (kernel && !recording) {
+    return wrap(kernel(input, weight, bias ?? null, residual, { ...p, relu: withRelu }), x);
+  }
   let y = addBias(conv2dOp(input, weight, p), bias);
   if (residual != null) y = add(y, residual);
   return withRelu ? relu(y) : y;

@@ -85,7 +85,7 @@ export class BasicBlock extends Module {
     return this.relu.call(add(this.residual(x), identity));
   }
 
-  /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; null when it does not apply. */
+  /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; else null. */
   private forwardFused(x: Tensor): Tensor | null {
     if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
     const c1 = this.folds.get('1', this.conv1, this.bn1);
@@ -152,7 +152,7 @@ export class Bottleneck extends Module {
     return this.relu.call(add(this.residual(x), identity));
   }
 
-  /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; null when it does not apply. */
+  /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; else null. */
   private forwardFused(x: Tensor): Tensor | null {
     if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
     const c1 = this.folds.get('1', this.conv1, this.bn1);

@@ -138,7 +138,8 @@ export class ResNet extends Module {
   /** The map before pooling: [N, widths[3] * expansion, H/32, W/32]; H/8 with the small stem, less with dilation. */
   features(x: Tensor): Tensor {
     // In eval with nothing to record, conv1·bn1·relu is one fused convolution (eval_fusion.ts).
-    const stem = this.folds.applies(this, x) && isPlainRelu(this.relu) ? this.folds.get('stem', this.conv1, this.bn1) : null;
+    const fuse = this.folds.applies(this, x) && isPlainRelu(this.relu);
+    const stem = fuse ? this.folds.get('stem', this.conv1, this.bn1) : null;
     x = this.maxpool.call(stem ? runFolded(stem, x, null, true) : this.relu.call(this.bn1.call(this.conv1.call(x))));
     x = this.layer1.call(x);
     x = this.layer2.call(x);
