@@ -2,7 +2,7 @@
  * Parameter initialization with PyTorch's formulas (torch.nn.init). Every function fills its
  * tensor in place under noGrad from autograd's seeded generator (manualSeed) and returns it.
  */
-import { fmt, fromTypedArray, noGrad, rand, randn, type Tensor } from '@nodegrad/autograd';
+import { fmt, fromTypedArray, noGrad, rand, randn, tidy, type Tensor } from '@nodegrad/autograd';
 
 export type Nonlinearity =
   | 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
@@ -55,7 +55,8 @@ function fillWith(op: string, t: Tensor, sample: typeof rand, f: (u: number) => 
   const arr = t.dtype === 'float32' ? new Float32Array(t.size) : new Float64Array(t.size);
   const u = sample([t.size], { dtype: 'float64', device: 'ts' }).toTypedArray();
   for (let i = 0; i < arr.length; i++) arr[i] = f(u[i]!);
-  noGrad(() => t.copy_(fromTypedArray(arr, t.shape, { device: t.device })));
+  // The staging copy on t's device is freed at once rather than by the garbage collector.
+  noGrad(() => tidy(() => { t.copy_(fromTypedArray(arr, t.shape, { device: t.device })); }));
   return t;
 }
 

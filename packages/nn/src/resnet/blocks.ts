@@ -5,7 +5,7 @@
  * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy). In eval mode with
  * nothing to record, each conv → bn (→ relu) runs as one fused convolution (eval_fusion.ts).
  */
-import { add, type Tensor } from '@nodegrad/autograd';
+import { add, tidy, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { BatchNorm2d, Conv2d, ReLU, type NormLayer } from '../layers/index.js';
 import { ConvBnFolds, isPlainRelu, runFolded, sequentialPair } from './eval_fusion.js';
@@ -91,8 +91,8 @@ export class BasicBlock extends Module {
     const c1 = this.folds.get('1', this.conv1, this.bn1);
     const c2 = this.folds.get('2', this.conv2, this.bn2);
     if (!c1 || !c2) return null;
-    const identity = downsampled(this.folds, this.downsample, x);
-    return runFolded(c2, runFolded(c1, x, null, true), identity, true);
+    // The block's intermediate maps are its own (no hooks, nothing recorded): freed as it returns.
+    return tidy(() => runFolded(c2, runFolded(c1, x, null, true), downsampled(this.folds, this.downsample, x), true));
   }
 }
 
@@ -159,8 +159,10 @@ export class Bottleneck extends Module {
     const c2 = this.folds.get('2', this.conv2, this.bn2);
     const c3 = this.folds.get('3', this.conv3, this.bn3);
     if (!c1 || !c2 || !c3) return null;
-    const identity = downsampled(this.folds, this.downsample, x);
-    const out = runFolded(c2, runFolded(c1, x, null, true), null, true);
-    return runFolded(c3, out, identity, true);
+    // The block's intermediate maps are its own (no hooks, nothing recorded): freed as it returns.
+    return tidy(() => {
+      const out = runFolded(c2, runFolded(c1, x, null, true), null, true);
+      return runFolded(c3, out, downsampled(this.folds, this.downsample, x), true);
+    });
   }
 }

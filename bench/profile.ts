@@ -1,0 +1,63 @@
+/**
+ * Where a nodegrad 'cpu' step spends its time: every kernel call of the backend timed by name,
+ * the rest of the step counted as "outside kernels" (JS op layer, tape, allocation bookkeeping).
+ *
+ *   npx tsx bench/profile.ts [A|B|C18|C50] [--steps 5]
+ */
+import { crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend } from '@nodegrad/autograd';
+import { setNumThreads } from '@nodegrad/native';
+import { SGD, resnet18, resnet50 } from '@nodegrad/nn';
+
+const which = (process.argv[2] ?? 'A').toUpperCase();
+const si = process.argv.indexOf('--steps');
+const steps = si >= 0 ? Number(process.argv[si + 1]) : 5;
+setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
+
+const spec = {
+  A: { arch: resnet18, batch: 32, size: 32, classes: 10, small: true, train: true },
+  B: { arch: resnet50, batch: 8, size: 224, classes: 1000, small: false, train: true },
+  C18: { arch: resnet18, batch: 8, size: 224, classes: 1000, small: false, train: false },
+  C50: { arch: resnet50, batch: 8, size: 224, classes: 1000, small: false, train: false },
+}[which];
+if (!spec) throw new Error(`profile: unknown case ${which}; use A, B, C18 or C50`);
+
+// Wrap the registered backend's kernels in timers (the backend object is shared by every tensor).
+const backend = getBackend('cpu') as Backend & { kernels: Record<string, (...a: unknown[]) => unknown> };
+const times = new Map<string, { ms: number; calls: number }>();
+let recording = false;
+for (const [name, k] of Object.entries(backend.kernels)) {
+  backend.kernels[name] = (...args: unknown[]) => {
+    if (!recording) return k(...args);
+    const t0 = performance.now();
+    const r = k(...args);
+    const e = times.get(name) ?? { ms: 0, calls: 0 };
+    e.ms += performance.now() - t0;
+    e.calls++;
+    times.set(name, e);
+    return r;
+  };
+}
+
+const model = spec.arch({ numClasses: spec.classes, smallImageStem: spec.small }).to('cpu');
+const x = randn([spec.batch, 3, spec.size, spec.size], { device: 'cpu' });
+const y = tensor(Array.from({ length: spec.batch }, (_, i) => i % spec.classes), { dtype: 'int64', device: 'cpu' });
+const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+const step = spec.train
+  ? () => tidy(() => { opt.zeroGrad(); crossEntropy(model.train().call(x), y).backward(); opt.step(); })
+  : () => noGrad(() => tidy(() => { model.eval().call(x); }));
+
+for (let i = 0; i < 2; i++) step(); // warm-up: primitives, pool
+recording = true;
+const t0 = performance.now();
+for (let i = 0; i < steps; i++) step();
+const total = (performance.now() - t0) / steps;
+recording = false;
+
+const rows = [...times].map(([name, e]) => ({ name, ms: e.ms / steps, calls: e.calls / steps }))
+  .sort((a, b) => b.ms - a.ms);
+const inKernels = rows.reduce((s, r) => s + r.ms, 0);
+console.log(`case ${which}: ${total.toFixed(1)} ms per step (${steps} steps after 2 warm-up)`);
+for (const r of rows) {
+  console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ${r.calls} calls`);
+}
+console.log(`${'outside kernels'.padEnd(28)} ${(total - inKernels).toFixed(1).padStart(8)} ms ${(100 * (total - inKernels) / total).toFixed(1).padStart(5)}%`);
