@@ -5,7 +5,7 @@
  */
 import { isAnomalyEnabled, isGradEnabled, noGrad } from './grad_mode.js';
 import { fmt } from './shape.js';
-import { buffersOf, scoped } from './scope.js';
+import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { Tensor } from './tensor.js';
 
@@ -26,6 +26,11 @@ export class Ctx {
   /** Saves tensors for backward; modifying one in place before backward is then an error. */
   save(...tensors: Tensor[]): void {
     for (const t of tensors) this.savedTensors.push({ t, version: t.version });
+  }
+
+  /** Adds the buffers this context keeps for the backward (saved tensors, stashed raw buffers). */
+  heldBuffers(out: Set<unknown>): void {
+    for (const v of Object.values(this)) buffersOf(v, out);
   }
 
   /** The saved tensors, checked against in-place modification since they were saved. */
@@ -66,7 +71,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[]>(def: 
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
     // holds for the backward (saved tensors, stashed raw buffers) live on.
     const result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
-      (r) => { const held = buffersOf(r, new Set()); for (const v of Object.values(ctx)) buffersOf(v, held); return held; });
+      (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
     if (!isGradEnabled() || !needs.some(Boolean)) return result;
 
     const outs: Tensor[] = Array.isArray(result) ? result : [result];
@@ -81,6 +86,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[]>(def: 
         return Array.isArray(r) ? r : [r];
       });
     if (isAnomalyEnabled()) node.stack = new Error(`${def.name} created at`).stack;
+    noteRecorded(ctx);
     fresh.forEach((o, i) => {
       if (o.dtype === 'int32' || o.dtype === 'int64') return;
       o.gradFn = node;

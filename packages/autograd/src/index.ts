@@ -17,7 +17,7 @@ export { tsBackend } from './backends/ts/index.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
 export { defineOp, defineFunction, Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';
-export { tidy, keep } from './scope.js';
+export { tidy, tidyKeepingSaved, keep } from './scope.js';
 export { Node } from './tape.js';
 export { manualSeed, getRngState, setRngState } from './random.js';
 export * from './ops/creation.js';

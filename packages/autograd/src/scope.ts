@@ -107,6 +107,39 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>): 
   return result;
 }
 
+/** Something that holds buffers for a later backward: a recorded op's context. */
+export interface HoldsBuffers { heldBuffers(out: Set<unknown>): void }
+
+const recorders: HoldsBuffers[][] = [];
+
+/** @internal Called by defineOp for every op it records on the tape. */
+export function noteRecorded(h: HoldsBuffers): void {
+  recorders[recorders.length - 1]?.push(h);
+}
+
+/**
+ * Like tidy, but also keeps every buffer an op recorded inside fn saved for its backward: what is
+ * freed on return is exactly the intermediates the tape does not need (a batch norm's output once
+ * the relu after it saved its own). For code whose intermediates nobody else can see — a layer
+ * without hooks — this gives PyTorch's memory profile, where such tensors die with their last
+ * reference.
+ */
+export function tidyKeepingSaved<T>(fn: () => T): T {
+  const mine: HoldsBuffers[] = [];
+  recorders.push(mine);
+  try {
+    return scoped(fn, (result) => {
+      const held = buffersOf(result, new Set());
+      for (const h of mine) h.heldBuffers(held);
+      return held;
+    });
+  } finally {
+    recorders.pop();
+    // The ops recorded here still hold their buffers for an enclosing tidyKeepingSaved.
+    recorders[recorders.length - 1]?.push(...mine);
+  }
+}
+
 /** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
 export function openScope(): Scope {
   const scope: Scope = { created: new Map() };

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  keep, registerBackend, releaseGrad, tensor, tidy, tsBackend, type Raw, type Tensor,
+  keep, noGrad, registerBackend, releaseGrad, tensor, tidy, tidyKeepingSaved, tsBackend, type Raw, type Tensor,
 } from '@nodegrad/autograd';
 
 const freed = new Set<unknown>();
@@ -52,6 +52,32 @@ describe('tidy', () => {
     expect(freed.has(k!.buf)).toBe(false);
     expect(freed.has(other!.buf)).toBe(true);
     expect(() => tidy(() => Promise.resolve(1))).toThrow(/synchronous/);
+  });
+});
+
+describe('tidyKeepingSaved', () => {
+  it('frees the intermediates no recorded op saved, keeps the saved ones, and backward still works', () => {
+    freed.clear();
+    const x = t([1, -2, 3], true);
+    let scaled: Tensor | null = null;
+    let activated: Tensor | null = null;
+    const out = tidyKeepingSaved(() => {
+      scaled = x.add(1); // add saves nothing; relu saves only its output
+      activated = scaled.relu();
+      return activated.mul(activated).sum(); // mul saves both operands
+    });
+    expect(freed.has(scaled!.buf)).toBe(true);
+    expect(freed.has(activated!.buf)).toBe(false);
+    out.backward();
+    expect(vals(x.grad)).toEqual([4, 0, 8]); // d/dx relu(x + 1)^2 = 2 relu(x + 1)
+  });
+
+  it('without recording (noGrad) it frees everything but the result', () => {
+    freed.clear();
+    let mid: Tensor | null = null;
+    const out = noGrad(() => tidyKeepingSaved(() => { mid = t([1, 2], true).exp(); return mid.relu(); }));
+    expect(freed.has(mid!.buf)).toBe(true);
+    expect(vals(out)).toEqual([Math.exp(1), Math.exp(2)]);
   });
 });
 

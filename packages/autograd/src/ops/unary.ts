@@ -9,32 +9,36 @@ import { checkFloat, kernels, wrap } from './util.js';
 
 type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign';
 
-/** An op whose VJP needs its input x and/or its output y. */
-function unary(name: string, kernel: UnaryName & keyof Kernels, vjp: (g: Tensor, x: Tensor, y: Tensor) => Tensor) {
+/**
+ * An op whose VJP needs either its input or its output; only that one is saved, so the other can
+ * be freed as soon as nothing else uses it (relu keeps its output, as PyTorch's threshold_backward).
+ */
+function unary(name: string, kernel: UnaryName & keyof Kernels, uses: 'input' | 'output',
+  vjp: (g: Tensor, saved: Tensor) => Tensor) {
   return defineOp({
     name,
     forward(ctx, x: Tensor) {
       checkFloat(name, 'input', x);
       const y = wrap(kernels(x)[kernel](x), x);
-      ctx.save(x, y);
+      ctx.save(uses === 'input' ? x : y);
       return y;
     },
     backward(ctx, g) {
-      const [x, y] = ctx.saved as [Tensor, Tensor];
-      return [vjp(g, x, y)];
+      const [t] = ctx.saved as [Tensor];
+      return [vjp(g, t)];
     },
   });
 }
 
-export const exp = unary('exp', 'Exp', (g, _x, y) => mul(g, y));
-export const log = unary('log', 'Log', (g, x) => div(g, x));
-export const sqrt = unary('sqrt', 'Sqrt', (g, _x, y) => div(g, mul(y, 2)));
+export const exp = unary('exp', 'Exp', 'output', (g, y) => mul(g, y));
+export const log = unary('log', 'Log', 'input', (g, x) => div(g, x));
+export const sqrt = unary('sqrt', 'Sqrt', 'output', (g, y) => div(g, mul(y, 2)));
 // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
-export const rsqrt = unary('rsqrt', 'Rsqrt', (g, _x, y) => mul(g, mul(mul(y, mul(y, y)), -0.5)));
-export const abs = unary('abs', 'Abs', (g, x) => mul(g, sign(x)));
-export const relu = unary('relu', 'Relu', (g, _x, y) => mul(g, greater(y, 0)));
-export const sigmoid = unary('sigmoid', 'Sigmoid', (g, _x, y) => mul(g, mul(y, sub(1, y))));
-export const tanh = unary('tanh', 'Tanh', (g, _x, y) => mul(g, sub(1, mul(y, y))));
+export const rsqrt = unary('rsqrt', 'Rsqrt', 'output', (g, y) => mul(g, mul(mul(y, mul(y, y)), -0.5)));
+export const abs = unary('abs', 'Abs', 'input', (g, x) => mul(g, sign(x)));
+export const relu = unary('relu', 'Relu', 'output', (g, y) => mul(g, greater(y, 0)));
+export const sigmoid = unary('sigmoid', 'Sigmoid', 'output', (g, y) => mul(g, mul(y, sub(1, y))));
+export const tanh = unary('tanh', 'Tanh', 'output', (g, y) => mul(g, sub(1, mul(y, y))));
 
 /** -1, 0 or 1; its gradient is zero. */
 export function sign(x: Tensor): Tensor {

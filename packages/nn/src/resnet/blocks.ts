@@ -5,7 +5,7 @@
  * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy). In eval mode with
  * nothing to record, each conv → bn (→ relu) runs as one fused convolution (eval_fusion.ts).
  */
-import { add, tidy, type Tensor } from '@nodegrad/autograd';
+import { add, tidy, tidyKeepingSaved, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { BatchNorm2d, Conv2d, ReLU, type NormLayer } from '../layers/index.js';
 import { ConvBnFolds, isPlainRelu, runFolded, sequentialPair } from './eval_fusion.js';
@@ -81,8 +81,10 @@ export class BasicBlock extends Module {
   forward(x: Tensor): Tensor {
     const fused = this.forwardFused(x);
     if (fused) return fused;
-    const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(add(this.residual(x), identity));
+    return freeingUnsaved(this, () => {
+      const identity = this.downsample ? this.downsample.call(x) : x;
+      return this.relu.call(add(this.residual(x), identity));
+    });
   }
 
   /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; else null. */
@@ -94,6 +96,17 @@ export class BasicBlock extends Module {
     // The block's intermediate maps are its own (no hooks, nothing recorded): freed as it returns.
     return tidy(() => runFolded(c2, runFolded(c1, x, null, true), downsampled(this.folds, this.downsample, x), true));
   }
+}
+
+/**
+ * Runs a block's forward and frees the intermediates the tape does not keep (each bn's output once
+ * the relu saved its own, the sum before the last relu) as it returns, as PyTorch's in-place ReLU
+ * and `out += identity` save that memory. Only when no layer inside has hooks: a hook may keep
+ * what it is shown.
+ */
+function freeingUnsaved(block: Module, fn: () => Tensor): Tensor {
+  for (const m of block.modules()) if (m !== block && m.hasHooks()) return fn();
+  return tidyKeepingSaved(fn);
 }
 
 /** The identity branch: the folded downsample when it is Sequential(conv, bn), else the module or x itself. */
@@ -148,8 +161,10 @@ export class Bottleneck extends Module {
   forward(x: Tensor): Tensor {
     const fused = this.forwardFused(x);
     if (fused) return fused;
-    const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(add(this.residual(x), identity));
+    return freeingUnsaved(this, () => {
+      const identity = this.downsample ? this.downsample.call(x) : x;
+      return this.relu.call(add(this.residual(x), identity));
+    });
   }
 
   /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; else null. */
