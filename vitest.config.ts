@@ -14,6 +14,10 @@ export default defineConfig({
     ],
   },
   test: {
+    // vitest runs a worker per core; a second OpenMP thread per worker would oversubscribe the
+    // cores, and every parallel region's barrier then waits for a descheduled thread (a tiny
+    // ResNet step measured 23 ms with one thread, 713 ms with two on a busy 2-core machine).
+    env: { OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1' },
     include: ['packages/*/test/**/*.test.ts', 'native/test/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
