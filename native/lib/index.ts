@@ -48,6 +48,16 @@ export function setNumThreads(n: number): void {
   addon.setNumThreads(n);
 }
 
+/**
+ * Debug: the layout a 'cpu' tensor's native buffer holds: 'nchw', or oneDNN's blocked 'nChw16c'
+ * ('nChw8c') that conv, batch norm and elementwise results keep between kernels. toArray and every
+ * kernel without a blocked path see NCHW regardless.
+ */
+export function nativeLayout(t: { buf: unknown; shape: readonly number[]; dtype: string }): string {
+  if (!addon) throw new Error(`nativeLayout: the native 'cpu' backend is unavailable: ${loaded.reason}`);
+  return addon.layoutOf(t as Parameters<NativeAddon['layoutOf']>[0]);
+}
+
 export function getNumThreads(): number {
   return addon ? addon.getNumThreads() : 1;
 }

@@ -19,6 +19,8 @@ export interface NativeAddon {
   free(x: Raw): void;
   memoryStats(): { liveHandles: number; liveBytes: number; poolCachedBytes: number };
   trimPool(): void;
+  /** Debug: the layout the buffer holds ('nchw', or oneDNN's blocked 'nChw8c' / 'nChw16c'); reads are always NCHW. */
+  layoutOf(x: Raw): 'nchw' | 'nChw8c' | 'nChw16c';
   buildInfo: { onednn: FeatureStatus; cuda: FeatureStatus; nccl: FeatureStatus; mpi: FeatureStatus };
 
   // Elementwise (bindings/elementwise.cc)

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "cpu/layout.h"
 #include "cpu/pool.h"
 
 namespace nodegrad {
@@ -14,6 +15,7 @@ std::atomic<int64_t> liveBytes{0};
 void release(Napi::Env env, Buffer* b) {
   if (b->freed) return;
   b->freed = true;
+  b->derived.reset();
   cpu::poolFree(b->data, b->bytes);
   liveHandles--;
   liveBytes -= int64_t(b->bytes);
@@ -29,6 +31,42 @@ Buffer* unwrap(Napi::Value v, const char* op, const char* name) {
     throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
   }
   return b;
+}
+
+// A plain pool copy of a blocked buffer, freed with the last TensorArg holding it. Not a handle:
+// it lives for one kernel call, like a oneDNN scratchpad, and is not counted in liveBytes.
+std::shared_ptr<Buffer> plainCopyOf(Buffer* b) {
+  auto* c = new Buffer();
+  c->numel = b->numel;
+  c->dtype = b->dtype;
+  c->bytes = b->numel * elementSize(b->dtype);
+  c->data = cpu::poolAlloc(c->bytes == 0 ? 1 : c->bytes);
+  cpu::blockedToPlain(b->dims, b->block, b->as<float>(), c->as<float>());
+  return std::shared_ptr<Buffer>(c, [](Buffer* p) {
+    cpu::poolFree(p->data, p->bytes == 0 ? 1 : p->bytes);
+    delete p;
+  });
+}
+
+// Gives the handle's buffer new storage of `bytes` (plain unless block is set afterwards), keeping
+// the live-byte accounting exact.
+void replaceStorage(Napi::Env env, Buffer* b, void* data, size_t bytes) {
+  cpu::poolFree(b->data, b->bytes == 0 ? 1 : b->bytes);
+  liveBytes += int64_t(bytes) - int64_t(b->bytes);
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes) - int64_t(b->bytes));
+  b->data = data;
+  b->bytes = bytes;
+}
+
+// Converts a blocked buffer to plain in place; `keep` false skips the reorder (about to be overwritten).
+void makePlain(Napi::Env env, Buffer* b, bool keep) {
+  if (b->block == 0) return;
+  size_t bytes = b->numel * elementSize(b->dtype);
+  void* data = cpu::poolAlloc(bytes == 0 ? 1 : bytes);
+  if (keep) cpu::blockedToPlain(b->dims, b->block, b->as<float>(), static_cast<float*>(data));
+  replaceStorage(env, b, data, bytes);
+  b->block = 0;
+  b->dims.clear();
 }
 
 }  // namespace
@@ -75,6 +113,46 @@ Napi::Value newHandle(Napi::Env env, size_t numel, DType dtype, Buffer** out) {
   });
 }
 
+Napi::Value newBlockedHandle(Napi::Env env, const std::vector<int64_t>& dims, int block, Buffer** out) {
+  size_t logical = size_t(dims[0] * dims[1] * dims[2] * dims[3]);
+  if (block == 0) return newHandle(env, logical, DType::F32, out);
+  Buffer* b;
+  auto h = newHandle(env, cpu::blockedNumel(dims, block), DType::F32, &b);
+  b->numel = logical;
+  b->block = block;
+  b->dims = dims;
+  if (out) *out = b;
+  return h;
+}
+
+void markWritten(Buffer* b) {
+  b->generation++;
+  b->derived.reset();
+}
+
+void plainView(TensorArg& t) {
+  if (t.buf->block == 0) return;
+  t.converted = plainCopyOf(t.buf);
+  t.buf = t.converted.get();
+}
+
+void blockedView(TensorArg& t, const Buffer* like) {
+  plainView(t);
+  auto* c = new Buffer();
+  c->numel = t.buf->numel;
+  c->dtype = DType::F32;
+  c->block = like->block;
+  c->dims = like->dims;
+  c->bytes = cpu::blockedNumel(like->dims, like->block) * sizeof(float);
+  c->data = cpu::poolAlloc(c->bytes == 0 ? 1 : c->bytes);
+  cpu::plainToBlocked(like->dims, like->block, t.buf->as<float>(), c->as<float>());
+  t.converted = std::shared_ptr<Buffer>(c, [](Buffer* p) {
+    cpu::poolFree(p->data, p->bytes == 0 ? 1 : p->bytes);
+    delete p;
+  });
+  t.buf = c;
+}
+
 std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (!info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": '" + name + "' must be an array of sizes");
   auto a = info[i].As<Napi::Array>();
@@ -83,7 +161,10 @@ std::vector<int64_t> shapeArg(const Napi::CallbackInfo& info, size_t i, const ch
   return s;
 }
 
-TensorArg tensorFrom(Napi::Value v, const char* op, const char* name) {
+namespace {
+
+// The argument in whatever layout its buffer holds.
+TensorArg readArg(Napi::Value v, const char* op, const char* name) {
   auto env = v.Env();
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
   auto o = v.As<Napi::Object>();
@@ -99,8 +180,27 @@ TensorArg tensorFrom(Napi::Value v, const char* op, const char* name) {
   return t;
 }
 
+}  // namespace
+
+TensorArg tensorFrom(Napi::Value v, const char* op, const char* name) {
+  TensorArg t = readArg(v, op, name);
+  plainView(t);
+  return t;
+}
+
+TensorArg tensorArgAnyLayout(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return readArg(info[i], op, name);
+}
+
 TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   return tensorFrom(info[i], op, name);
+}
+
+TensorArg writableArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  TensorArg t = readArg(info[i], op, name);
+  makePlain(info.Env(), t.buf, true);
+  markWritten(t.buf);
+  return t;
 }
 
 void requireF32(const TensorArg& t, const char* op, const char* name) {
@@ -161,13 +261,27 @@ void registerBuffer(Napi::Env env, Napi::Object exports) {
       default: return Napi::Float64Array::New(env, t.buf->numel, ab, 0);
     }
   }));
+  // copyInto(dst, src): a blocked source keeps its layout when dst has the same logical shape;
+  // dst's old contents are never read.
   exports.Set("copyInto", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    TensorArg dst = tensorArg(info, 0, "copyInto", "dst");
-    TensorArg src = tensorArg(info, 1, "copyInto", "src");
-    if (dst.buf->bytes != src.buf->bytes || dst.dtype != src.dtype) {
+    TensorArg dst = tensorArgAnyLayout(info, 0, "copyInto", "dst");
+    TensorArg src = tensorArgAnyLayout(info, 1, "copyInto", "src");
+    if (dst.buf->numel != src.buf->numel || dst.dtype != src.dtype) {
       throw Napi::Error::New(info.Env(), "copyInto: source and destination differ in size or dtype");
     }
-    if (dst.buf->bytes) std::memmove(dst.buf->data, src.buf->data, dst.buf->bytes);
+    Buffer* d = dst.buf;
+    markWritten(d);
+    if (src.buf->block != 0 && dst.shape == src.buf->dims && d != src.buf) {
+      if (d->block != src.buf->block || d->dims != src.buf->dims) {
+        replaceStorage(info.Env(), d, cpu::poolAlloc(src.buf->bytes == 0 ? 1 : src.buf->bytes), src.buf->bytes);
+        d->block = src.buf->block;
+        d->dims = src.buf->dims;
+      }
+    } else {
+      makePlain(info.Env(), d, d == src.buf);
+      plainView(src);
+    }
+    if (d->bytes && d != src.buf) std::memmove(d->data, src.buf->data, d->bytes);
   }));
   exports.Set("free", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     auto o = info[0].As<Napi::Object>();
@@ -185,6 +299,11 @@ void registerBuffer(Napi::Env env, Napi::Object exports) {
     return o;
   }));
   exports.Set("trimPool", Napi::Function::New(env, [](const Napi::CallbackInfo&) { cpu::poolTrim(); }));
+  // layoutOf(raw) -> 'nchw' (plain) | 'nChw8c' | 'nChw16c': a debug query for tests.
+  exports.Set("layoutOf", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    TensorArg t = tensorArgAnyLayout(info, 0, "layoutOf", "x");
+    return Napi::String::New(info.Env(), t.buf->block == 0 ? "nchw" : "nChw" + std::to_string(t.buf->block) + "c");
+  }));
 }
 
 }  // namespace nodegrad

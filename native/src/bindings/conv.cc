@@ -1,6 +1,7 @@
 // Conv kernels: conv2d(x, w, p), conv2dFused(x, w, bias, residual, p), conv2dBackpropInput(dy, w,
 // xShape, p) and conv2dBackpropFilter(x, dy, wShape, p); p is the Conv2DParams object of the
 // Kernels interface (Conv2DFusedParams, with `relu`, for conv2dFused).
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -38,18 +39,43 @@ cpu::ConvParams convParams(const Napi::CallbackInfo& info, size_t i, const char*
   return p;
 }
 
+// An activation argument as the conv kernels take it: a blocked buffer seen under its own shape
+// is passed as it is; anything else (a view of one included) is read plain.
+cpu::Act act(TensorArg& t) {
+  if (!t.blockedAsIs()) plainView(t);
+  return {t.f32(), t.buf->block};
+}
+
+// A weight argument with its buffer's reorder cache (none for a plain copy of a blocked buffer).
+cpu::Weight weight(const TensorArg& t) {
+  return {t.f32(), t.buf->generation, t.converted ? nullptr : &t.buf->derived};
+}
+
+// Allocates an activation result of logical shape `dims` in the layout the kernel reports.
+struct ActResult {
+  Napi::Env env;
+  std::vector<int64_t> dims;
+  Napi::Value handle;
+  cpu::AllocAct alloc() {
+    return [this](int block) {
+      Buffer* b;
+      handle = newBlockedHandle(env, dims, block, &b);
+      return b->as<float>();
+    };
+  }
+};
+
 Napi::Value Conv2D(const Napi::CallbackInfo& info) {
   NG_KERNEL("Conv2D", {
-    TensorArg x = tensorArg(info, 0, "Conv2D", "x");
+    TensorArg x = tensorArgAnyLayout(info, 0, "Conv2D", "x");
     TensorArg w = tensorArg(info, 1, "Conv2D", "w");
     auto p = convParams(info, 2, "Conv2D");
     requireF32(x, "Conv2D", "x");
     requireF32(w, "Conv2D", "w");
     auto g = cpu::convGeom(x.shape, w.shape, p);
-    Buffer* y;
-    auto h = newHandle(info.Env(), size_t(g.n * g.o * g.oh * g.ow), DType::F32, &y);
-    cpu::conv2dForward(g, x.f32(), w.f32(), y->as<float>());
-    return rawObject(info.Env(), h, g.yShape(), DType::F32);
+    ActResult y{info.Env(), g.yShape(), {}};
+    cpu::conv2dForward(g, act(x), weight(w), y.alloc());
+    return rawObject(info.Env(), y.handle, g.yShape(), DType::F32);
   })
 }
 
@@ -57,7 +83,7 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
 Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
   NG_KERNEL("Conv2DFused", {
     const char* op = "Conv2DFused";
-    TensorArg x = tensorArg(info, 0, op, "x");
+    TensorArg x = tensorArgAnyLayout(info, 0, op, "x");
     TensorArg w = tensorArg(info, 1, op, "w");
     auto p = convParams(info, 4, op);
     auto relu = info[4].As<Napi::Object>().Get("relu");
@@ -66,7 +92,8 @@ Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
     requireF32(w, op, "w");
     auto g = cpu::convGeom(x.shape, w.shape, p);
     const float* bias = nullptr;
-    const float* residual = nullptr;
+    std::optional<TensorArg> r;
+    cpu::Act residual{};
     if (!info[2].IsNull()) {
       TensorArg b = tensorArg(info, 2, op, "bias");
       requireF32(b, op, "bias");
@@ -76,41 +103,40 @@ Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
       bias = b.f32();
     }
     if (!info[3].IsNull()) {
-      TensorArg r = tensorArg(info, 3, op, "residual");
-      requireF32(r, op, "residual");
-      if (r.shape != g.yShape()) {
-        throw std::runtime_error("residual of shape " + fmt(r.shape) + " must have the output's shape " +
+      r = tensorArgAnyLayout(info, 3, op, "residual");
+      requireF32(*r, op, "residual");
+      if (r->shape != g.yShape()) {
+        throw std::runtime_error("residual of shape " + fmt(r->shape) + " must have the output's shape " +
                                  fmt(g.yShape()));
       }
-      residual = r.f32();
+      residual = act(*r);
     }
-    Buffer* y;
-    auto h = newHandle(info.Env(), size_t(g.n * g.o * g.oh * g.ow), DType::F32, &y);
-    cpu::conv2dForwardFused(g, x.f32(), w.f32(), bias, residual, relu.As<Napi::Boolean>().Value(), y->as<float>());
-    return rawObject(info.Env(), h, g.yShape(), DType::F32);
+    ActResult y{info.Env(), g.yShape(), {}};
+    cpu::conv2dForwardFused(g, act(x), weight(w), bias, r ? &residual : nullptr, relu.As<Napi::Boolean>().Value(),
+                            y.alloc());
+    return rawObject(info.Env(), y.handle, g.yShape(), DType::F32);
   })
 }
 
 Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
   NG_KERNEL("Conv2DBackpropInput", {
-    TensorArg dy = tensorArg(info, 0, "Conv2DBackpropInput", "dy");
+    TensorArg dy = tensorArgAnyLayout(info, 0, "Conv2DBackpropInput", "dy");
     TensorArg w = tensorArg(info, 1, "Conv2DBackpropInput", "w");
     auto xShape = shapeArg(info, 2, "Conv2DBackpropInput", "xShape");
     auto p = convParams(info, 3, "Conv2DBackpropInput");
     requireF32(dy, "Conv2DBackpropInput", "dy");
     requireF32(w, "Conv2DBackpropInput", "w");
     auto g = cpu::convGeom(xShape, w.shape, p, &dy.shape);
-    Buffer* dx;
-    auto h = newHandle(info.Env(), size_t(g.n * g.c * g.h * g.w), DType::F32, &dx);
-    cpu::conv2dBackwardData(g, dy.f32(), w.f32(), dx->as<float>());
-    return rawObject(info.Env(), h, xShape, DType::F32);
+    ActResult dx{info.Env(), g.xShape(), {}};
+    cpu::conv2dBackwardData(g, act(dy), weight(w), dx.alloc());
+    return rawObject(info.Env(), dx.handle, xShape, DType::F32);
   })
 }
 
 Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
   NG_KERNEL("Conv2DBackpropFilter", {
-    TensorArg x = tensorArg(info, 0, "Conv2DBackpropFilter", "x");
-    TensorArg dy = tensorArg(info, 1, "Conv2DBackpropFilter", "dy");
+    TensorArg x = tensorArgAnyLayout(info, 0, "Conv2DBackpropFilter", "x");
+    TensorArg dy = tensorArgAnyLayout(info, 1, "Conv2DBackpropFilter", "dy");
     auto wShape = shapeArg(info, 2, "Conv2DBackpropFilter", "wShape");
     auto p = convParams(info, 3, "Conv2DBackpropFilter");
     requireF32(x, "Conv2DBackpropFilter", "x");
@@ -118,7 +144,7 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
     auto g = cpu::convGeom(x.shape, wShape, p, &dy.shape);
     Buffer* dw;
     auto h = newHandle(info.Env(), size_t(g.o * (g.c / p.groups) * g.kh * g.kw), DType::F32, &dw);
-    cpu::conv2dBackwardWeights(g, x.f32(), dy.f32(), dw->as<float>());
+    cpu::conv2dBackwardWeights(g, act(x), act(dy), dw->as<float>());
     return rawObject(info.Env(), h, wShape, DType::F32);
   })
 }

@@ -6,6 +6,7 @@
 #include "bindings/buffer.h"
 #include "bindings/kernels.h"
 #include "cpu/elementwise.h"
+#include "cpu/layout.h"
 
 namespace nodegrad {
 namespace {
@@ -30,14 +31,58 @@ auto lookup(const M& m, const std::string& name) {
   return it->second;
 }
 
+// Elementwise kernels keep a blocked layout (cpu/layout.h) when they can compute on the buffers as
+// stored: the tensor operands of the result's shape share one blocked layout, and the others are
+// single elements broadcast over it. A plain float32 operand of that shape beside a blocked one is
+// blocked to match (one reorder either way, and the result stays blocked for the next conv; a
+// ResNet's identity shortcut after a plain max-pool is such a case). Returns the layout's buffer,
+// or null after reading every operand plain. Kept results get their padding zeroed again.
+Buffer* keptLayout(std::initializer_list<TensorArg*> args) {
+  Buffer* ref = nullptr;
+  for (auto* t : args) {
+    if (t->blockedAsIs() && !ref) ref = t->buf;
+  }
+  bool ok = ref != nullptr;
+  for (auto* t : args) {
+    if (!ok) break;
+    const bool same = t->blockedAsIs() && t->buf->block == ref->block && t->buf->dims == ref->dims;
+    const bool blockable = t->buf->block == 0 && t->dtype == DType::F32 && t->shape == ref->dims;
+    ok = same || blockable || (t->numel() == 1 && t->shape.size() <= 4);
+  }
+  for (auto* t : args) {
+    const bool same = ok && t->blockedAsIs() && t->buf->block == ref->block && t->buf->dims == ref->dims;
+    if (same) continue;
+    plainView(*t);
+    if (ok && t->numel() != 1) blockedView(*t, ref);
+  }
+  return ok ? ref : nullptr;
+}
+
+// The shape a kept operand is computed under: the whole stored buffer, or one element.
+cpu::Shape storedShape(const TensorArg& t) {
+  return {t.buf->block ? int64_t(t.buf->bytes / elementSize(t.dtype)) : 1};
+}
+
+// A result in `ref`'s layout (ref null: plain, of `numel` elements).
+Napi::Value newResult(Napi::Env env, const Buffer* ref, size_t numel, DType dtype, Buffer** out) {
+  return ref ? newBlockedHandle(env, ref->dims, ref->block, out) : newHandle(env, numel, dtype, out);
+}
+
+void finishKept(const Buffer* ref, Buffer* out) {
+  if (ref) cpu::zeroBlockPadding(ref->dims, ref->block, out->as<float>());
+}
+
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   NG_KERNEL(name, {
-    TensorArg x = tensorArg(info, 1, name.c_str(), "x");
+    TensorArg x = tensorArgAnyLayout(info, 1, name.c_str(), "x");
     requireReal(x, name.c_str(), "x");
+    Buffer* ref = keptLayout({&x});
     Buffer* y;
-    auto h = newHandle(info.Env(), x.numel(), x.dtype, &y);
-    NG_REAL_DISPATCH(x.dtype, cpu::unary(lookup(kUnary, name), x.buf->as<T>(), y->as<T>(), int64_t(x.numel()));)
+    auto h = newResult(info.Env(), ref, x.numel(), x.dtype, &y);
+    const auto n = int64_t(y->bytes / elementSize(x.dtype));
+    NG_REAL_DISPATCH(x.dtype, cpu::unary(lookup(kUnary, name), x.buf->as<T>(), y->as<T>(), n);)
+    finishKept(ref, y);
     return rawObject(info.Env(), h, x.shape, x.dtype);
   })
 }
@@ -45,47 +90,58 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   NG_KERNEL(name, {
-    TensorArg a = tensorArg(info, 1, name.c_str(), "a");
-    TensorArg b = tensorArg(info, 2, name.c_str(), "b");
+    TensorArg a = tensorArgAnyLayout(info, 1, name.c_str(), "a");
+    TensorArg b = tensorArgAnyLayout(info, 2, name.c_str(), "b");
     requireReal(a, name.c_str(), "a");
     requireSameDType(a, b, name.c_str());
     auto so = cpu::broadcastShapes(a.shape, b.shape);
+    Buffer* ref = keptLayout({&a, &b});
     Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), a.dtype, &out);
+    auto h = newResult(info.Env(), ref, size_t(cpu::numel(so)), a.dtype, &out);
+    auto sa = ref ? storedShape(a) : a.shape, sb = ref ? storedShape(b) : b.shape;
+    auto sOut = ref ? cpu::Shape{int64_t(out->bytes / elementSize(a.dtype))} : so;
     NG_REAL_DISPATCH(a.dtype,
-      cpu::binary(lookup(kBinary, name), a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, out->as<T>(), so);)
+      cpu::binary(lookup(kBinary, name), a.buf->as<T>(), sa, b.buf->as<T>(), sb, out->as<T>(), sOut);)
+    finishKept(ref, out);
     return rawObject(info.Env(), h, so, a.dtype);
   })
 }
 
 Napi::Value Where(const Napi::CallbackInfo& info) {
   NG_KERNEL("Where", {
-    TensorArg c = tensorArg(info, 0, "Where", "cond");
-    TensorArg a = tensorArg(info, 1, "Where", "a");
-    TensorArg b = tensorArg(info, 2, "Where", "b");
+    TensorArg c = tensorArgAnyLayout(info, 0, "Where", "cond");
+    TensorArg a = tensorArgAnyLayout(info, 1, "Where", "a");
+    TensorArg b = tensorArgAnyLayout(info, 2, "Where", "b");
     requireReal(a, "Where", "a");
     requireSameDType(a, b, "Where");
     auto so = cpu::broadcastShapes(cpu::broadcastShapes(c.shape, a.shape), b.shape);
+    Buffer* ref = keptLayout({&c, &a, &b});
     Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(so)), a.dtype, &out);
+    auto h = newResult(info.Env(), ref, size_t(cpu::numel(so)), a.dtype, &out);
+    auto sc = ref ? storedShape(c) : c.shape, sa = ref ? storedShape(a) : a.shape, sb = ref ? storedShape(b) : b.shape;
+    auto sOut = ref ? cpu::Shape{int64_t(out->bytes / elementSize(a.dtype))} : so;
     NG_REAL_DISPATCH(a.dtype, {
       auto* o = out->as<T>();
-      if (c.dtype == DType::F32) cpu::where(c.f32(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
-      else if (c.dtype == DType::I32) cpu::where(c.buf->as<int32_t>(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
-      else cpu::where(c.buf->as<double>(), c.shape, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, o, so);
+      if (c.dtype == DType::F32) cpu::where(c.f32(), sc, a.buf->as<T>(), sa, b.buf->as<T>(), sb, o, sOut);
+      else if (c.dtype == DType::I32) cpu::where(c.buf->as<int32_t>(), sc, a.buf->as<T>(), sa, b.buf->as<T>(), sb, o, sOut);
+      else cpu::where(c.buf->as<double>(), sc, a.buf->as<T>(), sa, b.buf->as<T>(), sb, o, sOut);
     })
+    finishKept(ref, out);
     return rawObject(info.Env(), h, so, a.dtype);
   })
 }
 
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   NG_KERNEL("Clamp", {
-    TensorArg x = tensorArg(info, 0, "Clamp", "x");
+    TensorArg x = tensorArgAnyLayout(info, 0, "Clamp", "x");
     requireReal(x, "Clamp", "x");
+    Buffer* ref = keptLayout({&x});
     Buffer* y;
-    auto h = newHandle(info.Env(), x.numel(), x.dtype, &y);
+    auto h = newResult(info.Env(), ref, x.numel(), x.dtype, &y);
     double lo = info[1].As<Napi::Number>().DoubleValue(), hi = info[2].As<Napi::Number>().DoubleValue();
-    NG_REAL_DISPATCH(x.dtype, cpu::clamp(x.buf->as<T>(), y->as<T>(), int64_t(x.numel()), T(lo), T(hi));)
+    const auto n = int64_t(y->bytes / elementSize(x.dtype));
+    NG_REAL_DISPATCH(x.dtype, cpu::clamp(x.buf->as<T>(), y->as<T>(), n, T(lo), T(hi));)
+    finishKept(ref, y);
     return rawObject(info.Env(), h, x.shape, x.dtype);
   })
 }

@@ -59,7 +59,10 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const char* op = "BatchNormForward";
   NG_KERNEL(op, {
     auto env = info.Env();
-    TensorArg x = tensorArg(info, 0, op, "x");
+    // A blocked input (a conv's output) is normalized as stored and y keeps its layout.
+    TensorArg x = tensorArgAnyLayout(info, 0, op, "x");
+    if (!x.blockedAsIs()) plainView(x);
+    const int block = x.buf->block;
     auto weight = optTensor(info, 1, op, "weight");
     auto bias = optTensor(info, 2, op, "bias");
     auto runMean = optTensor(info, 3, op, "runMean");
@@ -72,7 +75,9 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     const float* w = perChannel(weight, x, l.C, "weight");
     const float* b = perChannel(bias, x, l.C, "bias");
     std::vector<double> mean, invstd;
-    if (training) {
+    if (training && block) {
+      cpu::batchNormStatsBlocked(x.f32(), l, block, eps, mean, invstd);
+    } else if (training) {
       cpu::batchNormStats(x.f32(), l, eps, mean, invstd);
     } else {
       if (!runMean || !runVar) {
@@ -88,8 +93,9 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
       }
     }
     Buffer* y;
-    auto hy = newHandle(env, x.numel(), DType::F32, &y);
-    cpu::batchNormApply(x.f32(), y->as<float>(), l, mean.data(), invstd.data(), w, b);
+    auto hy = block ? newBlockedHandle(env, x.shape, block, &y) : newHandle(env, x.numel(), DType::F32, &y);
+    if (block) cpu::batchNormApplyBlocked(x.f32(), y->as<float>(), l, block, mean.data(), invstd.data(), w, b);
+    else cpu::batchNormApply(x.f32(), y->as<float>(), l, mean.data(), invstd.data(), w, b);
     std::vector<float> mf(mean.begin(), mean.end()), isf(invstd.begin(), invstd.end());
     auto r = Napi::Object::New(env);
     r.Set("y", rawObject(env, hy, x.shape, DType::F32));
@@ -103,8 +109,17 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   const char* op = "BatchNormBackward";
   NG_KERNEL(op, {
     auto env = info.Env();
-    TensorArg dy = tensorArg(info, 0, op, "dy");
-    TensorArg x = tensorArg(info, 1, op, "x");
+    // Blocked when x is (the saved conv output): a plain dy of x's shape is blocked to match, as
+    // the elementwise kernels do, so that dx stays blocked for the conv's backward.
+    TensorArg dy = tensorArgAnyLayout(info, 0, op, "dy");
+    TensorArg x = tensorArgAnyLayout(info, 1, op, "x");
+    const bool kept = x.blockedAsIs() && dy.shape == x.shape && dy.dtype == DType::F32;
+    if (kept && !(dy.blockedAsIs() && dy.buf->block == x.buf->block)) blockedView(dy, x.buf);
+    if (!kept) {
+      plainView(dy);
+      plainView(x);
+    }
+    const int block = x.buf->block;
     auto weight = optTensor(info, 2, op, "weight");
     std::optional<TensorArg> mean = tensorArg(info, 3, op, "mean");
     std::optional<TensorArg> invstd = tensorArg(info, 4, op, "invstd");
@@ -117,10 +132,15 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     const float* mu = perChannel(mean, x, l.C, "mean");
     const float* is = perChannel(invstd, x, l.C, "invstd");
     Buffer *dx, *dw, *db;
-    auto hx = newHandle(env, x.numel(), DType::F32, &dx);
+    auto hx = block ? newBlockedHandle(env, x.shape, block, &dx) : newHandle(env, x.numel(), DType::F32, &dx);
     auto hw = newHandle(env, size_t(l.C), DType::F32, &dw);
     auto hb = newHandle(env, size_t(l.C), DType::F32, &db);
-    cpu::batchNormBackward(dy.f32(), x.f32(), l, w, mu, is, dx->as<float>(), dw->as<float>(), db->as<float>());
+    if (block) {
+      cpu::batchNormBackwardBlocked(dy.f32(), x.f32(), l, block, w, mu, is, dx->as<float>(), dw->as<float>(),
+                                    db->as<float>());
+    } else {
+      cpu::batchNormBackward(dy.f32(), x.f32(), l, w, mu, is, dx->as<float>(), dw->as<float>(), db->as<float>());
+    }
     auto r = Napi::Object::New(env);
     r.Set("dx", rawObject(env, hx, x.shape, DType::F32));
     r.Set("dweight", rawObject(env, hw, {l.C}, DType::F32));

@@ -18,11 +18,14 @@ std::string fmtShape(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// A tensor of param's shape and dtype; null or undefined is absent (returns nullptr).
+// A tensor of param's shape and dtype; null or undefined is absent (returns nullptr). The state
+// buffers are written in place (writableArg); the gradient is only read, through a plain view
+// that `hold` keeps alive for the call.
 Buffer* like(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, const TensorArg& param,
-             bool optional) {
+             bool optional, TensorArg* hold = nullptr) {
   if (optional && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
-  TensorArg t = tensorArg(info, i, op, name);
+  TensorArg t = hold ? tensorArg(info, i, op, name) : writableArg(info, i, op, name);
+  if (hold) *hold = t;
   if (t.shape != param.shape || t.dtype != param.dtype) {
     throw std::invalid_argument(std::string("'") + name + "' " + fmtShape(t.shape) + " (" + dtypeName(t.dtype) +
                                 ") must match 'param' " + fmtShape(param.shape) + " (" + dtypeName(param.dtype) + ")");
@@ -31,7 +34,7 @@ Buffer* like(const Napi::CallbackInfo& info, size_t i, const char* op, const cha
 }
 
 TensorArg floatParam(const Napi::CallbackInfo& info, const char* op) {
-  TensorArg p = tensorArg(info, 0, op, "param");
+  TensorArg p = writableArg(info, 0, op, "param");
   if (p.dtype != DType::F32 && p.dtype != DType::F64) {
     throw std::invalid_argument(std::string("'param' must be float32 or float64, got ") + dtypeName(p.dtype));
   }
@@ -55,7 +58,8 @@ Napi::Value SGDStep(const Napi::CallbackInfo& info) {
   const char* op = "SGDStep";
   NG_KERNEL(op, {
     TensorArg p = floatParam(info, op);
-    Buffer* g = like(info, 1, op, "grad", p, false);
+    TensorArg gradArg;
+    Buffer* g = like(info, 1, op, "grad", p, false, &gradArg);
     Buffer* buf = like(info, 2, op, "momentumBuf", p, true);
     auto o = options(info, 3);
     cpu::SGDOptions so{num(o, "lr"), num(o, "momentum"), num(o, "dampening"), num(o, "weightDecay"),
@@ -75,7 +79,8 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   const char* op = "AdamStep";
   NG_KERNEL(op, {
     TensorArg p = floatParam(info, op);
-    Buffer* g = like(info, 1, op, "grad", p, false);
+    TensorArg gradArg;
+    Buffer* g = like(info, 1, op, "grad", p, false, &gradArg);
     Buffer* m = like(info, 2, op, "expAvg", p, false);
     Buffer* v = like(info, 3, op, "expAvgSq", p, false);
     Buffer* vmax = like(info, 4, op, "maxExpAvgSq", p, true);

@@ -69,17 +69,21 @@ bool withIndices(const TensorArg& idx, F f) {
 Napi::Value MaxPool2D(const Napi::CallbackInfo& info) {
   NG_KERNEL("MaxPool2D", {
     auto env = info.Env();
-    TensorArg x = tensorArg(info, 0, "MaxPool2D", "x");
+    // A blocked input (the stem's conv, batch norm and ReLU) is pooled as stored; y keeps its layout.
+    TensorArg x = tensorArgAnyLayout(info, 0, "MaxPool2D", "x");
+    if (!x.blockedAsIs()) plainView(x);
     cpu::Pool2D p = poolParams(info, 1);
     int64_t OH, OW;
     cpu::poolOutShape(x.shape, p, false, &OH, &OW);
     requireF32(x, "MaxPool2D", "x");
     cpu::Planes pl = cpu::planesOf(x.shape);
     Shape ys = withHW(pl.lead, OH, OW);
+    const int block = x.buf->block;
     Buffer *y, *idx;
-    auto hy = newHandle(env, size_t(cpu::numel(ys)), DType::F32, &y);
+    auto hy = block ? newBlockedHandle(env, ys, block, &y) : newHandle(env, size_t(cpu::numel(ys)), DType::F32, &y);
     auto hi = newHandle(env, size_t(cpu::numel(ys)), DType::I64, &idx);
-    cpu::maxPool2d(x.f32(), y->as<float>(), idx->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
+    if (block) cpu::maxPool2dBlocked(x.f32(), y->as<float>(), idx->as<double>(), x.shape, block, OH, OW, p);
+    else cpu::maxPool2d(x.f32(), y->as<float>(), idx->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
     auto r = Napi::Object::New(env);
     r.Set("y", rawObject(env, hy, ys, DType::F32));
     r.Set("indices", rawObject(env, hi, ys, DType::I64));
@@ -89,9 +93,13 @@ Napi::Value MaxPool2D(const Napi::CallbackInfo& info) {
 
 Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
   NG_KERNEL("MaxPool2DBackward", {
-    TensorArg dy = tensorArg(info, 0, "MaxPool2DBackward", "dy");
+    // A blocked dy (layer 1's gradient) gives a blocked dx; the indices are always plain.
+    TensorArg dy = tensorArgAnyLayout(info, 0, "MaxPool2DBackward", "dy");
     TensorArg idx = tensorArg(info, 1, "MaxPool2DBackward", "indices");
     Shape xs = sizesArg(info, 2, "MaxPool2DBackward", "xShape");
+    const bool sameLead = xs.size() == 4 && dy.shape.size() == 4 && xs[0] == dy.shape[0] && xs[1] == dy.shape[1];
+    const int block = dy.blockedAsIs() && sameLead ? dy.buf->block : 0;
+    if (!block) plainView(dy);
     cpu::Planes pl = cpu::planesOf(xs);
     if (idx.shape != dy.shape || !isIndex(idx.dtype)) {
       throw std::invalid_argument("indices " + fmtShape(idx.shape) + " (" + dtypeName(idx.dtype) +
@@ -103,8 +111,9 @@ Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
     }
     requireF32(dy, "MaxPool2DBackward", "dy");
     Buffer* dx;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(xs)), DType::F32, &dx);
+    auto h = block ? newBlockedHandle(info.Env(), xs, block, &dx) : newHandle(info.Env(), size_t(cpu::numel(xs)), DType::F32, &dx);
     bool ok = withIndices(idx, [&](auto* id) {
+      if (block) return cpu::maxPool2dBackwardBlocked(dy.f32(), id, dx->as<float>(), xs, block, dy.shape[2], dy.shape[3]);
       return cpu::maxPool2dBackward(dy.f32(), id, dx->as<float>(), pl.planes, pl.H * pl.W, L);
     });
     if (!ok) throw std::out_of_range("an index lies outside its input plane of " + std::to_string(pl.H * pl.W) + " elements");

@@ -25,4 +25,13 @@ void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, co
 void batchNormBackward(const float* dy, const float* x, BNLayout l, const float* w, const float* mean,
                        const float* invstd, float* dx, float* dweight, float* dbias);
 
+// The same three over [N, C, H, W] held in nChw{block}c (cpu/layout.h; S = H * W, block 8 or
+// 16): cpu/batchnorm_blocked.cc. y and dx come out in that layout with zero padding channels.
+void batchNormStatsBlocked(const float* x, BNLayout l, int block, double eps, std::vector<double>& mean,
+                           std::vector<double>& invstd);
+void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, const double* mean, const double* invstd,
+                           const float* w, const float* b);
+void batchNormBackwardBlocked(const float* dy, const float* x, BNLayout l, int block, const float* w,
+                              const float* mean, const float* invstd, float* dx, float* dweight, float* dbias);
+
 }  // namespace nodegrad::cpu

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cpu/layout.h"
 #include "cpu/onednn.h"
 
 namespace nodegrad::cpu {
@@ -116,19 +117,96 @@ std::string key(const char* dir, const ConvGeom& g) {
   return k;
 }
 
-// One direction: the convolution primitive and the reorders of its three operands (two inputs,
-// one output), all made once per geometry.
+// An activation's layout as a oneDNN descriptor (block 0: plain nchw).
+memory::desc actDesc(const memory::dims& dims, int block) {
+  Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::nchw;
+  return memory::desc(dims, kF32, t);
+}
+
+// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw), else -1.
+int carriedBlock(const memory::desc& chosen, const memory::dims& dims) {
+  for (int b : {16, 8, 0}) {
+    if (chosen == actDesc(dims, b)) return b;
+  }
+  return -1;
+}
+
+// An activation input in the primitive's layout: itself when it already is (a conv output kept
+// blocked), else a pool copy made by a reorder from its layout, created once per layout pair.
+memory actInput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, Act a,
+                std::unique_ptr<onednn::PoolBuffer>& hold) {
+  auto r = onednn::cached<onednn::Reorder>(key + ",from" + std::to_string(a.block),
+                                           [&] { return onednn::Reorder::toChosen(actDesc(dims, a.block), chosen); });
+  return onednn::input(*r, a.data, hold);
+}
+
+// An activation output: written straight into the result when the primitive's layout is one the
+// buffers carry, else into a pool buffer that finish() reorders into a plain result.
+struct ActOutput {
+  memory mem;
+  float* user = nullptr;
+  std::shared_ptr<onednn::Reorder> toPlain;
+  std::unique_ptr<onednn::PoolBuffer> hold;
+};
+
+ActOutput actOutput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, const AllocAct& alloc) {
+  ActOutput o;
+  int block = carriedBlock(chosen, dims);
+  o.user = alloc(block < 0 ? 0 : block);
+  if (block >= 0) {
+    o.mem = memory(chosen, onednn::engine(), o.user);
+    return o;
+  }
+  o.toPlain = onednn::cached<onednn::Reorder>(key + ",toPlain", [&] { return onednn::Reorder::toPlain(chosen, actDesc(dims, 0)); });
+  o.mem = onednn::output(*o.toPlain, o.user, o.hold);
+  return o;
+}
+
+void finish(const ActOutput& o) {
+  if (o.toPlain) onednn::finish(*o.toPlain, o.mem, o.user);
+}
+
+// The reordered copies of one weight buffer, valid for one generation of its contents. Forward
+// and backward-data may choose different blockings, hence a short list.
+struct WeightCopies {
+  uint64_t generation;
+  std::vector<std::pair<memory::desc, std::unique_ptr<onednn::PoolBuffer>>> copies;
+};
+
+// The weight in the primitive's layout: reordered once per generation and kept on its buffer, so
+// that forward and backward-data reuse it until the optimizer (or any write) changes the weight.
+memory weightInput(const onednn::Reorder& r, const Weight& w, std::unique_ptr<onednn::PoolBuffer>& hold) {
+  if (!r.needed || !w.cache) return onednn::input(r, w.data, hold);
+  auto c = std::static_pointer_cast<WeightCopies>(*w.cache);
+  if (!c || c->generation != w.generation) {
+    c = std::make_shared<WeightCopies>();
+    c->generation = w.generation;
+    *w.cache = c;
+  }
+  for (auto& [desc, buf] : c->copies) {
+    if (desc == r.chosen) return memory(desc, onednn::engine(), buf->data());
+  }
+  auto buf = std::make_unique<onednn::PoolBuffer>(r.chosen.get_size());
+  memory m(r.chosen, onednn::engine(), buf->data());
+  memory u(r.plain, onednn::engine(), const_cast<float*>(w.data));  // only read
+  r.step.run({{DNNL_ARG_FROM, u}, {DNNL_ARG_TO, m}});
+  c->copies.emplace_back(r.chosen, std::move(buf));
+  return m;
+}
+
+// One direction: the convolution primitive, the layouts it chose for its two inputs and its
+// output, and the reorder of its weight operand (into the chosen layout, or out of it for dw).
 struct ConvEntry {
   onednn::Step conv;
-  onednn::Reorder in0, in1, out;
+  memory::desc in0, in1, out;
+  onednn::Reorder weight;
 };
 
 ConvEntry makeForward(const ConvGeom& g) {
   Descs d = descs(g);
   auto pd = forwardPd(d);
-  return {onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()},
-          onednn::Reorder::toChosen(d.x, pd.src_desc()), onednn::Reorder::toChosen(d.w, pd.weights_desc()),
-          onednn::Reorder::toPlain(pd.dst_desc(), d.y)};
+  return {onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()}, pd.src_desc(), pd.weights_desc(),
+          pd.dst_desc(), onednn::Reorder::toChosen(d.w, pd.weights_desc())};
 }
 
 ConvEntry makeBackwardData(const ConvGeom& g) {
@@ -136,9 +214,8 @@ ConvEntry makeBackwardData(const ConvGeom& g) {
   dnnl::convolution_backward_data::desc cd(dnnl::algorithm::convolution_direct, d.xAny, d.wAny, d.yAny, d.strides,
                                            d.dilates, d.padL, d.padR);
   dnnl::convolution_backward_data::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(), forwardPd(d));
-  return {onednn::Step{dnnl::convolution_backward_data(pd), pd.scratchpad_desc()},
-          onednn::Reorder::toChosen(d.y, pd.diff_dst_desc()), onednn::Reorder::toChosen(d.w, pd.weights_desc()),
-          onednn::Reorder::toPlain(pd.diff_src_desc(), d.x)};
+  return {onednn::Step{dnnl::convolution_backward_data(pd), pd.scratchpad_desc()}, pd.diff_dst_desc(),
+          pd.weights_desc(), pd.diff_src_desc(), onednn::Reorder::toChosen(d.w, pd.weights_desc())};
 }
 
 ConvEntry makeBackwardWeights(const ConvGeom& g) {
@@ -146,20 +223,8 @@ ConvEntry makeBackwardWeights(const ConvGeom& g) {
   dnnl::convolution_backward_weights::desc cd(dnnl::algorithm::convolution_direct, d.xAny, d.wAny, d.yAny, d.strides,
                                               d.dilates, d.padL, d.padR);
   dnnl::convolution_backward_weights::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(), forwardPd(d));
-  return {onednn::Step{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()},
-          onednn::Reorder::toChosen(d.x, pd.src_desc()), onednn::Reorder::toChosen(d.y, pd.diff_dst_desc()),
-          onednn::Reorder::toPlain(pd.diff_weights_desc(), d.w)};
-}
-
-// Runs one direction: reorders the inputs in, executes, reorders the output out.
-void run(const ConvEntry& e, int arg0, const float* in0, int arg1, const float* in1, int argOut, float* out) {
-  onednn::applyThreads();
-  std::unique_ptr<onednn::PoolBuffer> h0, h1, hOut;
-  auto m0 = onednn::input(e.in0, in0, h0);
-  auto m1 = onednn::input(e.in1, in1, h1);
-  auto mOut = onednn::output(e.out, out, hOut);
-  e.conv.run({{arg0, m0}, {arg1, m1}, {argOut, mOut}});
-  onednn::finish(e.out, mOut, out);
+  return {onednn::Step{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()}, pd.src_desc(),
+          pd.diff_dst_desc(), pd.diff_weights_desc(), onednn::Reorder::toPlain(pd.diff_weights_desc(), d.w)};
 }
 
 // The inference convolution with its epilogue. oneDNN applies the bias inside the convolution,
@@ -167,7 +232,8 @@ void run(const ConvEntry& e, int arg0, const float* in0, int arg1, const float* 
 // there in the chosen layout first), then eltwise relu.
 struct FusedEntry {
   onednn::Step conv;
-  onednn::Reorder x, w, bias, residual, y;
+  memory::desc x, y;
+  onednn::Reorder w, bias;
 };
 
 FusedEntry makeFused(const ConvGeom& g, bool bias, bool residual, bool relu) {
@@ -184,37 +250,13 @@ FusedEntry makeFused(const ConvGeom& g, bool bias, bool residual, bool relu) {
   Desc cd = bias ? Desc(inference, direct, d.xAny, d.wAny, b, d.yAny, d.strides, d.dilates, d.padL, d.padR)
                  : Desc(inference, direct, d.xAny, d.wAny, d.yAny, d.strides, d.dilates, d.padL, d.padR);
   dnnl::convolution_forward::primitive_desc pd(cd, attr, onednn::engine());
-  FusedEntry e{onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()},
-               onednn::Reorder::toChosen(d.x, pd.src_desc()),
-               onednn::Reorder::toChosen(d.w, pd.weights_desc()),
-               {},
-               onednn::Reorder::toChosen(d.y, pd.dst_desc()),
-               onednn::Reorder::toPlain(pd.dst_desc(), d.y)};
+  FusedEntry e{onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()}, pd.src_desc(), pd.dst_desc(),
+               onednn::Reorder::toChosen(d.w, pd.weights_desc()), {}};
   if (bias) e.bias = onednn::Reorder::toChosen(b, pd.bias_desc());
   return e;
 }
 
-void runFused(const FusedEntry& e, const ConvGeom& g, const float* x, const float* w, const float* bias,
-              const float* residual, float* y) {
-  onednn::applyThreads();
-  std::unique_ptr<onednn::PoolBuffer> hx, hw, hb, hy;
-  std::unordered_map<int, memory> args;
-  args.emplace(DNNL_ARG_SRC, onednn::input(e.x, x, hx));
-  args.emplace(DNNL_ARG_WEIGHTS, onednn::input(e.w, w, hw));
-  if (bias) args.emplace(DNNL_ARG_BIAS, onednn::input(e.bias, bias, hb));
-  memory my = onednn::output(e.y, y, hy);
-  if (residual && e.residual.needed) {
-    memory r(e.residual.plain, onednn::engine(), const_cast<float*>(residual));  // only read
-    e.residual.step.run({{DNNL_ARG_FROM, r}, {DNNL_ARG_TO, my}});
-  } else if (residual) {
-    std::memcpy(y, residual, size_t(numel(g.yShape())) * sizeof(float));
-  }
-  args.emplace(DNNL_ARG_DST, my);
-  e.conv.run(args);
-  onednn::finish(e.y, my, y);
-}
-
-// An empty input or weight leaves the epilogue alone: y = relu?(bias + residual).
+// An empty input or weight leaves the epilogue alone: y = relu?(bias + residual), plain.
 void emptyFused(const ConvGeom& g, const float* bias, const float* residual, bool relu, float* y) {
   const int64_t plane = g.oh * g.ow;
   for (int64_t i = 0; i < numel(g.yShape()); i++) {
@@ -226,53 +268,95 @@ void emptyFused(const ConvGeom& g, const float* bias, const float* residual, boo
 }  // namespace
 #endif
 
-void conv2dForwardFused(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* residual,
-                        bool relu, float* y) {
+void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, const Act* residual, bool relu,
+                        const AllocAct& y) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
-    if (empty(g)) return emptyFused(g, bias, residual, relu, y);
+    if (empty(g)) {
+      std::vector<float> plain;
+      if (residual && residual->block != 0) {
+        plain.resize(size_t(numel(g.yShape())));
+        blockedToPlain(g.yShape(), residual->block, residual->data, plain.data());
+      }
+      return emptyFused(g, bias, residual ? (plain.empty() ? residual->data : plain.data()) : nullptr, relu, y(0));
+    }
     std::string k = key("fwd_fused", g) + (bias ? ",b" : "") + (residual ? ",r" : "") + (relu ? ",relu" : "");
     auto e = onednn::cached<FusedEntry>(k, [&] { return makeFused(g, bias != nullptr, residual != nullptr, relu); });
-    runFused(*e, g, x, w, bias, residual, y);
+    onednn::applyThreads();
+    std::unique_ptr<onednn::PoolBuffer> hx, hw, hb, hr;
+    std::unordered_map<int, memory> args;
+    args.emplace(DNNL_ARG_SRC, actInput(k + ",x", e->x, g.xShape(), x, hx));
+    args.emplace(DNNL_ARG_WEIGHTS, weightInput(e->w, w, hw));
+    if (bias) args.emplace(DNNL_ARG_BIAS, onednn::input(e->bias, bias, hb));
+    ActOutput out = actOutput(k + ",y", e->y, g.yShape(), y);
+    if (residual) {
+      // The sum post-op reads dst: the residual goes there first, in dst's layout.
+      memory r = actInput(k + ",r", e->y, g.yShape(), *residual, hr);
+      std::memcpy(out.mem.get_data_handle(), r.get_data_handle(), e->y.get_size());
+    }
+    args.emplace(DNNL_ARG_DST, out.mem);
+    e->conv.run(args);
+    finish(out);
 #endif
   });
 }
 
-void conv2dForward(const ConvGeom& g, const float* x, const float* w, float* y) {
+void conv2dForward(const ConvGeom& g, Act x, Weight w, const AllocAct& y) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(y, 0, size_t(numel(g.yShape())) * sizeof(float));
+      std::memset(y(0), 0, size_t(numel(g.yShape())) * sizeof(float));
       return;
     }
-    auto e = onednn::cached<ConvEntry>(key("fwd", g), [&] { return makeForward(g); });
-    run(*e, DNNL_ARG_SRC, x, DNNL_ARG_WEIGHTS, w, DNNL_ARG_DST, y);
+    std::string k = key("fwd", g);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g); });
+    onednn::applyThreads();
+    std::unique_ptr<onednn::PoolBuffer> hx, hw;
+    memory mx = actInput(k + ",x", e->in0, g.xShape(), x, hx);
+    memory mw = weightInput(e->weight, w, hw);
+    ActOutput out = actOutput(k + ",y", e->out, g.yShape(), y);
+    e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, out.mem}});
+    finish(out);
 #endif
   });
 }
 
-void conv2dBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+void conv2dBackwardData(const ConvGeom& g, Act dy, Weight w, const AllocAct& dx) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(dx, 0, size_t(numel(g.xShape())) * sizeof(float));
+      std::memset(dx(0), 0, size_t(numel(g.xShape())) * sizeof(float));
       return;
     }
-    auto e = onednn::cached<ConvEntry>(key("bwd_data", g), [&] { return makeBackwardData(g); });
-    run(*e, DNNL_ARG_DIFF_DST, dy, DNNL_ARG_WEIGHTS, w, DNNL_ARG_DIFF_SRC, dx);
+    std::string k = key("bwd_data", g);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g); });
+    onednn::applyThreads();
+    std::unique_ptr<onednn::PoolBuffer> hy, hw;
+    memory my = actInput(k + ",dy", e->in0, g.yShape(), dy, hy);
+    memory mw = weightInput(e->weight, w, hw);
+    ActOutput out = actOutput(k + ",dx", e->out, g.xShape(), dx);
+    e->conv.run({{DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, out.mem}});
+    finish(out);
 #endif
   });
 }
 
-void conv2dBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw) {
+void conv2dBackwardWeights(const ConvGeom& g, Act x, Act dy, float* dw) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
       std::memset(dw, 0, size_t(numel(g.wShape())) * sizeof(float));
       return;
     }
-    auto e = onednn::cached<ConvEntry>(key("bwd_weights", g), [&] { return makeBackwardWeights(g); });
-    run(*e, DNNL_ARG_SRC, x, DNNL_ARG_DIFF_DST, dy, DNNL_ARG_DIFF_WEIGHTS, dw);
+    std::string k = key("bwd_weights", g);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g); });
+    onednn::applyThreads();
+    std::unique_ptr<onednn::PoolBuffer> hx, hy, hw;
+    memory mx = actInput(k + ",x", e->in0, g.xShape(), x, hx);
+    memory my = actInput(k + ",dy", e->in1, g.yShape(), dy, hy);
+    memory mw = onednn::output(e->weight, dw, hw);
+    e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_DIFF_WEIGHTS, mw}});
+    onednn::finish(e->weight, mw, dw);
 #endif
   });
 }

@@ -1,9 +1,12 @@
 // 2-D convolution on oneDNN, NCHW input and OIHW weight (I = C / groups), in its three
 // directions: forward, backward-data (Conv2DBackpropInput) and backward-weights
-// (Conv2DBackpropFilter). Buffers at the boundary are plain row-major; inside, oneDNN picks its
-// own (blocked) layouts and the kernels reorder into and out of them.
+// (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: activations arrive and leave in
+// nChw{8,16}c when that is the primitive's choice (cpu/layout.h), plain NCHW otherwise; weights
+// arrive plain and their reordered copies are cached on the weight's buffer for one generation.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 namespace nodegrad::cpu {
@@ -27,15 +30,30 @@ struct ConvGeom {
 ConvGeom convGeom(const std::vector<int64_t>& xShape, const std::vector<int64_t>& wShape, const ConvParams& p,
                   const std::vector<int64_t>* yShape = nullptr);
 
+// An activation operand: its data and layout (block 0: plain NCHW; 8 or 16: nChw{block}c).
+struct Act {
+  const float* data;
+  int block;
+};
+// A weight operand (plain OIHW). `cache`, when set, is a slot on the weight's buffer where its
+// reordered copies live while `generation` (bumped by every write to the buffer) is unchanged.
+struct Weight {
+  const float* data;
+  uint64_t generation;
+  std::shared_ptr<void>* cache;
+};
+// Allocates an activation result once its layout (block, 0 for plain) is known; returns its data.
+using AllocAct = std::function<float*(int block)>;
+
 // y = conv(x, w).
-void conv2dForward(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv2dForward(const ConvGeom& g, Act x, Weight w, const AllocAct& y);
 // Inference only: y = relu?(conv(x, w) + bias + residual), one oneDNN primitive with the bias
-// built in and sum / eltwise-relu post-ops. `bias` ([o]) and `residual` (y's shape) may be null.
-void conv2dForwardFused(const ConvGeom& g, const float* x, const float* w, const float* bias, const float* residual,
-                        bool relu, float* y);
+// built in and sum / eltwise-relu post-ops. `bias` ([o], plain) and `residual` (y's shape) may be null.
+void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, const Act* residual, bool relu,
+                        const AllocAct& y);
 // dx = the gradient of conv with respect to x, given dy.
-void conv2dBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
-// dw = the gradient of conv with respect to w, given x and dy (summed over the batch).
-void conv2dBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw);
+void conv2dBackwardData(const ConvGeom& g, Act dy, Weight w, const AllocAct& dx);
+// dw (plain OIHW) = the gradient of conv with respect to w, given x and dy (summed over the batch).
+void conv2dBackwardWeights(const ConvGeom& g, Act x, Act dy, float* dw);
 
 }  // namespace nodegrad::cpu

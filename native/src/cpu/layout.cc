@@ -1,0 +1,65 @@
+#include "cpu/layout.h"
+
+#include <cstring>
+#include <string>
+
+#include "cpu/onednn.h"
+
+namespace nodegrad::cpu {
+
+int64_t paddedChannels(int64_t c, int block) { return block == 0 ? c : (c + block - 1) / block * block; }
+
+size_t blockedNumel(const std::vector<int64_t>& dims, int block) {
+  return size_t(dims[0] * paddedChannels(dims[1], block) * dims[2] * dims[3]);
+}
+
+void zeroBlockPadding(const std::vector<int64_t>& dims, int block, float* data) {
+  const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3];
+  const int64_t cp = paddedChannels(c, block);
+  if (cp == c || block == 0) return;
+  const int64_t used = c - (cp - block);  // channels in the last block
+  for (int64_t i = 0; i < n; i++) {
+    float* last = data + (i * cp + cp - block) * hw;  // the last channel block of image i
+    for (int64_t s = 0; s < hw; s++) std::memset(last + s * block + used, 0, size_t(block - used) * sizeof(float));
+  }
+}
+
+#ifdef NODEGRAD_HAVE_ONEDNN
+namespace {
+
+void reorder(const std::vector<int64_t>& dims, int block, const float* src, float* dst, bool toPlain) {
+  using dnnl::memory;
+  const auto tag = block == 16 ? memory::format_tag::aBcd16b : memory::format_tag::aBcd8b;
+  memory::desc plain(dims, memory::data_type::f32, memory::format_tag::nchw);
+  memory::desc blocked(dims, memory::data_type::f32, tag);
+  std::string key = std::string(toPlain ? "layout_to_plain" : "layout_to_blocked") + "," + std::to_string(block);
+  for (auto d : dims) key += "," + std::to_string(d);
+  auto r = onednn::cached<onednn::Reorder>(key, [&] {
+    return toPlain ? onednn::Reorder::toPlain(blocked, plain) : onednn::Reorder::toChosen(plain, blocked);
+  });
+  onednn::applyThreads();
+  memory from(toPlain ? blocked : plain, onednn::engine(), const_cast<float*>(src));  // only read
+  memory to(toPlain ? plain : blocked, onednn::engine(), dst);
+  r->step.run({{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+}
+
+}  // namespace
+#endif
+
+void blockedToPlain(const std::vector<int64_t>& dims, int block, const float* src, float* dst) {
+  withOnednn([&] {
+#ifdef NODEGRAD_HAVE_ONEDNN
+    if (blockedNumel(dims, block) > 0) reorder(dims, block, src, dst, true);
+#endif
+  });
+}
+
+void plainToBlocked(const std::vector<int64_t>& dims, int block, const float* src, float* dst) {
+  withOnednn([&] {
+#ifdef NODEGRAD_HAVE_ONEDNN
+    if (blockedNumel(dims, block) > 0) reorder(dims, block, src, dst, false);
+#endif
+  });
+}
+
+}  // namespace nodegrad::cpu

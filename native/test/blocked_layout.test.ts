@@ -1,0 +1,160 @@
+// Activations kept in oneDNN's blocked layout (nChw16c / nChw8c) between conv, batch norm, ReLU,
+// add and pooling on 'cpu' (issue 4 §2). Every result is checked against the same chain on 'ts' in
+// float64 and against the 'cpu' chain forced plain after each op (a multiply by ones of shape
+// [1, C, 1, 1] broadcasts, and broadcasting kernels read and write plain NCHW). Read-back is NCHW
+// whatever the buffer holds, and a weight written in place must not be served from a stale reorder.
+import { describe, expect, it } from 'vitest';
+import {
+  add, backends, batchNorm, conv2d, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
+  type MaxPool2dOptions, type Tensor,
+} from '@nodegrad/autograd';
+import { Conv2d, SGD } from '@nodegrad/nn';
+import { describeBuild, nativeLayout } from '@nodegrad/native';
+
+const cpu = backends().find((b) => b.name === 'cpu');
+const onednn = describeBuild().features.onednn;
+const suite = cpu?.available && onednn.enabled ? describe : describe.skip;
+const why = !cpu?.available ? ` (skipped: ${cpu?.reason ?? 'cpu backend not registered'})`
+  : !onednn.enabled ? ` (skipped: built without oneDNN: ${onednn.reason})` : '';
+
+let seed = 11;
+function rand(): number {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; // LCG, deterministic across runs
+  return seed / 2 ** 32 * 2 - 1;
+}
+
+/** The same float32-rounded values as a float32 'cpu' tensor and a float64 'ts' tensor. */
+function pair(shape: number[], scale = 1): { cpu: Tensor; ts: Tensor } {
+  const f32 = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * scale);
+  return {
+    cpu: fromTypedArray(f32, shape, { device: 'cpu', dtype: 'float32', requiresGrad: true }),
+    ts: fromTypedArray(Float64Array.from(f32), shape, { device: 'ts', dtype: 'float64', requiresGrad: true }),
+  };
+}
+
+/** max |got − want| ≤ tol · max(1, max |want|), naming the worst element. */
+function expectClose(got: Tensor, want: Tensor, tol: number, what: string): void {
+  expect(got.shape, what).toEqual(want.shape);
+  const g = got.toTypedArray(), w = want.toTypedArray();
+  let worst = 0, at = 0, scale = 1;
+  for (let i = 0; i < w.length; i++) scale = Math.max(scale, Math.abs(w[i]!));
+  for (let i = 0; i < w.length; i++) {
+    const e = Math.abs(g[i]! - w[i]!);
+    if (!(e <= worst)) { worst = e; at = i; }
+  }
+  if (!(worst <= tol * scale)) throw new Error(`${what}: element ${at} is ${g[at]}, expected ${w[at]} (scale ${scale})`);
+}
+
+interface Chain { out: Tensor; layouts: string[] }
+
+/** conv → bn → relu → add (the conv's output as residual) → conv → maxpool, then a weighted sum. */
+function chain(x: Tensor, w1: Tensor, w2: Tensor, g: Tensor, b: Tensor, r: Tensor, plain: Tensor | null): Chain {
+  const layouts: string[] = [];
+  const p = (t: Tensor) => {
+    const v = plain ? mul(t, plain) : t;
+    if (v.device === 'cpu') layouts.push(nativeLayout(v));
+    return v;
+  };
+  const y0 = p(conv2d(x, w1, null, { padding: 1 }));
+  const h = p(relu(p(batchNorm(y0, null, null, g, b, { training: true }))));
+  const s = p(add(h, y0));
+  const y = p(maxPool2d(p(conv2d(s, w2, null, { padding: 1 })), 2));
+  // y · r · y: y's gradient is computed beside blocked y, so the pooling's backward gets blocked dy.
+  return { out: sum(mul(mul(y, r), y)), layouts };
+}
+
+suite(`cpu backend: blocked activation layout${why}`, () => {
+  for (const C of [3, 10, 24]) {
+    it(`conv → bn → relu → add → conv → maxpool with ${C} channels: forward and backward match plain and ts`, () => {
+      const x = pair([2, 3, 8, 8]), w1 = pair([C, 3, 3, 3], 0.5), w2 = pair([C, C, 3, 3], 0.3);
+      const g = pair([C]), b = pair([C]), r = pair([2, C, 4, 4]);
+      const args = [x, w1, w2, g, b];
+      const ones = fromTypedArray(new Float32Array(C).fill(1), [1, C, 1, 1], { device: 'cpu', dtype: 'float32' });
+      const run = (dev: 'cpu' | 'ts', plain: Tensor | null) => {
+        for (const a of args) a[dev].grad = null;
+        const c = chain(x[dev], w1[dev], w2[dev], g[dev], b[dev], r[dev].detach(), plain);
+        c.out.backward();
+        return { out: c.out, layouts: c.layouts, grads: args.map((a) => a[dev].grad!) };
+      };
+      const kept = run('cpu', null);
+      const plain = run('cpu', ones);
+      const ref = run('ts', null);
+      // Forced plain really is plain; kept results stay in the conv's layout through the pooling.
+      expect(plain.layouts.every((l) => l === 'nchw')).toBe(true);
+      const convLayout = kept.layouts[0]!;
+      expect(kept.layouts, `layouts ${kept.layouts.join(' ')}`).toEqual(Array(6).fill(convLayout));
+      if (C % 8 === 0) expect(convLayout).not.toBe('nchw'); // what oneDNN picks for f32 on x86 with AVX2 or better
+      expectClose(kept.out, plain.out, 1e-5, 'loss vs plain');
+      expectClose(kept.out, ref.out, 1e-4, 'loss vs ts');
+      const names = ['x', 'w1', 'w2', 'gamma', 'beta'];
+      kept.grads.forEach((gr, i) => {
+        expect(nativeLayout(gr), `grad ${names[i]} is plain`).toBe('nchw');
+        expectClose(gr, plain.grads[i]!, 1e-5, `grad ${names[i]} vs plain`);
+        expectClose(gr, ref.grads[i]!, 1e-4, `grad ${names[i]} vs ts`);
+      });
+    });
+  }
+
+  it('reads a blocked tensor back as NCHW, whole or through a view', () => {
+    const x = pair([2, 5, 6, 6]), w = pair([20, 5, 3, 3]);
+    const y = conv2d(x.cpu, w.cpu);
+    const want = conv2d(x.ts, w.ts);
+    expect(nativeLayout(y)).not.toBe('nchw');
+    expectClose(y, want, 1e-5, 'toTypedArray');
+    expectClose(y.reshape([2, -1]), want.reshape([2, -1]), 1e-5, 'a flattened view');
+    expectClose(y.sum([0, 2, 3]), want.sum([0, 2, 3]), 1e-5, 'a reduction over a blocked buffer');
+    expectClose(y.reshape([40, 16]).sum([1]), want.reshape([40, 16]).sum([1]), 1e-5, 'rows of a view');
+  });
+
+  const pools: [number, MaxPool2dOptions][] = [
+    [3, { stride: 2, padding: 1 }], [2, {}], [3, { stride: 2, padding: 1, ceilMode: true }], [2, { dilation: 2, padding: 1 }],
+  ];
+  for (const [k, opts] of pools) {
+    it(`max-pools a blocked tensor with PyTorch's plane indices: kernel ${k} ${JSON.stringify(opts)}`, () => {
+      const x = pair([2, 3, 9, 11]), w = pair([20, 3, 3, 3]);
+      const y = conv2d(x.cpu, w.cpu, null, { padding: 1 }).detach().requiresGrad_();
+      const yr = conv2d(x.ts, w.ts, null, { padding: 1 }).detach().requiresGrad_();
+      const [p, idx] = maxPool2dWithIndices(y, k, opts);
+      const [pr, idxr] = maxPool2dWithIndices(yr, k, opts);
+      expect(nativeLayout(p)).toBe(nativeLayout(y));
+      expect(Array.from(idx.toTypedArray())).toEqual(Array.from(idxr.toTypedArray()));
+      expectClose(p, pr, 1e-5, 'pooled');
+      const g = conv2d(pair([2, 3, ...p.shape.slice(2)]).cpu.detach(), pair([20, 3, 1, 1]).cpu.detach()); // a blocked dy
+      sum(mul(p, g)).backward();
+      sum(mul(pr, fromTypedArray(Float64Array.from(g.toTypedArray()), g.shape, { device: 'ts', dtype: 'float64' }))).backward();
+      expectClose(y.grad!, yr.grad!, 1e-5, 'dx');
+    });
+  }
+
+  it('a weight written in place (mul_, an SGD step, loadStateDict) is not served from a stale reorder', () => {
+    const x = pair([2, 16, 7, 7]);
+    const conv = new Conv2d(16, 32, 3, { padding: 1, bias: false }).to('cpu');
+    const refConv = (t: Tensor) => conv2d(t, fromTypedArray(Float64Array.from(conv.weight.toTypedArray()), conv.weight.shape,
+      { device: 'ts', dtype: 'float64' }), null, { padding: 1 });
+    const forward = () => noGrad(() => conv.call(x.cpu.detach()));
+    forward(); // the weight's reorder is made and kept
+    expectClose(forward(), refConv(x.ts.detach()), 1e-5, 'before any write');
+
+    noGrad(() => conv.weight.mul_(-0.5));
+    expectClose(forward(), refConv(x.ts.detach()), 1e-5, 'after mul_');
+
+    // Backward-data uses the weight too: x's gradient after an SGD step must use the new weight.
+    const opt = new SGD(conv.parameters(), { lr: 0.1 });
+    const xg = x.cpu.detach().requiresGrad_();
+    sum(conv.call(xg)).backward();
+    opt.step();
+    xg.grad = null;
+    const y = conv.call(xg);
+    sum(y).backward();
+    const xr = x.ts.detach().requiresGrad_();
+    const yr = refConv(xr);
+    sum(yr).backward();
+    expectClose(y, yr, 1e-5, 'forward after SGD step');
+    expectClose(xg.grad!, xr.grad!, 1e-5, 'input gradient after SGD step');
+
+    const fresh = pair([32, 16, 3, 3], 0.2);
+    conv.loadStateDict({ weight: fresh.cpu.detach() });
+    expectClose(forward(), refConv(x.ts.detach()), 1e-5, 'after loadStateDict');
+    expectClose(conv.weight, fresh.ts, 0, 'the loaded weight');
+  });
+});
