@@ -12,6 +12,22 @@ namespace {
 std::atomic<int64_t> liveHandles{0};
 std::atomic<int64_t> liveBytes{0};
 
+// V8 is told of the memory the buffer pool holds from the system (live + cached), not of each
+// handle: a training step allocates and frees its maps from the pool every step, and reporting
+// each of those made V8 run ~6 full collections per step for memory that was never new. A leak
+// (handles left to finalizers) still grows the pool, and V8 then collects. One env per thread,
+// so each thread keeps what it has reported to its own isolate.
+thread_local int64_t reportedBytes = 0;
+
+void syncExternalMemory(Napi::Env env) {
+  auto s = cpu::poolStats();
+  int64_t held = int64_t(s.liveBytes + s.cachedBytes);
+  if (held != reportedBytes) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, held - reportedBytes);
+    reportedBytes = held;
+  }
+}
+
 void release(Napi::Env env, Buffer* b) {
   if (b->freed) return;
   b->freed = true;
@@ -19,7 +35,7 @@ void release(Napi::Env env, Buffer* b) {
   cpu::poolFree(b->data, b->bytes);
   liveHandles--;
   liveBytes -= int64_t(b->bytes);
-  Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(b->bytes));
+  syncExternalMemory(env);
 }
 
 Buffer* unwrap(Napi::Value v, const char* op, const char* name) {
@@ -53,7 +69,7 @@ std::shared_ptr<Buffer> plainCopyOf(Buffer* b) {
 void replaceStorage(Napi::Env env, Buffer* b, void* data, size_t bytes) {
   cpu::poolFree(b->data, b->bytes == 0 ? 1 : b->bytes);
   liveBytes += int64_t(bytes) - int64_t(b->bytes);
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes) - int64_t(b->bytes));
+  syncExternalMemory(env);
   b->data = data;
   b->bytes = bytes;
 }
@@ -105,7 +121,7 @@ Napi::Value newHandle(Napi::Env env, size_t numel, DType dtype, Buffer** out) {
   b->data = cpu::poolAlloc(b->bytes == 0 ? 1 : b->bytes);
   liveHandles++;
   liveBytes += int64_t(b->bytes);
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(b->bytes));
+  syncExternalMemory(env);
   if (out) *out = b;
   return Napi::External<Buffer>::New(env, b, [](Napi::Env e, Buffer* p) {
     release(e, p);
@@ -298,7 +314,10 @@ void registerBuffer(Napi::Env env, Napi::Object exports) {
     o.Set("poolCachedBytes", double(s.cachedBytes));
     return o;
   }));
-  exports.Set("trimPool", Napi::Function::New(env, [](const Napi::CallbackInfo&) { cpu::poolTrim(); }));
+  exports.Set("trimPool", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    cpu::poolTrim();
+    syncExternalMemory(info.Env());
+  }));
   // layoutOf(raw) -> 'nchw' (plain) | 'nChw8c' | 'nChw16c': a debug query for tests.
   exports.Set("layoutOf", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     TensorArg t = tensorArgAnyLayout(info, 0, "layoutOf", "x");
