@@ -179,8 +179,8 @@ struct WeightCopies {
   std::vector<std::pair<memory::desc, std::unique_ptr<onednn::PoolBuffer>>> copies;
 };
 
-// The weight in the primitive's layout: reordered once per generation and kept on its buffer, so
-// that forward and backward-data reuse it until the optimizer (or any write) changes the weight.
+// The weight in the inference primitive's layout: reordered once per generation and kept on its
+// buffer, so repeated inference reuses it until any write changes the weight.
 memory weightInput(const onednn::Reorder& r, const Weight& w, std::unique_ptr<onednn::PoolBuffer>& hold) {
   if (!r.needed || !w.cache) return onednn::input(r, w.data, hold);
   auto c = std::static_pointer_cast<WeightCopies>(*w.cache);
@@ -318,7 +318,9 @@ void conv2dForward(const ConvGeom& g, Act x, Weight w, const AllocAct& y) {
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hx, hw;
     memory mx = actInput(k + ",x", e->in0, g.xShape(), x, hx);
-    memory mw = weightInput(e->weight, w, hw);
+    // Training reorders its weight per call: forward and backward-data choose different blockings
+    // and the optimizer changes every weight each step, so a kept copy would only cost memory.
+    memory mw = onednn::input(e->weight, w.data, hw);
     ActOutput out = actOutput(k + ",y", e->out, g.yShape(), y);
     e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, out.mem}});
     finish(out);
@@ -338,7 +340,7 @@ void conv2dBackwardData(const ConvGeom& g, Act dy, Weight w, const AllocAct& dx)
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hy, hw;
     memory my = actInput(k + ",dy", e->in0, g.yShape(), dy, hy);
-    memory mw = weightInput(e->weight, w, hw);
+    memory mw = onednn::input(e->weight, w.data, hw);
     ActOutput out = actOutput(k + ",dx", e->out, g.xShape(), dx);
     e->conv.run({{DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, out.mem}});
     finish(out);
