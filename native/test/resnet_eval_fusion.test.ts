@@ -3,12 +3,13 @@
 // forward on 'ts' in float64 (the reference), by which kernels run, and by the folded weights
 // following every change of the tensors they come from.
 import { describe, expect, it } from 'vitest';
-import { backends, crossEntropy, manualSeed, noGrad, rand, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
+import { backends, crossEntropy, manualSeed, noGrad, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
 import {
   BasicBlock, BatchNormBase, Conv2d, SGD, fuseConvBn, resnet18, resnet50, type ResNet, type ResNetOptions,
 } from '@nodegrad/nn';
 import { describeBuild, memoryStats } from '@nodegrad/native';
 import { countKernels } from './count_kernels.js';
+import { maxRelErr, randomizeNorms } from '../../packages/nn/test/norm_utils.js';
 
 const cpu = backends().find((b) => b.name === 'cpu');
 const onednn = describeBuild().features.onednn;
@@ -19,28 +20,6 @@ const why = !cpu?.available ? ` (skipped: ${cpu?.reason ?? 'cpu backend not regi
 const F32_TOL = 1e-4;
 const NARROW: ResNetOptions = { widths: [8, 16, 16, 32], numClasses: 10 };
 const FUSED_KERNELS = ['Conv2DFused', 'Conv2D', 'BatchNormForward', 'Relu', 'Rsqrt'] as const;
-
-function maxRelErr(a: Tensor, b: Tensor): number {
-  const x = a.toTypedArray(), y = b.toTypedArray();
-  expect(x.length).toBe(y.length);
-  let err = 0, scale = 0;
-  for (let i = 0; i < x.length; i++) { err = Math.max(err, Math.abs(x[i]! - y[i]!)); scale = Math.max(scale, Math.abs(y[i]!)); }
-  return err / scale;
-}
-
-/** Non-trivial running statistics and affine parameters in every BatchNorm. */
-function randomizeNorms(model: ResNet): void {
-  noGrad(() => {
-    for (const m of model.modules()) {
-      if (!(m instanceof BatchNormBase)) continue;
-      const n = m.numFeatures;
-      m.running_mean!.copy_(randn([n], { device: m.running_mean!.device }).mul(0.2));
-      m.running_var!.copy_(rand([n], { device: m.running_var!.device }).add(0.5));
-      m.weight!.copy_(rand([n], { device: m.weight!.device }).add(0.5));
-      m.bias!.copy_(randn([n], { device: m.bias!.device }).mul(0.1));
-    }
-  });
-}
 
 /** The same random model twice: float32 on 'cpu', float64 on 'ts'. */
 function twins(make: (o: ResNetOptions) => ResNet, opts: ResNetOptions): { model: ResNet; ref: ResNet } {

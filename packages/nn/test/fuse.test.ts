@@ -1,30 +1,10 @@
 // fuseConvBn: folding eval-mode BatchNorm into the conv before it must leave outputs unchanged.
 import { describe, expect, test } from 'vitest';
-import { manualSeed, noGrad, rand, randn, tensor, type Tensor } from '@nodegrad/autograd';
+import { manualSeed, noGrad, randn, tensor } from '@nodegrad/autograd';
 import {
   BatchNorm2d, BatchNormBase, Bottleneck, Conv2d, Identity, ReLU, ResNet, Sequential, fuseConvBn, resnet18,
 } from '@nodegrad/nn';
-
-function maxRelErr(a: Tensor, b: Tensor): number {
-  const x = a.toTypedArray(), y = b.toTypedArray();
-  let err = 0, scale = 0;
-  for (let i = 0; i < x.length; i++) { err = Math.max(err, Math.abs(x[i]! - y[i]!)); scale = Math.max(scale, Math.abs(y[i]!)); }
-  return err / scale;
-}
-
-/** Gives every BatchNorm non-trivial running statistics and affine parameters. */
-function randomizeNorms(model: ResNet): void {
-  noGrad(() => {
-    for (const m of model.modules()) {
-      if (!(m instanceof BatchNormBase)) continue;
-      const n = m.numFeatures;
-      m.running_mean!.copy_(randn([n]).mul(0.2));
-      m.running_var!.copy_(rand([n]).add(0.5));
-      m.weight!.copy_(rand([n]).add(0.5));
-      m.bias!.copy_(randn([n]).mul(0.1));
-    }
-  });
-}
+import { maxRelErr, randomizeNorms } from './norm_utils.js';
 
 describe('fuseConvBn', () => {
   test('folds by w * gamma/sqrt(var+eps) and beta + (b - mean) * gamma/sqrt(var+eps) (hand-computed)', () => {

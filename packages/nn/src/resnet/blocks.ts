@@ -41,18 +41,38 @@ export function conv1x1(inPlanes: number, outPlanes: number, stride = 1): Conv2d
   return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false });
 }
 
+/**
+ * What both blocks share: relu(residual(x) + identity(x)), or in eval with nothing to record the
+ * block's fused convolutions (forwardFused returns null when they do not apply).
+ */
+abstract class ResidualBlock extends Module {
+  declare relu: ReLU;
+  declare downsample: Module | null;
+  protected readonly folds = new ConvBnFolds();
+
+  /** The residual branch alone (without the identity and the final ReLU). */
+  abstract residual(x: Tensor): Tensor;
+  protected abstract forwardFused(x: Tensor): Tensor | null;
+
+  forward(x: Tensor): Tensor {
+    const fused = this.forwardFused(x);
+    if (fused) return fused;
+    return freeingUnsaved(this, () => {
+      const identity = this.downsample ? this.downsample.call(x) : x;
+      return this.relu.call(add(this.residual(x), identity));
+    });
+  }
+}
+
 /** Two 3x3 convolutions (ResNet-18/34). */
-export class BasicBlock extends Module {
+export class BasicBlock extends ResidualBlock {
   static readonly expansion = 1;
   readonly expansion = 1;
   readonly stride: number;
   declare conv1: Conv2d;
   declare bn1: Module;
-  declare relu: ReLU;
   declare conv2: Conv2d;
   declare bn2: Module;
-  declare downsample: Module | null;
-  private readonly folds = new ConvBnFolds();
 
   constructor(inplanes: number, planes: number, opts: BlockOptions = {}) {
     super();
@@ -78,17 +98,8 @@ export class BasicBlock extends Module {
     return this.bn2.call(this.conv2.call(out));
   }
 
-  forward(x: Tensor): Tensor {
-    const fused = this.forwardFused(x);
-    if (fused) return fused;
-    return freeingUnsaved(this, () => {
-      const identity = this.downsample ? this.downsample.call(x) : x;
-      return this.relu.call(add(this.residual(x), identity));
-    });
-  }
-
   /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; else null. */
-  private forwardFused(x: Tensor): Tensor | null {
+  protected forwardFused(x: Tensor): Tensor | null {
     if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
     const c1 = this.folds.get('1', this.conv1, this.bn1);
     const c2 = this.folds.get('2', this.conv2, this.bn2);
@@ -121,7 +132,7 @@ function downsampled(folds: ConvBnFolds, downsample: Module | null, x: Tensor): 
  * sits on the 3x3 convolution ("ResNet V1.5", as torchvision), not on the first 1x1 as in the
  * original paper (arXiv:1512.03385).
  */
-export class Bottleneck extends Module {
+export class Bottleneck extends ResidualBlock {
   static readonly expansion = 4;
   readonly expansion = 4;
   readonly stride: number;
@@ -131,9 +142,6 @@ export class Bottleneck extends Module {
   declare bn2: Module;
   declare conv3: Conv2d;
   declare bn3: Module;
-  declare relu: ReLU;
-  declare downsample: Module | null;
-  private readonly folds = new ConvBnFolds();
 
   constructor(inplanes: number, planes: number, opts: BlockOptions = {}) {
     super();
@@ -158,17 +166,8 @@ export class Bottleneck extends Module {
     return this.bn3.call(this.conv3.call(out));
   }
 
-  forward(x: Tensor): Tensor {
-    const fused = this.forwardFused(x);
-    if (fused) return fused;
-    return freeingUnsaved(this, () => {
-      const identity = this.downsample ? this.downsample.call(x) : x;
-      return this.relu.call(add(this.residual(x), identity));
-    });
-  }
-
   /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; else null. */
-  private forwardFused(x: Tensor): Tensor | null {
+  protected forwardFused(x: Tensor): Tensor | null {
     if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
     const c1 = this.folds.get('1', this.conv1, this.bn1);
     const c2 = this.folds.get('2', this.conv2, this.bn2);
