@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^@nodegrad\/autograd\/testing$/, replacement: src('./packages/autograd/src/testing/index.ts') },
       { find: /^@nodegrad\/autograd$/, replacement: src('./packages/autograd/src/index.ts') },
       { find: /^@nodegrad\/nn$/, replacement: src('./packages/nn/src/index.ts') },
+      { find: /^@nodegrad\/data$/, replacement: src('./packages/data/src/index.ts') },
       { find: /^@nodegrad\/native$/, replacement: src('./native/lib/index.ts') },
     ],
   },
