@@ -2,7 +2,7 @@
 # Set-up on a fresh Debian 12 machine with Node 20: the system libraries the native addon builds
 # against (oneDNN from Debian's libdnnl-dev, whose CMake package also looks for the OpenCL headers
 # of ocl-icd-opencl-dev; a C++ compiler; cmake), then `npm install`, which also builds
-# the addon (a failed addon build leaves the pure-TS backend working and says why).
+# the addon (a failed addon build leaves the pure-TS backend working and says why), then the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -17,3 +17,5 @@ fi
 # written here), so install with npm install.
 npm install --no-audit --no-fund
 cat native/build/build-report.json 2>/dev/null || true
+# The packages' JavaScript (and with it the `nodegrad` command in node_modules/.bin).
+npm run build

@@ -76,6 +76,18 @@ describe('the reference file written by the official safetensors package', () =>
   });
 });
 
+describe('parsing a Node Buffer', () => {
+  it('reads tensors from a Buffer that is a view into a larger pool (as small readFileSync results are)', () => {
+    const bytes = serializeSafetensors({ a: tensor([1.5, -2, 3], { dtype: 'float32' }), n: tensor([7, 2 ** 40], { dtype: 'int64' }) });
+    // Buffer.from(array) of a small size lands in Node's shared 8 KiB pool at a nonzero offset.
+    const pooled = Buffer.concat([Buffer.alloc(3), Buffer.from(bytes)]).subarray(3);
+    expect(pooled.byteOffset).toBeGreaterThan(0);
+    const { tensors } = parseSafetensors(pooled);
+    expect(Array.from(tensors.a!.toTypedArray())).toEqual([1.5, -2, 3]);
+    expect(Array.from(tensors.n!.toTypedArray())).toEqual([7, 2 ** 40]);
+  });
+});
+
 describe('F16 and BF16 conversion', () => {
   it('rounds hand-computed cases to nearest even, with overflow, subnormals and NaN as c10', () => {
     const cases: [number, number, number][] = [ // value, F16 bits, BF16 bits

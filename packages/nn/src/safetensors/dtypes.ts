@@ -51,9 +51,12 @@ export function storedDType(dtype: DType): StoredDType {
 
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** A copy of `bytes` starting on a fresh, aligned buffer, as typed-array views need. */
+/**
+ * A copy of `bytes` starting on a fresh, aligned buffer, as typed-array views need. Uint8Array's
+ * own slice: a Node Buffer's `slice()` returns a view of its whole pool, not a copy.
+ */
 function aligned(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer;
+  return Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer;
 }
 
 /** float32 bit patterns of all 65536 halves, built on first use. */

@@ -1,0 +1,205 @@
+/**
+ * `nodegrad doctor`: what this machine and this install can run, and why not where something is
+ * missing — Node, the CPU, each backend (ts, cpu, cuda) with the reason it is absent, the native
+ * build's features, threads, package versions, and whether PyTorch is there to compare against.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { backends, defaultDevice } from '@nodegrad/autograd';
+import { describeBuild, getNumThreads, type BuildDescription } from '@nodegrad/native';
+import { formatFlags, parseFlags, type FlagSpecs } from '../args.js';
+
+export interface BackendReport {
+  name: string;
+  available: boolean;
+  /** Why it is not available. */
+  reason?: string;
+}
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  arch: string;
+  kernel: string;
+  cpu: { model: string; logicalCores: number; physicalCores: number | null };
+  memoryGiB: number;
+  /** 'ts', 'cpu', 'cuda' always, then any other registered backend. */
+  backends: BackendReport[];
+  defaultDevice: string;
+  build: BuildDescription;
+  threads: { native: number; ompNumThreads: string | null };
+  /** Version of each @nodegrad package found, or why it was not. */
+  packages: Record<string, string>;
+  /** PyTorch through `python -c 'import torch'`; null when not checked. */
+  torch: { available: boolean; version?: string; python: string; reason?: string } | null;
+}
+
+export interface DoctorOptions {
+  /** Look for PyTorch (a Python start-up, a few seconds); default true. */
+  torch?: boolean;
+  python?: string;
+  torchTimeoutMs?: number;
+}
+
+export const NODEGRAD_PACKAGES = ['@nodegrad/autograd', '@nodegrad/nn', '@nodegrad/native', '@nodegrad/data', '@nodegrad/cli'];
+
+/** Physical cores from /proc/cpuinfo (Linux); null where it cannot tell. */
+function physicalCores(): number | null {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const cores = new Set<string>();
+    let phys = '';
+    for (const line of text.split('\n')) {
+      const [k, v] = line.split(':').map((s) => s.trim());
+      if (k === 'physical id') phys = v ?? '';
+      else if (k === 'core id') cores.add(`${phys}/${v}`);
+    }
+    return cores.size > 0 ? cores.size : null;
+  } catch {
+    return null;
+  }
+}
+
+function backendReports(build: BuildDescription): BackendReport[] {
+  const registered = backends();
+  const find = (pred: (n: string) => boolean) => registered.filter((b) => pred(b.name));
+  const out: BackendReport[] = [];
+  for (const name of ['ts', 'cpu', 'cuda']) {
+    const hits = find((n) => n === name || n.startsWith(`${name}:`));
+    if (hits.length > 0) {
+      out.push(...hits.map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) })));
+      continue;
+    }
+    // Not registered and not reported: say what the build knows of it.
+    let reason: string;
+    if (name === 'cuda') {
+      const f = build.features.cuda;
+      reason = !build.loaded ? `the native addon is not loaded: ${build.reason}`
+        : f.enabled ? 'the addon is built with CUDA but no cuda backend is registered (no device found?)'
+        : `the native addon is built without CUDA: ${f.reason ?? 'no reason recorded'}`;
+    } else {
+      reason = 'not registered';
+    }
+    out.push({ name, available: false, reason });
+  }
+  const shown = new Set(out.map((b) => b.name));
+  for (const b of registered) if (!shown.has(b.name)) out.push({ ...b });
+  return out;
+}
+
+/** This module's folder; package lookups walk up from it, as Node's resolution does. */
+const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Finds `name`'s package.json the way Node resolves it from here (node_modules folders upwards),
+ * without importing it; the packages' `exports` maps do not expose package.json to require.
+ */
+function packageVersion(name: string): string {
+  for (let dir = here; ; dir = dirname(dir)) {
+    const self = join(dir, 'package.json');
+    if (existsSync(self)) {
+      try {
+        const pkg = JSON.parse(readFileSync(self, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name) return pkg.version ?? 'no version field';
+      } catch { /* an unreadable package.json is not ours; keep looking */ }
+    }
+    const file = join(dir, 'node_modules', name, 'package.json');
+    if (existsSync(file)) {
+      try {
+        return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? 'no version field';
+      } catch (e) {
+        return `unreadable package.json: ${(e as Error).message}`;
+      }
+    }
+    if (dirname(dir) === dir) return 'not installed';
+  }
+}
+
+function torchReport(python: string, timeoutMs: number): NonNullable<DoctorReport['torch']> {
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? `${python} not found`
+      : code === 'ETIMEDOUT' ? `import torch took over ${timeoutMs / 1000} s` : r.error.message;
+    return { available: false, python, reason };
+  }
+  if (r.status !== 0) {
+    const last = r.stderr.trim().split('\n').pop() ?? `exit code ${r.status}`;
+    return { available: false, python, reason: last };
+  }
+  return { available: true, python, version: r.stdout.trim() };
+}
+
+/** Collects the report; synchronous (the PyTorch probe waits for its child process). */
+export function doctor(opts: DoctorOptions = {}): DoctorReport {
+  const build = describeBuild();
+  const cpuList = cpus();
+  return {
+    node: process.version,
+    platform: platform(),
+    arch: arch(),
+    kernel: release(),
+    cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', logicalCores: availableParallelism(), physicalCores: physicalCores() },
+    memoryGiB: totalmem() / 2 ** 30,
+    backends: backendReports(build),
+    defaultDevice: defaultDevice(),
+    build,
+    threads: { native: getNumThreads(), ompNumThreads: process.env.OMP_NUM_THREADS ?? null },
+    packages: Object.fromEntries(NODEGRAD_PACKAGES.map((p) => [p, packageVersion(p)])),
+    torch: opts.torch === false ? null : torchReport(opts.python ?? '/usr/bin/python3', opts.torchTimeoutMs ?? 30_000),
+  };
+}
+
+const mark = (ok: boolean) => (ok ? 'yes' : 'no ');
+
+/** The report as the command prints it. */
+export function formatDoctor(r: DoctorReport): string {
+  const lines: string[] = [];
+  lines.push(`node      ${r.node} (${r.platform} ${r.arch}, kernel ${r.kernel})`);
+  lines.push(`cpu       ${r.cpu.model}: ${r.cpu.logicalCores} logical cores` +
+    `${r.cpu.physicalCores !== null ? `, ${r.cpu.physicalCores} physical` : ''}; ${r.memoryGiB.toFixed(1)} GiB memory`);
+  lines.push('backends');
+  for (const b of r.backends) lines.push(`  ${b.name.padEnd(8)}${mark(b.available)} ${b.available ? '' : b.reason ?? ''}`.trimEnd());
+  lines.push(`  default device: ${r.defaultDevice}`);
+  lines.push(`native    ${r.build.loaded ? 'addon loaded' : `addon not loaded: ${r.build.reason}`}`);
+  for (const [name, f] of Object.entries(r.build.features)) {
+    lines.push(`  ${name.padEnd(8)}${mark(f.enabled)} ${f.enabled ? '' : f.reason ?? ''}`.trimEnd());
+  }
+  lines.push(`threads   native kernels ${r.threads.native}; OMP_NUM_THREADS ${r.threads.ompNumThreads ?? 'unset'}`);
+  lines.push('packages');
+  for (const [name, v] of Object.entries(r.packages)) lines.push(`  ${name.padEnd(20)}${v}`);
+  if (r.torch) {
+    lines.push(`pytorch   ${r.torch.available ? `${r.torch.version} (${r.torch.python})` : `not available: ${r.torch.reason}`}`);
+  }
+  return lines.join('\n');
+}
+
+export const DOCTOR_FLAGS: FlagSpecs = {
+  json: { type: 'bool', help: 'print the report as JSON' },
+  torch: { type: 'bool', help: 'look for PyTorch with python -c "import torch" (default true; --torch=false skips it)' },
+  python: { type: 'string', help: 'the Python to look for PyTorch with (default /usr/bin/python3)', placeholder: 'PATH' },
+};
+
+export const DOCTOR_HELP = `nodegrad doctor: what this machine and install can run
+
+Prints Node's version, the platform, the CPU model and cores, each backend (ts, cpu, cuda) and
+why one is missing, the native build's features (oneDNN, CUDA, NCCL, MPI) with their reasons,
+the kernel thread count and OMP_NUM_THREADS, the @nodegrad package versions, and PyTorch's
+version where \`python -c 'import torch'\` works (checked with a 30 s timeout).
+
+${formatFlags(DOCTOR_FLAGS)}`;
+
+/** `nodegrad doctor [--json] [--torch=false] [--python PATH]`; returns the exit code. */
+export function runDoctor(argv: readonly string[], out: { write(s: string): unknown } = process.stdout): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out.write(`${DOCTOR_HELP}\n`);
+    return 0;
+  }
+  const flags = parseFlags('doctor', DOCTOR_FLAGS, argv);
+  const report = doctor({ torch: flags.torch !== false, ...(typeof flags.python === 'string' ? { python: flags.python } : {}) });
+  out.write(`${flags.json ? JSON.stringify(report, null, 2) : formatDoctor(report)}\n`);
+  return 0;
+}

@@ -1,0 +1,122 @@
+/** `nodegrad train`: trains a ResNet on a dataset, with checkpoints, metrics, a plot and exact resume. */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setRngState } from '@nodegrad/autograd';
+import { getNumThreads, setNumThreads } from '@nodegrad/native';
+import { CliError, UsageError, formatFlags, parseFlags } from '../args.js';
+import { Progress, plotPng } from '../report/index.js';
+import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
+import { TRAIN_FLAGS, checkDevice, checkResumeFlags, resolveConfig, type TrainConfig } from '../train/config.js';
+import { writeMetrics } from '../train/files.js';
+import { trainLoop, type LoopState } from '../train/loop.js';
+import {
+  buildModel, imageShape, loadDatasets, loadWeights, makeLoaders, makeOptimizer, makeScheduler, trainableParams,
+} from '../train/setup.js';
+
+export const summary = 'train a ResNet (default: the small-image ResNet-18 on the built-in MNIST digits)';
+
+export const usage = `usage: nodegrad train [flags]
+
+Trains a ResNet and writes, to the output folder: metrics.jsonl and metrics.csv (one row per
+epoch), plot.png (loss and accuracy curves), best.safetensors (best validation accuracy) and
+last.safetensors + last.state.*.safetensors (the checkpoint --resume continues from).
+
+flags:
+${formatFlags({ ...TRAIN_FLAGS, help: { type: 'bool', help: 'show this help' } })}`;
+
+/** Runs the command; returns the exit code (usage errors are thrown as UsageError). */
+export async function run(argv: readonly string[]): Promise<number> {
+  const given = parseFlags('train', { ...TRAIN_FLAGS, help: { type: 'bool', help: '' } }, argv);
+  if (given.help) {
+    console.log(usage);
+    return 0;
+  }
+  let cfg: TrainConfig;
+  let ckpt: Checkpoint | null = null;
+  if (given.resume !== undefined) {
+    const dir = given.resume as string;
+    if (!existsSync(dir)) throw new CliError(`--resume ${dir}: no such folder`);
+    if (given.out !== undefined && resolve(given.out as string) !== resolve(dir)) {
+      throw new UsageError('train', `--out ${String(given.out)} differs from --resume ${dir}; a resumed run writes into its own folder`);
+    }
+    await removeStaleTemps(dir);
+    ckpt = await loadCheckpoint(dir, 'ts');
+    cfg = { ...checkResumeFlags('train', ckpt.state.config, given, dir), out: dir };
+    checkDevice('train', cfg.device);
+  } else {
+    const r = resolveConfig('train', given);
+    cfg = r.config;
+    for (const n of r.notes) console.log(n);
+    if (existsSync(join(cfg.out, 'last.safetensors'))) {
+      throw new CliError(`--out ${cfg.out} already holds a run (last.safetensors); continue it with --resume ${cfg.out} or choose another folder`);
+    }
+    mkdirSync(cfg.out, { recursive: true });
+  }
+  // oneDNN sizes its primitives for the thread count when it creates them: set it before any conv.
+  if (cfg.device === 'cpu' && getNumThreads() !== cfg.threads) setNumThreads(cfg.threads);
+
+  const { train, val, name } = await loadDatasets(cfg);
+  const shape = await imageShape(train);
+  const numClasses = train.classes.length;
+  const { model, smallStem } = buildModel(cfg, shape, numClasses);
+  if (cfg.weights && !ckpt) {
+    const replaced = await loadWeights(model, cfg.weights, cfg.device);
+    console.log(`loaded ${cfg.weights}${replaced ? `; ${replaced}` : ''}`);
+  }
+  const params = trainableParams(model, cfg.freezeBackbone);
+  const optimizer = makeOptimizer(cfg, params);
+  const { trainLoader, valLoader } = makeLoaders(cfg, train, val);
+  const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
+
+  let state: LoopState = { position: { epoch: 0, step: 0, globalStep: 0 }, accum: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: -1, history: [] };
+  if (ckpt) {
+    restore(cfg, ckpt, model, optimizer, scheduler);
+    const s = ckpt.state;
+    state = { position: s.position, accum: s.accum, bestAcc: s.bestAcc, history: s.history };
+    // The files may lag the checkpoint if the run was killed between writing them.
+    await writeMetrics(cfg.out, s.history);
+    if (s.history.length) await plotPng(s.history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
+    console.log(`resuming ${resolve(cfg.out)} at epoch ${s.position.epoch + 1}, step ${s.position.step} of ${trainLoader.batchesPerEpoch}`);
+  }
+
+  const nParams = model.parameters().reduce((n, p) => n + p.size, 0);
+  console.log(`training ${cfg.model}${cfg.widths ? ` (widths ${cfg.widths.join(',')})` : ''}${smallStem ? ' with the small-image stem' : ''}, ` +
+    `${(nParams / 1e6).toFixed(2)}M parameters${cfg.freezeBackbone ? ' (fc only trainable)' : ''}, on ${name}: ` +
+    `${train.length} training / ${val.length} validation images of ${shape.channels}x${shape.height}x${shape.width}`);
+  console.log(`${cfg.epochs} epochs of ${trainLoader.batchesPerEpoch} steps, batch ${cfg.batchSize}, ${cfg.optimizer} lr ${cfg.lr} ` +
+    `(${cfg.schedule} schedule, warm-up ${cfg.warmupEpochs} epochs), device '${cfg.device}'` +
+    `${cfg.device === 'cpu' ? `, ${cfg.threads} threads` : ''}, seed ${cfg.seed}`);
+  console.log(`output: ${resolve(cfg.out)}`);
+  try {
+    state = await trainLoop({ cfg, model, optimizer, scheduler, trainLoader, valLoader, numClasses, progress: new Progress({ epochs: cfg.epochs }) }, state);
+  } finally {
+    await trainLoader.close();
+    await valLoader.close();
+  }
+  const best = state.history.reduce((b, r) => (r.val_acc > b.val_acc ? r : b), state.history[0]!);
+  console.log(`done: best validation accuracy ${(100 * best.val_acc).toFixed(2)}% at epoch ${best.epoch}`);
+  console.log(`  plot:       ${resolve(cfg.out, 'plot.png')}`);
+  console.log(`  metrics:    ${resolve(cfg.out, 'metrics.jsonl')} (and metrics.csv)`);
+  console.log(`  checkpoint: ${resolve(cfg.out, 'best.safetensors')} (best), ${resolve(cfg.out, 'last.safetensors')} (last)`);
+  return 0;
+}
+
+/** Puts the checkpoint's weights, optimizer and scheduler state and RNG back. */
+function restore(cfg: TrainConfig, ckpt: Checkpoint, model: ReturnType<typeof buildModel>['model'],
+  optimizer: ReturnType<typeof makeOptimizer>, scheduler: ReturnType<typeof makeScheduler>): void {
+  const weightsFile = join(cfg.out, 'last.safetensors');
+  const stateFile = `${join(cfg.out, 'last.state')}.*.safetensors`;
+  const attempt = (file: string, what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      throw new CliError(`cannot resume from ${file}: its ${what} does not fit the run: ${(e as Error).message}`);
+    }
+  };
+  attempt(weightsFile, 'weights', () => model.loadStateDict(ckpt.weights));
+  attempt(stateFile, 'optimizer state', () => optimizer.loadStateDict(ckpt.optimizer));
+  const sched = ckpt.state.scheduler;
+  if ((sched === null) !== (scheduler === null)) throw new CliError(`cannot resume from ${stateFile}: its scheduler state does not fit --schedule ${cfg.schedule}`);
+  if (sched && scheduler) attempt(stateFile, 'scheduler state', () => scheduler.loadStateDict(sched));
+  attempt(stateFile, 'RNG state', () => setRngState(ckpt.state.rng));
+}

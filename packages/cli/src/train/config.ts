@@ -1,0 +1,176 @@
+/**
+ * `nodegrad train`'s flags, their defaults, and the resolved configuration a run records in its
+ * checkpoint (so `--resume` rebuilds exactly the same run).
+ */
+import { backends } from '@nodegrad/autograd';
+import { getNumThreads } from '@nodegrad/native';
+import { UsageError, type FlagSpecs, type FlagValue } from '../args.js';
+
+export const MODELS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'] as const;
+
+/** The flags of `nodegrad train`, shared by `eval` where they overlap. */
+export const TRAIN_FLAGS: FlagSpecs = {
+  model: { type: 'string', choices: MODELS, help: 'architecture (resnet18)' },
+  widths: { type: 'string', placeholder: 'A,B,C,D', help: 'planes of layer1..4 for a narrow model (64,128,256,512)' },
+  'small-stem': { type: 'string', choices: ['auto', 'on', 'off'], help: '3x3 stride-1 stem, no max-pool; auto: on for inputs <= 64 px (auto)' },
+  dataset: { type: 'string', placeholder: 'mnist|cifar10:DIR|folder:DIR', help: 'built-in MNIST, CIFAR-10 binaries in DIR, or DIR/train + DIR/val image folders (mnist)' },
+  'image-size': { type: 'int', min: 8, help: 'with folder:DIR, images are resized to N x N (224)' },
+  epochs: { type: 'int', min: 1, help: 'passes over the training set (2)' },
+  'batch-size': { type: 'int', min: 1, help: 'images per step (64)' },
+  optimizer: { type: 'string', choices: ['sgd', 'adam', 'adamw'], help: 'sgd (Nesterov momentum), adam or adamw (sgd)' },
+  lr: { type: 'number', min: 0, help: 'peak learning rate (0.05 for sgd, 0.001 for adam/adamw)' },
+  momentum: { type: 'number', min: 0, max: 1, help: 'SGD momentum (0.9)' },
+  schedule: { type: 'string', choices: ['none', 'step', 'cosine'], help: 'lr schedule over steps after the warm-up (cosine)' },
+  'warmup-epochs': { type: 'number', min: 0, help: 'linear warm-up from lr/10, in epochs; may be fractional (0.3)' },
+  'step-size': { type: 'int', min: 1, help: 'with --schedule step: epochs between lr drops (1)' },
+  gamma: { type: 'number', min: 0, help: 'with --schedule step: lr factor at each drop (0.1)' },
+  'weight-decay': { type: 'number', min: 0, help: 'L2 (sgd, adam) or decoupled (adamw) weight decay (5e-4; adamw 0.01)' },
+  'label-smoothing': { type: 'number', min: 0, max: 1, help: 'cross-entropy label smoothing (0)' },
+  device: { type: 'string', placeholder: 'ts|cpu|cuda:N', help: "backend ('cpu' when the native addon is built, else 'ts')" },
+  threads: { type: 'int', min: 1, help: "kernel threads of the 'cpu' backend (OMP_NUM_THREADS or the core count)" },
+  seed: { type: 'int', min: 0, help: 'seed of the init, shuffling and augmentation (0)' },
+  out: { type: 'string', placeholder: 'DIR', help: 'output folder (runs/<timestamp>)' },
+  weights: { type: 'string', placeholder: 'FILE', help: 'start from a safetensors state dict with torchvision names (fc replaced if the class count differs)' },
+  'freeze-backbone': { type: 'bool', help: 'train fc only' },
+  'limit-train': { type: 'int', min: 1, help: 'use the first N training samples' },
+  'limit-val': { type: 'int', min: 1, help: 'use the first N validation samples' },
+  'checkpoint-every': { type: 'int', min: 1, help: 'write last.safetensors every N steps, and at each epoch end (50)' },
+  resume: { type: 'string', placeholder: 'DIR', help: 'continue the run in DIR from its last checkpoint' },
+  workers: { type: 'int', min: 0, help: 'data loading threads: 0 (main thread) or 1 (a worker thread) (0)' },
+};
+
+/** Everything that defines a run; stored in its checkpoint. */
+export interface TrainConfig {
+  model: (typeof MODELS)[number];
+  widths: [number, number, number, number] | null;
+  smallStem: 'auto' | 'on' | 'off';
+  dataset: string;
+  imageSize: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum: number;
+  schedule: 'none' | 'step' | 'cosine';
+  warmupEpochs: number;
+  stepSize: number;
+  gamma: number;
+  weightDecay: number;
+  labelSmoothing: number;
+  device: string;
+  threads: number;
+  seed: number;
+  out: string;
+  weights: string | null;
+  freezeBackbone: boolean;
+  limitTrain: number | null;
+  limitVal: number | null;
+  checkpointEvery: number;
+  workers: 0 | 1;
+}
+
+/** Flag name -> config key. */
+export const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Parses `--widths 8,16,32,64`. */
+export function parseWidths(command: string, raw: string): [number, number, number, number] {
+  const parts = raw.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 4 || !parts.every((v) => Number.isInteger(v) && v > 0)) {
+    throw new UsageError(command, `--widths must be 4 positive integers separated by commas (got '${raw}')`);
+  }
+  return parts as [number, number, number, number];
+}
+
+/** The device of a run without --device: the native 'cpu' backend when it is built. */
+export function defaultDevice(): { device: string; note?: string } {
+  const cpu = backends().find((b) => b.name === 'cpu');
+  if (cpu?.available) return { device: 'cpu' };
+  return { device: 'ts', note: `note: training on the pure-TypeScript 'ts' backend (slow): the native 'cpu' backend is unavailable: ${cpu?.reason ?? 'not registered'}` };
+}
+
+/** Checks a --device value against the registered backends. */
+export function checkDevice(command: string, device: string): void {
+  const base = device.startsWith('cuda') ? 'cuda' : device;
+  if (!/^(ts|cpu|cuda:\d+)$/.test(device)) {
+    throw new UsageError(command, `--device must be one of ts, cpu, cuda:N (got '${device}')`);
+  }
+  const b = backends().find((x) => x.name === base || x.name === device);
+  if (!b?.available) {
+    throw new UsageError(command, `--device ${device} is not available here: ${b?.reason ?? `no '${base}' backend is registered`} (run 'nodegrad doctor')`);
+  }
+}
+
+function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/**
+ * Defaults filled in around the flags given. The main job's (small-stem ResNet-18 on MNIST, SGD
+ * Nesterov lr 0.05, batch 64, 0.3-epoch warm-up then cosine to 0) epoch count is the fewest that
+ * reached >= 97% on the 2,000 held-out digits, measured on a 2-core machine (seed 0): 2 epochs gave
+ * 97.75% (lr 0.1: 97.85%), 3 epochs 98.15% at 1.5x the time; 1 epoch was at 97.2% mid-schedule.
+ */
+export function resolveConfig(command: string, given: Record<string, FlagValue>): { config: TrainConfig; notes: string[] } {
+  const notes: string[] = [];
+  const g = (k: string) => given[k];
+  const optimizer = (g('optimizer') ?? 'sgd') as TrainConfig['optimizer'];
+  let device = g('device') as string | undefined;
+  if (device === undefined) {
+    const d = defaultDevice();
+    device = d.device;
+    if (d.note) notes.push(d.note);
+  } else checkDevice(command, device);
+  const workers = (g('workers') ?? 0) as number;
+  if (workers > 1) throw new UsageError(command, `--workers must be one of 0, 1 (got '${workers}')`);
+  const config: TrainConfig = {
+    model: (g('model') ?? 'resnet18') as TrainConfig['model'],
+    widths: g('widths') === undefined ? null : parseWidths(command, g('widths') as string),
+    smallStem: (g('small-stem') ?? 'auto') as TrainConfig['smallStem'],
+    dataset: (g('dataset') ?? 'mnist') as string,
+    imageSize: (g('image-size') ?? 224) as number,
+    epochs: (g('epochs') ?? 2) as number,
+    batchSize: (g('batch-size') ?? 64) as number,
+    optimizer,
+    lr: (g('lr') ?? (optimizer === 'sgd' ? 0.05 : 0.001)) as number,
+    momentum: (g('momentum') ?? 0.9) as number,
+    schedule: (g('schedule') ?? 'cosine') as TrainConfig['schedule'],
+    warmupEpochs: (g('warmup-epochs') ?? 0.3) as number,
+    stepSize: (g('step-size') ?? 1) as number,
+    gamma: (g('gamma') ?? 0.1) as number,
+    weightDecay: (g('weight-decay') ?? (optimizer === 'adamw' ? 0.01 : 5e-4)) as number,
+    labelSmoothing: (g('label-smoothing') ?? 0) as number,
+    device,
+    threads: (g('threads') ?? getNumThreads()) as number,
+    seed: (g('seed') ?? 0) as number,
+    out: (g('out') ?? `runs/${timestamp()}`) as string,
+    weights: (g('weights') ?? null) as string | null,
+    freezeBackbone: (g('freeze-backbone') ?? false) as boolean,
+    limitTrain: (g('limit-train') ?? null) as number | null,
+    limitVal: (g('limit-val') ?? null) as number | null,
+    checkpointEvery: (g('checkpoint-every') ?? 50) as number,
+    workers: workers as 0 | 1,
+  };
+  if (!/^(mnist|cifar10:.+|folder:.+)$/.test(config.dataset)) {
+    throw new UsageError(command, `--dataset must be one of mnist, cifar10:DIR, folder:DIR (got '${config.dataset}')`);
+  }
+  return { config, notes };
+}
+
+/**
+ * On --resume, flags given again must agree with the run's recorded configuration; --out, if
+ * given, must name the resumed folder. Returns the recorded configuration.
+ */
+export function checkResumeFlags(command: string, saved: TrainConfig, given: Record<string, FlagValue>, dir: string): TrainConfig {
+  for (const [flag, value] of Object.entries(given)) {
+    if (flag === 'resume' || flag === 'out') continue;
+    const key = camel(flag) as keyof TrainConfig;
+    const have = flag === 'widths' ? parseWidths(command, value as string).join(',') : value;
+    const recorded = flag === 'widths' ? (saved.widths?.join(',') ?? '64,128,256,512') : saved[key];
+    if (have !== recorded) {
+      throw new UsageError(command, `--${flag} ${String(value)} differs from the resumed run's ${String(recorded)} ` +
+        `(recorded in ${dir}); leave it out or give the same value`);
+    }
+  }
+  return { ...saved };
+}

@@ -1,0 +1,45 @@
+/** Evaluation on a data loader: loss, accuracy and the confusion matrix (eval mode, no gradients). */
+import { noGrad, tidy, type Tensor } from '@nodegrad/autograd';
+import type { DataLoader } from '@nodegrad/data';
+import { CrossEntropyLoss, type Module } from '@nodegrad/nn';
+
+export interface EvalResult {
+  loss: number;
+  /** Fraction in [0, 1]. */
+  acc: number;
+  samples: number;
+  /** confusion[trueClass][predictedClass] = count. */
+  confusion: number[][];
+}
+
+/** Predicted classes and their agreement with `y`, as plain numbers (the tensors stay inside the caller's tidy). */
+export function predictions(logits: Tensor, y: Tensor): { pred: ArrayLike<number>; truth: ArrayLike<number>; correct: number } {
+  const pred = logits.argmax(1).toTypedArray() as ArrayLike<number>;
+  const truth = y.toTypedArray() as ArrayLike<number>;
+  let correct = 0;
+  for (let i = 0; i < pred.length; i++) if (Number(pred[i]) === Number(truth[i])) correct++;
+  return { pred, truth, correct };
+}
+
+/** Runs `model` over every batch of `loader` in eval mode; cross-entropy without label smoothing. */
+export async function evaluate(model: Module, loader: DataLoader, numClasses: number): Promise<EvalResult> {
+  model.eval();
+  const criterion = new CrossEntropyLoss({ reduction: 'sum' });
+  const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  let lossSum = 0;
+  let correct = 0;
+  let samples = 0;
+  for await (const b of loader.batches()) {
+    noGrad(() => tidy(() => {
+      const logits = model.call(b.x) as Tensor;
+      lossSum += criterion.call(logits, b.y).item();
+      const p = predictions(logits, b.y);
+      correct += p.correct;
+      samples += p.pred.length;
+      for (let i = 0; i < p.pred.length; i++) confusion[Number(p.truth[i])]![Number(p.pred[i])]!++;
+    }));
+    b.x.dispose();
+    b.y.dispose();
+  }
+  return { loss: samples ? lossSum / samples : NaN, acc: samples ? correct / samples : NaN, samples, confusion };
+}

@@ -1,0 +1,113 @@
+/**
+ * The training loop: steps in `tidy`, validation and the output files each epoch, checkpoints
+ * every `checkpointEvery` steps and at each epoch end. Every source of randomness is a function of
+ * (seed, epoch, step) or restored from the checkpoint, so a resumed run ends bit for bit where an
+ * uninterrupted one does.
+ */
+import { join } from 'node:path';
+import { tidy, type Tensor } from '@nodegrad/autograd';
+import type { DataLoader } from '@nodegrad/data';
+import { CrossEntropyLoss, saveSafetensors, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { plotPng, type Progress } from '../report/index.js';
+import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { evaluate, predictions } from './evaluate.js';
+import { writeMetrics, type EpochRow } from './files.js';
+
+export interface LoopState {
+  position: Position;
+  accum: EpochAccum;
+  bestAcc: number;
+  history: EpochRow[];
+}
+
+export interface Loop {
+  cfg: TrainConfig;
+  model: ResNet;
+  optimizer: Optimizer<ParamGroup>;
+  scheduler: Scheduler | null;
+  trainLoader: DataLoader;
+  valLoader: DataLoader;
+  numClasses: number;
+  /** The progress bar (a terminal) or periodic lines (a log). */
+  progress: Progress;
+}
+
+const freshAccum = (): EpochAccum => ({ lossSum: 0, correct: 0, seen: 0, seconds: 0 });
+
+/** Trains from `state.position` to the last epoch; returns the final state. */
+export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
+  const { cfg, model, optimizer, scheduler } = l;
+  const criterion = new CrossEntropyLoss({ labelSmoothing: cfg.labelSmoothing });
+  const stepsPerEpoch = l.trainLoader.batchesPerEpoch;
+  let { position, accum, bestAcc } = state;
+  const history = [...state.history];
+  const checkpoint = () => saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
+    { config: cfg, position, accum, bestAcc, history, scheduler: scheduler?.stateDict() ?? null });
+
+  for (let epoch = position.epoch; epoch < cfg.epochs; epoch++) {
+    const start = epoch === position.epoch ? position.step : 0;
+    if (start === 0) accum = freshAccum();
+    l.trainLoader.setEpoch(epoch);
+    model.train();
+    let t0 = performance.now();
+    let step = start;
+    l.progress.startEpoch(epoch + 1, stepsPerEpoch * cfg.batchSize);
+    for await (const b of l.trainLoader.batches(start)) {
+      const { loss, correct } = tidy(() => {
+        optimizer.zeroGrad();
+        const logits = model.call(b.x) as Tensor;
+        const lossT = criterion.call(logits, b.y);
+        lossT.backward();
+        optimizer.step();
+        scheduler?.step();
+        return { loss: lossT.item(), correct: predictions(logits, b.y).correct };
+      });
+      const n = b.indices.length;
+      b.x.dispose();
+      b.y.dispose();
+      accum.lossSum += loss * n;
+      accum.correct += correct;
+      accum.seen += n;
+      step++;
+      position = { epoch, step, globalStep: position.globalStep + 1 };
+      const now = performance.now();
+      accum.seconds += (now - t0) / 1000;
+      t0 = now;
+      const saving = position.globalStep % cfg.checkpointEvery === 0 && step < stepsPerEpoch;
+      l.progress.update(step * cfg.batchSize, accum.lossSum / accum.seen, accum.correct / accum.seen);
+      if (saving) {
+        await checkpoint();
+        l.progress.log(`checkpoint: epoch ${epoch + 1} step ${step}/${stepsPerEpoch} -> ${join(cfg.out, 'last.safetensors')}`);
+        t0 = performance.now();
+      }
+    }
+    const val = await evaluate(model, l.valLoader, l.numClasses);
+    const row: EpochRow = {
+      epoch: epoch + 1,
+      train_loss: accum.lossSum / accum.seen,
+      train_acc: accum.correct / accum.seen,
+      val_loss: val.loss,
+      val_acc: val.acc,
+      lr: optimizer.paramGroups[0]!.lr,
+      seconds: accum.seconds,
+      images_per_s: accum.seen / accum.seconds,
+    };
+    history.push(row);
+    const improved = val.acc > bestAcc;
+    if (improved) {
+      bestAcc = val.acc;
+      await saveSafetensors(join(cfg.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch + 1), val_acc: String(val.acc) });
+    }
+    position = { epoch: epoch + 1, step: 0, globalStep: position.globalStep };
+    accum = freshAccum();
+    await checkpoint();
+    await writeMetrics(cfg.out, history);
+    await plotPng(history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
+    l.progress.epochEnd({
+      epoch: epoch + 1, trainLoss: row.train_loss, trainAcc: row.train_acc, valLoss: row.val_loss, valAcc: row.val_acc, best: improved,
+    });
+    l.progress.log(`  ${row.images_per_s.toFixed(1)} img/s over ${row.seconds.toFixed(1)} s of training; lr now ${row.lr.toPrecision(3)}`);
+  }
+  return { position, accum, bestAcc, history };
+}
