@@ -8,16 +8,12 @@
 #include "bindings/buffer.h"
 #include "bindings/kernels.h"
 #include "cpu/batchnorm.h"
+#include "cpu/broadcast.h"
 
 namespace nodegrad {
 namespace {
 
-// "[2, 3, 4]", for error messages that name shapes as the 'ts' backend's do.
-std::string fmtShape(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
+using cpu::fmtShape;
 
 // An optional tensor argument: null or undefined is absent.
 std::optional<TensorArg> optTensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

@@ -7,16 +7,13 @@
 
 #include "bindings/buffer.h"
 #include "bindings/kernels.h"
+#include "cpu/broadcast.h"
 #include "cpu/optim.h"
 
 namespace nodegrad {
 namespace {
 
-std::string fmtShape(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
+using cpu::fmtShape;
 
 // A tensor of param's shape and dtype; null or undefined is absent (returns nullptr). The state
 // buffers are written in place (writableArg); the gradient is only read, through a plain view
@@ -66,11 +63,7 @@ Napi::Value SGDStep(const Napi::CallbackInfo& info) {
                        flag(o, "nesterov"), flag(o, "maximize"), flag(o, "firstStep")};
     if (so.momentum != 0 && !buf) throw std::invalid_argument("momentum needs 'momentumBuf'");
     const auto n = int64_t(p.numel());
-    if (p.dtype == DType::F32) {
-      cpu::sgdStep(p.buf->as<float>(), g->as<float>(), buf ? buf->as<float>() : nullptr, n, so);
-    } else {
-      cpu::sgdStep(p.buf->as<double>(), g->as<double>(), buf ? buf->as<double>() : nullptr, n, so);
-    }
+    NG_REAL_DISPATCH(p.dtype, cpu::sgdStep(p.buf->as<T>(), g->as<T>(), buf ? buf->as<T>() : nullptr, n, so);)
     return info.Env().Undefined();
   })
 }
@@ -90,13 +83,8 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
     if (ao.amsgrad && !vmax) throw std::invalid_argument("amsgrad needs 'maxExpAvgSq'");
     if (ao.step < 1) throw std::invalid_argument("step must be >= 1, got " + std::to_string(ao.step));
     const auto n = int64_t(p.numel());
-    if (p.dtype == DType::F32) {
-      cpu::adamStep(p.buf->as<float>(), g->as<float>(), m->as<float>(), v->as<float>(),
-                    vmax ? vmax->as<float>() : nullptr, n, ao);
-    } else {
-      cpu::adamStep(p.buf->as<double>(), g->as<double>(), m->as<double>(), v->as<double>(),
-                    vmax ? vmax->as<double>() : nullptr, n, ao);
-    }
+    NG_REAL_DISPATCH(p.dtype, cpu::adamStep(p.buf->as<T>(), g->as<T>(), m->as<T>(), v->as<T>(),
+                                            vmax ? vmax->as<T>() : nullptr, n, ao);)
     return info.Env().Undefined();
   })
 }

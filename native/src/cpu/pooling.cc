@@ -92,12 +92,6 @@ void adaptiveBins(int64_t n, int64_t o, std::vector<int64_t>& lo, std::vector<in
 
 }  // namespace
 
-std::string fmtShape(const Shape& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 Planes planesOf(const Shape& shape) {
   if (shape.size() != 3 && shape.size() != 4) {
     throw std::invalid_argument("expected input of shape [N, C, H, W] or [C, H, W], got " + fmtShape(shape));

@@ -23,8 +23,6 @@ struct Planes {
 };
 Planes planesOf(const Shape& shape);
 
-// "[1, 2, 3]", for error messages.
-std::string fmtShape(const Shape& s);
 
 // PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
 // ceil mode a last window that would start inside the right padding is dropped.
