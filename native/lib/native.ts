@@ -16,7 +16,8 @@ export interface NativeAddon {
   fromArray(data: TypedArray, shape: Shape, dtype: DType): Raw;
   toArray(x: Raw): TypedArray;
   copyInto(dst: Raw, src: Raw): void;
-  free(x: Raw): void;
+  /** Frees a storage (a Raw's `buf` handle) now. */
+  free(buf: unknown): void;
   memoryStats(): { liveHandles: number; liveBytes: number; poolCachedBytes: number };
   trimPool(): void;
   /** Debug: the layout the buffer holds ('nchw', or oneDNN's blocked 'nChw8c' / 'nChw16c'); reads are always NCHW. */
@@ -38,7 +39,13 @@ export interface NativeAddon {
   slice(x: Raw, begin: readonly number[], size: readonly number[], step: readonly number[]): Raw;
   pad(x: Raw, pads: readonly (readonly [number, number])[], value: number): Raw;
   concat(xs: readonly Raw[], axis: number): Raw;
-  oneHot(indices: Raw, numClasses: number, dtype: DType): Raw;
+  oneHot(indices: Raw, numClasses: number, dtype: DType, ignoreIndex?: number): Raw;
+
+  // Creation on the device (bindings/creation.cc).
+  copy(x: Raw): Raw;
+  fill(shape: Shape, value: number, dtype: DType): Raw;
+  random(kind: 'uniform' | 'normal' | 'bernoulli', shape: Shape, dtype: DType, seed: number, offset: number,
+    p: number, value: number): Raw;
   softmax(x: Raw, axis: number, log: boolean): Raw;
 
   // Matmul and convolution (bindings/matmul.cc, conv.cc), on oneDNN; built without it they throw.

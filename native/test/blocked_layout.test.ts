@@ -88,7 +88,9 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
       expectClose(kept.out, ref.out, 1e-4, 'loss vs ts');
       const names = ['x', 'w1', 'w2', 'gamma', 'beta'];
       kept.grads.forEach((gr, i) => {
-        expect(nativeLayout(gr), `grad ${names[i]} is plain`).toBe('nchw');
+        // Parameters' gradients come plain from their kernels; x's is a device copy of the
+        // backward-data result and may keep that kernel's layout (reads are NCHW either way).
+        if (i > 0) expect(nativeLayout(gr), `grad ${names[i]} is plain`).toBe('nchw');
         expectClose(gr, plain.grads[i]!, 1e-5, `grad ${names[i]} vs plain`);
         expectClose(gr, ref.grads[i]!, 1e-4, `grad ${names[i]} vs ts`);
       });

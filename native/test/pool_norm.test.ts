@@ -34,7 +34,7 @@ function operand(shape: readonly number[], f: (i: number) => number = rand): Ope
     abs: { buf: Float64Array.from(f32, Math.abs), shape, dtype: 'float64' },
   };
 }
-const host = (r: Raw): number[] => Array.from(getBackend('cpu').toArray(r));
+const host = (r: Raw): number[] => Array.from(getBackend('cpu').readSync(r));
 
 /** Within RTOL · bound (a Raw of per-element bounds, or one number for all); exact when bound is 0. */
 function expectClose(got: Raw, ref: Raw, bound: Raw | number, what = ''): void {

@@ -257,6 +257,12 @@ void registerBuffer(Napi::Env env, Napi::Object exports) {
     auto arr = info[0].As<Napi::TypedArray>();
     auto shape = shapeArg(info, 1, "fromArray", "shape");
     DType dt = parseDType(info[2].As<Napi::String>().Utf8Value(), "fromArray");
+    // The array type must be the dtype's (Float64Array for int64): never reinterpret bits.
+    napi_typedarray_type want = dt == DType::F32 ? napi_float32_array : dt == DType::I32 ? napi_int32_array : napi_float64_array;
+    if (arr.TypedArrayType() != want) {
+      throw Napi::TypeError::New(env, std::string("fromArray: ") + dtypeName(dt) + " data must be a " +
+                                          (dt == DType::F32 ? "Float32Array" : dt == DType::I32 ? "Int32Array" : "Float64Array"));
+    }
     Buffer* b;
     auto h = newHandle(env, arr.ElementLength(), dt, &b);
     auto ab = arr.ArrayBuffer();
@@ -299,9 +305,9 @@ void registerBuffer(Napi::Env env, Napi::Object exports) {
     }
     if (d->bytes && d != src.buf) std::memmove(d->data, src.buf->data, d->bytes);
   }));
+  // free(handle): the storage itself (a Raw's buf), not a Raw.
   exports.Set("free", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    auto o = info[0].As<Napi::Object>();
-    auto v = o.Get("buf");
+    auto v = info[0];
     if (!v.IsExternal()) throw Napi::TypeError::New(info.Env(), "free: not a native tensor handle");
     release(info.Env(), v.As<Napi::External<Buffer>>().Data());
   }));

@@ -7,6 +7,7 @@ namespace nodegrad {
 void registerElementwise(Napi::Env env, Napi::Object exports);
 void registerReduce(Napi::Env env, Napi::Object exports);
 void registerMovement(Napi::Env env, Napi::Object exports);
+void registerCreation(Napi::Env env, Napi::Object exports);
 void registerSoftmax(Napi::Env env, Napi::Object exports);
 void registerMatmul(Napi::Env env, Napi::Object exports);
 void registerConv(Napi::Env env, Napi::Object exports);
@@ -18,6 +19,7 @@ inline void registerKernels(Napi::Env env, Napi::Object exports) {
   registerElementwise(env, exports);
   registerReduce(env, exports);
   registerMovement(env, exports);
+  registerCreation(env, exports);
   registerSoftmax(env, exports);
   registerMatmul(env, exports);
   registerConv(env, exports);

@@ -144,13 +144,16 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   })
 }
 
-// oneHot(indices (int32/int64), numClasses, dtype): a trailing class dim of 0/1.
+// oneHot(indices (int32/int64), numClasses, dtype, ignoreIndex?): a trailing class dim of 0/1; an
+// index equal to ignoreIndex gives a zero row.
 Napi::Value OneHot(const Napi::CallbackInfo& info) {
   NG_KERNEL("OneHot", {
     TensorArg idx = tensorArg(info, 0, "OneHot", "indices");
     int64_t classes = info[1].As<Napi::Number>().Int64Value();
     DType dt = parseDType(info[2].As<Napi::String>(), "OneHot");
     if (idx.dtype != DType::I32 && idx.dtype != DType::I64) throw std::runtime_error("indices must be int32 or int64");
+    bool hasIgnore = info.Length() > 3 && info[3].IsNumber();
+    double ignore = hasIgnore ? info[3].As<Napi::Number>().DoubleValue() : 0;
     cpu::Shape outShape = idx.shape;
     outShape.push_back(classes);
     Buffer* out;
@@ -158,6 +161,7 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
     std::memset(out->data, 0, out->bytes);  // 0 is all-zero bits in every dtype
     for (size_t i = 0; i < idx.numel(); i++) {
       double v = idx.dtype == DType::I32 ? double(idx.buf->as<int32_t>()[i]) : idx.buf->as<double>()[i];
+      if (hasIgnore && v == ignore) continue;
       if (!(v >= 0 && v < double(classes)) || v != std::floor(v)) {
         throw std::runtime_error("index " + std::to_string(int64_t(v)) + " at position " + std::to_string(i) +
                                  " is out of range for " + std::to_string(classes) + " classes");

@@ -89,8 +89,28 @@ export interface Kernels {
   /** Constant padding: pads[i] = [before, after] for dim i (all dims listed). */
   Pad: (x: Raw, pads: readonly (readonly [number, number])[], value: number) => Raw;
   Concat: (xs: readonly Raw[], axis: number) => Raw;
-  /** indices (int32/int64, any shape) -> float one-hot with a trailing dim of `numClasses`. */
-  OneHot: (indices: Raw, numClasses: number, dtype: DType) => Raw;
+  /**
+   * indices (int32/int64, any shape) -> float one-hot with a trailing dim of `numClasses`. An
+   * index equal to `ignoreIndex` gives a zero row; any other index outside [0, numClasses) is an
+   * error naming it (a host backend throws; an asynchronous device raises it at its next read or
+   * sync), so targets are checked where they live, without a read-back.
+   */
+  OneHot: (indices: Raw, numClasses: number, dtype: DType, ignoreIndex?: number) => Raw;
+
+  // Creation on the device: nothing crosses from the host but the attributes.
+  /** A device-side copy of x (same shape and dtype, storage of its own). */
+  Copy: (x: Raw) => Raw;
+  /** A tensor of `shape` with every element `value` (rounded to dtype). */
+  Fill: (shape: Shape, value: number, dtype: DType) => Raw;
+  /**
+   * Counter-based random draws (philox.ts): element i depends only on (seed, offset + i), so
+   * every backend draws the same numbers. Uniform in [0, 1): 24 random bits for float32, 53 for
+   * float64. Normal: Box-Muller in float64, rounded to dtype.
+   */
+  RandomUniform: (shape: Shape, dtype: DType, seed: number, offset: number) => Raw;
+  RandomNormal: (shape: Shape, dtype: DType, seed: number, offset: number) => Raw;
+  /** `value` with probability p (a 53-bit uniform below p), else 0: dropout's scaled keep mask. */
+  Bernoulli: (shape: Shape, p: number, value: number, dtype: DType, seed: number, offset: number) => Raw;
 
   // Linear algebra: [B, M, K] x [B, K, N] -> [B, M, N], with optional transposes of the last two dims.
   BatchMatMul: (a: Raw, b: Raw, transA: boolean, transB: boolean) => Raw;
@@ -138,18 +158,68 @@ export interface Kernels {
 
 export type KernelName = keyof Kernels;
 
-/** A device's memory and kernels. The 'ts' backend is the reference every other one is checked against. */
+/** Kernel families, the unit in which a backend declares the dtypes it computes in. */
+export type KernelFamily = 'elementwise' | 'cast' | 'reduce' | 'movement' | 'creation' | 'random' | 'matmul' | 'conv' |
+  'pool' | 'norm' | 'softmax' | 'optim';
+
+/** Which family each kernel belongs to. */
+export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
+  Neg: 'elementwise', Exp: 'elementwise', Log: 'elementwise', Sqrt: 'elementwise', Rsqrt: 'elementwise',
+  Abs: 'elementwise', Sign: 'elementwise', Relu: 'elementwise', Sigmoid: 'elementwise', Tanh: 'elementwise',
+  Add: 'elementwise', Sub: 'elementwise', Mul: 'elementwise', Div: 'elementwise', Pow: 'elementwise',
+  Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
+  Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
+  Where: 'elementwise', Clamp: 'elementwise', Cast: 'cast',
+  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce',
+  Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
+  OneHot: 'movement',
+  Copy: 'creation', Fill: 'creation',
+  RandomUniform: 'random', RandomNormal: 'random', Bernoulli: 'random',
+  BatchMatMul: 'matmul',
+  Conv2D: 'conv', Conv2DBackpropInput: 'conv', Conv2DBackpropFilter: 'conv', Conv2DFused: 'conv',
+  MaxPool2D: 'pool', MaxPool2DBackward: 'pool', MaxPool2DGather: 'pool', AvgPool2D: 'pool',
+  AvgPool2DBackward: 'pool', AdaptiveAvgPool2D: 'pool', AdaptiveAvgPool2DBackward: 'pool',
+  BatchNormForward: 'norm', BatchNormBackward: 'norm',
+  Softmax: 'softmax', LogSoftmax: 'softmax',
+  SGDStep: 'optim', AdamStep: 'optim',
+};
+
+/**
+ * The dtypes each kernel family computes in. A kernel called with another dtype throws naming
+ * kernel, backend and dtype (the tracking wrapper checks the first tensor argument, or the dtype
+ * argument of creation and random kernels); test tables skip such combinations by this
+ * declaration, with the reason in the test's name.
+ */
+export type DTypeSupport = Record<KernelFamily, readonly DType[]>;
+
+/**
+ * A device's memory and kernels. The 'ts' backend is the reference every other one is checked
+ * against. Kernels may run asynchronously on a device stream: only the reads below wait.
+ */
 export interface Backend {
   readonly name: string;
-  /** Wraps a copy of host data as a backend tensor. */
+  /**
+   * Wraps a copy of host data as a backend tensor: the only upload. `data` must be the array
+   * type of dtype (`allocArray(dtype)`'s: Float64Array for int64), or it is an error.
+   */
   fromArray(data: TypedArray, shape: Shape, dtype: DType): Raw;
-  /** Copies a backend tensor back to host memory (a Float64Array for int64). */
-  toArray(x: Raw): TypedArray;
+  /** Copies a tensor to host memory once the work that writes it is done (Float64Array for int64). */
+  readSync(x: Raw): TypedArray;
+  /** The same read, resolved after the device's stream reaches it. */
+  read(x: Raw): Promise<TypedArray>;
+  /** Blocks until every kernel queued so far has finished. */
+  sync(): void;
   /** Writes src's elements into dst's storage (same size and dtype): the basis of in-place ops. */
   copyInto(dst: Raw, src: Raw): void;
-  /** Releases the storage now; optional for garbage-collected backends. */
-  free?(x: Raw): void;
+  /** Releases a storage (a Raw's `buf`) now; optional for garbage-collected backends. */
+  free?(buf: unknown): void;
+  readonly dtypes: DTypeSupport;
   readonly kernels: Kernels;
+}
+
+/** Whether `backend` declares `kernel` for `dtype` (and implements it, for optional kernels). */
+export function supports(backend: Backend, kernel: KernelName, dtype: DType): boolean {
+  return !!backend.kernels[kernel] && backend.dtypes[KERNEL_FAMILY[kernel]].includes(dtype);
 }
 
 export interface BackendStatus {
@@ -159,12 +229,49 @@ export interface BackendStatus {
   reason?: string;
 }
 
+/** The dtype a kernel call computes in: its dtype argument for creation kernels, else its first tensor's. */
+function callDType(kernel: KernelName, args: unknown[]): DType | undefined {
+  switch (kernel) {
+    case 'Fill': case 'OneHot': return args[2] as DType;
+    case 'RandomUniform': case 'RandomNormal': return args[1] as DType;
+    case 'Bernoulli': return args[3] as DType;
+    case 'Where': return (args[1] as Raw).dtype;
+    default: {
+      const t = args.find((a): a is Raw => !!a && typeof a === 'object' && 'dtype' in a);
+      return t?.dtype;
+    }
+  }
+}
+
+/**
+ * The backend with every kernel checking its call against the backend's dtype declaration, so an
+ * unsupported call fails the same way on every backend, naming kernel, backend and dtype.
+ */
+function withDTypeChecks(backend: Backend): Backend {
+  const kernels = Object.fromEntries(Object.entries(backend.kernels).map(([name, k]) => {
+    const kernel = name as KernelName;
+    const allowed = backend.dtypes[KERNEL_FAMILY[kernel]];
+    const check = (dtype: DType | undefined) => {
+      if (dtype !== undefined && !allowed.includes(dtype)) {
+        throw new Error(`${kernel}: the '${backend.name}' backend does not compute ${KERNEL_FAMILY[kernel]} kernels in ` +
+          `${dtype} (it declares ${allowed.join(', ') || 'none'})`);
+      }
+    };
+    return [name, (...args: unknown[]) => {
+      check(callDType(kernel, args));
+      if (kernel === 'Cast') check(args[1] as DType); // both ends of a cast
+      return (k as (...a: unknown[]) => unknown)(...args);
+    }];
+  }));
+  return { ...backend, kernels: kernels as unknown as Kernels };
+}
+
 const registry = new Map<string, Backend>();
 const unavailable = new Map<string, string>();
 
 /** Makes a backend usable as a device name ('ts', 'cpu', 'cuda:0', ...). */
 export function registerBackend(backend: Backend): void {
-  registry.set(backend.name, withTracking(backend));
+  registry.set(backend.name, withTracking(withDTypeChecks(backend)));
   unavailable.delete(backend.name);
 }
 

@@ -28,3 +28,16 @@ export function dtypeOfArray(arr: TypedArray): DType {
 export function bytesPerElement(dtype: DType): number {
   return dtype === 'float32' || dtype === 'int32' ? 4 : 8;
 }
+
+/** The array type that holds dtype on the host (`allocArray`'s): Float64Array for int64. */
+export function arrayTypeName(dtype: DType): string {
+  return dtype === 'float32' ? 'Float32Array' : dtype === 'int32' ? 'Int32Array' : 'Float64Array';
+}
+
+/** Throws unless `data` is dtype's host array type: an Int32Array is never read as float32 bits. */
+export function checkHostArray(op: string, data: TypedArray, dtype: DType): void {
+  const want = arrayTypeName(dtype);
+  if (data?.constructor?.name !== want) {
+    throw new Error(`${op}: ${dtype} data must be a ${want}, got ${data?.constructor?.name ?? typeof data}`);
+  }
+}

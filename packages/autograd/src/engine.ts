@@ -145,6 +145,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
         if (!capture) {
           if (scope) scoped(() => accumulateLeaf(node.leaf!, grads[0]!, false), () => new Set());
           else accumulateLeaf(node.leaf, grads[0]!, true);
+          for (const h of [...node.leaf.postAccumulateHooks]) h(node.leaf);
         }
         if (scope) release(consumed);
         continue;
@@ -192,7 +193,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
     add_(old, g);
   } else {
     const sum = old ? add(old, g) : clone(g);
-    leaf.grad = keep(sum.gradFn ? sum.aliasAs(sum.shape) : sum);
+    leaf.grad = keep(sum.gradFn ? sum.moveAs(sum.shape) : sum);
     ownedGrads.add(leaf.grad);
   }
 }

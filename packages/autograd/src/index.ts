@@ -9,7 +9,8 @@ export type { DType, FloatDType, IntDType, TypedArray } from './dtype.js';
 export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
 export {
   registerBackend, reportUnavailable, getBackend, backends,
-  type Backend, type BackendStatus, type Kernels, type KernelName, type Raw,
+  supports, KERNEL_FAMILY,
+  type Backend, type BackendStatus, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
   type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormParams,
   type SGDStepParams, type AdamStepParams,
 } from './backend.js';
@@ -19,7 +20,7 @@ export { defineOp, defineFunction, Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';
 export { tidy, tidyKeepingSaved, keep } from './scope.js';
 export { Node } from './tape.js';
-export { manualSeed, getRngState, setRngState } from './random.js';
+export { manualSeed, getRngState, setRngState, hostUniform, hostNormal } from './random.js';
 export * from './ops/creation.js';
 export * from './ops/autograd_api.js';
 export * from './ops/arith.js';
@@ -38,4 +39,4 @@ export * from './ops/loss.js';
 export * from './ops/dropout.js';
 export * from './ops/optim.js';
 export type { Size2, Reduction } from './ops/nn_util.js';
-export type { TensorLike } from './ops/util.js';
+export { cachedScalarCount, type TensorLike } from './ops/util.js';

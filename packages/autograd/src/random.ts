@@ -1,7 +1,14 @@
 /**
- * The global generator behind rand, randn, dropout and init: xoshiro128** seeded by splitmix32,
- * so `manualSeed(n)` makes every random op reproducible. (Streams differ from PyTorch's.)
+ * The global random state, two streams seeded together by `manualSeed(n)`, as PyTorch keeps a CPU
+ * and a CUDA generator (the streams differ from PyTorch's):
+ * - the device stream behind rand, randn and dropout: a Philox seed and an offset that each draw
+ *   advances by its element count; the kernels compute element i from (seed, offset + i)
+ *   (philox.ts), so every backend draws the same numbers and nothing is generated on the host;
+ * - the host stream behind parameter initialisation (hostUniform, hostNormal): xoshiro128**
+ *   seeded by splitmix32, drawn once per parameter when a model is built.
  */
+let philoxSeed = 0;
+let philoxOffset = 0;
 let s = new Uint32Array(4);
 // Box-Muller yields normals in pairs; the second is kept for the next call (and in the state).
 let spare: number | null = null;
@@ -22,6 +29,15 @@ export function manualSeed(seed: number): void {
   const next = splitmix32(seed);
   s = new Uint32Array([next(), next(), next(), next()]);
   spare = null;
+  philoxSeed = seed >>> 0;
+  philoxOffset = 0;
+}
+
+/** @internal The (seed, offset) for a device draw of n elements; advances the offset past it. */
+export function takeOffset(n: number): { seed: number; offset: number } {
+  const r = { seed: philoxSeed, offset: philoxOffset };
+  philoxOffset += n;
+  return r;
 }
 manualSeed(Date.now() & 0xffffffff);
 
@@ -39,12 +55,12 @@ function rotl(x: number, k: number): number {
 }
 
 /** Uniform in [0, 1) with 53 random bits. */
-export function randomUniform(): number {
+function randomUniform(): number {
   return ((nextU32() >>> 5) * 67108864 + (nextU32() >>> 6)) / 9007199254740992;
 }
 
 /** Standard normal by Box-Muller, from two 32-bit uniforms in (0, 1). */
-export function randomNormal(): number {
+function randomNormal(): number {
   if (spare !== null) {
     const z = spare;
     spare = null;
@@ -57,15 +73,30 @@ export function randomNormal(): number {
   return r * Math.cos(2 * Math.PI * u2);
 }
 
-/** The generator's state (4 words and the pending normal, if any), to resume a random stream exactly. */
+/** n uniform samples in [0, 1) from the host stream, in float64 (parameter initialisation). */
+export function hostUniform(n: number): Float64Array {
+  return Float64Array.from({ length: n }, randomUniform);
+}
+
+/** n standard normal samples from the host stream, in float64 (parameter initialisation). */
+export function hostNormal(n: number): Float64Array {
+  return Float64Array.from({ length: n }, randomNormal);
+}
+
+/**
+ * Both streams' state, to resume exactly: the host stream's 4 words, whether a normal is pending
+ * and its value, then the device stream's seed and offset.
+ */
 export function getRngState(): number[] {
-  return spare === null ? Array.from(s) : [...s, spare];
+  return [...s, spare === null ? 0 : 1, spare ?? 0, philoxSeed, philoxOffset];
 }
 
 export function setRngState(state: readonly number[]): void {
-  if (state.length !== 4 && state.length !== 5) {
-    throw new Error(`setRngState: expected 4 words of state (and optionally a pending normal), got ${state.length} values`);
+  if (state.length !== 8 || !state.every(Number.isFinite)) {
+    throw new Error(`setRngState: expected the 8 numbers getRngState returns, got ${state.length} values`);
   }
   s = new Uint32Array(state.slice(0, 4));
-  spare = state.length === 5 ? state[4]! : null;
+  spare = state[4] ? state[5]! : null;
+  philoxSeed = state[6]!;
+  philoxOffset = state[7]!;
 }

@@ -156,7 +156,7 @@ export function closeScope(scope: Scope, survivors: Set<unknown>): void {
   const parent = stack[stack.length - 1];
   for (const [buf, backend] of scope.created) {
     if (survivors.has(buf)) parent?.created.set(buf, backend);
-    else backend.free!({ buf, shape: [], dtype: 'float32' });
+    else backend.free!(buf);
   }
 }
 
@@ -165,7 +165,7 @@ export function freeIfCreated(scope: Scope, buf: unknown): boolean {
   const backend = scope.created.get(buf);
   if (!backend) return false;
   scope.created.delete(buf);
-  backend.free!({ buf, shape: [], dtype: 'float32' });
+  backend.free!(buf);
   return true;
 }
 

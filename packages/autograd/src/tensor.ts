@@ -8,10 +8,15 @@ import type { DType } from './dtype.js';
 import { fmt, numel, type Shape } from './shape.js';
 import type { Node } from './tape.js';
 
-/** Storage shared by a tensor and its views; `version` counts in-place writes. */
+/**
+ * Storage shared by a tensor and its views; `version` counts in-place writes. `refs` counts the
+ * tensors over it not yet disposed: disposing a view drops its reference, and the storage is
+ * freed with the last one (or by a tidy scope, or the backend's finalizer, whichever is first).
+ */
 export interface Storage {
   buf: unknown;
   version: number;
+  refs: number;
   readonly backend: Backend;
 }
 
@@ -30,21 +35,27 @@ export class Tensor implements Raw {
   outputIndex = 0;
   /** Hooks on a leaf run before accumulation; on a non-leaf they live on its node. */
   leafHooks: Hook[] = [];
+  /** A leaf's hooks that run after its `.grad` was accumulated, given the leaf. */
+  postAccumulateHooks: ((leaf: Tensor) => void)[] = [];
   /** @internal the AccumulateGrad node of a leaf, created once. */
   accumulator: Node | null = null;
   retainsGrad = false;
   /** The tensor this one is a view of (reshape, view, squeeze, ...): in-place ops check it. */
   viewBase: Tensor | null = null;
 
+  /** Whether this tensor's reference to its storage was given up (dispose, or moved to a new view). */
+  private released = false;
+
   constructor(storage: Storage, shape: Shape, dtype: DType) {
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
+    storage.refs++;
   }
 
   /** Wraps a kernel's result. */
   static fromRaw(raw: Raw, backend: Backend): Tensor {
-    return new Tensor({ buf: raw.buf, version: 0, backend }, raw.shape, raw.dtype);
+    return new Tensor({ buf: raw.buf, version: 0, refs: 0, backend }, raw.shape, raw.dtype);
   }
 
   static fromData(data: Parameters<Backend['fromArray']>[0], shape: Shape, dtype: DType, device: string): Tensor {
@@ -61,14 +72,32 @@ export class Tensor implements Raw {
   /** A leaf is a tensor not produced by a recorded op. */
   get isLeaf(): boolean { return this.gradFn === null; }
 
-  /** Shares this tensor's storage under another shape (same number of elements). */
+  /** Shares this tensor's storage under another shape (same number of elements): a view. */
   aliasAs(shape: Shape): Tensor {
     return new Tensor(this.storage, shape, this.dtype);
   }
 
-  /** Host copy of the elements (a Float64Array for int64). */
+  /**
+   * @internal The same storage under another shape, taking over this tensor's reference: for an
+   * op's own intermediate that is about to be dropped, so disposing the result frees the storage.
+   */
+  moveAs(shape: Shape): Tensor {
+    const t = new Tensor(this.storage, shape, this.dtype);
+    if (!this.released) {
+      this.released = true;
+      this.storage.refs--;
+    }
+    return t;
+  }
+
+  /** Host copy of the elements (a Float64Array for int64), once the device has written them. */
+  dataSync(): Float32Array | Float64Array | Int32Array {
+    return this.backend.readSync(this);
+  }
+
+  /** The same as dataSync(). */
   toTypedArray(): Float32Array | Float64Array | Int32Array {
-    return this.backend.toArray(this);
+    return this.backend.readSync(this);
   }
 
   /** Nested arrays as PyTorch's `tolist()`; a number for a 0-d tensor. */
@@ -82,8 +111,9 @@ export class Tensor implements Raw {
     return nest(0, 0);
   }
 
-  async data(): Promise<Float32Array | Float64Array | Int32Array> {
-    return this.toTypedArray();
+  /** Host copy of the elements, resolved after the device's stream has written them. */
+  data(): Promise<Float32Array | Float64Array | Int32Array> {
+    return this.backend.read(this);
   }
 
   item(): number {
@@ -91,9 +121,14 @@ export class Tensor implements Raw {
     return this.toTypedArray()[0]!;
   }
 
-  /** Frees native storage now; the tensor must not be used afterwards. */
+  /**
+   * Drops this tensor's reference to its storage, freeing it now when no other undisposed tensor
+   * (a view, or the tensor this one views) shares it; the tensor must not be used afterwards.
+   */
   dispose(): void {
-    this.backend.free?.(this);
+    if (this.released) return;
+    this.released = true;
+    if (--this.storage.refs === 0) this.backend.free?.(this.storage.buf);
   }
 
   toString(): string {

@@ -212,7 +212,7 @@ describe('checkParity', () => {
     expect(msg).not.toContain('output 1'); // tanh(sum) does not use Exp
     expect(checkParity(fn, [x, w], { backends: ['ts', 'ts-bad'], raiseException: false })).toBe(false);
     // a loose enough tolerance accepts it
-    expect(checkParity(fn, [x, w], { backends: ['ts', 'ts-bad'], rtol: 2e-3 })).toBe(true);
+    expect(checkParity(fn, [x, w], { backends: ['ts', 'ts-bad'], rtol: 1e-2 })).toBe(true);
   });
 
   it('compares float32 runs with the float64 reference computed on the first backend', () => {

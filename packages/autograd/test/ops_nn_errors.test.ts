@@ -111,9 +111,10 @@ describe('batchNorm errors', () => {
 describe('loss errors', () => {
   it('class index out of range', () => {
     const x = z([3, 5]);
-    expect(() => crossEntropy(x, [1, 7, 0])).toThrow('crossEntropy: target 7 is out of bounds for 5 classes (input of shape [3, 5])');
-    expect(() => crossEntropy(x, [1, -1, 0])).toThrow('crossEntropy: target -1 is out of bounds for 5 classes');
-    expect(() => nllLoss(x, tensor([5, 0, 0], { dtype: 'int32' }))).toThrow('nllLoss: target 5 is out of bounds for 5 classes');
+    expect(() => crossEntropy(x, [1, 7, 0])).toThrow(
+      /^crossEntropy: a target is out of bounds for 5 classes \(input of shape \[3, 5\], ignoreIndex -100\): OneHot: index 7 /);
+    expect(() => crossEntropy(x, [1, -1, 0])).toThrow(/^crossEntropy: a target is out of bounds for 5 classes .*index -1 /);
+    expect(() => nllLoss(x, tensor([5, 0, 0], { dtype: 'int32' }))).toThrow(/^nllLoss: a target is out of bounds for 5 classes .*index 5 /);
     expect(() => crossEntropy(x, [1, -1, 0], { ignoreIndex: -1 })).not.toThrow();
   });
 
@@ -148,8 +149,9 @@ describe('loss errors', () => {
 
   it('oneHot indices', () => {
     expect(() => oneHot(z([3]), 4)).toThrow('oneHot: indices must be an int32 or int64 tensor, got float64 of shape [3]');
-    expect(() => oneHot(tensor([1, 4], { dtype: 'int64' }), 4)).toThrow('oneHot: class values must be smaller than numClasses = 4, got 4');
-    expect(() => oneHot(tensor([1, -2], { dtype: 'int64' }), 4)).toThrow('oneHot: class values must be non-negative, got -2');
+    expect(() => oneHot(tensor([1, 4], { dtype: 'int64' }), 4)).toThrow(
+      /^oneHot: class values must be in \[0, numClasses = 4\) \(indices of shape \[2\]\): OneHot: index 4 /);
+    expect(() => oneHot(tensor([1, -2], { dtype: 'int64' }), 4)).toThrow(/^oneHot: class values must be in .*index -2 /);
   });
 });
 

@@ -2,7 +2,7 @@
  * Parameter initialization with PyTorch's formulas (torch.nn.init). Every function fills its
  * tensor in place under noGrad from autograd's seeded generator (manualSeed) and returns it.
  */
-import { fmt, fromTypedArray, noGrad, rand, randn, tidy, type Tensor } from '@nodegrad/autograd';
+import { fmt, fromTypedArray, hostNormal, hostUniform, noGrad, tidy, type Tensor } from '@nodegrad/autograd';
 
 export type Nonlinearity =
   | 'linear' | 'conv1d' | 'conv2d' | 'conv3d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
@@ -46,14 +46,15 @@ function fan(op: string, t: Tensor, mode: FanMode): number {
 
 /**
  * Overwrites t's values with f(sample) per element, in place, without recording. Samples come
- * from autograd's global generator in float64 on the host, so the values do not depend on t's device.
+ * from autograd's host stream in float64, so the values do not depend on t's device; building a
+ * model uploads each parameter once.
  */
-function fillWith(op: string, t: Tensor, sample: typeof rand, f: (u: number) => number): Tensor {
+function fillWith(op: string, t: Tensor, sample: (n: number) => Float64Array, f: (u: number) => number): Tensor {
   if (t.dtype !== 'float32' && t.dtype !== 'float64') {
     throw new Error(`${op}: expected a float tensor, got dtype ${t.dtype} of shape ${fmt(t.shape)}`);
   }
   const arr = t.dtype === 'float32' ? new Float32Array(t.size) : new Float64Array(t.size);
-  const u = sample([t.size], { dtype: 'float64', device: 'ts' }).toTypedArray();
+  const u = sample(t.size);
   for (let i = 0; i < arr.length; i++) arr[i] = f(u[i]!);
   // The staging copy on t's device is freed at once rather than by the garbage collector.
   noGrad(() => tidy(() => { t.copy_(fromTypedArray(arr, t.shape, { device: t.device })); }));
@@ -63,13 +64,13 @@ function fillWith(op: string, t: Tensor, sample: typeof rand, f: (u: number) => 
 /** Fills with U(a, b). */
 export function uniform_(t: Tensor, a = 0, b = 1): Tensor {
   if (!(a <= b)) throw new Error(`uniform_: expected a <= b, got a=${a}, b=${b}`);
-  return fillWith('uniform_', t, rand, (u) => a + (b - a) * u);
+  return fillWith('uniform_', t, hostUniform, (u) => a + (b - a) * u);
 }
 
 /** Fills with N(mean, std^2). */
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
   if (!(std >= 0)) throw new Error(`normal_: std must be non-negative, got ${std}`);
-  return fillWith('normal_', t, randn, (z) => mean + std * z);
+  return fillWith('normal_', t, hostNormal, (z) => mean + std * z);
 }
 
 /** Fills with the constant v. */

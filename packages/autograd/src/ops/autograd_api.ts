@@ -37,6 +37,23 @@ export function registerHook(x: Tensor, fn: Hook): () => void {
   };
 }
 
+/**
+ * Registers fn to run on a leaf after backward has accumulated its gradient into `.grad` (not
+ * for `grad()`, which accumulates nothing), as PyTorch's register_post_accumulate_grad_hook: what
+ * DistributedDataParallel uses to start reducing a bucket as soon as its gradients are final.
+ * Returns a function that removes the hook.
+ */
+export function registerPostAccumulateGradHook(x: Tensor, fn: (leaf: Tensor) => void): () => void {
+  if (!x.isLeaf) throw new Error(`registerPostAccumulateGradHook: only leaf tensors accumulate a gradient; got a tensor made by ${x.gradFn!.name}`);
+  if (!x.requiresGrad) throw new Error("registerPostAccumulateGradHook: cannot register a hook on a tensor that doesn't require grad");
+  const list = x.postAccumulateHooks;
+  list.push(fn);
+  return () => {
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
 /** Keeps the gradient of a non-leaf in `.grad` after backward. */
 export function retainGrad(x: Tensor): Tensor {
   if (x.isLeaf || x.retainsGrad) return x;
@@ -49,7 +66,7 @@ export function retainGrad(x: Tensor): Tensor {
 
 const cloneOp = defineOp({
   name: 'clone',
-  forward: (_ctx, x: Tensor) => wrap(x.backend.fromArray(x.backend.toArray(x), x.shape, x.dtype), x),
+  forward: (_ctx, x: Tensor) => wrap(kernels(x).Copy(x), x),
   backward: (_ctx, g) => [g],
 });
 
@@ -66,7 +83,8 @@ const moveOp = defineOp({
   name: 'to',
   forward(ctx, x: Tensor, device: string) {
     ctx.from = x.device;
-    return Tensor.fromData(x.toTypedArray(), x.shape, x.dtype, device);
+    // Between devices the data crosses through the host: the one transfer a move asks for.
+    return Tensor.fromData(x.dataSync(), x.shape, x.dtype, device);
   },
   backward: (ctx, g) => [to(g, ctx.from)],
 });
@@ -91,7 +109,7 @@ export function clone(x: Tensor): Tensor {
 
 installMethods({
   backward: (x: Tensor, grad?: Tensor | null, opts?: BackwardOptions) => backward(x, grad ?? null, opts),
-  detach, requiresGrad_, registerHook, retainGrad, clone, to,
+  detach, requiresGrad_, registerHook, registerPostAccumulateGradHook, retainGrad, clone, to,
 });
 
 declare module '../tensor.js' {
@@ -101,6 +119,7 @@ declare module '../tensor.js' {
     detach(): Tensor;
     requiresGrad_(flag?: boolean): Tensor;
     registerHook(fn: Hook): () => void;
+    registerPostAccumulateGradHook(fn: (leaf: Tensor) => void): () => void;
     retainGrad(): Tensor;
     clone(): Tensor;
     to(target: DType | string): Tensor;

@@ -1,7 +1,7 @@
 /** Tensor construction: from data, constants, ranges and the seeded generator. */
-import { getBackend } from '../backend.js';
+import { getBackend, type Kernels, type Raw } from '../backend.js';
 import { allocArray, dtypeOfArray, type DType, type TypedArray } from '../dtype.js';
-import { randomNormal, randomUniform } from '../random.js';
+import { takeOffset } from '../random.js';
 import { fmt, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
@@ -36,12 +36,17 @@ function requiresGradChecked(op: string, t: Tensor): void {
   t.requiresGrad = true;
 }
 
-function fill(shape: Shape, value: number | (() => number), opts: TensorOptions): Tensor {
+/** A tensor made on its device by a creation kernel: nothing is uploaded. */
+function create(opts: TensorOptions, kernel: (k: Kernels, dtype: DType) => Raw): Tensor {
   const dtype = opts.dtype ?? 'float32';
-  const arr = allocArray(dtype, numel(shape));
-  if (typeof value === 'number') arr.fill(value);
-  else for (let i = 0; i < arr.length; i++) arr[i] = value();
-  return make(arr, shape, opts, dtype);
+  const backend = getBackend(opts.device ?? defaultDev);
+  const t = Tensor.fromRaw(kernel(backend.kernels, dtype), backend);
+  if (opts.requiresGrad) requiresGradChecked('tensor', t);
+  return t;
+}
+
+function fill(shape: Shape, value: number, opts: TensorOptions): Tensor {
+  return create(opts, (k, dtype) => k.Fill(shape, value, dtype));
 }
 
 type Nested = number | readonly Nested[];
@@ -103,14 +108,16 @@ export function onesLike(like: Tensor): Tensor {
   return fullLike(like, 1);
 }
 
-/** Standard normal samples from the seeded generator. */
+/** Standard normal samples from the seeded device stream (random.ts), drawn on the device. */
 export function randn(shape: Shape, opts: TensorOptions = {}): Tensor {
-  return fill(shape, randomNormal, opts);
+  const { seed, offset } = takeOffset(numel(shape));
+  return create(opts, (k, dtype) => k.RandomNormal(shape, dtype, seed, offset));
 }
 
-/** Uniform samples in [0, 1) from the seeded generator. */
+/** Uniform samples in [0, 1) from the seeded device stream (random.ts), drawn on the device. */
 export function rand(shape: Shape, opts: TensorOptions = {}): Tensor {
-  return fill(shape, randomUniform, opts);
+  const { seed, offset } = takeOffset(numel(shape));
+  return create(opts, (k, dtype) => k.RandomUniform(shape, dtype, seed, offset));
 }
 
 /** start, start+step, ... below end, as `torch.arange`. */
@@ -118,6 +125,8 @@ export function arange(start: number, end?: number, step = 1, opts: TensorOption
   if (end === undefined) [start, end] = [0, start];
   if (step === 0) throw new Error('arange: step must be nonzero');
   const n = Math.max(0, Math.ceil((end - start) / step));
-  let i = 0;
-  return fill([n], () => start + step * i++, opts);
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, n);
+  for (let i = 0; i < n; i++) arr[i] = start + step * i;
+  return make(arr, [n], opts, dtype);
 }

@@ -1,9 +1,8 @@
-/** dropout: zeroes elements with probability p from the seeded global generator. */
-import { allocArray } from '../dtype.js';
-import { randomUniform } from '../random.js';
+/** dropout: zeroes elements with probability p, the mask drawn on the device from the seeded stream. */
+import { takeOffset } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import { mul } from './arith.js';
-import { checkFloat, checkTensor, wrap } from './util.js';
+import { checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 /**
  * Keeps each element with probability 1 - p and scales kept ones by 1 / (1 - p), so the
@@ -16,7 +15,6 @@ export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
   if (!training || p === 0 || x.size === 0) return x;
   // p = 1 keeps nothing; multiplying by 0 (not 1/(1-p) = Inf) gives zeros and a zero gradient.
   const scale = p === 1 ? 0 : 1 / (1 - p);
-  const mask = allocArray(x.dtype, x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = randomUniform() < 1 - p ? scale : 0;
-  return mul(x, wrap(x.backend.fromArray(mask, x.shape, x.dtype), x));
+  const { seed, offset } = takeOffset(x.size);
+  return mul(x, wrap(kernels(x).Bernoulli(x.shape, 1 - p, scale, x.dtype, seed, offset), x));
 }

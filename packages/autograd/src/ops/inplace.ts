@@ -13,7 +13,7 @@ import { add, div, mul, neg, sub } from './arith.js';
 import { clone } from './autograd_api.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
 import { expand } from './shape.js';
-import { lift, type TensorLike } from './util.js';
+import { isSharedConstant, lift, type TensorLike } from './util.js';
 
 function checkLeaf(op: string, x: Tensor): void {
   if (isGradEnabled() && x.requiresGrad && x.isLeaf) {
@@ -28,6 +28,7 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
     throw new Error(`${op}: the result of shape ${fmt(result.shape)} cannot be written into the tensor of shape ${fmt(x.shape)}`);
   }
   if (result.dtype !== x.dtype) throw new Error(`${op}: result dtype ${result.dtype} does not match the tensor's ${x.dtype}`);
+  if (isSharedConstant(x.storage)) throw new Error(`${op}: the tensor is a shared scalar constant; clone() it to modify it`);
   // The base of a view would keep its old history while its storage changed: refuse rather than
   // return wrong gradients (PyTorch rebases the base's graph; nodegrad does not).
   if (result.gradFn && x.viewBase) {

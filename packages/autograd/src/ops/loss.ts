@@ -12,6 +12,7 @@ import { channelView, checkChannels, checkReduction, reduce, type Reduction } fr
 import { sum } from './reduce.js';
 import { permute, reshape, unsqueeze } from './shape.js';
 import { logSoftmax } from './softmax.js';
+import type { Raw } from '../backend.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 export interface NllLossOptions {
@@ -41,13 +42,13 @@ function asTensor(op: string, target: LossTarget, like: Tensor): Tensor {
 }
 
 /**
- * Class-index targets, checked on the host, as a constant one-hot selection [N, C, *S] in the
- * input's dtype (zero rows where the target is ignored) and the 0/1 mask [N, *S] of counted
- * positions.
+ * Class-index targets as a constant one-hot selection [N, C, *S] in the input's dtype, with zero
+ * rows where the target is ignored. The OneHot kernel checks the targets where they live (no
+ * read-back): one outside [0, C) that is not ignoreIndex is an error.
  */
-function selection(op: string, input: Tensor, target: Tensor, ignoreIndex: number): { sel: Tensor; mask: Tensor } {
-  const [N, C] = input.shape as [number, number];
-  const want = [N, ...input.shape.slice(2)];
+function selection(op: string, input: Tensor, target: Tensor, ignoreIndex: number): Tensor {
+  const C = input.shape[1]!;
+  const want = [input.shape[0]!, ...input.shape.slice(2)];
   if (!isIndexDType(target)) {
     throw new Error(`${op}: class-index target must be int32 or int64, got ${target.dtype} of shape ${fmt(target.shape)} ` +
       `(a float target is read as class probabilities and must have the input's shape ${fmt(input.shape)})`);
@@ -56,24 +57,17 @@ function selection(op: string, input: Tensor, target: Tensor, ignoreIndex: numbe
     throw new Error(`${op}: expected target of shape ${fmt(want)} for input of shape ${fmt(input.shape)}, ` +
       `got target of shape ${fmt(target.shape)}`);
   }
-  const t = target.toTypedArray();
-  const safe = new Float64Array(t.length);
-  const maskData = input.dtype === 'float32' ? new Float32Array(t.length) : new Float64Array(t.length);
-  for (let i = 0; i < t.length; i++) {
-    const v = t[i]!;
-    if (v === ignoreIndex) continue;
-    if (!(v >= 0 && v < C)) {
-      throw new Error(`${op}: target ${v} is out of bounds for ${C} classes (input of shape ${fmt(input.shape)})`);
-    }
-    safe[i] = v;
-    maskData[i] = 1;
+  if (target.device !== input.device) {
+    throw new Error(`${op}: target is on device ${target.device} but input is on ${input.device}`);
   }
-  const b = input.backend;
-  const idx = b.fromArray(safe, want, 'int64');
-  const mask = wrap(b.fromArray(maskData, want, input.dtype), input);
-  let sel = wrap(kernels(input).OneHot(idx, C, input.dtype), input); // [N, *S, C]
-  if (input.ndim > 2) sel = permute(sel, [0, input.ndim - 1, ...want.slice(1).map((_, i) => i + 1)]);
-  return { sel: mul(sel, unsqueeze(mask, 1)), mask };
+  let sel: Tensor;
+  try {
+    sel = wrap(kernels(input).OneHot(target, C, input.dtype, ignoreIndex), input); // [N, *S, C]
+  } catch (e) {
+    throw new Error(`${op}: a target is out of bounds for ${C} classes (input of shape ${fmt(input.shape)}, ` +
+      `ignoreIndex ${ignoreIndex}): ${(e as Error).message}`);
+  }
+  return input.ndim > 2 ? permute(sel, [0, input.ndim - 1, ...want.slice(1).map((_, i) => i + 1)]) : sel;
 }
 
 interface Parsed {
@@ -122,7 +116,7 @@ export function nllLoss(logp: Tensor, target: LossTarget, opts: NllLossOptions =
   const op = 'nllLoss';
   const p = parse(op, logp, opts);
   const t = batchTarget(asTensor(op, target, logp), logp);
-  const { sel } = selection(op, p.input, t, opts.ignoreIndex ?? -100);
+  const sel = selection(op, p.input, t, opts.ignoreIndex ?? -100);
   return p.unbatch(nllCore(p.input, sel, p.weight, p.reduction));
 }
 
@@ -155,9 +149,11 @@ export function crossEntropy(input: Tensor, target: LossTarget, opts: CrossEntro
     return p.unbatch(reduce(perElement, p.reduction));
   }
 
-  const { sel, mask } = selection(op, p.input, batchTarget(t, input), opts.ignoreIndex ?? -100);
+  const sel = selection(op, p.input, batchTarget(t, input), opts.ignoreIndex ?? -100);
   const nll = nllCore(logp, sel, p.weight, p.reduction);
   if (eps === 0) return p.unbatch(nll);
+  // 1 at counted positions, 0 at ignored ones: each row of the selection sums to one or zero.
+  const mask = sum(sel, 1);
   // PyTorch's smoothing term: -sum_c w_c log p_c at each counted position; the mean divides by
   // the same total of target weights as the nll term.
   const smoothEl = mul(neg(sum(wView ? mul(logp, wView) : logp, 1)), mask);
@@ -190,18 +186,24 @@ export function oneHot(indices: Tensor, numClasses = -1): Tensor {
   if (!isIndexDType(indices)) {
     throw new Error(`${op}: indices must be an int32 or int64 tensor, got ${indices.dtype} of shape ${fmt(indices.shape)}`);
   }
-  const v = indices.toTypedArray();
-  let lo = Infinity, hi = -Infinity;
-  for (const x of v) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
   if (numClasses === -1) {
-    if (v.length === 0) throw new Error(`${op}: cannot infer numClasses from an empty tensor (shape ${fmt(indices.shape)})`);
+    // Inferring the class count needs the largest index on the host, as in PyTorch.
+    if (indices.size === 0) throw new Error(`${op}: cannot infer numClasses from an empty tensor (shape ${fmt(indices.shape)})`);
+    let lo = Infinity, hi = -Infinity;
+    for (const x of indices.dataSync()) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+    if (lo < 0) throw new Error(`${op}: class values must be non-negative, got ${lo}`);
     numClasses = hi + 1;
   }
   if (!Number.isInteger(numClasses) || numClasses < 0) {
     throw new Error(`${op}: numClasses must be a non-negative integer or -1, got ${numClasses}`);
   }
-  if (lo < 0) throw new Error(`${op}: class values must be non-negative, got ${lo}`);
-  if (hi >= numClasses) throw new Error(`${op}: class values must be smaller than numClasses = ${numClasses}, got ${hi}`);
   const k = kernels(indices);
-  return wrap(k.Cast(k.OneHot(indices, numClasses, 'float64'), 'int64'), indices);
+  let hot: Raw;
+  try {
+    hot = k.OneHot(indices, numClasses, 'float64');
+  } catch (e) {
+    throw new Error(`${op}: class values must be in [0, numClasses = ${numClasses}) (indices of shape ` +
+      `${fmt(indices.shape)}): ${(e as Error).message}`);
+  }
+  return wrap(k.Cast(hot, 'int64'), indices);
 }

@@ -21,7 +21,7 @@ const sumOp = defineOp({
     ctx.xShape = x.shape;
     ctx.kept = reducedShape(x.shape, axes, true);
     const y = wrap(kernels(x).Sum(x, axes), x);
-    return keepdim ? y : y.aliasAs(reducedShape(x.shape, axes, false));
+    return keepdim ? y : y.moveAs(reducedShape(x.shape, axes, false));
   },
   backward: (ctx, g) => [expand(reshape(g, ctx.kept), ctx.xShape)],
 });
@@ -59,7 +59,7 @@ function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
       const y = wrap(kernels(x)[kernel](x, axes), x);
       ctx.save(x, y);
       ctx.axes = axes;
-      return keepdim ? y : y.aliasAs(reducedShape(x.shape, axes, false));
+      return keepdim ? y : y.moveAs(reducedShape(x.shape, axes, false));
     },
     backward(ctx, g) {
       const [x, y] = ctx.saved as [Tensor, Tensor];
@@ -87,7 +87,7 @@ function argIndex(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined,
   const axis = normAxis(name, dim, x.ndim);
   const k = kernels(x);
   const y = wrap(name === 'argmax' ? k.ArgMax(x, axis) : k.ArgMin(x, axis), x);
-  return keepdim ? y : y.aliasAs(reducedShape(x.shape, [axis], false));
+  return keepdim ? y : y.moveAs(reducedShape(x.shape, [axis], false));
 }
 
 /** Index (int64) of the first largest element along `dim`, or of the flattened tensor. */

@@ -1,8 +1,9 @@
 /** Helpers every op family uses: argument checks, scalar lifting, kernel access. */
-import type { Kernels, Raw } from '../backend.js';
+import type { Backend, Kernels, Raw } from '../backend.js';
 import { isFloat, type DType } from '../dtype.js';
+import { keep } from '../scope.js';
 import { fmt, type Shape } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, type Storage } from '../tensor.js';
 
 export type TensorLike = Tensor | number;
 
@@ -16,11 +17,40 @@ export function wrap(raw: Raw, like: Tensor): Tensor {
   return Tensor.fromRaw(raw, like.backend);
 }
 
+/**
+ * Scalar operands as device tensors, made once by a Fill kernel and reused: `x.mul(0.9)` in every
+ * step uploads nothing. At most MAX_SCALARS per backend; the oldest is forgotten first (not freed:
+ * a recorded op may still hold it; the finalizer frees it once nothing does).
+ */
+const scalars = new Map<Backend, Map<string, Tensor>>();
+const constants = new WeakSet<Storage>();
+const MAX_SCALARS = 1024;
+
+/** How many scalar operands are cached on a device: each holds one live 0-d buffer (memory accounting). */
+export function cachedScalarCount(device: string): number {
+  for (const [b, m] of scalars) if (b.name === device) return m.size;
+  return 0;
+}
+
+/** Whether a storage is a shared scalar operand, which no in-place op may write. */
+export function isSharedConstant(s: Storage): boolean {
+  return constants.has(s);
+}
+
 /** A plain number becomes a 0-d tensor of `like`'s dtype and device. */
 export function lift(x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
-  const arr = like.dtype === 'float32' ? new Float32Array([x]) : new Float64Array([x]);
-  return Tensor.fromRaw(like.backend.fromArray(arr, [], like.dtype), like.backend);
+  let cache = scalars.get(like.backend);
+  if (!cache) scalars.set(like.backend, (cache = new Map()));
+  const key = `${like.dtype} ${Object.is(x, -0) ? '-0' : x}`;
+  let t = cache.get(key);
+  if (!t) {
+    t = keep(Tensor.fromRaw(like.backend.kernels.Fill([], x, like.dtype), like.backend));
+    constants.add(t.storage);
+    if (cache.size >= MAX_SCALARS) cache.delete(cache.keys().next().value!);
+    cache.set(key, t);
+  }
+  return t;
 }
 
 /** Throws unless `t` is a Tensor. */

@@ -3,7 +3,8 @@
  * `describe` is passed in, so this module imports no test runner and works with vitest, jest or
  * mocha alike (each has `describe` and `describe.skip`).
  */
-import { backends } from '../backend.js';
+import { backends, getBackend, supports, type KernelName } from '../backend.js';
+import type { DType } from '../dtype.js';
 
 /** The part of a test framework's `describe` that describeBackends uses. */
 export interface DescribeFn {
@@ -14,6 +15,18 @@ export interface DescribeFn {
 export interface DescribeBackendsOptions {
   /** Known gaps: backend name -> reason. The suite is registered as skipped with the reason in its name. */
   skip?: Record<string, string>;
+  /**
+   * Kernels and dtypes the suite runs: a backend that does not declare one (Backend.dtypes) gets a
+   * skipped suite saying which, rather than failing on what it never claimed to compute.
+   */
+  needs?: readonly (readonly [KernelName, DType])[];
+}
+
+/** Why `device` cannot run a suite needing `needs`, or undefined when it declares them all. */
+export function undeclared(device: string, needs: readonly (readonly [KernelName, DType])[] = []): string | undefined {
+  const b = getBackend(device);
+  const missing = needs.filter(([k, d]) => !supports(b, k, d)).map(([k, d]) => `${k} in ${d}`);
+  return missing.length ? `'${device}' does not declare ${missing.join(', ')}` : undefined;
 }
 
 /**
@@ -28,7 +41,7 @@ export function describeBackends(describe: DescribeFn, name: string, fn: (device
   opts: DescribeBackendsOptions = {}): void {
   for (const b of backends()) {
     const device = b.name;
-    const why = !b.available ? `unavailable: ${b.reason ?? 'not registered'}` : opts.skip?.[device];
+    const why = !b.available ? `unavailable: ${b.reason ?? 'not registered'}` : opts.skip?.[device] ?? undeclared(device, opts.needs);
     if (why) describe.skip(`${name} [${device}] (skipped: ${why})`, () => fn(device));
     else describe(`${name} [${device}]`, () => fn(device));
   }

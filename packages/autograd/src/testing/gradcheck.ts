@@ -7,7 +7,7 @@ import { isFloat } from '../dtype.js';
 import { grad } from '../engine.js';
 import { enableGrad, noGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
-import { randomNormal } from '../random.js';
+import { hostNormal } from '../random.js';
 import { stridesOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 
@@ -96,11 +96,11 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
 
   if (fastMode) {
     // Integer outputs (indices) have no gradient: weight them by zero.
-    const vs = outs.map((o) => Float64Array.from({ length: o.size }, () => (isFloat(o.dtype) ? randomNormal() : 0)));
+    const vs = outs.map((o) => (isFloat(o.dtype) ? hostNormal(o.size) : new Float64Array(o.size)));
     const rows = vjp(outs, inputs, vs);
     for (let i = 0; i < inputs.length; i++) {
       if (!inputs[i]!.requiresGrad) continue;
-      const u = Float64Array.from({ length: inputs[i]!.size }, randomNormal);
+      const u = hostNormal(inputs[i]!.size);
       const col = numericalColumn(i, u);
       const numerical = col.reduce((acc, c, o) => acc + c.reduce((s, x, k) => s + x * vs[o]![k]!, 0), 0);
       const analytical = (rows[i] ?? new Float64Array(u.length)).reduce((s, x, j) => s + x * u[j]!, 0);
@@ -155,7 +155,7 @@ export function gradgradcheck(fn: Fn, inputs: Tensor[], gradOutputs?: Tensor[], 
   checkInputs('gradgradcheck', inputs);
   const outs = noGrad(() => asList(fn(...inputs.map((t) => t.detach()))));
   const gos = gradOutputs ?? outs.map((o) => {
-    const g = fromTypedArray(Float64Array.from({ length: o.size }, randomNormal), o.shape, { device: o.device });
+    const g = fromTypedArray(hostNormal(o.size), o.shape, { device: o.device });
     g.requiresGrad = true;
     return g;
   });

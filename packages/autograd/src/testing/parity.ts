@@ -3,7 +3,8 @@
  * reference backend. This is how a native kernel is held to the 'ts' backend: the same inputs,
  * the same weighted loss, element by element within tolerance.
  */
-import { backends as availableBackends } from '../backend.js';
+import { backends as availableBackends, type KernelName } from '../backend.js';
+import { undeclared } from './backends.js';
 import { isFloat, type DType } from '../dtype.js';
 import { grad } from '../engine.js';
 import { enableGrad } from '../grad_mode.js';
@@ -22,6 +23,11 @@ export interface ParityOptions {
   rtol?: number;
   /** Return false instead of throwing on a mismatch. */
   raiseException?: boolean;
+  /**
+   * Kernels and dtypes fn runs: with the default backend list, backends that do not declare them
+   * are left out (a list given in `backends` is used as it is).
+   */
+  needs?: readonly (readonly [KernelName, DType])[];
 }
 
 type Fn = (...inputs: Tensor[]) => Tensor | Tensor[];
@@ -115,7 +121,8 @@ function compare(what: string, shape: readonly number[], dtype: DType, got: Floa
  */
 export function checkParity(fn: Fn, inputs: Tensor[], opts: ParityOptions = {}): boolean {
   const list = opts.backends ?? [
-    'ts', ...availableBackends().filter((b) => b.available && b.name !== 'ts').map((b) => b.name),
+    'ts', ...availableBackends().filter((b) => b.available && b.name !== 'ts' && !undeclared(b.name, opts.needs))
+      .map((b) => b.name),
   ];
   if (!list.length) throw new Error('checkParity: no backends to compare');
   const [refName] = list as [string];

@@ -60,8 +60,8 @@ function foldInto(conv: Conv2d, bn: BatchNormBase, bnPath: string): void {
 }
 
 /**
- * The weight and bias of one convolution computing bn(conv(x)) in eval mode: new detached
- * tensors, conv and bn untouched. `where` starts the error message (caller and module path).
+ * The weight and bias of one convolution computing bn(conv(x)) in eval mode: new tensors (made
+ * under noGrad, so without history), conv and bn untouched. `where` starts the error message.
  */
 export function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { weight: Tensor; bias: Tensor } {
   const mean = bn.running_mean;
@@ -81,8 +81,8 @@ export function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { we
     const b = conv.bias ?? zeros([c], like);
     const scale = mul(gamma, rsqrt(add(variance, bn.eps)));
     return {
-      weight: mul(w, reshape(scale, [c, 1, 1, 1])).detach(),
-      bias: add(beta, mul(sub(b, mean), scale)).detach(),
+      weight: mul(w, reshape(scale, [c, 1, 1, 1])),
+      bias: add(beta, mul(sub(b, mean), scale)),
     };
   });
 }

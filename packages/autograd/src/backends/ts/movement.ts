@@ -101,7 +101,7 @@ function concat(xs: readonly Raw[], axis: number): Raw {
   return r;
 }
 
-function oneHot(indices: Raw, numClasses: number, dtype: Raw['dtype']): Raw {
+function oneHot(indices: Raw, numClasses: number, dtype: Raw['dtype'], ignoreIndex?: number): Raw {
   if (indices.dtype !== 'int32' && indices.dtype !== 'int64') {
     throw new Error(`OneHot: indices must be int32 or int64, got ${indices.dtype} of shape ${fmt(indices.shape)}`);
   }
@@ -112,6 +112,7 @@ function oneHot(indices: Raw, numClasses: number, dtype: Raw['dtype']): Raw {
   const o = arr(r);
   for (let i = 0; i < idx.length; i++) {
     const c = idx[i]!;
+    if (c === ignoreIndex) continue;
     if (!(c >= 0 && c < numClasses)) {
       throw new Error(`OneHot: index ${c} at flat position ${i} of indices ${fmt(indices.shape)} is outside [0, ${numClasses})`);
     }
