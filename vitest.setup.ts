@@ -6,7 +6,7 @@
 import { setDefaultDevice } from '@nodegrad/autograd';
 import '@nodegrad/native';
 
-// Importing the addon makes 'cpu' the default device when it is built. Tests keep 'ts': the
-// reference suites create float64 tensors on the default device, and 'cpu' is float32-only;
-// a test that wants another device names it (describeBackends passes it in).
+// Importing the addon makes 'cpu' the default device when it is built with oneDNN. Tests keep
+// 'ts': the reference suites create float64 tensors on the default device, and 'cpu' is
+// float32-only; a test that wants another device names it (describeBackends passes it in).
 setDefaultDevice('ts');

@@ -1,6 +1,6 @@
 /**
  * @nodegrad/native: importing it registers the 'cpu' backend and makes it the default device when
- * the addon is built, or records (and says once) why it is not.
+ * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable.
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { createCpuBackend } from './cpu_backend.js';
@@ -9,12 +9,25 @@ import type { FeatureStatus, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
-if (addon) {
-  registerBackend(createCpuBackend(addon));
+const cpuUnavailable = whyCpuUnavailable();
+if (cpuUnavailable === null) {
+  registerBackend(createCpuBackend(addon!));
   setDefaultDevice('cpu');
 } else {
-  reportUnavailable('cpu', loaded.reason!);
-  process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${loaded.reason}`, { code: 'NODEGRAD_NATIVE' });
+  reportUnavailable('cpu', cpuUnavailable);
+  process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${cpuUnavailable}`, { code: 'NODEGRAD_NATIVE' });
+}
+
+/**
+ * Why 'cpu' cannot be offered, or null when it can. An addon built without oneDNN loads, but its
+ * conv and matmul throw: registering it would make 'cpu' the default device and fail the first
+ * model, so 'cpu' is unavailable then, with what to do about it.
+ */
+function whyCpuUnavailable(): string | null {
+  if (!addon) return loaded.reason!;
+  const onednn = addon.buildInfo.onednn;
+  if (onednn.enabled) return null;
+  return `built without oneDNN (${onednn.reason}): install libdnnl-dev and rebuild (node native/scripts/build_addon.mjs)`;
 }
 
 export interface BuildDescription {
@@ -22,16 +35,14 @@ export interface BuildDescription {
   loaded: boolean;
   /** Why it did not. */
   reason?: string;
-  features: Record<'onednn' | 'cuda' | 'nccl' | 'mpi', FeatureStatus>;
+  /** The optional parts of the build (oneDNN is the only one), each with why it is missing. */
+  features: Record<'onednn', FeatureStatus>;
 }
 
 /** What the native build contains, and why each missing part is missing. */
 export function describeBuild(): BuildDescription {
-  if (!addon) {
-    const off = { enabled: false, reason: loaded.reason! };
-    return { loaded: false, reason: loaded.reason!, features: { onednn: off, cuda: off, nccl: off, mpi: off } };
-  }
-  return { loaded: true, features: { ...addon.buildInfo } };
+  if (!addon) return { loaded: false, reason: loaded.reason!, features: { onednn: { enabled: false, reason: loaded.reason! } } };
+  return { loaded: true, features: { onednn: { ...addon.buildInfo.onednn } } };
 }
 
 /** Live native tensor handles and bytes, and what the buffer pool keeps for reuse. */

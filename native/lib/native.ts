@@ -22,7 +22,8 @@ export interface NativeAddon {
   trimPool(): void;
   /** Debug: the layout the buffer holds ('nchw', or oneDNN's blocked 'nChw8c' / 'nChw16c'); reads are always NCHW. */
   layoutOf(x: Raw): 'nchw' | 'nChw8c' | 'nChw16c';
-  buildInfo: { onednn: FeatureStatus; cuda: FeatureStatus; nccl: FeatureStatus; mpi: FeatureStatus };
+  /** The optional parts compiled in (CMakeLists.txt): oneDNN only, for now. */
+  buildInfo: { onednn: FeatureStatus };
 
   // Elementwise (bindings/elementwise.cc)
   unary(kernel: string, x: Raw): Raw;

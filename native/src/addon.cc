@@ -18,9 +18,6 @@ Napi::Object describeBuild(Napi::Env env) {
     o.Set(name, f);
   };
   feature("onednn", NODEGRAD_FEATURE_ONEDNN);
-  feature("cuda", NODEGRAD_FEATURE_CUDA);
-  feature("nccl", NODEGRAD_FEATURE_NCCL);
-  feature("mpi", NODEGRAD_FEATURE_MPI);
   return o;
 }
 

@@ -6,11 +6,18 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { backends } from '@nodegrad/autograd';
 import { parseSafetensors, serializeSafetensors } from '@nodegrad/nn';
 import { SMALL, runCli } from './cli_helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodegrad-errors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// The child loads the same addon as this process (vitest.setup.ts imports @nodegrad/native), so
+// its devices are the ones backends() lists here.
+const available = backends().filter((b) => b.available).map((b) => b.name).join(', ');
+const unavailable = backends().filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`).join('; ');
+const badDevice = (v: string) => `nodegrad train: --device must be one of ${available} (got '${v}')${unavailable ? `; unavailable here: ${unavailable}` : ''}`;
 
 describe('nodegrad: bad flags', () => {
   const cases: [string[], string][] = [
@@ -21,7 +28,10 @@ describe('nodegrad: bad flags', () => {
     [['train', '--epochs', '-3'], "nodegrad train: --epochs must be a positive integer (got '-3')"],
     [['train', '--batch-size=2.5'], "nodegrad train: --batch-size must be a positive integer (got '2.5')"],
     [['train', '--schedule', 'linear'], "nodegrad train: --schedule must be one of none, step, cosine (got 'linear')"],
-    [['train', '--device', 'gpu'], "nodegrad train: --device must be one of ts, cpu, cuda:N (got 'gpu')"],
+    [['train', '--device', 'gpu'], badDevice('gpu')],
+    // No CUDA backend exists yet: cuda:N is refused up front, not when the first tensor moves.
+    [['train', '--device', 'cuda:0'], badDevice('cuda:0')],
+    [['eval', '--weights', 'w.safetensors', '--device', 'cuda:1'], badDevice('cuda:1').replace('nodegrad train', 'nodegrad eval')],
     [['train', '--dataset', 'imagenet'], "nodegrad train: --dataset must be one of mnist, cifar10:DIR, folder:DIR (got 'imagenet')"],
     [['train', '--widths', '8,16'], "nodegrad train: --widths must be 4 positive integers separated by commas (got '8,16')"],
     [['train', '--epochs'], 'nodegrad train: --epochs needs a value'],

@@ -1,7 +1,7 @@
 /**
  * `nodegrad doctor`: what this machine and this install can run, and why not where something is
- * missing — Node, the CPU, each backend (ts, cpu, cuda) with the reason it is absent, the native
- * build's features, threads, package versions, and whether PyTorch is there to compare against.
+ * missing — Node, the CPU, each backend (ts, cpu) with the reason it is absent, the native build's
+ * features (oneDNN), threads, package versions, and whether PyTorch is there to compare against.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ export interface DoctorReport {
   kernel: string;
   cpu: { model: string; logicalCores: number; physicalCores: number | null };
   memoryGiB: number;
-  /** 'ts', 'cpu', 'cuda' always, then any other registered backend. */
+  /** Every backend registered or reported unavailable, as `backends()` gives them. */
   backends: BackendReport[];
   defaultDevice: string;
   build: BuildDescription;
@@ -63,31 +63,9 @@ function physicalCores(): number | null {
   }
 }
 
-function backendReports(build: BuildDescription): BackendReport[] {
-  const registered = backends();
-  const find = (pred: (n: string) => boolean) => registered.filter((b) => pred(b.name));
-  const out: BackendReport[] = [];
-  for (const name of ['ts', 'cpu', 'cuda']) {
-    const hits = find((n) => n === name || n.startsWith(`${name}:`));
-    if (hits.length > 0) {
-      out.push(...hits.map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) })));
-      continue;
-    }
-    // Not registered and not reported: say what the build knows of it.
-    let reason: string;
-    if (name === 'cuda') {
-      const f = build.features.cuda;
-      reason = !build.loaded ? `the native addon is not loaded: ${build.reason}`
-        : f.enabled ? 'the addon is built with CUDA but no cuda backend is registered (no device found?)'
-        : `the native addon is built without CUDA: ${f.reason ?? 'no reason recorded'}`;
-    } else {
-      reason = 'not registered';
-    }
-    out.push({ name, available: false, reason });
-  }
-  const shown = new Set(out.map((b) => b.name));
-  for (const b of registered) if (!shown.has(b.name)) out.push({ ...b });
-  return out;
+/** Every backend `backends()` knows ('ts', and 'cpu' once @nodegrad/native is imported), with why not. */
+function backendReports(): BackendReport[] {
+  return backends().map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) }));
 }
 
 /** This module's folder; package lookups walk up from it, as Node's resolution does. */
@@ -144,7 +122,7 @@ export function doctor(opts: DoctorOptions = {}): DoctorReport {
     kernel: release(),
     cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', logicalCores: availableParallelism(), physicalCores: physicalCores() },
     memoryGiB: totalmem() / 2 ** 30,
-    backends: backendReports(build),
+    backends: backendReports(),
     defaultDevice: defaultDevice(),
     build,
     threads: { native: getNumThreads(), ompNumThreads: process.env.OMP_NUM_THREADS ?? null },
@@ -185,8 +163,8 @@ export const DOCTOR_FLAGS: FlagSpecs = {
 
 export const DOCTOR_HELP = `nodegrad doctor: what this machine and install can run
 
-Prints Node's version, the platform, the CPU model and cores, each backend (ts, cpu, cuda) and
-why one is missing, the native build's features (oneDNN, CUDA, NCCL, MPI) with their reasons,
+Prints Node's version, the platform, the CPU model and cores, each backend (ts, cpu) and why
+one is missing, the native build's features (oneDNN) with the reason one is missing,
 the kernel thread count and OMP_NUM_THREADS, the @nodegrad package versions, and PyTorch's
 version where \`python -c 'import torch'\` works (checked with a 30 s timeout).
 

@@ -42,7 +42,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     await removeStaleTemps(dir);
     ckpt = await loadCheckpoint(dir, 'ts');
     cfg = { ...checkResumeFlags('train', ckpt.state.config, given, dir), out: dir };
-    checkDevice('train', cfg.device);
+    checkDevice('train', cfg.device, `, the device recorded in ${dir}`);
   } else {
     const r = resolveConfig('train', given);
     cfg = r.config;

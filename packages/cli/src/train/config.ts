@@ -26,7 +26,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   gamma: { type: 'number', min: 0, help: 'with --schedule step: lr factor at each drop (0.1)' },
   'weight-decay': { type: 'number', min: 0, help: 'L2 (sgd, adam) or decoupled (adamw) weight decay (5e-4; adamw 0.01)' },
   'label-smoothing': { type: 'number', min: 0, max: 1, help: 'cross-entropy label smoothing (0)' },
-  device: { type: 'string', placeholder: 'ts|cpu|cuda:N', help: "backend ('cpu' when the native addon is built, else 'ts')" },
+  device: { type: 'string', placeholder: 'ts|cpu', help: "backend ('cpu' when the native addon is built with oneDNN, else 'ts'; 'nodegrad doctor' lists them)" },
   threads: { type: 'int', min: 1, help: "kernel threads of the 'cpu' backend (OMP_NUM_THREADS or the core count)" },
   seed: { type: 'int', min: 0, help: 'seed of the init, shuffling and augmentation (0)' },
   out: { type: 'string', placeholder: 'DIR', help: 'output folder (runs/<timestamp>)' },
@@ -88,16 +88,19 @@ export function defaultDevice(): { device: string; note?: string } {
   return { device: 'ts', note: `note: training on the pure-TypeScript 'ts' backend (slow): the native 'cpu' backend is unavailable: ${cpu?.reason ?? 'not registered'}` };
 }
 
-/** Checks a --device value against the registered backends. */
-export function checkDevice(command: string, device: string): void {
-  const base = device.startsWith('cuda') ? 'cuda' : device;
-  if (!/^(ts|cpu|cuda:\d+)$/.test(device)) {
-    throw new UsageError(command, `--device must be one of ts, cpu, cuda:N (got '${device}')`);
-  }
-  const b = backends().find((x) => x.name === base || x.name === device);
-  if (!b?.available) {
-    throw new UsageError(command, `--device ${device} is not available here: ${b?.reason ?? `no '${base}' backend is registered`} (run 'nodegrad doctor')`);
-  }
+/**
+ * Checks a --device value against `backends()`: a device with no backend here, or one whose
+ * backend is unavailable, is a usage error that lists the devices there are and why the others
+ * are missing, before any data is loaded. `source` says where the value came from when it was not
+ * the command line (a resumed run's recorded device).
+ */
+export function checkDevice(command: string, device: string, source = ''): void {
+  const all = backends();
+  if (all.find((b) => b.name === device)?.available) return;
+  const available = all.filter((b) => b.available).map((b) => b.name);
+  const missing = all.filter((b) => !b.available).map((b) => `${b.name}: ${b.reason ?? 'no reason given'}`);
+  throw new UsageError(command, `--device must be one of ${available.join(', ')} (got '${device}'${source})` +
+    (missing.length > 0 ? `; unavailable here: ${missing.join('; ')}` : ''));
 }
 
 function timestamp(d = new Date()): string {
