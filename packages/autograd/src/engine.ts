@@ -3,15 +3,15 @@
  * gradients of chosen inputs without touching `.grad`.
  */
 import { gradEdge } from './function.js';
+import { GradBuffers } from './grad_buffers.js';
 import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
+import { installMethods } from './methods.js';
 import { add } from './ops/arith.js';
-import { clone } from './ops/autograd_api.js';
-import { add_ } from './ops/inplace.js';
 import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
-import type { Tensor } from './tensor.js';
-import { buffersOf, closeScope, freeIfCreated, keep, openScope, scoped } from './scope.js';
+import { Tensor } from './tensor.js';
+import { buffersOf, closeScope, keep, openScope, scoped } from './scope.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be walked again. */
@@ -73,95 +73,89 @@ function postOrder(roots: Node[]): Node[] {
 
 function checkFinite(node: Node, grads: (Tensor | null | undefined)[]): void {
   grads.forEach((g, i) => {
-    if (g && g.toTypedArray().some((v) => !Number.isFinite(v))) {
+    if (g && g.dataSync().some((v) => !Number.isFinite(v))) {
       throw new Error(`Function '${node.name}' returned nan or inf values in its gradient for input ${i}. ` +
         `The forward op was created at:\n${node.stack ?? '(stack not recorded)'}`);
     }
   });
 }
 
+/** In grad() mode, the nodes on a path to a captured input: only they run. */
+function neededNodes(order: Node[], capture: Map<Node, Map<number, number>>): Set<Node> {
+  const needed = new Set<Node>();
+  for (const n of order) {
+    if (capture.has(n) || n.edges.some((e) => e && needed.has(e.node))) needed.add(n);
+  }
+  return needed;
+}
+
+/** A node's summed output gradients after its hooks (a leaf's hooks live on the tensor, so grad() runs them too). */
+function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffers, consumed: (Tensor | undefined)[]) {
+  return node.outputMeta.map((_m, i) => {
+    let g = slots[i];
+    if (!g) return undefined;
+    const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? [];
+    for (const h of hooks) {
+      buffers.spare(g); // a hook may keep what it is given
+      g = h(g) ?? g;
+      consumed.push(g);
+    }
+    return g;
+  });
+}
+
+/** backward() at a leaf: accumulate into `.grad`, then the post-accumulate hooks. */
+function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
+  if (createGraph) accumulateLeaf(leaf, g, true);
+  else scoped(() => accumulateLeaf(leaf, g, false), () => new Set());
+  for (const h of [...leaf.postAccumulateHooks]) h(leaf);
+}
+
+/**
+ * Walks the graph from the roots in reverse topological order, running each node's backward once
+ * all its output gradients have arrived. `capture` (grad() mode) maps nodes to the output slots
+ * whose gradient is returned in `captured`; without it, leaves accumulate into `.grad`.
+ */
 function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
   capture: Map<Node, Map<number, number>> | null, captured: (Tensor | null)[]): void {
   const retain = opts.retainGraph ?? opts.createGraph ?? false;
   const order = postOrder(rootEdges.map((e) => e.node));
-  // In grad() mode only nodes on a path to a captured input run.
-  let needed: Set<Node> | null = null;
-  if (capture) {
-    needed = new Set();
-    for (const n of order) {
-      if (capture.has(n) || n.edges.some((e) => e && needed!.has(e.node))) needed.add(n);
-    }
-  }
-  const buffers = new Map<Node, (Tensor | undefined)[]>();
-  // Without createGraph, gradients between nodes are the engine's own temporaries: each is freed
-  // as soon as no pending slot refers to its buffer (PyTorch frees them by reference count),
-  // unless a hook saw it or grad() returns it. `uses` counts pending slots per buffer.
+  const needed = capture ? neededNodes(order, capture) : null;
   const scope = opts.createGraph ? null : openScope();
-  const uses = new Map<unknown, number>();
-  const hold = (t: Tensor) => { uses.set(t.buf, (uses.get(t.buf) ?? 0) + 1); };
-  const drop = (t: Tensor) => { uses.set(t.buf, uses.get(t.buf)! - 1); };
-  const spare = new Set<unknown>();
-  const release = (ts: (Tensor | null | undefined)[]) => {
-    for (const t of ts) if (t && !uses.get(t.buf) && !spare.has(t.buf)) freeIfCreated(scope!, t.buf);
-  };
-  const accumulate = (e: Edge, g: Tensor) => {
-    let b = buffers.get(e.node);
-    if (!b) buffers.set(e.node, (b = []));
-    const prev = b[e.index];
-    const next = prev ? add(prev, g) : g;
-    if (scope) { hold(next); if (prev) { drop(prev); release([prev]); } }
-    b[e.index] = next;
-  };
-  rootEdges.forEach((e, i) => accumulate(e, rootGrads[i]!));
+  const buffers = new GradBuffers(scope);
+  rootEdges.forEach((e, i) => buffers.accumulate(e, rootGrads[i]!));
 
+  const step = (node: Node) => {
+    const slots = buffers.take(node);
+    if (!slots) return;
+    const consumed: (Tensor | undefined)[] = [...slots];
+    const grads = runHooks(node, slots, buffers, consumed);
+    for (const [i, slot] of capture?.get(node) ?? []) {
+      captured[slot] = grads[i] ?? null;
+      if (grads[i]) buffers.spare(grads[i]!);
+    }
+    if (node.leaf) {
+      if (!capture) runLeaf(node.leaf, grads[0]!, !scope);
+      buffers.release(consumed);
+      return;
+    }
+    // grad() stops at a captured input unless another captured input lies further back.
+    if (needed && !node.edges.some((e) => e && needed.has(e.node))) return;
+    const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
+    // The backward's own temporaries are freed as it returns; the gradients it returns live on.
+    const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set())) : node.apply(full);
+    if (isAnomalyEnabled()) checkFinite(node, inGrads);
+    node.edges.forEach((e, i) => {
+      const g = inGrads[i];
+      if (e && g) buffers.accumulate(e, g);
+    });
+    buffers.release([...consumed, ...full, ...inGrads]);
+    if (!retain) node.release();
+  };
   const run = () => {
     for (let k = order.length - 1; k >= 0; k--) {
       const node = order[k]!;
-      const buf = buffers.get(node);
-      if (!buf || (needed && !needed.has(node))) continue;
-      buffers.delete(node);
-      if (scope) for (const g of buf) if (g) drop(g);
-      const consumed: (Tensor | undefined)[] = [...buf];
-      const grads = node.outputMeta.map((_m, i) => {
-        let g = buf[i];
-        if (!g) return undefined;
-        // A leaf's hooks live on the tensor, so that grad() runs them as well as backward().
-        const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? [];
-        for (const h of hooks) {
-          spare.add(g.buf); // a hook may keep what it is given
-          g = h(g) ?? g;
-          consumed.push(g);
-        }
-        return g;
-      });
-      const slots = capture?.get(node);
-      if (slots) {
-        for (const [i, slot] of slots) {
-          captured[slot] = grads[i] ?? null;
-          if (grads[i]) spare.add(grads[i]!.buf);
-        }
-      }
-      if (node.leaf) {
-        if (!capture) {
-          if (scope) scoped(() => accumulateLeaf(node.leaf!, grads[0]!, false), () => new Set());
-          else accumulateLeaf(node.leaf, grads[0]!, true);
-          for (const h of [...node.leaf.postAccumulateHooks]) h(node.leaf);
-        }
-        if (scope) release(consumed);
-        continue;
-      }
-      // grad() stops at a captured input unless another captured input lies further back.
-      if (needed && !node.edges.some((e) => e && needed!.has(e.node))) continue;
-      const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
-      // The backward's own temporaries are freed as it returns; the gradients it returns live on.
-      const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set())) : node.apply(full);
-      if (isAnomalyEnabled()) checkFinite(node, inGrads);
-      node.edges.forEach((e, i) => {
-        const g = inGrads[i];
-        if (e && g) accumulate(e, g);
-      });
-      if (scope) release([...consumed, ...full, ...inGrads]);
-      if (!retain) node.release();
+      if (!needed || needed.has(node)) step(node);
     }
   };
   if (!scope) {
@@ -180,20 +174,19 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
 const ownedGrads = new WeakSet<Tensor>();
 
 /**
- * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (a copy,
- * since the incoming one may be shared with another leaf or the caller), later ones are added into
- * it in place; with createGraph the sum is out of place and keeps its history. The stored
- * gradient outlives any tidy() scope.
+ * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (a
+ * device copy, since the incoming one may be shared with another leaf or the caller), later ones
+ * are added into it in place; with createGraph the sum is out of place and keeps its history.
+ * The stored gradient outlives any tidy() scope.
  */
 function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
   const old = leaf.grad;
   if (createGraph) {
     leaf.grad = keep(old ? add(old, g) : g);
   } else if (old && ownedGrads.has(old) && !old.gradFn) {
-    add_(old, g);
+    old.assign(old.backend.kernels.Add(old, g));
   } else {
-    const sum = old ? add(old, g) : clone(g);
-    leaf.grad = keep(sum.gradFn ? sum.moveAs(sum.shape) : sum);
+    leaf.grad = keep(old ? add(old, g) : Tensor.fromRaw(g.backend.kernels.Copy(g), g.backend));
     ownedGrads.add(leaf.grad);
   }
 }
@@ -242,4 +235,15 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts
     }
   });
   return captured;
+}
+
+installMethods({
+  backward: (x: Tensor, grad?: Tensor | null, opts?: BackwardOptions) => backward(x, grad ?? null, opts),
+});
+
+declare module './tensor.js' {
+  interface Tensor {
+    /** Accumulates gradients of this tensor into the leaves' `.grad`. */
+    backward(grad?: Tensor | null, opts?: BackwardOptions): void;
+  }
 }

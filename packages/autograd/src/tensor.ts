@@ -90,6 +90,15 @@ export class Tensor implements Raw {
     return t;
   }
 
+  /**
+   * @internal Writes a kernel result (same size and dtype) into this tensor's storage and counts
+   * the write in the version counter: the one place an in-place change to a storage happens.
+   */
+  assign(src: Raw): void {
+    this.backend.copyInto(this, src);
+    this.storage.version++;
+  }
+
   /** Host copy of the elements (a Float64Array for int64), once the device has written them. */
   dataSync(): Float32Array | Float64Array | Int32Array {
     return this.backend.readSync(this);

@@ -1,7 +1,6 @@
-/** The tape as methods: backward, detach, requiresGrad_, hooks, retainGrad, clone, to. */
+/** The tape as methods: detach, requiresGrad_, hooks, retainGrad, clone, to (backward lives in engine.ts). */
 import { getBackend } from '../backend.js';
 import { isFloat, type DType } from '../dtype.js';
-import { backward, type BackwardOptions } from '../engine.js';
 import { defineOp } from '../function.js';
 import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
@@ -108,14 +107,11 @@ export function clone(x: Tensor): Tensor {
 }
 
 installMethods({
-  backward: (x: Tensor, grad?: Tensor | null, opts?: BackwardOptions) => backward(x, grad ?? null, opts),
   detach, requiresGrad_, registerHook, registerPostAccumulateGradHook, retainGrad, clone, to,
 });
 
 declare module '../tensor.js' {
   interface Tensor {
-    /** Accumulates gradients of this tensor into the leaves' `.grad`. */
-    backward(grad?: Tensor | null, opts?: BackwardOptions): void;
     detach(): Tensor;
     requiresGrad_(flag?: boolean): Tensor;
     registerHook(fn: Hook): () => void;

@@ -35,8 +35,7 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
     throw new Error(`${op}: in-place modification of a view (${fmt(x.shape)} of a tensor of shape ` +
       `${fmt(x.viewBase.shape)}) is not supported while gradients are recorded; use the out-of-place op`);
   }
-  x.backend.copyInto(x, result);
-  x.storage.version++;
+  x.assign(result);
   if (result.gradFn) {
     x.gradFn = result.gradFn;
     x.outputIndex = result.outputIndex;

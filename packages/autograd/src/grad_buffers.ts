@@ -1,0 +1,61 @@
+/**
+ * The gradients waiting at each node during a backward pass, summed as they arrive. Without
+ * createGraph they are the engine's own temporaries, and each is freed as soon as no pending slot
+ * refers to its storage (PyTorch frees them by reference count), unless a hook saw it or grad()
+ * returns it ("spared").
+ */
+import { add } from './ops/arith.js';
+import { freeIfCreated, type Scope } from './scope.js';
+import type { Edge, Node } from './tape.js';
+import type { Tensor } from './tensor.js';
+
+export class GradBuffers {
+  private readonly pending = new Map<Node, (Tensor | undefined)[]>();
+  /** Pending slots per storage; only counted when `scope` is set (no createGraph). */
+  private readonly uses = new Map<unknown, number>();
+  private readonly spared = new Set<unknown>();
+
+  /** `scope`: where the pass allocates, whose buffers may be freed early; null keeps everything. */
+  constructor(private readonly scope: Scope | null) {}
+
+  /** Adds g to the slot the edge points at (summing with what is there). */
+  accumulate(e: Edge, g: Tensor): void {
+    let slots = this.pending.get(e.node);
+    if (!slots) this.pending.set(e.node, (slots = []));
+    const prev = slots[e.index];
+    const next = prev ? add(prev, g) : g;
+    if (this.scope) {
+      this.hold(next);
+      if (prev) { this.drop(prev); this.release([prev]); }
+    }
+    slots[e.index] = next;
+  }
+
+  /** Removes and returns a node's summed output gradients (undefined if none arrived). */
+  take(node: Node): (Tensor | undefined)[] | undefined {
+    const slots = this.pending.get(node);
+    if (!slots) return undefined;
+    this.pending.delete(node);
+    if (this.scope) for (const g of slots) if (g) this.drop(g);
+    return slots;
+  }
+
+  /** Never frees t's storage early: a hook or the caller may keep it. */
+  spare(t: Tensor): void {
+    this.spared.add(t.buf);
+  }
+
+  /** Frees those of ts whose storage no pending slot refers to and that were made in this pass. */
+  release(ts: readonly (Tensor | null | undefined)[]): void {
+    if (!this.scope) return;
+    for (const t of ts) if (t && !this.uses.get(t.buf) && !this.spared.has(t.buf)) freeIfCreated(this.scope, t.buf);
+  }
+
+  private hold(t: Tensor): void {
+    this.uses.set(t.buf, (this.uses.get(t.buf) ?? 0) + 1);
+  }
+
+  private drop(t: Tensor): void {
+    this.uses.set(t.buf, this.uses.get(t.buf)! - 1);
+  }
+}
