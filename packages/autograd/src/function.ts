@@ -9,14 +9,18 @@ import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { Tensor } from './tensor.js';
 
-/** Per-call context: what the forward saved for the backward, and which inputs need a gradient. */
-export class Ctx {
+/**
+ * Per-call context: what the forward keeps for the backward, said explicitly. `save` keeps tensors
+ * under the in-place version check (inputs and outputs a VJP reads); `keep` holds tensors that are
+ * the op's own and never written in place (saved statistics, pooling indices). Anything else the
+ * backward needs (shapes, options) is a typed field of the op's state S: `Ctx<{ axis: number }>`.
+ */
+export class CtxBase {
   /** One flag per forward argument: is it a tensor that requires grad. */
   readonly needsInputGrad: boolean[];
   private readonly savedTensors: { t: Tensor; version: number }[] = [];
+  private readonly keptTensors: Tensor[] = [];
   private readonly opName: string;
-  // Ops stash non-tensor values (shapes, options, raw indices) here for their backward.
-  [key: string]: any;
 
   constructor(opName: string, needsInputGrad: boolean[]) {
     this.opName = opName;
@@ -28,9 +32,16 @@ export class Ctx {
     for (const t of tensors) this.savedTensors.push({ t, version: t.version });
   }
 
-  /** Adds the buffers this context keeps for the backward (saved tensors, stashed raw buffers). */
+  /** Holds a tensor the backward reads that nothing writes in place (no version check); returns it. */
+  keep<T extends Tensor>(t: T): T {
+    this.keptTensors.push(t);
+    return t;
+  }
+
+  /** Adds the storages this context holds for the backward: the saved and the kept tensors. */
   heldBuffers(out: Set<unknown>): void {
-    for (const v of Object.values(this)) buffersOf(v, out);
+    for (const { t } of this.savedTensors) out.add(t.buf);
+    for (const t of this.keptTensors) out.add(t.buf);
   }
 
   /** The saved tensors, checked against in-place modification since they were saved. */
@@ -46,15 +57,20 @@ export class Ctx {
   }
 }
 
-export interface OpDef<A extends unknown[], R extends Tensor | Tensor[]> {
+/** The context of an op whose forward stores the fields of S for its backward. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type Ctx<S extends object = {}> = CtxBase & S;
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface OpDef<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}> {
   name: string;
   /** Computes the outputs; runs with recording off. Arguments that are Tensors are the inputs. */
-  forward(ctx: Ctx, ...args: A): R;
+  forward(ctx: Ctx<S>, ...args: A): R;
   /**
    * The VJP: one gradient per forward argument (null/undefined where none), written with
    * differentiable ops so that `createGraph` works. Receives one gradient per output.
    */
-  backward(ctx: Ctx, ...grads: Tensor[]): (Tensor | null | undefined)[] | Tensor;
+  backward(ctx: Ctx<S>, ...grads: Tensor[]): (Tensor | null | undefined)[] | Tensor;
 }
 
 /** The edge a gradient for `t` flows along: its producing node, or its AccumulateGrad node. */
@@ -64,10 +80,12 @@ export function gradEdge(t: Tensor): Edge {
   return { node: t.accumulator, index: 0 };
 }
 
-export function defineOp<A extends unknown[], R extends Tensor | Tensor[]>(def: OpDef<A, R>): (...args: A) => R {
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
+  def: OpDef<A, R, S>): (...args: A) => R {
   return (...args: A): R => {
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
-    const ctx = new Ctx(def.name, needs);
+    const ctx = new CtxBase(def.name, needs) as Ctx<S>;
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
     // holds for the backward (saved tensors, stashed raw buffers) live on.
     const result = scoped(() => noGrad(() => def.forward(ctx, ...args)),

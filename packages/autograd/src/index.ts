@@ -16,7 +16,7 @@ export {
 } from './backend.js';
 export { tsBackend } from './backends/ts/index.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
-export { defineOp, defineFunction, Ctx, type OpDef } from './function.js';
+export { defineOp, defineFunction, CtxBase, type Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';
 export { tidy, tidyKeepingSaved, keep } from './scope.js';
 export { Node } from './tape.js';

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   defineFunction, detectAnomaly, enableGrad, grad, isGradEnabled, manualSeed, matmul, noGrad, randn, tensor, zeros,
   type Tensor,
+  type Ctx,
 } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
@@ -399,7 +400,7 @@ describe('defineFunction', () => {
     let needs: boolean[] = [];
     const scale = defineFunction({
       name: 'scale',
-      forward(ctx, x: Tensor, k: number, y: Tensor) { ctx.k = k; needs = ctx.needsInputGrad; return x.mul(k).add(y); },
+      forward(ctx: Ctx<{ k: number }>, x: Tensor, k: number, y: Tensor) { ctx.k = k; needs = ctx.needsInputGrad; return x.mul(k).add(y); },
       backward: (ctx, g) => [g.mul(ctx.k), null, g],
     });
     const x = leaf([1, 2]);

@@ -1,7 +1,7 @@
 /** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { broadcastShapes } from '../shape.js';
+import { broadcastShapes, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { greaterEqual, less, lessEqual, greater, where } from './compare.js';
 import { sumTo } from './reduce.js';
@@ -10,7 +10,7 @@ import { binaryArgs, kernels, wrap, type TensorLike } from './util.js';
 
 export const addOp = defineOp({
   name: 'add',
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, a: Tensor, b: Tensor) {
     ctx.sa = a.shape; ctx.sb = b.shape;
     broadcastShapes('add', a.shape, b.shape);
     return wrap(kernels(a).Add(a, b), a);
@@ -20,7 +20,7 @@ export const addOp = defineOp({
 
 export const subOp = defineOp({
   name: 'sub',
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, a: Tensor, b: Tensor) {
     ctx.sa = a.shape; ctx.sb = b.shape;
     broadcastShapes('sub', a.shape, b.shape);
     return wrap(kernels(a).Sub(a, b), a);

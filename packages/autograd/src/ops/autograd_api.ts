@@ -1,7 +1,7 @@
 /** The tape as methods: detach, requiresGrad_, hooks, retainGrad, clone, to (backward lives in engine.ts). */
 import { getBackend } from '../backend.js';
 import { isFloat, type DType } from '../dtype.js';
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
 import { kernels, wrap } from './util.js';
@@ -71,7 +71,7 @@ const cloneOp = defineOp({
 
 const castOp = defineOp({
   name: 'to',
-  forward(ctx, x: Tensor, dtype: DType) {
+  forward(ctx: Ctx<{ from: DType }>, x: Tensor, dtype: DType) {
     ctx.from = x.dtype;
     return wrap(kernels(x).Cast(x, dtype), x);
   },
@@ -80,7 +80,7 @@ const castOp = defineOp({
 
 const moveOp = defineOp({
   name: 'to',
-  forward(ctx, x: Tensor, device: string) {
+  forward(ctx: Ctx<{ from: string }>, x: Tensor, device: string) {
     ctx.from = x.device;
     // Between devices the data crosses through the host: the one transfer a move asks for.
     return Tensor.fromData(x.dataSync(), x.shape, x.dtype, device);

@@ -1,7 +1,7 @@
 /** Comparisons (no gradient; 1/0 in the inputs' dtype) and the differentiable `where`. */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { broadcastShapes } from '../shape.js';
+import { broadcastShapes, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { sumTo } from './reduce.js';
 import { binaryArgs, checkSame, kernels, lift, wrap, type TensorLike } from './util.js';
@@ -25,7 +25,7 @@ export const greaterEqual = compare('ge', 'GreaterEqual');
 
 const whereOp = defineOp({
   name: 'where',
-  forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
+  forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, cond: Tensor, a: Tensor, b: Tensor) {
     broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape, ['condition', 'input']), b.shape, ['input', 'other']);
     ctx.save(cond);
     ctx.sa = a.shape; ctx.sb = b.shape;

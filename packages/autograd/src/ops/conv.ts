@@ -6,7 +6,7 @@
  * so each one's VJP is written with the other two, and gradients of any order go through kernels.
  */
 import type { Conv2DParams } from '../backend.js';
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -86,7 +86,7 @@ function checkGeometry(op: string, xShape: Shape, wShape: Shape, p: Conv2DParams
 
 const conv2dOp = defineOp({
   name: 'conv2d',
-  forward(ctx, x: Tensor, w: Tensor, p: Conv2DParams) {
+  forward(ctx: Ctx<{ p: Conv2DParams }>, x: Tensor, w: Tensor, p: Conv2DParams) {
     ctx.save(x, w);
     ctx.p = p;
     return wrap(kernels(x).Conv2D(x, w, p), x);
@@ -104,7 +104,7 @@ const conv2dOp = defineOp({
 // dx = BI(dy, w). Linear in dy with adjoint conv2d(., w); linear in w with adjoint BW(., dy).
 const conv2dBackwardInputOp = defineOp({
   name: 'conv2dBackwardInput',
-  forward(ctx, dy: Tensor, w: Tensor, xShape: Shape, p: Conv2DParams) {
+  forward(ctx: Ctx<{ p: Conv2DParams }>, dy: Tensor, w: Tensor, xShape: Shape, p: Conv2DParams) {
     ctx.save(dy, w);
     ctx.p = p;
     return wrap(kernels(dy).Conv2DBackpropInput(dy, w, xShape, p), dy);
@@ -122,7 +122,7 @@ const conv2dBackwardInputOp = defineOp({
 // dw = BW(x, dy). Linear in x with adjoint BI(dy, .); linear in dy with adjoint conv2d(x, .).
 const conv2dBackwardWeightOp = defineOp({
   name: 'conv2dBackwardWeight',
-  forward(ctx, x: Tensor, dy: Tensor, wShape: Shape, p: Conv2DParams) {
+  forward(ctx: Ctx<{ p: Conv2DParams }>, x: Tensor, dy: Tensor, wShape: Shape, p: Conv2DParams) {
     ctx.save(x, dy);
     ctx.p = p;
     return wrap(kernels(x).Conv2DBackpropFilter(x, dy, wShape, p), x);

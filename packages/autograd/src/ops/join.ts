@@ -3,9 +3,9 @@
  * other's adjoints (a slice's gradient is its input zero-padded back, a pad's is the slice of
  * the interior), so every VJP here is written in these same differentiable ops.
  */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { fmt, normAxis, sameShape } from '../shape.js';
+import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reshape, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap } from './util.js';
@@ -14,7 +14,7 @@ type Pads = [number, number][];
 
 const padOp = defineOp({
   name: 'pad',
-  forward(ctx, x: Tensor, pads: Pads, value: number) {
+  forward(ctx: Ctx<{ pads: Pads; xShape: Shape }>, x: Tensor, pads: Pads, value: number) {
     ctx.pads = pads;
     ctx.xShape = x.shape;
     return wrap(kernels(x).Pad(x, pads, value), x);
@@ -39,7 +39,7 @@ function spread(g: Tensor, dim: number, step: number): Tensor {
 
 const sliceOp = defineOp({
   name: 'slice',
-  forward(ctx, x: Tensor, begin: number[], size: readonly number[], step: number[]) {
+  forward(ctx: Ctx<{ xShape: Shape; begin: number[]; step: number[] }>, x: Tensor, begin: number[], size: readonly number[], step: number[]) {
     ctx.xShape = x.shape;
     ctx.begin = begin; ctx.step = step;
     return wrap(kernels(x).Slice(x, begin, size, step), x);
@@ -123,7 +123,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
 
 const catOp = defineOp({
   name: 'cat',
-  forward(ctx, dim: number, ...xs: Tensor[]) {
+  forward(ctx: Ctx<{ sizes: number[]; dim: number }>, dim: number, ...xs: Tensor[]) {
     ctx.sizes = xs.map((x) => x.shape[dim]!);
     ctx.dim = dim;
     return wrap(kernels(xs[0]!).Concat(xs, dim), xs[0]!);

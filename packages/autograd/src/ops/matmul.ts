@@ -3,7 +3,7 @@
  * BatchMatMul [B, M, K] x [B, K, N], whose transpose flags let the VJP avoid materialized
  * transposes: for C = op(A) op(B), dA and dB are again single BatchMatMul calls.
  */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -13,7 +13,7 @@ import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 const bmmOp = defineOp({
   name: 'bmm',
-  forward(ctx, a: Tensor, b: Tensor, transA: boolean, transB: boolean) {
+  forward(ctx: Ctx<{ transA: boolean; transB: boolean }>, a: Tensor, b: Tensor, transA: boolean, transB: boolean) {
     ctx.save(a, b);
     ctx.transA = transA; ctx.transB = transB;
     return wrap(kernels(a).BatchMatMul(a, b, transA, transB), a);

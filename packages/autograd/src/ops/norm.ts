@@ -4,7 +4,7 @@
  * itself recorded; under createGraph the same gradient is composed from differentiable ops so
  * that second derivatives (gradient penalties through a BN layer) work.
  */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled, noGrad } from '../grad_mode.js';
 import { allocArray } from '../dtype.js';
 import { fmt } from '../shape.js';
@@ -46,7 +46,7 @@ interface Stats {
 
 const batchNormOp = defineOp({
   name: 'batchNorm',
-  forward(ctx, x: Tensor, weight: Tensor | null, bias: Tensor | null, s: Stats) {
+  forward(ctx: Ctx<{ training: boolean; eps: number; mean: Tensor; invstd: Tensor }>, x: Tensor, weight: Tensor | null, bias: Tensor | null, s: Stats) {
     const k = kernels(x);
     const r = s.training
       ? k.BatchNormForward(x, weight, bias, null, null, { training: true, eps: s.eps })
@@ -55,8 +55,8 @@ const batchNormOp = defineOp({
     ctx.training = s.training;
     ctx.eps = s.eps;
     // Fresh tensors: the statistics y was normalized with, whatever later happens to the buffers.
-    ctx.mean = wrap(r.mean, x);
-    ctx.invstd = wrap(r.invstd, x);
+    ctx.mean = ctx.keep(wrap(r.mean, x));
+    ctx.invstd = ctx.keep(wrap(r.invstd, x));
     if (s.training && s.runningMean && s.runningVar) updateRunning(x, ctx.mean, ctx.invstd, s);
     return wrap(r.y, x);
   },

@@ -7,7 +7,7 @@
  * and gradients of any order stay on kernels.
  */
 import type { Pool2DParams } from '../backend.js';
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { pair, type Size2 } from './nn_util.js';
@@ -73,9 +73,9 @@ function poolParams(op: string, x: Tensor, kernelSize: Size2, o: MaxPool2dOption
 // The indices are no output of the node (they carry no gradient): the op hands them back through `out`.
 const maxPool2dOp = defineOp({
   name: 'maxPool2d',
-  forward(ctx, x: Tensor, p: Pool2DParams, out: { indices?: Tensor }) {
+  forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, p: Pool2DParams, out: { indices?: Tensor }) {
     const { y, indices } = kernels(x).MaxPool2D(x, p);
-    ctx.indices = out.indices = wrap(indices, x);
+    ctx.indices = out.indices = ctx.keep(wrap(indices, x));
     ctx.xShape = x.shape;
     return wrap(y, x);
   },
@@ -84,8 +84,8 @@ const maxPool2dOp = defineOp({
 
 const maxPool2dBackwardOp = defineOp({
   name: 'maxPool2dBackward',
-  forward(ctx, dy: Tensor, indices: Tensor, xShape: Shape) {
-    ctx.indices = indices;
+  forward(ctx: Ctx<{ indices: Tensor }>, dy: Tensor, indices: Tensor, xShape: Shape) {
+    ctx.indices = ctx.keep(indices);
     return wrap(kernels(dy).MaxPool2DBackward(dy, indices, xShape), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dGatherOp(g, ctx.indices, g.shape), null, null],
@@ -93,8 +93,8 @@ const maxPool2dBackwardOp = defineOp({
 
 const maxPool2dGatherOp = defineOp({
   name: 'maxPool2dGather',
-  forward(ctx, x: Tensor, indices: Tensor, xShape: Shape) {
-    ctx.indices = indices;
+  forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, indices: Tensor, xShape: Shape) {
+    ctx.indices = ctx.keep(indices);
     ctx.xShape = xShape;
     return wrap(kernels(x).MaxPool2DGather(x, indices), x);
   },
@@ -142,7 +142,7 @@ export function maxPool2dBackward(dy: Tensor, indices: Tensor, xShape: Shape): T
 
 const avgPool2dOp = defineOp({
   name: 'avgPool2d',
-  forward(ctx, x: Tensor, p: Pool2DParams) {
+  forward(ctx: Ctx<{ xShape: Shape; p: Pool2DParams }>, x: Tensor, p: Pool2DParams) {
     ctx.xShape = x.shape;
     ctx.p = p;
     return wrap(kernels(x).AvgPool2D(x, p), x);
@@ -152,7 +152,7 @@ const avgPool2dOp = defineOp({
 
 const avgPool2dBackwardOp = defineOp({
   name: 'avgPool2dBackward',
-  forward(ctx, dy: Tensor, xShape: Shape, p: Pool2DParams) {
+  forward(ctx: Ctx<{ p: Pool2DParams }>, dy: Tensor, xShape: Shape, p: Pool2DParams) {
     ctx.p = p;
     return wrap(kernels(dy).AvgPool2DBackward(dy, xShape, p), dy);
   },
@@ -172,7 +172,7 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, opts: AvgPool2dOptions =
 
 const adaptiveAvgPool2dOp = defineOp({
   name: 'adaptiveAvgPool2d',
-  forward(ctx, x: Tensor, size: [number, number]) {
+  forward(ctx: Ctx<{ xShape: Shape }>, x: Tensor, size: [number, number]) {
     ctx.xShape = x.shape;
     return wrap(kernels(x).AdaptiveAvgPool2D(x, size), x);
   },
@@ -181,8 +181,8 @@ const adaptiveAvgPool2dOp = defineOp({
 
 const adaptiveAvgPool2dBackwardOp = defineOp({
   name: 'adaptiveAvgPool2dBackward',
-  forward(ctx, dy: Tensor, xShape: Shape) {
-    ctx.size = dy.shape.slice(-2);
+  forward(ctx: Ctx<{ size: [number, number] }>, dy: Tensor, xShape: Shape) {
+    ctx.size = [dy.shape[dy.ndim - 2]!, dy.shape[dy.ndim - 1]!];
     return wrap(kernels(dy).AdaptiveAvgPool2DBackward(dy, xShape), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [adaptiveAvgPool2dOp(g, ctx.size), null],

@@ -1,5 +1,5 @@
 /** Reductions over dims: sum mean max min var, argmax argmin, and sumTo for broadcasting. */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -17,7 +17,7 @@ function reducedShape(shape: Shape, axes: readonly number[], keepdim: boolean): 
 
 const sumOp = defineOp({
   name: 'sum',
-  forward(ctx, x: Tensor, axes: number[], keepdim: boolean) {
+  forward(ctx: Ctx<{ xShape: Shape; kept: Shape }>, x: Tensor, axes: number[], keepdim: boolean) {
     ctx.xShape = x.shape;
     ctx.kept = reducedShape(x.shape, axes, true);
     const y = wrap(kernels(x).Sum(x, axes), x);
@@ -52,7 +52,7 @@ export function variance(x: Tensor, dim?: Dims, { correction = 1, keepdim = fals
 function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
   return defineOp({
     name,
-    forward(ctx, x: Tensor, axes: number[], keepdim: boolean) {
+    forward(ctx: Ctx<{ axes: number[] }>, x: Tensor, axes: number[], keepdim: boolean) {
       for (const a of axes) {
         if (x.shape[a] === 0) throw new Error(`${name}: cannot reduce over dim ${a} of size 0 (shape ${fmt(x.shape)})`);
       }

@@ -1,5 +1,5 @@
 /** Views and layout: reshape view flatten squeeze unsqueeze (sharing storage), expand, permute, transpose. */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis, numel, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -20,7 +20,7 @@ function inferShape(op: string, from: Shape, to: readonly number[]): number[] {
 
 const reshapeOp = defineOp({
   name: 'reshape',
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ xShape: Shape }>, x: Tensor, shape: number[]) {
     ctx.xShape = x.shape;
     const v = x.aliasAs(shape);
     v.viewBase = x.viewBase ?? x;
@@ -62,7 +62,7 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 
 const expandOp = defineOp({
   name: 'expand',
-  forward(ctx, x: Tensor, shape: number[]) {
+  forward(ctx: Ctx<{ xShape: Shape }>, x: Tensor, shape: number[]) {
     ctx.xShape = x.shape;
     return wrap(kernels(x).BroadcastTo(x, shape), x);
   },
@@ -85,7 +85,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 const permuteOp = defineOp({
   name: 'permute',
-  forward(ctx, x: Tensor, perm: number[]) {
+  forward(ctx: Ctx<{ perm: number[] }>, x: Tensor, perm: number[]) {
     ctx.perm = perm;
     return wrap(kernels(x).Transpose(x, perm), x);
   },

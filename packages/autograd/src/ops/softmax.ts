@@ -1,5 +1,5 @@
 /** softmax and logSoftmax along one dim: kernels forward, VJPs in differentiable ops. */
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -11,7 +11,7 @@ import { checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 const softmaxOp = defineOp({
   name: 'softmax',
-  forward(ctx, x: Tensor, axis: number) {
+  forward(ctx: Ctx<{ axis: number }>, x: Tensor, axis: number) {
     const y = wrap(kernels(x).Softmax(x, axis), x);
     ctx.save(y);
     ctx.axis = axis;
@@ -26,7 +26,7 @@ const softmaxOp = defineOp({
 
 const logSoftmaxOp = defineOp({
   name: 'logSoftmax',
-  forward(ctx, x: Tensor, axis: number) {
+  forward(ctx: Ctx<{ axis: number }>, x: Tensor, axis: number) {
     const y = wrap(kernels(x).LogSoftmax(x, axis), x);
     ctx.save(y);
     ctx.axis = axis;

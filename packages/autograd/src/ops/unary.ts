@@ -1,6 +1,6 @@
 /** Elementwise functions of one tensor, each with its VJP in terms of its input or output. */
 import type { Kernels } from '../backend.js';
-import { defineOp } from '../function.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './arith.js';
@@ -47,7 +47,7 @@ export function sign(x: Tensor): Tensor {
 
 const clampOp = defineOp({
   name: 'clamp',
-  forward(ctx, x: Tensor, min: number, max: number) {
+  forward(ctx: Ctx<{ min: number; max: number }>, x: Tensor, min: number, max: number) {
     checkFloat('clamp', 'input', x);
     ctx.save(x);
     ctx.min = min; ctx.max = max;
