@@ -132,10 +132,24 @@ export abstract class Module {
     return out;
   }
 
-  /** Sets training mode here and in every descendant. */
+  /**
+   * Sets training mode here and in every descendant. Training mode is refused, before anything
+   * changes, when a module inside says it cannot train (an inference layer from fuseForInference).
+   */
   train(mode = true): this {
+    if (mode) {
+      for (const [path, m] of this.namedModules()) {
+        const why = m.whyNotTrainable();
+        if (why) throw new Error(`train: ${path ? `'${path}' (${m.constructor.name})` : m.constructor.name} ${why}`);
+      }
+    }
     for (const m of this.modules()) m.training = mode;
     return this;
+  }
+
+  /** Why this module cannot be put in training mode, or null (the default: it can). */
+  protected whyNotTrainable(): string | null {
+    return null;
   }
 
   eval(): this {
