@@ -5,8 +5,9 @@
  * Two transforms use it: fuseConvBn rewrites a model in place, leaving its structure; fuseForInference
  * makes an inference copy whose convolutions also run their ReLU and residual add as one kernel.
  */
-import { add, clone, getRngState, mul, noGrad, ones, reshape, rsqrt, setRngState, sub, zeros, type Tensor } from '@nodegrad/autograd';
+import { add, clone, mul, noGrad, ones, reshape, rsqrt, sub, tidy, zeros, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
+import { skipInit } from '../init.js';
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNormBase, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
 } from '../layers/index.js';
@@ -115,7 +116,8 @@ export function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { we
 export function fuseForInference(model: ResNet): FusedResNet;
 export function fuseForInference(model: Module): Module;
 export function fuseForInference(model: Module): Module {
-  return noGrad(() => inferenceCopy(model, '')).eval().requiresGrad_(false);
+  // tidy frees the folding's temporaries; the copy's tensors are kept by the modules holding them.
+  return tidy(() => noGrad(() => inferenceCopy(model, ''))).eval().requiresGrad_(false);
 }
 
 type Copier = (m: Module, path: string) => Module;
@@ -215,14 +217,12 @@ function fusedSequential(s: Sequential, path: string): Sequential {
   return out;
 }
 
-/** A Linear with copies of the tensors; the random stream its constructor's init draws from is rewound. */
+/** A Linear holding copies of l's tensors, built without the init whose random values would be overwritten. */
 function copyLinear(l: Linear): Linear {
-  const rng = getRngState();
-  const c = new Linear(l.inFeatures, l.outFeatures, { bias: l.bias !== null, device: l.weight.device });
-  setRngState(rng);
-  const initial = [c.weight, c.bias];
+  const c = skipInit(() => new Linear(l.inFeatures, l.outFeatures, { bias: l.bias !== null, device: l.weight.device }));
+  const allocated = [c.weight, c.bias];
   c.registerParameter('weight', clone(l.weight));
   c.registerParameter('bias', l.bias && clone(l.bias));
-  for (const t of initial) t?.dispose();
+  for (const t of allocated) t?.dispose();
   return c;
 }
