@@ -225,8 +225,9 @@ export abstract class Module {
   }
 
   /**
-   * Copies values into this module's parameters and buffers. With `strict` (default), every
-   * missing, unexpected and shape-mismatched key is named in one error; nothing is copied then.
+   * Copies values into this module's parameters and buffers, in place with copy_ (each tensor's
+   * version moves by one, so a backward that saved an old value throws). With `strict` (default),
+   * every missing, unexpected and shape-mismatched key is named in one error; nothing is copied then.
    */
   loadStateDict(dict: Record<string, Tensor>, { strict = true } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     return loadIntoModule(this.stateDict(), dict, strict);
