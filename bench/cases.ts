@@ -18,7 +18,7 @@ export interface CaseSpec {
   batch: number;
   /** Square input side; inputs are batch x 3 x size x size. */
   size: number;
-  /** 'train': forward + cross-entropy + backward + SGD(momentum 0.9) step; 'infer': eval, no grad. */
+  /** 'train': forward + cross-entropy + backward + SGD(momentum 0.9) step; 'infer': no grad (nodegrad: fuseForInference). */
   mode: 'train' | 'infer';
   /** nodegrad/PyTorch throughput the issue asks for. */
   target: number;

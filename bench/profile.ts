@@ -6,7 +6,7 @@
  */
 import { crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend } from '@nodegrad/autograd';
 import { setNumThreads } from '@nodegrad/native';
-import { SGD, resnet18, resnet50 } from '@nodegrad/nn';
+import { SGD, fuseForInference, resnet18, resnet50 } from '@nodegrad/nn';
 
 const which = (process.argv[2] ?? 'A').toUpperCase();
 const si = process.argv.indexOf('--steps');
@@ -42,9 +42,11 @@ const model = spec.arch({ numClasses: spec.classes, smallImageStem: spec.small }
 const x = randn([spec.batch, 3, spec.size, spec.size], { device: 'cpu' });
 const y = tensor(Array.from({ length: spec.batch }, (_, i) => i % spec.classes), { dtype: 'int64', device: 'cpu' });
 const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-const step = spec.train
-  ? () => tidy(() => { opt.zeroGrad(); crossEntropy(model.train().call(x), y).backward(); opt.step(); })
-  : () => noGrad(() => tidy(() => { model.eval().call(x); }));
+// Inference runs the fused copy, as bench/resnet.ts's C cases do.
+const fused = spec.train ? null : fuseForInference(model);
+const step = fused
+  ? () => noGrad(() => tidy(() => { fused.call(x); }))
+  : () => tidy(() => { opt.zeroGrad(); crossEntropy(model.train().call(x), y).backward(); opt.step(); });
 
 for (let i = 0; i < 2; i++) step(); // warm-up: primitives, pool
 recording = true;

@@ -74,7 +74,7 @@ function verdict(ok: boolean | null): string {
 function describeCase(s: CaseSpec): string {
   const what = s.mode === 'train'
     ? 'forward + cross-entropy + backward + SGD(momentum 0.9) step'
-    : 'inference (eval mode, no grad)';
+    : 'inference (no grad; nodegrad on its fuseForInference copy, PyTorch in eval mode)';
   return `Batch ${s.batch}, 3x${s.size}x${s.size}, ${s.numClasses} classes; ${what}`;
 }
 
@@ -206,7 +206,9 @@ function howMeasured(r: BenchReport): string[] {
     '  its conv1 is replaced by a 3x3 stride-1 pad-1 conv without bias and its maxpool by Identity, which is',
     '  nodegrad\'s `smallImageStem`. Parameter counts and hook-counted MACs are checked equal on both sides.',
     '- Training: `model.train()`, cross-entropy, `zeroGrad` (set to none on both), backward, SGD(lr 0.01,',
-    '  momentum 0.9) step; nodegrad wraps each step in `tidy()`. Inference: `model.eval()` under no-grad.',
+    '  momentum 0.9) step; nodegrad wraps each step in `tidy()`. Inference, under no-grad: PyTorch runs',
+    '  `model.eval()`; nodegrad runs `fuseForInference(model)`, its explicit inference copy (BatchNorm folded',
+    '  into each conv, the ReLU and residual add in the conv\'s epilogue), which PyTorch does not do in eager mode.',
     `- Schedule per case (warm-up iterations + repeats x iterations per timed block): ${s}. The sides alternate`,
     '  block by block (nodegrad, PyTorch, nodegrad, ...) so that other load on the machine hits both alike.',
     '  A block\'s time is the mean of its iterations; the figure is the median over blocks, "best" the fastest block.',

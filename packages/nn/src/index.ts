@@ -8,7 +8,7 @@ export {
 } from './layers/index.js';
 export {
   calculateGain, calculateFanInAndFanOut, uniform_, normal_, constant_, zeros_, ones_,
-  kaimingNormal_, kaimingUniform_, xavierUniform_, xavierNormal_,
+  kaimingNormal_, kaimingUniform_, xavierUniform_, xavierNormal_, skipInit,
   type Nonlinearity, type FanMode, type KaimingOptions,
 } from './init.js';
 export { BasicBlock, Bottleneck, conv1x1, conv3x3, type BlockOptions, type BlockType } from './resnet/blocks.js';
@@ -16,7 +16,8 @@ export {
   ResNet, RESNET_ARCHS, buildResNet, resnet18, resnet34, resnet50, resnet101, resnet152,
   resnext50_32x4d, resnext101_32x8d, wide_resnet50_2, wide_resnet101_2, type ResNetOptions, type ResNetArch,
 } from './resnet/resnet.js';
-export { fuseConvBn } from './resnet/fuse.js';
+export { fuseConvBn, fuseForInference } from './resnet/fuse.js';
+export { FusedBlock, FusedConv2d, FusedResNet, type ConvGeometry, type FusedResNetParts } from './resnet/fused_layers.js';
 export {
   CrossEntropyLoss, NLLLoss, MSELoss, type CrossEntropyLossOptions, type NLLLossOptions,
 } from './loss.js';

@@ -44,6 +44,23 @@ function fan(op: string, t: Tensor, mode: FanMode): number {
   return f;
 }
 
+let skipping = 0;
+
+/**
+ * Runs `build` with every init function here a no-op, as torch.nn.utils.skip_init: the layers it
+ * constructs keep the values they were allocated with (zeros, ones) and draw nothing from the
+ * random stream. For layers whose values are overwritten next (a copy, a checkpoint to load).
+ * @example const fc = skipInit(() => new Linear(2048, 1000)); // no random draws
+ */
+export function skipInit<T>(build: () => T): T {
+  skipping++;
+  try {
+    return build();
+  } finally {
+    skipping--;
+  }
+}
+
 /**
  * Overwrites t's values with f(sample) per element, in place, without recording. Samples come
  * from autograd's host stream in float64, so the values do not depend on t's device; building a
@@ -53,6 +70,7 @@ function fillWith(op: string, t: Tensor, sample: (n: number) => Float64Array, f:
   if (t.dtype !== 'float32' && t.dtype !== 'float64') {
     throw new Error(`${op}: expected a float tensor, got dtype ${t.dtype} of shape ${fmt(t.shape)}`);
   }
+  if (skipping) return t;
   const arr = t.dtype === 'float32' ? new Float32Array(t.size) : new Float64Array(t.size);
   const u = sample(t.size);
   for (let i = 0; i < arr.length; i++) arr[i] = f(u[i]!);
@@ -75,7 +93,7 @@ export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
 
 /** Fills with the constant v. */
 export function constant_(t: Tensor, v: number): Tensor {
-  noGrad(() => t.fill_(v));
+  if (!skipping) noGrad(() => t.fill_(v));
   return t;
 }
 

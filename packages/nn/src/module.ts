@@ -132,10 +132,24 @@ export abstract class Module {
     return out;
   }
 
-  /** Sets training mode here and in every descendant. */
+  /**
+   * Sets training mode here and in every descendant. Training mode is refused, before anything
+   * changes, when a module inside says it cannot train (an inference layer from fuseForInference).
+   */
   train(mode = true): this {
+    if (mode) {
+      for (const [path, m] of this.namedModules()) {
+        const why = m.whyNotTrainable();
+        if (why) throw new Error(`train: ${path ? `'${path}' (${m.constructor.name})` : m.constructor.name} ${why}`);
+      }
+    }
     for (const m of this.modules()) m.training = mode;
     return this;
+  }
+
+  /** Why this module cannot be put in training mode, or null (the default: it can). */
+  protected whyNotTrainable(): string | null {
+    return null;
   }
 
   eval(): this {
@@ -211,8 +225,9 @@ export abstract class Module {
   }
 
   /**
-   * Copies values into this module's parameters and buffers. With `strict` (default), every
-   * missing, unexpected and shape-mismatched key is named in one error; nothing is copied then.
+   * Copies values into this module's parameters and buffers, in place with copy_ (each tensor's
+   * version moves by one, so a backward that saved an old value throws). With `strict` (default),
+   * every missing, unexpected and shape-mismatched key is named in one error; nothing is copied then.
    */
   loadStateDict(dict: Record<string, Tensor>, { strict = true } = {}): { missingKeys: string[]; unexpectedKeys: string[] } {
     return loadIntoModule(this.stateDict(), dict, strict);

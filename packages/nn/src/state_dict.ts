@@ -1,5 +1,5 @@
 /** Loading a state dict into existing tensors: checks every key first, then copies in place. */
-import { fmt, noGrad, type Tensor } from '@nodegrad/autograd';
+import { copy_, fmt, noGrad, type Tensor } from '@nodegrad/autograd';
 
 export function loadIntoModule(own: Record<string, Tensor>, dict: Record<string, Tensor>,
   strict: boolean): { missingKeys: string[]; unexpectedKeys: string[] } {
@@ -12,14 +12,14 @@ export function loadIntoModule(own: Record<string, Tensor>, dict: Record<string,
     ...mismatched.map((k) => `size mismatch for ${k}: checkpoint has ${fmt(dict[k]!.shape)}, the module has ${fmt(own[k]!.shape)}`),
   ];
   if (problems.length) throw new Error(`loadStateDict: ${problems.join('; ')}`);
+  // copy_ is the one in-place write: it bumps each tensor's version once, so a value saved for a
+  // backward before the load makes that backward throw, as any in-place change does.
   noGrad(() => {
     for (const [k, dst] of Object.entries(own)) {
       const src = dict[k];
       if (!src) continue;
       // Checkpoints may differ in dtype or device (an F64 file, an I64 counter): convert to ours.
-      const v = src.to(dst.device).to(dst.dtype);
-      dst.backend.copyInto(dst, v);
-      dst.storage.version++;
+      copy_(dst, src.to(dst.device).to(dst.dtype));
     }
   });
   return { missingKeys, unexpectedKeys };

@@ -4,10 +4,10 @@
  * fill happens in place on a parameter without recording or turning it into a non-leaf.
  */
 import { describe, expect, it } from 'vitest';
-import { manualSeed, zeros, type Tensor } from '@nodegrad/autograd';
+import { getRngState, manualSeed, zeros, type Tensor } from '@nodegrad/autograd';
 import {
-  calculateFanInAndFanOut, calculateGain, constant_, kaimingNormal_, kaimingUniform_, normal_, ones_, uniform_,
-  xavierNormal_, xavierUniform_, zeros_,
+  BatchNorm2d, Linear, calculateFanInAndFanOut, calculateGain, constant_, kaimingNormal_, kaimingUniform_, normal_,
+  ones_, skipInit, uniform_, xavierNormal_, xavierUniform_, zeros_,
 } from '@nodegrad/nn';
 
 function stats(t: Tensor): { mean: number; std: number; min: number; max: number } {
@@ -133,5 +133,18 @@ describe('initializers', () => {
     expect(() => uniform_(zeros([2], { dtype: 'int64' }))).toThrow(/uniform_: expected a float tensor, got dtype int64/);
     expect(() => kaimingNormal_(zeros([2, 2]), { mode: 'fan_in' as never })).toThrow(/mode must be 'fanIn' or 'fanOut'/);
     expect(() => kaimingNormal_(zeros([2, 0]))).toThrow(/zero elements/);
+  });
+
+  it('skipInit: layers built inside keep their allocated values and draw nothing; init works again after, even after a throw', () => {
+    manualSeed(3);
+    const rng = getRngState();
+    const [lin, bn] = skipInit(() => [new Linear(4, 3), new BatchNorm2d(2)] as const);
+    expect(getRngState()).toEqual(rng);
+    expect([...Array.from(lin.weight.toTypedArray()), ...Array.from(lin.bias!.toTypedArray())]).toEqual(new Array(15).fill(0));
+    expect(Array.from(bn.weight!.toTypedArray())).toEqual([1, 1]);
+    expect(Array.from(skipInit(() => constant_(zeros([2]), 5)).toTypedArray())).toEqual([0, 0]);
+    expect(() => skipInit(() => { throw new Error('inside'); })).toThrow('inside');
+    expect(stats(new Linear(4, 3).weight).max).toBeGreaterThan(0);
+    expect(getRngState()).not.toEqual(rng);
   });
 });

@@ -339,4 +339,30 @@ describe('stateDict and loadStateDict', () => {
     // Loaded parameters stay leaves that require grad.
     expect(w.requiresGrad && w.isLeaf).toBe(true);
   });
+  it('moves every tensor\'s version by exactly one per load (parameters, buffers, the int64 counter); a refused load by none', () => {
+    const m = torchOrderModel();
+    const src = torchOrderModel().to('float64');
+    const versions = () => Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, t.version]));
+    const v0 = versions();
+    expect(Object.keys(v0)).toContain('1.num_batches_tracked');
+    m.loadStateDict(src.stateDict());
+    m.loadStateDict(src.stateDict());
+    expect(versions()).toEqual(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, v + 2])));
+    expect(() => m.loadStateDict({ ...src.stateDict(), '0.weight': zeros([1]) })).toThrow(/size mismatch for 0\.weight/);
+    expect(versions()).toEqual(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, v + 2])));
+  });
+
+  it('a weight saved for backward and then overwritten by loadStateDict makes that backward throw the in-place error', () => {
+    const lin = new Linear(3, 2);
+    const x = randn([4, 3]);
+    x.requiresGrad = true;
+    const y = lin.call(x); // saves lin.weight for x's gradient
+    const v = lin.weight.version;
+    lin.loadStateDict(new Linear(3, 2).stateDict());
+    expect(() => sum(y).backward()).toThrow(
+      new RegExp(`modified by an inplace operation: it is at version ${v + 1}; expected version ${v} instead`));
+    // A forward after the load records the new version, and its backward runs.
+    sum(lin.call(x)).backward();
+    expect(x.grad?.shape).toEqual([4, 3]);
+  });
 });

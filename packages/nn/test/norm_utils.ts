@@ -1,4 +1,4 @@
-// Helpers shared by the tests of BatchNorm folding (nn's fuseConvBn, native's eval fusion).
+// Helpers shared by the tests of BatchNorm folding (fuseConvBn, fuseForInference, native's fused inference).
 import { noGrad, rand, randn, type Tensor } from '@nodegrad/autograd';
 import { BatchNormBase, type Module } from '@nodegrad/nn';
 
@@ -11,17 +11,17 @@ export function maxRelErr(a: Tensor, b: Tensor): number {
   return err / scale;
 }
 
-/** Gives every BatchNorm non-trivial running statistics and affine parameters, on its own device. */
+/** Gives every BatchNorm non-trivial running statistics and affine parameters, on its own device and dtype. */
 export function randomizeNorms(model: Module): void {
   noGrad(() => {
     for (const m of model.modules()) {
       if (!(m instanceof BatchNormBase)) continue;
       const n = m.numFeatures;
-      const device = m.running_mean!.device;
-      m.running_mean!.copy_(randn([n], { device }).mul(0.2));
-      m.running_var!.copy_(rand([n], { device }).add(0.5));
-      m.weight!.copy_(rand([n], { device }).add(0.5));
-      m.bias!.copy_(randn([n], { device }).mul(0.1));
+      const like = { device: m.running_mean!.device, dtype: m.running_mean!.dtype };
+      m.running_mean!.copy_(randn([n], like).mul(0.2));
+      m.running_var!.copy_(rand([n], like).add(0.5));
+      m.weight!.copy_(rand([n], like).add(0.5));
+      m.bias!.copy_(randn([n], like).mul(0.1));
     }
   });
 }

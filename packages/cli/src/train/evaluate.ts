@@ -1,7 +1,7 @@
-/** Evaluation on a data loader: loss, accuracy and the confusion matrix (eval mode, no gradients). */
+/** Evaluation on a data loader: loss, accuracy and the confusion matrix (inference, no gradients). */
 import { noGrad, tidy, type Tensor } from '@nodegrad/autograd';
 import type { DataLoader } from '@nodegrad/data';
-import { CrossEntropyLoss, type Module } from '@nodegrad/nn';
+import { CrossEntropyLoss, fuseForInference, type Module } from '@nodegrad/nn';
 
 export interface EvalResult {
   loss: number;
@@ -21,25 +21,34 @@ export function predictions(logits: Tensor, y: Tensor): { pred: ArrayLike<number
   return { pred, truth, correct };
 }
 
-/** Runs `model` over every batch of `loader` in eval mode; cross-entropy without label smoothing. */
+/**
+ * Runs `model` over every batch of `loader` as inference: through its fuseForInference copy (eval
+ * mode, each conv·bn·relu one kernel), made for this call and freed after it, so `model` itself is
+ * left as it was (the training loop calls this between epochs). Cross-entropy without label smoothing.
+ */
 export async function evaluate(model: Module, loader: DataLoader, numClasses: number): Promise<EvalResult> {
-  model.eval();
+  const fused = fuseForInference(model);
   const criterion = new CrossEntropyLoss({ reduction: 'sum' });
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   let lossSum = 0;
   let correct = 0;
   let samples = 0;
-  for await (const b of loader.batches()) {
-    noGrad(() => tidy(() => {
-      const logits = model.call(b.x) as Tensor;
-      lossSum += criterion.call(logits, b.y).item();
-      const p = predictions(logits, b.y);
-      correct += p.correct;
-      samples += p.pred.length;
-      for (let i = 0; i < p.pred.length; i++) confusion[Number(p.truth[i])]![Number(p.pred[i])]!++;
-    }));
-    b.x.dispose();
-    b.y.dispose();
+  try {
+    for await (const b of loader.batches()) {
+      noGrad(() => tidy(() => {
+        const logits = fused.call(b.x) as Tensor;
+        lossSum += criterion.call(logits, b.y).item();
+        const p = predictions(logits, b.y);
+        correct += p.correct;
+        samples += p.pred.length;
+        for (let i = 0; i < p.pred.length; i++) confusion[Number(p.truth[i])]![Number(p.pred[i])]!++;
+      }));
+      b.x.dispose();
+      b.y.dispose();
+    }
+  } finally {
+    // The copy shares no tensor with the model: its folded weights are freed now, not at GC.
+    for (const t of [...fused.parameters(), ...fused.buffers()]) t.dispose();
   }
   return { loss: samples ? lossSum / samples : NaN, acc: samples ? correct / samples : NaN, samples, confusion };
 }

@@ -2,13 +2,12 @@
  * The two residual blocks of torchvision's ResNet family, name for name (conv1 bn1 relu conv2 bn2
  * [conv3 bn3] downsample), so their state-dict keys are torchvision's. Forward is written
  * functionally, relu(add(branch, identity)), so the tape can differentiate it (torchvision's
- * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy). In eval mode with
- * nothing to record, each conv → bn (→ relu) runs as one fused convolution (eval_fusion.ts).
+ * `out += identity` and ReLU(inplace=True) are in-place tricks we do not copy). One forward for
+ * training and eval; the fused inference form is a separate model made by fuseForInference.
  */
-import { add, tidy, tidyKeepingSaved, type Tensor } from '@nodegrad/autograd';
+import { add, tidyKeepingSaved, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { BatchNorm2d, Conv2d, ReLU, type NormLayer } from '../layers/index.js';
-import { ConvBnFolds, isPlainRelu, runFolded, sequentialPair } from './eval_fusion.js';
 
 /** Options every block constructor takes (torchvision's positional arguments after `planes`). */
 export interface BlockOptions {
@@ -41,27 +40,31 @@ export function conv1x1(inPlanes: number, outPlanes: number, stride = 1): Conv2d
   return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false });
 }
 
-/**
- * What both blocks share: relu(residual(x) + identity(x)), or in eval with nothing to record the
- * block's fused convolutions (forwardFused returns null when they do not apply).
- */
+/** What both blocks share: relu(residual(x) + identity(x)). */
 abstract class ResidualBlock extends Module {
   declare relu: ReLU;
   declare downsample: Module | null;
-  protected readonly folds = new ConvBnFolds();
 
   /** The residual branch alone (without the identity and the final ReLU). */
   abstract residual(x: Tensor): Tensor;
-  protected abstract forwardFused(x: Tensor): Tensor | null;
 
   forward(x: Tensor): Tensor {
-    const fused = this.forwardFused(x);
-    if (fused) return fused;
     return freeingUnsaved(this, () => {
       const identity = this.downsample ? this.downsample.call(x) : x;
       return this.relu.call(add(this.residual(x), identity));
     });
   }
+}
+
+/**
+ * Runs a block's forward and frees the intermediates the tape does not keep (each bn's output once
+ * the relu saved its own, the sum before the last relu) as it returns, as PyTorch's in-place ReLU
+ * and `out += identity` save that memory. Only when no layer inside has hooks: a hook may keep
+ * what it is shown.
+ */
+export function freeingUnsaved(block: Module, fn: () => Tensor): Tensor {
+  for (const m of block.modules()) if (m !== block && m.hasHooks()) return fn();
+  return tidyKeepingSaved(fn);
 }
 
 /** Two 3x3 convolutions (ResNet-18/34). */
@@ -97,35 +100,8 @@ export class BasicBlock extends ResidualBlock {
     const out = this.relu.call(this.bn1.call(this.conv1.call(x)));
     return this.bn2.call(this.conv2.call(out));
   }
-
-  /** Eval: conv1·bn1·relu, then conv2·bn2 + identity and the last relu, as two convolutions; else null. */
-  protected forwardFused(x: Tensor): Tensor | null {
-    if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
-    const c1 = this.folds.get('1', this.conv1, this.bn1);
-    const c2 = this.folds.get('2', this.conv2, this.bn2);
-    if (!c1 || !c2) return null;
-    // The block's intermediate maps are its own (no hooks, nothing recorded): freed as it returns.
-    return tidy(() => runFolded(c2, runFolded(c1, x, null, true), downsampled(this.folds, this.downsample, x), true));
-  }
 }
 
-/**
- * Runs a block's forward and frees the intermediates the tape does not keep (each bn's output once
- * the relu saved its own, the sum before the last relu) as it returns, as PyTorch's in-place ReLU
- * and `out += identity` save that memory. Only when no layer inside has hooks: a hook may keep
- * what it is shown.
- */
-function freeingUnsaved(block: Module, fn: () => Tensor): Tensor {
-  for (const m of block.modules()) if (m !== block && m.hasHooks()) return fn();
-  return tidyKeepingSaved(fn);
-}
-
-/** The identity branch: the folded downsample when it is Sequential(conv, bn), else the module or x itself. */
-function downsampled(folds: ConvBnFolds, downsample: Module | null, x: Tensor): Tensor {
-  const pair = sequentialPair(downsample);
-  const d = pair && folds.get('downsample', ...pair);
-  return d ? runFolded(d, x) : downsample ? downsample.call(x) : x;
-}
 
 /**
  * 1x1 → 3x3 → 1x1 with `expansion` 4 (ResNet-50 and deeper, ResNeXt, Wide ResNet). The stride
@@ -164,19 +140,5 @@ export class Bottleneck extends ResidualBlock {
     let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
     out = this.relu.call(this.bn2.call(this.conv2.call(out)));
     return this.bn3.call(this.conv3.call(out));
-  }
-
-  /** Eval: three convolutions with bn folded in, the last adding the identity before its relu; else null. */
-  protected forwardFused(x: Tensor): Tensor | null {
-    if (!this.folds.applies(this, x) || !isPlainRelu(this.relu)) return null;
-    const c1 = this.folds.get('1', this.conv1, this.bn1);
-    const c2 = this.folds.get('2', this.conv2, this.bn2);
-    const c3 = this.folds.get('3', this.conv3, this.bn3);
-    if (!c1 || !c2 || !c3) return null;
-    // The block's intermediate maps are its own (no hooks, nothing recorded): freed as it returns.
-    return tidy(() => {
-      const out = runFolded(c2, runFolded(c1, x, null, true), null, true);
-      return runFolded(c3, out, downsampled(this.folds, this.downsample, x), true);
-    });
   }
 }

@@ -10,7 +10,6 @@ import {
 } from '../layers/index.js';
 import { constant_, kaimingNormal_ } from '../init.js';
 import { BasicBlock, Bottleneck, conv1x1, type BlockType } from './blocks.js';
-import { ConvBnFolds, isPlainRelu, runFolded } from './eval_fusion.js';
 
 export interface ResNetOptions {
   /** Size of the `fc` output (1000). */
@@ -54,7 +53,6 @@ export class ResNet extends Module {
   // _makeLayer's running state, as in torchvision: channels entering the next stage, and dilation.
   private inplanes: number;
   private dilation = 1;
-  private readonly folds = new ConvBnFolds();
 
   constructor(block: BlockType, layers: readonly number[], opts: ResNetOptions = {}) {
     super();
@@ -137,10 +135,7 @@ export class ResNet extends Module {
 
   /** The map before pooling: [N, widths[3] * expansion, H/32, W/32]; H/8 with the small stem, less with dilation. */
   features(x: Tensor): Tensor {
-    // In eval with nothing to record, conv1·bn1·relu is one fused convolution (eval_fusion.ts).
-    const fuse = this.folds.applies(this, x) && isPlainRelu(this.relu);
-    const stem = fuse ? this.folds.get('stem', this.conv1, this.bn1) : null;
-    x = this.maxpool.call(stem ? runFolded(stem, x, null, true) : this.relu.call(this.bn1.call(this.conv1.call(x))));
+    x = this.maxpool.call(this.relu.call(this.bn1.call(this.conv1.call(x))));
     x = this.layer1.call(x);
     x = this.layer2.call(x);
     x = this.layer3.call(x);
