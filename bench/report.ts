@@ -218,5 +218,25 @@ function howMeasured(r: BenchReport): string[] {
     '  (PyTorch) at the end of the case. "After imports" is the same figure before any model was built:',
     '  Node with V8 and tsx on one side, CPython with torch and torchvision on the other.',
     '',
+    ...COMPARING,
   ];
 }
+
+/** How to measure a change against nodegrad itself: static text, kept here so a rewrite of the file keeps it. */
+const COMPARING = [
+  '## Comparing with an earlier commit',
+  '',
+  'To show what a change does to nodegrad\'s own speed and memory, `npm run bench:compare` (bench/compare.ts)',
+  'runs the cases on this checkout and on a checkout of the earlier commit in one run: per case one nodegrad',
+  'worker from each checkout (its own bench/nodegrad_cases.ts, packages and addon), with the warm-up and',
+  'alternating blocks above. It prints each side\'s median img/s, the min-max over its blocks, peak RSS and the',
+  'ratio new/baseline, and leaves this file alone. A ratio whose two block ranges overlap is within that run\'s noise.',
+  '',
+  '```sh',
+  'git worktree add --detach ../baseline <commit>',
+  'cp -a node_modules ../baseline/     # the workspace links are relative, so they point into ../baseline',
+  '(cd ../baseline && node native/scripts/build_addon.mjs)',
+  'npm run bench:compare -- --baseline ../baseline --cases A,B --threads 2    # --quick: fewer blocks',
+  '```',
+  '',
+];

@@ -8,14 +8,21 @@
  *
  *   npm run bench [-- --quick] [--cases A,C] [--threads 2] [--gemm 1024] [--python /usr/bin/python3]
  *                 [--out docs/benchmarks.md]
+ *
+ * To measure a change against nodegrad itself rather than PyTorch, `npm run bench:compare`
+ * (bench/compare.ts) runs the same cases from this checkout and from one of an earlier commit.
  */
 import { availableParallelism, release, totalmem } from 'node:os';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CASES, scheduleFor, type CaseSpec } from './cases.js';
+import { scheduleFor, type CaseSpec } from './cases.js';
 import { caseFlops, resnetMacs } from './flops.js';
+import {
+  alternateBlocks, cpuInfo, fail, median, mustStart, positiveInt, selectCases, workerEnv,
+  startNodegrad as startNodegradAt,
+} from './harness.js';
 import { Worker, type Reply } from './worker_client.js';
 import {
   caseLine, consoleSummary, markdownReport, type BenchReport, type CaseResult, type GemmResult, type SideResult,
@@ -37,49 +44,14 @@ const quick = flags.quick!;
 const threads = positiveInt('--threads', flags.threads!);
 const gemmN = positiveInt('--gemm', flags.gemm!);
 
-function positiveInt(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: ${flag} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-/** The cases `--cases` names: groups (A, B, C) or single cases (C18, C50). */
-function selectCases(list: string): CaseSpec[] {
-  const wanted = list.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
-  for (const w of wanted) {
-    if (!CASES.some((c) => c.group === w || c.id === w)) {
-      throw new Error(`bench: --cases: unknown case ${JSON.stringify(w)}; known: A, B, C (= C18 + C50), C18, C50`);
-    }
-  }
-  return CASES.filter((c) => wanted.includes(c.group) || wanted.includes(c.id));
-}
-
-// Both sides get the same thread count; OMP_NUM_THREADS also reaches the OpenMP runtimes of
-// oneDNN (nodegrad) and of ATen's own parallel loops (PyTorch), which set_num_threads covers too.
-const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
-
-function startNodegrad(extraEnv: NodeJS.ProcessEnv = {}): Promise<Worker | string> {
-  const script = fileURLToPath(new URL('./nodegrad_cases.ts', import.meta.url));
-  return Worker.start('nodegrad', process.execPath, ['--import', 'tsx', script, String(threads)],
-    { cwd: root, env: { ...env, ...extraEnv } });
-}
+const startNodegrad = (extraEnv: NodeJS.ProcessEnv = {}) => startNodegradAt(root, threads, 'nodegrad', extraEnv);
 
 function startTorch(): Promise<Worker | string> {
   const script = fileURLToPath(new URL('./torch_cases.py', import.meta.url));
-  return Worker.start('PyTorch', flags.python!, [script, String(threads)], { cwd: root, env });
+  return Worker.start('PyTorch', flags.python!, [script, String(threads)], { cwd: root, env: workerEnv(threads) });
 }
 
-async function mustStartNodegrad(): Promise<Worker> {
-  const w = await startNodegrad();
-  if (typeof w === 'string') throw new Error(`bench: the nodegrad side cannot run: ${w}`);
-  return w;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const mustStartNodegrad = async () => mustStart(await startNodegrad(), 'nodegrad');
 
 /** The oneDNN version: describeBuild() when it gives one, else the line ONEDNN_VERBOSE prints at the first primitive. */
 async function onednnVersion(fromHello: string): Promise<string> {
@@ -130,14 +102,7 @@ async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[]): 
   if (th && setups[0]!.params !== setups[1]!.params) {
     warnings.push(`${spec.id}: parameter counts differ: nodegrad ${setups[0]!.params}, PyTorch ${setups[1]!.params}`);
   }
-  for (let i = 0; i < schedule.warmup; i++) for (const w of sides) await w.request({ cmd: 'run', iters: 1 });
-  const blocks: number[][] = sides.map(() => []);
-  for (let r = 0; r < schedule.repeats; r++) {
-    for (let s = 0; s < sides.length; s++) {
-      blocks[s]!.push(mean((await sides[s]!.request({ cmd: 'run', iters: schedule.iters })).seconds!));
-    }
-    process.stdout.write('.');
-  }
+  const blocks = await alternateBlocks(sides, schedule, () => process.stdout.write('.'));
   const results: SideResult[] = [];
   for (let s = 0; s < sides.length; s++) {
     const { maxRssKB, native } = await sides[s]!.request({ cmd: 'info' });
@@ -151,17 +116,6 @@ async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[]): 
   const result = { spec, schedule, flops: caseFlops(spec), analyticMacs, nodegrad: results[0]!, torch: results[1] ?? null };
   process.stdout.write(` ${caseLine(result)}\n`);
   return result;
-}
-
-function cpuInfo(): { cpu: string; physicalCores: number | null } {
-  const text = readFileSync('/proc/cpuinfo', 'utf8');
-  const field = (name: string) => [...text.matchAll(new RegExp(`^${name}\\s*: (.*)$`, 'gm'))].map((m) => m[1]!.trim());
-  const perSocket = Number(field('cpu cores')[0]);
-  const sockets = new Set(field('physical id')).size;
-  return {
-    cpu: field('model name')[0] ?? 'unknown',
-    physicalCores: Number.isFinite(perSocket) && sockets > 0 ? perSocket * sockets : null,
-  };
 }
 
 async function main(): Promise<void> {
@@ -204,7 +158,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${flags.out}`);
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exitCode = 1;
-});
+main().catch(fail);

@@ -90,6 +90,11 @@ export class Worker {
     return worker;
   }
 
+  /** The worker's process id, to read what it has loaded from /proc. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private failure(what: string): Error {
     return new Error(`${this.name} worker ${what}${this.stderrTail ? `\n--- its stderr ---\n${this.stderrTail.trim()}` : ''}`);
   }
