@@ -11,7 +11,7 @@ export {
   registerBackend, reportUnavailable, getBackend, backends,
   supports, KERNEL_FAMILY,
   type Backend, type BackendStatus, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
-  type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormParams,
+  type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormUpdateParams,
   type SGDStepParams, type AdamStepParams,
 } from './backend.js';
 export { tsBackend } from './backends/ts/index.js';
