@@ -34,6 +34,10 @@ export * from './ops/inplace.js';
 export * from './ops/conv.js';
 export * from './ops/pool.js';
 export * from './ops/norm.js';
+export {
+  batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt, batchNormGatherStats,
+  batchNormUpdateRunning_, type BatchNormUpdateOptions,
+} from './ops/norm_parts.js';
 export * from './ops/softmax.js';
 export * from './ops/loss.js';
 export * from './ops/dropout.js';

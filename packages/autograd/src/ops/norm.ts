@@ -12,6 +12,7 @@ import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
 import { channelView, checkChannels } from './nn_util.js';
+import { updateRunning } from './norm_parts.js';
 import { mean as meanOf, sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { rsqrt } from './unary.js';
@@ -62,9 +63,7 @@ const batchNormOp = defineOp({
       const st = k.BatchNormStats(x, s.eps);
       [mean, invstd] = [wrap(st.mean, x), wrap(st.invstd, x)];
       if (s.runningMean && s.runningVar) {
-        k.BatchNormUpdateRunning(s.runningMean, s.runningVar, s.counter, mean, invstd,
-          { eps: s.eps, count: x.size / x.shape[1]!, factor: s.factor });
-        for (const t of [s.runningMean, s.runningVar, s.counter]) if (t) t.storage.version++;
+        updateRunning(s.runningMean, s.runningVar, s.counter, mean, invstd, s.eps, x.size / x.shape[1]!, s.factor);
       }
     } else {
       // The running mean itself is saved (a later in-place write to it makes backward throw, as in

@@ -67,6 +67,13 @@ export abstract class BatchNormBase extends Module {
     this.counted = { buffer: this.num_batches_tracked, version: this.num_batches_tracked?.version ?? 0, value: 0 };
   }
 
+  /** A move (`to()`) copies the count unchanged: the host copy follows it to the new tensor. */
+  protected override tensorsMoved(replaced: ReadonlyMap<Tensor, Tensor>): void {
+    const c = this.counted;
+    const next = c.buffer ? replaced.get(c.buffer) : undefined;
+    if (next && c.version === c.buffer!.version) this.counted = { buffer: next, version: next.version, value: c.value };
+  }
+
   /** Batches counted so far: the host copy, read back from the buffer only after an outside write. */
   private batchesTracked(buffer: Tensor): number {
     const c = this.counted;
