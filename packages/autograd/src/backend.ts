@@ -146,8 +146,10 @@ export interface Kernels {
   // of batch_norm_gather_stats_with_counts) so that SyncBatchNorm can put its collectives between
   // the parts: an all-gather of (mean, invstd, count) after Stats, an all-reduce of (sumDy,
   // sumDyXmu) after BackwardReduce. Per-channel vectors are [C] in x's dtype; weight and bias may
-  // be null (1 and 0). All six are required: the op layer composes training, eval and the backward
-  // from them, and a backend fuses what it can inside each one.
+  // be null (1 and 0). All six are required; there is no optional whole-forward or whole-backward
+  // fusion: on 'cpu' the split reads x and dy as often as the fused kernels it replaced did and
+  // measured no slower, and a backend's own layout (the 'cpu' blocked formats) passes through
+  // x, y, dy and dx of every part.
   /** Per channel, over every dim but 1: the mean and invstd = 1/sqrt(biased var + eps). */
   BatchNormStats: (x: Raw, eps: number) => { mean: Raw; invstd: Raw };
   /** y = (x - mean) * invstd * weight + bias, with batch or running statistics. */

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   batchNorm, batchNormBackwardElemt, batchNormBackwardReduce, batchNormElemt, batchNormGatherStats, batchNormStats,
   batchNormUpdateRunning_, cat, conv2d, defineFunction, fromTypedArray, grad, manualSeed, narrow, randn, stack, sum,
-  tensor, zeros, type Tensor,
+  tensor, zeros, type Ctx, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity, describeBackends } from '@nodegrad/autograd/testing';
 import { paritySuite, type Case } from './ops_backends_cases.js';
@@ -64,9 +64,10 @@ paritySuite('ops parity: the batch-norm parts', cases);
  * each holding a slice of the batch along dim 0: an all-gather becomes a stack, an all-reduce a sum.
  */
 interface SyncOpts { sizes: number[]; runningMean: Tensor; runningVar: Tensor; momentum: number }
+type SyncState = { parts: Tensor[]; mean: Tensor; invstd: Tensor; total: number };
 const twoRankBatchNorm = defineFunction({
   name: 'twoRankBatchNorm',
-  forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, o: SyncOpts) {
+  forward(ctx: Ctx<SyncState>, x: Tensor, weight: Tensor, bias: Tensor, o: SyncOpts) {
     let at = 0;
     const parts = o.sizes.map((n) => { const p = narrow(x, 0, at, n); at += n; return p; });
     const local = parts.map((p) => batchNormStats(p, EPS));
@@ -76,12 +77,12 @@ const twoRankBatchNorm = defineFunction({
       tensor(counts, { dtype: x.dtype, device: x.device }), EPS);
     batchNormUpdateRunning_(o.runningMean, o.runningVar, mean, invstd, { count: total, momentum: o.momentum, eps: EPS });
     ctx.save(weight);
-    Object.assign(ctx, { parts, mean, invstd, total, sizes: o.sizes });
+    Object.assign(ctx, { parts: parts.map((p) => ctx.keep(p)), mean: ctx.keep(mean), invstd: ctx.keep(invstd), total });
     return cat(parts.map((p) => batchNormElemt(p, weight, bias, mean, invstd)), 0);
   },
   backward(ctx, g) {
     const [weight] = ctx.saved as [Tensor];
-    const { parts, mean, invstd, total } = ctx as unknown as { parts: Tensor[]; mean: Tensor; invstd: Tensor; total: number };
+    const { parts, mean, invstd, total } = ctx;
     let at = 0;
     const gs = parts.map((p) => { const r = narrow(g!, 0, at, p.shape[0]!); at += p.shape[0]!; return r; });
     const reduced = parts.map((p, i) => batchNormBackwardReduce(gs[i]!, p, mean, invstd));
@@ -93,7 +94,7 @@ const twoRankBatchNorm = defineFunction({
 });
 
 const maxDiff = (a: Tensor, b: Tensor) => {
-  const [x, y] = [a.toTypedArray(), b.toTypedArray()];
+  const [x, y] = [Array.from(a.toTypedArray()), b.toTypedArray()];
   return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
 };
 
