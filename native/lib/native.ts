@@ -69,9 +69,14 @@ export interface NativeAddon {
   avgPool2dBackward(dy: Raw, xShape: Shape, p: import('@nodegrad/autograd').Pool2DParams): Raw;
   adaptiveAvgPool2d(x: Raw, outSize: [number, number]): Raw;
   adaptiveAvgPool2dBackward(dy: Raw, xShape: Shape): Raw;
-  batchNormForward(x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null, runVar: Raw | null,
-    p: import('@nodegrad/autograd').BatchNormParams): { y: Raw; mean: Raw; invstd: Raw };
-  batchNormBackward(dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw): { dx: Raw; dweight: Raw; dbias: Raw };
+  batchNormStats(x: Raw, eps: number): { mean: Raw; invstd: Raw };
+  batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw): Raw;
+  batchNormInvstd(runVar: Raw, eps: number): Raw;
+  batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw): { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw };
+  batchNormBackwardElemt(dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw, sumDyXmu: Raw,
+    count: number): Raw;
+  batchNormUpdateRunning(runMean: Raw, runVar: Raw, counter: Raw | null, mean: Raw, invstd: Raw,
+    p: import('@nodegrad/autograd').BatchNormUpdateParams): void;
 
   // Fused optimizer updates (bindings/optim.cc), in place on param and the state buffers.
   sgdStep(param: Raw, grad: Raw, momentumBuf: Raw | null, o: import('@nodegrad/autograd').SGDStepParams): void;

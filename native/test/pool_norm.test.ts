@@ -185,40 +185,63 @@ suite(`cpu backend: batch norm kernels vs ts${why}`, () => {
   // Every combination of weight and bias being given.
   const AFFINE: [boolean, boolean][] = [[true, true], [false, false], [true, false], [false, true]];
 
-  it.each(CASES)('BatchNormForward (train and eval) and BatchNormBackward, weight/bias given or not: %j', (shape, offset) => {
-    const C = shape[1]!;
+  it.each(CASES)('BatchNormStats, BatchNormElemt (batch and running statistics), BatchNormInvstd, BatchNormBackwardReduce and BatchNormBackwardElemt, weight/bias given or not: %j', (shape, offset) => {
+    const C = shape[1]!, M = size(shape) / C;
+    const x = operand(shape, () => 2 * rand() + offset), dy = operand(shape);
+    const st = k().BatchNormStats(x.cpu, EPS), stRef = t.BatchNormStats(x.ref, EPS);
+    expectClose(st.mean, stRef.mean, 1 + Math.abs(offset), 'mean');
+    expectClose(st.invstd, stRef.invstd, 0.1 * Math.max(...(stRef.invstd.buf as Float64Array)), 'invstd');
+    // Both sides go on from the reference statistics rounded to float32, so each kernel is checked on its own.
+    const mean = operand([C], (i) => (stRef.mean.buf as Float64Array)[i]!);
+    const invstd = operand([C], (i) => (stRef.invstd.buf as Float64Array)[i]!);
+    const rm = operand([C]), rv = operand([C], () => 0.5 + Math.abs(rand()));
+    const rInv = k().BatchNormInvstd(rv.cpu, EPS), rInvRef = t.BatchNormInvstd(rv.ref, EPS);
+    expectClose(rInv, rInvRef, Math.max(...(rInvRef.buf as Float64Array)), 'invstd of the running variance');
+    const runInv = operand([C], (i) => (rInvRef.buf as Float64Array)[i]!);
     for (const [hasW, hasB] of AFFINE) {
       const what = `weight ${hasW}, bias ${hasB}`;
-      const x = operand(shape, () => 2 * rand() + offset), dy = operand(shape);
       const w = chan(C, hasW), b = chan(C, hasB);
-      const rm = operand([C]), rv = operand([C], () => 0.5 + Math.abs(rand()));
-      for (const training of [true, false]) {
-        const p = { training, eps: EPS };
-        const got = k().BatchNormForward(x.cpu, side(w, 'cpu'), side(b, 'cpu'), rm.cpu, rv.cpu, p);
-        const ref = t.BatchNormForward(x.ref, side(w, 'ref'), side(b, 'ref'), rm.ref, rv.ref, p);
+      for (const [m, is, stats] of [[mean, invstd, 'batch'], [rm, runInv, 'running']] as const) {
+        const got = k().BatchNormElemt(x.cpu, side(w, 'cpu'), side(b, 'cpu'), m.cpu, is.cpu);
+        const ref = t.BatchNormElemt(x.ref, side(w, 'ref'), side(b, 'ref'), m.ref, is.ref);
         // y = x * scale + shift in float32: the error scales with |x * scale| + |shift|, which grows with the offset.
-        expectClose(got.y, ref.y, 2 * (1 + Math.abs(offset)), `y (${what}, training ${training})`);
-        expectClose(got.mean, ref.mean, 1 + Math.abs(offset), `mean (${what})`);
-        expectClose(got.invstd, ref.invstd, 0.1 * Math.max(...(ref.invstd.buf as Float64Array)), `invstd (${what})`);
+        const big = stats === 'batch' ? 1 : Math.max(...(is.ref.buf as Float64Array)) * (1 + Math.abs(offset));
+        expectClose(got, ref, 2 * (1 + Math.abs(offset)) * big, `y (${what}, ${stats} statistics)`);
       }
-      const fw = t.BatchNormForward(x.ref, side(w, 'ref'), side(b, 'ref'), null, null, { training: true, eps: EPS });
-      const mean = operand([C], (i) => (fw.mean.buf as Float64Array)[i]!);
-      const invstd = operand([C], (i) => (fw.invstd.buf as Float64Array)[i]!);
-      const got = k().BatchNormBackward(dy.cpu, x.cpu, side(w, 'cpu'), mean.cpu, invstd.cpu);
-      const ref = t.BatchNormBackward(dy.ref, x.ref, side(w, 'ref'), mean.ref, invstd.ref);
-      const M = size(shape) / C;
-      expectClose(got.dx, ref.dx, 2, `dx (${what})`);
-      expectClose(got.dweight, ref.dweight, 3 * M, `dweight (${what})`);
-      expectClose(got.dbias, ref.dbias, M, `dbias (${what})`);
+      const red = k().BatchNormBackwardReduce(dy.cpu, x.cpu, mean.cpu, invstd.cpu);
+      const redRef = t.BatchNormBackwardReduce(dy.ref, x.ref, mean.ref, invstd.ref);
+      expectClose(red.sumDy, redRef.sumDy, M, `sumDy (${what})`);
+      expectClose(red.sumDyXmu, redRef.sumDyXmu, 3 * M * (1 + Math.abs(offset)), `sumDyXmu (${what})`);
+      expectClose(red.dweight, redRef.dweight, 3 * M, `dweight (${what})`);
+      expectClose(red.dbias, redRef.dbias, M, `dbias (${what})`);
+      const sDy = operand([C], (i) => (redRef.sumDy.buf as Float64Array)[i]!);
+      const sDyXmu = operand([C], (i) => (redRef.sumDyXmu.buf as Float64Array)[i]!);
+      const dx = k().BatchNormBackwardElemt(dy.cpu, x.cpu, mean.cpu, invstd.cpu, side(w, 'cpu'), sDy.cpu, sDyXmu.cpu, M);
+      const dxRef = t.BatchNormBackwardElemt(dy.ref, x.ref, mean.ref, invstd.ref, side(w, 'ref'), sDy.ref, sDyXmu.ref, M);
+      expectClose(dx, dxRef, 2, `dx (${what})`);
+    }
+  });
+
+  it('BatchNormUpdateRunning: running statistics and the counter in place, as on ts', () => {
+    for (const [C, count, factor] of [[3, 10, 0.1], [40, 2, 1], [5, 1000, 0.25]] as const) {
+      const mean = operand([C]), invstd = operand([C], () => 0.5 + Math.abs(rand()));
+      const rm = operand([C]), rv = operand([C], () => 0.5 + Math.abs(rand()));
+      const counter = getBackend('cpu').fromArray(Float64Array.of(41), [], 'int64');
+      const p = { eps: EPS, count, factor };
+      k().BatchNormUpdateRunning(rm.cpu, rv.cpu, counter, mean.cpu, invstd.cpu, p);
+      t.BatchNormUpdateRunning(rm.ref, rv.ref, null, mean.ref, invstd.ref, p);
+      expectClose(rm.cpu, rm.ref, 1, `running mean (C ${C})`);
+      expectClose(rv.cpu, rv.ref, 8, `running variance (C ${C})`);
+      expect(host(counter)).toEqual([42]);
     }
   });
 
   it('accumulates float32 statistics in float64', () => {
     // In float32, 1e8 + 1 rounds back to 1e8, so a float32 running sum would lose all the ones.
     const x = operand([1, 1, 1001], (i) => (i === 0 ? 1e8 : 1));
-    const r = k().BatchNormForward(x.cpu, null, null, null, null, { training: true, eps: EPS });
+    const r = k().BatchNormStats(x.cpu, EPS);
     expect(Math.abs(host(r.mean)[0]! / ((1e8 + 1000) / 1001) - 1)).toBeLessThan(1e-7);
-    const ref = t.BatchNormForward(x.ref, null, null, null, null, { training: true, eps: EPS });
+    const ref = t.BatchNormStats(x.ref, EPS);
     expect(Math.abs(host(r.invstd)[0]! / (ref.invstd.buf as Float64Array)[0]! - 1)).toBeLessThan(1e-6);
   });
 
@@ -230,21 +253,25 @@ suite(`cpu backend: batch norm kernels vs ts${why}`, () => {
     expect(checkParity((v, ww, bb) => batchNorm(v, null, null, ww, bb, { training: true }), [x, w, b], { backends: ['ts', 'cpu'] })).toBe(true);
     expect(checkParity((v) => batchNorm(v, null, null, null, null, { training: true }), [randn([6, 5], { requiresGrad: true })],
       { backends: ['ts', 'cpu'] })).toBe(true);
-    // Eval's gradient is composed from ops (no BatchNormBackward); dweight and dbias need the Sum
+    // Eval's gradient is composed from ops (no backward kernel); dweight and dbias need the Sum
     // kernel (the reduce family), so here only x asks for a gradient.
     const [wc, bc] = [w.detach(), b.detach()];
     expect(checkParity((v, ww, bb, m, s) => batchNorm(v, m, s, ww, bb), [x, wc, bc, rm, rv], { backends: ['ts', 'cpu'] })).toBe(true);
   });
 
-  it('rejects bad shapes, missing running statistics in eval mode and float64, naming the kernel', () => {
-    const x = operand([2, 3, 2]).cpu;
-    expect(() => k().BatchNormForward(x, operand([4]).cpu, null, null, null, { training: true, eps: EPS }))
-      .toThrow(/BatchNormForward: weight of shape \[4\].*\[3\].*\[2, 3, 2\]/);
-    expect(() => k().BatchNormForward(x, null, null, null, null, { training: false, eps: EPS })).toThrow(/BatchNormForward: eval mode/);
-    expect(() => k().BatchNormForward(operand([3]).cpu, null, null, null, null, { training: true, eps: EPS })).toThrow(/\[N, C, \*\]/);
-    expect(() => k().BatchNormBackward(operand([2, 3, 3]).cpu, x, null, operand([3]).cpu, operand([3]).cpu))
-      .toThrow(/BatchNormBackward: dy \[2, 3, 3\]/);
+  it('rejects bad shapes, counts, counters and float64, naming the kernel', () => {
+    const x = operand([2, 3, 2]).cpu, v = operand([3]).cpu;
+    expect(() => k().BatchNormElemt(x, operand([4]).cpu, null, v, v))
+      .toThrow(/BatchNormElemt: weight of shape \[4\].*\[3\].*\[2, 3, 2\]/);
+    expect(() => k().BatchNormStats(operand([3]).cpu, EPS)).toThrow(/BatchNormStats: .*\[N, C, \*\]/);
+    expect(() => k().BatchNormBackwardReduce(operand([2, 3, 3]).cpu, x, v, v)).toThrow(/BatchNormBackwardReduce: dy \[2, 3, 3\]/);
+    expect(() => k().BatchNormBackwardElemt(x, x, v, v, null, v, v, 0)).toThrow(/BatchNormBackwardElemt: count must be a positive integer/);
+    expect(() => k().BatchNormUpdateRunning(v, v, null, v, operand([2]).cpu, { eps: EPS, count: 4, factor: 0.1 }))
+      .toThrow(/BatchNormUpdateRunning: invstd of shape \[2\]/);
+    expect(() => k().BatchNormUpdateRunning(v, v, null, v, v, { eps: EPS, count: 1, factor: 0.1 })).toThrow(/count must be > 1/);
+    expect(() => k().BatchNormUpdateRunning(v, v, v, v, v, { eps: EPS, count: 4, factor: 0.1 }))
+      .toThrow(/counter must be a one-element int64 tensor/);
     const f64 = getBackend('cpu').fromArray(new Float64Array(12), [2, 3, 2], 'float64');
-    expect(() => k().BatchNormForward(f64, null, null, null, null, { training: true, eps: EPS })).toThrow(/BatchNormForward.*float32/);
+    expect(() => k().BatchNormStats(f64, EPS)).toThrow(/BatchNormStats.*float32/);
   });
 });

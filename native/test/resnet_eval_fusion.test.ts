@@ -20,7 +20,7 @@ const why = !cpu?.available ? ` (skipped: ${cpu?.reason ?? 'cpu backend not regi
 // float32 through a few dozen layers, relative to the largest logit.
 const F32_TOL = 1e-4;
 const NARROW: ResNetOptions = { widths: [8, 16, 16, 32], numClasses: 10 };
-const KERNELS = ['Conv2DFused', 'Conv2D', 'BatchNormForward', 'Relu', 'Add', 'Rsqrt'] as const;
+const KERNELS = ['Conv2DFused', 'Conv2D', 'BatchNormElemt', 'Relu', 'Add', 'Rsqrt'] as const;
 
 /** The same random model twice: float32 on 'cpu', float64 on 'ts'. */
 function twins(make: (o: ResNetOptions) => ResNet, opts: ResNetOptions): { model: ResNet; ref: ResNet } {
@@ -50,7 +50,7 @@ suite(`ResNet inference through fuseForInference on 'cpu'${why}`, () => {
       expect(folding.Rsqrt).toBe(normCount(model));
       const [y, calls] = infer(fused, x.to('cpu'));
       // The one Add is fc's bias: every residual add is in a convolution's epilogue.
-      expect(calls).toEqual({ Conv2DFused: convCount(model), Conv2D: 0, BatchNormForward: 0, Relu: 0, Add: 1, Rsqrt: 0 });
+      expect(calls).toEqual({ Conv2DFused: convCount(model), Conv2D: 0, BatchNormElemt: 0, Relu: 0, Add: 1, Rsqrt: 0 });
       expect(maxRelErr(y, reference(ref, x))).toBeLessThan(F32_TOL);
       // On 'ts' the fused op is the composite: the folding alone, exact to float64 rounding.
       expect(maxRelErr(noGrad(() => fuseForInference(ref).call(x.to('float64')) as Tensor), reference(ref, x))).toBeLessThan(1e-12);
@@ -61,7 +61,7 @@ suite(`ResNet inference through fuseForInference on 'cpu'${why}`, () => {
     const { model, ref } = twins(resnet18, NARROW);
     const x = randn([4, 3, 32, 32]);
     const [y, evalCalls] = infer(model, x.to('cpu'));
-    expect(evalCalls).toMatchObject({ Conv2DFused: 0, Conv2D: convCount(model), BatchNormForward: normCount(model) });
+    expect(evalCalls).toMatchObject({ Conv2DFused: 0, Conv2D: convCount(model), BatchNormElemt: normCount(model) });
     expect(maxRelErr(y, reference(ref, x))).toBeLessThan(F32_TOL);
     model.train();
     ref.train();

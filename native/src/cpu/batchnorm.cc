@@ -106,13 +106,13 @@ void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, co
   applyAffine(x, y, l, scale.data(), shift.data());
 }
 
-void batchNormBackward(const float* dy, const float* x, BNLayout l, const float* w, const float* mean,
-                       const float* invstd, float* dx, float* dweight, float* dbias) {
+void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, std::vector<double>& sumDy,
+                             std::vector<double>& sumDyXmu) {
   const int64_t N = l.N, C = l.C, S = l.S;
-  // Per channel, in double: sum dy and sum dy * (x - mean).
-  std::vector<double> sDy(static_cast<size_t>(C)), sDyXmu(static_cast<size_t>(C));
-  double* s = sDy.data();
-  double* t = sDyXmu.data();
+  sumDy.assign(size_t(C), 0.0);
+  sumDyXmu.assign(size_t(C), 0.0);
+  double* s = sumDy.data();
+  double* t = sumDyXmu.data();
   if (S == 1) {
     overChannelBlocks(N, C, [&](int64_t c0, int64_t c1) {
       for (int64_t n = 0; n < N; n++) {
@@ -123,52 +123,68 @@ void batchNormBackward(const float* dy, const float* x, BNLayout l, const float*
         }
       }
     });
-  } else {
-    const int64_t P = N * C;
-    std::vector<double> ps(static_cast<size_t>(P)), pt(static_cast<size_t>(P));
+    return;
+  }
+  const int64_t P = N * C;
+  std::vector<double> ps(static_cast<size_t>(P)), pt(static_cast<size_t>(P));
 #pragma omp parallel for schedule(static) if (P * S > kParallelWork)
-    for (int64_t p = 0; p < P; p++) {
-      const float* g = dy + p * S;
-      const float* a = x + p * S;
-      const double m = mean[p % C];
-      double u = 0, v = 0;
+  for (int64_t p = 0; p < P; p++) {
+    const float* g = dy + p * S;
+    const float* a = x + p * S;
+    const double m = mean[p % C];
+    double u = 0, v = 0;
 #pragma omp simd reduction(+ : u, v)
-      for (int64_t i = 0; i < S; i++) {
-        u += g[i];
-        v += double(g[i]) * (a[i] - m);
-      }
-      ps[size_t(p)] = u;
-      pt[size_t(p)] = v;
+    for (int64_t i = 0; i < S; i++) {
+      u += g[i];
+      v += double(g[i]) * (a[i] - m);
     }
-    for (int64_t n = 0; n < N; n++) {
-      for (int64_t c = 0; c < C; c++) {
-        s[c] += ps[size_t(n * C + c)];
-        t[c] += pt[size_t(n * C + c)];
-      }
+    ps[size_t(p)] = u;
+    pt[size_t(p)] = v;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    for (int64_t c = 0; c < C; c++) {
+      s[c] += ps[size_t(n * C + c)];
+      t[c] += pt[size_t(n * C + c)];
     }
   }
-  // Expanded: dx = (dy - sumDy / M - (x - mean) * invstd^2 * sumDyXmu / M) * invstd * w; x - mean
-  // is formed first so that an offset input does not cancel away float32 digits.
-  const double M = double(N * S);
-  std::vector<float> gm(static_cast<size_t>(C)), k(static_cast<size_t>(C)), f(static_cast<size_t>(C));
+}
+
+BNGradCoefs batchNormGradCoefs(int64_t C, const float* invstd, const float* w, const float* sumDy,
+                               const float* sumDyXmu, double count) {
+  BNGradCoefs r{std::vector<float>(size_t(C)), std::vector<float>(size_t(C)), std::vector<float>(size_t(C))};
   for (int64_t c = 0; c < C; c++) {
     const double is = invstd[c];
-    dbias[c] = float(s[c]);
-    dweight[c] = float(t[c] * is);
-    gm[size_t(c)] = float(s[c] / M);
-    k[size_t(c)] = float(t[c] * is * is / M);
-    f[size_t(c)] = float(is * (w ? double(w[c]) : 1.0));
+    r.meanDy[size_t(c)] = float(sumDy[c] / count);
+    r.k[size_t(c)] = float(sumDyXmu[c] * is * is / count);
+    r.f[size_t(c)] = float(is * (w ? double(w[c]) : 1.0));
   }
+  return r;
+}
+
+void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
+                            float* dx) {
+  const int64_t N = l.N, C = l.C, S = l.S;
+  // x - mean is formed first so that an offset input does not cancel away float32 digits.
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * S > kParallelWork)
   for (int64_t n = 0; n < N; n++) {
     for (int64_t c = 0; c < C; c++) {
-      const float m = mean[c], gmc = gm[size_t(c)], kc = k[size_t(c)], fc = f[size_t(c)];
+      const float m = mean[c], gmc = k.meanDy[size_t(c)], kc = k.k[size_t(c)], fc = k.f[size_t(c)];
       const float* g = dy + (n * C + c) * S;
       const float* a = x + (n * C + c) * S;
       float* d = dx + (n * C + c) * S;
 #pragma omp simd
       for (int64_t i = 0; i < S; i++) d[i] = (g[i] - gmc - (a[i] - m) * kc) * fc;
     }
+  }
+}
+
+void batchNormUpdateRunning(float* runMean, float* runVar, int64_t C, const float* mean, const float* invstd,
+                            double eps, double count, double factor) {
+  const double unbias = count / (count - 1);
+  for (int64_t c = 0; c < C; c++) {
+    const double is = invstd[c], var = (1.0 / (is * is) - eps) * unbias;
+    runMean[c] = float((1 - factor) * runMean[c] + factor * mean[c]);
+    runVar[c] = float((1 - factor) * runVar[c] + factor * var);
   }
 }
 

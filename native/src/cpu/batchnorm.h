@@ -19,19 +19,35 @@ void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>&
 void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, const double* invstd,
                     const float* w, const float* b);
 
-// The training-mode gradient from the saved statistics; with xhat = (x - mean) * invstd and M = N*S:
-// dbias = sum dy, dweight = sum dy * xhat, dx = w * invstd / M * (M dy - dbias - xhat * dweight).
-// w may be null (1).
-void batchNormBackward(const float* dy, const float* x, BNLayout l, const float* w, const float* mean,
-                       const float* invstd, float* dx, float* dweight, float* dbias);
+// The parts of the training-mode gradient (PyTorch's batch_norm_backward_reduce and _elemt), with
+// xhat = (x - mean) * invstd and `count` elements per channel (over every rank):
+//   sumDy = sum dy, sumDyXmu = sum dy * (x - mean), accumulated in double;
+//   dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * w.
+void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, std::vector<double>& sumDy,
+                             std::vector<double>& sumDyXmu);
+// dx's per-channel coefficients, formed in double: dx = (dy - meanDy - (x - mean) * k) * f.
+struct BNGradCoefs {
+  std::vector<float> meanDy, k, f;
+};
+BNGradCoefs batchNormGradCoefs(int64_t C, const float* invstd, const float* w, const float* sumDy,
+                               const float* sumDyXmu, double count);
+void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
+                            float* dx);
 
-// The same three over [N, C, H, W] held in nChw{block}c (cpu/layout.h; S = H * W, block 8 or
-// 16): cpu/batchnorm_blocked.cc. y and dx come out in that layout with zero padding channels.
+// In place: running = (1 - factor) running + factor batch, the batch variance recovered from invstd
+// (1/invstd^2 - eps) and made unbiased by count / (count - 1), in double.
+void batchNormUpdateRunning(float* runMean, float* runVar, int64_t C, const float* mean, const float* invstd,
+                            double eps, double count, double factor);
+
+// The same over [N, C, H, W] held in nChw{block}c (cpu/layout.h; S = H * W, block 8 or 16):
+// cpu/batchnorm_blocked.cc. y and dx come out in that layout with zero padding channels.
 void batchNormStatsBlocked(const float* x, BNLayout l, int block, double eps, std::vector<double>& mean,
                            std::vector<double>& invstd);
 void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, const double* mean, const double* invstd,
                            const float* w, const float* b);
-void batchNormBackwardBlocked(const float* dy, const float* x, BNLayout l, int block, const float* w,
-                              const float* mean, const float* invstd, float* dx, float* dweight, float* dbias);
+void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+                                    std::vector<double>& sumDy, std::vector<double>& sumDyXmu);
+void batchNormBackwardElemtBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+                                   const BNGradCoefs& k, float* dx);
 
 }  // namespace nodegrad::cpu

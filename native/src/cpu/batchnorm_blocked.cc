@@ -100,8 +100,8 @@ void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, cons
   zeroBlockPadding({l.N, l.C, l.S, 1}, block, y);  // 0 * a NaN in padding would not be 0
 }
 
-void batchNormBackwardBlocked(const float* dy, const float* x, BNLayout l, int block, const float* w,
-                              const float* mean, const float* invstd, float* dx, float* dweight, float* dbias) {
+void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+                                    std::vector<double>& sumDy, std::vector<double>& sumDyXmu) {
   const int64_t C = l.C, S = l.S, bl = block;
   const Units u = unitsOf(l, block);
   const auto m = padded(std::vector<float>(mean, mean + C), C, block);
@@ -124,26 +124,24 @@ void batchNormBackwardBlocked(const float* dy, const float* x, BNLayout l, int b
       pt[size_t(p * bl + j)] = v[j];
     }
   }
-  std::vector<double> sDy(size_t(C), 0.0), sDyXmu(size_t(C), 0.0);
+  sumDy.assign(size_t(C), 0.0);
+  sumDyXmu.assign(size_t(C), 0.0);
   for (int64_t n = 0; n < l.N; n++) {
     for (int64_t c = 0; c < C; c++) {
       const size_t at = size_t((n * u.CB + c / bl) * bl + c % bl);
-      sDy[size_t(c)] += ps[at];
-      sDyXmu[size_t(c)] += pt[at];
+      sumDy[size_t(c)] += ps[at];
+      sumDyXmu[size_t(c)] += pt[at];
     }
   }
-  // As batchNormBackward: dx = (dy - sumDy / M - (x - mean) * invstd^2 * sumDyXmu / M) * invstd * w.
-  const double M = double(l.N * S);
-  std::vector<float> gm(static_cast<size_t>(C)), k(static_cast<size_t>(C)), f(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; c++) {
-    const double is = invstd[c];
-    dbias[c] = float(sDy[size_t(c)]);
-    dweight[c] = float(sDyXmu[size_t(c)] * is);
-    gm[size_t(c)] = float(sDy[size_t(c)] / M);
-    k[size_t(c)] = float(sDyXmu[size_t(c)] * is * is / M);
-    f[size_t(c)] = float(is * (w ? double(w[c]) : 1.0));
-  }
-  const auto gmp = padded(gm, C, block), kp = padded(k, C, block), fp = padded(f, C, block);
+}
+
+void batchNormBackwardElemtBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+                                   const BNGradCoefs& k, float* dx) {
+  // As batchNormBackwardElemt, with the per-channel coefficients laid out by lane.
+  const int64_t C = l.C, S = l.S, bl = block;
+  const Units u = unitsOf(l, block);
+  const auto m = padded(std::vector<float>(mean, mean + C), C, block);
+  const auto gmp = padded(k.meanDy, C, block), kp = padded(k.k, C, block), fp = padded(k.f, C, block);
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;

@@ -39,9 +39,14 @@ export interface Pool2DParams {
   countIncludePad: boolean;
 }
 
-export interface BatchNormParams {
-  training: boolean;
+/** BatchNormUpdateRunning's scalars. */
+export interface BatchNormUpdateParams {
+  /** The eps invstd was computed with. */
   eps: number;
+  /** Elements per channel behind the statistics, over every rank (> 1). */
+  count: number;
+  /** The batch's weight: momentum, or 1 / batches for a cumulative average. */
+  factor: number;
 }
 
 /** SGDStep's hyperparameters (torch.optim.SGD's); `firstStep` starts the momentum buffer at g. */
@@ -136,13 +141,37 @@ export interface Kernels {
   AdaptiveAvgPool2D: (x: Raw, outSize: [number, number]) => Raw;
   AdaptiveAvgPool2DBackward: (dy: Raw, xShape: Shape) => Raw;
 
-  // Batch norm over dim 1 of an [N, C, ...] tensor. Training: batch statistics, biased variance;
-  // eval: the given running statistics. Returns the saved mean and 1/sqrt(var + eps) per channel.
-  BatchNormForward: (x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null,
-    runVar: Raw | null, p: BatchNormParams) => { y: Raw; mean: Raw; invstd: Raw };
-  /** Training-mode gradient given the saved statistics: dx, and dweight/dbias per channel. */
-  BatchNormBackward: (dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw) =>
-    { dx: Raw; dweight: Raw; dbias: Raw };
+  // Batch norm over dim 1 of an [N, C, *] tensor, split as PyTorch's CUDA path (batch_norm_stats,
+  // batch_norm_elemt, batch_norm_backward_reduce, batch_norm_backward_elemt, and the running update
+  // of batch_norm_gather_stats_with_counts) so that SyncBatchNorm can put its collectives between
+  // the parts: an all-gather of (mean, invstd, count) after Stats, an all-reduce of (sumDy,
+  // sumDyXmu) after BackwardReduce. Per-channel vectors are [C] in x's dtype; weight and bias may
+  // be null (1 and 0). All six are required; there is no optional whole-forward or whole-backward
+  // fusion: on 'cpu' the split reads x and dy as often as the fused kernels it replaced did and
+  // measured no slower, and a backend's own layout (the 'cpu' blocked formats) passes through
+  // x, y, dy and dx of every part.
+  /** Per channel, over every dim but 1: the mean and invstd = 1/sqrt(biased var + eps). */
+  BatchNormStats: (x: Raw, eps: number) => { mean: Raw; invstd: Raw };
+  /** y = (x - mean) * invstd * weight + bias, with batch or running statistics. */
+  BatchNormElemt: (x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw) => Raw;
+  /** 1/sqrt(var + eps) per channel: eval's invstd from the running variance. */
+  BatchNormInvstd: (runVar: Raw, eps: number) => Raw;
+  /** sumDy = sum dy, sumDyXmu = sum dy * (x - mean) per channel; dweight = sumDyXmu * invstd, dbias = sumDy. */
+  BatchNormBackwardReduce: (dy: Raw, x: Raw, mean: Raw, invstd: Raw) =>
+    { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw };
+  /**
+   * The training-mode dx from the (all-reduced) sums, with count the elements per channel over
+   * every rank: dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * weight.
+   */
+  BatchNormBackwardElemt: (dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw, sumDyXmu: Raw,
+    count: number) => Raw;
+  /**
+   * In place, one kernel: running = (1 - factor) running + factor batch, the batch variance being
+   * the unbiased 1/invstd^2 - eps scaled by count / (count - 1); a one-element int64 counter
+   * (num_batches_tracked), when given, is incremented on the device, so no host read or upload.
+   */
+  BatchNormUpdateRunning: (runMean: Raw, runVar: Raw, counter: Raw | null, mean: Raw, invstd: Raw,
+    p: BatchNormUpdateParams) => void;
 
   // Softmax family along one axis.
   Softmax: (x: Raw, axis: number) => Raw;
@@ -179,7 +208,8 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Conv2D: 'conv', Conv2DBackpropInput: 'conv', Conv2DBackpropFilter: 'conv', Conv2DFused: 'conv',
   MaxPool2D: 'pool', MaxPool2DBackward: 'pool', MaxPool2DGather: 'pool', AvgPool2D: 'pool',
   AvgPool2DBackward: 'pool', AdaptiveAvgPool2D: 'pool', AdaptiveAvgPool2DBackward: 'pool',
-  BatchNormForward: 'norm', BatchNormBackward: 'norm',
+  BatchNormStats: 'norm', BatchNormElemt: 'norm', BatchNormInvstd: 'norm', BatchNormBackwardReduce: 'norm',
+  BatchNormBackwardElemt: 'norm', BatchNormUpdateRunning: 'norm',
   Softmax: 'softmax', LogSoftmax: 'softmax',
   SGDStep: 'optim', AdamStep: 'optim',
 };

@@ -11,7 +11,7 @@ export {
   registerBackend, reportUnavailable, getBackend, backends,
   supports, KERNEL_FAMILY,
   type Backend, type BackendStatus, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
-  type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormParams,
+  type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormUpdateParams,
   type SGDStepParams, type AdamStepParams,
 } from './backend.js';
 export { tsBackend } from './backends/ts/index.js';
@@ -34,6 +34,10 @@ export * from './ops/inplace.js';
 export * from './ops/conv.js';
 export * from './ops/pool.js';
 export * from './ops/norm.js';
+export {
+  batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt, batchNormGatherStats,
+  batchNormUpdateRunning_, type BatchNormUpdateOptions,
+} from './ops/norm_parts.js';
 export * from './ops/softmax.js';
 export * from './ops/loss.js';
 export * from './ops/dropout.js';

@@ -156,7 +156,7 @@ describe('batchNorm gradients', () => {
     expect(gradcheck((x, w, b) => batchNorm(x, rm, rv, w, b), [f64(shape), f64([C]), f64([C])])).toBe(true);
   });
 
-  it('the composite backward (createGraph) equals the BatchNormBackward kernel', () => {
+  it('the composite backward (createGraph) equals the BatchNormBackwardReduce/BatchNormBackwardElemt kernels', () => {
     manualSeed(14);
     const x = f64([3, 2, 2, 2]), w = f64([2]), b = f64([2]);
     const y = batchNorm(x, null, null, w, b, { training: true });

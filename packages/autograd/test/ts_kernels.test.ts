@@ -403,48 +403,56 @@ describe('ts kernels: batch norm', () => {
     return { mean, vr, M };
   }
   const CASES: number[][] = [[4, 3, 2, 3], [1, 2, 5], [3, 1, 2, 2], [5, 4]];
+  /** Training forward from the parts: BatchNormStats, then BatchNormElemt. */
+  const forward = (x: Raw, w: Raw | null, b: Raw | null) => {
+    const st = K.BatchNormStats(x, EPS);
+    return { ...st, y: K.BatchNormElemt(x, w, b, st.mean, st.invstd) };
+  };
+  /** Training gradient from the parts: BatchNormBackwardReduce, then BatchNormBackwardElemt over all M values. */
+  const backward = (dy: Raw, x: Raw, w: Raw | null, mean: Raw, invstd: Raw) => {
+    const r = K.BatchNormBackwardReduce(dy, x, mean, invstd);
+    const M = size(x.shape) / x.shape[1]!;
+    return { ...r, dx: K.BatchNormBackwardElemt(dy, x, mean, invstd, w, r.sumDy, r.sumDyXmu, M) };
+  };
 
   for (const dtype of DTYPES) {
-    it(`BatchNormForward in training and eval mode matches the normalization formula (${dtype})`, () => {
+    it(`BatchNormStats and BatchNormElemt (batch and running statistics) match the normalization formula (${dtype})`, () => {
       for (const [k, shape] of CASES.entries()) {
         const C = shape[1]!;
         const x = make(shape, dtype, () => 2 * rnd() + 0.5);
         // The third case runs without affine parameters.
         const w = k === 2 ? null : make([C], dtype), b = k === 2 ? null : make([C], dtype);
         const rm = make([C], dtype), rv = make([C], dtype, () => 0.5 + Math.abs(rnd()));
-        const rmBefore = vals(rm), rvBefore = vals(rv);
         const xv = vals(x), wv = w ? vals(w) : new Array<number>(C).fill(1), bv = b ? vals(b) : new Array<number>(C).fill(0);
         const { mean, vr } = refStats(xv, shape);
-        const tr = K.BatchNormForward(x, w, b, rm, rv, { training: true, eps: EPS });
+        const tr = forward(x, w, b);
         const yRef = xv.map((v, i) => { const c = unravel(i, shape)[1]!; return ((v - mean[c]!) / Math.sqrt(vr[c]! + EPS)) * wv[c]! + bv[c]!; });
         expectClose(tr.y, shape, yRef, TOL[dtype], dtype);
         expectClose(tr.mean, [C], mean, TOL[dtype], dtype);
         expectClose(tr.invstd, [C], vr.map((v) => 1 / Math.sqrt(v + EPS)), TOL[dtype], dtype);
-        // The kernel leaves running statistics alone: the op layer updates them.
-        expect(vals(rm)).toEqual(rmBefore);
-        expect(vals(rv)).toEqual(rvBefore);
 
-        const ev = K.BatchNormForward(x, w, b, rm, rv, { training: false, eps: EPS });
-        const yEval = xv.map((v, i) => { const c = unravel(i, shape)[1]!; return ((v - rmBefore[c]!) / Math.sqrt(rvBefore[c]! + EPS)) * wv[c]! + bv[c]!; });
-        expectClose(ev.y, shape, yEval, TOL[dtype], dtype);
-        expectClose(ev.mean, [C], rmBefore, 0, dtype);
-        expectClose(ev.invstd, [C], rvBefore.map((v) => 1 / Math.sqrt(v + EPS)), TOL[dtype], dtype);
+        // Eval: invstd of the running variance, then the same elementwise kernel.
+        const rmv = vals(rm), rvv = vals(rv);
+        const invstd = K.BatchNormInvstd(rv, EPS);
+        expectClose(invstd, [C], rvv.map((v) => 1 / Math.sqrt(v + EPS)), TOL[dtype], dtype);
+        const yEval = xv.map((v, i) => { const c = unravel(i, shape)[1]!; return ((v - rmv[c]!) / Math.sqrt(rvv[c]! + EPS)) * wv[c]! + bv[c]!; });
+        expectClose(K.BatchNormElemt(x, w, b, rm, invstd), shape, yEval, TOL[dtype], dtype);
       }
     });
 
-    it(`BatchNormBackward matches the textbook chain rule through mean and variance (${dtype})`, () => {
+    it(`BatchNormBackwardReduce and BatchNormBackwardElemt match the textbook chain rule through mean and variance (${dtype})`, () => {
       for (const [k, shape] of CASES.entries()) {
         const C = shape[1]!;
         const x = make(shape, dtype), dy = make(shape, dtype);
         const w = k === 2 ? null : make([C], dtype);
         const xv = vals(x), gv = vals(dy), wv = w ? vals(w) : new Array<number>(C).fill(1);
         const { mean, vr, M } = refStats(xv, shape);
-        const fw = K.BatchNormForward(x, w, null, null, null, { training: true, eps: EPS });
-        const r = K.BatchNormBackward(dy, x, w, fw.mean, fw.invstd);
+        const fw = forward(x, w, null);
+        const r = backward(dy, x, w, fw.mean, fw.invstd);
         // dL/dvar and dL/dmean as separate sums (Ioffe & Szegedy 2015, Algorithm 1's backward).
         const chan = (i: number) => unravel(i, shape)[1]!;
         const dvar = new Array<number>(C).fill(0), dmean = new Array<number>(C).fill(0), sumXmu = new Array<number>(C).fill(0);
-        const dw = new Array<number>(C).fill(0), db = new Array<number>(C).fill(0);
+        const dw = new Array<number>(C).fill(0), db = new Array<number>(C).fill(0), sdx = new Array<number>(C).fill(0);
         xv.forEach((v, i) => {
           const c = chan(i), sd = Math.sqrt(vr[c]! + EPS), dxhat = gv[i]! * wv[c]!;
           dvar[c]! += dxhat * (v - mean[c]!) * -0.5 * sd ** -3;
@@ -452,6 +460,7 @@ describe('ts kernels: batch norm', () => {
           sumXmu[c]! += -2 * (v - mean[c]!);
           dw[c]! += gv[i]! * (v - mean[c]!) / sd;
           db[c]! += gv[i]!;
+          sdx[c]! += gv[i]! * (v - mean[c]!);
         });
         const dxRef = xv.map((v, i) => {
           const c = chan(i);
@@ -462,17 +471,36 @@ describe('ts kernels: batch norm', () => {
         expectClose(r.dx, shape, dxRef, tol, dtype);
         expectClose(r.dweight, [C], dw, tol, dtype);
         expectClose(r.dbias, [C], db, tol, dtype);
+        expectClose(r.sumDy, [C], db, tol, dtype);
+        expectClose(r.sumDyXmu, [C], sdx, tol, dtype);
       }
+    });
+
+    it(`BatchNormUpdateRunning: momentum update with the unbiased variance, the counter advanced in place (${dtype})`, () => {
+      const shape = [3, 2, 5], C = 2;
+      const x = make(shape, dtype);
+      const { mean, vr, M } = refStats(vals(x), shape);
+      const st = K.BatchNormStats(x, EPS);
+      const rm = make([C], dtype), rv = make([C], dtype, () => 1 + Math.abs(rnd()));
+      const counter = make([], 'int64', () => 7);
+      const [rm0, rv0] = [vals(rm), vals(rv)];
+      K.BatchNormUpdateRunning(rm, rv, counter, st.mean, st.invstd, { eps: EPS, count: M, factor: 0.3 });
+      expectClose(rm, [C], rm0.map((r, c) => 0.7 * r + 0.3 * mean[c]!), TOL[dtype], dtype);
+      expectClose(rv, [C], rv0.map((r, c) => 0.7 * r + 0.3 * vr[c]! * M / (M - 1)), TOL[dtype] * 10, dtype);
+      expect(vals(counter)).toEqual([8]);
+      K.BatchNormUpdateRunning(rm, rv, null, st.mean, st.invstd, { eps: EPS, count: M, factor: 1 });
+      expectClose(rv, [C], vr.map((v) => v * M / (M - 1)), TOL[dtype] * 10, dtype);
+      expect(vals(counter)).toEqual([8]);
     });
   }
 
-  it('BatchNormBackward agrees with central differences of <dy, y(x, w, b)> (float64)', () => {
+  it('BatchNormBackwardReduce and BatchNormBackwardElemt agree with central differences of <dy, y(x, w, b)> (float64)', () => {
     const shape = [2, 3, 2, 2];
     const x = make(shape, 'float64'), w = make([3], 'float64'), b = make([3], 'float64'), dy = make(shape, 'float64');
-    const loss = (xs: number[], ws: number[], bs: number[]) => dot(vals(K.BatchNormForward(make(shape, 'float64', (i) => xs[i]!),
-      make([3], 'float64', (i) => ws[i]!), make([3], 'float64', (i) => bs[i]!), null, null, { training: true, eps: EPS }).y), vals(dy));
-    const fw = K.BatchNormForward(x, w, b, null, null, { training: true, eps: EPS });
-    const r = K.BatchNormBackward(dy, x, w, fw.mean, fw.invstd);
+    const loss = (xs: number[], ws: number[], bs: number[]) => dot(vals(forward(make(shape, 'float64', (i) => xs[i]!),
+      make([3], 'float64', (i) => ws[i]!), make([3], 'float64', (i) => bs[i]!)).y), vals(dy));
+    const fw = forward(x, w, b);
+    const r = backward(dy, x, w, fw.mean, fw.invstd);
     const h = 1e-6;
     const numeric = (arg: number, v: number[]) => v.map((_, i) => {
       const args = [vals(x), vals(w), vals(b)];
@@ -488,15 +516,21 @@ describe('ts kernels: batch norm', () => {
   it('accumulates float32 statistics in float64', () => {
     // In float32, 1e8 + 1 rounds back to 1e8, so a float32 running sum would lose all the ones.
     const x = make([1, 1, 1001], 'float32', (i) => (i === 0 ? 1e8 : 1));
-    const r = K.BatchNormForward(x, null, null, null, null, { training: true, eps: EPS });
+    const r = K.BatchNormStats(x, EPS);
     expectClose(r.mean, [1], [(1e8 + 1000) / 1001], 1e-7, 'float32');
   });
 
-  it('rejects bad shapes and missing running statistics in eval mode', () => {
-    const x = make([2, 3, 2], 'float64');
-    expect(() => K.BatchNormForward(x, make([4], 'float64'), null, null, null, { training: true, eps: EPS }))
-      .toThrow(/BatchNormForward: weight of shape \[4\].*\[3\].*\[2, 3, 2\]/);
-    expect(() => K.BatchNormForward(x, null, null, null, null, { training: false, eps: EPS })).toThrow(/BatchNormForward: eval mode/);
-    expect(() => K.BatchNormForward(make([3], 'float64'), null, null, null, null, { training: true, eps: EPS })).toThrow(/\[N, C, \*\]/);
+  it('rejects bad shapes, counts and counters', () => {
+    const x = make([2, 3, 2], 'float64'), v = make([3], 'float64');
+    expect(() => K.BatchNormElemt(x, make([4], 'float64'), null, v, v))
+      .toThrow(/BatchNormElemt: weight of shape \[4\].*\[3\].*\[2, 3, 2\]/);
+    expect(() => K.BatchNormStats(make([3], 'float64'), EPS)).toThrow(/BatchNormStats: .*\[N, C, \*\]/);
+    expect(() => K.BatchNormBackwardReduce(make([2, 3, 3], 'float64'), x, v, v)).toThrow(/BatchNormBackwardReduce: dy \[2, 3, 3\]/);
+    expect(() => K.BatchNormBackwardElemt(x, x, v, v, null, v, v, 0)).toThrow(/BatchNormBackwardElemt: count must be a positive integer/);
+    expect(() => K.BatchNormUpdateRunning(v, v, null, v, make([2], 'float64'), { eps: EPS, count: 4, factor: 0.1 }))
+      .toThrow(/BatchNormUpdateRunning: invstd of shape \[2\]/);
+    expect(() => K.BatchNormUpdateRunning(v, v, null, v, v, { eps: EPS, count: 1, factor: 0.1 })).toThrow(/count must be an integer > 1/);
+    expect(() => K.BatchNormUpdateRunning(v, v, make([], 'float64'), v, v, { eps: EPS, count: 4, factor: 0.1 }))
+      .toThrow(/counter must be a one-element int64 tensor/);
   });
 });

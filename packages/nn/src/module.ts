@@ -185,6 +185,7 @@ export abstract class Module {
   to(target: string | DType): this {
     const isDType = ['float32', 'float64', 'int32', 'int64'].includes(target);
     for (const m of this.modules()) {
+      const replaced = new Map<Tensor, Tensor>();
       for (const map of [m.params, m.bufs]) {
         for (const [n, t] of map) {
           if (!t) continue;
@@ -192,11 +193,20 @@ export abstract class Module {
           const moved = noGrad(() => t.to(target)).detach();
           moved.requiresGrad = t.requiresGrad;
           map.set(n, keep(moved));
+          replaced.set(t, moved);
         }
       }
+      m.tensorsMoved(replaced);
     }
     return this;
   }
+
+  /**
+   * Called by `to()` with the module's own replaced parameters and buffers (old -> new, same
+   * values), so a layer that mirrors a buffer on the host (BatchNorm's batch count) keeps it
+   * without reading the new tensor back.
+   */
+  protected tensorsMoved(_replaced: ReadonlyMap<Tensor, Tensor>): void {}
 
   /** Adds a hook run after forward with (module, inputs, output); a returned value replaces the output. */
   registerForwardHook(fn: ForwardHook): () => void {

@@ -1,16 +1,18 @@
 /**
- * batchNorm as F.batch_norm over dim 1 of an [N, C, *] tensor. Forward is the BatchNormForward
- * kernel. The training-mode gradient is the BatchNormBackward kernel when the backward is not
- * itself recorded; under createGraph the same gradient is composed from differentiable ops so
- * that second derivatives (gradient penalties through a BN layer) work.
+ * batchNorm as F.batch_norm over dim 1 of an [N, C, *] tensor, composed of the split batch-norm
+ * kernels (backend.ts): training is BatchNormStats, BatchNormElemt and BatchNormUpdateRunning;
+ * eval is BatchNormInvstd of the running variance and BatchNormElemt. The training-mode gradient
+ * is BatchNormBackwardReduce then BatchNormBackwardElemt when the backward is not itself recorded;
+ * under createGraph the same gradient is composed from differentiable ops so that second
+ * derivatives (gradient penalties through a BN layer) work.
  */
 import { defineOp, type Ctx } from '../function.js';
-import { isGradEnabled, noGrad } from '../grad_mode.js';
-import { allocArray } from '../dtype.js';
+import { isGradEnabled } from '../grad_mode.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
 import { channelView, checkChannels } from './nn_util.js';
+import { updateRunning } from './norm_parts.js';
 import { mean as meanOf, sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { rsqrt } from './unary.js';
@@ -19,12 +21,16 @@ import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 export interface BatchNormOptions {
   /** Normalize with batch statistics and update the running ones (default false, as F.batch_norm). */
   training?: boolean;
-  /** Weight of the new batch in the running statistics; null for a cumulative moving average. */
+  /**
+   * Weight of the new batch in the running statistics; null for a cumulative moving average,
+   * which reads the numBatchesTracked counter (a layer that knows its count passes 1 / count here
+   * instead, as nn.BatchNorm computes its exponential_average_factor).
+   */
   momentum?: number | null;
   eps?: number;
   /**
-   * The layer's batch counter (a one-element int64 tensor), incremented in place by each training
-   * call; with momentum null the running statistics average over all batches counted so far.
+   * The layer's batch counter (a one-element int64 tensor), incremented in place on the device by
+   * each training call that updates the running statistics.
    */
   numBatchesTracked?: Tensor | null;
 }
@@ -40,58 +46,58 @@ interface Stats {
   eps: number;
   runningMean: Tensor | null;
   runningVar: Tensor | null;
+  counter: Tensor | null;
   /** Training only: the running-average factor (momentum, or 1/count for a cumulative average). */
   factor: number;
 }
 
 const batchNormOp = defineOp({
   name: 'batchNorm',
-  forward(ctx: Ctx<{ training: boolean; eps: number; mean: Tensor; invstd: Tensor }>, x: Tensor, weight: Tensor | null, bias: Tensor | null, s: Stats) {
+  forward(ctx: Ctx<{ training: boolean; eps: number; invstd: Tensor }>, x: Tensor, weight: Tensor | null,
+    bias: Tensor | null, s: Stats) {
     const k = kernels(x);
-    const r = s.training
-      ? k.BatchNormForward(x, weight, bias, null, null, { training: true, eps: s.eps })
-      : k.BatchNormForward(x, weight, bias, s.runningMean, s.runningVar, { training: false, eps: s.eps });
-    ctx.save(...(weight ? [x, weight] : [x]));
     ctx.training = s.training;
     ctx.eps = s.eps;
-    // Fresh tensors: the statistics y was normalized with, whatever later happens to the buffers.
-    ctx.mean = ctx.keep(wrap(r.mean, x));
-    ctx.invstd = ctx.keep(wrap(r.invstd, x));
-    if (s.training && s.runningMean && s.runningVar) updateRunning(x, ctx.mean, ctx.invstd, s);
-    return wrap(r.y, x);
+    let mean: Tensor, invstd: Tensor;
+    if (s.training) {
+      const st = k.BatchNormStats(x, s.eps);
+      [mean, invstd] = [wrap(st.mean, x), wrap(st.invstd, x)];
+      if (s.runningMean && s.runningVar) {
+        updateRunning(s.runningMean, s.runningVar, s.counter, mean, invstd, s.eps, x.size / x.shape[1]!, s.factor);
+      }
+    } else {
+      // The running mean itself is saved (a later in-place write to it makes backward throw, as in
+      // PyTorch); invstd is a fresh vector.
+      mean = s.runningMean!;
+      invstd = wrap(k.BatchNormInvstd(s.runningVar!, s.eps), x);
+    }
+    ctx.save(x, mean, ...(weight ? [weight] : []));
+    ctx.invstd = ctx.keep(invstd);
+    return wrap(k.BatchNormElemt(x, weight, bias, mean, invstd), x);
   },
   backward(ctx, g) {
-    const [x, w] = ctx.saved as [Tensor, Tensor | undefined];
+    const [x, mean, w] = ctx.saved as [Tensor, Tensor, Tensor | undefined];
+    const invstd = ctx.invstd;
     const needs = ctx.needsInputGrad;
     const axes = statAxes(x.ndim);
-    let dx: Tensor | null, dw: Tensor | null, db: Tensor | null;
+    let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
     if (ctx.training && !isGradEnabled()) {
-      const r = kernels(x).BatchNormBackward(g!, x, w ?? null, ctx.mean, ctx.invstd);
-      [dx, dw, db] = [wrap(r.dx, x), wrap(r.dweight, x), wrap(r.dbias, x)];
+      const k = kernels(x);
+      const r = k.BatchNormBackwardReduce(g!, x, mean, invstd);
+      if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g!, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, x.size / x.shape[1]!), x);
+      [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
     } else if (ctx.training) {
       [dx, dw, db] = trainingGradComposite(g!, x, w ?? null, ctx.eps);
     } else {
       // Eval: y = (x - mean) * invstd * w + b with constant statistics, an affine map of x.
-      const invstd = channelView(ctx.invstd, x.ndim);
-      dx = needs[0] ? mul(g!, w ? mul(invstd, channelView(w, x.ndim)) : invstd) : null;
-      dw = needs[1] ? sum(mul(g!, mul(sub(x, channelView(ctx.mean, x.ndim)), invstd)), axes) : null;
+      const is = channelView(invstd, x.ndim);
+      dx = needs[0] ? mul(g!, w ? mul(is, channelView(w, x.ndim)) : is) : null;
+      dw = needs[1] ? sum(mul(g!, mul(sub(x, channelView(mean, x.ndim)), is)), axes) : null;
       db = needs[2] ? sum(g!, axes) : null;
     }
     return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, null];
   },
 });
-
-/**
- * running = (1 - f) running + f batch, written in place. The kernel saved 1/sqrt(var + eps) of
- * the biased variance; the running variance is the unbiased one, var * M / (M - 1).
- */
-function updateRunning(x: Tensor, mean: Tensor, invstd: Tensor, s: Stats): void {
-  const M = x.size / x.shape[1]!;
-  const f = s.factor;
-  const batchVar = mul(sub(div(1, mul(invstd, invstd)), s.eps), M / (M - 1));
-  writeInPlace(s.runningMean!, add(mul(s.runningMean!, 1 - f), mul(mean, f)));
-  writeInPlace(s.runningVar!, add(mul(s.runningVar!, 1 - f), mul(batchVar, f)));
-}
 
 /**
  * The training-mode gradient from differentiable ops, recomputing the statistics from x so that
@@ -109,21 +115,6 @@ function trainingGradComposite(g: Tensor, x: Tensor, w: Tensor | null, eps: numb
   const scale = w ? mul(invstd, channelView(w, x.ndim)) : invstd;
   const dx = mul(div(scale, M), sub(sub(mul(g, M), db), mul(xhat, dw)));
   return [dx, reshape(dw, [x.shape[1]!]), reshape(db, [x.shape[1]!])];
-}
-
-/** Writes `value` into `buf`'s storage, as an in-place op on a buffer that carries no gradient. */
-function writeInPlace(buf: Tensor, value: Tensor): void {
-  buf.backend.copyInto(buf, value);
-  buf.storage.version++;
-}
-
-/** Increments a one-element counter in place and returns its new value. */
-function bumpCounter(counter: Tensor): number {
-  const n = counter.item() + 1;
-  const data = allocArray(counter.dtype, 1);
-  data[0] = n;
-  writeInPlace(counter, wrap(counter.backend.fromArray(data, counter.shape, counter.dtype), counter));
-  return n;
 }
 
 function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null,
@@ -173,18 +164,19 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   }
   if (numBatchesTracked != null) {
     checkTensor('batchNorm', 'numBatchesTracked', numBatchesTracked);
-    if (numBatchesTracked.size !== 1) {
-      throw new Error(`batchNorm: numBatchesTracked must have one element, got shape ${fmt(numBatchesTracked.shape)}`);
+    if (numBatchesTracked.size !== 1 || numBatchesTracked.dtype !== 'int64' || numBatchesTracked.device !== x.device) {
+      throw new Error(`batchNorm: numBatchesTracked must be a one-element int64 tensor on ${x.device}, got ` +
+        `${numBatchesTracked.dtype} ${fmt(numBatchesTracked.shape)} on ${numBatchesTracked.device}`);
+    }
+    if (training && runningMean == null) {
+      throw new Error('batchNorm: numBatchesTracked counts updates of the running statistics; ' +
+        'pass runningMean and runningVar with it, or no counter');
     }
   }
-  let factor = 0;
-  if (training && numBatchesTracked) {
-    // As nn.BatchNorm: the counter advances on every training call; it sets the factor only
-    // when momentum is null.
-    const count = noGrad(() => bumpCounter(numBatchesTracked));
-    factor = momentum ?? 1 / count;
-  } else if (training) {
-    factor = momentum ?? 0;
-  }
-  return batchNormOp(x, w, b, { training, eps, runningMean, runningVar, factor });
+  const counter = training ? numBatchesTracked : null;
+  // As nn.BatchNorm: the counter advances on every training call; it sets the factor only when
+  // momentum is null, and then its value is read back (once per call; nn layers keep the count on
+  // the host and pass 1 / count as momentum instead).
+  const factor = !training ? 0 : momentum ?? (counter ? 1 / (counter.item() + 1) : 0);
+  return batchNormOp(x, w, b, { training, eps, runningMean, runningVar, counter, factor });
 }

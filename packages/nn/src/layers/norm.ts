@@ -33,6 +33,13 @@ export abstract class BatchNormBase extends Module {
   momentum: number | null;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
+  /**
+   * The host's copy of num_batches_tracked, for the buffer tensor and storage version it was last
+   * in step with. Each training forward advances both (the buffer on the device, by the update
+   * kernel) without reading the buffer back; a write by anything else (loadStateDict, zero_, an
+   * assignment) changes the version or the tensor, and the count is then read back once.
+   */
+  private counted: { buffer: Tensor | null; version: number; value: number } = { buffer: null, version: 0, value: 0 };
 
   constructor(numFeatures: number, opts: BatchNormOptions = {}) {
     super();
@@ -57,6 +64,23 @@ export abstract class BatchNormBase extends Module {
     this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures], t) : null);
     this.registerBuffer('num_batches_tracked',
       trackRunningStats ? zeros([], { dtype: 'int64', device: t.device }) : null);
+    this.counted = { buffer: this.num_batches_tracked, version: this.num_batches_tracked?.version ?? 0, value: 0 };
+  }
+
+  /** A move (`to()`) copies the count unchanged: the host copy follows it to the new tensor. */
+  protected override tensorsMoved(replaced: ReadonlyMap<Tensor, Tensor>): void {
+    const c = this.counted;
+    const next = c.buffer ? replaced.get(c.buffer) : undefined;
+    if (next && c.version === c.buffer!.version) this.counted = { buffer: next, version: next.version, value: c.value };
+  }
+
+  /** Batches counted so far: the host copy, read back from the buffer only after an outside write. */
+  private batchesTracked(buffer: Tensor): number {
+    const c = this.counted;
+    if (c.buffer !== buffer || c.version !== buffer.version) {
+      this.counted = { buffer, version: buffer.version, value: buffer.item() };
+    }
+    return this.counted.value;
   }
 
   /** Running mean 0, running variance 1, no batches seen. */
@@ -66,6 +90,8 @@ export abstract class BatchNormBase extends Module {
       this.running_var?.fill_(1);
       this.num_batches_tracked?.zero_();
     });
+    const nbt = this.num_batches_tracked;
+    if (nbt) this.counted = { buffer: nbt, version: nbt.version, value: 0 };
   }
 
   /** Running statistics reset; weight 1, bias 0. */
@@ -87,13 +113,18 @@ export abstract class BatchNormBase extends Module {
     const useBatchStats = this.training || this.running_mean === null;
     const updateRunning = this.training && this.trackRunningStats;
     const keepRunning = !this.training || this.trackRunningStats;
-    return batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
+    const counter = updateRunning ? this.num_batches_tracked : null;
+    // As _BatchNorm: momentum null averages over the batches seen, 1 / count with this batch.
+    const count = counter ? this.batchesTracked(counter) + 1 : 0;
+    const y = batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
       this.weight, this.bias, {
         training: useBatchStats,
-        momentum: this.momentum,
+        momentum: this.momentum ?? (counter ? 1 / count : null),
         eps: this.eps,
-        numBatchesTracked: updateRunning ? this.num_batches_tracked : null,
+        numBatchesTracked: counter,
       });
+    if (counter) this.counted = { buffer: counter, version: counter.version, value: count };
+    return y;
   }
 
   override extraRepr(): string {

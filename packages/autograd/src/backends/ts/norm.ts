@@ -1,8 +1,9 @@
 /**
- * Batch norm over dim 1 of an [N, C, *] tensor. Each channel is N contiguous runs of
- * prod(*) elements; per-channel sums are accumulated in float64 whatever the tensor's dtype.
+ * Batch norm over dim 1 of an [N, C, *] tensor, in the parts of PyTorch's CUDA path (see the
+ * Kernels entries in backend.ts). Each channel is N contiguous runs of prod(*) elements;
+ * per-channel sums are accumulated in float64 whatever the tensor's dtype.
  */
-import type { BatchNormParams, Kernels, Raw } from '../../backend.js';
+import type { BatchNormUpdateParams, Kernels, Raw } from '../../backend.js';
 import { fmt, numel, type Shape } from '../../shape.js';
 import { farr, out } from './util.js';
 
@@ -31,91 +32,145 @@ function channelVector(values: Float64Array, dtype: Raw['dtype']): Raw {
   return r;
 }
 
-function batchNormForward(x: Raw, weight: Raw | null, bias: Raw | null, runMean: Raw | null, runVar: Raw | null,
-  p: BatchNormParams): { y: Raw; mean: Raw; invstd: Raw } {
-  const op = 'BatchNormForward';
-  const { N, C, S } = layoutOf(op, x);
-  const w = perChannel(op, 'weight', weight, x, C, 1);
-  const b = perChannel(op, 'bias', bias, x, C, 0);
+function checkLike(op: string, name: string, t: Raw, x: Raw): void {
+  if (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i]) || t.dtype !== x.dtype) {
+    throw new Error(`${op}: ${name} ${fmt(t.shape)} (${t.dtype}) must match input ${fmt(x.shape)} (${x.dtype})`);
+  }
+}
+
+function checkCount(op: string, count: number, x: Raw): void {
+  if (!(Number.isInteger(count) && count >= 1)) {
+    throw new Error(`${op}: count must be a positive integer (elements per channel over all ranks), got ${count} for input ${fmt(x.shape)}`);
+  }
+}
+
+function batchNormStats(x: Raw, eps: number): { mean: Raw; invstd: Raw } {
+  const { N, C, S } = layoutOf('BatchNormStats', x);
   const a = farr(x);
   const mean = new Float64Array(C), invstd = new Float64Array(C);
-  if (p.training) {
-    // Two passes (mean, then squared deviations) for a variance free of cancellation; biased, as PyTorch normalizes.
-    const M = N * S;
-    for (let c = 0; c < C; c++) {
-      let s = 0;
-      for (let n = 0; n < N; n++) {
-        const o = (n * C + c) * S;
-        for (let i = 0; i < S; i++) s += a[o + i]!;
-      }
-      const m = s / M;
-      let q = 0;
-      for (let n = 0; n < N; n++) {
-        const o = (n * C + c) * S;
-        for (let i = 0; i < S; i++) { const d = a[o + i]! - m; q += d * d; }
-      }
-      mean[c] = m;
-      invstd[c] = 1 / Math.sqrt(q / M + p.eps);
+  // Two passes (mean, then squared deviations) for a variance free of cancellation; biased, as PyTorch normalizes.
+  const M = N * S;
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) {
+      const o = (n * C + c) * S;
+      for (let i = 0; i < S; i++) s += a[o + i]!;
     }
-  } else {
-    if (!runMean || !runVar) {
-      throw new Error(`${op}: eval mode needs running_mean and running_var, for input ${fmt(x.shape)}`);
+    const m = s / M;
+    let q = 0;
+    for (let n = 0; n < N; n++) {
+      const o = (n * C + c) * S;
+      for (let i = 0; i < S; i++) { const d = a[o + i]! - m; q += d * d; }
     }
-    mean.set(perChannel(op, 'running_mean', runMean, x, C, 0));
-    const v = perChannel(op, 'running_var', runVar, x, C, 1);
-    for (let c = 0; c < C; c++) invstd[c] = 1 / Math.sqrt(v[c]! + p.eps);
+    mean[c] = m;
+    invstd[c] = 1 / Math.sqrt(q / M + eps);
   }
+  return { mean: channelVector(mean, x.dtype), invstd: channelVector(invstd, x.dtype) };
+}
+
+function batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw): Raw {
+  const op = 'BatchNormElemt';
+  const { N, C, S } = layoutOf(op, x);
+  const w = perChannel(op, 'weight', weight, x, C, 1), b = perChannel(op, 'bias', bias, x, C, 0);
+  const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
+  const a = farr(x);
   // y = (x - mean) * invstd * w + b, folded per channel into y = x * scale + shift (as PyTorch's CPU kernel).
   const y = out(x.shape, x.dtype);
   const o = farr(y);
   for (let c = 0; c < C; c++) {
-    const scale = invstd[c]! * w[c]!, shift = b[c]! - mean[c]! * scale;
+    const scale = is[c]! * w[c]!, shift = b[c]! - mu[c]! * scale;
     for (let n = 0; n < N; n++) {
       const off = (n * C + c) * S;
       for (let i = 0; i < S; i++) o[off + i] = a[off + i]! * scale + shift;
     }
   }
-  return { y, mean: channelVector(mean, x.dtype), invstd: channelVector(invstd, x.dtype) };
+  return y;
 }
 
-/**
- * Training-mode gradient: with xhat = (x - mean) * invstd and M elements per channel,
- * dbias = sum dy, dweight = sum dy * xhat, dx = w * invstd / M * (M dy - dbias - xhat * dweight).
- */
-function batchNormBackward(dy: Raw, x: Raw, weight: Raw | null, mean: Raw, invstd: Raw): { dx: Raw; dweight: Raw; dbias: Raw } {
-  const op = 'BatchNormBackward';
-  const { N, C, S } = layoutOf(op, x);
-  if (dy.shape.length !== x.shape.length || dy.shape.some((d, i) => d !== x.shape[i]) || dy.dtype !== x.dtype) {
-    throw new Error(`${op}: dy ${fmt(dy.shape)} (${dy.dtype}) must match input ${fmt(x.shape)} (${x.dtype})`);
+function batchNormInvstd(v: Raw, eps: number): Raw {
+  if (v.shape.length !== 1 || (v.dtype !== 'float32' && v.dtype !== 'float64')) {
+    throw new Error(`BatchNormInvstd: var must be a float32 or float64 vector [C], got ${fmt(v.shape)} (${v.dtype})`);
   }
+  return channelVector(Float64Array.from(farr(v), (s) => 1 / Math.sqrt(s + eps)), v.dtype);
+}
+
+function batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw):
+  { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw } {
+  const op = 'BatchNormBackwardReduce';
+  const { N, C, S } = layoutOf(op, x);
+  checkLike(op, 'dy', dy, x);
+  const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
+  const g = farr(dy), a = farr(x);
+  const sDy = new Float64Array(C), sDyXmu = new Float64Array(C), dw = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const m = mu[c]!;
+    let s = 0, t = 0;
+    for (let n = 0; n < N; n++) {
+      const o = (n * C + c) * S;
+      for (let i = 0; i < S; i++) { const gi = g[o + i]!; s += gi; t += gi * (a[o + i]! - m); }
+    }
+    sDy[c] = s;
+    sDyXmu[c] = t;
+    dw[c] = t * is[c]!;
+  }
+  const v = (d: Float64Array) => channelVector(d, x.dtype);
+  return { sumDy: v(sDy), sumDyXmu: v(sDyXmu), dweight: v(dw), dbias: v(sDy) };
+}
+
+function batchNormBackwardElemt(dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw,
+  sumDyXmu: Raw, count: number): Raw {
+  const op = 'BatchNormBackwardElemt';
+  const { N, C, S } = layoutOf(op, x);
+  checkLike(op, 'dy', dy, x);
+  checkCount(op, count, x);
+  const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
   const w = perChannel(op, 'weight', weight, x, C, 1);
-  const mu = perChannel(op, 'mean', mean, x, C, 0);
-  const is = perChannel(op, 'invstd', invstd, x, C, 1);
+  const sDy = perChannel(op, 'sumDy', sumDy, x, C, 0), sDyXmu = perChannel(op, 'sumDyXmu', sumDyXmu, x, C, 0);
   const g = farr(dy), a = farr(x);
   const dx = out(x.shape, x.dtype);
   const d = farr(dx);
-  const dw = new Float64Array(C), db = new Float64Array(C);
-  const M = N * S;
   for (let c = 0; c < C; c++) {
-    const m = mu[c]!;
-    let sumDy = 0, sumDyXmu = 0;
-    for (let n = 0; n < N; n++) {
-      const o = (n * C + c) * S;
-      for (let i = 0; i < S; i++) { const gi = g[o + i]!; sumDy += gi; sumDyXmu += gi * (a[o + i]! - m); }
-    }
-    db[c] = sumDy;
-    dw[c] = sumDyXmu * is[c]!;
-    // Expanded: dx = (dy - sumDy / M - (x - mean) * invstd^2 * sumDyXmu / M) * invstd * w.
-    const k = (sumDyXmu * is[c]! * is[c]!) / M, gm = sumDy / M, f = is[c]! * w[c]!;
+    // dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * w.
+    const m = mu[c]!, gm = sDy[c]! / count, k = (sDyXmu[c]! * is[c]! * is[c]!) / count, f = is[c]! * w[c]!;
     for (let n = 0; n < N; n++) {
       const o = (n * C + c) * S;
       for (let i = 0; i < S; i++) d[o + i] = (g[o + i]! - gm - (a[o + i]! - m) * k) * f;
     }
   }
-  return { dx, dweight: channelVector(dw, x.dtype), dbias: channelVector(db, x.dtype) };
+  return dx;
 }
 
-export const normKernels: Pick<Kernels, 'BatchNormForward' | 'BatchNormBackward'> = {
-  BatchNormForward: batchNormForward,
-  BatchNormBackward: batchNormBackward,
+function batchNormUpdateRunning(runMean: Raw, runVar: Raw, counter: Raw | null, mean: Raw, invstd: Raw,
+  p: BatchNormUpdateParams): void {
+  const op = 'BatchNormUpdateRunning';
+  const C = runMean.shape[0] ?? 0;
+  for (const [name, t] of [['runMean', runMean], ['runVar', runVar], ['mean', mean], ['invstd', invstd]] as const) {
+    if (t.shape.length !== 1 || t.shape[0] !== C || t.dtype !== runMean.dtype || (t.dtype !== 'float32' && t.dtype !== 'float64')) {
+      throw new Error(`${op}: ${name} of shape ${fmt(t.shape)} (${t.dtype}) must be a float vector like runMean ${fmt(runMean.shape)} (${runMean.dtype})`);
+    }
+  }
+  if (!(Number.isInteger(p.count) && p.count > 1)) {
+    throw new Error(`${op}: count must be an integer > 1 (the unbiased variance divides by count - 1), got ${p.count}`);
+  }
+  if (counter && (counter.dtype !== 'int64' || numel(counter.shape) !== 1)) {
+    throw new Error(`${op}: counter must be a one-element int64 tensor, got ${fmt(counter.shape)} (${counter.dtype})`);
+  }
+  const rm = farr(runMean), rv = farr(runVar), mu = farr(mean), is = farr(invstd), f = p.factor;
+  // The batch variance comes back from invstd = 1/sqrt(var + eps); the running one is unbiased.
+  const unbias = p.count / (p.count - 1);
+  for (let c = 0; c < C; c++) {
+    rm[c] = (1 - f) * rm[c]! + f * mu[c]!;
+    rv[c] = (1 - f) * rv[c]! + f * (1 / (is[c]! * is[c]!) - p.eps) * unbias;
+  }
+  if (counter) farr(counter)[0]! += 1;
+}
+
+export const normKernels: Pick<Kernels, 'BatchNormStats' | 'BatchNormElemt' | 'BatchNormInvstd' |
+  'BatchNormBackwardReduce' | 'BatchNormBackwardElemt' | 'BatchNormUpdateRunning'> = {
+  BatchNormStats: batchNormStats,
+  BatchNormElemt: batchNormElemt,
+  BatchNormInvstd: batchNormInvstd,
+  BatchNormBackwardReduce: batchNormBackwardReduce,
+  BatchNormBackwardElemt: batchNormBackwardElemt,
+  BatchNormUpdateRunning: batchNormUpdateRunning,
 };
