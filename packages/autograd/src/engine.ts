@@ -104,10 +104,13 @@ function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffer
   });
 }
 
-/** backward() at a leaf: accumulate into `.grad`, then the post-accumulate hooks. */
-function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
-  if (createGraph) accumulateLeaf(leaf, g, true);
-  else scoped(() => accumulateLeaf(leaf, g, false), () => new Set());
+/**
+ * backward() at a leaf: accumulate into `.grad`, then the post-accumulate hooks. `steal`: g is
+ * the pass's own temporary, which the leaf may keep instead of copying.
+ */
+function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
+  if (createGraph) accumulateLeaf(leaf, g, true, false);
+  else scoped(() => accumulateLeaf(leaf, g, false, steal), () => new Set());
   for (const h of [...leaf.postAccumulateHooks]) h(leaf);
 }
 
@@ -135,7 +138,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
       if (grads[i]) buffers.spare(grads[i]!);
     }
     if (node.leaf) {
-      if (!capture) runLeaf(node.leaf, grads[0]!, !scope);
+      if (!capture) runLeaf(node.leaf, grads[0]!, !scope, buffers.disposable(grads[0]!));
       buffers.release(consumed);
       return;
     }
@@ -174,19 +177,20 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
 const ownedGrads = new WeakSet<Tensor>();
 
 /**
- * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (a
- * device copy, since the incoming one may be shared with another leaf or the caller), later ones
- * are added into it in place; with createGraph the sum is out of place and keeps its history.
- * The stored gradient outlives any tidy() scope.
+ * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (the
+ * incoming one when nothing else can see it, as PyTorch steals a gradient it holds the only
+ * reference to; else a device copy), later ones are added into it in place; with createGraph the
+ * sum is out of place and keeps its history. The stored gradient outlives any tidy() scope.
  */
-function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean): void {
+function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
   const old = leaf.grad;
   if (createGraph) {
     leaf.grad = keep(old ? add(old, g) : g);
   } else if (old && ownedGrads.has(old) && !old.gradFn) {
     old.assign(old.backend.kernels.Add(old, g));
   } else {
-    leaf.grad = keep(old ? add(old, g) : Tensor.fromRaw(g.backend.kernels.Copy(g), g.backend));
+    const first = steal && !g.gradFn ? g.takeOwnership() : Tensor.fromRaw(g.backend.kernels.Copy(g), g.backend);
+    leaf.grad = keep(old ? add(old, g) : first);
     ownedGrads.add(leaf.grad);
   }
 }

@@ -40,6 +40,14 @@ export class GradBuffers {
     return slots;
   }
 
+  /**
+   * Whether t's storage is this pass's own and nothing else will read it: made during the pass,
+   * in no pending slot, shown to no hook. A leaf may then take it as its `.grad` without a copy.
+   */
+  disposable(t: Tensor): boolean {
+    return !!this.scope?.created.has(t.buf) && !this.uses.get(t.buf) && !this.spared.has(t.buf);
+  }
+
   /** Never frees t's storage early: a hook or the caller may keep it. */
   spare(t: Tensor): void {
     this.spared.add(t.buf);

@@ -99,6 +99,15 @@ export class Tensor implements Raw {
     this.storage.version++;
   }
 
+  /**
+   * @internal Makes this tensor the only reference to its storage, for the engine when it keeps a
+   * temporary of its own as a leaf's `.grad`: the op temporaries that shared the storage are dead.
+   */
+  takeOwnership(): this {
+    this.storage.refs = 1;
+    return this;
+  }
+
   /** Host copy of the elements (a Float64Array for int64), once the device has written them. */
   dataSync(): Float32Array | Float64Array | Int32Array {
     return this.backend.readSync(this);
