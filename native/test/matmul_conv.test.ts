@@ -204,8 +204,8 @@ suite(`cpu backend: thread count in a fresh process${why}`, () => {
       const out = [a.getNumThreads()];
       a.setNumThreads(1);
       out.push(a.getNumThreads());
-      const x = a.fromArray(new Float32Array(16), [1, 1, 4, 4], 'float32'), w = a.fromArray(new Float32Array(9), [1, 1, 3, 3], 'float32');
-      a.conv2d(x, w, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 });
+      const x = a.cpu.fromArray(new Float32Array(16), [1, 1, 4, 4], 'float32'), w = a.cpu.fromArray(new Float32Array(9), [1, 1, 3, 3], 'float32');
+      a.cpu.kernels.Conv2D(x, w, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 });
       try { a.setNumThreads(2); out.push('not refused'); } catch (e) { out.push(e.message); }
       console.log(JSON.stringify(out));`;
     const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, OMP_NUM_THREADS: '3' }, encoding: 'utf8' });

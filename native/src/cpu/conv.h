@@ -9,11 +9,9 @@
 #include <memory>
 #include <vector>
 
-namespace nodegrad::cpu {
+#include "core/params.h"
 
-struct ConvParams {
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
+namespace nodegrad::cpu {
 
 // One call's geometry, derived once from the shapes and params.
 struct ConvGeom {

@@ -6,15 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include "core/params.h"
 #include "cpu/broadcast.h"
 
 namespace nodegrad::cpu {
-
-struct Pool2D {
-  int64_t kernel[2], stride[2], padding[2], dilation[2];
-  bool ceilMode = false;
-  bool countIncludePad = true;
-};
 
 // The planes of a [N, C, H, W] or [C, H, W] shape; throws std::invalid_argument naming `shape` otherwise.
 struct Planes {
