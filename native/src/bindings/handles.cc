@@ -20,11 +20,13 @@ int64_t& reportedFor(const Allocator& a) {
   return reported.back().second;
 }
 
+// A handle collected by the GC: its storage goes now unless free() released it already.
 void finalize(Napi::Env env, Buffer* b) {
   Allocator& device = *b->device;
+  const bool live = !b->freed;
   releaseStorage(*b);
   delete b;
-  syncExternalMemory(env, device);
+  if (live) syncExternalMemory(env, device);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cpu/device.h"
+#include "cpu/host_allocator.h"
 #include "cpu/operands.h"
 #include "cpu/random.h"
 
@@ -12,11 +13,9 @@ namespace {
 
 Tensor copyKernel(const TensorRef& x) {
   const Buffer& b = *x.buf;
-  Tensor out = b.block != 0 ? newBlocked(b.dims, b.block) : newTensor({int64_t(b.numel)}, x.dtype);
-  if (out.buf->bytes) std::memcpy(out.buf->data, b.data, out.buf->bytes);
-  out.shape = x.shape;
-  out.dtype = x.dtype;
-  return out;
+  BufferPtr out = b.block != 0 ? std::move(newBlocked(b.dims, b.block).buf) : newBuffer(hostAllocator(), b.numel, b.dtype);
+  if (out->bytes) std::memcpy(out->data, b.data, out->bytes);
+  return {std::move(out), x.shape, x.dtype};
 }
 
 template <typename T>

@@ -39,11 +39,12 @@ const Buffer* keptLayout(const TensorRef* const (&args)[N], Operand (&ops)[N]) {
 }
 
 // The shape a kept operand is computed under: the whole stored buffer, or one element.
-Shape storedShape(const Operand& t) { return {t.buf->block ? int64_t(t.buf->bytes / elementSize(t.dtype)) : 1}; }
+Shape storedShape(const Operand& t, DType dtype) { return {t.buf->block ? int64_t(t.buf->bytes / elementSize(dtype)) : 1}; }
 
 // A result in `ref`'s layout (null: plain), seen under `shape`.
 Tensor result(const Buffer* ref, const Shape& shape, DType dtype) {
-  Tensor t = ref ? newBlocked(ref->dims, ref->block) : newTensor(shape, dtype);
+  if (!ref) return newTensor(shape, dtype);
+  Tensor t = newBlocked(ref->dims, ref->block);
   t.shape = shape;
   return t;
 }
@@ -71,7 +72,7 @@ Tensor binaryKernel(BinaryOp op, const TensorRef& a, const TensorRef& b) {
   Operand ops[2];
   const Buffer* ref = keptLayout({&a, &b}, ops);
   Tensor out = result(ref, so, a.dtype);
-  const Shape sa = ref ? storedShape(ops[0]) : a.shape, sb = ref ? storedShape(ops[1]) : b.shape;
+  const Shape sa = ref ? storedShape(ops[0], a.dtype) : a.shape, sb = ref ? storedShape(ops[1], b.dtype) : b.shape;
   const Shape sOut = ref ? Shape{storedNumel(out)} : so;
   NG_REAL_DISPATCH(a.dtype, binary(op, ops[0].data<T>(), sa, ops[1].data<T>(), sb, out.buf->as<T>(), sOut);)
   finishKept(ref, out);
@@ -84,8 +85,8 @@ Tensor whereKernel(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
   Operand ops[3];
   const Buffer* ref = keptLayout({&c, &a, &b}, ops);
   Tensor out = result(ref, so, a.dtype);
-  const Shape sc = ref ? storedShape(ops[0]) : c.shape, sa = ref ? storedShape(ops[1]) : a.shape,
-              sb = ref ? storedShape(ops[2]) : b.shape;
+  const Shape sc = ref ? storedShape(ops[0], c.dtype) : c.shape, sa = ref ? storedShape(ops[1], a.dtype) : a.shape,
+              sb = ref ? storedShape(ops[2], b.dtype) : b.shape;
   const Shape sOut = ref ? Shape{storedNumel(out)} : so;
   NG_REAL_DISPATCH(a.dtype, {
     const T *pa = ops[1].data<T>(), *pb = ops[2].data<T>();

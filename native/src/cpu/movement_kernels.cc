@@ -98,9 +98,9 @@ Tensor concatKernel(const std::vector<TensorRef>& xs, int64_t axis) {
   auto* o = out.buf->as<uint8_t>();
   const size_t rowOut = size_t(outShape[size_t(axis)] * inner) * es;
   size_t off = 0;
-  for (auto& t : ps) {
-    const size_t block = size_t(t.shape[size_t(axis)] * inner) * es;
-    const auto* src = t.data<uint8_t>();
+  for (size_t k = 0; k < xs.size(); k++) {
+    const size_t block = size_t(xs[k].shape[size_t(axis)] * inner) * es;
+    const auto* src = ps[k].data<uint8_t>();
     for (int64_t p = 0; p < outer; p++) std::memcpy(o + size_t(p) * rowOut + off, src + size_t(p) * block, block);
     off += block;
   }
@@ -114,8 +114,8 @@ Tensor oneHotKernel(const TensorRef& indices, int64_t classes, DType dtype, std:
   outShape.push_back(classes);
   Tensor out = newTensor(outShape, dtype);
   std::memset(out.buf->data, 0, out.buf->bytes);  // 0 is all-zero bits in every dtype
-  for (size_t i = 0; i < idx.numel(); i++) {
-    const double v = idx.dtype == DType::I32 ? double(idx.data<int32_t>()[i]) : idx.data<double>()[i];
+  for (size_t i = 0; i < indices.numel(); i++) {
+    const double v = indices.dtype == DType::I32 ? double(idx.data<int32_t>()[i]) : idx.data<double>()[i];
     if (ignore && v == *ignore) continue;
     if (!(v >= 0 && v < double(classes)) || v != std::floor(v)) {
       throw std::runtime_error("index " + std::to_string(int64_t(v)) + " at position " + std::to_string(i) +

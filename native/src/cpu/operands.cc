@@ -10,12 +10,12 @@ namespace nodegrad::cpu {
 
 bool blockedAsIs(const TensorRef& t) { return t.buf->block != 0 && t.shape == t.buf->dims; }
 
-Operand asStored(const TensorRef& t) { return {t.buf, t.shape, t.dtype, nullptr}; }
+Operand asStored(const TensorRef& t) { return {t.buf, nullptr}; }
 
 Operand plain(const TensorRef& t) {
   if (t.buf->block == 0) return asStored(t);
   auto c = plainCopyOf(*t.buf);
-  return {c.get(), t.shape, t.dtype, c};
+  return {c.get(), c};
 }
 
 Operand storedOrPlain(const TensorRef& t) { return blockedAsIs(t) ? asStored(t) : plain(t); }
@@ -23,7 +23,7 @@ Operand storedOrPlain(const TensorRef& t) { return blockedAsIs(t) ? asStored(t) 
 Operand blockedLike(const TensorRef& t, const Buffer& like) {
   Operand p = plain(t);
   auto c = blockedCopyOf(*p.buf, like);
-  return {c.get(), t.shape, t.dtype, c};
+  return {c.get(), c};
 }
 
 Buffer& writable(const TensorRef& t) {

@@ -10,13 +10,10 @@
 namespace nodegrad::cpu {
 
 // An operand as a kernel reads it: the buffer to read (the argument's own, or a temporary copy in
-// another layout that `hold` keeps for the call), under the argument's shape and dtype.
+// another layout that `hold` keeps for the call); its shape and dtype are the argument's.
 struct Operand {
   const Buffer* buf;
-  Shape shape;
-  DType dtype;
   std::shared_ptr<Buffer> hold;
-  size_t numel() const { return size_t(nodegrad::numel(shape)); }
   int block() const { return buf->block; }
   template <typename T>
   const T* data() const {

@@ -23,8 +23,8 @@ bool isIndex(DType d) { return d == DType::I64 || d == DType::I32; }
 
 // Calls f with the indices' data as double* (int64) or int32_t*.
 template <typename F>
-bool withIndices(const Operand& idx, F f) {
-  if (idx.dtype == DType::I32) return f(idx.data<int32_t>());
+bool withIndices(const Operand& idx, DType dtype, F f) {
+  if (dtype == DType::I32) return f(idx.data<int32_t>());
   return f(idx.data<double>());
 }
 
@@ -54,8 +54,8 @@ Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, co
   Operand dyo = block ? asStored(dy) : plain(dy);
   Operand idx = plain(indices);
   Planes pl = planesOf(xs);
-  if (idx.shape != dy.shape || !isIndex(idx.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(idx.shape) + " (" + dtypeName(idx.dtype) +
+  if (indices.shape != dy.shape || !isIndex(indices.dtype)) {
+    throw std::invalid_argument("indices " + fmtShape(indices.shape) + " (" + dtypeName(indices.dtype) +
                                 ") must be int64 with the shape of dy " + fmtShape(dy.shape));
   }
   const int64_t L = dy.shape.size() < 2 ? 0 : dy.shape[dy.shape.size() - 2] * dy.shape[dy.shape.size() - 1];
@@ -64,7 +64,7 @@ Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, co
   }
   requireF32(dy.dtype, "dy");
   Tensor dx = block ? newBlocked(xs, block) : newTensor(xs, DType::F32);
-  const bool ok = withIndices(idx, [&](auto* id) {
+  const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
     if (block) return maxPool2dBackwardBlocked(dyo.f32(), id, dx.buf->as<float>(), xs, block, dy.shape[2], dy.shape[3]);
     return maxPool2dBackward(dyo.f32(), id, dx.buf->as<float>(), pl.planes, pl.H * pl.W, L);
   });
@@ -75,15 +75,15 @@ Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, co
 Tensor maxPool2dGatherKernel(const TensorRef& x, const TensorRef& indices) {
   Operand xo = plain(x), idx = plain(indices);
   Planes pl = planesOf(x.shape);
-  const Shape& is = idx.shape;
+  const Shape& is = indices.shape;
   const int64_t L = is.size() < 2 ? 0 : is[is.size() - 2] * is[is.size() - 1];
-  if (is.size() != x.shape.size() || int64_t(idx.numel()) != pl.planes * L || !isIndex(idx.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(is) + " (" + dtypeName(idx.dtype) +
+  if (is.size() != x.shape.size() || int64_t(indices.numel()) != pl.planes * L || !isIndex(indices.dtype)) {
+    throw std::invalid_argument("indices " + fmtShape(is) + " (" + dtypeName(indices.dtype) +
                                 ") do not match the planes of x " + fmtShape(x.shape));
   }
   requireF32(x.dtype, "x");
   Tensor y = newTensor(is, DType::F32);
-  const bool ok = withIndices(idx, [&](auto* id) {
+  const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
     return maxPool2dGather(xo.f32(), id, y.buf->as<float>(), pl.planes, pl.H * pl.W, L);
   });
   if (!ok) badIndex(pl);
