@@ -45,7 +45,7 @@ void blockedView(TensorArg& t, const Buffer* like) {
 }
 
 TensorArg tensorFrom(Napi::Value v, const char* op, const char* name) {
-  TensorArg t = fromRef(readTensor(v, op, name));
+  TensorArg t = fromRef(readTensor(v, op, name, &cpu::hostAllocator()));
   plainView(t);
   return t;
 }
@@ -55,11 +55,11 @@ TensorArg tensorArg(const Napi::CallbackInfo& info, size_t i, const char* op, co
 }
 
 TensorArg tensorArgAnyLayout(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  return fromRef(readTensor(info[i], op, name));
+  return fromRef(readTensor(info[i], op, name, &cpu::hostAllocator()));
 }
 
 TensorArg writableArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  TensorRef r = readTensor(info[i], op, name);
+  TensorRef r = readTensor(info[i], op, name, &cpu::hostAllocator());
   cpu::writable(r);
   return fromRef(r);
 }

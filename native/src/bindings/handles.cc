@@ -50,7 +50,7 @@ Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) {
   return b;
 }
 
-TensorRef readTensor(const Napi::Value& v, const char* op, const char* name) {
+TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on) {
   auto env = v.Env();
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
   auto o = v.As<Napi::Object>();
@@ -59,12 +59,16 @@ TensorRef readTensor(const Napi::Value& v, const char* op, const char* name) {
   if (t.numel() != t.buf->numel) {
     throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
   }
+  if (on && t.buf->device != on) {
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' is on device '" + t.buf->device->device() +
+                                    "', the kernel runs on '" + on->device() + "'");
+  }
   return t;
 }
 
 std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
-  return readTensor(info[i], op, name);
+  return tensorAt(info, i, op, name);
 }
 
 Shape shapeArg(const Napi::Value& v, const char* op, const char* name) {

@@ -19,10 +19,12 @@ inline const Device& deviceOf(const Napi::CallbackInfo& info) { return *static_c
 // A live handle's buffer; throws a JS error naming op and argument when it is not one.
 Buffer* unwrap(const Napi::Value& v, const char* op, const char* name);
 // A Raw argument: its handle's buffer under its shape and dtype. Throws a JS error naming op and
-// argument when it is not a live tensor or its shape does not match its buffer.
-TensorRef readTensor(const Napi::Value& v, const char* op, const char* name);
+// argument when it is not a live tensor, its shape does not match its buffer, or (`on` given) its
+// storage lives on another device than the kernel's.
+TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on = nullptr);
+// Argument i of a kernel of the function's device.
 inline TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  return readTensor(info[i], op, name);
+  return readTensor(info[i], op, name, deviceOf(info).allocator);
 }
 // An optional tensor argument: null or undefined is absent.
 std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);

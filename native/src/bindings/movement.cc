@@ -69,7 +69,9 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
     if (list.Length() == 0) throw std::runtime_error("needs at least one tensor");
     std::vector<TensorRef> xs;
     xs.reserve(list.Length());
-    for (uint32_t i = 0; i < list.Length(); i++) xs.push_back(readTensor(list.Get(i), "Concat", "tensors"));
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      xs.push_back(readTensor(list.Get(i), "Concat", "tensors", deviceOf(info).allocator));
+    }
     for (auto& t : xs) {
       if (t.dtype != xs[0].dtype || t.shape.size() != xs[0].shape.size()) {
         throw std::runtime_error("tensors differ in dtype or rank");

@@ -69,10 +69,6 @@ Tensor newBlocked(const Shape& dims, int block) {
   return {std::move(b), dims, DType::F32};
 }
 
-}  // namespace nodegrad::cpu
-
-namespace nodegrad::cpu {
-
 void requireF32(DType d, const char* name) {
   if (d != DType::F32) {
     throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(d) +

@@ -49,10 +49,6 @@ Tensor newTensor(const Shape& shape, DType dtype);
 // A float32 [N, C, H, W] result in nChw{block}c (block 0: plain), its padding not yet zeroed.
 Tensor newBlocked(const Shape& dims, int block);
 
-}  // namespace nodegrad::cpu
-
-namespace nodegrad::cpu {
-
 // The dtypes the 'cpu' kernels compute in (the TS declaration checks first; these guard direct
 // calls of the addon). float32 only: matmul, conv, pooling, softmax.
 void requireF32(DType d, const char* name);
