@@ -3,15 +3,18 @@
  * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable.
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
-import { createCpuBackend } from './cpu_backend.js';
+import { CPU_DTYPES, createBackend } from './backend.js';
+import { normKernels } from './kernels/norm.js';
 import { loadAddon } from './load.js';
-import type { FeatureStatus, NativeAddon } from './native.js';
+import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
 const cpuUnavailable = whyCpuUnavailable();
 if (cpuUnavailable === null) {
-  registerBackend(createCpuBackend(addon!));
+  // Batch norm's kernels join the table's until their binding registers into it (NormKernelName).
+  const cpu = addon!.cpu;
+  registerBackend(createBackend('cpu', { ...cpu, kernels: { ...cpu.kernels, ...normKernels(addon!) } }, CPU_DTYPES));
   setDefaultDevice('cpu');
 } else {
   reportUnavailable('cpu', cpuUnavailable);
@@ -46,8 +49,8 @@ export function describeBuild(): BuildDescription {
 }
 
 /** Live native tensor handles and bytes, and what the buffer pool keeps for reuse. */
-export function memoryStats(): { liveHandles: number; liveBytes: number; poolCachedBytes: number } {
-  return addon ? addon.memoryStats() : { liveHandles: 0, liveBytes: 0, poolCachedBytes: 0 };
+export function memoryStats(): MemoryStats {
+  return addon ? addon.cpu.memoryStats() : { liveHandles: 0, liveBytes: 0, poolCachedBytes: 0 };
 }
 
 /**
@@ -66,11 +69,11 @@ export function setNumThreads(n: number): void {
  */
 export function nativeLayout(t: { buf: unknown; shape: readonly number[]; dtype: string }): string {
   if (!addon) throw new Error(`nativeLayout: the native 'cpu' backend is unavailable: ${loaded.reason}`);
-  return addon.layoutOf(t as Parameters<NativeAddon['layoutOf']>[0]);
+  return addon.cpu.layoutOf(t as Parameters<NativeAddon['cpu']['layoutOf']>[0]);
 }
 
 export function getNumThreads(): number {
   return addon ? addon.getNumThreads() : 1;
 }
 
-export type { FeatureStatus, NativeAddon } from './native.js';
+export type { FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';

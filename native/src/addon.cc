@@ -1,10 +1,12 @@
-// The addon's entry point: it only registers. Each concern lives in bindings/ (argument checks
-// and marshalling) over plain C++ kernels in cpu/ that never include napi.h.
+// The 'cpu' addon's entry point: it only registers. The 'cpu' device (cpu/device.h: host memory
+// and its kernel table) through the bindings every device shares (bindings/, in the static core
+// library), batch norm's kernels beside it, the thread controls and the build's contents.
 #include <napi.h>
 
-#include "bindings/buffer.h"
 #include "bindings/kernels.h"
 #include "build_config.h"
+#include "cpu/device.h"
+#include "cpu_controls.h"
 
 namespace {
 
@@ -22,8 +24,9 @@ Napi::Object describeBuild(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  nodegrad::registerBuffer(env, exports);
-  nodegrad::registerKernels(env, exports);
+  nodegrad::registerDevice(env, exports, nodegrad::cpu::device());
+  nodegrad::registerNorm(env, exports);
+  nodegrad::registerCpuControls(env, exports);
   exports.Set("buildInfo", describeBuild(env));
   return exports;
 }

@@ -39,9 +39,9 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
       import { loadAddon } from './native/lib/load.ts';
       await import('@nodegrad/native'); // a second import says nothing more
       const a = loadAddon().addon;
-      const x = a.fromArray(new Float32Array(16), [1, 1, 4, 4], 'float32');
+      const x = a.cpu.fromArray(new Float32Array(16), [1, 1, 4, 4], 'float32');
       let conv = 'no error';
-      try { a.conv2d(x, x, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }); } catch (e) { conv = e.message; }
+      try { a.cpu.kernels.Conv2D(x, x, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }); } catch (e) { conv = e.message; }
       console.log(JSON.stringify({ backends: backends(), device: defaultDevice(), build: describeBuild(), conv }));`;
     const r = node(['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);

@@ -1,12 +1,9 @@
-// The 'cpu' backend's pooling and batch norm kernels against the 'ts' backend. Each cpu kernel runs
-// in float32; the reference is the ts kernel in float64 on the same (float32-rounded) data. Max
-// pooling must agree exactly (values and indices, on data full of ties); sums must lie within
-// RTOL · (the same kernel on |inputs|), a forward-error bound that cancellation cannot break.
+// The 'cpu' backend's batch norm kernels against the 'ts' backend. Each cpu kernel runs in float32;
+// the reference is the ts kernel in float64 on the same (float32-rounded) data; sums must lie
+// within RTOL · (the same kernel on |inputs|), a forward-error bound that cancellation cannot
+// break. (Pooling's kernels are checked on every backend: packages/autograd/test/contract_pool.test.ts.)
 import { describe, expect, it } from 'vitest';
-import {
-  adaptiveAvgPool2d, avgPool2d, backends, batchNorm, getBackend, manualSeed, maxPool2d, randn, tsBackend,
-  type Pool2DParams, type Raw, type Tensor,
-} from '@nodegrad/autograd';
+import { backends, batchNorm, getBackend, manualSeed, randn, tsBackend, type Raw } from '@nodegrad/autograd';
 import { checkParity } from '@nodegrad/autograd/testing';
 import '@nodegrad/native'; // registers the 'cpu' backend
 
@@ -49,128 +46,6 @@ function expectClose(got: Raw, ref: Raw, bound: Raw | number, what = ''): void {
     }
   }
 }
-
-function pc(shape: number[], kk: number[], s: number[], pad: number[], ceilMode: boolean, d = [1, 1]) {
-  const p: Pool2DParams = { kernel: [kk[0]!, kk[1]!], stride: [s[0]!, s[1]!], padding: [pad[0]!, pad[1]!],
-    dilation: [d[0]!, d[1]!], ceilMode, countIncludePad: false };
-  return { shape, p, name: `${JSON.stringify(shape)} k${kk} s${s} p${pad}${ceilMode ? ' ceil' : ''} d${d}` };
-}
-// The ts tests' edge cases: ceil-mode overhang (the [1, 1, 3, 3] one drops its last window),
-// kernel == input, 1x1, N or C of 1, non-square kernels and strides, an unbatched [C, H, W]
-// input; plus sizes large enough for the kernels' OpenMP path.
-const POOL_CASES = [
-  pc([2, 3, 5, 6], [2, 3], [2, 2], [1, 1], true),
-  pc([1, 1, 3, 3], [2, 2], [2, 2], [1, 1], true),
-  pc([1, 2, 5, 5], [2, 2], [2, 2], [0, 0], true),
-  pc([1, 2, 4, 4], [4, 4], [1, 1], [0, 0], false),
-  pc([2, 1, 1, 1], [1, 1], [1, 1], [0, 0], false),
-  pc([3, 4, 4], [3, 3], [3, 3], [1, 1], true),
-  pc([1, 1, 6, 7], [3, 2], [3, 1], [1, 0], true),
-  pc([2, 2, 7, 6], [3, 3], [2, 2], [1, 1], false),
-  pc([1, 1, 4, 4], [3, 3], [2, 2], [1, 1], true),
-  pc([4, 16, 32, 32], [3, 3], [2, 2], [1, 1], false),
-  pc([2, 8, 31, 30], [2, 2], [2, 2], [0, 0], true),
-];
-const DILATED = [
-  pc([1, 2, 7, 5], [3, 2], [2, 1], [1, 1], false, [2, 2]),
-  pc([1, 1, 6, 6], [2, 3], [2, 2], [1, 1], true, [3, 2]),
-  pc([2, 4, 20, 20], [3, 3], [1, 1], [2, 2], false, [2, 2]),
-];
-
-suite(`cpu backend: pooling kernels vs ts${why}`, () => {
-  it.each([...POOL_CASES, ...DILATED])('MaxPool2D: values, indices, backward and gather: $name', ({ shape, p }) => {
-    // Few distinct values, so windows hold ties and the first-maximum rule matters.
-    const x = operand(shape, () => Math.floor(rand() * 2));
-    const got = k().MaxPool2D(x.cpu, p), ref = t.MaxPool2D(x.ref, p);
-    expectClose(got.y, ref.y, 0, 'y');
-    expect(got.indices.dtype).toBe('int64');
-    expect(got.indices.shape).toEqual(ref.indices.shape);
-    expect(host(got.indices)).toEqual(Array.from(ref.indices.buf as Float64Array));
-    expectClose(k().MaxPool2DGather(x.cpu, got.indices), t.MaxPool2DGather(x.ref, ref.indices), 0, 'gather');
-    const dy = operand(ref.y.shape);
-    expectClose(k().MaxPool2DBackward(dy.cpu, got.indices, shape), t.MaxPool2DBackward(dy.ref, ref.indices, shape),
-      t.MaxPool2DBackward(dy.abs, ref.indices, shape), 'dx');
-  });
-
-  it('MaxPool2D: ties take the first maximum, NaN wins, an all -inf window points at its first element', () => {
-    const p = pc([], [2, 2], [2, 2], [0, 0], false).p;
-    expect(host(k().MaxPool2D(operand([1, 1, 2, 2], (i) => [1, 3, 3, 1][i]!).cpu, p).indices)).toEqual([1]);
-    for (const v of [[1, NaN, 5, 2], [NaN, 7, NaN, 2], [3, 4, 5, NaN]]) {
-      const x = operand([1, 1, 2, 2], (i) => v[i]!);
-      const got = k().MaxPool2D(x.cpu, p), ref = t.MaxPool2D(x.ref, p);
-      expect(host(got.y)[0]).toBeNaN();
-      expect(host(got.indices)).toEqual(Array.from(ref.indices.buf as Float64Array));
-    }
-    const inf = operand([1, 1, 2, 2], () => -Infinity);
-    const q = pc([], [2, 2], [1, 1], [1, 1], false).p;
-    expect(host(k().MaxPool2D(inf.cpu, q).y)).toEqual(new Array(9).fill(-Infinity));
-    expect(host(k().MaxPool2D(inf.cpu, q).indices)).toEqual([0, 0, 1, 0, 0, 1, 2, 2, 3]);
-  });
-
-  it('MaxPool2DBackward and MaxPool2DGather take int32 indices too, and reject indices outside the plane', () => {
-    const x = operand([2, 3, 6, 6]);
-    const p = pc([], [2, 2], [2, 2], [0, 0], false).p;
-    const { indices } = t.MaxPool2D(x.ref, p);
-    const i32 = getBackend('cpu').fromArray(Int32Array.from(indices.buf as Float64Array), indices.shape, 'int32');
-    const dy = operand(indices.shape);
-    expectClose(k().MaxPool2DBackward(dy.cpu, i32, x.ref.shape), t.MaxPool2DBackward(dy.ref, indices, x.ref.shape), 0);
-    expectClose(k().MaxPool2DGather(x.cpu, i32), t.MaxPool2DGather(x.ref, indices), 0);
-    const bad = getBackend('cpu').fromArray(Float64Array.from(indices.buf as Float64Array, (v, i) => (i === 5 ? 36 : v)), indices.shape, 'int64');
-    expect(() => k().MaxPool2DBackward(dy.cpu, bad, x.ref.shape)).toThrow(/MaxPool2DBackward: an index lies outside/);
-    expect(() => k().MaxPool2DGather(x.cpu, bad)).toThrow(/MaxPool2DGather: an index lies outside/);
-  });
-
-  it.each(POOL_CASES)('AvgPool2D and its backward, with and without counted padding: $name', ({ shape, p: p0 }) => {
-    for (const countIncludePad of [false, true]) {
-      const p = { ...p0, countIncludePad };
-      const x = operand(shape);
-      const y = t.AvgPool2D(x.ref, p);
-      expectClose(k().AvgPool2D(x.cpu, p), y, t.AvgPool2D(x.abs, p), `y (countIncludePad ${countIncludePad})`);
-      const dy = operand(y.shape);
-      expectClose(k().AvgPool2DBackward(dy.cpu, shape, p), t.AvgPool2DBackward(dy.ref, shape, p),
-        t.AvgPool2DBackward(dy.abs, shape, p), `dx (countIncludePad ${countIncludePad})`);
-    }
-  });
-
-  // Sizes that do not divide, output bigger than the input, global pooling, N or C of 1, unbatched.
-  const ADAPTIVE: [number[], [number, number]][] = [
-    [[2, 3, 5, 7], [3, 4]], [[1, 1, 4, 4], [1, 1]], [[1, 2, 3, 3], [5, 2]], [[2, 1, 6, 6], [3, 3]], [[3, 5, 2], [2, 2]],
-    [[1, 3, 1, 5], [1, 3]], [[2, 2, 3, 2], [7, 5]], [[8, 64, 7, 7], [1, 1]], [[4, 16, 33, 17], [5, 3]],
-  ];
-  it.each(ADAPTIVE)('AdaptiveAvgPool2D and its backward: %j -> %j', (shape, out) => {
-    const x = operand(shape);
-    const y = t.AdaptiveAvgPool2D(x.ref, out);
-    expectClose(k().AdaptiveAvgPool2D(x.cpu, out), y, t.AdaptiveAvgPool2D(x.abs, out), 'y');
-    const dy = operand(y.shape);
-    expectClose(k().AdaptiveAvgPool2DBackward(dy.cpu, shape), t.AdaptiveAvgPool2DBackward(dy.ref, shape),
-      t.AdaptiveAvgPool2DBackward(dy.abs, shape), 'dx');
-  });
-
-  it('through the ops, forward and backward agree with ts (checkParity)', () => {
-    manualSeed(5);
-    const x = randn([2, 3, 7, 6], { requiresGrad: true });
-    const fn = (v: Tensor) => [
-      maxPool2d(v, 3, { stride: 2, padding: 1, ceilMode: true }), maxPool2d(v, 2, { stride: 1, dilation: 2 }),
-      avgPool2d(v, 3, { stride: 2, padding: 1 }), avgPool2d(v, 2, { ceilMode: true, countIncludePad: false }),
-      adaptiveAvgPool2d(v, [4, 5]), adaptiveAvgPool2d(v, 1),
-    ];
-    expect(checkParity(fn, [x], { backends: ['ts', 'cpu'] })).toBe(true);
-  });
-
-  it('rejects bad parameters, shapes and dtypes, naming the kernel', () => {
-    const x = operand([1, 1, 4, 4]).cpu;
-    expect(() => k().MaxPool2D(x, pc([], [2, 2], [2, 2], [2, 2], false).p)).toThrow(/MaxPool2D.*padding \[2, 2\].*\[1, 1, 4, 4\]/);
-    expect(() => k().AvgPool2D(operand([4, 4]).cpu, pc([], [2, 2], [2, 2], [0, 0], false).p)).toThrow(/AvgPool2D.*\[4, 4\]/);
-    expect(() => k().MaxPool2D(x, pc([], [5, 5], [1, 1], [0, 0], false).p)).toThrow(/MaxPool2D: output size/);
-    expect(() => k().AvgPool2D(x, pc([], [2, 2], [1, 1], [0, 0], false, [2, 2]).p)).toThrow(/AvgPool2D: dilation must be \[1, 1\]/);
-    expect(() => k().AvgPool2DBackward(operand([1, 1, 3, 3]).cpu, [1, 1, 4, 4], pc([], [2, 2], [2, 2], [0, 0], false).p))
-      .toThrow(/AvgPool2DBackward: dy \[1, 1, 3, 3\] should be \[1, 1, 2, 2\]/);
-    expect(() => k().AdaptiveAvgPool2D(x, [0, 2])).toThrow(/AdaptiveAvgPool2D: output size \[0, 2\] must be positive/);
-    expect(() => k().AdaptiveAvgPool2DBackward(operand([1, 2, 2, 2]).cpu, [1, 1, 4, 4])).toThrow(/AdaptiveAvgPool2DBackward: dy/);
-    const f64 = getBackend('cpu').fromArray(new Float64Array(16), [1, 1, 4, 4], 'float64');
-    expect(() => k().MaxPool2D(f64, pc([], [2, 2], [2, 2], [0, 0], false).p)).toThrow(/MaxPool2D.*float32/);
-  });
-});
 
 suite(`cpu backend: batch norm kernels vs ts${why}`, () => {
   const EPS = 1e-5;

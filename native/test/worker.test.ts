@@ -15,9 +15,9 @@ suite(`native addon in worker_threads${built ? '' : ' (skipped: the addon is not
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
       const addon = require(workerData.addonPath);
-      const x = addon.fromArray(Float32Array.from([0, 1, 2, workerData.k]), [4], 'float32');
-      const y = addon.unary('Exp', x);
-      parentPort.postMessage({ y: Array.from(addon.toArray(y)), live: addon.memoryStats().liveHandles });
+      const x = addon.cpu.fromArray(Float32Array.from([0, 1, 2, workerData.k]), [4], 'float32');
+      const y = addon.cpu.kernels.Exp(x);
+      parentPort.postMessage({ y: Array.from(addon.cpu.readSync(y)), live: addon.cpu.memoryStats().liveHandles });
     `;
     const run = (k: number) => new Promise<{ y: number[]; live: number }>((resolve, reject) => {
       const w = new Worker(code, { eval: true, workerData: { addonPath, k } });

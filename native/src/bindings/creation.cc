@@ -1,85 +1,64 @@
-// Creation on the device: copy(x), fill(shape, value, dtype), random(kind, shape, dtype, seed,
-// offset, p, value). Nothing but attributes crosses from JS.
-#include <cmath>
-#include <cstring>
-
-#include "bindings/buffer.h"
+// Creation on the device: Copy (x), Fill (shape, value, dtype), RandomUniform and RandomNormal
+// (shape, dtype, seed, offset), Bernoulli (shape, p, value, dtype, seed, offset). Nothing but
+// attributes crosses from JS.
+#include "bindings/handles.h"
 #include "bindings/kernels.h"
-#include "cpu/random.h"
 
 namespace nodegrad {
 namespace {
 
-size_t numelOf(const std::vector<int64_t>& shape) {
-  size_t n = 1;
-  for (auto d : shape) n *= size_t(d);
-  return n;
+// Seeds and offsets are JS numbers below 2^53: exact as doubles.
+uint64_t counterArg(const Napi::Value& v, const char* op, const char* name) { return uint64_t(numberArg(v, op, name)); }
+
+DType drawDType(const Napi::Value& v, const char* op) {
+  DType dt = dtypeArg(v, op);
+  if (dt != DType::F32 && dt != DType::F64) throw std::runtime_error("random draws are float32 or float64");
+  return dt;
 }
 
-// A copy in the source's own layout: a blocked activation stays blocked.
 Napi::Value Copy(const Napi::CallbackInfo& info) {
-  NG_KERNEL("Copy", {
-    TensorArg x = tensorArgAnyLayout(info, 0, "Copy", "x");
-    Buffer* out;
-    Napi::Value h = x.buf->block != 0 ? newBlockedHandle(info.Env(), x.buf->dims, x.buf->block, &out)
-                                      : newHandle(info.Env(), x.buf->numel, x.dtype, &out);
-    if (out->bytes) std::memcpy(out->data, x.buf->data, out->bytes);
-    return rawObject(info.Env(), h, x.shape, x.dtype);
-  })
-}
-
-template <typename T>
-void fillAll(Buffer* b, T v) {
-  T* p = b->as<T>();
-  for (size_t i = 0; i < b->numel; i++) p[i] = v;
+  TensorRef x = tensorAt(info, 0, "Copy", "x");
+  NG_KERNEL("Copy", return wrap(info.Env(), deviceOf(info).kernels.copy(x));)
 }
 
 Napi::Value Fill(const Napi::CallbackInfo& info) {
-  NG_KERNEL("Fill", {
-    auto shape = shapeArg(info, 0, "Fill", "shape");
-    double value = info[1].As<Napi::Number>().DoubleValue();
-    DType dt = parseDType(info[2].As<Napi::String>(), "Fill");
-    Buffer* out;
-    auto h = newHandle(info.Env(), numelOf(shape), dt, &out);
-    switch (dt) {
-      case DType::F32: fillAll(out, float(value)); break;
-      case DType::I32: fillAll(out, int32_t(value)); break;
-      case DType::I64: fillAll(out, std::trunc(value)); break;  // held as double; truncates as torch.full
-      default: fillAll(out, value); break;
-    }
-    return rawObject(info.Env(), h, shape, dt);
+  auto shape = shapeArg(info, 0, "Fill", "shape");
+  const double value = numberArg(info[1], "Fill", "value");
+  DType dt = dtypeArg(info[2], "Fill");
+  NG_KERNEL("Fill", return wrap(info.Env(), deviceOf(info).kernels.fill(shape, value, dt));)
+}
+
+template <bool normal>
+Napi::Value Random(const Napi::CallbackInfo& info) {
+  constexpr const char* name = normal ? "RandomNormal" : "RandomUniform";
+  auto shape = shapeArg(info, 0, name, "shape");
+  NG_KERNEL(name, {
+    DType dt = drawDType(info[1], name);
+    const uint64_t seed = counterArg(info[2], name, "seed"), offset = counterArg(info[3], name, "offset");
+    const auto& k = deviceOf(info).kernels;
+    return wrap(info.Env(), normal ? k.randomNormal(shape, dt, seed, offset) : k.randomUniform(shape, dt, seed, offset));
   })
 }
 
-// random(kind: 'uniform' | 'normal' | 'bernoulli', shape, dtype, seed, offset, p, value)
-Napi::Value Random(const Napi::CallbackInfo& info) {
-  std::string kind = info[0].As<Napi::String>();
-  NG_KERNEL(kind, {
-    auto shape = shapeArg(info, 1, kind.c_str(), "shape");
-    DType dt = parseDType(info[2].As<Napi::String>(), kind.c_str());
-    if (dt != DType::F32 && dt != DType::F64) throw std::runtime_error("random draws are float32 or float64");
-    // Seeds and offsets are JS numbers below 2^53: exact as doubles.
-    uint64_t seed = uint64_t(info[3].As<Napi::Number>().DoubleValue());
-    uint64_t offset = uint64_t(info[4].As<Napi::Number>().DoubleValue());
-    double p = info[5].As<Napi::Number>().DoubleValue();
-    double value = info[6].As<Napi::Number>().DoubleValue();
-    cpu::RandomKind k = kind == "normal" ? cpu::RandomKind::Normal
-                        : kind == "bernoulli" ? cpu::RandomKind::Bernoulli
-                        : dt == DType::F32 ? cpu::RandomKind::Uniform24 : cpu::RandomKind::Uniform53;
-    if (k == cpu::RandomKind::Bernoulli && !(p >= 0 && p <= 1)) throw std::runtime_error("p must be in [0, 1]");
-    Buffer* out;
-    auto h = newHandle(info.Env(), numelOf(shape), dt, &out);
-    NG_REAL_DISPATCH(dt, cpu::randomFill<T>(k, out->as<T>(), out->numel, seed, offset, p, value);)
-    return rawObject(info.Env(), h, shape, dt);
+Napi::Value Bernoulli(const Napi::CallbackInfo& info) {
+  auto shape = shapeArg(info, 0, "Bernoulli", "shape");
+  const double p = numberArg(info[1], "Bernoulli", "p"), value = numberArg(info[2], "Bernoulli", "value");
+  NG_KERNEL("Bernoulli", {
+    DType dt = drawDType(info[3], "Bernoulli");
+    const uint64_t seed = counterArg(info[4], "Bernoulli", "seed"), offset = counterArg(info[5], "Bernoulli", "offset");
+    if (!(p >= 0 && p <= 1)) throw std::runtime_error("p must be in [0, 1]");
+    return wrap(info.Env(), deviceOf(info).kernels.bernoulli(shape, p, value, dt, seed, offset));
   })
 }
 
 }  // namespace
 
-void registerCreation(Napi::Env env, Napi::Object exports) {
-  exports.Set("copy", Napi::Function::New(env, Copy));
-  exports.Set("fill", Napi::Function::New(env, Fill));
-  exports.Set("random", Napi::Function::New(env, Random));
+void bindCreation(Napi::Env env, Napi::Object k, const Device& d) {
+  if (d.kernels.copy) defineKernel<Copy>(env, k, "Copy", d);
+  if (d.kernels.fill) defineKernel<Fill>(env, k, "Fill", d);
+  if (d.kernels.randomUniform) defineKernel<Random<false>>(env, k, "RandomUniform", d);
+  if (d.kernels.randomNormal) defineKernel<Random<true>>(env, k, "RandomNormal", d);
+  if (d.kernels.bernoulli) defineKernel<Bernoulli>(env, k, "Bernoulli", d);
 }
 
 }  // namespace nodegrad

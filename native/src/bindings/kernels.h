@@ -1,31 +1,27 @@
-// One registration function per kernel family; each lives in bindings/<family>.cc.
+// The bindings of one device: registerDevice exports its memory functions and its kernels object,
+// whose keys are the KernelNames of packages/autograd/src/backend.ts, each family bound in
+// bindings/<family>.cc (a key is left out when the device's table lacks the entry).
 #pragma once
 #include <napi.h>
 
+#include "core/device.h"
+
 namespace nodegrad {
 
-void registerElementwise(Napi::Env env, Napi::Object exports);
-void registerReduce(Napi::Env env, Napi::Object exports);
-void registerMovement(Napi::Env env, Napi::Object exports);
-void registerCreation(Napi::Env env, Napi::Object exports);
-void registerSoftmax(Napi::Env env, Napi::Object exports);
-void registerMatmul(Napi::Env env, Napi::Object exports);
-void registerConv(Napi::Env env, Napi::Object exports);
-void registerPool(Napi::Env env, Napi::Object exports);
-void registerNorm(Napi::Env env, Napi::Object exports);
-void registerOptim(Napi::Env env, Napi::Object exports);
+// exports[name] = { name, fromArray, readSync, copyInto, free, sync, memoryStats, trimPool,
+// layoutOf, kernels }, name being the device's ('cpu').
+void registerDevice(Napi::Env env, Napi::Object exports, const Device& device);
 
-inline void registerKernels(Napi::Env env, Napi::Object exports) {
-  registerElementwise(env, exports);
-  registerReduce(env, exports);
-  registerMovement(env, exports);
-  registerCreation(env, exports);
-  registerSoftmax(env, exports);
-  registerMatmul(env, exports);
-  registerConv(env, exports);
-  registerPool(env, exports);
-  registerNorm(env, exports);
-  registerOptim(env, exports);
-}
+void bindElementwise(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindReduce(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindMovement(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindCreation(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindMatmulConv(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindPool(Napi::Env env, Napi::Object kernels, const Device& device);
+void bindOptim(Napi::Env env, Napi::Object kernels, const Device& device);
+
+// Batch norm's kernels as exports of their own (batchNormForward, batchNormBackward), read with
+// the argument helpers of bindings/buffer.h, until they join the table (bindings/norm.cc).
+void registerNorm(Napi::Env env, Napi::Object exports);
 
 }  // namespace nodegrad

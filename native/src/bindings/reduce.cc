@@ -1,56 +1,66 @@
-// Reductions: reduce(kernel, x, axes) for Sum/Max/Min, argReduce(kernel, x, axis) for ArgMax/ArgMin.
-#include "bindings/buffer.h"
+// Reductions and the softmax family: Sum, Max, Min (x, axes), ArgMax, ArgMin (x, axis),
+// Softmax, LogSoftmax (x, axis).
+#include "bindings/handles.h"
 #include "bindings/kernels.h"
-#include "cpu/reduce.h"
 
 namespace nodegrad {
 namespace {
 
-std::vector<int64_t> axesArg(const Napi::CallbackInfo& info, size_t i, size_t rank) {
-  auto axes = shapeArg(info, i, "reduce", "axes");
-  for (auto a : axes) {
-    if (a < 0 || size_t(a) >= rank) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
-  }
-  return axes;
+int64_t axisArg(const Napi::Value& v, size_t rank, const char* op) {
+  const auto axis = int64_t(numberArg(v, op, "axis"));
+  if (axis < 0 || size_t(axis) >= rank) throw std::runtime_error("axis out of range");
+  return axis;
 }
 
+template <ReduceOp op>
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
-  std::string name = info[0].As<Napi::String>();
+  constexpr const char* name = op == ReduceOp::Sum ? "Sum" : op == ReduceOp::Max ? "Max" : "Min";
+  TensorRef x = tensorAt(info, 0, name, "x");
+  auto axes = shapeArg(info, 1, name, "axes");
   NG_KERNEL(name, {
-    TensorArg x = tensorArg(info, 1, name.c_str(), "x");
-    requireReal(x, name.c_str(), "x");
-    auto axes = axesArg(info, 2, x.shape.size());
-    auto op = name == "Sum" ? cpu::ReduceOp::Sum : name == "Max" ? cpu::ReduceOp::Max : cpu::ReduceOp::Min;
-    auto outShape = x.shape;
-    for (auto a : axes) outShape[size_t(a)] = 1;
-    Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(outShape)), x.dtype, &out);
-    NG_REAL_DISPATCH(x.dtype, cpu::reduce(op, x.buf->as<T>(), x.shape, axes, out->as<T>());)
-    return rawObject(info.Env(), h, outShape, x.dtype);
+    for (auto a : axes) {
+      if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
+    }
+    return wrap(info.Env(), deviceOf(info).kernels.reduce(op, x, axes));
   })
 }
 
+template <bool isMax>
 Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
-  std::string name = info[0].As<Napi::String>();
+  constexpr const char* name = isMax ? "ArgMax" : "ArgMin";
+  TensorRef x = tensorAt(info, 0, name, "x");
   NG_KERNEL(name, {
-    TensorArg x = tensorArg(info, 1, name.c_str(), "x");
-    requireReal(x, name.c_str(), "x");
-    int64_t axis = info[2].As<Napi::Number>().Int64Value();
-    if (axis < 0 || size_t(axis) >= x.shape.size()) throw std::runtime_error("axis out of range");
-    auto outShape = x.shape;
-    outShape[size_t(axis)] = 1;
-    Buffer* out;
-    auto h = newHandle(info.Env(), size_t(cpu::numel(outShape)), DType::I64, &out);
-    NG_REAL_DISPATCH(x.dtype, cpu::argReduce(name == "ArgMax", x.buf->as<T>(), x.shape, axis, out->as<double>());)
-    return rawObject(info.Env(), h, outShape, DType::I64);
+    const int64_t axis = axisArg(info[1], x.shape.size(), name);
+    return wrap(info.Env(), deviceOf(info).kernels.argReduce(isMax, x, axis));
+  })
+}
+
+template <bool log>
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  constexpr const char* name = log ? "LogSoftmax" : "Softmax";
+  TensorRef x = tensorAt(info, 0, name, "x");
+  NG_KERNEL(name, {
+    const int64_t axis = axisArg(info[1], x.shape.size(), name);
+    return wrap(info.Env(), deviceOf(info).kernels.softmax(x, axis, log));
   })
 }
 
 }  // namespace
 
-void registerReduce(Napi::Env env, Napi::Object exports) {
-  exports.Set("reduce", Napi::Function::New(env, Reduce));
-  exports.Set("argReduce", Napi::Function::New(env, ArgReduce));
+void bindReduce(Napi::Env env, Napi::Object k, const Device& d) {
+  if (d.kernels.reduce) {
+    defineKernel<Reduce<ReduceOp::Sum>>(env, k, "Sum", d);
+    defineKernel<Reduce<ReduceOp::Max>>(env, k, "Max", d);
+    defineKernel<Reduce<ReduceOp::Min>>(env, k, "Min", d);
+  }
+  if (d.kernels.argReduce) {
+    defineKernel<ArgReduce<true>>(env, k, "ArgMax", d);
+    defineKernel<ArgReduce<false>>(env, k, "ArgMin", d);
+  }
+  if (d.kernels.softmax) {
+    defineKernel<Softmax<false>>(env, k, "Softmax", d);
+    defineKernel<Softmax<true>>(env, k, "LogSoftmax", d);
+  }
 }
 
 }  // namespace nodegrad

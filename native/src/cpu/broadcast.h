@@ -5,22 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "core/shape.h"
+
 namespace nodegrad::cpu {
 
-using Shape = std::vector<int64_t>;
-
-// "[1, 2, 3]", for error messages that name shapes as the 'ts' backend's do.
-inline std::string fmtShape(const Shape& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-inline int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
+using ::nodegrad::fmtShape;
+using ::nodegrad::numel;
+using ::nodegrad::Shape;
 
 inline Shape broadcastShapes(const Shape& a, const Shape& b) {
   size_t n = std::max(a.size(), b.size());

@@ -8,61 +8,8 @@
 #include "cpu/onednn.h"
 
 namespace nodegrad::cpu {
-namespace {
-
-std::string fmt(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); i++) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
-// PyTorch's output size, floor division included for a negative numerator, clamped at 0.
-int64_t outSize(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  int64_t num = in + 2 * pad - dil * (k - 1) - 1;
-  int64_t q = num >= 0 ? num / stride : -((-num + stride - 1) / stride);
-  return q + 1 > 0 ? q + 1 : 0;
-}
-
-}  // namespace
-
-ConvGeom convGeom(const std::vector<int64_t>& xShape, const std::vector<int64_t>& wShape, const ConvParams& p,
-                  const std::vector<int64_t>* yShape) {
-  if (xShape.size() != 4 || wShape.size() != 4) {
-    throw std::runtime_error("expected NCHW input and OIHW weight, got " + fmt(xShape) + " and " + fmt(wShape));
-  }
-  for (auto d : xShape) {
-    if (d < 0) throw std::runtime_error("negative size in input shape " + fmt(xShape));
-  }
-  for (auto d : wShape) {
-    if (d < 0) throw std::runtime_error("negative size in weight shape " + fmt(wShape));
-  }
-  if (p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1 || p.ph < 0 || p.pw < 0 || p.groups < 1) {
-    throw std::runtime_error("stride and dilation must be >= 1, padding >= 0 and groups >= 1, got stride [" +
-                             std::to_string(p.sh) + ", " + std::to_string(p.sw) + "], padding [" + std::to_string(p.ph) +
-                             ", " + std::to_string(p.pw) + "], dilation [" + std::to_string(p.dh) + ", " +
-                             std::to_string(p.dw) + "], groups " + std::to_string(p.groups));
-  }
-  ConvGeom g{xShape[0], xShape[1], xShape[2], xShape[3], wShape[0], wShape[2], wShape[3], 0, 0, p};
-  if (wShape[1] * p.groups != g.c || g.o % p.groups != 0) {
-    throw std::runtime_error("input " + fmt(xShape) + " and weight " + fmt(wShape) + " do not fit groups=" +
-                             std::to_string(p.groups));
-  }
-  g.oh = outSize(g.h, g.kh, p.sh, p.ph, p.dh);
-  g.ow = outSize(g.w, g.kw, p.sw, p.pw, p.dw);
-  if (yShape && *yShape != g.yShape()) {
-    throw std::runtime_error("output gradient " + fmt(*yShape) + " does not match the expected " + fmt(g.yShape()));
-  }
-  return g;
-}
-
 #ifdef NODEGRAD_HAVE_ONEDNN
 namespace {
-
-int64_t numel(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
-}
 
 // Convolution sums over an empty set when any operand is empty: the result is zeros, and oneDNN
 // (which rejects zero-sized spatial dims) is not asked.

@@ -9,26 +9,10 @@
 #include <memory>
 #include <vector>
 
+#include "core/geometry.h"
+#include "core/params.h"
+
 namespace nodegrad::cpu {
-
-struct ConvParams {
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
-
-// One call's geometry, derived once from the shapes and params.
-struct ConvGeom {
-  int64_t n, c, h, w, o, kh, kw, oh, ow;
-  ConvParams p;
-  std::vector<int64_t> xShape() const { return {n, c, h, w}; }
-  std::vector<int64_t> wShape() const { return {o, c / p.groups, kh, kw}; }
-  std::vector<int64_t> yShape() const { return {n, o, oh, ow}; }
-};
-
-// Checks the shapes and params and derives the output size by PyTorch's formula
-// floor((H + 2·pad − dil·(k − 1) − 1) / stride) + 1 (clamped at 0); when `yShape` is given (the
-// backward directions) it must match. Throws runtime_error naming the shapes.
-ConvGeom convGeom(const std::vector<int64_t>& xShape, const std::vector<int64_t>& wShape, const ConvParams& p,
-                  const std::vector<int64_t>* yShape = nullptr);
 
 // An activation operand: its data and layout (block 0: plain NCHW; 8 or 16: nChw{block}c).
 struct Act {

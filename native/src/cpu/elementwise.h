@@ -1,12 +1,10 @@
 // Elementwise kernels over contiguous buffers, with PyTorch broadcasting; T is float or double
 // (double also holds int64, as on the 'ts' backend).
 #pragma once
+#include "core/params.h"
 #include "cpu/broadcast.h"
 
 namespace nodegrad::cpu {
-
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Relu, Sigmoid, Tanh };
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
 
 template <typename T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n);

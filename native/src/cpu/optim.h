@@ -5,18 +5,9 @@
 #pragma once
 #include <cstdint>
 
+#include "core/params.h"
+
 namespace nodegrad::cpu {
-
-struct SGDOptions {
-  double lr, momentum, dampening, weightDecay;
-  bool nesterov, maximize, firstStep;
-};
-
-struct AdamOptions {
-  double lr, beta1, beta2, eps, weightDecay;
-  bool decoupled, amsgrad, maximize;
-  int64_t step;
-};
 
 // g = ±grad + wd p; buf = firstStep ? g : momentum buf + (1 - dampening) g;
 // p -= lr (nesterov ? g + momentum buf : buf). buf may be null when momentum is 0 (then p -= lr g).

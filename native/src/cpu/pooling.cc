@@ -20,8 +20,6 @@ int64_t floorDiv(int64_t a, int64_t b) {
 }
 int64_t ceilDiv(int64_t a, int64_t b) { return -floorDiv(-a, b); }
 
-std::string fmt2(const int64_t* v) { return fmtShape({v[0], v[1]}); }
-
 // Along one dim, per output position: the input position of tap 0, and the first tap and the tap
 // bound that land inside [0, n).
 struct Taps {
@@ -91,46 +89,6 @@ void adaptiveBins(int64_t n, int64_t o, std::vector<int64_t>& lo, std::vector<in
 }
 
 }  // namespace
-
-Planes planesOf(const Shape& shape) {
-  if (shape.size() != 3 && shape.size() != 4) {
-    throw std::invalid_argument("expected input of shape [N, C, H, W] or [C, H, W], got " + fmtShape(shape));
-  }
-  Planes pl;
-  pl.lead.assign(shape.begin(), shape.end() - 2);
-  pl.planes = numel(pl.lead);
-  pl.H = shape[shape.size() - 2];
-  pl.W = shape[shape.size() - 1];
-  return pl;
-}
-
-int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
-  int64_t o = floorDiv(n + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1;
-  if (ceil && (o - 1) * s >= n + p) o--;
-  return o;
-}
-
-void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow) {
-  if (avg && (p.dilation[0] != 1 || p.dilation[1] != 1)) {
-    throw std::invalid_argument("dilation must be [1, 1], got " + fmt2(p.dilation) + " for input " + fmtShape(x));
-  }
-  Planes pl = planesOf(x);
-  for (int i = 0; i < 2; i++) {
-    int64_t eff = p.dilation[i] * (p.kernel[i] - 1) + 1;
-    if (!(p.kernel[i] >= 1 && p.stride[i] >= 1 && p.dilation[i] >= 1 && p.padding[i] >= 0 && 2 * p.padding[i] <= eff)) {
-      throw std::invalid_argument("kernel " + fmt2(p.kernel) + ", stride " + fmt2(p.stride) + ", dilation " +
-                                  fmt2(p.dilation) + " must be positive and padding " + fmt2(p.padding) +
-                                  " at most half the effective kernel, for input " + fmtShape(x));
-    }
-  }
-  *oh = poolOutSize(pl.H, p.kernel[0], p.stride[0], p.padding[0], p.dilation[0], p.ceilMode);
-  *ow = poolOutSize(pl.W, p.kernel[1], p.stride[1], p.padding[1], p.dilation[1], p.ceilMode);
-  if (*oh < 1 || *ow < 1) {
-    throw std::invalid_argument("output size " + fmtShape({*oh, *ow}) + " is too small for input " + fmtShape(x) +
-                                " with kernel " + fmt2(p.kernel) + ", stride " + fmt2(p.stride) + ", padding " +
-                                fmt2(p.padding) + ", dilation " + fmt2(p.dilation));
-  }
-}
 
 namespace {
 

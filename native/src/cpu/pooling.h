@@ -6,29 +6,11 @@
 #include <cstdint>
 #include <string>
 
+#include "core/geometry.h"
+#include "core/params.h"
 #include "cpu/broadcast.h"
 
 namespace nodegrad::cpu {
-
-struct Pool2D {
-  int64_t kernel[2], stride[2], padding[2], dilation[2];
-  bool ceilMode = false;
-  bool countIncludePad = true;
-};
-
-// The planes of a [N, C, H, W] or [C, H, W] shape; throws std::invalid_argument naming `shape` otherwise.
-struct Planes {
-  Shape lead;
-  int64_t planes, H, W;
-};
-Planes planesOf(const Shape& shape);
-
-
-// PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
-// ceil mode a last window that would start inside the right padding is dropped.
-int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil);
-// Checks the window parameters against the input shape and returns [OH, OW]; `avg` also requires dilation 1.
-void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow);
 
 // Max over each window: the first maximum wins, NaN beats every number; indices are flat h*W+w
 // in the plane. A window that misses the input (dilation) gives -inf with a clamped index.

@@ -3,11 +3,10 @@
 #pragma once
 #include <vector>
 
+#include "core/params.h"
 #include "cpu/broadcast.h"
 
 namespace nodegrad::cpu {
-
-enum class ReduceOp { Sum, Max, Min };
 
 // Reduces over sorted, distinct axes; the output keeps them with size 1.
 template <typename T>

@@ -91,6 +91,9 @@ describeBackends(describe, 'reads, uploads and dtype declarations', (device) => 
       if (supports(b, 'Exp', dtype)) continue;
       const x = b.kernels.Fill([2], 1, dtype);
       expect(() => b.kernels.Exp(x)).toThrow(new RegExp(`^Exp: the '${device}' backend does not compute elementwise kernels in ${dtype}`));
+      // Through the op layer too: arithmetic on such a tensor names the kernel it reached.
+      const t = tensor([1, 2], { dtype, device });
+      expect(() => t.add(t)).toThrow(new RegExp(`^Add: the '${device}' backend does not compute elementwise kernels in ${dtype}`));
     }
     expect(() => rand([2], { dtype: 'int64', device })).toThrow(/RandomUniform: .* does not compute random kernels in int64/);
   });

@@ -81,6 +81,15 @@ const whereClampCases: Case[] = [
     fn: (a) => clamp(a, -0.5, 0.5) },
 ];
 
+/** Ops chained, so that each backward receives a non-uniform gradient from the next op. */
+const chainCases: Case[] = [
+  { name: 'unary, binary with broadcasting, clamp, relu and a comparison mask, chained', inputs: [[3, 4, 5], [4, 1]],
+    fn: (x, y) => [
+      x.mul(y).add(y.exp()).tanh(), x.abs().add(1).log().sqrt(), x.sigmoid().div(y.abs().add(1)),
+      x.maximum(y).sub(x.minimum(y)), x.clamp(-0.5, 0.5).relu(), x.gt(y).mul(x),
+    ] },
+];
+
 /** In-place ops run on a non-leaf (a leaf that requires grad may not be modified in place). */
 const inplaceCases: Case[] = [
   { name: 'add_ sub_ mul_ div_ with tensors and scalars', inputs: [[3, 4], [4], pos(3, 1)],
@@ -129,6 +138,6 @@ const dropoutCases: Case[] = [
 
 paritySuite('ops parity: unary', unaryCases);
 paritySuite('ops parity: binary with broadcasting and scalars', [...binaryCases, ...powCases]);
-paritySuite('ops parity: comparisons, where, clamp', [...compareCases, ...whereClampCases]);
+paritySuite('ops parity: comparisons, where, clamp', [...compareCases, ...whereClampCases, ...chainCases]);
 paritySuite('ops parity: in-place ops, the tape API, creation, casts, dropout',
   [...inplaceCases, ...tapeCases, ...dropoutCases]);

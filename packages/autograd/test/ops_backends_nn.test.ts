@@ -27,6 +27,7 @@ const matmulCases: Case[] = [
     name: `bmm transA ${ta} transB ${tb}`, inputs: [ta ? [2, 4, 3] : [2, 3, 4], tb ? [2, 5, 4] : [2, 4, 5]],
     fn: (a, b) => bmm(a, b, ta, tb) })),
   { name: 'bmm as a method', inputs: [[3, 2, 4], [3, 4, 2]], fn: (a, b) => a.bmm(b) },
+  { name: 'bmm', inputs: [[3, 5, 4], [3, 4, 6]], fn: (a, b) => bmm(a, b) },
   { name: 'linear with bias', inputs: [[5, 4], [3, 4], [3]], fn: (x, w, b) => linear(x, w, b) },
   { name: 'linear without bias over leading dims', inputs: [[2, 3, 4], [6, 4]], fn: (x, w) => linear(x, w) },
   { name: 'linear of a 1-D input', inputs: [[4], [2, 4], [2]], fn: (x, w, b) => linear(x, w, b) },
@@ -46,6 +47,8 @@ const convs: [string, number[], number[], Conv2dOptions][] = [
   ["padding 'valid'", [1, 2, 5, 6], [2, 2, 3, 3], { padding: 'valid' }],
   ['everything: stride, padding, dilation, groups', [2, 4, 9, 8], [6, 2, 3, 2],
     { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 }],
+  ['stride 2, padding 1, dilation [1, 2], groups 2', [2, 4, 7, 6], [6, 2, 3, 3],
+    { stride: 2, padding: 1, dilation: [1, 2], groups: 2 }],
 ];
 
 const convCases: Case[] = [
@@ -94,6 +97,12 @@ const poolCases: Case[] = [
   { name: 'adaptiveAvgPool2d to non-divisors [3, 4]', inputs: [[2, 3, 5, 7]], fn: (x) => adaptiveAvgPool2d(x, [3, 4]) },
   { name: 'adaptiveAvgPool2d larger than the input, null keeps a dim', inputs: [[1, 2, 3, 4]],
     fn: (x) => [adaptiveAvgPool2d(x, [5, null]), adaptiveAvgPool2d(x, [null, 6])] },
+  { name: 'max, avg and adaptive pooling of one input, with ceilMode, dilation and padding', inputs: [[2, 3, 7, 6]],
+    fn: (v) => [
+      maxPool2d(v, 3, { stride: 2, padding: 1, ceilMode: true }), maxPool2d(v, 2, { stride: 1, dilation: 2 }),
+      avgPool2d(v, 3, { stride: 2, padding: 1 }), avgPool2d(v, 2, { ceilMode: true, countIncludePad: false }),
+      adaptiveAvgPool2d(v, [4, 5]), adaptiveAvgPool2d(v, 1),
+    ] },
   { name: 'adaptiveAvgPool2d of an unbatched input', inputs: [[3, 6, 6]], fn: (x) => adaptiveAvgPool2d(x, 2) },
 ];
 
@@ -144,6 +153,9 @@ const lossCases: Case[] = [
     fn: (x) => crossEntropy(x, [0, 3, 3, 1, 2, 4], { ignoreIndex: 3 }) },
   { name: 'crossEntropy over spatial dims [N, C, H, W]', inputs: [[2, 3, 2, 2], index(3, 2, 2, 2)],
     fn: (x, t) => crossEntropy(x, t!, { labelSmoothing: 0.05 }) },
+  { name: 'softmax, logSoftmax and crossEntropy with label smoothing over a middle dim of [N, C, L]',
+    inputs: [[4, 5, 3], index(5, 4, 3)],
+    fn: (x, t) => [softmax(x, 1), logSoftmax(x, -1), crossEntropy(x, t!, { labelSmoothing: 0.1 })] },
   { name: 'crossEntropy with class-probability targets', inputs: [[4, 3], pos(4, 3)],
     fn: (x, q) => crossEntropy(x, q!.detach(), { labelSmoothing: 0.1 }) },
   { name: 'crossEntropy of an unbatched [C] input', inputs: [[C]], fn: (x) => crossEntropy(x, tensor(2, { dtype: 'int64', device: x.device })) },

@@ -1,0 +1,33 @@
+/** A native device as a Backend: its kernel table as it is, its memory functions, its dtypes. */
+import type { Backend, DType, DTypeSupport, Kernels } from '@nodegrad/autograd';
+import type { NativeDevice } from './native.js';
+
+const ALL: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
+// int32 holds indices only: arithmetic and reductions refuse it (cast to int64 first).
+const REAL: readonly DType[] = ['float32', 'float64', 'int64'];
+const F32: readonly DType[] = ['float32'];
+
+/** The dtypes the 'cpu' device computes each kernel family in. */
+export const CPU_DTYPES: DTypeSupport = {
+  elementwise: REAL, cast: ALL, reduce: REAL, movement: ALL, creation: ALL, random: ['float32', 'float64'],
+  matmul: F32, conv: F32, pool: F32, norm: F32, softmax: F32, optim: ['float32', 'float64'],
+};
+
+/** A device whose table holds the whole Kernels interface. */
+export type CompleteDevice = Omit<NativeDevice, 'kernels'> & { readonly kernels: Kernels };
+
+/** The Backend over one device of the addon: its table as the kernels, its memory functions, its dtypes. */
+export function createBackend(name: string, device: CompleteDevice, dtypes: DTypeSupport): Backend {
+  return {
+    name,
+    fromArray: device.fromArray,
+    readSync: device.readSync,
+    // readSync waits for the work that writes x (on 'cpu' every kernel has finished when it returns).
+    read: (x) => Promise.resolve(device.readSync(x)),
+    sync: device.sync,
+    copyInto: device.copyInto,
+    free: device.free,
+    dtypes,
+    kernels: device.kernels,
+  };
+}

@@ -1,0 +1,120 @@
+#include "bindings/handles.h"
+
+#include <utility>
+#include <vector>
+
+namespace nodegrad {
+namespace {
+
+// V8 is told of the memory each device's allocator holds from the system (live + cached), not of
+// each handle: a training step allocates and frees its maps from the pool every step, and
+// reporting each of those made V8 run ~6 full collections per step for memory that was never new.
+// One env per thread, so each thread keeps what it has reported to its own isolate.
+thread_local std::vector<std::pair<const Allocator*, int64_t>> reported;
+
+int64_t& reportedFor(const Allocator& a) {
+  for (auto& [dev, bytes] : reported) {
+    if (dev == &a) return bytes;
+  }
+  reported.emplace_back(&a, 0);
+  return reported.back().second;
+}
+
+// A handle collected by the GC: its storage goes now unless free() released it already.
+void finalize(Napi::Env env, Buffer* b) {
+  Allocator& device = *b->device;
+  const bool live = !b->freed;
+  releaseStorage(*b);
+  delete b;
+  if (live) syncExternalMemory(env, device);
+}
+
+}  // namespace
+
+void syncExternalMemory(Napi::Env env, Allocator& device) {
+  auto h = device.held();
+  const int64_t held = int64_t(h.liveBytes + h.cachedBytes);
+  int64_t& told = reportedFor(device);
+  if (held != told) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, held - told);
+    told = held;
+  }
+}
+
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) {
+  if (!v.IsExternal()) {
+    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
+  }
+  Buffer* b = v.As<Napi::External<Buffer>>().Data();
+  if (b->freed) throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
+  return b;
+}
+
+TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on) {
+  auto env = v.Env();
+  if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
+  auto o = v.As<Napi::Object>();
+  TensorRef t{unwrap(o.Get("buf"), op, name), shapeArg(o.Get("shape"), op, name), DType::F32};
+  t.dtype = dtypeArg(o.Get("dtype"), op);
+  if (t.numel() != t.buf->numel) {
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
+  }
+  if (on && t.buf->device != on) {
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' is on device '" + t.buf->device->device() +
+                                    "', the kernel runs on '" + on->device() + "'");
+  }
+  return t;
+}
+
+std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
+  return tensorAt(info, i, op, name);
+}
+
+Shape shapeArg(const Napi::Value& v, const char* op, const char* name) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(op) + ": '" + name + "' must be an array of sizes");
+  auto a = v.As<Napi::Array>();
+  Shape s(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) s[k] = a.Get(k).As<Napi::Number>().Int64Value();
+  return s;
+}
+
+double numberArg(const Napi::Value& v, const char* op, const char* name) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(op) + ": '" + name + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+DType dtypeArg(const Napi::Value& v, const char* op) {
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string(op) + ": a dtype must be a string");
+  try {
+    return parseDType(v.As<Napi::String>().Utf8Value(), op);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(v.Env(), e.what());
+  }
+}
+
+Napi::Value newHandle(Napi::Env env, BufferPtr buf) {
+  Buffer* b = buf.release();
+  adopt(*b);
+  syncExternalMemory(env, *b->device);
+  return Napi::External<Buffer>::New(env, b, finalize);
+}
+
+Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype) {
+  auto o = Napi::Object::New(env);
+  auto s = Napi::Array::New(env, shape.size());
+  for (size_t k = 0; k < shape.size(); k++) s.Set(uint32_t(k), Napi::Number::New(env, double(shape[k])));
+  o.Set("buf", handle);
+  o.Set("shape", s);
+  o.Set("dtype", dtypeName(dtype));
+  return o;
+}
+
+void freeHandle(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsExternal()) throw Napi::TypeError::New(env, "free: not a native tensor handle");
+  Buffer* b = v.As<Napi::External<Buffer>>().Data();
+  releaseStorage(*b);
+  syncExternalMemory(env, *b->device);
+}
+
+}  // namespace nodegrad

@@ -1,0 +1,69 @@
+// How the bindings read a kernel's arguments and write its results, for every device. A tensor
+// crosses as a Raw object { buf, shape, dtype } whose buf is an opaque handle
+// (Napi::External<Buffer>) owned by JS: freed by free() (dispose) or by its finalizer, and its
+// device's memory is told to V8 so that GC pressure is real. Arguments are read as they are
+// stored: what a layout means is the device's business (core/device.h).
+#pragma once
+#include <napi.h>
+
+#include <optional>
+#include <string>
+
+#include "core/device.h"
+
+namespace nodegrad {
+
+// The device whose table a kernel function was made for (its data pointer).
+inline const Device& deviceOf(const Napi::CallbackInfo& info) { return *static_cast<const Device*>(info.Data()); }
+
+// A live handle's buffer; throws a JS error naming op and argument when it is not one.
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name);
+// A Raw argument: its handle's buffer under its shape and dtype. Throws a JS error naming op and
+// argument when it is not a live tensor, its shape does not match its buffer, or (`on` given) its
+// storage lives on another device than the kernel's.
+TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on = nullptr);
+// Argument i of a kernel of the function's device.
+inline TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return readTensor(info[i], op, name, deviceOf(info).allocator);
+}
+// An optional tensor argument: null or undefined is absent.
+std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// An array of sizes (a shape, axes, a permutation).
+Shape shapeArg(const Napi::Value& v, const char* op, const char* name);
+inline Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  return shapeArg(info[i], op, name);
+}
+double numberArg(const Napi::Value& v, const char* op, const char* name);
+DType dtypeArg(const Napi::Value& v, const char* op);
+
+// Makes the buffer a handle JS owns (counted in its device's live tensors).
+Napi::Value newHandle(Napi::Env env, BufferPtr buf);
+// The Raw object { buf: handle, shape, dtype }.
+Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype);
+// A kernel's result as a Raw object JS owns.
+inline Napi::Object wrap(Napi::Env env, Tensor&& t) {
+  return rawObject(env, newHandle(env, std::move(t.buf)), t.shape, t.dtype);
+}
+// Frees a handle's storage now (free(buf)).
+void freeHandle(Napi::Env env, const Napi::Value& v);
+// Tells V8 what the device's allocator holds from the system (live and cached): a leak (handles
+// left to finalizers) grows it, and V8 then collects.
+void syncExternalMemory(Napi::Env env, Allocator& device);
+
+// Sets kernels[name] to a function running `cb` on `device`.
+template <Napi::Function::Callback cb>
+void defineKernel(Napi::Env env, Napi::Object kernels, const char* name, const Device& device) {
+  kernels.Set(name, Napi::Function::New<cb>(env, name, const_cast<Device*>(&device)));
+}
+
+}  // namespace nodegrad
+
+// Turns C++ exceptions from a kernel into JS errors naming the call.
+#define NG_KERNEL(op, ...)                                                    \
+  try {                                                                       \
+    __VA_ARGS__                                                               \
+  } catch (const Napi::Error&) {                                              \
+    throw;                                                                    \
+  } catch (const std::exception& e) {                                         \
+    throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());    \
+  }

@@ -1,0 +1,95 @@
+// A device as the bindings see it: its allocator, its memory functions and its kernel table. The
+// bindings (bindings/*.cc) read a kernel's arguments once, for every device, and call the
+// device's entry; the device computes, picks layouts and allocates its results. Entries mirror
+// the Kernels interface of packages/autograd/src/backend.ts (one entry per family where the
+// kernels differ only by an op enum). A null entry is a kernel the device lacks (the op layer
+// composes it, e.g. Conv2DFused): its key is then absent from the device's JS kernels object.
+#pragma once
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/params.h"
+#include "core/tensor.h"
+
+namespace nodegrad {
+
+struct DeviceMemory {
+  // A tensor holding a copy of `numel` host elements of dtype (fromArray: the only upload).
+  Tensor (*upload)(const void* host, size_t numel, const Shape& shape, DType dtype) = nullptr;
+  // Writes x's buffer's elements, plain row-major, into host memory (readSync).
+  void (*download)(const TensorRef& x, void* host) = nullptr;
+  // dst's storage takes src's elements (same size and dtype; checked by the binding).
+  void (*copyInto)(const TensorRef& dst, const TensorRef& src) = nullptr;
+  // Blocks until every kernel queued so far has finished.
+  void (*sync)() = nullptr;
+  // Debug: the layout a buffer holds ('nchw', or the device's own, e.g. 'nChw16c').
+  std::string (*layoutName)(const Buffer& b) = nullptr;
+};
+
+// Shapes and parameters arrive checked as far as the binding can without the device: ranks, axes
+// and pads in range, operands of one dtype; the device checks what depends on its data or layouts.
+struct KernelTable {
+  // Elementwise, with broadcasting; comparisons give 1 or 0 in the inputs' dtype.
+  Tensor (*unary)(UnaryOp op, const TensorRef& x) = nullptr;
+  Tensor (*binary)(BinaryOp op, const TensorRef& a, const TensorRef& b) = nullptr;
+  Tensor (*where)(const TensorRef& cond, const TensorRef& a, const TensorRef& b) = nullptr;
+  Tensor (*clamp)(const TensorRef& x, double lo, double hi) = nullptr;
+  Tensor (*cast)(const TensorRef& x, DType to) = nullptr;
+
+  // Reductions over sorted, distinct axes (kept with size 1); ArgMax/ArgMin along one, as int64.
+  Tensor (*reduce)(ReduceOp op, const TensorRef& x, const std::vector<int64_t>& axes) = nullptr;
+  Tensor (*argReduce)(bool isMax, const TensorRef& x, int64_t axis) = nullptr;
+  Tensor (*softmax)(const TensorRef& x, int64_t axis, bool log) = nullptr;
+
+  // Data movement.
+  Tensor (*transpose)(const TensorRef& x, const std::vector<int64_t>& perm) = nullptr;
+  Tensor (*broadcastTo)(const TensorRef& x, const Shape& shape) = nullptr;
+  Tensor (*slice)(const TensorRef& x, const Shape& begin, const Shape& size, const Shape& step) = nullptr;
+  Tensor (*pad)(const TensorRef& x, const Shape& before, const Shape& after, double value) = nullptr;
+  Tensor (*concat)(const std::vector<TensorRef>& xs, int64_t axis) = nullptr;
+  Tensor (*oneHot)(const TensorRef& indices, int64_t classes, DType dtype, std::optional<double> ignoreIndex) = nullptr;
+
+  // Creation on the device.
+  Tensor (*copy)(const TensorRef& x) = nullptr;
+  Tensor (*fill)(const Shape& shape, double value, DType dtype) = nullptr;
+  Tensor (*randomUniform)(const Shape& shape, DType dtype, uint64_t seed, uint64_t offset) = nullptr;
+  Tensor (*randomNormal)(const Shape& shape, DType dtype, uint64_t seed, uint64_t offset) = nullptr;
+  Tensor (*bernoulli)(const Shape& shape, double p, double value, DType dtype, uint64_t seed, uint64_t offset) = nullptr;
+
+  // [B, M, K] x [B, K, N] -> [B, M, N], transposes of the last two dims read in place.
+  Tensor (*batchMatMul)(const TensorRef& a, const TensorRef& b, bool transA, bool transB) = nullptr;
+
+  // Convolution, NCHW input and OIHW weight; bias and residual of Conv2DFused may be null.
+  Tensor (*conv2d)(const TensorRef& x, const TensorRef& w, const ConvParams& p) = nullptr;
+  Tensor (*conv2dBackpropInput)(const TensorRef& dy, const TensorRef& w, const Shape& xShape,
+                                const ConvParams& p) = nullptr;
+  Tensor (*conv2dBackpropFilter)(const TensorRef& x, const TensorRef& dy, const Shape& wShape,
+                                 const ConvParams& p) = nullptr;
+  Tensor (*conv2dFused)(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const TensorRef* residual,
+                        const ConvParams& p, bool relu) = nullptr;
+
+  // Pooling, NCHW; max pooling's indices are flat positions in each input plane, as int64.
+  std::pair<Tensor, Tensor> (*maxPool2d)(const TensorRef& x, const Pool2D& p) = nullptr;
+  Tensor (*maxPool2dBackward)(const TensorRef& dy, const TensorRef& indices, const Shape& xShape) = nullptr;
+  Tensor (*maxPool2dGather)(const TensorRef& x, const TensorRef& indices) = nullptr;
+  Tensor (*avgPool2d)(const TensorRef& x, const Pool2D& p) = nullptr;
+  Tensor (*avgPool2dBackward)(const TensorRef& dy, const Shape& xShape, const Pool2D& p) = nullptr;
+  Tensor (*adaptiveAvgPool2d)(const TensorRef& x, int64_t oh, int64_t ow) = nullptr;
+  Tensor (*adaptiveAvgPool2dBackward)(const TensorRef& dy, const Shape& xShape) = nullptr;
+
+  // Fused optimizer updates, in place on param and the state buffers (all of param's shape and dtype).
+  void (*sgdStep)(const TensorRef& param, const TensorRef& grad, const TensorRef* momentumBuf,
+                  const SGDOptions& o) = nullptr;
+  void (*adamStep)(const TensorRef& param, const TensorRef& grad, const TensorRef& expAvg, const TensorRef& expAvgSq,
+                   const TensorRef* maxExpAvgSq, const AdamOptions& o) = nullptr;
+};
+
+struct Device {
+  Allocator* allocator;
+  DeviceMemory memory;
+  KernelTable kernels;
+};
+
+}  // namespace nodegrad

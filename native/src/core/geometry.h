@@ -1,0 +1,39 @@
+// The shape arithmetic of convolution and pooling, PyTorch's formulas, with the checks that name
+// the shapes when they do not fit: the same for every device, so every device refuses the same
+// calls with the same words.
+#pragma once
+#include <cstdint>
+
+#include "core/params.h"
+#include "core/shape.h"
+
+namespace nodegrad {
+
+// One convolution call's geometry, derived once from the shapes and params.
+struct ConvGeom {
+  int64_t n, c, h, w, o, kh, kw, oh, ow;
+  ConvParams p;
+  Shape xShape() const { return {n, c, h, w}; }
+  Shape wShape() const { return {o, c / p.groups, kh, kw}; }
+  Shape yShape() const { return {n, o, oh, ow}; }
+};
+
+// Checks the shapes and params and derives the output size by PyTorch's formula
+// floor((H + 2·pad − dil·(k − 1) − 1) / stride) + 1 (clamped at 0); when `yShape` is given (the
+// backward directions) it must match. Throws runtime_error naming the shapes.
+ConvGeom convGeom(const Shape& xShape, const Shape& wShape, const ConvParams& p, const Shape* yShape = nullptr);
+
+// The planes of a [N, C, H, W] or [C, H, W] shape; throws std::invalid_argument naming `shape` otherwise.
+struct Planes {
+  Shape lead;
+  int64_t planes, H, W;
+};
+Planes planesOf(const Shape& shape);
+
+// PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
+// ceil mode a last window that would start inside the right padding is dropped.
+int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil);
+// Checks the window parameters against the input shape and returns [OH, OW]; `avg` also requires dilation 1.
+void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow);
+
+}  // namespace nodegrad

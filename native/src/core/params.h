@@ -1,0 +1,37 @@
+// The parameters of the kernels (the Kernels interface of packages/autograd/src/backend.ts) in
+// C++ terms, shared by the bindings that read them and every device that computes with them.
+#pragma once
+#include <cstdint>
+
+namespace nodegrad {
+
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Relu, Sigmoid, Tanh };
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+enum class ReduceOp { Sum, Max, Min };
+
+// Conv2DParams: stride, padding and dilation as (h, w) pairs, and groups.
+struct ConvParams {
+  int64_t sh, sw, ph, pw, dh, dw, groups;
+};
+
+// Pool2DParams.
+struct Pool2D {
+  int64_t kernel[2], stride[2], padding[2], dilation[2];
+  bool ceilMode = false;
+  bool countIncludePad = true;
+};
+
+// SGDStepParams (torch.optim.SGD's hyperparameters).
+struct SGDOptions {
+  double lr, momentum, dampening, weightDecay;
+  bool nesterov, maximize, firstStep;
+};
+
+// AdamStepParams (torch.optim.Adam's and AdamW's); step is t, counted from 1.
+struct AdamOptions {
+  double lr, beta1, beta2, eps, weightDecay;
+  bool decoupled, amsgrad, maximize;
+  int64_t step;
+};
+
+}  // namespace nodegrad

@@ -1,0 +1,26 @@
+// What a kernel takes and gives: a TensorRef is an argument (a live buffer seen under the Raw's
+// shape and dtype, in whatever layout the buffer holds: the device's kernels decide what to do
+// with a layout), a Tensor a result (a new buffer, owned until the binding hands it to JS).
+#pragma once
+#include "core/buffer.h"
+
+namespace nodegrad {
+
+struct TensorRef {
+  Buffer* buf;
+  Shape shape;
+  DType dtype;
+  size_t numel() const {
+    size_t n = 1;
+    for (auto d : shape) n *= size_t(d);
+    return n;
+  }
+};
+
+struct Tensor {
+  BufferPtr buf;
+  Shape shape;
+  DType dtype;
+};
+
+}  // namespace nodegrad

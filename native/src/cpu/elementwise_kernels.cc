@@ -1,0 +1,153 @@
+// The 'cpu' elementwise kernels (KernelTable entries): the layout each result takes, then the loops
+// of cpu/elementwise.cc. They keep oneDNN's blocked layout when they can compute on the buffers as
+// stored: the operands of the result's shape share one blocked layout, and the others are single
+// elements broadcast over it. A plain float32 operand of that shape beside a blocked one is
+// blocked to match (one reorder either way, and the result stays blocked for the next conv; a
+// ResNet's identity shortcut after a plain max-pool is such a case). Otherwise every operand is
+// read plain. Kept results get their padding zeroed again.
+#include <cmath>
+#include <type_traits>
+
+#include "cpu/device.h"
+#include "cpu/elementwise.h"
+#include "cpu/layout.h"
+#include "cpu/operands.h"
+
+namespace nodegrad::cpu {
+namespace {
+
+// Fills ops[i] with args[i] as the kernel computes on it; returns the blocked layout's buffer, or
+// null when every operand is read plain.
+template <size_t N>
+const Buffer* keptLayout(const TensorRef* const (&args)[N], Operand (&ops)[N]) {
+  const Buffer* ref = nullptr;
+  for (auto* t : args) {
+    if (blockedAsIs(*t) && !ref) ref = t->buf;
+  }
+  auto same = [&](const TensorRef& t) { return blockedAsIs(t) && t.buf->block == ref->block && t.buf->dims == ref->dims; };
+  bool ok = ref != nullptr;
+  for (auto* t : args) {
+    if (!ok) break;
+    const bool blockable = t->buf->block == 0 && t->dtype == DType::F32 && t->shape == ref->dims;
+    ok = same(*t) || blockable || (t->numel() == 1 && t->shape.size() <= 4);
+  }
+  for (size_t i = 0; i < N; i++) {
+    const TensorRef& t = *args[i];
+    ops[i] = ok && same(t) ? asStored(t) : ok && t.numel() != 1 ? blockedLike(t, *ref) : plain(t);
+  }
+  return ok ? ref : nullptr;
+}
+
+// The shape a kept operand is computed under: the whole stored buffer, or one element.
+Shape storedShape(const Operand& t, DType dtype) { return {t.buf->block ? int64_t(t.buf->bytes / elementSize(dtype)) : 1}; }
+
+// A result in `ref`'s layout (null: plain), seen under `shape`.
+Tensor result(const Buffer* ref, const Shape& shape, DType dtype) {
+  if (!ref) return newTensor(shape, dtype);
+  Tensor t = newBlocked(ref->dims, ref->block);
+  t.shape = shape;
+  return t;
+}
+
+// Elements the loops run over: the stored buffer's, padding included, when kept.
+int64_t storedNumel(const Tensor& t) { return int64_t(t.buf->bytes / elementSize(t.dtype)); }
+
+void finishKept(const Buffer* ref, Tensor& out) {
+  if (ref) zeroBlockPadding(ref->dims, ref->block, out.buf->as<float>());
+}
+
+Tensor unaryKernel(UnaryOp op, const TensorRef& x) {
+  requireReal(x.dtype, "x");
+  Operand ops[1];
+  const Buffer* ref = keptLayout({&x}, ops);
+  Tensor y = result(ref, x.shape, x.dtype);
+  NG_REAL_DISPATCH(x.dtype, unary(op, ops[0].data<T>(), y.buf->as<T>(), storedNumel(y));)
+  finishKept(ref, y);
+  return y;
+}
+
+Tensor binaryKernel(BinaryOp op, const TensorRef& a, const TensorRef& b) {
+  requireReal(a.dtype, "a");
+  const Shape so = broadcastShapes(a.shape, b.shape);
+  Operand ops[2];
+  const Buffer* ref = keptLayout({&a, &b}, ops);
+  Tensor out = result(ref, so, a.dtype);
+  const Shape sa = ref ? storedShape(ops[0], a.dtype) : a.shape, sb = ref ? storedShape(ops[1], b.dtype) : b.shape;
+  const Shape sOut = ref ? Shape{storedNumel(out)} : so;
+  NG_REAL_DISPATCH(a.dtype, binary(op, ops[0].data<T>(), sa, ops[1].data<T>(), sb, out.buf->as<T>(), sOut);)
+  finishKept(ref, out);
+  return out;
+}
+
+Tensor whereKernel(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
+  requireReal(a.dtype, "a");
+  const Shape so = broadcastShapes(broadcastShapes(c.shape, a.shape), b.shape);
+  Operand ops[3];
+  const Buffer* ref = keptLayout({&c, &a, &b}, ops);
+  Tensor out = result(ref, so, a.dtype);
+  const Shape sc = ref ? storedShape(ops[0], c.dtype) : c.shape, sa = ref ? storedShape(ops[1], a.dtype) : a.shape,
+              sb = ref ? storedShape(ops[2], b.dtype) : b.shape;
+  const Shape sOut = ref ? Shape{storedNumel(out)} : so;
+  NG_REAL_DISPATCH(a.dtype, {
+    const T *pa = ops[1].data<T>(), *pb = ops[2].data<T>();
+    T* o = out.buf->as<T>();
+    if (c.dtype == DType::F32) where(ops[0].data<float>(), sc, pa, sa, pb, sb, o, sOut);
+    else if (c.dtype == DType::I32) where(ops[0].data<int32_t>(), sc, pa, sa, pb, sb, o, sOut);
+    else where(ops[0].data<double>(), sc, pa, sa, pb, sb, o, sOut);
+  })
+  finishKept(ref, out);
+  return out;
+}
+
+Tensor clampKernel(const TensorRef& x, double lo, double hi) {
+  requireReal(x.dtype, "x");
+  Operand ops[1];
+  const Buffer* ref = keptLayout({&x}, ops);
+  Tensor y = result(ref, x.shape, x.dtype);
+  NG_REAL_DISPATCH(x.dtype, clamp(ops[0].data<T>(), y.buf->as<T>(), storedNumel(y), T(lo), T(hi));)
+  finishKept(ref, y);
+  return y;
+}
+
+template <typename S, typename D>
+void convert(const void* src, void* dst, size_t n, bool truncate) {
+  auto* s = static_cast<const S*>(src);
+  auto* d = static_cast<D*>(dst);
+  for (size_t i = 0; i < n; i++) d[i] = truncate ? D(std::trunc(double(s[i]))) : D(s[i]);
+}
+
+// Any dtype to any dtype; float -> integer truncates toward zero, as the 'ts' backend.
+Tensor castKernel(const TensorRef& x, DType to) {
+  Operand xp = plain(x);
+  Tensor y = newTensor(x.shape, to);
+  const bool trunc = to == DType::I32 || to == DType::I64;
+  const size_t n = x.numel();
+  const void* s = xp.buf->data;
+  void* d = y.buf->data;
+  auto from = [&](auto* tag) {
+    using S = std::remove_pointer_t<decltype(tag)>;
+    switch (to) {
+      case DType::F32: convert<S, float>(s, d, n, false); break;
+      case DType::F64: case DType::I64: convert<S, double>(s, d, n, trunc); break;
+      case DType::I32: convert<S, int32_t>(s, d, n, true); break;
+    }
+  };
+  switch (x.dtype) {
+    case DType::F32: from(static_cast<float*>(nullptr)); break;
+    case DType::F64: case DType::I64: from(static_cast<double*>(nullptr)); break;
+    case DType::I32: from(static_cast<int32_t*>(nullptr)); break;
+  }
+  return y;
+}
+
+}  // namespace
+
+void addElementwiseKernels(KernelTable& t) {
+  t.unary = unaryKernel;
+  t.binary = binaryKernel;
+  t.where = whereKernel;
+  t.clamp = clampKernel;
+  t.cast = castKernel;
+}
+
+}  // namespace nodegrad::cpu

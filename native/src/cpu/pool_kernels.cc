@@ -1,0 +1,151 @@
+// The 'cpu' pooling kernels (KernelTable entries): the loops of cpu/pooling.cc over plain planes,
+// or of cpu/pooling_blocked.cc when max pooling meets an activation a convolution left blocked
+// (the stem's conv, batch norm and ReLU): y, and dx in the backward, then keep that layout.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "cpu/device.h"
+#include "cpu/operands.h"
+#include "cpu/pooling.h"
+
+namespace nodegrad::cpu {
+namespace {
+
+Shape withHW(const Shape& lead, int64_t oh, int64_t ow) {
+  Shape s = lead;
+  s.push_back(oh);
+  s.push_back(ow);
+  return s;
+}
+
+bool isIndex(DType d) { return d == DType::I64 || d == DType::I32; }
+
+// Calls f with the indices' data as double* (int64) or int32_t*.
+template <typename F>
+bool withIndices(const Operand& idx, DType dtype, F f) {
+  if (dtype == DType::I32) return f(idx.data<int32_t>());
+  return f(idx.data<double>());
+}
+
+[[noreturn]] void badIndex(const Planes& pl) {
+  throw std::out_of_range("an index lies outside its input plane of " + std::to_string(pl.H * pl.W) + " elements");
+}
+
+std::pair<Tensor, Tensor> maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
+  Operand xo = storedOrPlain(x);
+  int64_t OH, OW;
+  poolOutShape(x.shape, p, false, &OH, &OW);
+  requireF32(x.dtype, "x");
+  Planes pl = planesOf(x.shape);
+  const Shape ys = withHW(pl.lead, OH, OW);
+  const int block = xo.block();
+  Tensor y = block ? newBlocked(ys, block) : newTensor(ys, DType::F32);
+  Tensor idx = newTensor(ys, DType::I64);
+  if (block) maxPool2dBlocked(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), x.shape, block, OH, OW, p);
+  else maxPool2d(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
+  return {std::move(y), std::move(idx)};
+}
+
+// A blocked dy (layer 1's gradient) gives a blocked dx; the indices are always plain.
+Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, const Shape& xs) {
+  const bool sameLead = xs.size() == 4 && dy.shape.size() == 4 && xs[0] == dy.shape[0] && xs[1] == dy.shape[1];
+  const int block = blockedAsIs(dy) && sameLead ? dy.buf->block : 0;
+  Operand dyo = block ? asStored(dy) : plain(dy);
+  Operand idx = plain(indices);
+  Planes pl = planesOf(xs);
+  if (indices.shape != dy.shape || !isIndex(indices.dtype)) {
+    throw std::invalid_argument("indices " + fmtShape(indices.shape) + " (" + dtypeName(indices.dtype) +
+                                ") must be int64 with the shape of dy " + fmtShape(dy.shape));
+  }
+  const int64_t L = dy.shape.size() < 2 ? 0 : dy.shape[dy.shape.size() - 2] * dy.shape[dy.shape.size() - 1];
+  if (int64_t(dy.numel()) != pl.planes * L) {
+    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " does not have the planes of input " + fmtShape(xs));
+  }
+  requireF32(dy.dtype, "dy");
+  Tensor dx = block ? newBlocked(xs, block) : newTensor(xs, DType::F32);
+  const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
+    if (block) return maxPool2dBackwardBlocked(dyo.f32(), id, dx.buf->as<float>(), xs, block, dy.shape[2], dy.shape[3]);
+    return maxPool2dBackward(dyo.f32(), id, dx.buf->as<float>(), pl.planes, pl.H * pl.W, L);
+  });
+  if (!ok) badIndex(pl);
+  return dx;
+}
+
+Tensor maxPool2dGatherKernel(const TensorRef& x, const TensorRef& indices) {
+  Operand xo = plain(x), idx = plain(indices);
+  Planes pl = planesOf(x.shape);
+  const Shape& is = indices.shape;
+  const int64_t L = is.size() < 2 ? 0 : is[is.size() - 2] * is[is.size() - 1];
+  if (is.size() != x.shape.size() || int64_t(indices.numel()) != pl.planes * L || !isIndex(indices.dtype)) {
+    throw std::invalid_argument("indices " + fmtShape(is) + " (" + dtypeName(indices.dtype) +
+                                ") do not match the planes of x " + fmtShape(x.shape));
+  }
+  requireF32(x.dtype, "x");
+  Tensor y = newTensor(is, DType::F32);
+  const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
+    return maxPool2dGather(xo.f32(), id, y.buf->as<float>(), pl.planes, pl.H * pl.W, L);
+  });
+  if (!ok) badIndex(pl);
+  return y;
+}
+
+Tensor avgPool2dKernel(const TensorRef& x, const Pool2D& p) {
+  Operand xo = plain(x);
+  int64_t OH, OW;
+  poolOutShape(x.shape, p, true, &OH, &OW);
+  requireF32(x.dtype, "x");
+  Planes pl = planesOf(x.shape);
+  Tensor y = newTensor(withHW(pl.lead, OH, OW), DType::F32);
+  avgPool2d(xo.f32(), y.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW, p);
+  return y;
+}
+
+Tensor avgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs, const Pool2D& p) {
+  Operand dyo = plain(dy);
+  int64_t OH, OW;
+  poolOutShape(xs, p, true, &OH, &OW);
+  Planes pl = planesOf(xs);
+  const Shape want = withHW(pl.lead, OH, OW);
+  if (dy.shape != want) {
+    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " should be " + fmtShape(want) + " for input " + fmtShape(xs));
+  }
+  requireF32(dy.dtype, "dy");
+  Tensor dx = newTensor(xs, DType::F32);
+  avgPool2dBackward(dyo.f32(), dx.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW, p);
+  return dx;
+}
+
+Tensor adaptiveAvgPool2dKernel(const TensorRef& x, int64_t oh, int64_t ow) {
+  Operand xo = plain(x);
+  Planes pl = planesOf(x.shape);
+  requireF32(x.dtype, "x");
+  Tensor y = newTensor(withHW(pl.lead, oh, ow), DType::F32);
+  adaptiveAvgPool2d(xo.f32(), y.buf->as<float>(), pl.planes, pl.H, pl.W, oh, ow);
+  return y;
+}
+
+Tensor adaptiveAvgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs) {
+  Operand dyo = plain(dy);
+  const Shape& ds = dy.shape;
+  const int64_t OH = ds[ds.size() - 2], OW = ds[ds.size() - 1];
+  Planes pl = planesOf(xs);
+  requireF32(dy.dtype, "dy");
+  Tensor dx = newTensor(xs, DType::F32);
+  adaptiveAvgPool2dBackward(dyo.f32(), dx.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW);
+  return dx;
+}
+
+}  // namespace
+
+void addPoolKernels(KernelTable& t) {
+  t.maxPool2d = maxPool2dKernel;
+  t.maxPool2dBackward = maxPool2dBackwardKernel;
+  t.maxPool2dGather = maxPool2dGatherKernel;
+  t.avgPool2d = avgPool2dKernel;
+  t.avgPool2dBackward = avgPool2dBackwardKernel;
+  t.adaptiveAvgPool2d = adaptiveAvgPool2dKernel;
+  t.adaptiveAvgPool2dBackward = adaptiveAvgPool2dBackwardKernel;
+}
+
+}  // namespace nodegrad::cpu

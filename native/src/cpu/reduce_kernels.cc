@@ -1,0 +1,46 @@
+// The 'cpu' reductions and softmax (KernelTable entries): operands read plain, the loops in
+// cpu/reduce.cc.
+#include "cpu/device.h"
+#include "cpu/operands.h"
+#include "cpu/reduce.h"
+
+namespace nodegrad::cpu {
+namespace {
+
+Tensor reduceKernel(ReduceOp op, const TensorRef& x, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  Operand xp = plain(x);
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = newTensor(outShape, x.dtype);
+  NG_REAL_DISPATCH(x.dtype, reduce(op, xp.data<T>(), x.shape, axes, out.buf->as<T>());)
+  return out;
+}
+
+Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
+  requireReal(x.dtype, "x");
+  Operand xp = plain(x);
+  Shape outShape = x.shape;
+  outShape[size_t(axis)] = 1;
+  Tensor out = newTensor(outShape, DType::I64);
+  NG_REAL_DISPATCH(x.dtype, argReduce(isMax, xp.data<T>(), x.shape, axis, out.buf->as<double>());)
+  return out;
+}
+
+Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
+  requireF32(x.dtype, "x");
+  Operand xp = plain(x);
+  Tensor out = newTensor(x.shape, DType::F32);
+  softmax(log, xp.f32(), x.shape, axis, out.buf->as<float>());
+  return out;
+}
+
+}  // namespace
+
+void addReduceKernels(KernelTable& t) {
+  t.reduce = reduceKernel;
+  t.argReduce = argReduceKernel;
+  t.softmax = softmaxKernel;
+}
+
+}  // namespace nodegrad::cpu

@@ -1,0 +1,59 @@
+// The addon's 'cpu' device: its kernels object is the Kernels interface itself, keyed by the
+// KernelNames of backend.ts (no other names, none missing but batch norm's, which are still
+// exported beside the table), and its memory functions count tensors to the byte.
+import { describe, expect, it } from 'vitest';
+import { backends, KERNEL_FAMILY, randn, type KernelName } from '@nodegrad/autograd';
+import { describeBuild, memoryStats } from '@nodegrad/native';
+import { loadAddon } from '../lib/load.js';
+
+const loaded = loadAddon();
+const status = backends().find((b) => b.name === 'cpu');
+const suite = status?.available ? describe : describe.skip;
+const why = status?.available ? '' : ` (skipped: ${status?.reason ?? 'cpu backend not registered'})`;
+
+suite(`the addon's cpu device${why}`, () => {
+  const cpu = () => loaded.addon!.cpu;
+
+  it('exports exactly the KernelNames as its kernels, each a function', () => {
+    const names = Object.keys(KERNEL_FAMILY) as KernelName[];
+    const table = cpu().kernels as unknown as Record<string, unknown>;
+    const outside = names.filter((n) => n.startsWith('BatchNorm'));
+    expect(Object.keys(table).sort()).toEqual(names.filter((n) => !outside.includes(n)).sort());
+    for (const k of Object.keys(table)) expect(typeof table[k], k).toBe('function');
+    expect(outside.length).toBeGreaterThan(0);
+    expect(cpu().name).toBe('cpu');
+  });
+
+  it('counts each tensor and its bytes from upload or kernel to free, and frees once', () => {
+    const d = cpu();
+    const before = d.memoryStats();
+    const x = d.fromArray(new Float32Array(10), [2, 5], 'float32');
+    const y = d.kernels.Cast(x, 'float64');
+    expect(d.memoryStats().liveHandles - before.liveHandles).toBe(2);
+    expect(d.memoryStats().liveBytes - before.liveBytes).toBe(40 + 80);
+    d.free(y.buf);
+    d.free(y.buf);
+    expect(d.memoryStats().liveBytes - before.liveBytes).toBe(40);
+    expect(() => d.kernels.Exp(y)).toThrow(/^Exp: argument 'x' was disposed/);
+    d.free(x.buf);
+    expect(d.memoryStats()).toMatchObject({ liveHandles: before.liveHandles, liveBytes: before.liveBytes });
+  });
+
+  it('is what @nodegrad/native reports: its build, and its live tensors through the ops', () => {
+    expect(describeBuild().loaded).toBe(true);
+    const before = memoryStats().liveHandles;
+    const x = randn([1000], { device: 'cpu' });
+    expect(memoryStats().liveHandles).toBe(before + 1);
+    expect(cpu().memoryStats().liveHandles).toBe(before + 1);
+    x.dispose();
+    expect(memoryStats().liveHandles).toBe(before);
+  });
+
+  it('names the kernel and the argument when a handle is not a tensor', () => {
+    const d = cpu();
+    const x = d.fromArray(new Float32Array([1, 2]), [2], 'float32');
+    expect(() => d.kernels.Add(x, { buf: 1, shape: [2], dtype: 'float32' })).toThrow(/^Add: argument 'b' is not a native tensor handle/);
+    expect(() => d.kernels.Sum({ ...x, shape: [3] }, [0])).toThrow(/^Sum: argument 'x' has a shape that does not match its buffer/);
+    expect(() => d.kernels.Add(x, d.fromArray(new Float64Array([1, 2]), [2], 'float64'))).toThrow(/^Add: arguments have dtypes float32 and float64/);
+  });
+});
