@@ -67,5 +67,4 @@ export interface NativeAddon {
     count: number): Raw;
   batchNormUpdateRunning(runMean: Raw, runVar: Raw, counter: Raw | null, mean: Raw, invstd: Raw,
     p: import('@nodegrad/autograd').BatchNormUpdateParams): void;
-
 }

@@ -1,6 +1,7 @@
-// Pooling kernels: MaxPool2D (x, p) -> { y, indices }, MaxPool2DBackward (dy, indices, xShape),
-// MaxPool2DGather (x, indices), AvgPool2D (x, p), AvgPool2DBackward (dy, xShape, p),
-// AdaptiveAvgPool2D (x, [oh, ow]), AdaptiveAvgPool2DBackward (dy, xShape); p is Pool2DParams.
+// Pooling kernels: MaxPool2D (x, p) -> y, MaxPool2DBackward (dy, x, y, p), MaxPool2DWithIndices
+// (x, p) -> { y, indices }, MaxPool2DScatter (dy, indices, xShape), MaxPool2DGather (x, indices),
+// AvgPool2D (x, p), AvgPool2DBackward (dy, xShape, p), AdaptiveAvgPool2D (x, [oh, ow]),
+// AdaptiveAvgPool2DBackward (dy, xShape); p is Pool2DParams.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -58,8 +59,22 @@ void checkAdaptiveSize(double oh, double ow, const Shape& xs) {
 
 Napi::Value MaxPool2D(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "MaxPool2D", "x");
-  NG_KERNEL("MaxPool2D", {
-    auto [y, indices] = deviceOf(info).kernels.maxPool2d(x, poolParams(info, 1));
+  NG_KERNEL("MaxPool2D", return wrap(info.Env(), deviceOf(info).kernels.maxPool2d(x, poolParams(info, 1)));)
+}
+
+Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
+  TensorRef dy = tensorAt(info, 0, "MaxPool2DBackward", "dy");
+  TensorRef x = tensorAt(info, 1, "MaxPool2DBackward", "x");
+  TensorRef y = tensorAt(info, 2, "MaxPool2DBackward", "y");
+  NG_KERNEL("MaxPool2DBackward", {
+    return wrap(info.Env(), deviceOf(info).kernels.maxPool2dBackward(dy, x, y, poolParams(info, 3)));
+  })
+}
+
+Napi::Value MaxPool2DWithIndices(const Napi::CallbackInfo& info) {
+  TensorRef x = tensorAt(info, 0, "MaxPool2DWithIndices", "x");
+  NG_KERNEL("MaxPool2DWithIndices", {
+    auto [y, indices] = deviceOf(info).kernels.maxPool2dWithIndices(x, poolParams(info, 1));
     auto r = Napi::Object::New(info.Env());
     r.Set("y", wrap(info.Env(), std::move(y)));
     r.Set("indices", wrap(info.Env(), std::move(indices)));
@@ -67,12 +82,12 @@ Napi::Value MaxPool2D(const Napi::CallbackInfo& info) {
   })
 }
 
-Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
-  TensorRef dy = tensorAt(info, 0, "MaxPool2DBackward", "dy");
-  TensorRef idx = tensorAt(info, 1, "MaxPool2DBackward", "indices");
-  NG_KERNEL("MaxPool2DBackward", {
-    Shape xs = sizesArg(info, 2, "MaxPool2DBackward", "xShape");
-    return wrap(info.Env(), deviceOf(info).kernels.maxPool2dBackward(dy, idx, xs));
+Napi::Value MaxPool2DScatter(const Napi::CallbackInfo& info) {
+  TensorRef dy = tensorAt(info, 0, "MaxPool2DScatter", "dy");
+  TensorRef idx = tensorAt(info, 1, "MaxPool2DScatter", "indices");
+  NG_KERNEL("MaxPool2DScatter", {
+    Shape xs = sizesArg(info, 2, "MaxPool2DScatter", "xShape");
+    return wrap(info.Env(), deviceOf(info).kernels.maxPool2dScatter(dy, idx, xs));
   })
 }
 
@@ -125,6 +140,8 @@ Napi::Value AdaptiveAvgPool2DBackward(const Napi::CallbackInfo& info) {
 void bindPool(Napi::Env env, Napi::Object k, const Device& d) {
   if (d.kernels.maxPool2d) defineKernel<MaxPool2D>(env, k, "MaxPool2D", d);
   if (d.kernels.maxPool2dBackward) defineKernel<MaxPool2DBackward>(env, k, "MaxPool2DBackward", d);
+  if (d.kernels.maxPool2dWithIndices) defineKernel<MaxPool2DWithIndices>(env, k, "MaxPool2DWithIndices", d);
+  if (d.kernels.maxPool2dScatter) defineKernel<MaxPool2DScatter>(env, k, "MaxPool2DScatter", d);
   if (d.kernels.maxPool2dGather) defineKernel<MaxPool2DGather>(env, k, "MaxPool2DGather", d);
   if (d.kernels.avgPool2d) defineKernel<AvgPool2D>(env, k, "AvgPool2D", d);
   if (d.kernels.avgPool2dBackward) defineKernel<AvgPool2DBackward>(env, k, "AvgPool2DBackward", d);

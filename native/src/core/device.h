@@ -70,9 +70,12 @@ struct KernelTable {
   Tensor (*conv2dFused)(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const TensorRef* residual,
                         const ConvParams& p, bool relu) = nullptr;
 
-  // Pooling, NCHW; max pooling's indices are flat positions in each input plane, as int64.
-  std::pair<Tensor, Tensor> (*maxPool2d)(const TensorRef& x, const Pool2D& p) = nullptr;
-  Tensor (*maxPool2dBackward)(const TensorRef& dy, const TensorRef& indices, const Shape& xShape) = nullptr;
+  // Pooling, NCHW. Max pooling trains through maxPool2d and maxPool2dBackward (cuDNN's arguments:
+  // dy, x, y); the index kernels use flat positions in each input plane, as int64.
+  Tensor (*maxPool2d)(const TensorRef& x, const Pool2D& p) = nullptr;
+  Tensor (*maxPool2dBackward)(const TensorRef& dy, const TensorRef& x, const TensorRef& y, const Pool2D& p) = nullptr;
+  std::pair<Tensor, Tensor> (*maxPool2dWithIndices)(const TensorRef& x, const Pool2D& p) = nullptr;
+  Tensor (*maxPool2dScatter)(const TensorRef& dy, const TensorRef& indices, const Shape& xShape) = nullptr;
   Tensor (*maxPool2dGather)(const TensorRef& x, const TensorRef& indices) = nullptr;
   Tensor (*avgPool2d)(const TensorRef& x, const Pool2D& p) = nullptr;
   Tensor (*avgPool2dBackward)(const TensorRef& dy, const Shape& xShape, const Pool2D& p) = nullptr;

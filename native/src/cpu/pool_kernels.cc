@@ -32,7 +32,7 @@ bool withIndices(const Operand& idx, DType dtype, F f) {
   throw std::out_of_range("an index lies outside its input plane of " + std::to_string(pl.H * pl.W) + " elements");
 }
 
-std::pair<Tensor, Tensor> maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
+std::pair<Tensor, Tensor> maxPool2dWithIndicesKernel(const TensorRef& x, const Pool2D& p) {
   Operand xo = storedOrPlain(x);
   int64_t OH, OW;
   poolOutShape(x.shape, p, false, &OH, &OW);
@@ -47,8 +47,12 @@ std::pair<Tensor, Tensor> maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
   return {std::move(y), std::move(idx)};
 }
 
+Tensor maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
+  return maxPool2dWithIndicesKernel(x, p).first;
+}
+
 // A blocked dy (layer 1's gradient) gives a blocked dx; the indices are always plain.
-Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, const Shape& xs) {
+Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, const Shape& xs) {
   const bool sameLead = xs.size() == 4 && dy.shape.size() == 4 && xs[0] == dy.shape[0] && xs[1] == dy.shape[1];
   const int block = blockedAsIs(dy) && sameLead ? dy.buf->block : 0;
   Operand dyo = block ? asStored(dy) : plain(dy);
@@ -70,6 +74,17 @@ Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& indices, co
   });
   if (!ok) badIndex(pl);
   return dx;
+}
+
+// The argmax is found again from x (the first maximum in scan order, a NaN wins), so nothing is
+// kept between forward and backward; y is not needed here.
+Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& /*y*/, const Pool2D& p) {
+  auto [y, idx] = maxPool2dWithIndicesKernel(x, p);
+  if (dy.shape != y.shape) {
+    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " is not the output shape " + fmtShape(y.shape) +
+                                " of x " + fmtShape(x.shape));
+  }
+  return maxPool2dScatterKernel(dy, TensorRef{idx.buf.get(), idx.shape, idx.dtype}, x.shape);
 }
 
 Tensor maxPool2dGatherKernel(const TensorRef& x, const TensorRef& indices) {
@@ -141,6 +156,8 @@ Tensor adaptiveAvgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs) {
 void addPoolKernels(KernelTable& t) {
   t.maxPool2d = maxPool2dKernel;
   t.maxPool2dBackward = maxPool2dBackwardKernel;
+  t.maxPool2dWithIndices = maxPool2dWithIndicesKernel;
+  t.maxPool2dScatter = maxPool2dScatterKernel;
   t.maxPool2dGather = maxPool2dGatherKernel;
   t.avgPool2d = avgPool2dKernel;
   t.avgPool2dBackward = avgPool2dBackwardKernel;

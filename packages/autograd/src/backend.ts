@@ -130,11 +130,21 @@ export interface Kernels {
    */
   Conv2DFused?: (x: Raw, w: Raw, bias: Raw | null, residual: Raw | null, p: Conv2DFusedParams) => Raw;
 
-  // Pooling, NCHW. Max pooling returns flat indices into each input plane (H*W), as PyTorch.
-  MaxPool2D: (x: Raw, p: Pool2DParams) => { y: Raw; indices: Raw };
-  /** Scatter-adds dy into a zero tensor of xShape at the saved plane indices. */
-  MaxPool2DBackward: (dy: Raw, indices: Raw, xShape: Shape) => Raw;
-  /** The adjoint of MaxPool2DBackward: gathers x at the saved plane indices. */
+  // Pooling, NCHW. Max pooling's training path is MaxPool2D and MaxPool2DBackward, which a
+  // library such as cuDNN implements as it is; the index kernels serve maxPool2dWithIndices and
+  // higher-order gradients, with PyTorch's flat plane indices.
+  MaxPool2D: (x: Raw, p: Pool2DParams) => Raw;
+  /**
+   * max pooling's gradient from what cuDNN's pooling backward takes (dy, x, y): each dy goes to
+   * the first maximum of its window in x in scan order (a NaN counts as the maximum), as PyTorch.
+   * y is the forward's output, unchanged since; a backend may ignore it.
+   */
+  MaxPool2DBackward: (dy: Raw, x: Raw, y: Raw, p: Pool2DParams) => Raw;
+  /** The maxima and, as PyTorch's return_indices, each one's flat index into its input plane (H*W). */
+  MaxPool2DWithIndices: (x: Raw, p: Pool2DParams) => { y: Raw; indices: Raw };
+  /** Scatter-adds dy into a zero tensor of xShape at the given plane indices. */
+  MaxPool2DScatter: (dy: Raw, indices: Raw, xShape: Shape) => Raw;
+  /** The adjoint of MaxPool2DScatter: gathers x at the given plane indices. */
   MaxPool2DGather: (x: Raw, indices: Raw) => Raw;
   AvgPool2D: (x: Raw, p: Pool2DParams) => Raw;
   AvgPool2DBackward: (dy: Raw, xShape: Shape, p: Pool2DParams) => Raw;
@@ -206,7 +216,8 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   RandomUniform: 'random', RandomNormal: 'random', Bernoulli: 'random',
   BatchMatMul: 'matmul',
   Conv2D: 'conv', Conv2DBackpropInput: 'conv', Conv2DBackpropFilter: 'conv', Conv2DFused: 'conv',
-  MaxPool2D: 'pool', MaxPool2DBackward: 'pool', MaxPool2DGather: 'pool', AvgPool2D: 'pool',
+  MaxPool2D: 'pool', MaxPool2DBackward: 'pool', MaxPool2DWithIndices: 'pool', MaxPool2DScatter: 'pool',
+  MaxPool2DGather: 'pool', AvgPool2D: 'pool',
   AvgPool2DBackward: 'pool', AdaptiveAvgPool2D: 'pool', AdaptiveAvgPool2DBackward: 'pool',
   BatchNormStats: 'norm', BatchNormElemt: 'norm', BatchNormInvstd: 'norm', BatchNormBackwardReduce: 'norm',
   BatchNormBackwardElemt: 'norm', BatchNormUpdateRunning: 'norm',

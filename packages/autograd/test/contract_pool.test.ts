@@ -47,46 +47,53 @@ describeBackends(describe, 'pooling kernels vs the ts kernels in float64', (devi
   const rand = lcg(11);
   const op = (shape: readonly number[], f: (i: number) => number = rand) => operand(shape, f);
 
-  it.each([...POOL_CASES, ...DILATED])('MaxPool2D: values, indices, backward and gather: $name', ({ shape, p }) => {
+  it.each([...POOL_CASES, ...DILATED])('MaxPool2D: values, indices, backward, scatter and gather: $name', ({ shape, p }) => {
     // Few distinct values, so windows hold ties and the first-maximum rule matters.
     const x = op(shape, () => Math.floor(rand() * 2));
-    const got = k().MaxPool2D(x.dev, p), ref = t.MaxPool2D(x.ref, p);
+    const got = k().MaxPool2DWithIndices(x.dev, p), ref = t.MaxPool2DWithIndices(x.ref, p);
     expectClose(got.y, ref.y, 0, 'y');
+    expectClose(k().MaxPool2D(x.dev, p), ref.y, 0, 'y without indices');
     expect(got.indices.dtype).toBe('int64');
     expect(got.indices.shape).toEqual(ref.indices.shape);
     expect(host(got.indices)).toEqual(Array.from(ref.indices.buf as Float64Array));
     expectClose(k().MaxPool2DGather(x.dev, got.indices), t.MaxPool2DGather(x.ref, ref.indices), 0, 'gather');
     const dy = op(ref.y.shape);
-    expectClose(k().MaxPool2DBackward(dy.dev, got.indices, shape), t.MaxPool2DBackward(dy.ref, ref.indices, shape),
-      t.MaxPool2DBackward(dy.abs, ref.indices, shape), 'dx');
+    const dxRef = t.MaxPool2DScatter(dy.ref, ref.indices, shape), bound = t.MaxPool2DScatter(dy.abs, ref.indices, shape);
+    expectClose(k().MaxPool2DScatter(dy.dev, got.indices, shape), dxRef, bound, 'dx by scatter');
+    // cuDNN's form: the same argmax found again from x (and y).
+    expectClose(k().MaxPool2DBackward(dy.dev, x.dev, k().MaxPool2D(x.dev, p), p), dxRef, bound, 'dx from (dy, x, y)');
   });
 
   it('MaxPool2D: ties take the first maximum, NaN wins, an all -inf window points at its first element', () => {
     const p = pc([], [2, 2], [2, 2], [0, 0], false).p;
-    expect(host(k().MaxPool2D(op([1, 1, 2, 2], (i) => [1, 3, 3, 1][i]!).dev, p).indices)).toEqual([1]);
+    expect(host(k().MaxPool2DWithIndices(op([1, 1, 2, 2], (i) => [1, 3, 3, 1][i]!).dev, p).indices)).toEqual([1]);
     for (const v of [[1, NaN, 5, 2], [NaN, 7, NaN, 2], [3, 4, 5, NaN]]) {
       const x = op([1, 1, 2, 2], (i) => v[i]!);
-      const got = k().MaxPool2D(x.dev, p), ref = t.MaxPool2D(x.ref, p);
-      expect(host(got.y)[0]).toBeNaN();
+      const got = k().MaxPool2DWithIndices(x.dev, p), ref = t.MaxPool2DWithIndices(x.ref, p);
+      const y = host(got.y);
+      expect(y[0]).toBeNaN();
       expect(host(got.indices)).toEqual(Array.from(ref.indices.buf as Float64Array));
+      const one = getBackend(device).fromArray(Float32Array.from([7]), [1, 1, 1, 1], 'float32');
+      expect(host(k().MaxPool2DBackward(one, x.dev, k().MaxPool2D(x.dev, p), p))).toEqual(
+        Array.from({ length: 4 }, (_, i) => (i === (ref.indices.buf as Float64Array)[0] ? 7 : 0)));
     }
     const inf = op([1, 1, 2, 2], () => -Infinity);
     const q = pc([], [2, 2], [1, 1], [1, 1], false).p;
-    expect(host(k().MaxPool2D(inf.dev, q).y)).toEqual(new Array(9).fill(-Infinity));
-    expect(host(k().MaxPool2D(inf.dev, q).indices)).toEqual([0, 0, 1, 0, 0, 1, 2, 2, 3]);
+    expect(host(k().MaxPool2D(inf.dev, q))).toEqual(new Array(9).fill(-Infinity));
+    expect(host(k().MaxPool2DWithIndices(inf.dev, q).indices)).toEqual([0, 0, 1, 0, 0, 1, 2, 2, 3]);
   });
 
-  it('MaxPool2DBackward and MaxPool2DGather take int32 indices too, and reject indices outside the plane', () => {
+  it('MaxPool2DScatter and MaxPool2DGather take int32 indices too, and reject indices outside the plane', () => {
     const x = op([2, 3, 6, 6]);
     const p = pc([], [2, 2], [2, 2], [0, 0], false).p;
-    const { indices } = t.MaxPool2D(x.ref, p);
+    const { indices } = t.MaxPool2DWithIndices(x.ref, p);
     const i32 = getBackend(device).fromArray(Int32Array.from(indices.buf as Float64Array), indices.shape, 'int32');
     const dy = op(indices.shape);
-    expectClose(k().MaxPool2DBackward(dy.dev, i32, x.ref.shape), t.MaxPool2DBackward(dy.ref, indices, x.ref.shape), 0);
+    expectClose(k().MaxPool2DScatter(dy.dev, i32, x.ref.shape), t.MaxPool2DScatter(dy.ref, indices, x.ref.shape), 0);
     expectClose(k().MaxPool2DGather(x.dev, i32), t.MaxPool2DGather(x.ref, indices), 0);
     const bad = getBackend(device).fromArray(Float64Array.from(indices.buf as Float64Array, (v, i) => (i === 5 ? 36 : v)),
       indices.shape, 'int64');
-    expect(() => k().MaxPool2DBackward(dy.dev, bad, x.ref.shape)).toThrow(/MaxPool2DBackward: an index lies outside/);
+    expect(() => k().MaxPool2DScatter(dy.dev, bad, x.ref.shape)).toThrow(/MaxPool2DScatter: an index lies outside/);
     expect(() => k().MaxPool2DGather(x.dev, bad)).toThrow(/MaxPool2DGather: an index lies outside/);
   });
 

@@ -120,6 +120,16 @@ describe('maxPool2d', () => {
     expect(Array.from(g!.toTypedArray())).toEqual([0, 0, 0, 0, 1, 2, 0, 3, 4]);
   });
 
+  it('an output changed in place after the pool (y.relu_()) is no version error, and the gradient is right', () => {
+    manualSeed(8);
+    const x = randn([2, 3, 6, 6], { dtype: 'float64', requiresGrad: true });
+    const [want] = grad(maxPool2d(x, 2).relu().mul(x.sum()).sum(), [x]);
+    const z = maxPool2d(x, 2);
+    z.relu_();
+    const [got] = grad(z.mul(x.sum()).sum(), [x]);
+    expect(Array.from(got!.toTypedArray())).toEqual(Array.from(want!.toTypedArray()));
+  });
+
   it.each(maxCases.slice(0, 4))('gradgradcheck: %s', (_, shape, k, o) => {
     manualSeed(3);
     expect(gradgradcheck((t) => maxPool2d(t, k, o), [f64(shape)], undefined, { fastMode: true })).toBe(true);

@@ -279,7 +279,7 @@ describe('ts kernels: pooling', () => {
   it('output sizes follow PyTorch, including the ceil-mode rule that drops a window starting in padding', () => {
     // Values from torch.nn.functional.max_pool2d.
     const p = (k: number, s: number, pad: number, ceil: boolean) => pc([1, 1, 0, 0], [k, k], [s, s], [pad, pad], ceil).p;
-    const shapeOf = (n: number, q: Pool2DParams) => K.MaxPool2D(make([1, 1, n, n], 'float64'), q).y.shape.slice(2);
+    const shapeOf = (n: number, q: Pool2DParams) => K.MaxPool2D(make([1, 1, n, n], 'float64'), q).shape.slice(2);
     expect(shapeOf(5, p(2, 2, 0, true))).toEqual([3, 3]);
     expect(shapeOf(5, p(2, 2, 0, false))).toEqual([2, 2]);
     expect(shapeOf(3, p(2, 2, 1, true))).toEqual([2, 2]);
@@ -287,7 +287,7 @@ describe('ts kernels: pooling', () => {
     expect(shapeOf(6, p(3, 2, 1, true))).toEqual([4, 4]);
     for (const c of [...POOL_CASES, ...DILATED]) {
       const { H, W } = planeDims(c.shape);
-      const y = K.MaxPool2D(make(c.shape, 'float64'), c.p).y;
+      const y = K.MaxPool2D(make(c.shape, 'float64'), c.p);
       expect(y.shape.slice(-2)).toEqual([
         refOutLen(H, c.p.kernel[0], c.p.stride[0], c.p.padding[0], c.p.dilation[0], c.p.ceilMode),
         refOutLen(W, c.p.kernel[1], c.p.stride[1], c.p.padding[1], c.p.dilation[1], c.p.ceilMode)]);
@@ -295,17 +295,20 @@ describe('ts kernels: pooling', () => {
   });
 
   for (const dtype of DTYPES) {
-    it(`MaxPool2D values and indices match a direct scan; backward and gather are adjoint (${dtype})`, () => {
+    it(`MaxPool2D values and indices match a direct scan; backward, scatter and gather are adjoint (${dtype})`, () => {
       for (const c of [...POOL_CASES, ...DILATED]) {
         // Few distinct values, so windows hold ties and the first-maximum rule matters.
         const x = make(c.shape, dtype, () => Math.floor(rnd() * 2));
         const ref = refMaxPool(vals(x), c.shape, c.p);
-        const { y, indices } = K.MaxPool2D(x, c.p);
+        const { y, indices } = K.MaxPool2DWithIndices(x, c.p);
         expectClose(y, ref.outShape, ref.y, 0, dtype);
+        expectClose(K.MaxPool2D(x, c.p), ref.outShape, ref.y, 0, dtype);
         expectClose(indices, ref.outShape, ref.idx, 0, 'int64');
         expectClose(K.MaxPool2DGather(x, indices), ref.outShape, ref.y, 0, dtype);
         const dy = make(ref.outShape, dtype);
-        const dx = K.MaxPool2DBackward(dy, indices, c.shape);
+        const dx = K.MaxPool2DScatter(dy, indices, c.shape);
+        // cuDNN's form finds the same argmax from x (and y).
+        expectClose(K.MaxPool2DBackward(dy, x, y, c.p), c.shape, vals(dx), 0, dtype);
         // Scatter-add reference: each output's gradient lands on its argmax in its plane.
         const { H, W } = planeDims(c.shape);
         const L = size(ref.outShape.slice(-2));
@@ -372,12 +375,14 @@ describe('ts kernels: pooling', () => {
 
   it('MaxPool2D: ties take the first maximum, NaN wins, an all -inf window points at its first element', () => {
     const p = pc([1, 1, 2, 2], [2, 2], [2, 2], [0, 0], false).p;
-    const tie = K.MaxPool2D(make([1, 1, 2, 2], 'float64', (i) => [1, 3, 3, 1][i]!), p);
+    const tie = K.MaxPool2DWithIndices(make([1, 1, 2, 2], 'float64', (i) => [1, 3, 3, 1][i]!), p);
     expect(vals(tie.indices)).toEqual([1]);
-    const nan = K.MaxPool2D(make([1, 1, 2, 2], 'float32', (i) => [1, NaN, 5, 2][i]!), p);
+    const nanX = make([1, 1, 2, 2], 'float32', (i) => [1, NaN, 5, 2][i]!);
+    const nan = K.MaxPool2DWithIndices(nanX, p);
+    expect(vals(K.MaxPool2DBackward(make([1, 1, 1, 1], 'float32', () => 7), nanX, nan.y, p))).toEqual([0, 7, 0, 0]);
     expect(vals(nan.y)[0]).toBeNaN();
     expect(vals(nan.indices)).toEqual([1]);
-    const inf = K.MaxPool2D(make([1, 1, 2, 2], 'float64', () => -Infinity), pc([], [2, 2], [1, 1], [1, 1], false).p);
+    const inf = K.MaxPool2DWithIndices(make([1, 1, 2, 2], 'float64', () => -Infinity), pc([], [2, 2], [1, 1], [1, 1], false).p);
     expect(vals(inf.y)).toEqual(new Array(9).fill(-Infinity));
     expect(vals(inf.indices)).toEqual([0, 0, 1, 0, 0, 1, 2, 2, 3]);
   });

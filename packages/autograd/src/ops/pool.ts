@@ -1,10 +1,12 @@
 /**
  * 2-D pooling over the last two dims of [N, C, H, W] (or [C, H, W]). Each pooling op and its
- * backward are a linear adjoint pair of kernels, so each one's VJP is the other:
- *   max:      gather at the saved argmax indices  <->  scatter-add to them (MaxPool2DBackward)
- *   average:  AvgPool2D                           <->  AvgPool2DBackward
- *   adaptive: AdaptiveAvgPool2D                   <->  AdaptiveAvgPool2DBackward
- * and gradients of any order stay on kernels.
+ * backward are a linear adjoint pair of kernels (for max pooling, at fixed argmax positions), so
+ * each one's VJP is the other:
+ *   max:      gather at the argmax (MaxPool2DGather)  <->  scatter-add to it (MaxPool2DScatter)
+ *   average:  AvgPool2D                               <->  AvgPool2DBackward
+ *   adaptive: AdaptiveAvgPool2D                       <->  AdaptiveAvgPool2DBackward
+ * and gradients of any order stay on kernels. maxPool2d itself trains through MaxPool2D and
+ * MaxPool2DBackward(dy, x, y), the form cuDNN's pooling takes, and keeps no indices.
  */
 import type { Pool2DParams } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
@@ -70,23 +72,57 @@ function poolParams(op: string, x: Tensor, kernelSize: Size2, o: MaxPool2dOption
 
 // ---- max pooling: y = gather(x, idx); dx = scatter(dy, idx); both linear for fixed idx.
 
-// The indices are no output of the node (they carry no gradient): the op hands them back through `out`.
 const maxPool2dOp = defineOp({
   name: 'maxPool2d',
+  forward(ctx: Ctx<{ p: Pool2DParams; y: Tensor; yVersion: number }>, x: Tensor, p: Pool2DParams) {
+    const y = wrap(kernels(x).MaxPool2D(x, p), x);
+    ctx.save(x);
+    ctx.p = p;
+    // y is kept without the version check: if it was changed in place, backward recomputes it.
+    ctx.y = ctx.keep(y);
+    ctx.yVersion = y.version;
+    return y;
+  },
+  backward(ctx, g): (Tensor | null)[] {
+    const [x] = ctx.saved as [Tensor];
+    const y = ctx.y.version === ctx.yVersion ? ctx.y : wrap(kernels(x).MaxPool2D(x, ctx.p), x);
+    return [maxPool2dBackwardOp(g, x, y, ctx.p), null];
+  },
+});
+
+/** max pooling's gradient; its own VJP with respect to dy gathers at the argmax of x. */
+const maxPool2dBackwardOp = defineOp({
+  name: 'maxPool2dBackward',
+  forward(ctx: Ctx<{ p: Pool2DParams }>, dy: Tensor, x: Tensor, y: Tensor, p: Pool2DParams) {
+    ctx.save(x);
+    ctx.p = p;
+    return wrap(kernels(dy).MaxPool2DBackward(dy, x, y, p), dy);
+  },
+  backward(ctx, g): (Tensor | null)[] {
+    const [x] = ctx.saved as [Tensor];
+    const indices = wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x);
+    return [maxPool2dGatherOp(g, indices, x.shape), null, null, null];
+  },
+});
+
+// With indices, as PyTorch's return_indices. The indices are no output of the node (they carry
+// no gradient): the op hands them back through `out`.
+const maxPool2dWithIndicesOp = defineOp({
+  name: 'maxPool2d',
   forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, p: Pool2DParams, out: { indices?: Tensor }) {
-    const { y, indices } = kernels(x).MaxPool2D(x, p);
+    const { y, indices } = kernels(x).MaxPool2DWithIndices(x, p);
     ctx.indices = out.indices = ctx.keep(wrap(indices, x));
     ctx.xShape = x.shape;
     return wrap(y, x);
   },
-  backward: (ctx, g): (Tensor | null)[] => [maxPool2dBackwardOp(g, ctx.indices, ctx.xShape), null, null],
+  backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
 });
 
-const maxPool2dBackwardOp = defineOp({
+const maxPool2dScatterOp = defineOp({
   name: 'maxPool2dBackward',
   forward(ctx: Ctx<{ indices: Tensor }>, dy: Tensor, indices: Tensor, xShape: Shape) {
     ctx.indices = ctx.keep(indices);
-    return wrap(kernels(dy).MaxPool2DBackward(dy, indices, xShape), dy);
+    return wrap(kernels(dy).MaxPool2DScatter(dy, indices, xShape), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dGatherOp(g, ctx.indices, g.shape), null, null],
 });
@@ -98,14 +134,14 @@ const maxPool2dGatherOp = defineOp({
     ctx.xShape = xShape;
     return wrap(kernels(x).MaxPool2DGather(x, indices), x);
   },
-  backward: (ctx, g): (Tensor | null)[] => [maxPool2dBackwardOp(g, ctx.indices, ctx.xShape), null, null],
+  backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
 });
 
 /** The max over each window, with its flat index into the input plane (H*W), as PyTorch's return_indices. */
 export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, opts: MaxPool2dOptions = {}): [Tensor, Tensor] {
   checkInput('maxPool2d', x);
   const out: { indices?: Tensor } = {};
-  const y = maxPool2dOp(x, poolParams('maxPool2d', x, kernelSize, opts), out);
+  const y = maxPool2dWithIndicesOp(x, poolParams('maxPool2d', x, kernelSize, opts), out);
   return [y, out.indices!];
 }
 
@@ -114,7 +150,8 @@ export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, opts: MaxPool
  * @example maxPool2d(x, 3, { stride: 2, padding: 1 })
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, opts: MaxPool2dOptions = {}): Tensor {
-  return maxPool2dWithIndices(x, kernelSize, opts)[0];
+  checkInput('maxPool2d', x);
+  return maxPool2dOp(x, poolParams('maxPool2d', x, kernelSize, opts));
 }
 
 /**
@@ -135,7 +172,7 @@ export function maxPool2dBackward(dy: Tensor, indices: Tensor, xShape: Shape): T
     throw new Error(`${op}: gradOutput ${fmt(dy.shape)} and indices ${fmt(indices.shape)} must have one shape, ` +
       `with the leading dims of the input shape ${fmt(xShape)}`);
   }
-  return maxPool2dBackwardOp(dy, indices, [...xShape]);
+  return maxPool2dScatterOp(dy, indices, [...xShape]);
 }
 
 // ---- average pooling

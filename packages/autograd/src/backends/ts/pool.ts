@@ -106,12 +106,12 @@ function checkIndices(op: string, indices: Raw, like: Shape, likeName: string): 
   }
 }
 
-function maxPool2dBackward(dy: Raw, indices: Raw, xShape: Shape): Raw {
-  const { planes, H, W } = planesOf('MaxPool2DBackward', xShape);
-  checkIndices('MaxPool2DBackward', indices, dy.shape, 'dy');
+function maxPool2dScatter(dy: Raw, indices: Raw, xShape: Shape): Raw {
+  const { planes, H, W } = planesOf('MaxPool2DScatter', xShape);
+  checkIndices('MaxPool2DScatter', indices, dy.shape, 'dy');
   const L = dy.shape.length < 2 ? 0 : numel(dy.shape.slice(-2));
   if (numel(dy.shape) !== planes * L) {
-    throw new Error(`MaxPool2DBackward: dy ${fmt(dy.shape)} does not have the planes of input ${fmt(xShape)}`);
+    throw new Error(`MaxPool2DScatter: dy ${fmt(dy.shape)} does not have the planes of input ${fmt(xShape)}`);
   }
   const dx = out(xShape, dy.dtype);
   const g = farr(dy), d = farr(dx), id = arr(indices);
@@ -289,10 +289,24 @@ function adaptiveAvgPool2dBackward(dy: Raw, xShape: Shape): Raw {
   return dx;
 }
 
-export const poolKernels: Pick<Kernels, 'MaxPool2D' | 'MaxPool2DBackward' | 'MaxPool2DGather' | 'AvgPool2D' |
-  'AvgPool2DBackward' | 'AdaptiveAvgPool2D' | 'AdaptiveAvgPool2DBackward'> = {
-  MaxPool2D: maxPool2d,
+/** The argmax is recomputed from x (first maximum in scan order, NaN wins): y is not needed. */
+function maxPool2dBackward(dy: Raw, x: Raw, _y: Raw, p: Pool2DParams): Raw {
+  if (dy.shape.join() !== outShapeOf(x.shape, p).join()) {
+    throw new Error(`MaxPool2DBackward: dy ${fmt(dy.shape)} is not the output shape ${fmt(outShapeOf(x.shape, p))} of x ${fmt(x.shape)}`);
+  }
+  return maxPool2dScatter(dy, maxPool2d(x, p).indices, x.shape);
+}
+
+function outShapeOf(xShape: Shape, p: Pool2DParams): number[] {
+  return [...xShape.slice(0, -2), ...outSizes('MaxPool2DBackward', xShape, p)];
+}
+
+export const poolKernels: Pick<Kernels, 'MaxPool2D' | 'MaxPool2DBackward' | 'MaxPool2DWithIndices' | 'MaxPool2DScatter' |
+  'MaxPool2DGather' | 'AvgPool2D' | 'AvgPool2DBackward' | 'AdaptiveAvgPool2D' | 'AdaptiveAvgPool2DBackward'> = {
+  MaxPool2D: (x, p) => maxPool2d(x, p).y,
   MaxPool2DBackward: maxPool2dBackward,
+  MaxPool2DWithIndices: maxPool2d,
+  MaxPool2DScatter: maxPool2dScatter,
   MaxPool2DGather: maxPool2dGather,
   AvgPool2D: avgPool2d,
   AvgPool2DBackward: avgPool2dBackward,
