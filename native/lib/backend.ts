@@ -1,5 +1,5 @@
 /** A native device as a Backend: its kernel table as it is, its memory functions, its dtypes. */
-import type { Backend, DType, DTypeSupport, Kernels } from '@nodegrad/autograd';
+import type { Backend, DType, DTypeSupport } from '@nodegrad/autograd';
 import type { NativeDevice } from './native.js';
 
 const ALL: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
@@ -13,11 +13,8 @@ export const CPU_DTYPES: DTypeSupport = {
   matmul: F32, conv: F32, pool: F32, norm: F32, softmax: F32, optim: ['float32', 'float64'],
 };
 
-/** A device whose table holds the whole Kernels interface. */
-export type CompleteDevice = Omit<NativeDevice, 'kernels'> & { readonly kernels: Kernels };
-
 /** The Backend over one device of the addon: its table as the kernels, its memory functions, its dtypes. */
-export function createBackend(name: string, device: CompleteDevice, dtypes: DTypeSupport): Backend {
+export function createBackend(name: string, device: NativeDevice, dtypes: DTypeSupport): Backend {
   return {
     name,
     fromArray: device.fromArray,

@@ -4,7 +4,6 @@
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { CPU_DTYPES, createBackend } from './backend.js';
-import { normKernels } from './kernels/norm.js';
 import { loadAddon } from './load.js';
 import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
 
@@ -12,9 +11,7 @@ const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
 const cpuUnavailable = whyCpuUnavailable();
 if (cpuUnavailable === null) {
-  // Batch norm's kernels join the table's until their binding registers into it (NormKernelName).
-  const cpu = addon!.cpu;
-  registerBackend(createBackend('cpu', { ...cpu, kernels: { ...cpu.kernels, ...normKernels(addon!) } }, CPU_DTYPES));
+  registerBackend(createBackend('cpu', addon!.cpu, CPU_DTYPES));
   setDefaultDevice('cpu');
 } else {
   reportUnavailable('cpu', cpuUnavailable);

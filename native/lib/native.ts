@@ -4,7 +4,7 @@
  * interface; tensors cross as opaque handles inside Raw objects ({ buf, shape, dtype }); data is
  * copied only by fromArray (upload) and readSync (download).
  */
-import type { DType, KernelName, Kernels, Raw, Shape, TypedArray } from '@nodegrad/autograd';
+import type { DType, Kernels, Raw, Shape, TypedArray } from '@nodegrad/autograd';
 
 export interface FeatureStatus {
   enabled: boolean;
@@ -19,13 +19,6 @@ export interface MemoryStats {
   /** What the device's allocator keeps for reuse. */
   poolCachedBytes: number;
 }
-
-/**
- * Batch norm's kernels, which reach the backend outside the device table for now: the addon
- * exports them as batchNormForward / batchNormBackward (bindings/norm.cc) and kernels/norm.ts
- * adapts them, until their binding registers into the table like every other family.
- */
-export type NormKernelName = Extract<KernelName, `BatchNorm${string}`>;
 
 /** One device of the addon (bindings/device.cc): memory functions and the kernel table. */
 export interface NativeDevice {
@@ -45,7 +38,7 @@ export interface NativeDevice {
   /** Debug: the layout the buffer holds ('nchw', or oneDNN's blocked 'nChw8c' / 'nChw16c' on 'cpu'). */
   layoutOf(x: Raw): string;
   /** The Kernels interface itself: a key is absent only for an optional kernel the device lacks. */
-  readonly kernels: Omit<Kernels, NormKernelName>;
+  readonly kernels: Kernels;
 }
 
 export interface NativeAddon {
@@ -57,14 +50,4 @@ export interface NativeAddon {
   getNumThreads(): number;
   /** Cached oneDNN primitives now, and how many were ever made (a repeated shape adds none). */
   primitiveCacheStats(): { entries: number; created: number };
-
-  // Batch norm (bindings/norm.cc), outside the table for now: see NormKernelName.
-  batchNormStats(x: Raw, eps: number): { mean: Raw; invstd: Raw };
-  batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw): Raw;
-  batchNormInvstd(runVar: Raw, eps: number): Raw;
-  batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw): { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw };
-  batchNormBackwardElemt(dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw, sumDyXmu: Raw,
-    count: number): Raw;
-  batchNormUpdateRunning(runMean: Raw, runVar: Raw, counter: Raw | null, mean: Raw, invstd: Raw,
-    p: import('@nodegrad/autograd').BatchNormUpdateParams): void;
 }

@@ -1,6 +1,6 @@
 // The 'cpu' addon's entry point: it only registers. The 'cpu' device (cpu/device.h: host memory
 // and its kernel table) through the bindings every device shares (bindings/, in the static core
-// library), batch norm's kernels beside it, the thread controls and the build's contents.
+// library), the thread controls and the build's contents.
 #include <napi.h>
 
 #include "bindings/kernels.h"
@@ -25,7 +25,6 @@ Napi::Object describeBuild(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nodegrad::registerDevice(env, exports, nodegrad::cpu::device());
-  nodegrad::registerNorm(env, exports);
   nodegrad::registerCpuControls(env, exports);
   exports.Set("buildInfo", describeBuild(env));
   return exports;

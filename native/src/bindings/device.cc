@@ -108,6 +108,7 @@ void registerDevice(Napi::Env env, Napi::Object exports, const Device& device) {
   bindMatmulConv(env, kernels, device);
   bindPool(env, kernels, device);
   bindOptim(env, kernels, device);
+  bindNorm(env, kernels, device);
   o.Set("kernels", kernels);
   exports.Set(name, o);
 }

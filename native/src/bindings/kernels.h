@@ -19,9 +19,6 @@ void bindCreation(Napi::Env env, Napi::Object kernels, const Device& device);
 void bindMatmulConv(Napi::Env env, Napi::Object kernels, const Device& device);
 void bindPool(Napi::Env env, Napi::Object kernels, const Device& device);
 void bindOptim(Napi::Env env, Napi::Object kernels, const Device& device);
-
-// Batch norm's kernels as exports of their own (batchNormForward, batchNormBackward), read with
-// the argument helpers of bindings/buffer.h, until they join the table (bindings/norm.cc).
-void registerNorm(Napi::Env env, Napi::Object exports);
+void bindNorm(Napi::Env env, Napi::Object kernels, const Device& device);
 
 }  // namespace nodegrad

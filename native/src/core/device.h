@@ -15,6 +15,12 @@
 
 namespace nodegrad {
 
+// BatchNormBackwardReduce's per-channel results: sumDy, sumDyXmu = sum dy * (x - mean), and the
+// affine parameters' gradients dweight = sumDyXmu * invstd and dbias = sumDy.
+struct BatchNormReduce {
+  Tensor sumDy, sumDyXmu, dweight, dbias;
+};
+
 struct DeviceMemory {
   // A tensor holding a copy of `numel` host elements of dtype (fromArray: the only upload).
   Tensor (*upload)(const void* host, size_t numel, const Shape& shape, DType dtype) = nullptr;
@@ -87,6 +93,21 @@ struct KernelTable {
                   const SGDOptions& o) = nullptr;
   void (*adamStep)(const TensorRef& param, const TensorRef& grad, const TensorRef& expAvg, const TensorRef& expAvgSq,
                    const TensorRef* maxExpAvgSq, const AdamOptions& o) = nullptr;
+
+  // Batch norm over dim 1 of [N, C, *], split as PyTorch's CUDA path; per-channel operands are [C]
+  // in x's dtype, w, b and counter may be null. Stats and BackwardReduce give [C] results, Elemt
+  // and BackwardElemt x's shape; UpdateRunning writes runMean, runVar and counter in place.
+  std::pair<Tensor, Tensor> (*batchNormStats)(const TensorRef& x, double eps) = nullptr;
+  Tensor (*batchNormElemt)(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+                           const TensorRef& invstd) = nullptr;
+  Tensor (*batchNormInvstd)(const TensorRef& runVar, double eps) = nullptr;
+  BatchNormReduce (*batchNormBackwardReduce)(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                                             const TensorRef& invstd) = nullptr;
+  Tensor (*batchNormBackwardElemt)(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                                   const TensorRef& invstd, const TensorRef* w, const TensorRef& sumDy,
+                                   const TensorRef& sumDyXmu, double count) = nullptr;
+  void (*batchNormUpdateRunning)(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter,
+                                 const TensorRef& mean, const TensorRef& invstd, const BatchNormUpdate& p) = nullptr;
 };
 
 struct Device {

@@ -34,4 +34,10 @@ struct AdamOptions {
   int64_t step;
 };
 
+// BatchNormUpdateParams: the running statistics' update from a batch of `count` elements per
+// channel over every rank (the unbiased variance divides by count - 1), momentum `factor`.
+struct BatchNormUpdate {
+  double eps, count, factor;
+};
+
 }  // namespace nodegrad

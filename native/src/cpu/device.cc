@@ -14,6 +14,7 @@ const Device& device() {
     addMatmulConvKernels(dev.kernels);
     addPoolKernels(dev.kernels);
     addOptimKernels(dev.kernels);
+    addNormKernels(dev.kernels);
     return dev;
   }();
   return d;

@@ -16,5 +16,6 @@ void addCreationKernels(KernelTable& t);
 void addMatmulConvKernels(KernelTable& t);
 void addPoolKernels(KernelTable& t);
 void addOptimKernels(KernelTable& t);
+void addNormKernels(KernelTable& t);
 
 }  // namespace nodegrad::cpu

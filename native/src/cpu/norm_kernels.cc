@@ -1,0 +1,134 @@
+// The 'cpu' batch norm kernels (KernelTable entries): the loops of cpu/batchnorm.cc over plain
+// (n, c) planes, or of cpu/batchnorm_blocked.cc when x is an activation a convolution left in
+// oneDNN's blocked layout: y and dx then keep that layout for the next conv or its backward.
+// Statistics are accumulated in double; results and per-channel operands are float32.
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "cpu/batchnorm.h"
+#include "cpu/device.h"
+#include "cpu/operands.h"
+
+namespace nodegrad::cpu {
+namespace {
+
+// x is [N, C, *] (checked by the binding), seen as N * C planes of S elements.
+BNLayout layoutOf(const TensorRef& x) {
+  int64_t S = 1;
+  for (size_t i = 2; i < x.shape.size(); i++) S *= x.shape[i];
+  return {x.shape[0], x.shape[1], S};
+}
+
+// A per-channel operand read plain (a [C] view of a blocked [1, C, 1, 1] buffer is reordered), or
+// nothing when absent.
+Operand perChannel(const TensorRef* t) { return t ? plain(*t) : Operand{nullptr, nullptr}; }
+const float* dataOf(const Operand& o) { return o.buf ? o.f32() : nullptr; }
+
+// A float32 [C] result holding v (float or double).
+template <typename T>
+Tensor channelVector(const T* v, int64_t C) {
+  Tensor t = newTensor({C}, DType::F32);
+  float* out = t.buf->as<float>();
+  for (int64_t c = 0; c < C; c++) out[c] = float(v[c]);
+  return t;
+}
+
+// dy and x for the backward parts, in one layout: blocked as stored when x is (the saved conv
+// output), with a dy of another layout blocked to match as the elementwise kernels do, so that dx
+// stays blocked for the conv's backward; otherwise both plain.
+std::pair<Operand, Operand> gradOperands(const TensorRef& dy, const TensorRef& x) {
+  if (blockedAsIs(x) && dy.shape == x.shape && dy.dtype == DType::F32) {
+    const bool same = blockedAsIs(dy) && dy.buf->block == x.buf->block;
+    return {same ? asStored(dy) : blockedLike(dy, *x.buf), asStored(x)};
+  }
+  return {plain(dy), plain(x)};
+}
+
+std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
+  requireF32(x.dtype, "x");
+  Operand xo = storedOrPlain(x);
+  const BNLayout l = layoutOf(x);
+  std::vector<double> mean, invstd;
+  if (xo.block()) batchNormStatsBlocked(xo.f32(), l, xo.block(), eps, mean, invstd);
+  else batchNormStats(xo.f32(), l, eps, mean, invstd);
+  return {channelVector(mean.data(), l.C), channelVector(invstd.data(), l.C)};
+}
+
+Tensor elemtKernel(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+                   const TensorRef& invstd) {
+  requireF32(x.dtype, "x");
+  Operand xo = storedOrPlain(x), wo = perChannel(w), bo = perChannel(b);
+  Operand mo = plain(mean), io = plain(invstd);
+  const BNLayout l = layoutOf(x);
+  const std::vector<double> md(mo.f32(), mo.f32() + l.C), isd(io.f32(), io.f32() + l.C);
+  Tensor y = newBlocked(x.shape, xo.block());
+  float* yd = y.buf->as<float>();
+  if (xo.block()) batchNormApplyBlocked(xo.f32(), yd, l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
+  else batchNormApply(xo.f32(), yd, l, md.data(), isd.data(), dataOf(wo), dataOf(bo));
+  return y;
+}
+
+Tensor invstdKernel(const TensorRef& runVar, double eps) {
+  requireF32(runVar.dtype, "runVar");
+  Operand v = plain(runVar);
+  const size_t C = runVar.numel();
+  std::vector<double> is(C);
+  for (size_t c = 0; c < C; c++) is[c] = 1.0 / std::sqrt(double(v.f32()[c]) + eps);
+  return channelVector(is.data(), int64_t(C));
+}
+
+BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                                     const TensorRef& invstd) {
+  requireF32(x.dtype, "x");
+  auto [dyo, xo] = gradOperands(dy, x);
+  Operand mo = plain(mean), io = plain(invstd);
+  const BNLayout l = layoutOf(x);
+  std::vector<double> s, t;
+  if (xo.block()) batchNormBackwardReduceBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), s, t);
+  else batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), s, t);
+  std::vector<double> dw(size_t(l.C));
+  for (int64_t c = 0; c < l.C; c++) dw[size_t(c)] = t[size_t(c)] * io.f32()[c];
+  return {channelVector(s.data(), l.C), channelVector(t.data(), l.C), channelVector(dw.data(), l.C),
+          channelVector(s.data(), l.C)};
+}
+
+Tensor backwardElemtKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
+                           const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count) {
+  requireF32(x.dtype, "x");
+  auto [dyo, xo] = gradOperands(dy, x);
+  Operand mo = plain(mean), io = plain(invstd), wo = perChannel(w), so = plain(sumDy), to = plain(sumDyXmu);
+  const BNLayout l = layoutOf(x);
+  const BNGradCoefs k = batchNormGradCoefs(l.C, io.f32(), dataOf(wo), so.f32(), to.f32(), count);
+  Tensor dx = newBlocked(x.shape, xo.block());
+  float* dxd = dx.buf->as<float>();
+  if (xo.block()) batchNormBackwardElemtBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), k, dxd);
+  else batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, dxd);
+  return dx;
+}
+
+void updateRunningKernel(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter,
+                         const TensorRef& mean, const TensorRef& invstd, const BatchNormUpdate& p) {
+  // runVar, mean and invstd have runMean's dtype (checked by the binding); nothing is written
+  // before this check.
+  requireF32(runMean.dtype, "runMean");
+  Operand mo = plain(mean), io = plain(invstd);
+  float* rm = writable(runMean).as<float>();
+  float* rv = writable(runVar).as<float>();
+  batchNormUpdateRunning(rm, rv, int64_t(runMean.numel()), mo.f32(), io.f32(), p.eps, p.count, p.factor);
+  // int64 is held as double on this device: the counter advances where it lives, unread.
+  if (counter) writable(*counter).as<double>()[0] += 1;
+}
+
+}  // namespace
+
+void addNormKernels(KernelTable& t) {
+  t.batchNormStats = statsKernel;
+  t.batchNormElemt = elemtKernel;
+  t.batchNormInvstd = invstdKernel;
+  t.batchNormBackwardReduce = backwardReduceKernel;
+  t.batchNormBackwardElemt = backwardElemtKernel;
+  t.batchNormUpdateRunning = updateRunningKernel;
+}
+
+}  // namespace nodegrad::cpu
