@@ -71,7 +71,7 @@ function foldInto(conv: Conv2d, bn: BatchNormBase, bnPath: string): void {
  * The weight and bias of one convolution computing bn(conv(x)) in eval mode: new tensors (made
  * under noGrad, so without history), conv and bn untouched. `where` starts the error message.
  */
-export function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { weight: Tensor; bias: Tensor } {
+function foldConvBn(conv: Conv2d, bn: BatchNormBase, where: string): { weight: Tensor; bias: Tensor } {
   const mean = bn.running_mean;
   const variance = bn.running_var;
   if (!mean || !variance) {

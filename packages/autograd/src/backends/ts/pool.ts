@@ -22,7 +22,7 @@ function planesOf(op: string, shape: Shape): Planes {
  * PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
  * ceil mode a last window that would start inside the right padding is dropped.
  */
-export function poolOutSize(n: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+function poolOutSize(n: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
   let o = Math.floor((n + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)) / s) + 1;
   if (ceil && (o - 1) * s >= n + p) o--;
   return o;
