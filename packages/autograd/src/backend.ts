@@ -5,7 +5,7 @@
  */
 import type { DType, TypedArray } from './dtype.js';
 import type { Shape } from './shape.js';
-import { withTracking } from './scope.js';
+import { recordCreated } from './scope.js';
 
 /** A contiguous, row-major tensor as a backend sees it. `buf` is the backend's own storage. */
 export interface Raw {
@@ -227,7 +227,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
 
 /**
  * The dtypes each kernel family computes in. A kernel called with another dtype throws naming
- * kernel, backend and dtype (the tracking wrapper checks the first tensor argument, or the dtype
+ * kernel, backend and dtype (the registry's wrapper checks the first tensor argument, or the dtype
  * argument of creation and random kernels); test tables skip such combinations by this
  * declaration, with the reason in the test's name.
  */
@@ -285,10 +285,13 @@ function callDType(kernel: KernelName, args: unknown[]): DType | undefined {
 }
 
 /**
- * The backend with every kernel checking its call against the backend's dtype declaration, so an
- * unsupported call fails the same way on every backend, naming kernel, backend and dtype.
+ * The backend as the registry hands it out, every kernel wrapped once: the call is checked
+ * against the dtype declaration (so an unsupported call fails the same way on every backend,
+ * naming kernel, backend and dtype), and, for a backend whose memory needs freeing, every
+ * storage a kernel or an upload creates is recorded in the open tidy scope.
  */
-function withDTypeChecks(backend: Backend): Backend {
+function prepared(backend: Backend): Backend {
+  const tracks = !!backend.free;
   const kernels = Object.fromEntries(Object.entries(backend.kernels).map(([name, k]) => {
     const kernel = name as KernelName;
     const allowed = backend.dtypes[KERNEL_FAMILY[kernel]];
@@ -301,10 +304,19 @@ function withDTypeChecks(backend: Backend): Backend {
     return [name, (...args: unknown[]) => {
       check(callDType(kernel, args));
       if (kernel === 'Cast') check(args[1] as DType); // both ends of a cast
-      return (k as (...a: unknown[]) => unknown)(...args);
+      const r = (k as (...a: unknown[]) => unknown)(...args);
+      if (tracks) recordCreated(r, self);
+      return r;
     }];
   }));
-  return { ...backend, kernels: kernels as unknown as Kernels };
+  const self: Backend = {
+    ...backend,
+    fromArray: tracks
+      ? (data, shape, dtype) => { const r = backend.fromArray(data, shape, dtype); recordCreated(r, self); return r; }
+      : backend.fromArray,
+    kernels: kernels as unknown as Kernels,
+  };
+  return self;
 }
 
 const registry = new Map<string, Backend>();
@@ -312,7 +324,7 @@ const unavailable = new Map<string, string>();
 
 /** Makes a backend usable as a device name ('ts', 'cpu', 'cuda:0', ...). */
 export function registerBackend(backend: Backend): void {
-  registry.set(backend.name, withTracking(withDTypeChecks(backend)));
+  registry.set(backend.name, prepared(backend));
   unavailable.delete(backend.name);
 }
 

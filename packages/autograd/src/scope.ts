@@ -18,29 +18,15 @@ export interface Scope {
 
 const stack: Scope[] = [];
 
-/** Records the buffers of a kernel's result (a raw tensor, or an object of them) in the open scope. */
-function track(result: unknown, backend: Backend): void {
+/**
+ * @internal Records the buffers of a kernel's or upload's result (a raw tensor, or an object of
+ * them) in the open tidy scope, to be freed by `backend` when it closes.
+ */
+export function recordCreated(result: unknown, backend: Backend): void {
   const top = stack[stack.length - 1];
   if (!top || result === null || typeof result !== 'object') return;
   if ('buf' in result) top.created.set((result as HasBuf).buf, backend);
   else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set(v.buf, backend);
-}
-
-/**
- * @internal A backend whose buffers need freeing, with every buffer-creating entry point
- * (kernels, fromArray) recording its result in the open tidy scope. Backends without `free`
- * (garbage-collected memory) are returned unchanged.
- */
-export function withTracking(backend: Backend): Backend {
-  if (!backend.free) return backend;
-  const kernels = Object.fromEntries(Object.entries(backend.kernels).map(([name, k]) =>
-    [name, (...args: unknown[]) => { const r = (k as (...a: unknown[]) => unknown)(...args); track(r, tracked); return r; }]));
-  const tracked: Backend = {
-    ...backend,
-    fromArray: (data, shape, dtype) => { const r = backend.fromArray(data, shape, dtype); track(r, tracked); return r; },
-    kernels: kernels as unknown as Backend['kernels'],
-  };
-  return tracked;
 }
 
 /** Anything holding a backend buffer: a Tensor, or a raw kernel result. */

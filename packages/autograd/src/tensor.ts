@@ -96,6 +96,11 @@ export class Tensor implements Raw {
    */
   assign(src: Raw): void {
     this.backend.copyInto(this, src);
+    this.markWritten();
+  }
+
+  /** @internal Counts a write a kernel made into this tensor's storage in place (optimizer steps, running statistics). */
+  markWritten(): void {
     this.storage.version++;
   }
 

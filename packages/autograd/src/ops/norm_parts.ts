@@ -120,7 +120,7 @@ export interface BatchNormUpdateOptions {
 export function updateRunning(runningMean: Tensor, runningVar: Tensor, counter: Tensor | null, mean: Raw, invstd: Raw,
   eps: number, count: number, factor: number): void {
   kernels(runningMean).BatchNormUpdateRunning(runningMean, runningVar, counter, mean, invstd, { eps, count, factor });
-  for (const t of [runningMean, runningVar, counter]) if (t) t.storage.version++;
+  for (const t of [runningMean, runningVar, counter]) t?.markWritten();
 }
 
 /**

@@ -54,7 +54,7 @@ function checkNumbers(op: string, o: Record<string, unknown>): void {
 
 /** Marks in-place writes: views share the storage and with it the counter. */
 function bump(...ts: (Tensor | null)[]): void {
-  for (const t of ts) if (t) t.storage.version++;
+  for (const t of ts) t?.markWritten();
 }
 
 /**
