@@ -14,9 +14,9 @@ export const CPU_DTYPES: DTypeSupport = {
 };
 
 /** The Backend over one device of the addon: its table as the kernels, its memory functions, its dtypes. */
-export function createBackend(name: string, device: NativeDevice, dtypes: DTypeSupport): Backend {
+export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backend {
   return {
-    name,
+    name: device.name,
     fromArray: device.fromArray,
     readSync: device.readSync,
     // readSync waits for the work that writes x (on 'cpu' every kernel has finished when it returns).

@@ -11,7 +11,7 @@ const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
 const cpuUnavailable = whyCpuUnavailable();
 if (cpuUnavailable === null) {
-  registerBackend(createBackend('cpu', addon!.cpu, CPU_DTYPES));
+  registerBackend(createBackend(addon!.cpu, CPU_DTYPES));
   setDefaultDevice('cpu');
 } else {
   reportUnavailable('cpu', cpuUnavailable);

@@ -28,6 +28,8 @@ inline TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* 
 }
 // An optional tensor argument: null or undefined is absent.
 std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// An optional argument as the kernel table's nullable pointer.
+inline const TensorRef* ptr(const std::optional<TensorRef>& t) { return t ? &*t : nullptr; }
 // An array of sizes (a shape, axes, a permutation).
 Shape shapeArg(const Napi::Value& v, const char* op, const char* name);
 inline Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

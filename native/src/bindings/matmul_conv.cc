@@ -65,7 +65,7 @@ Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
   auto relu = info[4].As<Napi::Object>().Get("relu");
   if (!relu.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": params.relu must be a boolean");
   NG_KERNEL(op, {
-    const TensorRef* b = bias ? &*bias : nullptr;
+    const TensorRef* b = ptr(bias);
     const TensorRef* r = residual ? &*residual : nullptr;
     return wrap(info.Env(), deviceOf(info).kernels.conv2dFused(x, w, b, r, p, relu.As<Napi::Boolean>().Value()));
   })

@@ -15,13 +15,9 @@
 namespace nodegrad {
 namespace {
 
-// An optional argument as the table's nullable pointer.
-const TensorRef* ptr(const std::optional<TensorRef>& t) { return t ? &*t : nullptr; }
-
-// x is [N, C, *]: returns C.
-int64_t channelsOf(const TensorRef& x) {
+// x is [N, C, *].
+void checkNC(const TensorRef& x) {
   if (x.shape.size() < 2) throw std::invalid_argument("expected input of shape [N, C, *], got " + fmtShape(x.shape));
-  return x.shape[1];
 }
 
 // A per-channel operand must be [C] in x's dtype.
@@ -56,7 +52,7 @@ Napi::Value BatchNormStats(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "BatchNormStats", "x");
   const double eps = numberArg(info[1], "BatchNormStats", "eps");
   NG_KERNEL("BatchNormStats", {
-    channelsOf(x);
+    checkNC(x);
     auto [mean, invstd] = deviceOf(info).kernels.batchNormStats(x, eps);
     auto r = Napi::Object::New(info.Env());
     r.Set("mean", wrap(info.Env(), std::move(mean)));
@@ -71,7 +67,7 @@ Napi::Value BatchNormElemt(const Napi::CallbackInfo& info) {
   auto w = optionalTensorAt(info, 1, op, "weight"), b = optionalTensorAt(info, 2, op, "bias");
   TensorRef mean = tensorAt(info, 3, op, "mean"), invstd = tensorAt(info, 4, op, "invstd");
   NG_KERNEL(op, {
-    channelsOf(x);
+    checkNC(x);
     checkPerChannel(ptr(w), x, "weight");
     checkPerChannel(ptr(b), x, "bias");
     checkPerChannel(&mean, x, "mean");
@@ -94,7 +90,7 @@ Napi::Value BatchNormBackwardReduce(const Napi::CallbackInfo& info) {
   TensorRef dy = tensorAt(info, 0, op, "dy"), x = tensorAt(info, 1, op, "x");
   TensorRef mean = tensorAt(info, 2, op, "mean"), invstd = tensorAt(info, 3, op, "invstd");
   NG_KERNEL(op, {
-    channelsOf(x);
+    checkNC(x);
     checkGrad(dy, x);
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");
@@ -116,7 +112,7 @@ Napi::Value BatchNormBackwardElemt(const Napi::CallbackInfo& info) {
   auto w = optionalTensorAt(info, 4, op, "weight");
   TensorRef sumDy = tensorAt(info, 5, op, "sumDy"), sumDyXmu = tensorAt(info, 6, op, "sumDyXmu");
   NG_KERNEL(op, {
-    channelsOf(x);
+    checkNC(x);
     checkGrad(dy, x);
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");

@@ -43,8 +43,6 @@ double num(const Napi::Object& o, const char* key) {
 
 bool flag(const Napi::Object& o, const char* key) { return o.Get(key).ToBoolean(); }
 
-const TensorRef* ptr(const std::optional<TensorRef>& t) { return t ? &*t : nullptr; }
-
 Napi::Value SGDStep(const Napi::CallbackInfo& info) {
   const char* op = "SGDStep";
   NG_KERNEL(op, {

@@ -18,6 +18,14 @@ int64_t floorDiv(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+// PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
+// ceil mode a last window that would start inside the right padding is dropped.
+int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
+  int64_t o = floorDiv(n + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1;
+  if (ceil && (o - 1) * s >= n + p) o--;
+  return o;
+}
+
 std::string fmt2(const int64_t* v) { return fmtShape({v[0], v[1]}); }
 
 }  // namespace
@@ -63,11 +71,6 @@ Planes planesOf(const Shape& shape) {
   return pl;
 }
 
-int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
-  int64_t o = floorDiv(n + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0), s) + 1;
-  if (ceil && (o - 1) * s >= n + p) o--;
-  return o;
-}
 
 void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow) {
   if (avg && (p.dilation[0] != 1 || p.dilation[1] != 1)) {

@@ -30,9 +30,6 @@ struct Planes {
 };
 Planes planesOf(const Shape& shape);
 
-// PyTorch's pooling output size: floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1, and in
-// ceil mode a last window that would start inside the right padding is dropped.
-int64_t poolOutSize(int64_t n, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil);
 // Checks the window parameters against the input shape and returns [OH, OW]; `avg` also requires dilation 1.
 void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow);
 

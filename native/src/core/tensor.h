@@ -10,11 +10,7 @@ struct TensorRef {
   Buffer* buf;
   Shape shape;
   DType dtype;
-  size_t numel() const {
-    size_t n = 1;
-    for (auto d : shape) n *= size_t(d);
-    return n;
-  }
+  size_t numel() const { return size_t(nodegrad::numel(shape)); }
 };
 
 struct Tensor {
