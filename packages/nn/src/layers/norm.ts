@@ -114,16 +114,18 @@ export abstract class BatchNormBase extends Module {
     const updateRunning = this.training && this.trackRunningStats;
     const keepRunning = !this.training || this.trackRunningStats;
     const counter = updateRunning ? this.num_batches_tracked : null;
-    // As _BatchNorm: momentum null averages over the batches seen, 1 / count with this batch.
-    const count = counter ? this.batchesTracked(counter) + 1 : 0;
+    // As _BatchNorm: momentum null averages over the batches seen, 1 / count with this batch. Only
+    // then is the count needed on the host; otherwise the counter advances on the device alone.
+    const cumulative = counter !== null && this.momentum === null;
+    const count = cumulative ? this.batchesTracked(counter) + 1 : 0;
     const y = batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
       this.weight, this.bias, {
         training: useBatchStats,
-        momentum: this.momentum ?? (counter ? 1 / count : null),
+        momentum: this.momentum ?? (cumulative ? 1 / count : null),
         eps: this.eps,
         numBatchesTracked: counter,
       });
-    if (counter) this.counted = { buffer: counter, version: counter.version, value: count };
+    if (cumulative) this.counted = { buffer: counter, version: counter.version, value: count };
     return y;
   }
 

@@ -80,7 +80,6 @@ export class FusedBlock extends Module {
   /** A Bottleneck's third convolution. */
   declare conv3?: FusedConv2d;
   declare downsample: Module | null;
-  private readonly convs: readonly FusedConv2d[];
 
   constructor(convs: readonly FusedConv2d[], downsample: Module | null) {
     super();
@@ -89,16 +88,17 @@ export class FusedBlock extends Module {
     }
     convs.forEach((c, i) => this.registerModule(`conv${i + 1}`, c));
     this.registerModule('downsample', downsample);
-    this.convs = convs;
   }
 
   override forward(x: Tensor): Tensor {
     // As the training forward: a block's intermediate maps are freed as it returns.
     return freeingUnsaved(this, () => {
       const identity = this.downsample ? this.downsample.call(x) : x;
+      // The registered children, read each call: assigning block.conv2 replaces what runs.
+      const convs = [this.conv1, this.conv2, this.conv3].filter((c): c is FusedConv2d => !!c);
       let out = x;
-      for (const c of this.convs.slice(0, -1)) out = c.call(out);
-      return this.convs.at(-1)!.call(out, identity);
+      for (let i = 0; i < convs.length - 1; i++) out = convs[i]!.call(out);
+      return convs[convs.length - 1]!.call(out, identity);
     });
   }
 
