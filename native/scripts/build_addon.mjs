@@ -1,52 +1,94 @@
-// Builds the addon with cmake-js during `npm install`. A failure (no compiler, no cmake) must not
-// fail the install: it is recorded in build/build-report.json, and loading @nodegrad/native then
-// says once why the 'cpu' backend is missing (describeBuild()). CI makes a missing backend a
-// failing test instead (NODEGRAD_REQUIRE_BACKENDS, native/test/required_backends.test.ts).
+// Builds the addons with cmake-js during `npm install`, each in its own folder so that one's
+// failure never takes the other down: nodegrad.node (the 'cpu' device) always, and
+// nodegrad_cuda.node (the 'cuda:N' devices) when a CUDA toolchain is found. A failure (no compiler,
+// no cmake) must not fail the install: it is recorded in <build folder>/build-report.json, and
+// loading @nodegrad/native then says once why the backend is missing (describeBuild()). CI makes a
+// missing backend a failing test instead (NODEGRAD_REQUIRE_BACKENDS, native/test/required_backends.test.ts).
 //
 // Environment:
-//   NODEGRAD_CMAKE_ARGS  extra cmake-js arguments, space-separated; a CMake option is passed as
-//                        --CDNAME=VALUE (cmake-js reads -D as --debug), e.g. --CDNODEGRAD_WITH_ONEDNN=OFF
-//   NODEGRAD_BUILD_DIR   build folder (default native/build); the loader reads the same variable,
-//                        so a second build (e.g. one without oneDNN) can sit beside the main one
-//   NODEGRAD_SKIP_NATIVE skip the build, and record that it was skipped
+//   NODEGRAD_CMAKE_ARGS      extra cmake-js arguments for the 'cpu' build, space-separated; a CMake
+//                            option is passed as --CDNAME=VALUE (cmake-js reads -D as --debug),
+//                            e.g. --CDNODEGRAD_WITH_ONEDNN=OFF
+//   NODEGRAD_BUILD_DIR       the 'cpu' build folder (default native/build); the loader reads the
+//                            same variable, so a second build (e.g. one without oneDNN) can sit
+//                            beside the main one
+//   NODEGRAD_CUDA_BUILD_DIR  the 'cuda' build folder (default native/build-cuda, or
+//                            <NODEGRAD_BUILD_DIR>-cuda when that is set)
+//   NODEGRAD_CUDA_ROOT       the nvidia/ folder of NVIDIA's CUDA wheels (scripts/cuda-toolchain.sh);
+//                            unset: the toolchain script's default cache, else CUDA_HOME or
+//                            /usr/local/cuda (a system CUDA), else no 'cuda' build
+//   NODEGRAD_SKIP_NATIVE     skip both builds, and record that they were skipped
+//   NODEGRAD_SKIP_CUDA       skip the 'cuda' build
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const buildDir = process.env.NODEGRAD_BUILD_DIR ? resolve(process.env.NODEGRAD_BUILD_DIR) : join(root, 'build');
-// The default build keeps its log where users have always found it; another build keeps its own.
-const logFile = process.env.NODEGRAD_BUILD_DIR ? join(buildDir, 'build-log.txt') : join(root, 'build-log.txt');
+const env = process.env;
+const cpuDir = env.NODEGRAD_BUILD_DIR ? resolve(env.NODEGRAD_BUILD_DIR) : join(root, 'build');
+const cudaDir = env.NODEGRAD_CUDA_BUILD_DIR ? resolve(env.NODEGRAD_CUDA_BUILD_DIR)
+  : env.NODEGRAD_BUILD_DIR ? `${cpuDir}-cuda` : join(root, 'build-cuda');
 const require = createRequire(import.meta.url);
-const report = (ok, reason) => {
-  mkdirSync(buildDir, { recursive: true });
-  writeFileSync(join(buildDir, 'build-report.json'), JSON.stringify({ ok, reason, at: new Date().toISOString() }, null, 2));
+
+const report = (dir, ok, reason) => {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'build-report.json'), JSON.stringify({ ok, reason, at: new Date().toISOString() }, null, 2));
 };
 
-if (process.env.NODEGRAD_SKIP_NATIVE) {
-  report(false, 'NODEGRAD_SKIP_NATIVE was set at install time');
-  process.exit(0);
+/** Where the CUDA toolchain is: { root } (wheels), { home } (a system CUDA), or { reason } when none. */
+function cudaToolchain() {
+  if (env.NODEGRAD_SKIP_CUDA) return { reason: 'NODEGRAD_SKIP_CUDA was set at install time' };
+  if (env.NODEGRAD_CUDA_ROOT) return { root: resolve(env.NODEGRAD_CUDA_ROOT) };
+  const cache = join(env.NODEGRAD_CUDA_CACHE ?? join(homedir(), '.cache', 'nodegrad-cuda'), 'nv', 'nvidia');
+  if (existsSync(join(cache, 'cu13', 'bin', 'nvcc'))) return { root: cache };
+  const home = env.CUDA_HOME ?? '/usr/local/cuda';
+  if (existsSync(join(home, 'bin', 'nvcc'))) return { home };
+  return { reason: 'no CUDA toolchain was found at install time: run `bash scripts/cuda-toolchain.sh` ' +
+    '(NVIDIA\'s wheels) or set CUDA_HOME, then `node native/scripts/build_addon.mjs`' };
 }
-let cli;
-try {
-  cli = require.resolve('cmake-js/bin/cmake-js');
-} catch (e) {
-  report(false, `cmake-js is not installed: ${e.message}`);
-  process.exit(0);
-}
-const args = [cli, 'compile', '--directory', root, '--out', buildDir,
-  ...(process.env.NODEGRAD_CMAKE_ARGS ?? '').split(' ').filter(Boolean)];
-const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
-const log = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
-mkdirSync(dirname(logFile), { recursive: true });
-writeFileSync(logFile, log);
-if (r.status === 0) {
-  report(true, null);
-  for (const line of log.split('\n')) if (line.includes('nodegrad feature')) console.log(line.trim());
-} else {
+
+/** One cmake-js build into `dir`; true when it succeeded. */
+function build(name, dir, logFile, args, extraEnv = {}) {
+  let cli;
+  try {
+    cli = require.resolve('cmake-js/bin/cmake-js');
+  } catch (e) {
+    report(dir, false, `cmake-js is not installed: ${e.message}`);
+    return false;
+  }
+  const r = spawnSync(process.execPath, [cli, 'compile', '--directory', root, '--out', dir, ...args],
+    { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...env, ...extraEnv } });
+  const log = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  mkdirSync(dirname(logFile), { recursive: true });
+  writeFileSync(logFile, log);
+  if (r.status === 0) {
+    report(dir, true, null);
+    for (const line of log.split('\n')) if (/nodegrad (feature|cuda)/.test(line)) console.log(line.trim());
+    return true;
+  }
   const tail = log.split('\n').filter((l) => /error|not found|fail/i.test(l)).slice(-5).join(' | ');
-  report(false, `the addon did not compile (${tail || `cmake-js exited with ${r.status}`}); see ${logFile}`);
-  console.warn(`[nodegrad] native addon build failed; the pure-TS backend stays available. See ${logFile}`);
+  report(dir, false, `the ${name} addon did not compile (${tail || `cmake-js exited with ${r.status}`}); see ${logFile}`);
+  console.warn(`[nodegrad] the ${name} addon did not build; see ${logFile}`);
+  return false;
+}
+
+if (env.NODEGRAD_SKIP_NATIVE) {
+  report(cpuDir, false, 'NODEGRAD_SKIP_NATIVE was set at install time');
+  report(cudaDir, false, 'NODEGRAD_SKIP_NATIVE was set at install time');
+  process.exit(0);
+}
+// The default build keeps its log where users have always found it; another build keeps its own.
+const cpuLog = env.NODEGRAD_BUILD_DIR ? join(cpuDir, 'build-log.txt') : join(root, 'build-log.txt');
+if (!build("'cpu'", cpuDir, cpuLog, (env.NODEGRAD_CMAKE_ARGS ?? '').split(' ').filter(Boolean))) {
+  console.warn('[nodegrad] the pure-TS backend stays available');
+}
+const cuda = cudaToolchain();
+if (cuda.reason) {
+  report(cudaDir, false, cuda.reason);
+} else {
+  build("'cuda'", cudaDir, join(cudaDir, 'build-log.txt'), ['--CDNODEGRAD_TARGET=cuda'],
+    cuda.root ? { NODEGRAD_CUDA_ROOT: cuda.root } : { CUDA_HOME: cuda.home, NODEGRAD_CUDA_ROOT: '' });
 }

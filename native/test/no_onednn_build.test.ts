@@ -13,7 +13,7 @@ import { describeBuild } from '@nodegrad/native';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DIR = join(REPO, 'native', 'build', 'no-onednn');
-const env = { ...process.env, NODEGRAD_BUILD_DIR: DIR, NODE_NO_WARNINGS: '' };
+const env = { ...process.env, NODEGRAD_BUILD_DIR: DIR, NODEGRAD_SKIP_CUDA: '1', NODE_NO_WARNINGS: '' };
 const REASON = 'built without oneDNN (option NODEGRAD_WITH_ONEDNN is OFF): install libdnnl-dev and rebuild (node native/scripts/build_addon.mjs)';
 
 // Without a working toolchain the main build failed too; required_backends.test.ts fails CI then.

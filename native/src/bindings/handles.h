@@ -60,9 +60,17 @@ void defineKernel(Napi::Env env, Napi::Object kernels, const char* name, const D
 
 }  // namespace nodegrad
 
-// Turns C++ exceptions from a kernel into JS errors naming the call.
+namespace nodegrad {
+// Makes the kernel's device current (DeviceMemory::activate).
+inline void activate(const Device& d) {
+  if (d.memory.activate) d.memory.activate(*d.allocator);
+}
+}  // namespace nodegrad
+
+// Runs a kernel on the function's device, turning C++ exceptions into JS errors naming the call.
 #define NG_KERNEL(op, ...)                                                    \
   try {                                                                       \
+    ::nodegrad::activate(::nodegrad::deviceOf(info));                         \
     __VA_ARGS__                                                               \
   } catch (const Napi::Error&) {                                              \
     throw;                                                                    \

@@ -32,6 +32,9 @@ struct DeviceMemory {
   void (*sync)() = nullptr;
   // Debug: the layout a buffer holds ('nchw', or the device's own, e.g. 'nChw16c').
   std::string (*layoutName)(const Buffer& b) = nullptr;
+  // Makes the allocator's device the calling thread's current one before any of its kernels or
+  // memory functions run (a CUDA GPU's; null for 'cpu', which has one).
+  void (*activate)(Allocator& a) = nullptr;
 };
 
 // Shapes and parameters arrive checked as far as the binding can without the device: ranks, axes

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/elementwise_math.h"
+
 namespace nodegrad::cpu {
 namespace {
 
@@ -43,43 +45,19 @@ void map2(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, cons
 
 }  // namespace
 
+// The math is core/elementwise_math.h's, shared with the 'cuda' kernels.
 template <typename T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n) {
-  switch (op) {
-    case UnaryOp::Neg: return map1(x, y, n, [](T v) { return -v; });
-    case UnaryOp::Exp: return map1(x, y, n, [](T v) { return std::exp(v); });
-    case UnaryOp::Log: return map1(x, y, n, [](T v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map1(x, y, n, [](T v) { return std::sqrt(v); });
-    case UnaryOp::Rsqrt: return map1(x, y, n, [](T v) { return T(1) / std::sqrt(v); });
-    case UnaryOp::Abs: return map1(x, y, n, [](T v) { return std::fabs(v); });
-    case UnaryOp::Sign: return map1(x, y, n, [](T v) { return T((v > 0) - (v < 0)); });
-    case UnaryOp::Relu: return map1(x, y, n, [](T v) { return v > 0 ? v : T(0); });
-    case UnaryOp::Sigmoid:
-      return map1(x, y, n, [](T v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); });
-    case UnaryOp::Tanh: return map1(x, y, n, [](T v) { return std::tanh(v); });
-  }
+#define NG_MAP1(OP) map1(x, y, n, [](T v) { return math::unary<OP>(v); })
+  NG_UNARY_SWITCH(op, NG_MAP1)
+#undef NG_MAP1
 }
 
 template <typename T>
 void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
-  switch (op) {
-    case BinaryOp::Add: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x - y; });
-    case BinaryOp::Mul: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x * y; });
-    case BinaryOp::Div: return map2(a, sa, b, sb, out, so, [](T x, T y) { return x / y; });
-    case BinaryOp::Pow: return map2(a, sa, b, sb, out, so, [](T x, T y) { return std::pow(x, y); });
-    // NaN propagates through maximum/minimum, as in PyTorch.
-    case BinaryOp::Maximum:
-      return map2(a, sa, b, sb, out, so, [](T x, T y) { return (x != x || y != y) ? T(NAN) : (x > y ? x : y); });
-    case BinaryOp::Minimum:
-      return map2(a, sa, b, sb, out, so, [](T x, T y) { return (x != x || y != y) ? T(NAN) : (x < y ? x : y); });
-    case BinaryOp::Eq: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x == y); });
-    case BinaryOp::Ne: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x != y); });
-    case BinaryOp::Lt: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x < y); });
-    case BinaryOp::Le: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x <= y); });
-    case BinaryOp::Gt: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x > y); });
-    case BinaryOp::Ge: return map2(a, sa, b, sb, out, so, [](T x, T y) { return T(x >= y); });
-  }
+#define NG_MAP2(OP) map2(a, sa, b, sb, out, so, [](T x, T y) { return math::binary<OP>(x, y); })
+  NG_BINARY_SWITCH(op, NG_MAP2)
+#undef NG_MAP2
 }
 
 template <typename C, typename T>
@@ -94,7 +72,7 @@ void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b,
 
 template <typename T>
 void clamp(const T* x, T* y, int64_t n, T lo, T hi) {
-  map1(x, y, n, [=](T v) { return v < lo ? lo : (v > hi ? hi : v); });
+  map1(x, y, n, [=](T v) { return math::clamp(v, lo, hi); });
 }
 
 template void unary<float>(UnaryOp, const float*, float*, int64_t);

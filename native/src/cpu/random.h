@@ -1,17 +1,16 @@
-// Counter-based random draws (Philox4x32-10, Salmon et al. SC 2011) with the element mapping of
-// packages/autograd/src/philox.ts: element i uses the block of counter offset + i under key
-// seed, so 'cpu' draws exactly the numbers every other backend draws.
+// Random fills on the host: every element's draw is core/philox.h's, shared with 'cuda'.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
+#include "core/philox.h"
+
 namespace nodegrad::cpu {
 
-enum class RandomKind { Uniform24, Uniform53, Normal, Bernoulli };
+using math::RandomKind;
 
-// out[i] = the draw for counter offset + i: a uniform in [0, 1) (24 or 53 random bits), a
-// standard normal (Box-Muller in double), or `value` with probability p (else 0).
+// out[i] = math::randomValue(kind, offset + i, seed, p, value).
 template <typename T>
-void randomFill(RandomKind kind, T* out, size_t n, uint64_t seed, uint64_t offset, double p, double value);
+void randomFill(math::RandomKind kind, T* out, size_t n, uint64_t seed, uint64_t offset, double p, double value);
 
 }  // namespace nodegrad::cpu

@@ -1,0 +1,90 @@
+// The elementwise ops' per-element math, for every device (core/hd.h). T is float or double
+// (double also holds int64). Written with the C library's names so that nvcc picks its device
+// overloads and the host compiler <cmath>'s.
+#pragma once
+#include <cmath>
+
+#include "core/hd.h"
+#include "core/params.h"
+
+namespace nodegrad::math {
+
+using std::exp;
+using std::fabs;
+using std::log;
+using std::pow;
+using std::sqrt;
+using std::tanh;
+
+template <UnaryOp op, typename T>
+NG_HD T unary(T v) {
+  if constexpr (op == UnaryOp::Neg) return -v;
+  if constexpr (op == UnaryOp::Exp) return exp(v);
+  if constexpr (op == UnaryOp::Log) return log(v);
+  if constexpr (op == UnaryOp::Sqrt) return sqrt(v);
+  if constexpr (op == UnaryOp::Rsqrt) return T(1) / sqrt(v);
+  if constexpr (op == UnaryOp::Abs) return fabs(v);
+  if constexpr (op == UnaryOp::Sign) return T((v > 0) - (v < 0));
+  if constexpr (op == UnaryOp::Relu) return v > 0 ? v : T(0);
+  // Each branch exponentiates a non-positive number, so neither overflows.
+  if constexpr (op == UnaryOp::Sigmoid) return v >= 0 ? T(1) / (T(1) + exp(-v)) : exp(v) / (T(1) + exp(v));
+  if constexpr (op == UnaryOp::Tanh) return tanh(v);
+}
+
+template <BinaryOp op, typename T>
+NG_HD T binary(T x, T y) {
+  if constexpr (op == BinaryOp::Add) return x + y;
+  if constexpr (op == BinaryOp::Sub) return x - y;
+  if constexpr (op == BinaryOp::Mul) return x * y;
+  if constexpr (op == BinaryOp::Div) return x / y;
+  if constexpr (op == BinaryOp::Pow) return pow(x, y);
+  // NaN propagates through maximum/minimum, as in PyTorch (x != x is the NaN test on both sides).
+  if constexpr (op == BinaryOp::Maximum) return (x != x || y != y) ? x + y : (x > y ? x : y);
+  if constexpr (op == BinaryOp::Minimum) return (x != x || y != y) ? x + y : (x < y ? x : y);
+  if constexpr (op == BinaryOp::Eq) return T(x == y);
+  if constexpr (op == BinaryOp::Ne) return T(x != y);
+  if constexpr (op == BinaryOp::Lt) return T(x < y);
+  if constexpr (op == BinaryOp::Le) return T(x <= y);
+  if constexpr (op == BinaryOp::Gt) return T(x > y);
+  if constexpr (op == BinaryOp::Ge) return T(x >= y);
+}
+
+template <typename T>
+NG_HD T clamp(T v, T lo, T hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+}  // namespace nodegrad::math
+
+// Calls BODY(OP) with OP a constexpr UnaryOp / BinaryOp equal to the runtime `op`: the one switch
+// from an op enum to a template argument, for every device's kernels.
+#define NG_UNARY_SWITCH(op, BODY)                    \
+  switch (op) {                                      \
+    case ::nodegrad::UnaryOp::Neg: BODY(::nodegrad::UnaryOp::Neg); break;         \
+    case ::nodegrad::UnaryOp::Exp: BODY(::nodegrad::UnaryOp::Exp); break;         \
+    case ::nodegrad::UnaryOp::Log: BODY(::nodegrad::UnaryOp::Log); break;         \
+    case ::nodegrad::UnaryOp::Sqrt: BODY(::nodegrad::UnaryOp::Sqrt); break;       \
+    case ::nodegrad::UnaryOp::Rsqrt: BODY(::nodegrad::UnaryOp::Rsqrt); break;     \
+    case ::nodegrad::UnaryOp::Abs: BODY(::nodegrad::UnaryOp::Abs); break;         \
+    case ::nodegrad::UnaryOp::Sign: BODY(::nodegrad::UnaryOp::Sign); break;       \
+    case ::nodegrad::UnaryOp::Relu: BODY(::nodegrad::UnaryOp::Relu); break;       \
+    case ::nodegrad::UnaryOp::Sigmoid: BODY(::nodegrad::UnaryOp::Sigmoid); break; \
+    case ::nodegrad::UnaryOp::Tanh: BODY(::nodegrad::UnaryOp::Tanh); break;       \
+  }
+
+#define NG_BINARY_SWITCH(op, BODY)                                                    \
+  switch (op) {                                                                       \
+    case ::nodegrad::BinaryOp::Add: BODY(::nodegrad::BinaryOp::Add); break;           \
+    case ::nodegrad::BinaryOp::Sub: BODY(::nodegrad::BinaryOp::Sub); break;           \
+    case ::nodegrad::BinaryOp::Mul: BODY(::nodegrad::BinaryOp::Mul); break;           \
+    case ::nodegrad::BinaryOp::Div: BODY(::nodegrad::BinaryOp::Div); break;           \
+    case ::nodegrad::BinaryOp::Pow: BODY(::nodegrad::BinaryOp::Pow); break;           \
+    case ::nodegrad::BinaryOp::Maximum: BODY(::nodegrad::BinaryOp::Maximum); break;   \
+    case ::nodegrad::BinaryOp::Minimum: BODY(::nodegrad::BinaryOp::Minimum); break;   \
+    case ::nodegrad::BinaryOp::Eq: BODY(::nodegrad::BinaryOp::Eq); break;             \
+    case ::nodegrad::BinaryOp::Ne: BODY(::nodegrad::BinaryOp::Ne); break;             \
+    case ::nodegrad::BinaryOp::Lt: BODY(::nodegrad::BinaryOp::Lt); break;             \
+    case ::nodegrad::BinaryOp::Le: BODY(::nodegrad::BinaryOp::Le); break;             \
+    case ::nodegrad::BinaryOp::Gt: BODY(::nodegrad::BinaryOp::Gt); break;             \
+    case ::nodegrad::BinaryOp::Ge: BODY(::nodegrad::BinaryOp::Ge); break;             \
+  }

@@ -1,0 +1,67 @@
+// The fused optimizer steps' per-element updates (torch.optim.SGD, Adam, AdamW), for every device
+// (core/hd.h). Scalars are in double, as PyTorch computes them in Python; each stored state value
+// is rounded to T before it feeds on, as in PyTorch.
+#pragma once
+#include <cmath>
+
+#include "core/hd.h"
+#include "core/params.h"
+
+namespace nodegrad::math {
+
+// PyTorch's x.add(y, alpha=a) is x + a*y, addcmul(t1, t2, value=c) is x + c*t1*t2 and
+// addcdiv(t1, t2, value=c) is x + c*t1/t2: the expressions below keep that order.
+struct SgdScalars {
+  double negLr, momentum, dampKeep, weightDecay;
+  bool useBuf, nesterov, maximize, firstStep;
+};
+
+inline SgdScalars sgdScalars(const SGDOptions& o, bool hasBuf) {
+  return {-o.lr, o.momentum, 1 - o.dampening, o.weightDecay, hasBuf && o.momentum != 0, o.nesterov, o.maximize, o.firstStep};
+}
+
+template <typename T>
+NG_HD void sgdElement(T& p, T g, T* buf, const SgdScalars& s) {
+  const double pi = p;
+  double d = s.maximize ? -double(g) : double(g);
+  if (s.weightDecay != 0) d = d + s.weightDecay * pi;
+  if (s.useBuf) {
+    *buf = T(s.firstStep ? d : double(*buf) * s.momentum + s.dampKeep * d);
+    const double b = *buf;
+    d = s.nesterov ? d + s.momentum * b : b;
+  }
+  p = T(pi + s.negLr * d);
+}
+
+struct AdamScalars {
+  double negStepSize, bc2Sqrt, b1, b2, c1, c2, eps, wd, decay;
+  bool l2, shrink, amsgrad, maximize;
+};
+
+inline AdamScalars adamScalars(const AdamOptions& o) {
+  const double t = double(o.step);
+  const double wd = o.weightDecay;
+  return {-(o.lr / (1 - std::pow(o.beta1, t))), std::sqrt(1 - std::pow(o.beta2, t)), o.beta1, o.beta2, 1 - o.beta1,
+          1 - o.beta2, o.eps, wd, 1 - o.lr * wd, wd != 0 && !o.decoupled, wd != 0 && o.decoupled, o.amsgrad, o.maximize};
+}
+
+template <typename T>
+NG_HD void adamElement(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars& s) {
+  using std::sqrt;
+  if (s.shrink) p = T(double(p) * s.decay);
+  double g = s.maximize ? -double(grad) : double(grad);
+  if (s.l2) g = g + s.wd * double(p);
+  m = T(double(m) * s.b1 + s.c1 * g);
+  v = T(double(v) * s.b2 + s.c2 * g * g);
+  double vi = v;
+  if (s.amsgrad) {
+    // torch.maximum propagates NaN.
+    const double mx = *vmax;
+    *vmax = T(mx != mx || vi != vi ? mx + vi : (mx > vi ? mx : vi));
+    vi = *vmax;
+  }
+  const double denom = sqrt(vi) / s.bc2Sqrt + s.eps;
+  p = T(double(p) + s.negStepSize * double(m) / denom);
+}
+
+}  // namespace nodegrad::math

@@ -1,0 +1,123 @@
+#include "cuda/context.h"
+
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "cuda/check.h"
+
+namespace nodegrad::cuda {
+
+void* GpuMemory::allocate(size_t bytes) {
+  NG_CUDA(cudaSetDevice(index_));
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear it: out of memory is not sticky, and the allocator may retry
+    return nullptr;
+  }
+  NG_CUDA(e);
+  return p;
+}
+
+void GpuMemory::release(void* p, size_t) {
+  NG_CUDA(cudaSetDevice(index_));
+  NG_CUDA(cudaFree(p));
+}
+
+void GpuMemory::info(size_t* freeBytes, size_t* totalBytes) {
+  *freeBytes = *totalBytes = 0;
+  if (cudaSetDevice(index_) == cudaSuccess) cudaMemGetInfo(freeBytes, totalBytes);
+}
+
+Context::Context(int i) : index(i), system(i), allocator("cuda:" + std::to_string(i), system) {}
+
+void Context::start() {
+  if (stream) return;
+  NG_CUDA(cudaSetDevice(index));
+  NG_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  for (Staging* s : {&upload[0], &upload[1], &download}) NG_CUDA(cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming));
+}
+
+int probeDevices(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ", " +
+           std::to_string(int(e)) + ")";
+    return -1;
+  }
+  if (n == 0) *why = "cudaGetDeviceCount found no GPU";
+  return n;
+}
+
+namespace {
+
+std::mutex contextsMu;
+std::vector<std::unique_ptr<Context>>& contexts() {
+  static std::vector<std::unique_ptr<Context>> v;
+  return v;
+}
+thread_local Context* currentContext = nullptr;
+
+}  // namespace
+
+Context& context(int index) {
+  std::lock_guard<std::mutex> lock(contextsMu);
+  auto& v = contexts();
+  if (v.size() <= size_t(index)) v.resize(size_t(index) + 1);
+  if (!v[size_t(index)]) v[size_t(index)] = std::make_unique<Context>(index);
+  return *v[size_t(index)];
+}
+
+Context& current() {
+  if (!currentContext) {
+    Context& c = context(0);
+    c.start();
+    currentContext = &c;
+  }
+  return *currentContext;
+}
+
+void activate(Allocator& a) {
+  if (currentContext && &currentContext->allocator == &a) return;
+  Context* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(contextsMu);
+    for (auto& ctx : contexts()) {
+      if (ctx && &ctx->allocator == &a) c = ctx.get();
+    }
+  }
+  if (!c) throw std::logic_error("activate: not a CUDA device's allocator");
+  NG_CUDA(cudaSetDevice(c->index));
+  c->start();
+  currentContext = c;
+}
+
+Tensor empty(const Shape& shape, DType dtype) {
+  return Tensor{newBuffer(current().allocator, size_t(numel(shape)), dtype), shape, dtype};
+}
+
+cudnnContext* cudnnHandle() {
+  Context& c = current();
+  if (!c.cudnn) {
+    NG_CUDNN(cudnnCreate(&c.cudnn));
+    NG_CUDNN(cudnnSetStream(c.cudnn, c.stream));
+  }
+  return c.cudnn;
+}
+
+cublasContext* cublasHandle() {
+  Context& c = current();
+  if (!c.cublas) {
+    NG_CUBLAS(cublasCreate(&c.cublas));
+    NG_CUBLAS(cublasSetStream(c.cublas, c.stream));
+  }
+  return c.cublas;
+}
+
+}  // namespace nodegrad::cuda
