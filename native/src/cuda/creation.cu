@@ -9,14 +9,13 @@ namespace {
 
 Tensor copy(const TensorRef& x) {
   Tensor y = empty(x.shape, x.dtype);
-  const size_t bytes = x.numel() * elementSize(x.dtype);
-  if (bytes) NG_CUDA(cudaMemcpyAsync(y.buf->data, x.buf->data, bytes, cudaMemcpyDeviceToDevice, current().stream));
+  copyOnDevice(y.buf->data, x.buf->data, x.numel() * elementSize(x.dtype));
   return y;
 }
 
 template <typename T>
 void fillWith(T* y, int64_t n, T v) {
-  forEach(n, [=] __device__(int64_t i) { y[i] = v; }, "Fill");
+  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = v; }, "Fill");
 }
 
 Tensor fill(const Shape& shape, double value, DType dtype) {
@@ -29,7 +28,7 @@ Tensor fill(const Shape& shape, double value, DType dtype) {
 
 template <typename T>
 void drawInto(T* y, int64_t n, math::RandomKind kind, uint64_t seed, uint64_t offset, double p, double value) {
-  forEach(n, [=] __device__(int64_t i) { y[i] = T(math::randomValue(kind, offset + uint64_t(i), seed, p, value)); },
+  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = T(math::randomValue(kind, offset + uint64_t(i), seed, p, value)); },
           "Random");
 }
 

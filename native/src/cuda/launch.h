@@ -1,17 +1,48 @@
-// How the 'cuda' kernels run: most are a per-index body (a functor over i in [0, n)) launched by
-// forEach as a grid-stride loop on the current device's stream. Kept to this one shape so that a
-// kernel's index arithmetic reads as plainly as the 'cpu' loop it mirrors.
+// How the 'cuda' kernels run. Every kernel of the families compiled by nvcc (*.cu) is a
+// per-index body, a lambda over i in [0, n) marked NG_DEVICE, launched by forEach as a
+// grid-stride loop on the current device's stream; device memory is touched only through
+// empty(), copyOnDevice() and atomicAddHD(). Kept to that one shape for two reasons: a kernel's
+// index arithmetic reads as plainly as the 'cpu' loop it mirrors, and the same files compile for
+// the host (NODEGRAD_CUDA_EMULATION: forEach is a loop, memory is host memory), so CI without a
+// GPU runs them through the whole parity suite as the 'cuda-emu' backend.
 #pragma once
-#include <cuda_runtime.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "core/hd.h"
+#include "core/tensor.h"
+
+#ifdef NODEGRAD_CUDA_EMULATION
+#define NG_DEVICE
+#else
+#include <cuda_runtime.h>
+
 #include "cuda/check.h"
 #include "cuda/context.h"
+#define NG_DEVICE __device__
+#endif
 
 namespace nodegrad::cuda {
+
+// A new tensor on the current device (uninitialized).
+Tensor empty(const Shape& shape, DType dtype);
+
+#ifdef NODEGRAD_CUDA_EMULATION
+
+template <typename F>
+void forEach(int64_t n, F f, const char*) {
+  for (int64_t i = 0; i < n; i++) f(i);
+}
+inline void copyOnDevice(void* dst, const void* src, size_t bytes) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+template <typename T>
+inline void atomicAddHD(T* p, T v) {
+  *p += v;
+}
+
+#else
 
 constexpr int kThreads = 256;
 
@@ -30,6 +61,18 @@ void forEach(int64_t n, F f, const char* name) {
   forEachKernel<<<unsigned(blocks), kThreads, 0, current().stream>>>(n, f);
   checkLaunch(name);
 }
+
+// A device-to-device copy queued on the current stream.
+inline void copyOnDevice(void* dst, const void* src, size_t bytes) {
+  if (bytes) NG_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, current().stream));
+}
+
+template <typename T>
+__device__ __forceinline__ void atomicAddHD(T* p, T v) {
+  atomicAdd(p, v);
+}
+
+#endif
 
 // Up to this many dims a shape's sizes and strides travel by value into a kernel.
 constexpr int kMaxDims = 8;
