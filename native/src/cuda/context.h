@@ -61,6 +61,8 @@ Context& current();
 // DeviceMemory::activate: makes the allocator's GPU current for the calling thread.
 void activate(Allocator& a);
 
+// A new tensor on the current device (uninitialized).
+Tensor empty(const Shape& shape, DType dtype);
 // The cuDNN / cuBLAS handle of the current device, bound to its stream.
 cudnnContext* cudnnHandle();
 cublasContext* cublasHandle();

@@ -25,10 +25,10 @@
 
 namespace nodegrad::cuda {
 
-// A new tensor on the current device (uninitialized).
-Tensor empty(const Shape& shape, DType dtype);
-
 #ifdef NODEGRAD_CUDA_EMULATION
+
+// A new tensor on the emulated device (host memory, uninitialized).
+Tensor empty(const Shape& shape, DType dtype);
 
 template <typename F>
 void forEach(int64_t n, F f, const char*) {

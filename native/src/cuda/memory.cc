@@ -9,7 +9,6 @@
 #include "cuda/check.h"
 #include "cuda/context.h"
 #include "cuda/device.h"
-#include "cuda/launch.h"
 
 namespace nodegrad::cuda {
 namespace {
