@@ -1,10 +1,12 @@
 /**
  * @nodegrad/native: importing it registers the 'cpu' backend and makes it the default device when
- * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable.
+ * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable; and it
+ * registers 'cuda:0'.. when the 'cuda' addon loads and finds GPUs, else reports why not (cuda.ts).
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { CPU_DTYPES, createBackend } from './backend.js';
 import { loadAddon } from './load.js';
+import './cuda.js';
 import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
@@ -73,4 +75,6 @@ export function getNumThreads(): number {
   return addon ? addon.getNumThreads() : 1;
 }
 
-export type { FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';
+export { cuda, cudaBuildDir, type CudaDescription } from './cuda.js';
+export { registerCudaEmulation } from './emulation.js';
+export type { CudaFlags, CudaMemoryStats, CudaVersions, FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';
