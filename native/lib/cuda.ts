@@ -1,9 +1,9 @@
 /**
  * The 'cuda:N' backends: build-cuda/Release/nodegrad_cuda.node, an addon apart from the 'cpu' one
  * (it links cuDNN, cuBLAS and NCCL, and must never keep 'cpu' from loading). Importing
- * @nodegrad/native registers 'cuda:0'.. when the addon loads and finds GPUs; otherwise 'cuda:0' is
- * reported unavailable with the reason: the loader's message, the driver's error
- * (cudaGetDeviceCount), or why the addon was not built.
+ * @nodegrad/native registers 'cuda:0'.. (registerCuda) when the addon loads and finds GPUs;
+ * otherwise 'cuda:0' is reported unavailable with the reason: the loader's message, the driver's
+ * error (cudaGetDeviceCount), or why the addon was not built.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -40,13 +40,11 @@ function loadCuda(): { addon: CudaAddon | null; reason?: string } {
 const loaded = loadCuda();
 const addon = loaded.addon;
 const reason = addon ? (addon.available ? undefined : addon.reason) : loaded.reason;
-if (addon?.available) {
-  for (const device of Object.values(addon.devices)) {
-    const b = createBackend(device, CUDA_DTYPES);
-    registerBackend(b);
-  }
-} else {
-  reportUnavailable('cuda:0', reason!);
+
+/** Registers 'cuda:0'.. as backends, or reports 'cuda:0' unavailable with the reason. */
+export function registerCuda(): void {
+  if (!addon?.available) return reportUnavailable('cuda:0', reason!);
+  for (const device of Object.values(addon.devices)) registerBackend(createBackend(device, CUDA_DTYPES));
 }
 
 function index(device: string | number | undefined): number {

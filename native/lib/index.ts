@@ -5,8 +5,8 @@
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { CPU_DTYPES, createBackend } from './backend.js';
+import { registerCuda } from './cuda.js';
 import { loadAddon } from './load.js';
-import './cuda.js';
 import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
@@ -19,6 +19,7 @@ if (cpuUnavailable === null) {
   reportUnavailable('cpu', cpuUnavailable);
   process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${cpuUnavailable}`, { code: 'NODEGRAD_NATIVE' });
 }
+registerCuda();
 
 /**
  * Why 'cpu' cannot be offered, or null when it can. An addon built without oneDNN loads, but its

@@ -29,7 +29,7 @@ describe('nodegrad: bad flags', () => {
     [['train', '--batch-size=2.5'], "nodegrad train: --batch-size must be a positive integer (got '2.5')"],
     [['train', '--schedule', 'linear'], "nodegrad train: --schedule must be one of none, step, cosine (got 'linear')"],
     [['train', '--device', 'gpu'], badDevice('gpu')],
-    // No CUDA backend exists yet: cuda:N is refused up front, not when the first tensor moves.
+    // A device without a backend here (cuda:N without a GPU) is refused up front, naming why.
     [['train', '--device', 'cuda:0'], badDevice('cuda:0')],
     [['eval', '--weights', 'w.safetensors', '--device', 'cuda:1'], badDevice('cuda:1').replace('nodegrad train', 'nodegrad eval')],
     [['train', '--dataset', 'imagenet'], "nodegrad train: --dataset must be one of mnist, cifar10:DIR, folder:DIR (got 'imagenet')"],
