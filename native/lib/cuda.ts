@@ -97,6 +97,8 @@ export const cuda = {
     need('setAllowTF32').setFlags(flags);
   },
   flags: () => need('flags').setFlags({}),
+  /** Convolution algorithms chosen by measurement so far (one per direction, shape, dtype and math mode). */
+  cudnnAlgorithmCacheSize: (): number => need('cudnnAlgorithmCacheSize').cudnnAlgorithmCacheSize(),
   describe(): CudaDescription {
     if (!addon) return { available: false, reason, devices: [] };
     const devices = [];

@@ -97,4 +97,6 @@ export interface CudaAddon {
   resetPeakMemoryStats(index: number): void;
   /** Sets the flags given and returns them all. */
   setFlags(flags: Partial<CudaFlags>): CudaFlags;
+  /** Entries of the benchmark mode's algorithm cache. */
+  cudnnAlgorithmCacheSize(): number;
 }
