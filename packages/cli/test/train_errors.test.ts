@@ -13,10 +13,11 @@ import { SMALL, runCli } from './cli_helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'nodegrad-errors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// The child loads the same addon as this process (vitest.setup.ts imports @nodegrad/native), so
-// its devices are the ones backends() lists here.
-const available = backends().filter((b) => b.available).map((b) => b.name).join(', ');
-const unavailable = backends().filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`).join('; ');
+// The child loads the same addons as this process (vitest.setup.ts imports @nodegrad/native), so
+// its devices are the ones backends() lists here, less the test-only 'cuda-emu'.
+const devices = backends().filter((b) => b.name !== 'cuda-emu');
+const available = devices.filter((b) => b.available).map((b) => b.name).join(', ');
+const unavailable = devices.filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`).join('; ');
 const badDevice = (v: string) => `nodegrad train: --device must be one of ${available} (got '${v}')${unavailable ? `; unavailable here: ${unavailable}` : ''}`;
 
 describe('nodegrad: bad flags', () => {
