@@ -4,7 +4,11 @@
  * that happen to import '@nodegrad/native' (DESIGN.md: one suite runs on every available backend).
  */
 import { setDefaultDevice } from '@nodegrad/autograd';
-import '@nodegrad/native';
+import { registerCudaEmulation } from '@nodegrad/native';
+
+// 'cuda-emu' (the CUDA kernels compiled for the host, native/lib/emulation.ts) joins every
+// describeBackends suite, so CI without a GPU checks the 'cuda' kernels against 'ts'.
+if (process.env.NODEGRAD_CUDA_EMU) registerCudaEmulation();
 
 // Importing the addon makes 'cpu' the default device when it is built with oneDNN. Tests keep
 // 'ts': the reference suites create float64 tensors on the default device, and 'cpu' is

@@ -13,6 +13,12 @@ export const CPU_DTYPES: DTypeSupport = {
   matmul: F32, conv: F32, pool: F32, norm: F32, softmax: F32, optim: ['float32', 'float64'],
 };
 
+/**
+ * The dtypes the 'cuda:N' devices compute each kernel family in: as 'cpu', with cuBLAS matmul in
+ * float64 too.
+ */
+export const CUDA_DTYPES: DTypeSupport = { ...CPU_DTYPES, matmul: ['float32', 'float64'] };
+
 /** The Backend over one device of the addon: its table as the kernels, its memory functions, its dtypes. */
 export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backend {
   return {

@@ -1,9 +1,11 @@
 /**
  * @nodegrad/native: importing it registers the 'cpu' backend and makes it the default device when
- * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable.
+ * the addon is built with oneDNN, or records (and says once) why 'cpu' is unavailable; and it
+ * registers 'cuda:0'.. when the 'cuda' addon loads and finds GPUs, else reports why not (cuda.ts).
  */
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { CPU_DTYPES, createBackend } from './backend.js';
+import { registerCuda } from './cuda.js';
 import { loadAddon } from './load.js';
 import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
 
@@ -17,6 +19,7 @@ if (cpuUnavailable === null) {
   reportUnavailable('cpu', cpuUnavailable);
   process.emitWarning(`nodegrad: the native 'cpu' backend is unavailable: ${cpuUnavailable}`, { code: 'NODEGRAD_NATIVE' });
 }
+registerCuda();
 
 /**
  * Why 'cpu' cannot be offered, or null when it can. An addon built without oneDNN loads, but its
@@ -73,4 +76,6 @@ export function getNumThreads(): number {
   return addon ? addon.getNumThreads() : 1;
 }
 
-export type { FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';
+export { cuda, cudaBuildDir, type CudaDescription } from './cuda.js';
+export { registerCudaEmulation } from './emulation.js';
+export type { CudaFlags, CudaMemoryStats, CudaVersions, FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';

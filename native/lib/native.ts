@@ -51,3 +51,52 @@ export interface NativeAddon {
   /** Cached oneDNN primitives now, and how many were ever made (a repeated shape adds none). */
   primitiveCacheStats(): { entries: number; created: number };
 }
+
+/** The caching allocator's counters for one GPU (cuda.memoryStats). */
+export interface CudaMemoryStats {
+  allocated: number;
+  reserved: number;
+  peakAllocated: number;
+  peakReserved: number;
+  /** allocate() calls, and those a cached block met. */
+  allocations: number;
+  cacheHits: number;
+  /** cudaMalloc'd segments, and those given back (emptyCache, or to retry after out of memory). */
+  segmentsAllocated: number;
+  segmentsReleased: number;
+}
+
+/** Versions as loaded: driver and runtime as 1000 * major + 10 * minor, cuDNN as 91900, NCCL as 22809. */
+export interface CudaVersions {
+  driver?: number;
+  runtime?: number;
+  cudnn: number;
+  cublas: string;
+  nccl?: number;
+}
+
+export interface CudaFlags {
+  cudnnBenchmark: boolean;
+  deterministic: boolean;
+  tf32Matmul: boolean;
+  tf32Cudnn: boolean;
+}
+
+/** What build-cuda/Release/nodegrad_cuda.node exports (src/cuda/addon.cc). */
+export interface CudaAddon {
+  /** Whether the driver answered and found a GPU; `reason` says why not. */
+  available: boolean;
+  reason?: string;
+  deviceCount: number;
+  /** 'cuda:0'.. as devices of the shared bindings. */
+  devices: Record<string, NativeDevice>;
+  versions(): CudaVersions;
+  deviceProperties(index: number): { name: string; computeCapability: string; totalMemory: number; multiProcessors: number };
+  synchronize(index: number): void;
+  memoryStats(index: number): CudaMemoryStats;
+  resetPeakMemoryStats(index: number): void;
+  /** Sets the flags given and returns them all. */
+  setFlags(flags: Partial<CudaFlags>): CudaFlags;
+  /** Entries of the benchmark mode's algorithm cache. */
+  cudnnAlgorithmCacheSize(): number;
+}

@@ -7,7 +7,7 @@ namespace nodegrad {
 namespace {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  NG_KERNEL("setNumThreads", {
+  NG_CALL("setNumThreads", {
     if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setNumThreads: n must be a number");
     cpu::setNumThreads(info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();

@@ -14,6 +14,8 @@ import { describeBuild } from '@nodegrad/native';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DIR = join(REPO, 'native', 'build', 'no-onednn');
 const env = { ...process.env, NODEGRAD_BUILD_DIR: DIR, NODEGRAD_SKIP_CUDA: '1', NODE_NO_WARNINGS: '' };
+// This build skips the 'cuda' addon (NODEGRAD_SKIP_CUDA), and 'cuda:0' says so.
+const CUDA = { name: 'cuda:0', available: false, reason: 'NODEGRAD_SKIP_CUDA was set at install time' };
 const REASON = 'built without oneDNN (option NODEGRAD_WITH_ONEDNN is OFF): install libdnnl-dev and rebuild (node native/scripts/build_addon.mjs)';
 
 // Without a working toolchain the main build failed too; required_backends.test.ts fails CI then.
@@ -46,7 +48,7 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
     const r = node(['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { backends: unknown; device: string; build: unknown; conv: string };
-    expect(out.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }]);
+    expect(out.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
     expect(out.device).toBe('ts');
     expect(out.build).toEqual({ loaded: true, features: { onednn: { enabled: false, reason: 'option NODEGRAD_WITH_ONEDNN is OFF' } } });
     // The addon itself still refuses loudly, never a silent slow fallback.
@@ -58,11 +60,11 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
     const bin = join(REPO, 'packages', 'cli', 'src', 'bin.ts');
     const train = node([bin, 'train', '--device', 'cpu']);
     expect(train.status).toBe(2);
-    expect(train.stderr).toContain(`nodegrad train: --device must be one of ts (got 'cpu'); unavailable here: cpu: ${REASON}\n`);
+    expect(train.stderr).toContain(`nodegrad train: --device must be one of ts (got 'cpu'); unavailable here: cpu: ${REASON}; cuda:0: ${CUDA.reason}\n`);
     const doctor = node([bin, 'doctor', '--json', '--torch=false']);
     expect(doctor.status, doctor.stderr).toBe(0);
     const report = JSON.parse(doctor.stdout) as { backends: unknown; defaultDevice: string };
-    expect(report.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }]);
+    expect(report.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
     expect(report.defaultDevice).toBe('ts');
   }, 60_000);
 });

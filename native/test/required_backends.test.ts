@@ -3,7 +3,7 @@
 // suite skips, and the run stays green: fine on a user's machine, wrong in CI.
 import { describe, expect, it } from 'vitest';
 import { backends } from '@nodegrad/autograd';
-import '@nodegrad/native'; // registers 'cpu', or reports why not (vitest.setup.ts does too)
+import { cuda } from '@nodegrad/native'; // registers 'cpu', or reports why not (vitest.setup.ts does too)
 
 const required = (process.env.NODEGRAD_REQUIRE_BACKENDS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -29,8 +29,22 @@ describe(`required backends (NODEGRAD_REQUIRE_BACKENDS=${required.join(',')})`, 
 describe('whyMissing', () => {
   it("names the backend and gives the reason backends() has, or the backends there are", () => {
     expect(whyMissing('ts')).toBeNull();
-    expect(whyMissing('cuda:0')).toBe(`the required backend 'cuda:0' is not registered (known: ${backends().map((b) => b.name).join(', ')})`);
+    expect(whyMissing('tpu:0')).toBe(`the required backend 'tpu:0' is not registered (known: ${backends().map((b) => b.name).join(', ')})`);
     const cpu = backends().find((b) => b.name === 'cpu')!;
     expect(whyMissing('cpu')).toBe(cpu.available ? null : `the required backend 'cpu' is unavailable: ${cpu.reason}`);
+  });
+});
+
+// NODEGRAD_REQUIRE_CUDA_BUILD (.ci/run sets it): the 'cuda' addon must have built and loaded. On a
+// machine without a GPU it then reports the driver's reason, never a build or loader failure.
+describe(`the 'cuda' addon (NODEGRAD_REQUIRE_CUDA_BUILD=${process.env.NODEGRAD_REQUIRE_CUDA_BUILD ?? ''})`, () => {
+  const required = Boolean(process.env.NODEGRAD_REQUIRE_CUDA_BUILD);
+  (required ? it : it.skip)(`built and loaded, with its libraries' versions${required ? '' : ' (skipped: NODEGRAD_REQUIRE_CUDA_BUILD is not set)'}`, () => {
+    const d = cuda.describe();
+    if (!d.versions) throw new Error(`the 'cuda' addon did not load: ${d.reason}`);
+    expect(d.versions.cudnn).toBeGreaterThanOrEqual(90000);
+    expect(d.versions.nccl).toBeGreaterThanOrEqual(22000);
+    if (!d.available) expect(d.reason).toMatch(/^cudaGetDeviceCount/);
+    else expect(d.devices.length).toBeGreaterThan(0);
   });
 });

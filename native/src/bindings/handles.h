@@ -67,13 +67,16 @@ inline void activate(const Device& d) {
 }
 }  // namespace nodegrad
 
-// Runs a kernel on the function's device, turning C++ exceptions into JS errors naming the call.
-#define NG_KERNEL(op, ...)                                                    \
+// Runs a call, turning C++ exceptions into JS errors naming it.
+#define NG_CALL(op, ...)                                                      \
   try {                                                                       \
-    ::nodegrad::activate(::nodegrad::deviceOf(info));                         \
     __VA_ARGS__                                                               \
   } catch (const Napi::Error&) {                                              \
     throw;                                                                    \
   } catch (const std::exception& e) {                                         \
     throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());    \
   }
+
+// Runs a kernel or memory function of a device binding (info.Data() is its Device) with the
+// device made current, turning C++ exceptions into JS errors naming the call.
+#define NG_KERNEL(op, ...) NG_CALL(op, ::nodegrad::activate(::nodegrad::deviceOf(info)); __VA_ARGS__)

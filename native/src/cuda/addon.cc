@@ -8,6 +8,7 @@
 #include <napi.h>
 #include <nccl.h>
 
+#include "bindings/handles.h"
 #include "bindings/kernels.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
@@ -56,7 +57,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
   const int idx = indexArg(info, 0);
   cudaDeviceProp p{};
-  NG_CUDA(cudaGetDeviceProperties(&p, idx));
+  NG_CALL("deviceProperties", NG_CUDA(cudaGetDeviceProperties(&p, idx));)
   auto o = Napi::Object::New(info.Env());
   o.Set("name", p.name);
   o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
@@ -67,9 +68,11 @@ Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   const int idx = indexArg(info, 0);
-  Context& c = context(idx);
-  c.start();
-  NG_CUDA(cudaStreamSynchronize(c.stream));
+  NG_CALL("synchronize", {
+    Context& c = context(idx);
+    c.start();
+    NG_CUDA(cudaStreamSynchronize(c.stream));
+  })
   return info.Env().Undefined();
 }
 

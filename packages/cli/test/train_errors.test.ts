@@ -13,10 +13,11 @@ import { SMALL, runCli } from './cli_helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'nodegrad-errors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// The child loads the same addon as this process (vitest.setup.ts imports @nodegrad/native), so
-// its devices are the ones backends() lists here.
-const available = backends().filter((b) => b.available).map((b) => b.name).join(', ');
-const unavailable = backends().filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`).join('; ');
+// The child loads the same addons as this process (vitest.setup.ts imports @nodegrad/native), so
+// its devices are the ones backends() lists here, less the test-only 'cuda-emu'.
+const devices = backends().filter((b) => b.name !== 'cuda-emu');
+const available = devices.filter((b) => b.available).map((b) => b.name).join(', ');
+const unavailable = devices.filter((b) => !b.available).map((b) => `${b.name}: ${b.reason}`).join('; ');
 const badDevice = (v: string) => `nodegrad train: --device must be one of ${available} (got '${v}')${unavailable ? `; unavailable here: ${unavailable}` : ''}`;
 
 describe('nodegrad: bad flags', () => {
@@ -29,7 +30,7 @@ describe('nodegrad: bad flags', () => {
     [['train', '--batch-size=2.5'], "nodegrad train: --batch-size must be a positive integer (got '2.5')"],
     [['train', '--schedule', 'linear'], "nodegrad train: --schedule must be one of none, step, cosine (got 'linear')"],
     [['train', '--device', 'gpu'], badDevice('gpu')],
-    // No CUDA backend exists yet: cuda:N is refused up front, not when the first tensor moves.
+    // A device without a backend here (cuda:N without a GPU) is refused up front, naming why.
     [['train', '--device', 'cuda:0'], badDevice('cuda:0')],
     [['eval', '--weights', 'w.safetensors', '--device', 'cuda:1'], badDevice('cuda:1').replace('nodegrad train', 'nodegrad eval')],
     [['train', '--dataset', 'imagenet'], "nodegrad train: --dataset must be one of mnist, cifar10:DIR, folder:DIR (got 'imagenet')"],

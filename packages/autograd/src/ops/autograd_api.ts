@@ -1,5 +1,5 @@
 /** The tape as methods: detach, requiresGrad_, hooks, retainGrad, clone, to (backward lives in engine.ts). */
-import { getBackend } from '../backend.js';
+import { backends, getBackend } from '../backend.js';
 import { isFloat, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
@@ -102,12 +102,21 @@ export function to(x: Tensor, target: DType | string): Tensor {
   return moveOp(x, target);
 }
 
+/**
+ * To host memory, as PyTorch's .cpu(): the native 'cpu' device when it is registered, else 'ts';
+ * x itself when it is there already.
+ */
+export function cpu(x: Tensor): Tensor {
+  if (x.device === 'cpu' || x.device === 'ts') return x;
+  return to(x, backends().some((b) => b.name === 'cpu' && b.available) ? 'cpu' : 'ts');
+}
+
 export function clone(x: Tensor): Tensor {
   return cloneOp(x);
 }
 
 installMethods({
-  detach, requiresGrad_, registerHook, registerPostAccumulateGradHook, retainGrad, clone, to,
+  detach, requiresGrad_, registerHook, registerPostAccumulateGradHook, retainGrad, clone, to, cpu,
 });
 
 declare module '../tensor.js' {
@@ -119,5 +128,6 @@ declare module '../tensor.js' {
     retainGrad(): Tensor;
     clone(): Tensor;
     to(target: DType | string): Tensor;
+    cpu(): Tensor;
   }
 }

@@ -9,7 +9,7 @@ import { arch, availableParallelism, cpus, platform, release, totalmem } from 'n
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backends, defaultDevice } from '@nodegrad/autograd';
-import { describeBuild, getNumThreads, type BuildDescription } from '@nodegrad/native';
+import { cuda, describeBuild, getNumThreads, type BuildDescription, type CudaDescription } from '@nodegrad/native';
 import { formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 
 export interface BackendReport {
@@ -31,6 +31,8 @@ export interface DoctorReport {
   defaultDevice: string;
   build: BuildDescription;
   threads: { native: number; ompNumThreads: string | null };
+  /** The 'cuda' addon: GPUs and library versions, or why not. */
+  cuda: CudaDescription;
   /** Version of each @nodegrad package found, or why it was not. */
   packages: Record<string, string>;
   /** PyTorch through `python -c 'import torch'`; null when not checked. */
@@ -126,6 +128,7 @@ export function doctor(opts: DoctorOptions = {}): DoctorReport {
     defaultDevice: defaultDevice(),
     build,
     threads: { native: getNumThreads(), ompNumThreads: process.env.OMP_NUM_THREADS ?? null },
+    cuda: cuda.describe(),
     packages: Object.fromEntries(NODEGRAD_PACKAGES.map((p) => [p, packageVersion(p)])),
     torch: opts.torch === false ? null : torchReport(opts.python ?? '/usr/bin/python3', opts.torchTimeoutMs ?? 30_000),
   };
@@ -147,12 +150,30 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  ${name.padEnd(8)}${mark(f.enabled)} ${f.enabled ? '' : f.reason ?? ''}`.trimEnd());
   }
   lines.push(`threads   native kernels ${r.threads.native}; OMP_NUM_THREADS ${r.threads.ompNumThreads ?? 'unset'}`);
+  lines.push(...formatCuda(r.cuda));
   lines.push('packages');
   for (const [name, v] of Object.entries(r.packages)) lines.push(`  ${name.padEnd(20)}${v}`);
   if (r.torch) {
     lines.push(`pytorch   ${r.torch.available ? `${r.torch.version} (${r.torch.python})` : `not available: ${r.torch.reason}`}`);
   }
   return lines.join('\n');
+}
+
+/** CUDA versions as CUDA writes them: 13000 -> 13.0, cuDNN 91900 -> 9.19.0, NCCL 22809 -> 2.28.9. */
+function formatCuda(c: CudaDescription): string[] {
+  const lines = [`cuda      ${c.available ? `${c.devices.length} GPU${c.devices.length === 1 ? '' : 's'}` : `unavailable: ${c.reason}`}`];
+  for (const d of c.devices) {
+    lines.push(`  ${d.name.padEnd(8)}${d.gpu}, compute ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
+  }
+  const v = c.versions;
+  if (v) {
+    const cudaVer = (n?: number) => (n ? `${Math.floor(n / 1000)}.${(n % 1000) / 10}` : 'none');
+    const dotted = (n: number | undefined, a: number, b: number) =>
+      n === undefined ? 'unknown' : `${Math.floor(n / a)}.${Math.floor((n % a) / b)}.${n % b}`;
+    lines.push(`  driver ${cudaVer(v.driver)}, runtime ${cudaVer(v.runtime)}, cuDNN ${dotted(v.cudnn, 10000, 100)}, ` +
+      `cuBLAS ${v.cublas}, NCCL ${dotted(v.nccl, 10000, 100)}`);
+  }
+  return lines;
 }
 
 export const DOCTOR_FLAGS: FlagSpecs = {

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setRngState } from '@nodegrad/autograd';
-import { getNumThreads, setNumThreads } from '@nodegrad/native';
+import { getNumThreads, setNumThreads, cuda } from '@nodegrad/native';
 import { CliError, UsageError, formatFlags, parseFlags } from '../args.js';
 import { Progress, plotPng } from '../report/index.js';
 import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
@@ -54,6 +54,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   // oneDNN sizes its primitives for the thread count when it creates them: set it before any conv.
   if (cfg.device === 'cpu' && getNumThreads() !== cfg.threads) setNumThreads(cfg.threads);
+  if (cfg.cudnnBenchmark) cuda.setCudnnBenchmark(true);
 
   const { train, val, name } = await loadDatasets(cfg);
   const shape = await imageShape(train);

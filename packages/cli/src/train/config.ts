@@ -26,7 +26,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   gamma: { type: 'number', min: 0, help: 'with --schedule step: lr factor at each drop (0.1)' },
   'weight-decay': { type: 'number', min: 0, help: 'L2 (sgd, adam) or decoupled (adamw) weight decay (5e-4; adamw 0.01)' },
   'label-smoothing': { type: 'number', min: 0, max: 1, help: 'cross-entropy label smoothing (0)' },
-  device: { type: 'string', placeholder: 'ts|cpu', help: "backend ('cpu' when the native addon is built with oneDNN, else 'ts'; 'nodegrad doctor' lists them)" },
+  device: { type: 'string', placeholder: 'ts|cpu|cuda:N', help: "backend ('cpu' when the native addon is built with oneDNN, else 'ts'; 'nodegrad doctor' lists them)" },
+  'cudnn-benchmark': { type: 'bool', help: 'with --device cuda:N: time cuDNN convolution algorithms once per shape and keep the fastest' },
   threads: { type: 'int', min: 1, help: "kernel threads of the 'cpu' backend (OMP_NUM_THREADS or the core count)" },
   seed: { type: 'int', min: 0, help: 'seed of the init, shuffling and augmentation (0)' },
   out: { type: 'string', placeholder: 'DIR', help: 'output folder (runs/<timestamp>)' },
@@ -58,6 +59,8 @@ export interface TrainConfig {
   weightDecay: number;
   labelSmoothing: number;
   device: string;
+  /** Absent in checkpoints written before the 'cuda' backend: false. */
+  cudnnBenchmark: boolean;
   threads: number;
   seed: number;
   out: string;
@@ -144,6 +147,7 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     weightDecay: (g('weight-decay') ?? (optimizer === 'adamw' ? 0.01 : 5e-4)) as number,
     labelSmoothing: (g('label-smoothing') ?? 0) as number,
     device,
+    cudnnBenchmark: (g('cudnn-benchmark') ?? false) as boolean,
     threads: (g('threads') ?? getNumThreads()) as number,
     seed: (g('seed') ?? 0) as number,
     out: (g('out') ?? `runs/${timestamp()}`) as string,
@@ -154,6 +158,9 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     checkpointEvery: (g('checkpoint-every') ?? 50) as number,
     workers: workers as 0 | 1,
   };
+  if (config.cudnnBenchmark && !config.device.startsWith('cuda:')) {
+    throw new UsageError(command, `--cudnn-benchmark needs a cuda:N device (got --device ${config.device})`);
+  }
   if (!/^(mnist|cifar10:.+|folder:.+)$/.test(config.dataset)) {
     throw new UsageError(command, `--dataset must be one of mnist, cifar10:DIR, folder:DIR (got '${config.dataset}')`);
   }

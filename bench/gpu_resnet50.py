@@ -1,0 +1,52 @@
+"""PyTorch's half of the GPU kit's side-by-side timing (bench/gpu_resnet50.ts is nodegrad's): a
+ResNet-50 training step at batch 64, 224 x 224, float32, on cuda:0, NCHW and channels-last,
+warm-up steps first, each timed step synchronized; one JSON line per layout with the median.
+    python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torchvision
+
+p = argparse.ArgumentParser()
+p.add_argument("--steps", type=int, default=20)
+p.add_argument("--warmup", type=int, default=5)
+p.add_argument("--batch", type=int, default=64)
+p.add_argument("--no-benchmark", action="store_true")
+a = p.parse_args()
+torch.backends.cudnn.benchmark = not a.no_benchmark
+
+for layout in ("nchw", "channels_last"):
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    model = torchvision.models.resnet50(num_classes=1000).cuda().to(memory_format=fmt).train()
+    x = torch.randn(a.batch, 3, 224, 224, device="cuda").to(memory_format=fmt)
+    y = torch.arange(a.batch, device="cuda") * 37 % 1000
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        loss = loss_fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(a.warmup):
+        step()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        ms.append((time.perf_counter() - t0) * 1000)
+    ms.sort()
+    med = ms[len(ms) // 2]
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "layout": layout, "batch": a.batch,
+                      "cudnnBenchmark": torch.backends.cudnn.benchmark, "steps": a.steps, "medianMs": med,
+                      "minMs": ms[0], "imgPerS": a.batch * 1000 / med,
+                      "peakAllocatedMiB": torch.cuda.max_memory_allocated() / 2**20}), flush=True)
+    del model, x, opt
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()

@@ -1,0 +1,111 @@
+/**
+ * The 'cuda:N' backends: build-cuda/Release/nodegrad_cuda.node, an addon apart from the 'cpu' one
+ * (it links cuDNN, cuBLAS and NCCL, and must never keep 'cpu' from loading). Importing
+ * @nodegrad/native registers 'cuda:0'.. (registerCuda) when the addon loads and finds GPUs;
+ * otherwise 'cuda:0' is reported unavailable with the reason: the loader's message, the driver's
+ * error (cudaGetDeviceCount), or why the addon was not built.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
+import { CUDA_DTYPES, createBackend } from './backend.js';
+import { buildDir } from './load.js';
+import type { CudaAddon, CudaMemoryStats, CudaVersions } from './native.js';
+
+/** Where scripts/build_addon.mjs built the 'cuda' addon (NODEGRAD_CUDA_BUILD_DIR, as there). */
+export function cudaBuildDir(): string {
+  const dir = process.env.NODEGRAD_CUDA_BUILD_DIR;
+  if (dir) return resolve(dir);
+  return process.env.NODEGRAD_BUILD_DIR ? `${buildDir()}-cuda` : join(buildDir(), '..', 'build-cuda');
+}
+
+function loadCuda(): { addon: CudaAddon | null; reason?: string } {
+  const dir = cudaBuildDir();
+  const file = join(dir, 'Release', 'nodegrad_cuda.node');
+  if (!existsSync(file)) {
+    const report = join(dir, 'build-report.json');
+    const why = existsSync(report) ? (JSON.parse(readFileSync(report, 'utf8')) as { reason: string | null }).reason : null;
+    return { addon: null, reason: why ?? `the 'cuda' addon was never built (no ${file})` };
+  }
+  try {
+    return { addon: createRequire(import.meta.url)(file) as CudaAddon };
+  } catch (e) {
+    // Typically a library the loader cannot find (libcudnn.so.9): LD_LIBRARY_PATH is read when
+    // node starts, so it has to be set before that.
+    return { addon: null, reason: `the 'cuda' addon failed to load: ${(e as Error).message}` };
+  }
+}
+
+const loaded = loadCuda();
+const addon = loaded.addon;
+const reason = addon ? (addon.available ? undefined : addon.reason) : loaded.reason;
+
+/** Registers 'cuda:0'.. as backends, or reports 'cuda:0' unavailable with the reason. */
+export function registerCuda(): void {
+  if (!addon?.available) return reportUnavailable('cuda:0', reason!);
+  for (const device of Object.values(addon.devices)) registerBackend(createBackend(device, CUDA_DTYPES));
+}
+
+function index(device: string | number | undefined): number {
+  if (device === undefined) return 0;
+  if (typeof device === 'number') return device;
+  const m = /^cuda:(\d+)$/.exec(device);
+  if (!m) throw new Error(`cuda: '${device}' is not a CUDA device name (cuda:N)`);
+  return Number(m[1]);
+}
+
+function need(op: string): CudaAddon {
+  if (!addon?.available) throw new Error(`cuda.${op}: CUDA is unavailable: ${reason}`);
+  return addon;
+}
+
+/** What nodegrad's CUDA build holds here, for `nodegrad doctor`: versions and GPUs, or why not. */
+export interface CudaDescription {
+  available: boolean;
+  reason?: string;
+  /** The libraries' versions as loaded (absent when the addon did not load). */
+  versions?: CudaVersions;
+  devices: { name: string; gpu: string; computeCapability: string; totalMemory: number }[];
+}
+
+/** The CUDA side of the process: torch.cuda's counterparts. */
+export const cuda = {
+  isAvailable: (): boolean => addon?.available ?? false,
+  /** Why CUDA is unavailable, or undefined. */
+  reason: (): string | undefined => reason,
+  deviceCount: (): number => (addon?.available ? addon.deviceCount : 0),
+  /** Waits for every kernel queued on the device (default cuda:0). */
+  synchronize: (device?: string | number): void => need('synchronize').synchronize(index(device)),
+  /** The caching allocator's counters: allocated, reserved, their peaks, and how often the cache served. */
+  memoryStats: (device?: string | number): CudaMemoryStats => need('memoryStats').memoryStats(index(device)),
+  resetPeakMemoryStats: (device?: string | number): void => need('resetPeakMemoryStats').resetPeakMemoryStats(index(device)),
+  /** Returns every cached, unused segment to the driver (torch.cuda.empty_cache). */
+  emptyCache: (device?: string | number): void => {
+    const a = need('emptyCache');
+    a.devices[`cuda:${index(device)}`]!.trimPool();
+  },
+  /** torch.backends.cudnn.benchmark: measure convolution algorithms per shape, and cache the fastest. */
+  setCudnnBenchmark: (on: boolean): void => void need('setCudnnBenchmark').setFlags({ cudnnBenchmark: on }),
+  /** Only deterministic cuDNN algorithms (torch.backends.cudnn.deterministic). */
+  setDeterministic: (on: boolean): void => void need('setDeterministic').setFlags({ deterministic: on }),
+  /** TF32 tensor cores for float32 matmul (default off) and cuDNN convolutions (default on), as PyTorch. */
+  setAllowTF32: (o: { matmul?: boolean; cudnn?: boolean }): void => {
+    const flags: Record<string, boolean> = {};
+    if (o.matmul !== undefined) flags.tf32Matmul = o.matmul;
+    if (o.cudnn !== undefined) flags.tf32Cudnn = o.cudnn;
+    need('setAllowTF32').setFlags(flags);
+  },
+  flags: () => need('flags').setFlags({}),
+  /** Convolution algorithms chosen by measurement so far (one per direction, shape, dtype and math mode). */
+  cudnnAlgorithmCacheSize: (): number => need('cudnnAlgorithmCacheSize').cudnnAlgorithmCacheSize(),
+  describe(): CudaDescription {
+    if (!addon) return { available: false, reason, devices: [] };
+    const devices = [];
+    for (let i = 0; i < (addon.available ? addon.deviceCount : 0); i++) {
+      const p = addon.deviceProperties(i);
+      devices.push({ name: `cuda:${i}`, gpu: p.name, computeCapability: p.computeCapability, totalMemory: p.totalMemory });
+    }
+    return { available: addon.available, ...(reason ? { reason } : {}), versions: addon.versions(), devices };
+  },
+};

@@ -1,0 +1,42 @@
+/**
+ * The GPU kit's test program: the repository's parity and golden suites, bundled with
+ * mini_test.ts for 'vitest', run on every registered 'cuda:N' device (tests whose name carries no
+ * CUDA device are left out: their backends are checked in CI), or on the devices named in
+ * NODEGRAD_KIT_DEVICES (e.g. 'cpu', to check the kit itself on a machine without a GPU). Writes
+ * $OUT/tests.json and prints a line per test.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backends, setDefaultDevice } from '@nodegrad/autograd';
+import { cuda } from '@nodegrad/native';
+import { run } from './mini_test.js';
+// Every suite written with describeBackends, and the goldens: importing registers them.
+import '../../packages/autograd/test/ops_backends.test.js';
+import '../../packages/autograd/test/ops_backends_shape.test.js';
+import '../../packages/autograd/test/ops_backends_nn.test.js';
+import '../../packages/autograd/test/contract.test.js';
+import '../../packages/autograd/test/contract_dtypes.test.js';
+import '../../packages/autograd/test/contract_matmul_conv.test.js';
+import '../../packages/autograd/test/contract_norm.test.js';
+import '../../packages/autograd/test/contract_pool.test.js';
+import '../../packages/autograd/test/batch_norm_parts.test.js';
+import '../../packages/autograd/test/gradcheck.test.js';
+import '../../packages/nn/test/layers.test.js';
+import '../../packages/nn/test/batch_norm_count.test.js';
+import '../../native/test/host_roundtrips.test.js';
+import '../../native/test/resnet_golden_cuda.test.js';
+
+setDefaultDevice('ts');
+const out = process.env.OUT ?? '.';
+const devices = process.env.NODEGRAD_KIT_DEVICES?.split(',')
+  ?? backends().filter((b) => b.name.startsWith('cuda:') && b.available).map((b) => b.name);
+console.log(`kit tests: devices ${devices.join(', ') || 'none'}${cuda.isAvailable() ? '' : ` (cuda unavailable: ${cuda.reason()})`}`);
+const lines: string[] = [];
+const t0 = performance.now();
+const r = devices.length === 0 ? { passed: 0, failed: 0, skipped: 0, failures: [] }
+  : await run((l) => { lines.push(l); console.log(l); }, (name) => devices.some((d) => name.includes(`[${d}]`) || name.includes(`'${d}'`)));
+const summary = { devices, ...r, seconds: (performance.now() - t0) / 1000 };
+writeFileSync(join(out, 'tests.json'), JSON.stringify(summary, null, 2));
+writeFileSync(join(out, 'tests.log'), lines.join('\n'));
+console.log(`kit tests: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped in ${summary.seconds.toFixed(1)} s`);
+process.exitCode = r.failed > 0 ? 1 : 0;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The GPU suite, in one call, from the repository root with gpu-kit/ beside the working tree
+# (scripts/gpu/pack.sh). Results go to $OUT (default gpu-kit/out): tests.json/.log (the parity and
+# golden suites on cuda:0), checks.json (allocator, out of memory, cuDNN benchmark cache),
+# train.log (one epoch of the main job), bench.jsonl (ResNet-50 training step against PyTorch),
+# summary.txt. Without a GPU it is the dry run: everything loads and reports no device.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+KIT="$PWD/gpu-kit"
+OUT="${OUT:-$KIT/out}"
+mkdir -p "$OUT"
+export OUT NODEGRAD_KIT_ROOT="$PWD" NODEGRAD_CUDA_BUILD_DIR="$KIT/build-cuda" NODEGRAD_BUILD_DIR="$KIT/build-cpu"
+NODE="$KIT/node"
+if [ ! -x "$NODE" ]; then
+  if command -v xz >/dev/null; then xz -dc "$KIT/node.xz" > "$NODE"
+  else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())" "$KIT/node.xz" > "$NODE"; fi
+  chmod +x "$NODE"
+fi
+# The CUDA libraries: the GPU machine's PyTorch venv, or those of this machine's toolchain cache.
+VENV_NV="${NODEGRAD_NV_DIR:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia}"
+PY="${NODEGRAD_PYTHON:-/opt/torch/.venv/bin/python3}"
+for d in "$VENV_NV"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; done
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
+: > "$OUT/summary.txt"
+summary "kit $(cat "$KIT/commit" 2>/dev/null) on $(hostname); node $("$NODE" --version)"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.txt"
+
+step() { # name timeout command...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  summary "== $name: exit $rc in $((SECONDS - t0)) s"
+  tail -n 3 "$OUT/$name.log" | sed 's/^/   /' | tee -a "$OUT/summary.txt"
+}
+
+step doctor 60 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
+if ! grep -q '^cuda      [0-9]* GPU' "$OUT/doctor.log"; then
+  summary "dry run: no CUDA device here ($(grep '^cuda' "$OUT/doctor.log"))"
+  exit 0
+fi
+step tests 240 "$NODE" "$KIT/kit_tests.mjs"
+step checks 90 "$NODE" "$KIT/kit_checks.mjs"
+step train 150 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$OUT/run"
+step bench_nodegrad 90 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark
+step bench_pytorch 90 "$PY" bench/gpu_resnet50.py
+cat "$OUT/bench_nodegrad.log" "$OUT/bench_pytorch.log" | grep '^{' > "$OUT/bench.jsonl" || true
+summary "done"
