@@ -1,10 +1,11 @@
 // How the 'cuda' kernels run. Every kernel of the families compiled by nvcc (*.cu) is a
 // per-index body, a lambda over i in [0, n) marked NG_DEVICE, launched by forEach as a
 // grid-stride loop on the current device's stream; device memory is touched only through
-// empty(), copyOnDevice() and atomicAddHD(). Kept to that one shape for two reasons: a kernel's
-// index arithmetic reads as plainly as the 'cpu' loop it mirrors, and the same files compile for
-// the host (NODEGRAD_CUDA_EMULATION, src/cuda/emu: forEach is a loop, memory is host memory), so CI without a
-// GPU runs them through the whole parity suite as the 'cuda-emu' backend.
+// empty(), copyOnDevice(), atomicAddHD() and copyToHost(). Kept to that one shape for two
+// reasons: a kernel's index arithmetic reads as plainly as the 'cpu' loop it mirrors, and the
+// same files compile for the host (NODEGRAD_CUDA_EMULATION, src/cuda/emu: forEach is a loop,
+// memory is host memory), so CI without a GPU runs them through the whole parity suite as the
+// 'cuda-emu' backend.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -41,6 +42,9 @@ template <typename T>
 inline void atomicAddHD(T* p, T v) {
   *p += v;
 }
+inline void copyToHost(void* host, const void* dev, size_t bytes) {
+  if (bytes) std::memcpy(host, dev, bytes);
+}
 
 #else
 
@@ -70,6 +74,14 @@ inline void copyOnDevice(void* dst, const void* src, size_t bytes) {
 template <typename T>
 __device__ __forceinline__ void atomicAddHD(T* p, T v) {
   atomicAdd(p, v);
+}
+
+// Device bytes into host memory, after everything queued before them: a read that waits for the
+// GPU, for the few kernels whose host-side result depends on the data (OneHot's index check).
+inline void copyToHost(void* host, const void* dev, size_t bytes) {
+  if (!bytes) return;
+  NG_CUDA(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, current().stream));
+  NG_CUDA(cudaStreamSynchronize(current().stream));
 }
 
 #endif
