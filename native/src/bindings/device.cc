@@ -74,7 +74,7 @@ Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
 
 Napi::Value TrimPool(const Napi::CallbackInfo& info) {
   Allocator& a = *deviceOf(info).allocator;
-  a.trim();
+  NG_KERNEL("trimPool", a.trim();)
   syncExternalMemory(info.Env(), a);
   return info.Env().Undefined();
 }

@@ -58,9 +58,11 @@ int probeDevices(std::string* why) {
 namespace {
 
 std::mutex contextsMu;
+// Never destroyed: at process exit the CUDA runtime may already be torn down, and freeing device
+// memory then would fail (the driver frees it with the process anyway).
 std::vector<std::unique_ptr<Context>>& contexts() {
-  static std::vector<std::unique_ptr<Context>> v;
-  return v;
+  static auto* v = new std::vector<std::unique_ptr<Context>>();
+  return *v;
 }
 thread_local Context* currentContext = nullptr;
 

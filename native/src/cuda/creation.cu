@@ -1,5 +1,7 @@
 // Creation on the device: Copy, Fill and the Philox draws (RandomUniform, RandomNormal,
 // Bernoulli), each element's value core/philox.h's, so 'cuda' draws what every backend draws.
+#include <cmath>
+
 #include "core/philox.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
@@ -22,6 +24,8 @@ Tensor fill(const Shape& shape, double value, DType dtype) {
   Tensor y = empty(shape, dtype);
   const int64_t n = numel(shape);
   if (dtype == DType::I32) fillWith(y.buf->as<int32_t>(), n, int32_t(value));
+  // int64 is held as double and truncates, as torch.full does.
+  else if (dtype == DType::I64) fillWith(y.buf->as<double>(), n, std::trunc(value));
   else NG_REAL_DISPATCH(dtype, fillWith(y.buf->as<T>(), n, T(value));)
   return y;
 }

@@ -3,8 +3,9 @@
 // grid-stride loop on the current device's stream; device memory is touched only through
 // empty(), copyOnDevice(), atomicAddHD() and copyToHost(). Kept to that one shape for two
 // reasons: a kernel's index arithmetic reads as plainly as the 'cpu' loop it mirrors, and the
-// same files compile for the host (NODEGRAD_CUDA_EMULATION: forEach is a loop, memory is host
-// memory), so CI without a GPU runs them through the whole parity suite as the 'cuda-emu' backend.
+// same files compile for the host (NODEGRAD_CUDA_EMULATION, src/cuda/emu: forEach is a loop,
+// memory is host memory), so CI without a GPU runs them through the whole parity suite as the
+// 'cuda-emu' backend.
 #pragma once
 #include <algorithm>
 #include <cstdint>

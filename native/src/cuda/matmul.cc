@@ -1,11 +1,11 @@
-// BatchMatMul on cuBLAS, float32 and float64. cuBLAS is column-major: a row-major [M, N] product
-// C = op(A) · op(B) is the column-major [N, M] product C^T = op(B)^T · op(A)^T, so the operands go
-// in swapped and each is read in place (a transpose is cuBLAS's op flag, never a copy). float32
-// uses TF32 tensor cores only when cuda.matmul TF32 is on (PyTorch's default is off).
+// BatchMatMul on cuBLAS: [B, M, K] x [B, K, N] -> [B, M, N] in float32 or float64, row-major, the
+// transposes of the last two dims read in place. cuBLAS is column-major, and a row-major matrix
+// read column-major is its transpose, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
+// the operands swap places and keep their own op. TF32 follows flags().tf32Matmul (off by
+// default, as torch.backends.cuda.matmul.allow_tf32).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <stdexcept>
 #include <string>
 
@@ -17,45 +17,35 @@
 namespace nodegrad::cuda {
 namespace {
 
-int asInt(int64_t v, const char* what, const TensorRef& a, const TensorRef& b) {
-  if (v > INT_MAX) {
-    throw std::runtime_error(std::string(what) + " " + std::to_string(v) + " of " + fmtShape(a.shape) + " x " +
-                             fmtShape(b.shape) + " exceeds cuBLAS's int range");
+Tensor batchMatMul(const TensorRef& a, const TensorRef& b, bool transA, bool transB) {
+  if (a.dtype != DType::F32 && a.dtype != DType::F64) {
+    throw std::runtime_error(std::string("'cuda' computes matmul in float32 and float64, not ") + dtypeName(a.dtype));
   }
-  return int(v);
-}
-
-Tensor batchMatMul(const TensorRef& a, const TensorRef& b, bool ta, bool tb) {
-  if (a.dtype != b.dtype || (a.dtype != DType::F32 && a.dtype != DType::F64)) {
-    throw std::runtime_error(std::string("operands are ") + dtypeName(a.dtype) + " and " + dtypeName(b.dtype) +
-                             "; the 'cuda' backend computes this kernel in float32 or float64");
-  }
-  const int64_t batch = a.shape[0], m = ta ? a.shape[2] : a.shape[1], k = ta ? a.shape[1] : a.shape[2];
-  const int64_t n = tb ? b.shape[1] : b.shape[2];
+  const int64_t batch = a.shape[0];
+  const int64_t m = transA ? a.shape[2] : a.shape[1], k = transA ? a.shape[1] : a.shape[2];
+  const int64_t n = transB ? b.shape[1] : b.shape[2];
   Tensor c = empty({batch, m, n}, a.dtype);
   if (batch == 0 || m == 0 || n == 0) return c;
+  const size_t bytes = size_t(batch * m * n) * elementSize(a.dtype);
   if (k == 0) {
-    NG_CUDA(cudaMemsetAsync(c.buf->data, 0, c.buf->bytes, current().stream));
+    NG_CUDA(cudaMemsetAsync(c.buf->data, 0, bytes, current().stream));
     return c;
   }
-  const int M = asInt(m, "M", a, b), N = asInt(n, "N", a, b), K = asInt(k, "K", a, b);
-  const int B = asInt(batch, "batch", a, b);
-  // Column-major views: b as [N, K] (ld N) or, transposed, [K, N] (ld K); a as [K, M] (ld K) or [M, K] (ld M).
-  const cublasOperation_t opB = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int ldb = tb ? K : N, lda = ta ? M : K;
-  const long long strideA = m * k, strideB = k * n, strideC = m * n;
+  // Leading dimensions of the stored (row-major) matrices: their row lengths.
+  const int lda = int(a.shape[2]), ldb = int(b.shape[2]), ldc = int(n);
+  const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasHandle_t h = cublasHandle();
   if (a.dtype == DType::F32) {
     const float one = 1, zero = 0;
     const cublasComputeType_t compute = flags().tf32Matmul ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, N, M, K, &one, b.buf->data, CUDA_R_32F, ldb, strideB,
-                                         a.buf->data, CUDA_R_32F, lda, strideA, &zero, c.buf->data, CUDA_R_32F, N,
-                                         strideC, B, compute, CUBLAS_GEMM_DEFAULT));
+    NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, int(n), int(m), int(k), &one, b.buf->data, CUDA_R_32F, ldb, k * n,
+                                         a.buf->data, CUDA_R_32F, lda, m * k, &zero, c.buf->data, CUDA_R_32F, ldc, m * n,
+                                         int(batch), compute, CUBLAS_GEMM_DEFAULT));
   } else {
     const double one = 1, zero = 0;
-    NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, N, M, K, &one, b.buf->data, CUDA_R_64F, ldb, strideB,
-                                         a.buf->data, CUDA_R_64F, lda, strideA, &zero, c.buf->data, CUDA_R_64F, N,
-                                         strideC, B, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
+    NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, int(n), int(m), int(k), &one, b.buf->data, CUDA_R_64F, ldb, k * n,
+                                         a.buf->data, CUDA_R_64F, lda, m * k, &zero, c.buf->data, CUDA_R_64F, ldc, m * n,
+                                         int(batch), CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
   }
   return c;
 }

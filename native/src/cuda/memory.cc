@@ -17,11 +17,11 @@ namespace {
 void reserve(Staging& s, size_t bytes) {
   NG_CUDA(cudaEventSynchronize(s.done));
   if (s.bytes >= bytes) return;
+  // Grown by at least half again, so a slowly growing batch does not reallocate every time.
+  const size_t want = std::max(bytes, s.bytes + s.bytes / 2);
   if (s.host) NG_CUDA(cudaFreeHost(s.host));
   s.host = nullptr;
   s.bytes = 0;
-  // Grown by at least half again, so a slowly growing batch does not reallocate every time.
-  const size_t want = std::max(bytes, s.bytes + s.bytes / 2);
   NG_CUDA(cudaHostAlloc(&s.host, want, cudaHostAllocDefault));
   s.bytes = want;
 }

@@ -1,8 +1,338 @@
-// PLACEHOLDER: the norm kernels are not written yet (issue 10).
+// Batch norm on the device over dim 1 of a float32 [N, C, *] tensor, seen as [N, C, S], with the
+// 'cpu' kernels' formulas (cpu/batchnorm.cc, plain layout): statistics and gradient sums in
+// double, the biased variance for normalizing, the unbiased one for the running variance.
+//
+// A channel's sums reduce its N * S elements, far more than there are channels, so without
+// shared memory they run as in cuda/reduce.cu: pass 1 splits each channel's elements into chunks
+// (one thread each) writing double partials, which reduce again as lines of their own until one
+// chunk per channel is left. The mean is summed first and the squared deviations from it second,
+// two passes over x that keep the variance free of cancellation.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
 #include "cuda/device.h"
+#include "cuda/launch.h"
 
 namespace nodegrad::cuda {
+namespace {
 
-void addNormKernels(KernelTable&) {}
+// Pass 1 aims at this many threads with chunks of at least kMinChunk elements.
+constexpr int64_t kPass1Threads = 1 << 16;
+constexpr int64_t kMinChunk = 64;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Line o's r-th element is at out.offset(o) + red.offset(r).
+struct Lines {
+  StridedIndex out, red;
+  int64_t outN, R;
+};
+
+// x [N, C, S] by channel: channel c's elements n * C * S + c * S + s.
+struct Layout {
+  int64_t N, C, S;
+  Lines channels() const {
+    Lines g;
+    g.outN = C;
+    g.R = N * S;
+    g.out.rank = 1;
+    g.out.size[0] = C;
+    g.out.stride[0] = S;
+    g.red.rank = 2;
+    g.red.size[0] = N;
+    g.red.stride[0] = C * S;
+    g.red.size[1] = S;
+    g.red.stride[1] = 1;
+    return g;
+  }
+  NG_HD int64_t channel(int64_t i) const { return i / S % C; }
+};
+
+// x is [N, C, *] (checked by the binding).
+Layout layoutOf(const TensorRef& x) {
+  int64_t S = 1;
+  for (size_t i = 2; i < x.shape.size(); i++) S *= x.shape[i];
+  return {x.shape[0], x.shape[1], S};
+}
+
+// Chunk k of line o: elements r0, r0 + step, ... below r1.
+struct Chunk {
+  int64_t o, r0, r1, step;
+};
+
+// K chunks per line, thread i taking one: interleaved (every K-th element, thread o * K + k) when a
+// line's innermost elements are adjacent, else runs of L elements (thread k * outN + o), so that
+// neighbouring threads read neighbouring elements.
+struct Split {
+  int64_t outN, R, K, L;
+  bool interleaved;
+  NG_HD Chunk at(int64_t i) const {
+    if (interleaved) {
+      const int64_t o = i / K;
+      return {o, i - o * K, R, K};
+    }
+    const int64_t k = i / outN, r0 = k * L;
+    return {i - k * outN, r0, r0 + L < R ? r0 + L : R, 1};
+  }
+  Lines partials() const {
+    Lines g;
+    g.out.rank = g.red.rank = 1;
+    g.out.size[0] = g.outN = outN;
+    g.red.size[0] = g.R = K;
+    g.out.stride[0] = interleaved ? K : 1;
+    g.red.stride[0] = interleaved ? 1 : outN;
+    return g;
+  }
+};
+
+Split splitOf(const Lines& g) {
+  if (g.outN == 0 || g.outN >= kPass1Threads || g.R < 2 * kMinChunk) return {g.outN, g.R, 1, g.R, false};
+  // A line's innermost run is adjacent unless S == 1 ([N, C]: a channel strides by C).
+  const bool interleaved = g.red.size[g.red.rank - 1] > 1 && g.red.stride[g.red.rank - 1] == 1;
+  int64_t K = std::min(ceilDiv(kPass1Threads, g.outN), g.R / kMinChunk);
+  const int64_t L = ceilDiv(g.R, K);
+  if (!interleaved) K = ceilDiv(g.R, L);
+  return {g.outN, g.R, K, L, interleaved};
+}
+
+// Two sums at once (the backward's sum dy and sum dy (x - mean); the statistics use one).
+struct Sums {
+  double a, b;
+};
+
+// What an element of channel o adds, by its offset.
+struct Values {
+  const float* x;
+  NG_HD Sums operator()(int64_t, int64_t off) const { return {double(x[off]), 0}; }
+};
+struct SquaredDeviations {
+  const float* x;
+  const double* mean;
+  NG_HD Sums operator()(int64_t o, int64_t off) const {
+    const double d = double(x[off]) - mean[o];
+    return {d * d, 0};
+  }
+};
+struct GradSums {
+  const float *dy, *x, *mean;
+  NG_HD Sums operator()(int64_t o, int64_t off) const {
+    const double g = dy[off];
+    return {g, g * (double(x[off]) - double(mean[o]))};
+  }
+};
+struct Partials {
+  const double *a, *b;
+  NG_HD Sums operator()(int64_t, int64_t off) const { return {a[off], b[off]}; }
+};
+
+// outA[o], outB[o] = the sums of load over line o (outB may be null).
+template <typename Load>
+void sumLines(Load load, const Lines& g, double* outA, double* outB) {
+  const Split s = splitOf(g);
+  const StridedIndex os = g.out, rs = g.red;
+  Tensor partA, partB;
+  double *pa = outA, *pb = outB;
+  if (s.K > 1) {
+    partA = empty({s.outN * s.K}, DType::F64);
+    partB = empty({s.outN * s.K}, DType::F64);
+    pa = partA.buf->as<double>();
+    pb = partB.buf->as<double>();
+  }
+  forEach(
+      s.outN * s.K,
+      [=] NG_DEVICE(int64_t i) {
+        const Chunk c = s.at(i);
+        const int64_t base = os.offset(c.o);
+        Sums acc{0, 0};
+        for (int64_t r = c.r0; r < c.r1; r += c.step) {
+          const Sums v = load(c.o, base + rs.offset(r));
+          acc.a += v.a;
+          acc.b += v.b;
+        }
+        pa[i] = acc.a;
+        if (pb) pb[i] = acc.b;
+      },
+      "BatchNormSums");
+  if (s.K > 1) sumLines(Partials{pa, pb}, s.partials(), outA, outB);
+}
+
+void requireF32(DType d, const char* name) {
+  if (d != DType::F32) {
+    throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(d) +
+                             "; the 'cuda' backend computes this kernel in float32 only (use .to('float32'))");
+  }
+}
+
+const float* dataOf(const TensorRef* t) { return t ? t->buf->as<float>() : nullptr; }
+
+Tensor doubles(int64_t n) { return empty({n}, DType::F64); }
+
+std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
+  requireF32(x.dtype, "x");
+  const Layout l = layoutOf(x);
+  const Lines g = l.channels();
+  const float* xd = x.buf->as<float>();
+  Tensor sumT = doubles(l.C), sqT = doubles(l.C);
+  double *sum = sumT.buf->as<double>(), *sq = sqT.buf->as<double>();
+  const double M = double(l.N * l.S);
+  sumLines(Values{xd}, g, sum, nullptr);
+  // The mean in place of the sum, for the second pass to read.
+  forEach(l.C, [=] NG_DEVICE(int64_t c) { sum[c] /= M; }, "BatchNormStats");
+  sumLines(SquaredDeviations{xd, sum}, g, sq, nullptr);
+  Tensor mean = empty({l.C}, DType::F32), invstd = empty({l.C}, DType::F32);
+  float *m = mean.buf->as<float>(), *is = invstd.buf->as<float>();
+  forEach(
+      l.C,
+      [=] NG_DEVICE(int64_t c) {
+        using std::sqrt;
+        m[c] = float(sum[c]);
+        // Biased variance, as PyTorch normalizes with.
+        is[c] = float(1.0 / sqrt(sq[c] / M + eps));
+      },
+      "BatchNormStats");
+  return {std::move(mean), std::move(invstd)};
+}
+
+// y = x * scale + shift, the per-channel scale and shift formed in double and stored in float as
+// cpu/batchnorm.cc's batchNormApply does.
+Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+             const TensorRef& invstd) {
+  requireF32(x.dtype, "x");
+  const Layout l = layoutOf(x);
+  Tensor coefs = empty({2 * l.C}, DType::F32);
+  float *scale = coefs.buf->as<float>(), *shift = scale + l.C;
+  const float *wd = dataOf(w), *bd = dataOf(b), *md = mean.buf->as<float>(), *isd = invstd.buf->as<float>();
+  forEach(
+      l.C,
+      [=] NG_DEVICE(int64_t c) {
+        const double sc = double(isd[c]) * (wd ? double(wd[c]) : 1.0);
+        scale[c] = float(sc);
+        shift[c] = float((bd ? double(bd[c]) : 0.0) - double(md[c]) * sc);
+      },
+      "BatchNormElemt");
+  Tensor y = empty(x.shape, DType::F32);
+  const float* xd = x.buf->as<float>();
+  float* yd = y.buf->as<float>();
+  forEach(
+      int64_t(x.numel()),
+      [=] NG_DEVICE(int64_t i) {
+        const int64_t c = l.channel(i);
+        yd[i] = xd[i] * scale[c] + shift[c];
+      },
+      "BatchNormElemt");
+  return y;
+}
+
+Tensor invstdOf(const TensorRef& runVar, double eps) {
+  requireF32(runVar.dtype, "runVar");
+  const auto C = int64_t(runVar.numel());
+  Tensor out = empty({C}, DType::F32);
+  const float* v = runVar.buf->as<float>();
+  float* is = out.buf->as<float>();
+  forEach(
+      C,
+      [=] NG_DEVICE(int64_t c) {
+        using std::sqrt;
+        is[c] = float(1.0 / sqrt(double(v[c]) + eps));
+      },
+      "BatchNormInvstd");
+  return out;
+}
+
+BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                               const TensorRef& invstd) {
+  requireF32(x.dtype, "x");
+  const Layout l = layoutOf(x);
+  Tensor sT = doubles(l.C), tT = doubles(l.C);
+  double *s = sT.buf->as<double>(), *t = tT.buf->as<double>();
+  sumLines(GradSums{dy.buf->as<float>(), x.buf->as<float>(), mean.buf->as<float>()}, l.channels(), s, t);
+  BatchNormReduce r;
+  for (Tensor* o : {&r.sumDy, &r.sumDyXmu, &r.dweight, &r.dbias}) *o = empty({l.C}, DType::F32);
+  float *sumDy = r.sumDy.buf->as<float>(), *sumDyXmu = r.sumDyXmu.buf->as<float>();
+  float *dw = r.dweight.buf->as<float>(), *db = r.dbias.buf->as<float>();
+  const float* isd = invstd.buf->as<float>();
+  forEach(
+      l.C,
+      [=] NG_DEVICE(int64_t c) {
+        sumDy[c] = db[c] = float(s[c]);
+        sumDyXmu[c] = float(t[c]);
+        dw[c] = float(t[c] * double(isd[c]));
+      },
+      "BatchNormBackwardReduce");
+  return r;
+}
+
+// dx = (dy - meanDy - (x - mean) k) f with cpu/batchnorm.cc's batchNormGradCoefs, formed in double
+// and stored in float; x - mean first, so an offset input keeps its float32 digits.
+Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
+                     const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count) {
+  requireF32(x.dtype, "x");
+  const Layout l = layoutOf(x);
+  Tensor coefs = empty({3 * l.C}, DType::F32);
+  float *meanDy = coefs.buf->as<float>(), *k = meanDy + l.C, *f = k + l.C;
+  const float *isd = invstd.buf->as<float>(), *wd = dataOf(w);
+  const float *sd = sumDy.buf->as<float>(), *td = sumDyXmu.buf->as<float>();
+  forEach(
+      l.C,
+      [=] NG_DEVICE(int64_t c) {
+        const double is = isd[c];
+        meanDy[c] = float(double(sd[c]) / count);
+        k[c] = float(double(td[c]) * is * is / count);
+        f[c] = float(is * (wd ? double(wd[c]) : 1.0));
+      },
+      "BatchNormBackwardElemt");
+  Tensor dx = empty(x.shape, DType::F32);
+  const float *g = dy.buf->as<float>(), *xd = x.buf->as<float>(), *md = mean.buf->as<float>();
+  float* d = dx.buf->as<float>();
+  forEach(
+      int64_t(x.numel()),
+      [=] NG_DEVICE(int64_t i) {
+        const int64_t c = l.channel(i);
+        d[i] = (g[i] - meanDy[c] - (xd[i] - md[c]) * k[c]) * f[c];
+      },
+      "BatchNormBackwardElemt");
+  return dx;
+}
+
+// In place: running = (1 - factor) running + factor batch, the batch variance recovered from
+// invstd (1 / invstd^2 - eps) and made unbiased by count / (count - 1), in double.
+void updateRunning(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter, const TensorRef& mean,
+                   const TensorRef& invstd, const BatchNormUpdate& p) {
+  // runVar, mean and invstd have runMean's dtype (checked by the binding); nothing is written
+  // before this check.
+  requireF32(runMean.dtype, "runMean");
+  float *rm = runMean.buf->as<float>(), *rv = runVar.buf->as<float>();
+  const float *md = mean.buf->as<float>(), *isd = invstd.buf->as<float>();
+  const double eps = p.eps, factor = p.factor, unbias = p.count / (p.count - 1);
+  markWritten(*runMean.buf);
+  markWritten(*runVar.buf);
+  forEach(
+      int64_t(runMean.numel()),
+      [=] NG_DEVICE(int64_t c) {
+        const double is = isd[c], var = (1.0 / (is * is) - eps) * unbias;
+        rm[c] = float((1 - factor) * double(rm[c]) + factor * double(md[c]));
+        rv[c] = float((1 - factor) * double(rv[c]) + factor * var);
+      },
+      "BatchNormUpdateRunning");
+  if (!counter) return;
+  // int64 is held as double: the counter advances where it lives, unread.
+  markWritten(*counter->buf);
+  double* n = counter->buf->as<double>();
+  forEach(1, [=] NG_DEVICE(int64_t) { n[0] += 1; }, "BatchNormUpdateRunning");
+}
+
+}  // namespace
+
+void addNormKernels(KernelTable& t) {
+  t.batchNormStats = stats;
+  t.batchNormElemt = elemt;
+  t.batchNormInvstd = invstdOf;
+  t.batchNormBackwardReduce = backwardReduce;
+  t.batchNormBackwardElemt = backwardElemt;
+  t.batchNormUpdateRunning = updateRunning;
+}
 
 }  // namespace nodegrad::cuda

@@ -1,8 +1,274 @@
-// PLACEHOLDER: the reduce kernels are not written yet (issue 10).
+// Reductions on the device: Sum, Max, Min over axes, ArgMax, ArgMin along one, and (Log)Softmax,
+// with the 'cpu' kernels' semantics (cpu/reduce.cc): accumulation in double, NaN winning a max or
+// min, the first index winning a tie, empty reductions giving 0, -inf and +inf.
+//
+// Every reduction here is a set of lines: output o reduces the R elements at
+// out.offset(o) + red.offset(r). Without shared memory a line is reduced by one thread, so where
+// few outputs reduce long lines, pass 1 splits each line into chunks (one thread each) that write
+// double partials, and the partials are reduced again as lines of their own until one chunk
+// per output is left.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
 #include "cuda/device.h"
+#include "cuda/launch.h"
 
 namespace nodegrad::cuda {
+namespace {
 
-void addReduceKernels(KernelTable&) {}
+// Pass 1 aims at this many threads (a GPU holds ~100K resident) with chunks of at least kMinChunk.
+constexpr int64_t kPass1Threads = 1 << 16;
+constexpr int64_t kMinChunk = 64;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Lines {
+  StridedIndex out, red;
+  int64_t outN = 1, R = 1;
+};
+
+// The kept and the reduced dims of a row-major shape, each group's adjacent dims merged and
+// size-1 dims dropped, so that a high rank rarely exceeds kMaxDims.
+Lines linesOf(const Shape& shape, const std::vector<int64_t>& axes, const char* op) {
+  std::vector<bool> reduced(shape.size(), false);
+  for (auto a : axes) reduced[size_t(a)] = true;
+  std::vector<int64_t> stride(shape.size());
+  for (int64_t d = int64_t(shape.size()) - 1, s = 1; d >= 0; d--) {
+    stride[size_t(d)] = s;
+    s *= shape[size_t(d)];
+  }
+  Lines g;
+  int last = -1;  // the group of the last dim kept in a StridedIndex
+  for (size_t d = 0; d < shape.size(); d++) {
+    if (shape[d] == 1) continue;
+    const int group = reduced[d] ? 1 : 0;
+    StridedIndex& s = group ? g.red : g.out;
+    (group ? g.R : g.outN) *= shape[d];
+    if (group == last) {
+      s.size[s.rank - 1] *= shape[d];
+      s.stride[s.rank - 1] = stride[d];
+      continue;
+    }
+    if (s.rank == kMaxDims) {
+      throw std::runtime_error(std::string(op) + ": the 'cuda' backend reduces tensors of up to " +
+                               std::to_string(kMaxDims) + " non-adjacent dims, got " + fmtShape(shape));
+    }
+    s.size[s.rank] = shape[d];
+    s.stride[s.rank] = stride[d];
+    s.rank++;
+    last = group;
+  }
+  return g;
+}
+
+// A line's chunk: elements r0, r0 + step, ... below r1 of output o.
+struct Chunk {
+  int64_t o, r0, r1, step;
+};
+
+// How pass 1 covers the lines: K chunks per output, thread i taking one. Where the reduced elements
+// are the innermost (interleaved), chunk k of output o takes every K-th element from k, thread
+// o * K + k; otherwise it takes the k-th run of L elements, thread k * outN + o. Either way
+// neighbouring threads read neighbouring elements.
+struct Split {
+  int64_t outN, R, K, L;
+  bool interleaved;
+  NG_HD Chunk at(int64_t i) const {
+    if (interleaved) {
+      const int64_t o = i / K;
+      return {o, i - o * K, R, K};
+    }
+    const int64_t k = i / outN, r0 = k * L;
+    return {i - k * outN, r0, r0 + L < R ? r0 + L : R, 1};
+  }
+  // The partials as lines of their own.
+  Lines partials() const {
+    Lines g;
+    g.out.rank = g.red.rank = 1;
+    g.out.size[0] = g.outN = outN;
+    g.red.size[0] = g.R = K;
+    g.out.stride[0] = interleaved ? K : 1;
+    g.red.stride[0] = interleaved ? 1 : outN;
+    return g;
+  }
+};
+
+// One chunk per output (a plain forEach over outputs) when there are outputs enough or lines short.
+Split splitOf(const Lines& g) {
+  if (g.outN == 0 || g.outN >= kPass1Threads || g.R < 2 * kMinChunk) return {g.outN, g.R, 1, g.R, false};
+  const bool interleaved = g.red.rank > 0 && g.red.stride[g.red.rank - 1] == 1;
+  int64_t K = std::min(ceilDiv(kPass1Threads, g.outN), g.R / kMinChunk);
+  const int64_t L = ceilDiv(g.R, K);
+  if (!interleaved) K = ceilDiv(g.R, L);
+  return {g.outN, g.R, K, L, interleaved};
+}
+
+NG_HD double identity(ReduceOp op) { return op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY; }
+
+// cpu/reduce.cc's step: once NaN, a max or min stays NaN.
+NG_HD void fold(ReduceOp op, double& r, double v) {
+  if (op == ReduceOp::Sum) r += v;
+  else if (r != r) return;
+  else if (op == ReduceOp::Max) r = (v > r || v != v) ? v : r;
+  else r = (v < r || v != v) ? v : r;
+}
+
+// What a line's element contributes: the element, or (softmax's denominator) exp(x - max).
+template <typename T>
+struct Plain {
+  const T* x;
+  NG_HD double operator()(int64_t, int64_t off) const { return double(x[off]); }
+};
+struct ExpShifted {
+  const float* x;
+  const double* max;
+  NG_HD double operator()(int64_t o, int64_t off) const {
+    using std::exp;
+    return exp(double(x[off]) - max[o]);
+  }
+};
+
+// out[o] = the reduction of load over line o.
+template <typename Load, typename Out>
+void reduceLines(ReduceOp op, Load load, const Lines& g, Out* out) {
+  const Split s = splitOf(g);
+  const StridedIndex os = g.out, rs = g.red;
+  Tensor part;
+  double* p = nullptr;
+  if (s.K > 1) {
+    part = empty({s.outN * s.K}, DType::F64);
+    p = part.buf->as<double>();
+  }
+  forEach(
+      s.outN * s.K,
+      [=] NG_DEVICE(int64_t i) {
+        const Chunk c = s.at(i);
+        const int64_t base = os.offset(c.o);
+        double acc = identity(op);
+        for (int64_t r = c.r0; r < c.r1; r += c.step) fold(op, acc, load(c.o, base + rs.offset(r)));
+        if (p) p[i] = acc;
+        else out[i] = Out(acc);
+      },
+      "Reduce");
+  if (p) reduceLines(op, Plain<double>{p}, s.partials(), out);
+}
+
+// ArgMax / ArgMin: the best (value, index) of a line; at < 0 before the first element.
+struct Best {
+  double v, at;
+};
+
+// Whether (v, at) wins over b: the first NaN, else the largest (smallest), ties to the first index.
+// Within a chunk indices rise; across chunks the index decides ties, so any split gives cpu's answer.
+NG_HD bool wins(bool isMax, double v, double at, const Best& b) {
+  if (b.at < 0) return true;
+  if (b.v != b.v) return v != v && at < b.at;
+  if (v != v) return true;
+  if (v == b.v) return at < b.at;
+  return isMax ? v > b.v : v < b.v;
+}
+
+// Line o's best: the element's own index r, or (partials) the index stored beside its value.
+template <typename T>
+void argLines(bool isMax, const T* x, const double* xAt, const Lines& g, double* outV, double* outAt) {
+  const Split s = splitOf(g);
+  const StridedIndex os = g.out, rs = g.red;
+  Tensor partV, partAt;
+  double *pv = outV, *pa = outAt;
+  if (s.K > 1) {
+    partV = empty({s.outN * s.K}, DType::F64);
+    partAt = empty({s.outN * s.K}, DType::F64);
+    pv = partV.buf->as<double>();
+    pa = partAt.buf->as<double>();
+  }
+  forEach(
+      s.outN * s.K,
+      [=] NG_DEVICE(int64_t i) {
+        const Chunk c = s.at(i);
+        const int64_t base = os.offset(c.o);
+        Best b{0, -1};
+        for (int64_t r = c.r0; r < c.r1; r += c.step) {
+          const int64_t off = base + rs.offset(r);
+          const double v = double(x[off]), at = xAt ? xAt[off] : double(r);
+          if (wins(isMax, v, at, b)) b = {v, at};
+        }
+        if (pv) pv[i] = b.v;
+        // An empty axis gives index 0, as the 'ts' and 'cpu' kernels do.
+        pa[i] = b.at < 0 ? 0 : b.at;
+      },
+      "ArgReduce");
+  if (s.K > 1) argLines(isMax, pv, pa, s.partials(), outV, outAt);
+}
+
+void requireReal(DType d, const char* name) {
+  if (d == DType::I32) {
+    throw std::runtime_error(std::string("argument '") + name + "' is int32; the 'cuda' backend computes this kernel " +
+                             "in float32, float64 and int64 (use .to('int64') or .to('float32'))");
+  }
+}
+
+Tensor reduceKernel(ReduceOp op, const TensorRef& x, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  const char* name = op == ReduceOp::Sum ? "Sum" : op == ReduceOp::Max ? "Max" : "Min";
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = empty(outShape, x.dtype);
+  const Lines g = linesOf(x.shape, axes, name);
+  NG_REAL_DISPATCH(x.dtype, reduceLines(op, Plain<T>{x.buf->as<T>()}, g, out.buf->as<T>());)
+  return out;
+}
+
+Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
+  requireReal(x.dtype, "x");
+  Shape outShape = x.shape;
+  outShape[size_t(axis)] = 1;
+  Tensor out = empty(outShape, DType::I64);
+  const Lines g = linesOf(x.shape, {axis}, isMax ? "ArgMax" : "ArgMin");
+  NG_REAL_DISPATCH(x.dtype, argLines<T>(isMax, x.buf->as<T>(), nullptr, g, nullptr, out.buf->as<double>());)
+  return out;
+}
+
+// Max-subtracted as cpu/reduce.cc: z = x - max, softmax = exp(z) / sum exp(z), log-softmax =
+// z - log(sum exp(z)), in double. cpu's max skips NaN where this one keeps it, but a NaN in a
+// line makes the sum, and so every output of the line, NaN either way.
+Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
+  if (x.dtype != DType::F32) {
+    throw std::runtime_error(std::string("argument 'x' is ") + dtypeName(x.dtype) +
+                             "; the 'cuda' backend computes this kernel in float32 only (use .to('float32'))");
+  }
+  const char* name = log ? "LogSoftmax" : "Softmax";
+  const Lines g = linesOf(x.shape, {axis}, name);
+  Tensor maxT = empty({g.outN}, DType::F64), sumT = empty({g.outN}, DType::F64);
+  const float* xd = x.buf->as<float>();
+  double *mx = maxT.buf->as<double>(), *sum = sumT.buf->as<double>();
+  reduceLines(ReduceOp::Max, Plain<float>{xd}, g, mx);
+  reduceLines(ReduceOp::Sum, ExpShifted{xd, mx}, g, sum);
+  Tensor out = empty(x.shape, DType::F32);
+  float* y = out.buf->as<float>();
+  const bool takeLog = log;
+  int64_t len = x.shape[size_t(axis)], inner = 1;
+  for (size_t d = size_t(axis) + 1; d < x.shape.size(); d++) inner *= x.shape[d];
+  forEach(
+      int64_t(x.numel()),
+      [=] NG_DEVICE(int64_t i) {
+        using std::exp;
+        // The line of element i: its index over [outer, inner], the axis taken out.
+        const int64_t line = i / (len * inner) * inner + i % inner;
+        const double z = double(xd[i]) - mx[line], s = sum[line];
+        y[i] = float(takeLog ? z - std::log(s) : exp(z) / s);
+      },
+      name);
+  return out;
+}
+
+}  // namespace
+
+void addReduceKernels(KernelTable& t) {
+  t.reduce = reduceKernel;
+  t.argReduce = argReduceKernel;
+  t.softmax = softmaxKernel;
+}
 
 }  // namespace nodegrad::cuda

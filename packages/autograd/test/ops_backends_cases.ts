@@ -6,7 +6,7 @@
  * on its own.
  */
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, manualSeed, randn, type Tensor } from '@nodegrad/autograd';
+import { fromTypedArray, manualSeed, randn, type DType, type KernelName, type Tensor } from '@nodegrad/autograd';
 import { checkParity, describeBackends } from '@nodegrad/autograd/testing';
 
 /**
@@ -64,7 +64,8 @@ function make(input: Input): Tensor {
  * Registers `suite [device]` for every backend but 'ts' (the reference), with one test per case:
  * checkParity of the case's function on ['ts', device].
  */
-export function paritySuite(suite: string, cases: readonly Case[]): void {
+/** `needs`: the kernels and dtypes the suite computes (describeBackends skips a backend lacking one). */
+export function paritySuite(suite: string, cases: readonly Case[], needs: readonly (readonly [KernelName, DType])[] = []): void {
   const titles = cases.map(title);
   const dup = titles.find((t, i) => titles.indexOf(t) !== i);
   if (dup) throw new Error(`paritySuite '${suite}': two cases are titled '${dup}'`);
@@ -76,5 +77,5 @@ export function paritySuite(suite: string, cases: readonly Case[]): void {
         expect(checkParity(c.fn, inputs, { backends: ['ts', device], atol: c.atol, rtol: c.rtol })).toBe(true);
       });
     });
-  }, { skip: { ts: 'the reference backend' } });
+  }, { skip: { ts: 'the reference backend' }, needs });
 }

@@ -114,7 +114,7 @@ describeBackends(describe, 'Conv2d', (device) => {
     expect(() => new Conv2d(4, 4, 0)).toThrow(/kernelSize must be an integer >= 1/);
     expect(() => new Conv2d(4, 4, 3).call(randn([1, 3, 5, 5]))).toThrow(/conv2d/);
   });
-});
+}, { needs: [['Conv2D', 'float32']] });
 
 describeBackends(describe, 'Linear, Identity, Flatten', (device) => {
   const opts = { device };
@@ -152,7 +152,7 @@ describeBackends(describe, 'Linear, Identity, Flatten', (device) => {
     expect(new Flatten(1, 2).call(x).shape).toEqual([2, 12, 5]);
     expect(values(new Flatten().call(x))).toEqual(values(x));
   });
-});
+}, { needs: [['BatchMatMul', 'float32']] });
 
 describeBackends(describe, 'ReLU, Dropout, pooling', (device) => {
   const opts = { device };
@@ -297,7 +297,7 @@ describeBackends(describe, 'Sequential', (device) => {
     expect(s.call(x).shape).toEqual([10]);
     expect(new Sequential().call(x)).toBe(x);
   });
-});
+}, { needs: [['BatchMatMul', 'float32']] });
 
 describe('layer gradients', () => {
   it('gradcheck through Conv2d, BatchNorm2d, ReLU, pooling, Flatten and Linear in float64', () => {
@@ -358,7 +358,7 @@ describeBackends(describe, 'layers against the ts float64 reference', (device) =
     };
     expect(checkParity(fn, [x, ...params], { backends: ['ts', device] })).toBe(true);
   });
-}, { skip: { ts: 'the reference backend' } });
+}, { skip: { ts: 'the reference backend' }, needs: [['Conv2D', 'float32'], ['BatchMatMul', 'float32']] });
 
 describe('toString matches PyTorch', () => {
   const cases: [string, Module][] = [
