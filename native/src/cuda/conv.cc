@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -206,6 +207,8 @@ bool workspace(size_t bytes, BufferPtr& ws) {
     ws = newBuffer(current().allocator, (bytes + 3) / 4, DType::F32, bytes);
     return true;
   } catch (const OutOfMemoryError&) {
+    return false;
+  } catch (const std::bad_alloc&) {
     return false;
   }
 }
