@@ -71,6 +71,6 @@ describeBackends(describe, 'a training step crosses host and device only for the
       expect(perStep[2]).toBe(perStep[1]);
     }
   });
-}, { skip: { } });
+}, { needs: [['Conv2D', 'float32']] });
 
 const countsOf = new Map<string, Counts>();

@@ -12,6 +12,7 @@
 #include "bindings/kernels.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/conv.h"
 #include "cuda/device.h"
 #include "cuda/flags.h"
 
@@ -118,6 +119,10 @@ Napi::Value SetFlags(const Napi::CallbackInfo& info) {
   return r;
 }
 
+Napi::Value CudnnAlgorithmCacheSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(cudnnBenchmarkCacheSize()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   deviceCount = probeDevices(&unavailableReason);
   exports.Set("available", deviceCount > 0);
@@ -134,6 +139,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats"));
   exports.Set("resetPeakMemoryStats", Napi::Function::New<ResetPeakMemoryStats>(env, "resetPeakMemoryStats"));
   exports.Set("setFlags", Napi::Function::New<SetFlags>(env, "setFlags"));
+  exports.Set("cudnnAlgorithmCacheSize", Napi::Function::New<CudnnAlgorithmCacheSize>(env, "cudnnAlgorithmCacheSize"));
   return exports;
 }
 

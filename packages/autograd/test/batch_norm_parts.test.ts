@@ -49,7 +49,9 @@ const cases: Case[] = [
     } },
   { name: 'batchNormGatherStats of three ranks', inputs: [constant(3, 4), positive(3, 4)],
     fn: (m, s) => Object.values(batchNormGatherStats(m!, s!, tensor([6, 2, 9], { dtype: m!.dtype, device: m!.device }), EPS)) },
-  // A convolution's output (blocked on 'cpu'): every part reads it and y and dx keep its layout.
+];
+// A convolution's output (blocked on 'cpu'): every part reads it and y and dx keep its layout.
+const onConvCases: Case[] = [
   { name: 'every part on a convolution output, with weight and bias', inputs: [constant(2, 3, 7, 7), constant(16, 3, 3, 3),
     constant(16), constant(16), constant(2, 3, 7, 7)],
     fn: (a, k, w, b, a2) => allParts(conv2d(a!, k!, null, { padding: 1 }), w!, b!, conv2d(a2!, k!, null, { padding: 1 })) },
@@ -58,6 +60,7 @@ const cases: Case[] = [
     fn: (a, k, dy) => allParts(conv2d(a!, k!), null, null, dy!) },
 ];
 paritySuite('ops parity: the batch-norm parts', cases);
+paritySuite('ops parity: the batch-norm parts on convolution outputs', onConvCases, [['Conv2D', 'float32']]);
 
 /**
  * SyncBatchNorm's forward and backward (torch/nn/modules/_functions.py) over simulated ranks,

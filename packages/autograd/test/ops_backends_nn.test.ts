@@ -172,9 +172,13 @@ const lossCases: Case[] = [
  */
 const firstDerivative = (f: (...t: Tensor[]) => Tensor) => (...ts: Tensor[]) =>
   grad([f(...ts).tanh().sum()], ts.filter((t) => t.requiresGrad), { createGraph: true }) as Tensor[];
-const secondOrderCases: Case[] = [
+const secondOrderConvMatmul: Case[] = [
   { name: 'conv2d stride 2, padding 1', inputs: [[2, 3, 6, 5], [4, 3, 3, 3]],
     fn: firstDerivative((x, w) => conv2d(x, w, null, { stride: 2, padding: 1 })) },
+  { name: 'matmul and linear', inputs: [[3, 4], [4, 5], [2, 5]], fn: firstDerivative((a, b, w) => linear(matmul(a, b).tanh(), w)) },
+];
+
+const secondOrderCases: Case[] = [
   { name: 'batchNorm training (the composite gradient)', inputs: [[4, 3, 3, 3], [3], [3]],
     fn: firstDerivative((x, w, b) => batchNorm(x, null, null, w, b, { training: true })) },
   { name: 'maxPool2d, avgPool2d, adaptiveAvgPool2d', inputs: [[2, 2, 6, 6]],
@@ -183,7 +187,6 @@ const secondOrderCases: Case[] = [
   { name: 'softmax, logSoftmax, crossEntropy', inputs: [[4, 5]],
     fn: firstDerivative((x) => cat([softmax(x, 1).flatten(), logSoftmax(x, 0).flatten(),
       crossEntropy(x, [1, 2, 3, 4], { labelSmoothing: 0.1 }).reshape([1])])) },
-  { name: 'matmul and linear', inputs: [[3, 4], [4, 5], [2, 5]], fn: firstDerivative((a, b, w) => linear(matmul(a, b).tanh(), w)) },
 ];
 
 paritySuite('ops parity: matmul, bmm, linear', matmulCases, [['BatchMatMul', 'float32']]);
@@ -193,3 +196,5 @@ paritySuite('ops parity: batchNorm', normCases);
 paritySuite('ops parity: softmax and logSoftmax', softmaxCases);
 paritySuite('ops parity: losses', lossCases);
 paritySuite('ops parity: second derivatives (createGraph)', secondOrderCases);
+paritySuite('ops parity: second derivatives through conv2d and matmul (createGraph)', secondOrderConvMatmul,
+  [['Conv2D', 'float32'], ['BatchMatMul', 'float32']]);
