@@ -143,7 +143,7 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`cpu       ${r.cpu.model}: ${r.cpu.logicalCores} logical cores` +
     `${r.cpu.physicalCores !== null ? `, ${r.cpu.physicalCores} physical` : ''}; ${r.memoryGiB.toFixed(1)} GiB memory`);
   lines.push('backends');
-  for (const b of r.backends) lines.push(`  ${b.name.padEnd(8)}${mark(b.available)} ${b.available ? '' : b.reason ?? ''}`.trimEnd());
+  for (const b of r.backends) lines.push(`  ${b.name.padEnd(Math.max(8, b.name.length + 1))}${mark(b.available)} ${b.available ? '' : b.reason ?? ''}`.trimEnd());
   lines.push(`  default device: ${r.defaultDevice}`);
   lines.push(`native    ${r.build.loaded ? 'addon loaded' : `addon not loaded: ${r.build.reason}`}`);
   for (const [name, f] of Object.entries(r.build.features)) {
