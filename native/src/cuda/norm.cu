@@ -3,7 +3,7 @@
 // double, the biased variance for normalizing, the unbiased one for the running variance.
 //
 // A channel's sums reduce its N * S elements, far more than there are channels, so without
-// shared memory they run as in cuda/reduce.cu: pass 1 splits each channel's elements into chunks
+// shared memory they run as lines (cuda/lines.h): pass 1 splits each channel's elements into chunks
 // (one thread each) writing double partials, which reduce again as lines of their own until one
 // chunk per channel is left. The mean is summed first and the squared deviations from it second,
 // two passes over x that keep the variance free of cancellation.
@@ -15,21 +15,10 @@
 
 #include "cuda/device.h"
 #include "cuda/launch.h"
+#include "cuda/lines.h"
 
 namespace nodegrad::cuda {
 namespace {
-
-// Pass 1 aims at this many threads with chunks of at least kMinChunk elements.
-constexpr int64_t kPass1Threads = 1 << 16;
-constexpr int64_t kMinChunk = 64;
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Line o's r-th element is at out.offset(o) + red.offset(r).
-struct Lines {
-  StridedIndex out, red;
-  int64_t outN, R;
-};
 
 // x [N, C, S] by channel: channel c's elements n * C * S + c * S + s.
 struct Layout {
@@ -56,46 +45,6 @@ Layout layoutOf(const TensorRef& x) {
   int64_t S = 1;
   for (size_t i = 2; i < x.shape.size(); i++) S *= x.shape[i];
   return {x.shape[0], x.shape[1], S};
-}
-
-// Chunk k of line o: elements r0, r0 + step, ... below r1.
-struct Chunk {
-  int64_t o, r0, r1, step;
-};
-
-// K chunks per line, thread i taking one: interleaved (every K-th element, thread o * K + k) when a
-// line's innermost elements are adjacent, else runs of L elements (thread k * outN + o), so that
-// neighbouring threads read neighbouring elements.
-struct Split {
-  int64_t outN, R, K, L;
-  bool interleaved;
-  NG_HD Chunk at(int64_t i) const {
-    if (interleaved) {
-      const int64_t o = i / K;
-      return {o, i - o * K, R, K};
-    }
-    const int64_t k = i / outN, r0 = k * L;
-    return {i - k * outN, r0, r0 + L < R ? r0 + L : R, 1};
-  }
-  Lines partials() const {
-    Lines g;
-    g.out.rank = g.red.rank = 1;
-    g.out.size[0] = g.outN = outN;
-    g.red.size[0] = g.R = K;
-    g.out.stride[0] = interleaved ? K : 1;
-    g.red.stride[0] = interleaved ? 1 : outN;
-    return g;
-  }
-};
-
-Split splitOf(const Lines& g) {
-  if (g.outN == 0 || g.outN >= kPass1Threads || g.R < 2 * kMinChunk) return {g.outN, g.R, 1, g.R, false};
-  // A line's innermost run is adjacent unless S == 1 ([N, C]: a channel strides by C).
-  const bool interleaved = g.red.size[g.red.rank - 1] > 1 && g.red.stride[g.red.rank - 1] == 1;
-  int64_t K = std::min(ceilDiv(kPass1Threads, g.outN), g.R / kMinChunk);
-  const int64_t L = ceilDiv(g.R, K);
-  if (!interleaved) K = ceilDiv(g.R, L);
-  return {g.outN, g.R, K, L, interleaved};
 }
 
 // Two sums at once (the backward's sum dy and sum dy (x - mean); the statistics use one).

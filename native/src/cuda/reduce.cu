@@ -1,12 +1,7 @@
 // Reductions on the device: Sum, Max, Min over axes, ArgMax, ArgMin along one, and (Log)Softmax,
 // with the 'cpu' kernels' semantics (cpu/reduce.cc): accumulation in double, NaN winning a max or
 // min, the first index winning a tie, empty reductions giving 0, -inf and +inf.
-//
-// Every reduction here is a set of lines: output o reduces the R elements at
-// out.offset(o) + red.offset(r). Without shared memory a line is reduced by one thread, so where
-// few outputs reduce long lines, pass 1 splits each line into chunks (one thread each) that write
-// double partials, and the partials are reduced again as lines of their own until one chunk
-// per output is left.
+// Every reduction here is a set of lines (cuda/lines.h).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -14,20 +9,10 @@
 
 #include "cuda/device.h"
 #include "cuda/launch.h"
+#include "cuda/lines.h"
 
 namespace nodegrad::cuda {
 namespace {
-
-// Pass 1 aims at this many threads (a GPU holds ~100K resident) with chunks of at least kMinChunk.
-constexpr int64_t kPass1Threads = 1 << 16;
-constexpr int64_t kMinChunk = 64;
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-struct Lines {
-  StridedIndex out, red;
-  int64_t outN = 1, R = 1;
-};
 
 // The kept and the reduced dims of a row-major shape, each group's adjacent dims merged and
 // size-1 dims dropped, so that a high rank rarely exceeds kMaxDims.
@@ -61,48 +46,6 @@ Lines linesOf(const Shape& shape, const std::vector<int64_t>& axes, const char* 
     last = group;
   }
   return g;
-}
-
-// A line's chunk: elements r0, r0 + step, ... below r1 of output o.
-struct Chunk {
-  int64_t o, r0, r1, step;
-};
-
-// How pass 1 covers the lines: K chunks per output, thread i taking one. Where the reduced elements
-// are the innermost (interleaved), chunk k of output o takes every K-th element from k, thread
-// o * K + k; otherwise it takes the k-th run of L elements, thread k * outN + o. Either way
-// neighbouring threads read neighbouring elements.
-struct Split {
-  int64_t outN, R, K, L;
-  bool interleaved;
-  NG_HD Chunk at(int64_t i) const {
-    if (interleaved) {
-      const int64_t o = i / K;
-      return {o, i - o * K, R, K};
-    }
-    const int64_t k = i / outN, r0 = k * L;
-    return {i - k * outN, r0, r0 + L < R ? r0 + L : R, 1};
-  }
-  // The partials as lines of their own.
-  Lines partials() const {
-    Lines g;
-    g.out.rank = g.red.rank = 1;
-    g.out.size[0] = g.outN = outN;
-    g.red.size[0] = g.R = K;
-    g.out.stride[0] = interleaved ? K : 1;
-    g.red.stride[0] = interleaved ? 1 : outN;
-    return g;
-  }
-};
-
-// One chunk per output (a plain forEach over outputs) when there are outputs enough or lines short.
-Split splitOf(const Lines& g) {
-  if (g.outN == 0 || g.outN >= kPass1Threads || g.R < 2 * kMinChunk) return {g.outN, g.R, 1, g.R, false};
-  const bool interleaved = g.red.rank > 0 && g.red.stride[g.red.rank - 1] == 1;
-  int64_t K = std::min(ceilDiv(kPass1Threads, g.outN), g.R / kMinChunk);
-  const int64_t L = ceilDiv(g.R, K);
-  if (!interleaved) K = ceilDiv(g.R, L);
-  return {g.outN, g.R, K, L, interleaved};
 }
 
 NG_HD double identity(ReduceOp op) { return op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY; }
