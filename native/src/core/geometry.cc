@@ -94,4 +94,32 @@ void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_
   }
 }
 
+namespace {
+bool isIndex(DType d) { return d == DType::I64 || d == DType::I32; }
+int64_t lastTwo(const Shape& s) { return s.size() < 2 ? 0 : s[s.size() - 2] * s[s.size() - 1]; }
+}  // namespace
+
+int64_t scatterOutputsPerPlane(const Shape& dy, const Shape& indices, DType indicesType, const Shape& xShape) {
+  const Planes pl = planesOf(xShape);
+  if (indices != dy || !isIndex(indicesType)) {
+    throw std::invalid_argument("indices " + fmtShape(indices) + " (" + dtypeName(indicesType) +
+                                ") must be int64 with the shape of dy " + fmtShape(dy));
+  }
+  const int64_t L = lastTwo(dy);
+  if (numel(dy) != pl.planes * L) {
+    throw std::invalid_argument("dy " + fmtShape(dy) + " does not have the planes of input " + fmtShape(xShape));
+  }
+  return L;
+}
+
+int64_t gatherOutputsPerPlane(const Shape& x, const Shape& indices, DType indicesType) {
+  const Planes pl = planesOf(x);
+  const int64_t L = lastTwo(indices);
+  if (indices.size() != x.size() || numel(indices) != pl.planes * L || !isIndex(indicesType)) {
+    throw std::invalid_argument("indices " + fmtShape(indices) + " (" + dtypeName(indicesType) +
+                                ") do not match the planes of x " + fmtShape(x));
+  }
+  return L;
+}
+
 }  // namespace nodegrad

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/dtype.h"
 #include "core/params.h"
 #include "core/shape.h"
 
@@ -32,5 +33,11 @@ Planes planesOf(const Shape& shape);
 
 // Checks the window parameters against the input shape and returns [OH, OW]; `avg` also requires dilation 1.
 void poolOutShape(const Shape& x, const Pool2D& p, bool avg, int64_t* oh, int64_t* ow);
+
+// MaxPool2DScatter's operands: int32 or int64 indices of dy's shape, dy holding the planes of
+// xShape. Returns the outputs per plane; throws std::invalid_argument naming the shapes.
+int64_t scatterOutputsPerPlane(const Shape& dy, const Shape& indices, DType indicesType, const Shape& xShape);
+// MaxPool2DGather's: int32 or int64 indices of x's rank and planes. Returns the outputs per plane.
+int64_t gatherOutputsPerPlane(const Shape& x, const Shape& indices, DType indicesType);
 
 }  // namespace nodegrad

@@ -19,8 +19,6 @@ Shape withHW(const Shape& lead, int64_t oh, int64_t ow) {
   return s;
 }
 
-bool isIndex(DType d) { return d == DType::I64 || d == DType::I32; }
-
 // Calls f with the indices' data as double* (int64) or int32_t*.
 template <typename F>
 bool withIndices(const Operand& idx, DType dtype, F f) {
@@ -58,14 +56,7 @@ Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, con
   Operand dyo = block ? asStored(dy) : plain(dy);
   Operand idx = plain(indices);
   Planes pl = planesOf(xs);
-  if (indices.shape != dy.shape || !isIndex(indices.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(indices.shape) + " (" + dtypeName(indices.dtype) +
-                                ") must be int64 with the shape of dy " + fmtShape(dy.shape));
-  }
-  const int64_t L = dy.shape.size() < 2 ? 0 : dy.shape[dy.shape.size() - 2] * dy.shape[dy.shape.size() - 1];
-  if (int64_t(dy.numel()) != pl.planes * L) {
-    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " does not have the planes of input " + fmtShape(xs));
-  }
+  const int64_t L = scatterOutputsPerPlane(dy.shape, indices.shape, indices.dtype, xs);
   requireF32(dy.dtype, "dy");
   Tensor dx = block ? newBlocked(xs, block) : newTensor(xs, DType::F32);
   const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
@@ -91,11 +82,7 @@ Tensor maxPool2dGatherKernel(const TensorRef& x, const TensorRef& indices) {
   Operand xo = plain(x), idx = plain(indices);
   Planes pl = planesOf(x.shape);
   const Shape& is = indices.shape;
-  const int64_t L = is.size() < 2 ? 0 : is[is.size() - 2] * is[is.size() - 1];
-  if (is.size() != x.shape.size() || int64_t(indices.numel()) != pl.planes * L || !isIndex(indices.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(is) + " (" + dtypeName(indices.dtype) +
-                                ") do not match the planes of x " + fmtShape(x.shape));
-  }
+  const int64_t L = gatherOutputsPerPlane(x.shape, is, indices.dtype);
   requireF32(x.dtype, "x");
   Tensor y = newTensor(is, DType::F32);
   const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {

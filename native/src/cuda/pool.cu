@@ -116,8 +116,6 @@ void requireF32(DType d, const char* name) {
   }
 }
 
-bool isIndex(DType d) { return d == DType::I64 || d == DType::I32; }
-
 [[noreturn]] void badIndex(int64_t hw) {
   throw std::out_of_range("an index lies outside its input plane of " + std::to_string(hw) + " elements");
 }
@@ -208,14 +206,7 @@ void gatherFrom(const float* x, const I* id, float* y, int64_t n, int64_t L, int
 
 Tensor maxPool2dScatter(const TensorRef& dy, const TensorRef& indices, const Shape& xs) {
   const Planes pl = planesOf(xs);
-  if (indices.shape != dy.shape || !isIndex(indices.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(indices.shape) + " (" + dtypeName(indices.dtype) +
-                                ") must be int64 with the shape of dy " + fmtShape(dy.shape));
-  }
-  const int64_t L = dy.shape.size() < 2 ? 0 : dy.shape[dy.shape.size() - 2] * dy.shape[dy.shape.size() - 1];
-  if (int64_t(dy.numel()) != pl.planes * L) {
-    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " does not have the planes of input " + fmtShape(xs));
-  }
+  const int64_t L = scatterOutputsPerPlane(dy.shape, indices.shape, indices.dtype, xs);
   requireF32(dy.dtype, "dy");
   Tensor dx = empty(xs, DType::F32);
   float* d = dx.buf->as<float>();
@@ -233,11 +224,7 @@ Tensor maxPool2dScatter(const TensorRef& dy, const TensorRef& indices, const Sha
 Tensor maxPool2dGather(const TensorRef& x, const TensorRef& indices) {
   const Planes pl = planesOf(x.shape);
   const Shape& is = indices.shape;
-  const int64_t L = is.size() < 2 ? 0 : is[is.size() - 2] * is[is.size() - 1];
-  if (is.size() != x.shape.size() || int64_t(indices.numel()) != pl.planes * L || !isIndex(indices.dtype)) {
-    throw std::invalid_argument("indices " + fmtShape(is) + " (" + dtypeName(indices.dtype) +
-                                ") do not match the planes of x " + fmtShape(x.shape));
-  }
+  const int64_t L = gatherOutputsPerPlane(x.shape, is, indices.dtype);
   requireF32(x.dtype, "x");
   Tensor y = empty(is, DType::F32);
   const int64_t HW = pl.H * pl.W, n = int64_t(indices.numel());
