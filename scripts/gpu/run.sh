@@ -3,7 +3,8 @@
 # (scripts/gpu/pack.sh). Results go to $OUT (default gpu-kit/out): tests.json/.log (the parity and
 # golden suites on cuda:0), checks.json (allocator, out of memory, cuDNN benchmark cache),
 # train.log (one epoch of the main job), bench.jsonl (ResNet-50 training step against PyTorch),
-# summary.txt. Without a GPU it is the dry run: everything loads and reports no device.
+# summary.txt. The steps' timeouts add up to 530 s, inside one device call of 600 s. Without a GPU
+# it is the dry run: everything loads and reports no device.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KIT="$PWD/gpu-kit"
@@ -35,15 +36,15 @@ step() { # name timeout command...
   tail -n 3 "$OUT/$name.log" | sed 's/^/   /' | tee -a "$OUT/summary.txt"
 }
 
-step doctor 60 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
+step doctor 30 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
 if ! grep -q '^cuda      [0-9]* GPU' "$OUT/doctor.log"; then
   summary "dry run: no CUDA device here ($(grep '^cuda' "$OUT/doctor.log"))"
   exit 0
 fi
-step tests 240 "$NODE" "$KIT/kit_tests.mjs"
-step checks 90 "$NODE" "$KIT/kit_checks.mjs"
-step train 150 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$OUT/run"
-step bench_nodegrad 90 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark
-step bench_pytorch 90 "$PY" bench/gpu_resnet50.py
+step tests 180 "$NODE" "$KIT/kit_tests.mjs"
+step checks 60 "$NODE" "$KIT/kit_checks.mjs"
+step train 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$OUT/run"
+step bench_nodegrad 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark
+step bench_pytorch 70 "$PY" bench/gpu_resnet50.py
 cat "$OUT/bench_nodegrad.log" "$OUT/bench_pytorch.log" | grep '^{' > "$OUT/bench.jsonl" || true
 summary "done"
