@@ -11,7 +11,8 @@ KIT="$PWD/gpu-kit"
 OUT="${OUT:-$KIT/out}"
 mkdir -p "$OUT"
 export OUT NODEGRAD_KIT_ROOT="$PWD" NODEGRAD_CUDA_BUILD_DIR="$KIT/build-cuda" NODEGRAD_BUILD_DIR="$KIT/build-cpu"
-NODE="$KIT/node"
+# Unpacked outside the kit, which must stay small enough to travel (64 MiB with the tree).
+NODE="${TMPDIR:-/tmp}/nodegrad-kit-node-$(cksum < "$KIT/node.xz" | cut -d' ' -f1)"
 if [ ! -x "$NODE" ]; then
   if command -v xz >/dev/null; then xz -dc "$KIT/node.xz" > "$NODE"
   else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())" "$KIT/node.xz" > "$NODE"; fi
