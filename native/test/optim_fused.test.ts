@@ -1,18 +1,19 @@
-// The fused optimizer kernels (SGDStep, AdamStep) on the 'cpu' backend against the 'ts' backend:
-// the same optimizer, from the same float32-rounded parameters and gradients, run for several
-// steps on 'cpu' in float32 and on 'ts' in float64; parameters and state must agree within
-// float32 rounding (the ts path itself is checked against PyTorch by packages/nn/test/optim.test.ts).
-// Also: 'cpu' float64 equals 'ts' float64 to 1e-14, version counters, tidy(), and the errors.
+// The fused optimizer kernels (SGDStep, AdamStep, each over a list of parameters) on every native
+// backend against the 'ts' backend: the same optimizer, from the same float32-rounded parameters
+// and gradients, run for several steps on the backend in float32 and on 'ts' in float64;
+// parameters and state must agree within float32 rounding (the ts path itself is checked against
+// PyTorch by packages/nn/test/optim.test.ts). The list is longer than the 48 parameters a 'cuda'
+// launch takes and holds empty tensors, so 'cuda-emu' runs the chunking of the GPU kernel.
+// Also: float64 equals 'ts' float64 to 1e-14, one kernel call per step, parameters that join
+// later, version counters, tidy(), and the errors.
 import { describe, expect, it } from 'vitest';
 import {
-  adamStep_, backends, fromTypedArray, noGrad, sgdStep_, tidy, type FloatDType, type Tensor,
+  adamStep_, adamStepList_, fromTypedArray, noGrad, sgdStep_, sgdStepList_, tidy, type FloatDType, type Tensor,
 } from '@nodegrad/autograd';
+import { describeBackends } from '@nodegrad/autograd/testing';
 import { Adam, AdamW, SGD, type Optimizer, type ParamGroup } from '@nodegrad/nn';
-import '@nodegrad/native'; // registers the 'cpu' backend
-
-const cpu = backends().find((b) => b.name === 'cpu');
-const suite = cpu?.available ? describe : describe.skip;
-const why = cpu?.available ? '' : ` (skipped: ${cpu?.reason ?? 'cpu backend not registered'})`;
+import '@nodegrad/native'; // registers the native backends
+import { countKernels } from './count_kernels.js';
 
 let seed = 7;
 function rand(): number {
@@ -21,13 +22,16 @@ function rand(): number {
 }
 /** Values rounded to float32, so both devices start from the same numbers. */
 const f32data = (n: number, scale = 1) => Float32Array.from({ length: n }, () => rand() * scale);
-const SHAPES = [[7, 5], [3], [4, 2, 3, 3], [300, 300]]; // the last one crosses the OpenMP threshold
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+// 62 parameters: two 'cuda' launches; [300, 300] crosses the 'cpu' OpenMP threshold.
+const SHAPES = [[7, 5], [3], [0], [4, 2, 3, 3], [300, 300],
+  ...Array.from({ length: 57 }, (_, i) => (i === 40 ? [0, 4] : [(i % 5) + 1, 3]))];
 
 function on(data: Float32Array, shape: number[], device: string, dtype: FloatDType, requiresGrad = false): Tensor {
   return fromTypedArray(Float64Array.from(data), shape, { device, dtype, requiresGrad });
 }
 
-/** |a - e| <= 2e-5 (|e| + max |e|) per element, as packages/nn/test/optim.test.ts bounds float32. */
+/** |a - e| <= rtol (|e| + max |e|) per element, as packages/nn/test/optim.test.ts bounds float32. */
 function expectClose(actual: Tensor, expected: Tensor, what: string, rtol = 2e-5): void {
   expect(actual.shape, what).toEqual(expected.shape);
   const a = actual.toTypedArray(), e = Array.from(expected.toTypedArray());
@@ -51,49 +55,79 @@ const CASES: [string, Make][] = [
   ['AdamW amsgrad', (p) => new AdamW(p, { lr: 0.01, amsgrad: true })],
 ];
 
-/** Runs `steps` updates with fresh gradients each step on both devices; returns both sides. */
-function runBoth(make: Make, steps: number, dtypeCpu: FloatDType = 'float32') {
-  const init = SHAPES.map((s) => f32data(s.reduce((a, b) => a * b, 1)));
-  const sides = [['cpu', dtypeCpu], ['ts', 'float64']] as const;
-  const [c, r] = sides.map(([device, dtype]) => {
-    const params = SHAPES.map((s, i) => on(init[i]!, s, device, dtype, true));
-    return { params, opt: make(params), device, dtype };
+/**
+ * Runs `steps` updates with fresh gradients each step on `device` and on 'ts' float64. Parameters
+ * listed in `late` get no gradient on the first step: they join with their own step count.
+ */
+function runBoth(device: string, make: Make, steps: number, dtype: FloatDType = 'float32', late = new Set<number>()) {
+  const init = SHAPES.map((s) => f32data(numel(s)));
+  const sides = [[device, dtype], ['ts', 'float64']] as const;
+  const [c, r] = sides.map(([dev, dt]) => {
+    const params = SHAPES.map((s, i) => on(init[i]!, s, dev, dt, true));
+    return { params, opt: make(params), device: dev, dtype: dt };
   });
   for (let k = 0; k < steps; k++) {
     // Gradients of mixed scale, so that amsgrad's maximum changes hands.
-    const grads = SHAPES.map((s) => f32data(s.reduce((a, b) => a * b, 1), k % 2 ? 0.2 : 1.5));
+    const grads = SHAPES.map((s) => f32data(numel(s), k % 2 ? 0.2 : 1.5));
     for (const side of [c!, r!]) {
-      side.params.forEach((p, i) => { p.grad = on(grads[i]!, SHAPES[i]!, side.device, side.dtype); });
+      side.params.forEach((p, i) => { p.grad = k === 0 && late.has(i) ? null : on(grads[i]!, SHAPES[i]!, side.device, side.dtype); });
       side.opt.step();
     }
   }
   return { c: c!, r: r!, init };
 }
 
-suite(`fused optimizer steps: 'cpu' float32 against 'ts' float64${why}`, () => {
+function expectSame(name: string, c: ReturnType<typeof runBoth>['c'], r: ReturnType<typeof runBoth>['r'], rtol = 2e-5): void {
+  c.params.forEach((p, i) => {
+    expectClose(p, r.params[i]!, `${name} param ${i}`, rtol);
+    const sc = c.opt.state.get(p)!, sr = r.opt.state.get(r.params[i]!)!;
+    expect(Object.keys(sc).sort()).toEqual(Object.keys(sr).sort());
+    for (const [key, v] of Object.entries(sr)) {
+      if (v === null || typeof v === 'number') expect(sc[key], key).toBe(v);
+      else expectClose(sc[key] as Tensor, v as Tensor, `${name} param ${i} state.${key}`, rtol);
+    }
+  });
+}
+
+describeBackends(describe, 'fused optimizer steps against \'ts\' float64', (device) => {
   it.each(CASES)('%s: five steps, parameters and state', (name, make) => {
-    const { c, r } = runBoth(make, 5);
-    c.params.forEach((p, i) => {
-      expect(p.device).toBe('cpu');
-      expectClose(p, r.params[i]!, `${name} param ${i}`);
-      const sc = c.opt.state.get(p)!, sr = r.opt.state.get(r.params[i]!)!;
-      expect(Object.keys(sc).sort()).toEqual(Object.keys(sr).sort());
-      for (const [key, v] of Object.entries(sr)) {
-        if (v === null || typeof v === 'number') expect(sc[key], key).toBe(v);
-        else expectClose(sc[key] as Tensor, v as Tensor, `${name} param ${i} state.${key}`);
-      }
-    });
+    const { c, r } = runBoth(device, make, 5);
+    expect(c.params[0]!.device).toBe(device);
+    expectSame(name, c, r);
   });
 
-  it.each(CASES)('%s: \'cpu\' float64 equals \'ts\' float64 to 1e-14', (name, make) => {
-    const { c, r } = runBoth(make, 3, 'float64');
-    c.params.forEach((p, i) => expectClose(p, r.params[i]!, `${name} param ${i}`, 1e-14));
+  it.each(CASES)('%s: float64 equals \'ts\' float64 to 1e-14', (name, make) => {
+    const { c, r } = runBoth(device, make, 3, 'float64');
+    expectSame(name, c, r, 1e-14);
+  });
+
+  it.each(CASES)('%s: parameters that join on the second step keep their own step count', (name, make) => {
+    const { c, r } = runBoth(device, make, 3, 'float32', new Set([1, 4, 30, 61]));
+    expectSame(name, c, r);
+  });
+
+  it('each step is one kernel call for the whole group, and two when some parameters joined later', () => {
+    const params = SHAPES.map((s) => on(f32data(numel(s)), s, device, 'float32', true));
+    const opt = new Adam(params, { lr: 0.01 });
+    const step = () => { for (const p of params) p.grad = on(f32data(p.size), [...p.shape], device, 'float32'); opt.step(); };
+    expect(countKernels(['AdamStep'], step, device)[1]).toEqual({ AdamStep: 1 });
+    params.push(on(f32data(4), [4], device, 'float32', true));
+    opt.addParamGroup({ params: params.slice(-1) });
+    expect(countKernels(['AdamStep'], step, device)[1]).toEqual({ AdamStep: 2 }); // one per group
+    const mixed = [on(f32data(3), [3], device, 'float32', true), on(f32data(3), [3], device, 'float64', true)];
+    const sgd = new SGD(mixed, { lr: 0.1, momentum: 0.9 });
+    const [, counts] = countKernels(['SGDStep'], () => {
+      for (const p of mixed) p.grad = on(f32data(3), [3], device, p.dtype as FloatDType);
+      sgd.step();
+    }, device);
+    expect(counts).toEqual({ SGDStep: 2 }); // one list per dtype
   });
 
   it('each update moves the parameters far beyond the tolerance (the comparison can fail)', () => {
-    const { c, init } = runBoth(CASES[4]![1], 1);
+    const { c, init } = runBoth(device, CASES[4]![1], 1);
     // Adam's first step moves every element by lr = 0.01 (m / sqrt(v) = ±1 at t = 1).
     c.params.forEach((p, i) => {
+      if (p.size === 0) return;
       const a = p.toTypedArray();
       const moved = Array.from(init[i]!, (x, j) => Math.abs(a[j]! - x));
       expect(Math.min(...moved)).toBeGreaterThan(0.0099);
@@ -102,9 +136,9 @@ suite(`fused optimizer steps: 'cpu' float32 against 'ts' float64${why}`, () => {
   });
 
   it('state made inside tidy() survives it, and each update bumps the versions it writes', () => {
-    const w = on(f32data(6), [2, 3], 'cpu', 'float32', true);
+    const w = on(f32data(6), [2, 3], device, 'float32', true);
     const opt = new SGD([w], { lr: 0.1, momentum: 0.9 });
-    w.grad = on(f32data(6), [2, 3], 'cpu', 'float32');
+    w.grad = on(f32data(6), [2, 3], device, 'float32');
     const v0 = w.version;
     tidy(() => opt.step());
     const buf = opt.state.get(w)!.momentum_buffer as Tensor;
@@ -115,31 +149,24 @@ suite(`fused optimizer steps: 'cpu' float32 against 'ts' float64${why}`, () => {
     expect(buf.version).toBe(b0 + 1);
   });
 
-  it('names the op and the devices when tensors are on different devices', () => {
-    const p = on(f32data(3), [3], 'cpu', 'float32');
-    const g = on(f32data(3), [3], 'ts', 'float32');
-    expect(() => sgdStep_(p, g, null, { lr: 0.1 })).toThrow(/sgdStep_: 'param' is on device cpu but 'grad' is on ts/);
-    const m = on(f32data(3), [3], 'ts', 'float32');
-    expect(() => adamStep_(p, on(f32data(3), [3], 'cpu', 'float32'), m, m, null, { lr: 0.1, step: 1 }))
-      .toThrow(/adamStep_: 'param' is on device cpu but 'expAvg' is on ts/);
-  });
-
-  it('the native kernels check shapes and dtypes themselves', () => {
-    const p = on(f32data(6), [2, 3], 'cpu', 'float32');
-    const g = on(f32data(3), [3], 'cpu', 'float32');
+  it('the kernels check list lengths, shapes and dtypes themselves', () => {
+    const p = on(f32data(6), [2, 3], device, 'float32');
+    const g = on(f32data(3), [3], device, 'float32');
     const k = p.backend.kernels;
     const o = { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, firstStep: false };
-    expect(() => k.SGDStep(p, g, null, o)).toThrow(/SGDStep: 'grad' \[3\] \(float32\) must match 'param' \[2, 3\] \(float32\)/);
-    const g64 = on(f32data(6), [2, 3], 'cpu', 'float64');
+    expect(() => k.SGDStep([p, p], [p, g], null, o)).toThrow(/SGDStep: 'grads\[1\]' \[3\] \(float32\) must match 'params\[1\]' \[2, 3\] \(float32\)/);
+    expect(() => k.SGDStep([p], [p, p], null, o)).toThrow(/SGDStep: 'grads' has 2 tensors but 'params' has 1/);
+    const g64 = on(f32data(6), [2, 3], device, 'float64');
+    expect(() => k.SGDStep([p, g64], [p, g64], null, o)).toThrow(/SGDStep: 'params\[1\]' is float64 but 'params\[0\]' is float32/);
     const ao = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: true, maximize: false, step: 1 };
-    expect(() => k.AdamStep(p, g64, p, p, null, ao)).toThrow(/AdamStep: 'grad' \[2, 3\] \(float64\) must match 'param'/);
-    expect(() => k.AdamStep(p, p, p, p, null, ao)).toThrow(/AdamStep: amsgrad needs 'maxExpAvgSq'/);
+    expect(() => k.AdamStep([p], [g64], [p], [p], null, ao)).toThrow(/AdamStep: 'grads\[0\]' \[2, 3\] \(float64\) must match 'params\[0\]'/);
+    expect(() => k.AdamStep([p], [p], [p], [p], null, ao)).toThrow(/AdamStep: amsgrad needs 'maxExpAvgSqs'/);
   });
-});
+}, { skip: { ts: 'the reference backend' } });
 
-describe('sgdStep_ / adamStep_ argument checks', () => {
+describe('sgdStep_ / adamStep_ and their list forms: argument checks', () => {
   const ts = (shape: number[], dtype: FloatDType = 'float64', requiresGrad = false) =>
-    on(f32data(shape.reduce((a, b) => a * b, 1)), shape, 'ts', dtype, requiresGrad);
+    on(f32data(numel(shape)), shape, 'ts', dtype, requiresGrad);
 
   it('name the op, the argument and the shapes', () => {
     expect(() => sgdStep_(ts([2, 3]), ts([3]), null, { lr: 0.1 })).toThrow(/sgdStep_: 'grad' has shape \[3\] but 'param' has shape \[2, 3\]/);
@@ -149,21 +176,36 @@ describe('sgdStep_ / adamStep_ argument checks', () => {
       .toThrow(/adamStep_: 'expAvgSq' has shape \[2, 2\] but 'param' has shape \[4\]/);
     expect(() => adamStep_(ts([4]), ts([4], 'float32'), ts([4]), ts([4]), null, { lr: 0.1, step: 1 }))
       .toThrow(/adamStep_: 'param' has dtype float64 but 'grad' has dtype float32/);
+    expect(() => sgdStepList_([ts([2]), ts([3])], [ts([2]), ts([2])], null, { lr: 0.1 }))
+      .toThrow(/sgdStepList_: 'grads\[1\]' has shape \[2\] but 'params\[1\]' has shape \[3\]/);
+    expect(() => sgdStepList_([ts([2]), ts([2], 'float32')], [ts([2]), ts([2], 'float32')], null, { lr: 0.1 }))
+      .toThrow(/sgdStepList_: 'params\[0\]' has dtype float64 but 'params\[1\]' has dtype float32/);
+    expect(() => adamStepList_([ts([2])], [ts([2])], [ts([2])], [], null, { lr: 0.1, step: 1 }))
+      .toThrow(/adamStepList_: 'expAvgSqs' has 0 tensors but 'params' has 1/);
   });
 
-  it('require the state an option needs, a valid step, and distinct state buffers', () => {
-    expect(() => sgdStep_(ts([2]), ts([2]), null, { lr: 0.1, momentum: 0.9 })).toThrow(/sgdStep_: momentum 0.9 needs a momentum buffer of shape \[2\]/);
+  it('require the state an option needs, a valid step, and distinct tensors to write', () => {
+    expect(() => sgdStep_(ts([2]), ts([2]), null, { lr: 0.1, momentum: 0.9 })).toThrow(/sgdStep_: momentum 0.9 needs 'momentumBuf' of shape \[2\]/);
     expect(() => adamStep_(ts([2]), ts([2]), ts([2]), ts([2]), null, { lr: 0.1, step: 1, amsgrad: true }))
-      .toThrow(/adamStep_: amsgrad needs a maxExpAvgSq buffer of shape \[2\]/);
+      .toThrow(/adamStep_: amsgrad needs 'maxExpAvgSq' of shape \[2\]/);
+    expect(() => sgdStepList_([ts([2])], [ts([2])], null, { lr: 0.1, momentum: 0.9 }))
+      .toThrow(/sgdStepList_: momentum 0.9 needs 'momentumBufs', a buffer per parameter, got null/);
     expect(() => adamStep_(ts([2]), ts([2]), ts([2]), ts([2]), null, { lr: 0.1, step: 0 })).toThrow(/adamStep_: step must be an integer >= 1/);
     const m = ts([2]);
     expect(() => adamStep_(ts([2]), ts([2]), m, m, null, { lr: 0.1, step: 1 })).toThrow(/adamStep_: 'expAvg' and 'expAvgSq' share storage/);
+    const w = ts([2]);
+    expect(() => sgdStepList_([w, w], [ts([2]), ts([2])], null, { lr: 0.1 })).toThrow(/sgdStepList_: 'params\[0\]' and 'params\[1\]' share storage/);
+  });
+
+  it('an empty list is no update', () => {
+    expect(noGrad(() => adamStepList_([], [], [], [], null, { lr: 0.1, step: 1 }))).toEqual([]);
   });
 
   it('refuse to run while recording a parameter that requires grad, and run under noGrad', () => {
     const w = ts([3], 'float64', true);
     const g = ts([3]);
     expect(() => sgdStep_(w, g, null, { lr: 0.1 })).toThrow(/sgdStep_: 'param' \(\[3\]\) requires grad and gradients are being recorded/);
+    expect(() => sgdStepList_([ts([3]), w], [g, g], null, { lr: 0.1 })).toThrow(/sgdStepList_: 'params\[1\]' \(\[3\]\) requires grad/);
     const before = Array.from(w.toTypedArray());
     noGrad(() => sgdStep_(w, g, null, { lr: 0.5 }));
     const gv = g.toTypedArray();

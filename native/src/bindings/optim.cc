@@ -1,8 +1,9 @@
-// Fused optimizer kernels, in place, returning undefined: SGDStep (param, grad, momentumBuf | null,
-// opts) and AdamStep (param, grad, expAvg, expAvgSq, maxExpAvgSq | null, opts). Every argument is
-// checked before the device writes anything.
+// Fused optimizer kernels over lists of parameters, in place, returning undefined: SGDStep
+// (params, grads, momentumBufs | null, opts) and AdamStep (params, grads, expAvgs, expAvgSqs,
+// maxExpAvgSqs | null, opts). Every argument is checked before the device writes anything.
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bindings/handles.h"
 #include "bindings/kernels.h"
@@ -10,25 +11,52 @@
 namespace nodegrad {
 namespace {
 
-TensorRef floatParam(const Napi::CallbackInfo& info, const char* op) {
-  TensorRef p = tensorAt(info, 0, op, "param");
-  if (p.dtype != DType::F32 && p.dtype != DType::F64) {
-    throw std::invalid_argument(std::string("'param' must be float32 or float64, got ") + dtypeName(p.dtype));
+using Tensors = std::vector<TensorRef>;
+
+std::string item(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
+std::string at(const char* name, size_t i) { return "'" + item(name, i) + "'"; }
+
+// The float parameters, all of one dtype.
+Tensors floatParams(const Napi::CallbackInfo& info, const char* op) {
+  if (!info[0].IsArray()) throw std::invalid_argument("'params' must be an array of tensors");
+  auto list = info[0].As<Napi::Array>();
+  Tensors ps;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    ps.push_back(readTensor(list.Get(i), op, item("params", i).c_str(), deviceOf(info).allocator));
+    if (ps[i].dtype != DType::F32 && ps[i].dtype != DType::F64) {
+      throw std::invalid_argument(at("params", i) + " must be float32 or float64, got " + dtypeName(ps[i].dtype));
+    }
+    if (ps[i].dtype != ps[0].dtype) {
+      throw std::invalid_argument(at("params", i) + " is " + dtypeName(ps[i].dtype) + " but 'params[0]' is " +
+                                  dtypeName(ps[0].dtype) + "; a list is of one dtype");
+    }
   }
-  return p;
+  return ps;
 }
 
-// A tensor of param's shape and dtype; null or undefined is absent when optional.
-std::optional<TensorRef> like(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name,
-                              const TensorRef& param, bool optional) {
-  if (optional && (info[i].IsNull() || info[i].IsUndefined())) return std::nullopt;
-  TensorRef t = tensorAt(info, i, op, name);
-  if (t.shape != param.shape || t.dtype != param.dtype) {
-    throw std::invalid_argument(std::string("'") + name + "' " + fmtShape(t.shape) + " (" + dtypeName(t.dtype) +
-                                ") must match 'param' " + fmtShape(param.shape) + " (" + dtypeName(param.dtype) + ")");
+// A list of tensors, entry i of params[i]'s shape and dtype; null or undefined is absent when optional.
+std::optional<Tensors> like(const Napi::CallbackInfo& info, size_t arg, const char* op, const char* name,
+                            const Tensors& params, bool optional) {
+  if (optional && (info[arg].IsNull() || info[arg].IsUndefined())) return std::nullopt;
+  if (!info[arg].IsArray()) throw std::invalid_argument(std::string("'") + name + "' must be an array of tensors");
+  auto list = info[arg].As<Napi::Array>();
+  if (list.Length() != params.size()) {
+    throw std::invalid_argument(std::string("'") + name + "' has " + std::to_string(list.Length()) +
+                                " tensors but 'params' has " + std::to_string(params.size()));
   }
-  return t;
+  Tensors ts;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    ts.push_back(readTensor(list.Get(i), op, item(name, i).c_str(), deviceOf(info).allocator));
+    const TensorRef &t = ts[i], &p = params[i];
+    if (t.shape != p.shape || t.dtype != p.dtype) {
+      throw std::invalid_argument(at(name, i) + " " + fmtShape(t.shape) + " (" + dtypeName(t.dtype) + ") must match " +
+                                  at("params", i) + " " + fmtShape(p.shape) + " (" + dtypeName(p.dtype) + ")");
+    }
+  }
+  return ts;
 }
+
+const Tensors* ptr(const std::optional<Tensors>& t) { return t ? &*t : nullptr; }
 
 Napi::Object options(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsObject()) throw std::invalid_argument("the options must be an object");
@@ -46,14 +74,14 @@ bool flag(const Napi::Object& o, const char* key) { return o.Get(key).ToBoolean(
 Napi::Value SGDStep(const Napi::CallbackInfo& info) {
   const char* op = "SGDStep";
   NG_KERNEL(op, {
-    TensorRef p = floatParam(info, op);
-    auto g = like(info, 1, op, "grad", p, false);
-    auto buf = like(info, 2, op, "momentumBuf", p, true);
+    Tensors p = floatParams(info, op);
+    auto g = like(info, 1, op, "grads", p, false);
+    auto buf = like(info, 2, op, "momentumBufs", p, true);
     auto o = options(info, 3);
     SGDOptions so{num(o, "lr"), num(o, "momentum"), num(o, "dampening"), num(o, "weightDecay"),
                   flag(o, "nesterov"), flag(o, "maximize"), flag(o, "firstStep")};
-    if (so.momentum != 0 && !buf) throw std::invalid_argument("momentum needs 'momentumBuf'");
-    deviceOf(info).kernels.sgdStep(p, *g, ptr(buf), so);
+    if (so.momentum != 0 && !buf) throw std::invalid_argument("momentum needs 'momentumBufs'");
+    if (!p.empty()) deviceOf(info).kernels.sgdStep(p, *g, ptr(buf), so);
     return info.Env().Undefined();
   })
 }
@@ -61,17 +89,17 @@ Napi::Value SGDStep(const Napi::CallbackInfo& info) {
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   const char* op = "AdamStep";
   NG_KERNEL(op, {
-    TensorRef p = floatParam(info, op);
-    auto g = like(info, 1, op, "grad", p, false);
-    auto m = like(info, 2, op, "expAvg", p, false);
-    auto v = like(info, 3, op, "expAvgSq", p, false);
-    auto vmax = like(info, 4, op, "maxExpAvgSq", p, true);
+    Tensors p = floatParams(info, op);
+    auto g = like(info, 1, op, "grads", p, false);
+    auto m = like(info, 2, op, "expAvgs", p, false);
+    auto v = like(info, 3, op, "expAvgSqs", p, false);
+    auto vmax = like(info, 4, op, "maxExpAvgSqs", p, true);
     auto o = options(info, 5);
     AdamOptions ao{num(o, "lr"), num(o, "beta1"), num(o, "beta2"), num(o, "eps"), num(o, "weightDecay"),
                    flag(o, "decoupled"), flag(o, "amsgrad"), flag(o, "maximize"), int64_t(num(o, "step"))};
-    if (ao.amsgrad && !vmax) throw std::invalid_argument("amsgrad needs 'maxExpAvgSq'");
+    if (ao.amsgrad && !vmax) throw std::invalid_argument("amsgrad needs 'maxExpAvgSqs'");
     if (ao.step < 1) throw std::invalid_argument("step must be >= 1, got " + std::to_string(ao.step));
-    deviceOf(info).kernels.adamStep(p, *g, *m, *v, ptr(vmax), ao);
+    if (!p.empty()) deviceOf(info).kernels.adamStep(p, *g, *m, *v, ptr(vmax), ao);
     return info.Env().Undefined();
   })
 }

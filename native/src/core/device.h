@@ -91,11 +91,13 @@ struct KernelTable {
   Tensor (*adaptiveAvgPool2d)(const TensorRef& x, int64_t oh, int64_t ow) = nullptr;
   Tensor (*adaptiveAvgPool2dBackward)(const TensorRef& dy, const Shape& xShape) = nullptr;
 
-  // Fused optimizer updates, in place on param and the state buffers (all of param's shape and dtype).
-  void (*sgdStep)(const TensorRef& param, const TensorRef& grad, const TensorRef* momentumBuf,
-                  const SGDOptions& o) = nullptr;
-  void (*adamStep)(const TensorRef& param, const TensorRef& grad, const TensorRef& expAvg, const TensorRef& expAvgSq,
-                   const TensorRef* maxExpAvgSq, const AdamOptions& o) = nullptr;
+  // Fused optimizer updates over lists of parameters, in place on each param and its state
+  // buffers: entry i of every list has params[i]'s shape, all lists one dtype and length.
+  void (*sgdStep)(const std::vector<TensorRef>& params, const std::vector<TensorRef>& grads,
+                  const std::vector<TensorRef>* momentumBufs, const SGDOptions& o) = nullptr;
+  void (*adamStep)(const std::vector<TensorRef>& params, const std::vector<TensorRef>& grads,
+                   const std::vector<TensorRef>& expAvgs, const std::vector<TensorRef>& expAvgSqs,
+                   const std::vector<TensorRef>* maxExpAvgSqs, const AdamOptions& o) = nullptr;
 
   // Batch norm over dim 1 of [N, C, *], split as PyTorch's CUDA path; per-channel operands are [C]
   // in x's dtype, w, b and counter may be null. Stats and BackwardReduce give [C] results, Elemt

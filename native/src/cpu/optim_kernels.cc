@@ -1,6 +1,6 @@
-// The 'cpu' fused optimizer kernels (KernelTable entries): param and the state buffers are
+// The 'cpu' fused optimizer kernels (KernelTable entries): each param and its state buffers are
 // written in place (made plain first if a kernel left them blocked), the gradient read plain; the
-// loops are in cpu/optim.cc.
+// loops are in cpu/optim.cc, one parameter after another.
 #include "cpu/device.h"
 #include "cpu/operands.h"
 #include "cpu/optim.h"
@@ -8,23 +8,29 @@
 namespace nodegrad::cpu {
 namespace {
 
+using Tensors = std::vector<TensorRef>;
+
 template <typename T>
-T* written(const TensorRef* t) {
-  return t ? writable(*t).as<T>() : nullptr;
+T* written(const Tensors* ts, size_t i) {
+  return ts ? writable((*ts)[i]).as<T>() : nullptr;
 }
 
-void sgdStepKernel(const TensorRef& param, const TensorRef& grad, const TensorRef* momentumBuf, const SGDOptions& o) {
-  Operand g = plain(grad);
-  const auto n = int64_t(param.numel());
-  NG_REAL_DISPATCH(param.dtype, sgdStep(written<T>(&param), g.data<T>(), written<T>(momentumBuf), n, o);)
+void sgdStepKernel(const Tensors& params, const Tensors& grads, const Tensors* momentumBufs, const SGDOptions& o) {
+  for (size_t i = 0; i < params.size(); i++) {
+    Operand g = plain(grads[i]);
+    const auto n = int64_t(params[i].numel());
+    NG_REAL_DISPATCH(params[i].dtype, sgdStep(written<T>(&params, i), g.data<T>(), written<T>(momentumBufs, i), n, o);)
+  }
 }
 
-void adamStepKernel(const TensorRef& param, const TensorRef& grad, const TensorRef& expAvg, const TensorRef& expAvgSq,
-                    const TensorRef* maxExpAvgSq, const AdamOptions& o) {
-  Operand g = plain(grad);
-  const auto n = int64_t(param.numel());
-  NG_REAL_DISPATCH(param.dtype, adamStep(written<T>(&param), g.data<T>(), written<T>(&expAvg), written<T>(&expAvgSq),
-                                         written<T>(maxExpAvgSq), n, o);)
+void adamStepKernel(const Tensors& params, const Tensors& grads, const Tensors& expAvgs, const Tensors& expAvgSqs,
+                    const Tensors* maxExpAvgSqs, const AdamOptions& o) {
+  for (size_t i = 0; i < params.size(); i++) {
+    Operand g = plain(grads[i]);
+    const auto n = int64_t(params[i].numel());
+    NG_REAL_DISPATCH(params[i].dtype, adamStep(written<T>(&params, i), g.data<T>(), written<T>(&expAvgs, i),
+                                               written<T>(&expAvgSqs, i), written<T>(maxExpAvgSqs, i), n, o);)
+  }
 }
 
 }  // namespace

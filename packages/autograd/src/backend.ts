@@ -187,12 +187,14 @@ export interface Kernels {
   Softmax: (x: Raw, axis: number) => Raw;
   LogSoftmax: (x: Raw, axis: number) => Raw;
 
-  // Fused optimizer updates, in place on param and the state buffers (all of param's shape and
-  // dtype), computed per element in float64 with PyTorch 1.13's operation order.
+  // Fused optimizer updates over lists of parameters (torch's _fused_sgd_ / _fused_adam_), in
+  // place on each param and its state buffers; entry i of every list has params[i]'s shape, and
+  // all are of one dtype. Computed per element in float64 with PyTorch 1.13's operation order.
   /** g = ±grad + wd p; buf = firstStep ? g : momentum buf + (1 - dampening) g; p -= lr (nesterov ? g + momentum buf : buf). */
-  SGDStep: (param: Raw, grad: Raw, momentumBuf: Raw | null, o: SGDStepParams) => void;
+  SGDStep: (params: readonly Raw[], grads: readonly Raw[], momentumBufs: readonly Raw[] | null, o: SGDStepParams) => void;
   /** m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g; p -= lr/(1-b1^t) m / (sqrt(max? v) / sqrt(1-b2^t) + eps). */
-  AdamStep: (param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq: Raw | null, o: AdamStepParams) => void;
+  AdamStep: (params: readonly Raw[], grads: readonly Raw[], expAvgs: readonly Raw[], expAvgSqs: readonly Raw[],
+    maxExpAvgSqs: readonly Raw[] | null, o: AdamStepParams) => void;
 }
 
 export type KernelName = keyof Kernels;
@@ -277,6 +279,7 @@ function callDType(kernel: KernelName, args: unknown[]): DType | undefined {
     case 'RandomUniform': case 'RandomNormal': return args[1] as DType;
     case 'Bernoulli': return args[3] as DType;
     case 'Where': return (args[1] as Raw).dtype;
+    case 'SGDStep': case 'AdamStep': return (args[0] as Raw[])[0]?.dtype;
     default: {
       const t = args.find((a): a is Raw => !!a && typeof a === 'object' && 'dtype' in a);
       return t?.dtype;

@@ -1,9 +1,12 @@
 /**
- * Fused optimizer updates: one kernel call per parameter updates it and its state in place
+ * Fused optimizer updates: one kernel call updates a list of parameters and their state in place
  * (STYLE.md rule 3: optimizer steps are kernels because speed needs it: the composite form
- * allocates a temporary per elementwise op). Not differentiable: like any in-place write to a
- * leaf that requires grad, they run under noGrad() (Optimizer.step does), and each bumps the
- * version counter of every tensor it writes, so a graph that saved one of them is caught.
+ * allocates a temporary per elementwise op, and one call per parameter costs a launch each on a
+ * GPU, as torch's `_fused_adam_` avoids). `sgdStep_` / `adamStep_` update one parameter,
+ * `sgdStepList_` / `adamStepList_` many with the same hyperparameters. Not differentiable: like
+ * any in-place write to a leaf that requires grad, they run under noGrad() (Optimizer.step does),
+ * and each bumps the version counter of every tensor it writes, so a graph that saved one of
+ * them is caught.
  */
 import type { AdamStepParams, SGDStepParams } from '../backend.js';
 import { isGradEnabled } from '../grad_mode.js';
@@ -16,34 +19,49 @@ export type SGDStepOptions = Pick<SGDStepParams, 'lr'> & Partial<SGDStepParams>;
 /** Adam's hyperparameters; lr and step (t, from 1) are required, the rest default to torch.optim.Adam's. */
 export type AdamStepOptions = Pick<AdamStepParams, 'lr' | 'step'> & Partial<AdamStepParams>;
 
+/** Lists keyed by the one-tensor op's argument names ('param', 'grad', ...); entry i belongs to param i. */
+type Lists = Record<string, readonly Tensor[]>;
+
 /**
- * Checks the tensors of one update: Tensors, float, param's device, dtype and shape; written
- * ones (param first) must not share storage, and nothing may require grad while recording.
+ * Checks the tensors of an update: Tensors, float, one device and dtype over all of them, each
+ * entry of its param's shape; no two written tensors may share storage, and nothing may require
+ * grad while recording. In errors an argument is 'grad' for the one-tensor op, 'grads[3]' for
+ * the list op.
  */
-function checkArgs(op: string, written: Record<string, Tensor>, read: Record<string, Tensor>): void {
-  const all = { ...written, ...read };
-  for (const [name, t] of Object.entries(all)) checkTensor(op, name, t);
-  const [pName, param] = Object.entries(written)[0]!;
-  checkFloat(op, pName, param);
-  checkSame(op, all);
-  for (const [name, t] of Object.entries(all)) {
-    if (t.shape.length !== param.shape.length || t.shape.some((d, i) => d !== param.shape[i])) {
-      throw new Error(`${op}: '${name}' has shape ${fmt(t.shape)} but '${pName}' has shape ${fmt(param.shape)}`);
-    }
+function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void {
+  const all: Lists = { ...written, ...read };
+  const params = written.param!;
+  const name = (arg: string, i: number) => (list ? `${arg}s[${i}]` : arg);
+  for (const [arg, ts] of Object.entries(all)) {
+    if (!Array.isArray(ts)) throw new Error(`${op}: '${arg}s' must be an array of Tensors`);
+    if (ts.length !== params.length) throw new Error(`${op}: '${arg}s' has ${ts.length} tensors but 'params' has ${params.length}`);
   }
   const owners = new Map<unknown, string>();
-  for (const [name, t] of Object.entries(written)) {
-    const other = owners.get(t.storage);
-    if (other) throw new Error(`${op}: '${other}' and '${name}' share storage (${fmt(t.shape)}); each state buffer must be its own tensor`);
-    owners.set(t.storage, name);
-  }
-  if (isGradEnabled()) {
-    const [name, t] = Object.entries(all).find(([, x]) => x.requiresGrad) ?? [];
-    if (t) {
-      throw new Error(`${op}: '${name}' (${fmt(t.shape)}) requires grad and gradients are being recorded; ` +
-        'an optimizer update is not differentiable: run it under noGrad()');
+  params.forEach((param, i) => {
+    const entry = Object.fromEntries(Object.entries(all).map(([arg, ts]) => [name(arg, i), ts[i]!]));
+    for (const [n, t] of Object.entries(entry)) checkTensor(op, n, t);
+    const pName = name('param', i);
+    checkFloat(op, pName, param);
+    checkSame(op, i === 0 ? entry : { [name('param', 0)]: params[0]!, ...entry });
+    for (const [n, t] of Object.entries(entry)) {
+      if (t.shape.length !== param.shape.length || t.shape.some((d, k) => d !== param.shape[k])) {
+        throw new Error(`${op}: '${n}' has shape ${fmt(t.shape)} but '${pName}' has shape ${fmt(param.shape)}`);
+      }
     }
-  }
+    for (const arg of Object.keys(written)) {
+      const n = name(arg, i), t = written[arg]![i]!;
+      const other = owners.get(t.storage);
+      if (other) throw new Error(`${op}: '${other}' and '${n}' share storage (${fmt(t.shape)}); each parameter and state buffer must be its own tensor`);
+      owners.set(t.storage, n);
+    }
+    if (isGradEnabled()) {
+      const [n, t] = Object.entries(entry).find(([, x]) => x.requiresGrad) ?? [];
+      if (t) {
+        throw new Error(`${op}: '${n}' (${fmt(t.shape)}) requires grad and gradients are being recorded; ` +
+          'an optimizer update is not differentiable: run it under noGrad()');
+      }
+    }
+  });
 }
 
 function checkNumbers(op: string, o: Record<string, unknown>): void {
@@ -53,8 +71,52 @@ function checkNumbers(op: string, o: Record<string, unknown>): void {
 }
 
 /** Marks in-place writes: views share the storage and with it the counter. */
-function bump(...ts: (Tensor | null)[]): void {
-  for (const t of ts) t?.markWritten();
+function bump(...lists: (readonly Tensor[] | null)[]): void {
+  for (const ts of lists) for (const t of ts ?? []) t.markWritten();
+}
+
+/** A state list an option needs (the option's value named in the error), else null. */
+function needed(op: string, needs: string | null, arg: string, ts: readonly Tensor[] | null, params: readonly Tensor[],
+  list: boolean): readonly Tensor[] | null {
+  if (needs === null) return null;
+  const ok = list ? Array.isArray(ts) : ts !== null && ts[0] instanceof Tensor;
+  if (!ok) {
+    const what = list ? `'${arg}s', a buffer per parameter` : `'${arg}' of shape ${fmt(params[0]?.shape ?? [])}`;
+    throw new Error(`${op}: ${needs} needs ${what}, got ${String(list ? ts : ts?.[0])}`);
+  }
+  return ts;
+}
+
+function sgdSteps(op: string, list: boolean, params: readonly Tensor[], grads: readonly Tensor[],
+  momentumBufs: readonly Tensor[] | null, opts: SGDStepOptions): void {
+  const o: SGDStepParams = {
+    momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, firstStep: false, ...opts,
+  };
+  checkNumbers(op, o as unknown as Record<string, unknown>);
+  if (!Array.isArray(params)) throw new Error(`${op}: 'params' must be an array of Tensors`);
+  const bufs = needed(op, o.momentum !== 0 ? `momentum ${o.momentum}` : null, 'momentumBuf', momentumBufs, params, list);
+  checkArgs(op, list, bufs ? { param: params, momentumBuf: bufs } : { param: params }, { grad: grads });
+  if (params.length === 0) return;
+  kernels(params[0]!).SGDStep(params, grads, bufs, o);
+  bump(params, bufs);
+}
+
+function adamSteps(op: string, list: boolean, params: readonly Tensor[], grads: readonly Tensor[],
+  expAvgs: readonly Tensor[], expAvgSqs: readonly Tensor[], maxExpAvgSqs: readonly Tensor[] | null,
+  opts: AdamStepOptions): void {
+  const o: AdamStepParams = {
+    beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false, ...opts,
+  };
+  checkNumbers(op, o as unknown as Record<string, unknown>);
+  // t = 0 would divide by 1 - beta1^0 = 0.
+  if (!Number.isInteger(o.step) || o.step < 1) throw new Error(`${op}: step must be an integer >= 1 (t, counted from 1), got ${o.step}`);
+  if (!Array.isArray(params)) throw new Error(`${op}: 'params' must be an array of Tensors`);
+  const vmax = needed(op, o.amsgrad ? 'amsgrad' : null, 'maxExpAvgSq', maxExpAvgSqs, params, list);
+  const written = { param: params, expAvg: expAvgs, expAvgSq: expAvgSqs };
+  checkArgs(op, list, vmax ? { ...written, maxExpAvgSq: vmax } : written, { grad: grads });
+  if (params.length === 0) return;
+  kernels(params[0]!).AdamStep(params, grads, expAvgs, expAvgSqs, vmax, o);
+  bump(params, expAvgs, expAvgSqs, vmax);
 }
 
 /**
@@ -65,19 +127,20 @@ function bump(...ts: (Tensor | null)[]): void {
  * @example noGrad(() => sgdStep_(w, w.grad!, buf, { lr: 0.1, momentum: 0.9, firstStep }));
  */
 export function sgdStep_(param: Tensor, grad: Tensor, momentumBuf: Tensor | null, opts: SGDStepOptions): Tensor {
-  const op = 'sgdStep_';
-  const o: SGDStepParams = {
-    momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false, firstStep: false, ...opts,
-  };
-  checkNumbers(op, o as unknown as Record<string, unknown>);
-  const buf = o.momentum !== 0 ? momentumBuf : null;
-  if (o.momentum !== 0 && !(buf instanceof Tensor)) {
-    throw new Error(`${op}: momentum ${o.momentum} needs a momentum buffer of shape ${fmt(param?.shape ?? [])}, got ${String(momentumBuf)}`);
-  }
-  checkArgs(op, buf ? { param, momentumBuf: buf } : { param }, { grad });
-  kernels(param).SGDStep(param, grad, buf, o);
-  bump(param, buf);
+  sgdSteps('sgdStep_', false, [param], [grad], momentumBuf === null ? null : [momentumBuf], opts);
   return param;
+}
+
+/**
+ * sgdStep_ over many parameters at once, with the same hyperparameters (firstStep included):
+ * one kernel call, which a GPU runs in few launches. Entry i of each list belongs to params[i];
+ * all must be on one device and of one dtype.
+ * @example noGrad(() => sgdStepList_(ws, ws.map((w) => w.grad!), bufs, { lr: 0.1, momentum: 0.9 }));
+ */
+export function sgdStepList_(params: readonly Tensor[], grads: readonly Tensor[], momentumBufs: readonly Tensor[] | null,
+  opts: SGDStepOptions): readonly Tensor[] {
+  sgdSteps('sgdStepList_', true, params, grads, momentumBufs, opts);
+  return params;
 }
 
 /**
@@ -89,19 +152,18 @@ export function sgdStep_(param: Tensor, grad: Tensor, momentumBuf: Tensor | null
  */
 export function adamStep_(param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor,
   maxExpAvgSq: Tensor | null, opts: AdamStepOptions): Tensor {
-  const op = 'adamStep_';
-  const o: AdamStepParams = {
-    beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, amsgrad: false, maximize: false, ...opts,
-  };
-  checkNumbers(op, o as unknown as Record<string, unknown>);
-  // t = 0 would divide by 1 - beta1^0 = 0.
-  if (!Number.isInteger(o.step) || o.step < 1) throw new Error(`${op}: step must be an integer >= 1 (t, counted from 1), got ${o.step}`);
-  const vmax = o.amsgrad ? maxExpAvgSq : null;
-  if (o.amsgrad && !(vmax instanceof Tensor)) {
-    throw new Error(`${op}: amsgrad needs a maxExpAvgSq buffer of shape ${fmt(param?.shape ?? [])}, got ${String(maxExpAvgSq)}`);
-  }
-  checkArgs(op, vmax ? { param, expAvg, expAvgSq, maxExpAvgSq: vmax } : { param, expAvg, expAvgSq }, { grad });
-  kernels(param).AdamStep(param, grad, expAvg, expAvgSq, vmax, o);
-  bump(param, expAvg, expAvgSq, vmax);
+  adamSteps('adamStep_', false, [param], [grad], [expAvg], [expAvgSq], maxExpAvgSq === null ? null : [maxExpAvgSq], opts);
   return param;
+}
+
+/**
+ * adamStep_ over many parameters at once, with the same hyperparameters (step included): one
+ * kernel call, which a GPU runs in few launches. Entry i of each list belongs to params[i]; all
+ * must be on one device and of one dtype.
+ * @example noGrad(() => adamStepList_(ws, grads, ms, vs, null, { lr: 1e-3, step: 1 }));
+ */
+export function adamStepList_(params: readonly Tensor[], grads: readonly Tensor[], expAvgs: readonly Tensor[],
+  expAvgSqs: readonly Tensor[], maxExpAvgSqs: readonly Tensor[] | null, opts: AdamStepOptions): readonly Tensor[] {
+  adamSteps('adamStepList_', true, params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, opts);
+  return params;
 }

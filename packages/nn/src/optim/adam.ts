@@ -3,8 +3,8 @@
  * the update of PyTorch's single-tensor implementation (Kingma & Ba, Algorithm 1, with the bias
  * corrections folded into the step size; Loshchilov & Hutter for AdamW).
  */
-import { adamStep_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+import { adamStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
@@ -63,15 +63,17 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
         s.step = 0;
         s.exp_avg = zerosLike(p);
         s.exp_avg_sq = zerosLike(p);
-        if (amsgrad) s.max_exp_avg_sq = zerosLike(p);
       }
-      const step = (s.step as number) + 1;
-      s.step = step;
-      // A state saved without amsgrad and loaded into a group with it starts its maximum here.
+      s.step = (s.step as number) + 1;
+      // Also a state saved without amsgrad and loaded into a group with it starts its maximum here.
       if (amsgrad) s.max_exp_avg_sq ??= zerosLike(p);
-      const max = amsgrad ? (s.max_exp_avg_sq as Tensor) : null;
-      adamStep_(p, p.grad!, s.exp_avg as Tensor, s.exp_avg_sq as Tensor, max,
-        { lr, beta1, beta2, eps, weightDecay, decoupled: this.decoupled, amsgrad, maximize, step });
+    }
+    // Parameters that joined later have their own step count, and so their own call.
+    for (const list of fusedLists(params, (p) => this.stateOf(p).step as number)) {
+      const state = (key: string) => list.map((p) => this.stateOf(p)[key] as Tensor);
+      adamStepList_(list, list.map((p) => p.grad!), state('exp_avg'), state('exp_avg_sq'),
+        amsgrad ? state('max_exp_avg_sq') : null,
+        { lr, beta1, beta2, eps, weightDecay, decoupled: this.decoupled, amsgrad, maximize, step: this.stateOf(list[0]!).step as number });
     }
   }
 }

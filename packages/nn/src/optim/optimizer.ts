@@ -204,6 +204,22 @@ function loadValue(where: string, index: string, key: string, v: unknown, p: Ten
   return noGrad(() => v.detach().to(p.device).to(p.dtype).clone());
 }
 
+/**
+ * `params` split into the lists one fused update call takes: same device, same dtype, same
+ * `key` (a per-parameter scalar of the update, such as Adam's step count), in their order.
+ * A group trained from the start is one list.
+ */
+export function fusedLists(params: readonly Tensor[], key: (p: Tensor) => string | number): Tensor[][] {
+  const lists = new Map<string, Tensor[]>();
+  for (const p of params) {
+    const k = `${p.device} ${p.dtype} ${key(p)}`;
+    const list = lists.get(k);
+    if (list) list.push(p);
+    else lists.set(k, [p]);
+  }
+  return [...lists.values()];
+}
+
 /** Throws unless `v` is a finite number >= 0 (lr, weight decay, momentum, eps). */
 export function checkNonNegative(where: string, name: string, v: unknown): void {
   if (v === undefined) return;

@@ -1,6 +1,6 @@
 /** SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD's rule. */
-import { sgdStep_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import { checkBoolean, checkNonNegative, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+import { sgdStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface SGDOptions {
   /** Learning rate; required here unless every param group sets its own. */
@@ -53,20 +53,18 @@ export class SGD extends Optimizer<SGDGroup> {
 
   protected override updateGroup(group: SGDGroup, params: Tensor[]): void {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
+    // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we. With
+    // momentum, the first step makes the buffer: the kernel writes buf = g into it (PyTorch clones g).
+    const fresh = new Set<Tensor>();
     for (const p of params) {
       const state = this.stateOf(p);
-      // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we. With
-      // momentum, the first step makes the buffer: the kernel writes buf = g into it (PyTorch clones g).
-      let buf: Tensor | null = null;
-      let firstStep = false;
-      if (momentum !== 0) {
-        buf = (state.momentum_buffer as Tensor | null | undefined) ?? null;
-        if (!buf) { buf = zerosLike(p); firstStep = true; }
-        state.momentum_buffer = buf;
-      } else {
-        state.momentum_buffer = null;
-      }
-      sgdStep_(p, p.grad!, buf, { lr, momentum, dampening, weightDecay, nesterov, maximize, firstStep });
+      if (momentum === 0) { state.momentum_buffer = null; continue; }
+      if (!state.momentum_buffer) { state.momentum_buffer = zerosLike(p); fresh.add(p); }
+    }
+    for (const list of fusedLists(params, (p) => Number(fresh.has(p)))) {
+      const bufs = momentum !== 0 ? list.map((p) => this.stateOf(p).momentum_buffer as Tensor) : null;
+      sgdStepList_(list, list.map((p) => p.grad!), bufs,
+        { lr, momentum, dampening, weightDecay, nesterov, maximize, firstStep: fresh.has(list[0]!) });
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Fused optimizer updates for the TS backend: one pass over the elements, in place. Each element
- * is computed in float64 (a JS number) in the order of PyTorch 1.13's single-tensor
+ * Fused optimizer updates for the TS backend: one pass over each parameter's elements, in place.
+ * Each element is computed in float64 (a JS number) in the order of PyTorch 1.13's single-tensor
  * implementations (torch/optim/sgd.py, adam.py, adamw.py), where `x.add(y, alpha=a)` is x + a*y,
  * `addcmul(t1, t2, value=c)` is x + c*t1*t2 and `addcdiv(t1, t2, value=c)` is x + c*t1/t2; a
  * float32 buffer rounds on store, so float64 tensors match PyTorch to rounding.
@@ -8,7 +8,7 @@
 import type { AdamStepParams, Kernels, Raw, SGDStepParams } from '../../backend.js';
 import { farr } from './util.js';
 
-function SGDStep(param: Raw, grad: Raw, momentumBuf: Raw | null, o: SGDStepParams): void {
+function sgdStep(param: Raw, grad: Raw, momentumBuf: Raw | null, o: SGDStepParams): void {
   const p = farr(param), g = farr(grad);
   const buf = momentumBuf ? farr(momentumBuf) : null;
   const { lr, momentum, dampening, weightDecay: wd, nesterov, maximize, firstStep } = o;
@@ -28,7 +28,7 @@ function SGDStep(param: Raw, grad: Raw, momentumBuf: Raw | null, o: SGDStepParam
   }
 }
 
-function AdamStep(param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq: Raw | null, o: AdamStepParams): void {
+function adamStep(param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq: Raw | null, o: AdamStepParams): void {
   const p = farr(param), g = farr(grad), m = farr(expAvg), v = farr(expAvgSq);
   const vmax = o.amsgrad && maxExpAvgSq ? farr(maxExpAvgSq) : null;
   const { lr, beta1, beta2, eps, weightDecay: wd, decoupled, maximize, step } = o;
@@ -55,4 +55,8 @@ function AdamStep(param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq
   }
 }
 
-export const optimKernels: Pick<Kernels, 'SGDStep' | 'AdamStep'> = { SGDStep, AdamStep };
+export const optimKernels: Pick<Kernels, 'SGDStep' | 'AdamStep'> = {
+  SGDStep: (params, grads, bufs, o) => params.forEach((p, i) => sgdStep(p, grads[i]!, bufs?.[i] ?? null, o)),
+  AdamStep: (params, grads, ms, vs, vmaxs, o) =>
+    params.forEach((p, i) => adamStep(p, grads[i]!, ms[i]!, vs[i]!, vmaxs?.[i] ?? null, o)),
+};
