@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^@nodegrad\/nn$/, replacement: src('./packages/nn/src/index.ts') },
       { find: /^@nodegrad\/data$/, replacement: src('./packages/data/src/index.ts') },
       { find: /^@nodegrad\/native$/, replacement: src('./native/lib/index.ts') },
+      { find: /^@nodegrad\/distributed$/, replacement: src('./packages/distributed/src/index.ts') },
       { find: /^@nodegrad\/cli$/, replacement: src('./packages/cli/src/index.ts') },
     ],
   },

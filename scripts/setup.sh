@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set-up on a fresh Debian 12 machine with Node 20: the system libraries the native addon builds
 # against (oneDNN from Debian's libdnnl-dev, whose CMake package also looks for the OpenCL headers
-# of ocl-icd-opencl-dev; a C++ compiler; cmake), then `npm install`, which also builds
+# of ocl-icd-opencl-dev; Open MPI for @nodegrad/distributed, with its mpirun; a C++ compiler;
+# cmake), then `npm install`, which also builds
 # the addon (a failed addon build leaves the pure-TS backend working and says why), then the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in libdnnl-dev ocl-icd-opencl-dev cmake g++ make; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in libdnnl-dev ocl-icd-opencl-dev libopenmpi-dev openmpi-bin cmake g++ make; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "== apt-get install ${need[*]}"

@@ -7,7 +7,7 @@ import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/
 import { CPU_DTYPES, createBackend } from './backend.js';
 import { registerCuda } from './cuda.js';
 import { loadAddon } from './load.js';
-import type { FeatureStatus, MemoryStats, NativeAddon } from './native.js';
+import type { FeatureStatus, MemoryStats, MpiAddon, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
 const addon: NativeAddon | null = loaded.addon;
@@ -38,14 +38,24 @@ export interface BuildDescription {
   loaded: boolean;
   /** Why it did not. */
   reason?: string;
-  /** The optional parts of the build (oneDNN is the only one), each with why it is missing. */
-  features: Record<'onednn', FeatureStatus>;
+  /** The optional parts of the build, each with why it is missing. */
+  features: Record<'onednn' | 'mpi', FeatureStatus>;
 }
 
 /** What the native build contains, and why each missing part is missing. */
 export function describeBuild(): BuildDescription {
-  if (!addon) return { loaded: false, reason: loaded.reason!, features: { onednn: { enabled: false, reason: loaded.reason! } } };
-  return { loaded: true, features: { onednn: { ...addon.buildInfo.onednn } } };
+  if (!addon) {
+    const missing = { enabled: false, reason: loaded.reason! };
+    return { loaded: false, reason: loaded.reason!, features: { onednn: missing, mpi: missing } };
+  }
+  return { loaded: true, features: { onednn: { ...addon.buildInfo.onednn }, mpi: { ...addon.buildInfo.mpi } } };
+}
+
+/** The MPI process group's binding (@nodegrad/distributed uses it), or why there is none. */
+export function mpiBinding(): { mpi: MpiAddon } | { reason: string } {
+  if (!addon) return { reason: `the native addon did not load: ${loaded.reason}` };
+  if (!addon.mpi) return { reason: `the native addon was built without MPI: ${addon.buildInfo.mpi.reason}` };
+  return { mpi: addon.mpi };
 }
 
 /** Live native tensor handles and bytes, and what the buffer pool keeps for reuse. */
@@ -77,5 +87,6 @@ export function getNumThreads(): number {
 }
 
 export { cuda, cudaBuildDir, type CudaDescription } from './cuda.js';
+export type { MpiAddon, MpiReduceOp, MpiTensor, MpiWork } from './native.js';
 export { registerCudaEmulation } from './emulation.js';
 export type { CudaFlags, CudaMemoryStats, CudaVersions, FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';

@@ -43,8 +43,10 @@ export interface NativeDevice {
 
 export interface NativeAddon {
   cpu: NativeDevice;
-  /** The optional parts compiled in (CMakeLists.txt): oneDNN only, for now. */
-  buildInfo: { onednn: FeatureStatus };
+  /** The optional parts compiled in (CMakeLists.txt). */
+  buildInfo: { onednn: FeatureStatus; mpi: FeatureStatus };
+  /** The MPI process group (src/mpi), when built with MPI. */
+  mpi?: MpiAddon;
   /** Fixes the kernels' thread count; throws once a oneDNN primitive exists. Unset: OMP_NUM_THREADS. */
   setNumThreads(n: number): void;
   getNumThreads(): number;
@@ -99,4 +101,35 @@ export interface CudaAddon {
   setFlags(flags: Partial<CudaFlags>): CudaFlags;
   /** Entries of the benchmark mode's algorithm cache. */
   cudnnAlgorithmCacheSize(): number;
+}
+
+/** A queued collective of the MPI process group (src/mpi/comm.h). */
+export type MpiWork = { readonly __mpiWork: unique symbol };
+export type MpiReduceOp = 'sum' | 'avg' | 'max' | 'min';
+/** A host tensor as the MPI binding reads it: a 'cpu' Raw, or a 'ts' one whose buf is a typed array. */
+export type MpiTensor = { buf: unknown; shape: readonly number[]; dtype: string };
+
+/**
+ * exports.mpi: every call runs on one communication thread, in issue order; a collective returns
+ * its work at once. The caller keeps the tensors alive (and unwritten) until the work is done.
+ */
+export interface MpiAddon {
+  /** MPI_Init_thread on the communication thread, once; later calls return the same. */
+  init(): { rank: number; size: number; threadLevel: number; library: string };
+  /**
+   * MPI_Finalize after everything queued (waits for the other ranks); MPI cannot start again.
+   * `exiting`: the process exits next; a collective still running is abandoned, not waited for.
+   */
+  finalize(exiting?: boolean): void;
+  allReduce(t: MpiTensor, op: MpiReduceOp): MpiWork;
+  broadcast(t: MpiTensor, src: number): MpiWork;
+  /** counts[r] elements from rank r into `out`, in rank order (MPI_Allgatherv). */
+  allGather(t: MpiTensor, out: MpiTensor, counts: number[]): MpiWork;
+  /** `input` holds worldSize blocks of out's size; rank r gets the reduction of block r. */
+  reduceScatter(input: MpiTensor, out: MpiTensor, op: MpiReduceOp): MpiWork;
+  barrier(): MpiWork;
+  /** True when done (throwing the collective's error), false when `timeoutMs` (> 0) passed first. */
+  wait(w: MpiWork, timeoutMs: number): boolean;
+  done(w: MpiWork): boolean;
+  whenDone(w: MpiWork): Promise<void>;
 }

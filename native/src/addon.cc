@@ -1,12 +1,15 @@
 // The 'cpu' addon's entry point: it only registers. The 'cpu' device (cpu/device.h: host memory
 // and its kernel table) through the bindings every device shares (bindings/, in the static core
-// library), the thread controls and the build's contents.
+// library), the thread controls, the MPI process group and the build's contents.
 #include <napi.h>
 
 #include "bindings/kernels.h"
 #include "build_config.h"
 #include "cpu/device.h"
 #include "cpu_controls.h"
+#ifdef NODEGRAD_HAVE_MPI
+#include "mpi/bindings.h"
+#endif
 
 namespace {
 
@@ -20,12 +23,16 @@ Napi::Object describeBuild(Napi::Env env) {
     o.Set(name, f);
   };
   feature("onednn", NODEGRAD_FEATURE_ONEDNN);
+  feature("mpi", NODEGRAD_FEATURE_MPI);
   return o;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   nodegrad::registerDevice(env, exports, nodegrad::cpu::device());
   nodegrad::registerCpuControls(env, exports);
+#ifdef NODEGRAD_HAVE_MPI
+  nodegrad::mpi::bindMpi(env, exports);
+#endif
   exports.Set("buildInfo", describeBuild(env));
   return exports;
 }

@@ -28,7 +28,7 @@ const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx',
 describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why}`, () => {
   it('builds', () => {
     const r = spawnSync(process.execPath, [join(REPO, 'native', 'scripts', 'build_addon.mjs')],
-      { env: { ...env, NODEGRAD_CMAKE_ARGS: '--CDNODEGRAD_WITH_ONEDNN=OFF' }, encoding: 'utf8' });
+      { env: { ...env, NODEGRAD_CMAKE_ARGS: '--CDNODEGRAD_WITH_ONEDNN=OFF --CDNODEGRAD_WITH_MPI=OFF' }, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(DIR, 'build-report.json'), 'utf8')) as { ok: boolean; reason: string | null };
     expect(report, readFileSync(join(DIR, 'build-log.txt'), 'utf8').slice(-3000)).toMatchObject({ ok: true });
@@ -37,20 +37,24 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
   it("leaves 'cpu' unavailable with the reason, says so once, keeps 'ts' the default, and its raw conv throws", () => {
     const script = `
       import { backends, defaultDevice } from '@nodegrad/autograd';
-      import { describeBuild } from '@nodegrad/native';
+      import { describeBuild, mpiBinding } from '@nodegrad/native';
       import { loadAddon } from './native/lib/load.ts';
       await import('@nodegrad/native'); // a second import says nothing more
       const a = loadAddon().addon;
       const x = a.cpu.fromArray(new Float32Array(16), [1, 1, 4, 4], 'float32');
       let conv = 'no error';
       try { a.cpu.kernels.Conv2D(x, x, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }); } catch (e) { conv = e.message; }
-      console.log(JSON.stringify({ backends: backends(), device: defaultDevice(), build: describeBuild(), conv }));`;
+      console.log(JSON.stringify({ backends: backends(), device: defaultDevice(), build: describeBuild(), conv, mpi: mpiBinding() }));`;
     const r = node(['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { backends: unknown; device: string; build: unknown; conv: string };
+    const out = JSON.parse(r.stdout) as { backends: unknown; device: string; build: unknown; conv: string; mpi: unknown };
     expect(out.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
     expect(out.device).toBe('ts');
-    expect(out.build).toEqual({ loaded: true, features: { onednn: { enabled: false, reason: 'option NODEGRAD_WITH_ONEDNN is OFF' } } });
+    expect(out.build).toEqual({ loaded: true, features: {
+      onednn: { enabled: false, reason: 'option NODEGRAD_WITH_ONEDNN is OFF' },
+      mpi: { enabled: false, reason: 'option NODEGRAD_WITH_MPI is OFF' },
+    } });
+    expect(out.mpi).toEqual({ reason: 'the native addon was built without MPI: option NODEGRAD_WITH_MPI is OFF' });
     // The addon itself still refuses loudly, never a silent slow fallback.
     expect(out.conv).toMatch(/^Conv2D: the 'cpu' backend was built without oneDNN \(option NODEGRAD_WITH_ONEDNN is OFF\)/);
     expect(r.stderr.split(`Warning: nodegrad: the native 'cpu' backend is unavailable: ${REASON}`).length - 1).toBe(1);

@@ -39,8 +39,8 @@ describe('nodegrad doctor', () => {
     if (build.loaded && !build.features.onednn.enabled) expect(cpu.reason).toMatch(/built without oneDNN .*install libdnnl-dev and rebuild/);
   });
 
-  it('reports only the build features that exist (oneDNN)', () => {
-    expect(Object.keys(report.build.features)).toEqual(['onednn']);
+  it('reports only the build features that exist (oneDNN, MPI)', () => {
+    expect(Object.keys(report.build.features)).toEqual(['onednn', 'mpi']);
   });
 
   it('gives the versions of the workspace packages', () => {

@@ -1,7 +1,7 @@
 /**
  * `nodegrad doctor`: what this machine and this install can run, and why not where something is
  * missing — Node, the CPU, each backend (ts, cpu) with the reason it is absent, the native build's
- * features (oneDNN), threads, package versions, and whether PyTorch is there to compare against.
+ * features (oneDNN, MPI), threads, package versions, and whether PyTorch is there to compare against.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ export interface DoctorOptions {
   torchTimeoutMs?: number;
 }
 
-export const NODEGRAD_PACKAGES = ['@nodegrad/autograd', '@nodegrad/nn', '@nodegrad/native', '@nodegrad/data', '@nodegrad/cli'];
+export const NODEGRAD_PACKAGES = ['@nodegrad/autograd', '@nodegrad/nn', '@nodegrad/native', '@nodegrad/data', '@nodegrad/distributed', '@nodegrad/cli'];
 
 /** Physical cores from /proc/cpuinfo (Linux); null where it cannot tell. */
 function physicalCores(): number | null {
@@ -185,7 +185,7 @@ export const DOCTOR_FLAGS: FlagSpecs = {
 export const DOCTOR_HELP = `nodegrad doctor: what this machine and install can run
 
 Prints Node's version, the platform, the CPU model and cores, each backend (ts, cpu) and why
-one is missing, the native build's features (oneDNN) with the reason one is missing,
+one is missing, the native build's features (oneDNN, MPI) with the reason one is missing,
 the kernel thread count and OMP_NUM_THREADS, the @nodegrad package versions, and PyTorch's
 version where \`python -c 'import torch'\` works (checked with a 30 s timeout).
 

@@ -106,26 +106,33 @@ export abstract class BatchNormBase extends Module {
   /** Throws unless the input has the rank this layer expects. */
   protected abstract checkInputDim(x: Tensor): void;
 
+  /**
+   * The running statistics' update in this call: the counter to advance (in training with running
+   * statistics, else null) and the batch's weight, `commit()`ed once the update is done. As
+   * _BatchNorm: momentum null averages over the batches seen, 1 / count with this batch; only then
+   * is the count needed on the host, otherwise the counter advances on the device alone.
+   */
+  protected runningUpdate(): { counter: Tensor | null; momentum: number | null; commit: () => void } {
+    const counter = this.training && this.trackRunningStats ? this.num_batches_tracked : null;
+    const cumulative = counter !== null && this.momentum === null;
+    const count = cumulative ? this.batchesTracked(counter) + 1 : 0;
+    return {
+      counter,
+      momentum: this.momentum ?? (cumulative ? 1 / count : null),
+      commit: () => { if (cumulative) this.counted = { buffer: counter, version: counter.version, value: count }; },
+    };
+  }
+
   override forward(x: Tensor): Tensor {
     this.checkInputDim(x);
     // As _BatchNorm.forward: batch statistics in training or when no running ones are kept; the
     // running ones are updated only in training (and the counter advances on each such call).
     const useBatchStats = this.training || this.running_mean === null;
-    const updateRunning = this.training && this.trackRunningStats;
     const keepRunning = !this.training || this.trackRunningStats;
-    const counter = updateRunning ? this.num_batches_tracked : null;
-    // As _BatchNorm: momentum null averages over the batches seen, 1 / count with this batch. Only
-    // then is the count needed on the host; otherwise the counter advances on the device alone.
-    const cumulative = counter !== null && this.momentum === null;
-    const count = cumulative ? this.batchesTracked(counter) + 1 : 0;
+    const update = this.runningUpdate();
     const y = batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
-      this.weight, this.bias, {
-        training: useBatchStats,
-        momentum: this.momentum ?? (cumulative ? 1 / count : null),
-        eps: this.eps,
-        numBatchesTracked: counter,
-      });
-    if (cumulative) this.counted = { buffer: counter, version: counter.version, value: count };
+      this.weight, this.bias, { training: useBatchStats, momentum: update.momentum, eps: this.eps, numBatchesTracked: update.counter });
+    update.commit();
     return y;
   }
 

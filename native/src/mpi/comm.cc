@@ -1,0 +1,254 @@
+#include "mpi/comm.h"
+
+#include <dlfcn.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <deque>
+#include <stdexcept>
+#include <thread>
+
+namespace nodegrad::mpi {
+
+void Work::finish(std::string error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    error_ = std::move(error);
+  }
+  cv_.notify_all();
+}
+
+bool Work::done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_;
+}
+
+bool Work::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (timeout.count() > 0) {
+    if (!cv_.wait_for(lock, timeout, [&] { return done_; })) return false;
+  } else {
+    cv_.wait(lock, [&] { return done_; });
+  }
+  if (!error_.empty()) throw std::runtime_error(error_);
+  return true;
+}
+
+namespace {
+
+// MPI's own words for a status code.
+std::string statusText(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(text, size_t(len));
+}
+
+MPI_Datatype mpiType(DType d) {
+  switch (d) {
+    case DType::F32: return MPI_FLOAT;
+    case DType::I32: return MPI_INT;
+    default: return MPI_DOUBLE;  // float64, and int64, which the devices hold as doubles
+  }
+}
+
+MPI_Op mpiOp(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Min: return MPI_MIN;
+    default: return MPI_SUM;  // Avg: the sum, divided by the world size after
+  }
+}
+
+// A mean of integers truncates, as torch's ReduceOp.AVG is not defined for them: here int32 and
+// int64 divide and truncate toward zero.
+void divide(void* data, size_t count, DType d, int size) {
+  if (d == DType::F32) {
+    for (size_t i = 0; i < count; i++) static_cast<float*>(data)[i] /= float(size);
+  } else if (d == DType::I32) {
+    for (size_t i = 0; i < count; i++) static_cast<int32_t*>(data)[i] /= size;
+  } else {
+    const bool trunc = d == DType::I64;
+    for (size_t i = 0; i < count; i++) {
+      double& v = static_cast<double*>(data)[i];
+      v = trunc ? std::trunc(v / size) : v / size;
+    }
+  }
+}
+
+// The communication thread and its queue; the state of the one MPI world of the process.
+class Thread {
+ public:
+  WorldInfo start() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!thread_.joinable()) {
+      if (finalized_) throw std::runtime_error("the MPI process group was destroyed; MPI cannot start twice in a process");
+      thread_ = std::thread([this] { loop(); });
+      ready_.wait(lock, [&] { return started_; });
+    }
+    if (!initError_.empty()) throw std::runtime_error(initError_);
+    return info_;
+  }
+
+  bool running() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_ && initError_.empty() && !finalized_;
+  }
+
+  // Queues a call; its error message is prefixed with `what` and the rank.
+  WorkPtr submit(std::string what, std::function<int()> call) {
+    auto work = std::make_shared<Work>(what);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!started_ || finalized_ || !initError_.empty()) {
+        throw std::runtime_error(what + ": the MPI process group is not initialized (initProcessGroup)");
+      }
+      queue_.push_back({work, std::move(call)});
+    }
+    wake_.notify_one();
+    return work;
+  }
+
+  void stop(bool atExit) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!thread_.joinable()) return;
+      if (atExit && (busy_ || !queue_.empty())) {
+        thread_.detach();
+        return;
+      }
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  int size() const { return info_.size; }
+  int rank() const { return info_.rank; }
+
+ private:
+  struct Job {
+    WorkPtr work;
+    std::function<int()> call;
+  };
+
+  void loop() {
+    initOnThisThread();
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) break;  // stopping, with everything done
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+      const int code = job.call();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        busy_ = false;
+      }
+      job.work->finish(code == MPI_SUCCESS ? ""
+                                           : job.work->what() + " on rank " + std::to_string(info_.rank) + ": " +
+                                                 statusText(code));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (initError_.empty()) MPI_Finalize();
+    finalized_ = true;
+  }
+
+  void initOnThisThread() {
+    std::string error;
+    WorldInfo info;
+    // Open MPI loads its components with dlopen and they resolve symbols of libmpi, which Node
+    // loaded with this addon privately (RTLD_LOCAL): make them global first.
+    if (!dlopen("libmpi.so.40", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) dlopen("libmpi.so", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    int provided = 0;
+    int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    if (code != MPI_SUCCESS) {
+      error = "MPI_Init_thread: " + statusText(code);
+    } else {
+      MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+      MPI_Comm_rank(MPI_COMM_WORLD, &info.rank);
+      MPI_Comm_size(MPI_COMM_WORLD, &info.size);
+      info.threadLevel = provided;
+      char version[MPI_MAX_LIBRARY_VERSION_STRING];
+      int len = 0;
+      MPI_Get_library_version(version, &len);
+      info.library = std::string(version, size_t(len));
+      while (!info.library.empty() && (info.library.back() == '\n' || info.library.back() == '\0')) info.library.pop_back();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    info_ = info;
+    initError_ = error;
+    started_ = true;
+    ready_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_, wake_;
+  std::thread thread_;
+  std::deque<Job> queue_;
+  bool started_ = false, stopping_ = false, finalized_ = false, busy_ = false;
+  std::string initError_;
+  WorldInfo info_;
+};
+
+Thread& comm() {
+  // Never destroyed: finalize() (JS, or the exit handler below) stops the thread first.
+  static Thread* t = [] {
+    auto* p = new Thread();
+    std::atexit([] { comm().stop(true); });
+    return p;
+  }();
+  return *t;
+}
+
+}  // namespace
+
+WorldInfo init() { return comm().start(); }
+bool initialized() { return comm().running(); }
+void finalize(bool exiting) { comm().stop(exiting); }
+
+WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op, Keep keep) {
+  Thread& t = comm();
+  return t.submit("allReduce", [=, &t, keep = std::move(keep)] {
+    int code = MPI_Allreduce(MPI_IN_PLACE, data, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+    if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, count, dtype, t.size());
+    return code;
+  });
+}
+
+WorkPtr broadcast(void* data, size_t count, DType dtype, int root, Keep keep) {
+  return comm().submit("broadcast", [=, keep = std::move(keep)] {
+    return MPI_Bcast(data, int(count), mpiType(dtype), root, MPI_COMM_WORLD);
+  });
+}
+
+WorkPtr allGather(const void* in, void* out, const std::vector<int>& counts, DType dtype, Keep keep) {
+  Thread& t = comm();
+  std::vector<int> displs(counts.size());
+  for (size_t r = 1; r < counts.size(); r++) displs[r] = displs[r - 1] + counts[r - 1];
+  return t.submit("allGather", [=, &t, keep = std::move(keep)] {
+    return MPI_Allgatherv(in, counts[size_t(t.rank())], mpiType(dtype), out, counts.data(), displs.data(),
+                          mpiType(dtype), MPI_COMM_WORLD);
+  });
+}
+
+WorkPtr reduceScatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, Keep keep) {
+  Thread& t = comm();
+  return t.submit("reduceScatter", [=, &t, keep = std::move(keep)] {
+    int code = MPI_Reduce_scatter_block(in, out, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+    if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(out, count, dtype, t.size());
+    return code;
+  });
+}
+
+WorkPtr barrier() {
+  return comm().submit("barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); });
+}
+
+}  // namespace nodegrad::mpi

@@ -1,0 +1,12 @@
+/**
+ * @nodegrad/distributed: torch.distributed for nodegrad. Process groups on MPI (collectives bound
+ * in @nodegrad/native), and the collectives themselves.
+ */
+export {
+  destroyProcessGroup, getRank, getWorldSize, initProcessGroup, isInitialized, Work,
+  type DistBackend, type InitOptions, type ProcessGroup,
+} from './process_group.js';
+export {
+  allGather, allGatherAsync, allReduce, allReduceAsync, barrier, barrierAsync, broadcast, broadcastAsync,
+  reduceScatter, reduceScatterAsync, type ReduceOp,
+} from './collectives.js';

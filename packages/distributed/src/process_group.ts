@@ -1,0 +1,161 @@
+/**
+ * The process group: torch.distributed's default group, on Open MPI for host tensors ('cpu', and
+ * 'ts' for float64 reference runs). Rank and world size come from the launcher: `mpirun` (or
+ * `nodegrad launch`, which runs it) sets OMPI_COMM_WORLD_*; a process started alone is a world of
+ * size 1 (MPI's singleton). Every collective is queued on the addon's communication thread and
+ * returns a Work at once; the blocking forms wait on it.
+ */
+import type { MpiAddon, MpiWork } from '@nodegrad/native';
+import { mpiBinding } from '@nodegrad/native';
+
+export type DistBackend = 'mpi' | 'nccl';
+
+export interface InitOptions {
+  /** 'mpi' (host tensors). 'nccl' (CUDA tensors) is not built yet. Default 'mpi'. */
+  backend?: DistBackend;
+  /**
+   * How long a blocking collective waits before it throws (the watchdog): a rank that died or
+   * issued another collective would otherwise hang the job. Default 30 minutes, as PyTorch's.
+   */
+  timeoutMs?: number;
+  /**
+   * Before every collective, compare its name, dtype and shape across ranks and throw naming the
+   * ranks that differ, instead of hanging or mixing data (TORCH_DISTRIBUTED_DEBUG=DETAIL's check).
+   * Costs one small all-gather per collective. Default: NODEGRAD_DISTRIBUTED_DEBUG=1 in the environment.
+   */
+  debug?: boolean;
+}
+
+export interface ProcessGroup {
+  readonly backend: DistBackend;
+  readonly rank: number;
+  readonly worldSize: number;
+  /** The rank among the processes of this host (OMPI_COMM_WORLD_LOCAL_RANK): a GPU index. */
+  readonly localRank: number;
+  readonly timeoutMs: number;
+  readonly debug: boolean;
+  /** The MPI library's own version line. */
+  readonly library: string;
+}
+
+interface State extends ProcessGroup { mpi: MpiAddon }
+let state: State | null = null;
+let destroyed = false;
+
+/**
+ * Joins the job's process group (once per process). Under `mpirun -np N` this is rank
+ * OMPI_COMM_WORLD_RANK of N; alone, rank 0 of 1.
+ * @example const pg = initProcessGroup({ backend: 'mpi' }); console.log(pg.rank, pg.worldSize);
+ */
+export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
+  const backend = opts.backend ?? 'mpi';
+  if (state) {
+    if (state.backend !== backend) throw new Error(`initProcessGroup: already initialized with backend '${state.backend}'`);
+    return publicView(state);
+  }
+  if (backend === 'nccl') throw new Error("initProcessGroup: backend 'nccl' is not available yet; use 'mpi' (host tensors)");
+  if (backend !== 'mpi') throw new Error(`initProcessGroup: unknown backend '${String(backend)}'; expected 'mpi' or 'nccl'`);
+  if (destroyed) throw new Error('initProcessGroup: the process group was destroyed; MPI cannot start twice in one process');
+  const timeoutMs = opts.timeoutMs ?? 30 * 60_000;
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new Error(`initProcessGroup: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  const binding = mpiBinding();
+  if ('reason' in binding) throw new Error(`initProcessGroup: backend 'mpi' is unavailable: ${binding.reason}`);
+  const w = binding.mpi.init();
+  const envSize = process.env.OMPI_COMM_WORLD_SIZE;
+  if (envSize !== undefined && Number(envSize) !== w.size) {
+    throw new Error(`initProcessGroup: mpirun started ${envSize} processes but MPI reports a world of ${w.size}`);
+  }
+  state = {
+    backend, mpi: binding.mpi, rank: w.rank, worldSize: w.size, library: w.library, timeoutMs,
+    localRank: Number(process.env.OMPI_COMM_WORLD_LOCAL_RANK ?? 0),
+    debug: opts.debug ?? process.env.NODEGRAD_DISTRIBUTED_DEBUG === '1',
+  };
+  // MPI wants MPI_Finalize before exit, or mpirun calls the job failed; 'exit' runs on
+  // process.exit() too. An exit while a collective still runs (a watchdog timeout) abandons it:
+  // mpirun then ends the job as failed instead of it hanging.
+  process.once('exit', () => {
+    if (!state) return;
+    const { mpi } = state;
+    state = null;
+    destroyed = true;
+    mpi.finalize(true);
+  });
+  return publicView(state);
+}
+
+function publicView(s: State): ProcessGroup {
+  const { backend, rank, worldSize, localRank, timeoutMs, debug, library } = s;
+  return Object.freeze({ backend, rank, worldSize, localRank, timeoutMs, debug, library });
+}
+
+export function isInitialized(): boolean {
+  return state !== null;
+}
+
+/** The group, or an error naming `op` when initProcessGroup was not called. */
+export function group(op: string): State {
+  if (!state) throw new Error(`${op}: the default process group is not initialized; call initProcessGroup() first`);
+  return state;
+}
+
+export function getRank(): number {
+  return group('getRank').rank;
+}
+
+export function getWorldSize(): number {
+  return group('getWorldSize').worldSize;
+}
+
+/**
+ * Leaves the group after every queued collective: MPI_Finalize, which waits for the other ranks
+ * to leave too. MPI cannot start again in this process.
+ */
+export function destroyProcessGroup(): void {
+  const s = group('destroyProcessGroup');
+  state = null;
+  destroyed = true;
+  s.mpi.finalize();
+}
+
+/** A handle to a queued collective: wait for it, poll it, or await it. */
+export class Work<T = void> {
+  /** @internal */
+  constructor(private readonly w: MpiWork, private readonly mpi: MpiAddon, private readonly what: string,
+    private readonly rank: number, private readonly timeoutMs: number, private readonly finish: () => T,
+    /** The tensors the collective reads and writes, held (from GC and tidy) until it is done. */
+    private held: readonly unknown[] | null) {}
+
+  private result: { value: T } | null = null;
+
+  /** Whether the collective has finished (with or without an error). */
+  isCompleted(): boolean {
+    return this.result !== null || this.mpi.done(this.w);
+  }
+
+  /**
+   * Blocks until the collective is done and returns its result; throws its error, or a timeout
+   * error after `timeoutMs` (the group's by default).
+   */
+  wait(timeoutMs = this.timeoutMs): T {
+    if (this.result) return this.result.value;
+    if (!this.mpi.wait(this.w, timeoutMs)) {
+      throw new Error(`${this.what} on rank ${this.rank} did not finish within ${timeoutMs} ms: another rank died, ` +
+        'stalled, or issued a different collective (set NODEGRAD_DISTRIBUTED_DEBUG=1 to compare them)');
+    }
+    return this.settle();
+  }
+
+  /** Resolves once the collective is done (without blocking the event loop), to its result. */
+  async promise(): Promise<T> {
+    if (!this.result) await this.mpi.whenDone(this.w);
+    return this.settle();
+  }
+
+  private settle(): T {
+    if (!this.result) {
+      this.result = { value: this.finish() };
+      if (this.held) this.held = null;
+    }
+    return this.result.value;
+  }
+}

@@ -1,0 +1,74 @@
+// The MPI process group's collectives on 2 ranks (test/ranks/collectives.ts under mpirun), on
+// 'cpu' and 'ts' tensors, against the values each collective must leave on every rank; and its
+// errors: a singleton world, bad arguments, a mismatched collective caught by the debug
+// handshake, and the watchdog timeout.
+import { describe, expect, it } from 'vitest';
+import { mpiMissing, mpirun } from './mpirun.js';
+
+const missing = mpiMissing();
+const required = process.env.NODEGRAD_REQUIRE_MPI === '1';
+const suite = missing && !required ? describe.skip : describe;
+
+suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${missing})` : ''}`, () => {
+  it('MPI is built and mpirun runs (NODEGRAD_REQUIRE_MPI)', () => {
+    expect(missing).toBe('');
+  });
+
+  it('allReduce, broadcast, allGather (unequal sizes), reduceScatter and async works, on cpu and ts', () => {
+    const run = mpirun(2, 'packages/distributed/test/ranks/collectives.ts');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.ranks).toHaveLength(2);
+    for (const [r, got] of run.ranks.entries()) {
+      expect(got.worldSize).toBe(2);
+      for (const device of ['cpu', 'ts']) {
+        // Rank r holds [r + 1, -2r, 0.5].
+        expect(got[`${device} float32 sum`]).toEqual([3, -2, 1]);
+        expect(got[`${device} float32 avg`]).toEqual([1.5, -1, 0.5]);
+        expect(got[`${device} float32 max`]).toEqual([2, 0, 0.5]);
+        expect(got[`${device} float32 min`]).toEqual([1, -2, 0.5]);
+        // float64 keeps 1/3 + (1/3 + 1) to the last bit, and 4e300 - 4e300 = 0 without overflow.
+        expect(got[`${device} float64 sum`]).toEqual([1 / 3 + (1 / 3 + 1), 4, 6, 0]);
+        expect(got[`${device} int64 sum`]).toEqual([2 * 2 ** 40 + 1, -14]);
+        expect(got[`${device} int32 max`]).toEqual([1, 0]);
+        expect(got[`${device} broadcast from 1`]).toEqual([1, 11]);
+        expect(got[`${device} allGather`]).toEqual([
+          { shape: [1, 2], values: [0, 0], device },
+          { shape: [2, 2], values: [10, 0, 11, -1], device },
+        ]);
+        // Sum over ranks of (r + 1) [[1, 2], [3, 4]] = 3 [[1, 2], [3, 4]]; rank r keeps row r.
+        expect(got[`${device} reduceScatter`]).toEqual(r === 0 ? [3, 6] : [9, 12]);
+      }
+      expect(got['async in order']).toEqual([[3], [6], [9]]);
+    }
+  });
+
+  it('alone (no mpirun) a process is rank 0 of 1; arguments are checked, naming the collective', () => {
+    const run = mpirun(0, 'packages/distributed/test/ranks/errors.ts', { CASE: 'singleton' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.ranks[0]).toEqual({
+      beforeInit: 'getRank: the default process group is not initialized; call initProcessGroup() first',
+      rank: 0, worldSize: 1, sum: [1.5, 2], gather: [[1, 2]],
+      badOp: "allReduce: op must be one of 'sum', 'avg', 'max', 'min', got prod",
+      badSrc: 'broadcast: src 1 is not a rank of a world of 1',
+      badScatter: "reduceScatter: 'input' ([]) must have a first dimension divisible by the world size 1",
+      badDevice: "allReduce: 'tensor' ([1]) is on cuda-emu; the 'mpi' process group works on host tensors ('cpu' or 'ts')",
+      nccl: "initProcessGroup: already initialized with backend 'mpi'",
+    });
+  });
+
+  it('with the debug handshake, a shape that differs across ranks is an error on both, naming the other rank', () => {
+    const run = mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'mismatch' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.ranks.map((o) => o.error)).toEqual([
+      'allReduce on rank 0: shape [3] here, [2] on rank 1',
+      'allReduce on rank 1: shape [2] here, [3] on rank 0',
+    ]);
+  });
+
+  it('a collective another rank never joins times out with an error, and the job ends as failed, not hung', () => {
+    const run = mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'timeout' });
+    expect(run.ranks[0]!.error).toMatch(/^allReduce on rank 0 did not finish within 300 ms: another rank died/);
+    expect(run.status).not.toBe(0); // rank 0 left without MPI_Finalize: mpirun calls the job failed
+    expect(run.ms).toBeLessThan(20_000);
+  });
+});

@@ -1,0 +1,31 @@
+// Run by collectives.test.ts under `mpirun -np 2`: each rank runs the collectives on 'cpu' and
+// 'ts' tensors and prints one JSON line of what it saw; the test compares against the values
+// every rank must end with.
+import { tensor, type Tensor } from '@nodegrad/autograd';
+import '@nodegrad/native';
+import {
+  allGather, allReduce, allReduceAsync, barrier, broadcast, initProcessGroup, reduceScatter,
+} from '@nodegrad/distributed';
+
+const pg = initProcessGroup({ backend: 'mpi' });
+const r = pg.rank;
+const out: Record<string, unknown> = { rank: r, worldSize: pg.worldSize };
+const list = (t: Tensor) => Array.from(t.toTypedArray());
+
+for (const device of ['cpu', 'ts']) {
+  for (const op of ['sum', 'avg', 'max', 'min'] as const) {
+    out[`${device} float32 ${op}`] = list(allReduce(tensor([r + 1, -2 * r, 0.5], { device, dtype: 'float32' }), op));
+  }
+  out[`${device} float64 sum`] = list(allReduce(tensor([[1 / 3 + r, 2], [3, 4e300 * (r ? -1 : 1)]], { device, dtype: 'float64' })));
+  out[`${device} int64 sum`] = list(allReduce(tensor([2 ** 40 + r, -7], { device, dtype: 'int64' })));
+  out[`${device} int32 max`] = list(allReduce(tensor([r, -r], { device, dtype: 'int32' }), 'max'));
+  out[`${device} broadcast from 1`] = list(broadcast(tensor([r, r + 10], { device }), 1));
+  // Unequal first dimensions: rank r sends r + 1 rows of 2.
+  const rows = tensor(Array.from({ length: r + 1 }, (_, i) => [10 * r + i, -i]), { device });
+  out[`${device} allGather`] = allGather(rows).map((t) => ({ shape: t.shape, values: list(t), device: t.device }));
+  out[`${device} reduceScatter`] = list(reduceScatter(tensor([[1, 2], [3, 4]], { device }).mul(r + 1), 'sum'));
+}
+const works = [1, 2, 3].map((k) => allReduceAsync(tensor([k * (r + 1)]), 'sum'));
+out['async in order'] = (await Promise.all(works.map((w) => w.promise()))).map(list);
+barrier();
+console.log(JSON.stringify(out));

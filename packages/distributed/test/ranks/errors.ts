@@ -1,0 +1,34 @@
+// Run by collectives.test.ts: the process group's errors. CASE picks one:
+//   singleton: started alone (no mpirun), a world of size 1; argument errors; prints them.
+//   mismatch:  2 ranks, debug handshake on, rank 1 passes another shape to allReduce.
+//   timeout:   2 ranks, rank 1 skips an allReduce; rank 0's 300 ms watchdog fires.
+import { tensor } from '@nodegrad/autograd';
+import { registerCudaEmulation } from '@nodegrad/native';
+import { allGather, allReduce, broadcast, getRank, initProcessGroup, reduceScatter } from '@nodegrad/distributed';
+
+const message = (f: () => unknown) => { try { f(); return 'no error'; } catch (e) { return (e as Error).message; } };
+const mode = process.env.CASE;
+const out: Record<string, unknown> = {};
+
+if (mode === 'singleton') {
+  out.beforeInit = message(() => getRank());
+  const pg = initProcessGroup({ backend: 'mpi' });
+  Object.assign(out, { rank: pg.rank, worldSize: pg.worldSize });
+  out.sum = Array.from(allReduce(tensor([1.5, 2])).toTypedArray());
+  out.gather = allGather(tensor([[1, 2]])).map((t) => t.shape);
+  out.badOp = message(() => allReduce(tensor([1]), 'prod' as 'sum'));
+  out.badSrc = message(() => broadcast(tensor([1]), 1));
+  out.badScatter = message(() => reduceScatter(tensor(3)));
+  registerCudaEmulation();
+  out.badDevice = message(() => allReduce(tensor([1], { device: 'cuda-emu' })));
+  out.nccl = message(() => initProcessGroup({ backend: 'nccl' }));
+} else if (mode === 'mismatch') {
+  const pg = initProcessGroup({ backend: 'mpi', debug: true });
+  out.rank = pg.rank;
+  out.error = message(() => allReduce(tensor(pg.rank === 0 ? [1, 2, 3] : [1, 2])));
+} else if (mode === 'timeout') {
+  const pg = initProcessGroup({ backend: 'mpi', timeoutMs: 300 });
+  out.rank = pg.rank;
+  if (pg.rank === 0) out.error = message(() => allReduce(tensor([1])));
+}
+console.log(JSON.stringify(out));
