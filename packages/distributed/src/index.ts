@@ -10,3 +10,4 @@ export {
   allGather, allGatherAsync, allReduce, allReduceAsync, barrier, barrierAsync, broadcast, broadcastAsync,
   reduceScatter, reduceScatterAsync, type ReduceOp,
 } from './collectives.js';
+export { convertSyncBatchNorm, SyncBatchNorm } from './sync_batch_norm.js';
