@@ -11,3 +11,4 @@ export {
   reduceScatter, reduceScatterAsync, type ReduceOp,
 } from './collectives.js';
 export { convertSyncBatchNorm, SyncBatchNorm } from './sync_batch_norm.js';
+export { DistributedDataParallel, type DDPOptions } from './ddp.js';

@@ -1,0 +1,212 @@
+/**
+ * DistributedDataParallel, as torch.nn.parallel.DistributedDataParallel: the model's parameters
+ * and buffers are broadcast from rank 0 at construction; during backward each parameter's final
+ * gradient (a post-accumulate-grad hook) fills its bucket, and a full bucket is concatenated and
+ * all-reduced (averaged) at once, on the communication thread, while backward goes on; the last
+ * bucket's hook waits for all of them and writes the averages back into `.grad`. Buckets hold
+ * ~25 MiB, in reverse registration order at first and, after the first backward, in the order
+ * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
+ */
+import { cat, keep, noGrad, registerPostAccumulateGradHook, split, tensor, zerosLike, type Node, type Tensor } from '@nodegrad/autograd';
+import { Module } from '@nodegrad/nn';
+import { allReduceAsync, broadcast } from './collectives.js';
+import { group, type Work } from './process_group.js';
+
+export interface DDPOptions {
+  /** Bucket size in MiB (default 25, as PyTorch's bucket_cap_mb). */
+  bucketCapMB?: number;
+  /**
+   * Parameters may get no gradient in an iteration (branches not taken): each forward finds
+   * them from the graph and they join the reduction with zeros. Off by default, as in PyTorch:
+   * a parameter without a gradient is then an error at the next forward, naming it.
+   */
+  findUnusedParameters?: boolean;
+  /** Broadcast rank 0's buffers (BatchNorm statistics) before each training forward (default true). */
+  broadcastBuffers?: boolean;
+}
+
+const FIRST_BUCKET_BYTES = 1 << 20;
+
+interface Bucket {
+  params: Tensor[];
+  ready: number;
+  work: Work<Tensor> | null;
+}
+
+export class DistributedDataParallel<M extends Module = Module> extends Module {
+  declare module: M;
+  private readonly synced: Tensor[];
+  private readonly names = new Map<Tensor, string>();
+  private buckets: Bucket[] = [];
+  private readonly bucketOf = new Map<Tensor, Bucket>();
+  private readonly capBytes: number;
+  private readonly findUnused: boolean;
+  private readonly broadcastBuffers: boolean;
+  private sync = true;
+  /** The reduction of the current backward: parameters whose gradient arrived, in order. */
+  private arrived: Tensor[] = [];
+  private launched = 0;
+  private unused = new Set<Tensor>();
+  private forwardsSinceReduction = 0;
+  private rebuilt = false;
+
+  constructor(module: M, opts: DDPOptions = {}) {
+    super();
+    group('DistributedDataParallel');
+    if (!(module instanceof Module)) throw new Error('DistributedDataParallel: expected a Module to wrap');
+    const capMB = opts.bucketCapMB ?? 25;
+    if (!(capMB > 0)) throw new Error(`DistributedDataParallel: bucketCapMB must be > 0, got ${capMB}`);
+    this.capBytes = capMB * 2 ** 20;
+    this.findUnused = opts.findUnusedParameters ?? false;
+    this.broadcastBuffers = opts.broadcastBuffers ?? true;
+    this.registerModule('module', module);
+    const named = module.namedParameters().filter(([, p]) => p.requiresGrad);
+    this.synced = named.map(([, p]) => p);
+    for (const [n, p] of named) this.names.set(p, n);
+    // Every rank starts from rank 0's weights and statistics.
+    noGrad(() => { for (const t of [...module.parameters(), ...module.buffers()]) broadcast(t, 0); });
+    this.buildBuckets([...this.synced].reverse(), this.capBytes);
+    for (const p of this.synced) registerPostAccumulateGradHook(p, () => this.gradReady(p));
+  }
+
+  /** Runs `fn` (forwards and backwards) without reducing gradients: they accumulate locally. */
+  noSync<T>(fn: () => T): T {
+    const before = this.sync;
+    this.sync = false;
+    try {
+      return fn();
+    } finally {
+      this.sync = before;
+    }
+  }
+
+  override forward(...inputs: unknown[]): unknown {
+    this.checkPreviousReduction();
+    const g = group('DistributedDataParallel');
+    if (this.training && this.broadcastBuffers && g.worldSize > 1) {
+      noGrad(() => { for (const b of this.module.buffers()) broadcast(b, 0); });
+    }
+    const out: unknown = this.module.call(...inputs);
+    if (this.findUnused && this.sync && this.training) this.noteUsed(out);
+    return out;
+  }
+
+  private buildBuckets(order: Tensor[], cap: number, firstCap = cap): void {
+    this.buckets = [];
+    this.bucketOf.clear();
+    let current: Bucket | null = null;
+    let bytes = 0;
+    for (const p of order) {
+      const size = p.size * (p.dtype === 'float64' ? 8 : 4);
+      const limit = this.buckets.length === 1 ? firstCap : cap;
+      const head = current?.params[0];
+      if (!current || bytes + size > limit || head!.dtype !== p.dtype || head!.device !== p.device) {
+        current = { params: [], ready: 0, work: null };
+        this.buckets.push(current);
+        bytes = 0;
+      }
+      current.params.push(p);
+      bytes += size;
+      this.bucketOf.set(p, current);
+    }
+  }
+
+  /** findUnusedParameters: the parameters the graph of `out` does not reach join this round with zeros. */
+  private noteUsed(out: unknown): void {
+    const reached = new Set<Tensor>();
+    const seen = new Set<Node>();
+    const stack: Node[] = [];
+    const visit = (t: unknown) => {
+      if (Array.isArray(t)) t.forEach(visit);
+      else if (t && typeof t === 'object' && 'gradFn' in t) {
+        const x = t as Tensor;
+        if (x.gradFn) stack.push(x.gradFn);
+        else if (x.requiresGrad) reached.add(x);
+      }
+    };
+    visit(out);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      if (n.leaf) reached.add(n.leaf);
+      for (const e of n.edges) if (e) stack.push(e.node);
+    }
+    // Over every forward since the last reduction (two forwards may share one backward): unused
+    // means reached by none of them.
+    if (!this.forwardsSinceReduction++) for (const p of this.synced) this.unused.add(p);
+    for (const p of reached) this.unused.delete(p);
+  }
+
+  private gradReady(p: Tensor): void {
+    if (!this.sync) return;
+    if (this.arrived.length === 0 && this.launched === 0) {
+      // The first gradient of this backward: parameters known to be unused are ready at once.
+      for (const u of this.unused) if (u !== p) this.mark(u);
+    }
+    this.mark(p);
+  }
+
+  private mark(p: Tensor): void {
+    this.arrived.push(p);
+    this.bucketOf.get(p)!.ready++;
+    // Complete buckets are reduced now, while backward continues, and in bucket order, so every
+    // rank issues the same collectives in the same order (as PyTorch's reducer does).
+    for (let b = this.buckets[this.launched]; b && b.ready === b.params.length; b = this.buckets[this.launched]) {
+      // With findUnusedParameters, one flag per parameter rides along: 0 on every rank means
+      // no rank used it, and its gradient is then left alone (None stays None), as in PyTorch.
+      const flags = this.findUnused ? [tensor(b.params.map((q) => (this.unused.has(q) ? 0 : 1)), { device: p.device, dtype: p.dtype })] : [];
+      const flat = noGrad(() => cat([...b!.params.map((q) => (q.grad ?? zerosLike(q)).reshape([q.size])), ...flags]));
+      b.work = allReduceAsync(flat, 'avg');
+      this.launched++;
+    }
+    if (this.launched === this.buckets.length) this.finish();
+  }
+
+  /** Waits for every bucket and writes the averages into `.grad`. */
+  private finish(): void {
+    noGrad(() => {
+      for (const b of this.buckets) {
+        const avg = b.work!.wait();
+        const sizes = b.params.map((q) => q.size);
+        const parts = split(avg, this.findUnused ? [...sizes, b.params.length] : sizes);
+        const used = this.findUnused ? parts.pop()!.toTypedArray() : null;
+        parts.forEach((part, i) => {
+          const q = b.params[i]!;
+          if (used && used[i] === 0) return;
+          if (q.grad) q.grad.copy_(part.reshape(q.shape));
+          else q.grad = keep(part.reshape(q.shape).clone());
+        });
+        b.work = null;
+        b.ready = 0;
+      }
+    });
+    if (!this.rebuilt) this.rebuildFromArrival();
+    this.arrived = [];
+    this.launched = 0;
+    this.unused.clear();
+    this.forwardsSinceReduction = 0;
+  }
+
+  /** After the first backward, buckets follow the order gradients arrived on rank 0. */
+  private rebuildFromArrival(): void {
+    this.rebuilt = true;
+    const index = new Map(this.synced.map((p, i) => [p, i]));
+    const order = tensor(this.arrived.map((p) => index.get(p)!), { device: 'ts', dtype: 'float64' });
+    broadcast(order, 0);
+    this.buildBuckets(Array.from(order.toTypedArray(), (i) => this.synced[i]!), this.capBytes, FIRST_BUCKET_BYTES);
+  }
+
+  /** A backward that left parameters without a gradient cannot have finished its reduction. */
+  private checkPreviousReduction(): void {
+    if (this.arrived.length === 0 && this.launched === 0) return;
+    const got = new Set(this.arrived);
+    const missing = this.synced.filter((p) => !got.has(p)).map((p) => this.names.get(p)!);
+    throw new Error('DistributedDataParallel: the previous backward did not finish reducing gradients: ' +
+      `${missing.length} parameter${missing.length === 1 ? '' : 's'} got no gradient (${missing.slice(0, 10).join(', ')}` +
+      `${missing.length > 10 ? ', ...' : ''}). Pass findUnusedParameters: true if some parameters are unused ` +
+      'in a forward, or make every output take part in the loss.');
+  }
+}
+
+

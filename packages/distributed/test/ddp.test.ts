@@ -1,0 +1,40 @@
+// DistributedDataParallel on 2 ranks (test/ranks/ddp.ts under mpirun): five SGD-momentum steps of
+// a small ResNet with SyncBatchNorm, batch B per rank, equal one process with BatchNorm2d and
+// batch 2B: parameters to 1e-10 in float64 on 'ts' and to 1e-5 (relative to the largest
+// parameter) in float32 on 'cpu'; the same with noSync over 2 micro-batches, and with two
+// forwards before one backward. Also the error naming parameters that got no gradient, and
+// findUnusedParameters.
+import { describe, expect, it } from 'vitest';
+import { mpiMissing, mpirun } from './mpirun.js';
+
+const missing = mpiMissing();
+const skip = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
+
+interface Result { params: number; buffers: number; scale: number }
+
+(skip ? describe.skip : describe)(`DistributedDataParallel on 2 ranks${skip ? ` (skipped: ${missing})` : ''}`, () => {
+  it('trains as one process with the whole batch; noSync and two forwards per backward too', () => {
+    const run = mpirun(2, 'packages/distributed/test/ranks/ddp.ts');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.ranks).toHaveLength(2);
+    for (const got of run.ranks) {
+      for (const name of ['float64 ts', 'float64 ts, noSync over 2 micro-batches', 'float64 ts, two forwards before one backward']) {
+        const r = got[name] as Result;
+        expect(r.scale, name).toBeGreaterThan(0.5);
+        expect(r.params, name).toBeLessThanOrEqual(1e-10);
+        expect(r.buffers, name).toBeLessThanOrEqual(1e-10);
+      }
+      const f32 = got['float32 cpu'] as Result;
+      expect(f32.params).toBeLessThanOrEqual(1e-5 * f32.scale);
+      expect(f32.buffers).toBeLessThanOrEqual(1e-4 * f32.scale);
+      expect(got.unused).toBe('DistributedDataParallel: the previous backward did not finish reducing gradients: ' +
+        '2 parameters got no gradient (b.weight, b.bias). Pass findUnusedParameters: true if some parameters are ' +
+        'unused in a forward, or make every output take part in the loss.');
+      // d(sum(a x + b))/d a.weight row 0 = x = [1, 2], accumulated over two iterations; the head
+      // no rank used keeps no gradient, as in PyTorch.
+      expect(got.tolerated).toEqual({ a: [[2, 4]], b: null });
+      // A head only rank 0 used: its gradient [[1, 2], [1, 2]] averaged with rank 1's zeros.
+      expect(got.partial).toEqual([[0.5, 1], [0.5, 1]]);
+    }
+  }, 120_000);
+});
