@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: rea
   train: { summary: 'train a ResNet (default: the small-image ResNet-18 on the built-in MNIST digits)', load: async () => (await import('./commands/train.js')).run },
   eval: { summary: 'accuracy and confusion matrix of a checkpoint on a dataset', load: async () => (await import('./commands/eval.js')).run },
   bench: { summary: "time ResNet training steps on the native 'cpu' backend against PyTorch", load: async () => (await import('./commands/bench.js')).runBench },
+  launch: { summary: 'run a script as the ranks of one job through mpirun (@nodegrad/distributed)', load: async () => (await import('./commands/launch.js')).run },
   doctor: { summary: 'Node, backends present and why not, native build features, threads, versions', load: async () => (await import('./commands/doctor.js')).runDoctor },
 };
 

@@ -1,0 +1,74 @@
+/**
+ * `nodegrad launch`: runs a script as the ranks of one job, on top of Open MPI's `mpirun` (which
+ * also spans hosts and, when one rank throws or is killed, stops the others and exits non-zero).
+ * As root it passes --allow-run-as-root; with more ranks than cores, --oversubscribe; each rank
+ * gets OMP_NUM_THREADS = cores / ranks unless the environment sets it (torchrun sets 1).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { CliError, UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
+
+const FLAGS: FlagSpecs = {
+  'nproc-per-node': { type: 'int', min: 1, help: 'ranks on each host (default 1)' },
+  hostfile: { type: 'string', placeholder: 'FILE', help: "Open MPI's hostfile: the hosts, one per line (default: this host only)" },
+  help: { type: 'bool', help: 'show this help' },
+};
+
+export const usage = `usage: nodegrad launch [flags] SCRIPT [ARGS...]
+
+Runs 'node SCRIPT ARGS...' as the ranks of one job through mpirun (Open MPI); in the script,
+initProcessGroup() from @nodegrad/distributed finds its rank and the world size.
+
+flags:
+${formatFlags(FLAGS)}`;
+
+/** The mpirun command line for `nproc` ranks per host running node `script` `args`. */
+export function mpirunArgs(nproc: number, hostfile: string | null, script: string, args: readonly string[],
+  isRoot: boolean, cores: number, env: NodeJS.ProcessEnv): string[] {
+  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG'].filter((k) => env[k] !== undefined);
+  return [
+    ...(isRoot ? ['--allow-run-as-root'] : []),
+    ...(hostfile ? ['--hostfile', hostfile, '--npernode', String(nproc)] : ['-np', String(nproc)]),
+    // Ranks are Node processes with their own threads: no pinning to one core each.
+    '--bind-to', 'none',
+    ...(nproc > cores ? ['--oversubscribe'] : []),
+    // Remote ranks get these from mpirun; local ones inherit the environment anyway.
+    ...exported.flatMap((k) => ['-x', k]),
+    process.execPath, script, ...args,
+  ];
+}
+
+export async function run(argv: readonly string[]): Promise<number> {
+  // Flags come before the script; everything after it is the script's.
+  const at = argv.findIndex((a, i) => !a.startsWith('--') && !(i > 0 && needsValue(argv[i - 1]!)));
+  const given = parseFlags('launch', FLAGS, at < 0 ? argv : argv.slice(0, at));
+  if (given.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (at < 0) throw new UsageError('launch', 'SCRIPT is required: nodegrad launch [flags] SCRIPT [ARGS...]');
+  const nproc = (given['nproc-per-node'] ?? 1) as number;
+  const which = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
+  if (which.error || which.status !== 0) {
+    throw new CliError(`nodegrad launch: mpirun does not run (${which.error?.message ?? which.stderr.trim()}); ` +
+      'install Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
+  }
+  const cores = availableParallelism();
+  const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))) };
+  const args = mpirunArgs(nproc, (given.hostfile as string | undefined) ?? null, argv[at]!, argv.slice(at + 1),
+    process.getuid?.() === 0, cores, env);
+  const child = spawn('mpirun', args, { stdio: 'inherit', env });
+  // Ctrl-C reaches mpirun, which stops every rank.
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1))));
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
+  return code;
+}
+
+function needsValue(flag: string): boolean {
+  const spec = FLAGS[flag.slice(2)];
+  return !!spec && spec.type !== 'bool' && !flag.includes('=');
+}
