@@ -41,9 +41,9 @@ function launch(args: string[]) {
 
 describe('nodegrad launch: command line', () => {
   it('builds the mpirun command: root flag, binding, oversubscription, hostfile, exported variables', () => {
-    expect(mpirunArgs(2, null, 's.js', ['x'], true, 4, { OMP_NUM_THREADS: '2' })).toEqual([
+    expect(mpirunArgs(2, null, ['s.js', 'x'], true, 4, { OMP_NUM_THREADS: '2' })).toEqual([
       '--allow-run-as-root', '-np', '2', '--bind-to', 'none', '-x', 'OMP_NUM_THREADS', process.execPath, 's.js', 'x']);
-    expect(mpirunArgs(8, 'hosts', 's.js', [], false, 4, {})).toEqual([
+    expect(mpirunArgs(8, 'hosts', ['s.js'], false, 4, {})).toEqual([
       '--hostfile', 'hosts', '--npernode', '8', '--bind-to', 'none', '--oversubscribe', process.execPath, 's.js']);
   });
 

@@ -23,8 +23,8 @@ flags:
 ${formatFlags(FLAGS)}`;
 
 /** The mpirun command line for `nproc` ranks per host running node `script` `args`. */
-export function mpirunArgs(nproc: number, hostfile: string | null, script: string, args: readonly string[],
-  isRoot: boolean, cores: number, env: NodeJS.ProcessEnv): string[] {
+export function mpirunArgs(nproc: number, hostfile: string | null, node: readonly string[], isRoot: boolean, cores: number,
+  env: NodeJS.ProcessEnv): string[] {
   const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG'].filter((k) => env[k] !== undefined);
   return [
     ...(isRoot ? ['--allow-run-as-root'] : []),
@@ -34,8 +34,31 @@ export function mpirunArgs(nproc: number, hostfile: string | null, script: strin
     ...(nproc > cores ? ['--oversubscribe'] : []),
     // Remote ranks get these from mpirun; local ones inherit the environment anyway.
     ...exported.flatMap((k) => ['-x', k]),
-    process.execPath, script, ...args,
+    process.execPath, ...node,
   ];
+}
+
+/**
+ * Runs `node ...node` (node's flags, the script and its arguments) as `nproc` ranks per host
+ * under mpirun, with the terminal's signals passed on; resolves to mpirun's exit code.
+ */
+export async function runRanks(nproc: number, hostfile: string | null, node: readonly string[]): Promise<number> {
+  const which = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
+  if (which.error || which.status !== 0) {
+    throw new CliError(`mpirun does not run (${which.error?.message ?? which.stderr.trim()}); ` +
+      'install Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
+  }
+  const cores = availableParallelism();
+  const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))) };
+  const child = spawn('mpirun', mpirunArgs(nproc, hostfile, node, process.getuid?.() === 0, cores, env), { stdio: 'inherit', env });
+  // Ctrl-C reaches mpirun, which stops every rank.
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1))));
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
+  return code;
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -48,24 +71,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   if (at < 0) throw new UsageError('launch', 'SCRIPT is required: nodegrad launch [flags] SCRIPT [ARGS...]');
   const nproc = (given['nproc-per-node'] ?? 1) as number;
-  const which = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
-  if (which.error || which.status !== 0) {
-    throw new CliError(`nodegrad launch: mpirun does not run (${which.error?.message ?? which.stderr.trim()}); ` +
-      'install Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
-  }
-  const cores = availableParallelism();
-  const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))) };
-  const args = mpirunArgs(nproc, (given.hostfile as string | undefined) ?? null, argv[at]!, argv.slice(at + 1),
-    process.getuid?.() === 0, cores, env);
-  const child = spawn('mpirun', args, { stdio: 'inherit', env });
-  // Ctrl-C reaches mpirun, which stops every rank.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1))));
-  process.off('SIGINT', forward);
-  process.off('SIGTERM', forward);
-  return code;
+  return runRanks(nproc, (given.hostfile as string | undefined) ?? null, argv.slice(at));
 }
 
 function needsValue(flag: string): boolean {

@@ -7,6 +7,7 @@ import { CliError, UsageError, formatFlags, parseFlags } from '../args.js';
 import { Progress, plotPng } from '../report/index.js';
 import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
 import { TRAIN_FLAGS, checkDevice, checkResumeFlags, resolveConfig, type TrainConfig } from '../train/config.js';
+import { insideJob, joinJob, parallelModel, relaunch, SINGLE } from '../train/data_parallel.js';
 import { writeMetrics } from '../train/files.js';
 import { trainLoop, type LoopState } from '../train/loop.js';
 import {
@@ -39,19 +40,22 @@ export async function run(argv: readonly string[]): Promise<number> {
     if (given.out !== undefined && resolve(given.out as string) !== resolve(dir)) {
       throw new UsageError('train', `--out ${String(given.out)} differs from --resume ${dir}; a resumed run writes into its own folder`);
     }
-    await removeStaleTemps(dir);
+    if (writerProcess()) await removeStaleTemps(dir);
     ckpt = await loadCheckpoint(dir, 'ts');
     cfg = { ...checkResumeFlags('train', ckpt.state.config, given, dir), out: dir };
     checkDevice('train', cfg.device, `, the device recorded in ${dir}`);
   } else {
     const r = resolveConfig('train', given);
     cfg = r.config;
-    for (const n of r.notes) console.log(n);
+    if (writerProcess()) for (const n of r.notes) console.log(n);
     if (existsSync(join(cfg.out, 'last.safetensors'))) {
       throw new CliError(`--out ${cfg.out} already holds a run (last.safetensors); continue it with --resume ${cfg.out} or choose another folder`);
     }
     mkdirSync(cfg.out, { recursive: true });
   }
+  if (cfg.nproc > 1 && !insideJob()) return relaunch(cfg, argv);
+  const ranks = cfg.nproc > 1 ? joinJob(cfg) : SINGLE;
+  const say = ranks.writer ? (line: string) => console.log(line) : () => {};
   // oneDNN sizes its primitives for the thread count when it creates them: set it before any conv.
   if (cfg.device === 'cpu' && getNumThreads() !== cfg.threads) setNumThreads(cfg.threads);
   if (cfg.cudnnBenchmark) cuda.setCudnnBenchmark(true);
@@ -59,47 +63,59 @@ export async function run(argv: readonly string[]): Promise<number> {
   const { train, val, name } = await loadDatasets(cfg);
   const shape = await imageShape(train);
   const numClasses = train.classes.length;
-  const { model, smallStem } = buildModel(cfg, shape, numClasses);
+  const built = buildModel(cfg, shape, numClasses);
+  const { smallStem } = built;
   if (cfg.weights && !ckpt) {
-    const replaced = await loadWeights(model, cfg.weights, cfg.device);
-    console.log(`loaded ${cfg.weights}${replaced ? `; ${replaced}` : ''}`);
+    const replaced = await loadWeights(built.model, cfg.weights, cfg.device);
+    say(`loaded ${cfg.weights}${replaced ? `; ${replaced}` : ''}`);
   }
-  const params = trainableParams(model, cfg.freezeBackbone);
+  const params = trainableParams(built.model, cfg.freezeBackbone);
+  const { model, forward } = ranks.worldSize > 1 ? parallelModel(cfg, built.model) : { model: built.model, forward: undefined };
   const optimizer = makeOptimizer(cfg, params);
-  const { trainLoader, valLoader } = makeLoaders(cfg, train, val);
+  const { trainLoader, valLoader, valCount } = makeLoaders(cfg, train, val, ranks.rank, ranks.worldSize);
   const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
 
   let state: LoopState = { position: { epoch: 0, step: 0, globalStep: 0 }, accum: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: -1, history: [] };
   if (ckpt) {
     restore(cfg, ckpt, model, optimizer, scheduler);
     const s = ckpt.state;
-    state = { position: s.position, accum: s.accum, bestAcc: s.bestAcc, history: s.history };
+    // The checkpoint holds the epoch's sums over every rank: rank 0 carries them on.
+    state = { position: s.position, accum: ranks.writer ? s.accum : { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: s.bestAcc, history: s.history };
     // The files may lag the checkpoint if the run was killed between writing them.
-    await writeMetrics(cfg.out, s.history);
-    if (s.history.length) await plotPng(s.history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
-    console.log(`resuming ${resolve(cfg.out)} at epoch ${s.position.epoch + 1}, step ${s.position.step} of ${trainLoader.batchesPerEpoch}`);
+    if (ranks.writer) {
+      await writeMetrics(cfg.out, s.history);
+      if (s.history.length) await plotPng(s.history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
+    }
+    say(`resuming ${resolve(cfg.out)} at epoch ${s.position.epoch + 1}, step ${s.position.step} of ${trainLoader.batchesPerEpoch}`);
   }
 
   const nParams = model.parameters().reduce((n, p) => n + p.size, 0);
-  console.log(`training ${cfg.model}${cfg.widths ? ` (widths ${cfg.widths.join(',')})` : ''}${smallStem ? ' with the small-image stem' : ''}, ` +
+  say(`training ${cfg.model}${cfg.widths ? ` (widths ${cfg.widths.join(',')})` : ''}${smallStem ? ' with the small-image stem' : ''}, ` +
     `${(nParams / 1e6).toFixed(2)}M parameters${cfg.freezeBackbone ? ' (fc only trainable)' : ''}, on ${name}: ` +
     `${train.length} training / ${val.length} validation images of ${shape.channels}x${shape.height}x${shape.width}`);
-  console.log(`${cfg.epochs} epochs of ${trainLoader.batchesPerEpoch} steps, batch ${cfg.batchSize}, ${cfg.optimizer} lr ${cfg.lr} ` +
+  say(`${cfg.epochs} epochs of ${trainLoader.batchesPerEpoch} steps, batch ${cfg.batchSize}, ${cfg.optimizer} lr ${cfg.lr} ` +
     `(${cfg.schedule} schedule, warm-up ${cfg.warmupEpochs} epochs), device '${cfg.device}'` +
-    `${cfg.device === 'cpu' ? `, ${cfg.threads} threads` : ''}, seed ${cfg.seed}`);
-  console.log(`output: ${resolve(cfg.out)}`);
+    `${cfg.device === 'cpu' ? `, ${cfg.threads} threads` : ''}, seed ${cfg.seed}` +
+    `${ranks.worldSize > 1 ? `; ${ranks.worldSize} ranks of ${cfg.batchSize / ranks.worldSize} images${cfg.syncBn ? ', SyncBatchNorm' : ''}` : ''}`);
+  say(`output: ${resolve(cfg.out)}`);
   try {
-    state = await trainLoop({ cfg, model, optimizer, scheduler, trainLoader, valLoader, numClasses, progress: new Progress({ epochs: cfg.epochs }) }, state);
+    const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? {} : { stream: { write: () => true }, tty: false }) });
+    state = await trainLoop({ cfg, model, optimizer, scheduler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
   } finally {
     await trainLoader.close();
     await valLoader.close();
   }
   const best = state.history.reduce((b, r) => (r.val_acc > b.val_acc ? r : b), state.history[0]!);
-  console.log(`done: best validation accuracy ${(100 * best.val_acc).toFixed(2)}% at epoch ${best.epoch}`);
-  console.log(`  plot:       ${resolve(cfg.out, 'plot.png')}`);
-  console.log(`  metrics:    ${resolve(cfg.out, 'metrics.jsonl')} (and metrics.csv)`);
-  console.log(`  checkpoint: ${resolve(cfg.out, 'best.safetensors')} (best), ${resolve(cfg.out, 'last.safetensors')} (last)`);
+  say(`done: best validation accuracy ${(100 * best.val_acc).toFixed(2)}% at epoch ${best.epoch}`);
+  say(`  plot:       ${resolve(cfg.out, 'plot.png')}`);
+  say(`  metrics:    ${resolve(cfg.out, 'metrics.jsonl')} (and metrics.csv)`);
+  say(`  checkpoint: ${resolve(cfg.out, 'best.safetensors')} (best), ${resolve(cfg.out, 'last.safetensors')} (last)`);
   return 0;
+}
+
+/** Whether this process writes the run's files: a single process, or rank 0 of an mpirun job. */
+function writerProcess(): boolean {
+  return !insideJob() || process.env.OMPI_COMM_WORLD_RANK === '0';
 }
 
 /** Puts the checkpoint's weights, optimizer and scheduler state and RNG back. */

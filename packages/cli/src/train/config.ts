@@ -38,6 +38,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   'checkpoint-every': { type: 'int', min: 1, help: 'write last.safetensors every N steps, and at each epoch end (50)' },
   resume: { type: 'string', placeholder: 'DIR', help: 'continue the run in DIR from its last checkpoint' },
   workers: { type: 'int', min: 0, help: 'data loading threads: 0 (main thread) or 1 (a worker thread) (0)' },
+  nproc: { type: 'int', min: 1, help: 'data-parallel ranks on this host, through mpirun; --batch-size is split over them (1)' },
+  'sync-bn': { type: 'bool', help: 'with --nproc: batch-norm statistics over every rank (SyncBatchNorm)' },
 };
 
 /** Everything that defines a run; stored in its checkpoint. */
@@ -70,6 +72,14 @@ export interface TrainConfig {
   limitVal: number | null;
   checkpointEvery: number;
   workers: 0 | 1;
+  /** Ranks (absent in checkpoints written before data-parallel training: 1). */
+  nproc: number;
+  syncBn: boolean;
+}
+
+/** A recorded configuration with the fields later versions added, at their old behaviour. */
+export function withDefaults(saved: Omit<TrainConfig, 'cudnnBenchmark' | 'nproc' | 'syncBn'> & Partial<TrainConfig>): TrainConfig {
+  return { cudnnBenchmark: false, nproc: 1, syncBn: false, ...saved };
 }
 
 /** Flag name -> config key. */
@@ -157,7 +167,13 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     limitVal: (g('limit-val') ?? null) as number | null,
     checkpointEvery: (g('checkpoint-every') ?? 50) as number,
     workers: workers as 0 | 1,
+    nproc: (g('nproc') ?? 1) as number,
+    syncBn: (g('sync-bn') ?? false) as boolean,
   };
+  if (config.syncBn && config.nproc === 1) throw new UsageError(command, '--sync-bn needs --nproc 2 or more');
+  if (config.batchSize % config.nproc !== 0) {
+    throw new UsageError(command, `--batch-size ${config.batchSize} must divide by --nproc ${config.nproc} (each rank takes an equal share)`);
+  }
   if (config.cudnnBenchmark && !config.device.startsWith('cuda:')) {
     throw new UsageError(command, `--cudnn-benchmark needs a cuda:N device (got --device ${config.device})`);
   }
@@ -171,7 +187,8 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
  * On --resume, flags given again must agree with the run's recorded configuration; --out, if
  * given, must name the resumed folder. Returns the recorded configuration.
  */
-export function checkResumeFlags(command: string, saved: TrainConfig, given: Record<string, FlagValue>, dir: string): TrainConfig {
+export function checkResumeFlags(command: string, recordedConfig: TrainConfig, given: Record<string, FlagValue>, dir: string): TrainConfig {
+  const saved = withDefaults(recordedConfig);
   for (const [flag, value] of Object.entries(given)) {
     if (flag === 'resume' || flag === 'out') continue;
     const key = camel(flag) as keyof TrainConfig;

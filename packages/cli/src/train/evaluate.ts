@@ -24,9 +24,10 @@ export function predictions(logits: Tensor, y: Tensor): { pred: ArrayLike<number
 /**
  * Runs `model` over every batch of `loader` as inference: through its fuseForInference copy (eval
  * mode, each conv·bn·relu one kernel), made for this call and freed after it, so `model` itself is
- * left as it was (the training loop calls this between epochs). Cross-entropy without label smoothing.
+ * left as it was (the training loop calls this between epochs). Cross-entropy without label
+ * smoothing. Only the first `count` samples count.
  */
-export async function evaluate(model: Module, loader: DataLoader, numClasses: number): Promise<EvalResult> {
+export async function evaluate(model: Module, loader: DataLoader, numClasses: number, count = Infinity): Promise<EvalResult> {
   const fused = fuseForInference(model);
   const criterion = new CrossEntropyLoss({ reduction: 'sum' });
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
@@ -36,9 +37,14 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
   try {
     for await (const b of loader.batches()) {
       noGrad(() => tidy(() => {
-        const logits = fused.call(b.x) as Tensor;
-        lossSum += criterion.call(logits, b.y).item();
-        const p = predictions(logits, b.y);
+        // Past `count` (a data-parallel shard's padding) samples are not counted.
+        const take = Math.min(b.indices.length, count - samples);
+        if (take <= 0) return;
+        const part = take < b.indices.length;
+        const logits = fused.call(part ? b.x.narrow(0, 0, take) : b.x) as Tensor;
+        const y = part ? b.y.narrow(0, 0, take) : b.y;
+        lossSum += criterion.call(logits, y).item();
+        const p = predictions(logits, y);
         correct += p.correct;
         samples += p.pred.length;
         for (let i = 0; i < p.pred.length; i++) confusion[Number(p.truth[i])]![Number(p.pred[i])]!++;

@@ -7,10 +7,11 @@
 import { join } from 'node:path';
 import { tidy, type Tensor } from '@nodegrad/autograd';
 import type { DataLoader } from '@nodegrad/data';
-import { CrossEntropyLoss, saveSafetensors, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { CrossEntropyLoss, saveSafetensors, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
 import { plotPng, type Progress } from '../report/index.js';
 import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
+import { SINGLE, type Ranks } from './data_parallel.js';
 import { evaluate, predictions } from './evaluate.js';
 import { writeMetrics, type EpochRow } from './files.js';
 
@@ -31,6 +32,12 @@ export interface Loop {
   numClasses: number;
   /** The progress bar (a terminal) or periodic lines (a log). */
   progress: Progress;
+  /** What each step runs, when not `model` itself (DistributedDataParallel around it). */
+  forward?: Module;
+  /** This rank and the sum over ranks (data-parallel); one process by default. */
+  ranks?: Ranks;
+  /** Samples of valLoader that count (a data-parallel shard's own, without its padding). */
+  valCount?: number;
 }
 
 const freshAccum = (): EpochAccum => ({ lossSum: 0, correct: 0, seen: 0, seconds: 0 });
@@ -38,25 +45,39 @@ const freshAccum = (): EpochAccum => ({ lossSum: 0, correct: 0, seen: 0, seconds
 /** Trains from `state.position` to the last epoch; returns the final state. */
 export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
   const { cfg, model, optimizer, scheduler } = l;
+  const net = l.forward ?? model;
+  const ranks = l.ranks ?? SINGLE;
   const criterion = new CrossEntropyLoss({ labelSmoothing: cfg.labelSmoothing });
   const stepsPerEpoch = l.trainLoader.batchesPerEpoch;
   let { position, accum, bestAcc } = state;
   const history = [...state.history];
-  const checkpoint = () => saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
-    { config: cfg, position, accum, bestAcc, history, scheduler: scheduler?.stateDict() ?? null });
+  // The epoch's sums over every rank (a collective: every rank calls it at the same step).
+  const total = (a: EpochAccum): EpochAccum => {
+    const [lossSum, correct, seen] = ranks.sum([a.lossSum, a.correct, a.seen]);
+    return { lossSum: lossSum!, correct: correct!, seen: seen!, seconds: a.seconds };
+  };
+  // Rank 0 writes the checkpoint, with the epoch's sums so far over every rank; on resume rank 0
+  // starts from them and the other ranks from zero, so the epoch's sums stay exact.
+  const checkpoint = async () => {
+    const sums = total(accum);
+    if (ranks.writer) {
+      await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
+        { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null });
+    }
+  };
 
   for (let epoch = position.epoch; epoch < cfg.epochs; epoch++) {
     const start = epoch === position.epoch ? position.step : 0;
     if (start === 0) accum = freshAccum();
     l.trainLoader.setEpoch(epoch);
-    model.train();
+    net.train();
     let t0 = performance.now();
     let step = start;
     l.progress.startEpoch(epoch + 1, stepsPerEpoch * cfg.batchSize);
     for await (const b of l.trainLoader.batches(start)) {
       const { loss, correct } = tidy(() => {
         optimizer.zeroGrad();
-        const logits = model.call(b.x) as Tensor;
+        const logits = net.call(b.x) as Tensor;
         const lossT = criterion.call(logits, b.y);
         lossT.backward();
         optimizer.step();
@@ -82,28 +103,33 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
         t0 = performance.now();
       }
     }
-    const val = await evaluate(model, l.valLoader, l.numClasses);
+    const local = await evaluate(model, l.valLoader, l.numClasses, l.valCount);
+    const [valLoss, valCorrect, valSeen] = ranks.sum([local.loss * local.samples || 0, Math.round(local.acc * local.samples) || 0, local.samples]);
+    const val = { loss: valLoss! / valSeen!, acc: valCorrect! / valSeen! };
+    const sums = total(accum);
     const row: EpochRow = {
       epoch: epoch + 1,
-      train_loss: accum.lossSum / accum.seen,
-      train_acc: accum.correct / accum.seen,
+      train_loss: sums.lossSum / sums.seen,
+      train_acc: sums.correct / sums.seen,
       val_loss: val.loss,
       val_acc: val.acc,
       lr: optimizer.paramGroups[0]!.lr,
       seconds: accum.seconds,
-      images_per_s: accum.seen / accum.seconds,
+      images_per_s: sums.seen / accum.seconds,
     };
     history.push(row);
     const improved = val.acc > bestAcc;
-    if (improved) {
-      bestAcc = val.acc;
+    if (improved) bestAcc = val.acc;
+    if (improved && ranks.writer) {
       await saveSafetensors(join(cfg.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch + 1), val_acc: String(val.acc) });
     }
     position = { epoch: epoch + 1, step: 0, globalStep: position.globalStep };
     accum = freshAccum();
     await checkpoint();
-    await writeMetrics(cfg.out, history);
-    await plotPng(history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
+    if (ranks.writer) {
+      await writeMetrics(cfg.out, history);
+      await plotPng(history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
+    }
     l.progress.epochEnd({
       epoch: epoch + 1, trainLoss: row.train_loss, trainAcc: row.train_acc, valLoss: row.val_loss, valAcc: row.val_acc, best: improved,
     });

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { manualSeed, type Tensor } from '@nodegrad/autograd';
-import { DataLoader, ImageFolder, cifar10, mnist, type Dataset, type Rng, type Sample, type TransformSpec } from '@nodegrad/data';
+import { DataLoader, DistributedSampler, ImageFolder, cifar10, mnist, type Dataset, type Rng, type Sample, type TransformSpec } from '@nodegrad/data';
 import {
   Adam, AdamW, CosineAnnealingLR, LinearLR, SGD, SequentialLR, StepLR, loadSafetensors,
   resnet18, resnet34, resnet50, resnet101, resnet152, type LRScheduler, type Optimizer, type ParamGroup,
@@ -75,14 +75,27 @@ export async function imageShape(ds: Dataset): Promise<{ channels: number; heigh
 }
 
 /** The data loaders: training shuffled per (seed, epoch) with the last partial batch dropped. */
-export function makeLoaders(cfg: TrainConfig, train: Dataset, val: Dataset): { trainLoader: DataLoader; valLoader: DataLoader } {
+/**
+ * The loaders of this rank (one of `worldSize`): its equal share of each training batch, and its
+ * shard of the validation set, of which the first `valCount` samples are its own (a shard is
+ * padded with repeats to an equal length, as DistributedSampler does; the repeats are not counted).
+ */
+export function makeLoaders(cfg: TrainConfig, train: Dataset, val: Dataset, rank = 0, worldSize = 1):
+  { trainLoader: DataLoader; valLoader: DataLoader; valCount: number } {
   if (train.length < cfg.batchSize) {
     throw new CliError(`--batch-size ${cfg.batchSize} is larger than the training set (${train.length} samples)`);
   }
-  // dropLast: a final batch of a few samples would give BatchNorm noisy statistics.
-  const trainLoader = new DataLoader(train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, device: cfg.device, workers: cfg.workers });
-  const valLoader = new DataLoader(val, { batchSize: Math.max(cfg.batchSize, 200), device: cfg.device, workers: cfg.workers });
-  return { trainLoader, valLoader };
+  const common = { device: cfg.device, workers: cfg.workers };
+  const valBatch = Math.max(cfg.batchSize, 200);
+  if (worldSize === 1) {
+    // dropLast: a final batch of a few samples would give BatchNorm noisy statistics.
+    const trainLoader = new DataLoader(train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, ...common });
+    return { trainLoader, valLoader: new DataLoader(val, { batchSize: valBatch, ...common }), valCount: val.length };
+  }
+  const shard = (n: number, shuffle: boolean) => new DistributedSampler(n, { numReplicas: worldSize, rank, shuffle, seed: cfg.seed });
+  const trainLoader = new DataLoader(train, { batchSize: cfg.batchSize / worldSize, sampler: shard(train.length, true), dropLast: true, ...common });
+  const valLoader = new DataLoader(val, { batchSize: valBatch, sampler: shard(val.length, false), ...common });
+  return { trainLoader, valLoader, valCount: Math.ceil((val.length - rank) / worldSize) };
 }
 
 /** Builds the model (seeded init) on the run's device; `smallStem` resolved from the image size. */
