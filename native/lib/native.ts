@@ -101,6 +101,32 @@ export interface CudaAddon {
   setFlags(flags: Partial<CudaFlags>): CudaFlags;
   /** Entries of the benchmark mode's algorithm cache. */
   cudnnAlgorithmCacheSize(): number;
+  /** The NCCL process group's binding (src/cuda/nccl.cc). */
+  nccl: NcclAddon;
+}
+
+export type NcclComm = { readonly __ncclComm: unique symbol };
+export type NcclWork = { readonly __ncclWork: unique symbol };
+/**
+ * exports.nccl: communicators over the job's GPUs; each collective runs on the communicator's own
+ * stream after the compute stream's queued work and returns an event-backed work. The caller
+ * keeps the tensors alive until it has waited for the work.
+ */
+export interface NcclAddon {
+  /** 128 bytes: rank 0 makes it, every rank passes it to init. */
+  uniqueId(): Uint8Array;
+  init(device: number, rank: number, size: number, id: Uint8Array): NcclComm;
+  destroy(comm: NcclComm): void;
+  allReduce(comm: NcclComm, t: MpiTensor, op: MpiReduceOp): NcclWork;
+  broadcast(comm: NcclComm, t: MpiTensor, src: number): NcclWork;
+  /** Equal sizes: `out` holds worldSize blocks of t's size. */
+  allGather(comm: NcclComm, t: MpiTensor, out: MpiTensor): NcclWork;
+  reduceScatter(comm: NcclComm, input: MpiTensor, out: MpiTensor, op: MpiReduceOp): NcclWork;
+  /** The device's compute stream waits for the collective; the host does not. */
+  wait(w: NcclWork): void;
+  done(w: NcclWork): boolean;
+  /** Blocks the host until the collective is done. */
+  synchronize(w: NcclWork): void;
 }
 
 /** A queued collective of the MPI process group (src/mpi/comm.h). */
@@ -122,6 +148,8 @@ export interface MpiAddon {
    */
   finalize(exiting?: boolean): void;
   allReduce(t: MpiTensor, op: MpiReduceOp): MpiWork;
+  /** One collective over tensors of one dtype, packed and unpacked on the communication thread. */
+  allReduceCoalesced(ts: MpiTensor[], op: MpiReduceOp): MpiWork;
   broadcast(t: MpiTensor, src: number): MpiWork;
   /** counts[r] elements from rank r into `out`, in rank order (MPI_Allgatherv). */
   allGather(t: MpiTensor, out: MpiTensor, counts: number[]): MpiWork;

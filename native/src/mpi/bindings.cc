@@ -111,6 +111,24 @@ Napi::Value AllReduce(const Napi::CallbackInfo& info) {
   });
 }
 
+// allReduceCoalesced(tensors, op): one collective over several tensors of one dtype.
+Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* op = "allReduceCoalesced";
+    if (!info[0].IsArray()) throw std::invalid_argument(std::string(op) + ": 'tensors' must be an array");
+    auto list = info[0].As<Napi::Array>();
+    std::vector<std::pair<void*, size_t>> parts;
+    DType dtype = DType::F32;
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Host t = hostTensor(list.Get(i), op, "tensors", true);
+      if (i > 0 && t.dtype != dtype) throw std::invalid_argument(std::string(op) + ": the tensors must share one dtype");
+      dtype = t.dtype;
+      parts.emplace_back(t.data, t.count);
+    }
+    return handle(info.Env(), allReduceCoalesced(std::move(parts), dtype, reduceOp(info[1], op), nullptr));
+  });
+}
+
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Host t = hostTensor(info[0], "broadcast", "tensor", true);
@@ -193,6 +211,7 @@ void bindMpi(Napi::Env env, Napi::Object exports) {
   m.Set("init", Napi::Function::New<Init>(env, "init"));
   m.Set("finalize", Napi::Function::New<Finalize>(env, "finalize"));
   m.Set("allReduce", Napi::Function::New<AllReduce>(env, "allReduce"));
+  m.Set("allReduceCoalesced", Napi::Function::New<AllReduceCoalesced>(env, "allReduceCoalesced"));
   m.Set("broadcast", Napi::Function::New<Broadcast>(env, "broadcast"));
   m.Set("allGather", Napi::Function::New<AllGather>(env, "allGather"));
   m.Set("reduceScatter", Napi::Function::New<ReduceScatter>(env, "reduceScatter"));

@@ -3,7 +3,9 @@
 #include <dlfcn.h>
 #include <mpi.h>
 
+#include <climits>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <deque>
 #include <stdexcept>
@@ -218,6 +220,31 @@ WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op, Keep keep)
   return t.submit("allReduce", [=, &t, keep = std::move(keep)] {
     int code = MPI_Allreduce(MPI_IN_PLACE, data, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
     if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, count, dtype, t.size());
+    return code;
+  });
+}
+
+WorkPtr allReduceCoalesced(std::vector<std::pair<void*, size_t>> parts, DType dtype, ReduceOp op, Keep keep) {
+  Thread& t = comm();
+  return t.submit("allReduceCoalesced", [=, &t, parts = std::move(parts), keep = std::move(keep)] {
+    const size_t elem = elementSize(dtype);
+    size_t count = 0;
+    for (const auto& [p, n] : parts) count += n;
+    if (count > size_t(INT_MAX)) return int(MPI_ERR_COUNT);
+    std::vector<char> packed(count * elem);
+    size_t at = 0;
+    for (const auto& [p, n] : parts) {
+      std::memcpy(packed.data() + at, p, n * elem);
+      at += n * elem;
+    }
+    int code = MPI_Allreduce(MPI_IN_PLACE, packed.data(), int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+    if (code != MPI_SUCCESS) return code;
+    if (op == ReduceOp::Avg) divide(packed.data(), count, dtype, t.size());
+    at = 0;
+    for (const auto& [p, n] : parts) {
+      std::memcpy(p, packed.data() + at, n * elem);
+      at += n * elem;
+    }
     return code;
   });
 }

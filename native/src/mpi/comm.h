@@ -62,6 +62,9 @@ void finalize(bool exiting);
 using Keep = std::shared_ptr<void>;
 WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op, Keep keep);
 WorkPtr broadcast(void* data, size_t count, DType dtype, int root, Keep keep);
+// Several tensors of one dtype reduced as one: the communication thread packs them into one
+// buffer, all-reduces it, and writes each back (DDP's buckets, without a copy on the JS thread).
+WorkPtr allReduceCoalesced(std::vector<std::pair<void*, size_t>> parts, DType dtype, ReduceOp op, Keep keep);
 // Rank r's `counts[r]` elements, in rank order, into `out` (sum of counts elements).
 WorkPtr allGather(const void* in, void* out, const std::vector<int>& counts, DType dtype, Keep keep);
 // The reduction of `in` (size * count elements) over ranks; rank r keeps block r in `out`.

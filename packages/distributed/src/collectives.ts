@@ -83,6 +83,29 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tenso
   return work(name, w, () => tensor, [tensor]);
 }
 
+/**
+ * allReduce of several tensors of one dtype as one collective (torch's all_reduce_coalesced):
+ * packed, reduced and unpacked on the communication thread, each tensor written in place.
+ */
+export function allReduceCoalesced(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Tensor[] {
+  return allReduceCoalescedAsync(tensors, op).wait();
+}
+
+export function allReduceCoalescedAsync(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Work<Tensor[]> {
+  const name = 'allReduceCoalesced';
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${name}: 'tensors' must be a non-empty array of Tensors`);
+  tensors.forEach((t, i) => {
+    checkTensor(name, `tensors[${i}]`, t);
+    if (t.dtype !== tensors[0]!.dtype) throw new Error(`${name}: tensors[${i}] has dtype ${t.dtype} but tensors[0] has ${tensors[0]!.dtype}`);
+  });
+  checkOp(name, op);
+  if (group(name).debug) for (const t of tensors) handshake(name, t);
+  const g = group(name);
+  const w = g.mpi.allReduceCoalesced([...tensors], op);
+  for (const t of tensors) t.markWritten();
+  return work(name, w, () => [...tensors], [...tensors]);
+}
+
 /** Copies rank `src`'s `tensor` into `tensor` on every other rank, in place. */
 export function broadcast(tensor: Tensor, src = 0): Tensor {
   return broadcastAsync(tensor, src).wait();

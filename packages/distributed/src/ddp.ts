@@ -1,15 +1,15 @@
 /**
  * DistributedDataParallel, as torch.nn.parallel.DistributedDataParallel: the model's parameters
  * and buffers are broadcast from rank 0 at construction; during backward each parameter's final
- * gradient (a post-accumulate-grad hook) fills its bucket, and a full bucket is concatenated and
- * all-reduced (averaged) at once, on the communication thread, while backward goes on; the last
- * bucket's hook waits for all of them and writes the averages back into `.grad`. Buckets hold
+ * gradient (a post-accumulate-grad hook) fills its bucket, and a full bucket's gradients are
+ * all-reduced (averaged) in place as one collective, packed and unpacked on the communication
+ * thread while backward goes on; the last bucket's hook waits for all of them. Buckets hold
  * ~25 MiB, in reverse registration order at first and, after the first backward, in the order
  * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
  */
-import { cat, keep, noGrad, registerPostAccumulateGradHook, split, tensor, zerosLike, type Node, type Tensor } from '@nodegrad/autograd';
+import { keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor } from '@nodegrad/autograd';
 import { Module } from '@nodegrad/nn';
-import { allReduceAsync, broadcast } from './collectives.js';
+import { allReduceCoalescedAsync, broadcast } from './collectives.js';
 import { group, type Work } from './process_group.js';
 
 export interface DDPOptions {
@@ -30,7 +30,10 @@ const FIRST_BUCKET_BYTES = 1 << 20;
 interface Bucket {
   params: Tensor[];
   ready: number;
-  work: Work<Tensor> | null;
+  work: Work<Tensor[]> | null;
+  /** Gradients this reduction made (zeros for parameters without one), and the used flags. */
+  made: Tensor[];
+  used: Tensor | null;
 }
 
 export class DistributedDataParallel<M extends Module = Module> extends Module {
@@ -101,7 +104,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
       const limit = this.buckets.length === 1 ? firstCap : cap;
       const head = current?.params[0];
       if (!current || bytes + size > limit || head!.dtype !== p.dtype || head!.device !== p.device) {
-        current = { params: [], ready: 0, work: null };
+        current = { params: [], ready: 0, work: null, made: [], used: null };
         this.buckets.push(current);
         bytes = 0;
       }
@@ -153,34 +156,27 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     // Complete buckets are reduced now, while backward continues, and in bucket order, so every
     // rank issues the same collectives in the same order (as PyTorch's reducer does).
     for (let b = this.buckets[this.launched]; b && b.ready === b.params.length; b = this.buckets[this.launched]) {
+      // A parameter without a gradient (unused) joins with zeros, in a gradient made for it.
+      b.made = b.params.filter((q) => !q.grad);
+      for (const q of b.made) q.grad = keep(noGrad(() => zerosLike(q)));
       // With findUnusedParameters, one flag per parameter rides along: 0 on every rank means
       // no rank used it, and its gradient is then left alone (None stays None), as in PyTorch.
-      const flags = this.findUnused ? [tensor(b.params.map((q) => (this.unused.has(q) ? 0 : 1)), { device: p.device, dtype: p.dtype })] : [];
-      const flat = noGrad(() => cat([...b!.params.map((q) => (q.grad ?? zerosLike(q)).reshape([q.size])), ...flags]));
-      b.work = allReduceAsync(flat, 'avg');
+      b.used = this.findUnused ? keep(tensor(b.params.map((q) => (this.unused.has(q) ? 0 : 1)), { device: p.device, dtype: p.dtype })) : null;
+      // The gradients are packed, averaged and written back in place on the communication thread.
+      b.work = allReduceCoalescedAsync([...b.params.map((q) => q.grad!), ...(b.used ? [b.used] : [])], 'avg');
       this.launched++;
     }
     if (this.launched === this.buckets.length) this.finish();
   }
 
-  /** Waits for every bucket and writes the averages into `.grad`. */
+  /** Waits for every bucket: the averages are then in `.grad`. */
   private finish(): void {
-    noGrad(() => {
-      for (const b of this.buckets) {
-        const avg = b.work!.wait();
-        const sizes = b.params.map((q) => q.size);
-        const parts = split(avg, this.findUnused ? [...sizes, b.params.length] : sizes);
-        const used = this.findUnused ? parts.pop()!.toTypedArray() : null;
-        parts.forEach((part, i) => {
-          const q = b.params[i]!;
-          if (used && used[i] === 0) return;
-          if (q.grad) q.grad.copy_(part.reshape(q.shape));
-          else q.grad = keep(part.reshape(q.shape).clone());
-        });
-        b.work = null;
-        b.ready = 0;
-      }
-    });
+    for (const b of this.buckets) {
+      b.work!.wait();
+      const used = b.used?.toTypedArray();
+      b.params.forEach((q, i) => { if (used && used[i] === 0 && b.made.includes(q)) releaseGrad(q); });
+      Object.assign(b, { work: null, ready: 0, used: null, made: [] });
+    }
     if (!this.rebuilt) this.rebuildFromArrival();
     this.arrived = [];
     this.launched = 0;

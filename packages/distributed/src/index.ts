@@ -7,7 +7,7 @@ export {
   type DistBackend, type InitOptions, type ProcessGroup,
 } from './process_group.js';
 export {
-  allGather, allGatherAsync, allReduce, allReduceAsync, barrier, barrierAsync, broadcast, broadcastAsync,
+  allGather, allGatherAsync, allReduce, allReduceAsync, allReduceCoalesced, allReduceCoalescedAsync, barrier, barrierAsync, broadcast, broadcastAsync,
   reduceScatter, reduceScatterAsync, type ReduceOp,
 } from './collectives.js';
 export { convertSyncBatchNorm, SyncBatchNorm } from './sync_batch_norm.js';
