@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
 import { CUDA_DTYPES, createBackend } from './backend.js';
 import { buildDir } from './load.js';
-import type { CudaAddon, CudaMemoryStats, CudaVersions } from './native.js';
+import type { CudaAddon, CudaMemoryStats, CudaVersions, NcclAddon } from './native.js';
 
 /** Where scripts/build_addon.mjs built the 'cuda' addon (NODEGRAD_CUDA_BUILD_DIR, as there). */
 export function cudaBuildDir(): string {
@@ -58,6 +58,12 @@ function index(device: string | number | undefined): number {
 function need(op: string): CudaAddon {
   if (!addon?.available) throw new Error(`cuda.${op}: CUDA is unavailable: ${reason}`);
   return addon;
+}
+
+/** The NCCL process group's binding (@nodegrad/distributed uses it), or why there is none. */
+export function ncclBinding(): { nccl: NcclAddon } | { reason: string } {
+  if (!addon?.available) return { reason: `CUDA is unavailable: ${reason}` };
+  return { nccl: addon.nccl };
 }
 
 /** What nodegrad's CUDA build holds here, for `nodegrad doctor`: versions and GPUs, or why not. */

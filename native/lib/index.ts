@@ -86,7 +86,7 @@ export function getNumThreads(): number {
   return addon ? addon.getNumThreads() : 1;
 }
 
-export { cuda, cudaBuildDir, type CudaDescription } from './cuda.js';
-export type { MpiAddon, MpiReduceOp, MpiTensor, MpiWork } from './native.js';
+export { cuda, cudaBuildDir, ncclBinding, type CudaDescription } from './cuda.js';
+export type { MpiAddon, MpiReduceOp, MpiTensor, MpiWork, NcclAddon, NcclComm, NcclWork } from './native.js';
 export { registerCudaEmulation } from './emulation.js';
 export type { CudaFlags, CudaMemoryStats, CudaVersions, FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';

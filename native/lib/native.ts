@@ -118,6 +118,8 @@ export interface NcclAddon {
   init(device: number, rank: number, size: number, id: Uint8Array): NcclComm;
   destroy(comm: NcclComm): void;
   allReduce(comm: NcclComm, t: MpiTensor, op: MpiReduceOp): NcclWork;
+  /** One NCCL group call over several tensors. */
+  allReduceCoalesced(comm: NcclComm, ts: MpiTensor[], op: MpiReduceOp): NcclWork;
   broadcast(comm: NcclComm, t: MpiTensor, src: number): NcclWork;
   /** Equal sizes: `out` holds worldSize blocks of t's size. */
   allGather(comm: NcclComm, t: MpiTensor, out: MpiTensor): NcclWork;

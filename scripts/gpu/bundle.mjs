@@ -20,6 +20,7 @@ const alias = {
   '@nodegrad/nn': join(repo, 'packages/nn/src/index.ts'),
   '@nodegrad/data': join(repo, 'packages/data/src/index.ts'),
   '@nodegrad/native': join(repo, 'native/lib/index.ts'),
+  '@nodegrad/distributed': join(repo, 'packages/distributed/src/index.ts'),
   '@nodegrad/cli': join(repo, 'packages/cli/src/index.ts'),
 };
 

@@ -25,6 +25,7 @@ import '../../packages/nn/test/layers.test.js';
 import '../../packages/nn/test/batch_norm_count.test.js';
 import '../../native/test/host_roundtrips.test.js';
 import '../../native/test/optim_fused.test.js';
+import '../../packages/distributed/test/nccl.test.js';
 import '../../native/test/resnet_golden_cuda.test.js';
 
 setDefaultDevice('ts');

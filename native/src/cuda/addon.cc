@@ -15,6 +15,7 @@
 #include "cuda/conv.h"
 #include "cuda/device.h"
 #include "cuda/flags.h"
+#include "cuda/nccl.h"
 
 namespace nodegrad::cuda {
 
@@ -140,6 +141,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("resetPeakMemoryStats", Napi::Function::New<ResetPeakMemoryStats>(env, "resetPeakMemoryStats"));
   exports.Set("setFlags", Napi::Function::New<SetFlags>(env, "setFlags"));
   exports.Set("cudnnAlgorithmCacheSize", Napi::Function::New<CudnnAlgorithmCacheSize>(env, "cudnnAlgorithmCacheSize"));
+  bindNccl(env, exports);
   return exports;
 }
 

@@ -1,23 +1,31 @@
 /**
  * Collectives on the default process group, as torch.distributed's: in place where PyTorch works
  * in place (allReduce, broadcast), new tensors where it fills a list (allGather, reduceScatter).
- * Each has a blocking form and an `…Async` form returning a Work. Tensors must be host tensors
- * ('cpu', or 'ts') of the same dtype and shape on every rank, except allGather's first dimension.
+ * Each has a blocking form and an `…Async` form returning a Work. Host tensors ('cpu', 'ts') go
+ * through MPI, this rank's GPU's tensors through NCCL ('nccl' groups); every rank passes the same
+ * dtype and shape, except allGather's first dimension.
  */
-import { fmt, fromTypedArray, keep, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
-import type { MpiReduceOp, MpiWork } from '@nodegrad/native';
-import { group, Work } from './process_group.js';
+import { cat, fmt, fromTypedArray, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
+import type { MpiReduceOp } from '@nodegrad/native';
+import { mpiEngine, ncclEngine, type Engine } from './engines.js';
+import { group, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 
-function checkTensor(op: string, arg: string, t: unknown): asserts t is Tensor {
+/** Checks a tensor argument and returns the engine its device takes. */
+function engineFor(op: string, arg: string, t: unknown): Engine {
   if (!(t instanceof Tensor)) throw new Error(`${op}: '${arg}' must be a Tensor, got ${typeof t}`);
-  if (t.device !== 'cpu' && t.device !== 'ts') {
-    throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; the 'mpi' process group works on host tensors ('cpu' or 'ts')`);
-  }
   if (!DTYPES.includes(t.dtype)) throw new Error(`${op}: '${arg}' has dtype ${t.dtype}; collectives take ${DTYPES.join(', ')}`);
+  const g = group(op);
+  if (t.device === 'cpu' || t.device === 'ts') {
+    if (g.mpi) return mpiEngine(g.mpi);
+    throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process has no MPI for host tensors`);
+  }
+  if (g.nccl && t.device === g.nccl.device) return ncclEngine(g.nccl);
+  throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; the '${g.backend}' process group works on ` +
+    (g.nccl ? `${g.nccl.device} (this rank's GPU) and host tensors` : "host tensors ('cpu' or 'ts')"));
 }
 
 function checkOp(op: string, reduce: unknown): asserts reduce is ReduceOp {
@@ -27,7 +35,7 @@ function checkOp(op: string, reduce: unknown): asserts reduce is ReduceOp {
 }
 
 /** The shapes of `t` on every rank, in rank order (one small all-gather). */
-function shapesOnRanks(op: string, t: Tensor): number[][] {
+function shapesOnRanks(op: string, t: Tensor, engine: Engine): number[][] {
   const g = group(op);
   const MAX = 8;
   if (t.shape.length > MAX) throw new Error(`${op}: tensors of more than ${MAX} dimensions are not supported (got ${fmt(t.shape)})`);
@@ -38,9 +46,11 @@ function shapesOnRanks(op: string, t: Tensor): number[][] {
   t.shape.forEach((d, i) => { row[2 + i] = d; });
   row[MAX + 2] = DTYPES.indexOf(t.dtype);
   row[MAX + 3] = [...op].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2 ** 31, 7);
-  const mine = fromTypedArray(row, [row.length], { device: 'ts', dtype: 'float64' });
-  const all = zeros([g.worldSize * row.length], { device: 'ts', dtype: 'float64' });
-  g.mpi.wait(g.mpi.allGather(mine, all, Array(g.worldSize).fill(row.length)), g.timeoutMs);
+  const opts = { device: engine.scratchDevice, dtype: 'float64' as const };
+  const mine = fromTypedArray(row, [row.length], opts);
+  const all = zeros([g.worldSize * row.length], opts);
+  const done = engine.allGather(mine, all, Array(g.worldSize).fill(row.length) as number[]);
+  if (!done.wait(g.timeoutMs)) throw new Error(`${op} on rank ${g.rank}: the shape exchange did not finish within ${g.timeoutMs} ms`);
   const a = all.toTypedArray();
   const rows = Array.from({ length: g.worldSize }, (_, r) => a.subarray(r * row.length, (r + 1) * row.length));
   for (const [r, other] of rows.entries()) {
@@ -51,17 +61,17 @@ function shapesOnRanks(op: string, t: Tensor): number[][] {
 }
 
 /** Under the debug flag, checks that every rank passes the same shape (and the same collective). */
-function handshake(op: string, t: Tensor): void {
+function handshake(op: string, t: Tensor, engine: Engine): void {
   const g = group(op);
   if (!g.debug) return;
-  const shapes = shapesOnRanks(op, t);
+  const shapes = shapesOnRanks(op, t, engine);
   const bad = shapes.findIndex((s) => s.join() !== t.shape.join());
   if (bad >= 0) throw new Error(`${op} on rank ${g.rank}: shape ${fmt(t.shape)} here, ${fmt(shapes[bad]!)} on rank ${bad}`);
 }
 
-function work<T>(op: string, w: MpiWork, finish: () => T, held: unknown[]): Work<T> {
+function work<T>(op: string, pending: Pending, finish: () => T, held: unknown[]): Work<T> {
   const g = group(op);
-  return new Work(w, g.mpi, op, g.rank, g.timeoutMs, finish, held);
+  return new Work(pending, op, g.rank, g.timeoutMs, finish, held);
 }
 
 /**
@@ -74,18 +84,18 @@ export function allReduce(tensor: Tensor, op: ReduceOp = 'sum'): Tensor {
 
 export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tensor> {
   const name = 'allReduce';
-  checkTensor(name, 'tensor', tensor);
+  const engine = engineFor(name, 'tensor', tensor);
   checkOp(name, op);
-  handshake(name, tensor);
-  const g = group(name);
-  const w = g.mpi.allReduce(tensor, op);
+  handshake(name, tensor, engine);
+  const p = engine.allReduce(tensor, op);
   tensor.markWritten();
-  return work(name, w, () => tensor, [tensor]);
+  return work(name, p, () => tensor, [tensor]);
 }
 
 /**
- * allReduce of several tensors of one dtype as one collective (torch's all_reduce_coalesced):
- * packed, reduced and unpacked on the communication thread, each tensor written in place.
+ * allReduce of several tensors of one dtype and device as one collective (torch's
+ * all_reduce_coalesced), each written in place: with MPI packed and unpacked on the communication
+ * thread, with NCCL one group call.
  */
 export function allReduceCoalesced(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Tensor[] {
   return allReduceCoalescedAsync(tensors, op).wait();
@@ -94,16 +104,18 @@ export function allReduceCoalesced(tensors: readonly Tensor[], op: ReduceOp = 's
 export function allReduceCoalescedAsync(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Work<Tensor[]> {
   const name = 'allReduceCoalesced';
   if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${name}: 'tensors' must be a non-empty array of Tensors`);
+  const engine = engineFor(name, 'tensors[0]', tensors[0]);
   tensors.forEach((t, i) => {
-    checkTensor(name, `tensors[${i}]`, t);
-    if (t.dtype !== tensors[0]!.dtype) throw new Error(`${name}: tensors[${i}] has dtype ${t.dtype} but tensors[0] has ${tensors[0]!.dtype}`);
+    engineFor(name, `tensors[${i}]`, t);
+    if (t.dtype !== tensors[0]!.dtype || t.device !== tensors[0]!.device) {
+      throw new Error(`${name}: tensors[${i}] is ${t.dtype} on ${t.device} but tensors[0] is ${tensors[0]!.dtype} on ${tensors[0]!.device}`);
+    }
   });
   checkOp(name, op);
-  if (group(name).debug) for (const t of tensors) handshake(name, t);
-  const g = group(name);
-  const w = g.mpi.allReduceCoalesced([...tensors], op);
+  for (const t of tensors) handshake(name, t, engine);
+  const p = engine.allReduceCoalesced([...tensors], op);
   for (const t of tensors) t.markWritten();
-  return work(name, w, () => [...tensors], [...tensors]);
+  return work(name, p, () => [...tensors], [...tensors]);
 }
 
 /** Copies rank `src`'s `tensor` into `tensor` on every other rank, in place. */
@@ -113,13 +125,13 @@ export function broadcast(tensor: Tensor, src = 0): Tensor {
 
 export function broadcastAsync(tensor: Tensor, src = 0): Work<Tensor> {
   const name = 'broadcast';
-  checkTensor(name, 'tensor', tensor);
+  const engine = engineFor(name, 'tensor', tensor);
   const g = group(name);
   if (!Number.isInteger(src) || src < 0 || src >= g.worldSize) throw new Error(`${name}: src ${src} is not a rank of a world of ${g.worldSize}`);
-  handshake(name, tensor);
-  const w = g.mpi.broadcast(tensor, src);
+  handshake(name, tensor, engine);
+  const p = engine.broadcast(tensor, src);
   tensor.markWritten();
-  return work(name, w, () => tensor, [tensor]);
+  return work(name, p, () => tensor, [tensor]);
 }
 
 /**
@@ -132,10 +144,10 @@ export function allGather(tensor: Tensor): Tensor[] {
 
 export function allGatherAsync(tensor: Tensor): Work<Tensor[]> {
   const name = 'allGather';
-  checkTensor(name, 'tensor', tensor);
+  const engine = engineFor(name, 'tensor', tensor);
   const g = group(name);
   // The shapes travel first: the output's size depends on them.
-  const shapes = shapesOnRanks(name, tensor);
+  const shapes = shapesOnRanks(name, tensor, engine);
   shapes.forEach((s, r) => {
     if (s.length !== tensor.shape.length || s.slice(1).join() !== tensor.shape.slice(1).join()) {
       throw new Error(`${name} on rank ${g.rank}: shape ${fmt(tensor.shape)} here, ${fmt(s)} on rank ${r}; ` +
@@ -143,10 +155,19 @@ export function allGatherAsync(tensor: Tensor): Work<Tensor[]> {
     }
   });
   const counts = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  const opts = { device: tensor.device, dtype: tensor.dtype };
+  if (engine.name === 'nccl') {
+    // NCCL gathers equal blocks: each rank's part padded to the largest, the padding cut after.
+    const block = Math.max(...counts);
+    const mine = tensor.size < block ? cat([tensor.reshape([tensor.size]), zeros([block - tensor.size], opts)]) : tensor.reshape([block]);
+    const out = keep(zeros([block * g.worldSize], opts));
+    const p = engine.allGather(mine, out, Array(g.worldSize).fill(block) as number[]);
+    return work(name, p, () => shapes.map((s, r) => narrow(out, 0, r * block, counts[r]!).reshape(s)), [mine, out]);
+  }
   // Kept: a tidy() scope around the async call must not free it under MPI.
-  const out = keep(zeros([counts.reduce((a, b) => a + b, 0)], { device: tensor.device, dtype: tensor.dtype }));
-  const w = g.mpi.allGather(tensor, out, counts);
-  return work(name, w, () => split(out, counts).map((part, r) => part.reshape(shapes[r]!)), [tensor, out]);
+  const out = keep(zeros([counts.reduce((a, b) => a + b, 0)], opts));
+  const p = engine.allGather(tensor, out, counts);
+  return work(name, p, () => split(out, counts).map((part, r) => part.reshape(shapes[r]!)), [tensor, out]);
 }
 
 /**
@@ -159,24 +180,27 @@ export function reduceScatter(input: Tensor, op: ReduceOp = 'sum'): Tensor {
 
 export function reduceScatterAsync(input: Tensor, op: ReduceOp = 'sum'): Work<Tensor> {
   const name = 'reduceScatter';
-  checkTensor(name, 'input', input);
+  const engine = engineFor(name, 'input', input);
   checkOp(name, op);
   const g = group(name);
   if (input.ndim === 0 || input.shape[0]! % g.worldSize !== 0) {
     throw new Error(`${name}: 'input' (${fmt(input.shape)}) must have a first dimension divisible by the world size ${g.worldSize}`);
   }
-  handshake(name, input);
+  handshake(name, input, engine);
   const out = keep(zeros([input.shape[0]! / g.worldSize, ...input.shape.slice(1)], { device: input.device, dtype: input.dtype }));
-  const w = g.mpi.reduceScatter(input, out, op);
-  return work(name, w, () => out, [input, out]);
+  const p = engine.reduceScatter(input, out, op);
+  return work(name, p, () => out, [input, out]);
 }
 
-/** Waits until every rank reaches this call. */
+/** Waits until every rank reaches this call (MPI's barrier; a 'nccl' group of one has nothing to wait for). */
 export function barrier(): void {
   barrierAsync().wait();
 }
 
 export function barrierAsync(): Work<void> {
   const g = group('barrier');
-  return work('barrier', g.mpi.barrier(), () => undefined, []);
+  if (!g.mpi) return work('barrier', { wait: () => true, done: () => true, whenDone: async () => {} }, () => undefined, []);
+  const mpi = g.mpi;
+  const w = mpi.barrier();
+  return work('barrier', { wait: (ms) => mpi.wait(w, ms), done: () => mpi.done(w), whenDone: () => mpi.whenDone(w) }, () => undefined, []);
 }

@@ -5,13 +5,14 @@
  * size 1 (MPI's singleton). Every collective is queued on the addon's communication thread and
  * returns a Work at once; the blocking forms wait on it.
  */
-import type { MpiAddon, MpiWork } from '@nodegrad/native';
-import { mpiBinding } from '@nodegrad/native';
+import { fromTypedArray } from '@nodegrad/autograd';
+import type { MpiAddon, NcclAddon, NcclComm } from '@nodegrad/native';
+import { mpiBinding, ncclBinding } from '@nodegrad/native';
 
 export type DistBackend = 'mpi' | 'nccl';
 
 export interface InitOptions {
-  /** 'mpi' (host tensors). 'nccl' (CUDA tensors) is not built yet. Default 'mpi'. */
+  /** 'mpi' (host tensors) or 'nccl' (CUDA tensors, one GPU per rank). Default 'mpi'. */
   backend?: DistBackend;
   /**
    * How long a blocking collective waits before it throws (the watchdog): a rank that died or
@@ -34,17 +35,24 @@ export interface ProcessGroup {
   readonly localRank: number;
   readonly timeoutMs: number;
   readonly debug: boolean;
-  /** The MPI library's own version line. */
+  /** The MPI library's own version line ('' for a 'nccl' group of one process, which needs no MPI). */
   readonly library: string;
 }
 
-interface State extends ProcessGroup { mpi: MpiAddon }
+/** The NCCL side of a 'nccl' group: this rank's communicator on its GPU. */
+export interface NcclGroup { addon: NcclAddon; comm: NcclComm; device: string }
+interface State extends ProcessGroup {
+  /** 'mpi' groups, and 'nccl' groups started by mpirun (rank 0's NCCL id travels over MPI). */
+  mpi: MpiAddon | null;
+  nccl: NcclGroup | null;
+}
 let state: State | null = null;
 let destroyed = false;
 
 /**
  * Joins the job's process group (once per process). Under `mpirun -np N` this is rank
- * OMPI_COMM_WORLD_RANK of N; alone, rank 0 of 1.
+ * OMPI_COMM_WORLD_RANK of N; alone, rank 0 of 1. 'nccl' puts rank r on GPU 'cuda:<local rank>'
+ * and takes 'cuda' tensors; 'mpi' takes host tensors.
  * @example const pg = initProcessGroup({ backend: 'mpi' }); console.log(pg.rank, pg.worldSize);
  */
 export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
@@ -53,21 +61,29 @@ export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
     if (state.backend !== backend) throw new Error(`initProcessGroup: already initialized with backend '${state.backend}'`);
     return publicView(state);
   }
-  if (backend === 'nccl') throw new Error("initProcessGroup: backend 'nccl' is not available yet; use 'mpi' (host tensors)");
-  if (backend !== 'mpi') throw new Error(`initProcessGroup: unknown backend '${String(backend)}'; expected 'mpi' or 'nccl'`);
+  if (backend !== 'mpi' && backend !== 'nccl') throw new Error(`initProcessGroup: unknown backend '${String(backend)}'; expected 'mpi' or 'nccl'`);
   if (destroyed) throw new Error('initProcessGroup: the process group was destroyed; MPI cannot start twice in one process');
   const timeoutMs = opts.timeoutMs ?? 30 * 60_000;
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new Error(`initProcessGroup: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
-  const binding = mpiBinding();
-  if ('reason' in binding) throw new Error(`initProcessGroup: backend 'mpi' is unavailable: ${binding.reason}`);
-  const w = binding.mpi.init();
   const envSize = process.env.OMPI_COMM_WORLD_SIZE;
-  if (envSize !== undefined && Number(envSize) !== w.size) {
-    throw new Error(`initProcessGroup: mpirun started ${envSize} processes but MPI reports a world of ${w.size}`);
+  const localRank = Number(process.env.OMPI_COMM_WORLD_LOCAL_RANK ?? 0);
+  let mpi: MpiAddon | null = null;
+  let world = { rank: 0, size: 1, library: '' };
+  if (backend === 'mpi' || envSize !== undefined) {
+    const binding = mpiBinding();
+    if ('reason' in binding) {
+      throw new Error(backend === 'mpi' ? `initProcessGroup: backend 'mpi' is unavailable: ${binding.reason}`
+        : `initProcessGroup: backend 'nccl' under mpirun shares NCCL's id over MPI, which is unavailable: ${binding.reason}`);
+    }
+    mpi = binding.mpi;
+    world = mpi.init();
+    if (envSize !== undefined && Number(envSize) !== world.size) {
+      throw new Error(`initProcessGroup: mpirun started ${envSize} processes but MPI reports a world of ${world.size}`);
+    }
   }
   state = {
-    backend, mpi: binding.mpi, rank: w.rank, worldSize: w.size, library: w.library, timeoutMs,
-    localRank: Number(process.env.OMPI_COMM_WORLD_LOCAL_RANK ?? 0),
+    backend, mpi, nccl: backend === 'nccl' ? joinNccl(mpi, world.rank, world.size, localRank, timeoutMs) : null,
+    rank: world.rank, worldSize: world.size, library: world.library, timeoutMs, localRank,
     debug: opts.debug ?? process.env.NODEGRAD_DISTRIBUTED_DEBUG === '1',
   };
   // MPI wants MPI_Finalize before exit, or mpirun calls the job failed; 'exit' runs on
@@ -75,12 +91,25 @@ export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
   // mpirun then ends the job as failed instead of it hanging.
   process.once('exit', () => {
     if (!state) return;
-    const { mpi } = state;
+    const { mpi: m } = state;
     state = null;
     destroyed = true;
-    mpi.finalize(true);
+    m?.finalize(true);
   });
   return publicView(state);
+}
+
+/** This rank's NCCL communicator: rank 0 makes the id, MPI carries it to the others. */
+function joinNccl(mpi: MpiAddon | null, rank: number, size: number, localRank: number, timeoutMs: number): NcclGroup {
+  const binding = ncclBinding();
+  if ('reason' in binding) throw new Error(`initProcessGroup: backend 'nccl' is unavailable: ${binding.reason}`);
+  let id = rank === 0 ? binding.nccl.uniqueId() : new Uint8Array(128);
+  if (size > 1) {
+    const t = fromTypedArray(new Int32Array(id.slice().buffer), [32], { device: 'ts', dtype: 'int32' });
+    if (!mpi!.wait(mpi!.broadcast(t, 0), timeoutMs)) throw new Error(`initProcessGroup: rank ${rank} got no NCCL id from rank 0 within ${timeoutMs} ms`);
+    id = new Uint8Array(Int32Array.from(t.toTypedArray()).buffer);
+  }
+  return { addon: binding.nccl, comm: binding.nccl.init(localRank, rank, size, id), device: `cuda:${localRank}` };
 }
 
 function publicView(s: State): ProcessGroup {
@@ -114,14 +143,25 @@ export function destroyProcessGroup(): void {
   const s = group('destroyProcessGroup');
   state = null;
   destroyed = true;
-  s.mpi.finalize();
+  if (s.nccl) s.nccl.addon.destroy(s.nccl.comm);
+  s.mpi?.finalize();
+}
+
+/**
+ * @internal What a Work waits on: an MPI request on the communication thread (wait blocks up to
+ * the timeout), or an NCCL event (wait makes the GPU's compute stream wait; the host goes on).
+ */
+export interface Pending {
+  wait(timeoutMs: number): boolean;
+  done(): boolean;
+  whenDone(): Promise<void>;
 }
 
 /** A handle to a queued collective: wait for it, poll it, or await it. */
 export class Work<T = void> {
   /** @internal */
-  constructor(private readonly w: MpiWork, private readonly mpi: MpiAddon, private readonly what: string,
-    private readonly rank: number, private readonly timeoutMs: number, private readonly finish: () => T,
+  constructor(private readonly pending: Pending, private readonly what: string, private readonly rank: number,
+    private readonly timeoutMs: number, private readonly finish: () => T,
     /** The tensors the collective reads and writes, held (from GC and tidy) until it is done. */
     private held: readonly unknown[] | null) {}
 
@@ -129,16 +169,17 @@ export class Work<T = void> {
 
   /** Whether the collective has finished (with or without an error). */
   isCompleted(): boolean {
-    return this.result !== null || this.mpi.done(this.w);
+    return this.result !== null || this.pending.done();
   }
 
   /**
-   * Blocks until the collective is done and returns its result; throws its error, or a timeout
-   * error after `timeoutMs` (the group's by default).
+   * Waits for the collective and returns its result; throws its error, or a timeout error after
+   * `timeoutMs` (the group's by default). On 'cuda' tensors (NCCL) the GPU's stream waits, not
+   * the host: later kernels see the result, and reading it back waits as any read does.
    */
   wait(timeoutMs = this.timeoutMs): T {
     if (this.result) return this.result.value;
-    if (!this.mpi.wait(this.w, timeoutMs)) {
+    if (!this.pending.wait(timeoutMs)) {
       throw new Error(`${this.what} on rank ${this.rank} did not finish within ${timeoutMs} ms: another rank died, ` +
         'stalled, or issued a different collective (set NODEGRAD_DISTRIBUTED_DEBUG=1 to compare them)');
     }
@@ -147,7 +188,10 @@ export class Work<T = void> {
 
   /** Resolves once the collective is done (without blocking the event loop), to its result. */
   async promise(): Promise<T> {
-    if (!this.result) await this.mpi.whenDone(this.w);
+    if (!this.result) {
+      await this.pending.whenDone();
+      this.pending.wait(this.timeoutMs);
+    }
     return this.settle();
   }
 

@@ -1,0 +1,274 @@
+// exports.nccl:
+//   uniqueId() -> Uint8Array(128)             ncclGetUniqueId, on the rank that makes the group
+//   init(device, rank, size, id) -> comm      ncclCommInitRank on GPU `device`, with its own stream
+//   allReduce(comm, t, op), allReduceCoalesced(comm, ts, op), broadcast(comm, t, root),
+//   allGather(comm, in, out), reduceScatter(comm, in, out, op)
+//                                  -> work    queued on the comm's stream after everything the
+//                                             compute stream holds so far (an event between them)
+//   wait(work)                                the compute stream waits for the collective (no host block)
+//   done(work), synchronize(work)             poll / block the host
+//   destroy(comm)
+// A tensor's memory must stay alive until its work is waited for: the JS side holds the tensors.
+#include "cuda/nccl.h"
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bindings/handles.h"
+#include "cuda/check.h"
+#include "cuda/context.h"
+
+namespace nodegrad::cuda {
+namespace {
+
+void checkNccl(ncclResult_t r, const char* call) {
+  if (r == ncclSuccess) return;
+  std::string detail = ncclGetLastError(nullptr) ? ncclGetLastError(nullptr) : "";
+  throw std::runtime_error(std::string(call) + ": " + ncclGetErrorString(r) + " (" + std::to_string(int(r)) + ")" +
+                           (detail.empty() ? "" : "; " + detail));
+}
+#define NG_NCCL(call) checkNccl((call), #call)
+
+struct Comm {
+  ncclComm_t comm = nullptr;
+  int device = 0, rank = 0, size = 1;
+  cudaStream_t stream = nullptr;
+};
+
+struct Work {
+  cudaEvent_t done = nullptr;
+  int device = 0;
+  ~Work() {
+    if (done) cudaEventDestroy(done);
+  }
+};
+
+Comm& commOf(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::invalid_argument("expected an NCCL communicator");
+  Comm* c = v.As<Napi::External<Comm>>().Data();
+  if (!c->comm) throw std::invalid_argument("the NCCL communicator was destroyed");
+  return *c;
+}
+
+Work& workOf(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::invalid_argument("expected an NCCL work handle");
+  return *v.As<Napi::External<Work>>().Data();
+}
+
+ncclDataType_t ncclType(DType d) {
+  switch (d) {
+    case DType::F32: return ncclFloat32;
+    case DType::I32: return ncclInt32;
+    default: return ncclFloat64;  // float64, and int64, which the devices hold as doubles
+  }
+}
+
+ncclRedOp_t ncclOp(const Napi::Value& v) {
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s == "sum") return ncclSum;
+  if (s == "avg") return ncclAvg;
+  if (s == "max") return ncclMax;
+  if (s == "min") return ncclMin;
+  throw std::invalid_argument("op must be 'sum', 'avg', 'max' or 'min', got '" + s + "'");
+}
+
+// A tensor of the communicator's GPU.
+TensorRef onComm(const Napi::Value& v, const Comm& c, const char* op, const char* name) {
+  TensorRef t = readTensor(v, op, name);
+  const std::string want = "cuda:" + std::to_string(c.device);
+  if (t.buf->device->device() != want) {
+    throw std::invalid_argument(std::string("'") + name + "' is on " + t.buf->device->device() +
+                                " but the communicator is on " + want);
+  }
+  return t;
+}
+
+// Makes the comm's stream wait for the compute stream, runs `enqueue` on it, and returns the
+// event that marks the collective's end.
+template <typename F>
+Napi::Value collective(Napi::Env env, const Comm& c, F enqueue) {
+  Context& ctx = context(c.device);
+  NG_CUDA(cudaSetDevice(c.device));
+  ctx.start();
+  cudaEvent_t ready;
+  NG_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+  NG_CUDA(cudaEventRecord(ready, ctx.stream));
+  NG_CUDA(cudaStreamWaitEvent(c.stream, ready, 0));
+  NG_CUDA(cudaEventDestroy(ready));  // released once the wait is satisfied
+  enqueue();
+  auto* w = new Work();
+  w->device = c.device;
+  NG_CUDA(cudaEventCreateWithFlags(&w->done, cudaEventDisableTiming));
+  NG_CUDA(cudaEventRecord(w->done, c.stream));
+  return Napi::External<Work>::New(env, w, [](Napi::Env, Work* p) { delete p; });
+}
+
+Napi::Value UniqueId(const Napi::CallbackInfo& info) {
+  NG_CALL("nccl.uniqueId", {
+    ncclUniqueId id;
+    NG_NCCL(ncclGetUniqueId(&id));
+    auto out = Napi::Uint8Array::New(info.Env(), sizeof(id.internal));
+    std::memcpy(out.Data(), id.internal, sizeof(id.internal));
+    return out;
+  })
+}
+
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  NG_CALL("nccl.init", {
+    auto* c = new Comm();
+    try {
+      c->device = int(numberArg(info[0], "nccl.init", "device"));
+      c->rank = int(numberArg(info[1], "nccl.init", "rank"));
+      c->size = int(numberArg(info[2], "nccl.init", "size"));
+      if (!info[3].IsTypedArray() || info[3].As<Napi::Uint8Array>().ByteLength() != sizeof(ncclUniqueId::internal)) {
+        throw std::invalid_argument("id must be the 128-byte Uint8Array of uniqueId()");
+      }
+      ncclUniqueId id;
+      std::memcpy(id.internal, info[3].As<Napi::Uint8Array>().Data(), sizeof(id.internal));
+      NG_CUDA(cudaSetDevice(c->device));
+      context(c->device).start();
+      NG_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+      NG_NCCL(ncclCommInitRank(&c->comm, c->size, id, c->rank));
+    } catch (...) {
+      if (c->stream) cudaStreamDestroy(c->stream);
+      delete c;
+      throw;
+    }
+    return Napi::External<Comm>::New(info.Env(), c);
+  })
+}
+
+Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  NG_CALL("nccl.destroy", {
+    Comm& c = commOf(info[0]);
+    NG_NCCL(ncclCommDestroy(c.comm));
+    c.comm = nullptr;
+    NG_CUDA(cudaStreamDestroy(c.stream));
+    return info.Env().Undefined();
+  })
+}
+
+Napi::Value AllReduce(const Napi::CallbackInfo& info) {
+  NG_CALL("allReduce", {
+    const Comm& c = commOf(info[0]);
+    TensorRef t = onComm(info[1], c, "allReduce", "tensor");
+    const ncclRedOp_t op = ncclOp(info[2]);
+    markWritten(*t.buf);
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
+    });
+  })
+}
+
+// Several tensors in one NCCL group call: one launch, no packing.
+Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
+  NG_CALL("allReduceCoalesced", {
+    const Comm& c = commOf(info[0]);
+    if (!info[1].IsArray()) throw std::invalid_argument("'tensors' must be an array");
+    auto list = info[1].As<Napi::Array>();
+    std::vector<TensorRef> ts;
+    for (uint32_t i = 0; i < list.Length(); i++) ts.push_back(onComm(list.Get(i), c, "allReduceCoalesced", "tensors"));
+    const ncclRedOp_t op = ncclOp(info[2]);
+    for (const TensorRef& t : ts) markWritten(*t.buf);
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclGroupStart());
+      for (const TensorRef& t : ts) {
+        NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
+      }
+      NG_NCCL(ncclGroupEnd());
+    });
+  })
+}
+
+Napi::Value Broadcast(const Napi::CallbackInfo& info) {
+  NG_CALL("broadcast", {
+    const Comm& c = commOf(info[0]);
+    TensorRef t = onComm(info[1], c, "broadcast", "tensor");
+    const int root = int(numberArg(info[2], "broadcast", "src"));
+    markWritten(*t.buf);
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
+    });
+  })
+}
+
+// Equal sizes: out holds size * in's elements, rank r's block r.
+Napi::Value AllGather(const Napi::CallbackInfo& info) {
+  NG_CALL("allGather", {
+    const Comm& c = commOf(info[0]);
+    TensorRef in = onComm(info[1], c, "allGather", "tensor");
+    TensorRef out = onComm(info[2], c, "allGather", "output");
+    if (out.numel() != in.numel() * size_t(c.size) || out.dtype != in.dtype) {
+      throw std::invalid_argument("'output' must hold world size x the tensor's elements, of its dtype");
+    }
+    markWritten(*out.buf);
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclAllGather(in.buf->data, out.buf->data, in.numel(), ncclType(in.dtype), c.comm, c.stream));
+    });
+  })
+}
+
+Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
+  NG_CALL("reduceScatter", {
+    const Comm& c = commOf(info[0]);
+    TensorRef in = onComm(info[1], c, "reduceScatter", "input");
+    TensorRef out = onComm(info[2], c, "reduceScatter", "output");
+    const ncclRedOp_t op = ncclOp(info[3]);
+    if (in.numel() != out.numel() * size_t(c.size) || out.dtype != in.dtype) {
+      throw std::invalid_argument("'input' must hold world size x the output's elements, of its dtype");
+    }
+    markWritten(*out.buf);
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclReduceScatter(in.buf->data, out.buf->data, out.numel(), ncclType(in.dtype), op, c.comm, c.stream));
+    });
+  })
+}
+
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  NG_CALL("wait", {
+    Work& w = workOf(info[0]);
+    NG_CUDA(cudaSetDevice(w.device));
+    NG_CUDA(cudaStreamWaitEvent(context(w.device).stream, w.done, 0));
+    return info.Env().Undefined();
+  })
+}
+
+Napi::Value Done(const Napi::CallbackInfo& info) {
+  NG_CALL("done", {
+    const cudaError_t e = cudaEventQuery(workOf(info[0]).done);
+    if (e != cudaErrorNotReady) NG_CUDA(e);
+    return Napi::Boolean::New(info.Env(), e == cudaSuccess);
+  })
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  NG_CALL("synchronize", {
+    NG_CUDA(cudaEventSynchronize(workOf(info[0]).done));
+    return info.Env().Undefined();
+  })
+}
+
+}  // namespace
+
+void bindNccl(Napi::Env env, Napi::Object exports) {
+  auto n = Napi::Object::New(env);
+  n.Set("uniqueId", Napi::Function::New<UniqueId>(env, "uniqueId"));
+  n.Set("init", Napi::Function::New<Init>(env, "init"));
+  n.Set("destroy", Napi::Function::New<Destroy>(env, "destroy"));
+  n.Set("allReduce", Napi::Function::New<AllReduce>(env, "allReduce"));
+  n.Set("allReduceCoalesced", Napi::Function::New<AllReduceCoalesced>(env, "allReduceCoalesced"));
+  n.Set("broadcast", Napi::Function::New<Broadcast>(env, "broadcast"));
+  n.Set("allGather", Napi::Function::New<AllGather>(env, "allGather"));
+  n.Set("reduceScatter", Napi::Function::New<ReduceScatter>(env, "reduceScatter"));
+  n.Set("wait", Napi::Function::New<Wait>(env, "wait"));
+  n.Set("done", Napi::Function::New<Done>(env, "done"));
+  n.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
+  exports.Set("nccl", n);
+}
+
+}  // namespace nodegrad::cuda

@@ -1,0 +1,57 @@
+/**
+ * The two ways a collective runs: MPI on host tensors ('cpu', 'ts'; the addon's communication
+ * thread) and NCCL on this rank's GPU ('cuda:N'; the communicator's stream). A collective picks
+ * its engine by its tensors' device; both hand back a Pending for Work.
+ */
+import { fmt, type Tensor } from '@nodegrad/autograd';
+import type { MpiAddon, MpiReduceOp } from '@nodegrad/native';
+import type { NcclGroup, Pending } from './process_group.js';
+
+export interface Engine {
+  name: 'mpi' | 'nccl';
+  allReduce(t: Tensor, op: MpiReduceOp): Pending;
+  allReduceCoalesced(ts: Tensor[], op: MpiReduceOp): Pending;
+  broadcast(t: Tensor, src: number): Pending;
+  /** counts[r] elements from rank r into `out`, in rank order. */
+  allGather(t: Tensor, out: Tensor, counts: number[]): Pending;
+  reduceScatter(input: Tensor, out: Tensor, op: MpiReduceOp): Pending;
+  /** The device of the small tensors the collectives exchange among themselves (shapes). */
+  scratchDevice: string;
+}
+
+export function mpiEngine(mpi: MpiAddon): Engine {
+  type W = ReturnType<MpiAddon['barrier']>;
+  const pending = (w: W): Pending => ({ wait: (ms) => mpi.wait(w, ms), done: () => mpi.done(w), whenDone: () => mpi.whenDone(w) });
+  return {
+    name: 'mpi',
+    scratchDevice: 'ts',
+    allReduce: (t, op) => pending(mpi.allReduce(t, op)),
+    allReduceCoalesced: (ts, op) => pending(mpi.allReduceCoalesced(ts, op)),
+    broadcast: (t, src) => pending(mpi.broadcast(t, src)),
+    allGather: (t, out, counts) => pending(mpi.allGather(t, out, counts)),
+    reduceScatter: (input, out, op) => pending(mpi.reduceScatter(input, out, op)),
+  };
+}
+
+export function ncclEngine(g: NcclGroup): Engine {
+  const { addon, comm } = g;
+  type W = ReturnType<typeof addon.allReduce>;
+  const pending = (w: W): Pending => ({
+    wait: () => { addon.wait(w); return true; },
+    done: () => addon.done(w),
+    whenDone: async () => { while (!addon.done(w)) await new Promise((r) => setTimeout(r, 1)); },
+  });
+  return {
+    name: 'nccl',
+    scratchDevice: g.device,
+    allReduce: (t, op) => pending(addon.allReduce(comm, t, op)),
+    allReduceCoalesced: (ts, op) => pending(addon.allReduceCoalesced(comm, ts, op)),
+    broadcast: (t, src) => pending(addon.broadcast(comm, t, src)),
+    allGather: (t, out, counts) => {
+      // NCCL gathers equal blocks: allGather (collectives.ts) pads every rank's part to the largest.
+      if (counts.some((c) => c !== t.size)) throw new Error(`allGather: NCCL gathers equal sizes; got ${fmt(counts)}`);
+      return pending(addon.allGather(comm, t, out));
+    },
+    reduceScatter: (input, out, op) => pending(addon.reduceScatter(comm, input, out, op)),
+  };
+}

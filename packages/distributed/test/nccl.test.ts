@@ -1,0 +1,56 @@
+// The 'nccl' process group on this machine's first GPU, a world of one process (no MPI needed):
+// every collective on 'cuda:0' tensors against the values it must leave, the NCCL work's stream
+// ordering (a kernel after wait() sees the result), and DDP through NCCL. Runs in the GPU kit
+// (scripts/gpu/kit_tests.ts); skipped here with the driver's reason. Two ranks sharing one GPU
+// need mpirun, which the GPU machine does not have: tests/collectives.test.ts covers the MPI side.
+import { describe, expect, it } from 'vitest';
+import { backends, tensor } from '@nodegrad/autograd';
+import '@nodegrad/native';
+import {
+  allGather, allReduce, allReduceCoalesced, barrier, broadcast, DistributedDataParallel, initProcessGroup, reduceScatter,
+} from '@nodegrad/distributed';
+import { Linear } from '@nodegrad/nn';
+
+const gpu = backends().find((b) => b.name === 'cuda:0');
+const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not registered'})`;
+
+(gpu?.available ? describe : describe.skip)(`the 'nccl' process group, one rank [cuda:0]${why}`, () => {
+  const on = (v: number[] | number[][], dtype: 'float32' | 'float64' | 'int64' = 'float32') => tensor(v, { device: 'cuda:0', dtype });
+  const list = (t: { toArray(): unknown }) => t.toArray();
+
+  it('collectives of one rank leave their values (sum, avg, max of one are the value itself)', () => {
+    const pg = initProcessGroup({ backend: 'nccl' });
+    expect([pg.backend, pg.rank, pg.worldSize]).toEqual(['nccl', 0, 1]);
+    expect(list(allReduce(on([1.5, -2]), 'sum'))).toEqual([1.5, -2]);
+    expect(list(allReduce(on([1.5, -2], 'float64'), 'avg'))).toEqual([1.5, -2]);
+    expect(list(allReduce(on([2 ** 40, 3], 'int64'), 'max'))).toEqual([2 ** 40, 3]);
+    expect(list(broadcast(on([4, 5]), 0))).toEqual([4, 5]);
+    const g = allGather(on([[1, 2], [3, 4]]));
+    expect(g.map((t) => [t.device, t.shape, t.toArray()])).toEqual([['cuda:0', [2, 2], [[1, 2], [3, 4]]]]);
+    expect(list(reduceScatter(on([[1, 2], [3, 4]])))).toEqual([[1, 2], [3, 4]]);
+    const [a, b] = allReduceCoalesced([on([1]), on([2, 3])], 'sum');
+    expect([list(a!), list(b!)]).toEqual([[1], [2, 3]]);
+    barrier();
+  });
+
+  it('a kernel queued after wait() sees the collective result (stream ordering, no host wait)', () => {
+    initProcessGroup({ backend: 'nccl' });
+    const t = on([1, 2, 3]);
+    const y = allReduce(t.mul(2), 'sum').add(1);
+    expect(list(y)).toEqual([3, 5, 7]);
+  });
+
+  it('a host tensor is refused by a group of one without MPI, naming the devices it takes', () => {
+    initProcessGroup({ backend: 'nccl' });
+    expect(() => allReduce(tensor([1], { device: 'ts' }))).toThrow(/this 'nccl' group of one process has no MPI for host tensors/);
+  });
+
+  it('DDP through NCCL: a step of one rank gives the plain gradients', () => {
+    initProcessGroup({ backend: 'nccl' });
+    const model = new Linear(3, 2).to('cuda:0');
+    const ddp = new DistributedDataParallel(model);
+    const x = on([[1, 2, 3]]);
+    (ddp.call(x) as ReturnType<typeof model.call>).sum().backward();
+    expect(list(model.weight.grad!)).toEqual([[1, 2, 3], [1, 2, 3]]);
+  });
+});
