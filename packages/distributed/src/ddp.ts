@@ -189,7 +189,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.rebuilt = true;
     const index = new Map(this.synced.map((p, i) => [p, i]));
     const order = tensor(this.arrived.map((p) => index.get(p)!), { device: 'ts', dtype: 'float64' });
-    broadcast(order, 0);
+    if (group('DistributedDataParallel').worldSize > 1) broadcast(order, 0);
     this.buildBuckets(Array.from(order.toTypedArray(), (i) => this.synced[i]!), this.capBytes, FIRST_BUCKET_BYTES);
   }
 
