@@ -2,12 +2,13 @@
  * Collectives on the default process group, as torch.distributed's: in place where PyTorch works
  * in place (allReduce, broadcast), new tensors where it fills a list (allGather, reduceScatter).
  * Each has a blocking form and an `…Async` form returning a Work. Host tensors ('cpu', 'ts') go
- * through MPI, this rank's GPU's tensors through NCCL ('nccl' groups); every rank passes the same
- * dtype and shape, except allGather's first dimension.
+ * through MPI, this rank's GPU's tensors through NCCL ('nccl' groups), other devices' tensors
+ * through MPI by host copies; every rank passes the same dtype and shape, except allGather's
+ * first dimension.
  */
 import { cat, fmt, fromTypedArray, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
 import type { MpiReduceOp } from '@nodegrad/native';
-import { mpiEngine, ncclEngine, type Engine } from './engines.js';
+import { mpiEngine, ncclEngine, stagedEngine, type Engine } from './engines.js';
 import { group, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
@@ -24,8 +25,10 @@ function engineFor(op: string, arg: string, t: unknown): Engine {
     throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process has no MPI for host tensors`);
   }
   if (g.nccl && t.device === g.nccl.device) return ncclEngine(g.nccl);
-  throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; the '${g.backend}' process group works on ` +
-    (g.nccl ? `${g.nccl.device} (this rank's GPU) and host tensors` : "host tensors ('cpu' or 'ts')"));
+  // Any other device's tensors go through host copies (an 'mpi' group on GPUs, like gloo).
+  if (g.mpi) return stagedEngine(g.mpi);
+  throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process works on ` +
+    `${g.nccl!.device} (this rank's GPU) only`);
 }
 
 function checkOp(op: string, reduce: unknown): asserts reduce is ReduceOp {

@@ -1,9 +1,10 @@
 /**
- * The two ways a collective runs: MPI on host tensors ('cpu', 'ts'; the addon's communication
- * thread) and NCCL on this rank's GPU ('cuda:N'; the communicator's stream). A collective picks
- * its engine by its tensors' device; both hand back a Pending for Work.
+ * The ways a collective runs: MPI on host tensors ('cpu', 'ts'; the addon's communication
+ * thread), NCCL on this rank's GPU ('cuda:N'; the communicator's stream), and MPI through host
+ * copies for any other device. A collective picks its engine by its tensors' device; each hands
+ * back a Pending for Work.
  */
-import { fmt, type Tensor } from '@nodegrad/autograd';
+import { fmt, noGrad, type Tensor } from '@nodegrad/autograd';
 import type { MpiAddon, MpiReduceOp } from '@nodegrad/native';
 import type { NcclGroup, Pending } from './process_group.js';
 
@@ -53,5 +54,38 @@ export function ncclEngine(g: NcclGroup): Engine {
       return pending(addon.allGather(comm, t, out));
     },
     reduceScatter: (input, out, op) => pending(addon.reduceScatter(comm, input, out, op)),
+  };
+}
+
+/**
+ * MPI for tensors of another device ('cuda:N' in an 'mpi' group, as gloo does for PyTorch): each
+ * tensor is copied to host memory first, reduced there, and copied back into the device tensor
+ * when the work is waited for. Correct everywhere, and as slow as two copies per collective.
+ */
+export function stagedEngine(mpi: MpiAddon): Engine {
+  const inner = mpiEngine(mpi);
+  const host = (t: Tensor) => noGrad(() => t.detach().to('ts'));
+  /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
+  const back = (p: Pending, pairs: [Tensor, Tensor][]): Pending => {
+    let copied = false;
+    const copy = () => {
+      if (copied) return;
+      copied = true;
+      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.device)); });
+    };
+    return {
+      wait: (ms) => { const ok = p.wait(ms); if (ok) copy(); return ok; },
+      done: () => p.done(),
+      whenDone: async () => { await p.whenDone(); },
+    };
+  };
+  return {
+    name: 'mpi',
+    scratchDevice: 'ts',
+    allReduce: (t, op) => { const h = host(t); return back(inner.allReduce(h, op), [[t, h]]); },
+    allReduceCoalesced: (ts, op) => { const hs = ts.map(host); return back(inner.allReduceCoalesced(hs, op), ts.map((t, i) => [t, hs[i]!])); },
+    broadcast: (t, src) => { const h = host(t); return back(inner.broadcast(h, src), [[t, h]]); },
+    allGather: (t, out, counts) => { const h = host(out); return back(inner.allGather(host(t), h, counts), [[out, h]]); },
+    reduceScatter: (input, out, op) => { const h = host(out); return back(inner.reduceScatter(host(input), h, op), [[out, h]]); },
   };
 }

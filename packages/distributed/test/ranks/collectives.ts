@@ -1,18 +1,20 @@
-// Run by collectives.test.ts under `mpirun -np 2`: each rank runs the collectives on 'cpu' and
-// 'ts' tensors and prints one JSON line of what it saw; the test compares against the values
+// Run by collectives.test.ts under `mpirun -np 2`: each rank runs the collectives on 'cpu', 'ts'
+// and 'cuda-emu' tensors (the last through host copies, the path 'cuda:N' tensors take in an
+// 'mpi' group) and prints one JSON line of what it saw; the test compares against the values
 // every rank must end with.
 import { tensor, type Tensor } from '@nodegrad/autograd';
-import '@nodegrad/native';
+import { registerCudaEmulation } from '@nodegrad/native';
 import {
   allGather, allReduce, allReduceAsync, barrier, broadcast, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 
+registerCudaEmulation(); // a device of its own memory: its tensors go through host copies, as 'cuda:N' ones do
 const pg = initProcessGroup({ backend: 'mpi' });
 const r = pg.rank;
 const out: Record<string, unknown> = { rank: r, worldSize: pg.worldSize };
 const list = (t: Tensor) => Array.from(t.toTypedArray());
 
-for (const device of ['cpu', 'ts']) {
+for (const device of ['cpu', 'ts', 'cuda-emu']) {
   for (const op of ['sum', 'avg', 'max', 'min'] as const) {
     out[`${device} float32 ${op}`] = list(allReduce(tensor([r + 1, -2 * r, 0.5], { device, dtype: 'float32' }), op));
   }

@@ -20,7 +20,8 @@ if (mode === 'singleton') {
   out.badSrc = message(() => broadcast(tensor([1]), 1));
   out.badScatter = message(() => reduceScatter(tensor(3)));
   registerCudaEmulation();
-  out.badDevice = message(() => allReduce(tensor([1], { device: 'cuda-emu' })));
+  const emu = allReduce(tensor([2.5], { device: 'cuda-emu' }), 'max');
+  out.staged = [Array.from(emu.toTypedArray()), emu.device];
   out.nccl = message(() => initProcessGroup({ backend: 'nccl' }));
 } else if (mode === 'mismatch') {
   const pg = initProcessGroup({ backend: 'mpi', debug: true });
