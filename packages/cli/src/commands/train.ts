@@ -55,6 +55,8 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   if (cfg.nproc > 1 && !insideJob()) return relaunch(cfg, argv);
   const ranks = cfg.nproc > 1 ? joinJob(cfg) : SINGLE;
+  // Each rank of a 'cuda' run trains on its own GPU.
+  if (ranks.device && ranks.device !== cfg.device) cfg = { ...cfg, device: ranks.device };
   const say = ranks.writer ? (line: string) => console.log(line) : () => {};
   // oneDNN sizes its primitives for the thread count when it creates them: set it before any conv.
   if (cfg.device === 'cpu' && getNumThreads() !== cfg.threads) setNumThreads(cfg.threads);

@@ -32,18 +32,24 @@ export interface Ranks {
   writer: boolean;
   /** Element-wise sums of `values` over every rank (one all-reduce; identity for one rank). */
   sum(values: number[]): number[];
+  /** This rank's device when it is not the run's (a 'cuda' run: the GPU of the local rank). */
+  device?: string;
 }
 
 export const SINGLE: Ranks = { rank: 0, worldSize: 1, writer: true, sum: (v) => v };
 
-/** Joins the job's process group; the world must be the run's --nproc. */
+/**
+ * Joins the job's process group; the world must be the run's --nproc. A 'cuda' run takes NCCL,
+ * each rank on the GPU of its local rank (`device`); a host run takes MPI.
+ */
 export function joinJob(cfg: TrainConfig): Ranks {
-  const pg = initProcessGroup({ backend: 'mpi' });
+  const cudaRun = cfg.device.startsWith('cuda:');
+  const pg = initProcessGroup({ backend: cudaRun ? 'nccl' : 'mpi' });
   if (pg.worldSize !== cfg.nproc) {
     throw new CliError(`this run is for --nproc ${cfg.nproc} but mpirun started ${pg.worldSize} processes`);
   }
   return {
-    rank: pg.rank, worldSize: pg.worldSize, writer: pg.rank === 0,
+    rank: pg.rank, worldSize: pg.worldSize, writer: pg.rank === 0, device: cudaRun ? `cuda:${pg.localRank}` : cfg.device,
     sum: (v) => Array.from(allReduce(tensor(v, { device: 'ts', dtype: 'float64' }), 'sum').toTypedArray()),
   };
 }
