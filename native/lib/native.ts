@@ -121,6 +121,7 @@ export interface NcclAddon {
   /** One NCCL group call over several tensors. */
   allReduceCoalesced(comm: NcclComm, ts: MpiTensor[], op: MpiReduceOp): NcclWork;
   broadcast(comm: NcclComm, t: MpiTensor, src: number): NcclWork;
+  broadcastCoalesced(comm: NcclComm, ts: MpiTensor[], src: number): NcclWork;
   /** Equal sizes: `out` holds worldSize blocks of t's size. */
   allGather(comm: NcclComm, t: MpiTensor, out: MpiTensor): NcclWork;
   reduceScatter(comm: NcclComm, input: MpiTensor, out: MpiTensor, op: MpiReduceOp): NcclWork;
@@ -153,6 +154,8 @@ export interface MpiAddon {
   /** One collective over tensors of one dtype, packed and unpacked on the communication thread. */
   allReduceCoalesced(ts: MpiTensor[], op: MpiReduceOp): MpiWork;
   broadcast(t: MpiTensor, src: number): MpiWork;
+  /** One broadcast over tensors of one dtype, packed and unpacked on the communication thread. */
+  broadcastCoalesced(ts: MpiTensor[], src: number): MpiWork;
   /** counts[r] elements from rank r into `out`, in rank order (MPI_Allgatherv). */
   allGather(t: MpiTensor, out: MpiTensor, counts: number[]): MpiWork;
   /** `input` holds worldSize blocks of out's size; rank r gets the reduction of block r. */

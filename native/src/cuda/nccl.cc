@@ -2,7 +2,7 @@
 //   uniqueId() -> Uint8Array(128)             ncclGetUniqueId, on the rank that makes the group
 //   init(device, rank, size, id) -> comm      ncclCommInitRank on GPU `device`, with its own stream
 //   allReduce(comm, t, op), allReduceCoalesced(comm, ts, op), broadcast(comm, t, root),
-//   allGather(comm, in, out), reduceScatter(comm, in, out, op)
+//   broadcastCoalesced(comm, ts, root), allGather(comm, in, out), reduceScatter(comm, in, out, op)
 //                                  -> work    queued on the comm's stream after everything the
 //                                             compute stream holds so far (an event between them)
 //   wait(work)                                the compute stream waits for the collective (no host block)
@@ -88,13 +88,27 @@ TensorRef onComm(const Napi::Value& v, const Comm& c, const char* op, const char
   return t;
 }
 
+// Makes GPU `device` current, as the kernels' bindings do (so they and these calls agree on it).
+Context& use(int device) {
+  Context& ctx = context(device);
+  activate(ctx.allocator);
+  return ctx;
+}
+
+// `whole` holds the world's blocks of `part`'s size and dtype (allGather's output, reduceScatter's input).
+void checkBlocks(const TensorRef& whole, const TensorRef& part, const Comm& c, const char* wholeName,
+                 const char* partName) {
+  if (whole.numel() != part.numel() * size_t(c.size) || whole.dtype != part.dtype) {
+    throw std::invalid_argument(std::string("'") + wholeName + "' must hold world size x " + partName +
+                                "'s elements, of its dtype");
+  }
+}
+
 // Makes the comm's stream wait for the compute stream, runs `enqueue` on it, and returns the
 // event that marks the collective's end.
 template <typename F>
 Napi::Value collective(Napi::Env env, const Comm& c, F enqueue) {
-  Context& ctx = context(c.device);
-  NG_CUDA(cudaSetDevice(c.device));
-  ctx.start();
+  Context& ctx = use(c.device);
   cudaEvent_t ready;
   NG_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
   NG_CUDA(cudaEventRecord(ready, ctx.stream));
@@ -130,8 +144,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
       }
       ncclUniqueId id;
       std::memcpy(id.internal, info[3].As<Napi::Uint8Array>().Data(), sizeof(id.internal));
-      NG_CUDA(cudaSetDevice(c->device));
-      context(c->device).start();
+      use(c->device);
       NG_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
       NG_NCCL(ncclCommInitRank(&c->comm, c->size, id, c->rank));
     } catch (...) {
@@ -165,20 +178,41 @@ Napi::Value AllReduce(const Napi::CallbackInfo& info) {
   })
 }
 
+// Tensors of the communicator's GPU, as the coalesced collectives take them (written in place).
+std::vector<TensorRef> tensorsOn(const Napi::Value& v, const Comm& c, const char* op) {
+  if (!v.IsArray()) throw std::invalid_argument("'tensors' must be an array");
+  auto list = v.As<Napi::Array>();
+  std::vector<TensorRef> ts;
+  for (uint32_t i = 0; i < list.Length(); i++) ts.push_back(onComm(list.Get(i), c, op, "tensors"));
+  for (const TensorRef& t : ts) markWritten(*t.buf);
+  return ts;
+}
+
 // Several tensors in one NCCL group call: one launch, no packing.
 Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
   NG_CALL("allReduceCoalesced", {
     const Comm& c = commOf(info[0]);
-    if (!info[1].IsArray()) throw std::invalid_argument("'tensors' must be an array");
-    auto list = info[1].As<Napi::Array>();
-    std::vector<TensorRef> ts;
-    for (uint32_t i = 0; i < list.Length(); i++) ts.push_back(onComm(list.Get(i), c, "allReduceCoalesced", "tensors"));
+    const std::vector<TensorRef> ts = tensorsOn(info[1], c, "allReduceCoalesced");
     const ncclRedOp_t op = ncclOp(info[2]);
-    for (const TensorRef& t : ts) markWritten(*t.buf);
     return collective(info.Env(), c, [&] {
       NG_NCCL(ncclGroupStart());
       for (const TensorRef& t : ts) {
         NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
+      }
+      NG_NCCL(ncclGroupEnd());
+    });
+  })
+}
+
+Napi::Value BroadcastCoalesced(const Napi::CallbackInfo& info) {
+  NG_CALL("broadcastCoalesced", {
+    const Comm& c = commOf(info[0]);
+    const std::vector<TensorRef> ts = tensorsOn(info[1], c, "broadcastCoalesced");
+    const int root = int(numberArg(info[2], "broadcastCoalesced", "src"));
+    return collective(info.Env(), c, [&] {
+      NG_NCCL(ncclGroupStart());
+      for (const TensorRef& t : ts) {
+        NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
       }
       NG_NCCL(ncclGroupEnd());
     });
@@ -203,9 +237,7 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
     const Comm& c = commOf(info[0]);
     TensorRef in = onComm(info[1], c, "allGather", "tensor");
     TensorRef out = onComm(info[2], c, "allGather", "output");
-    if (out.numel() != in.numel() * size_t(c.size) || out.dtype != in.dtype) {
-      throw std::invalid_argument("'output' must hold world size x the tensor's elements, of its dtype");
-    }
+    checkBlocks(out, in, c, "output", "the tensor");
     markWritten(*out.buf);
     return collective(info.Env(), c, [&] {
       NG_NCCL(ncclAllGather(in.buf->data, out.buf->data, in.numel(), ncclType(in.dtype), c.comm, c.stream));
@@ -219,9 +251,7 @@ Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
     TensorRef in = onComm(info[1], c, "reduceScatter", "input");
     TensorRef out = onComm(info[2], c, "reduceScatter", "output");
     const ncclRedOp_t op = ncclOp(info[3]);
-    if (in.numel() != out.numel() * size_t(c.size) || out.dtype != in.dtype) {
-      throw std::invalid_argument("'input' must hold world size x the output's elements, of its dtype");
-    }
+    checkBlocks(in, out, c, "input", "the output");
     markWritten(*out.buf);
     return collective(info.Env(), c, [&] {
       NG_NCCL(ncclReduceScatter(in.buf->data, out.buf->data, out.numel(), ncclType(in.dtype), op, c.comm, c.stream));
@@ -232,8 +262,7 @@ Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
 Napi::Value Wait(const Napi::CallbackInfo& info) {
   NG_CALL("wait", {
     Work& w = workOf(info[0]);
-    NG_CUDA(cudaSetDevice(w.device));
-    NG_CUDA(cudaStreamWaitEvent(context(w.device).stream, w.done, 0));
+    NG_CUDA(cudaStreamWaitEvent(use(w.device).stream, w.done, 0));
     return info.Env().Undefined();
   })
 }
@@ -263,6 +292,7 @@ void bindNccl(Napi::Env env, Napi::Object exports) {
   n.Set("allReduce", Napi::Function::New<AllReduce>(env, "allReduce"));
   n.Set("allReduceCoalesced", Napi::Function::New<AllReduceCoalesced>(env, "allReduceCoalesced"));
   n.Set("broadcast", Napi::Function::New<Broadcast>(env, "broadcast"));
+  n.Set("broadcastCoalesced", Napi::Function::New<BroadcastCoalesced>(env, "broadcastCoalesced"));
   n.Set("allGather", Napi::Function::New<AllGather>(env, "allGather"));
   n.Set("reduceScatter", Napi::Function::New<ReduceScatter>(env, "reduceScatter"));
   n.Set("wait", Napi::Function::New<Wait>(env, "wait"));

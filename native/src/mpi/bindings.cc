@@ -34,7 +34,7 @@ Host hostTensor(const Napi::Value& v, const char* op, const char* name, bool wri
     h.count = a.ElementLength();
     h.dtype = parseDType(o.Get("dtype").ToString().Utf8Value(), op);
     if (a.ElementLength() * elementSize(h.dtype) != a.ByteLength()) {
-      throw std::invalid_argument(std::string(op) + ": '" + name + "' has a typed array that does not match its dtype");
+      throw std::invalid_argument(std::string("'") + name + "' has a typed array that does not match its dtype");
     }
   } else {
     TensorRef t = readTensor(v, op, name, cpu::device().allocator);
@@ -49,19 +49,19 @@ Host hostTensor(const Napi::Value& v, const char* op, const char* name, bool wri
     }
   }
   if (h.count > size_t(INT_MAX)) {
-    throw std::invalid_argument(std::string(op) + ": '" + name + "' has " + std::to_string(h.count) +
+    throw std::invalid_argument(std::string("'") + name + "' has " + std::to_string(h.count) +
                                 " elements; MPI counts are int, at most " + std::to_string(INT_MAX));
   }
   return h;
 }
 
-ReduceOp reduceOp(const Napi::Value& v, const char* op) {
+ReduceOp reduceOp(const Napi::Value& v) {
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   if (s == "sum") return ReduceOp::Sum;
   if (s == "avg") return ReduceOp::Avg;
   if (s == "max") return ReduceOp::Max;
   if (s == "min") return ReduceOp::Min;
-  throw std::invalid_argument(std::string(op) + ": op must be 'sum', 'avg', 'max' or 'min', got '" + s + "'");
+  throw std::invalid_argument("op must be 'sum', 'avg', 'max' or 'min', got '" + s + "'");
 }
 
 Napi::Value handle(Napi::Env env, WorkPtr w) {
@@ -73,20 +73,8 @@ WorkPtr& workOf(const Napi::Value& v) {
   return *v.As<Napi::External<WorkPtr>>().Data();
 }
 
-// Runs body, turning a C++ exception into a JS error.
-template <typename F>
-Napi::Value guarded(const Napi::CallbackInfo& info, F body) {
-  try {
-    return body();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
-}
-
 Napi::Value Init(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("mpi.init", {
     WorldInfo w = init();
     auto o = Napi::Object::New(info.Env());
     o.Set("rank", w.rank);
@@ -94,85 +82,99 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     o.Set("threadLevel", w.threadLevel);
     o.Set("library", w.library);
     return o;
-  });
+  })
 }
 
 Napi::Value Finalize(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("mpi.finalize", {
     finalize(info[0].ToBoolean());
     return info.Env().Undefined();
-  });
+  })
 }
 
 Napi::Value AllReduce(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("allReduce", {
     Host t = hostTensor(info[0], "allReduce", "tensor", true);
-    return handle(info.Env(), allReduce(t.data, t.count, t.dtype, reduceOp(info[1], "allReduce"), nullptr));
-  });
+    return handle(info.Env(), allReduce(t.data, t.count, t.dtype, reduceOp(info[1])));
+  })
 }
 
-// allReduceCoalesced(tensors, op): one collective over several tensors of one dtype.
+// A list of host tensors of one dtype, as the coalesced collectives take them (written in place).
+Parts partsOf(const Napi::Value& v, const char* op, DType* dtype) {
+  if (!v.IsArray()) throw std::invalid_argument("'tensors' must be an array");
+  auto list = v.As<Napi::Array>();
+  Parts parts;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Host t = hostTensor(list.Get(i), op, "tensors", true);
+    if (i > 0 && t.dtype != *dtype) throw std::invalid_argument("the tensors must share one dtype");
+    *dtype = t.dtype;
+    parts.emplace_back(t.data, t.count);
+  }
+  return parts;
+}
+
+// allReduceCoalesced(tensors, op) and broadcastCoalesced(tensors, src): one collective over
+// several tensors of one dtype.
 Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    const char* op = "allReduceCoalesced";
-    if (!info[0].IsArray()) throw std::invalid_argument(std::string(op) + ": 'tensors' must be an array");
-    auto list = info[0].As<Napi::Array>();
-    std::vector<std::pair<void*, size_t>> parts;
+  NG_CALL("allReduceCoalesced", {
     DType dtype = DType::F32;
-    for (uint32_t i = 0; i < list.Length(); i++) {
-      Host t = hostTensor(list.Get(i), op, "tensors", true);
-      if (i > 0 && t.dtype != dtype) throw std::invalid_argument(std::string(op) + ": the tensors must share one dtype");
-      dtype = t.dtype;
-      parts.emplace_back(t.data, t.count);
-    }
-    return handle(info.Env(), allReduceCoalesced(std::move(parts), dtype, reduceOp(info[1], op), nullptr));
-  });
+    Parts parts = partsOf(info[0], "allReduceCoalesced", &dtype);
+    return handle(info.Env(), allReduceCoalesced(std::move(parts), dtype, reduceOp(info[1])));
+  })
+}
+
+Napi::Value BroadcastCoalesced(const Napi::CallbackInfo& info) {
+  NG_CALL("broadcastCoalesced", {
+    DType dtype = DType::F32;
+    Parts parts = partsOf(info[0], "broadcastCoalesced", &dtype);
+    const int root = int(numberArg(info[1], "broadcastCoalesced", "src"));
+    return handle(info.Env(), broadcastCoalesced(std::move(parts), dtype, root));
+  })
 }
 
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("broadcast", {
     Host t = hostTensor(info[0], "broadcast", "tensor", true);
     const int root = int(numberArg(info[1], "broadcast", "src"));
-    return handle(info.Env(), broadcast(t.data, t.count, t.dtype, root, nullptr));
-  });
+    return handle(info.Env(), broadcast(t.data, t.count, t.dtype, root));
+  })
 }
 
 // allGather(input, output, counts): counts[r] elements from rank r, in rank order.
 Napi::Value AllGather(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("allGather", {
     Host in = hostTensor(info[0], "allGather", "tensor", false);
     Host out = hostTensor(info[1], "allGather", "output", true);
     Shape counts = shapeArg(info[2], "allGather", "counts");
     return handle(info.Env(), allGather(in.data, out.data, std::vector<int>(counts.begin(), counts.end()), in.dtype,
                                         in.keep));
-  });
+  })
 }
 
 // reduceScatter(input, output, op): input holds worldSize blocks of output's size.
 Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("reduceScatter", {
     Host in = hostTensor(info[0], "reduceScatter", "input", false);
     Host out = hostTensor(info[1], "reduceScatter", "output", true);
-    return handle(info.Env(), reduceScatter(in.data, out.data, out.count, in.dtype, reduceOp(info[2], "reduceScatter"),
-                                            in.keep));
-  });
+    return handle(info.Env(), reduceScatter(in.data, out.data, out.count, in.dtype, reduceOp(info[2]), in.keep));
+  })
 }
 
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { return handle(info.Env(), barrier()); });
+  NG_CALL("barrier", { return handle(info.Env(), barrier()); })
 }
 
 // wait(work, timeoutMs): true when done (throwing the collective's error), false on timeout.
 Napi::Value Wait(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("mpi.wait", {
     WorkPtr w = workOf(info[0]);
     const double ms = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
     return Napi::Boolean::New(info.Env(), w->wait(std::chrono::milliseconds(int64_t(ms))));
-  });
+  })
 }
 
 Napi::Value Done(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), workOf(info[0])->done()); });
+  NG_CALL("mpi.done", { return Napi::Boolean::New(info.Env(), workOf(info[0])->done()); })
 }
 
 // The Promise of whenDone: waits on a libuv pool thread.
@@ -196,12 +198,12 @@ class Waiter : public Napi::AsyncWorker {
 };
 
 Napi::Value WhenDone(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
+  NG_CALL("mpi.whenDone", {
     auto* waiter = new Waiter(info.Env(), workOf(info[0]));
     Napi::Promise p = waiter->promise();
     waiter->Queue();
     return p;
-  });
+  })
 }
 
 }  // namespace
@@ -213,6 +215,7 @@ void bindMpi(Napi::Env env, Napi::Object exports) {
   m.Set("allReduce", Napi::Function::New<AllReduce>(env, "allReduce"));
   m.Set("allReduceCoalesced", Napi::Function::New<AllReduceCoalesced>(env, "allReduceCoalesced"));
   m.Set("broadcast", Napi::Function::New<Broadcast>(env, "broadcast"));
+  m.Set("broadcastCoalesced", Napi::Function::New<BroadcastCoalesced>(env, "broadcastCoalesced"));
   m.Set("allGather", Napi::Function::New<AllGather>(env, "allGather"));
   m.Set("reduceScatter", Napi::Function::New<ReduceScatter>(env, "reduceScatter"));
   m.Set("barrier", Napi::Function::New<Barrier>(env, "barrier"));

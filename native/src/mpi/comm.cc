@@ -94,11 +94,6 @@ class Thread {
     return info_;
   }
 
-  bool running() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return started_ && initError_.empty() && !finalized_;
-  }
-
   // Queues a call; its error message is prefixed with `what` and the rank.
   WorkPtr submit(std::string what, std::function<int()> call) {
     auto work = std::make_shared<Work>(what);
@@ -212,45 +207,59 @@ Thread& comm() {
 }  // namespace
 
 WorldInfo init() { return comm().start(); }
-bool initialized() { return comm().running(); }
 void finalize(bool exiting) { comm().stop(exiting); }
 
-WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op, Keep keep) {
+WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op) {
   Thread& t = comm();
-  return t.submit("allReduce", [=, &t, keep = std::move(keep)] {
+  return t.submit("allReduce", [=, &t] {
     int code = MPI_Allreduce(MPI_IN_PLACE, data, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
     if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, count, dtype, t.size());
     return code;
   });
 }
 
-WorkPtr allReduceCoalesced(std::vector<std::pair<void*, size_t>> parts, DType dtype, ReduceOp op, Keep keep) {
+// Packs `parts` into one buffer, runs `call` on it, and writes the parts back from it.
+static int packed(const Parts& parts, DType dtype, const std::function<int(void* data, int count)>& call) {
+  const size_t elem = elementSize(dtype);
+  size_t count = 0;
+  for (const auto& [p, n] : parts) count += n;
+  if (count > size_t(INT_MAX)) return int(MPI_ERR_COUNT);
+  std::vector<char> buf(count * elem);
+  size_t at = 0;
+  for (const auto& [p, n] : parts) {
+    std::memcpy(buf.data() + at, p, n * elem);
+    at += n * elem;
+  }
+  const int code = call(buf.data(), int(count));
+  if (code != MPI_SUCCESS) return code;
+  at = 0;
+  for (const auto& [p, n] : parts) {
+    std::memcpy(p, buf.data() + at, n * elem);
+    at += n * elem;
+  }
+  return code;
+}
+
+WorkPtr allReduceCoalesced(Parts parts, DType dtype, ReduceOp op) {
   Thread& t = comm();
-  return t.submit("allReduceCoalesced", [=, &t, parts = std::move(parts), keep = std::move(keep)] {
-    const size_t elem = elementSize(dtype);
-    size_t count = 0;
-    for (const auto& [p, n] : parts) count += n;
-    if (count > size_t(INT_MAX)) return int(MPI_ERR_COUNT);
-    std::vector<char> packed(count * elem);
-    size_t at = 0;
-    for (const auto& [p, n] : parts) {
-      std::memcpy(packed.data() + at, p, n * elem);
-      at += n * elem;
-    }
-    int code = MPI_Allreduce(MPI_IN_PLACE, packed.data(), int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
-    if (code != MPI_SUCCESS) return code;
-    if (op == ReduceOp::Avg) divide(packed.data(), count, dtype, t.size());
-    at = 0;
-    for (const auto& [p, n] : parts) {
-      std::memcpy(p, packed.data() + at, n * elem);
-      at += n * elem;
-    }
-    return code;
+  return t.submit("allReduceCoalesced", [=, &t, parts = std::move(parts)] {
+    return packed(parts, dtype, [&](void* data, int count) {
+      const int code = MPI_Allreduce(MPI_IN_PLACE, data, count, mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+      if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, size_t(count), dtype, t.size());
+      return code;
+    });
   });
 }
 
-WorkPtr broadcast(void* data, size_t count, DType dtype, int root, Keep keep) {
-  return comm().submit("broadcast", [=, keep = std::move(keep)] {
+WorkPtr broadcastCoalesced(Parts parts, DType dtype, int root) {
+  return comm().submit("broadcastCoalesced", [=, parts = std::move(parts)] {
+    return packed(parts, dtype,
+                  [&](void* data, int count) { return MPI_Bcast(data, count, mpiType(dtype), root, MPI_COMM_WORLD); });
+  });
+}
+
+WorkPtr broadcast(void* data, size_t count, DType dtype, int root) {
+  return comm().submit("broadcast", [=] {
     return MPI_Bcast(data, int(count), mpiType(dtype), root, MPI_COMM_WORLD);
   });
 }

@@ -50,7 +50,6 @@ struct WorldInfo {
 // Starts the communication thread and MPI on it, once per process; later calls return the same.
 // Throws with MPI's message when MPI_Init_thread fails.
 WorldInfo init();
-bool initialized();
 // MPI_Finalize on the communication thread after everything queued, then joins it. Idempotent;
 // also run at process exit if JS did not call it. `exiting`: the process is about to exit, and a
 // collective still running (a peer died, or JS stopped waiting) is left behind instead of waited
@@ -58,13 +57,17 @@ bool initialized();
 void finalize(bool exiting);
 
 // The collectives, queued: each names itself and the rank in its error. Buffers are host memory
-// that must stay alive until the work is done; `keep` holds what owns them.
+// that must stay alive until the work is done (JS holds the tensors); `keep` holds a temporary
+// that an input is read from (a plain copy of a blocked buffer).
 using Keep = std::shared_ptr<void>;
-WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op, Keep keep);
-WorkPtr broadcast(void* data, size_t count, DType dtype, int root, Keep keep);
-// Several tensors of one dtype reduced as one: the communication thread packs them into one
-// buffer, all-reduces it, and writes each back (DDP's buckets, without a copy on the JS thread).
-WorkPtr allReduceCoalesced(std::vector<std::pair<void*, size_t>> parts, DType dtype, ReduceOp op, Keep keep);
+WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op);
+WorkPtr broadcast(void* data, size_t count, DType dtype, int root);
+// Several tensors of one dtype as one collective: the communication thread packs them into one
+// buffer, all-reduces or broadcasts it, and writes each back (DDP's buckets and buffers, without a
+// copy on the JS thread).
+using Parts = std::vector<std::pair<void*, size_t>>;
+WorkPtr allReduceCoalesced(Parts parts, DType dtype, ReduceOp op);
+WorkPtr broadcastCoalesced(Parts parts, DType dtype, int root);
 // Rank r's `counts[r]` elements, in rank order, into `out` (sum of counts elements).
 WorkPtr allGather(const void* in, void* out, const std::vector<int>& counts, DType dtype, Keep keep);
 // The reduction of `in` (size * count elements) over ranks; rank r keeps block r in `out`.

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mpirunArgs } from '../src/commands/launch.js';
+import { mpirunArgs } from '../src/mpirun.js';
 import { BIN, REPO } from './cli_helpers.js';
 import { mpiMissing } from '../../distributed/test/mpirun.js';
 

@@ -31,6 +31,11 @@ function engineFor(op: string, arg: string, t: unknown): Engine {
     `${g.nccl!.device} (this rank's GPU) only`);
 }
 
+function checkSrc(op: string, src: number): void {
+  const g = group(op);
+  if (!Number.isInteger(src) || src < 0 || src >= g.worldSize) throw new Error(`${op}: src ${src} is not a rank of a world of ${g.worldSize}`);
+}
+
 function checkOp(op: string, reduce: unknown): asserts reduce is ReduceOp {
   if (!REDUCE_OPS.includes(reduce as ReduceOp)) {
     throw new Error(`${op}: op must be one of ${REDUCE_OPS.map((o) => `'${o}'`).join(', ')}, got ${String(reduce)}`);
@@ -95,6 +100,20 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tenso
   return work(name, p, () => tensor, [tensor]);
 }
 
+/** Checks the tensors of a coalesced collective (one dtype and device) and returns their engine. */
+function listEngine(op: string, tensors: readonly Tensor[]): Engine {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${op}: 'tensors' must be a non-empty array of Tensors`);
+  const engine = engineFor(op, 'tensors[0]', tensors[0]);
+  tensors.forEach((t, i) => {
+    if (!(t instanceof Tensor)) throw new Error(`${op}: 'tensors[${i}]' must be a Tensor, got ${typeof t}`);
+    if (t.dtype !== tensors[0]!.dtype || t.device !== tensors[0]!.device) {
+      throw new Error(`${op}: tensors[${i}] is ${t.dtype} on ${t.device} but tensors[0] is ${tensors[0]!.dtype} on ${tensors[0]!.device}`);
+    }
+    handshake(op, t, engine);
+  });
+  return engine;
+}
+
 /**
  * allReduce of several tensors of one dtype and device as one collective (torch's
  * all_reduce_coalesced), each written in place: with MPI packed and unpacked on the communication
@@ -106,17 +125,21 @@ export function allReduceCoalesced(tensors: readonly Tensor[], op: ReduceOp = 's
 
 export function allReduceCoalescedAsync(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Work<Tensor[]> {
   const name = 'allReduceCoalesced';
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${name}: 'tensors' must be a non-empty array of Tensors`);
-  const engine = engineFor(name, 'tensors[0]', tensors[0]);
-  tensors.forEach((t, i) => {
-    engineFor(name, `tensors[${i}]`, t);
-    if (t.dtype !== tensors[0]!.dtype || t.device !== tensors[0]!.device) {
-      throw new Error(`${name}: tensors[${i}] is ${t.dtype} on ${t.device} but tensors[0] is ${tensors[0]!.dtype} on ${tensors[0]!.device}`);
-    }
-  });
   checkOp(name, op);
-  for (const t of tensors) handshake(name, t, engine);
-  const p = engine.allReduceCoalesced([...tensors], op);
+  const p = listEngine(name, tensors).allReduceCoalesced([...tensors], op);
+  for (const t of tensors) t.markWritten();
+  return work(name, p, () => [...tensors], [...tensors]);
+}
+
+/** broadcast of several tensors of one dtype and device as one collective, each in place. */
+export function broadcastCoalesced(tensors: readonly Tensor[], src = 0): Tensor[] {
+  return broadcastCoalescedAsync(tensors, src).wait();
+}
+
+export function broadcastCoalescedAsync(tensors: readonly Tensor[], src = 0): Work<Tensor[]> {
+  const name = 'broadcastCoalesced';
+  checkSrc(name, src);
+  const p = listEngine(name, tensors).broadcastCoalesced([...tensors], src);
   for (const t of tensors) t.markWritten();
   return work(name, p, () => [...tensors], [...tensors]);
 }
@@ -129,12 +152,34 @@ export function broadcast(tensor: Tensor, src = 0): Tensor {
 export function broadcastAsync(tensor: Tensor, src = 0): Work<Tensor> {
   const name = 'broadcast';
   const engine = engineFor(name, 'tensor', tensor);
-  const g = group(name);
-  if (!Number.isInteger(src) || src < 0 || src >= g.worldSize) throw new Error(`${name}: src ${src} is not a rank of a world of ${g.worldSize}`);
+  checkSrc(name, src);
   handshake(name, tensor, engine);
   const p = engine.broadcast(tensor, src);
   tensor.markWritten();
   return work(name, p, () => tensor, [tensor]);
+}
+
+/**
+ * Every rank's `tensor`, of one shape on every rank, into `output` (world size x its elements,
+ * rank r's in block r), as torch's all_gather_into_tensor: one collective, no shape exchange.
+ */
+export function allGatherInto(output: Tensor, tensor: Tensor): Tensor {
+  return allGatherIntoAsync(output, tensor).wait();
+}
+
+export function allGatherIntoAsync(output: Tensor, tensor: Tensor): Work<Tensor> {
+  const name = 'allGatherInto';
+  const engine = engineFor(name, 'tensor', tensor);
+  engineFor(name, 'output', output);
+  const g = group(name);
+  if (output.device !== tensor.device || output.dtype !== tensor.dtype || output.size !== tensor.size * g.worldSize) {
+    throw new Error(`${name}: 'output' (${output.dtype} ${fmt(output.shape)} on ${output.device}) must hold ${g.worldSize} x ` +
+      `'tensor' (${tensor.dtype} ${fmt(tensor.shape)} on ${tensor.device})`);
+  }
+  handshake(name, tensor, engine);
+  const p = engine.allGather(tensor, output, Array(g.worldSize).fill(tensor.size) as number[]);
+  output.markWritten();
+  return work(name, p, () => output, [tensor, output]);
 }
 
 /**

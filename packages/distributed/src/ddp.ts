@@ -8,8 +8,8 @@
  * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
  */
 import { keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor } from '@nodegrad/autograd';
-import { Module } from '@nodegrad/nn';
-import { allReduceCoalescedAsync, broadcast } from './collectives.js';
+import { fusedLists, Module } from '@nodegrad/nn';
+import { allReduceCoalescedAsync, broadcast, broadcastCoalesced } from './collectives.js';
 import { group, type Work } from './process_group.js';
 
 export interface DDPOptions {
@@ -67,7 +67,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.synced = named.map(([, p]) => p);
     for (const [n, p] of named) this.names.set(p, n);
     // Every rank starts from rank 0's weights and statistics.
-    noGrad(() => { for (const t of [...module.parameters(), ...module.buffers()]) broadcast(t, 0); });
+    broadcastFromRank0([...module.parameters(), ...module.buffers()]);
     this.buildBuckets([...this.synced].reverse(), this.capBytes);
     for (const p of this.synced) registerPostAccumulateGradHook(p, () => this.gradReady(p));
   }
@@ -86,9 +86,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   override forward(...inputs: unknown[]): unknown {
     this.checkPreviousReduction();
     const g = group('DistributedDataParallel');
-    if (this.training && this.broadcastBuffers && g.worldSize > 1) {
-      noGrad(() => { for (const b of this.module.buffers()) broadcast(b, 0); });
-    }
+    if (this.training && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
     const out: unknown = this.module.call(...inputs);
     if (this.findUnused && this.sync && this.training) this.noteUsed(out);
     return out;
@@ -205,4 +203,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 }
 
-
+/** Rank 0's values of `tensors`, in place: one collective per device and dtype. */
+function broadcastFromRank0(tensors: Tensor[]): void {
+  noGrad(() => { for (const list of fusedLists(tensors)) broadcastCoalesced(list, 0); });
+}

@@ -13,6 +13,7 @@ export interface Engine {
   allReduce(t: Tensor, op: MpiReduceOp): Pending;
   allReduceCoalesced(ts: Tensor[], op: MpiReduceOp): Pending;
   broadcast(t: Tensor, src: number): Pending;
+  broadcastCoalesced(ts: Tensor[], src: number): Pending;
   /** counts[r] elements from rank r into `out`, in rank order. */
   allGather(t: Tensor, out: Tensor, counts: number[]): Pending;
   reduceScatter(input: Tensor, out: Tensor, op: MpiReduceOp): Pending;
@@ -29,6 +30,7 @@ export function mpiEngine(mpi: MpiAddon): Engine {
     allReduce: (t, op) => pending(mpi.allReduce(t, op)),
     allReduceCoalesced: (ts, op) => pending(mpi.allReduceCoalesced(ts, op)),
     broadcast: (t, src) => pending(mpi.broadcast(t, src)),
+    broadcastCoalesced: (ts, src) => pending(mpi.broadcastCoalesced(ts, src)),
     allGather: (t, out, counts) => pending(mpi.allGather(t, out, counts)),
     reduceScatter: (input, out, op) => pending(mpi.reduceScatter(input, out, op)),
   };
@@ -48,6 +50,7 @@ export function ncclEngine(g: NcclGroup): Engine {
     allReduce: (t, op) => pending(addon.allReduce(comm, t, op)),
     allReduceCoalesced: (ts, op) => pending(addon.allReduceCoalesced(comm, ts, op)),
     broadcast: (t, src) => pending(addon.broadcast(comm, t, src)),
+    broadcastCoalesced: (ts, src) => pending(addon.broadcastCoalesced(comm, ts, src)),
     allGather: (t, out, counts) => {
       // NCCL gathers equal blocks: allGather (collectives.ts) pads every rank's part to the largest.
       if (counts.some((c) => c !== t.size)) throw new Error(`allGather: NCCL gathers equal sizes; got ${fmt(counts)}`);
@@ -85,6 +88,7 @@ export function stagedEngine(mpi: MpiAddon): Engine {
     allReduce: (t, op) => { const h = host(t); return back(inner.allReduce(h, op), [[t, h]]); },
     allReduceCoalesced: (ts, op) => { const hs = ts.map(host); return back(inner.allReduceCoalesced(hs, op), ts.map((t, i) => [t, hs[i]!])); },
     broadcast: (t, src) => { const h = host(t); return back(inner.broadcast(h, src), [[t, h]]); },
+    broadcastCoalesced: (ts, src) => { const hs = ts.map(host); return back(inner.broadcastCoalesced(hs, src), ts.map((t, i) => [t, hs[i]!])); },
     allGather: (t, out, counts) => { const h = host(out); return back(inner.allGather(host(t), h, counts), [[out, h]]); },
     reduceScatter: (input, out, op) => { const h = host(out); return back(inner.reduceScatter(host(input), h, op), [[out, h]]); },
   };

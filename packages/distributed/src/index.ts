@@ -7,8 +7,10 @@ export {
   type DistBackend, type InitOptions, type ProcessGroup,
 } from './process_group.js';
 export {
-  allGather, allGatherAsync, allReduce, allReduceAsync, allReduceCoalesced, allReduceCoalescedAsync, barrier, barrierAsync, broadcast, broadcastAsync,
-  reduceScatter, reduceScatterAsync, type ReduceOp,
+  allGather, allGatherAsync, allGatherInto, allGatherIntoAsync, allReduce, allReduceAsync, allReduceCoalesced,
+  allReduceCoalescedAsync, barrier, barrierAsync, broadcast, broadcastAsync, broadcastCoalesced, broadcastCoalescedAsync,
+  reduceScatter, reduceScatterAsync,
+  type ReduceOp,
 } from './collectives.js';
 export { convertSyncBatchNorm, SyncBatchNorm } from './sync_batch_norm.js';
 export { DistributedDataParallel, type DDPOptions } from './ddp.js';

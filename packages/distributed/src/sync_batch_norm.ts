@@ -2,18 +2,18 @@
  * SyncBatchNorm: batch normalization whose training statistics cover the batch of every rank, as
  * torch.nn.SyncBatchNorm (torch/nn/modules/_functions.py), on the split batch-norm kernels. In
  * training with a world larger than 1, each rank computes its own mean and invstd; one all-gather
- * of (mean, invstd, count) per rank gives every rank the global statistics (ranks with an empty
- * batch join it with count 0 and are left out of the combination); the running variance uses the
- * global unbiased count. Backward all-reduces (sum dy, sum dy (x - mean)) in one collective. In
+ * of a (mean, invstd, count) row per rank gives every rank the global statistics (ranks with an
+ * empty batch join it with count 0 and are left out of the combination); the running variance
+ * uses the global unbiased count. Backward all-reduces (sum dy, sum dy (x - mean)) in one collective. In
  * eval, or with one rank, it is exactly BatchNorm2d. Weight and bias gradients stay local: DDP
  * averages them with the rest.
  */
 import {
   batchNormBackwardElemt, batchNormBackwardReduce, batchNormElemt, batchNormGatherStats, batchNormStats,
-  batchNormUpdateRunning_, cat, defineFunction, fmt, full, narrow, stack, tensor, zeros, zerosLike, type Ctx, type Tensor,
+  batchNormUpdateRunning_, cat, defineFunction, fmt, full, narrow, tensor, zeros, zerosLike, type Ctx, type Tensor,
 } from '@nodegrad/autograd';
 import { BatchNormBase, type Module } from '@nodegrad/nn';
-import { allGather, allReduce } from './collectives.js';
+import { allGatherInto, allReduce } from './collectives.js';
 import { getWorldSize, isInitialized } from './process_group.js';
 
 interface SyncOptions {
@@ -34,18 +34,19 @@ const syncBatchNorm = defineFunction({
     const local = x.size / C;
     const opts = { device: x.device, dtype: x.dtype };
     const own = local > 0 ? batchNormStats(x, o.eps) : { mean: zeros([C], opts), invstd: zeros([C], opts) };
-    // One collective: [mean, invstd, count] from every rank.
-    const rows = allGather(cat([own.mean, own.invstd, full([1], local, opts)]));
-    const counts = rows.map((r) => narrow(r, 0, 2 * C, 1).item());
+    // One collective: a row [mean, invstd, count] from every rank; the counts read back at once.
+    const W = getWorldSize();
+    const rows = allGatherInto(zeros([W, 2 * C + 1], opts), cat([own.mean, own.invstd, full([1], local, opts)]));
+    const counts = Array.from(narrow(rows, 1, 2 * C, 1).toTypedArray());
     const total = counts.reduce((a, b) => a + b, 0);
     if (total <= 1) {
       throw new Error(`SyncBatchNorm: Expected more than 1 value per channel when training, got input of shape ${fmt(x.shape)} ` +
-        `and ${total} value${total === 1 ? '' : 's'} per channel over all ${rows.length} ranks`);
+        `and ${total} value${total === 1 ? '' : 's'} per channel over all ${W} ranks`);
     }
     // Ranks with no batch have no statistics (invstd 0): PyTorch masks them out the same way.
-    const live = rows.filter((_, r) => counts[r]! > 0);
-    const { mean, invstd } = batchNormGatherStats(stack(live.map((r) => narrow(r, 0, 0, C))),
-      stack(live.map((r) => narrow(r, 0, C, C))), tensor(counts.filter((n) => n > 0), opts), o.eps);
+    const live = counts.every((n) => n > 0) ? rows : cat(counts.flatMap((n, r) => (n > 0 ? [narrow(rows, 0, r, 1)] : [])));
+    const { mean, invstd } = batchNormGatherStats(narrow(live, 1, 0, C), narrow(live, 1, C, C),
+      tensor(counts.filter((n) => n > 0), opts), o.eps);
     if (o.runningMean && o.runningVar && o.momentum !== null) {
       batchNormUpdateRunning_(o.runningMean, o.runningVar, mean, invstd,
         { count: total, momentum: o.momentum, eps: o.eps, numBatchesTracked: o.counter });

@@ -31,6 +31,8 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
         expect(got[`${device} int64 sum`]).toEqual([2 * 2 ** 40 + 1, -14]);
         expect(got[`${device} int32 max`]).toEqual([1, 0]);
         expect(got[`${device} broadcast from 1`]).toEqual([1, 11]);
+        expect(got[`${device} broadcastCoalesced from 1`]).toEqual([[1, 11], [[2]]]);
+        expect(got[`${device} allGatherInto`]).toEqual([[0, 0], [1, -1]]);
         expect(got[`${device} allGather`]).toEqual([
           { shape: [1, 2], values: [0, 0], device },
           { shape: [2, 2], values: [10, 0, 11, -1], device },

@@ -26,7 +26,7 @@ export {
   type SafetensorsContents, type LoadOptions, type SaveOptions, type StoreAs, type StoredDType,
 } from './safetensors.js';
 export {
-  Optimizer, type ParamGroup, type ParamGroupSpec, type Params, type ParamState, type OptimizerStateDict,
+  fusedLists, Optimizer, type ParamGroup, type ParamGroupSpec, type Params, type ParamState, type OptimizerStateDict,
 } from './optim/optimizer.js';
 export { SGD, type SGDOptions, type SGDGroup } from './optim/sgd.js';
 export { Adam, AdamW, type AdamOptions, type AdamGroup } from './optim/adam.js';

@@ -1,12 +1,6 @@
-/**
- * `nodegrad launch`: runs a script as the ranks of one job, on top of Open MPI's `mpirun` (which
- * also spans hosts and, when one rank throws or is killed, stops the others and exits non-zero).
- * As root it passes --allow-run-as-root; with more ranks than cores, --oversubscribe; each rank
- * gets OMP_NUM_THREADS = cores / ranks unless the environment sets it (torchrun sets 1).
- */
-import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { CliError, UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
+/** `nodegrad launch`: runs a script as the ranks of one job, on top of Open MPI's `mpirun` (src/mpirun.ts). */
+import { UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
+import { runRanks } from '../mpirun.js';
 
 const FLAGS: FlagSpecs = {
   'nproc-per-node': { type: 'int', min: 1, help: 'ranks on each host (default 1)' },
@@ -21,45 +15,6 @@ initProcessGroup() from @nodegrad/distributed finds its rank and the world size.
 
 flags:
 ${formatFlags(FLAGS)}`;
-
-/** The mpirun command line for `nproc` ranks per host running node `script` `args`. */
-export function mpirunArgs(nproc: number, hostfile: string | null, node: readonly string[], isRoot: boolean, cores: number,
-  env: NodeJS.ProcessEnv): string[] {
-  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG'].filter((k) => env[k] !== undefined);
-  return [
-    ...(isRoot ? ['--allow-run-as-root'] : []),
-    ...(hostfile ? ['--hostfile', hostfile, '--npernode', String(nproc)] : ['-np', String(nproc)]),
-    // Ranks are Node processes with their own threads: no pinning to one core each.
-    '--bind-to', 'none',
-    ...(nproc > cores ? ['--oversubscribe'] : []),
-    // Remote ranks get these from mpirun; local ones inherit the environment anyway.
-    ...exported.flatMap((k) => ['-x', k]),
-    process.execPath, ...node,
-  ];
-}
-
-/**
- * Runs `node ...node` (node's flags, the script and its arguments) as `nproc` ranks per host
- * under mpirun, with the terminal's signals passed on; resolves to mpirun's exit code.
- */
-export async function runRanks(nproc: number, hostfile: string | null, node: readonly string[]): Promise<number> {
-  const which = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
-  if (which.error || which.status !== 0) {
-    throw new CliError(`mpirun does not run (${which.error?.message ?? which.stderr.trim()}); ` +
-      'install Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
-  }
-  const cores = availableParallelism();
-  const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))) };
-  const child = spawn('mpirun', mpirunArgs(nproc, hostfile, node, process.getuid?.() === 0, cores, env), { stdio: 'inherit', env });
-  // Ctrl-C reaches mpirun, which stops every rank.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1))));
-  process.off('SIGINT', forward);
-  process.off('SIGTERM', forward);
-  return code;
-}
 
 export async function run(argv: readonly string[]): Promise<number> {
   // Flags come before the script; everything after it is the script's.

@@ -53,7 +53,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     mkdirSync(cfg.out, { recursive: true });
   }
-  if (cfg.nproc > 1 && !insideJob()) return relaunch(cfg, argv);
+  if (cfg.nproc > 1 && !insideJob()) return relaunch(cfg, argv, given.out === undefined && given.resume === undefined);
   const ranks = cfg.nproc > 1 ? joinJob(cfg) : SINGLE;
   // Each rank of a 'cuda' run trains on its own GPU.
   if (ranks.device && ranks.device !== cfg.device) cfg = { ...cfg, device: ranks.device };

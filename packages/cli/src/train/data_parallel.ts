@@ -9,7 +9,7 @@ import { tensor } from '@nodegrad/autograd';
 import { allReduce, convertSyncBatchNorm, DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
 import type { Module } from '@nodegrad/nn';
 import { CliError } from '../args.js';
-import { runRanks } from '../commands/launch.js';
+import { runRanks } from '../mpirun.js';
 import type { TrainConfig } from './config.js';
 
 /** Whether this process is a rank of an mpirun job. */
@@ -17,10 +17,12 @@ export function insideJob(): boolean {
   return process.env.OMPI_COMM_WORLD_SIZE !== undefined;
 }
 
-/** Runs this command line as cfg.nproc ranks; resolves to the job's exit code. */
-export function relaunch(cfg: TrainConfig, argv: readonly string[]): Promise<number> {
-  const hasOut = argv.some((a) => a === '--out' || a.startsWith('--out=') || a === '--resume' || a.startsWith('--resume='));
-  const args = hasOut ? [...argv] : [...argv, '--out', cfg.out];
+/**
+ * Runs this command line as cfg.nproc ranks; resolves to the job's exit code. `fixOut`: the
+ * command line named no folder, so the one chosen here is added for every rank.
+ */
+export function relaunch(cfg: TrainConfig, argv: readonly string[], fixOut: boolean): Promise<number> {
+  const args = fixOut ? [...argv, '--out', cfg.out] : [...argv];
   return runRanks(cfg.nproc, null, [...process.execArgv, process.argv[1]!, 'train', ...args]);
 }
 

@@ -8,6 +8,9 @@ export interface EvalResult {
   /** Fraction in [0, 1]. */
   acc: number;
   samples: number;
+  /** The sums behind loss and acc, which data-parallel ranks add up. */
+  lossSum: number;
+  correct: number;
   /** confusion[trueClass][predictedClass] = count. */
   confusion: number[][];
 }
@@ -56,5 +59,5 @@ export async function evaluate(model: Module, loader: DataLoader, numClasses: nu
     // The copy shares no tensor with the model: its folded weights are freed now, not at GC.
     for (const t of [...fused.parameters(), ...fused.buffers()]) t.dispose();
   }
-  return { loss: samples ? lossSum / samples : NaN, acc: samples ? correct / samples : NaN, samples, confusion };
+  return { loss: samples ? lossSum / samples : NaN, acc: samples ? correct / samples : NaN, samples, lossSum, correct, confusion };
 }

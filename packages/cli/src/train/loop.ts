@@ -104,7 +104,7 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
       }
     }
     const local = await evaluate(model, l.valLoader, l.numClasses, l.valCount);
-    const [valLoss, valCorrect, valSeen] = ranks.sum([local.loss * local.samples || 0, Math.round(local.acc * local.samples) || 0, local.samples]);
+    const [valLoss, valCorrect, valSeen] = ranks.sum([local.lossSum, local.correct, local.samples]);
     const val = { loss: valLoss! / valSeen!, acc: valCorrect! / valSeen! };
     const sums = total(accum);
     const row: EpochRow = {

@@ -2,10 +2,10 @@
 // and 'cuda-emu' tensors (the last through host copies, the path 'cuda:N' tensors take in an
 // 'mpi' group) and prints one JSON line of what it saw; the test compares against the values
 // every rank must end with.
-import { tensor, type Tensor } from '@nodegrad/autograd';
+import { tensor, zeros, type Tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import {
-  allGather, allReduce, allReduceAsync, barrier, broadcast, initProcessGroup, reduceScatter,
+  allGather, allGatherInto, allReduce, allReduceAsync, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 
 registerCudaEmulation(); // a device of its own memory: its tensors go through host copies, as 'cuda:N' ones do
@@ -22,6 +22,9 @@ for (const device of ['cpu', 'ts', 'cuda-emu']) {
   out[`${device} int64 sum`] = list(allReduce(tensor([2 ** 40 + r, -7], { device, dtype: 'int64' })));
   out[`${device} int32 max`] = list(allReduce(tensor([r, -r], { device, dtype: 'int32' }), 'max'));
   out[`${device} broadcast from 1`] = list(broadcast(tensor([r, r + 10], { device }), 1));
+  out[`${device} broadcastCoalesced from 1`] = broadcastCoalesced([tensor([r, r + 10], { device }), tensor([[2 * r]], { device })], 1)
+    .map((t) => t.toArray());
+  out[`${device} allGatherInto`] = allGatherInto(zeros([2, 2], { device }), tensor([r, -r], { device })).toArray();
   // Unequal first dimensions: rank r sends r + 1 rows of 2.
   const rows = tensor(Array.from({ length: r + 1 }, (_, i) => [10 * r + i, -i]), { device });
   out[`${device} allGather`] = allGather(rows).map((t) => ({ shape: t.shape, values: list(t), device: t.device }));

@@ -205,11 +205,11 @@ function loadValue(where: string, index: string, key: string, v: unknown, p: Ten
 }
 
 /**
- * `params` split into the lists one fused update call takes: same device, same dtype, same
- * `key` (a per-parameter scalar of the update, such as Adam's step count), in their order.
- * A group trained from the start is one list.
+ * `params` split into the lists one fused call takes: same device, same dtype, same `key` (a
+ * per-parameter scalar of an update, such as Adam's step count), in their order. A group trained
+ * from the start is one list; DDP broadcasts buffers by the same lists.
  */
-export function fusedLists(params: readonly Tensor[], key: (p: Tensor) => string | number): Tensor[][] {
+export function fusedLists(params: readonly Tensor[], key: (p: Tensor) => string | number = () => ''): Tensor[][] {
   const lists = new Map<string, Tensor[]>();
   for (const p of params) {
     const k = `${p.device} ${p.dtype} ${key(p)}`;
