@@ -110,7 +110,8 @@ export interface Kernels {
   /**
    * Counter-based random draws (philox.ts): element i depends only on (seed, offset + i), so
    * every backend draws the same numbers. Uniform in [0, 1): 24 random bits for float32, 53 for
-   * float64. Normal: Box-Muller in float64, rounded to dtype.
+   * float64, 8 for bfloat16 and 11 for float16 (exact in the type). Normal: Box-Muller in float64,
+   * rounded to dtype (a half type through float32).
    */
   RandomUniform: (shape: Shape, dtype: DType, seed: number, offset: number) => Raw;
   RandomNormal: (shape: Shape, dtype: DType, seed: number, offset: number) => Raw;

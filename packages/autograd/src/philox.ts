@@ -51,6 +51,14 @@ export function uniform24(w: Uint32Array): number {
 }
 
 /**
+ * Uniform in [0, 1) with as many random bits as a half type's significand (8 for bfloat16, 11 for
+ * float16), so the value is exact in the type and rounding can never reach 1.
+ */
+export function uniformHalf(w: Uint32Array, bits: number): number {
+  return (w[0]! >>> (32 - bits)) / 2 ** bits;
+}
+
+/**
  * Standard normal by Box-Muller from the whole block: u1 in (0, 1] from words 0-1, u2 in [0, 1)
  * from words 2-3, z = sqrt(-2 ln u1) cos(2 pi u2), computed in float64.
  */

@@ -70,7 +70,7 @@ describe('pooling errors', () => {
     expect(() => maxPool2d(z([1, 1, 4, 4]), 0)).toThrow('maxPool2d: kernelSize must be an integer >= 1 or a pair of them, got 0');
     expect(() => adaptiveAvgPool2d(z([1, 1, 4, 4]), [0, 2])).toThrow(
       'adaptiveAvgPool2d: outputSize must be positive integers, got [0,2] for input of shape [1, 1, 4, 4]');
-    expect(() => avgPool2d(tensor([[[1]]], { dtype: 'int32' }), 1)).toThrow("avgPool2d: 'input' must be float32 or float64, got int32");
+    expect(() => avgPool2d(tensor([[[1]]], { dtype: 'int32' }), 1)).toThrow("avgPool2d: 'input' must be a float tensor (float32, float64, bfloat16, float16), got int32");
   });
 
   it('maxPool2dBackward checks its indices', () => {
@@ -138,7 +138,7 @@ describe('loss errors', () => {
     expect(() => crossEntropy(z([2, 5]), [1, 2], { labelSmoothing: 1.5 })).toThrow(
       'crossEntropy: labelSmoothing must be between 0.0 and 1.0, got 1.5');
     expect(() => crossEntropy(tensor([[1, 2]], { dtype: 'int64' }), [1])).toThrow(
-      "crossEntropy: 'input' must be float32 or float64, got int64");
+      "crossEntropy: 'input' must be a float tensor (float32, float64, bfloat16, float16), got int64");
   });
 
   it('mseLoss shapes and dtypes', () => {
@@ -158,7 +158,7 @@ describe('loss errors', () => {
 describe('softmax and dropout errors', () => {
   it('softmax dims and dtypes', () => {
     expect(() => softmax(z([2, 3]), 2)).toThrow('softmax: dim 2 is out of range for a tensor of rank 2 (expected in [-2, 1])');
-    expect(() => logSoftmax(tensor([1, 2], { dtype: 'int32' }), 0)).toThrow("logSoftmax: 'input' must be float32 or float64, got int32");
+    expect(() => logSoftmax(tensor([1, 2], { dtype: 'int32' }), 0)).toThrow("logSoftmax: 'input' must be a float tensor (float32, float64, bfloat16, float16), got int32");
   });
 
   it('dropout probability outside [0, 1]', () => {

@@ -1,6 +1,6 @@
 /** The tape as methods: detach, requiresGrad_, hooks, retainGrad, clone, to (backward lives in engine.ts). */
 import { backends, getBackend } from '../backend.js';
-import { isFloat, type DType } from '../dtype.js';
+import { isDType, isFloat, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
@@ -88,11 +88,9 @@ const moveOp = defineOp({
   backward: (ctx, g) => [to(g, ctx.from)],
 });
 
-const DTYPES: readonly string[] = ['float32', 'float64', 'int32', 'int64'];
-
 /** Converts to a dtype or moves to a device; returns x itself when nothing changes. */
 export function to(x: Tensor, target: DType | string): Tensor {
-  if (DTYPES.includes(target)) {
+  if (isDType(target)) {
     if (target === x.dtype) return x;
     if (x.requiresGrad && !isFloat(target as DType)) return detach(wrap(kernels(x).Cast(x, target as DType), x));
     return castOp(x, target as DType);

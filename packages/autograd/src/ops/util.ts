@@ -1,6 +1,6 @@
 /** Helpers every op family uses: argument checks, scalar lifting, kernel access. */
 import type { Backend, Kernels, Raw } from '../backend.js';
-import { isFloat, type DType } from '../dtype.js';
+import { isFloat } from '../dtype.js';
 import { keep } from '../scope.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type Storage } from '../tensor.js';
@@ -74,7 +74,7 @@ export function checkSame(op: string, named: Record<string, Tensor | null | unde
 }
 
 export function checkFloat(op: string, arg: string, t: Tensor): void {
-  if (!isFloat(t.dtype)) throw new Error(`${op}: '${arg}' must be float32 or float64, got ${t.dtype}`);
+  if (!isFloat(t.dtype)) throw new Error(`${op}: '${arg}' must be a float tensor (float32, float64, bfloat16, float16), got ${t.dtype}`);
 }
 
 export function checkRank(op: string, arg: string, t: Tensor, ranks: number[]): void {
@@ -92,8 +92,5 @@ export function binaryArgs(op: string, a: TensorLike, b: TensorLike): [Tensor, T
   return [ta, tb];
 }
 
-export function floatDType(dtype: DType): dtype is 'float32' | 'float64' {
-  return isFloat(dtype);
-}
 
 export type { Shape };

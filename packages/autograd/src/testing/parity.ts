@@ -17,9 +17,9 @@ export interface ParityOptions {
    * Backends to run on; the first is the reference. Default: every available backend, 'ts' first.
    */
   backends?: string[];
-  /** Absolute tolerance; default 1e-5 for float32 results, 1e-10 for float64. */
+  /** Absolute tolerance; default by the result's dtype (`DEFAULT_TOLERANCE`). */
   atol?: number;
-  /** Relative tolerance; default 1e-4 for float32 results, 1e-7 for float64. */
+  /** Relative tolerance; default by the result's dtype (`DEFAULT_TOLERANCE`). */
   rtol?: number;
   /** Return false instead of throwing on a mismatch. */
   raiseException?: boolean;
@@ -31,6 +31,16 @@ export interface ParityOptions {
 }
 
 type Fn = (...inputs: Tensor[]) => Tensor | Tensor[];
+
+/**
+ * Default tolerances per result dtype. The half types allow about two units in the last place
+ * (bfloat16 keeps 8 significant bits, float16 11) over what a float32 accumulation leaves.
+ */
+export const DEFAULT_TOLERANCE: Record<DType, { atol: number; rtol: number }> = {
+  float32: { atol: 1e-5, rtol: 1e-4 }, float64: { atol: 1e-10, rtol: 1e-7 },
+  bfloat16: { atol: 1e-2, rtol: 1.6e-2 }, float16: { atol: 1e-3, rtol: 2e-3 },
+  int32: { atol: 0, rtol: 0 }, int64: { atol: 0, rtol: 0 },
+};
 
 interface Run {
   outs: { shape: readonly number[]; dtype: DType; data: Float64Array }[];
@@ -95,8 +105,8 @@ function indexOf(shape: readonly number[], flat: number): string {
 /** The worst element of `got` against `want`, or null when all are within tolerance. */
 function compare(what: string, shape: readonly number[], dtype: DType, got: Float64Array, want: Float64Array,
   opts: ParityOptions): string | null {
-  const atol = opts.atol ?? (dtype === 'float32' ? 1e-5 : 1e-10);
-  const rtol = opts.rtol ?? (dtype === 'float32' ? 1e-4 : 1e-7);
+  const atol = opts.atol ?? DEFAULT_TOLERANCE[dtype].atol;
+  const rtol = opts.rtol ?? DEFAULT_TOLERANCE[dtype].rtol;
   let worst = -1, worstExcess = 0, bad = 0;
   for (let i = 0; i < got.length; i++) {
     const a = got[i]!, r = want[i]!;

@@ -1,6 +1,6 @@
 /** The 'ts' backend's creation kernels: Copy, Fill and the counter-based random draws. */
 import type { Kernels } from '../../backend.js';
-import { normal, philoxBlock, uniform24, uniform53 } from '../../philox.js';
+import { normal, philoxBlock, uniform24, uniform53, uniformHalf } from '../../philox.js';
 import { numel } from '../../shape.js';
 import { arr, out } from './util.js';
 
@@ -26,7 +26,8 @@ export const creationKernels: Pick<Kernels, 'Copy' | 'Fill' | 'RandomUniform' | 
     return r;
   },
   RandomUniform: (shape, dtype, seed, offset) =>
-    draw(shape, dtype, seed, offset, dtype === 'float32' ? uniform24 : uniform53),
+    draw(shape, dtype, seed, offset, dtype === 'float64' ? uniform53 : dtype === 'bfloat16' ? (w) => uniformHalf(w, 8)
+      : dtype === 'float16' ? (w) => uniformHalf(w, 11) : uniform24),
   RandomNormal: (shape, dtype, seed, offset) => draw(shape, dtype, seed, offset, normal),
   Bernoulli: (shape, p, value, dtype, seed, offset) => {
     if (!(p >= 0 && p <= 1)) throw new Error(`Bernoulli: p must be in [0, 1], got ${p} (shape [${shape.join(', ')}])`);

@@ -105,7 +105,7 @@ function oneHot(indices: Raw, numClasses: number, dtype: Raw['dtype'], ignoreInd
   if (indices.dtype !== 'int32' && indices.dtype !== 'int64') {
     throw new Error(`OneHot: indices must be int32 or int64, got ${indices.dtype} of shape ${fmt(indices.shape)}`);
   }
-  if (!isFloat(dtype)) throw new Error(`OneHot: output dtype must be float32 or float64, got ${dtype}`);
+  if (!isFloat(dtype)) throw new Error(`OneHot: output dtype must be a float type, got ${dtype}`);
   if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new Error(`OneHot: numClasses must be a non-negative integer, got ${numClasses}`);
   const idx = arr(indices);
   const r = out([...indices.shape, numClasses], dtype);

@@ -1,9 +1,12 @@
 /**
  * Batch norm over dim 1 of an [N, C, *] tensor, in the parts of PyTorch's CUDA path (see the
  * Kernels entries in backend.ts). Each channel is N contiguous runs of prod(*) elements;
- * per-channel sums are accumulated in float64 whatever the tensor's dtype.
+ * per-channel sums are accumulated in float64 whatever the tensor's dtype. For a half x the
+ * per-channel vectors it makes are float32 (PyTorch's accumulate type), and those it takes may be
+ * float32 or x's dtype.
  */
 import type { BatchNormUpdateParams, Kernels, Raw } from '../../backend.js';
+import { isFloat, isHalf, type DType } from '../../dtype.js';
 import { fmt, numel, type Shape } from '../../shape.js';
 import { farr, out } from './util.js';
 
@@ -11,7 +14,7 @@ interface Layout { N: number; C: number; S: number }
 
 function layoutOf(op: string, x: Raw): Layout {
   if (x.shape.length < 2) throw new Error(`${op}: expected input of shape [N, C, *], got ${fmt(x.shape)}`);
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`${op}: input must be float32 or float64, got ${x.dtype}`);
+  if (!isFloat(x.dtype)) throw new Error(`${op}: input must be a float tensor, got ${x.dtype}`);
   return { N: x.shape[0]!, C: x.shape[1]!, S: numel(x.shape.slice(2)) };
 }
 
@@ -19,15 +22,20 @@ function layoutOf(op: string, x: Raw): Layout {
 function perChannel(op: string, name: string, t: Raw | null, x: Raw, C: number, fill: number): Float64Array {
   const v = new Float64Array(C);
   if (!t) return v.fill(fill);
-  if (t.shape.length !== 1 || t.shape[0] !== C || t.dtype !== x.dtype) {
-    throw new Error(`${op}: ${name} of shape ${fmt(t.shape)} (${t.dtype}) must be [${C}] (${x.dtype}) for input ${fmt(x.shape)}`);
+  if (t.shape.length !== 1 || t.shape[0] !== C || !(t.dtype === x.dtype || t.dtype === statsDType(x.dtype))) {
+    throw new Error(`${op}: ${name} of shape ${fmt(t.shape)} (${t.dtype}) must be [${C}] (${statsDType(x.dtype)}) for input ${fmt(x.shape)}`);
   }
   v.set(farr(t));
   return v;
 }
 
-function channelVector(values: Float64Array, dtype: Raw['dtype']): Raw {
-  const r = out([values.length] as Shape, dtype);
+/** The dtype of the per-channel statistics for input of dtype x: float32 for the half types. */
+function statsDType(x: DType): DType {
+  return isHalf(x) ? 'float32' : x;
+}
+
+function channelVector(values: Float64Array, x: DType): Raw {
+  const r = out([values.length] as Shape, statsDType(x));
   farr(r).set(values);
   return r;
 }
@@ -88,8 +96,8 @@ function batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw,
 }
 
 function batchNormInvstd(v: Raw, eps: number): Raw {
-  if (v.shape.length !== 1 || (v.dtype !== 'float32' && v.dtype !== 'float64')) {
-    throw new Error(`BatchNormInvstd: var must be a float32 or float64 vector [C], got ${fmt(v.shape)} (${v.dtype})`);
+  if (v.shape.length !== 1 || !isFloat(v.dtype)) {
+    throw new Error(`BatchNormInvstd: var must be a float vector [C], got ${fmt(v.shape)} (${v.dtype})`);
   }
   return channelVector(Float64Array.from(farr(v), (s) => 1 / Math.sqrt(s + eps)), v.dtype);
 }
@@ -145,7 +153,8 @@ function batchNormUpdateRunning(runMean: Raw, runVar: Raw, counter: Raw | null, 
   const op = 'BatchNormUpdateRunning';
   const C = runMean.shape[0] ?? 0;
   for (const [name, t] of [['runMean', runMean], ['runVar', runVar], ['mean', mean], ['invstd', invstd]] as const) {
-    if (t.shape.length !== 1 || t.shape[0] !== C || t.dtype !== runMean.dtype || (t.dtype !== 'float32' && t.dtype !== 'float64')) {
+    const dtypeOk = t.dtype === runMean.dtype || (t === mean || t === invstd) && t.dtype === statsDType(runMean.dtype);
+    if (t.shape.length !== 1 || t.shape[0] !== C || !dtypeOk || !isFloat(t.dtype)) {
       throw new Error(`${op}: ${name} of shape ${fmt(t.shape)} (${t.dtype}) must be a float vector like runMean ${fmt(runMean.shape)} (${runMean.dtype})`);
     }
   }

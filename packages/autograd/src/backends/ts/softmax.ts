@@ -1,5 +1,6 @@
 /** Softmax and log-softmax along one axis, numerically stable: the row maximum is subtracted first. */
 import type { Kernels, Raw } from '../../backend.js';
+import { isFloat } from '../../dtype.js';
 import { fmt, numel } from '../../shape.js';
 import { farr, out } from './util.js';
 
@@ -12,7 +13,7 @@ function softmaxAlong(op: string, x: Raw, axis: number, log: boolean): Raw {
   if (!(Number.isInteger(axis) && axis >= 0 && axis < Math.max(rank, 1))) {
     throw new Error(`${op}: axis ${axis} is out of range for input ${fmt(x.shape)}`);
   }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new Error(`${op}: input must be float32 or float64, got ${x.dtype}`);
+  if (!isFloat(x.dtype)) throw new Error(`${op}: input must be a float tensor, got ${x.dtype}`);
   const outer = numel(x.shape.slice(0, axis));
   const len = rank === 0 ? 1 : x.shape[axis]!;
   const inner = numel(x.shape.slice(axis + 1));
