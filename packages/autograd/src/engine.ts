@@ -4,6 +4,7 @@
  */
 import { gradEdge } from './function.js';
 import { GradBuffers } from './grad_buffers.js';
+import { withoutAutocast } from './autocast.js';
 import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
 import { installMethods } from './methods.js';
 import { add } from './ops/arith.js';
@@ -161,12 +162,13 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
       if (!needed || needed.has(node)) step(node);
     }
   };
+  // Backward runs with autocast off: each gradient op takes the types its forward chose.
   if (!scope) {
-    enableGrad(run);
+    enableGrad(() => withoutAutocast(run));
     return;
   }
   try {
-    noGrad(run);
+    noGrad(() => withoutAutocast(run));
   } finally {
     // What is left (gradients grad() returns, anything still referenced) passes to the caller's scope.
     closeScope(scope, new Set(scope.created.keys()));

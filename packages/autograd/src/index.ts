@@ -16,6 +16,7 @@ export {
   type SGDStepParams, type AdamStepParams,
 } from './backend.js';
 export { tsBackend } from './backends/ts/index.js';
+export { autocast, autocastInputs, autocastDType, isAutocastEnabled, type AutocastDevice, type AutocastOptions, type CastPolicy } from './autocast.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
 export { defineOp, defineFunction, CtxBase, type Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';

@@ -165,3 +165,8 @@ export function buffersOf(v: unknown, out: Set<unknown>): Set<unknown> {
 export function tidyDepth(): number {
   return stack.length;
 }
+
+/** @internal Whether an open tidy scope still holds `buf` (one that was recorded and not yet freed or released). */
+export function isHeldByScope(buf: unknown): boolean {
+  return stack.some((s) => s.created.has(buf));
+}

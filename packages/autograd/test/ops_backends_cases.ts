@@ -6,7 +6,7 @@
  * on its own.
  */
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, manualSeed, randn, type DType, type KernelName, type Tensor } from '@nodegrad/autograd';
+import { fromTypedArray, manualSeed, randn, type DType, type HalfDType, type KernelName, type Tensor } from '@nodegrad/autograd';
 import { checkParity, describeBackends } from '@nodegrad/autograd/testing';
 
 /**
@@ -27,6 +27,8 @@ export interface Case {
   /** Tolerances for checkParity when a float32 sum over many terms needs more than the defaults. */
   atol?: number;
   rtol?: number;
+  /** Tolerances for the half-type runs, where a case needs more than the type's defaults. */
+  half?: { atol?: number; rtol?: number };
 }
 
 const shapeOf = (i: Input) => (Array.isArray(i) ? i : i.shape);
@@ -60,12 +62,23 @@ function make(input: Input): Tensor {
   return fromTypedArray(data, input.shape, { dtype: 'float32', requiresGrad: grad });
 }
 
+/** A float32 input in a half type: the same values rounded, a leaf that requires grad as the original. */
+function inDType(t: Tensor, dtype: HalfDType | undefined): Tensor {
+  if (!dtype || t.dtype !== 'float32') return t;
+  const h = t.detach().to(dtype);
+  h.requiresGrad = t.requiresGrad;
+  return h;
+}
+
 /**
  * Registers `suite [device]` for every backend but 'ts' (the reference), with one test per case:
- * checkParity of the case's function on ['ts', device].
+ * checkParity of the case's function on ['ts', device]. `needs`: the kernels and dtypes the suite
+ * computes (describeBackends skips a backend lacking one). With `half`, float inputs are rounded
+ * to that type and each backend is compared with the 'ts' emulation of it, within the type's
+ * default tolerance (parity.ts DEFAULT_TOLERANCE) unless the case states its own.
  */
-/** `needs`: the kernels and dtypes the suite computes (describeBackends skips a backend lacking one). */
-export function paritySuite(suite: string, cases: readonly Case[], needs: readonly (readonly [KernelName, DType])[] = []): void {
+export function paritySuite(suite: string, cases: readonly Case[], needs: readonly (readonly [KernelName, DType])[] = [],
+  half?: HalfDType): void {
   const titles = cases.map(title);
   const dup = titles.find((t, i) => titles.indexOf(t) !== i);
   if (dup) throw new Error(`paritySuite '${suite}': two cases are titled '${dup}'`);
@@ -73,8 +86,9 @@ export function paritySuite(suite: string, cases: readonly Case[], needs: readon
     cases.forEach((c, i) => {
       it(titles[i]!, () => {
         manualSeed(seedOf(titles[i]!));
-        const inputs = c.inputs.map(make);
-        expect(checkParity(c.fn, inputs, { backends: ['ts', device], atol: c.atol, rtol: c.rtol })).toBe(true);
+        const inputs = c.inputs.map((i) => inDType(make(i), half));
+        const tol = half ? c.half ?? {} : c;
+        expect(checkParity(c.fn, inputs, { backends: ['ts', device], atol: tol.atol, rtol: tol.rtol })).toBe(true);
       });
     });
   }, { skip: { ts: 'the reference backend' }, needs });

@@ -107,7 +107,7 @@ export function add(a: TensorLike, b: TensorLike): Tensor { return addOp(...bina
 export function sub(a: TensorLike, b: TensorLike): Tensor { return subOp(...binaryArgs('sub', a, b)); }
 export function mul(a: TensorLike, b: TensorLike): Tensor { return mulOp(...binaryArgs('mul', a, b)); }
 export function div(a: TensorLike, b: TensorLike): Tensor { return divOp(...binaryArgs('div', a, b)); }
-export function pow(a: TensorLike, b: TensorLike): Tensor { return powOp(...binaryArgs('pow', a, b)); }
+export function pow(a: TensorLike, b: TensorLike): Tensor { return powOp(...binaryArgs('pow', a, b, 'float32')); }
 export function maximum(a: TensorLike, b: TensorLike): Tensor { return maximumOp(...binaryArgs('maximum', a, b)); }
 export function minimum(a: TensorLike, b: TensorLike): Tensor { return minimumOp(...binaryArgs('minimum', a, b)); }
 export function neg(x: Tensor): Tensor { return negOp(x); }

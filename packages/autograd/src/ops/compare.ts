@@ -1,4 +1,5 @@
 /** Comparisons (no gradient; 1/0 in the inputs' dtype) and the differentiable `where`. */
+import { autocastInputs } from '../autocast.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { broadcastShapes, type Shape } from '../shape.js';
@@ -43,8 +44,7 @@ const whereOp = defineOp({
 /** cond ? a : b elementwise, broadcasting all three; cond is nonzero for true. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
-  const ta = lift(a, like);
-  const tb = lift(b, like);
+  const [ta, tb] = autocastInputs('promote', lift(a, like), lift(b, like));
   checkSame('where', { input: ta, other: tb });
   const c = cond.dtype === ta.dtype ? cond : wrap(kernels(cond).Cast(cond, ta.dtype), cond);
   return whereOp(c, ta, tb);

@@ -10,6 +10,7 @@ import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { autocastInputs } from '../autocast.js';
 import { add } from './arith.js';
 import { pad } from './join.js';
 import { pair, type Size2 } from './nn_util.js';
@@ -146,6 +147,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   checkTensor(op, 'input', x);
   checkTensor(op, 'weight', weight);
   if (bias != null) checkTensor(op, 'bias', bias);
+  [x, weight, bias] = autocastInputs('lower', x, weight, bias);
   checkFloat(op, 'input', x);
   checkSame(op, { input: x, weight, bias });
   // An unbatched [C, H, W] input is a batch of one, as in PyTorch.
@@ -184,11 +186,13 @@ export interface Conv2dFusedOptions extends Conv2dOptions {
  */
 export function conv2dFused(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dFusedOptions = {}): Tensor {
   const op = 'conv2dFused';
-  const { residual = null, relu: withRelu = false, ...convOpts } = opts;
+  const { residual: given = null, relu: withRelu = false, ...convOpts } = opts;
   checkTensor(op, 'input', x);
   checkTensor(op, 'weight', weight);
   if (bias != null) checkTensor(op, 'bias', bias);
-  if (residual != null) checkTensor(op, 'residual', residual);
+  if (given != null) checkTensor(op, 'residual', given);
+  let residual: Tensor | null;
+  [x, weight, bias, residual] = autocastInputs('lower', x, weight, bias, given);
   checkFloat(op, 'input', x);
   checkSame(op, { input: x, weight, bias, residual });
   if (x.ndim === 3) {
@@ -231,6 +235,7 @@ export function conv2dBackwardInput(dy: Tensor, weight: Tensor, xShape: Shape, o
   const op = 'conv2dBackwardInput';
   checkTensor(op, 'gradOutput', dy);
   checkTensor(op, 'weight', weight);
+  [dy, weight] = autocastInputs('lower', dy, weight);
   checkFloat(op, 'gradOutput', dy);
   checkSame(op, { gradOutput: dy, weight });
   const p = backwardParams(op, opts, weight.shape);
@@ -243,6 +248,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, wShape: Shape, opts:
   const op = 'conv2dBackwardWeight';
   checkTensor(op, 'input', x);
   checkTensor(op, 'gradOutput', dy);
+  [x, dy] = autocastInputs('lower', x, dy);
   checkFloat(op, 'input', x);
   checkSame(op, { input: x, gradOutput: dy });
   const p = backwardParams(op, opts, wShape);

@@ -3,6 +3,7 @@
  * other's adjoints (a slice's gradient is its input zero-padded back, a pad's is the slice of
  * the interior), so every VJP here is written in these same differentiable ops.
  */
+import { autocastInputs } from '../autocast.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
@@ -143,6 +144,7 @@ const catOp = defineOp({
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (!Array.isArray(tensors as unknown) || tensors.length === 0) throw new Error('cat: expected a non-empty list of tensors');
   tensors.forEach((t, i) => checkTensor('cat', `tensors[${i}]`, t));
+  tensors = autocastInputs('promote', ...tensors);
   checkSame('cat', Object.fromEntries(tensors.map((t, i) => [`tensors[${i}]`, t])));
   const first = tensors[0]!;
   if (first.ndim === 0) throw new Error('cat: zero-dimensional tensor (tensors[0], shape []) cannot be concatenated');

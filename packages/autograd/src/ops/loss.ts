@@ -13,6 +13,7 @@ import { sum } from './reduce.js';
 import { permute, reshape, unsqueeze } from './shape.js';
 import { logSoftmax } from './softmax.js';
 import type { Raw } from '../backend.js';
+import { autocastInputs } from '../autocast.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 export interface NllLossOptions {
@@ -29,6 +30,12 @@ export interface CrossEntropyOptions extends NllLossOptions {
 }
 
 /** Class indices as a tensor, or as a (nested) array of integers. */
+/** A loss's input and class weights as autocast's float32 policy has them (unchanged outside autocast). */
+function float32UnderAutocast<O extends { weight?: Tensor | null }>(input: Tensor, opts: O): [Tensor, O] {
+  const [x, w] = autocastInputs('float32', input, opts.weight);
+  return [x, w === opts.weight ? opts : { ...opts, weight: w }];
+}
+
 export type LossTarget = Tensor | readonly number[] | readonly (readonly number[])[];
 
 function isIndexDType(t: Tensor): boolean {
@@ -114,6 +121,8 @@ function batchTarget(t: Tensor, input: Tensor): Tensor {
  */
 export function nllLoss(logp: Tensor, target: LossTarget, opts: NllLossOptions = {}): Tensor {
   const op = 'nllLoss';
+  checkTensor(op, 'input', logp);
+  [logp, opts] = float32UnderAutocast(logp, opts);
   const p = parse(op, logp, opts);
   const t = batchTarget(asTensor(op, target, logp), logp);
   const sel = selection(op, p.input, t, opts.ignoreIndex ?? -100);
@@ -128,6 +137,9 @@ export function nllLoss(logp: Tensor, target: LossTarget, opts: NllLossOptions =
  */
 export function crossEntropy(input: Tensor, target: LossTarget, opts: CrossEntropyOptions = {}): Tensor {
   const op = 'crossEntropy';
+  checkTensor(op, 'input', input);
+  [input, opts] = float32UnderAutocast(input, opts);
+  if (target instanceof Tensor) [target] = autocastInputs('float32', target);
   const p = parse(op, input, opts);
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps <= 1)) throw new Error(`${op}: labelSmoothing must be between 0.0 and 1.0, got ${eps}`);
@@ -169,6 +181,7 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduc
   const op = 'mseLoss';
   checkTensor(op, 'input', input);
   checkTensor(op, 'target', target);
+  [input, target] = autocastInputs('float32', input, target);
   checkFloat(op, 'input', input);
   checkSame(op, { input, target });
   broadcastShapes(op, input.shape, target.shape, ['input', 'target']);

@@ -7,6 +7,7 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { autocastInputs } from '../autocast.js';
 import { add } from './arith.js';
 import { expand, reshape } from './shape.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
@@ -33,6 +34,7 @@ const bmmOp = defineOp({
 export function bmm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   checkTensor('bmm', 'input', a);
   checkTensor('bmm', 'mat2', b);
+  [a, b] = autocastInputs('lower', a, b);
   checkSame('bmm', { input: a, mat2: b });
   if (a.ndim !== 3 || b.ndim !== 3) {
     throw new Error(`bmm: expected 3-D tensors, got input of shape ${fmt(a.shape)} and mat2 of shape ${fmt(b.shape)}`);
@@ -54,6 +56,7 @@ export function bmm(a: Tensor, b: Tensor, transA = false, transB = false): Tenso
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkTensor('matmul', 'input', a);
   checkTensor('matmul', 'other', b);
+  [a, b] = autocastInputs('lower', a, b);
   checkSame('matmul', { input: a, other: b });
   checkFloat('matmul', 'input', a);
   if (a.ndim === 0 || b.ndim === 0) {
@@ -93,6 +96,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   checkTensor('linear', 'input', x);
   checkTensor('linear', 'weight', weight);
+  [x, weight, bias] = autocastInputs('lower', x, weight, bias);
   checkSame('linear', { input: x, weight, bias });
   checkFloat('linear', 'input', x);
   if (weight.ndim !== 2) throw new Error(`linear: weight must be 2-D [out_features, in_features], got shape ${fmt(weight.shape)}`);

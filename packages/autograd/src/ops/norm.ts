@@ -8,6 +8,7 @@
  */
 import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
+import { isHalf, type DType } from '../dtype.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
@@ -53,11 +54,12 @@ interface Stats {
 
 const batchNormOp = defineOp({
   name: 'batchNorm',
-  forward(ctx: Ctx<{ training: boolean; eps: number; invstd: Tensor }>, x: Tensor, weight: Tensor | null,
+  forward(ctx: Ctx<{ training: boolean; eps: number; invstd: Tensor; paramType: DType }>, x: Tensor, weight: Tensor | null,
     bias: Tensor | null, s: Stats) {
     const k = kernels(x);
     ctx.training = s.training;
     ctx.eps = s.eps;
+    ctx.paramType = (weight ?? bias)?.dtype ?? x.dtype;
     let mean: Tensor, invstd: Tensor;
     if (s.training) {
       const st = k.BatchNormStats(x, s.eps);
@@ -87,14 +89,16 @@ const batchNormOp = defineOp({
       if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g!, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, x.size / x.shape[1]!), x);
       [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
     } else if (ctx.training) {
-      [dx, dw, db] = trainingGradComposite(g!, x, w ?? null, ctx.eps);
+      [dx, dw, db] = trainingGradComposite(g!, x, w ? w.to(x.dtype) : null, ctx.eps);
     } else {
       // Eval: y = (x - mean) * invstd * w + b with constant statistics, an affine map of x.
-      const is = channelView(invstd, x.ndim);
-      dx = needs[0] ? mul(g!, w ? mul(is, channelView(w, x.ndim)) : is) : null;
-      dw = needs[1] ? sum(mul(g!, mul(sub(x, channelView(mean, x.ndim)), is)), axes) : null;
+      const is = channelView(invstd.to(x.dtype), x.ndim);
+      dx = needs[0] ? mul(g!, w ? mul(is, channelView(w.to(x.dtype), x.ndim)) : is) : null;
+      dw = needs[1] ? sum(mul(g!, mul(sub(x, channelView(mean.to(x.dtype), x.ndim)), is)), axes) : null;
       db = needs[2] ? sum(g!, axes) : null;
     }
+    // Per-channel sums are float32 for a half input: the gradients take the parameters' type.
+    [dw, db] = [dw?.to(ctx.paramType) ?? null, db?.to(ctx.paramType) ?? null];
     return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, null];
   },
 });
@@ -125,7 +129,12 @@ function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | n
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
     if (t != null) checkTensor(op, name, t);
   }
-  checkSame(op, { input: x, runningMean, runningVar, weight, bias });
+  // A half input takes float32 parameters and running statistics (PyTorch's mixed batch norm: what
+  // autocast gives a float32 model), or ones of its own type.
+  const statsType = isHalf(x.dtype) ? 'float32' : x.dtype;
+  for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
+    if (t && (t.device !== x.device || (t.dtype !== x.dtype && t.dtype !== statsType))) checkSame(op, { input: x, [name]: t });
+  }
   if (x.ndim < 2) throw new Error(`${op}: expected an input of shape [N, C, *] with at least 2 dims, got ${fmt(x.shape)}`);
   const C = x.shape[1]!;
   checkChannels(op, 'runningMean', runningMean, C, x);

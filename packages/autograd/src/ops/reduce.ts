@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './arith.js';
 import { eq } from './compare.js';
 import { expand, reshape } from './shape.js';
-import { checkFloat, kernels, wrap } from './util.js';
+import { autocasting, checkFloat, kernels, wrap } from './util.js';
 
 export type Dims = number | readonly number[];
 
@@ -26,17 +26,17 @@ const sumOp = defineOp({
   backward: (ctx, g) => [expand(reshape(g, ctx.kept), ctx.xShape)],
 });
 
-/** Sum over `dim` (all dims when omitted). */
-export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  return sumOp(x, normAxes('sum', dim, x.ndim), keepdim);
-}
+/** Sum over `dim` (all dims when omitted); float32 under autocast, as torch's fp32_set_opt_dtype list. */
+export const sum = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: boolean = false): Tensor =>
+  sumOp(x, normAxes('sum', dim, x.ndim), keepdim));
 
-export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+/** Mean over `dim` (all dims when omitted); float32 under autocast. */
+export const mean = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: boolean = false): Tensor => {
   checkFloat('mean', 'input', x);
   const axes = normAxes('mean', dim, x.ndim);
   const n = axes.reduce((acc, a) => acc * x.shape[a]!, 1);
   return div(sum(x, axes, keepdim), n);
-}
+});
 
 /**
  * Variance over `dim`; `correction` 1 is the unbiased estimator (PyTorch's default), 0 the biased.

@@ -7,7 +7,7 @@ import { mul, sub } from './arith.js';
 import { sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { exp } from './unary.js';
-import { checkFloat, checkTensor, kernels, wrap } from './util.js';
+import { autocasting, checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 const softmaxOp = defineOp({
   name: 'softmax',
@@ -52,14 +52,11 @@ function along(op: typeof softmaxOp, name: string, x: Tensor, dim: number): Tens
 }
 
 /** exp(x) / sum(exp(x)) along `dim`, computed stably. */
-export function softmax(x: Tensor, dim: number): Tensor {
-  return along(softmaxOp, 'softmax', x, dim);
-}
+export const softmax = autocasting('float32', (x: Tensor, dim: number): Tensor => along(softmaxOp, 'softmax', x, dim));
 
 /** log(softmax(x)) along `dim`, computed as x - max - log(sum(exp(x - max))). */
-export function logSoftmax(x: Tensor, dim: number): Tensor {
-  return along(logSoftmaxOp, 'logSoftmax', x, dim);
-}
+export const logSoftmax = autocasting('float32', (x: Tensor, dim: number): Tensor =>
+  along(logSoftmaxOp, 'logSoftmax', x, dim));
 
 installMethods({ softmax, logSoftmax });
 

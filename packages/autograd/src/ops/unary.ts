@@ -5,7 +5,7 @@ import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './arith.js';
 import { greater, greaterEqual, lessEqual } from './compare.js';
-import { checkFloat, kernels, wrap } from './util.js';
+import { autocasting, checkFloat, kernels, wrap } from './util.js';
 
 type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign';
 
@@ -30,8 +30,9 @@ function unary(name: string, kernel: UnaryName & keyof Kernels, uses: 'input' | 
   });
 }
 
-export const exp = unary('exp', 'Exp', 'output', (g, y) => mul(g, y));
-export const log = unary('log', 'Log', 'input', (g, x) => div(g, x));
+// exp and log run in float32 under autocast (torch's autocast fp32 list).
+export const exp = autocasting('float32', unary('exp', 'Exp', 'output', (g, y) => mul(g, y)));
+export const log = autocasting('float32', unary('log', 'Log', 'input', (g, x) => div(g, x)));
 export const sqrt = unary('sqrt', 'Sqrt', 'output', (g, y) => div(g, mul(y, 2)));
 // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
 export const rsqrt = unary('rsqrt', 'Rsqrt', 'output', (g, y) => mul(g, mul(mul(y, mul(y, y)), -0.5)));

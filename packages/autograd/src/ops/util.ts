@@ -1,6 +1,7 @@
 /** Helpers every op family uses: argument checks, scalar lifting, kernel access. */
 import type { Backend, Kernels, Raw } from '../backend.js';
 import { isFloat } from '../dtype.js';
+import { autocastInputs, type CastPolicy } from '../autocast.js';
 import { keep } from '../scope.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type Storage } from '../tensor.js';
@@ -83,13 +84,22 @@ export function checkRank(op: string, arg: string, t: Tensor, ranks: number[]): 
   }
 }
 
-/** Lifts a scalar operand and checks a pair for a binary op. */
-export function binaryArgs(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
+/**
+ * Lifts a scalar operand and checks a pair for a binary op; under autocast the pair is cast by
+ * `policy` first (mixed float types promoted, as torch.promote_types), elsewhere a mix is an error.
+ */
+export function binaryArgs(op: string, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): [Tensor, Tensor] {
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one argument must be a Tensor`);
   const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
   const tb = b instanceof Tensor ? b : lift(b, ta);
-  checkSame(op, { input: ta, other: tb });
-  return [ta, tb];
+  const [ca, cb] = autocastInputs(policy, ta, tb);
+  checkSame(op, { input: ca, other: cb });
+  return [ca, cb];
+}
+
+/** An op of one tensor whose input autocast casts by `policy` before the op records. */
+export function autocasting<A extends unknown[]>(policy: CastPolicy, op: (x: Tensor, ...rest: A) => Tensor) {
+  return (x: Tensor, ...rest: A): Tensor => op(autocastInputs(policy, x)[0], ...rest);
 }
 
 

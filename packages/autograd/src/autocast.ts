@@ -1,0 +1,139 @@
+/**
+ * autocast: PyTorch's automatic mixed precision as a scope. Inside `autocast({ device, dtype }, fn)`
+ * the ops on that device type cast their float inputs by the op's policy (torch's autocast lists):
+ * - 'lower': convolution, matmul, bmm, linear run in the low type (bfloat16 or float16);
+ * - 'float32': softmax, logSoftmax, crossEntropy, nllLoss, mseLoss, exp, log, pow, sum and mean
+ *   run in float32, where the low type would lose range or precision;
+ * - 'promote': ops of several inputs (arithmetic, comparisons, where, cat, stack) cast every float
+ *   input to the widest of their types, as torch.promote_types;
+ * every other op runs in its inputs' type. float64 tensors are never cast down (as PyTorch).
+ * A float32 leaf that requires grad (a weight) is cast to the low type once per outermost scope
+ * and the cast reused, not once per call. Backward runs with autocast off: each gradient op runs
+ * in the types its forward chose.
+ */
+import { isFloat, promoteFloat, type DType, type FloatDType, type HalfDType } from './dtype.js';
+import { isGradEnabled } from './grad_mode.js';
+import { isHeldByScope, tidyDepth } from './scope.js';
+import type { Tensor } from './tensor.js';
+
+/** The device types autocast knows: 'cpu' covers the host devices ('cpu' and 'ts'), 'cuda' every 'cuda:N'. */
+export type AutocastDevice = 'cpu' | 'cuda';
+
+export interface AutocastOptions {
+  device: AutocastDevice;
+  /** The low type; default bfloat16 on 'cpu' and float16 on 'cuda', as PyTorch. */
+  dtype?: HalfDType;
+  /** false turns autocast off for fn (inside an enabled scope too); default true. */
+  enabled?: boolean;
+  /** Reuse weight casts within the outermost scope; default true. */
+  cacheEnabled?: boolean;
+}
+
+export type CastPolicy = 'lower' | 'float32' | 'promote';
+
+interface State { enabled: boolean; dtype: HalfDType; cache: boolean }
+
+const DEFAULT_DTYPE: Record<AutocastDevice, HalfDType> = { cpu: 'bfloat16', cuda: 'float16' };
+const state: Record<AutocastDevice, State> = {
+  cpu: { enabled: false, dtype: 'bfloat16', cache: true },
+  cuda: { enabled: false, dtype: 'float16', cache: true },
+};
+let depth = 0;
+let suspended = false;
+
+/**
+ * Weight casts of the outermost scope: leaf -> low type -> its cast, the leaf's version it was made
+ * from (an in-place update inside the scope makes it stale), and whether a tidy scope recorded it
+ * (then it is valid only while one still holds it).
+ */
+interface Cached { cast: Tensor; version: number; tracked: boolean }
+const castCache = new Map<Tensor, Map<DType, Cached>>();
+
+/**
+ * Runs fn with autocast set for one device type; the previous setting comes back after it.
+ * fn must be synchronous, as in `noGrad`.
+ * @example const loss = autocast({ device: 'cpu', dtype: 'bfloat16' }, () => crossEntropy(model.forward(x), y));
+ */
+export function autocast<T>(opts: AutocastOptions, fn: () => T): T {
+  const { device } = opts;
+  if (device !== 'cpu' && device !== 'cuda') throw new Error(`autocast: device must be 'cpu' or 'cuda', got '${String(device)}'`);
+  const dtype = opts.dtype ?? DEFAULT_DTYPE[device];
+  if (dtype !== 'bfloat16' && dtype !== 'float16') {
+    throw new Error(`autocast: dtype must be 'bfloat16' or 'float16', got '${String(dtype)}'`);
+  }
+  const prev = state[device];
+  state[device] = { enabled: opts.enabled ?? true, dtype, cache: opts.cacheEnabled ?? true };
+  depth++;
+  try {
+    const result = fn();
+    if (result instanceof Promise) throw new Error('autocast: fn must be synchronous (it returned a Promise)');
+    return result;
+  } finally {
+    state[device] = prev;
+    // As PyTorch: the weight casts live until the outermost scope exits.
+    if (--depth === 0) castCache.clear();
+  }
+}
+
+/** Whether autocast is on for a device type (and not suspended by a backward). */
+export function isAutocastEnabled(device: AutocastDevice = 'cpu'): boolean {
+  return state[device].enabled && !suspended;
+}
+
+/** The low type autocast uses on a device type. */
+export function autocastDType(device: AutocastDevice = 'cpu'): HalfDType {
+  return state[device].dtype;
+}
+
+/** @internal Runs fn with every autocast scope off: the engine's backward. */
+export function withoutAutocast<T>(fn: () => T): T {
+  const prev = suspended;
+  suspended = true;
+  try {
+    return fn();
+  } finally {
+    suspended = prev;
+  }
+}
+
+function deviceType(t: Tensor): AutocastDevice {
+  return t.device.startsWith('cuda') ? 'cuda' : 'cpu';
+}
+
+function castTo(t: Tensor, dtype: DType, canCache: boolean): Tensor {
+  if (!canCache) return t.to(dtype);
+  let byType = castCache.get(t);
+  const hit = byType?.get(dtype);
+  if (hit && hit.version === t.storage.version && (!hit.tracked || isHeldByScope(hit.cast.storage.buf))) return hit.cast;
+  const cast = t.to(dtype);
+  if (!byType) castCache.set(t, (byType = new Map()));
+  byType.set(dtype, { cast, version: t.storage.version, tracked: tidyDepth() > 0 && isHeldByScope(cast.storage.buf) });
+  return cast;
+}
+
+/**
+ * The inputs as an op under `policy` takes them: unchanged unless autocast is on for their device
+ * type. Nulls and non-float tensors pass through.
+ */
+export function autocastInputs<T extends readonly (Tensor | null | undefined)[]>(policy: CastPolicy, ...inputs: T): T {
+  const first = inputs.find((t): t is Tensor => !!t);
+  if (!first || suspended) return inputs;
+  const s = state[deviceType(first)];
+  if (!s.enabled) return inputs;
+  let target: DType;
+  if (policy === 'lower') target = s.dtype;
+  else if (policy === 'float32') target = 'float32';
+  else {
+    const floats = inputs.filter((t): t is Tensor => !!t && isFloat(t.dtype)).map((t) => t.dtype as FloatDType);
+    if (floats.length < 2) return inputs;
+    target = floats.reduce(promoteFloat);
+  }
+  return inputs.map((t) => {
+    if (!t || !isFloat(t.dtype) || t.dtype === target || deviceType(t) !== deviceType(first)) return t;
+    if (policy !== 'promote' && t.dtype === 'float64') return t;
+    // Only weights are cached: a float32 leaf that requires grad, cast down while recording.
+    const canCache = s.cache && policy === 'lower' && t.dtype === 'float32' && t.isLeaf && t.requiresGrad &&
+      t.viewBase === null && isGradEnabled();
+    return castTo(t, target, canCache);
+  }) as unknown as T;
+}

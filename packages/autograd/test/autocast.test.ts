@@ -1,0 +1,110 @@
+/**
+ * autocast's op lists on every backend that computes bfloat16 (and float16): each entry runs in the
+ * type its policy names, nested scopes and `enabled: false` restore the outer setting, weight casts
+ * are made once per scope, and backward runs in the types the forward chose.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  add, autocast, autocastInputs, bmm, cat, conv2d, crossEntropy, exp, isAutocastEnabled, linear, log, logSoftmax,
+  matmul, mean, mseLoss, mul, nllLoss, noGrad, pow, randn, softmax, stack, sum, tensor, tidy, where, type HalfDType,
+  type Tensor,
+} from '@nodegrad/autograd';
+import { describeBackends } from '@nodegrad/autograd/testing';
+
+const host = (t: Tensor) => Array.from(t.toTypedArray());
+const HALF_NEEDS = (t: HalfDType) => [['Conv2D', t], ['BatchMatMul', t], ['Cast', t], ['Add', t]] as const;
+
+for (const low of ['bfloat16', 'float16'] as const) {
+  describeBackends(describe, `autocast to ${low}`, (device) => {
+    const f32 = (...shape: number[]) => randn(shape, { device, requiresGrad: true });
+    const lowT = (...shape: number[]) => randn(shape, { device }).to(low);
+    const on = <T>(fn: () => T) => autocast({ device: 'cpu', dtype: low }, fn);
+
+    it('lower list: conv2d, matmul, bmm, linear run in the low type from float32 inputs', () => {
+      on(() => {
+        expect(conv2d(f32(1, 2, 5, 5), f32(3, 2, 3, 3), f32(3)).dtype).toBe(low);
+        expect(matmul(f32(3, 4), f32(4, 2)).dtype).toBe(low);
+        expect(bmm(f32(2, 3, 4), f32(2, 4, 2)).dtype).toBe(low);
+        expect(linear(f32(3, 4), f32(5, 4), f32(5)).dtype).toBe(low);
+      });
+      // float64 is never cast down.
+      on(() => expect(matmul(f32(3, 4).to('float64'), f32(4, 2).to('float64')).dtype).toBe('float64'));
+    });
+
+    it('float32 list: softmax, logSoftmax, crossEntropy, nllLoss, mseLoss, exp, log, pow, sum, mean', () => {
+      on(() => {
+        const x = lowT(4, 5);
+        const target = tensor([0, 3, 1, 4], { dtype: 'int64', device });
+        const ops: [string, Tensor][] = [
+          ['softmax', softmax(x, 1)], ['logSoftmax', logSoftmax(x, 1)], ['crossEntropy', crossEntropy(x, target)],
+          ['nllLoss', nllLoss(logSoftmax(x, 1).to(low), target)], ['mseLoss', mseLoss(x, lowT(4, 5))],
+          ['exp', exp(x)], ['log', log(exp(x).to(low))], ['pow', pow(x, 2)], ['sum', sum(x)], ['mean', mean(x, 1)],
+        ];
+        for (const [name, y] of ops) expect([name, y.dtype]).toEqual([name, 'float32']);
+      });
+    });
+
+    it('promote: arithmetic, where, cat and stack take the widest type; outside autocast a mix is an error', () => {
+      const a = lowT(3), b = randn([3], { device });
+      on(() => {
+        expect(add(a, b).dtype).toBe('float32');
+        expect(mul(b, a).dtype).toBe('float32');
+        expect(where(tensor([1, 0, 1], { device }), a, b).dtype).toBe('float32');
+        expect(cat([a, b]).dtype).toBe('float32');
+        expect(stack([b, a]).dtype).toBe('float32');
+        expect(add(a, 1).dtype).toBe(low); // a scalar takes the tensor's type
+      });
+      expect(() => add(a, b)).toThrow(`add: 'input' has dtype ${low} but 'other' has dtype float32`);
+    });
+
+    it('nesting: enabled false inside, another device type, and the state restored after a throw', () => {
+      on(() => {
+        expect(autocast({ device: 'cpu', enabled: false }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe('float32');
+        expect(autocast({ device: 'cuda' }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe(low);
+        expect(() => autocast({ device: 'cpu', enabled: false }, () => { throw new Error('boom'); })).toThrow('boom');
+        expect(isAutocastEnabled('cpu')).toBe(true);
+      });
+      expect(isAutocastEnabled('cpu')).toBe(false);
+      expect(() => autocast({ device: 'cpu', dtype: 'float32' as HalfDType }, () => 0)).toThrow("autocast: dtype must be 'bfloat16' or 'float16', got 'float32'");
+    });
+
+    it('a weight is cast once per scope, again after an in-place update or in a new scope', () => {
+      const w = f32(4, 4);
+      const x = randn([4], { device });
+      on(() => {
+        const [c1] = autocastInputs('lower', w);
+        const [c2] = autocastInputs('lower', w);
+        expect(c2).toBe(c1);
+        expect(autocastInputs('lower', x)[0]).not.toBe(autocastInputs('lower', x)[0]); // not a leaf requiring grad
+        noGrad(() => w.mul_(2)); // an optimizer step inside the scope: the cast is stale
+        const [c3] = autocastInputs('lower', w);
+        expect(c3).not.toBe(c1);
+        expect(host(c3)).toEqual(host(c1).map((v) => 2 * v));
+      });
+      const first = on(() => autocastInputs('lower', w)[0]);
+      expect(on(() => autocastInputs('lower', w)[0])).not.toBe(first);
+      // A cast made in a tidy inside the scope is not reused after that tidy freed it.
+      on(() => {
+        const inner = tidy(() => { autocastInputs('lower', w); return 0; });
+        expect(inner).toBe(0);
+        expect(autocastInputs('lower', w)[0].toTypedArray().length).toBe(16);
+      });
+    });
+
+    it('backward runs in the forward types: low-type activations, float32 weight gradients', () => {
+      const x = f32(2, 3, 6, 6), w = f32(4, 3, 3, 3), fc = f32(5, 4);
+      const loss = on(() => {
+        const y = conv2d(x, w, null, { padding: 1 });
+        const pooled = mean(y, [2, 3]);
+        return crossEntropy(linear(pooled, fc), tensor([1, 4], { dtype: 'int64', device }));
+      });
+      expect(loss.dtype).toBe('float32');
+      on(() => loss.backward()); // autocast is off inside backward even when called in a scope
+      expect([w.grad!.dtype, fc.grad!.dtype, x.grad!.dtype]).toEqual(['float32', 'float32', 'float32']);
+      // The same step in float32: gradients agree within the low type's precision.
+      const ref = crossEntropy(linear(mean(conv2d(x.detach(), w.detach(), null, { padding: 1 }), [2, 3]), fc.detach()),
+        tensor([1, 4], { dtype: 'int64', device }));
+      expect(Math.abs(loss.item() - ref.item())).toBeLessThan(low === 'bfloat16' ? 2e-2 : 2e-3);
+    });
+  }, { needs: HALF_NEEDS(low) });
+}
