@@ -107,8 +107,22 @@ export function roundFloat16(x: number): number {
   return v < 0 ? -r : r;
 }
 
-/** Rounds every element of a half tensor's host array to its type, in place. */
+/**
+ * Rounds every element of a half tensor's host array (a Float32Array) to its type, in place. A NaN
+ * the type can hold keeps its payload (a loaded checkpoint's bits survive); any other NaN becomes
+ * the type's quiet NaN, as c10's conversions.
+ */
 export function roundInPlace(data: TypedArray, dtype: HalfDType): void {
-  const round = dtype === 'bfloat16' ? roundBFloat16 : roundFloat16;
-  for (let i = 0; i < data.length; i++) data[i] = round(data[i]!);
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const low = dtype === 'bfloat16' ? 0xffff : 0x1fff;
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    if ((b & 0x7fffffff) > 0x7f800000) {
+      if (b & low) bits[i] = dtype === 'bfloat16' ? 0x7fc00000 : ((b & 0x80000000) | 0x7fc00000) >>> 0;
+    } else if (dtype === 'bfloat16') {
+      bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+    } else {
+      data[i] = roundFloat16(data[i]!);
+    }
+  }
 }

@@ -35,3 +35,6 @@ export {
 } from './optim/lr_scheduler.js';
 export { SequentialLR } from './optim/sequential_lr.js';
 export { clipGradNorm_, clipGradValue_ } from './optim/clip.js';
+export { GradScaler, type GradScalerOptions, type GradScalerStateDict } from './optim/grad_scaler.js';
+// Mixed precision: autocast lives beside the ops it casts, in @nodegrad/autograd; nn offers it with the scaler.
+export { autocast, isAutocastEnabled, type AutocastOptions } from '@nodegrad/autograd';

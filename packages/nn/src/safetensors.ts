@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Tensor, fromTypedArray } from '@nodegrad/autograd';
+import { Tensor, fromTypedArray, isFloat } from '@nodegrad/autograd';
 import { decode, dtypeRank, encode, loadedDType, storedDType, type StoredDType } from './safetensors/dtypes.js';
 import { quote } from './safetensors/error.js';
 import {
@@ -56,7 +56,7 @@ function plan(tensors: Record<string, Tensor>, metadata: Record<string, string> 
     if (name === '__metadata__') fail("'__metadata__' is reserved for the metadata and cannot name a tensor");
     const as = typeof opts.storeAs === 'function' ? opts.storeAs(name, t) : opts.storeAs;
     if (as !== undefined && as !== 'F16' && as !== 'BF16') fail(`storeAs for ${quote(name)} must be 'F16' or 'BF16', got ${String(as)}`);
-    if (as !== undefined && t.dtype !== 'float32' && t.dtype !== 'float64') {
+    if (as !== undefined && !isFloat(t.dtype)) {
       fail(`tensor ${quote(name)} has dtype ${t.dtype}; only float tensors can be stored as ${as}`);
     }
     return { name, tensor: t, dtype: as ?? storedDType(t.dtype), shape: t.shape };
@@ -125,7 +125,7 @@ async function readExactly(fh: FileHandle, length: number, position: number, fai
 
 /**
  * Loads a safetensors file: the header is read and validated first, then each tensor's bytes, so
- * a corrupt file fails before any large allocation. F16/BF16 become float32; I64 int64.
+ * a corrupt file fails before any large allocation. F16/BF16 become float16/bfloat16; I64 int64.
  */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<SafetensorsContents> {
   const fail = failer(`loadSafetensors(${quote(path)})`);

@@ -50,7 +50,7 @@ describe('the reference file written by the official safetensors package', () =>
   it('parses every tensor with the values torch wrote', () => {
     expect(metadata).toEqual(REF_JSON.metadata);
     expect(Object.keys(tensors).sort()).toEqual(Object.keys(REF_JSON.tensors).sort());
-    const loadedAs: Record<string, string> = { float32: 'float32', float16: 'float32', bfloat16: 'float32', float64: 'float64', int64: 'int64', int32: 'int32' };
+    const loadedAs: Record<string, string> = { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16', float64: 'float64', int64: 'int64', int32: 'int32' };
     for (const [name, ref] of Object.entries(REF_JSON.tensors)) {
       const t = tensors[name]!;
       expect(t.dtype, name).toBe(loadedAs[ref.dtype]);
@@ -199,7 +199,10 @@ describe('round trips', () => {
       { storeAs: (name) => (name === 'x' ? 'F16' : name === 'y' ? 'BF16' : undefined) }));
     expect(Array.from(tensors.x!.toTypedArray())).toEqual([1, -0.5, 65504, 2 ** -24]);
     expect(Array.from(tensors.y!.toTypedArray())).toEqual([1, -0.5, 2 ** 100, 3]);
-    expect([tensors.x!.dtype, tensors.y!.dtype, tensors.n!.dtype]).toEqual(['float32', 'float32', 'int64']);
+    expect([tensors.x!.dtype, tensors.y!.dtype, tensors.n!.dtype]).toEqual(['float16', 'bfloat16', 'int64']);
+    // A half tensor stores as its own type by default, and loads back as it.
+    const h = parseSafetensors(serializeSafetensors({ h: tensor([0.1, 3], { dtype: 'bfloat16' }) })).tensors.h!;
+    expect([h.dtype, ...h.toTypedArray()]).toEqual(['bfloat16', 0.10009765625, 3]);
     expect(() => serializeSafetensors({ n: tensor([1], { dtype: 'int32' }) }, null, { storeAs: 'F16' }))
       .toThrow(/"n" has dtype int32; only float tensors can be stored as F16/);
   });

@@ -1,7 +1,8 @@
 /**
  * safetensors dtypes: element sizes, the writer's ordering, and conversion between the file's
- * little-endian bytes and nodegrad's arrays. F16 and BF16 load as float32 (exactly: every half
- * value is a float32 value) and are written from float32 by round-to-nearest-even, as PyTorch's
+ * little-endian bytes and nodegrad's arrays. F16 and BF16 load as float16 and bfloat16 tensors
+ * (whose host arrays are float32: every half value is a float32 value), and half tensors store as
+ * them. A float32 tensor stored as F16 or BF16 on request is rounded to nearest even, as PyTorch's
  * `.to(torch.float16 / torch.bfloat16)`; float64 is rounded to float32 first, as PyTorch does.
  */
 import type { DType, TypedArray } from '@nodegrad/autograd';
@@ -36,7 +37,9 @@ export function dtypeRank(dtype: StoredDType): number {
 /** The nodegrad dtype a stored dtype loads as; undefined where nodegrad cannot load it. */
 export function loadedDType(stored: string): DType | undefined {
   switch (stored) {
-    case 'F32': case 'F16': case 'BF16': return 'float32';
+    case 'F32': return 'float32';
+    case 'F16': return 'float16';
+    case 'BF16': return 'bfloat16';
     case 'F64': return 'float64';
     case 'I64': return 'int64';
     case 'I32': return 'int32';
@@ -46,7 +49,7 @@ export function loadedDType(stored: string): DType | undefined {
 
 /** The stored dtype of a tensor of `dtype` when no conversion is asked for. */
 export function storedDType(dtype: DType): StoredDType {
-  return ({ float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32' } as const)[dtype];
+  return ({ float32: 'F32', float64: 'F64', bfloat16: 'BF16', float16: 'F16', int64: 'I64', int32: 'I32' } as const)[dtype];
 }
 
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -1,0 +1,126 @@
+/**
+ * GradScaler against torch.amp.GradScaler's rules: the scaled loss, unscale_ before clipping, a
+ * step skipped on inf/NaN with the scale backed off, growth after growthInterval clean steps (the
+ * default 2000 and a short interval), state dicts, and its errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { mul, sum, tensor, type Tensor } from '@nodegrad/autograd';
+import { clipGradNorm_, GradScaler, SGD } from '@nodegrad/nn';
+
+const host = (t: Tensor) => Array.from(t.toTypedArray());
+
+/** A parameter, an SGD on it, and one scaled backward of sum(p * k). */
+function setup(values: number[]) {
+  const p = tensor(values, { requiresGrad: true });
+  const opt = new SGD([p], { lr: 0.5 });
+  const backward = (scaler: GradScaler, k: number[]) => {
+    opt.zeroGrad();
+    scaler.scale(sum(mul(p, tensor(k)))).backward();
+  };
+  return { p, opt, backward };
+}
+
+describe('GradScaler', () => {
+  it("has PyTorch's defaults and scales the loss by the scale", () => {
+    const scaler = new GradScaler();
+    expect(scaler.stateDict()).toEqual({ scale: 65536, growth_factor: 2, backoff_factor: 0.5, growth_interval: 2000, _growth_tracker: 0 });
+    expect(scaler.scale(tensor(1.5)).item()).toBe(98304);
+  });
+
+  it('unscale_ divides the gradients by the scale, and clipping after it matches float32 without a scaler', () => {
+    const a = setup([1, 2, 3]), b = setup([1, 2, 3]);
+    const scaler = new GradScaler({ initScale: 1024 });
+    a.backward(scaler, [3, -4, 12]);
+    expect(host(a.p.grad!)).toEqual([3072, -4096, 12288]);
+    scaler.unscale_(a.opt);
+    const normA = clipGradNorm_([a.p], 1);
+    b.opt.zeroGrad();
+    sum(mul(b.p, tensor([3, -4, 12]))).backward();
+    const normB = clipGradNorm_([b.p], 1);
+    expect(normA.item()).toBe(13);
+    expect(host(a.p.grad!)).toEqual(host(b.p.grad!));
+    scaler.step(a.opt);
+    scaler.update();
+    b.opt.step();
+    expect(host(a.p)).toEqual(host(b.p));
+  });
+
+  it('an inf or NaN gradient skips the step and backs the scale off; the next clean step runs', () => {
+    for (const bad of [Infinity, NaN]) {
+      const { p, opt, backward } = setup([1, 2]);
+      const scaler = new GradScaler({ initScale: 8, growthInterval: 3 });
+      backward(scaler, [1, 1]);
+      scaler.step(opt);
+      scaler.update();
+      expect(scaler.stateDict()._growth_tracker).toBe(1);
+      const before = host(p);
+      backward(scaler, [bad, 1]);
+      expect(scaler.step(opt)).toBeUndefined();
+      scaler.update();
+      expect(host(p)).toEqual(before);
+      expect([scaler.getScale(), scaler.stateDict()._growth_tracker]).toEqual([4, 0]);
+      backward(scaler, [1, 1]);
+      scaler.step(opt);
+      scaler.update();
+      expect(host(p)).toEqual(before.map((v) => v - 0.5));
+    }
+  });
+
+  it('grows the scale after growthInterval clean steps in a row: 3, and the default 2000', () => {
+    const { opt, backward } = setup([0]);
+    const short = new GradScaler({ initScale: 4, growthInterval: 3 });
+    const scales: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      backward(short, [1e-3]);
+      short.step(opt);
+      short.update();
+      scales.push(short.getScale());
+    }
+    expect(scales).toEqual([4, 4, 8, 8, 8, 16, 16]);
+    const def = new GradScaler({ initScale: 2 });
+    for (let i = 0; i < 1999; i++) {
+      backward(def, [1e-3]);
+      def.step(opt);
+      def.update();
+    }
+    expect(def.getScale()).toBe(2);
+    backward(def, [1e-3]);
+    def.step(opt);
+    def.update();
+    expect(def.getScale()).toBe(4);
+  });
+
+  it('restores its scale and growth count from a state dict', () => {
+    const { opt, backward } = setup([0]);
+    const a = new GradScaler({ initScale: 16, growthInterval: 4 });
+    for (let i = 0; i < 3; i++) { backward(a, [1]); a.step(opt); a.update(); }
+    const b = new GradScaler({ growthInterval: 4 });
+    b.loadStateDict(JSON.parse(JSON.stringify(a.stateDict())));
+    backward(b, [1]); b.step(opt); b.update();
+    expect(b.getScale()).toBe(32);
+  });
+
+  it('errors: unscale_ twice, update without a step, float16 gradients, bad options', () => {
+    const { opt, backward } = setup([1]);
+    const scaler = new GradScaler();
+    backward(scaler, [1]);
+    scaler.unscale_(opt);
+    expect(() => scaler.unscale_(opt)).toThrow('GradScaler.unscale_: already called on this optimizer since the last update()');
+    expect(() => new GradScaler().update()).toThrow('GradScaler.update: no step() was recorded since the last update()');
+    const h = tensor([1], { dtype: 'float16', requiresGrad: true });
+    const hopt = new SGD([h], { lr: 1 });
+    sum(mul(h, 2)).backward();
+    expect(() => scaler.unscale_(hopt)).toThrow(/a parameter of shape \[1\] has a float16 gradient/);
+    expect(() => new GradScaler({ backoffFactor: 1 })).toThrow('GradScaler: backoffFactor must be in (0, 1), got 1');
+  });
+
+  it('disabled, it passes everything through', () => {
+    const { p, opt, backward } = setup([1]);
+    const scaler = new GradScaler({ enabled: false });
+    backward(scaler, [2]);
+    expect(host(p.grad!)).toEqual([2]);
+    scaler.step(opt);
+    scaler.update();
+    expect(host(p)).toEqual([0]);
+  });
+});
