@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setRngState } from '@nodegrad/autograd';
 import { getNumThreads, setNumThreads, cuda } from '@nodegrad/native';
+import { GradScaler } from '@nodegrad/nn';
 import { CliError, UsageError, formatFlags, parseFlags } from '../args.js';
 import { Progress, plotPng } from '../report/index.js';
 import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
@@ -76,10 +77,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   const optimizer = makeOptimizer(cfg, params);
   const { trainLoader, valLoader, valCount } = makeLoaders(cfg, train, val, ranks.rank, ranks.worldSize);
   const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
+  // float16's range needs loss scaling; bfloat16 has float32's.
+  const scaler = new GradScaler({ enabled: cfg.amp === 'fp16' });
 
   let state: LoopState = { position: { epoch: 0, step: 0, globalStep: 0 }, accum: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: -1, history: [] };
   if (ckpt) {
-    restore(cfg, ckpt, model, optimizer, scheduler);
+    restore(cfg, ckpt, model, optimizer, scheduler, scaler);
     const s = ckpt.state;
     // The checkpoint holds the epoch's sums over every rank: rank 0 carries them on.
     state = { position: s.position, accum: ranks.writer ? s.accum : { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: s.bestAcc, history: s.history };
@@ -98,11 +101,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   say(`${cfg.epochs} epochs of ${trainLoader.batchesPerEpoch} steps, batch ${cfg.batchSize}, ${cfg.optimizer} lr ${cfg.lr} ` +
     `(${cfg.schedule} schedule, warm-up ${cfg.warmupEpochs} epochs), device '${cfg.device}'` +
     `${cfg.device === 'cpu' ? `, ${cfg.threads} threads` : ''}, seed ${cfg.seed}` +
+    `${cfg.amp !== 'off' ? `, mixed precision ${cfg.amp}${cfg.amp === 'fp16' ? ' with loss scaling' : ''}` : ''}` +
     `${ranks.worldSize > 1 ? `; ${ranks.worldSize} ranks of ${cfg.batchSize / ranks.worldSize} images${cfg.syncBn ? ', SyncBatchNorm' : ''}` : ''}`);
   say(`output: ${resolve(cfg.out)}`);
   try {
     const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? {} : { stream: { write: () => true }, tty: false }) });
-    state = await trainLoop({ cfg, model, optimizer, scheduler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
+    state = await trainLoop({ cfg, model, optimizer, scheduler, scaler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
   } finally {
     await trainLoader.close();
     await valLoader.close();
@@ -122,7 +126,7 @@ function writerProcess(): boolean {
 
 /** Puts the checkpoint's weights, optimizer and scheduler state and RNG back. */
 function restore(cfg: TrainConfig, ckpt: Checkpoint, model: ReturnType<typeof buildModel>['model'],
-  optimizer: ReturnType<typeof makeOptimizer>, scheduler: ReturnType<typeof makeScheduler>): void {
+  optimizer: ReturnType<typeof makeOptimizer>, scheduler: ReturnType<typeof makeScheduler>, scaler: GradScaler): void {
   const weightsFile = join(cfg.out, 'last.safetensors');
   const stateFile = `${join(cfg.out, 'last.state')}.*.safetensors`;
   const attempt = (file: string, what: string, fn: () => void) => {
@@ -137,5 +141,8 @@ function restore(cfg: TrainConfig, ckpt: Checkpoint, model: ReturnType<typeof bu
   const sched = ckpt.state.scheduler;
   if ((sched === null) !== (scheduler === null)) throw new CliError(`cannot resume from ${stateFile}: its scheduler state does not fit --schedule ${cfg.schedule}`);
   if (sched && scheduler) attempt(stateFile, 'scheduler state', () => scheduler.loadStateDict(sched));
+  const scale = ckpt.state.scaler ?? null;
+  if ((scale === null) === scaler.isEnabled()) throw new CliError(`cannot resume from ${stateFile}: its loss-scaler state does not fit --amp ${cfg.amp}`);
+  if (scale) attempt(stateFile, 'loss-scaler state', () => scaler.loadStateDict(scale));
   attempt(stateFile, 'RNG state', () => setRngState(ckpt.state.rng));
 }

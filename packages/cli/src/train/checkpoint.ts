@@ -12,7 +12,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tensor, getRngState } from '@nodegrad/autograd';
 import {
-  SafetensorsError, loadSafetensors, saveSafetensors, type OptimizerStateDict, type ParamState,
+  SafetensorsError, loadSafetensors, saveSafetensors, type GradScalerStateDict, type OptimizerStateDict, type ParamState,
 } from '@nodegrad/nn';
 import { CliError } from '../args.js';
 import type { TrainConfig } from './config.js';
@@ -46,6 +46,8 @@ export interface RunState {
   history: EpochRow[];
   optimizer: { param_groups: OptimizerStateDict['param_groups']; state: Record<string, Record<string, number | null>> };
   scheduler: Record<string, unknown> | null;
+  /** The loss scaler of an --amp fp16 run (absent before mixed precision, null without one). */
+  scaler?: GradScalerStateDict | null;
 }
 
 export interface Checkpoint {

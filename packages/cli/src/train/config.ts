@@ -2,7 +2,7 @@
  * `nodegrad train`'s flags, their defaults, and the resolved configuration a run records in its
  * checkpoint (so `--resume` rebuilds exactly the same run).
  */
-import { backends } from '@nodegrad/autograd';
+import { backends, getBackend, supports } from '@nodegrad/autograd';
 import { getNumThreads } from '@nodegrad/native';
 import { UsageError, type FlagSpecs, type FlagValue } from '../args.js';
 
@@ -40,6 +40,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   workers: { type: 'int', min: 0, help: 'data loading threads: 0 (main thread) or 1 (a worker thread) (0)' },
   nproc: { type: 'int', min: 1, help: 'data-parallel ranks on this host, through mpirun; --batch-size is split over them (1)' },
   'sync-bn': { type: 'bool', help: 'with --nproc: batch-norm statistics over every rank (SyncBatchNorm)' },
+  amp: { type: 'string', choices: ['off', 'bf16', 'fp16'], help: 'mixed precision: autocast to bfloat16, or to float16 with a GradScaler (off)' },
 };
 
 /** Everything that defines a run; stored in its checkpoint. */
@@ -75,11 +76,13 @@ export interface TrainConfig {
   /** Ranks (absent in checkpoints written before data-parallel training: 1). */
   nproc: number;
   syncBn: boolean;
+  /** Mixed precision (absent in checkpoints written before it: 'off'). */
+  amp: 'off' | 'bf16' | 'fp16';
 }
 
 /** A recorded configuration with the fields later versions added, at their old behaviour. */
-export function withDefaults(saved: Omit<TrainConfig, 'cudnnBenchmark' | 'nproc' | 'syncBn'> & Partial<TrainConfig>): TrainConfig {
-  return { cudnnBenchmark: false, nproc: 1, syncBn: false, ...saved };
+export function withDefaults(saved: Omit<TrainConfig, 'cudnnBenchmark' | 'nproc' | 'syncBn' | 'amp'> & Partial<TrainConfig>): TrainConfig {
+  return { cudnnBenchmark: false, nproc: 1, syncBn: false, amp: 'off', ...saved };
 }
 
 /** Flag name -> config key. */
@@ -169,7 +172,14 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     workers: workers as 0 | 1,
     nproc: (g('nproc') ?? 1) as number,
     syncBn: (g('sync-bn') ?? false) as boolean,
+    amp: (g('amp') ?? 'off') as TrainConfig['amp'],
   };
+  const half = config.amp === 'bf16' ? 'bfloat16' : config.amp === 'fp16' ? 'float16' : null;
+  const dev = backends().find((b) => b.name === config.device && b.available) ? getBackend(config.device) : null;
+  if (half && dev && !supports(dev, 'Conv2D', half)) {
+    throw new UsageError(command, `--amp ${config.amp}: the '${config.device}' backend does not compute convolutions in ${half} ` +
+      `(it declares ${dev.dtypes.conv.join(', ')})`);
+  }
   if (config.syncBn && config.nproc === 1) throw new UsageError(command, '--sync-bn needs --nproc 2 or more');
   if (config.batchSize % config.nproc !== 0) {
     throw new UsageError(command, `--batch-size ${config.batchSize} must divide by --nproc ${config.nproc} (each rank takes an equal share)`);

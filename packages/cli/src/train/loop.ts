@@ -5,9 +5,9 @@
  * uninterrupted one does.
  */
 import { join } from 'node:path';
-import { tidy, type Tensor } from '@nodegrad/autograd';
+import { autocast, tidy, type Tensor } from '@nodegrad/autograd';
 import type { DataLoader } from '@nodegrad/data';
-import { CrossEntropyLoss, saveSafetensors, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { CrossEntropyLoss, saveSafetensors, type GradScaler, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
 import { plotPng, type Progress } from '../report/index.js';
 import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
@@ -27,6 +27,8 @@ export interface Loop {
   model: ResNet;
   optimizer: Optimizer<ParamGroup>;
   scheduler: Scheduler | null;
+  /** --amp fp16's loss scaler; a disabled one otherwise. */
+  scaler: GradScaler;
   trainLoader: DataLoader;
   valLoader: DataLoader;
   numClasses: number;
@@ -44,7 +46,11 @@ const freshAccum = (): EpochAccum => ({ lossSum: 0, correct: 0, seen: 0, seconds
 
 /** Trains from `state.position` to the last epoch; returns the final state. */
 export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
-  const { cfg, model, optimizer, scheduler } = l;
+  const { cfg, model, optimizer, scheduler, scaler } = l;
+  // --amp: forward and loss under autocast (backward runs in the types they chose).
+  const amp = {
+    device: cfg.device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: cfg.amp === 'fp16' ? 'float16' : 'bfloat16', enabled: cfg.amp !== 'off',
+  } as const;
   const net = l.forward ?? model;
   const ranks = l.ranks ?? SINGLE;
   const criterion = new CrossEntropyLoss({ labelSmoothing: cfg.labelSmoothing });
@@ -62,7 +68,8 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     const sums = total(accum);
     if (ranks.writer) {
       await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
-        { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null });
+        { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null,
+          scaler: scaler.isEnabled() ? scaler.stateDict() : null });
     }
   };
 
@@ -77,10 +84,13 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     for await (const b of l.trainLoader.batches(start)) {
       const { loss, correct } = tidy(() => {
         optimizer.zeroGrad();
-        const logits = net.call(b.x) as Tensor;
-        const lossT = criterion.call(logits, b.y);
-        lossT.backward();
-        optimizer.step();
+        const [logits, lossT] = autocast(amp, () => {
+          const y = net.call(b.x) as Tensor;
+          return [y, criterion.call(y, b.y)] as const;
+        });
+        scaler.scale(lossT).backward();
+        scaler.step(optimizer);
+        scaler.update();
         scheduler?.step();
         return { loss: lossT.item(), correct: predictions(logits, b.y).correct };
       });
