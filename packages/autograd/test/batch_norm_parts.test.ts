@@ -12,7 +12,7 @@ import {
   tensor, zeros, type Ctx, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity, describeBackends } from '@nodegrad/autograd/testing';
-import { paritySuite, type Case } from './ops_backends_cases.js';
+import { paritySuite, type Case, HALF_TYPES } from './ops_backends_cases.js';
 
 const constant = (...shape: number[]) => ({ shape, grad: false });
 const positive = (...shape: number[]) => ({ shape, pos: true, grad: false });
@@ -61,6 +61,10 @@ const onConvCases: Case[] = [
 ];
 paritySuite('ops parity: the batch-norm parts', cases);
 paritySuite('ops parity: the batch-norm parts on convolution outputs', onConvCases, [['Conv2D', 'float32']]);
+for (const h of HALF_TYPES) {
+  paritySuite(`ops parity [${h}]: the batch-norm parts`, cases, [['BatchNormStats', h]], h);
+  paritySuite(`ops parity [${h}]: the batch-norm parts on convolution outputs`, onConvCases, [['Conv2D', h], ['BatchNormStats', h]], h);
+}
 
 /**
  * SyncBatchNorm's forward and backward (torch/nn/modules/_functions.py) over simulated ranks,

@@ -10,7 +10,7 @@ import {
   lessEqual, log, manualSeed, maximum, minimum, mul, ne, neg, ones, onesLike, pow, relu, rsqrt, sigmoid, sign,
   sqrt, square, sub, tanh, tensor, to, where, zeros, zerosLike, type Tensor,
 } from '@nodegrad/autograd';
-import { paritySuite, type Case } from './ops_backends_cases.js';
+import { HALF_TYPES, paritySuite, type Case } from './ops_backends_cases.js';
 
 const pos = (...shape: number[]) => ({ shape, pos: true });
 const ints = (...shape: number[]) => ({ shape, int: true });
@@ -141,3 +141,12 @@ paritySuite('ops parity: binary with broadcasting and scalars', [...binaryCases,
 paritySuite('ops parity: comparisons, where, clamp', [...compareCases, ...whereClampCases, ...chainCases]);
 paritySuite('ops parity: in-place ops, the tape API, creation, casts, dropout',
   [...inplaceCases, ...tapeCases, ...dropoutCases]);
+
+for (const h of HALF_TYPES) {
+  paritySuite(`ops parity [${h}]: unary`, unaryCases, [['Exp', h], ['Tanh', h]], h);
+  paritySuite(`ops parity [${h}]: binary with broadcasting and scalars`, [...binaryCases, ...powCases], [['Add', h], ['Pow', h]], h);
+  paritySuite(`ops parity [${h}]: comparisons, where, clamp`, [...compareCases, ...whereClampCases, ...chainCases],
+    [['Greater', h], ['Where', h], ['Clamp', h]], h);
+  paritySuite(`ops parity [${h}]: in-place ops, the tape API, creation, casts, dropout`,
+    [...inplaceCases, ...tapeCases, ...dropoutCases], [['Mul', h], ['Copy', h], ['Cast', h], ['Bernoulli', h]], h);
+}

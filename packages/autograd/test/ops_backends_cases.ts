@@ -62,6 +62,9 @@ function make(input: Input): Tensor {
   return fromTypedArray(data, input.shape, { dtype: 'float32', requiresGrad: grad });
 }
 
+/** The half types every parity table is also run in, on the backends that declare them. */
+export const HALF_TYPES = ['bfloat16', 'float16'] as const;
+
 /** A float32 input in a half type: the same values rounded, a leaf that requires grad as the original. */
 function inDType(t: Tensor, dtype: HalfDType | undefined): Tensor {
   if (!dtype || t.dtype !== 'float32') return t;

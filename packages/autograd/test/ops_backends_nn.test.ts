@@ -8,7 +8,7 @@ import {
   grad, linear, logSoftmax, matmul, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, mseLoss, nllLoss, oneHot,
   softmax, tensor, type Conv2dOptions, type Tensor,
 } from '@nodegrad/autograd';
-import { paritySuite, type Case } from './ops_backends_cases.js';
+import { paritySuite, type Case, HALF_TYPES } from './ops_backends_cases.js';
 
 const pos = (...shape: number[]) => ({ shape, pos: true });
 const constant = (...shape: number[]) => ({ shape, grad: false });
@@ -198,3 +198,12 @@ paritySuite('ops parity: losses', lossCases);
 paritySuite('ops parity: second derivatives (createGraph)', secondOrderCases);
 paritySuite('ops parity: second derivatives through conv2d and matmul (createGraph)', secondOrderConvMatmul,
   [['Conv2D', 'float32'], ['BatchMatMul', 'float32']]);
+
+for (const h of HALF_TYPES) {
+  paritySuite(`ops parity [${h}]: matmul, bmm, linear`, matmulCases, [['BatchMatMul', h]], h);
+  paritySuite(`ops parity [${h}]: conv2d and its backward ops`, convCases, [['Conv2D', h], ['Conv2DBackpropFilter', h]], h);
+  paritySuite(`ops parity [${h}]: pooling`, poolCases, [['MaxPool2D', h], ['AvgPool2D', h]], h);
+  paritySuite(`ops parity [${h}]: batchNorm`, normCases, [['BatchNormStats', h]], h);
+  paritySuite(`ops parity [${h}]: softmax and logSoftmax`, softmaxCases, [['Softmax', h]], h);
+  paritySuite(`ops parity [${h}]: losses`, lossCases, [['LogSoftmax', h], ['OneHot', h]], h);
+}

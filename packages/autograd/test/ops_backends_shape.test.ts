@@ -6,7 +6,7 @@ import {
   argmax, argmin, cat, chunk, expand, flatten, max, mean, min, narrow, pad, permute, reshape, slice, split, squeeze,
   stack, sum, sumTo, transpose, unsqueeze, variance, view, type Tensor,
 } from '@nodegrad/autograd';
-import { paritySuite, type Case } from './ops_backends_cases.js';
+import { paritySuite, type Case, HALF_TYPES } from './ops_backends_cases.js';
 
 /** Small integers with ties, requiring grad: max/min share the gradient among tied elements. */
 const tied = (...shape: number[]) => ({ shape, int: true, grad: true });
@@ -92,3 +92,9 @@ const joinCases: Case[] = [
 paritySuite('ops parity: reductions', reduceCases);
 paritySuite('ops parity: views and layout', viewCases);
 paritySuite('ops parity: narrow, slice, pad, cat, stack, split, chunk', joinCases);
+
+for (const h of HALF_TYPES) {
+  paritySuite(`ops parity [${h}]: reductions`, reduceCases, [['Sum', h], ['Max', h]], h);
+  paritySuite(`ops parity [${h}]: views and layout`, viewCases, [['Transpose', h]], h);
+  paritySuite(`ops parity [${h}]: narrow, slice, pad, cat, stack, split, chunk`, joinCases, [['Slice', h], ['Pad', h], ['Concat', h]], h);
+}

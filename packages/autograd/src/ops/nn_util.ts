@@ -4,6 +4,8 @@ import type { Tensor } from '../tensor.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { div } from './arith.js';
+import { isHalf } from '../dtype.js';
+import { checkSame } from './util.js';
 
 /** A size given as one number for both spatial dims or as [height, width], as PyTorch's `_pair`. */
 export type Size2 = number | readonly [number, number];
@@ -38,6 +40,21 @@ export function reduce(loss: Tensor, reduction: Reduction): Tensor {
 export function channelView(v: Tensor, rank: number): Tensor {
   return reshape(v, [1, v.size, ...Array<number>(Math.max(rank - 2, 0)).fill(1)]);
 }
+
+/**
+ * Per-channel vectors of a batch norm on x: on x's device, and of x's dtype or, for a half x,
+ * float32 (PyTorch's mixed batch norm: the parameters and statistics of a float32 model under
+ * autocast). Anything else fails as checkSame does.
+ */
+export function checkChannelDTypes(op: string, x: Tensor, named: Record<string, Tensor | null | undefined>): void {
+  const stats = isHalf(x.dtype) ? 'float32' : x.dtype;
+  for (const [name, t] of Object.entries(named)) {
+    if (t && (t.device !== x.device || (t.dtype !== x.dtype && t.dtype !== stats))) checkSame(op, { [xName(op)]: x, [name]: t });
+  }
+}
+
+/** What the batch-norm ops call their input in messages. */
+const xName = (op: string) => (op === 'batchNorm' ? 'input' : 'x');
 
 /** Checks that an optional per-channel tensor is 1-D with C elements. */
 export function checkChannels(op: string, name: string, v: Tensor | null | undefined, C: number, like: Tensor): void {

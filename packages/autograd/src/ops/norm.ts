@@ -8,16 +8,16 @@
  */
 import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
-import { isHalf, type DType } from '../dtype.js';
+import type { DType } from '../dtype.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
-import { channelView, checkChannels } from './nn_util.js';
+import { channelView, checkChannelDTypes, checkChannels } from './nn_util.js';
 import { updateRunning } from './norm_parts.js';
 import { mean as meanOf, sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { rsqrt } from './unary.js';
-import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
+import { checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 export interface BatchNormOptions {
   /** Normalize with batch statistics and update the running ones (default false, as F.batch_norm). */
@@ -129,12 +129,7 @@ function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | n
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
     if (t != null) checkTensor(op, name, t);
   }
-  // A half input takes float32 parameters and running statistics (PyTorch's mixed batch norm: what
-  // autocast gives a float32 model), or ones of its own type.
-  const statsType = isHalf(x.dtype) ? 'float32' : x.dtype;
-  for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
-    if (t && (t.device !== x.device || (t.dtype !== x.dtype && t.dtype !== statsType))) checkSame(op, { input: x, [name]: t });
-  }
+  checkChannelDTypes(op, x, { runningMean, runningVar, weight, bias });
   if (x.ndim < 2) throw new Error(`${op}: expected an input of shape [N, C, *] with at least 2 dims, got ${fmt(x.shape)}`);
   const C = x.shape[1]!;
   checkChannels(op, 'runningMean', runningMean, C, x);

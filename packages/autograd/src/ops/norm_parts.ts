@@ -16,7 +16,7 @@ import { isGradEnabled } from '../grad_mode.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
-import { checkChannels } from './nn_util.js';
+import { checkChannelDTypes, checkChannels } from './nn_util.js';
 import { sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { rsqrt } from './unary.js';
@@ -24,12 +24,16 @@ import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 type Named = Record<string, Tensor | null>;
 
-/** Tensors, float, one device and dtype, none recording a gradient; x [N, C, *] and [C] vectors. */
+/**
+ * Tensors, float, one device, none recording a gradient; x [N, C, *], `like` of x's shape and
+ * dtype, and [C] vectors of x's dtype or, for a half x, float32 (the statistics' type).
+ */
 function checkParts(op: string, x: Tensor, like: Named, channels: Named): void {
   const all: Named = { ...like, ...channels };
   for (const [name, t] of Object.entries(all)) if (t !== null) checkTensor(op, name, t);
   checkFloat(op, 'x', x);
-  checkSame(op, { x, ...all });
+  checkSame(op, { x, ...like });
+  checkChannelDTypes(op, x, channels);
   if (x.ndim < 2) throw new Error(`${op}: expected x of shape [N, C, *], got ${fmt(x.shape)}`);
   for (const [name, t] of Object.entries(like)) {
     if (t && t.shape.join() !== x.shape.join()) throw new Error(`${op}: ${name} ${fmt(t.shape)} must match x ${fmt(x.shape)}`);
@@ -134,7 +138,11 @@ export function batchNormUpdateRunning_(runningMean: Tensor, runningVar: Tensor,
   const vectors = { runningMean, runningVar, mean, invstd };
   for (const [name, t] of Object.entries(vectors)) checkTensor(op, name, t);
   checkFloat(op, 'runningMean', runningMean);
-  checkSame(op, vectors);
+  checkSame(op, { runningMean, runningVar });
+  // Statistics of a half input are float32 (batchNormStats'): they may update half running buffers.
+  for (const [name, t] of Object.entries({ mean, invstd })) {
+    if (t.device !== runningMean.device || (t.dtype !== runningMean.dtype && t.dtype !== 'float32')) checkSame(op, { runningMean, [name]: t });
+  }
   for (const [name, t] of Object.entries(vectors)) {
     if (t.ndim !== 1 || t.size !== runningMean.size) {
       throw new Error(`${op}: ${name} of shape ${fmt(t.shape)} must be a vector like runningMean ${fmt(runningMean.shape)}`);
