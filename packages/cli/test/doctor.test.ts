@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { backends } from '@nodegrad/autograd';
+import { backends, getBackend } from '@nodegrad/autograd';
 import { describeBuild, getNumThreads } from '@nodegrad/native';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/args.js';
@@ -29,7 +29,16 @@ describe('nodegrad doctor', () => {
   });
 
   it('lists the backends backends() gives, with their reasons, and cpu only with oneDNN', () => {
-    expect(report.backends).toEqual(backends().map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) })));
+    expect(report.backends.map(({ half: _h, ...b }) => b))
+      .toEqual(backends().map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) })));
+    // Each available backend lists the families its dtype table declares for the half types ('ts' all of them).
+    for (const b of report.backends.filter((x) => x.available)) {
+      const { dtypes } = getBackend(b.name);
+      for (const t of ['bfloat16', 'float16'] as const) {
+        expect(b.half![t]).toEqual(Object.entries(dtypes).filter(([, ds]) => ds.includes(t)).map(([f]) => f));
+      }
+    }
+    expect(report.backends[0]!.half!.float16).toHaveLength(12);
     expect(report.backends.map((b) => b.name).slice(0, 2)).toEqual(['ts', 'cpu']);
     expect(report.backends[0]!.available).toBe(true);
     // An addon without oneDNN would throw from every conv: 'cpu' is offered only with it.

@@ -1,6 +1,7 @@
 /**
  * `nodegrad doctor`: what this machine and this install can run, and why not where something is
- * missing — Node, the CPU, each backend (ts, cpu) with the reason it is absent, the native build's
+ * missing — Node, the CPU (and its half-type instructions), each backend (ts, cpu) with the reason it
+ * is absent or the kernel families it computes in bfloat16 and float16, the native build's
  * features (oneDNN, MPI), threads, package versions, and whether PyTorch is there to compare against.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backends, defaultDevice } from '@nodegrad/autograd';
+import { backends, defaultDevice, getBackend, KERNEL_FAMILY, type HalfDType, type KernelFamily } from '@nodegrad/autograd';
 import { cuda, describeBuild, getNumThreads, type BuildDescription, type CudaDescription } from '@nodegrad/native';
 import { formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 
@@ -17,6 +18,8 @@ export interface BackendReport {
   available: boolean;
   /** Why it is not available. */
   reason?: string;
+  /** Available ones: the kernel families it computes in each half type (mixed precision). */
+  half?: Record<HalfDType, KernelFamily[]>;
 }
 
 export interface DoctorReport {
@@ -24,7 +27,7 @@ export interface DoctorReport {
   platform: string;
   arch: string;
   kernel: string;
-  cpu: { model: string; logicalCores: number; physicalCores: number | null };
+  cpu: { model: string; logicalCores: number; physicalCores: number | null; halfFlags: string[] };
   memoryGiB: number;
   /** Every backend registered or reported unavailable, as `backends()` gives them. */
   backends: BackendReport[];
@@ -65,9 +68,32 @@ function physicalCores(): number | null {
   }
 }
 
+/** The CPU's instructions for the half types, from /proc/cpuinfo (Linux): what oneDNN's bf16/f16 kernels need. */
+const HALF_FLAGS = ['avx512_bf16', 'amx_bf16', 'avx512_fp16', 'amx_fp16', 'f16c'];
+function halfFlags(): string[] {
+  try {
+    const flags = new Set(/^flags\s*: (.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(' ') ?? []);
+    return HALF_FLAGS.filter((f) => flags.has(f));
+  } catch {
+    return [];
+  }
+}
+
 /** Every backend `backends()` knows ('ts', and 'cpu' once @nodegrad/native is imported), with why not. */
 function backendReports(): BackendReport[] {
-  return backends().map((b) => ({ name: b.name, available: b.available, ...(b.reason ? { reason: b.reason } : {}) }));
+  return backends().map((b) => {
+    if (!b.available) return { name: b.name, available: false, ...(b.reason ? { reason: b.reason } : {}) };
+    const { dtypes } = getBackend(b.name);
+    const families = (t: HalfDType) => (Object.keys(dtypes) as KernelFamily[]).filter((f) => dtypes[f].includes(t));
+    return { name: b.name, available: true, half: { bfloat16: families('bfloat16'), float16: families('float16') } };
+  });
+}
+
+/** 'all' when a half type covers every family, else the families it covers. */
+function formatHalf(h: BackendReport['half']): string {
+  if (!h) return '';
+  const all = (fs: KernelFamily[]) => (fs.length === new Set(Object.values(KERNEL_FAMILY)).size ? 'all kernels' : fs.join(' ') || 'none');
+  return `bfloat16: ${all(h.bfloat16)}; float16: ${all(h.float16)}`;
 }
 
 /** This module's folder; package lookups walk up from it, as Node's resolution does. */
@@ -122,7 +148,10 @@ export function doctor(opts: DoctorOptions = {}): DoctorReport {
     platform: platform(),
     arch: arch(),
     kernel: release(),
-    cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', logicalCores: availableParallelism(), physicalCores: physicalCores() },
+    cpu: {
+      model: cpuList[0]?.model.trim() ?? 'unknown', logicalCores: availableParallelism(), physicalCores: physicalCores(),
+      halfFlags: halfFlags(),
+    },
     memoryGiB: totalmem() / 2 ** 30,
     backends: backendReports(),
     defaultDevice: defaultDevice(),
@@ -141,9 +170,12 @@ export function formatDoctor(r: DoctorReport): string {
   const lines: string[] = [];
   lines.push(`node      ${r.node} (${r.platform} ${r.arch}, kernel ${r.kernel})`);
   lines.push(`cpu       ${r.cpu.model}: ${r.cpu.logicalCores} logical cores` +
-    `${r.cpu.physicalCores !== null ? `, ${r.cpu.physicalCores} physical` : ''}; ${r.memoryGiB.toFixed(1)} GiB memory`);
+    `${r.cpu.physicalCores !== null ? `, ${r.cpu.physicalCores} physical` : ''}; ${r.memoryGiB.toFixed(1)} GiB memory; ` +
+    `half-type instructions: ${r.cpu.halfFlags.join(' ') || 'none'}`);
   lines.push('backends');
-  for (const b of r.backends) lines.push(`  ${b.name.padEnd(Math.max(8, b.name.length + 1))}${mark(b.available)} ${b.available ? '' : b.reason ?? ''}`.trimEnd());
+  for (const b of r.backends) {
+    lines.push(`  ${b.name.padEnd(Math.max(8, b.name.length + 1))}${mark(b.available)} ${b.available ? formatHalf(b.half) : b.reason ?? ''}`.trimEnd());
+  }
   lines.push(`  default device: ${r.defaultDevice}`);
   lines.push(`native    ${r.build.loaded ? 'addon loaded' : `addon not loaded: ${r.build.reason}`}`);
   for (const [name, f] of Object.entries(r.build.features)) {
@@ -184,8 +216,9 @@ export const DOCTOR_FLAGS: FlagSpecs = {
 
 export const DOCTOR_HELP = `nodegrad doctor: what this machine and install can run
 
-Prints Node's version, the platform, the CPU model and cores, each backend (ts, cpu) and why
-one is missing, the native build's features (oneDNN, MPI) with the reason one is missing,
+Prints Node's version, the platform, the CPU model, cores and half-type instructions
+(avx512_bf16, amx_bf16, avx512_fp16, ...), each backend (ts, cpu) and why one is missing or which
+kernel families it computes in bfloat16 and float16 (for --amp), the native build's features (oneDNN, MPI) with the reason one is missing,
 the kernel thread count and OMP_NUM_THREADS, the @nodegrad package versions, and PyTorch's
 version where \`python -c 'import torch'\` works (checked with a 30 s timeout).
 
