@@ -14,15 +14,20 @@ export function positiveInt(flag: string, v: string): number {
   return n;
 }
 
-/** The cases `--cases` names: groups (A, B, C) or single cases (C18, C50). */
+/**
+ * The cases `--cases` names, case-insensitively: groups (A, B, C, BF16) or single cases (C18, C50,
+ * A-bf16, ...), in the order of CASES.
+ */
 export function selectCases(list: string): CaseSpec[] {
   const wanted = list.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const names = (c: CaseSpec) => [c.group.toUpperCase(), c.id.toUpperCase()];
   for (const w of wanted) {
-    if (!CASES.some((c) => c.group === w || c.id === w)) {
-      throw new Error(`bench: --cases: unknown case ${JSON.stringify(w)}; known: A, B, C (= C18 + C50), C18, C50`);
+    if (!CASES.some((c) => names(c).includes(w))) {
+      throw new Error(`bench: --cases: unknown case ${JSON.stringify(w)}; known: A, B, C (= C18 + C50), C18, C50, ` +
+        'BF16 (= A-bf16 + B-bf16 + C18-bf16 + C50-bf16) and each of those');
     }
   }
-  return CASES.filter((c) => wanted.includes(c.group) || wanted.includes(c.id));
+  return CASES.filter((c) => names(c).some((n) => wanted.includes(n)));
 }
 
 /**
@@ -91,13 +96,24 @@ export async function alternateBlocks(sides: Worker[], schedule: Schedule, onRou
   return blocks;
 }
 
-export function cpuInfo(): { cpu: string; physicalCores: number | null } {
+/** The /proc/cpuinfo flags that decide which low-precision kernels oneDNN can use. */
+export const CPU_FLAGS = ['avx512_bf16', 'amx_bf16', 'avx512_fp16'] as const;
+export type CpuFlags = Record<(typeof CPU_FLAGS)[number], boolean>;
+
+export function cpuInfo(): { cpu: string; physicalCores: number | null; flags: CpuFlags } {
   const text = readFileSync('/proc/cpuinfo', 'utf8');
   const field = (name: string) => [...text.matchAll(new RegExp(`^${name}\\s*: (.*)$`, 'gm'))].map((m) => m[1]!.trim());
   const perSocket = Number(field('cpu cores')[0]);
   const sockets = new Set(field('physical id')).size;
+  const have = new Set((field('flags')[0] ?? '').split(/\s+/));
   return {
     cpu: field('model name')[0] ?? 'unknown',
     physicalCores: Number.isFinite(perSocket) && sockets > 0 ? perSocket * sockets : null,
+    flags: Object.fromEntries(CPU_FLAGS.map((f) => [f, have.has(f)])) as CpuFlags,
   };
+}
+
+/** "avx512_bf16 yes, amx_bf16 yes, avx512_fp16 no". */
+export function describeFlags(flags: CpuFlags): string {
+  return CPU_FLAGS.map((f) => `${f} ${flags[f] ? 'yes' : 'no'}`).join(', ');
 }

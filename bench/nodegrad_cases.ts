@@ -13,7 +13,7 @@
  */
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
-import { backends, fromTypedArray, matmul, noGrad, randn, tidy, type Tensor } from '@nodegrad/autograd';
+import { autocast, backends, fromTypedArray, matmul, noGrad, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { describeBuild, getNumThreads, memoryStats, setNumThreads } from '@nodegrad/native';
 import { Conv2d, CrossEntropyLoss, Linear, SGD, fuseForInference, resnet18, resnet50, type Module } from '@nodegrad/nn';
 import type { CaseSpec } from './cases.js';
@@ -52,14 +52,21 @@ function setup(c: CaseSpec): { params: number; macs: number } {
   // Counted on the unfused model (its Conv2d and Linear layers), on one image so that this
   // untimed forward does not set the peak RSS.
   const macs = countMacs(model, x.narrow(0, 0, 1));
+  const bf16 = c.precision === 'bfloat16';
   if (c.mode === 'train') {
     const criterion = new CrossEntropyLoss();
     const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     model.train();
+    // bfloat16: forward and loss under autocast (convolutions and the fc layer in bfloat16 on
+    // float32 parameters, cast once per step; the loss in float32), backward outside it, as
+    // PyTorch's AMP. Parameters, gradients and momentum stay float32.
+    const forward = bf16
+      ? () => autocast({ device: 'cpu', dtype: 'bfloat16' }, () => criterion.call(model.call(x), y) as Tensor)
+      : () => criterion.call(model.call(x), y) as Tensor;
     // tidy frees each step's intermediates on exit, as PyTorch's reference counting does; left to
     // GC finalizers they would pile up and inflate peak RSS. Parameters, .grad and momentum are kept.
     iteration = () => tidy(() => {
-      const loss = criterion.call(model.call(x), y) as Tensor;
+      const loss = forward();
       optimizer.zeroGrad();
       loss.backward();
       optimizer.step();
@@ -70,7 +77,17 @@ function setup(c: CaseSpec): { params: number; macs: number } {
     // they are freed rather than kept until the garbage collector finds them.
     const fused = fuseForInference(model);
     for (const t of [...model.parameters(), ...model.buffers()]) t.dispose();
-    iteration = () => noGrad(() => tidy(() => { fused.call(x); }));
+    let input = x;
+    if (bf16) {
+      // bfloat16 inference: an explicit, one-time cast of the fused model's weights and of the
+      // input, outside the timed iterations (no autocast: every op then runs in bfloat16).
+      const f32 = [...fused.parameters(), ...fused.buffers()];
+      fused.to('bfloat16');
+      for (const t of f32) t.dispose();
+      input = noGrad(() => x.to('bfloat16'));
+      x.dispose();
+    }
+    iteration = () => noGrad(() => tidy(() => { fused.call(input); }));
   }
   return { params, macs };
 }

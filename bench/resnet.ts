@@ -6,8 +6,11 @@
  * belongs to one side and one case) and kept warm across the case's timed blocks, which alternate
  * nodegrad, PyTorch, nodegrad, ... so that load from elsewhere on the machine hits both alike.
  *
- *   npm run bench [-- --quick] [--cases A,C] [--threads 2] [--gemm 1024] [--python /usr/bin/python3]
+ *   npm run bench [-- --quick] [--cases A,C,BF16] [--threads 2] [--gemm 1024] [--python /usr/bin/python3]
  *                 [--out docs/benchmarks.md]
+ *
+ * --cases (case-insensitive): A, B, C (= C18 + C50), BF16 (= A-bf16, B-bf16, C18-bf16, C50-bf16: the
+ * same cases in bfloat16 mixed precision on both sides), or single ids; default A,B,C,BF16.
  *
  * To measure a change against nodegrad itself rather than PyTorch, `npm run bench:compare`
  * (bench/compare.ts) runs the same cases from this checkout and from one of an earlier commit.
@@ -20,12 +23,12 @@ import { parseArgs } from 'node:util';
 import { scheduleFor, type CaseSpec } from './cases.js';
 import { caseFlops, resnetMacs } from './flops.js';
 import {
-  alternateBlocks, cpuInfo, fail, median, mustStart, positiveInt, selectCases, workerEnv,
+  alternateBlocks, cpuInfo, describeFlags, fail, median, mustStart, positiveInt, selectCases, workerEnv,
   startNodegrad as startNodegradAt,
 } from './harness.js';
 import { Worker, type Reply } from './worker_client.js';
 import {
-  caseLine, consoleSummary, markdownReport, type BenchReport, type CaseResult, type GemmResult, type SideResult,
+  caseLine, consoleSummary, markdownReport, type BenchReport, type CaseFailure, type CaseResult, type GemmResult, type SideResult,
 } from './report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -33,7 +36,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    cases: { type: 'string', default: 'A,B,C' },
+    cases: { type: 'string', default: 'A,B,C,BF16' },
     threads: { type: 'string', default: String(availableParallelism()) },
     gemm: { type: 'string', default: '1024' },
     python: { type: 'string', default: '/usr/bin/python3' },
@@ -80,16 +83,29 @@ async function measureGemm(ng: Worker, th: Worker | null): Promise<{ nodegrad: G
   return { nodegrad: gemmResult(ngSec), torch: th ? gemmResult(thSec) : null };
 }
 
-async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[]): Promise<CaseResult> {
-  const schedule = scheduleFor(spec, quick);
+async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[], earlier: CaseResult[]): Promise<CaseResult> {
   const ng = await mustStartNodegrad();
   let th: Worker | null = null;
   if (withTorch) {
     const t = await startTorch();
-    if (typeof t === 'string') throw new Error(`bench: the PyTorch worker started before but not now: ${t}`);
+    if (typeof t === 'string') {
+      await ng.close();
+      throw new Error(`bench: the PyTorch worker started before but not now: ${t}`);
+    }
     th = t;
   }
   const sides = th ? [ng, th] : [ng];
+  try {
+    return await measureCase(spec, sides, warnings, earlier);
+  } finally {
+    // A case that failed (a kernel nodegrad lacks in bfloat16, say) leaves its workers running.
+    for (const w of sides) await w.close();
+  }
+}
+
+async function measureCase(spec: CaseSpec, sides: Worker[], warnings: string[], earlier: CaseResult[]): Promise<CaseResult> {
+  const schedule = scheduleFor(spec, quick);
+  const th = sides[1] ?? null;
   const setups: Reply[] = [];
   for (const w of sides) setups.push(await w.request({ cmd: 'setup', case: spec }));
   const analyticMacs = resnetMacs(spec.arch, spec.numClasses, spec.size, spec.smallImageStem);
@@ -111,18 +127,19 @@ async function runCase(spec: CaseSpec, withTorch: boolean, warnings: string[]): 
       params: setups[s]!.params!, macs: setups[s]!.macs!, startRssKB: sides[s]!.hello.startRssKB!, maxRssKB: maxRssKB!,
       ...(native ? { native } : {}),
     });
-    await sides[s]!.close();
   }
   const result = { spec, schedule, flops: caseFlops(spec), analyticMacs, nodegrad: results[0]!, torch: results[1] ?? null };
-  process.stdout.write(` ${caseLine(result)}\n`);
+  process.stdout.write(` ${caseLine(result, earlier)}\n`);
   return result;
 }
 
 async function main(): Promise<void> {
   const cases = selectCases(flags.cases!);
   const warnings: string[] = [];
+  const { cpu, physicalCores, flags: cpuFlags } = cpuInfo();
   console.log(`nodegrad 'cpu' vs PyTorch, ${threads} thread(s) each${quick ? ', quick run' : ''}: ` +
     `cases ${cases.map((c) => c.id).join(', ')}`);
+  console.log(`CPU: ${cpu}; ${describeFlags(cpuFlags)}`);
 
   const ng = await mustStartNodegrad();
   const thOrWhy = await startTorch();
@@ -135,27 +152,39 @@ async function main(): Promise<void> {
   await th?.close();
 
   const results: CaseResult[] = [];
+  const failures: CaseFailure[] = [];
   for (const spec of cases) {
     process.stdout.write(`${spec.id}: ${spec.title}, batch ${spec.batch}, 3x${spec.size}x${spec.size} `);
-    results.push(await runCase(spec, th !== null, warnings));
+    try {
+      results.push(await runCase(spec, th !== null, warnings, results));
+    } catch (e) {
+      // Reported, and the other cases still run: a bfloat16 kernel the native backend lacks fails
+      // its case with the worker's message; nothing falls back to float32.
+      const error = e instanceof Error ? e.message : String(e);
+      failures.push({ spec, error });
+      process.stdout.write(` FAILED:\n${error}\n`);
+    }
   }
 
-  const { cpu, physicalCores } = cpuInfo();
   const report: BenchReport = {
     date: new Date().toISOString(), quick, threads, caseIds: cases.map((c) => c.id), warnings, torchSkipped,
     machine: {
-      cpu, logicalCpus: availableParallelism(), physicalCores, memGiB: totalmem() / 2 ** 30, kernel: release(),
+      cpu, logicalCpus: availableParallelism(), physicalCores, memGiB: totalmem() / 2 ** 30, kernel: release(), flags: cpuFlags,
     },
     versions: {
       node: process.version, nodegrad: String(ng.hello.version), onednn: await onednnVersion(String(ng.hello.onednn)),
       torch: th ? String(th.hello.version) : null, torchvision: th ? String(th.hello.torchvision) : null,
       python: th ? String(th.hello.python) : null, torchBlas: th ? String(th.hello.blas) : null,
     },
-    gemm, cases: results,
+    gemm, cases: results, failures,
   };
   console.log(consoleSummary(report));
   writeFileSync(resolve(root, flags.out!), markdownReport(report));
   console.log(`wrote ${flags.out}`);
+  if (failures.length) {
+    console.error(`${failures.length} case(s) failed: ${failures.map((x) => x.spec.id).join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch(fail);

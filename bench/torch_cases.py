@@ -7,6 +7,7 @@ warm between the timed blocks that alternate with nodegrad's and its peak RSS is
 On start it sends {"ready": true, ...versions}, or {"ready": false, "error": ...} when torch or
 torchvision cannot be imported (the orchestrator then skips the PyTorch side).
 """
+import contextlib
 import json
 import resource
 import sys
@@ -69,13 +70,25 @@ def setup(case):
     y = torch.randint(0, case["numClasses"], (case["batch"],))
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model, x)
+    bf16 = case.get("precision", "float32") == "bfloat16"
+    if bf16:
+        # PyTorch's best CPU bf16 configuration: channels_last model and input (oneDNN's blocked
+        # NHWC kernels, no reorders), autocast around forward (+ loss); float32 cases stay NCHW.
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def amp():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
     if case["mode"] == "train":
         criterion = nn.CrossEntropyLoss()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         model.train()
 
         def step():
-            loss = criterion(model(x), y)
+            # bf16: forward and loss under autocast, backward outside it (PyTorch's AMP recipe).
+            with amp():
+                loss = criterion(model(x), y)
             # set_to_none, as nodegrad's zeroGrad() default.
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -86,7 +99,7 @@ def setup(case):
         model.eval()
 
         def infer():
-            with torch.no_grad():
+            with torch.no_grad(), amp():
                 model(x)
 
         state["iteration"] = infer

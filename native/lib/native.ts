@@ -24,8 +24,12 @@ export interface MemoryStats {
 export interface NativeDevice {
   /** The device's name as a backend: 'cpu'. */
   readonly name: string;
+  /** Uploads `data` (Float64Array for int64; Float32Array for the half types, rounded to the type to nearest even). */
   fromArray(data: TypedArray, shape: Shape, dtype: DType): Raw;
-  /** A plain row-major copy of the elements (Float64Array for int64), whatever layout the buffer holds. */
+  /**
+   * A plain row-major copy of the elements (Float64Array for int64, Float32Array for the half
+   * types), whatever layout the buffer holds.
+   */
   readSync(x: Raw): TypedArray;
   copyInto(dst: Raw, src: Raw): void;
   /** Frees a storage (a Raw's `buf` handle) now. */

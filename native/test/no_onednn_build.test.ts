@@ -68,7 +68,8 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
     const doctor = node([bin, 'doctor', '--json', '--torch=false']);
     expect(doctor.status, doctor.stderr).toBe(0);
     const report = JSON.parse(doctor.stdout) as { backends: unknown; defaultDevice: string };
-    expect(report.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
+    // doctor adds, per available backend, the kernel families it computes in the half types.
+    expect(report.backends).toMatchObject([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
     expect(report.defaultDevice).toBe('ts');
   }, 60_000);
 });

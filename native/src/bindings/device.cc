@@ -1,35 +1,54 @@
 // A device's memory functions, and the kernels object its family bindings fill.
 #include <cstring>
+#include <vector>
 
 #include "bindings/handles.h"
 #include "bindings/kernels.h"
+#include "core/half.h"
 
 namespace nodegrad {
 namespace {
 
 // fromArray(typedArray, shape, dtype) -> Raw: copies host data in (the only upload). The array
-// type must be the dtype's (Float64Array for int64): bits are never reinterpreted.
+// type must be the dtype's (Float64Array for int64, Float32Array for the half types, whose values
+// are rounded to the type here): bits are never reinterpreted.
 Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   const Device& d = deviceOf(info);
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "fromArray: data must be a typed array");
   auto arr = info[0].As<Napi::TypedArray>();
   auto shape = shapeArg(info, 1, "fromArray", "shape");
-  DType dt = dtypeArg(info[2], "fromArray");
-  napi_typedarray_type want = dt == DType::F32 ? napi_float32_array : dt == DType::I32 ? napi_int32_array : napi_float64_array;
+  DType dt = newDTypeArg(info, info[2], "fromArray");
+  const bool f32 = dt == DType::F32 || isHalf(dt);
+  napi_typedarray_type want = f32 ? napi_float32_array : dt == DType::I32 ? napi_int32_array : napi_float64_array;
   if (arr.TypedArrayType() != want) {
     throw Napi::TypeError::New(env, std::string("fromArray: ") + dtypeName(dt) + " data must be a " +
-                                        (dt == DType::F32 ? "Float32Array" : dt == DType::I32 ? "Int32Array" : "Float64Array"));
+                                        (f32 ? "Float32Array" : dt == DType::I32 ? "Int32Array" : "Float64Array"));
   }
   const auto* src = static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
-  NG_KERNEL("fromArray", return wrap(env, d.memory.upload(src, arr.ElementLength(), shape, dt));)
+  const size_t n = arr.ElementLength();
+  std::vector<uint16_t> bits;
+  if (isHalf(dt)) {
+    bits.resize(n);
+    halfFromFloat(dt, reinterpret_cast<const float*>(src), bits.data(), n);
+    src = reinterpret_cast<const uint8_t*>(bits.data());
+  }
+  NG_KERNEL("fromArray", return wrap(env, d.memory.upload(src, n, shape, dt));)
 }
 
-// readSync(raw) -> a TypedArray copy, plain row-major (Float64Array for int64).
+// readSync(raw) -> a TypedArray copy, plain row-major (Float64Array for int64, Float32Array for
+// the half types).
 Napi::Value ReadSync(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   TensorRef t = tensorAt(info, 0, "readSync", "x");
   const size_t n = t.buf->numel;
+  if (isHalf(t.dtype)) {
+    std::vector<uint16_t> bits(n);
+    NG_KERNEL("readSync", deviceOf(info).memory.download(t, bits.data());)
+    auto out = Napi::Float32Array::New(env, n);
+    halfToFloat(t.dtype, bits.data(), out.Data(), n);
+    return out;
+  }
   auto ab = Napi::ArrayBuffer::New(env, n * elementSize(t.dtype));
   NG_KERNEL("readSync", deviceOf(info).memory.download(t, ab.Data());)
   switch (t.dtype) {

@@ -70,7 +70,7 @@ Napi::Value Clamp(const Napi::CallbackInfo& info) {
 
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Cast", "x");
-  DType to = dtypeArg(info[1], "Cast");
+  DType to = newDTypeArg(info, info[1], "Cast");
   NG_KERNEL("Cast", return wrap(info.Env(), deviceOf(info).kernels.cast(x, to));)
 }
 

@@ -20,14 +20,18 @@ void checkNC(const TensorRef& x) {
   if (x.shape.size() < 2) throw std::invalid_argument("expected input of shape [N, C, *], got " + fmtShape(x.shape));
 }
 
-// A per-channel operand must be [C] in x's dtype.
+// Whether a per-channel operand's dtype suits an input (or running statistic) of dtype x: x's own,
+// or float32 for a half x, the type of the statistics the kernels make for it.
+bool channelDType(DType t, DType x) { return t == x || (isHalf(x) && t == DType::F32); }
+
+// A per-channel operand must be [C] in x's dtype (or float32 for a half x).
 void checkPerChannel(const TensorRef* t, const TensorRef& x, const char* name) {
   if (!t) return;
   const int64_t C = x.shape[1];
-  if (t->shape.size() != 1 || t->shape[0] != C || t->dtype != x.dtype) {
+  if (t->shape.size() != 1 || t->shape[0] != C || !channelDType(t->dtype, x.dtype)) {
     throw std::invalid_argument(std::string(name) + " of shape " + fmtShape(t->shape) + " (" + dtypeName(t->dtype) +
-                                ") must be [" + std::to_string(C) + "] (" + dtypeName(x.dtype) + ") for input " +
-                                fmtShape(x.shape));
+                                ") must be [" + std::to_string(C) + "] (" + dtypeName(x.dtype) +
+                                (isHalf(x.dtype) ? " or float32" : "") + ") for input " + fmtShape(x.shape));
   }
 }
 
@@ -133,8 +137,10 @@ Napi::Value BatchNormUpdateRunning(const Napi::CallbackInfo& info) {
   NG_KERNEL(op, {
     // The kernel writes in place, so everything is checked before it runs.
     const int64_t C = rm.shape.size() == 1 ? rm.shape[0] : -1;
+    // mean and invstd may be float32 beside half running statistics.
     auto vector = [&](const TensorRef& t, const char* name) {
-      if (t.dtype != rm.dtype || t.shape.size() != 1 || t.shape[0] != C) {
+      const bool dtypeOk = &t == &mean || &t == &invstd ? channelDType(t.dtype, rm.dtype) : t.dtype == rm.dtype;
+      if (!dtypeOk || t.shape.size() != 1 || t.shape[0] != C) {
         throw std::invalid_argument(std::string(name) + " of shape " + fmtShape(t.shape) + " (" + dtypeName(t.dtype) +
                                     ") must be a vector like runMean " + fmtShape(rm.shape) + " (" +
                                     dtypeName(rm.dtype) + ")");

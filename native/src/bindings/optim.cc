@@ -23,8 +23,8 @@ Tensors floatParams(const Napi::CallbackInfo& info, const char* op) {
   Tensors ps;
   for (uint32_t i = 0; i < list.Length(); i++) {
     ps.push_back(readTensor(list.Get(i), op, item("params", i).c_str(), deviceOf(info).allocator));
-    if (ps[i].dtype != DType::F32 && ps[i].dtype != DType::F64) {
-      throw std::invalid_argument(at("params", i) + " must be float32 or float64, got " + dtypeName(ps[i].dtype));
+    if (ps[i].dtype == DType::I32 || ps[i].dtype == DType::I64) {
+      throw std::invalid_argument(at("params", i) + " must be a float tensor, got " + dtypeName(ps[i].dtype));
     }
     if (ps[i].dtype != ps[0].dtype) {
       throw std::invalid_argument(at("params", i) + " is " + dtypeName(ps[i].dtype) + " but 'params[0]' is " +

@@ -22,9 +22,10 @@ struct BatchNormReduce {
 };
 
 struct DeviceMemory {
-  // A tensor holding a copy of `numel` host elements of dtype (fromArray: the only upload).
+  // A tensor holding a copy of `numel` host elements of dtype (fromArray: the only upload). Half
+  // elements arrive as their bit patterns: the binding rounds JS's float32 values (core/half.h).
   Tensor (*upload)(const void* host, size_t numel, const Shape& shape, DType dtype) = nullptr;
-  // Writes x's buffer's elements, plain row-major, into host memory (readSync).
+  // Writes x's buffer's elements, plain row-major, into host memory (readSync); half ones as bits.
   void (*download)(const TensorRef& x, void* host) = nullptr;
   // dst's storage takes src's elements (same size and dtype; checked by the binding).
   void (*copyInto)(const TensorRef& dst, const TensorRef& src) = nullptr;
@@ -100,8 +101,9 @@ struct KernelTable {
                    const std::vector<TensorRef>* maxExpAvgSqs, const AdamOptions& o) = nullptr;
 
   // Batch norm over dim 1 of [N, C, *], split as PyTorch's CUDA path; per-channel operands are [C]
-  // in x's dtype, w, b and counter may be null. Stats and BackwardReduce give [C] results, Elemt
-  // and BackwardElemt x's shape; UpdateRunning writes runMean, runVar and counter in place.
+  // in x's dtype (or float32 for a half x), w, b and counter may be null. Stats and BackwardReduce
+  // give [C] results (float32 for a half x), Elemt and BackwardElemt x's shape; UpdateRunning writes
+  // runMean, runVar and counter in place (half running stats may take float32 mean and invstd).
   std::pair<Tensor, Tensor> (*batchNormStats)(const TensorRef& x, double eps) = nullptr;
   Tensor (*batchNormElemt)(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
                            const TensorRef& invstd) = nullptr;
@@ -119,6 +121,9 @@ struct Device {
   Allocator* allocator;
   DeviceMemory memory;
   KernelTable kernels;
+  // Whether its kernels compute in bfloat16 and float16. A device without them refuses to make a
+  // half tensor (upload, cast, fill, draws), so none of its kernels ever sees one.
+  bool halfTypes = false;
 };
 
 }  // namespace nodegrad

@@ -9,7 +9,9 @@
 
 namespace nodegrad::math {
 
-enum class RandomKind { Uniform24, Uniform53, Normal, Bernoulli };
+// Uniform8 and Uniform11: bfloat16's and float16's significand bits (philox.ts uniformHalf), so
+// every draw is exact in the type.
+enum class RandomKind { Uniform24, Uniform53, Uniform8, Uniform11, Normal, Bernoulli };
 
 struct PhiloxBlock {
   uint32_t w[4];
@@ -34,7 +36,7 @@ NG_HD PhiloxBlock philox(uint64_t counter, uint64_t seed) {
 // A uniform in [0, 1) from 53 bits of two words.
 NG_HD double u53(uint32_t a, uint32_t b) { return (double(a >> 5) * 67108864.0 + double(b >> 6)) / 9007199254740992.0; }
 
-// The draw for one counter: a uniform in [0, 1) (24 or 53 random bits), a standard normal
+// The draw for one counter: a uniform in [0, 1) (24, 53, 8 or 11 random bits), a standard normal
 // (Box-Muller in double), or `value` with probability p (else 0).
 NG_HD double randomValue(RandomKind kind, uint64_t counter, uint64_t seed, double p, double value) {
   using std::cos;
@@ -44,6 +46,8 @@ NG_HD double randomValue(RandomKind kind, uint64_t counter, uint64_t seed, doubl
   switch (kind) {
     case RandomKind::Uniform24: return double(b.w[0] >> 8) / 16777216.0;
     case RandomKind::Uniform53: return u53(b.w[0], b.w[1]);
+    case RandomKind::Uniform8: return double(b.w[0] >> 24) / 256.0;
+    case RandomKind::Uniform11: return double(b.w[0] >> 21) / 2048.0;
     case RandomKind::Normal:
       return sqrt(-2.0 * log(1.0 - u53(b.w[0], b.w[1]))) * cos(6.283185307179586 * u53(b.w[2], b.w[3]));
     case RandomKind::Bernoulli: return u53(b.w[0], b.w[1]) < p ? value : 0.0;

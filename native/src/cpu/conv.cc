@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/half.h"
 #include "cpu/layout.h"
 #include "cpu/onednn.h"
 
@@ -19,7 +20,6 @@ bool empty(const ConvGeom& g) {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-constexpr auto kF32 = memory::data_type::f32;
 
 // The plain descriptors at the kernel boundary, the `any` ones oneDNN chooses from, and the
 // geometry in oneDNN's terms (its dilation counts the gaps: PyTorch's dilation − 1).
@@ -28,19 +28,20 @@ struct Descs {
   memory::dims strides, dilates, padL, padR;
 };
 
-Descs descs(const ConvGeom& g) {
+Descs descs(const ConvGeom& g, DType dt) {
+  const auto type = onednn::dataType(dt);
   Descs d;
   const auto& p = g.p;
   memory::dims xd{g.n, g.c, g.h, g.w}, yd{g.n, g.o, g.oh, g.ow};
   // Grouped weights are [G, O/G, I, kh, kw]: the same bytes as OIHW, split along O.
   memory::dims wd = p.groups == 1 ? memory::dims{g.o, g.c, g.kh, g.kw}
                                   : memory::dims{p.groups, g.o / p.groups, g.c / p.groups, g.kh, g.kw};
-  d.x = memory::desc(xd, kF32, Tag::nchw);
-  d.y = memory::desc(yd, kF32, Tag::nchw);
-  d.w = memory::desc(wd, kF32, p.groups == 1 ? Tag::oihw : Tag::goihw);
-  d.xAny = memory::desc(xd, kF32, Tag::any);
-  d.yAny = memory::desc(yd, kF32, Tag::any);
-  d.wAny = memory::desc(wd, kF32, Tag::any);
+  d.x = memory::desc(xd, type, Tag::nchw);
+  d.y = memory::desc(yd, type, Tag::nchw);
+  d.w = memory::desc(wd, type, p.groups == 1 ? Tag::oihw : Tag::goihw);
+  d.xAny = memory::desc(xd, type, Tag::any);
+  d.yAny = memory::desc(yd, type, Tag::any);
+  d.wAny = memory::desc(wd, type, Tag::any);
   d.strides = {p.sh, p.sw};
   d.dilates = {p.dh - 1, p.dw - 1};
   d.padL = {p.ph, p.pw};
@@ -53,17 +54,20 @@ Descs descs(const ConvGeom& g) {
 // convolution_auto lets oneDNN choose Winograd F(4x4, 3x3) where it is faster (3x3 stride-1
 // convolutions: a ResNet-18 training step measured 908 -> 579 ms) and direct convolution
 // elsewhere. Winograd rounds differently; its float32 error on the ResNet goldens (3.3e-6 of the
-// largest value) stays below PyTorch's own float32 error on the same gradients (6.4e-6).
+// largest value) stays below PyTorch's own float32 error on the same gradients (6.4e-6). bfloat16
+// has no Winograd kernels: it runs direct (AMX where the CPU has it).
 constexpr auto kAlgorithm = dnnl::algorithm::convolution_auto;
 
-dnnl::convolution_forward::primitive_desc forwardPd(const Descs& d) {
+dnnl::convolution_forward::primitive_desc forwardPd(const Descs& d, DType dt) {
   dnnl::convolution_forward::desc cd(dnnl::prop_kind::forward_training, kAlgorithm, d.xAny,
                                      d.wAny, d.yAny, d.strides, d.dilates, d.padL, d.padR);
-  return dnnl::convolution_forward::primitive_desc(cd, onednn::userScratchpad(), onednn::engine());
+  return onednn::describe(dt, "convolution", [&] {
+    return dnnl::convolution_forward::primitive_desc(cd, onednn::userScratchpad(), onednn::engine());
+  });
 }
 
-std::string key(const char* dir, const ConvGeom& g) {
-  std::string k = dir;
+std::string key(const char* dir, const ConvGeom& g, DType dt) {
+  std::string k = std::string(dir) + "," + dtypeName(dt);
   for (int64_t v : {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.p.sh, g.p.sw, g.p.ph, g.p.pw, g.p.dh, g.p.dw, g.p.groups}) {
     k += ',' + std::to_string(v);
   }
@@ -71,25 +75,26 @@ std::string key(const char* dir, const ConvGeom& g) {
 }
 
 // An activation's layout as a oneDNN descriptor (block 0: plain nchw).
-memory::desc actDesc(const memory::dims& dims, int block) {
+memory::desc actDesc(const memory::dims& dims, int block, DType dt) {
   Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::nchw;
-  return memory::desc(dims, kF32, t);
+  return memory::desc(dims, onednn::dataType(dt), t);
 }
 
-// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw), else -1.
-int carriedBlock(const memory::desc& chosen, const memory::dims& dims) {
+// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw; a half
+// activation only plain), else -1.
+int carriedBlock(const memory::desc& chosen, const memory::dims& dims, DType dt) {
   for (int b : {16, 8, 0}) {
-    if (chosen == actDesc(dims, b)) return b;
+    if ((b == 0 || dt == DType::F32) && chosen == actDesc(dims, b, dt)) return b;
   }
   return -1;
 }
 
 // An activation input in the primitive's layout: itself when it already is (a conv output kept
 // blocked), else a pool copy made by a reorder from its layout, created once per layout pair.
-memory actInput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, Act a,
+memory actInput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, DType dt, Act a,
                 std::unique_ptr<onednn::PoolBuffer>& hold) {
   auto r = onednn::cached<onednn::Reorder>(key + ",from" + std::to_string(a.block),
-                                           [&] { return onednn::Reorder::toChosen(actDesc(dims, a.block), chosen); });
+                                           [&] { return onednn::Reorder::toChosen(actDesc(dims, a.block, dt), chosen); });
   return onednn::input(*r, a.data, hold);
 }
 
@@ -97,20 +102,22 @@ memory actInput(const std::string& key, const memory::desc& chosen, const memory
 // buffers carry, else into a pool buffer that finish() reorders into a plain result.
 struct ActOutput {
   memory mem;
-  float* user = nullptr;
+  void* user = nullptr;
   std::shared_ptr<onednn::Reorder> toPlain;
   std::unique_ptr<onednn::PoolBuffer> hold;
 };
 
-ActOutput actOutput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, const AllocAct& alloc) {
+ActOutput actOutput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, DType dt,
+                    const AllocAct& alloc) {
   ActOutput o;
-  int block = carriedBlock(chosen, dims);
+  int block = carriedBlock(chosen, dims, dt);
   o.user = alloc(block < 0 ? 0 : block);
   if (block >= 0) {
     o.mem = memory(chosen, onednn::engine(), o.user);
     return o;
   }
-  o.toPlain = onednn::cached<onednn::Reorder>(key + ",toPlain", [&] { return onednn::Reorder::toPlain(chosen, actDesc(dims, 0)); });
+  o.toPlain =
+      onednn::cached<onednn::Reorder>(key + ",toPlain", [&] { return onednn::Reorder::toPlain(chosen, actDesc(dims, 0, dt)); });
   o.mem = onednn::output(*o.toPlain, o.user, o.hold);
   return o;
 }
@@ -141,7 +148,7 @@ memory weightInput(const onednn::Reorder& r, const Weight& w, std::unique_ptr<on
   }
   auto buf = std::make_unique<onednn::PoolBuffer>(r.chosen.get_size());
   memory m(r.chosen, onednn::engine(), buf->data());
-  memory u(r.plain, onednn::engine(), const_cast<float*>(w.data));  // only read
+  memory u(r.plain, onednn::engine(), const_cast<void*>(w.data));  // only read
   r.step.run({{DNNL_ARG_FROM, u}, {DNNL_ARG_TO, m}});
   c->copies.emplace_back(r.chosen, std::move(buf));
   return m;
@@ -155,27 +162,28 @@ struct ConvEntry {
   onednn::Reorder weight;
 };
 
-ConvEntry makeForward(const ConvGeom& g) {
-  Descs d = descs(g);
-  auto pd = forwardPd(d);
+ConvEntry makeForward(const ConvGeom& g, DType dt) {
+  Descs d = descs(g, dt);
+  auto pd = forwardPd(d, dt);
   return {onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()}, pd.src_desc(), pd.weights_desc(),
           pd.dst_desc(), onednn::Reorder::toChosen(d.w, pd.weights_desc())};
 }
 
-ConvEntry makeBackwardData(const ConvGeom& g) {
-  Descs d = descs(g);
+ConvEntry makeBackwardData(const ConvGeom& g, DType dt) {
+  Descs d = descs(g, dt);
   dnnl::convolution_backward_data::desc cd(kAlgorithm, d.xAny, d.wAny, d.yAny, d.strides,
                                            d.dilates, d.padL, d.padR);
-  dnnl::convolution_backward_data::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(), forwardPd(d));
+  dnnl::convolution_backward_data::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(), forwardPd(d, dt));
   return {onednn::Step{dnnl::convolution_backward_data(pd), pd.scratchpad_desc()}, pd.diff_dst_desc(),
           pd.weights_desc(), pd.diff_src_desc(), onednn::Reorder::toChosen(d.w, pd.weights_desc())};
 }
 
-ConvEntry makeBackwardWeights(const ConvGeom& g) {
-  Descs d = descs(g);
+ConvEntry makeBackwardWeights(const ConvGeom& g, DType dt) {
+  Descs d = descs(g, dt);
   dnnl::convolution_backward_weights::desc cd(kAlgorithm, d.xAny, d.wAny, d.yAny, d.strides,
                                               d.dilates, d.padL, d.padR);
-  dnnl::convolution_backward_weights::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(), forwardPd(d));
+  dnnl::convolution_backward_weights::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(),
+                                                        forwardPd(d, dt));
   return {onednn::Step{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()}, pd.src_desc(),
           pd.diff_dst_desc(), pd.diff_weights_desc(), onednn::Reorder::toPlain(pd.diff_weights_desc(), d.w)};
 }
@@ -189,9 +197,9 @@ struct FusedEntry {
   onednn::Reorder w, bias;
 };
 
-FusedEntry makeFused(const ConvGeom& g, bool bias, bool residual, bool relu) {
-  Descs d = descs(g);
-  memory::desc b({g.o}, kF32, Tag::x);
+FusedEntry makeFused(const ConvGeom& g, DType dt, DType biasDt, bool bias, bool residual, bool relu) {
+  Descs d = descs(g, dt);
+  memory::desc b({g.o}, onednn::dataType(biasDt), Tag::x);
   dnnl::post_ops ops;
   if (residual) ops.append_sum(1.f);
   if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -201,26 +209,39 @@ FusedEntry makeFused(const ConvGeom& g, bool bias, bool residual, bool relu) {
   const auto inference = dnnl::prop_kind::forward_inference;
   Desc cd = bias ? Desc(inference, kAlgorithm, d.xAny, d.wAny, b, d.yAny, d.strides, d.dilates, d.padL, d.padR)
                  : Desc(inference, kAlgorithm, d.xAny, d.wAny, d.yAny, d.strides, d.dilates, d.padL, d.padR);
-  dnnl::convolution_forward::primitive_desc pd(cd, attr, onednn::engine());
+  auto pd = onednn::describe(dt, "convolution", [&] { return dnnl::convolution_forward::primitive_desc(cd, attr, onednn::engine()); });
   FusedEntry e{onednn::Step{dnnl::convolution_forward(pd), pd.scratchpad_desc()}, pd.src_desc(), pd.dst_desc(),
                onednn::Reorder::toChosen(d.w, pd.weights_desc()), {}};
   if (bias) e.bias = onednn::Reorder::toChosen(b, pd.bias_desc());
   return e;
 }
 
-// An empty input or weight leaves the epilogue alone: y = relu?(bias + residual), plain.
-void emptyFused(const ConvGeom& g, const float* bias, const float* residual, bool relu, float* y) {
-  const int64_t plane = g.oh * g.ow;
-  for (int64_t i = 0; i < numel(g.yShape()); i++) {
-    float v = (bias ? bias[(i / plane) % g.o] : 0.f) + (residual ? residual[i] : 0.f);
-    y[i] = relu && v < 0.f ? 0.f : v;
+// An empty input or weight leaves the epilogue alone: y = relu?(bias + residual), plain, in float
+// and rounded once to dt.
+std::vector<float> floats(DType d, const void* p, size_t n) {
+  std::vector<float> v(n);
+  if (isHalf(d)) halfToFloat(d, p, v.data(), n);
+  else if (n) std::memcpy(v.data(), p, n * sizeof(float));
+  return v;
+}
+
+void emptyFused(const ConvGeom& g, DType dt, Bias bias, const void* residual, bool relu, void* y) {
+  const size_t n = size_t(numel(g.yShape())), plane = size_t(g.oh * g.ow);
+  const std::vector<float> b = bias.data ? floats(bias.dtype, bias.data, size_t(g.o)) : std::vector<float>();
+  const std::vector<float> r = residual ? floats(dt, residual, n) : std::vector<float>();
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; i++) {
+    const float v = (b.empty() ? 0.f : b[(i / plane) % size_t(g.o)]) + (r.empty() ? 0.f : r[i]);
+    out[i] = relu && v < 0.f ? 0.f : v;
   }
+  if (isHalf(dt)) halfFromFloat(dt, out.data(), y, n);
+  else if (n) std::memcpy(y, out.data(), n * sizeof(float));
 }
 
 }  // namespace
 #endif
 
-void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, const Act* residual, bool relu,
+void conv2dForwardFused(const ConvGeom& g, DType dt, Act x, Weight w, Bias bias, const Act* residual, bool relu,
                         const AllocAct& y) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
@@ -228,22 +249,25 @@ void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, c
       std::vector<float> plain;
       if (residual && residual->block != 0) {
         plain.resize(size_t(numel(g.yShape())));
-        blockedToPlain(g.yShape(), residual->block, residual->data, plain.data());
+        blockedToPlain(g.yShape(), residual->block, static_cast<const float*>(residual->data), plain.data());
       }
-      return emptyFused(g, bias, residual ? (plain.empty() ? residual->data : plain.data()) : nullptr, relu, y(0));
+      const void* r = residual ? (plain.empty() ? residual->data : plain.data()) : nullptr;
+      return emptyFused(g, dt, bias, r, relu, y(0));
     }
-    std::string k = key("fwd_fused", g) + (bias ? ",b" : "") + (residual ? ",r" : "") + (relu ? ",relu" : "");
-    auto e = onednn::cached<FusedEntry>(k, [&] { return makeFused(g, bias != nullptr, residual != nullptr, relu); });
+    std::string k = key("fwd_fused", g, dt) + (bias.data ? std::string(",b") + dtypeName(bias.dtype) : "") +
+                    (residual ? ",r" : "") + (relu ? ",relu" : "");
+    auto e = onednn::cached<FusedEntry>(
+        k, [&] { return makeFused(g, dt, bias.dtype, bias.data != nullptr, residual != nullptr, relu); });
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hx, hw, hb, hr;
     std::unordered_map<int, memory> args;
-    args.emplace(DNNL_ARG_SRC, actInput(k + ",x", e->x, g.xShape(), x, hx));
+    args.emplace(DNNL_ARG_SRC, actInput(k + ",x", e->x, g.xShape(), dt, x, hx));
     args.emplace(DNNL_ARG_WEIGHTS, weightInput(e->w, w, hw));
-    if (bias) args.emplace(DNNL_ARG_BIAS, onednn::input(e->bias, bias, hb));
-    ActOutput out = actOutput(k + ",y", e->y, g.yShape(), y);
+    if (bias.data) args.emplace(DNNL_ARG_BIAS, onednn::input(e->bias, bias.data, hb));
+    ActOutput out = actOutput(k + ",y", e->y, g.yShape(), dt, y);
     if (residual) {
       // The sum post-op reads dst: the residual goes there first, in dst's layout.
-      memory r = actInput(k + ",r", e->y, g.yShape(), *residual, hr);
+      memory r = actInput(k + ",r", e->y, g.yShape(), dt, *residual, hr);
       std::memcpy(out.mem.get_data_handle(), r.get_data_handle(), e->y.get_size());
     }
     args.emplace(DNNL_ARG_DST, out.mem);
@@ -253,61 +277,61 @@ void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, c
   });
 }
 
-void conv2dForward(const ConvGeom& g, Act x, Weight w, const AllocAct& y) {
+void conv2dForward(const ConvGeom& g, DType dt, Act x, Weight w, const AllocAct& y) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(y(0), 0, size_t(numel(g.yShape())) * sizeof(float));
+      std::memset(y(0), 0, size_t(numel(g.yShape())) * elementSize(dt));
       return;
     }
-    std::string k = key("fwd", g);
-    auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g); });
+    std::string k = key("fwd", g, dt);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g, dt); });
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hx, hw;
-    memory mx = actInput(k + ",x", e->in0, g.xShape(), x, hx);
+    memory mx = actInput(k + ",x", e->in0, g.xShape(), dt, x, hx);
     // Training reorders its weight per call: forward and backward-data choose different blockings
     // and the optimizer changes every weight each step, so a kept copy would only cost memory.
     memory mw = onednn::input(e->weight, w.data, hw);
-    ActOutput out = actOutput(k + ",y", e->out, g.yShape(), y);
+    ActOutput out = actOutput(k + ",y", e->out, g.yShape(), dt, y);
     e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, out.mem}});
     finish(out);
 #endif
   });
 }
 
-void conv2dBackwardData(const ConvGeom& g, Act dy, Weight w, const AllocAct& dx) {
+void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const AllocAct& dx) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(dx(0), 0, size_t(numel(g.xShape())) * sizeof(float));
+      std::memset(dx(0), 0, size_t(numel(g.xShape())) * elementSize(dt));
       return;
     }
-    std::string k = key("bwd_data", g);
-    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g); });
+    std::string k = key("bwd_data", g, dt);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g, dt); });
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hy, hw;
-    memory my = actInput(k + ",dy", e->in0, g.yShape(), dy, hy);
+    memory my = actInput(k + ",dy", e->in0, g.yShape(), dt, dy, hy);
     memory mw = onednn::input(e->weight, w.data, hw);
-    ActOutput out = actOutput(k + ",dx", e->out, g.xShape(), dx);
+    ActOutput out = actOutput(k + ",dx", e->out, g.xShape(), dt, dx);
     e->conv.run({{DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, out.mem}});
     finish(out);
 #endif
   });
 }
 
-void conv2dBackwardWeights(const ConvGeom& g, Act x, Act dy, float* dw) {
+void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(dw, 0, size_t(numel(g.wShape())) * sizeof(float));
+      std::memset(dw, 0, size_t(numel(g.wShape())) * elementSize(dt));
       return;
     }
-    std::string k = key("bwd_weights", g);
-    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g); });
+    std::string k = key("bwd_weights", g, dt);
+    auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g, dt); });
     onednn::applyThreads();
     std::unique_ptr<onednn::PoolBuffer> hx, hy, hw;
-    memory mx = actInput(k + ",x", e->in0, g.xShape(), x, hx);
-    memory my = actInput(k + ",dy", e->in1, g.yShape(), dy, hy);
+    memory mx = actInput(k + ",x", e->in0, g.xShape(), dt, x, hx);
+    memory my = actInput(k + ",dy", e->in1, g.yShape(), dt, dy, hy);
     memory mw = onednn::output(e->weight, dw, hw);
     e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_DIFF_WEIGHTS, mw}});
     onednn::finish(e->weight, mw, dw);

@@ -1,14 +1,18 @@
 // 2-D convolution on oneDNN, NCHW input and OIHW weight (I = C / groups), in its three
 // directions: forward, backward-data (Conv2DBackpropInput) and backward-weights
-// (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: activations arrive and leave in
-// nChw{8,16}c when that is the primitive's choice (cpu/layout.h), plain NCHW otherwise; weights
-// arrive plain and their reordered copies are cached on the weight's buffer for one generation.
+// (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: float32 activations arrive and
+// leave in nChw{8,16}c when that is the primitive's choice (cpu/layout.h), plain NCHW otherwise;
+// weights arrive plain and their reordered copies are cached on the weight's buffer for one
+// generation. Every operand is of dtype dt: float32, or bfloat16 (oneDNN's bf16 primitives, float32
+// accumulation, each result rounded once; activations plain at the boundary), or float16 where the
+// linked oneDNN has it (else an error saying what it needs).
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/geometry.h"
 #include "core/params.h"
 
@@ -16,28 +20,34 @@ namespace nodegrad::cpu {
 
 // An activation operand: its data and layout (block 0: plain NCHW; 8 or 16: nChw{block}c).
 struct Act {
-  const float* data;
+  const void* data;
   int block;
 };
 // A weight operand (plain OIHW). `cache`, when set, is a slot on the weight's buffer where its
 // reordered copies live while `generation` (bumped by every write to the buffer) is unchanged.
 struct Weight {
-  const float* data;
+  const void* data;
   uint64_t generation;
   std::shared_ptr<void>* cache;
 };
 // Allocates an activation result once its layout (block, 0 for plain) is known; returns its data.
-using AllocAct = std::function<float*(int block)>;
+using AllocAct = std::function<void*(int block)>;
+
+// A bias operand ([o], plain): its data (null: none) and dtype (dt, or float32 beside a half dt).
+struct Bias {
+  const void* data;
+  DType dtype;
+};
 
 // y = conv(x, w).
-void conv2dForward(const ConvGeom& g, Act x, Weight w, const AllocAct& y);
+void conv2dForward(const ConvGeom& g, DType dt, Act x, Weight w, const AllocAct& y);
 // Inference only: y = relu?(conv(x, w) + bias + residual), one oneDNN primitive with the bias
-// built in and sum / eltwise-relu post-ops. `bias` ([o], plain) and `residual` (y's shape) may be null.
-void conv2dForwardFused(const ConvGeom& g, Act x, Weight w, const float* bias, const Act* residual, bool relu,
+// built in and sum / eltwise-relu post-ops. `residual` (y's shape) may be null.
+void conv2dForwardFused(const ConvGeom& g, DType dt, Act x, Weight w, Bias bias, const Act* residual, bool relu,
                         const AllocAct& y);
 // dx = the gradient of conv with respect to x, given dy.
-void conv2dBackwardData(const ConvGeom& g, Act dy, Weight w, const AllocAct& dx);
+void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const AllocAct& dx);
 // dw (plain OIHW) = the gradient of conv with respect to w, given x and dy (summed over the batch).
-void conv2dBackwardWeights(const ConvGeom& g, Act x, Act dy, float* dw);
+void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw);
 
 }  // namespace nodegrad::cpu

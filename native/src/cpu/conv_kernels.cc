@@ -1,8 +1,9 @@
 // The 'cpu' matmul and convolution kernels (KernelTable entries) on oneDNN (cpu/matmul.cc,
-// cpu/conv.cc). An activation a convolution left blocked, seen under its own shape, goes to the
-// next convolution as stored; anything else (a view of one included) is read plain. Results take
-// the layout the primitive chose when buffers can carry it. Weights are read plain, with their
-// reordered copies cached on the weight's buffer.
+// cpu/conv.cc), in float32 and the half types. An activation a convolution left blocked, seen
+// under its own shape, goes to the next convolution as stored; anything else (a view of one
+// included) is read plain. Results take the layout the primitive chose when buffers can carry it
+// (float32 only; half results are plain). Weights are read plain, with their reordered copies
+// cached on the weight's buffer.
 #include <optional>
 #include <stdexcept>
 
@@ -14,52 +15,58 @@
 namespace nodegrad::cpu {
 namespace {
 
-Act act(const Operand& o) { return {o.f32(), o.block()}; }
+Act act(const Operand& o) { return {o.buf->data, o.block()}; }
 
 // A weight with its buffer's reorder cache (none for a temporary plain copy of a blocked buffer).
-Weight weight(const Operand& w) { return {w.f32(), w.buf->generation, w.hold ? nullptr : &w.buf->derived}; }
+Weight weight(const Operand& w) { return {w.buf->data, w.buf->generation, w.hold ? nullptr : &w.buf->derived}; }
 
-// An activation result of logical shape `dims`, allocated once the kernel knows its layout.
+// An activation result of logical shape `dims` and dtype dt, allocated once the kernel knows its
+// layout (blocked only in float32).
 struct ActResult {
   Shape dims;
+  DType dt;
   Tensor t;
   AllocAct alloc() {
     return [this](int block) {
-      t = newBlocked(dims, block);
-      return t.buf->as<float>();
+      t = dt == DType::F32 ? newBlocked(dims, block) : newTensor(dims, dt);
+      return t.buf->data;
     };
   }
 };
 
+// The dtype a matmul or convolution computes in: a's, shared by b.
+DType computeDType(const TensorRef& a, const char* nameA, const TensorRef& b, const char* nameB) {
+  requireF32OrHalf(a.dtype, nameA);
+  requireSameDType(a, nameA, b, nameB);
+  return a.dtype;
+}
+
 Tensor batchMatMulKernel(const TensorRef& a, const TensorRef& b, bool ta, bool tb) {
-  requireF32(a.dtype, "a");
-  requireF32(b.dtype, "b");
+  const DType dt = computeDType(a, "a", b, "b");
   Operand ap = plain(a), bp = plain(b);
   MatmulDims d{a.shape[0], ta ? a.shape[2] : a.shape[1], ta ? a.shape[1] : a.shape[2], tb ? b.shape[1] : b.shape[2], ta, tb};
-  Tensor c = newTensor({d.batch, d.m, d.n}, DType::F32);
-  batchMatmul(d, ap.f32(), bp.f32(), c.buf->as<float>());
+  Tensor c = newTensor({d.batch, d.m, d.n}, dt);
+  batchMatmul(d, dt, ap.buf->data, bp.buf->data, c.buf->data);
   return c;
 }
 
 Tensor conv2dKernel(const TensorRef& x, const TensorRef& w, const ConvParams& p) {
-  requireF32(x.dtype, "x");
-  requireF32(w.dtype, "w");
+  const DType dt = computeDType(x, "x", w, "w");
   auto g = convGeom(x.shape, w.shape, p);
   Operand xo = storedOrPlain(x), wo = plain(w);
-  ActResult y{g.yShape(), {}};
-  conv2dForward(g, act(xo), weight(wo), y.alloc());
+  ActResult y{g.yShape(), dt, {}};
+  conv2dForward(g, dt, act(xo), weight(wo), y.alloc());
   return std::move(y.t);
 }
 
 Tensor conv2dFusedKernel(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const TensorRef* residual,
                          const ConvParams& p, bool relu) {
-  requireF32(x.dtype, "x");
-  requireF32(w.dtype, "w");
+  const DType dt = computeDType(x, "x", w, "w");
   auto g = convGeom(x.shape, w.shape, p);
   Operand xo = storedOrPlain(x), wo = plain(w);
   std::optional<Operand> bo, ro;
   if (bias) {
-    requireF32(bias->dtype, "bias");
+    if (bias->dtype != dt && bias->dtype != DType::F32) requireSameDType(x, "x", *bias, "bias");
     if (bias->shape != Shape{g.o}) {
       throw std::runtime_error("bias of shape " + fmtShape(bias->shape) + " must have shape [" + std::to_string(g.o) + "]");
     }
@@ -67,7 +74,7 @@ Tensor conv2dFusedKernel(const TensorRef& x, const TensorRef& w, const TensorRef
   }
   Act r{};
   if (residual) {
-    requireF32(residual->dtype, "residual");
+    requireSameDType(x, "x", *residual, "residual");
     if (residual->shape != g.yShape()) {
       throw std::runtime_error("residual of shape " + fmtShape(residual->shape) + " must have the output's shape " +
                                fmtShape(g.yShape()));
@@ -75,28 +82,27 @@ Tensor conv2dFusedKernel(const TensorRef& x, const TensorRef& w, const TensorRef
     ro = storedOrPlain(*residual);
     r = act(*ro);
   }
-  ActResult y{g.yShape(), {}};
-  conv2dForwardFused(g, act(xo), weight(wo), bo ? bo->f32() : nullptr, ro ? &r : nullptr, relu, y.alloc());
+  ActResult y{g.yShape(), dt, {}};
+  const Bias b{bo ? bo->buf->data : nullptr, bias ? bias->dtype : dt};
+  conv2dForwardFused(g, dt, act(xo), weight(wo), b, ro ? &r : nullptr, relu, y.alloc());
   return std::move(y.t);
 }
 
 Tensor conv2dBackpropInputKernel(const TensorRef& dy, const TensorRef& w, const Shape& xShape, const ConvParams& p) {
-  requireF32(dy.dtype, "dy");
-  requireF32(w.dtype, "w");
+  const DType dt = computeDType(dy, "dy", w, "w");
   auto g = convGeom(xShape, w.shape, p, &dy.shape);
   Operand dyo = storedOrPlain(dy), wo = plain(w);
-  ActResult dx{g.xShape(), {}};
-  conv2dBackwardData(g, act(dyo), weight(wo), dx.alloc());
+  ActResult dx{g.xShape(), dt, {}};
+  conv2dBackwardData(g, dt, act(dyo), weight(wo), dx.alloc());
   return std::move(dx.t);
 }
 
 Tensor conv2dBackpropFilterKernel(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p) {
-  requireF32(x.dtype, "x");
-  requireF32(dy.dtype, "dy");
+  const DType dt = computeDType(x, "x", dy, "dy");
   auto g = convGeom(x.shape, wShape, p, &dy.shape);
   Operand xo = storedOrPlain(x), dyo = storedOrPlain(dy);
-  Tensor dw = newTensor({g.o, g.c / p.groups, g.kh, g.kw}, DType::F32);
-  conv2dBackwardWeights(g, act(xo), act(dyo), dw.buf->as<float>());
+  Tensor dw = newTensor({g.o, g.c / p.groups, g.kh, g.kw}, dt);
+  conv2dBackwardWeights(g, dt, act(xo), act(dyo), dw.buf->data);
   dw.shape = wShape;
   return dw;
 }

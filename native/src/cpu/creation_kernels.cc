@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/half.h"
 #include "cpu/device.h"
 #include "cpu/host_allocator.h"
 #include "cpu/operands.h"
@@ -30,6 +31,8 @@ Tensor fillKernel(const Shape& shape, double value, DType dtype) {
     case DType::F32: fillAll(*out.buf, float(value)); break;
     case DType::I32: fillAll(*out.buf, int32_t(value)); break;
     case DType::I64: fillAll(*out.buf, std::trunc(value)); break;  // held as double; truncates as torch.full
+    case DType::BF16: fillAll(*out.buf, BFloat16(value)); break;  // through float32, as the 'ts' backend
+    case DType::F16: fillAll(*out.buf, Float16(value)); break;
     default: fillAll(*out.buf, value); break;
   }
   return out;
@@ -37,13 +40,18 @@ Tensor fillKernel(const Shape& shape, double value, DType dtype) {
 
 Tensor draw(RandomKind kind, const Shape& shape, DType dtype, uint64_t seed, uint64_t offset, double p, double value) {
   Tensor out = newTensor(shape, dtype);
-  NG_REAL_DISPATCH(dtype, randomFill<T>(kind, out.buf->as<T>(), out.buf->numel, seed, offset, p, value);)
+  NG_FLOAT_DISPATCH(dtype, randomFill<T>(kind, out.buf->as<T>(), out.buf->numel, seed, offset, p, value);)
   return out;
 }
 
-// 24 random bits for float32, 53 for float64 (packages/autograd/src/philox.ts).
+// 24 random bits for float32, 53 for float64, 8 for bfloat16 and 11 for float16
+// (packages/autograd/src/philox.ts).
 Tensor uniformKernel(const Shape& shape, DType dtype, uint64_t seed, uint64_t offset) {
-  return draw(dtype == DType::F32 ? RandomKind::Uniform24 : RandomKind::Uniform53, shape, dtype, seed, offset, 0, 0);
+  const RandomKind kind = dtype == DType::F32    ? RandomKind::Uniform24
+                          : dtype == DType::BF16 ? RandomKind::Uniform8
+                          : dtype == DType::F16  ? RandomKind::Uniform11
+                                                 : RandomKind::Uniform53;
+  return draw(kind, shape, dtype, seed, offset, 0, 0);
 }
 
 Tensor normalKernel(const Shape& shape, DType dtype, uint64_t seed, uint64_t offset) {

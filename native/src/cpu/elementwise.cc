@@ -1,6 +1,7 @@
 #include "cpu/elementwise.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "core/elementwise_math.h"
 
@@ -43,21 +44,48 @@ void map2(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, cons
   }
 }
 
+template <typename T>
+constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
+
+// What a half operand computes in. The 'ts' reference computes in float64 and rounds to float32,
+// then to the half type; float32 arithmetic gives the same float32 for + - * / and sqrt (rounding
+// twice through a format of 53 >= 2 * 24 + 2 bits is innocuous, Figueroa 1995) and for the exact
+// ops, but not for the transcendental ones, which run in double here too.
+template <UnaryOp op>
+using UnaryIn = std::conditional_t<op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Rsqrt ||
+                                       op == UnaryOp::Sigmoid || op == UnaryOp::Tanh,
+                                   double, float>;
+template <BinaryOp op>
+using BinaryIn = std::conditional_t<op == BinaryOp::Pow, double, float>;
+
 }  // namespace
 
 // The math is core/elementwise_math.h's, shared with the 'cuda' kernels.
 template <typename T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n) {
-#define NG_MAP1(OP) map1(x, y, n, [](T v) { return math::unary<OP>(v); })
-  NG_UNARY_SWITCH(op, NG_MAP1)
+  if constexpr (kHalf<T>) {
+#define NG_MAP1(OP) map1(x, y, n, [](T v) { return T(math::unary<OP>(UnaryIn<OP>(float(v)))); })
+    NG_UNARY_SWITCH(op, NG_MAP1)
 #undef NG_MAP1
+  } else {
+#define NG_MAP1(OP) map1(x, y, n, [](T v) { return math::unary<OP>(v); })
+    NG_UNARY_SWITCH(op, NG_MAP1)
+#undef NG_MAP1
+  }
 }
 
 template <typename T>
 void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
-#define NG_MAP2(OP) map2(a, sa, b, sb, out, so, [](T x, T y) { return math::binary<OP>(x, y); })
-  NG_BINARY_SWITCH(op, NG_MAP2)
+  if constexpr (kHalf<T>) {
+#define NG_MAP2(OP) \
+  map2(a, sa, b, sb, out, so, [](T x, T y) { return T(math::binary<OP>(BinaryIn<OP>(float(x)), BinaryIn<OP>(float(y)))); })
+    NG_BINARY_SWITCH(op, NG_MAP2)
 #undef NG_MAP2
+  } else {
+#define NG_MAP2(OP) map2(a, sa, b, sb, out, so, [](T x, T y) { return math::binary<OP>(x, y); })
+    NG_BINARY_SWITCH(op, NG_MAP2)
+#undef NG_MAP2
+  }
 }
 
 template <typename C, typename T>
@@ -71,24 +99,30 @@ void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b,
 }
 
 template <typename T>
-void clamp(const T* x, T* y, int64_t n, T lo, T hi) {
-  map1(x, y, n, [=](T v) { return math::clamp(v, lo, hi); });
+void clamp(const T* x, T* y, int64_t n, double lo, double hi) {
+  if constexpr (kHalf<T>) {
+    map1(x, y, n, [=](T v) { return T(math::clamp(double(float(v)), lo, hi)); });
+  } else {
+    map1(x, y, n, [l = T(lo), h = T(hi)](T v) { return math::clamp(v, l, h); });
+  }
 }
 
-template void unary<float>(UnaryOp, const float*, float*, int64_t);
-template void unary<double>(UnaryOp, const double*, double*, int64_t);
-template void binary<float>(BinaryOp, const float*, const Shape&, const float*, const Shape&, float*, const Shape&);
-template void binary<double>(BinaryOp, const double*, const Shape&, const double*, const Shape&, double*, const Shape&);
+#define NG_ELEMENTWISE(T)                                                                        \
+  template void unary<T>(UnaryOp, const T*, T*, int64_t);                                        \
+  template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*, const Shape&); \
+  template void clamp<T>(const T*, T*, int64_t, double, double);
 #define NG_WHERE(C, T) \
   template void where<C, T>(const C*, const Shape&, const T*, const Shape&, const T*, const Shape&, T*, const Shape&);
-NG_WHERE(float, float)
-NG_WHERE(double, float)
-NG_WHERE(float, double)
-NG_WHERE(double, double)
-NG_WHERE(int32_t, float)
-NG_WHERE(int32_t, double)
+#define NG_WHERE_ANY_COND(T) \
+  NG_WHERE(float, T) NG_WHERE(double, T) NG_WHERE(int32_t, T) NG_WHERE(BFloat16, T) NG_WHERE(Float16, T)
+#define NG_ALL(T) NG_ELEMENTWISE(T) NG_WHERE_ANY_COND(T)
+NG_ALL(float)
+NG_ALL(double)
+NG_ALL(BFloat16)
+NG_ALL(Float16)
+#undef NG_ALL
+#undef NG_WHERE_ANY_COND
 #undef NG_WHERE
-template void clamp<float>(const float*, float*, int64_t, float, float);
-template void clamp<double>(const double*, double*, int64_t, double, double);
+#undef NG_ELEMENTWISE
 
 }  // namespace nodegrad::cpu

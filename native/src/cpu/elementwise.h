@@ -1,6 +1,8 @@
 // Elementwise kernels over contiguous buffers, with PyTorch broadcasting; T is float or double
-// (double also holds int64, as on the 'ts' backend).
+// (double also holds int64, as on the 'ts' backend), or a half type (BFloat16, Float16): each
+// element is widened, computed as the 'ts' reference computes it, and rounded once on store.
 #pragma once
+#include "core/half.h"
 #include "core/params.h"
 #include "cpu/broadcast.h"
 
@@ -13,7 +15,8 @@ void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& s
 // C is the condition's element type (any dtype: nonzero selects a).
 template <typename C, typename T>
 void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so);
+// lo and hi as given: a half x compares with them unrounded, as the 'ts' reference does.
 template <typename T>
-void clamp(const T* x, T* y, int64_t n, T lo, T hi);
+void clamp(const T* x, T* y, int64_t n, double lo, double hi);
 
 }  // namespace nodegrad::cpu

@@ -17,15 +17,16 @@ namespace nodegrad::cpu {
 namespace {
 
 // Fills ops[i] with args[i] as the kernel computes on it; returns the blocked layout's buffer, or
-// null when every operand is read plain.
+// null when every operand is read plain (always for a result of another dtype than float32, the
+// only one buffers hold blocked).
 template <size_t N>
-const Buffer* keptLayout(const TensorRef* const (&args)[N], Operand (&ops)[N]) {
+const Buffer* keptLayout(const TensorRef* const (&args)[N], DType out, Operand (&ops)[N]) {
   const Buffer* ref = nullptr;
   for (auto* t : args) {
     if (blockedAsIs(*t) && !ref) ref = t->buf;
   }
   auto same = [&](const TensorRef& t) { return blockedAsIs(t) && t.buf->block == ref->block && t.buf->dims == ref->dims; };
-  bool ok = ref != nullptr;
+  bool ok = ref != nullptr && out == DType::F32;
   for (auto* t : args) {
     if (!ok) break;
     const bool blockable = t->buf->block == 0 && t->dtype == DType::F32 && t->shape == ref->dims;
@@ -59,9 +60,9 @@ void finishKept(const Buffer* ref, Tensor& out) {
 Tensor unaryKernel(UnaryOp op, const TensorRef& x) {
   requireReal(x.dtype, "x");
   Operand ops[1];
-  const Buffer* ref = keptLayout({&x}, ops);
+  const Buffer* ref = keptLayout({&x}, x.dtype, ops);
   Tensor y = result(ref, x.shape, x.dtype);
-  NG_REAL_DISPATCH(x.dtype, unary(op, ops[0].data<T>(), y.buf->as<T>(), storedNumel(y));)
+  NG_FLOAT_DISPATCH(x.dtype, unary(op, ops[0].data<T>(), y.buf->as<T>(), storedNumel(y));)
   finishKept(ref, y);
   return y;
 }
@@ -70,11 +71,11 @@ Tensor binaryKernel(BinaryOp op, const TensorRef& a, const TensorRef& b) {
   requireReal(a.dtype, "a");
   const Shape so = broadcastShapes(a.shape, b.shape);
   Operand ops[2];
-  const Buffer* ref = keptLayout({&a, &b}, ops);
+  const Buffer* ref = keptLayout({&a, &b}, a.dtype, ops);
   Tensor out = result(ref, so, a.dtype);
   const Shape sa = ref ? storedShape(ops[0], a.dtype) : a.shape, sb = ref ? storedShape(ops[1], b.dtype) : b.shape;
   const Shape sOut = ref ? Shape{storedNumel(out)} : so;
-  NG_REAL_DISPATCH(a.dtype, binary(op, ops[0].data<T>(), sa, ops[1].data<T>(), sb, out.buf->as<T>(), sOut);)
+  NG_FLOAT_DISPATCH(a.dtype, binary(op, ops[0].data<T>(), sa, ops[1].data<T>(), sb, out.buf->as<T>(), sOut);)
   finishKept(ref, out);
   return out;
 }
@@ -83,17 +84,22 @@ Tensor whereKernel(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
   requireReal(a.dtype, "a");
   const Shape so = broadcastShapes(broadcastShapes(c.shape, a.shape), b.shape);
   Operand ops[3];
-  const Buffer* ref = keptLayout({&c, &a, &b}, ops);
+  const Buffer* ref = keptLayout({&c, &a, &b}, a.dtype, ops);
   Tensor out = result(ref, so, a.dtype);
   const Shape sc = ref ? storedShape(ops[0], c.dtype) : c.shape, sa = ref ? storedShape(ops[1], a.dtype) : a.shape,
               sb = ref ? storedShape(ops[2], b.dtype) : b.shape;
   const Shape sOut = ref ? Shape{storedNumel(out)} : so;
-  NG_REAL_DISPATCH(a.dtype, {
+  NG_FLOAT_DISPATCH(a.dtype, {
     const T *pa = ops[1].data<T>(), *pb = ops[2].data<T>();
     T* o = out.buf->as<T>();
-    if (c.dtype == DType::F32) where(ops[0].data<float>(), sc, pa, sa, pb, sb, o, sOut);
-    else if (c.dtype == DType::I32) where(ops[0].data<int32_t>(), sc, pa, sa, pb, sb, o, sOut);
-    else where(ops[0].data<double>(), sc, pa, sa, pb, sb, o, sOut);
+    auto pick = [&](const auto* cond) { where(cond, sc, pa, sa, pb, sb, o, sOut); };
+    switch (c.dtype) {
+      case DType::F32: pick(ops[0].data<float>()); break;
+      case DType::I32: pick(ops[0].data<int32_t>()); break;
+      case DType::BF16: pick(ops[0].data<BFloat16>()); break;
+      case DType::F16: pick(ops[0].data<Float16>()); break;
+      default: pick(ops[0].data<double>()); break;
+    }
   })
   finishKept(ref, out);
   return out;
@@ -102,9 +108,9 @@ Tensor whereKernel(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
 Tensor clampKernel(const TensorRef& x, double lo, double hi) {
   requireReal(x.dtype, "x");
   Operand ops[1];
-  const Buffer* ref = keptLayout({&x}, ops);
+  const Buffer* ref = keptLayout({&x}, x.dtype, ops);
   Tensor y = result(ref, x.shape, x.dtype);
-  NG_REAL_DISPATCH(x.dtype, clamp(ops[0].data<T>(), y.buf->as<T>(), storedNumel(y), T(lo), T(hi));)
+  NG_FLOAT_DISPATCH(x.dtype, clamp(ops[0].data<T>(), y.buf->as<T>(), storedNumel(y), lo, hi);)
   finishKept(ref, y);
   return y;
 }
@@ -116,26 +122,40 @@ void convert(const void* src, void* dst, size_t n, bool truncate) {
   for (size_t i = 0; i < n; i++) d[i] = truncate ? D(std::trunc(double(s[i]))) : D(s[i]);
 }
 
-// Any dtype to any dtype; float -> integer truncates toward zero, as the 'ts' backend.
+// Any dtype to any dtype; float -> integer truncates toward zero, as the 'ts' backend. A half
+// result is the value rounded to float32, then to the type (float64 -> bfloat16 rounds twice, as
+// the 'ts' backend's Float32Array does).
 Tensor castKernel(const TensorRef& x, DType to) {
   Operand xp = plain(x);
   Tensor y = newTensor(x.shape, to);
-  const bool trunc = to == DType::I32 || to == DType::I64;
   const size_t n = x.numel();
   const void* s = xp.buf->data;
   void* d = y.buf->data;
+  if (x.dtype == DType::F32 && isHalf(to)) {
+    narrow(to, static_cast<const float*>(s), d, n);
+    return y;
+  }
+  if (isHalf(x.dtype) && to == DType::F32) {
+    widen(x.dtype, s, static_cast<float*>(d), n);
+    return y;
+  }
+  const bool trunc = to == DType::I32 || to == DType::I64;
   auto from = [&](auto* tag) {
     using S = std::remove_pointer_t<decltype(tag)>;
     switch (to) {
       case DType::F32: convert<S, float>(s, d, n, false); break;
       case DType::F64: case DType::I64: convert<S, double>(s, d, n, trunc); break;
       case DType::I32: convert<S, int32_t>(s, d, n, true); break;
+      case DType::BF16: convert<S, BFloat16>(s, d, n, false); break;
+      case DType::F16: convert<S, Float16>(s, d, n, false); break;
     }
   };
   switch (x.dtype) {
     case DType::F32: from(static_cast<float*>(nullptr)); break;
     case DType::F64: case DType::I64: from(static_cast<double*>(nullptr)); break;
     case DType::I32: from(static_cast<int32_t*>(nullptr)); break;
+    case DType::BF16: from(static_cast<BFloat16*>(nullptr)); break;
+    case DType::F16: from(static_cast<Float16*>(nullptr)); break;
   }
   return y;
 }

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace nodegrad::cpu {
 
 struct MatmulDims {
@@ -11,7 +13,9 @@ struct MatmulDims {
 };
 
 // a is [batch, m, k] ([batch, k, m] when transA), b is [batch, k, n] ([batch, n, k] when transB),
-// c is [batch, m, n]. Throws 'built without oneDNN' when oneDNN is not linked.
-void batchMatmul(const MatmulDims& d, const float* a, const float* b, float* c);
+// c is [batch, m, n], all of dtype dt: float32, or bfloat16 (oneDNN's bf16 matmul: float32
+// accumulation, c rounded once), or float16 where the linked oneDNN has it (else an error saying
+// what it needs). Throws 'built without oneDNN' when oneDNN is not linked.
+void batchMatmul(const MatmulDims& d, DType dt, const void* a, const void* b, void* c);
 
 }  // namespace nodegrad::cpu

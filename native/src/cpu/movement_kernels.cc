@@ -1,11 +1,12 @@
 // The 'cpu' data movement kernels (KernelTable entries), for every dtype: elements are copied as
-// 4- or 8-byte words from plain operands. OneHot checks each index as it reads it.
+// 2-, 4- or 8-byte words from plain operands. OneHot checks each index as it reads it.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "core/half.h"
 #include "cpu/device.h"
 #include "cpu/operands.h"
 #include "cpu/reduce.h"
@@ -27,8 +28,11 @@ std::vector<int64_t> stridesOf(const Shape& s) {
 Tensor gather(const TensorRef& x, int64_t base, const std::vector<int64_t>& strides, const Shape& outShape) {
   Operand xp = plain(x);
   Tensor out = newTensor(outShape, x.dtype);
-  if (elementSize(x.dtype) == 4) gatherStrided(xp.data<uint32_t>(), base, strides, outShape, out.buf->as<uint32_t>());
-  else gatherStrided(xp.data<uint64_t>(), base, strides, outShape, out.buf->as<uint64_t>());
+  switch (elementSize(x.dtype)) {
+    case 2: gatherStrided(xp.data<uint16_t>(), base, strides, outShape, out.buf->as<uint16_t>()); break;
+    case 4: gatherStrided(xp.data<uint32_t>(), base, strides, outShape, out.buf->as<uint32_t>()); break;
+    default: gatherStrided(xp.data<uint64_t>(), base, strides, outShape, out.buf->as<uint64_t>()); break;
+  }
   return out;
 }
 
@@ -77,6 +81,8 @@ Tensor padKernel(const TensorRef& x, const Shape& before, const Shape& after, do
   switch (x.dtype) {
     case DType::F32: fillCopy(out.buf->as<float>(), float(value)); break;
     case DType::I32: fillCopy(out.buf->as<int32_t>(), int32_t(value)); break;
+    case DType::BF16: fillCopy(out.buf->as<BFloat16>(), BFloat16(value)); break;
+    case DType::F16: fillCopy(out.buf->as<Float16>(), Float16(value)); break;
     default: fillCopy(out.buf->as<double>(), value); break;
   }
   return out;
@@ -125,6 +131,8 @@ Tensor oneHotKernel(const TensorRef& indices, int64_t classes, DType dtype, std:
     switch (dtype) {
       case DType::F32: out.buf->as<float>()[at] = 1.0f; break;
       case DType::I32: out.buf->as<int32_t>()[at] = 1; break;
+      case DType::BF16: out.buf->as<BFloat16>()[at] = BFloat16(1.0); break;
+      case DType::F16: out.buf->as<Float16>()[at] = Float16(1.0); break;
       default: out.buf->as<double>()[at] = 1.0; break;
     }
   }

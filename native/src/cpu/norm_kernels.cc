@@ -1,7 +1,9 @@
 // The 'cpu' batch norm kernels (KernelTable entries): the loops of cpu/batchnorm.cc over plain
 // (n, c) planes, or of cpu/batchnorm_blocked.cc when x is an activation a convolution left in
 // oneDNN's blocked layout: y and dx then keep that layout for the next conv or its backward.
-// Statistics are accumulated in double; results and per-channel operands are float32.
+// Statistics are accumulated in double; per-channel results are float32. A half x (and dy) is
+// widened to float32 and y or dx rounded once to its type; its per-channel operands may be float32
+// or of x's type (oneDNN's contract for a bf16 src: f32 scale, shift, mean and variance).
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -20,9 +22,13 @@ BNLayout layoutOf(const TensorRef& x) {
   return {x.shape[0], x.shape[1], S};
 }
 
-// A per-channel operand read plain (a [C] view of a blocked [1, C, 1, 1] buffer is reordered), or
-// nothing when absent.
-Operand perChannel(const TensorRef* t) { return t ? plain(*t) : Operand{nullptr, nullptr}; }
+// A per-channel operand read plain as float32 (a [C] view of a blocked [1, C, 1, 1] buffer is
+// reordered, a half one widened), or nothing when absent.
+Operand perChannel(const TensorRef* t) { return t ? widened(*t) : Operand{nullptr, nullptr}; }
+Operand perChannel(const TensorRef& t) { return widened(t); }
+
+// x as the statistics and the forward read it: as stored when blocked, widened when half.
+Operand input(const TensorRef& x) { return isHalf(x.dtype) ? widened(x) : storedOrPlain(x); }
 const float* dataOf(const Operand& o) { return o.buf ? o.f32() : nullptr; }
 
 // A float32 [C] result holding v (float or double).
@@ -38,6 +44,7 @@ Tensor channelVector(const T* v, int64_t C) {
 // output), with a dy of another layout blocked to match as the elementwise kernels do, so that dx
 // stays blocked for the conv's backward; otherwise both plain.
 std::pair<Operand, Operand> gradOperands(const TensorRef& dy, const TensorRef& x) {
+  if (isHalf(x.dtype)) return {widened(dy), widened(x)};
   if (blockedAsIs(x) && dy.shape == x.shape && dy.dtype == DType::F32) {
     const bool same = blockedAsIs(dy) && dy.buf->block == x.buf->block;
     return {same ? asStored(dy) : blockedLike(dy, *x.buf), asStored(x)};
@@ -46,8 +53,8 @@ std::pair<Operand, Operand> gradOperands(const TensorRef& dy, const TensorRef& x
 }
 
 std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
-  requireF32(x.dtype, "x");
-  Operand xo = storedOrPlain(x);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = input(x);
   const BNLayout l = layoutOf(x);
   std::vector<double> mean, invstd;
   if (xo.block()) batchNormStatsBlocked(xo.f32(), l, xo.block(), eps, mean, invstd);
@@ -57,21 +64,21 @@ std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
 
 Tensor elemtKernel(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
                    const TensorRef& invstd) {
-  requireF32(x.dtype, "x");
-  Operand xo = storedOrPlain(x), wo = perChannel(w), bo = perChannel(b);
-  Operand mo = plain(mean), io = plain(invstd);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = input(x), wo = perChannel(w), bo = perChannel(b);
+  Operand mo = perChannel(mean), io = perChannel(invstd);
   const BNLayout l = layoutOf(x);
   const std::vector<double> md(mo.f32(), mo.f32() + l.C), isd(io.f32(), io.f32() + l.C);
   Tensor y = newBlocked(x.shape, xo.block());
   float* yd = y.buf->as<float>();
   if (xo.block()) batchNormApplyBlocked(xo.f32(), yd, l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
   else batchNormApply(xo.f32(), yd, l, md.data(), isd.data(), dataOf(wo), dataOf(bo));
-  return y;
+  return narrowed(std::move(y), x.dtype);
 }
 
 Tensor invstdKernel(const TensorRef& runVar, double eps) {
-  requireF32(runVar.dtype, "runVar");
-  Operand v = plain(runVar);
+  requireF32OrHalf(runVar.dtype, "runVar");
+  Operand v = perChannel(runVar);
   const size_t C = runVar.numel();
   std::vector<double> is(C);
   for (size_t c = 0; c < C; c++) is[c] = 1.0 / std::sqrt(double(v.f32()[c]) + eps);
@@ -80,9 +87,9 @@ Tensor invstdKernel(const TensorRef& runVar, double eps) {
 
 BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
                                      const TensorRef& invstd) {
-  requireF32(x.dtype, "x");
+  requireF32OrHalf(x.dtype, "x");
   auto [dyo, xo] = gradOperands(dy, x);
-  Operand mo = plain(mean), io = plain(invstd);
+  Operand mo = perChannel(mean), io = perChannel(invstd);
   const BNLayout l = layoutOf(x);
   std::vector<double> s, t;
   if (xo.block()) batchNormBackwardReduceBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), s, t);
@@ -95,27 +102,38 @@ BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, co
 
 Tensor backwardElemtKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
                            const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count) {
-  requireF32(x.dtype, "x");
+  requireF32OrHalf(x.dtype, "x");
   auto [dyo, xo] = gradOperands(dy, x);
-  Operand mo = plain(mean), io = plain(invstd), wo = perChannel(w), so = plain(sumDy), to = plain(sumDyXmu);
+  Operand mo = perChannel(mean), io = perChannel(invstd), wo = perChannel(w), so = perChannel(sumDy),
+          to = perChannel(sumDyXmu);
   const BNLayout l = layoutOf(x);
   const BNGradCoefs k = batchNormGradCoefs(l.C, io.f32(), dataOf(wo), so.f32(), to.f32(), count);
   Tensor dx = newBlocked(x.shape, xo.block());
   float* dxd = dx.buf->as<float>();
   if (xo.block()) batchNormBackwardElemtBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), k, dxd);
   else batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, dxd);
-  return dx;
+  return narrowed(std::move(dx), x.dtype);
 }
 
 void updateRunningKernel(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter,
                          const TensorRef& mean, const TensorRef& invstd, const BatchNormUpdate& p) {
-  // runVar, mean and invstd have runMean's dtype (checked by the binding); nothing is written
-  // before this check.
-  requireF32(runMean.dtype, "runMean");
-  Operand mo = plain(mean), io = plain(invstd);
-  float* rm = writable(runMean).as<float>();
-  float* rv = writable(runVar).as<float>();
-  batchNormUpdateRunning(rm, rv, int64_t(runMean.numel()), mo.f32(), io.f32(), p.eps, p.count, p.factor);
+  // runVar has runMean's dtype, mean and invstd too or float32 beside half running statistics
+  // (checked by the binding); nothing is written before this check.
+  requireF32OrHalf(runMean.dtype, "runMean");
+  Operand mo = perChannel(mean), io = perChannel(invstd);
+  const int64_t C = int64_t(runMean.numel());
+  Buffer &rm = writable(runMean), &rv = writable(runVar);
+  if (runMean.dtype == DType::F32) {
+    batchNormUpdateRunning(rm.as<float>(), rv.as<float>(), C, mo.f32(), io.f32(), p.eps, p.count, p.factor);
+  } else {
+    // Half running statistics: updated in float32, each rounded once on store.
+    std::vector<float> m(static_cast<size_t>(C)), v(static_cast<size_t>(C));
+    widen(runMean.dtype, rm.data, m.data(), size_t(C));
+    widen(runVar.dtype, rv.data, v.data(), size_t(C));
+    batchNormUpdateRunning(m.data(), v.data(), C, mo.f32(), io.f32(), p.eps, p.count, p.factor);
+    narrow(runMean.dtype, m.data(), rm.data, size_t(C));
+    narrow(runVar.dtype, v.data(), rv.data, size_t(C));
+  }
   // int64 is held as double on this device: the counter advances where it lives, unread.
   if (counter) writable(*counter).as<double>()[0] += 1;
 }

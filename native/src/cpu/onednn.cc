@@ -91,6 +91,23 @@ void withOnednn(const std::function<void()>& body) {
 #ifdef NODEGRAD_HAVE_ONEDNN
 namespace nodegrad::cpu::onednn {
 
+dnnl::memory::data_type dataType(DType d) {
+  switch (d) {
+    case DType::BF16: return dnnl::memory::data_type::bf16;
+    case DType::F16: return dnnl::memory::data_type::f16;
+    case DType::F32: return dnnl::memory::data_type::f32;
+    default: throw std::logic_error(std::string("no oneDNN kernels in ") + dtypeName(d));
+  }
+}
+
+void throwNoFloat16(const char* what) {
+  const dnnl_version_t* v = dnnl_version();
+  throw std::runtime_error(std::string("float16 ") + what + " is not implemented by the linked oneDNN " +
+                           std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+                           " on CPUs: it needs the AVX512-FP16 ISA through oneDNN's avx512_core_fp16 kernels, which this "
+                           "version does not have (later releases add them); compute it in bfloat16 or float32");
+}
+
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -165,9 +182,9 @@ Reorder Reorder::toPlain(const dnnl::memory::desc& chosen, const dnnl::memory::d
   return makeReorder(plain, chosen, false);
 }
 
-dnnl::memory input(const Reorder& r, const float* user, std::unique_ptr<PoolBuffer>& hold) {
+dnnl::memory input(const Reorder& r, const void* user, std::unique_ptr<PoolBuffer>& hold) {
   // oneDNN takes a non-const handle; an input is only read.
-  dnnl::memory u(r.plain, engine(), const_cast<float*>(user));
+  dnnl::memory u(r.plain, engine(), const_cast<void*>(user));
   if (!r.needed) return u;
   hold = std::make_unique<PoolBuffer>(r.chosen.get_size());
   dnnl::memory m(r.chosen, engine(), hold->data());
@@ -175,13 +192,13 @@ dnnl::memory input(const Reorder& r, const float* user, std::unique_ptr<PoolBuff
   return m;
 }
 
-dnnl::memory output(const Reorder& r, float* user, std::unique_ptr<PoolBuffer>& hold) {
+dnnl::memory output(const Reorder& r, void* user, std::unique_ptr<PoolBuffer>& hold) {
   if (!r.needed) return dnnl::memory(r.plain, engine(), user);
   hold = std::make_unique<PoolBuffer>(r.chosen.get_size());
   return dnnl::memory(r.chosen, engine(), hold->data());
 }
 
-void finish(const Reorder& r, const dnnl::memory& m, float* user) {
+void finish(const Reorder& r, const dnnl::memory& m, void* user) {
   if (!r.needed) return;
   r.step.run({{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, dnnl::memory(r.plain, engine(), user)}});
 }

@@ -38,7 +38,25 @@ void withOnednn(const std::function<void()>& body);
 #include <dnnl.hpp>
 #include <unordered_map>
 
+#include "core/dtype.h"
+
 namespace nodegrad::cpu::onednn {
+
+// oneDNN's data type for float32, bfloat16 and float16.
+dnnl::memory::data_type dataType(DType d);
+// Throws the error for a float16 primitive oneDNN has no implementation of: what it needs.
+[[noreturn]] void throwNoFloat16(const char* what);
+// make() (a primitive descriptor); oneDNN's 'unimplemented' for a float16 one becomes
+// throwNoFloat16's error instead of "could not create a primitive descriptor iterator".
+template <typename F>
+auto describe(DType d, const char* what, F make) -> decltype(make()) {
+  try {
+    return make();
+  } catch (const dnnl::error& e) {
+    if (d == DType::F16 && e.status == dnnl_unimplemented) throwNoFloat16(what);
+    throw;
+  }
+}
 
 dnnl::engine& engine();
 // One stream per thread: worker_threads may run kernels concurrently.
@@ -94,11 +112,11 @@ struct Reorder {
 
 // Memory for an input in the chosen layout: the user buffer itself, or a pool buffer (held by
 // `hold`) filled by the reorder.
-dnnl::memory input(const Reorder& r, const float* user, std::unique_ptr<PoolBuffer>& hold);
+dnnl::memory input(const Reorder& r, const void* user, std::unique_ptr<PoolBuffer>& hold);
 // Memory a primitive writes its output into: the user buffer, or a pool buffer for finish().
-dnnl::memory output(const Reorder& r, float* user, std::unique_ptr<PoolBuffer>& hold);
+dnnl::memory output(const Reorder& r, void* user, std::unique_ptr<PoolBuffer>& hold);
 // Copies an output written by a primitive in the chosen layout back into the plain user buffer.
-void finish(const Reorder& r, const dnnl::memory& m, float* user);
+void finish(const Reorder& r, const dnnl::memory& m, void* user);
 
 }  // namespace nodegrad::cpu::onednn
 #endif

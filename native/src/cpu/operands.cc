@@ -1,8 +1,10 @@
 #include "cpu/operands.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
+#include "core/half.h"
 #include "cpu/host_allocator.h"
 #include "cpu/layout.h"
 
@@ -69,17 +71,53 @@ Tensor newBlocked(const Shape& dims, int block) {
   return {std::move(b), dims, DType::F32};
 }
 
-void requireF32(DType d, const char* name) {
-  if (d != DType::F32) {
+void widen(DType from, const void* src, float* dst, size_t n) {
+  constexpr size_t kChunk = 1 << 16;
+  const auto* s = static_cast<const uint16_t*>(src);
+#pragma omp parallel for schedule(static) if (n > 2 * kChunk)
+  for (size_t i = 0; i < n; i += kChunk) halfToFloat(from, s + i, dst + i, std::min(kChunk, n - i));
+}
+
+void narrow(DType to, const float* src, void* dst, size_t n) {
+  constexpr size_t kChunk = 1 << 16;
+  auto* d = static_cast<uint16_t*>(dst);
+#pragma omp parallel for schedule(static) if (n > 2 * kChunk)
+  for (size_t i = 0; i < n; i += kChunk) halfFromFloat(to, src + i, d + i, std::min(kChunk, n - i));
+}
+
+Operand widened(const TensorRef& t) {
+  if (!isHalf(t.dtype)) return plain(t);
+  std::shared_ptr<Buffer> c = newBuffer(hostAllocator(), t.buf->numel, DType::F32);
+  widen(t.dtype, t.buf->data, c->as<float>(), t.buf->numel);
+  return {c.get(), c};
+}
+
+Tensor narrowed(Tensor&& f, DType to) {
+  if (to == DType::F32) return std::move(f);
+  Tensor h = newTensor(f.shape, to);
+  narrow(to, f.buf->as<float>(), h.buf->data, f.buf->numel);
+  return h;
+}
+
+void requireF32OrHalf(DType d, const char* name) {
+  if (d != DType::F32 && !isHalf(d)) {
     throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(d) +
-                             "; the 'cpu' backend computes this kernel in float32 only (use .to('float32') or the 'ts' device)");
+                             "; the 'cpu' backend computes this kernel in float32, bfloat16 and float16 only " +
+                             "(use .to('float32') or the 'ts' device)");
   }
 }
 
 void requireReal(DType d, const char* name) {
   if (d == DType::I32) {
     throw std::runtime_error(std::string("argument '") + name + "' is int32; the 'cpu' backend computes this kernel in " +
-                             "float32, float64 and int64 (use .to('int64') or .to('float32'))");
+                             "float32, float64, int64 and the half types (use .to('int64') or .to('float32'))");
+  }
+}
+
+void requireSameDType(const TensorRef& a, const char* nameA, const TensorRef& b, const char* nameB) {
+  if (a.dtype != b.dtype) {
+    throw std::runtime_error(std::string("argument '") + nameB + "' is " + dtypeName(b.dtype) + " but '" + nameA +
+                             "' is " + dtypeName(a.dtype) + "; convert one");
   }
 }
 

@@ -49,10 +49,23 @@ Tensor newTensor(const Shape& shape, DType dtype);
 // A float32 [N, C, H, W] result in nChw{block}c (block 0: plain), its padding not yet zeroed.
 Tensor newBlocked(const Shape& dims, int block);
 
+// The half types beside kernels that compute in float32 (pooling, batch norm): a half operand's
+// plain float32 copy (plain() of any other), and a float32 result rounded into a new tensor of
+// dtype `to` (returned as it is when `to` is float32). Each conversion runs on OpenMP's threads.
+Operand widened(const TensorRef& t);
+Tensor narrowed(Tensor&& f, DType to);
+// Bulk conversions between float32 and a half type, in parallel for large n.
+void widen(DType from, const void* src, float* dst, size_t n);
+void narrow(DType to, const float* src, void* dst, size_t n);
+
 // The dtypes the 'cpu' kernels compute in (the TS declaration checks first; these guard direct
-// calls of the addon). float32 only: matmul, conv, pooling, softmax.
-void requireF32(DType d, const char* name);
-// float32, float64 or int64 (held as double): elementwise and reductions; int32 holds indices only.
+// calls of the addon). float32 and the half types: matmul, conv (float16 where oneDNN has it),
+// pooling, softmax, batch norm.
+void requireF32OrHalf(DType d, const char* name);
+// float32, float64, int64 (held as double) or a half type: elementwise and reductions; int32
+// holds indices only.
 void requireReal(DType d, const char* name);
+// b has a's dtype (operands of one kernel that the binding does not compare).
+void requireSameDType(const TensorRef& a, const char* nameA, const TensorRef& b, const char* nameB);
 
 }  // namespace nodegrad::cpu

@@ -1,5 +1,7 @@
 #include "cpu/optim.h"
 
+#include <type_traits>
+
 #include "core/optim_math.h"
 
 namespace nodegrad::cpu {
@@ -9,22 +11,52 @@ constexpr int64_t kParallelMin = 65536;
 
 // The per-element updates are core/optim_math.h's, shared with the 'cuda' kernels.
 template <typename T>
+constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
+
+template <typename T>
 void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
   const math::SgdScalars s = math::sgdScalars(o, buf != nullptr);
+  if constexpr (kHalf<T>) {
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) math::sgdElement(p[i], grad[i], s.useBuf ? buf + i : nullptr, s);
+    for (int64_t i = 0; i < n; i++) {
+      float pi = p[i], bi = s.useBuf ? float(buf[i]) : 0.f;
+      math::sgdElement(pi, float(grad[i]), s.useBuf ? &bi : nullptr, s);
+      p[i] = T(pi);
+      if (s.useBuf) buf[i] = T(bi);
+    }
+  } else {
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) math::sgdElement(p[i], grad[i], s.useBuf ? buf + i : nullptr, s);
+  }
 }
 
 template <typename T>
 void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o) {
   const math::AdamScalars s = math::adamScalars(o);
+  if constexpr (kHalf<T>) {
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) math::adamElement(p[i], grad[i], m[i], v[i], s.amsgrad ? vmax + i : nullptr, s);
+    for (int64_t i = 0; i < n; i++) {
+      float pi = p[i], mi = m[i], vi = v[i], wi = s.amsgrad ? float(vmax[i]) : 0.f;
+      math::adamElement(pi, float(grad[i]), mi, vi, s.amsgrad ? &wi : nullptr, s);
+      p[i] = T(pi);
+      m[i] = T(mi);
+      v[i] = T(vi);
+      if (s.amsgrad) vmax[i] = T(wi);
+    }
+  } else {
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) math::adamElement(p[i], grad[i], m[i], v[i], s.amsgrad ? vmax + i : nullptr, s);
+  }
 }
 
 template void sgdStep<float>(float*, const float*, float*, int64_t, const SGDOptions&);
 template void sgdStep<double>(double*, const double*, double*, int64_t, const SGDOptions&);
 template void adamStep<float>(float*, const float*, float*, float*, float*, int64_t, const AdamOptions&);
 template void adamStep<double>(double*, const double*, double*, double*, double*, int64_t, const AdamOptions&);
+template void sgdStep<BFloat16>(BFloat16*, const BFloat16*, BFloat16*, int64_t, const SGDOptions&);
+template void sgdStep<Float16>(Float16*, const Float16*, Float16*, int64_t, const SGDOptions&);
+template void adamStep<BFloat16>(BFloat16*, const BFloat16*, BFloat16*, BFloat16*, BFloat16*, int64_t,
+                                 const AdamOptions&);
+template void adamStep<Float16>(Float16*, const Float16*, Float16*, Float16*, Float16*, int64_t, const AdamOptions&);
 
 }  // namespace nodegrad::cpu

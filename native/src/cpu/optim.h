@@ -1,10 +1,13 @@
 // Fused optimizer updates over contiguous buffers of n elements, in place: PyTorch 1.13's SGD
 // and Adam/AdamW (torch/optim/sgd.py, adam.py, adamw.py, single-tensor path), each element
 // computed in double in PyTorch's operation order and stored in T (float or double), as the
-// 'ts' backend's kernels do (packages/autograd/src/backends/ts/optim.ts).
+// 'ts' backend's kernels do (packages/autograd/src/backends/ts/optim.ts). A half T (BFloat16,
+// Float16) runs the float32 update, state values fed on as float32 as the 'ts' emulation feeds
+// them, and rounds each buffer's new value once on store.
 #pragma once
 #include <cstdint>
 
+#include "core/half.h"
 #include "core/params.h"
 
 namespace nodegrad::cpu {

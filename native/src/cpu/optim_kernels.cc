@@ -19,7 +19,7 @@ void sgdStepKernel(const Tensors& params, const Tensors& grads, const Tensors* m
   for (size_t i = 0; i < params.size(); i++) {
     Operand g = plain(grads[i]);
     const auto n = int64_t(params[i].numel());
-    NG_REAL_DISPATCH(params[i].dtype, sgdStep(written<T>(&params, i), g.data<T>(), written<T>(momentumBufs, i), n, o);)
+    NG_FLOAT_DISPATCH(params[i].dtype, sgdStep(written<T>(&params, i), g.data<T>(), written<T>(momentumBufs, i), n, o);)
   }
 }
 
@@ -28,7 +28,7 @@ void adamStepKernel(const Tensors& params, const Tensors& grads, const Tensors& 
   for (size_t i = 0; i < params.size(); i++) {
     Operand g = plain(grads[i]);
     const auto n = int64_t(params[i].numel());
-    NG_REAL_DISPATCH(params[i].dtype, adamStep(written<T>(&params, i), g.data<T>(), written<T>(&expAvgs, i),
+    NG_FLOAT_DISPATCH(params[i].dtype, adamStep(written<T>(&params, i), g.data<T>(), written<T>(&expAvgs, i),
                                                written<T>(&expAvgSqs, i), written<T>(maxExpAvgSqs, i), n, o);)
   }
 }

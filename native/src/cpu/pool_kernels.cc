@@ -1,6 +1,8 @@
 // The 'cpu' pooling kernels (KernelTable entries): the loops of cpu/pooling.cc over plain planes,
 // or of cpu/pooling_blocked.cc when max pooling meets an activation a convolution left blocked
-// (the stem's conv, batch norm and ReLU): y, and dx in the backward, then keep that layout.
+// (the stem's conv, batch norm and ReLU): y, and dx in the backward, then keep that layout. The
+// loops compute in float32: a half operand is widened, and each half result rounded once (a max
+// is exact; sums and scatters accumulate in float32, as the 'ts' emulation does).
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -31,10 +33,10 @@ bool withIndices(const Operand& idx, DType dtype, F f) {
 }
 
 std::pair<Tensor, Tensor> maxPool2dWithIndicesKernel(const TensorRef& x, const Pool2D& p) {
-  Operand xo = storedOrPlain(x);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = isHalf(x.dtype) ? widened(x) : storedOrPlain(x);
   int64_t OH, OW;
   poolOutShape(x.shape, p, false, &OH, &OW);
-  requireF32(x.dtype, "x");
   Planes pl = planesOf(x.shape);
   const Shape ys = withHW(pl.lead, OH, OW);
   const int block = xo.block();
@@ -42,7 +44,7 @@ std::pair<Tensor, Tensor> maxPool2dWithIndicesKernel(const TensorRef& x, const P
   Tensor idx = newTensor(ys, DType::I64);
   if (block) maxPool2dBlocked(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), x.shape, block, OH, OW, p);
   else maxPool2d(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
-  return {std::move(y), std::move(idx)};
+  return {narrowed(std::move(y), x.dtype), std::move(idx)};
 }
 
 Tensor maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
@@ -53,18 +55,18 @@ Tensor maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
 Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, const Shape& xs) {
   const bool sameLead = xs.size() == 4 && dy.shape.size() == 4 && xs[0] == dy.shape[0] && xs[1] == dy.shape[1];
   const int block = blockedAsIs(dy) && sameLead ? dy.buf->block : 0;
-  Operand dyo = block ? asStored(dy) : plain(dy);
+  requireF32OrHalf(dy.dtype, "dy");
+  Operand dyo = block ? asStored(dy) : widened(dy);
   Operand idx = plain(indices);
   Planes pl = planesOf(xs);
   const int64_t L = scatterOutputsPerPlane(dy.shape, indices.shape, indices.dtype, xs);
-  requireF32(dy.dtype, "dy");
   Tensor dx = block ? newBlocked(xs, block) : newTensor(xs, DType::F32);
   const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
     if (block) return maxPool2dBackwardBlocked(dyo.f32(), id, dx.buf->as<float>(), xs, block, dy.shape[2], dy.shape[3]);
     return maxPool2dBackward(dyo.f32(), id, dx.buf->as<float>(), pl.planes, pl.H * pl.W, L);
   });
   if (!ok) badIndex(pl);
-  return dx;
+  return narrowed(std::move(dx), dy.dtype);
 }
 
 // The argmax is found again from x (the first maximum in scan order, a NaN wins), so nothing is
@@ -79,32 +81,33 @@ Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& x, const Te
 }
 
 Tensor maxPool2dGatherKernel(const TensorRef& x, const TensorRef& indices) {
-  Operand xo = plain(x), idx = plain(indices);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = widened(x), idx = plain(indices);
   Planes pl = planesOf(x.shape);
   const Shape& is = indices.shape;
   const int64_t L = gatherOutputsPerPlane(x.shape, is, indices.dtype);
-  requireF32(x.dtype, "x");
   Tensor y = newTensor(is, DType::F32);
   const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
     return maxPool2dGather(xo.f32(), id, y.buf->as<float>(), pl.planes, pl.H * pl.W, L);
   });
   if (!ok) badIndex(pl);
-  return y;
+  return narrowed(std::move(y), x.dtype);
 }
 
 Tensor avgPool2dKernel(const TensorRef& x, const Pool2D& p) {
-  Operand xo = plain(x);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = widened(x);
   int64_t OH, OW;
   poolOutShape(x.shape, p, true, &OH, &OW);
-  requireF32(x.dtype, "x");
   Planes pl = planesOf(x.shape);
   Tensor y = newTensor(withHW(pl.lead, OH, OW), DType::F32);
   avgPool2d(xo.f32(), y.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW, p);
-  return y;
+  return narrowed(std::move(y), x.dtype);
 }
 
 Tensor avgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs, const Pool2D& p) {
-  Operand dyo = plain(dy);
+  requireF32OrHalf(dy.dtype, "dy");
+  Operand dyo = widened(dy);
   int64_t OH, OW;
   poolOutShape(xs, p, true, &OH, &OW);
   Planes pl = planesOf(xs);
@@ -112,30 +115,29 @@ Tensor avgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs, const Pool2
   if (dy.shape != want) {
     throw std::invalid_argument("dy " + fmtShape(dy.shape) + " should be " + fmtShape(want) + " for input " + fmtShape(xs));
   }
-  requireF32(dy.dtype, "dy");
   Tensor dx = newTensor(xs, DType::F32);
   avgPool2dBackward(dyo.f32(), dx.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW, p);
-  return dx;
+  return narrowed(std::move(dx), dy.dtype);
 }
 
 Tensor adaptiveAvgPool2dKernel(const TensorRef& x, int64_t oh, int64_t ow) {
-  Operand xo = plain(x);
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = widened(x);
   Planes pl = planesOf(x.shape);
-  requireF32(x.dtype, "x");
   Tensor y = newTensor(withHW(pl.lead, oh, ow), DType::F32);
   adaptiveAvgPool2d(xo.f32(), y.buf->as<float>(), pl.planes, pl.H, pl.W, oh, ow);
-  return y;
+  return narrowed(std::move(y), x.dtype);
 }
 
 Tensor adaptiveAvgPool2dBackwardKernel(const TensorRef& dy, const Shape& xs) {
-  Operand dyo = plain(dy);
+  requireF32OrHalf(dy.dtype, "dy");
+  Operand dyo = widened(dy);
   const Shape& ds = dy.shape;
   const int64_t OH = ds[ds.size() - 2], OW = ds[ds.size() - 1];
   Planes pl = planesOf(xs);
-  requireF32(dy.dtype, "dy");
   Tensor dx = newTensor(xs, DType::F32);
   adaptiveAvgPool2dBackward(dyo.f32(), dx.buf->as<float>(), pl.planes, pl.H, pl.W, OH, OW);
-  return dx;
+  return narrowed(std::move(dx), dy.dtype);
 }
 
 }  // namespace

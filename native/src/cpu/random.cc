@@ -10,5 +10,7 @@ void randomFill(math::RandomKind kind, T* out, size_t n, uint64_t seed, uint64_t
 
 template void randomFill<float>(math::RandomKind, float*, size_t, uint64_t, uint64_t, double, double);
 template void randomFill<double>(math::RandomKind, double*, size_t, uint64_t, uint64_t, double, double);
+template void randomFill<BFloat16>(math::RandomKind, BFloat16*, size_t, uint64_t, uint64_t, double, double);
+template void randomFill<Float16>(math::RandomKind, Float16*, size_t, uint64_t, uint64_t, double, double);
 
 }  // namespace nodegrad::cpu

@@ -46,8 +46,6 @@ void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64
   });
   for (int64_t i = 0; i < n; i++) out[i] = T(acc[size_t(i)]);
 }
-template void reduce<float>(ReduceOp, const float*, const Shape&, const std::vector<int64_t>&, float*);
-template void reduce<double>(ReduceOp, const double*, const Shape&, const std::vector<int64_t>&, double*);
 
 template <typename T>
 void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out) {
@@ -69,17 +67,16 @@ void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double*
     }
   }
 }
-template void argReduce<float>(bool, const float*, const Shape&, int64_t, double*);
-template void argReduce<double>(bool, const double*, const Shape&, int64_t, double*);
 
-void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* out) {
+template <typename T>
+void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
   int64_t outer, len, inner;
   split(shape, axis, &outer, &len, &inner);
 #pragma omp parallel for if (outer * len * inner > 65536)
   for (int64_t p = 0; p < outer; p++) {
     for (int64_t q = 0; q < inner; q++) {
-      const float* xb = x + p * len * inner + q;
-      float* ob = out + p * len * inner + q;
+      const T* xb = x + p * len * inner + q;
+      T* ob = out + p * len * inner + q;
       // Subtract the max for stability; sums in double.
       double m = -INFINITY;
       for (int64_t k = 0; k < len; k++) m = std::max(m, double(xb[k * inner]));
@@ -88,10 +85,23 @@ void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* 
       double ls = std::log(s);
       for (int64_t k = 0; k < len; k++) {
         double z = double(xb[k * inner]) - m;
-        ob[k * inner] = float(log ? z - ls : std::exp(z) / s);
+        ob[k * inner] = T(log ? z - ls : std::exp(z) / s);
       }
     }
   }
 }
+
+#define NG_REDUCE(T)                                                                    \
+  template void reduce<T>(ReduceOp, const T*, const Shape&, const std::vector<int64_t>&, T*); \
+  template void argReduce<T>(bool, const T*, const Shape&, int64_t, double*);
+NG_REDUCE(float)
+NG_REDUCE(double)
+NG_REDUCE(BFloat16)
+NG_REDUCE(Float16)
+#undef NG_REDUCE
+template void softmax<float>(bool, const float*, const Shape&, int64_t, float*);
+template void softmax<double>(bool, const double*, const Shape&, int64_t, double*);
+template void softmax<BFloat16>(bool, const BFloat16*, const Shape&, int64_t, BFloat16*);
+template void softmax<Float16>(bool, const Float16*, const Shape&, int64_t, Float16*);
 
 }  // namespace nodegrad::cpu

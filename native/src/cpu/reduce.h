@@ -1,8 +1,10 @@
-// Reductions, data movement and softmax over contiguous buffers; reductions take T = float or
-// double (which also holds int64), softmax float32.
+// Reductions, data movement and softmax over contiguous buffers; reductions take T = float, double
+// (which also holds int64) or a half type (BFloat16, Float16), softmax float or a half type. Sums
+// accumulate in double; a half result is rounded once.
 #pragma once
 #include <vector>
 
+#include "core/half.h"
 #include "core/params.h"
 #include "cpu/broadcast.h"
 
@@ -21,6 +23,7 @@ void gatherStrided(const T* src, int64_t base, const std::vector<int64_t>& strid
   forEachBroadcast(outShape, strides, strides, [&](int64_t o, int64_t is, int64_t) { out[o] = src[base + is]; });
 }
 
-void softmax(bool log, const float* x, const Shape& shape, int64_t axis, float* out);
+template <typename T>
+void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out);
 
 }  // namespace nodegrad::cpu

@@ -1,5 +1,5 @@
 // The 'cpu' reductions and softmax (KernelTable entries): operands read plain, the loops in
-// cpu/reduce.cc.
+// cpu/reduce.cc, for every float dtype but float64 softmax.
 #include "cpu/device.h"
 #include "cpu/operands.h"
 #include "cpu/reduce.h"
@@ -13,7 +13,7 @@ Tensor reduceKernel(ReduceOp op, const TensorRef& x, const std::vector<int64_t>&
   Shape outShape = x.shape;
   for (auto a : axes) outShape[size_t(a)] = 1;
   Tensor out = newTensor(outShape, x.dtype);
-  NG_REAL_DISPATCH(x.dtype, reduce(op, xp.data<T>(), x.shape, axes, out.buf->as<T>());)
+  NG_FLOAT_DISPATCH(x.dtype, reduce(op, xp.data<T>(), x.shape, axes, out.buf->as<T>());)
   return out;
 }
 
@@ -23,15 +23,15 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   Shape outShape = x.shape;
   outShape[size_t(axis)] = 1;
   Tensor out = newTensor(outShape, DType::I64);
-  NG_REAL_DISPATCH(x.dtype, argReduce(isMax, xp.data<T>(), x.shape, axis, out.buf->as<double>());)
+  NG_FLOAT_DISPATCH(x.dtype, argReduce(isMax, xp.data<T>(), x.shape, axis, out.buf->as<double>());)
   return out;
 }
 
 Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
-  requireF32(x.dtype, "x");
+  requireF32OrHalf(x.dtype, "x");
   Operand xp = plain(x);
-  Tensor out = newTensor(x.shape, DType::F32);
-  softmax(log, xp.f32(), x.shape, axis, out.buf->as<float>());
+  Tensor out = newTensor(x.shape, x.dtype);
+  NG_FLOAT_DISPATCH(x.dtype, softmax(log, xp.data<T>(), x.shape, axis, out.buf->as<T>());)
   return out;
 }
 

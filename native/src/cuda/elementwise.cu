@@ -201,6 +201,7 @@ void castFrom(const void* src, void* dst, int64_t n, DType to) {
     case DType::F32: castOn<S, float>(src, dst, n, false); break;
     case DType::F64: case DType::I64: castOn<S, double>(src, dst, n, trunc); break;
     case DType::I32: castOn<S, int32_t>(src, dst, n, true); break;
+    case DType::BF16: case DType::F16: throw std::runtime_error("no half-type kernels on this device");
   }
 }
 
@@ -212,6 +213,7 @@ Tensor cast(const TensorRef& x, DType to) {
     case DType::F32: castFrom<float>(x.buf->data, y.buf->data, n, to); break;
     case DType::F64: case DType::I64: castFrom<double>(x.buf->data, y.buf->data, n, to); break;
     case DType::I32: castFrom<int32_t>(x.buf->data, y.buf->data, n, to); break;
+    case DType::BF16: case DType::F16: throw std::runtime_error("no half-type kernels on this device");
   }
   return y;
 }

@@ -25,6 +25,15 @@ struct Host {
   Keep keep;  // a plain copy read in place of a blocked buffer
 };
 
+// MPI has no bfloat16 or float16 datatype to reduce in: half tensors are refused before anything is
+// read or written ('ts' holds them as float32 arrays, 'cpu' as 2-byte elements).
+void refuseHalf(DType d, const char* name) {
+  if (isHalf(d)) {
+    throw std::invalid_argument(std::string("'") + name + "' is " + dtypeName(d) +
+                                "; the MPI collectives take float32, float64, int32 and int64 tensors (cast it first)");
+  }
+}
+
 Host hostTensor(const Napi::Value& v, const char* op, const char* name, bool written) {
   Host h{};
   if (v.IsObject() && v.As<Napi::Object>().Get("buf").IsTypedArray()) {
@@ -33,6 +42,7 @@ Host hostTensor(const Napi::Value& v, const char* op, const char* name, bool wri
     h.data = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
     h.count = a.ElementLength();
     h.dtype = parseDType(o.Get("dtype").ToString().Utf8Value(), op);
+    refuseHalf(h.dtype, name);
     if (a.ElementLength() * elementSize(h.dtype) != a.ByteLength()) {
       throw std::invalid_argument(std::string("'") + name + "' has a typed array that does not match its dtype");
     }
@@ -40,6 +50,7 @@ Host hostTensor(const Napi::Value& v, const char* op, const char* name, bool wri
     TensorRef t = readTensor(v, op, name, cpu::device().allocator);
     h.count = t.numel();
     h.dtype = t.dtype;
+    refuseHalf(h.dtype, name);
     if (written) {
       h.data = cpu::writable(t).data;
     } else {

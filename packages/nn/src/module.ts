@@ -4,7 +4,7 @@
  * Linear(...)` works for transfer learning); names are dotted paths as in torchvision
  * checkpoints (`layer1.0.conv1.weight`).
  */
-import { keep, noGrad, releaseGrad, Tensor, type DType } from '@nodegrad/autograd';
+import { DTYPES, keep, noGrad, releaseGrad, Tensor, type DType } from '@nodegrad/autograd';
 import { loadIntoModule } from './state_dict.js';
 
 export type ForwardHook = (module: Module, inputs: unknown[], output: unknown) => unknown;
@@ -183,7 +183,7 @@ export abstract class Module {
    * change). Parameters are replaced by new leaf tensors, so build optimizers after `to()`.
    */
   to(target: string | DType): this {
-    const isDType = ['float32', 'float64', 'int32', 'int64'].includes(target);
+    const isDType = (DTYPES as readonly string[]).includes(target);
     for (const m of this.modules()) {
       const replaced = new Map<Tensor, Tensor>();
       for (const map of [m.params, m.bufs]) {
