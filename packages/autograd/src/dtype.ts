@@ -47,8 +47,7 @@ export function bytesPerElement(dtype: DType): number {
 
 /** The array type that holds dtype on the host (`allocArray`'s): Float64Array for int64, Float32Array for halves. */
 export function arrayTypeName(dtype: DType): string {
-  const a = allocArray(dtype, 0);
-  return a.constructor.name;
+  return dtype === 'float64' || dtype === 'int64' ? 'Float64Array' : dtype === 'int32' ? 'Int32Array' : 'Float32Array';
 }
 
 /** Throws unless `data` is dtype's host array type: an Int32Array is never read as float32 bits. */
@@ -72,39 +71,59 @@ const u32 = new Uint32Array(f32.buffer);
 /** x rounded to bfloat16, to nearest even (float32's top 16 bits); NaN stays NaN. */
 export function roundBFloat16(x: number): number {
   f32[0] = x;
-  const b = u32[0]!;
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) return NaN;
-  u32[0] = (b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000;
+  u32[0] = floatBitsToBFloat16(u32[0]!) << 16;
   return f32[0]!;
 }
 
-/** v rounded to an integer, ties to even. */
-function rint(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+/** float32 bits of IEEE half bits (exact; NaN payloads kept). */
+export function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >>> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf, NaN (payload kept)
+  if (exp !== 0) return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
+  if (mant === 0) return sign >>> 0;
+  // Subnormal half: normalise the mantissa into a normal float32.
+  let e = 113;
+  while (!(mant & 0x400)) { mant <<= 1; e--; }
+  return (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
 }
 
-const F16_MAX = 65504;
-const F16_MIN_NORMAL = 2 ** -14;
-
-/** x rounded to IEEE binary16, to nearest even: subnormals below 2^-14, ±Infinity from 65520 up. */
-export function roundFloat16(x: number): number {
-  f32[0] = x; // float32 first, as a float32 value handed to a half kernel would be
-  const v = f32[0]!;
-  if (!Number.isFinite(v) || v === 0) return v;
-  const a = Math.abs(v);
-  let r: number;
-  if (a < F16_MIN_NORMAL) {
-    r = rint(a * 2 ** 24) * 2 ** -24; // subnormal spacing
-  } else {
-    // Drop float32's 13 low mantissa bits with ties to even; a carry moves into the exponent.
-    u32[0] = (u32[0]! & 0x7fffffff) + 0xfff + ((u32[0]! >>> 13) & 1);
-    u32[0] = u32[0]! & 0xffffe000;
-    r = f32[0]!;
-    if (r > F16_MAX) r = Infinity;
+/** IEEE half bits of a float32 (given as bits), rounded to nearest even; NaN becomes sign|0x7e00 as in c10::Half. */
+export function floatBitsToHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | (mant ? 0x7e00 : 0x7c00);
+  const he = exp - 112; // exponent rebiased from 127 to 15
+  if (he >= 0x1f) return sign | 0x7c00;
+  if (he >= 1) {
+    // Normal half: drop 13 mantissa bits; a carry out of the mantissa bumps the exponent (to inf at the top).
+    const base = (he << 10) | (mant >>> 13);
+    const rem = mant & 0x1fff;
+    return sign | (base + (rem > 0x1000 || (rem === 0x1000 && (base & 1)) ? 1 : 0));
   }
-  return v < 0 ? -r : r;
+  // Subnormal half, in units of 2^-24: the 24-bit significand shifted right by 126 - exp >= 14.
+  const shift = 126 - exp;
+  if (shift > 24) return sign;
+  const m = mant | 0x800000;
+  const q = m >>> shift;
+  const rem = m & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  return sign | (q + (rem > half || (rem === half && (q & 1)) ? 1 : 0));
+}
+
+/** bfloat16 bits of a float32 (given as bits), rounded to nearest even; NaN becomes 0x7fc0 as in c10::BFloat16. */
+export function floatBitsToBFloat16(x: number): number {
+  if ((x & 0x7fffffff) >>> 0 > 0x7f800000) return 0x7fc0;
+  return (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+}
+
+/** x rounded to IEEE binary16, to nearest even (through float32, as a float32 value handed to a half kernel). */
+export function roundFloat16(x: number): number {
+  f32[0] = x;
+  u32[0] = halfToFloatBits(floatBitsToHalf(u32[0]!));
+  return f32[0]!;
 }
 
 /**
@@ -120,7 +139,7 @@ export function roundInPlace(data: TypedArray, dtype: HalfDType): void {
     if ((b & 0x7fffffff) > 0x7f800000) {
       if (b & low) bits[i] = dtype === 'bfloat16' ? 0x7fc00000 : ((b & 0x80000000) | 0x7fc00000) >>> 0;
     } else if (dtype === 'bfloat16') {
-      bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+      bits[i] = (floatBitsToBFloat16(b) << 16) >>> 0;
     } else {
       data[i] = roundFloat16(data[i]!);
     }

@@ -5,7 +5,10 @@
  * them. A float32 tensor stored as F16 or BF16 on request is rounded to nearest even, as PyTorch's
  * `.to(torch.float16 / torch.bfloat16)`; float64 is rounded to float32 first, as PyTorch does.
  */
-import type { DType, TypedArray } from '@nodegrad/autograd';
+import { floatBitsToBFloat16, floatBitsToHalf, halfToFloatBits, type DType, type TypedArray } from '@nodegrad/autograd';
+
+// The conversions live beside the half dtypes in autograd; tests reach them here too.
+export { floatBitsToBFloat16, floatBitsToHalf };
 
 /** The dtypes nodegrad reads and writes. */
 export type StoredDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32';
@@ -64,49 +67,6 @@ function aligned(bytes: Uint8Array): ArrayBuffer {
 
 /** float32 bit patterns of all 65536 halves, built on first use. */
 let halfTable: Uint32Array | null = null;
-
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const exp = (h >>> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf, NaN (payload kept)
-  if (exp !== 0) return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
-  if (mant === 0) return sign >>> 0;
-  // Subnormal half: normalise the mantissa into a normal float32.
-  let e = 113;
-  while (!(mant & 0x400)) { mant <<= 1; e--; }
-  return (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
-}
-
-/** IEEE half bits of a float32 (given as bits), rounded to nearest even; NaN becomes sign|0x7e00 as in c10::Half. */
-export function floatBitsToHalf(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | (mant ? 0x7e00 : 0x7c00);
-  const he = exp - 112; // exponent rebiased from 127 to 15
-  if (he >= 0x1f) return sign | 0x7c00;
-  if (he >= 1) {
-    // Normal half: drop 13 mantissa bits; a carry out of the mantissa bumps the exponent (to inf at the top).
-    const base = (he << 10) | (mant >>> 13);
-    const rem = mant & 0x1fff;
-    return sign | (base + (rem > 0x1000 || (rem === 0x1000 && (base & 1)) ? 1 : 0));
-  }
-  // Subnormal half, in units of 2^-24: the 24-bit significand shifted right by 126 - exp >= 14.
-  const shift = 126 - exp;
-  if (shift > 24) return sign;
-  const m = mant | 0x800000;
-  const q = m >>> shift;
-  const rem = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  return sign | (q + (rem > half || (rem === half && (q & 1)) ? 1 : 0));
-}
-
-/** bfloat16 bits of a float32 (given as bits), rounded to nearest even; NaN becomes 0x7fc0 as in c10::BFloat16. */
-export function floatBitsToBFloat16(x: number): number {
-  if ((x & 0x7fffffff) >>> 0 > 0x7f800000) return 0x7fc0;
-  return (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
-}
 
 /** The bytes of entry `name` (dtype `stored`) as the array nodegrad holds; throws naming the problem. */
 export function decode(bytes: Uint8Array, stored: StoredDType, fail: (msg: string) => never): TypedArray {
