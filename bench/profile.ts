@@ -2,15 +2,19 @@
  * Where a nodegrad 'cpu' step spends its time: every kernel call of the backend timed by name,
  * the rest of the step counted as "outside kernels" (JS op layer, tape, allocation bookkeeping).
  *
- *   npx tsx bench/profile.ts [A|B|C18|C50] [--steps 5]
+ *   npx tsx bench/profile.ts [A|B|C18|C50] [--steps 5] [--bf16]
+ *
+ * --bf16 profiles the bfloat16 twin the bench runs: training under autocast, inference with the
+ * fused model and input cast to bfloat16.
  */
-import { crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend } from '@nodegrad/autograd';
+import { autocast, crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend, type Tensor } from '@nodegrad/autograd';
 import { setNumThreads } from '@nodegrad/native';
 import { SGD, fuseForInference, resnet18, resnet50 } from '@nodegrad/nn';
 
 const which = (process.argv[2] ?? 'A').toUpperCase();
 const si = process.argv.indexOf('--steps');
 const steps = si >= 0 ? Number(process.argv[si + 1]) : 5;
+const bf16 = process.argv.includes('--bf16');
 setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
 
 const spec = {
@@ -44,9 +48,16 @@ const y = tensor(Array.from({ length: spec.batch }, (_, i) => i % spec.classes),
 const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 // Inference runs the fused copy, as bench/resnet.ts's C cases do.
 const fused = spec.train ? null : fuseForInference(model);
+if (fused && bf16) fused.to('bfloat16');
+const input = fused && bf16 ? noGrad(() => x.to('bfloat16')) : x;
+const loss = () => crossEntropy(model.train().call(x), y);
 const step = fused
-  ? () => noGrad(() => tidy(() => { fused.call(x); }))
-  : () => tidy(() => { opt.zeroGrad(); crossEntropy(model.train().call(x), y).backward(); opt.step(); });
+  ? () => noGrad(() => tidy(() => { fused.call(input); }))
+  : () => tidy(() => {
+    opt.zeroGrad();
+    (bf16 ? autocast({ device: 'cpu', dtype: 'bfloat16' }, () => loss() as Tensor) : loss()).backward();
+    opt.step();
+  });
 
 for (let i = 0; i < 2; i++) step(); // warm-up: primitives, pool
 recording = true;
@@ -58,7 +69,7 @@ recording = false;
 const rows = [...times].map(([name, e]) => ({ name, ms: e.ms / steps, calls: e.calls / steps }))
   .sort((a, b) => b.ms - a.ms);
 const inKernels = rows.reduce((s, r) => s + r.ms, 0);
-console.log(`case ${which}: ${total.toFixed(1)} ms per step (${steps} steps after 2 warm-up)`);
+console.log(`case ${which}${bf16 ? ' bf16' : ''}: ${total.toFixed(1)} ms per step (${steps} steps after 2 warm-up)`);
 for (const r of rows) {
   console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ${r.calls} calls`);
 }

@@ -39,7 +39,7 @@ export interface NativeDevice {
   memoryStats(): MemoryStats;
   /** Returns the memory the allocator keeps for reuse to the system. */
   trimPool(): void;
-  /** Debug: the layout the buffer holds ('nchw', or oneDNN's blocked 'nChw8c' / 'nChw16c' on 'cpu'). */
+  /** Debug: the layout the buffer holds ('nchw', or oneDNN's 'nChw8c' / 'nChw16c' / 'nhwc' on 'cpu'). */
   layoutOf(x: Raw): string;
   /** The Kernels interface itself: a key is absent only for an optional kernel the device lacks. */
   readonly kernels: Kernels;

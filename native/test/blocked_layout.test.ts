@@ -1,8 +1,9 @@
-// Activations kept in oneDNN's blocked layout (nChw16c / nChw8c) between conv, batch norm, ReLU,
-// add and pooling on 'cpu' (issue 4 §2). Every result is checked against the same chain on 'ts' in
+// Activations kept in oneDNN's blocked layout (nChw16c / nChw8c, and channels-last NHWC for
+// bfloat16) between conv, batch norm, ReLU, add and pooling on 'cpu' (issue 4 §2, issue 12). Every result is checked against the same chain on 'ts' in
 // float64 and against the 'cpu' chain forced plain after each op (a multiply by ones of shape
 // [1, C, 1, 1] broadcasts, and broadcasting kernels read and write plain NCHW). Read-back is NCHW
 // whatever the buffer holds, and a weight written in place must not be served from a stale reorder.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   add, backends, batchNorm, conv2d, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
@@ -23,13 +24,26 @@ function rand(): number {
   return seed / 2 ** 32 * 2 - 1;
 }
 
-/** The same float32-rounded values as a float32 'cpu' tensor and a float64 'ts' tensor. */
-function pair(shape: number[], scale = 1): { cpu: Tensor; ts: Tensor } {
+/**
+ * The same values as a 'cpu' tensor of `dtype` and a float64 'ts' tensor: rounded to float32, and
+ * for bfloat16 to bfloat16 too (the 'cpu' tensor's values, read back, seed the 'ts' one).
+ */
+function pair(shape: number[], scale = 1, dtype: 'float32' | 'bfloat16' = 'float32'): { cpu: Tensor; ts: Tensor } {
   const f32 = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * scale);
+  const cpu = noGrad(() => fromTypedArray(f32, shape, { device: 'cpu', dtype: 'float32' }).to(dtype)).requiresGrad_();
   return {
-    cpu: fromTypedArray(f32, shape, { device: 'cpu', dtype: 'float32', requiresGrad: true }),
-    ts: fromTypedArray(Float64Array.from(f32), shape, { device: 'ts', dtype: 'float64', requiresGrad: true }),
+    cpu,
+    ts: fromTypedArray(Float64Array.from(cpu.toTypedArray()), shape, { device: 'ts', dtype: 'float64', requiresGrad: true }),
   };
+}
+
+/** The CPU has bfloat16 instructions oneDNN's channels-last bf16 convolutions use (Linux). */
+function cpuHasBf16(): boolean {
+  try {
+    return /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** max |got − want| ≤ tol · max(1, max |want|), naming the worst element. */
@@ -93,6 +107,41 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
         if (i > 0) expect(nativeLayout(gr), `grad ${names[i]} is plain`).toBe('nchw');
         expectClose(gr, plain.grads[i]!, 1e-5, `grad ${names[i]} vs plain`);
         expectClose(gr, ref.grads[i]!, 1e-4, `grad ${names[i]} vs ts`);
+      });
+    });
+  }
+
+  // bfloat16: oneDNN's bf16 convolutions pick channels last on CPUs with AVX512_BF16 or AMX, and
+  // batch norm, ReLU, add, max-pool and the next conv keep it. Kept and plain run the same math
+  // (2e-2: a few bfloat16 steps, 2^-8, where a batch norm statistic summed in another order rounds
+  // the other way). The float64 chain on the same inputs is further off: every op rounds to 8 bits,
+  // and gamma's and beta's gradients sum 128 such terms that partly cancel (6e-2 of the largest).
+  for (const C of [10, 32]) {
+    it(`bfloat16: the chain with ${C} channels keeps one layout and matches plain and ts`, () => {
+      const bf = 'bfloat16' as const;
+      const x = pair([2, 3, 8, 8], 1, bf), w1 = pair([C, 3, 3, 3], 0.5, bf), w2 = pair([C, C, 3, 3], 0.3, bf);
+      const g = pair([C], 1, bf), b = pair([C], 1, bf), r = pair([2, C, 4, 4], 1, bf);
+      const args = [x, w1, w2, g, b];
+      const ones = fromTypedArray(new Float32Array(C).fill(1), [1, C, 1, 1], { device: 'cpu', dtype: bf });
+      const run = (dev: 'cpu' | 'ts', plain: Tensor | null) => {
+        for (const a of args) a[dev].grad = null;
+        const c = chain(x[dev], w1[dev], w2[dev], g[dev], b[dev], r[dev].detach(), plain);
+        c.out.backward();
+        return { out: c.out, layouts: c.layouts, grads: args.map((a) => a[dev].grad!) };
+      };
+      const kept = run('cpu', null);
+      const plain = run('cpu', ones);
+      const ref = run('ts', null);
+      expect(plain.layouts.every((l) => l === 'nchw')).toBe(true);
+      const convLayout = kept.layouts[0]!;
+      expect(kept.layouts, `layouts ${kept.layouts.join(' ')}`).toEqual(Array(6).fill(convLayout));
+      if (cpuHasBf16()) expect(convLayout).not.toBe('nchw');
+      expectClose(kept.out, plain.out, 2e-2, 'loss vs plain');
+      expectClose(kept.out, ref.out, 6e-2, 'loss vs ts');
+      ['x', 'w1', 'w2', 'gamma', 'beta'].forEach((name, i) => {
+        expect(kept.grads[i]!.dtype).toBe(bf);
+        expectClose(kept.grads[i]!, plain.grads[i]!, 2e-2, `grad ${name} vs plain`);
+        expectClose(kept.grads[i]!, ref.grads[i]!, 6e-2, `grad ${name} vs ts`);
       });
     });
   }

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/simd_clones.h"
+
 #if defined(__x86_64__) && !defined(__CUDACC__)
 #include <immintrin.h>
 #define NG_HAVE_F16C_PATH 1
@@ -52,15 +54,21 @@ bool hasF16C() {
 }
 #endif
 
+// Integer ops the compiler vectorizes, in the widest vectors the CPU has.
+NG_SIMD_CLONES void bf16FromFloats(const float* src, uint16_t* dst, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] = bf16FromFloat(src[i]);
+}
+
+NG_SIMD_CLONES void bf16ToFloats(const uint16_t* src, float* dst, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] = bf16ToFloat(src[i]);
+}
+
 }  // namespace
 
 void halfFromFloat(DType to, const float* src, void* dst, size_t n) {
   requireHalf(to);
   auto* d = static_cast<uint16_t*>(dst);
-  if (to == DType::BF16) {
-    for (size_t i = 0; i < n; i++) d[i] = bf16FromFloat(src[i]);  // integer ops: the compiler vectorizes it
-    return;
-  }
+  if (to == DType::BF16) return bf16FromFloats(src, d, n);
 #ifdef NG_HAVE_F16C_PATH
   if (hasF16C()) return f16FromFloatF16C(src, d, n);
 #endif
@@ -70,10 +78,7 @@ void halfFromFloat(DType to, const float* src, void* dst, size_t n) {
 void halfToFloat(DType from, const void* src, float* dst, size_t n) {
   requireHalf(from);
   const auto* s = static_cast<const uint16_t*>(src);
-  if (from == DType::BF16) {
-    for (size_t i = 0; i < n; i++) dst[i] = bf16ToFloat(s[i]);
-    return;
-  }
+  if (from == DType::BF16) return bf16ToFloats(s, dst, n);
 #ifdef NG_HAVE_F16C_PATH
   if (hasF16C()) return f16ToFloatF16C(s, dst, n);
 #endif

@@ -39,15 +39,20 @@ void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const f
 void batchNormUpdateRunning(float* runMean, float* runVar, int64_t C, const float* mean, const float* invstd,
                             double eps, double count, double factor);
 
-// The same over [N, C, H, W] held in nChw{block}c (cpu/layout.h; S = H * W, block 8 or 16):
-// cpu/batchnorm_blocked.cc. y and dx come out in that layout with zero padding channels.
-void batchNormStatsBlocked(const float* x, BNLayout l, int block, double eps, std::vector<double>& mean,
+// The same over [N, C, H, W] held in nChw{block}c (cpu/layout.h; S = H * W; block 8 or 16, or C
+// for channels last): cpu/batchnorm_blocked.cc, for T = float, BFloat16 and Float16 (x, dy, y and
+// dx; per-channel operands float32). y and dx come out in that layout with zero padding channels.
+template <typename T>
+void batchNormStatsBlocked(const T* x, BNLayout l, int block, double eps, std::vector<double>& mean,
                            std::vector<double>& invstd);
-void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, const double* mean, const double* invstd,
+template <typename T>
+void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const double* mean, const double* invstd,
                            const float* w, const float* b);
-void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+template <typename T>
+void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
                                     std::vector<double>& sumDy, std::vector<double>& sumDyXmu);
-void batchNormBackwardElemtBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
-                                   const BNGradCoefs& k, float* dx);
+template <typename T>
+void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
+                                   const BNGradCoefs& k, T* dx);
 
 }  // namespace nodegrad::cpu

@@ -1,10 +1,16 @@
-// Batch norm over float32 [N, C, H, W] held in nChw{block}c (cpu/layout.h): the same statistics,
-// affine and gradient as cpu/batchnorm.cc, with the channels in lanes of a block. One OpenMP task
-// per (image, channel block) unit of S * block floats, so each unit is read while it is in cache;
-// the padding lanes are never counted into a statistic and are written as zero.
+// Batch norm over [N, C, H, W] held in nChw{block}c (cpu/layout.h): the same statistics, affine
+// and gradient as cpu/batchnorm.cc, with the channels in lanes of a block. One OpenMP task per
+// (image, channel block) unit of S * block elements, so a unit of 8 or 16 lanes is read while it
+// is in cache; a channels-last unit is a whole image. The padding lanes are
+// never counted into a statistic and are written as zero. A half x is read widened element by
+// element and y or dx rounded once on store (statistics in double, coefficients in float32, as
+// for float32 input), so no float32 copy of the tensor is made.
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
+#include "core/half.h"
+#include "core/simd_clones.h"
 #include "cpu/batchnorm.h"
 #include "cpu/layout.h"
 
@@ -29,34 +35,44 @@ std::vector<float> padded(const std::vector<float>& v, int64_t C, int block) {
   return r;
 }
 
+// A computed value stored as T (rounded once for a half type).
+template <typename T>
+T store(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return T(v);
+}
+
+DType dtypeOf(float*) { return DType::F32; }
+DType dtypeOf(BFloat16*) { return DType::BF16; }
+DType dtypeOf(Float16*) { return DType::F16; }
+
 }  // namespace
 
-void batchNormStatsBlocked(const float* x, BNLayout l, int block, double eps, std::vector<double>& mean,
+template <typename T>
+NG_SIMD_CLONES void batchNormStatsBlocked(const T* x, BNLayout l, int block, double eps, std::vector<double>& mean,
                            std::vector<double>& invstd) {
   const int64_t C = l.C, S = l.S, b = block;
   const Units u = unitsOf(l, block);
   // Per unit and lane: the sum and the squared deviations from the unit's own lane mean (two passes
-  // in cache), combined exactly across images as in batchNormStats (Chan et al. 1979).
+  // over the unit), combined exactly across images as in batchNormStats (Chan et al. 1979).
   std::vector<double> sum(size_t(u.P * b)), sq(size_t(u.P * b));
 #pragma omp parallel for schedule(static) if (u.P * S * b > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
-    const float* a = x + p * S * b;
-    double s[16] = {0}, r[16] = {0}, pm[16];
+    const T* a = x + p * S * b;
+    double* s = sum.data() + p * b;
+    double* r = sq.data() + p * b;
+    std::vector<double> pm(static_cast<size_t>(b));
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
-      for (int64_t k = 0; k < b; k++) s[k] += a[i * b + k];
+      for (int64_t k = 0; k < b; k++) s[k] += float(a[i * b + k]);
     }
-    for (int64_t k = 0; k < b; k++) pm[k] = s[k] / double(S);
+    for (int64_t k = 0; k < b; k++) pm[size_t(k)] = s[k] / double(S);
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
       for (int64_t k = 0; k < b; k++) {
-        const double d = a[i * b + k] - pm[k];
+        const double d = float(a[i * b + k]) - pm[size_t(k)];
         r[k] += d * d;
       }
-    }
-    for (int64_t k = 0; k < b; k++) {
-      sum[size_t(p * b + k)] = s[k];
-      sq[size_t(p * b + k)] = r[k];
     }
   }
   const double M = double(l.N * S);
@@ -76,7 +92,8 @@ void batchNormStatsBlocked(const float* x, BNLayout l, int block, double eps, st
   for (int64_t c = 0; c < C; c++) invstd[size_t(c)] = 1.0 / std::sqrt(invstd[size_t(c)] / M + eps);
 }
 
-void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, const double* mean, const double* invstd,
+template <typename T>
+NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const double* mean, const double* invstd,
                            const float* w, const float* b) {
   std::vector<float> scale(static_cast<size_t>(l.C)), shift(static_cast<size_t>(l.C));
   for (int64_t c = 0; c < l.C; c++) {
@@ -90,17 +107,18 @@ void batchNormApplyBlocked(const float* x, float* y, BNLayout l, int block, cons
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;
-    const float* a = x + p * S * bl;
-    float* o = y + p * S * bl;
+    const T* a = x + p * S * bl;
+    T* o = y + p * S * bl;
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
-      for (int64_t j = 0; j < bl; j++) o[i * bl + j] = a[i * bl + j] * k[size_t(c0 + j)] + t[size_t(c0 + j)];
+      for (int64_t j = 0; j < bl; j++) o[i * bl + j] = store<T>(float(a[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)]);
     }
   }
-  zeroBlockPadding({l.N, l.C, l.S, 1}, block, y);  // 0 * a NaN in padding would not be 0
+  zeroBlockPadding({l.N, l.C, l.S, 1}, block, dtypeOf(y), y);  // 0 * a NaN in padding would not be 0
 }
 
-void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
+template <typename T>
+NG_SIMD_CLONES void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
                                     std::vector<double>& sumDy, std::vector<double>& sumDyXmu) {
   const int64_t C = l.C, S = l.S, bl = block;
   const Units u = unitsOf(l, block);
@@ -109,19 +127,17 @@ void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l,
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;
-    const float* g = dy + p * S * bl;
-    const float* a = x + p * S * bl;
-    double s[16] = {0}, v[16] = {0};
+    const T* g = dy + p * S * bl;
+    const T* a = x + p * S * bl;
+    double* s = ps.data() + p * bl;
+    double* v = pt.data() + p * bl;
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
       for (int64_t j = 0; j < bl; j++) {
-        s[j] += g[i * bl + j];
-        v[j] += double(g[i * bl + j]) * (a[i * bl + j] - double(m[size_t(c0 + j)]));
+        const double gj = float(g[i * bl + j]);
+        s[j] += gj;
+        v[j] += gj * (float(a[i * bl + j]) - double(m[size_t(c0 + j)]));
       }
-    }
-    for (int64_t j = 0; j < bl; j++) {
-      ps[size_t(p * bl + j)] = s[j];
-      pt[size_t(p * bl + j)] = v[j];
     }
   }
   sumDy.assign(size_t(C), 0.0);
@@ -135,8 +151,9 @@ void batchNormBackwardReduceBlocked(const float* dy, const float* x, BNLayout l,
   }
 }
 
-void batchNormBackwardElemtBlocked(const float* dy, const float* x, BNLayout l, int block, const float* mean,
-                                   const BNGradCoefs& k, float* dx) {
+template <typename T>
+NG_SIMD_CLONES void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
+                                   const BNGradCoefs& k, T* dx) {
   // As batchNormBackwardElemt, with the per-channel coefficients laid out by lane.
   const int64_t C = l.C, S = l.S, bl = block;
   const Units u = unitsOf(l, block);
@@ -145,18 +162,32 @@ void batchNormBackwardElemtBlocked(const float* dy, const float* x, BNLayout l, 
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;
-    const float* g = dy + p * S * bl;
-    const float* a = x + p * S * bl;
-    float* d = dx + p * S * bl;
+    const T* g = dy + p * S * bl;
+    const T* a = x + p * S * bl;
+    T* d = dx + p * S * bl;
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
       for (int64_t j = 0; j < bl; j++) {
         const size_t c = size_t(c0 + j);
-        d[i * bl + j] = (g[i * bl + j] - gmp[c] - (a[i * bl + j] - m[c]) * kp[c]) * fp[c];
+        d[i * bl + j] = store<T>((float(g[i * bl + j]) - gmp[c] - (float(a[i * bl + j]) - m[c]) * kp[c]) * fp[c]);
       }
     }
   }
-  zeroBlockPadding({l.N, l.C, l.S, 1}, block, dx);
+  zeroBlockPadding({l.N, l.C, l.S, 1}, block, dtypeOf(dx), dx);
 }
+
+#define NG_BN_BLOCKED(T)                                                                                            \
+  template void batchNormStatsBlocked<T>(const T*, BNLayout, int, double, std::vector<double>&,                     \
+                                         std::vector<double>&);                                                    \
+  template void batchNormApplyBlocked<T>(const T*, T*, BNLayout, int, const double*, const double*, const float*,   \
+                                         const float*);                                                            \
+  template void batchNormBackwardReduceBlocked<T>(const T*, const T*, BNLayout, int, const float*,                  \
+                                                  std::vector<double>&, std::vector<double>&);                     \
+  template void batchNormBackwardElemtBlocked<T>(const T*, const T*, BNLayout, int, const float*, const BNGradCoefs&, \
+                                                 T*);
+NG_BN_BLOCKED(float)
+NG_BN_BLOCKED(BFloat16)
+NG_BN_BLOCKED(Float16)
+#undef NG_BN_BLOCKED
 
 }  // namespace nodegrad::cpu

@@ -74,19 +74,20 @@ std::string key(const char* dir, const ConvGeom& g, DType dt) {
   return k;
 }
 
-// An activation's layout as a oneDNN descriptor (block 0: plain nchw).
+// An activation's layout as a oneDNN descriptor (block 0: plain nchw; block C: nhwc).
 memory::desc actDesc(const memory::dims& dims, int block, DType dt) {
-  Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : Tag::nchw;
+  Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : block == 0 ? Tag::nchw : Tag::acdb;
   return memory::desc(dims, onednn::dataType(dt), t);
 }
 
-// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw; a half
-// activation only plain), else -1.
+// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw, and for a
+// half type nhwc as block C: what oneDNN's AMX and AVX512_BF16 kernels pick), else -1.
 int carriedBlock(const memory::desc& chosen, const memory::dims& dims, DType dt) {
   for (int b : {16, 8, 0}) {
-    if ((b == 0 || dt == DType::F32) && chosen == actDesc(dims, b, dt)) return b;
+    if (chosen == actDesc(dims, b, dt)) return b;
   }
-  return -1;
+  const bool nhwc = isHalf(dt) && chosen == memory::desc(dims, onednn::dataType(dt), Tag::acdb);
+  return nhwc ? int(dims[1]) : -1;
 }
 
 // An activation input in the primitive's layout: itself when it already is (a conv output kept
@@ -246,10 +247,10 @@ void conv2dForwardFused(const ConvGeom& g, DType dt, Act x, Weight w, Bias bias,
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::vector<float> plain;
+      std::vector<char> plain;
       if (residual && residual->block != 0) {
-        plain.resize(size_t(numel(g.yShape())));
-        blockedToPlain(g.yShape(), residual->block, static_cast<const float*>(residual->data), plain.data());
+        plain.resize(size_t(numel(g.yShape())) * elementSize(dt));
+        blockedToPlain(g.yShape(), residual->block, dt, residual->data, plain.data());
       }
       const void* r = residual ? (plain.empty() ? residual->data : plain.data()) : nullptr;
       return emptyFused(g, dt, bias, r, relu, y(0));

@@ -1,11 +1,11 @@
 // 2-D convolution on oneDNN, NCHW input and OIHW weight (I = C / groups), in its three
 // directions: forward, backward-data (Conv2DBackpropInput) and backward-weights
-// (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: float32 activations arrive and
-// leave in nChw{8,16}c when that is the primitive's choice (cpu/layout.h), plain NCHW otherwise;
-// weights arrive plain and their reordered copies are cached on the weight's buffer for one
-// generation. Every operand is of dtype dt: float32, or bfloat16 (oneDNN's bf16 primitives, float32
-// accumulation, each result rounded once; activations plain at the boundary), or float16 where the
-// linked oneDNN has it (else an error saying what it needs).
+// (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: activations arrive and leave in
+// nChw{8,16}c (or NHWC, for the half types) when that is the primitive's choice
+// (cpu/layout.h), plain NCHW otherwise; weights arrive plain and their reordered copies are
+// cached on the weight's buffer for one generation. Every operand is of dtype dt: float32, or
+// bfloat16 (oneDNN's bf16 primitives, float32 accumulation, each result rounded once), or float16
+// where the linked oneDNN has it (else an error saying what it needs).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,7 +18,8 @@
 
 namespace nodegrad::cpu {
 
-// An activation operand: its data and layout (block 0: plain NCHW; 8 or 16: nChw{block}c).
+// An activation operand: its data and layout (block 0: plain NCHW; else nChw{block}c, NHWC when
+// block is C).
 struct Act {
   const void* data;
   int block;

@@ -2,7 +2,7 @@
 // cpu/conv.cc), in float32 and the half types. An activation a convolution left blocked, seen
 // under its own shape, goes to the next convolution as stored; anything else (a view of one
 // included) is read plain. Results take the layout the primitive chose when buffers can carry it
-// (float32 only; half results are plain). Weights are read plain, with their reordered copies
+// (cpu/layout.h). Weights are read plain, with their reordered copies
 // cached on the weight's buffer.
 #include <optional>
 #include <stdexcept>
@@ -21,14 +21,14 @@ Act act(const Operand& o) { return {o.buf->data, o.block()}; }
 Weight weight(const Operand& w) { return {w.buf->data, w.buf->generation, w.hold ? nullptr : &w.buf->derived}; }
 
 // An activation result of logical shape `dims` and dtype dt, allocated once the kernel knows its
-// layout (blocked only in float32).
+// layout.
 struct ActResult {
   Shape dims;
   DType dt;
   Tensor t;
   AllocAct alloc() {
     return [this](int block) {
-      t = dt == DType::F32 ? newBlocked(dims, block) : newTensor(dims, dt);
+      t = newBlocked(dims, block, dt);
       return t.buf->data;
     };
   }

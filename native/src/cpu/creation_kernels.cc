@@ -14,7 +14,7 @@ namespace {
 
 Tensor copyKernel(const TensorRef& x) {
   const Buffer& b = *x.buf;
-  BufferPtr out = b.block != 0 ? std::move(newBlocked(b.dims, b.block).buf) : newBuffer(hostAllocator(), b.numel, b.dtype);
+  BufferPtr out = b.block != 0 ? std::move(newBlocked(b.dims, b.block, b.dtype).buf) : newBuffer(hostAllocator(), b.numel, b.dtype);
   if (out->bytes) std::memcpy(out->data, b.data, out->bytes);
   return {std::move(out), x.shape, x.dtype};
 }

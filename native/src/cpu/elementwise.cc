@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "core/elementwise_math.h"
+#include "core/simd_clones.h"
 
 namespace nodegrad::cpu {
 namespace {
@@ -13,9 +14,10 @@ namespace {
 // microsecond), which was a third of a small elementwise kernel's time.
 constexpr int64_t kParallelMin = 65536;
 
-// body(i) for i in [0, n), vectorized, and on OpenMP's threads when n is large.
+// body(i) for i in [0, n), vectorized (in the CPU's widest vectors), and on OpenMP's threads when n
+// is large.
 template <typename Body>
-void loop(int64_t n, Body body) {
+NG_SIMD_CLONES void loop(int64_t n, Body body) {
   if (n > kParallelMin) {
 #pragma omp parallel for simd
     for (int64_t i = 0; i < n; i++) body(i);

@@ -4,7 +4,8 @@
 // elements broadcast over it. A plain float32 operand of that shape beside a blocked one is
 // blocked to match (one reorder either way, and the result stays blocked for the next conv; a
 // ResNet's identity shortcut after a plain max-pool is such a case). Otherwise every operand is
-// read plain. Kept results get their padding zeroed again.
+// read plain. Kept results get their padding zeroed again. The same holds for the half types in
+// their channels-last layout.
 #include <cmath>
 #include <type_traits>
 
@@ -17,8 +18,7 @@ namespace nodegrad::cpu {
 namespace {
 
 // Fills ops[i] with args[i] as the kernel computes on it; returns the blocked layout's buffer, or
-// null when every operand is read plain (always for a result of another dtype than float32, the
-// only one buffers hold blocked).
+// null when every operand is read plain (always for a result of another dtype than that buffer's).
 template <size_t N>
 const Buffer* keptLayout(const TensorRef* const (&args)[N], DType out, Operand (&ops)[N]) {
   const Buffer* ref = nullptr;
@@ -26,10 +26,10 @@ const Buffer* keptLayout(const TensorRef* const (&args)[N], DType out, Operand (
     if (blockedAsIs(*t) && !ref) ref = t->buf;
   }
   auto same = [&](const TensorRef& t) { return blockedAsIs(t) && t.buf->block == ref->block && t.buf->dims == ref->dims; };
-  bool ok = ref != nullptr && out == DType::F32;
+  bool ok = ref != nullptr && out == ref->dtype;
   for (auto* t : args) {
     if (!ok) break;
-    const bool blockable = t->buf->block == 0 && t->dtype == DType::F32 && t->shape == ref->dims;
+    const bool blockable = t->buf->block == 0 && t->dtype == ref->dtype && t->shape == ref->dims;
     ok = same(*t) || blockable || (t->numel() == 1 && t->shape.size() <= 4);
   }
   for (size_t i = 0; i < N; i++) {
@@ -45,7 +45,7 @@ Shape storedShape(const Operand& t, DType dtype) { return {t.buf->block ? int64_
 // A result in `ref`'s layout (null: plain), seen under `shape`.
 Tensor result(const Buffer* ref, const Shape& shape, DType dtype) {
   if (!ref) return newTensor(shape, dtype);
-  Tensor t = newBlocked(ref->dims, ref->block);
+  Tensor t = newBlocked(ref->dims, ref->block, dtype);
   t.shape = shape;
   return t;
 }
@@ -54,7 +54,7 @@ Tensor result(const Buffer* ref, const Shape& shape, DType dtype) {
 int64_t storedNumel(const Tensor& t) { return int64_t(t.buf->bytes / elementSize(t.dtype)); }
 
 void finishKept(const Buffer* ref, Tensor& out) {
-  if (ref) zeroBlockPadding(ref->dims, ref->block, out.buf->as<float>());
+  if (ref) zeroBlockPadding(ref->dims, ref->block, out.dtype, out.buf->data);
 }
 
 Tensor unaryKernel(UnaryOp op, const TensorRef& x) {

@@ -13,32 +13,36 @@ size_t blockedNumel(const std::vector<int64_t>& dims, int block) {
   return size_t(dims[0] * paddedChannels(dims[1], block) * dims[2] * dims[3]);
 }
 
-void zeroBlockPadding(const std::vector<int64_t>& dims, int block, float* data) {
+void zeroBlockPadding(const std::vector<int64_t>& dims, int block, DType dt, void* data) {
   const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3];
   const int64_t cp = paddedChannels(c, block);
   if (cp == c || block == 0) return;
   const int64_t used = c - (cp - block);  // channels in the last block
+  const size_t es = elementSize(dt);      // all-zero bits are +0 in every float type
   for (int64_t i = 0; i < n; i++) {
-    float* last = data + (i * cp + cp - block) * hw;  // the last channel block of image i
-    for (int64_t s = 0; s < hw; s++) std::memset(last + s * block + used, 0, size_t(block - used) * sizeof(float));
+    auto* last = static_cast<char*>(data) + size_t((i * cp + cp - block) * hw) * es;  // image i's last block
+    for (int64_t s = 0; s < hw; s++) std::memset(last + size_t(s * block + used) * es, 0, size_t(block - used) * es);
   }
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
 namespace {
 
-void reorder(const std::vector<int64_t>& dims, int block, const float* src, float* dst, bool toPlain) {
+void reorder(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst, bool toPlain) {
   using dnnl::memory;
-  const auto tag = block == 16 ? memory::format_tag::aBcd16b : memory::format_tag::aBcd8b;
-  memory::desc plain(dims, memory::data_type::f32, memory::format_tag::nchw);
-  memory::desc blocked(dims, memory::data_type::f32, tag);
-  std::string key = std::string(toPlain ? "layout_to_plain" : "layout_to_blocked") + "," + std::to_string(block);
+  const auto tag = block == 16 ? memory::format_tag::aBcd16b
+                   : block == 8 ? memory::format_tag::aBcd8b
+                                : memory::format_tag::acdb;  // block == C: channels last
+  memory::desc plain(dims, onednn::dataType(dt), memory::format_tag::nchw);
+  memory::desc blocked(dims, onednn::dataType(dt), tag);
+  std::string key = std::string(toPlain ? "layout_to_plain," : "layout_to_blocked,") + dtypeName(dt) + "," +
+                    std::to_string(block);
   for (auto d : dims) key += "," + std::to_string(d);
   auto r = onednn::cached<onednn::Reorder>(key, [&] {
     return toPlain ? onednn::Reorder::toPlain(blocked, plain) : onednn::Reorder::toChosen(plain, blocked);
   });
   onednn::applyThreads();
-  memory from(toPlain ? blocked : plain, onednn::engine(), const_cast<float*>(src));  // only read
+  memory from(toPlain ? blocked : plain, onednn::engine(), const_cast<void*>(src));  // only read
   memory to(toPlain ? plain : blocked, onednn::engine(), dst);
   r->step.run({{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
 }
@@ -46,18 +50,18 @@ void reorder(const std::vector<int64_t>& dims, int block, const float* src, floa
 }  // namespace
 #endif
 
-void blockedToPlain(const std::vector<int64_t>& dims, int block, const float* src, float* dst) {
+void blockedToPlain(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
-    if (blockedNumel(dims, block) > 0) reorder(dims, block, src, dst, true);
+    if (blockedNumel(dims, block) > 0) reorder(dims, block, dt, src, dst, true);
 #endif
   });
 }
 
-void plainToBlocked(const std::vector<int64_t>& dims, int block, const float* src, float* dst) {
+void plainToBlocked(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
-    if (blockedNumel(dims, block) > 0) reorder(dims, block, src, dst, false);
+    if (blockedNumel(dims, block) > 0) reorder(dims, block, dt, src, dst, false);
 #endif
   });
 }

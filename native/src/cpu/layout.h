@@ -1,24 +1,28 @@
-// The blocked activation layout oneDNN's convolutions compute in, nChw8c / nChw16c (channels in
-// blocks of 8 or 16, the last block zero-padded), and the conversions to and from plain NCHW.
-// Buffers keep it between conv, batch norm, elementwise ops and pooling, so a ResNet step no
-// longer reorders around every conv (issue 4 §2); every other kernel sees plain data.
+// The blocked activation layouts oneDNN's convolutions compute in, and the conversions to and from
+// plain NCHW. nChw{block}c holds channels in blocks of `block` (the last block zero-padded): 8 or
+// 16, or, for the half types, block == C, where oneDNN's bf16 convolutions on AMX compute in
+// channels-last: nChw{C}c is exactly NHWC, with no padding. Buffers keep
+// the layout between conv, batch norm, elementwise ops and pooling, so a ResNet step does not
+// reorder around every conv (issue 4 §2, issue 12); every other kernel sees plain data.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace nodegrad::cpu {
 
 // Channels padded to a multiple of `block` (block 0: plain, no padding).
 int64_t paddedChannels(int64_t c, int block);
-// Elements of a float32 [n, c, h, w] tensor held in nChw{block}c, padding included.
+// Elements of an [n, c, h, w] tensor held in nChw{block}c, padding included.
 size_t blockedNumel(const std::vector<int64_t>& dims, int block);
-// nChw{block}c -> NCHW; dims is the logical shape.
-void blockedToPlain(const std::vector<int64_t>& dims, int block, const float* src, float* dst);
+// nChw{block}c -> NCHW; dims is the logical shape, dt the element type of both.
+void blockedToPlain(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst);
 // NCHW -> nChw{block}c, the padding channels zeroed.
-void plainToBlocked(const std::vector<int64_t>& dims, int block, const float* src, float* dst);
+void plainToBlocked(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst);
 // Zeroes the padding channels of a blocked buffer: kept-layout kernels call it so that padding
 // is always zero (oneDNN's convolutions read it, and zero times a padded weight must stay zero).
-void zeroBlockPadding(const std::vector<int64_t>& dims, int block, float* data);
+void zeroBlockPadding(const std::vector<int64_t>& dims, int block, DType dt, void* data);
 
 }  // namespace nodegrad::cpu

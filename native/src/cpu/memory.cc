@@ -20,7 +20,7 @@ Tensor upload(const void* host, size_t numel, const Shape& shape, DType dtype) {
 
 void download(const TensorRef& x, void* host) {
   const Buffer& b = *x.buf;
-  if (b.block != 0) return blockedToPlain(b.dims, b.block, b.as<float>(), static_cast<float*>(host));
+  if (b.block != 0) return blockedToPlain(b.dims, b.block, b.dtype, b.data, host);
   if (b.bytes) std::memcpy(host, b.data, b.numel * elementSize(b.dtype));
 }
 
@@ -45,7 +45,11 @@ void copyInto(const TensorRef& dst, const TensorRef& src) {
 
 void sync() {}
 
-std::string layoutName(const Buffer& b) { return b.block == 0 ? "nchw" : "nChw" + std::to_string(b.block) + "c"; }
+// A block of all C channels is NHWC; with C = 8 or 16 it is both, and named by its block.
+std::string layoutName(const Buffer& b) {
+  if (b.block == 0) return "nchw";
+  return b.block == 8 || b.block == 16 ? "nChw" + std::to_string(b.block) + "c" : "nhwc";
+}
 
 }  // namespace
 

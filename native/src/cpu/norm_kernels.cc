@@ -1,9 +1,10 @@
 // The 'cpu' batch norm kernels (KernelTable entries): the loops of cpu/batchnorm.cc over plain
 // (n, c) planes, or of cpu/batchnorm_blocked.cc when x is an activation a convolution left in
-// oneDNN's blocked layout: y and dx then keep that layout for the next conv or its backward.
-// Statistics are accumulated in double; per-channel results are float32. A half x (and dy) is
-// widened to float32 and y or dx rounded once to its type; its per-channel operands may be float32
-// or of x's type (oneDNN's contract for a bf16 src: f32 scale, shift, mean and variance).
+// oneDNN's blocked layout (a half type's channels last included): y and dx then keep that layout
+// for the next conv or its backward, and a blocked half x is read as stored. Statistics are
+// accumulated in double; per-channel results are float32. A plain half x (and dy) is widened to
+// float32; y or dx is rounded once to x's type. Per-channel operands may be float32 or of x's type
+// (oneDNN's contract for a bf16 src: f32 scale, shift, mean and variance).
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -27,9 +28,15 @@ BNLayout layoutOf(const TensorRef& x) {
 Operand perChannel(const TensorRef* t) { return t ? widened(*t) : Operand{nullptr, nullptr}; }
 Operand perChannel(const TensorRef& t) { return widened(t); }
 
-// x as the statistics and the forward read it: as stored when blocked, widened when half.
-Operand input(const TensorRef& x) { return isHalf(x.dtype) ? widened(x) : storedOrPlain(x); }
+// x as the statistics and the forward read it: as stored when blocked, else plain and widened.
+Operand input(const TensorRef& x) { return blockedAsIs(x) ? asStored(x) : widened(x); }
 const float* dataOf(const Operand& o) { return o.buf ? o.f32() : nullptr; }
+
+// Runs f with T = the element type of a blocked operand, as stored.
+template <typename F>
+void withElement(const Operand& o, F f) {
+  withFloatElement(o.buf->dtype, f);
+}
 
 // A float32 [C] result holding v (float or double).
 template <typename T>
@@ -42,14 +49,13 @@ Tensor channelVector(const T* v, int64_t C) {
 
 // dy and x for the backward parts, in one layout: blocked as stored when x is (the saved conv
 // output), with a dy of another layout blocked to match as the elementwise kernels do, so that dx
-// stays blocked for the conv's backward; otherwise both plain.
+// stays blocked for the conv's backward; otherwise both plain and widened.
 std::pair<Operand, Operand> gradOperands(const TensorRef& dy, const TensorRef& x) {
-  if (isHalf(x.dtype)) return {widened(dy), widened(x)};
-  if (blockedAsIs(x) && dy.shape == x.shape && dy.dtype == DType::F32) {
+  if (blockedAsIs(x) && dy.shape == x.shape && dy.dtype == x.dtype) {
     const bool same = blockedAsIs(dy) && dy.buf->block == x.buf->block;
     return {same ? asStored(dy) : blockedLike(dy, *x.buf), asStored(x)};
   }
-  return {plain(dy), plain(x)};
+  return {widened(dy), widened(x)};
 }
 
 std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
@@ -57,8 +63,8 @@ std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
   Operand xo = input(x);
   const BNLayout l = layoutOf(x);
   std::vector<double> mean, invstd;
-  if (xo.block()) batchNormStatsBlocked(xo.f32(), l, xo.block(), eps, mean, invstd);
-  else batchNormStats(xo.f32(), l, eps, mean, invstd);
+  if (!xo.block()) batchNormStats(xo.f32(), l, eps, mean, invstd);
+  else withElement(xo, [&](auto* t) { batchNormStatsBlocked(xo.data<ElementOf<decltype(t)>>(), l, xo.block(), eps, mean, invstd); });
   return {channelVector(mean.data(), l.C), channelVector(invstd.data(), l.C)};
 }
 
@@ -69,11 +75,17 @@ Tensor elemtKernel(const TensorRef& x, const TensorRef* w, const TensorRef* b, c
   Operand mo = perChannel(mean), io = perChannel(invstd);
   const BNLayout l = layoutOf(x);
   const std::vector<double> md(mo.f32(), mo.f32() + l.C), isd(io.f32(), io.f32() + l.C);
-  Tensor y = newBlocked(x.shape, xo.block());
-  float* yd = y.buf->as<float>();
-  if (xo.block()) batchNormApplyBlocked(xo.f32(), yd, l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
-  else batchNormApply(xo.f32(), yd, l, md.data(), isd.data(), dataOf(wo), dataOf(bo));
-  return narrowed(std::move(y), x.dtype);
+  if (!xo.block()) {
+    Tensor y = newTensor(x.shape, DType::F32);
+    batchNormApply(xo.f32(), y.buf->as<float>(), l, md.data(), isd.data(), dataOf(wo), dataOf(bo));
+    return narrowed(std::move(y), x.dtype);
+  }
+  Tensor y = newBlocked(x.shape, xo.block(), x.dtype);
+  withElement(xo, [&](auto* t) {
+    using T = ElementOf<decltype(t)>;
+    batchNormApplyBlocked(xo.data<T>(), y.buf->as<T>(), l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
+  });
+  return y;
 }
 
 Tensor invstdKernel(const TensorRef& runVar, double eps) {
@@ -92,8 +104,11 @@ BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, co
   Operand mo = perChannel(mean), io = perChannel(invstd);
   const BNLayout l = layoutOf(x);
   std::vector<double> s, t;
-  if (xo.block()) batchNormBackwardReduceBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), s, t);
-  else batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), s, t);
+  if (!xo.block()) batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), s, t);
+  else withElement(xo, [&](auto* e) {
+    using T = ElementOf<decltype(e)>;
+    batchNormBackwardReduceBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), s, t);
+  });
   std::vector<double> dw(size_t(l.C));
   for (int64_t c = 0; c < l.C; c++) dw[size_t(c)] = t[size_t(c)] * io.f32()[c];
   return {channelVector(s.data(), l.C), channelVector(t.data(), l.C), channelVector(dw.data(), l.C),
@@ -108,11 +123,17 @@ Tensor backwardElemtKernel(const TensorRef& dy, const TensorRef& x, const Tensor
           to = perChannel(sumDyXmu);
   const BNLayout l = layoutOf(x);
   const BNGradCoefs k = batchNormGradCoefs(l.C, io.f32(), dataOf(wo), so.f32(), to.f32(), count);
-  Tensor dx = newBlocked(x.shape, xo.block());
-  float* dxd = dx.buf->as<float>();
-  if (xo.block()) batchNormBackwardElemtBlocked(dyo.f32(), xo.f32(), l, xo.block(), mo.f32(), k, dxd);
-  else batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, dxd);
-  return narrowed(std::move(dx), x.dtype);
+  if (!xo.block()) {
+    Tensor dx = newTensor(x.shape, DType::F32);
+    batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, dx.buf->as<float>());
+    return narrowed(std::move(dx), x.dtype);
+  }
+  Tensor dx = newBlocked(x.shape, xo.block(), x.dtype);
+  withElement(xo, [&](auto* e) {
+    using T = ElementOf<decltype(e)>;
+    batchNormBackwardElemtBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), k, dx.buf->as<T>());
+  });
+  return dx;
 }
 
 void updateRunningKernel(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter,

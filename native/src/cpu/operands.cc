@@ -36,16 +36,13 @@ Buffer& writable(const TensorRef& t) {
 
 std::shared_ptr<Buffer> plainCopyOf(const Buffer& b) {
   std::shared_ptr<Buffer> c = newBuffer(hostAllocator(), b.numel, b.dtype);
-  blockedToPlain(b.dims, b.block, b.as<float>(), c->as<float>());
+  blockedToPlain(b.dims, b.block, b.dtype, b.data, c->data);
   return c;
 }
 
 std::shared_ptr<Buffer> blockedCopyOf(const Buffer& plainSrc, const Buffer& like) {
-  std::shared_ptr<Buffer> c =
-      newBuffer(hostAllocator(), plainSrc.numel, DType::F32, blockedNumel(like.dims, like.block) * sizeof(float));
-  c->block = like.block;
-  c->dims = like.dims;
-  plainToBlocked(like.dims, like.block, plainSrc.as<float>(), c->as<float>());
+  std::shared_ptr<Buffer> c = newBlocked(like.dims, like.block, like.dtype).buf;
+  plainToBlocked(like.dims, like.block, like.dtype, plainSrc.data, c->data);
   return c;
 }
 
@@ -53,7 +50,7 @@ void makePlain(Buffer& b, bool keep) {
   if (b.block == 0) return;
   const size_t bytes = b.numel * elementSize(b.dtype);
   void* data = b.device->allocate(bytes);
-  if (keep) blockedToPlain(b.dims, b.block, b.as<float>(), static_cast<float*>(data));
+  if (keep) blockedToPlain(b.dims, b.block, b.dtype, b.data, data);
   replaceStorage(b, data, bytes);
   b.block = 0;
   b.dims.clear();
@@ -63,12 +60,12 @@ Tensor newTensor(const Shape& shape, DType dtype) {
   return {newBuffer(hostAllocator(), size_t(numel(shape)), dtype), shape, dtype};
 }
 
-Tensor newBlocked(const Shape& dims, int block) {
-  if (block == 0) return newTensor(dims, DType::F32);
-  BufferPtr b = newBuffer(hostAllocator(), size_t(numel(dims)), DType::F32, blockedNumel(dims, block) * sizeof(float));
+Tensor newBlocked(const Shape& dims, int block, DType dtype) {
+  if (block == 0) return newTensor(dims, dtype);
+  BufferPtr b = newBuffer(hostAllocator(), size_t(numel(dims)), dtype, blockedNumel(dims, block) * elementSize(dtype));
   b->block = block;
   b->dims = dims;
-  return {std::move(b), dims, DType::F32};
+  return {std::move(b), dims, dtype};
 }
 
 void widen(DType from, const void* src, float* dst, size_t n) {
@@ -86,9 +83,10 @@ void narrow(DType to, const float* src, void* dst, size_t n) {
 }
 
 Operand widened(const TensorRef& t) {
-  if (!isHalf(t.dtype)) return plain(t);
+  Operand p = plain(t);
+  if (!isHalf(t.dtype)) return p;
   std::shared_ptr<Buffer> c = newBuffer(hostAllocator(), t.buf->numel, DType::F32);
-  widen(t.dtype, t.buf->data, c->as<float>(), t.buf->numel);
+  widen(t.dtype, p.buf->data, c->as<float>(), t.buf->numel);
   return {c.get(), c};
 }
 

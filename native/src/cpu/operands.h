@@ -1,10 +1,12 @@
 // How the 'cpu' kernels read their operands and make their results, layouts included: the
-// layout policy of this device. A buffer may hold oneDNN's blocked nChw{8,16}c (cpu/layout.h), as
-// a convolution left it; a kernel with a blocked path reads it as stored, every other kernel reads
+// layout policy of this device. A buffer may hold oneDNN's blocked nChw{8,16}c, or a half type's
+// channels-last nChw{C}c (cpu/layout.h), as a convolution left it; a kernel with a blocked path reads it as stored, every other kernel reads
 // through plain(), which reorders into a temporary, so no kernel reads blocked bytes by mistake.
 #pragma once
 #include <memory>
+#include <type_traits>
 
+#include "core/half.h"
 #include "core/tensor.h"
 
 namespace nodegrad::cpu {
@@ -30,7 +32,7 @@ Operand asStored(const TensorRef& t);
 Operand plain(const TensorRef& t);
 // As stored when blockedAsIs (a view of a blocked buffer under another shape is read plain).
 Operand storedOrPlain(const TensorRef& t);
-// A plain float32 argument of `like`'s logical shape, reordered into like's blocked layout: an
+// A plain argument of `like`'s logical shape and dtype, reordered into like's blocked layout: an
 // operand beside a blocked one, so that the result can stay blocked.
 Operand blockedLike(const TensorRef& t, const Buffer& like);
 // An argument the kernel writes into: a blocked buffer becomes plain in place (live bytes kept
@@ -38,7 +40,7 @@ Operand blockedLike(const TensorRef& t, const Buffer& like);
 Buffer& writable(const TensorRef& t);
 
 // The temporaries behind plain() and blockedLike(): a plain copy of a blocked buffer, and a copy
-// of a plain float32 buffer in like's blocked layout. Pool memory for one call, not tensors.
+// of a plain buffer in like's blocked layout. Pool memory for one call, not tensors.
 std::shared_ptr<Buffer> plainCopyOf(const Buffer& b);
 std::shared_ptr<Buffer> blockedCopyOf(const Buffer& plainSrc, const Buffer& like);
 // Converts a blocked buffer to plain in place; `keep` false skips the reorder (about to be overwritten).
@@ -46,17 +48,29 @@ void makePlain(Buffer& b, bool keep);
 
 // A plain result of `shape` on the host.
 Tensor newTensor(const Shape& shape, DType dtype);
-// A float32 [N, C, H, W] result in nChw{block}c (block 0: plain), its padding not yet zeroed.
-Tensor newBlocked(const Shape& dims, int block);
+// An [N, C, H, W] result in nChw{block}c (block 0: plain), its padding not yet zeroed.
+Tensor newBlocked(const Shape& dims, int block, DType dtype = DType::F32);
 
-// The half types beside kernels that compute in float32 (pooling, batch norm): a half operand's
-// plain float32 copy (plain() of any other), and a float32 result rounded into a new tensor of
+// The half types beside kernels that compute in float32 (pooling, batch norm on plain data): a half
+// operand's plain float32 copy (plain() of any other), and a float32 result rounded into a new tensor of
 // dtype `to` (returned as it is when `to` is float32). Each conversion runs on OpenMP's threads.
 Operand widened(const TensorRef& t);
 Tensor narrowed(Tensor&& f, DType to);
 // Bulk conversions between float32 and a half type, in parallel for large n.
 void widen(DType from, const void* src, float* dst, size_t n);
 void narrow(DType to, const float* src, void* dst, size_t n);
+
+// Runs f(static_cast<T*>(nullptr)) with T the element type of float32 (float) or a half type
+// (BFloat16, Float16): the kernels with a blocked path compute on any of the three as stored.
+template <typename F>
+void withFloatElement(DType dt, F f) {
+  if (dt == DType::BF16) f(static_cast<BFloat16*>(nullptr));
+  else if (dt == DType::F16) f(static_cast<Float16*>(nullptr));
+  else f(static_cast<float*>(nullptr));
+}
+// The T of withFloatElement's argument.
+template <typename P>
+using ElementOf = std::remove_pointer_t<P>;
 
 // The dtypes the 'cpu' kernels compute in (the TS declaration checks first; these guard direct
 // calls of the addon). float32 and the half types: matmul, conv (float16 where oneDNN has it),

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "core/optim_math.h"
+#include "core/simd_clones.h"
 
 namespace nodegrad::cpu {
 
@@ -14,7 +15,7 @@ template <typename T>
 constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 template <typename T>
-void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
+NG_SIMD_CLONES void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
   const math::SgdScalars s = math::sgdScalars(o, buf != nullptr);
   if constexpr (kHalf<T>) {
 #pragma omp parallel for if (n > kParallelMin)
@@ -31,7 +32,7 @@ void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
 }
 
 template <typename T>
-void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o) {
+NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o) {
   const math::AdamScalars s = math::adamScalars(o);
   if constexpr (kHalf<T>) {
 #pragma omp parallel for if (n > kParallelMin)

@@ -1,8 +1,9 @@
 // The 'cpu' pooling kernels (KernelTable entries): the loops of cpu/pooling.cc over plain planes,
 // or of cpu/pooling_blocked.cc when max pooling meets an activation a convolution left blocked
-// (the stem's conv, batch norm and ReLU): y, and dx in the backward, then keep that layout. The
-// loops compute in float32: a half operand is widened, and each half result rounded once (a max
-// is exact; sums and scatters accumulate in float32, as the 'ts' emulation does).
+// (the stem's conv, batch norm and ReLU): y, and dx in the backward, then keep that layout, and a
+// blocked half operand is read as stored. The loops compute in float32: a plain half operand is
+// widened, and each half result rounded once (a max is exact; sums and scatters accumulate in
+// float32, as the 'ts' emulation does).
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -34,17 +35,24 @@ bool withIndices(const Operand& idx, DType dtype, F f) {
 
 std::pair<Tensor, Tensor> maxPool2dWithIndicesKernel(const TensorRef& x, const Pool2D& p) {
   requireF32OrHalf(x.dtype, "x");
-  Operand xo = isHalf(x.dtype) ? widened(x) : storedOrPlain(x);
+  Operand xo = blockedAsIs(x) ? asStored(x) : widened(x);
   int64_t OH, OW;
   poolOutShape(x.shape, p, false, &OH, &OW);
   Planes pl = planesOf(x.shape);
   const Shape ys = withHW(pl.lead, OH, OW);
   const int block = xo.block();
-  Tensor y = block ? newBlocked(ys, block) : newTensor(ys, DType::F32);
   Tensor idx = newTensor(ys, DType::I64);
-  if (block) maxPool2dBlocked(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), x.shape, block, OH, OW, p);
-  else maxPool2d(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
-  return {narrowed(std::move(y), x.dtype), std::move(idx)};
+  if (!block) {
+    Tensor y = newTensor(ys, DType::F32);
+    maxPool2d(xo.f32(), y.buf->as<float>(), idx.buf->as<double>(), pl.planes, pl.H, pl.W, OH, OW, p);
+    return {narrowed(std::move(y), x.dtype), std::move(idx)};
+  }
+  Tensor y = newBlocked(ys, block, x.dtype);
+  withFloatElement(x.dtype, [&](auto* e) {
+    using T = ElementOf<decltype(e)>;
+    maxPool2dBlocked(xo.data<T>(), y.buf->as<T>(), idx.buf->as<double>(), x.shape, block, OH, OW, p);
+  });
+  return {std::move(y), std::move(idx)};
 }
 
 Tensor maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
@@ -60,13 +68,22 @@ Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, con
   Operand idx = plain(indices);
   Planes pl = planesOf(xs);
   const int64_t L = scatterOutputsPerPlane(dy.shape, indices.shape, indices.dtype, xs);
-  Tensor dx = block ? newBlocked(xs, block) : newTensor(xs, DType::F32);
-  const bool ok = withIndices(idx, indices.dtype, [&](auto* id) {
-    if (block) return maxPool2dBackwardBlocked(dyo.f32(), id, dx.buf->as<float>(), xs, block, dy.shape[2], dy.shape[3]);
-    return maxPool2dBackward(dyo.f32(), id, dx.buf->as<float>(), pl.planes, pl.H * pl.W, L);
-  });
+  Tensor dx = block ? newBlocked(xs, block, dy.dtype) : newTensor(xs, DType::F32);
+  bool ok = true;
+  if (block) {
+    withFloatElement(dy.dtype, [&](auto* e) {
+      using T = ElementOf<decltype(e)>;
+      ok = withIndices(idx, indices.dtype, [&](auto* id) {
+        return maxPool2dBackwardBlocked(dyo.data<T>(), id, dx.buf->as<T>(), xs, block, dy.shape[2], dy.shape[3]);
+      });
+    });
+  } else {
+    ok = withIndices(idx, indices.dtype, [&](auto* id) {
+      return maxPool2dBackward(dyo.f32(), id, dx.buf->as<float>(), pl.planes, pl.H * pl.W, L);
+    });
+  }
   if (!ok) badIndex(pl);
-  return narrowed(std::move(dx), dy.dtype);
+  return block ? std::move(dx) : narrowed(std::move(dx), dy.dtype);
 }
 
 // The argmax is found again from x (the first maximum in scan order, a NaN wins), so nothing is

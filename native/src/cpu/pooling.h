@@ -24,12 +24,14 @@ bool maxPool2dBackward(const float* dy, const I* indices, float* dx, int64_t pla
 template <typename I>
 bool maxPool2dGather(const float* x, const I* indices, float* y, int64_t planes, int64_t HW, int64_t L);
 
-// maxPool2d and its backward over [N, C, H, W] (dims) held in nChw{block}c (cpu/layout.h):
-// y and dx in that layout (padding zero), indices plain [N, C, OH, OW] with the same values.
-void maxPool2dBlocked(const float* x, float* y, double* indices, const Shape& dims, int block, int64_t OH, int64_t OW,
+// maxPool2d and its backward over [N, C, H, W] (dims) held in nChw{block}c (cpu/layout.h), for
+// T = float, BFloat16 and Float16: y and dx in that layout (padding zero), indices plain
+// [N, C, OH, OW] with the same values.
+template <typename T>
+void maxPool2dBlocked(const T* x, T* y, double* indices, const Shape& dims, int block, int64_t OH, int64_t OW,
                       const Pool2D& p);
-template <typename I>
-bool maxPool2dBackwardBlocked(const float* dy, const I* indices, float* dx, const Shape& xDims, int block, int64_t OH,
+template <typename T, typename I>
+bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* dx, const Shape& xDims, int block, int64_t OH,
                               int64_t OW);
 
 void avgPool2d(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,

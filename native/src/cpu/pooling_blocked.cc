@@ -1,12 +1,17 @@
-// Max pooling over float32 [N, C, H, W] held in nChw{block}c (cpu/layout.h), so that a ResNet's
-// stem max-pool neither converts the stem's output to plain nor hands plain data to layer 1. The
-// windows, the scan order (rows, then columns: the first maximum wins, a NaN wins), the -inf of a
-// window that misses the input and PyTorch's flat h*W+w plane indices are those of maxPool2d in
-// cpu/pooling.cc; only the addressing differs, with the block's lanes in the inner loop.
+// Max pooling over [N, C, H, W] held in nChw{block}c (cpu/layout.h; float32 or a half type, whose
+// values a max copies exactly), so that a ResNet's stem max-pool neither converts the stem's output
+// to plain nor hands plain data to layer 1. The windows, the scan order (rows, then columns: the
+// first maximum wins, a NaN wins), the -inf of a window that misses the input and PyTorch's flat
+// h*W+w plane indices are those of maxPool2d in cpu/pooling.cc; only the addressing differs, with
+// the block's lanes in the inner loop. The backward accumulates in float32 and rounds once.
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
+#include "core/half.h"
+#include "core/simd_clones.h"
 #include "cpu/layout.h"
 #include "cpu/pooling.h"
 
@@ -27,25 +32,34 @@ struct Window {
   }
 };
 
+template <typename T>
+T store(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return T(v);
+}
+
 }  // namespace
 
-void maxPool2dBlocked(const float* x, float* y, double* indices, const Shape& dims, int block, int64_t OH, int64_t OW,
-                      const Pool2D& p) {
+template <typename T>
+NG_SIMD_CLONES void maxPool2dBlocked(const T* x, T* y, double* indices, const Shape& dims, int block, int64_t OH,
+                                     int64_t OW, const Pool2D& p) {
   const int64_t N = dims[0], C = dims[1], H = dims[2], W = dims[3], b = block;
   const int64_t CB = paddedChannels(C, block) / b;
   const int64_t dh = p.dilation[0], dw = p.dilation[1];
 #pragma omp parallel for schedule(static) if (N * CB * OH * OW * p.kernel[0] * p.kernel[1] * b > kParallelWork)
   for (int64_t u = 0; u < N * CB; u++) {
-    const float* a = x + u * H * W * b;
-    float* o = y + u * OH * OW * b;
+    const T* a = x + u * H * W * b;
+    T* o = y + u * OH * OW * b;
     const int64_t c0 = (u % CB) * b, lanes = std::min(b, C - c0);
     double* io = indices + ((u / CB) * C + c0) * OH * OW;  // plain [N, C, OH, OW]
+    std::vector<float> bestLanes(static_cast<size_t>(b));
+    std::vector<int64_t> atLanes(static_cast<size_t>(b));
+    float* best = bestLanes.data();
+    int64_t* at = atLanes.data();
     for (int64_t oh = 0; oh < OH; oh++) {
       const Window wh(oh, H, p.kernel[0], p.stride[0], p.padding[0], dh);
       for (int64_t ow = 0; ow < OW; ow++) {
         const Window ww(ow, W, p.kernel[1], p.stride[1], p.padding[1], dw);
-        float best[16];
-        int64_t at[16];
         const int64_t first = std::min(wh.start + wh.lo * dh, H - 1) * W + std::min(ww.start + ww.lo * dw, W - 1);
         for (int64_t k = 0; k < b; k++) {
           best[k] = -std::numeric_limits<float>::infinity();
@@ -54,35 +68,39 @@ void maxPool2dBlocked(const float* x, float* y, double* indices, const Shape& di
         for (int64_t i = wh.lo; i < wh.hi; i++) {
           for (int64_t j = ww.lo; j < ww.hi; j++) {
             const int64_t hw = (wh.start + i * dh) * W + ww.start + j * dw;
-            const float* v = a + hw * b;
+            const T* v = a + hw * b;
 #pragma omp simd
             for (int64_t k = 0; k < b; k++) {
-              const bool take = v[k] > best[k] || v[k] != v[k];
-              best[k] = take ? v[k] : best[k];
+              const float vk = float(v[k]);
+              const bool take = vk > best[k] || vk != vk;
+              best[k] = take ? vk : best[k];
               at[k] = take ? hw : at[k];
             }
           }
         }
-        float* ob = o + (oh * OW + ow) * b;
-        for (int64_t k = 0; k < b; k++) ob[k] = k < lanes ? best[k] : 0.f;
+        T* ob = o + (oh * OW + ow) * b;
+        for (int64_t k = 0; k < b; k++) ob[k] = store<T>(k < lanes ? best[k] : 0.f);
         for (int64_t k = 0; k < lanes; k++) io[k * OH * OW + oh * OW + ow] = double(at[k]);
       }
     }
   }
 }
 
-template <typename I>
-bool maxPool2dBackwardBlocked(const float* dy, const I* indices, float* dx, const Shape& xDims, int block, int64_t OH,
-                              int64_t OW) {
+template <typename T, typename I>
+NG_SIMD_CLONES bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* dx, const Shape& xDims, int block,
+                                             int64_t OH, int64_t OW) {
   const int64_t N = xDims[0], C = xDims[1], HW = xDims[2] * xDims[3], L = OH * OW, b = block;
   const int64_t CB = paddedChannels(C, block) / b;
   bool ok = true;
-  // As maxPool2dBackward: each output adds into its own plane, in output order.
+  // As maxPool2dBackward: each output adds into its own plane, in output order, in float32.
 #pragma omp parallel for schedule(static) reduction(&& : ok) if (N * CB * (HW + L) * b > kParallelWork)
   for (int64_t u = 0; u < N * CB; u++) {
-    float* d = dx + u * HW * b;
+    // float32 sums straight into dx; a half dx from a float32 scratch plane, rounded at the end.
+    std::vector<float> scratch(std::is_same_v<T, float> ? 0 : static_cast<size_t>(HW * b));
+    float* d = scratch.data();
+    if constexpr (std::is_same_v<T, float>) d = dx + u * HW * b;
     std::memset(d, 0, size_t(HW * b) * sizeof(float));
-    const float* g = dy + u * L * b;
+    const T* g = dy + u * L * b;
     const int64_t c0 = (u % CB) * b, lanes = std::min(b, C - c0);
     const I* id = indices + ((u / CB) * C + c0) * L;
     for (int64_t k = 0; k < lanes; k++) {
@@ -92,15 +110,25 @@ bool maxPool2dBackwardBlocked(const float* dy, const I* indices, float* dx, cons
           ok = false;
           continue;
         }
-        d[int64_t(at) * b + k] += g[i * b + k];
+        d[int64_t(at) * b + k] += float(g[i * b + k]);
       }
+    }
+    if constexpr (!std::is_same_v<T, float>) {
+      T* out = dx + u * HW * b;
+#pragma omp simd
+      for (int64_t i = 0; i < HW * b; i++) out[i] = T(d[i]);
     }
   }
   return ok;
 }
 
-template bool maxPool2dBackwardBlocked<double>(const float*, const double*, float*, const Shape&, int, int64_t, int64_t);
-template bool maxPool2dBackwardBlocked<int32_t>(const float*, const int32_t*, float*, const Shape&, int, int64_t,
-                                                int64_t);
+#define NG_POOL_BLOCKED(T)                                                                                           \
+  template void maxPool2dBlocked<T>(const T*, T*, double*, const Shape&, int, int64_t, int64_t, const Pool2D&);      \
+  template bool maxPool2dBackwardBlocked<T, double>(const T*, const double*, T*, const Shape&, int, int64_t, int64_t); \
+  template bool maxPool2dBackwardBlocked<T, int32_t>(const T*, const int32_t*, T*, const Shape&, int, int64_t, int64_t);
+NG_POOL_BLOCKED(float)
+NG_POOL_BLOCKED(BFloat16)
+NG_POOL_BLOCKED(Float16)
+#undef NG_POOL_BLOCKED
 
 }  // namespace nodegrad::cpu
