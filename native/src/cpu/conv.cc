@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/half.h"
+#include "cpu/conv_gemm.h"
 #include "cpu/layout.h"
 #include "cpu/onednn.h"
 
@@ -327,6 +328,7 @@ void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw)
       std::memset(dw, 0, size_t(numel(g.wShape())) * elementSize(dt));
       return;
     }
+    if (backwardWeightsByGemm(g, dt, x, dy)) return conv2dBackwardWeightsGemm(g, dt, x, dy, dw);
     std::string k = key("bwd_weights", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g, dt); });
     onednn::applyThreads();

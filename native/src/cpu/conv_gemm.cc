@@ -1,0 +1,81 @@
+#include "cpu/conv_gemm.h"
+
+#include <cstring>
+#include <memory>
+
+#include "cpu/matmul.h"
+#include "cpu/onednn.h"
+
+namespace nodegrad::cpu {
+
+bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
+  return dt == DType::BF16 && g.p.groups == 1 && x.block == g.c && dy.block == g.o;
+}
+
+#ifdef NODEGRAD_HAVE_ONEDNN
+namespace {
+
+bool isPointwise(const ConvGeom& g) {
+  const auto& p = g.p;
+  return g.kh == 1 && g.kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
+}
+
+// cols [n * oh * ow, kh * kw * c] from channels-last x: each tap is a run of c contiguous elements
+// copied whole, or zeros where the tap falls in the padding.
+void im2col(const ConvGeom& g, size_t es, const char* x, char* cols) {
+  const auto& p = g.p;
+  const size_t run = size_t(g.c) * es, row = size_t(g.kh * g.kw) * run;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.n; n++) {
+    for (int64_t oh = 0; oh < g.oh; oh++) {
+      char* out = cols + size_t((n * g.oh + oh) * g.ow) * row;
+      for (int64_t ow = 0; ow < g.ow; ow++, out += row) {
+        for (int64_t i = 0; i < g.kh; i++) {
+          const int64_t ih = oh * p.sh - p.ph + i * p.dh;
+          for (int64_t j = 0; j < g.kw; j++) {
+            const int64_t iw = ow * p.sw - p.pw + j * p.dw;
+            char* tap = out + size_t(i * g.kw + j) * run;
+            if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) std::memset(tap, 0, run);
+            else std::memcpy(tap, x + size_t((n * g.h + ih) * g.w + iw) * run, run);
+          }
+        }
+      }
+    }
+  }
+}
+
+// [o, kh * kw, c] -> OIHW [o, c, kh * kw], element by element (16-bit elements).
+void ohwiToOihw(const ConvGeom& g, const uint16_t* src, uint16_t* dst) {
+  const int64_t taps = g.kh * g.kw;
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < g.o; o++) {
+    for (int64_t t = 0; t < taps; t++) {
+      for (int64_t c = 0; c < g.c; c++) dst[(o * g.c + c) * taps + t] = src[(o * taps + t) * g.c + c];
+    }
+  }
+}
+
+}  // namespace
+
+void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw) {
+  const size_t es = elementSize(dt);
+  const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
+  std::unique_ptr<onednn::PoolBuffer> cols, ohwi;
+  const void* b = x.data;
+  if (!isPointwise(g)) {
+    cols = std::make_unique<onednn::PoolBuffer>(size_t(rows * taps) * es);
+    im2col(g, es, static_cast<const char*>(x.data), static_cast<char*>(cols->data()));
+    b = cols->data();
+  }
+  // dy held channels last is [rows, o] row-major: the transposed A of dW = dy^T · cols.
+  const bool oneTap = g.kh * g.kw == 1;
+  if (!oneTap) ohwi = std::make_unique<onednn::PoolBuffer>(size_t(g.o * taps) * es);
+  void* c = oneTap ? dw : ohwi->data();
+  batchMatmul({1, g.o, rows, taps, true, false}, dt, dy.data, b, c);
+  if (!oneTap) ohwiToOihw(g, static_cast<const uint16_t*>(c), static_cast<uint16_t*>(dw));
+}
+#else
+void conv2dBackwardWeightsGemm(const ConvGeom&, DType, Act, Act, void*) { throwWithoutOnednn(); }
+#endif
+
+}  // namespace nodegrad::cpu

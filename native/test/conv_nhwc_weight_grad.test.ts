@@ -1,0 +1,61 @@
+/**
+ * The weight gradient of a bfloat16 convolution whose x and dy are held channels last (what oneDNN's
+ * AMX kernels leave): the 'cpu' backend computes it as one matmul over gathered input taps
+ * (native/src/cpu/conv_gemm.h). Each geometry's Conv2DBackpropFilter is checked against the float64
+ * 'ts' kernel on the same bfloat16 values: the products are exact in float32, the sums accumulate
+ * in float32, and the result is rounded once, so it lies within a bfloat16 step (2^-8) of the exact
+ * sum plus a float32 accumulation error far below it.
+ */
+import { readFileSync } from 'node:fs';
+import { expect, it, describe } from 'vitest';
+import type { Conv2DParams, Raw } from '@nodegrad/autograd';
+import { nativeLayout } from '@nodegrad/native';
+import { cpu, expectClose, normals, put, read, skipReason, ts } from './half_util.js';
+
+const suite = skipReason ? describe.skip : describe;
+const amx = (() => {
+  try {
+    return /\bamx_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+})();
+
+type K = Record<string, (...a: unknown[]) => Raw>;
+const kernels = (b: ReturnType<typeof cpu>) => b.kernels as unknown as K;
+const params = (stride: number, padding: number, dilation = 1): Conv2DParams =>
+  ({ stride: [stride, stride], padding: [padding, padding], dilation: [dilation, dilation], groups: 1 });
+
+/** A bfloat16 [n, c, h, w] activation on 'cpu' made by a 1x1 convolution, so it has a conv's layout. */
+function activation(n: number, c: number, h: number, w: number, seed: number): Raw {
+  const seedIn = put(cpu(), normals(n * 4 * h * w, seed), [n, 4, h, w], 'bfloat16');
+  const proj = put(cpu(), normals(c * 4, seed + 1, 0.5), [c, 4, 1, 1], 'bfloat16');
+  return kernels(cpu()).Conv2D!(seedIn, proj, params(1, 0));
+}
+
+const CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+  { name: '3x3, padding 1', n: 2, c: 32, h: 9, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: '3x3, stride 2, padding 1', n: 3, c: 24, h: 10, w: 11, o: 32, k: [3, 3], p: params(2, 1) },
+  { name: '1x1 (x itself is the matrix)', n: 2, c: 64, h: 6, w: 6, o: 32, k: [1, 1], p: params(1, 0) },
+  { name: '1x1, stride 2', n: 2, c: 32, h: 7, w: 7, o: 64, k: [1, 1], p: params(2, 0) },
+  { name: '3x3, dilation 2, padding 2', n: 1, c: 32, h: 8, w: 8, o: 32, k: [3, 3], p: params(1, 2, 2) },
+  { name: '3x1, no padding', n: 2, c: 32, h: 8, w: 5, o: 32, k: [3, 1], p: { ...params(1, 0) } },
+];
+
+suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}`, () => {
+  for (const c of CASES) {
+    it(`${c.name}: Conv2DBackpropFilter matches the float64 reference within a bfloat16 step`, () => {
+      const d = c.p.dilation[0];
+      const oh = Math.floor((c.h + 2 * c.p.padding[0] - d * (c.k[0] - 1) - 1) / c.p.stride[0]) + 1;
+      const ow = Math.floor((c.w + 2 * c.p.padding[1] - d * (c.k[1] - 1) - 1) / c.p.stride[1]) + 1;
+      const x = activation(c.n, c.c, c.h, c.w, 3), dy = activation(c.n, c.o, oh, ow, 5);
+      if (amx) expect([nativeLayout(x), nativeLayout(dy)]).toEqual(['nhwc', 'nhwc']);
+      const wShape = [c.o, c.c, ...c.k];
+      const got = read(cpu(), kernels(cpu()).Conv2DBackpropFilter!(x, dy, wShape, c.p));
+      const want = read(ts(), kernels(ts()).Conv2DBackpropFilter!(
+        put(ts(), read(cpu(), x), x.shape, 'float64'), put(ts(), read(cpu(), dy), dy.shape, 'float64'), wShape, c.p));
+      const scale = Math.max(...want.map(Math.abs));
+      expectClose(got, want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
+    });
+  }
+});
