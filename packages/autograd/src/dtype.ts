@@ -41,6 +41,7 @@ export function dtypeOfArray(arr: TypedArray): DType {
   return 'float64';
 }
 
+/** Bytes one element of `dtype` takes in a device buffer (torch's element_size()). */
 export function bytesPerElement(dtype: DType): number {
   return isHalf(dtype) ? 2 : dtype === 'float32' || dtype === 'int32' ? 4 : 8;
 }

@@ -7,7 +7,7 @@ registerBackend(tsBackend);
 export { Tensor, type Hook, type Storage } from './tensor.js';
 export type { DType, FloatDType, HalfDType, IntDType, TypedArray } from './dtype.js';
 export {
-  DTYPES, isFloat, isHalf, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,
+  bytesPerElement, DTYPES, isFloat, isHalf, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,
 } from './dtype.js';
 export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
 export {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  argmax, defineFunction, manualSeed, noGrad, randn, backends, registerBackend, reportUnavailable, tensor, tsBackend, type Raw, type Tensor,
+  argmax, batchNorm, defineFunction, manualSeed, noGrad, randn, backends, registerBackend, reportUnavailable, tensor, tsBackend, type Raw, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity, describeBackends, gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
@@ -225,6 +225,20 @@ describe('checkParity', () => {
       .toThrow(/backend 'ts-bad32' output 0 vs 'ts' \(float64 reference\): 6 of 6 elements differ/);
     expect(() => checkParity((a: Tensor) => a.exp(), [x], { backends: ['ts-bad32', 'ts'] }))
       .toThrow(/backend 'ts' output 0 vs 'ts-bad32' \(float64 reference\)/);
+  });
+
+  it('takes the first backend\'s own run as the reference when half-type inputs sit beside float32 ones', () => {
+    manualSeed(24);
+    fakeBackend('ts-bad-mixed', 1e-1);
+    fakeBackend('ts-close-mixed', 0);
+    const x = randn([2, 3, 4], { dtype: 'float32' }).to('bfloat16').requiresGrad_();
+    const w = randn([3], { dtype: 'float32', requiresGrad: true });
+    const b = randn([3], { dtype: 'float32', requiresGrad: true });
+    // Batch norm on bfloat16 input with float32 affine parameters, as under autocast.
+    const bn = (a: Tensor, g: Tensor, c: Tensor) => batchNorm(a, null, null, g, c, { training: true }).exp();
+    expect(checkParity(bn, [x, w, b], { backends: ['ts', 'ts-close-mixed'] })).toBe(true);
+    expect(() => checkParity(bn, [x, w, b], { backends: ['ts', 'ts-bad-mixed'] }))
+      .toThrow(/backend 'ts-bad-mixed' output 0 vs 'ts': \d+ of 24 elements differ/);
   });
 
   it('reports a shape mismatch and an unknown backend', () => {

@@ -4,16 +4,17 @@
  * Each has a blocking form and an `…Async` form returning a Work. Host tensors ('cpu', 'ts') go
  * through MPI, this rank's GPU's tensors through NCCL ('nccl' groups), other devices' tensors
  * through MPI by host copies; every rank passes the same dtype and shape, except allGather's
- * first dimension.
+ * first dimension. bfloat16 and float16 tensors reach MPI as float32 copies, so sums accumulate in
+ * float32 and each result is rounded once.
  */
-import { cat, fmt, fromTypedArray, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
+import { cat, fmt, fromTypedArray, isHalf, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
 import type { MpiReduceOp } from '@nodegrad/native';
 import { mpiEngine, ncclEngine, stagedEngine, type Engine } from './engines.js';
 import { group, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
-const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
+const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
 
 /** Checks a tensor argument and returns the engine its device takes. */
 function engineFor(op: string, arg: string, t: unknown): Engine {
@@ -21,7 +22,7 @@ function engineFor(op: string, arg: string, t: unknown): Engine {
   if (!DTYPES.includes(t.dtype)) throw new Error(`${op}: '${arg}' has dtype ${t.dtype}; collectives take ${DTYPES.join(', ')}`);
   const g = group(op);
   if (t.device === 'cpu' || t.device === 'ts') {
-    if (g.mpi) return mpiEngine(g.mpi);
+    if (g.mpi) return isHalf(t.dtype) ? stagedEngine(g.mpi) : mpiEngine(g.mpi);
     throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process has no MPI for host tensors`);
   }
   if (g.nccl && t.device === g.nccl.device) return ncclEngine(g.nccl);

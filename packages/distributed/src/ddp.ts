@@ -7,7 +7,9 @@
  * ~25 MiB, in reverse registration order at first and, after the first backward, in the order
  * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
  */
-import { keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor } from '@nodegrad/autograd';
+import {
+  bytesPerElement, keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor,
+} from '@nodegrad/autograd';
 import { fusedLists, Module } from '@nodegrad/nn';
 import { allReduceCoalescedAsync, broadcast, broadcastCoalesced } from './collectives.js';
 import { group, type Work } from './process_group.js';
@@ -98,7 +100,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     let current: Bucket | null = null;
     let bytes = 0;
     for (const p of order) {
-      const size = p.size * (p.dtype === 'float64' ? 8 : 4);
+      const size = p.size * bytesPerElement(p.dtype);
       const limit = this.buckets.length === 1 ? firstCap : cap;
       const head = current?.params[0];
       if (!current || bytes + size > limit || head!.dtype !== p.dtype || head!.device !== p.device) {

@@ -1,10 +1,10 @@
 /**
  * The ways a collective runs: MPI on host tensors ('cpu', 'ts'; the addon's communication
- * thread), NCCL on this rank's GPU ('cuda:N'; the communicator's stream), and MPI through host
- * copies for any other device. A collective picks its engine by its tensors' device; each hands
- * back a Pending for Work.
+ * thread), NCCL on this rank's GPU ('cuda:N'; the communicator's stream), and MPI through
+ * float32 host copies for any other device and for the half types (MPI has no 16-bit floats). A
+ * collective picks its engine by its tensors' device and dtype; each hands back a Pending for Work.
  */
-import { fmt, noGrad, type Tensor } from '@nodegrad/autograd';
+import { fmt, isHalf, noGrad, type Tensor } from '@nodegrad/autograd';
 import type { MpiAddon, MpiReduceOp } from '@nodegrad/native';
 import type { NcclGroup, Pending } from './process_group.js';
 
@@ -61,20 +61,24 @@ export function ncclEngine(g: NcclGroup): Engine {
 }
 
 /**
- * MPI for tensors of another device ('cuda:N' in an 'mpi' group, as gloo does for PyTorch): each
- * tensor is copied to host memory first, reduced there, and copied back into the device tensor
- * when the work is waited for. Correct everywhere, and as slow as two copies per collective.
+ * MPI for tensors of another device ('cuda:N' in an 'mpi' group, as gloo does for PyTorch) or of
+ * a half type: each tensor is copied to host memory first, widened to float32 if it is half,
+ * reduced there, and copied back (rounded once) into the tensor when the work is waited for.
+ * Correct everywhere, and as slow as two copies per collective.
  */
 export function stagedEngine(mpi: MpiAddon): Engine {
   const inner = mpiEngine(mpi);
-  const host = (t: Tensor) => noGrad(() => t.detach().to('ts'));
+  const host = (t: Tensor) => noGrad(() => {
+    const h = t.device === 'cpu' || t.device === 'ts' ? t.detach() : t.detach().to('ts');
+    return isHalf(h.dtype) ? h.to('float32') : h;
+  });
   /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
   const back = (p: Pending, pairs: [Tensor, Tensor][]): Pending => {
     let copied = false;
     const copy = () => {
       if (copied) return;
       copied = true;
-      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.device)); });
+      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); });
     };
     return {
       wait: (ms) => { const ok = p.wait(ms); if (ok) copy(); return ok; },

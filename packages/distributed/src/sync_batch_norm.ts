@@ -6,11 +6,13 @@
  * empty batch join it with count 0 and are left out of the combination); the running variance
  * uses the global unbiased count. Backward all-reduces (sum dy, sum dy (x - mean)) in one collective. In
  * eval, or with one rank, it is exactly BatchNorm2d. Weight and bias gradients stay local: DDP
- * averages them with the rest.
+ * averages them with the rest. A half-type input (autocast's convolution output) has float32
+ * statistics, as the batch-norm kernels give it, and they cross ranks in float32.
  */
 import {
   batchNormBackwardElemt, batchNormBackwardReduce, batchNormElemt, batchNormGatherStats, batchNormStats,
-  batchNormUpdateRunning_, cat, defineFunction, fmt, full, narrow, tensor, zeros, zerosLike, type Ctx, type Tensor,
+  batchNormUpdateRunning_, cat, defineFunction, fmt, full, isHalf, narrow, tensor, zeros, zerosLike, type Ctx,
+  type DType, type Tensor,
 } from '@nodegrad/autograd';
 import { BatchNormBase, type Module } from '@nodegrad/nn';
 import { allGatherInto, allReduce } from './collectives.js';
@@ -25,6 +27,11 @@ interface SyncOptions {
   momentum: number | null;
 }
 
+/** The dtype and device of the per-channel statistics: float32 for a half input, else x's. */
+function statsOptions(x: Tensor): { device: string; dtype: DType } {
+  return { device: x.device, dtype: isHalf(x.dtype) ? 'float32' : x.dtype };
+}
+
 interface SyncState { mean: Tensor; invstd: Tensor; total: number; hasWeight: boolean; hasBias: boolean }
 
 const syncBatchNorm = defineFunction({
@@ -32,7 +39,7 @@ const syncBatchNorm = defineFunction({
   forward(ctx: Ctx<SyncState>, x: Tensor, weight: Tensor | null, bias: Tensor | null, o: SyncOptions): Tensor {
     const C = x.shape[1]!;
     const local = x.size / C;
-    const opts = { device: x.device, dtype: x.dtype };
+    const opts = statsOptions(x);
     const own = local > 0 ? batchNormStats(x, o.eps) : { mean: zeros([C], opts), invstd: zeros([C], opts) };
     // One collective: a row [mean, invstd, count] from every rank; the counts read back at once.
     const W = getWorldSize();
@@ -61,7 +68,7 @@ const syncBatchNorm = defineFunction({
     const C = x.shape[1]!;
     const { mean, invstd, total } = ctx;
     const local = x.size > 0 ? batchNormBackwardReduce(dy, x, mean, invstd) : null;
-    const none = () => zeros([C], { device: x.device, dtype: x.dtype });
+    const none = () => zeros([C], statsOptions(x));
     let dx: Tensor | null = null;
     // As PyTorch: the sums cross ranks only for the input's gradient, which every rank needs alike.
     if (ctx.needsInputGrad[0]) {
@@ -70,7 +77,9 @@ const syncBatchNorm = defineFunction({
         ? batchNormBackwardElemt(dy, x, mean, invstd, weight, narrow(sums, 0, 0, C), narrow(sums, 0, C, C), total)
         : zerosLike(x);
     }
-    return [dx, ctx.hasWeight ? local?.dweight ?? none() : null, ctx.hasBias ? local?.dbias ?? none() : null];
+    // Parameters of another dtype than the statistics (bfloat16 ones beside bfloat16 input) get theirs.
+    const param = (g: Tensor | undefined) => (g ?? none()).to(weight?.dtype ?? x.dtype);
+    return [dx, ctx.hasWeight ? param(local?.dweight) : null, ctx.hasBias ? param(local?.dbias) : null];
   },
 });
 

@@ -3,6 +3,7 @@
 // errors: a singleton world, bad arguments, a mismatched collective caught by the debug
 // handshake, and the watchdog timeout.
 import { describe, expect, it } from 'vitest';
+import { roundBFloat16, roundFloat16 } from '@nodegrad/autograd';
 import { mpiMissing, mpirun } from './mpirun.js';
 
 const missing = mpiMissing();
@@ -30,6 +31,14 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
         expect(got[`${device} float64 sum`]).toEqual([1 / 3 + (1 / 3 + 1), 4, 6, 0]);
         expect(got[`${device} int64 sum`]).toEqual([2 * 2 ** 40 + 1, -14]);
         expect(got[`${device} int32 max`]).toEqual([1, 0]);
+        // Rank r holds [r + 1, 0.1 (r + 1), 300 + r] rounded to the type; sums in float32, rounded once.
+        const rank0 = [1, 0.1, 300], rank1 = [2, 0.2, 301];
+        const half = (round: (v: number) => number, scale: number) =>
+          rank0.map((v, i) => round((round(v) + round(rank1[i]!)) * scale));
+        if (device !== 'cuda-emu') { // it holds no half types
+          expect(got[`${device} bfloat16 sum`]).toEqual({ dtype: 'bfloat16', values: half(roundBFloat16, 1) });
+          expect(got[`${device} float16 avg`]).toEqual({ dtype: 'float16', values: half(roundFloat16, 0.5) });
+        }
         expect(got[`${device} broadcast from 1`]).toEqual([1, 11]);
         expect(got[`${device} broadcastCoalesced from 1`]).toEqual([[1, 11], [[2]]]);
         expect(got[`${device} allGatherInto`]).toEqual([[0, 0], [1, -1]]);

@@ -5,7 +5,7 @@
  */
 import { backends as availableBackends, type KernelName } from '../backend.js';
 import { undeclared } from './backends.js';
-import { isFloat, type DType } from '../dtype.js';
+import { isFloat, isHalf, type DType } from '../dtype.js';
 import { grad } from '../engine.js';
 import { enableGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
@@ -126,8 +126,10 @@ function compare(what: string, shape: readonly number[], dtype: DType, got: Floa
 /**
  * Runs fn on every backend and compares its outputs, and the gradients of the inputs that require
  * grad, with the first backend's. When an input is float32 the reference runs in float64, and
- * every backend (the first included) is checked in float32 against it. True, or throws a report
- * naming the backend, the output or input, and the worst element.
+ * every backend (the first included) is checked in float32 against it. With a half-type input
+ * (bfloat16, float16; beside float32 ones, as autocast mixes them) nothing is promoted: the first
+ * backend's own run is the reference, the 'ts' backend's rounding emulation when it is 'ts'.
+ * True, or throws a report naming the backend, the output or input, and the worst element.
  */
 export function checkParity(fn: Fn, inputs: Tensor[], opts: ParityOptions = {}): boolean {
   const list = opts.backends ?? [
@@ -136,7 +138,8 @@ export function checkParity(fn: Fn, inputs: Tensor[], opts: ParityOptions = {}):
   ];
   if (!list.length) throw new Error('checkParity: no backends to compare');
   const [refName] = list as [string];
-  const promote = inputs.some((t) => t.dtype === 'float32');
+  // A float64 beside a half type is no mix any op accepts (autocast mixes float32 with them).
+  const promote = inputs.some((t) => t.dtype === 'float32') && !inputs.some((t) => isHalf(t.dtype));
   const ref = runOn(fn, inputs, refName, promote);
   if (ref.backwardError) throw new Error(`checkParity: the reference backend '${refName}' failed in backward: ${ref.backwardError}`);
   const refLabel = `'${refName}'${promote ? ' (float64 reference)' : ''}`;

@@ -184,7 +184,8 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`threads   native kernels ${r.threads.native}; OMP_NUM_THREADS ${r.threads.ompNumThreads ?? 'unset'}`);
   lines.push(...formatCuda(r.cuda));
   lines.push('packages');
-  for (const [name, v] of Object.entries(r.packages)) lines.push(`  ${name.padEnd(20)}${v}`);
+  const width = Math.max(0, ...Object.keys(r.packages).map((n) => n.length)) + 2;
+  for (const [name, v] of Object.entries(r.packages)) lines.push(`  ${name.padEnd(width)}${v}`);
   if (r.torch) {
     lines.push(`pytorch   ${r.torch.available ? `${r.torch.version} (${r.torch.python})` : `not available: ${r.torch.reason}`}`);
   }

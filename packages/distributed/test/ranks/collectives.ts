@@ -21,6 +21,12 @@ for (const device of ['cpu', 'ts', 'cuda-emu']) {
   out[`${device} float64 sum`] = list(allReduce(tensor([[1 / 3 + r, 2], [3, 4e300 * (r ? -1 : 1)]], { device, dtype: 'float64' })));
   out[`${device} int64 sum`] = list(allReduce(tensor([2 ** 40 + r, -7], { device, dtype: 'int64' })));
   out[`${device} int32 max`] = list(allReduce(tensor([r, -r], { device, dtype: 'int32' }), 'max'));
+  // The half types (on the host devices, the ones that hold them) cross MPI as float32: each
+  // result is the float32 sum rounded once.
+  for (const [dtype, op] of device === 'cuda-emu' ? [] : [['bfloat16', 'sum'], ['float16', 'avg']] as const) {
+    const t = allReduce(tensor([r + 1, 0.1 * (r + 1), 300 + r], { device, dtype }), op);
+    out[`${device} ${dtype} ${op}`] = { dtype: t.dtype, values: list(t) };
+  }
   out[`${device} broadcast from 1`] = list(broadcast(tensor([r, r + 10], { device }), 1));
   out[`${device} broadcastCoalesced from 1`] = broadcastCoalesced([tensor([r, r + 10], { device }), tensor([[2 * r]], { device })], 1)
     .map((t) => t.toArray());

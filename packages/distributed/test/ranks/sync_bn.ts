@@ -16,13 +16,19 @@ const W = pg.worldSize;
 let seed = 11;
 const rand = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32 * 2 - 1; };
 
-interface Case { name: string; rows: number[]; shape: number[]; device: string; dtype: 'float32' | 'float64'; momentum: number | null }
+interface Case {
+  name: string; rows: number[]; shape: number[]; device: string; dtype: 'float32' | 'float64'; momentum: number | null;
+  /** The input's and its gradient's dtype when not the module's (autocast's bfloat16 beside float32 parameters). */
+  input?: 'bfloat16';
+}
 const CASES: Case[] = [
   { name: 'batches 3 and 5', rows: [3, 5], shape: [3, 4, 5], device: 'ts', dtype: 'float64', momentum: 0.1 },
   { name: 'an empty rank', rows: [0, 6], shape: [3, 4, 5], device: 'ts', dtype: 'float64', momentum: 0.1 },
   { name: 'one value per channel per rank', rows: [1, 1], shape: [2, 1, 1], device: 'ts', dtype: 'float64', momentum: 0.3 },
   { name: 'cumulative average (momentum null)', rows: [2, 3], shape: [3, 2, 2], device: 'ts', dtype: 'float64', momentum: null },
   { name: "float32 on 'cpu'", rows: [3, 5], shape: [3, 4, 5], device: 'cpu', dtype: 'float32', momentum: 0.1 },
+  { name: "bfloat16 input, float32 parameters on 'cpu'", rows: [3, 5], shape: [3, 4, 5], device: 'cpu', dtype: 'float32',
+    momentum: 0.1, input: 'bfloat16' },
 ];
 
 const maxAbs = (t: Tensor) => Array.from(t.toTypedArray()).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -51,12 +57,14 @@ for (const c of CASES) {
     worst[k] = Math.max(worst[k] ?? 0, diff(a, ref));
     scale[k] = Math.max(scale[k] ?? 0, maxAbs(ref));
   };
+  const input = (data: Float64Array, shape: number[]) =>
+    noGrad(() => fromTypedArray(data, shape, opts).to(c.input ?? c.dtype)).requiresGrad_();
   for (const { x, g } of steps) {
-    const X = fromTypedArray(x, [N, ...c.shape], { ...opts, requiresGrad: true });
-    const G = fromTypedArray(g, [N, ...c.shape], opts);
+    const X = input(x, [N, ...c.shape]);
+    const G = input(g, [N, ...c.shape]).detach();
     const yRef = bnRef.call(X);
     yRef.mul(G).sum().backward();
-    const xr = fromTypedArray(x.slice(start * per, (start + mine) * per), [mine, ...c.shape], { ...opts, requiresGrad: true });
+    const xr = input(x.slice(start * per, (start + mine) * per), [mine, ...c.shape]);
     const y = sync.call(xr);
     // W times this rank's part of the loss: DDP's average over ranks then gives the whole loss's gradient.
     y.mul(narrow(G, 0, start, mine)).sum().mul(W).backward();
