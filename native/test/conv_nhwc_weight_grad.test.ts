@@ -1,7 +1,7 @@
 /**
  * The weight gradient of a bfloat16 convolution whose x and dy are held channels last (what oneDNN's
- * AMX kernels leave): the 'cpu' backend computes it as one matmul over gathered input taps
- * (native/src/cpu/conv_gemm.h). Each geometry's Conv2DBackpropFilter is checked against the float64
+ * AMX kernels leave): the 'cpu' backend computes it as one matmul over gathered input taps where
+ * that is the faster (native/src/cpu/conv_gemm.h), else with oneDNN's primitive. Each geometry's Conv2DBackpropFilter is checked against the float64
  * 'ts' kernel on the same bfloat16 values: the products are exact in float32, the sums accumulate
  * in float32, and the result is rounded once, so it lies within a bfloat16 step (2^-8) of the exact
  * sum plus a float32 accumulation error far below it.
@@ -33,13 +33,16 @@ function activation(n: number, c: number, h: number, w: number, seed: number): R
   return kernels(cpu()).Conv2D!(seedIn, proj, params(1, 0));
 }
 
+// All but the last take the matmul (conv_gemm.cc's rule: 1x1 with C * O > 64 * 64, strided over
+// at most 2048 outputs, stride 1 on a 4x4 output or smaller); the last, oneDNN's primitive.
 const CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
-  { name: '3x3, padding 1', n: 2, c: 32, h: 9, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: '3x3, padding 1, on 4x4', n: 2, c: 32, h: 4, w: 4, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, stride 2, padding 1', n: 3, c: 24, h: 10, w: 11, o: 32, k: [3, 3], p: params(2, 1) },
-  { name: '1x1 (x itself is the matrix)', n: 2, c: 64, h: 6, w: 6, o: 32, k: [1, 1], p: params(1, 0) },
-  { name: '1x1, stride 2', n: 2, c: 32, h: 7, w: 7, o: 64, k: [1, 1], p: params(2, 0) },
-  { name: '3x3, dilation 2, padding 2', n: 1, c: 32, h: 8, w: 8, o: 32, k: [3, 3], p: params(1, 2, 2) },
-  { name: '3x1, no padding', n: 2, c: 32, h: 8, w: 5, o: 32, k: [3, 1], p: { ...params(1, 0) } },
+  { name: '1x1 (x itself is the matrix)', n: 2, c: 64, h: 6, w: 6, o: 96, k: [1, 1], p: params(1, 0) },
+  { name: '1x1, stride 2', n: 2, c: 64, h: 7, w: 7, o: 96, k: [1, 1], p: params(2, 0) },
+  { name: '3x3, dilation 2, padding 2, on 4x4', n: 1, c: 32, h: 4, w: 4, o: 32, k: [3, 3], p: params(1, 2, 2) },
+  { name: '3x1, no padding', n: 2, c: 32, h: 6, w: 4, o: 32, k: [3, 1], p: params(1, 0) },
+  { name: "3x3 on 9x7 (oneDNN's primitive)", n: 2, c: 32, h: 9, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
 ];
 
 suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}`, () => {

@@ -4,8 +4,9 @@
 // 1x1, stride-1, unpadded convolution's cols is x itself. oneDNN 2.6's AMX backward-weights
 // convolution runs far below its own matmul on ResNet shapes (measured here, bfloat16, 2 threads:
 // 512 -> 512 channels, 3x3 on 4x4, batch 32: 10.8 ms against 1.2 ms for the matmul), so
-// conv2dBackwardWeights takes this path where it applies. The matmul accumulates in float32 and
-// rounds once to the dtype, as the convolution does; only the order of the sums differs.
+// conv2dBackwardWeights takes this path where it is the faster (conv_gemm.cc says where). The
+// matmul accumulates in float32 and rounds once to the dtype, as the convolution does; only the
+// order of the sums differs.
 #pragma once
 #include "core/dtype.h"
 #include "core/geometry.h"
@@ -13,8 +14,8 @@
 
 namespace nodegrad::cpu {
 
-// Whether the path applies: a bfloat16 convolution without groups whose x and dy are both held
-// channels last (block C and block O: cpu/layout.h).
+// Whether to take the path: a bfloat16 convolution without groups whose x and dy are both held
+// channels last (block C and block O: cpu/layout.h), of a geometry where it is the faster.
 bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy);
 // dw (plain OIHW, dtype dt) from x and dy; call only where backwardWeightsByGemm holds.
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw);
