@@ -77,36 +77,40 @@ function chain(x: Tensor, w1: Tensor, w2: Tensor, g: Tensor, b: Tensor, r: Tenso
   return { out: sum(mul(mul(y, r), y)), layouts };
 }
 
+/** The chain kept in the conv's layout, forced plain after each op, and on 'ts' in float64, C channels. */
+function chainRuns(C: number, dtype: 'float32' | 'bfloat16') {
+  const x = pair([2, 3, 8, 8], 1, dtype), w1 = pair([C, 3, 3, 3], 0.5, dtype), w2 = pair([C, C, 3, 3], 0.3, dtype);
+  const g = pair([C], 1, dtype), b = pair([C], 1, dtype), r = pair([2, C, 4, 4], 1, dtype);
+  const args = [x, w1, w2, g, b];
+  const ones = fromTypedArray(new Float32Array(C).fill(1), [1, C, 1, 1], { device: 'cpu', dtype });
+  const run = (dev: 'cpu' | 'ts', plain: Tensor | null) => {
+    for (const a of args) a[dev].grad = null;
+    const c = chain(x[dev], w1[dev], w2[dev], g[dev], b[dev], r[dev].detach(), plain);
+    c.out.backward();
+    return { out: c.out, layouts: c.layouts, grads: args.map((a) => a[dev].grad!) };
+  };
+  const kept = run('cpu', null), plain = run('cpu', ones), ref = run('ts', null);
+  // Forced plain really is plain; kept results stay in the conv's layout through the pooling.
+  expect(plain.layouts.every((l) => l === 'nchw')).toBe(true);
+  expect(kept.layouts, `layouts ${kept.layouts.join(' ')}`).toEqual(Array(6).fill(kept.layouts[0]));
+  return { kept, plain, ref, convLayout: kept.layouts[0]! };
+}
+
+const GRAD_NAMES = ['x', 'w1', 'w2', 'gamma', 'beta'];
+
 suite(`cpu backend: blocked activation layout${why}`, () => {
   for (const C of [3, 10, 24]) {
     it(`conv → bn → relu → add → conv → maxpool with ${C} channels: forward and backward match plain and ts`, () => {
-      const x = pair([2, 3, 8, 8]), w1 = pair([C, 3, 3, 3], 0.5), w2 = pair([C, C, 3, 3], 0.3);
-      const g = pair([C]), b = pair([C]), r = pair([2, C, 4, 4]);
-      const args = [x, w1, w2, g, b];
-      const ones = fromTypedArray(new Float32Array(C).fill(1), [1, C, 1, 1], { device: 'cpu', dtype: 'float32' });
-      const run = (dev: 'cpu' | 'ts', plain: Tensor | null) => {
-        for (const a of args) a[dev].grad = null;
-        const c = chain(x[dev], w1[dev], w2[dev], g[dev], b[dev], r[dev].detach(), plain);
-        c.out.backward();
-        return { out: c.out, layouts: c.layouts, grads: args.map((a) => a[dev].grad!) };
-      };
-      const kept = run('cpu', null);
-      const plain = run('cpu', ones);
-      const ref = run('ts', null);
-      // Forced plain really is plain; kept results stay in the conv's layout through the pooling.
-      expect(plain.layouts.every((l) => l === 'nchw')).toBe(true);
-      const convLayout = kept.layouts[0]!;
-      expect(kept.layouts, `layouts ${kept.layouts.join(' ')}`).toEqual(Array(6).fill(convLayout));
+      const { kept, plain, ref, convLayout } = chainRuns(C, 'float32');
       if (C % 8 === 0) expect(convLayout).not.toBe('nchw'); // what oneDNN picks for f32 on x86 with AVX2 or better
       expectClose(kept.out, plain.out, 1e-5, 'loss vs plain');
       expectClose(kept.out, ref.out, 1e-4, 'loss vs ts');
-      const names = ['x', 'w1', 'w2', 'gamma', 'beta'];
       kept.grads.forEach((gr, i) => {
         // Parameters' gradients come plain from their kernels; x's is a device copy of the
         // backward-data result and may keep that kernel's layout (reads are NCHW either way).
-        if (i > 0) expect(nativeLayout(gr), `grad ${names[i]} is plain`).toBe('nchw');
-        expectClose(gr, plain.grads[i]!, 1e-5, `grad ${names[i]} vs plain`);
-        expectClose(gr, ref.grads[i]!, 1e-4, `grad ${names[i]} vs ts`);
+        if (i > 0) expect(nativeLayout(gr), `grad ${GRAD_NAMES[i]} is plain`).toBe('nchw');
+        expectClose(gr, plain.grads[i]!, 1e-5, `grad ${GRAD_NAMES[i]} vs plain`);
+        expectClose(gr, ref.grads[i]!, 1e-4, `grad ${GRAD_NAMES[i]} vs ts`);
       });
     });
   }
@@ -118,30 +122,14 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
   // and gamma's and beta's gradients sum 128 such terms that partly cancel (6e-2 of the largest).
   for (const C of [10, 32]) {
     it(`bfloat16: the chain with ${C} channels keeps one layout and matches plain and ts`, () => {
-      const bf = 'bfloat16' as const;
-      const x = pair([2, 3, 8, 8], 1, bf), w1 = pair([C, 3, 3, 3], 0.5, bf), w2 = pair([C, C, 3, 3], 0.3, bf);
-      const g = pair([C], 1, bf), b = pair([C], 1, bf), r = pair([2, C, 4, 4], 1, bf);
-      const args = [x, w1, w2, g, b];
-      const ones = fromTypedArray(new Float32Array(C).fill(1), [1, C, 1, 1], { device: 'cpu', dtype: bf });
-      const run = (dev: 'cpu' | 'ts', plain: Tensor | null) => {
-        for (const a of args) a[dev].grad = null;
-        const c = chain(x[dev], w1[dev], w2[dev], g[dev], b[dev], r[dev].detach(), plain);
-        c.out.backward();
-        return { out: c.out, layouts: c.layouts, grads: args.map((a) => a[dev].grad!) };
-      };
-      const kept = run('cpu', null);
-      const plain = run('cpu', ones);
-      const ref = run('ts', null);
-      expect(plain.layouts.every((l) => l === 'nchw')).toBe(true);
-      const convLayout = kept.layouts[0]!;
-      expect(kept.layouts, `layouts ${kept.layouts.join(' ')}`).toEqual(Array(6).fill(convLayout));
+      const { kept, plain, ref, convLayout } = chainRuns(C, 'bfloat16');
       if (cpuHasBf16()) expect(convLayout).not.toBe('nchw');
       expectClose(kept.out, plain.out, 2e-2, 'loss vs plain');
       expectClose(kept.out, ref.out, 6e-2, 'loss vs ts');
-      ['x', 'w1', 'w2', 'gamma', 'beta'].forEach((name, i) => {
-        expect(kept.grads[i]!.dtype).toBe(bf);
-        expectClose(kept.grads[i]!, plain.grads[i]!, 2e-2, `grad ${name} vs plain`);
-        expectClose(kept.grads[i]!, ref.grads[i]!, 6e-2, `grad ${name} vs ts`);
+      kept.grads.forEach((gr, i) => {
+        expect(gr.dtype).toBe('bfloat16');
+        expectClose(gr, plain.grads[i]!, 2e-2, `grad ${GRAD_NAMES[i]} vs plain`);
+        expectClose(gr, ref.grads[i]!, 6e-2, `grad ${GRAD_NAMES[i]} vs ts`);
       });
     });
   }
