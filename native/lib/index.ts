@@ -74,8 +74,8 @@ export function setNumThreads(n: number): void {
 
 /**
  * Debug: the layout a 'cpu' tensor's native buffer holds: 'nchw', or oneDNN's blocked 'nChw16c'
- * ('nChw8c') for float32 and channels-last 'nhwc' for bfloat16, which conv, batch norm and
- * elementwise results keep between kernels. toArray and every
+ * ('nChw8c') or channels-last 'nhwc', which conv, batch norm and elementwise results keep between
+ * kernels. toArray and every
  * kernel without a blocked path see NCHW regardless.
  */
 export function nativeLayout(t: { buf: unknown; shape: readonly number[]; dtype: string }): string {

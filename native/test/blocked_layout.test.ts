@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  add, backends, batchNorm, conv2d, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
+  add, backends, batchNorm, conv2d, conv2dFused, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
   type MaxPool2dOptions, type Tensor,
 } from '@nodegrad/autograd';
 import { Conv2d, SGD } from '@nodegrad/nn';
@@ -133,6 +133,27 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
       });
     });
   }
+
+  // float32 inference: oneDNN's brgemm convolutions pick channels last; a bottleneck's fused
+  // convolutions (1x1 -> 3x3 -> 1x1 with the identity as residual) then run without a reorder
+  // between them, and max-pool keeps the layout too.
+  it('float32 inference: a fused bottleneck keeps one layout and matches ts', () => {
+    const C = 64, M = 32;
+    const x = pair([2, C, 6, 6]), w1 = pair([M, C, 1, 1], 0.2), w2 = pair([M, M, 3, 3], 0.1), w3 = pair([C, M, 1, 1], 0.2);
+    const b1 = pair([M]), b2 = pair([M]), b3 = pair([C]);
+    const run = (dev: 'cpu' | 'ts') => noGrad(() => {
+      const d = (t: { cpu: Tensor; ts: Tensor }) => t[dev].detach();
+      const h1 = conv2dFused(d(x), d(w1), d(b1), { relu: true });
+      const h2 = conv2dFused(h1, d(w2), d(b2), { padding: 1, relu: true });
+      const y = conv2dFused(h2, d(w3), d(b3), { residual: d(x), relu: true });
+      return [h1, h2, y, maxPool2d(y, 2)];
+    });
+    const got = run('cpu'), want = run('ts');
+    const layouts = got.slice(1).map((t) => nativeLayout(t));
+    expect(layouts, layouts.join(' ')).toEqual(Array(3).fill(nativeLayout(got[0]!)));
+    expect(nativeLayout(got[0]!)).not.toBe('nchw'); // nhwc with AVX-512 (brgconv), a blocked one otherwise
+    got.forEach((t, i) => expectClose(t, want[i]!, 1e-5, `output ${i}`));
+  });
 
   it('reads a blocked tensor back as NCHW, whole or through a view', () => {
     const x = pair([2, 5, 6, 6]), w = pair([20, 5, 3, 3]);

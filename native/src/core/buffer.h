@@ -56,7 +56,7 @@ struct Buffer {
   size_t bytes = 0;
   size_t numel = 0;
   DType dtype = DType::F32;
-  // The layout. 0: plain row-major. 8 or 16, or C (a half type: channels last): an
+  // The layout. 0: plain row-major. 8 or 16, or C (channels last): an
   // [N, C, H, W] tensor held in oneDNN's nChw{block}c (cpu/layout.h), as a 'cpu' convolution
   // produced it; `dims` is then its logical NCHW shape (a view's Raw may carry another shape over
   // the same buffer). Only the device's own kernels look at it: reads and every other kernel see

@@ -81,14 +81,13 @@ memory::desc actDesc(const memory::dims& dims, int block, DType dt) {
   return memory::desc(dims, onednn::dataType(dt), t);
 }
 
-// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw, and for a
-// half type nhwc as block C: what oneDNN's AMX and AVX512_BF16 kernels pick), else -1.
+// The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw, and nhwc as
+// block C: what oneDNN's brgemm kernels pick, AMX bf16 ones and float32 inference), else -1.
 int carriedBlock(const memory::desc& chosen, const memory::dims& dims, DType dt) {
   for (int b : {16, 8, 0}) {
     if (chosen == actDesc(dims, b, dt)) return b;
   }
-  const bool nhwc = isHalf(dt) && chosen == memory::desc(dims, onednn::dataType(dt), Tag::acdb);
-  return nhwc ? int(dims[1]) : -1;
+  return chosen == memory::desc(dims, onednn::dataType(dt), Tag::acdb) ? int(dims[1]) : -1;
 }
 
 // An activation input in the primitive's layout: itself when it already is (a conv output kept

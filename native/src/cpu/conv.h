@@ -1,7 +1,7 @@
 // 2-D convolution on oneDNN, NCHW input and OIHW weight (I = C / groups), in its three
 // directions: forward, backward-data (Conv2DBackpropInput) and backward-weights
 // (Conv2DBackpropFilter). oneDNN picks its own (blocked) layouts: activations arrive and leave in
-// nChw{8,16}c (or NHWC, for the half types) when that is the primitive's choice
+// nChw{8,16}c or NHWC when that is the primitive's choice
 // (cpu/layout.h), plain NCHW otherwise; weights arrive plain and their reordered copies are
 // cached on the weight's buffer for one generation. Every operand is of dtype dt: float32, or
 // bfloat16 (oneDNN's bf16 primitives, float32 accumulation, each result rounded once), or float16

@@ -4,8 +4,8 @@
 // elements broadcast over it. A plain float32 operand of that shape beside a blocked one is
 // blocked to match (one reorder either way, and the result stays blocked for the next conv; a
 // ResNet's identity shortcut after a plain max-pool is such a case). Otherwise every operand is
-// read plain. Kept results get their padding zeroed again. The same holds for the half types in
-// their channels-last layout.
+// read plain. Kept results get their padding zeroed again. The same holds for the half types, and
+// for channels-last layouts.
 #include <cmath>
 #include <type_traits>
 

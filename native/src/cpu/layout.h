@@ -1,9 +1,9 @@
 // The blocked activation layouts oneDNN's convolutions compute in, and the conversions to and from
 // plain NCHW. nChw{block}c holds channels in blocks of `block` (the last block zero-padded): 8 or
-// 16, or, for the half types, block == C, where oneDNN's bf16 convolutions on AMX compute in
-// channels-last: nChw{C}c is exactly NHWC, with no padding. Buffers keep
-// the layout between conv, batch norm, elementwise ops and pooling, so a ResNet step does not
-// reorder around every conv (issue 4 §2, issue 12); every other kernel sees plain data.
+// 16, or block == C, where oneDNN's brgemm convolutions (AMX bfloat16, float32 inference with
+// AVX-512) compute in channels-last: nChw{C}c is exactly NHWC, with no padding. Buffers keep the
+// layout between conv, batch norm, elementwise ops and pooling, so a ResNet step does not reorder
+// around every conv (issues 4, 12, 13); every other kernel sees plain data.
 #pragma once
 #include <cstddef>
 #include <cstdint>

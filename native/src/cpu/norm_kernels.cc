@@ -1,6 +1,6 @@
 // The 'cpu' batch norm kernels (KernelTable entries): the loops of cpu/batchnorm.cc over plain
 // (n, c) planes, or of cpu/batchnorm_blocked.cc when x is an activation a convolution left in
-// oneDNN's blocked layout (a half type's channels last included): y and dx then keep that layout
+// oneDNN's blocked layout (channels last included): y and dx then keep that layout
 // for the next conv or its backward, and a blocked half x is read as stored. Statistics are
 // accumulated in double; per-channel results are float32. A plain half x (and dy) is widened to
 // float32; y or dx is rounded once to x's type. Per-channel operands may be float32 or of x's type
