@@ -75,8 +75,7 @@ export function setNumThreads(n: number): void {
 /**
  * Debug: the layout a 'cpu' tensor's native buffer holds: 'nchw', or oneDNN's blocked 'nChw16c'
  * ('nChw8c') or channels-last 'nhwc', which conv, batch norm and elementwise results keep between
- * kernels. toArray and every
- * kernel without a blocked path see NCHW regardless.
+ * kernels. toArray and every kernel without a blocked path see NCHW regardless.
  */
 export function nativeLayout(t: { buf: unknown; shape: readonly number[]; dtype: string }): string {
   if (!addon) throw new Error(`nativeLayout: the native 'cpu' backend is unavailable: ${loaded.reason}`);

@@ -6,7 +6,6 @@
 // element and y or dx rounded once on store (statistics in double, coefficients in float32, as
 // for float32 input), so no float32 copy of the tensor is made.
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 #include "core/half.h"
@@ -34,17 +33,6 @@ std::vector<float> padded(const std::vector<float>& v, int64_t C, int block) {
   for (int64_t c = 0; c < C; c++) r[size_t(c)] = v[size_t(c)];
   return r;
 }
-
-// A computed value stored as T (rounded once for a half type).
-template <typename T>
-T store(float v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else return T(v);
-}
-
-DType dtypeOf(float*) { return DType::F32; }
-DType dtypeOf(BFloat16*) { return DType::BF16; }
-DType dtypeOf(Float16*) { return DType::F16; }
 
 }  // namespace
 
@@ -111,10 +99,10 @@ NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int bloc
     T* o = y + p * S * bl;
     for (int64_t i = 0; i < S; i++) {
 #pragma omp simd
-      for (int64_t j = 0; j < bl; j++) o[i * bl + j] = store<T>(float(a[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)]);
+      for (int64_t j = 0; j < bl; j++) o[i * bl + j] = T(float(a[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)]);
     }
   }
-  zeroBlockPadding({l.N, l.C, l.S, 1}, block, dtypeOf(y), y);  // 0 * a NaN in padding would not be 0
+  zeroBlockPadding({l.N, l.C, l.S, 1}, block, sizeof(T), y);  // 0 * a NaN in padding would not be 0
 }
 
 template <typename T>
@@ -169,11 +157,11 @@ NG_SIMD_CLONES void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLay
 #pragma omp simd
       for (int64_t j = 0; j < bl; j++) {
         const size_t c = size_t(c0 + j);
-        d[i * bl + j] = store<T>((float(g[i * bl + j]) - gmp[c] - (float(a[i * bl + j]) - m[c]) * kp[c]) * fp[c]);
+        d[i * bl + j] = T((float(g[i * bl + j]) - gmp[c] - (float(a[i * bl + j]) - m[c]) * kp[c]) * fp[c]);
       }
     }
   }
-  zeroBlockPadding({l.N, l.C, l.S, 1}, block, dtypeOf(dx), dx);
+  zeroBlockPadding({l.N, l.C, l.S, 1}, block, sizeof(T), dx);
 }
 
 #define NG_BN_BLOCKED(T)                                                                                            \

@@ -75,17 +75,11 @@ std::string key(const char* dir, const ConvGeom& g, DType dt) {
   return k;
 }
 
-// An activation's layout as a oneDNN descriptor (block 0: plain nchw; block C: nhwc).
-memory::desc actDesc(const memory::dims& dims, int block, DType dt) {
-  Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : block == 0 ? Tag::nchw : Tag::acdb;
-  return memory::desc(dims, onednn::dataType(dt), t);
-}
-
 // The block of `chosen` when it is a layout buffers can carry (nChw16c, nChw8c, nchw, and nhwc as
 // block C: what oneDNN's brgemm kernels pick, AMX bf16 ones and float32 inference), else -1.
 int carriedBlock(const memory::desc& chosen, const memory::dims& dims, DType dt) {
   for (int b : {16, 8, 0}) {
-    if (chosen == actDesc(dims, b, dt)) return b;
+    if (chosen == layoutDesc(dims, b, dt)) return b;
   }
   return chosen == memory::desc(dims, onednn::dataType(dt), Tag::acdb) ? int(dims[1]) : -1;
 }
@@ -95,7 +89,7 @@ int carriedBlock(const memory::desc& chosen, const memory::dims& dims, DType dt)
 memory actInput(const std::string& key, const memory::desc& chosen, const memory::dims& dims, DType dt, Act a,
                 std::unique_ptr<onednn::PoolBuffer>& hold) {
   auto r = onednn::cached<onednn::Reorder>(key + ",from" + std::to_string(a.block),
-                                           [&] { return onednn::Reorder::toChosen(actDesc(dims, a.block, dt), chosen); });
+                                           [&] { return onednn::Reorder::toChosen(layoutDesc(dims, a.block, dt), chosen); });
   return onednn::input(*r, a.data, hold);
 }
 
@@ -118,7 +112,7 @@ ActOutput actOutput(const std::string& key, const memory::desc& chosen, const me
     return o;
   }
   o.toPlain =
-      onednn::cached<onednn::Reorder>(key + ",toPlain", [&] { return onednn::Reorder::toPlain(chosen, actDesc(dims, 0, dt)); });
+      onednn::cached<onednn::Reorder>(key + ",toPlain", [&] { return onednn::Reorder::toPlain(chosen, layoutDesc(dims, 0, dt)); });
   o.mem = onednn::output(*o.toPlain, o.user, o.hold);
   return o;
 }

@@ -54,7 +54,7 @@ Tensor result(const Buffer* ref, const Shape& shape, DType dtype) {
 int64_t storedNumel(const Tensor& t) { return int64_t(t.buf->bytes / elementSize(t.dtype)); }
 
 void finishKept(const Buffer* ref, Tensor& out) {
-  if (ref) zeroBlockPadding(ref->dims, ref->block, out.dtype, out.buf->data);
+  if (ref) zeroBlockPadding(ref->dims, ref->block, elementSize(out.dtype), out.buf->data);
 }
 
 Tensor unaryKernel(UnaryOp op, const TensorRef& x) {

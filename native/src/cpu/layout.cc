@@ -13,12 +13,11 @@ size_t blockedNumel(const std::vector<int64_t>& dims, int block) {
   return size_t(dims[0] * paddedChannels(dims[1], block) * dims[2] * dims[3]);
 }
 
-void zeroBlockPadding(const std::vector<int64_t>& dims, int block, DType dt, void* data) {
+void zeroBlockPadding(const std::vector<int64_t>& dims, int block, size_t es, void* data) {
   const int64_t n = dims[0], c = dims[1], hw = dims[2] * dims[3];
   const int64_t cp = paddedChannels(c, block);
   if (cp == c || block == 0) return;
   const int64_t used = c - (cp - block);  // channels in the last block
-  const size_t es = elementSize(dt);      // all-zero bits are +0 in every float type
   for (int64_t i = 0; i < n; i++) {
     auto* last = static_cast<char*>(data) + size_t((i * cp + cp - block) * hw) * es;  // image i's last block
     for (int64_t s = 0; s < hw; s++) std::memset(last + size_t(s * block + used) * es, 0, size_t(block - used) * es);
@@ -26,15 +25,17 @@ void zeroBlockPadding(const std::vector<int64_t>& dims, int block, DType dt, voi
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
+dnnl::memory::desc layoutDesc(const std::vector<int64_t>& dims, int block, DType dt) {
+  using Tag = dnnl::memory::format_tag;
+  const Tag t = block == 16 ? Tag::aBcd16b : block == 8 ? Tag::aBcd8b : block == 0 ? Tag::nchw : Tag::acdb;
+  return dnnl::memory::desc(dims, onednn::dataType(dt), t);
+}
+
 namespace {
 
 void reorder(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst, bool toPlain) {
   using dnnl::memory;
-  const auto tag = block == 16 ? memory::format_tag::aBcd16b
-                   : block == 8 ? memory::format_tag::aBcd8b
-                                : memory::format_tag::acdb;  // block == C: channels last
-  memory::desc plain(dims, onednn::dataType(dt), memory::format_tag::nchw);
-  memory::desc blocked(dims, onednn::dataType(dt), tag);
+  const memory::desc plain = layoutDesc(dims, 0, dt), blocked = layoutDesc(dims, block, dt);
   std::string key = std::string(toPlain ? "layout_to_plain," : "layout_to_blocked,") + dtypeName(dt) + "," +
                     std::to_string(block);
   for (auto d : dims) key += "," + std::to_string(d);

@@ -23,6 +23,16 @@ void blockedToPlain(const std::vector<int64_t>& dims, int block, DType dt, const
 void plainToBlocked(const std::vector<int64_t>& dims, int block, DType dt, const void* src, void* dst);
 // Zeroes the padding channels of a blocked buffer: kept-layout kernels call it so that padding
 // is always zero (oneDNN's convolutions read it, and zero times a padded weight must stay zero).
-void zeroBlockPadding(const std::vector<int64_t>& dims, int block, DType dt, void* data);
+// `elementBytes`: the size of one element (all-zero bits are +0 in every float type).
+void zeroBlockPadding(const std::vector<int64_t>& dims, int block, size_t elementBytes, void* data);
 
 }  // namespace nodegrad::cpu
+
+#ifdef NODEGRAD_HAVE_ONEDNN
+#include <dnnl.hpp>
+
+namespace nodegrad::cpu {
+// A buffer's layout as a oneDNN descriptor: block 0 nchw, 8 or 16 nChw{block}c, C nhwc.
+dnnl::memory::desc layoutDesc(const std::vector<int64_t>& dims, int block, DType dt);
+}  // namespace nodegrad::cpu
+#endif

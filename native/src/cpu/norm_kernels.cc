@@ -32,12 +32,6 @@ Operand perChannel(const TensorRef& t) { return widened(t); }
 Operand input(const TensorRef& x) { return blockedAsIs(x) ? asStored(x) : widened(x); }
 const float* dataOf(const Operand& o) { return o.buf ? o.f32() : nullptr; }
 
-// Runs f with T = the element type of a blocked operand, as stored.
-template <typename F>
-void withElement(const Operand& o, F f) {
-  withFloatElement(o.buf->dtype, f);
-}
-
 // A float32 [C] result holding v (float or double).
 template <typename T>
 Tensor channelVector(const T* v, int64_t C) {
@@ -64,7 +58,9 @@ std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
   const BNLayout l = layoutOf(x);
   std::vector<double> mean, invstd;
   if (!xo.block()) batchNormStats(xo.f32(), l, eps, mean, invstd);
-  else withElement(xo, [&](auto* t) { batchNormStatsBlocked(xo.data<ElementOf<decltype(t)>>(), l, xo.block(), eps, mean, invstd); });
+  else withFloatElement(xo.buf->dtype, [&](auto* t) {
+    batchNormStatsBlocked(xo.data<ElementOf<decltype(t)>>(), l, xo.block(), eps, mean, invstd);
+  });
   return {channelVector(mean.data(), l.C), channelVector(invstd.data(), l.C)};
 }
 
@@ -81,7 +77,7 @@ Tensor elemtKernel(const TensorRef& x, const TensorRef* w, const TensorRef* b, c
     return narrowed(std::move(y), x.dtype);
   }
   Tensor y = newBlocked(x.shape, xo.block(), x.dtype);
-  withElement(xo, [&](auto* t) {
+  withFloatElement(xo.buf->dtype, [&](auto* t) {
     using T = ElementOf<decltype(t)>;
     batchNormApplyBlocked(xo.data<T>(), y.buf->as<T>(), l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
   });
@@ -105,7 +101,7 @@ BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, co
   const BNLayout l = layoutOf(x);
   std::vector<double> s, t;
   if (!xo.block()) batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), s, t);
-  else withElement(xo, [&](auto* e) {
+  else withFloatElement(xo.buf->dtype, [&](auto* e) {
     using T = ElementOf<decltype(e)>;
     batchNormBackwardReduceBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), s, t);
   });
@@ -129,7 +125,7 @@ Tensor backwardElemtKernel(const TensorRef& dy, const TensorRef& x, const Tensor
     return narrowed(std::move(dx), x.dtype);
   }
   Tensor dx = newBlocked(x.shape, xo.block(), x.dtype);
-  withElement(xo, [&](auto* e) {
+  withFloatElement(xo.buf->dtype, [&](auto* e) {
     using T = ElementOf<decltype(e)>;
     batchNormBackwardElemtBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), k, dx.buf->as<T>());
   });

@@ -32,12 +32,6 @@ struct Window {
   }
 };
 
-template <typename T>
-T store(float v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else return T(v);
-}
-
 }  // namespace
 
 template <typename T>
@@ -79,7 +73,7 @@ NG_SIMD_CLONES void maxPool2dBlocked(const T* x, T* y, double* indices, const Sh
           }
         }
         T* ob = o + (oh * OW + ow) * b;
-        for (int64_t k = 0; k < b; k++) ob[k] = store<T>(k < lanes ? best[k] : 0.f);
+        for (int64_t k = 0; k < b; k++) ob[k] = T(k < lanes ? best[k] : 0.f);
         for (int64_t k = 0; k < lanes; k++) io[k * OH * OW + oh * OW + ow] = double(at[k]);
       }
     }
