@@ -98,7 +98,6 @@ NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int bloc
     const T* a = x + p * S * bl;
     T* o = y + p * S * bl;
     for (int64_t i = 0; i < S; i++) {
-#pragma omp simd
       for (int64_t j = 0; j < bl; j++) o[i * bl + j] = T(float(a[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)]);
     }
   }
@@ -154,7 +153,6 @@ NG_SIMD_CLONES void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLay
     const T* a = x + p * S * bl;
     T* d = dx + p * S * bl;
     for (int64_t i = 0; i < S; i++) {
-#pragma omp simd
       for (int64_t j = 0; j < bl; j++) {
         const size_t c = size_t(c0 + j);
         d[i * bl + j] = T((float(g[i * bl + j]) - gmp[c] - (float(a[i * bl + j]) - m[c]) * kp[c]) * fp[c]);

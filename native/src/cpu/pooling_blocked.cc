@@ -109,7 +109,6 @@ NG_SIMD_CLONES bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* d
     }
     if constexpr (!std::is_same_v<T, float>) {
       T* out = dx + u * HW * b;
-#pragma omp simd
       for (int64_t i = 0; i < HW * b; i++) out[i] = T(d[i]);
     }
   }
