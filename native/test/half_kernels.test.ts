@@ -66,7 +66,7 @@ suite(`cpu half types: Cast to and from every dtype, bit-identical${skipReason}`
 
 const UNARY = ['Neg', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Abs', 'Sign', 'Relu', 'Sigmoid', 'Tanh'];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Maximum', 'Minimum', 'Equal', 'NotEqual', 'Less', 'LessEqual',
-  'Greater', 'GreaterEqual'];
+  'Greater', 'GreaterEqual', 'ReluBackward'];
 
 suite(`cpu half types: elementwise results are the float32 results rounded once, as on 'ts'${skipReason}`, () => {
   for (const dtype of HALVES) {

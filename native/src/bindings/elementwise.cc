@@ -1,4 +1,4 @@
-// Elementwise kernels: Neg ... Tanh (x), Add ... GreaterEqual (a, b), Where (cond, a, b),
+// Elementwise kernels: Neg ... Tanh (x), Add ... GreaterEqual and ReluBackward (a, b), Where (cond, a, b),
 // Clamp (x, min, max) and Cast (x, dtype).
 #include <utility>
 
@@ -25,7 +25,7 @@ constexpr BinaryName kBinary[] = {
     {"Add", BinaryOp::Add}, {"Sub", BinaryOp::Sub}, {"Mul", BinaryOp::Mul}, {"Div", BinaryOp::Div},
     {"Pow", BinaryOp::Pow}, {"Maximum", BinaryOp::Maximum}, {"Minimum", BinaryOp::Minimum},
     {"Equal", BinaryOp::Eq}, {"NotEqual", BinaryOp::Ne}, {"Less", BinaryOp::Lt}, {"LessEqual", BinaryOp::Le},
-    {"Greater", BinaryOp::Gt}, {"GreaterEqual", BinaryOp::Ge}};
+    {"Greater", BinaryOp::Gt}, {"GreaterEqual", BinaryOp::Ge}, {"ReluBackward", BinaryOp::ReluGrad}};
 
 void requireSameDType(const TensorRef& a, const TensorRef& b) {
   if (a.dtype != b.dtype) {

@@ -47,6 +47,8 @@ NG_HD T binary(T x, T y) {
   if constexpr (op == BinaryOp::Le) return T(x <= y);
   if constexpr (op == BinaryOp::Gt) return T(x > y);
   if constexpr (op == BinaryOp::Ge) return T(x >= y);
+  // x is the gradient, y relu's output: a zero output passes nothing, even an infinite gradient.
+  if constexpr (op == BinaryOp::ReluGrad) return y <= T(0) ? T(0) : x;
 }
 
 template <typename T>
@@ -87,4 +89,5 @@ NG_HD T clamp(T v, T lo, T hi) {
     case ::nodegrad::BinaryOp::Le: BODY(::nodegrad::BinaryOp::Le); break;             \
     case ::nodegrad::BinaryOp::Gt: BODY(::nodegrad::BinaryOp::Gt); break;             \
     case ::nodegrad::BinaryOp::Ge: BODY(::nodegrad::BinaryOp::Ge); break;             \
+    case ::nodegrad::BinaryOp::ReluGrad: BODY(::nodegrad::BinaryOp::ReluGrad); break; \
   }

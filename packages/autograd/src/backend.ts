@@ -72,6 +72,8 @@ export interface Kernels {
   /** Comparisons give 1 or 0 in the inputs' dtype (there is no bool dtype). */
   Equal: BinaryKernel; NotEqual: BinaryKernel; Less: BinaryKernel; LessEqual: BinaryKernel;
   Greater: BinaryKernel; GreaterEqual: BinaryKernel;
+  /** relu's backward, PyTorch's threshold_backward at 0: (dy, y) -> y <= 0 ? 0 : dy, y relu's output. */
+  ReluBackward: BinaryKernel;
   /** Broadcasting select: cond != 0 ? a : b. */
   Where: (cond: Raw, a: Raw, b: Raw) => Raw;
   Clamp: (x: Raw, min: number, max: number) => Raw;
@@ -211,7 +213,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Add: 'elementwise', Sub: 'elementwise', Mul: 'elementwise', Div: 'elementwise', Pow: 'elementwise',
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
-  Where: 'elementwise', Clamp: 'elementwise', Cast: 'cast',
+  ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Cast: 'cast',
   Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce',
   Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
   OneHot: 'movement',

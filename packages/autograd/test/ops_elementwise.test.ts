@@ -112,6 +112,13 @@ describe('unary functions', () => {
     clamp(x, -1, 1).sum().backward();
     expect(vals(x.grad!)).toEqual([1, 1, 1, 0]);
   });
+
+  it('relu passes no gradient where its output is 0, not even an infinite or NaN one, as PyTorch', () => {
+    // torch: relu(x).backward([inf, nan, 5, inf]) with x = [-1, 0, 2, 3] gives x.grad [0, 0, 5, inf].
+    const x = tensor([-1, 0, 2, 3], { dtype: 'float64', requiresGrad: true });
+    relu(x).backward(tensor([Infinity, NaN, 5, Infinity], { dtype: 'float64' }));
+    expect(vals(x.grad!)).toEqual([0, 0, 5, Infinity]);
+  });
 });
 
 describe('comparisons and where', () => {

@@ -4,8 +4,8 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './arith.js';
-import { greater, greaterEqual, lessEqual } from './compare.js';
-import { autocasting, checkFloat, kernels, wrap } from './util.js';
+import { greaterEqual, lessEqual } from './compare.js';
+import { autocasting, checkFloat, checkSame, kernels, wrap } from './util.js';
 
 type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign';
 
@@ -37,7 +37,30 @@ export const sqrt = unary('sqrt', 'Sqrt', 'output', (g, y) => div(g, mul(y, 2)))
 // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
 export const rsqrt = unary('rsqrt', 'Rsqrt', 'output', (g, y) => mul(g, mul(mul(y, mul(y, y)), -0.5)));
 export const abs = unary('abs', 'Abs', 'input', (g, x) => mul(g, sign(x)));
-export const relu = unary('relu', 'Relu', 'output', (g, y) => mul(g, greater(y, 0)));
+export const relu = unary('relu', 'Relu', 'output', (g, y) => reluBackward(g, y));
+
+const reluBackwardOp = defineOp({
+  name: 'reluBackward',
+  forward(ctx, g: Tensor, y: Tensor) {
+    checkSame('reluBackward', { grad: g, output: y });
+    ctx.save(y);
+    return wrap(kernels(g).ReluBackward(g, y), g);
+  },
+  backward(ctx, gg) {
+    // Linear in g with the same mask; its derivative in y is zero wherever it is defined.
+    const [y] = ctx.saved as [Tensor];
+    return [ctx.needsInputGrad[0] ? reluBackward(gg, y) : null, null];
+  },
+});
+
+/**
+ * relu's VJP from its output y: g where y > 0, else 0 (PyTorch's threshold_backward at 0). One
+ * kernel pass instead of a mask and a product, and a zero output passes no gradient at all, an
+ * infinite one included.
+ */
+export function reluBackward(g: Tensor, y: Tensor): Tensor {
+  return reluBackwardOp(g, y);
+}
 export const sigmoid = unary('sigmoid', 'Sigmoid', 'output', (g, y) => mul(g, mul(y, sub(1, y))));
 export const tanh = unary('tanh', 'Tanh', 'output', (g, y) => mul(g, sub(1, mul(y, y))));
 

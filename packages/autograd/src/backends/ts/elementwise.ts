@@ -52,7 +52,8 @@ const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / 
 export const elementwiseKernels: Pick<Kernels,
   'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Sign' | 'Relu' | 'Sigmoid' | 'Tanh' |
   'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow' | 'Maximum' | 'Minimum' |
-  'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual' | 'Where' | 'Clamp' | 'Cast'> = {
+  'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual' | 'ReluBackward' | 'Where' | 'Clamp' |
+  'Cast'> = {
   Neg: unary((v) => -v),
   Exp: unary(Math.exp),
   Log: unary(Math.log),
@@ -77,6 +78,7 @@ export const elementwiseKernels: Pick<Kernels,
   LessEqual: binary((a, b) => (a <= b ? 1 : 0)),
   Greater: binary((a, b) => (a > b ? 1 : 0)),
   GreaterEqual: binary((a, b) => (a >= b ? 1 : 0)),
+  ReluBackward: binary((g, y) => (y <= 0 ? 0 : g)),
   Where: where,
   Clamp: (x, lo, hi) => unary((v) => (v < lo ? lo : v > hi ? hi : v))(x),
   Cast: (x, dtype) => {
