@@ -23,13 +23,13 @@ export interface CaseSpec {
   /** 'train': forward + cross-entropy + backward + SGD(momentum 0.9) step; 'infer': no grad (nodegrad: fuseForInference). */
   mode: 'train' | 'infer';
   /**
-   * 'float32': everything in float32 (NCHW on both sides). 'bfloat16': mixed precision. Training
+   * 'float32': everything in float32 (nodegrad NCHW; the peers of peersFor). 'bfloat16': mixed precision. Training
    * under bfloat16 autocast (float32 parameters and optimizer; forward + loss in autocast, backward
    * outside); inference with nodegrad's fused model and input cast once to bfloat16, PyTorch under
    * no_grad + autocast; PyTorch's model and input in channels_last, its fastest CPU bf16 layout.
    */
   precision: Precision;
-  /** nodegrad/PyTorch throughput the issue asks for. */
+  /** nodegrad's throughput over the fastest peer's that the issues ask for (13 for float32, 12 for bfloat16). */
   target: number;
 }
 
@@ -43,19 +43,19 @@ export interface Schedule {
 const FLOAT32: readonly CaseSpec[] = [
   {
     id: 'A', group: 'A', title: 'ResNet-18, small-image stem, training step', arch: 'resnet18',
-    smallImageStem: true, numClasses: 10, batch: 32, size: 32, mode: 'train', precision: 'float32', target: 1.25,
+    smallImageStem: true, numClasses: 10, batch: 32, size: 32, mode: 'train', precision: 'float32', target: 1.3,
   },
   {
     id: 'B', group: 'B', title: 'ResNet-50, training step', arch: 'resnet50',
-    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'train', precision: 'float32', target: 1.5,
+    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'train', precision: 'float32', target: 1.3,
   },
   {
     id: 'C18', group: 'C', title: 'ResNet-18, inference', arch: 'resnet18',
-    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'infer', precision: 'float32', target: 1.5,
+    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'infer', precision: 'float32', target: 1.0,
   },
   {
     id: 'C50', group: 'C', title: 'ResNet-50, inference', arch: 'resnet50',
-    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'infer', precision: 'float32', target: 1.5,
+    smallImageStem: false, numClasses: 1000, batch: 8, size: 224, mode: 'infer', precision: 'float32', target: 1.0,
   },
 ];
 
@@ -72,6 +72,22 @@ export const CASES: readonly CaseSpec[] = [
     precision: 'bfloat16', target: BF16_TARGET,
   })),
 ];
+
+/**
+ * The peers a case is measured against, each a worker process of its own: PyTorch with NCHW and
+ * with channels-last model and input (its best eager CPU layout), and for float32 inference ONNX
+ * Runtime on the torchvision model exported to ONNX. bfloat16 cases: PyTorch channels-last.
+ */
+export type PeerId = 'torch' | 'torch-cl' | 'ort';
+
+export const PEER_LABELS: Record<PeerId, string> = {
+  torch: 'PyTorch NCHW', 'torch-cl': 'PyTorch channels-last', ort: 'ONNX Runtime',
+};
+
+export function peersFor(c: CaseSpec): PeerId[] {
+  if (c.precision === 'bfloat16') return ['torch-cl'];
+  return c.mode === 'infer' ? ['torch', 'torch-cl', 'ort'] : ['torch', 'torch-cl'];
+}
 
 /** The id of a case's float32 twin (itself for a float32 case). */
 export function float32Id(c: CaseSpec): string {

@@ -97,7 +97,7 @@ export async function alternateBlocks(sides: Worker[], schedule: Schedule, onRou
 }
 
 /** The /proc/cpuinfo flags that decide which low-precision kernels oneDNN can use. */
-export const CPU_FLAGS = ['avx512_bf16', 'amx_bf16', 'avx512_fp16'] as const;
+export const CPU_FLAGS = ['avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_fp16'] as const;
 export type CpuFlags = Record<(typeof CPU_FLAGS)[number], boolean>;
 
 export function cpuInfo(): { cpu: string; physicalCores: number | null; flags: CpuFlags } {

@@ -4,6 +4,9 @@
  * between the timed blocks that alternate with PyTorch's. The protocol is the one of
  * bench/torch_cases.py:
  *   {"cmd":"setup","case":CaseSpec}  -> {"ok":true,"params":n,"macs":forward MACs per image}
+ *                                       (optional "weights" (safetensors) and "input" (float32 NCHW
+ *                                       bytes): the exported model the inference peers run)
+ *   {"cmd":"output"}                 -> {"ok":true,"output":[logits of the set-up inference case]}
  *   {"cmd":"run","iters":k}          -> {"ok":true,"seconds":[per-iteration seconds]}
  *   {"cmd":"gemm","n":n,"reps":r}    -> {"ok":true,"seconds":[per-matmul seconds]}
  *   {"cmd":"info"}                   -> {"ok":true,"maxRssKB":peak resident set so far}
@@ -15,7 +18,9 @@ import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { autocast, backends, fromTypedArray, matmul, noGrad, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { describeBuild, getNumThreads, memoryStats, setNumThreads } from '@nodegrad/native';
-import { Conv2d, CrossEntropyLoss, Linear, SGD, fuseForInference, resnet18, resnet50, type Module } from '@nodegrad/nn';
+import {
+  Conv2d, CrossEntropyLoss, Linear, SGD, fuseForInference, parseSafetensors, resnet18, resnet50, type Module,
+} from '@nodegrad/nn';
 import type { CaseSpec } from './cases.js';
 
 const send = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -23,6 +28,14 @@ const maxRssKB = () => process.resourceUsage().maxRSS;
 
 /** A built case: one call runs one iteration. */
 let iteration: (() => void) | null = null;
+/** The inference case's logits, for the check against the peers' outputs. */
+let output: (() => number[]) | null = null;
+
+/** A file of little-endian float32 values. */
+function readFloat32(path: string): Float32Array {
+  const b = readFileSync(path);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
 
 /** Forward MACs per image of `model` on input `x`, counted by hooks on its Conv2d and Linear layers. */
 function countMacs(model: Module, x: Tensor): number {
@@ -42,10 +55,12 @@ function countMacs(model: Module, x: Tensor): number {
   return macs / x.shape[0]!;
 }
 
-function setup(c: CaseSpec): { params: number; macs: number } {
+function setup(c: CaseSpec, weights?: string, inputFile?: string): { params: number; macs: number } {
   const build = c.arch === 'resnet18' ? resnet18 : resnet50;
   const model = build({ numClasses: c.numClasses, smallImageStem: c.smallImageStem }).to('cpu');
-  const x = randn([c.batch, 3, c.size, c.size], { device: 'cpu' });
+  if (weights) model.loadStateDict(parseSafetensors(readFileSync(weights)).tensors);
+  const shape = [c.batch, 3, c.size, c.size];
+  const x = inputFile ? fromTypedArray(readFloat32(inputFile), shape, { device: 'cpu' }) : randn(shape, { device: 'cpu' });
   const labels = Float64Array.from({ length: c.batch }, () => Math.floor(Math.random() * c.numClasses));
   const y = fromTypedArray(labels, [c.batch], { dtype: 'int64', device: 'cpu' });
   const params = model.parameters().reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
@@ -88,6 +103,7 @@ function setup(c: CaseSpec): { params: number; macs: number } {
       x.dispose();
     }
     iteration = () => noGrad(() => tidy(() => { fused.call(input); }));
+    output = () => noGrad(() => tidy(() => Array.from((fused.call(input) as Tensor).to('float32').dataSync())));
   }
   return { params, macs };
 }
@@ -135,9 +151,14 @@ function hello(threads: number): object {
   };
 }
 
-function handle(msg: { cmd: string; case?: CaseSpec; iters?: number; n?: number; reps?: number }): object {
+function handle(msg: { cmd: string; case?: CaseSpec; weights?: string; input?: string; iters?: number; n?: number; reps?: number }):
+  object {
   switch (msg.cmd) {
-    case 'setup': return { ok: true, ...setup(msg.case!) };
+    case 'setup': return { ok: true, ...setup(msg.case!, msg.weights, msg.input) };
+    case 'output': {
+      if (!output) throw new Error('output: no inference case is set up');
+      return { ok: true, output: output() };
+    }
     case 'run': return { ok: true, seconds: run(msg.iters!) };
     case 'gemm': return { ok: true, seconds: gemm(msg.n!, msg.reps!) };
     case 'info': return { ok: true, maxRssKB: maxRssKB(), native: memoryStats() };

@@ -2,7 +2,7 @@
  * The benchmark's results as data, and their two renderings: a summary for the console and
  * docs/benchmarks.md.
  */
-import { BF16_TARGET, float32Id, type CaseSpec, type Schedule } from './cases.js';
+import { BF16_TARGET, PEER_LABELS, float32Id, type CaseSpec, type PeerId, type Schedule } from './cases.js';
 import { describeFlags, type CpuFlags } from './harness.js';
 import type { NativeMemory } from './worker_client.js';
 
@@ -12,13 +12,25 @@ export interface SideResult {
   median: number;
   best: number;
   params: number;
-  /** Forward MACs per image, counted by the worker's hooks. */
+  /** Forward MACs per image, counted by the worker's hooks (the architecture's count where it has none). */
   macs: number;
   /** Peak RSS after start-up (imports, before any model), and over the whole case. */
   startRssKB: number;
   maxRssKB: number;
   /** nodegrad only: native tensors alive and pooled at the end of the case. */
   native?: NativeMemory;
+}
+
+export interface PeerResult extends SideResult {
+  id: PeerId;
+  label: string;
+}
+
+/** One side's logits on the exported model and input, against PyTorch's. */
+export interface OutputCheck {
+  side: string;
+  maxAbsDiff: number;
+  maxAbsRef: number;
 }
 
 export interface CaseResult {
@@ -28,7 +40,8 @@ export interface CaseResult {
   flops: number;
   analyticMacs: number;
   nodegrad: SideResult;
-  torch: SideResult | null;
+  peers: PeerResult[];
+  checks: OutputCheck[];
 }
 
 /** A case that could not run, with the worker's message (e.g. a kernel missing in bfloat16). */
@@ -50,20 +63,30 @@ export interface BenchReport {
   threads: number;
   caseIds: string[];
   warnings: string[];
-  /** Why the PyTorch side did not run, or null when it did. */
-  torchSkipped: string | null;
+  /** Why each peer that did not run could not. */
+  skipped: Partial<Record<PeerId, string>>;
   machine: {
     cpu: string; logicalCpus: number; physicalCores: number | null; memGiB: number; kernel: string;
-    /** avx512_bf16, amx_bf16, avx512_fp16 in /proc/cpuinfo. */
+    /** avx512f, avx512_bf16, amx_bf16, avx512_fp16 in /proc/cpuinfo. */
     flags: CpuFlags;
   };
   versions: {
     node: string; nodegrad: string; onednn: string;
-    torch: string | null; torchvision: string | null; python: string | null; torchBlas: string | null;
+    torch: string | null; torchvision: string | null; python: string | null; torchBlas: string | null; ort: string | null;
   };
   gemm: { nodegrad: GemmResult; torch: GemmResult | null };
   cases: CaseResult[];
   failures: CaseFailure[];
+}
+
+export function compareOutputs(side: string, got: number[], want: number[]): OutputCheck {
+  if (got.length !== want.length) throw new Error(`bench: ${side} gave ${got.length} logits, PyTorch ${want.length}`);
+  let maxAbsDiff = 0, maxAbsRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxAbsDiff = Math.max(maxAbsDiff, Math.abs(got[i]! - want[i]!));
+    maxAbsRef = Math.max(maxAbsRef, Math.abs(want[i]!));
+  }
+  return { side, maxAbsDiff, maxAbsRef };
 }
 
 const imgPerSec = (c: CaseResult, s: SideResult, t = s.median) => c.spec.batch / t;
@@ -75,8 +98,20 @@ function peakGflops(r: BenchReport): number {
   return Math.max(r.gemm.nodegrad.gflops, r.gemm.torch?.gflops ?? 0);
 }
 
+/** The fastest peer of a case (by median), or null when none ran. */
+export function bestPeer(c: CaseResult): PeerResult | null {
+  return c.peers.reduce<PeerResult | null>((b, p) => (!b || p.median < b.median ? p : b), null);
+}
+
+/** nodegrad's throughput over the fastest peer's. */
 function ratio(c: CaseResult): number | null {
-  return c.torch ? c.torch.median / c.nodegrad.median : null;
+  const b = bestPeer(c);
+  return b ? b.median / c.nodegrad.median : null;
+}
+
+/** The lowest peak RSS among the peers. */
+function leanestPeerKB(c: CaseResult): number | null {
+  return c.peers.length ? Math.min(...c.peers.map((p) => p.maxRssKB)) : null;
 }
 
 /** nodegrad's bfloat16 speed over its float32 twin's, when that ran in the same invocation. */
@@ -93,7 +128,7 @@ function verdict(ok: boolean | null): string {
 function describeCase(s: CaseSpec): string {
   const what = s.mode === 'train'
     ? 'forward + cross-entropy + backward + SGD(momentum 0.9) step'
-    : 'inference (no grad; nodegrad on its fuseForInference copy, PyTorch in eval mode)';
+    : 'inference (no grad; nodegrad on its fuseForInference copy, PyTorch in eval mode, ONNX Runtime on the exported graph)';
   const precision = s.precision === 'float32'
     ? 'float32'
     : s.mode === 'train'
@@ -106,8 +141,9 @@ function describeCase(s: CaseSpec): string {
 export function caseLine(c: CaseResult, earlier: readonly CaseResult[] = []): string {
   const q = overFloat32(c, earlier);
   const ng = `nodegrad ${f(imgPerSec(c, c.nodegrad))} img/s${q === null ? '' : ` (${f(q)}x its float32)`}`;
-  if (!c.torch) return ng;
-  return `${ng}, PyTorch ${f(imgPerSec(c, c.torch))} img/s: ${f(ratio(c)!)}x (target >= ${c.spec.target})`;
+  const peers = c.peers.map((p) => `${p.label} ${f(imgPerSec(c, p))}`).join(', ');
+  const best = bestPeer(c);
+  return best ? `${ng}; ${peers} img/s: ${f(ratio(c)!)}x the best peer (target >= ${c.spec.target})` : ng;
 }
 
 /** A plain-text table for the terminal. */
@@ -119,24 +155,25 @@ export function consoleSummary(r: BenchReport): string {
       (r.gemm.torch ? `, PyTorch ${f(r.gemm.torch.gflops, 1)} GFLOP/s` : ''),
     `CPU flags: ${describeFlags(r.machine.flags)}`,
     '',
-    'case      side      img/s   best  ms/iter  GFLOP/s  %peak  peak RSS MiB',
+    'case      side                    img/s   best  ms/iter  GFLOP/s  %peak  peak RSS MiB',
   ];
   for (const c of r.cases) {
     const row = (label: string, s: SideResult, id: string) => {
       const gflops = c.flops / s.median / 1e9;
-      out.push(`${id.padEnd(9)} ${label.padEnd(8)} ${f(imgPerSec(c, s)).padStart(6)} ${f(imgPerSec(c, s, s.best)).padStart(6)} ` +
+      out.push(`${id.padEnd(9)} ${label.padEnd(22)} ${f(imgPerSec(c, s)).padStart(6)} ${f(imgPerSec(c, s, s.best)).padStart(6)} ` +
         `${f(s.median * 1e3, 0).padStart(8)} ${f(gflops, 1).padStart(8)} ${f(100 * gflops / peak, 0).padStart(6)} ` +
         `${mib(s.maxRssKB).padStart(13)}`);
     };
     row('nodegrad', c.nodegrad, c.spec.id);
-    if (c.torch) {
-      row('PyTorch', c.torch, '');
-      out.push(`          nodegrad/PyTorch ${f(ratio(c)!)} (target >= ${c.spec.target}: ${verdict(ratio(c)! >= c.spec.target)}), ` +
-        `peak RSS ${mib(c.nodegrad.maxRssKB)} vs ${mib(c.torch.maxRssKB)} MiB ` +
-        `(target <=: ${verdict(c.nodegrad.maxRssKB <= c.torch.maxRssKB)})`);
+    for (const p of c.peers) row(p.label, p, '');
+    const q = ratio(c), lean = leanestPeerKB(c);
+    if (q !== null && lean !== null) {
+      out.push(`          nodegrad/best peer (${bestPeer(c)!.label}) ${f(q)} (target >= ${c.spec.target}: ${verdict(q >= c.spec.target)}), ` +
+        `peak RSS ${mib(c.nodegrad.maxRssKB)} vs ${mib(lean)} MiB (target <=: ${verdict(c.nodegrad.maxRssKB <= lean)})`);
     }
-    const q = overFloat32(c, r.cases);
-    if (q !== null) out.push(`          nodegrad bfloat16/float32 ${f(q)}`);
+    for (const k of c.checks) out.push(`          ${k.side} logits vs PyTorch's: max |diff| ${k.maxAbsDiff.toExponential(2)}`);
+    const self = overFloat32(c, r.cases);
+    if (self !== null) out.push(`          nodegrad bfloat16/float32 ${f(self)}`);
   }
   for (const x of r.failures) out.push(`${x.spec.id.padEnd(9)} FAILED: ${firstLines(x.error, 3)}`);
   for (const w of r.warnings) out.push(`warning: ${w}`);
@@ -164,14 +201,16 @@ function caseSection(r: BenchReport, c: CaseResult): string[] {
     '| side | img/s (median) | img/s (best) | ms/iteration | GFLOP/s | of sgemm peak | peak RSS MiB | RSS after imports MiB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     sideRow(r, c, 'nodegrad', c.nodegrad),
+    ...c.peers.map((p) => sideRow(r, c, p.label, p)),
   ];
-  if (c.torch) {
-    const against = c.spec.precision === 'float32' ? '' : ' (both bfloat16)';
-    lines.push(sideRow(r, c, 'PyTorch', c.torch), '',
-      `nodegrad/PyTorch${against}: **${f(ratio(c)!)}x** (target >= ${c.spec.target}).`);
+  const q = ratio(c);
+  if (q !== null) lines.push('', `nodegrad over the fastest peer (${bestPeer(c)!.label}): **${f(q)}x** (target >= ${c.spec.target}).`);
+  if (c.checks.length) {
+    lines.push('', 'All sides ran the weights and input PyTorch exported; logits against PyTorch\'s (largest |logit| ' +
+      `${f(c.checks[0]!.maxAbsRef, 1)}): ${c.checks.map((k) => `${k.side} max |diff| ${k.maxAbsDiff.toExponential(2)}`).join(', ')}.`);
   }
-  const q = overFloat32(c, r.cases);
-  if (q !== null) lines.push('', `nodegrad bfloat16 against its own float32 (${float32Id(c.spec)}, this run): ${f(q)}x.`);
+  const self = overFloat32(c, r.cases);
+  if (self !== null) lines.push('', `nodegrad bfloat16 against its own float32 (${float32Id(c.spec)}, this run): ${f(self)}x.`);
   const n = c.nodegrad.native;
   if (n) {
     lines.push('', `nodegrad's native memory at the end of the case: ${n.liveHandles} live tensors holding ` +
@@ -180,12 +219,35 @@ function caseSection(r: BenchReport, c: CaseResult): string[] {
   return [...lines, ''];
 }
 
+const PEER_ORDER: PeerId[] = ['torch', 'torch-cl', 'ort'];
+
+/** Every case at a glance: img/s of each side, the ratio to the fastest peer, peak RSS. */
+function summaryTable(r: BenchReport): string[] {
+  const lines = [
+    `| case | precision | nodegrad | ${PEER_ORDER.map((id) => PEER_LABELS[id]).join(' | ')} | nodegrad / best peer | target | ` +
+      'peak RSS MiB: nodegrad / leanest peer |',
+    `|---|---|---:|${PEER_ORDER.map(() => '---:|').join('')}---:|---|---|`,
+  ];
+  for (const c of r.cases) {
+    const cell = (id: PeerId) => {
+      const p = c.peers.find((x) => x.id === id);
+      return p ? f(imgPerSec(c, p)) : '—';
+    };
+    const q = ratio(c), lean = leanestPeerKB(c);
+    lines.push(`| ${c.spec.id} | ${c.spec.precision} | ${f(imgPerSec(c, c.nodegrad))} | ${PEER_ORDER.map(cell).join(' | ')} | ` +
+      `${q === null ? 'n/a' : `**${f(q)}x**`} | >= ${c.spec.target}: ${verdict(q === null ? null : q >= c.spec.target)} | ` +
+      `${mib(c.nodegrad.maxRssKB)} / ${lean === null ? 'n/a' : mib(lean)}: ${verdict(lean === null ? null : c.nodegrad.maxRssKB <= lean)} |`);
+  }
+  for (const x of r.failures) lines.push(`| ${x.spec.id} | ${x.spec.precision} | failed (see "Failed cases") | | | | | | |`);
+  return lines;
+}
+
 /** docs/benchmarks.md. */
 export function markdownReport(r: BenchReport): string {
   const v = r.versions, m = r.machine, peak = peakGflops(r);
   const cores = m.physicalCores ? `${m.physicalCores} cores, ` : '';
   const lines = [
-    '# Benchmarks: nodegrad \'cpu\' against PyTorch',
+    '# Benchmarks: nodegrad \'cpu\' against PyTorch and ONNX Runtime',
     '',
     `Written by \`npm run bench\` (bench/resnet.ts) on ${r.date.slice(0, 16).replace('T', ' ')} UTC` +
       `${r.quick ? ', a **quick run** (`--quick`: fewer repeats, for development; not the figures to quote)' : ''}. ` +
@@ -195,36 +257,29 @@ export function markdownReport(r: BenchReport): string {
     '',
     `- CPU: ${m.cpu}, ${cores}${m.logicalCpus} logical CPUs; ${f(m.memGiB, 1)} GiB memory; Linux ${m.kernel}.`,
     `- Threads: ${r.threads} on each side (nodegrad \`setNumThreads(${r.threads})\`, PyTorch ` +
-      `\`torch.set_num_threads(${r.threads})\`, \`OMP_NUM_THREADS=${r.threads}\` for both).`,
+      `\`torch.set_num_threads(${r.threads})\`, ONNX Runtime \`intraOpNumThreads: ${r.threads}\`, \`OMP_NUM_THREADS=${r.threads}\` for all).`,
     `- CPU flags (/proc/cpuinfo): ${describeFlags(m.flags)}.`,
     `- nodegrad ${v.nodegrad} on Node ${v.node}, native 'cpu' backend, oneDNN ${v.onednn}.`,
     v.torch
       ? `- PyTorch ${v.torch}, torchvision ${v.torchvision}, Python ${v.python} (BLAS: ${v.torchBlas}; convolutions through its oneDNN).`
-      : `- PyTorch: not measured (${r.torchSkipped}).`,
+      : `- PyTorch: not measured (${r.skipped.torch}).`,
+    v.ort
+      ? `- ONNX Runtime: onnxruntime-node ${v.ort} (CPU execution provider, all graph optimizations), on the torchvision model ` +
+        'exported by `torch.onnx.export` (opset 17).'
+      : `- ONNX Runtime: not measured (${r.skipped.ort}).`,
     '',
-    '## Targets (issue 4)',
+    '## Summary',
     '',
-    '| case | precision | target | measured | |',
-    '|---|---|---|---:|---|',
-  ];
-  for (const c of r.cases) {
-    const q = ratio(c);
-    lines.push(`| ${c.spec.id} throughput | ${c.spec.precision} | nodegrad/PyTorch >= ${c.spec.target} | ${q === null ? 'n/a' : `${f(q)}x`} | ` +
-      `${verdict(q === null ? null : q >= c.spec.target)} |`);
-  }
-  for (const x of r.failures) {
-    lines.push(`| ${x.spec.id} | ${x.spec.precision} | nodegrad/PyTorch >= ${x.spec.target} | failed | see "Failed cases" |`);
-  }
-  for (const c of r.cases) {
-    const t = c.torch;
-    lines.push(`| ${c.spec.id} peak RSS | ${c.spec.precision} | <= PyTorch's | ${mib(c.nodegrad.maxRssKB)} vs ${t ? mib(t.maxRssKB) : 'n/a'} MiB | ` +
-      `${verdict(t ? c.nodegrad.maxRssKB <= t.maxRssKB : null)} |`);
-  }
-  lines.push(...bf16Table(r));
-  lines.push('', '## Peak sgemm', '',
+    'img/s per side (median); the ratio is against the fastest peer of each case. Targets: issue 13 for float32 ' +
+      '(training >= 1.3x, inference >= 1.0x), issue 12 for bfloat16 (>= 1.3x PyTorch\'s bf16 autocast); peak RSS <= the leanest peer\'s.',
+    '',
+    ...summaryTable(r),
+    ...bf16Table(r),
+    '', '## Peak sgemm', '',
     `A ${r.gemm.nodegrad.n}x${r.gemm.nodegrad.n}x${r.gemm.nodegrad.n} float32 matmul, 2n³ FLOPs, median of the timed calls.`,
     '', '| side | ms (median) | GFLOP/s |', '|---|---:|---:|',
-    `| nodegrad \`matmul\` on 'cpu' (oneDNN) | ${f(r.gemm.nodegrad.median * 1e3, 1)} | ${f(r.gemm.nodegrad.gflops, 1)} |`);
+    `| nodegrad \`matmul\` on 'cpu' (oneDNN) | ${f(r.gemm.nodegrad.median * 1e3, 1)} | ${f(r.gemm.nodegrad.gflops, 1)} |`,
+  ];
   if (r.gemm.torch) {
     lines.push(`| PyTorch \`torch.mm\` (BLAS: ${v.torchBlas}) | ${f(r.gemm.torch.median * 1e3, 1)} | ${f(r.gemm.torch.gflops, 1)} |`);
   }
@@ -240,27 +295,20 @@ export function markdownReport(r: BenchReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The bfloat16 cases at a glance: against PyTorch's bf16 autocast and against nodegrad's own float32. */
+/** The bfloat16 cases against nodegrad's own float32. */
 function bf16Table(r: BenchReport): string[] {
   const bf16 = r.cases.filter((c) => c.spec.precision === 'bfloat16');
-  const failed = r.failures.filter((x) => x.spec.precision === 'bfloat16');
-  if (!bf16.length && !failed.length) return [];
+  if (!bf16.length) return [];
   const lines = [
-    '', '## bfloat16 mixed precision', '',
-    `Goal: nodegrad/PyTorch >= ${BF16_TARGET} with both sides in bfloat16 (PyTorch: autocast, channels_last). ` +
-      '"vs float32": nodegrad bfloat16 img/s over nodegrad float32 img/s of the same case in this run.',
-    '',
-    '| case | precision | nodegrad img/s | PyTorch bf16 img/s | nodegrad/PyTorch | goal | nodegrad float32 img/s | vs float32 |',
-    '|---|---|---:|---:|---:|---|---:|---:|',
+    '', `bfloat16 mixed precision (goal >= ${BF16_TARGET}x PyTorch's bf16 autocast, channels-last) against nodegrad's own float32 ` +
+      'of the same case in this run:', '',
+    '| case | nodegrad bfloat16 img/s | nodegrad float32 img/s | bfloat16 / float32 |', '|---|---:|---:|---:|',
   ];
   for (const c of bf16) {
-    const q = ratio(c), twin = r.cases.find((o) => o.spec.id === float32Id(c.spec)), self = overFloat32(c, r.cases);
-    lines.push(`| ${c.spec.id} | ${c.spec.mode === 'train' ? 'bfloat16 autocast' : 'bfloat16'} | ` +
-      `${f(imgPerSec(c, c.nodegrad))} | ${c.torch ? f(imgPerSec(c, c.torch)) : 'n/a'} | ${q === null ? 'n/a' : `${f(q)}x`} | ` +
-      `${verdict(q === null ? null : q >= c.spec.target)} | ${twin ? f(imgPerSec(twin, twin.nodegrad)) : 'not run'} | ` +
+    const twin = r.cases.find((o) => o.spec.id === float32Id(c.spec)), self = overFloat32(c, r.cases);
+    lines.push(`| ${c.spec.id} | ${f(imgPerSec(c, c.nodegrad))} | ${twin ? f(imgPerSec(twin, twin.nodegrad)) : 'not run'} | ` +
       `${self === null ? 'n/a' : `${f(self)}x`} |`);
   }
-  for (const x of failed) lines.push(`| ${x.spec.id} | bfloat16 | failed: ${firstLines(x.error, 1).replace(/\|/g, '\\|')} | | | | | |`);
   return lines;
 }
 
@@ -269,14 +317,19 @@ function howMeasured(r: BenchReport): string[] {
   return [
     '## How it was measured',
     '',
-    '- One `npm run bench` runs both sides. Each side is a child process of its own (bench/nodegrad_cases.ts under',
-    '  `node --import tsx`, bench/torch_cases.py under Python), started afresh for each case and driven over',
-    '  JSON lines, so the model stays warm between timed blocks and each peak RSS is one side\'s on one case.',
-    '- Same architecture on both sides, random weights (not the same values); the input is one random',
-    '  normal batch and random integer labels, reused every iteration. The torch model is torchvision\'s; for case A',
+    '- One `npm run bench` runs every side. Each side is a child process of its own (bench/nodegrad_cases.ts and',
+    '  bench/ort_cases.ts under `node --import tsx`, bench/torch_cases.py under Python), started afresh for each case',
+    '  and driven over JSON lines, so the model stays warm between timed blocks and each peak RSS is one side\'s on one case.',
+    '  The peers come from the folder bench/peers.sh fills, outside the repository: a venv with PyTorch from PyPI and',
+    '  onnxruntime-node from npm.',
+    '- Same architecture on every side. Training: random weights (not the same values), one random normal batch and',
+    '  random integer labels, reused every iteration. float32 inference: PyTorch exports its eval model (batch-norm',
+    '  statistics and affine randomized) as ONNX, weights and an input; every side runs those, and the logits of',
+    '  nodegrad and ONNX Runtime are checked against PyTorch\'s. The torch model is torchvision\'s; for case A',
     '  its conv1 is replaced by a 3x3 stride-1 pad-1 conv without bias and its maxpool by Identity, which is',
-    '  nodegrad\'s `smallImageStem`. Parameter counts and hook-counted MACs are checked equal on both sides.',
-    '- float32 cases (A, B, C18, C50): everything in float32, NCHW on both sides. bfloat16 cases (*-bf16):',
+    '  nodegrad\'s `smallImageStem`. Parameter counts and hook-counted MACs are checked equal on nodegrad and PyTorch.',
+    '- float32 cases (A, B, C18, C50): everything in float32; nodegrad NCHW (its kernels pick their own blocked',
+    '  layouts), PyTorch once with NCHW and once with channels-last model and input. bfloat16 cases (*-bf16):',
     '  training runs forward + loss under autocast (nodegrad `autocast({ device: \'cpu\', dtype: \'bfloat16\' })`,',
     '  PyTorch `torch.autocast(\'cpu\', dtype=torch.bfloat16)`), backward outside it, parameters and SGD in',
     '  float32. Inference: nodegrad converts its fused model and the input to bfloat16 once, before timing',
@@ -287,13 +340,13 @@ function howMeasured(r: BenchReport): string[] {
     '  `model.eval()`; nodegrad runs `fuseForInference(model)`, its explicit inference copy (BatchNorm folded',
     '  into each conv, the ReLU and residual add in the conv\'s epilogue), which PyTorch does not do in eager mode.',
     `- Schedule per case (warm-up iterations + repeats x iterations per timed block): ${s}. The sides alternate`,
-    '  block by block (nodegrad, PyTorch, nodegrad, ...) so that other load on the machine hits both alike.',
+    '  block by block (nodegrad, each peer, nodegrad, ...) so that other load on the machine hits all alike.',
     '  A block\'s time is the mean of its iterations; the figure is the median over blocks, "best" the fastest block.',
     '- img/s = batch / seconds per iteration. GFLOP/s counts convolutions and the fc layer from the architecture',
     '  (bench/flops.ts): forward = 2 x MACs, a training step = 3 x forward.',
-    '- Peak RSS: `process.resourceUsage().maxRSS` (nodegrad) and `resource.getrusage(RUSAGE_SELF).ru_maxrss`',
+    '- Peak RSS: `process.resourceUsage().maxRSS` (nodegrad, ONNX Runtime) and `resource.getrusage(RUSAGE_SELF).ru_maxrss`',
     '  (PyTorch) at the end of the case. "After imports" is the same figure before any model was built:',
-    '  Node with V8 and tsx on one side, CPython with torch and torchvision on the other.',
+    '  Node with V8 and tsx (and onnxruntime-node), or CPython with torch and torchvision.',
     '',
     ...COMPARING,
   ];

@@ -1,6 +1,8 @@
 """PyTorch's side of `npm run bench`: a child process driven by bench/resnet.ts over JSON lines,
 speaking the protocol of bench/nodegrad_cases.ts (setup / run / gemm / info / exit), so torch stays
-warm between the timed blocks that alternate with nodegrad's and its peak RSS is its own.
+warm between the timed blocks that alternate with nodegrad's and its peak RSS is its own. setup's
+"memoryFormat" picks NCHW ("contiguous") or "channels_last" for model and input; "export" writes a
+case's inference model for the other peers (ONNX, weights, input) and answers torch's output on it.
 
     /usr/bin/python3 bench/torch_cases.py <threads>
 
@@ -64,16 +66,63 @@ def count_macs(model, x):
     return macs[0] // x.shape[0]
 
 
-def setup(case):
+def write_safetensors(path, tensors):
+    """The safetensors format (an 8-byte header length, a JSON header, the raw little-endian data),
+    written here so that the peers' venv needs no safetensors package."""
+    kinds = {torch.float32: "F32", torch.int64: "I64"}
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().cpu().numpy().tobytes()
+        header[name] = {"dtype": kinds[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def export(case, folder):
+    """The case's model in eval mode, with batch-norm statistics and affine made non-trivial (so
+    folding them is checked), as model.onnx (opset 17, TorchScript exporter), weights.pt and
+    weights.safetensors; a random input as input.bin (float32, NCHW). Answers torch's output."""
+    torch.manual_seed(0)
+    model = build(case).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+        x = torch.randn(case["batch"], 3, case["size"], case["size"])
+        out = model(x)
+        torch.onnx.export(model, (x,), f"{folder}/model.onnx", opset_version=17, dynamo=False,
+                          input_names=["input"], output_names=["logits"])
+    torch.save(model.state_dict(), f"{folder}/weights.pt")
+    write_safetensors(f"{folder}/weights.safetensors", model.state_dict())
+    with open(f"{folder}/input.bin", "wb") as f:
+        f.write(x.numpy().tobytes())
+    return {"output": out.flatten().tolist()}
+
+
+def setup(case, memory_format, weights=None, input_path=None):
     model = build(case)
     x = torch.randn(case["batch"], 3, case["size"], case["size"], dtype=torch.float32)
+    if weights:
+        model.load_state_dict(torch.load(weights))
+    if input_path:
+        with open(input_path, "rb") as f:
+            x = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(x.shape)
     y = torch.randint(0, case["numClasses"], (case["batch"],))
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model, x)
     bf16 = case.get("precision", "float32") == "bfloat16"
-    if bf16:
-        # PyTorch's best CPU bf16 configuration: channels_last model and input (oneDNN's blocked
-        # NHWC kernels, no reorders), autocast around forward (+ loss); float32 cases stay NCHW.
+    if memory_format == "channels_last":
+        # oneDNN's NHWC kernels without reorders: PyTorch's fastest CPU layout, in bf16 above all.
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
 
@@ -132,7 +181,9 @@ def gemm(n, reps):
 def handle(msg):
     cmd = msg["cmd"]
     if cmd == "setup":
-        return {"ok": True, **setup(msg["case"])}
+        return {"ok": True, **setup(msg["case"], msg.get("memoryFormat", "contiguous"), msg.get("weights"), msg.get("input"))}
+    if cmd == "export":
+        return {"ok": True, **export(msg["case"], msg["folder"])}
     if cmd == "run":
         return {"ok": True, "seconds": run(msg["iters"])}
     if cmd == "gemm":
