@@ -12,23 +12,25 @@ import { CliError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 
 export const BENCH_FLAGS: FlagSpecs = {
   quick: { type: 'bool', help: 'fewer warm-up and timed repeats (about a third of the time; noisier numbers)' },
-  cases: { type: 'string', help: 'comma-separated cases: A, B, C (= C18 + C50), C18, C50 (default A,B,C)', placeholder: 'A,B,C' },
+  cases: { type: 'string', help: 'comma-separated cases: A, B, C (= C18 + C50), C18, C50, BF16 (default A,B,C,BF16)', placeholder: 'A,B,C' },
   threads: { type: 'int', min: 1, help: 'threads for each side (default: all logical cores)' },
   gemm: { type: 'int', min: 1, help: 'size N of the N^3 float32 matmul measured as peak GEMM (default 1024)' },
-  python: { type: 'string', help: 'the Python with PyTorch for the comparison side (default /usr/bin/python3)', placeholder: 'PATH' },
+  peers: { type: 'string', help: 'the folder bench/peers.sh fills with PyTorch and ONNX Runtime (default ~/.cache/nodegrad-peers)', placeholder: 'DIR' },
+  python: { type: 'string', help: "the Python with PyTorch (default: the peers' venv, else /usr/bin/python3)", placeholder: 'PATH' },
   out: { type: 'string', help: 'where to write the Markdown report (default ./bench-report.md)', placeholder: 'FILE' },
 };
 
-export const BENCH_HELP = `nodegrad bench: nodegrad's native 'cpu' backend against PyTorch on ResNets
+export const BENCH_HELP = `nodegrad bench: nodegrad's native 'cpu' backend against PyTorch and ONNX Runtime on ResNets
 
 Runs the benchmark of the repository (bench/resnet.ts, the one \`npm run bench\` runs):
   A    ResNet-18, small-image stem, training step, batch 32 of 3x32x32
   B    ResNet-50, training step, batch 8 of 3x224x224
   C18  ResNet-18, inference, batch 8 of 3x224x224
   C50  ResNet-50, inference, batch 8 of 3x224x224
-plus a peak-sgemm measurement. Each side (nodegrad, and PyTorch where \`import torch\` works)
-runs in a fresh child process per case with the same thread count; timed blocks alternate
-between the sides. It prints per-case times, images/s, GFLOP/s and the ratio to PyTorch, peak
+and their bfloat16 twins (BF16), plus a peak-sgemm measurement. Each side (nodegrad; PyTorch
+NCHW and channels-last; ONNX Runtime for float32 inference; peers from bench/peers.sh) runs in a
+fresh child process per case with the same thread count; timed blocks alternate between the
+sides. It prints per-case times, images/s, GFLOP/s and the ratio to the fastest peer, peak
 memory, and writes a Markdown report. The full run takes several minutes on a 2-core machine;
 --quick about a third of that. Needs the source checkout (bench/ is not in the npm packages).
 
@@ -57,7 +59,7 @@ export interface BenchInvocation {
 export function benchInvocation(flags: Record<string, unknown>, root: string, cwd = process.cwd()): BenchInvocation {
   const args = ['--import', 'tsx', join(root, 'bench', 'resnet.ts')];
   if (flags.quick === true) args.push('--quick');
-  for (const name of ['cases', 'threads', 'gemm', 'python'] as const) {
+  for (const name of ['cases', 'threads', 'gemm', 'peers', 'python'] as const) {
     if (flags[name] !== undefined) args.push(`--${name}`, String(flags[name]));
   }
   args.push('--out', resolve(cwd, typeof flags.out === 'string' ? flags.out : 'bench-report.md'));
