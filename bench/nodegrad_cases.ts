@@ -58,7 +58,12 @@ function countMacs(model: Module, x: Tensor): number {
 function setup(c: CaseSpec, weights?: string, inputFile?: string): { params: number; macs: number } {
   const build = c.arch === 'resnet18' ? resnet18 : resnet50;
   const model = build({ numClasses: c.numClasses, smallImageStem: c.smallImageStem }).to('cpu');
-  if (weights) model.loadStateDict(parseSafetensors(readFileSync(weights)).tensors);
+  if (weights) {
+    // The file's tensors are copies: freed at once, so they do not count into the case's peak RSS.
+    const { tensors } = parseSafetensors(readFileSync(weights));
+    model.loadStateDict(tensors);
+    for (const t of Object.values(tensors)) t.dispose();
+  }
   const shape = [c.batch, 3, c.size, c.size];
   const x = inputFile ? fromTypedArray(readFloat32(inputFile), shape, { device: 'cpu' }) : randn(shape, { device: 'cpu' });
   const labels = Float64Array.from({ length: c.batch }, () => Math.floor(Math.random() * c.numClasses));
