@@ -64,6 +64,15 @@ export function memoryStats(): MemoryStats {
 }
 
 /**
+ * Gives the buffers the 'cpu' pool keeps for reuse back to the system, as torch.cuda.empty_cache()
+ * does on a GPU: after a one-time phase (loading, fusing) whose freed tensors the steady state will
+ * not reuse, so they stop counting into the process's memory.
+ */
+export function emptyCache(): void {
+  addon?.cpu.trimPool();
+}
+
+/**
  * Fixes the kernels' thread count; must run before the first conv or matmul creates a primitive
  * (oneDNN sizes its work for the threads at creation). Defaults to OMP_NUM_THREADS.
  */

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { backends, cachedScalarCount, crossEntropy, manualSeed, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
 import { SGD, resnet18 } from '@nodegrad/nn';
-import { memoryStats } from '@nodegrad/native';
+import { emptyCache, memoryStats } from '@nodegrad/native';
 
 const cpu = backends().find((b) => b.name === 'cpu');
 const suite = cpu?.available ? describe : describe.skip;
@@ -61,6 +61,19 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
       // gradients (several times larger) are gone by the time backward returns.
       expect(grown).toBe(bytes(model.parameters()) + 4);
     });
+  });
+
+  it('emptyCache gives the pooled buffers back and keeps the live ones', () => {
+    const kept = randn([1000], { device: 'cpu' });
+    const values = Array.from(kept.dataSync());
+    randn([300, 1000], { device: 'cpu' }).dispose();
+    expect(memoryStats().poolCachedBytes).toBeGreaterThanOrEqual(300 * 1000 * 4);
+    const live = memoryStats().liveBytes;
+    emptyCache();
+    expect(memoryStats().poolCachedBytes).toBe(0);
+    expect(memoryStats().liveBytes).toBe(live);
+    emptyCache();  // twice is harmless
+    expect(Array.from(kept.dataSync())).toEqual(values);
   });
 
   it('a tensor freed by tidy says so when used', () => {
