@@ -47,7 +47,8 @@ async function setup(ort: Ort, c: CaseSpec, model: string, input: string): Promi
     graphOptimizationLevel: 'all', executionMode: 'sequential', intraOpNumThreads: threads, interOpNumThreads: 1,
   });
   const bytes = readFileSync(input);
-  const x = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  // A copy: a view would need the file's bytes at a 4-byte-aligned offset of their ArrayBuffer.
+  const x = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   feeds = { input: new ort.Tensor('float32', x, [c.batch, 3, c.size, c.size]) };
   return { params: null, macs: null };
 }

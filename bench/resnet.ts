@@ -105,8 +105,7 @@ async function exportModel(spec: CaseSpec): Promise<Exported> {
   const folder = mkdtempSync(join(tmpdir(), `nodegrad-bench-${spec.id}-`));
   const th = mustStart(await startPeer('torch'), 'PyTorch exporter');
   try {
-    const reply = await th.request({ cmd: 'export', case: spec, folder }) as Reply & { output: number[] };
-    return { folder, output: reply.output };
+    return { folder, output: (await th.request({ cmd: 'export', case: spec, folder })).output! };
   } finally {
     await th.close();
   }
@@ -122,7 +121,7 @@ function setupMessage(id: PeerId | 'nodegrad', spec: CaseSpec, ex: Exported | nu
 async function runCase(spec: CaseSpec, available: PeerId[], warnings: string[], earlier: CaseResult[]): Promise<CaseResult> {
   // ONNX Runtime runs the model PyTorch exports; every side of such a case then runs those weights
   // and that input, so their outputs can be compared.
-  const ids = peersFor(spec).filter((id) => available.includes(id) && (id !== 'ort' || available.includes('torch')));
+  const ids = peersFor(spec).filter((id) => available.includes(id));
   const exported = ids.includes('ort') ? await exportModel(spec) : null;
   const sides: Worker[] = [];
   try {
@@ -165,8 +164,7 @@ async function measureCase(spec: CaseSpec, sides: Worker[], ids: PeerId[], ex: E
   if (ex) {
     for (const [i, w] of sides.entries()) {
       if (i > 0 && ids[i - 1] !== 'ort') continue;  // the PyTorch sides run the exporter's model as is
-      const { output } = await w.request({ cmd: 'output' }) as Reply & { output: number[] };
-      const check = compareOutputs(w.name, output, ex.output);
+      const check = compareOutputs(w.name, (await w.request({ cmd: 'output' })).output!, ex.output);
       checks.push(check);
       if (check.maxAbsDiff > 1e-3 * check.maxAbsRef) warnings.push(`${spec.id}: ${w.name}'s logits differ from PyTorch's by up to ${check.maxAbsDiff}`);
     }

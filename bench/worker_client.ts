@@ -23,6 +23,8 @@ export interface Reply {
   params?: number;
   macs?: number;
   maxRssKB?: number;
+  /** Logits of an inference case (output), or PyTorch's on the model it exported (export). */
+  output?: number[];
   /** nodegrad's memoryStats() at the time of an info request. */
   native?: NativeMemory;
 }
