@@ -25,7 +25,8 @@ NG_HD T unary(T v) {
   if constexpr (op == UnaryOp::Rsqrt) return T(1) / sqrt(v);
   if constexpr (op == UnaryOp::Abs) return fabs(v);
   if constexpr (op == UnaryOp::Sign) return T((v > 0) - (v < 0));
-  if constexpr (op == UnaryOp::Relu) return v > 0 ? v : T(0);
+  // As PyTorch: NaN passes through (a NaN must not vanish into a 0), and -0 stays -0.
+  if constexpr (op == UnaryOp::Relu) return v < 0 ? T(0) : v;
   // Each branch exponentiates a non-positive number, so neither overflows.
   if constexpr (op == UnaryOp::Sigmoid) return v >= 0 ? T(1) / (T(1) + exp(-v)) : exp(v) / (T(1) + exp(v));
   if constexpr (op == UnaryOp::Tanh) return tanh(v);

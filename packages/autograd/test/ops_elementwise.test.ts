@@ -4,7 +4,7 @@ import {
   maximum, minimum, mul, ne, neg, pow, randn, relu, rsqrt, sigmoid, sqrt, sub, tanh, tensor, where, type Tensor,
   type TensorLike,
 } from '@nodegrad/autograd';
-import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
+import { describeBackends, gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
 /**
  * A float64 leaf of standard normal samples, nudged at least `gap` away from each point in
@@ -118,6 +118,22 @@ describe('unary functions', () => {
     const x = tensor([-1, 0, 2, 3], { dtype: 'float64', requiresGrad: true });
     relu(x).backward(tensor([Infinity, NaN, 5, Infinity], { dtype: 'float64' }));
     expect(vals(x.grad!)).toEqual([0, 0, 5, Infinity]);
+  });
+
+});
+
+describeBackends(describe, 'relu at NaN, -0 and infinities', (device) => {
+  it('keeps NaN and -0, as PyTorch: a NaN does not turn into a finite 0', () => {
+    // torch 2.15: relu([nan, -1, -0., 2, inf, -inf]) gives [nan, 0, -0., 2, inf, 0]; backward of ones gives [1, 0, 0, 1, 1, 0].
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tensor([NaN, -1, -0, 2, Infinity, -Infinity], { dtype, device, requiresGrad: true });
+      const y = relu(x);
+      const got = vals(y);
+      expect(got).toEqual([NaN, 0, -0, 2, Infinity, 0]);
+      expect([Object.is(got[1], 0), Object.is(got[2], -0)]).toEqual([true, true]);
+      y.backward(tensor([1, 1, 1, 1, 1, 1], { dtype, device }));
+      expect(vals(x.grad!)).toEqual([1, 0, 0, 1, 1, 0]);
+    }
   });
 });
 

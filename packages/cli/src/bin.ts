@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `nodegrad` command: dispatches to src/commands/*; expected errors become messages and exit codes. */
+/** The `nodegrad` command: dispatches to src/commands/*; expected errors become one-line messages and exit codes. */
 import { CliError, UsageError } from './args.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: readonly string[]) => number | Promise<number>> }> = {
@@ -15,11 +15,27 @@ const USAGE = `usage: nodegrad <command> [flags]
 commands:
 ${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`).join('\n')}
 
-Run 'nodegrad <command> --help' for a command's flags.`;
+Run 'nodegrad <command> --help' for a command's flags. With --verbose, an expected error
+(a bad file, a folder that cannot be written) also prints its stack trace.`;
+
+/** Node's errors of the file system and the machine: the user's to fix, not a bug of ours. */
+const SYSTEM_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'EMFILE', 'ENFILE', 'EIO']);
+
+/** The exit code of an expected failure (a file's or the machine's problem), or null for a bug. */
+function expectedFailure(e: unknown): 1 | 2 | null {
+  if (e instanceof UsageError) return 2;
+  if (e instanceof CliError) return 1;
+  if (!(e instanceof Error)) return null;
+  // By name: the data and nn packages are not loaded to print an error.
+  if (e.name === 'DataError' || e.name === 'SafetensorsError') return 1;
+  const code = (e as NodeJS.ErrnoException).code;
+  return code !== undefined && SYSTEM_CODES.has(code) && (e as NodeJS.ErrnoException).syscall !== undefined ? 1 : null;
+}
 
 /** Runs the command line `argv` (without node and the script); returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv.filter((a) => a !== '--verbose');
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(USAGE);
     return name === undefined ? 2 : 0;
@@ -32,15 +48,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await (await cmd.load())(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`nodegrad ${e.command}: ${e.message}\nRun 'nodegrad ${e.command} --help' for usage.`);
-      return 2;
-    }
-    if (e instanceof CliError) {
-      console.error(e.message.startsWith('nodegrad ') ? e.message : `nodegrad ${name}: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    // Expected failures are one line (and exit 1, or 2 for usage); a bug keeps its stack trace.
+    const code = expectedFailure(e);
+    if (code === null) throw e;
+    const err = e as Error;
+    if (err instanceof UsageError) console.error(`nodegrad ${err.command}: ${err.message}\nRun 'nodegrad ${err.command} --help' for usage.`);
+    else console.error(err.message.startsWith('nodegrad ') ? err.message : `nodegrad ${name}: ${err.message}`);
+    if (verbose) console.error(err.stack);
+    return code;
   }
 }
 

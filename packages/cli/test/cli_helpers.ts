@@ -19,15 +19,18 @@ export interface Result { code: number | null; signal: NodeJS.Signals | null; st
  * SIGKILL reaches the process that trains). One OpenMP thread: results are then reproducible
  * bit for bit, and the test does not oversubscribe the cores.
  */
-export function start(args: readonly string[]): ChildProcess {
+export function start(args: readonly string[], as?: { uid: number; gid: number }): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
-    cwd: REPO, env: { ...process.env, OMP_NUM_THREADS: '1', NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO, env: { ...process.env, OMP_NUM_THREADS: '1', NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'], ...as,
   });
 }
 
-/** Runs to the end; `onStdout` sees the output as it arrives (to kill the run at a chosen point). */
-export function runCli(args: readonly string[], onStdout?: (all: string, child: ChildProcess) => void): Promise<Result> {
-  const child = start(args);
+/**
+ * Runs to the end; `onStdout` sees the output as it arrives (to kill the run at a chosen point).
+ * `as`: another user to run as (a root test process can only see a permission error that way).
+ */
+export function runCli(args: readonly string[], onStdout?: (all: string, child: ChildProcess) => void, as?: { uid: number; gid: number }): Promise<Result> {
+  const child = start(args, as);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); onStdout?.(stdout, child); });

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveTransform, type Transform, type TransformOption, type TransformSpec } from './transforms.js';
-import { checkIndex, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
+import { checkIndex, DataError, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
 import { makeWorkerSpec } from './worker_spec.js';
 
 const SIDE = 32;
@@ -40,17 +40,17 @@ export class Cifar10Dataset implements Dataset {
   constructor(readonly dir: string, readonly split: 'train' | 'test', private readonly opts: Cifar10Options = {}) {
     const files = cifar10Files(split);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-      throw new Error(`cifar10: folder ${dir} does not exist (expected ${files.join(', ')} in it)`);
+      throw new DataError(`cifar10: folder ${dir} does not exist (expected ${files.join(', ')} in it)`);
     }
     const parts = files.map((name) => {
       const file = join(dir, name);
-      if (!existsSync(file)) throw new Error(`cifar10: missing file ${file} (the '${split}' split needs ${files.join(', ')})`);
+      if (!existsSync(file)) throw new DataError(`cifar10: missing file ${file} (the '${split}' split needs ${files.join(', ')})`);
       const buf = readFileSync(file);
       if (buf.length === 0 || buf.length % RECORD !== 0) {
-        throw new Error(`cifar10: ${file} has ${buf.length} bytes, not a multiple of ${RECORD} (1 label byte + ${IMAGE_BYTES} pixel bytes per image)`);
+        throw new DataError(`cifar10: ${file} has ${buf.length} bytes, not a multiple of ${RECORD} (1 label byte + ${IMAGE_BYTES} pixel bytes per image)`);
       }
       for (let r = 0; r < buf.length; r += RECORD) {
-        if (buf[r]! > 9) throw new Error(`cifar10: ${file} record ${r / RECORD} has label ${buf[r]}, not 0..9`);
+        if (buf[r]! > 9) throw new DataError(`cifar10: ${file} record ${r / RECORD} has label ${buf[r]}, not 0..9`);
       }
       return buf;
     });

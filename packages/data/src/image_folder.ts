@@ -9,8 +9,9 @@ import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { fromHwcBytes } from './image_ops.js';
+import { imageFileProblem } from './image_scan.js';
 import { resolveTransform, type Transform, type TransformOption, type TransformSpec } from './transforms.js';
-import { checkIndex, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
+import { checkIndex, DataError, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
 import { makeWorkerSpec } from './worker_spec.js';
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
@@ -20,6 +21,18 @@ export interface ImageFolderOptions {
   /** Resize every image to [height, width] while decoding (sharp, linear kernel, aspect not kept). */
   size?: [number, number];
   transform?: TransformOption;
+  /**
+   * What `load` does with a file that fails the scan (a truncated or non-image file with an image
+   * extension, see image_scan.ts): leave it out and list it in `skipped`, or throw a DataError
+   * naming every such file ('fail', the default).
+   */
+  onBadImage?: 'skip' | 'fail';
+}
+
+/** A file `load` left out, and why. */
+export interface SkippedFile {
+  path: string;
+  problem: string;
 }
 
 /** One file of the folder and its class index. */
@@ -33,6 +46,11 @@ export class ImageFolder implements Dataset {
   private readonly transform: Transform | undefined;
   private readonly transformSpec: TransformSpec[] | undefined;
 
+  /** Files of the class folders that failed the scan (with onBadImage 'skip'). */
+  skipped: readonly SkippedFile[] = [];
+  /** Files of the class folders without a PNG/JPEG extension, ignored as torchvision ignores them. */
+  ignored: readonly string[] = [];
+
   /** Use `ImageFolder.load`; this takes an already scanned file list. */
   constructor(readonly root: string, readonly classes: readonly string[], readonly files: readonly ImageFile[], private readonly opts: ImageFolderOptions = {}) {
     const size = opts.size;
@@ -42,7 +60,11 @@ export class ImageFolder implements Dataset {
     ({ fn: this.transform, spec: this.transformSpec } = resolveTransform(opts.transform));
   }
 
-  /** Scans `dir`: classes are its sorted sub-folders, samples their PNG/JPEG files in sorted order. */
+  /**
+   * Scans `dir`: classes are its sorted sub-folders, samples their PNG/JPEG files in sorted order,
+   * each checked for a complete PNG/JPEG structure (see `onBadImage`). A class folder without any
+   * PNG/JPEG file is an error, as in torchvision.
+   */
   static async load(dir: string, opts: ImageFolderOptions = {}): Promise<ImageFolder> {
     let isDir = false;
     try {
@@ -50,17 +72,39 @@ export class ImageFolder implements Dataset {
     } catch {
       isDir = false;
     }
-    if (!isDir) throw new Error(`ImageFolder: folder ${dir} does not exist or is not a folder`);
+    if (!isDir) throw new DataError(`ImageFolder: folder ${dir} does not exist or is not a folder`);
     const entries = await readdir(dir, { withFileTypes: true });
     const classes = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-    if (classes.length === 0) throw new Error(`ImageFolder: ${dir} has no class sub-folders (expected ${dir}/<class>/<image>.png)`);
+    if (classes.length === 0) throw new DataError(`ImageFolder: ${dir} has no class sub-folders (expected ${dir}/<class>/<image>.png)`);
     const files: ImageFile[] = [];
+    const skipped: SkippedFile[] = [];
+    const ignored: string[] = [];
+    const empty: string[] = [];
     classes.forEach((cls, label) => {
-      const names = readdirSync(join(dir, cls)).filter((n) => EXTENSIONS.has(extname(n).toLowerCase())).sort();
-      for (const n of names) files.push({ path: join(dir, cls, n), label });
+      const entries = readdirSync(join(dir, cls), { withFileTypes: true }).filter((e) => !e.isDirectory() && !e.name.startsWith('.'));
+      const names = entries.map((e) => e.name).filter((n) => EXTENSIONS.has(extname(n).toLowerCase())).sort();
+      for (const e of entries) if (!EXTENSIONS.has(extname(e.name).toLowerCase())) ignored.push(join(dir, cls, e.name));
+      if (names.length === 0) empty.push(cls);
+      for (const n of names) {
+        const path = join(dir, cls, n);
+        const problem = imageFileProblem(path);
+        if (problem) skipped.push({ path, problem });
+        else files.push({ path, label });
+      }
     });
-    if (files.length === 0) throw new Error(`ImageFolder: no .png/.jpg/.jpeg files under the class folders of ${dir}`);
-    return new ImageFolder(dir, classes, files, opts);
+    if (empty.length) {
+      throw new DataError(`ImageFolder: no .png/.jpg/.jpeg file in the class folder${empty.length > 1 ? 's' : ''} ${empty.map((c) => join(dir, c)).join(', ')} ` +
+        '(every class needs at least one image, as in torchvision)');
+    }
+    if (skipped.length && opts.onBadImage !== 'skip') {
+      throw new DataError(`ImageFolder: ${skipped.length} file${skipped.length > 1 ? 's' : ''} under ${dir} cannot be used: ` +
+        `${skipped.slice(0, 5).map((f) => `${f.path} ${f.problem}`).join('; ')}${skipped.length > 5 ? `; and ${skipped.length - 5} more` : ''}`);
+    }
+    if (files.length === 0) throw new DataError(`ImageFolder: no usable .png/.jpg/.jpeg file under the class folders of ${dir}`);
+    const ds = new ImageFolder(dir, classes, files, opts);
+    ds.skipped = skipped;
+    ds.ignored = ignored;
+    return ds;
   }
 
   get length(): number {
@@ -71,7 +115,9 @@ export class ImageFolder implements Dataset {
   async get(index: number, rng: Rng): Promise<Sample> {
     checkIndex('ImageFolder', index, this.length);
     const { path, label } = this.files[index]!;
-    let pipeline = sharp(path).removeAlpha().toColourspace('srgb');
+    // 'truncated': a cut-short file is an error, a warning of a complete one is not (sharp's
+    // default, 'warning', fails on recoverable quirks many cameras' JPEGs have).
+    let pipeline = sharp(path, { failOn: 'truncated' }).removeAlpha().toColourspace('srgb');
     if (this.opts.size) {
       const [height, width] = this.opts.size;
       pipeline = pipeline.resize({ width, height, fit: 'fill', kernel: 'linear' });
@@ -80,10 +126,12 @@ export class ImageFolder implements Dataset {
     try {
       decoded = await pipeline.raw().toBuffer({ resolveWithObject: true });
     } catch (e) {
-      throw new Error(`ImageFolder: cannot decode ${path}: ${(e as Error).message}`);
+      // libvips repeats its messages over several lines: one line, each message once.
+      const why = [...new Set((e as Error).message.split('\n').map((l) => l.trim()).filter(Boolean))].join('; ');
+      throw new DataError(`ImageFolder: cannot decode ${path}: ${why}`);
     }
     const { data, info } = decoded;
-    if (info.channels !== 3) throw new Error(`ImageFolder: ${path} decoded to ${info.channels} channels, expected RGB`);
+    if (info.channels !== 3) throw new DataError(`ImageFolder: ${path} decoded to ${info.channels} channels, expected RGB`);
     const image = fromHwcBytes(data, info.height, info.width, 3);
     return { image: this.transform ? this.transform(image, rng) : image, label };
   }

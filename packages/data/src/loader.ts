@@ -7,7 +7,7 @@ import { fromTypedArray, Tensor } from '@nodegrad/autograd';
 import { collate, type RawBatch } from './collate.js';
 import { randomPermutation } from './rng.js';
 import type { DistributedSampler } from './sampler.js';
-import type { Dataset, WorkerSpec } from './types.js';
+import { DataError, type Dataset, type WorkerSpec } from './types.js';
 
 /** One batch: images [B, C, H, W] float32, labels [B] int64, and the dataset indices they came from. */
 export interface Batch {
@@ -158,12 +158,12 @@ export class DataLoader {
   private startWorker(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(new URL('./worker_entry.mjs', import.meta.url), { workerData: { spec: this.spec, collateModule: sibling('collate') } });
-    w.on('message', (msg: { id: number; error?: string; x?: Float32Array; y?: Float64Array; shape?: RawBatch['shape'] }) => {
+    w.on('message', (msg: { id: number; error?: string; dataError?: boolean; x?: Float32Array; y?: Float64Array; shape?: RawBatch['shape'] }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       if (this.pending.size === 0) w.unref(); // idle: the worker alone must not keep the process alive
-      if (msg.error !== undefined) p.reject(new Error(msg.error));
+      if (msg.error !== undefined) p.reject(msg.dataError ? new DataError(msg.error) : new Error(msg.error));
       else p.resolve({ x: msg.x!, y: msg.y!, shape: msg.shape!, indices: p.indices });
     });
     w.on('error', (e) => this.failAll(new Error(`DataLoader worker failed: ${e.message}`)));

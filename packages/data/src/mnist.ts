@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolveTransform, type Transform, type TransformOption, type TransformSpec } from './transforms.js';
-import { checkIndex, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
+import { checkIndex, DataError, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
 import { makeWorkerSpec } from './worker_spec.js';
 
 const SIDE = 28;
@@ -29,7 +29,7 @@ function digits(): Float32Array[] {
   digitsCache = Array.from({ length: 10 }, (_, d) => {
     const file = require.resolve(`mnist/src/digits/${d}.json`);
     const raw = (JSON.parse(readFileSync(file, 'utf8')) as { data: number[] }).data;
-    if (raw.length % PIXELS !== 0) throw new Error(`mnist: ${file} holds ${raw.length} values, not a multiple of ${PIXELS}`);
+    if (raw.length % PIXELS !== 0) throw new DataError(`mnist: ${file} holds ${raw.length} values, not a multiple of ${PIXELS}`);
     return Float32Array.from(raw);
   });
   return digitsCache;

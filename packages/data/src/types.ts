@@ -33,6 +33,17 @@ export interface Dataset {
   workerSpec?(): WorkerSpec;
 }
 
+/**
+ * A problem with a dataset's files (missing, truncated, of the wrong format, undecodable): the
+ * message names the file. A worker thread's DataError reaches the main thread as a DataError.
+ */
+export class DataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
 /** Checks an index against a dataset's length, naming the dataset in the error. */
 export function checkIndex(name: string, index: number, length: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= length) {

@@ -27,7 +27,7 @@ parentPort.on('message', (msg) => {
       const b = await collate(ds, msg.indices, msg.seed, msg.epoch);
       parentPort.postMessage({ id: msg.id, x: b.x, y: b.y, shape: b.shape }, [b.x.buffer, b.y.buffer]);
     } catch (e) {
-      parentPort.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });
+      parentPort.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e), dataError: e instanceof Error && e.name === 'DataError' });
     }
     return { ds, collate };
   }, (e) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -74,6 +74,7 @@ describe('ImageFolder', () => {
   it('labels by sorted folder, decodes PNG/JPEG to RGB in [0, 1]', async () => {
     const ds = await ImageFolder.load(dir);
     expect(ds.classes).toEqual(['cat', 'dog']);
+    expect([ds.ignored, ds.skipped]).toEqual([[join(dir, 'dog', 'notes.txt')], []]);
     expect(ds.files.map((f) => [f.path.slice(dir.length + 1), f.label])).toEqual([['cat/a.png', 0], ['cat/b.png', 0], ['cat/c.png', 0], ['dog/x.jpg', 1], ['dog/y.PNG', 1]]);
     const b = await ds.get(1, rng);
     expect([b.image.channels, b.image.height, b.image.width, b.label]).toEqual([3, 3, 4, 0]);
@@ -111,7 +112,19 @@ describe('ImageFolder', () => {
     const bad = join(root, 'bad');
     mkdirSync(join(bad, 'only'), { recursive: true });
     writeFileSync(join(bad, 'only', 'broken.png'), 'this is not a png');
-    const ds = await ImageFolder.load(bad);
+    // The scan at load finds it: an error naming it, or with onBadImage 'skip' a list of it.
+    await expect(ImageFolder.load(bad)).rejects.toThrow(/1 file under .*bad cannot be used: .*only\/broken\.png is not a PNG or JPEG file \(it starts with 74 68 69 73\)/);
+    writeFileSync(join(bad, 'only', 'good.png'), readFileSync(join(dir, 'cat', 'a.png')));
+    const png = readFileSync(join(dir, 'cat', 'b.png'));
+    writeFileSync(join(bad, 'only', 'cut.png'), png.subarray(0, png.length - 12));
+    const scanned = await ImageFolder.load(bad, { onBadImage: 'skip' });
+    expect(scanned.files.map((f) => f.path)).toEqual([join(bad, 'only', 'good.png')]);
+    expect(scanned.skipped).toEqual([
+      { path: join(bad, 'only', 'broken.png'), problem: 'is not a PNG or JPEG file (it starts with 74 68 69 73)' },
+      { path: join(bad, 'only', 'cut.png'), problem: 'is a truncated PNG (no IEND chunk)' },
+    ]);
+    // Past the scan, a file that does not decode is an error naming it, in the main thread and a worker.
+    const ds = new ImageFolder(bad, ['only'], [{ path: join(bad, 'only', 'broken.png'), label: 0 }]);
     await expect(ds.get(0, rng)).rejects.toThrow(/cannot decode .*only\/broken\.png/);
     // The same error crosses the worker thread.
     const dl = new DataLoader(ds, { batchSize: 1, workers: 1 });

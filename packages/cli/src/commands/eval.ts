@@ -2,8 +2,10 @@
 import { getNumThreads, setNumThreads } from '@nodegrad/native';
 import { DataLoader } from '@nodegrad/data';
 import { CliError, UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
-import { TRAIN_FLAGS, checkDevice, defaultDevice, parseWidths, type TrainConfig } from '../train/config.js';
+import { TRAIN_FLAGS, checkDevice, clampThreads, defaultDevice, parseWidths, type TrainConfig } from '../train/config.js';
 import { evaluate, type EvalResult } from '../train/evaluate.js';
+import { listSome, nonFiniteTensors } from '../train/finite.js';
+import { misfit } from '../train/weights_fit.js';
 import { buildModel, imageShape, loadDatasets } from '../train/setup.js';
 import { loadSafetensors } from '@nodegrad/nn';
 
@@ -11,7 +13,7 @@ const pick = (...names: string[]): FlagSpecs => Object.fromEntries(names.map((n)
 
 const FLAGS: FlagSpecs = {
   weights: { type: 'string', placeholder: 'FILE', help: 'the safetensors state dict to evaluate (required), e.g. runs/<time>/best.safetensors' },
-  ...pick('model', 'widths', 'small-stem', 'dataset', 'image-size', 'batch-size', 'device', 'threads', 'limit-val'),
+  ...pick('model', 'widths', 'small-stem', 'dataset', 'image-size', 'batch-size', 'device', 'threads', 'limit-val', 'on-bad-image'),
   json: { type: 'bool', help: 'print the result as one JSON object' },
   help: { type: 'bool', help: 'show this help' },
 };
@@ -54,14 +56,18 @@ export async function run(argv: readonly string[]): Promise<number> {
     limitVal: (given['limit-val'] ?? null) as number | null,
     seed: 0,
     device,
+    onBadImage: (given['on-bad-image'] ?? 'skip') as TrainConfig['onBadImage'],
   };
   if (!/^(mnist|cifar10:.+|folder:.+)$/.test(cfg.dataset)) {
     throw new UsageError('eval', `--dataset must be one of mnist, cifar10:DIR, folder:DIR (got '${cfg.dataset}')`);
   }
-  const threads = given.threads as number | undefined;
+  const notes: string[] = [];
+  const threads = given.threads === undefined ? undefined : clampThreads(given.threads as number, `--threads ${String(given.threads)}`, notes);
+  for (const n of notes) console.error(n);
   if (device === 'cpu' && threads !== undefined && threads !== getNumThreads()) setNumThreads(threads);
 
-  const { train, val, name } = await loadDatasets(cfg);
+  const { train, val, name, warnings } = await loadDatasets(cfg);
+  for (const w of warnings) console.error(w);
   const { model } = buildModel(cfg, await imageShape(train), val.classes.length);
   const file = given.weights as string;
   let dict;
@@ -70,12 +76,17 @@ export async function run(argv: readonly string[]): Promise<number> {
   } catch (e) {
     throw new CliError(`cannot evaluate ${file}: ${(e as Error).message}`);
   }
-  try {
-    model.loadStateDict(dict);
-  } catch (e) {
-    throw new CliError(`cannot evaluate ${file}: it does not fit ${cfg.model}${cfg.widths ? ` --widths ${cfg.widths.join(',')}` : ''} ` +
-      `with ${val.classes.length} classes: ${(e as Error).message}`);
+  const bad = nonFiniteTensors(dict);
+  if (bad.length) {
+    throw new CliError(`cannot evaluate ${file}: ${bad.length} of ${Object.keys(dict).length} tensors hold NaN or Inf (${listSome(bad)}); ` +
+      'the run that wrote it diverged');
   }
+  const problem = misfit(model.stateDict(), dict);
+  if (problem) {
+    throw new CliError(`cannot evaluate ${file}: it does not fit ${cfg.model}${cfg.widths ? ` --widths ${cfg.widths.join(',')}` : ''} ` +
+      `with ${val.classes.length} classes: ${problem}`);
+  }
+  model.loadStateDict(dict);
   const loader = new DataLoader(val, { batchSize: (given['batch-size'] as number | undefined) ?? 200, device });
   let r: EvalResult;
   try {

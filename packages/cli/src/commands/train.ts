@@ -1,15 +1,15 @@
 /** `nodegrad train`: trains a ResNet on a dataset, with checkpoints, metrics, a plot and exact resume. */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setRngState } from '@nodegrad/autograd';
 import { getNumThreads, setNumThreads, cuda } from '@nodegrad/native';
-import { GradScaler } from '@nodegrad/nn';
+import { GradScaler, type Scheduler } from '@nodegrad/nn';
 import { CliError, UsageError, formatFlags, parseFlags } from '../args.js';
 import { Progress, plotPng } from '../report/index.js';
 import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
-import { TRAIN_FLAGS, checkDevice, checkResumeFlags, resolveConfig, type TrainConfig } from '../train/config.js';
+import { TRAIN_FLAGS, checkDevice, checkResumeFlags, clampThreads, resolveConfig, type TrainConfig } from '../train/config.js';
 import { insideJob, joinJob, parallelModel, relaunch, SINGLE } from '../train/data_parallel.js';
-import { writeMetrics } from '../train/files.js';
+import { checkOutFolder, makeOutFolder, removeIfEmpty, writeMetrics } from '../train/files.js';
 import { trainLoop, type LoopState } from '../train/loop.js';
 import {
   buildModel, imageShape, loadDatasets, loadWeights, makeLoaders, makeOptimizer, makeScheduler, trainableParams,
@@ -42,17 +42,34 @@ export async function run(argv: readonly string[]): Promise<number> {
       throw new UsageError('train', `--out ${String(given.out)} differs from --resume ${dir}; a resumed run writes into its own folder`);
     }
     if (writerProcess()) await removeStaleTemps(dir);
+    // A run killed during its first checkpoint has a folder but nothing to continue from.
+    if (!existsSync(join(dir, 'last.safetensors'))) {
+      throw new CliError(`--resume ${dir}: no checkpoint was completed there (the run stopped before writing its first one); ` +
+        `start the run again with the same flags and --out ${dir}`);
+    }
     ckpt = await loadCheckpoint(dir, 'ts');
     cfg = { ...checkResumeFlags('train', ckpt.state.config, given, dir), out: dir };
+    // Another machine may have fewer cores than the one that started the run.
+    const notes: string[] = [];
+    cfg.threads = clampThreads(cfg.threads, `the ${cfg.threads} threads recorded in ${dir}`, notes);
+    if (writerProcess()) for (const n of notes) console.error(n);
     checkDevice('train', cfg.device, `, the device recorded in ${dir}`);
+    const done = ckpt.state.position.epoch;
+    if (done >= cfg.epochs) {
+      const best = ckpt.state.history.reduce((b, r) => (r.val_acc > b.val_acc ? r : b), ckpt.state.history[0]!);
+      console.log(`the run in ${resolve(dir)} is finished: ${done} of ${cfg.epochs} epochs done, best validation accuracy ` +
+        `${(100 * best.val_acc).toFixed(2)}% at epoch ${best.epoch}. To train on, resume with --epochs N (N > ${cfg.epochs}).`);
+      return 0;
+    }
   } else {
     const r = resolveConfig('train', given);
     cfg = r.config;
-    if (writerProcess()) for (const n of r.notes) console.log(n);
+    if (writerProcess()) for (const n of r.notes) (n.startsWith('warning:') ? console.error : console.log)(n);
     if (existsSync(join(cfg.out, 'last.safetensors'))) {
       throw new CliError(`--out ${cfg.out} already holds a run (last.safetensors); continue it with --resume ${cfg.out} or choose another folder`);
     }
-    mkdirSync(cfg.out, { recursive: true });
+    // Checked now, created once the data, model and weights check out (below).
+    checkOutFolder(cfg.out);
   }
   if (cfg.nproc > 1 && !insideJob()) return relaunch(cfg, argv, given.out === undefined && given.resume === undefined);
   const ranks = cfg.nproc > 1 ? joinJob(cfg) : SINGLE;
@@ -63,7 +80,8 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (cfg.device === 'cpu' && getNumThreads() !== cfg.threads) setNumThreads(cfg.threads);
   if (cfg.cudnnBenchmark) cuda.setCudnnBenchmark(true);
 
-  const { train, val, name } = await loadDatasets(cfg);
+  const { train, val, name, warnings } = await loadDatasets(cfg);
+  if (ranks.writer) for (const w of warnings) console.error(w);
   const shape = await imageShape(train);
   const numClasses = train.classes.length;
   const built = buildModel(cfg, shape, numClasses);
@@ -77,12 +95,20 @@ export async function run(argv: readonly string[]): Promise<number> {
   const optimizer = makeOptimizer(cfg, params);
   const { trainLoader, valLoader, valCount } = makeLoaders(cfg, train, val, ranks.rank, ranks.worldSize);
   const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
+  const created = ranks.writer && !ckpt && makeOutFolder(cfg.out);
+  // A run started again in the folder of one killed before its first checkpoint.
+  if (ranks.writer && !ckpt) await removeStaleTemps(cfg.out);
   // float16's range needs loss scaling; bfloat16 has float32's.
   const scaler = new GradScaler({ enabled: cfg.amp === 'fp16' });
 
   let state: LoopState = { position: { epoch: 0, step: 0, globalStep: 0 }, accum: { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: -1, history: [] };
   if (ckpt) {
-    restore(cfg, ckpt, model, optimizer, scheduler, scaler);
+    const recorded = ckpt.state.config.epochs;
+    if (cfg.epochs !== recorded) {
+      say(`extending the run from ${recorded} to ${cfg.epochs} epochs: the lr schedule is recomputed for ${cfg.epochs} epochs, as if ` +
+        'the run had started with them, and the steps to come follow it');
+    }
+    restore(cfg, ckpt, model, optimizer, cfg.epochs !== recorded ? { extended: scheduler } : { loaded: scheduler }, scaler);
     const s = ckpt.state;
     // The checkpoint holds the epoch's sums over every rank: rank 0 carries them on.
     state = { position: s.position, accum: ranks.writer ? s.accum : { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: s.bestAcc, history: s.history };
@@ -96,7 +122,7 @@ export async function run(argv: readonly string[]): Promise<number> {
 
   const nParams = model.parameters().reduce((n, p) => n + p.size, 0);
   say(`training ${cfg.model}${cfg.widths ? ` (widths ${cfg.widths.join(',')})` : ''}${smallStem ? ' with the small-image stem' : ''}, ` +
-    `${(nParams / 1e6).toFixed(2)}M parameters${cfg.freezeBackbone ? ' (fc only trainable)' : ''}, on ${name}: ` +
+    `${(nParams / 1e6).toFixed(2)}M parameters${cfg.freezeBackbone ? ' (fc only trainable)' : ''}${cfg.freezeBn ? ' (BatchNorm statistics frozen)' : ''}, on ${name}: ` +
     `${train.length} training / ${val.length} validation images of ${shape.channels}x${shape.height}x${shape.width}`);
   say(`${cfg.epochs} epochs of ${trainLoader.batchesPerEpoch} steps, batch ${cfg.batchSize}, ${cfg.optimizer} lr ${cfg.lr} ` +
     `(${cfg.schedule} schedule, warm-up ${cfg.warmupEpochs} epochs), device '${cfg.device}'` +
@@ -107,6 +133,9 @@ export async function run(argv: readonly string[]): Promise<number> {
   try {
     const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? {} : { stream: { write: () => true }, tty: false }) });
     state = await trainLoop({ cfg, model, optimizer, scheduler, scaler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
+  } catch (e) {
+    if (created) removeIfEmpty(cfg.out);
+    throw e;
   } finally {
     await trainLoader.close();
     await valLoader.close();
@@ -124,9 +153,13 @@ function writerProcess(): boolean {
   return !insideJob() || process.env.OMPI_COMM_WORLD_RANK === '0';
 }
 
-/** Puts the checkpoint's weights, optimizer and scheduler state and RNG back. */
+/**
+ * Puts the checkpoint's weights, optimizer and scheduler state and RNG back. An extended run's
+ * scheduler (built for the new length) is not loaded but stepped from the start to the
+ * checkpoint's step, on the fresh optimizer's lr, and its lr replaces the recorded one.
+ */
 function restore(cfg: TrainConfig, ckpt: Checkpoint, model: ReturnType<typeof buildModel>['model'],
-  optimizer: ReturnType<typeof makeOptimizer>, scheduler: ReturnType<typeof makeScheduler>, scaler: GradScaler): void {
+  optimizer: ReturnType<typeof makeOptimizer>, sched: { loaded: Scheduler | null } | { extended: Scheduler | null }, scaler: GradScaler): void {
   const weightsFile = join(cfg.out, 'last.safetensors');
   const stateFile = `${join(cfg.out, 'last.state')}.*.safetensors`;
   const attempt = (file: string, what: string, fn: () => void) => {
@@ -137,10 +170,18 @@ function restore(cfg: TrainConfig, ckpt: Checkpoint, model: ReturnType<typeof bu
     }
   };
   attempt(weightsFile, 'weights', () => model.loadStateDict(ckpt.weights));
-  attempt(stateFile, 'optimizer state', () => optimizer.loadStateDict(ckpt.optimizer));
-  const sched = ckpt.state.scheduler;
-  if ((sched === null) !== (scheduler === null)) throw new CliError(`cannot resume from ${stateFile}: its scheduler state does not fit --schedule ${cfg.schedule}`);
-  if (sched && scheduler) attempt(stateFile, 'scheduler state', () => scheduler.loadStateDict(sched));
+  if ('extended' in sched) {
+    for (let i = 0; i < ckpt.state.position.globalStep; i++) sched.extended?.step();
+    const lrs = optimizer.paramGroups.map((g) => g.lr);
+    attempt(stateFile, 'optimizer state', () => optimizer.loadStateDict(ckpt.optimizer));
+    optimizer.paramGroups.forEach((g, i) => { g.lr = lrs[i]!; });
+  } else {
+    attempt(stateFile, 'optimizer state', () => optimizer.loadStateDict(ckpt.optimizer));
+    const saved = ckpt.state.scheduler;
+    const scheduler = sched.loaded;
+    if ((saved === null) !== (scheduler === null)) throw new CliError(`cannot resume from ${stateFile}: its scheduler state does not fit --schedule ${cfg.schedule}`);
+    if (saved && scheduler) attempt(stateFile, 'scheduler state', () => scheduler.loadStateDict(saved));
+  }
   const scale = ckpt.state.scaler ?? null;
   if ((scale === null) === scaler.isEnabled()) throw new CliError(`cannot resume from ${stateFile}: its loss-scaler state does not fit --amp ${cfg.amp}`);
   if (scale) attempt(stateFile, 'loss-scaler state', () => scaler.loadStateDict(scale));

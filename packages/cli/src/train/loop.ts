@@ -5,15 +5,17 @@
  * uninterrupted one does.
  */
 import { join } from 'node:path';
-import { autocast, tidy, type Tensor } from '@nodegrad/autograd';
+import { autocast, copy_, noGrad, tidy, type Tensor } from '@nodegrad/autograd';
 import type { DataLoader } from '@nodegrad/data';
-import { CrossEntropyLoss, saveSafetensors, type GradScaler, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { BatchNormBase, CrossEntropyLoss, saveSafetensors, type GradScaler, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { CliError } from '../args.js';
 import { plotPng, type Progress } from '../report/index.js';
 import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { SINGLE, type Ranks } from './data_parallel.js';
 import { evaluate, predictions } from './evaluate.js';
 import { writeMetrics, type EpochRow } from './files.js';
+import { listSome, nonFiniteTensors } from './finite.js';
 
 export interface LoopState {
   position: Position;
@@ -62,44 +64,85 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     const [lossSum, correct, seen] = ranks.sum([a.lossSum, a.correct, a.seen]);
     return { lossSum: lossSum!, correct: correct!, seen: seen!, seconds: a.seconds };
   };
+  // The checkpoint in the folder, for the messages of a run that stops (a resumed run's own).
+  let saved: Position | null = position.globalStep > 0 ? position : null;
+  const savedText = () => (saved ? `${join(cfg.out, 'last.safetensors')} holds the checkpoint of epoch ${saved.epoch + 1} step ${saved.step}`
+    : 'no checkpoint was written');
+  // Weights are checked before every write: a checkpoint or best.safetensors never holds NaN or
+  // Inf. Every rank checks (BatchNorm buffers differ between ranks), so all stop together.
+  const checkFinite = (where: string) => {
+    const bad = nonFiniteTensors(model.stateDict());
+    if (ranks.sum([bad.length])[0]! === 0) return;
+    throw new CliError(`the model's weights hold NaN or Inf ${where} (${bad.length ? listSome(bad) : 'on another rank'}); ` +
+      `they were not saved: ${savedText()}. Lower --lr (${cfg.lr})`);
+  };
   // Rank 0 writes the checkpoint, with the epoch's sums so far over every rank; on resume rank 0
   // starts from them and the other ranks from zero, so the epoch's sums stay exact.
   const checkpoint = async () => {
     const sums = total(accum);
+    checkFinite(`at epoch ${position.epoch + 1} step ${position.step}`);
     if (ranks.writer) {
       await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
         { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null,
           scaler: scaler.isEnabled() ? scaler.stateDict() : null });
     }
+    saved = position;
   };
+  let lastFinite: { loss: number; epoch: number; step: number } | null = null;
 
   for (let epoch = position.epoch; epoch < cfg.epochs; epoch++) {
     const start = epoch === position.epoch ? position.step : 0;
     if (start === 0) accum = freshAccum();
     l.trainLoader.setEpoch(epoch);
     net.train();
+    // --freeze-bn: BatchNorms normalise with their running statistics and leave them unchanged.
+    if (cfg.freezeBn) for (const m of model.modules()) if (m instanceof BatchNormBase) m.eval();
     let t0 = performance.now();
     let step = start;
     l.progress.startEpoch(epoch + 1, stepsPerEpoch * cfg.batchSize);
+    let skipped = 0;
     for await (const b of l.trainLoader.batches(start)) {
       const { loss, correct } = tidy(() => {
+        // A skipped step keeps nothing of its batch: the forward folds the batch's statistics
+        // into BatchNorm's running buffers, so they are copied first and put back on a skip.
+        const buffers = cfg.onNan === 'skip' ? model.buffers() : [];
+        const before = buffers.map((t) => t.clone());
         optimizer.zeroGrad();
         const [logits, lossT] = autocast(amp, () => {
           const y = net.call(b.x) as Tensor;
           return [y, criterion.call(y, b.y)] as const;
         });
         scaler.scale(lossT).backward();
+        // A step whose loss is not finite updates nothing (its gradients are zeroed at the next
+        // step). The ranks agree on it: DDP's all-reduce already ran in every rank's backward.
+        const value = lossT.item();
+        if (ranks.sum([Number.isFinite(value) ? 0 : 1])[0]! > 0) {
+          noGrad(() => buffers.forEach((t, i) => copy_(t, before[i]!)));
+          return { loss: NaN, correct: 0 };
+        }
         scaler.step(optimizer);
         scaler.update();
-        scheduler?.step();
-        return { loss: lossT.item(), correct: predictions(logits, b.y).correct };
+        return { loss: value, correct: predictions(logits, b.y).correct };
       });
+      // The schedule advances on skipped steps too: its length stays the run's step count.
+      scheduler?.step();
       const n = b.indices.length;
       b.x.dispose();
       b.y.dispose();
-      accum.lossSum += loss * n;
-      accum.correct += correct;
-      accum.seen += n;
+      if (Number.isNaN(loss)) {
+        if (cfg.onNan === 'stop') {
+          const last = lastFinite ? `the last finite loss was ${lastFinite.loss.toPrecision(4)} at epoch ${lastFinite.epoch + 1} step ${lastFinite.step}`
+            : 'no step of this process had a finite loss';
+          throw new CliError(`the training loss is not finite at epoch ${epoch + 1} step ${step + 1} of ${stepsPerEpoch}; ${last}. ` +
+            `Stopped before that step's update; ${savedText()}. Lower --lr (${cfg.lr}), or pass --on-nan skip to skip such steps`);
+        }
+        skipped++;
+      } else {
+        lastFinite = { loss, epoch, step: step + 1 };
+        accum.lossSum += loss * n;
+        accum.correct += correct;
+        accum.seen += n;
+      }
       step++;
       position = { epoch, step, globalStep: position.globalStep + 1 };
       const now = performance.now();
@@ -113,6 +156,11 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
         t0 = performance.now();
       }
     }
+    if (skipped > 0) {
+      if (skipped === step - start) throw new CliError(`every step of epoch ${epoch + 1} had a non-finite loss and was skipped; ${savedText()}`);
+      l.progress.log(`warning: skipped ${skipped} of ${step - start} steps of epoch ${epoch + 1} whose loss was NaN or Inf (--on-nan skip)`);
+    }
+    checkFinite(`after epoch ${epoch + 1}`);
     const local = await evaluate(model, l.valLoader, l.numClasses, l.valCount);
     const [valLoss, valCorrect, valSeen] = ranks.sum([local.lossSum, local.correct, local.samples]);
     const val = { loss: valLoss! / valSeen!, acc: valCorrect! / valSeen! };

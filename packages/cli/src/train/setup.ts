@@ -13,6 +13,8 @@ import {
 } from '@nodegrad/nn';
 import { CliError } from '../args.js';
 import type { TrainConfig } from './config.js';
+import { listSome } from './finite.js';
+import { misfit } from './weights_fit.js';
 
 const FACTORIES: Record<TrainConfig['model'], (o: ResNetOptions) => ResNet> = { resnet18, resnet34, resnet50, resnet101, resnet152 };
 
@@ -34,15 +36,15 @@ const CIFAR_NORM: TransformSpec = { name: 'normalize', mean: [0.4914, 0.4822, 0.
 const IMAGENET_NORM: TransformSpec = { name: 'normalize', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 /** The training and validation sets of `--dataset`; augmentation only on the training set. */
-export async function loadDatasets(cfg: Pick<TrainConfig, 'dataset' | 'limitTrain' | 'limitVal' | 'imageSize'>):
-  Promise<{ train: Dataset; val: Dataset; name: string }> {
+export async function loadDatasets(cfg: Pick<TrainConfig, 'dataset' | 'limitTrain' | 'limitVal' | 'imageSize' | 'onBadImage'>):
+  Promise<{ train: Dataset; val: Dataset; name: string; warnings: string[] }> {
   const [kind, ...rest] = cfg.dataset.split(':');
   const dir = rest.join(':');
   const limit = (ds: Dataset, n: number | null) => (n === null ? ds : new Subset(ds, n));
   if (kind === 'mnist') {
     // No augmentation: the digits are centred, and a few epochs without it reach > 97% fastest.
     const opts = (n: number | null) => ({ transform: [MNIST_NORM], ...(n === null ? {} : { limit: n }) });
-    return { train: mnist('train', opts(cfg.limitTrain)), val: mnist('val', opts(cfg.limitVal)), name: 'the built-in MNIST digits' };
+    return { train: mnist('train', opts(cfg.limitTrain)), val: mnist('val', opts(cfg.limitVal)), name: 'the built-in MNIST digits', warnings: [] };
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`--dataset ${cfg.dataset}: no directory '${dir}'`);
   if (kind === 'cifar10') {
@@ -51,6 +53,7 @@ export async function loadDatasets(cfg: Pick<TrainConfig, 'dataset' | 'limitTrai
       train: limit(cifar10(dir, 'train', { transform: aug }), cfg.limitTrain),
       val: limit(cifar10(dir, 'test', { transform: [CIFAR_NORM] }), cfg.limitVal),
       name: `CIFAR-10 (${dir})`,
+      warnings: [],
     };
   }
   const sub = (s: string) => {
@@ -59,12 +62,25 @@ export async function loadDatasets(cfg: Pick<TrainConfig, 'dataset' | 'limitTrai
     return p;
   };
   const size: [number, number] = [cfg.imageSize, cfg.imageSize];
-  const train = await ImageFolder.load(sub('train'), { size, transform: [{ name: 'randomHorizontalFlip', p: 0.5 }, IMAGENET_NORM] });
-  const val = await ImageFolder.load(sub('val'), { size, transform: [IMAGENET_NORM] });
+  const onBadImage = cfg.onBadImage;
+  const train = await ImageFolder.load(sub('train'), { size, onBadImage, transform: [{ name: 'randomHorizontalFlip', p: 0.5 }, IMAGENET_NORM] });
+  const val = await ImageFolder.load(sub('val'), { size, onBadImage, transform: [IMAGENET_NORM] });
   if (train.classes.join() !== val.classes.join()) {
     throw new CliError(`--dataset ${cfg.dataset}: train classes [${train.classes.join(', ')}] differ from val classes [${val.classes.join(', ')}]`);
   }
-  return { train: limit(train, cfg.limitTrain), val: limit(val, cfg.limitVal), name: `image folder (${dir})` };
+  return { train: limit(train, cfg.limitTrain), val: limit(val, cfg.limitVal), name: `image folder (${dir})`, warnings: scanWarnings([train, val]) };
+}
+
+/** One warning for the files the scan left out, one for the files that are not images. */
+function scanWarnings(sets: ImageFolder[]): string[] {
+  const skipped = sets.flatMap((s) => s.skipped);
+  const ignored = sets.flatMap((s) => s.ignored);
+  const total = sets.reduce((n, s) => n + s.length, 0) + skipped.length;
+  return [
+    ...(skipped.length ? [`warning: left out ${skipped.length} of ${total} images that cannot be used (--on-bad-image skip): ` +
+      listSome(skipped.map((f) => `${f.path} ${f.problem}`), 3)] : []),
+    ...(ignored.length ? [`note: ignored ${ignored.length} files that are not .png/.jpg/.jpeg: ${listSome(ignored, 3)}`] : []),
+  ];
 }
 
 /** Channels and size of a dataset's images, from its first sample. */
@@ -127,15 +143,9 @@ export async function loadWeights(model: ResNet, file: string, device: string): 
     replaced = `fc: the checkpoint's ${fcW.shape[0]}-class fc was replaced by a new Linear(${model.fc.inFeatures}, ${model.fc.outFeatures})`;
     dict = Object.fromEntries(Object.entries(dict).filter(([k]) => k !== 'fc.weight' && k !== 'fc.bias'));
   }
-  const missing = Object.keys(own).filter((k) => !(k in dict) && !(replaced && k.startsWith('fc.')));
-  const unexpected = Object.keys(dict).filter((k) => !(k in own));
-  const problems = [...(missing.length ? [`missing keys: ${missing.join(', ')}`] : []), ...(unexpected.length ? [`unexpected keys: ${unexpected.join(', ')}`] : [])];
-  if (problems.length) throw new CliError(`--weights ${file} does not fit --model: ${problems.join('; ')}`);
-  try {
-    model.loadStateDict(dict, { strict: false });
-  } catch (e) {
-    throw new CliError(`--weights ${file} does not fit the model: ${(e as Error).message}`);
-  }
+  const problem = misfit(own, dict, (k) => replaced !== null && k.startsWith('fc.'));
+  if (problem) throw new CliError(`--weights ${file} does not fit the model: ${problem}`);
+  model.loadStateDict(dict, { strict: false });
   return replaced;
 }
 
