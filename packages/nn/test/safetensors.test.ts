@@ -286,6 +286,18 @@ describe('files', () => {
     expect(await readdir(dir)).toEqual(['net.safetensors']);
   });
 
+  it('loads files whose data spans several reads (tensors are read in chunks of up to 16 MiB), in header order', async () => {
+    // 7 MiB tensors, smaller ones between them, so chunks end at different tensors; one larger than a chunk.
+    const sizes = { b: 7 << 18, a: 3, d: 7 << 18, c: 5, e: 17 << 18, f: 1 };
+    const dict: Record<string, Tensor> = {};
+    for (const [k, n] of Object.entries(sizes)) dict[k] = fromTypedArray(Float32Array.from({ length: n }, (_, i) => i * 0.5 + k.charCodeAt(0)), [n]);
+    const path = join(dir, 'big.safetensors');
+    await saveSafetensors(path, dict);
+    const { tensors } = await loadSafetensors(path);
+    expect(Object.keys(tensors)).toEqual(Object.keys(parseSafetensors(new Uint8Array(readFileSync(path))).tensors));
+    for (const [k, t] of Object.entries(dict)) expect(Array.from(tensors[k]!.toTypedArray()), k).toEqual(Array.from(t.toTypedArray()));
+  });
+
   it('round-trips a layer model: running statistics, num_batches_tracked (I64) and eval outputs', async () => {
     const make = () => new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new BatchNorm2d(4), new ReLU(),
       new AdaptiveAvgPool2d(1), new Flatten(), new Linear(4, 2));
