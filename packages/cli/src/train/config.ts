@@ -34,7 +34,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   out: { type: 'string', placeholder: 'DIR', help: 'output folder (runs/<timestamp>)' },
   weights: { type: 'string', placeholder: 'FILE', help: 'start from a safetensors state dict with torchvision names (fc replaced if the class count differs)' },
   'freeze-backbone': { type: 'bool', help: "train fc only (the backbone's BatchNorm running statistics still update, as in PyTorch's fine-tuning tutorial; see --freeze-bn)" },
-  'freeze-bn': { type: 'bool', help: 'keep every BatchNorm layer outside fc in eval mode: running statistics stay as loaded' },
+  'freeze-bn': { type: 'bool', help: 'keep every BatchNorm layer in eval mode: it normalises with its running statistics and leaves them as loaded' },
   'limit-train': { type: 'int', min: 1, help: 'use the first N training samples' },
   'limit-val': { type: 'int', min: 1, help: 'use the first N validation samples' },
   'checkpoint-every': { type: 'int', min: 1, help: 'write last.safetensors every N steps, and at each epoch end (50)' },
@@ -82,7 +82,7 @@ export interface TrainConfig {
   syncBn: boolean;
   /** Mixed precision (absent in checkpoints written before it: 'off'). */
   amp: 'off' | 'bf16' | 'fp16';
-  /** Backbone BatchNorms in eval mode (absent in older checkpoints: false). */
+  /** BatchNorms in eval mode while training (absent in older checkpoints: false). */
   freezeBn: boolean;
   /** What a non-finite loss does (absent in older checkpoints: 'stop'). */
   onNan: 'stop' | 'skip';
