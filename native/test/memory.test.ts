@@ -76,6 +76,16 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
     expect(Array.from(kept.dataSync())).toEqual(values);
   });
 
+  it("a module moved by to('cpu') owns its tensors alone: disposing them frees every byte, without the garbage collector", () => {
+    const start = memoryStats();
+    const model = resnet18({ numClasses: 10, smallImageStem: true, widths: [8, 16, 32, 64] }).to('cpu');
+    const tensors = [...model.parameters(), ...model.buffers()].filter((t) => t.device === 'cpu');
+    expect(memoryStats().liveHandles - start.liveHandles).toBe(tensors.length);
+    for (const t of tensors) t.dispose();
+    expect(memoryStats().liveHandles).toBe(start.liveHandles);
+    expect(memoryStats().liveBytes).toBe(start.liveBytes);
+  });
+
   it('a tensor freed by tidy says so when used', () => {
     let escaped: Tensor | null = null;
     tidy(() => { escaped = randn([3], { device: 'cpu' }).exp(); });

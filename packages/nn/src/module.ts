@@ -190,7 +190,11 @@ export abstract class Module {
         for (const [n, t] of map) {
           if (!t) continue;
           if (isDType && (t.dtype === 'int32' || t.dtype === 'int64')) continue;
-          const moved = noGrad(() => t.to(target)).detach();
+          const converted = noGrad(() => t.to(target));
+          const moved = converted.detach();
+          // detach() shares the storage: the intermediate object lets go of it now, so disposing
+          // the module's tensors frees their memory without waiting for the garbage collector.
+          if (converted !== t) converted.dispose();
           moved.requiresGrad = t.requiresGrad;
           map.set(n, keep(moved));
           replaced.set(t, moved);
