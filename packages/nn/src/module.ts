@@ -180,7 +180,8 @@ export abstract class Module {
 
   /**
    * Moves or converts every parameter and buffer (integer buffers keep their dtype on a dtype
-   * change). Parameters are replaced by new leaf tensors, so build optimizers after `to()`.
+   * change). Parameters that change are replaced by new leaf tensors, so build optimizers after
+   * `to()`; those already on the device and of the dtype stay as they are.
    */
   to(target: string | DType): this {
     const isDType = (DTYPES as readonly string[]).includes(target);
@@ -191,10 +192,11 @@ export abstract class Module {
           if (!t) continue;
           if (isDType && (t.dtype === 'int32' || t.dtype === 'int64')) continue;
           const converted = noGrad(() => t.to(target));
-          const moved = converted.detach();
-          // detach() shares the storage: the intermediate object lets go of it now, so disposing
-          // the module's tensors frees their memory without waiting for the garbage collector.
-          if (converted !== t) converted.dispose();
+          // Already there: the tensor stays (a detached alias would leave the old object holding
+          // a reference, so disposing the module's tensors would free nothing until the GC ran).
+          if (converted === t) continue;
+          // The new storage is the module's alone: the op's temporaries sharing it are dropped here.
+          const moved = converted.detach().takeOwnership();
           moved.requiresGrad = t.requiresGrad;
           map.set(n, keep(moved));
           replaced.set(t, moved);
