@@ -101,6 +101,11 @@ export class DataLoader {
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
+  /** `for await (const batch of loader)`: the current epoch's batches, as `batches()` gives them. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    return this.batches();
+  }
+
   /** Batches of the current epoch starting at batch `start` (for resume). */
   async *batches(start = 0): AsyncIterableIterator<Batch> {
     const total = this.batchesPerEpoch;

@@ -26,6 +26,16 @@ describe('DataLoader', () => {
     expect(Array.from(bs[1]!.y.toTypedArray())).toEqual([1, 2, 0, 1]);
   });
 
+  it('is async-iterable: for await over the loader gives the epoch that batches() gives', async () => {
+    const dl = new DataLoader(tiny(), { batchSize: 3, shuffle: true, seed: 5 });
+    dl.setEpoch(2);
+    const seen: Batch[] = [];
+    for await (const b of dl) seen.push(b);
+    const expected = await collect(dl);
+    expect(seen.map((b) => b.indices)).toEqual(expected.map((b) => b.indices));
+    expect(seen.map((b) => Array.from(b.x.toTypedArray()))).toEqual(expected.map((b) => Array.from(b.x.toTypedArray())));
+  });
+
   it('shuffles as a pure function of (seed, epoch)', async () => {
     const make = (seed: number) => new DataLoader(tiny(), { batchSize: 3, shuffle: true, seed });
     const a = make(1);

@@ -85,11 +85,12 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     }
   }
 
-  override forward(...inputs: unknown[]): unknown {
+  /** The wrapped module's forward, with its arguments and result types. */
+  override forward(...inputs: Parameters<M['forward']>): ReturnType<M['forward']> {
     this.checkPreviousReduction();
     const g = group('DistributedDataParallel');
     if (this.training && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
-    const out: unknown = this.module.call(...inputs);
+    const out = (this.module as Module).call(...inputs) as ReturnType<M['forward']>;
     if (this.findUnused && this.sync && this.training) this.noteUsed(out);
     return out;
   }

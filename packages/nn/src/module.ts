@@ -23,7 +23,11 @@ export abstract class Module {
   /** The computation; call the module through `call()` so hooks run. */
   abstract forward(...inputs: any[]): any;
 
-  /** Runs pre-hooks, forward and forward hooks (PyTorch's `module(x)`). */
+  /**
+   * Runs pre-hooks, forward and forward hooks (PyTorch's `module(x)`). Typed as the module's own
+   * forward: `resnet.call(x)` takes forward's arguments and returns a Tensor (any for a plain Module).
+   */
+  call<M extends Module>(this: M, ...inputs: Parameters<M['forward']>): ReturnType<M['forward']>;
   call(...inputs: any[]): any {
     let args = inputs;
     for (const h of this.preHooks) args = h(this, args) ?? args;

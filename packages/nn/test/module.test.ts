@@ -134,6 +134,19 @@ describe('Module registration and names', () => {
   });
 });
 
+describe('Module.call types', () => {
+  it("is typed as the module's forward: its arguments, and its result (checked by npm run typecheck)", () => {
+    const lin = new Linear(3, 2);
+    const y: Tensor = lin.call(randn([4, 3]));
+    expect(y.shape).toEqual([4, 2]);
+    // @ts-expect-error Linear.forward takes a Tensor, not a number
+    expect(() => lin.call(3)).toThrow();
+    // A plain Module's forward is untyped, so its call is too.
+    const anyModule: Module = lin;
+    expect((anyModule.call(randn([1, 3])) as Tensor).shape).toEqual([1, 2]);
+  });
+});
+
 describe('Module modes and gradients', () => {
   it('propagates train()/eval() to every descendant and changes Dropout and BatchNorm behaviour', () => {
     manualSeed(1);
