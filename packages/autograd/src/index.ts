@@ -5,6 +5,7 @@ import { tsBackend } from './backends/ts/index.js';
 registerBackend(tsBackend);
 
 export { Tensor, type Hook, type Storage } from './tensor.js';
+export { formatTensor } from './tensor_str.js';
 export type { DType, FloatDType, HalfDType, IntDType, TypedArray } from './dtype.js';
 export {
   bytesPerElement, DTYPES, isFloat, isHalf, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,

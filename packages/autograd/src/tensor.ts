@@ -153,8 +153,5 @@ export class Tensor implements Raw {
     this.released = true;
     if (--this.storage.refs === 0) this.backend.free?.(this.storage.buf);
   }
-
-  toString(): string {
-    return `Tensor(${fmt(this.shape)}, ${this.dtype}, ${this.device}${this.requiresGrad ? ', requiresGrad' : ''})`;
-  }
+  // toString and util.inspect print the values as PyTorch does: tensor_str.ts.
 }
