@@ -3,7 +3,7 @@
  * float64 reference, forward and backward (checkParity; the table is in ops_backends_cases.ts).
  */
 import {
-  argmax, argmin, cat, chunk, expand, flatten, max, mean, min, narrow, pad, permute, reshape, slice, split, squeeze,
+  amax, amin, argmax, argmin, cat, chunk, expand, flatten, max, mean, min, narrow, pad, permute, reshape, slice, split, squeeze,
   stack, sum, sumTo, transpose, unsqueeze, variance, view, type Tensor,
 } from '@nodegrad/autograd';
 import { paritySuite, type Case, HALF_TYPES } from './ops_backends_cases.js';
@@ -21,16 +21,18 @@ const label = (d: Dims, k: boolean) => `${d === undefined ? 'all dims' : `dim ${
 const reductions: [string, (x: Tensor, d: Dims, k: boolean) => Tensor][] = [
   ['sum', (x, d, k) => sum(x, d, k)],
   ['mean', (x, d, k) => mean(x, d, k)],
-  ['max', (x, d, k) => max(x, d, k)],
-  ['min', (x, d, k) => min(x, d, k)],
+  ['amax', (x, d, k) => amax(x, d, k)],
+  ['amin', (x, d, k) => amin(x, d, k)],
   ['var', (x, d, k) => variance(x, d, { keepdim: k })],
 ];
 
 const reduceCases: Case[] = [
   ...reductions.flatMap(([name, f]) => dimsCases.map(([d, k]): Case =>
     ({ name: `${name} over ${label(d, k)}`, inputs: [[3, 4, 5]], fn: (x) => f(x, d, k) }))),
-  { name: 'max with ties shares the gradient', inputs: [tied(4, 6)], fn: (x) => [max(x, 1), max(x)] },
-  { name: 'min with ties shares the gradient', inputs: [tied(4, 6)], fn: (x) => [min(x, 0, true), min(x)] },
+  { name: 'amax with ties shares the gradient', inputs: [tied(4, 6)], fn: (x) => [amax(x, 1), max(x)] },
+  { name: 'amin with ties shares the gradient', inputs: [tied(4, 6)], fn: (x) => [amin(x, 0, true), min(x)] },
+  { name: 'max and min over a dim with ties: values and indices, the gradient to the first extremum', inputs: [tied(4, 6)],
+    fn: (x) => { const a = max(x, 1); const b = min(x, 0, true); return [a.values, a.indices, b.values, b.indices]; } },
   { name: 'var with correction 0', inputs: [[4, 6]], fn: (x) => variance(x, 1, { correction: 0 }) },
   { name: 'var of all elements, correction 2, keepdim', inputs: [[4, 6]],
     fn: (x) => variance(x, undefined, { correction: 2, keepdim: true }) },
@@ -38,10 +40,10 @@ const reduceCases: Case[] = [
   { name: 'sum over an empty dim gives zeros', inputs: [[3, 0, 4]], fn: (x) => [sum(x, 1), sum(x)] },
   { name: 'sum of many elements', inputs: [[64, 300]], fn: (x) => [sum(x, 1), mean(x, 0), sum(x)] },
   { name: 'methods: sum mean var max min', inputs: [[3, 4, 5]],
-    fn: (x) => [x.sum(1), x.mean([0, 1], true), x.var(2), x.max(0), x.min(-1)] },
+    fn: (x) => [x.sum(1), x.mean([0, 1], true), x.var(2), x.amax(0), x.amin(-1), x.max(1).values, x.min(-1, true).indices] },
   { name: 'sumTo undoes a broadcast', inputs: [[2, 3, 4, 5]], fn: (x) => [sumTo(x, [3, 1, 5]), sumTo(x, [1])] },
   { name: 'sum, mean, max, min and var over different dims in one function', inputs: [[3, 4, 5]],
-    fn: (x) => [x.sum(), x.sum([0, 2]), x.mean(1, true), x.max(2), x.min([0, 1], true), x.var(1)] },
+    fn: (x) => [x.sum(), x.sum([0, 2]), x.mean(1, true), x.amax(2), x.amin([0, 1], true), x.var(1)] },
   { name: 'argmax and argmin over each dim, keepdim and flattened', inputs: [[3, 4, 5]],
     fn: (x) => [argmax(x, 0), argmax(x, -1, true), argmin(x, 1), argmin(x, 2, true), argmax(x), argmin(x)] },
   { name: 'argmax and argmin with ties pick the first', inputs: [{ shape: [4, 6], int: true }],

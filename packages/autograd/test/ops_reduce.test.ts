@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  argmax, argmin, manualSeed, max, mean, min, randn, sum, tensor, variance, type Tensor,
+  amax, amin, argmax, argmin, manualSeed, max, mean, min, randn, sum, tensor, variance, type Tensor,
 } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
@@ -38,8 +38,8 @@ describe('sum and mean', () => {
   });
 });
 
-describe('max and min', () => {
-  for (const [name, op] of [['max', max], ['min', min]] as const) {
+describe('amax, amin, max and min', () => {
+  for (const [name, op] of [['amax', amax], ['amin', amin]] as const) {
     it(`${name}: gradcheck over dims with and without keepdim (distinct values)`, () => {
       manualSeed(22);
       for (const [shape, dims] of CASES) {
@@ -50,12 +50,44 @@ describe('max and min', () => {
     });
   }
 
-  it('values, and the gradient shared evenly among tied extrema', () => {
+  it('amax/amin: values, and the gradient shared evenly among tied extrema', () => {
     const x = tensor([[1, 3, 3], [2, -1, 0]], { dtype: 'float64', requiresGrad: true });
-    expect(max(x, 1).toArray()).toEqual([3, 2]);
-    expect(min(x, 0, true).toArray()).toEqual([[1, -1, 0]]);
+    expect(amax(x, 1).toArray()).toEqual([3, 2]);
+    expect(amin(x, 0, true).toArray()).toEqual([[1, -1, 0]]);
     max(x).backward();
     expect(vals(x.grad!)).toEqual([0, 0.5, 0.5, 0, 0, 0]);
+  });
+
+  it('max/min over a dim give values and indices, and send the gradient to the chosen element, as PyTorch', () => {
+    // torch 2.15, x = [[2, 2, 1], [0, 3, 3]]:
+    //   v, i = torch.max(x, 1): v [2, 3], i [0, 1]; v.sum().backward(): x.grad [[1, 0, 0], [0, 1, 0]]
+    //   torch.amax(x, 1).sum().backward(): [[.5, .5, 0], [0, .5, .5]]; torch.max(x).backward(): [[0, 0, 0], [0, .5, .5]]
+    //   v, i = torch.min(x, 0, keepdim=True): v [[0, 2, 1]], i [[1, 0, 0]]; v.sum().backward(): [[0, 1, 1], [1, 0, 0]]
+    const grad = (f: (x: Tensor) => Tensor) => {
+      const x = tensor([[2, 2, 1], [0, 3, 3]], { dtype: 'float64', requiresGrad: true });
+      f(x).sum().backward();
+      return x.grad!.toArray();
+    };
+    const x = tensor([[2, 2, 1], [0, 3, 3]], { dtype: 'float64' });
+    const m = max(x, 1);
+    expect([m.values.toArray(), m.indices.toArray(), m.indices.dtype]).toEqual([[2, 3], [0, 1], 'int64']);
+    const n = x.min(0, true);
+    expect([n.values.toArray(), n.indices.toArray()]).toEqual([[[0, 2, 1]], [[1, 0, 0]]]);
+    expect(grad((t) => max(t, 1).values)).toEqual([[1, 0, 0], [0, 1, 0]]);
+    expect(grad((t) => amax(t, 1))).toEqual([[0.5, 0.5, 0], [0, 0.5, 0.5]]);
+    expect(grad((t) => max(t))).toEqual([[0, 0, 0], [0, 0.5, 0.5]]);
+    expect(grad((t) => min(t, 0, true).values)).toEqual([[0, 1, 1], [1, 0, 0]]);
+  });
+
+  it('max/min over a dim: gradcheck and gradgradcheck (distinct values)', () => {
+    manualSeed(23);
+    for (const keepdim of [false, true]) {
+      for (const dim of [0, 1, -1]) {
+        expect(gradcheck((x) => max(x, dim, keepdim).values, [leaf([3, 4])])).toBe(true);
+        expect(gradcheck((x) => min(x, dim, keepdim).values, [leaf([3, 4])])).toBe(true);
+      }
+    }
+    expect(gradgradcheck((x) => max(x.mul(x), 1).values, [leaf([2, 3])])).toBe(true);
   });
 });
 

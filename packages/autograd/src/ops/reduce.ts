@@ -1,10 +1,11 @@
-/** Reductions over dims: sum mean max min var, argmax argmin, and sumTo for broadcasting. */
+/** Reductions over dims: sum mean var, max min (with indices) amax amin, argmax argmin, and sumTo for broadcasting. */
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { div, mul, sub } from './arith.js';
-import { eq } from './compare.js';
+import { eq, where } from './compare.js';
+import { arange } from './creation.js';
 import { expand, reshape } from './shape.js';
 import { autocasting, checkFloat, kernels, wrap } from './util.js';
 
@@ -73,13 +74,80 @@ function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
 const maxOp = extremumOp('max', 'Max');
 const minOp = extremumOp('min', 'Min');
 
-/** Largest value over `dim` (all dims when omitted). For indices use `argmax`. */
-export function max(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  return maxOp(x, normAxes('max', dim, x.ndim), keepdim);
+/**
+ * Largest value over `dim` (all dims when omitted), torch.amax: the gradient is shared evenly
+ * among the elements equal to it.
+ */
+export function amax(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  return maxOp(x, normAxes('amax', dim, x.ndim), keepdim);
 }
 
-export function min(x: Tensor, dim?: Dims, keepdim = false): Tensor {
-  return minOp(x, normAxes('min', dim, x.ndim), keepdim);
+/** Smallest value over `dim` (all dims when omitted), torch.amin: ties share the gradient. */
+export function amin(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  return minOp(x, normAxes('amin', dim, x.ndim), keepdim);
+}
+
+/** torch.max(x, dim)'s result: the values and the (int64) index each came from. */
+export interface ValuesIndices {
+  values: Tensor;
+  indices: Tensor;
+}
+
+/**
+ * The value at `indices` along `axis` (indices keep the reduced dim): the extremum kernel's
+ * result, whose gradient goes to the selected element alone (PyTorch's
+ * value_selecting_reduction_backward), not shared among ties as amax's is.
+ */
+function selectingOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
+  return defineOp({
+    name,
+    forward(ctx: Ctx<{ axis: number; keepdim: boolean }>, x: Tensor, indices: Tensor, axis: number, keepdim: boolean) {
+      if (x.shape[axis] === 0) throw new Error(`${name}: cannot reduce over dim ${axis} of size 0 (shape ${fmt(x.shape)})`);
+      const y = wrap(kernels(x)[kernel](x, [axis]), x);
+      ctx.save(x, indices);
+      ctx.axis = axis;
+      ctx.keepdim = keepdim;
+      return keepdim ? y : y.moveAs(reducedShape(x.shape, [axis], false));
+    },
+    backward(ctx, g) {
+      const [x, indices] = ctx.saved as [Tensor, Tensor];
+      const n = x.shape[ctx.axis]!;
+      const along = x.shape.map((_, a) => (a === ctx.axis ? n : 1));
+      // float32 holds every index exactly (to 2^24); where() passes g only at the chosen one.
+      const iota = reshape(arange(0, n, 1, { dtype: 'float32', device: x.device }), along);
+      const chosen = eq(iota, indices.to('float32'));
+      return [where(chosen, ctx.keepdim ? g : reshape(g, indices.shape), 0), null, null, null];
+    },
+  });
+}
+const maxSelect = selectingOp('max', 'Max');
+const minSelect = selectingOp('min', 'Min');
+
+function extremum(name: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor | ValuesIndices {
+  if (dim === undefined) return name === 'max' ? amax(x) : amin(x);
+  const axis = normAxis(name, dim, x.ndim);
+  const indices = argIndex(name === 'max' ? 'argmax' : 'argmin', x, axis, true);
+  const values = (name === 'max' ? maxSelect : minSelect)(x, indices, axis, keepdim);
+  return { values, indices: keepdim ? indices : indices.moveAs(reducedShape(x.shape, [axis], false)) };
+}
+
+/**
+ * torch.max: over the whole tensor, the largest value (ties share the gradient, as amax); over
+ * `dim`, the values and the index of the first largest element of each slice, and the gradient
+ * goes to that element alone. With ties the two rules differ: for x = [[2, 2, 1]], max(x, 1)
+ * sends the gradient to [1, 0, 0], amax(x, 1) to [.5, .5, 0].
+ */
+export function max(x: Tensor): Tensor;
+export function max(x: Tensor, dim: number, keepdim?: boolean): ValuesIndices;
+export function max(x: Tensor, dim?: number, keepdim = false): Tensor | ValuesIndices {
+  return extremum('max', x, dim, keepdim);
+}
+
+/** torch.min: as `max`, for the smallest values. */
+export function min(x: Tensor): Tensor;
+export function min(x: Tensor, dim: number, keepdim?: boolean): ValuesIndices;
+export function min(x: Tensor, dim?: number, keepdim = false): Tensor | ValuesIndices {
+  return extremum('min', x, dim, keepdim);
 }
 
 function argIndex(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
@@ -110,13 +178,15 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return reshape(axes.length ? sum(g, axes, true) : g, shape);
 }
 
-installMethods({ sum, mean, var: variance, max, min, argmax, argmin });
+installMethods({ sum, mean, var: variance, max, min, amax, amin, argmax, argmin });
 
 declare module '../tensor.js' {
   interface Tensor {
     sum(dim?: Dims, keepdim?: boolean): Tensor; mean(dim?: Dims, keepdim?: boolean): Tensor;
     var(dim?: Dims, opts?: { correction?: number; keepdim?: boolean }): Tensor;
-    max(dim?: Dims, keepdim?: boolean): Tensor; min(dim?: Dims, keepdim?: boolean): Tensor;
+    max(): Tensor; max(dim: number, keepdim?: boolean): ValuesIndices;
+    min(): Tensor; min(dim: number, keepdim?: boolean): ValuesIndices;
+    amax(dim?: Dims, keepdim?: boolean): Tensor; amin(dim?: Dims, keepdim?: boolean): Tensor;
     argmax(dim?: number, keepdim?: boolean): Tensor; argmin(dim?: number, keepdim?: boolean): Tensor;
   }
 }
