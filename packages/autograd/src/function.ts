@@ -83,7 +83,7 @@ export function gradEdge(t: Tensor): Edge {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
-  return (...args: A): R => {
+  const op = (...args: A): R => {
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const ctx = new CtxBase(def.name, needs) as Ctx<S>;
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
@@ -113,6 +113,8 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     });
     return (Array.isArray(result) ? fresh : fresh[0]) as R;
   };
+  // The op's name on the function too: stack traces and gradcheck's report show it.
+  return Object.defineProperty(op, 'name', { value: def.name });
 }
 
 /** A user's own differentiable op: PyTorch's `torch.autograd.Function`, the same path built-ins use. */

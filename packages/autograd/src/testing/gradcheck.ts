@@ -21,6 +21,19 @@ export interface GradcheckOptions {
   raiseException?: boolean;
 }
 
+/** How a report names the check, its outputs and its inputs (gradgradcheck names them in words). */
+interface Wording {
+  check: string;
+  output: (o: number) => string;
+  input: (i: number) => string;
+}
+
+const plainWording = (fn: Fn): Wording => ({
+  check: `gradcheck(${fn.name || 'fn'})`,
+  output: (o) => `output ${o}`,
+  input: (i) => `input ${i}`,
+});
+
 type Fn = (...inputs: Tensor[]) => Tensor | Tensor[];
 
 function asList(out: Tensor | Tensor[]): Tensor[] {
@@ -80,8 +93,16 @@ function fail(msg: string, raise: boolean): false {
   return false;
 }
 
-/** Checks the tape's gradients of fn against central differences; true, or throws naming the element. */
+/**
+ * Checks the tape's gradients of fn against central differences; true, or throws a report: the
+ * function, the worst element (output and input, numerical and analytical values), how many
+ * Jacobian entries differ, and the tolerances.
+ */
 export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {}): boolean {
+  return check(fn, inputs, opts, plainWording(fn));
+}
+
+function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording): boolean {
   const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true } = opts;
   checkInputs('gradcheck', inputs);
   const outs = enableGrad(() => asList(fn(...inputs)));
@@ -105,8 +126,8 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
       const numerical = col.reduce((acc, c, o) => acc + c.reduce((s, x, k) => s + x * vs[o]![k]!, 0), 0);
       const analytical = (rows[i] ?? new Float64Array(u.length)).reduce((s, x, j) => s + x * u[j]!, 0);
       if (!close(analytical, numerical, atol, rtol)) {
-        return fail(`gradcheck (fast mode): projection v^T J u mismatch for input ${i}: ` +
-          `numerical ${numerical}, analytical ${analytical}; run with fastMode: false to find the element`, raiseException);
+        return fail(`${words.check} (fast mode): projection v^T J u mismatch for ${words.input(i)}: ` +
+          `numerical ${numerical}, analytical ${analytical} (atol ${atol}, rtol ${rtol}); run with fastMode: false to find the element`, raiseException);
       }
     }
     return true;
@@ -122,7 +143,11 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
       return numericalColumn(i, unit);
     });
   });
-  // One backward per output element gives that Jacobian row for every input at once.
+  // One backward per output element gives that Jacobian row for every input at once. Every
+  // entry is compared; the report names the worst (by how far it passes its tolerance).
+  let differ = 0;
+  let entries = 0;
+  let worst: { excess: number; text: string } | null = null;
   for (let o = 0; o < outs.length; o++) {
     const out = outs[o]!;
     if (!isFloat(out.dtype)) continue;
@@ -136,15 +161,22 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
         for (let j = 0; j < t.size; j++) {
           const n = numerical[i]![j]![o]![k]!;
           const a = row[j]!;
-          if (!close(a, n, atol, rtol)) {
-            return fail(`gradcheck: Jacobian mismatch for output ${o} element ${indexOf(out.shape, k)} with respect to ` +
-              `input ${i} element ${indexOf(t.shape, j)}: numerical ${n}, analytical ${a}`, raiseException);
+          entries++;
+          if (close(a, n, atol, rtol)) continue;
+          differ++;
+          // NaN on either side is as far off as it gets.
+          const excess = Number.isNaN(a) || Number.isNaN(n) ? Infinity : Math.abs(a - n) - (atol + rtol * Math.abs(n));
+          if (!worst || excess > worst.excess) {
+            worst = { excess, text: `${words.output(o)} element ${indexOf(out.shape, k)} with respect to ${words.input(i)} element ` +
+              `${indexOf(t.shape, j)}: numerical ${n}, analytical ${a}` };
           }
         }
       }
     }
   }
-  return true;
+  if (!worst) return true;
+  return fail(`${words.check}: Jacobian mismatch for ${worst.text}; ${differ} of ${entries} Jacobian entries differ ` +
+    `(this one the most), beyond atol ${atol} + rtol ${rtol} x |numerical| (eps ${eps})`, raiseException);
 }
 
 /**
@@ -168,6 +200,13 @@ export function gradgradcheck(fn: Fn, inputs: Tensor[], gradOutputs?: Tensor[], 
     // An unused input has a zero gradient; keep it in the graph so shapes line up.
     return gs.map((g, k) => g ?? ins[diffIdx[k]!]!.mul(0));
   };
-  return gradcheck(first, [...inputs, ...gos], opts);
+  // The check's outputs are the first derivatives; its inputs, fn's inputs and then the gradient
+  // of each output that weights them.
+  const words: Wording = {
+    check: `gradgradcheck(${fn.name || 'fn'})`,
+    output: (o) => `the gradient of input ${diffIdx[o]}`,
+    input: (i) => (i < n ? `input ${i}` : `the grad_output of output ${i - n}`),
+  };
+  return check(first, [...inputs, ...gos], opts, words);
 }
 
