@@ -36,9 +36,8 @@ function notBuilt(): string | null {
 const DRIVER_FILES = ['/dev/nvidiactl', '/proc/driver/nvidia/version'];
 const noDriver = DRIVER_FILES.some((f) => existsSync(f)) ? null : `no NVIDIA driver on this machine (none of ${DRIVER_FILES.join(', ')} exists)`;
 
+/** Loads the built addon (callers have checked `notBuilt()`), or says why it failed to load. */
 function loadCuda(): { addon: CudaAddon | null; reason?: string } {
-  const unbuilt = notBuilt();
-  if (unbuilt) return { addon: null, reason: unbuilt };
   try {
     return { addon: createRequire(import.meta.url)(ADDON) as CudaAddon };
   } catch (e) {

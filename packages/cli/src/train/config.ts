@@ -165,6 +165,7 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     device = d.device;
     if (d.note) notes.push(d.note);
   } else checkDevice(command, device);
+  const threads = (g('threads') ?? getNumThreads()) as number;
   const workers = (g('workers') ?? 0) as number;
   if (workers > 1) throw new UsageError(command, `--workers must be one of 0, 1 (got '${workers}')`);
   const config: TrainConfig = {
@@ -186,8 +187,7 @@ export function resolveConfig(command: string, given: Record<string, FlagValue>)
     labelSmoothing: (g('label-smoothing') ?? 0) as number,
     device,
     cudnnBenchmark: (g('cudnn-benchmark') ?? false) as boolean,
-    threads: g('threads') === undefined ? clampThreads(getNumThreads(), `${getNumThreads()} threads (OMP_NUM_THREADS or the core count)`, notes)
-      : clampThreads(g('threads') as number, `--threads ${String(g('threads'))}`, notes),
+    threads: clampThreads(threads, g('threads') === undefined ? `${threads} threads (OMP_NUM_THREADS or the core count)` : `--threads ${threads}`, notes),
     seed: (g('seed') ?? 0) as number,
     out: (g('out') ?? `runs/${timestamp()}`) as string,
     weights: (g('weights') ?? null) as string | null,

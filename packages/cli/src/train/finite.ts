@@ -1,7 +1,5 @@
 /** Finding NaN and Inf in weights before they are saved or evaluated. */
-import { add, mul, noGrad, sum, tidy, type Tensor } from '@nodegrad/autograd';
-
-const FLOAT = new Set(['float32', 'float64', 'bfloat16', 'float16']);
+import { add, isFloat, mul, noGrad, sum, tidy, type Tensor } from '@nodegrad/autograd';
 
 /**
  * The names of the floating-point tensors of `dict` that hold a NaN or an infinity. sum(t * 0) is
@@ -9,7 +7,7 @@ const FLOAT = new Set(['float32', 'float64', 'bfloat16', 'float16']);
  * the device and read back once, and only when that is NaN is each tensor read to name it.
  */
 export function nonFiniteTensors(dict: Record<string, Tensor>): string[] {
-  const entries = Object.entries(dict).filter(([, t]) => FLOAT.has(t.dtype) && t.size > 0);
+  const entries = Object.entries(dict).filter(([, t]) => isFloat(t.dtype) && t.size > 0);
   if (entries.length === 0) return [];
   return noGrad(() => tidy(() => {
     const probe = (t: Tensor) => sum(mul(t, 0)).to('float32');

@@ -77,10 +77,11 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
       `they were not saved: ${savedText()}. Lower --lr (${cfg.lr})`);
   };
   // Rank 0 writes the checkpoint, with the epoch's sums so far over every rank; on resume rank 0
-  // starts from them and the other ranks from zero, so the epoch's sums stay exact.
-  const checkpoint = async () => {
+  // starts from them and the other ranks from zero, so the epoch's sums stay exact. `checked`:
+  // the weights were checked since the last step (the epoch's end checks them before evaluating).
+  const checkpoint = async (checked = false) => {
     const sums = total(accum);
-    checkFinite(`at epoch ${position.epoch + 1} step ${position.step}`);
+    if (!checked) checkFinite(`at epoch ${position.epoch + 1} step ${position.step}`);
     if (ranks.writer) {
       await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
         { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null,
@@ -183,7 +184,7 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     }
     position = { epoch: epoch + 1, step: 0, globalStep: position.globalStep };
     accum = freshAccum();
-    await checkpoint();
+    await checkpoint(true);
     if (ranks.writer) {
       await writeMetrics(cfg.out, history);
       await plotPng(history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
