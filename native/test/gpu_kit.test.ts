@@ -3,7 +3,6 @@
  * reports no device, and its test program (the repository's suites under mini_test.ts instead of
  * vitest) passes on 'cpu', so a kit run on the GPU machine fails only for what the GPU does.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,33 +10,34 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@nodegrad/autograd';
 import { buildDir } from '../lib/load.js';
+import { runChild } from './child.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'nodegrad-kit-'));
 const cpu = backends().find((b) => b.name === 'cpu');
 const cudaReason = backends().find((b) => b.name === 'cuda:0')?.reason ?? '';
-const run = (program: string, env: Record<string, string> = {}) => spawnSync(process.execPath, [join(dir, program)], {
-  cwd: REPO, encoding: 'utf8', timeout: 300_000,
+const run = (program: string, env: Record<string, string> = {}) => runChild(process.execPath, [join(dir, program)], {
+  cwd: REPO, timeout: 300_000,
   env: { ...process.env, NODEGRAD_KIT_ROOT: REPO, OUT: dir, NODE_NO_WARNINGS: '1', ...env },
 });
 
 describe('the GPU kit without a GPU', () => {
-  beforeAll(() => {
-    const r = spawnSync(process.execPath, [join(REPO, 'scripts', 'gpu', 'bundle.mjs'), dir], { encoding: 'utf8' });
+  beforeAll(async () => {
+    const r = await runChild(process.execPath, [join(REPO, 'scripts', 'gpu', 'bundle.mjs'), dir]);
     expect(r.status, r.stderr).toBe(0);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('dry run: the checks and the benchmark load and report that CUDA is unavailable, with the reason', () => {
-    const checks = run('kit_checks.mjs');
+  it('dry run: the checks and the benchmark load and report that CUDA is unavailable, with the reason', async () => {
+    const checks = await run('kit_checks.mjs');
     expect(checks.status, checks.stderr).toBe(0);
     expect(checks.stdout).toContain(`kit checks: cuda unavailable: ${cudaReason}`);
-    const bench = run('gpu_bench.mjs');
+    const bench = await run('gpu_bench.mjs');
     expect(JSON.parse(bench.stdout)).toEqual({ impl: 'nodegrad', error: `cuda unavailable: ${cudaReason}` });
   }, 60_000);
 
-  (cpu?.available ? it : it.skip)(`its test program runs the bundled parity suites on 'cpu' with 0 failures${cpu?.available ? '' : ` (skipped: 'cpu' is unavailable: ${cpu?.reason})`}`, () => {
-    const r = run('kit_tests.mjs', { NODEGRAD_KIT_DEVICES: 'cpu', NODEGRAD_BUILD_DIR: buildDir() });
+  (cpu?.available ? it : it.skip)(`its test program runs the bundled parity suites on 'cpu' with 0 failures${cpu?.available ? '' : ` (skipped: 'cpu' is unavailable: ${cpu?.reason})`}`, async () => {
+    const r = await run('kit_tests.mjs', { NODEGRAD_KIT_DEVICES: 'cpu', NODEGRAD_BUILD_DIR: buildDir() });
     const summary = JSON.parse(readFileSync(join(dir, 'tests.json'), 'utf8')) as { passed: number; failed: number; failures: string[] };
     expect(summary.failures).toEqual([]);
     expect(summary.passed).toBeGreaterThan(300);

@@ -4,12 +4,12 @@
 // NODEGRAD_WITH_ONEDNN=OFF into native/build/no-onednn and checks it in child processes (the addon
 // a process loads is fixed at its first import). The build compiles no oneDNN headers, so it is
 // short (about 25 s from nothing on 2 busy cores), and incremental afterwards (under a second).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { describeBuild } from '@nodegrad/native';
+import { runChild } from './child.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DIR = join(REPO, 'native', 'build', 'no-onednn');
@@ -23,18 +23,18 @@ const main = describeBuild();
 const why = main.loaded ? '' : ` (skipped: no addon builds here: ${main.reason})`;
 
 /** Runs `node --import tsx ...args` at the repository root, loading the addon from DIR. */
-const node = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO, env, encoding: 'utf8' });
+const node = (args: string[]) => runChild(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO, env });
 
 describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why}`, () => {
-  it('builds', () => {
-    const r = spawnSync(process.execPath, [join(REPO, 'native', 'scripts', 'build_addon.mjs')],
-      { env: { ...env, NODEGRAD_CMAKE_ARGS: '--CDNODEGRAD_WITH_ONEDNN=OFF --CDNODEGRAD_WITH_MPI=OFF' }, encoding: 'utf8' });
+  it('builds', async () => {
+    const r = await runChild(process.execPath, [join(REPO, 'native', 'scripts', 'build_addon.mjs')],
+      { env: { ...env, NODEGRAD_CMAKE_ARGS: '--CDNODEGRAD_WITH_ONEDNN=OFF --CDNODEGRAD_WITH_MPI=OFF' } });
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(DIR, 'build-report.json'), 'utf8')) as { ok: boolean; reason: string | null };
     expect(report, readFileSync(join(DIR, 'build-log.txt'), 'utf8').slice(-3000)).toMatchObject({ ok: true });
   }, 300_000);
 
-  it("leaves 'cpu' unavailable with the reason, says so once, keeps 'ts' the default, and its raw conv throws", () => {
+  it("leaves 'cpu' unavailable with the reason, says so once, keeps 'ts' the default, and its raw conv throws", async () => {
     const script = `
       import { backends, defaultDevice } from '@nodegrad/autograd';
       import { describeBuild, mpiBinding } from '@nodegrad/native';
@@ -45,7 +45,7 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
       let conv = 'no error';
       try { a.cpu.kernels.Conv2D(x, x, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }); } catch (e) { conv = e.message; }
       console.log(JSON.stringify({ backends: backends(), device: defaultDevice(), build: describeBuild(), conv, mpi: mpiBinding() }));`;
-    const r = node(['--input-type=module', '-e', script]);
+    const r = await node(['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { backends: unknown; device: string; build: unknown; conv: string; mpi: unknown };
     expect(out.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
@@ -60,12 +60,12 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
     expect(r.stderr.split(`Warning: nodegrad: the native 'cpu' backend is unavailable: ${REASON}`).length - 1).toBe(1);
   }, 60_000);
 
-  it("makes `nodegrad train --device cpu` a usage error, and doctor says why", () => {
+  it("makes `nodegrad train --device cpu` a usage error, and doctor says why", async () => {
     const bin = join(REPO, 'packages', 'cli', 'src', 'bin.ts');
-    const train = node([bin, 'train', '--device', 'cpu']);
+    const train = await node([bin, 'train', '--device', 'cpu']);
     expect(train.status).toBe(2);
     expect(train.stderr).toContain(`nodegrad train: --device must be one of ts (got 'cpu'); unavailable here: cpu: ${REASON}; cuda:0: ${CUDA.reason}\n`);
-    const doctor = node([bin, 'doctor', '--json', '--torch=false']);
+    const doctor = await node([bin, 'doctor', '--json', '--torch=false']);
     expect(doctor.status, doctor.stderr).toBe(0);
     const report = JSON.parse(doctor.stdout) as { backends: unknown; defaultDevice: string };
     // doctor adds, per available backend, the kernel families it computes in the half types.

@@ -1,10 +1,10 @@
 // The addon is context-aware: it loads and computes inside worker_threads too, so training can run
 // off a server's event loop.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { runChild } from './child.js';
 
 const addonPath = fileURLToPath(new URL('../build/Release/nodegrad.node', import.meta.url));
 const built = existsSync(addonPath);
@@ -35,9 +35,9 @@ suite(`native addon in worker_threads${built ? '' : ' (skipped: the addon is not
 const distBuilt = existsSync(fileURLToPath(new URL('../../packages/nn/dist/index.js', import.meta.url)));
 const trained = built && distBuilt ? describe : describe.skip;
 trained(`training in a worker thread${distBuilt ? '' : ' (skipped: run npm run build first; the worker runs the built packages)'}`, () => {
-  it('examples/worker_training.ts: the loss falls while the main event loop keeps ticking', { timeout: 120_000 }, () => {
+  it('examples/worker_training.ts: the loss falls while the main event loop keeps ticking', { timeout: 120_000 }, async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const r = spawnSync('npx', ['tsx', 'examples/worker_training.ts', '--steps', '8'], { cwd: root, encoding: 'utf8' });
+    const r = await runChild('npx', ['tsx', 'examples/worker_training.ts', '--steps', '8'], { cwd: root });
     expect(r.status, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(summary.steps).toBe(8);

@@ -1,38 +1,38 @@
 // `nodegrad launch` on this host: 2 ranks of a script (test/fixtures/launch_rank.ts) form one job
 // and see each other; when one rank is killed mid-job the launcher exits non-zero within 10 s
 // instead of hanging; the mpirun command line; usage errors.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mpirunArgs } from '../src/mpirun.js';
 import { BIN, REPO } from './cli_helpers.js';
 import { mpiMissing } from '../../distributed/test/mpirun.js';
+import { runChild } from '../../../native/test/child.js';
 
 const missing = mpiMissing();
 const skip = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
 const SCRIPT = join(REPO, 'packages/cli/test/fixtures/launch_rank.ts');
 
 /** `nodegrad launch ...args`; the ranks load TypeScript through NODE_OPTIONS, which mpirun passes on. */
-function launch(args: string[]) {
+async function launch(args: string[]) {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'launch', ...args], {
-    cwd: REPO, encoding: 'utf8', timeout: 60_000,
+  const r = await runChild(process.execPath, ['--import', 'tsx', BIN, 'launch', ...args], {
+    cwd: REPO, timeout: 60_000,
     env: { ...process.env, NODE_OPTIONS: '--import tsx', NODE_NO_WARNINGS: '1', OMP_NUM_THREADS: '' },
   });
   return { ...r, ms: performance.now() - t0, lines: r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 (skip ? describe.skip : describe)(`nodegrad launch${skip ? ` (skipped: ${missing})` : ''}`, () => {
-  it('runs 2 ranks of the script, passing its arguments; they all-reduce together', () => {
-    const r = launch(['--nproc-per-node', '2', SCRIPT, 'a', '--b']);
+  it('runs 2 ranks of the script, passing its arguments; they all-reduce together', async () => {
+    const r = await launch(['--nproc-per-node', '2', SCRIPT, 'a', '--b']);
     expect(r.status, r.stderr).toBe(0);
     const ranks = r.lines.sort((x, y) => (x.rank as number) - (y.rank as number));
     expect(ranks.map((o) => [o.rank, o.worldSize, o.sum])).toEqual([[0, 2, 3], [1, 2, 3]]);
     expect(ranks[0]!.args).toEqual(['a', '--b']);
   });
 
-  it('exits non-zero within 10 s when a rank is killed while the other waits for it', () => {
-    const r = launch(['--nproc-per-node', '2', SCRIPT, 'die']);
+  it('exits non-zero within 10 s when a rank is killed while the other waits for it', async () => {
+    const r = await launch(['--nproc-per-node', '2', SCRIPT, 'die']);
     expect(r.status).not.toBe(0);
     expect(r.ms).toBeLessThan(10_000);
     expect(r.stderr + r.stdout).toMatch(/process rank 1 .* exited on signal 9/);
@@ -47,11 +47,11 @@ describe('nodegrad launch: command line', () => {
       '--hostfile', 'hosts', '--npernode', '8', '--bind-to', 'none', '--oversubscribe', process.execPath, 's.js']);
   });
 
-  it('refuses a missing script and bad flags', () => {
-    const none = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '2'], { cwd: REPO, encoding: 'utf8' });
+  it('refuses a missing script and bad flags', async () => {
+    const none = await runChild(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '2'], { cwd: REPO });
     expect(none.status).toBe(2);
     expect(none.stderr).toContain('nodegrad launch: SCRIPT is required');
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '0', 'x.js'], { cwd: REPO, encoding: 'utf8' });
+    const bad = await runChild(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '0', 'x.js'], { cwd: REPO });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("--nproc-per-node must be a positive integer (got '0')");
   });

@@ -15,8 +15,8 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     expect(missing).toBe('');
   });
 
-  it('allReduce, broadcast, allGather (unequal sizes), reduceScatter and async works, on cpu, ts and cuda-emu (host copies)', () => {
-    const run = mpirun(2, 'packages/distributed/test/ranks/collectives.ts');
+  it('allReduce, broadcast, allGather (unequal sizes), reduceScatter and async works, on cpu, ts and cuda-emu (host copies)', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/collectives.ts');
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks).toHaveLength(2);
     for (const [r, got] of run.ranks.entries()) {
@@ -53,8 +53,8 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     }
   });
 
-  it('alone (no mpirun) a process is rank 0 of 1; arguments are checked, naming the collective', () => {
-    const run = mpirun(0, 'packages/distributed/test/ranks/errors.ts', { CASE: 'singleton' });
+  it('alone (no mpirun) a process is rank 0 of 1; arguments are checked, naming the collective', async () => {
+    const run = await mpirun(0, 'packages/distributed/test/ranks/errors.ts', { CASE: 'singleton' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks[0]).toEqual({
       beforeInit: 'getRank: the default process group is not initialized; call initProcessGroup() first',
@@ -67,8 +67,8 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     });
   });
 
-  it('with the debug handshake, a shape that differs across ranks is an error on both, naming the other rank', () => {
-    const run = mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'mismatch' });
+  it('with the debug handshake, a shape that differs across ranks is an error on both, naming the other rank', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'mismatch' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks.map((o) => o.error)).toEqual([
       'allReduce on rank 0: shape [3] here, [2] on rank 1',
@@ -76,8 +76,8 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     ]);
   });
 
-  it('a collective another rank never joins times out with an error, and the job ends as failed, not hung', () => {
-    const run = mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'timeout' });
+  it('a collective another rank never joins times out with an error, and the job ends as failed, not hung', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'timeout' });
     expect(run.ranks[0]!.error).toMatch(/^allReduce on rank 0 did not finish within 300 ms: another rank died/);
     expect(run.status).not.toBe(0); // rank 0 left without MPI_Finalize: mpirun calls the job failed
     expect(run.ms).toBeLessThan(20_000);

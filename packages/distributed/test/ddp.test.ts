@@ -13,8 +13,8 @@ const skip = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
 interface Result { params: number; buffers: number; scale: number }
 
 (skip ? describe.skip : describe)(`DistributedDataParallel on 2 ranks${skip ? ` (skipped: ${missing})` : ''}`, () => {
-  it('trains as one process with the whole batch; noSync and two forwards per backward too', () => {
-    const run = mpirun(2, 'packages/distributed/test/ranks/ddp.ts');
+  it('trains as one process with the whole batch; noSync and two forwards per backward too', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/ddp.ts');
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks).toHaveLength(2);
     for (const got of run.ranks) {

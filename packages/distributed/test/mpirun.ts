@@ -1,9 +1,12 @@
 // Runs a test program under `mpirun -np N` (each rank: node with tsx, so the packages load from
-// source) and parses the JSON line each rank prints. Whether MPI can run here, and why not.
+// source) and reads the JSON each rank reports (ranks/report.ts). Whether MPI can run here, and why not.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeBuild } from '@nodegrad/native';
+import { runChild } from '../../../native/test/child.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -21,27 +24,25 @@ export interface RankRun {
   stdout: string;
   stderr: string;
   ms: number;
-  /** Each rank's JSON line, by rank. */
+  /** Each rank's report, by rank. */
   ranks: Record<string, unknown>[];
 }
 
 /** `mpirun -np np node --import tsx <program>` from the repository root; np 0: node alone, no mpirun. */
-export function mpirun(np: number, program: string, env: Record<string, string> = {}, timeoutMs = 120_000): RankRun {
+export async function mpirun(np: number, program: string, env: Record<string, string> = {}, timeoutMs = 120_000): Promise<RankRun> {
   const t0 = performance.now();
+  const reports = mkdtempSync(join(tmpdir(), 'nodegrad-ranks-'));
   const node = [process.execPath, '--import', 'tsx', join(REPO, program)];
   const [cmd, ...args] = np === 0 ? node : ['mpirun', '-np', String(np), '--oversubscribe', '--bind-to', 'none', ...node];
-  const r = spawnSync(cmd!, args, {
-    cwd: REPO, encoding: 'utf8', timeout: timeoutMs,
+  const r = await runChild(cmd!, args, {
+    cwd: REPO, timeout: timeoutMs,
     env: {
       ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMP_NUM_THREADS: '1',
-      NODE_NO_WARNINGS: '1', ...env,
+      NODE_NO_WARNINGS: '1', NODEGRAD_RANK_REPORTS: reports, ...env,
     },
   });
   const ranks: Record<string, unknown>[] = [];
-  for (const line of r.stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const o = JSON.parse(line) as Record<string, unknown>;
-    ranks[(o.rank as number | undefined) ?? ranks.length] = o;
-  }
+  for (const f of readdirSync(reports)) ranks[Number(/\d+/.exec(f)![0])] = JSON.parse(readFileSync(join(reports, f), 'utf8')) as Record<string, unknown>;
+  rmSync(reports, { recursive: true, force: true });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0, ranks };
 }

@@ -16,8 +16,8 @@ const skipMpi = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
 interface CaseResult { worst: Record<string, number>; scale: Record<string, number>; numBatchesTracked: number[] }
 
 (skipMpi ? describe.skip : describe)(`SyncBatchNorm on 2 ranks${skipMpi ? ` (skipped: ${missing})` : ''}`, () => {
-  it('matches BatchNorm2d on the whole batch, forward and backward, running statistics included', () => {
-    const run = mpirun(2, 'packages/distributed/test/ranks/sync_bn.ts');
+  it('matches BatchNorm2d on the whole batch, forward and backward, running statistics included', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/sync_bn.ts');
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks).toHaveLength(2);
     for (const [rank, got] of run.ranks.entries()) {

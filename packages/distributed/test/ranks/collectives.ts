@@ -7,6 +7,7 @@ import { registerCudaEmulation } from '@nodegrad/native';
 import {
   allGather, allGatherInto, allReduce, allReduceAsync, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
+import { report } from './report.js';
 
 registerCudaEmulation(); // a device of its own memory: its tensors go through host copies, as 'cuda:N' ones do
 const pg = initProcessGroup({ backend: 'mpi' });
@@ -39,4 +40,4 @@ for (const device of ['cpu', 'ts', 'cuda-emu']) {
 const works = [1, 2, 3].map((k) => allReduceAsync(tensor([k * (r + 1)]), 'sum'));
 out['async in order'] = (await Promise.all(works.map((w) => w.promise()))).map(list);
 barrier();
-console.log(JSON.stringify(out));
+report(out);

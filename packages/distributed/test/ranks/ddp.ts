@@ -8,6 +8,7 @@ import { fromTypedArray, manualSeed, narrow, tensor, type Tensor } from '@nodegr
 import '@nodegrad/native';
 import { convertSyncBatchNorm, DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
 import { CrossEntropyLoss, Linear, Module, resnet18, SGD } from '@nodegrad/nn';
+import { report } from './report.js';
 
 const pg = initProcessGroup({ backend: 'mpi' });
 const B = 4, STEPS = 5, CLASSES = 3;
@@ -114,4 +115,4 @@ class Switch extends TwoHeads {
 const partial = new DistributedDataParallel(new Switch(), { findUnusedParameters: true });
 partial.call(tensor([[1, 2]])).sum().backward();
 out.partial = partial.module.parameters()[2]!.grad!.toArray();
-console.log(JSON.stringify(out));
+report(out);

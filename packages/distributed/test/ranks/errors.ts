@@ -5,6 +5,7 @@
 import { tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import { allGather, allReduce, broadcast, getRank, initProcessGroup, reduceScatter } from '@nodegrad/distributed';
+import { report } from './report.js';
 
 const message = (f: () => unknown) => { try { f(); return 'no error'; } catch (e) { return (e as Error).message; } };
 const mode = process.env.CASE;
@@ -32,4 +33,4 @@ if (mode === 'singleton') {
   out.rank = pg.rank;
   if (pg.rank === 0) out.error = message(() => allReduce(tensor([1])));
 }
-console.log(JSON.stringify(out));
+report(out);

@@ -9,6 +9,7 @@ import { convertSyncBatchNorm, SyncBatchNorm } from '@nodegrad/distributed';
 import { fromTypedArray, narrow, noGrad, type Tensor } from '@nodegrad/autograd';
 import '@nodegrad/native';
 import { BatchNorm2d, Sequential } from '@nodegrad/nn';
+import { report } from './report.js';
 
 const pg = initProcessGroup({ backend: 'mpi' });
 const W = pg.worldSize;
@@ -82,4 +83,4 @@ for (const c of CASES) {
 // Eval uses the running statistics, without communication: rank 1 alone evaluates.
 const solo = new SyncBatchNorm(2, { device: 'ts', dtype: 'float64' }).eval();
 if (pg.rank === 1) out.eval = Array.from(solo.call(fromTypedArray(Float64Array.from([1, 2, 3, 4]), [2, 2], { device: 'ts', dtype: 'float64' })).toTypedArray());
-console.log(JSON.stringify(out));
+report(out);
