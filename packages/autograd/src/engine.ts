@@ -11,7 +11,7 @@ import { add } from './ops/arith.js';
 import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
-import { Tensor } from './tensor.js';
+import { syncView, Tensor } from './tensor.js';
 import { buffersOf, closeScope, keep, openScope, scoped } from './scope.js';
 
 export interface BackwardOptions {
@@ -29,6 +29,7 @@ export interface GradOptions extends BackwardOptions {
 }
 
 function rootEdge(op: string, t: Tensor, i: number): Edge {
+  syncView(t); // a view whose base gained history since must report it
   if (!t.requiresGrad) {
     throw new Error(`${op}: element ${i} of the outputs does not require grad and has no gradFn`);
   }

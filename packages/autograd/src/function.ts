@@ -7,7 +7,7 @@ import { isAnomalyEnabled, isGradEnabled, noGrad } from './grad_mode.js';
 import { fmt } from './shape.js';
 import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
-import { Tensor } from './tensor.js';
+import { syncView, Tensor } from './tensor.js';
 
 /**
  * Per-call context: what the forward keeps for the backward, said explicitly. `save` keeps tensors
@@ -75,6 +75,7 @@ export interface OpDef<A extends unknown[], R extends Tensor | Tensor[], S exten
 
 /** The edge a gradient for `t` flows along: its producing node, or its AccumulateGrad node. */
 export function gradEdge(t: Tensor): Edge {
+  syncView(t);
   if (t.gradFn) return { node: t.gradFn, index: t.outputIndex };
   t.accumulator ??= new Node('AccumulateGrad', [], [], [{ shape: t.shape, dtype: t.dtype, device: t.device }], null, t);
   return { node: t.accumulator, index: 0 };
@@ -84,6 +85,7 @@ export function gradEdge(t: Tensor): Edge {
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
   const op = (...args: A): R => {
+    for (const a of args) if (a instanceof Tensor) syncView(a);
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const ctx = new CtxBase(def.name, needs) as Ctx<S>;
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx

@@ -1,7 +1,10 @@
 /**
  * Tensor: a shape, a dtype, a device and a backend storage, plus the autograd fields the tape
  * uses. Every tensor is contiguous and row-major; views (reshape, view, squeeze, ...) share the
- * storage, and with it the version counter that in-place ops bump.
+ * storage, and with it the version counter that in-place ops bump. Slices (narrow, slice) are
+ * copies that remember where they came from, so that they behave as PyTorch's views: an in-place
+ * op on one writes through to its base, and one taken before the base changed is refreshed when
+ * it is next used (ops/view_sync.ts).
  */
 import { getBackend, type Backend, type Raw } from './backend.js';
 import type { DType } from './dtype.js';
@@ -21,6 +24,29 @@ export interface Storage {
 }
 
 export type Hook = (grad: Tensor) => Tensor | void;
+
+/** Where a slice's elements lie in its base: base.slice(dim, start, end, step). */
+export interface SliceOf {
+  /** Weak: a copy must not keep its base alive; a base nobody holds can't be read or written. */
+  base: WeakRef<Tensor>;
+  dim: number;
+  start: number;
+  end: number;
+  step: number;
+  /** The base's version when this slice's values were last equal to its region. */
+  version: number;
+  /** For a piece of split/chunk: which function and piece. PyTorch refuses recorded in-place ops on those. */
+  piece?: { op: string; index: number };
+}
+
+/** Brings a view or slice up to date after its base changed in place; set by ops/view_sync.ts. */
+let viewSync: (t: Tensor) => void = () => {};
+/** @internal */
+export function setViewSync(f: (t: Tensor) => void): void { viewSync = f; }
+/** @internal Refreshes a view's history (and a slice's values) if its base changed since. */
+export function syncView(t: Tensor): void {
+  if (t.viewBase !== null || t.sliceOf !== null) viewSync(t);
+}
 
 export class Tensor implements Raw {
   readonly shape: Shape;
@@ -42,6 +68,10 @@ export class Tensor implements Raw {
   retainsGrad = false;
   /** The tensor this one is a view of (reshape, view, squeeze, ...): in-place ops check it. */
   viewBase: Tensor | null = null;
+  /** @internal For a view: the storage version its gradFn was made at; behind it, it is stale. */
+  viewVersion = 0;
+  /** @internal For a slice: its base and region. */
+  sliceOf: SliceOf | null = null;
 
   /** Whether this tensor's reference to its storage was given up (dispose, or moved to a new view). */
   private released = false;
@@ -69,6 +99,8 @@ export class Tensor implements Raw {
   get version(): number { return this.storage.version; }
   get ndim(): number { return this.shape.length; }
   get size(): number { return numel(this.shape); }
+  /** Whether dispose() gave up this tensor's storage. */
+  get isDisposed(): boolean { return this.released; }
   /** A leaf is a tensor not produced by a recorded op. */
   get isLeaf(): boolean { return this.gradFn === null; }
 
@@ -115,12 +147,13 @@ export class Tensor implements Raw {
 
   /** Host copy of the elements (a Float64Array for int64), once the device has written them. */
   dataSync(): Float32Array | Float64Array | Int32Array {
+    syncView(this);
     return this.backend.readSync(this);
   }
 
   /** The same as dataSync(). */
   toTypedArray(): Float32Array | Float64Array | Int32Array {
-    return this.backend.readSync(this);
+    return this.dataSync();
   }
 
   /** Nested arrays as PyTorch's `tolist()`; a number for a 0-d tensor. */
@@ -136,6 +169,7 @@ export class Tensor implements Raw {
 
   /** Host copy of the elements, resolved after the device's stream has written them. */
   data(): Promise<Float32Array | Float64Array | Int32Array> {
+    syncView(this);
     return this.backend.read(this);
   }
 

@@ -88,6 +88,9 @@ const joinCases: Case[] = [
   { name: 'split by size (a shorter last piece)', inputs: [[7, 3]], fn: (x) => split(x, 3) },
   { name: 'split by a list of sizes along dim 1', inputs: [[2, 9]], fn: (x) => x.split([2, 0, 4, 3], 1) },
   { name: 'chunk', inputs: [[3, 10]], fn: (x) => [...chunk(x, 4, 1), ...x.chunk(2, 0)] },
+  { name: 'sliceScatter into a strided slice', inputs: [[4, 7], [4, 2]], fn: (x, w) => x.sliceScatter(w, 1, 1, null, 3) },
+  { name: 'in-place ops through a slice and a view of it', inputs: [[4, 6], [2, 6]],
+    fn: (x, w) => { const y = x.mul(1); y.narrow(0, 1, 2).mul_(w).view([12]).relu_(); return y; } },
   { name: 'split pieces recombined', inputs: [[6, 4]], fn: (x) => { const [a, b] = chunk(x, 2); return a!.mul(b!); } },
 ];
 

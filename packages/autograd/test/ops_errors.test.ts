@@ -61,6 +61,11 @@ describe('error messages name the op, the argument and the shapes or dtypes', ()
     expect(() => sum(f64([2, 3]), [0, -2])).toThrow(/sum: dims \[0, -2\] repeat a dimension/);
   });
 
+  it('sliceScatter: a src that is not the slice\'s shape', () => {
+    expect(() => f64([2, 5]).sliceScatter(f64([2, 2]), 1, 0, null, 2))
+      .toThrow(/sliceScatter: src has shape \[2, 2\] but the slice of the input \[2, 5\] has shape \[2, 3\]/);
+  });
+
   it('narrow, slice and pad bounds', () => {
     expect(() => narrow(f64([2, 5]), 1, 3, 3)).toThrow(/narrow: start 3 and length 3 do not fit dim 1 of size 5 \(input shape \[2, 5\]\)/);
     expect(() => narrow(f64([2, 5]), 1, -6, 1)).toThrow(/narrow: start -6/);

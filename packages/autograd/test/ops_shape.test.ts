@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  arange, cat, chunk, expand, flatten, manualSeed, narrow, pad, permute, randn, reshape, slice, split, squeeze,
+  arange, cat, chunk, expand, flatten, manualSeed, narrow, noGrad, pad, permute, randn, reshape, slice, sliceScatter, split, squeeze,
   stack, tensor, transpose, unsqueeze, view, type Tensor,
 } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
@@ -114,6 +114,50 @@ describe('narrow and slice', () => {
     const x = leaf([3, 4]);
     expect(gradgradcheck((t) => slice(t, 1, 1, null, 2).mul(t.slice(1, 0, 4, 2)), [x])).toBe(true);
     expect(gradgradcheck((t) => pad(t, [1, 2]).mul(pad(t, [0, 3])), [x])).toBe(true);
+  });
+});
+
+describe('sliceScatter, and in-place ops through views and slices', () => {
+  it('sliceScatter puts src in the slice and keeps the rest, as torch.slice_scatter', () => {
+    const x = iota([3, 5]);
+    const out = sliceScatter(x, tensor([[-1, -2, -3]], { dtype: 'float64' }).expand([3, 3]), 1, 0, null, 2);
+    expect(out.toArray()).toEqual([[-1, 1, -2, 3, -3], [-1, 6, -2, 8, -3], [-1, 11, -2, 13, -3]]);
+    expect(x.sliceScatter(tensor([[9, 9, 9, 9, 9]], { dtype: 'float64' }), 0, -1).toArray())
+      .toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [9, 9, 9, 9, 9]]);
+    // NaN and Inf outside the slice are kept, not lost to arithmetic.
+    const y = tensor([NaN, Infinity, 1], { dtype: 'float64' });
+    expect(sliceScatter(y, tensor([5], { dtype: 'float64' }), 0, 2).toArray()).toEqual([NaN, Infinity, 5]);
+  });
+
+  it('gradcheck and gradgradcheck: sliceScatter, and functions that write in place through views and slices', () => {
+    manualSeed(8);
+    const [x, w] = [leaf([3, 5]), leaf([3, 2])];
+    expect(gradcheck((a, b) => sliceScatter(a, b, 1, 1, null, 2), [x, w])).toBe(true);
+    expect(gradgradcheck((a, b) => sliceScatter(a.mul(a), b.mul(b), 1, 1, 5, 2), [x, w])).toBe(true);
+    const write = (a: Tensor, b: Tensor) => {
+      const y = a.mul(a);
+      y.slice(1, 1, null, 2).mul_(b);         // a strided slice
+      y.view([15]).narrow(0, 0, 4).add_(1);   // a slice of a view
+      y.narrow(0, 1, 2).view([10]).tanh_();   // a view of a slice
+      return y;
+    };
+    expect(gradcheck(write, [x, w])).toBe(true);
+    expect(gradgradcheck(write, [x, w])).toBe(true);
+  });
+
+  it('without recording an in-place op on a slice writes into its base, up a chain of slices and views', () => {
+    const x = iota([2, 6]);
+    noGrad(() => x.view([3, 4]).narrow(1, 1, 2).slice(0, null, null, 2).fill_(-1));
+    expect(x.toArray()).toEqual([[0, -1, -1, 3, 4, 5], [6, 7, 8, -1, -1, 11]]);
+    expect(x.version).toBe(1);
+  });
+
+  it('a slice taken before its base changed shows the new values, as a PyTorch view does', () => {
+    const x = iota([2, 3]);
+    const row = x.narrow(0, 1, 1);
+    x.mul_(10);
+    expect(row.toArray()).toEqual([[30, 40, 50]]);
+    expect(row.add(1).toArray()).toEqual([[31, 41, 51]]);
   });
 });
 

@@ -2,38 +2,45 @@
  * In-place ops. Each computes its out-of-place twin (recorded on the tape as usual, on a copy of
  * the old value when recording), writes the result into the tensor's storage and bumps the version
  * counter, then hands the tensor the new node, so later uses see the op while other ops that saved
- * the old value are caught by the version check.
+ * the old value are caught by the version check. On a view or slice the change then goes up to
+ * its base, values and history (view_sync.ts).
  */
 import { defineOp } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
 import { fmt, sameShape } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { syncView, Tensor } from '../tensor.js';
 import { add, div, mul, neg, sub } from './arith.js';
 import { clone } from './autograd_api.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
 import { expand } from './shape.js';
 import { isSharedConstant, lift, type TensorLike } from './util.js';
+import { checkViewOfLeaf, writeThrough } from './view_sync.js';
 
-function checkLeaf(op: string, x: Tensor): void {
+/** Brings a view or slice up to date, then refuses to change a leaf that requires grad, or a view of one. */
+function checkTarget(op: string, x: Tensor): void {
+  syncView(x);
   if (isGradEnabled() && x.requiresGrad && x.isLeaf) {
     throw new Error(`${op}: a leaf tensor that requires grad (${fmt(x.shape)}) is being used in an in-place operation; ` +
       'wrap it in noGrad() or work on a clone');
   }
+  checkViewOfLeaf(op, x);
 }
 
-/** Writes result into x's storage, bumps the version, and makes x the output of result's node. */
+/**
+ * Writes result into x's storage, bumps the version, makes x the output of result's node, and
+ * passes the change on to x's bases.
+ */
 function write(op: string, x: Tensor, result: Tensor): Tensor {
   if (!sameShape(result.shape, x.shape)) {
     throw new Error(`${op}: the result of shape ${fmt(result.shape)} cannot be written into the tensor of shape ${fmt(x.shape)}`);
   }
   if (result.dtype !== x.dtype) throw new Error(`${op}: result dtype ${result.dtype} does not match the tensor's ${x.dtype}`);
   if (isSharedConstant(x.storage)) throw new Error(`${op}: the tensor is a shared scalar constant; clone() it to modify it`);
-  // The base of a view would keep its old history while its storage changed: refuse rather than
-  // return wrong gradients (PyTorch rebases the base's graph; nodegrad does not).
-  if (result.gradFn && x.viewBase) {
-    throw new Error(`${op}: in-place modification of a view (${fmt(x.shape)} of a tensor of shape ` +
-      `${fmt(x.viewBase.shape)}) is not supported while gradients are recorded; use the out-of-place op`);
+  const piece = x.sliceOf?.piece;
+  if (result.gradFn && piece) {
+    throw new Error(`${op}: output ${piece.index} of ${piece.op} is a view and is being modified in place while recording; ` +
+      `a function that returns several views (split, chunk) does not allow it, as in PyTorch: use the out-of-place op`);
   }
   x.assign(result);
   if (result.gradFn) {
@@ -41,6 +48,7 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
     x.outputIndex = result.outputIndex;
     x.requiresGrad = true;
   }
+  writeThrough(x);
   return x;
 }
 
@@ -50,7 +58,7 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
  * trip the version check. PyTorch saves `original_self` for in-place ops the same way.
  */
 function inplace(op: string, x: Tensor, f: (self: Tensor) => Tensor, ...others: TensorLike[]): Tensor {
-  checkLeaf(op, x);
+  checkTarget(op, x);
   const recorded = isGradEnabled() && [x, ...others].some((t) => t instanceof Tensor && t.requiresGrad);
   return write(op, x, f(recorded ? clone(x) : x));
 }
@@ -82,13 +90,13 @@ const copyOp = overwriteOp('copy_');
 
 /** Fills with a constant; the old history is cut (the gradient through it is zero). */
 export const fill_ = (x: Tensor, value: number) => {
-  checkLeaf('fill_', x);
+  checkTarget('fill_', x);
   return write('fill_', x, fillOp(x, expand(lift(value, x), x.shape)));
 };
 export const zero_ = (x: Tensor) => fill_(x, 0);
 /** Copies src (broadcast to x's shape) into x; gradients flow to src. */
 export const copy_ = (x: Tensor, src: Tensor) => {
-  checkLeaf('copy_', x);
+  checkTarget('copy_', x);
   if (src.dtype !== x.dtype || src.device !== x.device) {
     throw new Error(`copy_: source is ${src.dtype} on ${src.device} but the tensor is ${x.dtype} on ${x.device}`);
   }

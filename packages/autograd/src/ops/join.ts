@@ -1,5 +1,5 @@
 /**
- * Cutting and joining: narrow, slice, pad, cat, stack, split, chunk. Slice and Pad are each
+ * Cutting and joining: narrow, slice, sliceScatter, pad, cat, stack, split, chunk. Slice and Pad are each
  * other's adjoints (a slice's gradient is its input zero-padded back, a pad's is the slice of
  * the interior), so every VJP here is written in these same differentiable ops.
  */
@@ -8,6 +8,8 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { where } from './compare.js';
+import { onesLike } from './creation.js';
 import { reshape, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap } from './util.js';
 
@@ -40,24 +42,25 @@ function spread(g: Tensor, dim: number, step: number): Tensor {
 
 const sliceOp = defineOp({
   name: 'slice',
-  forward(ctx: Ctx<{ xShape: Shape; begin: number[]; step: number[] }>, x: Tensor, begin: number[], size: readonly number[], step: number[]) {
+  forward(ctx: Ctx<{ xShape: Shape; begin: readonly number[]; step: readonly number[] }>, x: Tensor, begin: number[], size: readonly number[], step: number[]) {
     ctx.xShape = x.shape;
     ctx.begin = begin; ctx.step = step;
     return wrap(kernels(x).Slice(x, begin, size, step), x);
   },
-  backward(ctx, g): (Tensor | null)[] {
-    const begin = ctx.begin as number[], step = ctx.step as number[], xShape = ctx.xShape as number[];
-    let t = g;
-    step.forEach((s, d) => { if (s > 1 && g.shape[d]! > 0) t = spread(t, d, s); });
-    // t now covers [begin, begin + extent) in each dim; pad the rest with zeros.
-    const pads: Pads = xShape.map((dimSize, d) => {
-      const extent = t.shape[d]!;
-      const before = extent === 0 ? 0 : begin[d]!;
-      return [before, dimSize - before - extent];
-    });
-    return [padOp(t, pads, 0), null, null, null];
-  },
+  backward: (ctx, g) => [unslice(g, ctx.begin, ctx.xShape, ctx.step), null, null, null],
 });
+
+/** The adjoint of a slice: t's elements back at their places in a zero tensor of shape xShape. */
+function unslice(t: Tensor, begin: readonly number[], xShape: Shape, step: readonly number[]): Tensor {
+  step.forEach((s, d) => { if (s > 1 && t.shape[d]! > 0) t = spread(t, d, s); });
+  // t now covers [begin, begin + extent) in each dim; pad the rest with zeros.
+  const pads: Pads = xShape.map((dimSize, d) => {
+    const extent = t.shape[d]!;
+    const before = extent === 0 ? 0 : begin[d]!;
+    return [before, dimSize - before - extent];
+  });
+  return padOp(t, pads, 0);
+}
 
 /** Elements start..start+length-1 along `dim` (start may be negative, counted from the end). */
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
@@ -68,9 +71,19 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   if (!Number.isInteger(start) || !Number.isInteger(length) || s < 0 || s > n || length < 0 || s + length > n) {
     throw new Error(`narrow: start ${start} and length ${length} do not fit dim ${dim} of size ${n} (input shape ${fmt(x.shape)})`);
   }
-  if (s === 0 && length === n) return x;
-  return sliceOp(x, x.shape.map((_, i) => (i === d ? s : 0)), x.shape.map((sz, i) => (i === d ? length : sz)),
-    x.shape.map(() => 1));
+  return linkedSlice(x, d, s, length, 1);
+}
+
+/** Python's start:end:step along a dim of size n: the first index and the count. */
+function sliceRange(op: string, n: number, start: number | null | undefined, end: number | null | undefined, step: number) {
+  if (!Number.isInteger(step) || step < 1) throw new Error(`${op}: step must be a positive integer, got ${step}`);
+  for (const [name, v] of [['start', start], ['end', end]] as const) {
+    if (v != null && !Number.isInteger(v)) throw new Error(`${op}: ${name} must be an integer, got ${v}`);
+  }
+  const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+  const b = start == null ? 0 : clampIdx(start);
+  const e = end == null ? n : clampIdx(end);
+  return { b, len: e > b ? Math.ceil((e - b) / step) : 0 };
 }
 
 /**
@@ -80,18 +93,38 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 export function slice(x: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
   if (x.ndim === 0) throw new Error('slice: cannot slice a 0-d tensor');
   const d = normAxis('slice', dim, x.ndim);
-  if (!Number.isInteger(step) || step < 1) throw new Error(`slice: step must be a positive integer, got ${step}`);
-  for (const [name, v] of [['start', start], ['end', end]] as const) {
-    if (v != null && !Number.isInteger(v)) throw new Error(`slice: ${name} must be an integer, got ${v}`);
-  }
-  const n = x.shape[d]!;
-  const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
-  const b = start == null ? 0 : clampIdx(start);
-  const e = end == null ? n : clampIdx(end);
-  const len = e > b ? Math.ceil((e - b) / step) : 0;
-  if (b === 0 && len === n && step === 1) return x;
-  return sliceOp(x, x.shape.map((_, i) => (i === d && len > 0 ? b : 0)), x.shape.map((sz, i) => (i === d ? len : sz)),
+  const { b, len } = sliceRange('slice', x.shape[d]!, start, end, step);
+  return linkedSlice(x, d, b, len, step);
+}
+
+/**
+ * The slice as a copy that remembers its base and region, so that it acts as PyTorch's view
+ * would: an in-place op on it writes through to the base (ops/view_sync.ts). The whole dim is x.
+ */
+function linkedSlice(x: Tensor, d: number, b: number, len: number, step: number): Tensor {
+  if (b === 0 && len === x.shape[d] && step === 1) return x;
+  const out = sliceOp(x, x.shape.map((_, i) => (i === d && len > 0 ? b : 0)), x.shape.map((sz, i) => (i === d ? len : sz)),
     x.shape.map((_, i) => (i === d ? step : 1)));
+  out.sliceOf = { base: new WeakRef(x), dim: d, start: b, end: b + len * step, step, version: x.version };
+  return out;
+}
+
+/**
+ * input with its slice [start:end:step] along `dim` replaced by src, as torch.slice_scatter; the
+ * gradient goes to src for the slice and to input elsewhere.
+ */
+export function sliceScatter(input: Tensor, src: Tensor, dim = 0, start?: number | null, end?: number | null, step = 1): Tensor {
+  if (input.ndim === 0) throw new Error('sliceScatter: cannot scatter into a 0-d tensor');
+  const d = normAxis('sliceScatter', dim, input.ndim);
+  const { b, len } = sliceRange('sliceScatter', input.shape[d]!, start, end, step);
+  const want = input.shape.map((sz, i) => (i === d ? len : sz));
+  if (!sameShape(src.shape, want)) {
+    throw new Error(`sliceScatter: src has shape ${fmt(src.shape)} but the slice of the input ${fmt(input.shape)} has shape ${fmt(want)}`);
+  }
+  const begin = input.shape.map((_, i) => (i === d && len > 0 ? b : 0));
+  const steps = input.shape.map((_, i) => (i === d ? step : 1));
+  const inSlice = unslice(onesLike(src), begin, input.shape, steps);
+  return where(inSlice, unslice(src, begin, input.shape, steps), input);
 }
 
 /**
@@ -193,23 +226,36 @@ export function split(x: Tensor, splitSize: number | readonly number[], dim = 0)
       throw new Error(`split: sizes [${sizes.join(', ')}] must be non-negative and sum to ${n}, the size of dim ${dim} of ${fmt(x.shape)}`);
     }
   }
+  return pieces('split', x, d, sizes);
+}
+
+/** The slices of x along d of the given sizes, each knowing it is one of several views (inplace.ts). */
+function pieces(op: string, x: Tensor, d: number, sizes: readonly number[]): Tensor[] {
   let at = 0;
-  return sizes.map((s) => { const t = narrow(x, d, at, s); at += s; return t; });
+  return sizes.map((s, index) => {
+    const t = linkedSlice(x, d, at, s, 1);
+    at += s;
+    if (t.sliceOf) t.sliceOf.piece = { op, index };
+    return t;
+  });
 }
 
 /** Splits into `chunks` pieces of ceil(size / chunks) along `dim` (fewer if it does not divide), as torch.chunk. */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: chunks must be a positive integer, got ${chunks}`);
   const d = normAxis('chunk', dim, x.ndim);
-  return split(x, Math.max(Math.ceil(x.shape[d]! / chunks), 1), d);
+  const n = x.shape[d]!;
+  const size = Math.max(Math.ceil(n / chunks), 1);
+  return pieces('chunk', x, d, n === 0 ? [0] : Array.from({ length: Math.ceil(n / size) }, (_, i) => Math.min(size, n - i * size)));
 }
 
-installMethods({ narrow, slice, pad, split, chunk });
+installMethods({ narrow, slice, sliceScatter, pad, split, chunk });
 
 declare module '../tensor.js' {
   interface Tensor {
     narrow(dim: number, start: number, length: number): Tensor;
     slice(dim: number, start?: number | null, end?: number | null, step?: number): Tensor;
+    sliceScatter(src: Tensor, dim?: number, start?: number | null, end?: number | null, step?: number): Tensor;
     pad(pads: readonly number[], value?: number): Tensor;
     split(splitSize: number | readonly number[], dim?: number): Tensor[];
     chunk(chunks: number, dim?: number): Tensor[];

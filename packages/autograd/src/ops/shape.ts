@@ -24,6 +24,7 @@ const reshapeOp = defineOp({
     ctx.xShape = x.shape;
     const v = x.aliasAs(shape);
     v.viewBase = x.viewBase ?? x;
+    v.viewVersion = x.version;
     return v;
   },
   backward: (ctx, g) => [reshape(g, ctx.xShape)],
