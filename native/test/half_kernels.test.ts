@@ -64,7 +64,7 @@ suite(`cpu half types: Cast to and from every dtype, bit-identical${skipReason}`
   }
 });
 
-const UNARY = ['Neg', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Abs', 'Sign', 'Relu', 'Sigmoid', 'Tanh'];
+const UNARY = ['Neg', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Abs', 'Sign', 'Relu', 'Sigmoid', 'Tanh', 'Log1p', 'Expm1', 'Sin', 'Cos', 'Erf'];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Maximum', 'Minimum', 'Equal', 'NotEqual', 'Less', 'LessEqual',
   'Greater', 'GreaterEqual', 'ReluBackward'];
 

@@ -1,4 +1,4 @@
-// Elementwise kernels: Neg ... Tanh (x), Add ... GreaterEqual and ReluBackward (a, b), Where (cond, a, b),
+// Elementwise kernels: Neg ... Erf (x), Add ... GreaterEqual and ReluBackward (a, b), Where (cond, a, b),
 // Clamp (x, min, max) and Cast (x, dtype).
 #include <utility>
 
@@ -15,7 +15,8 @@ struct UnaryName {
 constexpr UnaryName kUnary[] = {
     {"Neg", UnaryOp::Neg}, {"Exp", UnaryOp::Exp}, {"Log", UnaryOp::Log}, {"Sqrt", UnaryOp::Sqrt},
     {"Rsqrt", UnaryOp::Rsqrt}, {"Abs", UnaryOp::Abs}, {"Sign", UnaryOp::Sign}, {"Relu", UnaryOp::Relu},
-    {"Sigmoid", UnaryOp::Sigmoid}, {"Tanh", UnaryOp::Tanh}};
+    {"Sigmoid", UnaryOp::Sigmoid}, {"Tanh", UnaryOp::Tanh}, {"Log1p", UnaryOp::Log1p}, {"Expm1", UnaryOp::Expm1},
+    {"Sin", UnaryOp::Sin}, {"Cos", UnaryOp::Cos}, {"Erf", UnaryOp::Erf}};
 
 struct BinaryName {
   const char* name;

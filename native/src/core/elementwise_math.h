@@ -9,10 +9,15 @@
 
 namespace nodegrad::math {
 
+using std::cos;
+using std::erf;
 using std::exp;
+using std::expm1;
 using std::fabs;
 using std::log;
+using std::log1p;
 using std::pow;
+using std::sin;
 using std::sqrt;
 using std::tanh;
 
@@ -30,6 +35,11 @@ NG_HD T unary(T v) {
   // Each branch exponentiates a non-positive number, so neither overflows.
   if constexpr (op == UnaryOp::Sigmoid) return v >= 0 ? T(1) / (T(1) + exp(-v)) : exp(v) / (T(1) + exp(v));
   if constexpr (op == UnaryOp::Tanh) return tanh(v);
+  if constexpr (op == UnaryOp::Log1p) return log1p(v);
+  if constexpr (op == UnaryOp::Expm1) return expm1(v);
+  if constexpr (op == UnaryOp::Sin) return sin(v);
+  if constexpr (op == UnaryOp::Cos) return cos(v);
+  if constexpr (op == UnaryOp::Erf) return erf(v);
 }
 
 template <BinaryOp op, typename T>
@@ -73,6 +83,11 @@ NG_HD T clamp(T v, T lo, T hi) {
     case ::nodegrad::UnaryOp::Relu: BODY(::nodegrad::UnaryOp::Relu); break;       \
     case ::nodegrad::UnaryOp::Sigmoid: BODY(::nodegrad::UnaryOp::Sigmoid); break; \
     case ::nodegrad::UnaryOp::Tanh: BODY(::nodegrad::UnaryOp::Tanh); break;       \
+    case ::nodegrad::UnaryOp::Log1p: BODY(::nodegrad::UnaryOp::Log1p); break;     \
+    case ::nodegrad::UnaryOp::Expm1: BODY(::nodegrad::UnaryOp::Expm1); break;     \
+    case ::nodegrad::UnaryOp::Sin: BODY(::nodegrad::UnaryOp::Sin); break;         \
+    case ::nodegrad::UnaryOp::Cos: BODY(::nodegrad::UnaryOp::Cos); break;         \
+    case ::nodegrad::UnaryOp::Erf: BODY(::nodegrad::UnaryOp::Erf); break;         \
   }
 
 #define NG_BINARY_SWITCH(op, BODY)                                                    \

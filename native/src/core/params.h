@@ -5,7 +5,7 @@
 
 namespace nodegrad {
 
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Relu, Sigmoid, Tanh };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Relu, Sigmoid, Tanh, Log1p, Expm1, Sin, Cos, Erf };
 // ReluGrad is relu's backward (PyTorch's threshold_backward at 0): (dy, y) -> y <= 0 ? 0 : dy.
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, ReluGrad };
 enum class ReduceOp { Sum, Max, Min };

@@ -55,7 +55,9 @@ constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>
 // ops, but not for the transcendental ones, which run in double here too.
 template <UnaryOp op>
 using UnaryIn = std::conditional_t<op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Rsqrt ||
-                                       op == UnaryOp::Sigmoid || op == UnaryOp::Tanh,
+                                       op == UnaryOp::Sigmoid || op == UnaryOp::Tanh || op == UnaryOp::Log1p ||
+                                       op == UnaryOp::Expm1 || op == UnaryOp::Sin || op == UnaryOp::Cos ||
+                                       op == UnaryOp::Erf,
                                    double, float>;
 template <BinaryOp op>
 using BinaryIn = std::conditional_t<op == BinaryOp::Pow, double, float>;

@@ -67,6 +67,7 @@ export interface Kernels {
   // Elementwise, same dtype out as in.
   Neg: UnaryKernel; Exp: UnaryKernel; Log: UnaryKernel; Sqrt: UnaryKernel; Rsqrt: UnaryKernel;
   Abs: UnaryKernel; Sign: UnaryKernel; Relu: UnaryKernel; Sigmoid: UnaryKernel; Tanh: UnaryKernel;
+  Log1p: UnaryKernel; Expm1: UnaryKernel; Sin: UnaryKernel; Cos: UnaryKernel; Erf: UnaryKernel;
   Add: BinaryKernel; Sub: BinaryKernel; Mul: BinaryKernel; Div: BinaryKernel; Pow: BinaryKernel;
   Maximum: BinaryKernel; Minimum: BinaryKernel;
   /** Comparisons give 1 or 0 in the inputs' dtype (there is no bool dtype). */
@@ -210,6 +211,7 @@ export type KernelFamily = 'elementwise' | 'cast' | 'reduce' | 'movement' | 'cre
 export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Neg: 'elementwise', Exp: 'elementwise', Log: 'elementwise', Sqrt: 'elementwise', Rsqrt: 'elementwise',
   Abs: 'elementwise', Sign: 'elementwise', Relu: 'elementwise', Sigmoid: 'elementwise', Tanh: 'elementwise',
+  Log1p: 'elementwise', Expm1: 'elementwise', Sin: 'elementwise', Cos: 'elementwise', Erf: 'elementwise',
   Add: 'elementwise', Sub: 'elementwise', Mul: 'elementwise', Div: 'elementwise', Pow: 'elementwise',
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',

@@ -3,11 +3,12 @@ import type { Kernels } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
-import { div, mul, sub } from './arith.js';
+import { add, div, mul, neg, sub } from './arith.js';
 import { greaterEqual, lessEqual } from './compare.js';
 import { autocasting, checkFloat, checkSame, kernels, wrap } from './util.js';
 
-type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign';
+type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign' | 'Log1p' | 'Expm1' |
+  'Sin' | 'Cos' | 'Erf';
 
 /**
  * An op whose VJP needs either its input or its output; only that one is saved, so the other can
@@ -64,6 +65,14 @@ export function reluBackward(g: Tensor, y: Tensor): Tensor {
 export const sigmoid = unary('sigmoid', 'Sigmoid', 'output', (g, y) => mul(g, mul(y, sub(1, y))));
 export const tanh = unary('tanh', 'Tanh', 'output', (g, y) => mul(g, sub(1, mul(y, y))));
 
+// log1p and expm1 run in float32 under autocast, as exp and log (torch's autocast fp32 list).
+export const log1p = autocasting('float32', unary('log1p', 'Log1p', 'input', (g, x) => div(g, add(x, 1))));
+export const expm1 = autocasting('float32', unary('expm1', 'Expm1', 'output', (g, y) => mul(g, add(y, 1))));
+export const sin = unary('sin', 'Sin', 'input', (g, x) => mul(g, cos(x)));
+export const cos = unary('cos', 'Cos', 'input', (g, x) => mul(g, neg(sin(x))));
+// d erf(x) = 2/sqrt(pi) exp(-x^2)
+export const erf = unary('erf', 'Erf', 'input', (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
+
 /** -1, 0 or 1; its gradient is zero. */
 export function sign(x: Tensor): Tensor {
   return wrap(kernels(x).Sign(x), x);
@@ -96,12 +105,12 @@ export function square(x: Tensor): Tensor {
 }
 
 
-installMethods({ exp, log, sqrt, rsqrt, abs, relu, sigmoid, tanh, sign, clamp, square });
+installMethods({ exp, log, sqrt, rsqrt, abs, relu, sigmoid, tanh, sign, clamp, square, log1p, expm1, sin, cos, erf });
 
 declare module '../tensor.js' {
   interface Tensor {
     exp(): Tensor; log(): Tensor; sqrt(): Tensor; rsqrt(): Tensor; abs(): Tensor; relu(): Tensor;
     sigmoid(): Tensor; tanh(): Tensor; sign(): Tensor; clamp(min?: number | null, max?: number | null): Tensor;
-    square(): Tensor;
+    square(): Tensor; log1p(): Tensor; expm1(): Tensor; sin(): Tensor; cos(): Tensor; erf(): Tensor;
   }
 }

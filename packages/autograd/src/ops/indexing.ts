@@ -1,0 +1,127 @@
+/**
+ * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's. They compose one-hot masks
+ * with products and sums (indexSelect with a matmul), so every backend runs them on kernels it
+ * already has and the gradients come from the parts; gather and scatterAdd cost
+ * O(index elements x size of dim) memory for it.
+ */
+import type { DType } from '../dtype.js';
+import { installMethods } from '../methods.js';
+import { fmt, normAxis } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { add, mul } from './arith.js';
+import { where } from './compare.js';
+import { narrow, pad } from './join.js';
+import { oneHot } from './loss.js';
+import { matmul } from './matmul.js';
+import { sum } from './reduce.js';
+import { permute, unsqueeze } from './shape.js';
+import { checkTensor, type TensorLike } from './util.js';
+
+/** Checks that index is an integer tensor with values in [0, size), reading it to the host as PyTorch's CPU ops do. */
+function checkIndex(op: string, index: Tensor, size: number, dim: number): void {
+  checkTensor(op, 'index', index);
+  if (index.dtype !== 'int64' && index.dtype !== 'int32') {
+    throw new Error(`${op}: index must be an int64 or int32 tensor, got ${index.dtype} of shape ${fmt(index.shape)}`);
+  }
+  for (const v of index.dataSync()) {
+    if (v < 0 || v >= size) throw new Error(`${op}: index ${v} is out of bounds for dim ${dim} of size ${size}`);
+  }
+}
+
+/** [..., n] one-hot rows for the index, in dtype. */
+function hot(index: Tensor, n: number, dtype: DType): Tensor {
+  return oneHot(index, n).to(dtype);
+}
+
+/** Moves dim `from` to the end. */
+function toLast(x: Tensor, from: number): Tensor {
+  return permute(x, [...x.shape.keys()].filter((i) => i !== from).concat(from));
+}
+
+/** Moves the last dim to `to`. */
+function fromLast(x: Tensor, to: number): Tensor {
+  const rest = [...x.shape.keys()].slice(0, -1);
+  rest.splice(to, 0, x.ndim - 1);
+  return permute(x, rest);
+}
+
+/** Checks index against x (same ndim; no larger than x in the other dims) and returns x cut to index's extent there. */
+function alignTo(op: string, x: Tensor, d: number, index: Tensor, name: string): Tensor {
+  if (index.ndim !== x.ndim) {
+    throw new Error(`${op}: index of shape ${fmt(index.shape)} must have as many dims as ${name} of shape ${fmt(x.shape)}`);
+  }
+  let cut = x;
+  index.shape.forEach((s, i) => {
+    if (i === d) return;
+    if (s > x.shape[i]!) throw new Error(`${op}: index of shape ${fmt(index.shape)} is larger than ${name} of shape ${fmt(x.shape)} in dim ${i}`);
+    if (s < x.shape[i]!) cut = narrow(cut, i, 0, s);
+  });
+  return cut;
+}
+
+/** out[i][j] = x[i][index[i][j]] for dim 1, and so on for any dim (torch.gather). */
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor('gather', 'input', x);
+  const d = normAxis('gather', dim, Math.max(x.ndim, 1));
+  checkIndex('gather', index, x.shape[d] ?? 1, d);
+  const rows = alignTo('gather', x, d, index, 'input');
+  // [..., 1 at d, ..., n] against the index's one-hot rows [..., m at d, ..., n], summed over n.
+  return sum(mul(hot(index, x.shape[d]!, x.dtype), unsqueeze(toLast(rows, d), d)), -1);
+}
+
+/**
+ * x with src's elements added at the places index names along dim (torch.scatter_add): for dim 0,
+ * out[index[i][j]][j] += src[i][j]. Gradients: x gets g, src gets gather(g, dim, index).
+ */
+export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  checkTensor('scatterAdd', 'input', x);
+  checkTensor('scatterAdd', 'src', src);
+  const d = normAxis('scatterAdd', dim, Math.max(x.ndim, 1));
+  checkIndex('scatterAdd', index, x.shape[d] ?? 1, d);
+  alignTo('scatterAdd', x, d, index, 'input');
+  let s = src;
+  if (src.ndim !== index.ndim) throw new Error(`scatterAdd: src of shape ${fmt(src.shape)} must have as many dims as index of shape ${fmt(index.shape)}`);
+  index.shape.forEach((n, i) => {
+    if (n > src.shape[i]!) throw new Error(`scatterAdd: index of shape ${fmt(index.shape)} is larger than src of shape ${fmt(src.shape)} in dim ${i}`);
+    if (n < src.shape[i]!) s = narrow(s, i, 0, n);
+  });
+  // Each src element spread over its one-hot row, then summed over the index's dim d.
+  const spread = sum(mul(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
+  const placed = fromLast(spread.squeeze(d), d); // index's shape with x.shape[d] at d
+  const pads: number[] = [];
+  for (let i = x.ndim - 1; i >= 0; i--) pads.push(0, x.shape[i]! - placed.shape[i]!);
+  return add(x, pads.some((p) => p !== 0) ? pad(placed, pads) : placed);
+}
+
+/** The entries of x at the given positions along dim, in the index's order (torch.index_select). */
+export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor('indexSelect', 'input', x);
+  if (index.ndim > 1) throw new Error(`indexSelect: index must be 0-d or 1-d, got shape ${fmt(index.shape)}`);
+  const d = normAxis('indexSelect', dim, Math.max(x.ndim, 1));
+  const n = x.ndim === 0 ? 1 : x.shape[d]!;
+  checkIndex('indexSelect', index, n, d);
+  if (x.ndim === 0) return x.reshape([]).expand(index.ndim === 0 ? [] : [index.shape[0]!]);
+  // [..., n] @ [n, m]: each output column picks one entry.
+  const picked = matmul(toLast(x, d), hot(index.reshape([-1]), n, x.dtype).transpose(0, 1));
+  return fromLast(picked, d);
+}
+
+/** value where mask is nonzero (broadcast to x's shape), x elsewhere (torch.masked_fill). */
+export function maskedFill(x: Tensor, mask: Tensor, value: TensorLike): Tensor {
+  checkTensor('maskedFill', 'input', x);
+  checkTensor('maskedFill', 'mask', mask);
+  const out = where(mask, value, x);
+  if (out.ndim !== x.ndim || out.shape.some((s, i) => s !== x.shape[i])) {
+    throw new Error(`maskedFill: mask of shape ${fmt(mask.shape)} does not broadcast to the input's shape ${fmt(x.shape)}`);
+  }
+  return out;
+}
+
+installMethods({ gather, scatterAdd, indexSelect, maskedFill });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    gather(dim: number, index: Tensor): Tensor; scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor;
+    indexSelect(dim: number, index: Tensor): Tensor; maskedFill(mask: Tensor, value: TensorLike): Tensor;
+  }
+}

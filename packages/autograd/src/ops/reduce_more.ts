@@ -1,0 +1,118 @@
+/** Reductions built on the reduce kernels: logSumExp, norm (p = 1, 2, inf, -inf, 'fro'), cumsum. */
+import { defineOp, type Ctx } from '../function.js';
+import { noGrad } from '../grad_mode.js';
+import { installMethods } from '../methods.js';
+import { fmt, normAxes, normAxis } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { add, div, mul, sub } from './arith.js';
+import { eq, where } from './compare.js';
+import { pad } from './join.js';
+import { amax, amin, sum, type Dims } from './reduce.js';
+import { abs, exp, log, sqrt } from './unary.js';
+import { checkFloat } from './util.js';
+
+/**
+ * log(sum(exp(x))) over `dim`, shifted by the (constant) maximum so exp cannot overflow, as
+ * torch.logsumexp; a slice that is all -inf gives -inf, one holding +inf gives +inf.
+ */
+export function logSumExp(x: Tensor, dim: Dims, keepdim = false): Tensor {
+  checkFloat('logSumExp', 'input', x);
+  const m = noGrad(() => {
+    const mx = amax(x, dim, true);
+    return where(eq(abs(mx), Infinity), 0, mx); // inf - inf would be NaN
+  });
+  const out = add(log(sum(exp(sub(x, m)), dim, true)), m);
+  return keepdim ? out : out.reshape(out.shape.filter((_, i) => !normAxes('logSumExp', dim, x.ndim).includes(i)));
+}
+
+export type NormOrd = 1 | 2 | number | 'fro';
+
+const norm2Op = defineOp({
+  name: 'norm',
+  forward(ctx: Ctx<{ dims: number[]; keepdim: boolean }>, x: Tensor, dims: number[], keepdim: boolean) {
+    ctx.dims = dims; ctx.keepdim = keepdim;
+    ctx.save(x);
+    return sqrt(sum(mul(x, x), dims, keepdim));
+  },
+  backward(ctx, g) {
+    const [x] = ctx.saved as [Tensor];
+    // Recomputed from x so that a double backward sees how the norm depends on x.
+    const n = sqrt(sum(mul(x, x), ctx.dims, true));
+    const gk = ctx.keepdim ? g : g.reshape(n.shape);
+    // x / norm, and 0 where the norm is 0 (PyTorch's subgradient there); the denominator is kept
+    // nonzero so that the unused branch has no NaN for a double backward to meet.
+    return [mul(gk, div(x, where(eq(n, 0), 1, n))), null, null];
+  },
+});
+
+/**
+ * The vector norm of x over `dim` (all dims when omitted), as torch.linalg.vector_norm / torch.norm:
+ * ord 2 or 'fro' the Euclidean norm, 1 the sum of magnitudes, Infinity / -Infinity the largest /
+ * smallest magnitude, any other p > 0 (sum |x|^p)^(1/p). At 0 the 2-norm's gradient is 0.
+ */
+export function norm(x: Tensor, ord: NormOrd = 2, dim?: Dims, keepdim = false): Tensor {
+  checkFloat('norm', 'input', x);
+  const dims = dim === undefined ? x.shape.map((_, i) => i) : normAxes('norm', dim, x.ndim);
+  if (ord === 2 || ord === 'fro') return norm2Op(x, dims, keepdim);
+  if (ord === 1) return sum(abs(x), dims, keepdim);
+  if (ord === Infinity) return amax(abs(x), dims, keepdim);
+  if (ord === -Infinity) return amin(abs(x), dims, keepdim);
+  if (typeof ord === 'number' && ord > 0) return sum(abs(x).pow(ord), dims, keepdim).pow(1 / ord);
+  throw new Error(`norm: ord must be 'fro', Infinity, -Infinity or a positive number, got ${String(ord)} (input shape ${fmt(x.shape)})`);
+}
+
+/**
+ * Inclusive scan along d in ceil(log2 n) passes (Hillis & Steele): each adds the running sums
+ * shifted by 1, 2, 4, ... places, forward or (for the VJP) backward along the dim.
+ */
+function scan(x: Tensor, d: number, reverse: boolean): Tensor {
+  const n = x.shape[d]!;
+  const pads = (k: number) => {
+    const p = new Array<number>(2 * x.ndim).fill(0);
+    const at = 2 * (x.ndim - 1 - d); // F.pad order: last dim first
+    p[at] = reverse ? -k : k;
+    p[at + 1] = reverse ? k : -k;
+    return p;
+  };
+  let y = x;
+  for (let k = 1; k < n; k *= 2) y = add(y, pad(y, pads(k)));
+  return y;
+}
+
+const cumsumOp = defineOp({
+  name: 'cumsum',
+  forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
+    ctx.d = d;
+    return scan(x, d, false);
+  },
+  backward: (ctx, g) => [reverseCumsum(g, ctx.d), null],
+});
+
+const reverseCumsumOp = defineOp({
+  name: 'reverseCumsum',
+  forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
+    ctx.d = d;
+    return scan(x, d, true);
+  },
+  backward: (ctx, g) => [cumsumOp(g, ctx.d), null],
+});
+
+/** The gradient of cumsum: sums from each place to the end of the dim. */
+function reverseCumsum(g: Tensor, d: number): Tensor {
+  return reverseCumsumOp(g, d);
+}
+
+/** Running sums along `dim`, as torch.cumsum. */
+export function cumsum(x: Tensor, dim: number): Tensor {
+  if (x.ndim === 0) return cumsumOp(x.reshape([1]), 0).reshape([]);
+  return cumsumOp(x, normAxis('cumsum', dim, x.ndim));
+}
+
+installMethods({ logSumExp, norm, cumsum });
+
+declare module '../tensor.js' {
+  interface Tensor {
+    logSumExp(dim: Dims, keepdim?: boolean): Tensor; norm(ord?: NormOrd, dim?: Dims, keepdim?: boolean): Tensor;
+    cumsum(dim: number): Tensor;
+  }
+}
