@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@nodegrad\/autograd\/testing$/, replacement: src('./packages/autograd/src/testing/index.ts') },
+      { find: /^@nodegrad\/autograd\/functional$/, replacement: src('./packages/autograd/src/functional.ts') },
       { find: /^@nodegrad\/autograd$/, replacement: src('./packages/autograd/src/index.ts') },
       { find: /^@nodegrad\/nn$/, replacement: src('./packages/nn/src/index.ts') },
       { find: /^@nodegrad\/data$/, replacement: src('./packages/data/src/index.ts') },

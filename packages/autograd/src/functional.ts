@@ -1,0 +1,225 @@
+/**
+ * @nodegrad/autograd/functional: torch.autograd.functional's vjp, jvp, jacobian, hessian, vhp and
+ * hvp, with its signatures and options. A function of one tensor gets and returns tensors; a
+ * function of several gets them as arguments and its results come as arrays, as PyTorch's tuples.
+ *
+ * Everything is reverse mode. jvp uses the double-vjp trick: u -> vjp(u) is linear in u, so the
+ * vjp of that map at v is J v. jacobian's 'forward-mode' strategy builds the Jacobian a column at
+ * a time from such jvps; 'reverse-mode' a row at a time from vjps.
+ */
+import { grad } from './engine.js';
+import { enableGrad } from './grad_mode.js';
+import { fmt, sameShape } from './shape.js';
+import { Tensor } from './tensor.js';
+import { detach } from './ops/autograd_api.js';
+import { fromTypedArray, onesLike, zeros, zerosLike } from './ops/creation.js';
+import { stack } from './ops/join.js';
+import { reshape } from './ops/shape.js';
+
+type Inputs = Tensor | readonly Tensor[];
+type Func = (...xs: Tensor[]) => Tensor | readonly Tensor[];
+
+export interface FunctionalOptions {
+  /** Record the computation, so the result can be differentiated again (it keeps requiring grad). */
+  createGraph?: boolean;
+  /** Throw when an output does not depend on an input, instead of giving zeros there. */
+  strict?: boolean;
+}
+
+export interface JacobianOptions extends FunctionalOptions {
+  /** 'reverse-mode' (a vjp per output element) or 'forward-mode' (a jvp per input element). */
+  strategy?: 'reverse-mode' | 'forward-mode';
+  /** PyTorch batches the vjps with vmap when true; nodegrad has no vmap yet, so true is an error. */
+  vectorize?: boolean;
+}
+
+const list = (x: Inputs): Tensor[] => (Array.isArray(x) ? [...x] : [x as Tensor]);
+/** Results shaped as the inputs were given: a tensor for a tensor, an array for an array. */
+const like = <T>(given: unknown, xs: T[]): T | T[] => (Array.isArray(given) ? xs : xs[0]!);
+
+/** Fresh leaves that require grad; with createGraph, they stay connected to the caller's graph. */
+function prepare(op: string, inputs: Inputs, createGraph: boolean): Tensor[] {
+  const xs = list(inputs);
+  if (xs.length === 0) throw new Error(`${op}: needs at least one input`);
+  return xs.map((x, i) => {
+    if (x.dtype !== 'float32' && x.dtype !== 'float64' && x.dtype !== 'bfloat16' && x.dtype !== 'float16') {
+      throw new Error(`${op}: input ${i} must be a float tensor, got ${x.dtype} of shape ${fmt(x.shape)}`);
+    }
+    return createGraph && x.requiresGrad ? reshape(x, x.shape) : detach(x).requiresGrad_();
+  });
+}
+
+/** Runs func with recording on; raw is what it returned (a tensor or an array), outs its tensors. */
+function call(op: string, func: Func, xs: Tensor[]): { raw: Tensor | readonly Tensor[]; outs: Tensor[] } {
+  const raw = enableGrad(() => func(...xs));
+  const outs = list(raw);
+  outs.forEach((o, i) => {
+    if (!(o instanceof Tensor)) throw new Error(`${op}: the function must return a tensor or an array of tensors (output ${i} is not)`);
+  });
+  return { raw, outs };
+}
+
+/** Checks v against the outputs (or inputs) it pairs with; one-element targets may omit it. */
+function vectors(op: string, v: Inputs | undefined, targets: Tensor[], what: string): Tensor[] {
+  if (v === undefined || v === null) {
+    if (targets.length === 1 && targets[0]!.size === 1) return [onesLike(targets[0]!)];
+    throw new Error(`${op}: v can be omitted only when the ${what} is a single one-element tensor`);
+  }
+  const vs = list(v);
+  if (vs.length !== targets.length) throw new Error(`${op}: v has ${vs.length} tensors but the ${what} has ${targets.length}`);
+  vs.forEach((t, i) => {
+    if (!sameShape(t.shape, targets[i]!.shape)) {
+      throw new Error(`${op}: v[${i}] has shape ${fmt(t.shape)} but the ${what} ${i} has shape ${fmt(targets[i]!.shape)}`);
+    }
+  });
+  return vs;
+}
+
+/** grad with PyTorch's functional rules for inputs that do not matter: zeros, or an error when strict. */
+function gradOf(op: string, outs: Tensor[], xs: Tensor[], gs: Tensor[], createGraph: boolean, strict: boolean, retain = true): Tensor[] {
+  const live = outs.map((o, i) => ({ o, g: gs[i]! })).filter(({ o }) => o.requiresGrad);
+  const res = live.length === 0 ? xs.map(() => null) : grad(live.map((l) => l.o), xs,
+    { gradOutputs: live.map((l) => l.g), createGraph, retainGraph: retain || createGraph, allowUnused: true });
+  return res.map((g, i) => {
+    if (g) return g;
+    if (strict) {
+      throw new Error(`${op}: the output of the function is independent of input ${i}; this is not allowed in strict mode`);
+    }
+    return zerosLike(xs[i]!);
+  });
+}
+
+const finish = (ts: Tensor[], createGraph: boolean) => (createGraph ? ts : ts.map((t) => detach(t)));
+
+/** [func(inputs), v^T J]: the vector-Jacobian product, as torch.autograd.functional.vjp. */
+export function vjp(func: Func, inputs: Inputs, v?: Inputs, opts: FunctionalOptions = {}): [Tensor | Tensor[], Tensor | Tensor[]] {
+  const { createGraph = false, strict = false } = opts;
+  const xs = prepare('vjp', inputs, createGraph);
+  const { raw, outs } = call('vjp', func, xs);
+  const g = gradOf('vjp', outs, xs, vectors('vjp', v, outs, 'output'), createGraph, strict, false);
+  return [like(raw, finish(outs, createGraph)), like(inputs, finish(g, createGraph))];
+}
+
+/** J v for a function already evaluated at xs, by the double-vjp trick. */
+function jvpAt(op: string, outs: Tensor[], xs: Tensor[], vs: Tensor[], createGraph: boolean, strict: boolean): Tensor[] {
+  const us = outs.map((o) => zerosLike(o).requiresGrad_());
+  const gs = enableGrad(() => gradOf(op, outs, xs, us, true, strict));
+  // gs is linear in us; an input whose gradient is the zeros made above does not depend on us.
+  const live = gs.map((g, i) => ({ g, v: vs[i]! })).filter(({ g }) => g.requiresGrad);
+  const res = live.length === 0 ? us.map(() => null) : grad(live.map((l) => l.g), us,
+    { gradOutputs: live.map((l) => l.v), createGraph, retainGraph: true, allowUnused: true });
+  return res.map((r, i) => {
+    if (r) return r;
+    if (strict) throw new Error(`${op}: output ${i} of the function is independent of the inputs; this is not allowed in strict mode`);
+    return zerosLike(outs[i]!);
+  });
+}
+
+/** [func(inputs), J v]: the Jacobian-vector product, as torch.autograd.functional.jvp. */
+export function jvp(func: Func, inputs: Inputs, v?: Inputs, opts: FunctionalOptions = {}): [Tensor | Tensor[], Tensor | Tensor[]] {
+  const { createGraph = false, strict = false } = opts;
+  const xs = prepare('jvp', inputs, createGraph);
+  const { raw, outs } = call('jvp', func, xs);
+  const jv = jvpAt('jvp', outs, xs, vectors('jvp', v, xs, 'input'), createGraph, strict);
+  return [like(raw, finish(outs, createGraph)), like(raw, finish(jv, createGraph))];
+}
+
+/** e_k of the given shape: 1 at flat index k. */
+function basis(like_: Tensor, k: number): Tensor {
+  const data = like_.dtype === 'float64' ? new Float64Array(like_.size) : new Float32Array(like_.size);
+  data[k] = 1;
+  return fromTypedArray(data, like_.shape, { dtype: like_.dtype, device: like_.device });
+}
+
+/** Stacks the parts (one per row or column) and gives the result `shape`; no parts: zeros of `shape`. */
+function assemble(parts: Tensor[], shape: number[], like_: Tensor): Tensor {
+  if (parts.length === 0) return zeros(shape, { dtype: like_.dtype, device: like_.device });
+  return reshape(stack(parts, 0), shape);
+}
+
+/** The Jacobian of each output with respect to each input, shaped output.shape + input.shape. */
+function jacobianAt(op: string, outs: Tensor[], xs: Tensor[], o: JacobianOptions): Tensor[][] {
+  const { createGraph = false, strict = false, strategy = 'reverse-mode' } = o;
+  if (strategy === 'reverse-mode') {
+    return outs.map((out) => {
+      const rows = Array.from({ length: out.size }, (_, k) =>
+        gradOf(op, [out], xs, [basis(out, k)], createGraph, strict));
+      return xs.map((x, j) => assemble(rows.map((r) => r[j]!), [...out.shape, ...x.shape], x));
+    });
+  }
+  // forward-mode: a column per input element, J e_k; then the columns moved behind the output dims.
+  const cols = xs.map((x, j) => Array.from({ length: x.size }, (_, k) =>
+    jvpAt(op, outs, xs, xs.map((y, i) => (i === j ? basis(y, k) : zerosLike(y))), createGraph, strict)));
+  return outs.map((out, i) => xs.map((x, j) => {
+    const stacked = assemble(cols[j]!.map((c) => c[i]!.reshape([out.size])), [x.size, out.size], x);
+    return reshape(stacked.transpose(0, 1), [...out.shape, ...x.shape]);
+  }));
+}
+
+function checkJacobianOptions(op: string, o: JacobianOptions): void {
+  if (o.vectorize) throw new Error(`${op}: vectorize is not supported (nodegrad has no vmap); leave it false`);
+  if (o.strategy !== undefined && o.strategy !== 'reverse-mode' && o.strategy !== 'forward-mode') {
+    throw new Error(`${op}: strategy must be 'reverse-mode' or 'forward-mode', got '${String(o.strategy)}'`);
+  }
+}
+
+/**
+ * The Jacobian, as torch.autograd.functional.jacobian: a tensor for one input and one output,
+ * an array over inputs for several inputs, over outputs for several outputs, and both nested.
+ */
+export function jacobian(func: Func, inputs: Inputs, opts: JacobianOptions = {}): Tensor | Tensor[] | Tensor[][] {
+  checkJacobianOptions('jacobian', opts);
+  const createGraph = opts.createGraph ?? false;
+  const xs = prepare('jacobian', inputs, createGraph);
+  const { raw, outs } = call('jacobian', func, xs);
+  const jac = jacobianAt('jacobian', outs, xs, opts).map((row) => finish(row, createGraph));
+  const rows = jac.map((row) => like(inputs, row));
+  return (Array.isArray(raw) ? rows : rows[0]!) as Tensor | Tensor[] | Tensor[][];
+}
+
+function scalarOutput(op: string, func: Func, xs: Tensor[]): Tensor {
+  const { outs } = call(op, func, xs);
+  if (outs.length !== 1 || outs[0]!.size !== 1) {
+    throw new Error(`${op}: the function must return a single one-element tensor, got ${outs.map((o) => fmt(o.shape)).join(', ')}`);
+  }
+  return outs[0]!;
+}
+
+/** The Hessian of a function with a one-element output, as torch.autograd.functional.hessian. */
+export function hessian(func: Func, inputs: Inputs, opts: Omit<JacobianOptions, 'strategy'> & { outerJacobianStrategy?: 'reverse-mode' | 'forward-mode' } = {}): Tensor | Tensor[][] {
+  const o: JacobianOptions = { ...opts, strategy: opts.outerJacobianStrategy };
+  checkJacobianOptions('hessian', o);
+  const createGraph = opts.createGraph ?? false;
+  const xs = prepare('hessian', inputs, createGraph);
+  const y = scalarOutput('hessian', func, xs);
+  const g = enableGrad(() => gradOf('hessian', [y], xs, [onesLike(y)], true, opts.strict ?? false));
+  const h = jacobianAt('hessian', g, xs, o).map((row) => finish(row, createGraph));
+  return Array.isArray(inputs) ? h : h[0]![0]!;
+}
+
+/** [func(inputs), v^T H], as torch.autograd.functional.vhp. */
+export function vhp(func: Func, inputs: Inputs, v?: Inputs, opts: FunctionalOptions = {}): [Tensor, Tensor | Tensor[]] {
+  return secondOrder('vhp', func, inputs, v, opts);
+}
+
+/** [func(inputs), H v], as torch.autograd.functional.hvp (H is symmetric, so this is v^T H too). */
+export function hvp(func: Func, inputs: Inputs, v?: Inputs, opts: FunctionalOptions = {}): [Tensor, Tensor | Tensor[]] {
+  return secondOrder('hvp', func, inputs, v, opts);
+}
+
+function secondOrder(op: string, func: Func, inputs: Inputs, v: Inputs | undefined, opts: FunctionalOptions): [Tensor, Tensor | Tensor[]] {
+  const { createGraph = false, strict = false } = opts;
+  const xs = prepare(op, inputs, createGraph);
+  const y = scalarOutput(op, func, xs);
+  const vs = vectors(op, v, xs, 'input');
+  const g = enableGrad(() => gradOf(op, [y], xs, [onesLike(y)], true, strict));
+  const live = g.map((t, i) => ({ t, v: vs[i]! })).filter(({ t }) => t.requiresGrad);
+  const res = live.length === 0 ? xs.map(() => null) : grad(live.map((l) => l.t), xs,
+    { gradOutputs: live.map((l) => l.v), createGraph, retainGraph: createGraph, allowUnused: true });
+  const hv = res.map((r, i) => {
+    if (r) return r;
+    if (strict) throw new Error(`${op}: the gradient of the function is independent of input ${i}; this is not allowed in strict mode`);
+    return zerosLike(xs[i]!);
+  });
+  return [finish([y], createGraph)[0]!, like(inputs, finish(hv, createGraph))];
+}
