@@ -126,6 +126,35 @@ describe('gradcheck', () => {
     expect(() => gradcheck((a: Tensor) => a.exp(), [randn([3], { dtype: 'float64' })])).toThrow(/no input requires grad/);
   });
 
+  it('a backward that is not reentrant fails, beyond nondetTol', () => {
+    let calls = 0;
+    // Each backward pass adds a little more: the same graph gives another gradient every time.
+    const drifting = defineFunction({
+      name: 'drifting',
+      forward: (ctx, x: Tensor) => x.mul(2),
+      backward: (ctx, g) => [g.mul(2 + 1e-9 * ++calls)],
+    });
+    expect(() => gradcheck(drifting, [leaf([3])]))
+      .toThrow(/^gradcheck\(drifting\): the backward is not reentrant: two backward passes over the same graph give d output 0\[0\] \/ d input 0\[0\] = 2\.0+\d+ and then 2\.0+\d+ \(nondetTol 0\)$/);
+    expect(gradcheck(drifting, [leaf([3])], { nondetTol: 1e-6 })).toBe(true);
+  });
+
+  it('checkNonContiguous: the same Jacobian when each input comes as a strided slice seen through a view', () => {
+    manualSeed(41);
+    const [a, b] = [leaf([2, 3]), leaf([3])];
+    expect(gradcheck((x, y) => x.mul(y).tanh().sum(1), [a, b], { checkNonContiguous: true })).toBe(true);
+    expect(gradcheck((x) => { const y = x.mul(1); y.narrow(1, 0, 2).mul_(3); return y; }, [a], { checkNonContiguous: true })).toBe(true);
+    // A backward that looks at how its input is held gives another gradient for a slice.
+    const layoutBound = defineFunction({
+      name: 'layoutBound',
+      forward: (ctx: { viewed?: boolean }, x: Tensor) => { ctx.viewed = x.viewBase !== null; return x.mul(2); },
+      backward: (ctx: { viewed?: boolean }, g) => [g.mul(ctx.viewed ? 3 : 2)],
+    });
+    expect(gradcheck(layoutBound, [leaf([3])])).toBe(true);
+    expect(() => gradcheck(layoutBound, [leaf([3])], { checkNonContiguous: true }))
+      .toThrow(/^gradcheck\(layoutBound\): the gradient depends on how the inputs are laid out: given each input as a strided slice seen through a view, the backward gives d output 0\[0\] \/ d input 0\[0\] = 2 and then 3 \(nondetTol 0\)$/);
+  });
+
   it('works when called inside noGrad', () => {
     const x = leaf([3]);
     expect(noGrad(() => gradcheck((a: Tensor) => a.mul(a), [x]))).toBe(true);

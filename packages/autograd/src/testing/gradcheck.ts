@@ -19,6 +19,17 @@ export interface GradcheckOptions {
   fastMode?: boolean;
   /** Return false instead of throwing on a mismatch. */
   raiseException?: boolean;
+  /**
+   * How far two backward passes over the same graph may differ (PyTorch's nondet_tol). The
+   * analytical Jacobian is computed twice; a backward that is not reentrant fails beyond this.
+   */
+  nondetTol?: number;
+  /**
+   * Also hand fn each input as a strided slice of a larger tensor seen through a view (the
+   * non-contiguous inputs of PyTorch's OpInfo tests: here every tensor is contiguous, and a slice
+   * is a copy that writes through to its base) and require the same Jacobian, within nondetTol.
+   */
+  checkNonContiguous?: boolean;
 }
 
 /** How a report names the check, its outputs and its inputs (gradgradcheck names them in words). */
@@ -88,6 +99,55 @@ function vjp(outs: Tensor[], inputs: Tensor[], vs: (Float64Array | null)[]): (Fl
   });
 }
 
+/** rows[o][k][i]: d out_o[k] / d leaves[i] (null for an integer output or a leaf without grad), a backward per output element. */
+type Rows = ((Float64Array | null)[][] | null)[];
+
+function analyticalRows(outs: Tensor[], leaves: Tensor[], sizes: Tensor[]): Rows {
+  return outs.map((out, o) => {
+    if (!isFloat(out.dtype)) return null;
+    return Array.from({ length: out.size }, (_, k) => {
+      const v = outs.map((x, oo) => (oo === o ? Float64Array.from({ length: x.size }, (_, kk) => (kk === k ? 1 : 0)) : null));
+      // Rows with respect to a larger leaf (checkNonContiguous) keep the input's part, its first elements.
+      return vjp(outs, leaves, v).map((r, i) => (r && leaves[i]!.requiresGrad ? r.subarray(0, sizes[i]!.size) : null));
+    });
+  });
+}
+
+/** The first entry where two analytical Jacobians differ by more than tol, in words; '' if none. */
+function firstDifference(a: Rows, b: Rows, tol: number): string {
+  for (let o = 0; o < a.length; o++) {
+    for (let k = 0; k < (a[o]?.length ?? 0); k++) {
+      for (let i = 0; i < a[o]![k]!.length; i++) {
+        const x = a[o]![k]![i], y = b[o]![k]![i];
+        if (!x || !y) continue;
+        for (let j = 0; j < x.length; j++) {
+          const d = Math.abs(x[j]! - y[j]!);
+          if (d > tol || (Number.isNaN(x[j]!) !== Number.isNaN(y[j]!))) {
+            return `d output ${o}[${k}] / d input ${i}[${j}] = ${x[j]} and then ${y[j]}`;
+          }
+        }
+      }
+    }
+  }
+  return '';
+}
+
+/**
+ * The analytical Jacobian with each input that requires grad given as rows 0 of a [2, n] leaf
+ * (row 1 holds other values), narrowed and viewed back to the input's shape.
+ */
+function nonContiguousRows(fn: Fn, inputs: Tensor[]): Rows {
+  const leaves = inputs.map((t) => {
+    if (!t.requiresGrad) return t.detach();
+    const data = new Float64Array(2 * t.size).fill(7.25);
+    data.set(t.toTypedArray());
+    return fromTypedArray(data, [2, t.size], { dtype: t.dtype, device: t.device, requiresGrad: true });
+  });
+  const args = leaves.map((l, i) => (inputs[i]!.requiresGrad ? l.slice(0, 0, 2, 2).reshape(inputs[i]!.shape) : l));
+  const outs = enableGrad(() => asList(fn(...args)));
+  return analyticalRows(outs, leaves, inputs);
+}
+
 function fail(msg: string, raise: boolean): false {
   if (raise) throw new Error(msg);
   return false;
@@ -103,7 +163,8 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
 }
 
 function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording): boolean {
-  const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true } = opts;
+  const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true, nondetTol = 0,
+    checkNonContiguous = false } = opts;
   checkInputs('gradcheck', inputs);
   const outs = enableGrad(() => asList(fn(...inputs)));
   const base = inputs.map((t) => Float64Array.from(t.toTypedArray()));
@@ -145,37 +206,46 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
   });
   // One backward per output element gives that Jacobian row for every input at once. Every
   // entry is compared; the report names the worst (by how far it passes its tolerance).
+  const analytical = analyticalRows(outs, inputs, inputs);
+  const again = analyticalRows(outs, inputs, inputs);
+  const nondet = firstDifference(analytical, again, nondetTol);
+  if (nondet) {
+    return fail(`${words.check}: the backward is not reentrant: two backward passes over the same graph give ${nondet} ` +
+      `(nondetTol ${nondetTol})`, raiseException);
+  }
   let differ = 0;
   let entries = 0;
   let worst: { excess: number; text: string } | null = null;
-  for (let o = 0; o < outs.length; o++) {
-    const out = outs[o]!;
-    if (!isFloat(out.dtype)) continue;
-    for (let k = 0; k < out.size; k++) {
-      const v = outs.map((x, oo) => (oo === o ? Float64Array.from({ length: x.size }, (_, kk) => (kk === k ? 1 : 0)) : null));
-      const rows = vjp(outs, inputs, v);
-      for (let i = 0; i < inputs.length; i++) {
-        const t = inputs[i]!;
-        if (!t.requiresGrad) continue;
-        const row = rows[i] ?? new Float64Array(t.size);
-        for (let j = 0; j < t.size; j++) {
-          const n = numerical[i]![j]![o]![k]!;
-          const a = row[j]!;
-          entries++;
-          if (close(a, n, atol, rtol)) continue;
-          differ++;
-          // NaN on either side is as far off as it gets.
-          const excess = Number.isNaN(a) || Number.isNaN(n) ? Infinity : Math.abs(a - n) - (atol + rtol * Math.abs(n));
-          if (!worst || excess > worst.excess) {
-            worst = { excess, text: `${words.output(o)} element ${indexOf(out.shape, k)} with respect to ${words.input(i)} element ` +
-              `${indexOf(t.shape, j)}: numerical ${n}, analytical ${a}` };
-          }
+  outs.forEach((out, o) => analytical[o]?.forEach((rows, k) => {
+    inputs.forEach((t, i) => {
+      const row = rows[i];
+      if (!row) return;
+      for (let j = 0; j < t.size; j++) {
+        const n = numerical[i]![j]![o]![k]!;
+        const a = row[j]!;
+        entries++;
+        if (close(a, n, atol, rtol)) continue;
+        differ++;
+        // NaN on either side is as far off as it gets.
+        const excess = Number.isNaN(a) || Number.isNaN(n) ? Infinity : Math.abs(a - n) - (atol + rtol * Math.abs(n));
+        if (!worst || excess > worst.excess) {
+          worst = { excess, text: `${words.output(o)} element ${indexOf(out.shape, k)} with respect to ${words.input(i)} element ` +
+            `${indexOf(t.shape, j)}: numerical ${n}, analytical ${a}` };
         }
       }
+    });
+  }));
+  if (!worst && checkNonContiguous) {
+    const strided = nonContiguousRows(fn, inputs);
+    const diff = firstDifference(analytical, strided, nondetTol);
+    if (diff) {
+      return fail(`${words.check}: the gradient depends on how the inputs are laid out: given each input as a strided ` +
+        `slice seen through a view, the backward gives ${diff} (nondetTol ${nondetTol})`, raiseException);
     }
   }
   if (!worst) return true;
-  return fail(`${words.check}: Jacobian mismatch for ${worst.text}; ${differ} of ${entries} Jacobian entries differ ` +
+  const w = worst as { text: string };
+  return fail(`${words.check}: Jacobian mismatch for ${w.text}; ${differ} of ${entries} Jacobian entries differ ` +
     `(this one the most), beyond atol ${atol} + rtol ${rtol} x |numerical| (eps ${eps})`, raiseException);
 }
 
