@@ -16,6 +16,10 @@ export {
   ResNet, RESNET_ARCHS, buildResNet, resnet18, resnet34, resnet50, resnet101, resnet152,
   resnext50_32x4d, resnext101_32x8d, wide_resnet50_2, wide_resnet101_2, type ResNetOptions, type ResNetArch,
 } from './resnet/resnet.js';
+export {
+  PreActResNet, PreActBasicBlock, PreActBottleneck, PREACT_ARCHS, preactResnet18, preactResnet34, preactResnet50,
+  preactResnet101, preactResnet152, type PreActResNetOptions, type PreActBlockType,
+} from './resnet/preact.js';
 export { fuseConvBn, fuseForInference } from './resnet/fuse.js';
 export { FusedBlock, FusedConv2d, FusedResNet, type ConvGeometry, type FusedResNetParts } from './resnet/fused_layers.js';
 export {

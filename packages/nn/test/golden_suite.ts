@@ -1,5 +1,6 @@
 /**
- * nodegrad's resnet18 and resnet50 against torchvision's: the same weights (rebuilt bit for bit
+ * nodegrad's resnet18 and resnet50 against torchvision's, and preactResnet50 against timm's
+ * resnetv2_50: the same weights (rebuilt bit for bit
  * from the formula in golden_weights.ts, saved and loaded through safetensors), one training step
  * and one eval forward, compared with PyTorch's numbers from
  * scripts/fixtures/make_resnet_goldens.py (computed in float64; see its docstring).
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crossEntropy, noGrad, tensor, type Tensor } from '@nodegrad/autograd';
-import { loadSafetensors, resnet18, resnet50, saveSafetensors, type ResNet } from '@nodegrad/nn';
+import { loadSafetensors, preactResnet50, resnet18, resnet50, saveSafetensors, type Module } from '@nodegrad/nn';
 import { crc32, formulaInput, formulaStateDict, tensorCrc32 } from './golden_weights.js';
 
 interface GoldenGrad { shape: number[]; stride: number; values: number[]; sum: number; absSum: number; sumSq: number }
@@ -37,7 +38,9 @@ interface Golden {
 
 const F32_TOL = 1e-4;
 const F64_TOL = 1e-8;
-const BUILDERS = { resnet18, resnet50 } as const;
+const BUILDERS = { resnet18, resnet50, resnetv2_50: preactResnet50 } as const;
+/** Where each architecture comes from in PyTorch's world. */
+const ORIGIN = { resnet18: 'torchvision', resnet50: 'torchvision', resnetv2_50: 'timm' } as const;
 const fixture = (arch: string): Golden =>
   JSON.parse(readFileSync(new URL(`./fixtures/${arch}_golden.json`, import.meta.url), 'utf8')) as Golden;
 
@@ -64,7 +67,7 @@ interface StepResult {
 }
 
 /** What the script does: train-mode forward, cross-entropy, backward; then eval-mode logits. */
-function runStep(model: ResNet, x: Tensor, targets: number[]): StepResult {
+function runStep(model: Module, x: Tensor, targets: number[]): StepResult {
   model.zeroGrad();
   model.train();
   const logits = model.call(x) as Tensor;
@@ -131,10 +134,10 @@ function logRows(arch: string, dtype: string, device: string, g: Golden, rows: R
  * run lives in resnet_golden.test.ts; native backends call this from their own packages' tests.
  */
 export function goldenSuites(device: string, dtypes: readonly ('float32' | 'float64')[]): void {
-for (const arch of ['resnet18', 'resnet50'] as const) {
-  describe(`${arch} against torchvision on '${device}'`, () => {
+for (const arch of ['resnet18', 'resnet50', 'resnetv2_50'] as const) {
+  describe(`${arch} against ${ORIGIN[arch]} on '${device}'`, () => {
     const g = fixture(arch);
-    const build = (): ResNet => BUILDERS[arch]();
+    const build = (): Module => BUILDERS[arch]();
     let dir = '';
     let loaded: Record<string, Tensor> = {};
     let fileBytes = new Uint8Array();
@@ -166,7 +169,7 @@ for (const arch of ['resnet18', 'resnet50'] as const) {
       expect(crc32(fileBytes)).toBe(g.safetensorsFile.crc32);
       const model = build();
       expect(model.loadStateDict(loaded)).toEqual({ missingKeys: [], unexpectedKeys: [] });
-      // Names in torchvision's order, so the state dict round-trips to the same file.
+      // Names in PyTorch's order, so the state dict round-trips to the same file.
       expect(Object.keys(model.stateDict())).toEqual(g.weights.map(([n]) => n));
       const changed = Object.entries(model.stateDict()).filter(([n, t]) => tensorCrc32(t) !== g.weights.find(([k]) => k === n)![3]);
       expect(changed.map(([n]) => n)).toEqual([]);

@@ -23,10 +23,13 @@ export function uniform01(k: number, n: number): Float64Array {
   return out;
 }
 
-/** A residual branch's last BatchNorm weight (bn2 of a BasicBlock, bn3 of a Bottleneck). */
+/**
+ * A residual branch's last BatchNorm weight (bn2 of a BasicBlock, bn3 of a Bottleneck; norm3 of a
+ * pre-activation Bottleneck, the norm before its last conv).
+ */
 export function isLastBranchBn(name: string, names: ReadonlySet<string>): boolean {
-  const m = /^(layer\d+\.\d+)\.bn(\d+)\.weight$/.exec(name);
-  return m !== null && !names.has(`${m[1]}.bn${Number(m[2]) + 1}.weight`);
+  const m = /^(layer\d+\.\d+)\.(bn)(\d+)\.weight$/.exec(name) ?? /^(stages\.\d+\.blocks\.\d+)\.(norm)(\d+)\.weight$/.exec(name);
+  return m !== null && !names.has(`${m[1]}.${m[2]}${Number(m[3]) + 1}.weight`);
 }
 
 /** The float64 value of element i before the single rounding to float32. */
