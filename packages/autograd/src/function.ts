@@ -3,7 +3,7 @@
  * (`defineFunction` is the same thing under PyTorch's name). The forward runs without recording;
  * if any tensor argument requires grad, a Node is recorded whose backward is the op's VJP.
  */
-import { isAnomalyEnabled, isGradEnabled, noGrad } from './grad_mode.js';
+import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, withoutForwardAd } from './grad_mode.js';
 import { fmt } from './shape.js';
 import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
@@ -40,7 +40,10 @@ export class CtxBase {
 
   /** Adds the storages this context holds for the backward: the saved and the kept tensors. */
   heldBuffers(out: Set<unknown>): void {
-    for (const { t } of this.savedTensors) out.add(t.buf);
+    for (const { t } of this.savedTensors) {
+      out.add(t.buf);
+      if (t.tangent) out.add(t.tangent.buf); // forward-over-reverse reads it in the backward
+    }
     for (const t of this.keptTensors) out.add(t.buf);
   }
 
@@ -71,6 +74,14 @@ export interface OpDef<A extends unknown[], R extends Tensor | Tensor[], S exten
    * differentiable ops so that `createGraph` works. Receives one gradient per output.
    */
   backward(ctx: Ctx<S>, ...grads: Tensor[]): (Tensor | null | undefined)[] | Tensor;
+  /**
+   * Forward mode (optional): the outputs' tangents from the inputs' (one per forward argument,
+   * null where an argument is no tensor or has none, which is a zero tangent), given the outputs
+   * and the arguments. Written with ops, so reverse mode can differentiate it (forward-over-
+   * reverse). A tangent of a smaller shape than its output is broadcast. An op without a rule
+   * refuses dual inputs, naming itself.
+   */
+  jvp?(ctx: Ctx<S>, tangents: (Tensor | null)[], out: R, ...args: A): Tensor | (Tensor | null)[] | null;
 }
 
 /** The edge a gradient for `t` flows along: its producing node, or its AccumulateGrad node. */
@@ -81,17 +92,35 @@ export function gradEdge(t: Tensor): Edge {
   return { node: t.accumulator, index: 0 };
 }
 
+/** Every op defined so far, by name: whether each definition under that name has a JVP rule. */
+const forwardRules = new Map<string, boolean>();
+
+/** Which ops (built-in and defined so far) support forward mode, and which refuse dual inputs. */
+export function forwardAdCoverage(): { withJvp: string[]; without: string[] } {
+  const names = [...forwardRules.keys()].sort();
+  return { withJvp: names.filter((n) => forwardRules.get(n)), without: names.filter((n) => !forwardRules.get(n)) };
+}
+
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
+  forwardRules.set(def.name, (forwardRules.get(def.name) ?? true) && def.jvp !== undefined);
   const op = (...args: A): R => {
     for (const a of args) if (a instanceof Tensor) syncView(a);
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
+    let dual = false;
+    if (isForwardAdEnabled()) for (const a of args) if (a instanceof Tensor && a.tangent) dual = true;
+    const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : [];
+    if (dual && !def.jvp) {
+      throw new Error(`${def.name}: this op does not support forward-mode AD (it has no JVP rule); ` +
+        'unpackDual its inputs, or use reverse mode (the jvp of @nodegrad/autograd/functional)');
+    }
     const ctx = new CtxBase(def.name, needs) as Ctx<S>;
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
     // holds for the backward (saved tensors, stashed raw buffers) live on.
-    const result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
+    const result = scoped(() => noGrad(() => withoutForwardAd(() => def.forward(ctx, ...args))),
       (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
+    if (dual) attachTangents(def.name, withoutForwardAd(() => def.jvp!(ctx, tangents, result, ...args)), result);
     if (!isGradEnabled() || !needs.some(Boolean)) return result;
 
     const outs: Tensor[] = Array.isArray(result) ? result : [result];
@@ -109,6 +138,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     noteRecorded(ctx);
     fresh.forEach((o, i) => {
       if (o.dtype === 'int32' || o.dtype === 'int64') return;
+      if (o !== outs[i]) o.tangent = outs[i]!.tangent; // an input returned as it is: its alias keeps the tangent
       o.gradFn = node;
       o.outputIndex = i;
       o.requiresGrad = true;
@@ -117,6 +147,23 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
   };
   // The op's name on the function too: stack traces and gradcheck's report show it.
   return Object.defineProperty(op, 'name', { value: def.name });
+}
+
+/** Hangs each output's tangent on it, broadcast to its shape; integer outputs get none. */
+function attachTangents(name: string, ts: Tensor | (Tensor | null)[] | null, result: Tensor | Tensor[]): void {
+  const outs = Array.isArray(result) ? result : [result];
+  const list = Array.isArray(ts) ? ts : [ts];
+  outs.forEach((o, i) => {
+    const t = list[i] ?? null;
+    if (!t || o.dtype === 'int32' || o.dtype === 'int64') return;
+    if (t.shape.length !== o.shape.length || t.shape.some((d, k) => d !== o.shape[k])) {
+      if (t.size === o.size) { o.tangent = t.reshape(o.shape); return; }
+      o.tangent = t.expand(o.shape as number[]);
+      return;
+    }
+    if (t.dtype !== o.dtype) throw new Error(`${name}: its JVP gave a ${t.dtype} tangent for a ${o.dtype} output`);
+    o.tangent = t;
+  });
 }
 
 /** A user's own differentiable op: PyTorch's `torch.autograd.Function`, the same path built-ins use. */

@@ -1,6 +1,8 @@
 /** Whether ops record onto the tape. Backward turns it off unless `createGraph` asks for it. */
 let enabled = true;
 let anomaly = false;
+/** Whether ops propagate the tangents of dual tensors (off inside an op's own forward and JVP). */
+let forwardAd = true;
 
 export function isGradEnabled(): boolean {
   return enabled;
@@ -45,5 +47,23 @@ export function detectAnomaly<T>(fn: () => T): T {
     return fn();
   } finally {
     anomaly = prev;
+  }
+}
+
+export function isForwardAdEnabled(): boolean {
+  return forwardAd;
+}
+
+/**
+ * Runs fn with tangent propagation off: an op's forward and its JVP rule run so, as the op
+ * propagates tangents itself (one level of forward mode, as PyTorch's default dual level).
+ */
+export function withoutForwardAd<T>(fn: () => T): T {
+  const prev = forwardAd;
+  forwardAd = false;
+  try {
+    return fn();
+  } finally {
+    forwardAd = prev;
   }
 }

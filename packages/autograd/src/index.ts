@@ -21,8 +21,9 @@ export {
 export { tsBackend } from './backends/ts/index.js';
 export { autocast, autocastInputs, autocastDType, isAutocastEnabled, type AutocastDevice, type AutocastOptions, type CastPolicy } from './autocast.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from './grad_mode.js';
-export { defineOp, defineFunction, CtxBase, type Ctx, type OpDef } from './function.js';
+export { defineOp, defineFunction, forwardAdCoverage, CtxBase, type Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';
+export { dual, unpackDual } from './forward_ad.js';
 export { tidy, tidyKeepingSaved, keep } from './scope.js';
 export { Node } from './tape.js';
 export { manualSeed, getRngState, setRngState, hostUniform, hostNormal } from './random.js';

@@ -44,7 +44,13 @@ export function keep<T extends HasBuf>(t: T): T {
 /** The buffers of the tensors in a tidy's result: a tensor, or arrays / plain objects of them. */
 function collect(v: unknown, out: Set<unknown>, depth = 0): void {
   if (v === null || typeof v !== 'object' || depth > 4) return;
-  if ('buf' in v && 'shape' in v) { out.add((v as HasBuf).buf); return; }
+  if ('buf' in v && 'shape' in v) {
+    out.add((v as HasBuf).buf);
+    // A dual tensor's tangent lives as long as it does.
+    const tangent = (v as { tangent?: unknown }).tangent;
+    if (tangent) collect(tangent, out, depth + 1);
+    return;
+  }
   if (Array.isArray(v)) { for (const x of v) collect(x, out, depth + 1); return; }
   if (Object.getPrototypeOf(v) === Object.prototype || v instanceof Map) {
     for (const x of v instanceof Map ? v.values() : Object.values(v)) collect(x, out, depth + 1);

@@ -72,6 +72,11 @@ export class Tensor implements Raw {
   viewVersion = 0;
   /** @internal For a slice: its base and region. */
   sliceOf: SliceOf | null = null;
+  /**
+   * Forward mode: the tangent of a dual tensor (`dual(primal, tangent)`), carried through every op
+   * that has a JVP rule; null is a zero tangent.
+   */
+  tangent: Tensor | null = null;
 
   /** Whether this tensor's reference to its storage was given up (dispose, or moved to a new view). */
   private released = false;

@@ -27,6 +27,7 @@ function activation<P extends object>(name: string, f: (x: Tensor, p: P) => Tens
       const [x] = ctx.saved as [Tensor];
       return [mul(g, df(x, ctx.p)), null];
     },
+    jvp: (ctx, [t], _out, x) => mul(t!, df(x, ctx.p)),
   });
   return (x: Tensor, p: P) => op(x, p);
 }

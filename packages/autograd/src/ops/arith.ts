@@ -8,6 +8,12 @@ import { sumTo } from './reduce.js';
 import { log } from './unary.js';
 import { binaryArgs, kernels, wrap, type TensorLike } from './util.js';
 
+/** The sum of the tangent terms that exist (null: no term, a zero tangent). */
+/** @internal */
+export function addTangents(a: Tensor | null, b: Tensor | null): Tensor | null {
+  return a && b ? add(a, b) : a ?? b;
+}
+
 export const addOp = defineOp({
   name: 'add',
   forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, a: Tensor, b: Tensor) {
@@ -16,6 +22,7 @@ export const addOp = defineOp({
     return wrap(kernels(a).Add(a, b), a);
   },
   backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(g, ctx.sb)],
+  jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb!),
 });
 
 export const subOp = defineOp({
@@ -26,6 +33,7 @@ export const subOp = defineOp({
     return wrap(kernels(a).Sub(a, b), a);
   },
   backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(neg(g), ctx.sb)],
+  jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb ? neg(tb) : null),
 });
 
 export const mulOp = defineOp({
@@ -40,6 +48,7 @@ export const mulOp = defineOp({
     return [ctx.needsInputGrad[0] ? sumTo(mul(g, b), a.shape) : null,
       ctx.needsInputGrad[1] ? sumTo(mul(g, a), b.shape) : null];
   },
+  jvp: (_ctx, [ta, tb], _out, a, b) => addTangents(ta ? mul(ta, b) : null, tb ? mul(a, tb) : null),
 });
 
 export const divOp = defineOp({
@@ -55,6 +64,8 @@ export const divOp = defineOp({
     return [ctx.needsInputGrad[0] ? sumTo(div(g, b), a.shape) : null,
       ctx.needsInputGrad[1] ? sumTo(neg(div(mul(g, a), mul(b, b))), b.shape) : null];
   },
+  // d(a/b) = da / b - db a / b^2 = (da - db out) / b
+  jvp: (_ctx, [ta, tb], out, _a, b) => div(addTangents(ta!, tb ? neg(mul(tb, out)) : null)!, b),
 });
 
 export const powOp = defineOp({
@@ -73,6 +84,8 @@ export const powOp = defineOp({
       ? sumTo(mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)), b.shape) : null;
     return [ga, gb];
   },
+  jvp: (_ctx, [ta, tb], out, a, b) => addTangents(ta ? mul(ta, mul(b, pow(a, sub(b, 1)))) : null,
+    tb ? mul(tb, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)) : null),
 });
 
 /** maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly, as PyTorch. */
@@ -92,6 +105,11 @@ function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
       return [ctx.needsInputGrad[0] ? sumTo(mul(g, wa), a.shape) : null,
         ctx.needsInputGrad[1] ? sumTo(mul(g, sub(1, wa)), b.shape) : null];
     },
+    jvp(_ctx, [ta, tb], _out, a, b) {
+      const winsA = name === 'maximum' ? greater(a, b) : less(a, b);
+      const wa = add(winsA, mul(mul(greaterEqual(a, b), lessEqual(a, b)), 0.5));
+      return addTangents(ta ? mul(ta, wa) : null, tb ? mul(tb, sub(1, wa)) : null);
+    },
   });
 }
 const maximumOp = extremum('maximum', 'Maximum');
@@ -101,6 +119,7 @@ export const negOp = defineOp({
   name: 'neg',
   forward: (_ctx, x: Tensor) => wrap(kernels(x).Neg(x), x),
   backward: (_ctx, g) => [neg(g)],
+  jvp: (_ctx, [t]) => neg(t!),
 });
 
 export function add(a: TensorLike, b: TensorLike): Tensor { return addOp(...binaryArgs('add', a, b)); }

@@ -67,6 +67,7 @@ const cloneOp = defineOp({
   name: 'clone',
   forward: (_ctx, x: Tensor) => wrap(kernels(x).Copy(x), x),
   backward: (_ctx, g) => [g],
+  jvp: (_ctx, [t]) => t,
 });
 
 const castOp = defineOp({
@@ -76,6 +77,7 @@ const castOp = defineOp({
     return wrap(kernels(x).Cast(x, dtype), x);
   },
   backward: (ctx, g) => [to(g, ctx.from)],
+  jvp: (_ctx, [t], _out, _x, dtype) => to(t!, dtype),
 });
 
 const moveOp = defineOp({
@@ -86,6 +88,7 @@ const moveOp = defineOp({
     return Tensor.fromData(x.dataSync(), x.shape, x.dtype, device);
   },
   backward: (ctx, g) => [to(g, ctx.from)],
+  jvp: (_ctx, [t], _out, _x, device) => to(t!, device),
 });
 
 /** Converts to a dtype or moves to a device; returns x itself when nothing changes. */

@@ -24,7 +24,7 @@ export const lessEqual = compare('le', 'LessEqual');
 export const greater = compare('gt', 'Greater');
 export const greaterEqual = compare('ge', 'GreaterEqual');
 
-const whereOp = defineOp({
+const whereOp: (cond: Tensor, a: Tensor, b: Tensor) => Tensor = defineOp({
   name: 'where',
   forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, cond: Tensor, a: Tensor, b: Tensor) {
     broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape, ['condition', 'input']), b.shape, ['input', 'other']);
@@ -39,6 +39,7 @@ const whereOp = defineOp({
       ctx.needsInputGrad[1] ? sumTo(where(cond, g, zero), ctx.sa) : null,
       ctx.needsInputGrad[2] ? sumTo(where(cond, zero, g), ctx.sb) : null];
   },
+  jvp: (_ctx, [, ta, tb], out, cond) => whereOp(cond, ta ?? lift(0, out), tb ?? lift(0, out)),
 });
 
 /** cond ? a : b elementwise, broadcasting all three; cond is nonzero for true. */

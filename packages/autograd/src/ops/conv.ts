@@ -7,11 +7,11 @@
  */
 import type { Conv2DParams } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
-import { isGradEnabled } from '../grad_mode.js';
+import { isForwardAdEnabled, isGradEnabled } from '../grad_mode.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { autocastInputs } from '../autocast.js';
-import { add } from './arith.js';
+import { add, addTangents } from './arith.js';
 import { pad } from './join.js';
 import { pair, type Size2 } from './nn_util.js';
 import { reshape, squeeze, unsqueeze } from './shape.js';
@@ -85,7 +85,7 @@ function checkGeometry(op: string, xShape: Shape, wShape: Shape, p: Conv2DParams
   return [N, O, oh, ow];
 }
 
-const conv2dOp = defineOp({
+const conv2dOp: (x: Tensor, w: Tensor, p: Conv2DParams) => Tensor = defineOp({
   name: 'conv2d',
   forward(ctx: Ctx<{ p: Conv2DParams }>, x: Tensor, w: Tensor, p: Conv2DParams) {
     ctx.save(x, w);
@@ -100,10 +100,11 @@ const conv2dOp = defineOp({
       null,
     ];
   },
+  jvp: (ctx, [tx, tw], _out, x, w) => addTangents(tx ? conv2dOp(tx, w, ctx.p) : null, tw ? conv2dOp(x, tw, ctx.p) : null),
 });
 
 // dx = BI(dy, w). Linear in dy with adjoint conv2d(., w); linear in w with adjoint BW(., dy).
-const conv2dBackwardInputOp = defineOp({
+const conv2dBackwardInputOp: (dy: Tensor, w: Tensor, xShape: Shape, p: Conv2DParams) => Tensor = defineOp({
   name: 'conv2dBackwardInput',
   forward(ctx: Ctx<{ p: Conv2DParams }>, dy: Tensor, w: Tensor, xShape: Shape, p: Conv2DParams) {
     ctx.save(dy, w);
@@ -118,10 +119,12 @@ const conv2dBackwardInputOp = defineOp({
       null, null,
     ];
   },
+  jvp: (ctx, [tdy, tw], _out, dy, w, xShape) => addTangents(tdy ? conv2dBackwardInputOp(tdy, w, xShape, ctx.p) : null,
+    tw ? conv2dBackwardInputOp(dy, tw, xShape, ctx.p) : null),
 });
 
 // dw = BW(x, dy). Linear in x with adjoint BI(dy, .); linear in dy with adjoint conv2d(x, .).
-const conv2dBackwardWeightOp = defineOp({
+const conv2dBackwardWeightOp: (x: Tensor, dy: Tensor, wShape: Shape, p: Conv2DParams) => Tensor = defineOp({
   name: 'conv2dBackwardWeight',
   forward(ctx: Ctx<{ p: Conv2DParams }>, x: Tensor, dy: Tensor, wShape: Shape, p: Conv2DParams) {
     ctx.save(x, dy);
@@ -136,6 +139,8 @@ const conv2dBackwardWeightOp = defineOp({
       null, null,
     ];
   },
+  jvp: (ctx, [tx, tdy], _out, x, dy, wShape) => addTangents(tx ? conv2dBackwardWeightOp(tx, dy, wShape, ctx.p) : null,
+    tdy ? conv2dBackwardWeightOp(x, tdy, wShape, ctx.p) : null),
 });
 
 /**
@@ -209,7 +214,9 @@ export function conv2dFused(x: Tensor, weight: Tensor, bias?: Tensor | null, opt
   }
   const kernel = kernels(x).Conv2DFused;
   const recording = isGradEnabled() && [x, weight, bias, residual].some((t) => t?.requiresGrad);
-  if (kernel && !recording) {
+  // The fused kernel has no JVP: dual inputs take the composed path, whose ops carry tangents.
+  const dual = isForwardAdEnabled() && [x, weight, bias, residual].some((t) => t?.tangent);
+  if (kernel && !recording && !dual) {
     return wrap(kernel(input, weight, bias ?? null, residual, { ...p, relu: withRelu }), x);
   }
   let y = addBias(conv2dOp(input, weight, p), bias);

@@ -43,6 +43,7 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
       `a function that returns several views (split, chunk) does not allow it, as in PyTorch: use the out-of-place op`);
   }
   x.assign(result);
+  x.tangent = result.tangent; // a dual tensor changed in place keeps the op's tangent
   if (result.gradFn) {
     x.gradFn = result.gradFn;
     x.outputIndex = result.outputIndex;
@@ -83,6 +84,7 @@ function overwriteOp(name: string) {
     name,
     forward: (_ctx, _old: Tensor, value: Tensor) => value,
     backward: (_ctx, g) => [null, g],
+    jvp: (_ctx, [, tv]) => tv,
   });
 }
 const fillOp = overwriteOp('fill_');

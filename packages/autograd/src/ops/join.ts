@@ -9,13 +9,13 @@ import { installMethods } from '../methods.js';
 import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { where } from './compare.js';
-import { onesLike } from './creation.js';
+import { onesLike, zerosLike } from './creation.js';
 import { reshape, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap } from './util.js';
 
 type Pads = [number, number][];
 
-const padOp = defineOp({
+const padOp: (x: Tensor, pads: Pads, value: number) => Tensor = defineOp({
   name: 'pad',
   forward(ctx: Ctx<{ pads: Pads; xShape: Shape }>, x: Tensor, pads: Pads, value: number) {
     ctx.pads = pads;
@@ -26,6 +26,7 @@ const padOp = defineOp({
     const pads = ctx.pads as Pads;
     return [sliceOp(g, pads.map((p) => p[0]), ctx.xShape, pads.map(() => 1)), null, null];
   },
+  jvp: (ctx, [t]) => padOp(t!, ctx.pads, 0),
 });
 
 /** The adjoint of a strided slice along one dim: g's rows land every `step` rows, zeros between. */
@@ -40,7 +41,7 @@ function spread(g: Tensor, dim: number, step: number): Tensor {
   return narrow(merged, dim, 0, (n - 1) * step + 1);
 }
 
-const sliceOp = defineOp({
+const sliceOp: (x: Tensor, begin: number[], size: readonly number[], step: number[]) => Tensor = defineOp({
   name: 'slice',
   forward(ctx: Ctx<{ xShape: Shape; begin: readonly number[]; step: readonly number[] }>, x: Tensor, begin: number[], size: readonly number[], step: number[]) {
     ctx.xShape = x.shape;
@@ -48,6 +49,7 @@ const sliceOp = defineOp({
     return wrap(kernels(x).Slice(x, begin, size, step), x);
   },
   backward: (ctx, g) => [unslice(g, ctx.begin, ctx.xShape, ctx.step), null, null, null],
+  jvp: (_ctx, [t], _out, _x, begin, size, step) => sliceOp(t!, begin, size, step),
 });
 
 /** The adjoint of a slice: t's elements back at their places in a zero tensor of shape xShape. */
@@ -155,7 +157,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   return padOp(t, grow, value);
 }
 
-const catOp = defineOp({
+const catOp: (dim: number, ...xs: Tensor[]) => Tensor = defineOp({
   name: 'cat',
   forward(ctx: Ctx<{ sizes: number[]; dim: number }>, dim: number, ...xs: Tensor[]) {
     ctx.sizes = xs.map((x) => x.shape[dim]!);
@@ -171,6 +173,7 @@ const catOp = defineOp({
     });
     return [null, ...grads];
   },
+  jvp: (_ctx, tangents, _out, dim, ...xs) => catOp(dim, ...xs.map((x, i) => tangents[i + 1] ?? zerosLike(x))),
 });
 
 /** Joins tensors along an existing dim; all other dims must match. */

@@ -8,11 +8,11 @@ import { installMethods } from '../methods.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { autocastInputs } from '../autocast.js';
-import { add } from './arith.js';
+import { add, addTangents } from './arith.js';
 import { expand, reshape } from './shape.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
-const bmmOp = defineOp({
+const bmmOp: (a: Tensor, b: Tensor, transA: boolean, transB: boolean) => Tensor = defineOp({
   name: 'bmm',
   forward(ctx: Ctx<{ transA: boolean; transB: boolean }>, a: Tensor, b: Tensor, transA: boolean, transB: boolean) {
     ctx.save(a, b);
@@ -28,6 +28,8 @@ const bmmOp = defineOp({
     const gb = !ctx.needsInputGrad[1] ? null : tB ? bmm(g, a, true, tA) : bmm(a, g, !tA, false);
     return [ga, gb, null, null];
   },
+  jvp: (_ctx, [ta, tb], _out, a, b, transA, transB) =>
+    addTangents(ta ? bmmOp(ta, b, transA, transB) : null, tb ? bmmOp(a, tb, transA, transB) : null),
 });
 
 /** Batched product of 3-D tensors, optionally transposing the last two dims of either: the kernel, recorded. */

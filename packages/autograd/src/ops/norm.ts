@@ -101,6 +101,25 @@ const batchNormOp = defineOp({
     [dw, db] = [dw?.to(ctx.paramType) ?? null, db?.to(ctx.paramType) ?? null];
     return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, null];
   },
+  jvp(ctx, [tx, tw, tb], out, x, weight, _bias, s) {
+    const axes = statAxes(x.ndim);
+    const ch = (t: Tensor) => channelView(t.to(x.dtype), x.ndim);
+    let xhat: Tensor, dxhat: Tensor | null = null;
+    if (ctx.training) {
+      // d xhat = invstd (dx - mean(dx) - xhat mean(dx xhat)): the batch statistics move with x.
+      const centered = sub(x, meanOf(x, axes, true));
+      const invstd = rsqrt(add(meanOf(mul(centered, centered), axes, true), ctx.eps));
+      xhat = mul(centered, invstd);
+      if (tx) dxhat = mul(invstd, sub(sub(tx, meanOf(tx, axes, true)), mul(xhat, meanOf(mul(tx, xhat), axes, true))));
+    } else {
+      const invstd = ch(ctx.invstd);
+      xhat = mul(sub(x, ch(s.runningMean!)), invstd);
+      if (tx) dxhat = mul(tx, invstd);
+    }
+    const terms = [dxhat && (weight ? mul(dxhat, ch(weight)) : dxhat), tw && mul(xhat, ch(tw)), tb && ch(tb)]
+      .filter((t): t is Tensor => t !== null);
+    return terms.length ? terms.reduce((a, b) => add(a, b)).to(out.dtype) : null;
+  },
 });
 
 /**

@@ -88,10 +88,12 @@ const maxPool2dOp = defineOp({
     const y = ctx.y.version === ctx.yVersion ? ctx.y : wrap(kernels(x).MaxPool2D(x, ctx.p), x);
     return [maxPool2dBackwardOp(g, x, y, ctx.p), null];
   },
+  // The tangent of the element each window picked.
+  jvp: (ctx, [t], _out, x) => maxPool2dGatherOp(t!, wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x), x.shape),
 });
 
 /** max pooling's gradient; its own VJP with respect to dy gathers at the argmax of x. */
-const maxPool2dBackwardOp = defineOp({
+const maxPool2dBackwardOp: (dy: Tensor, x: Tensor, y: Tensor, p: Pool2DParams) => Tensor = defineOp({
   name: 'maxPool2dBackward',
   forward(ctx: Ctx<{ p: Pool2DParams }>, dy: Tensor, x: Tensor, y: Tensor, p: Pool2DParams) {
     ctx.save(x);
@@ -103,6 +105,8 @@ const maxPool2dBackwardOp = defineOp({
     const indices = wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x);
     return [maxPool2dGatherOp(g, indices, x.shape), null, null, null];
   },
+  // Linear in dy; x and y move the windows' choice only on a set of measure zero.
+  jvp: (ctx, [t], _out, _dy, x, y) => (t ? maxPool2dBackwardOp(t, x, y, ctx.p) : null),
 });
 
 // With indices, as PyTorch's return_indices. The indices are no output of the node (they carry
@@ -116,18 +120,20 @@ const maxPool2dWithIndicesOp = defineOp({
     return wrap(y, x);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
+  jvp: (ctx, [t]) => maxPool2dGatherOp(t!, ctx.indices, ctx.xShape),
 });
 
-const maxPool2dScatterOp = defineOp({
+const maxPool2dScatterOp: (dy: Tensor, indices: Tensor, xShape: Shape) => Tensor = defineOp({
   name: 'maxPool2dBackward',
   forward(ctx: Ctx<{ indices: Tensor }>, dy: Tensor, indices: Tensor, xShape: Shape) {
     ctx.indices = ctx.keep(indices);
     return wrap(kernels(dy).MaxPool2DScatter(dy, indices, xShape), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dGatherOp(g, ctx.indices, g.shape), null, null],
+  jvp: (ctx, [t], _out, _dy, _indices, xShape) => (t ? maxPool2dScatterOp(t, ctx.indices, xShape) : null),
 });
 
-const maxPool2dGatherOp = defineOp({
+const maxPool2dGatherOp: (x: Tensor, indices: Tensor, xShape: Shape) => Tensor = defineOp({
   name: 'maxPool2dGather',
   forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, indices: Tensor, xShape: Shape) {
     ctx.indices = ctx.keep(indices);
@@ -135,6 +141,7 @@ const maxPool2dGatherOp = defineOp({
     return wrap(kernels(x).MaxPool2DGather(x, indices), x);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
+  jvp: (ctx, [t]) => maxPool2dGatherOp(t!, ctx.indices, ctx.xShape),
 });
 
 /** The max over each window, with its flat index into the input plane (H*W), as PyTorch's return_indices. */
@@ -177,7 +184,7 @@ export function maxPool2dBackward(dy: Tensor, indices: Tensor, xShape: Shape): T
 
 // ---- average pooling
 
-const avgPool2dOp = defineOp({
+const avgPool2dOp: (x: Tensor, p: Pool2DParams) => Tensor = defineOp({
   name: 'avgPool2d',
   forward(ctx: Ctx<{ xShape: Shape; p: Pool2DParams }>, x: Tensor, p: Pool2DParams) {
     ctx.xShape = x.shape;
@@ -185,15 +192,17 @@ const avgPool2dOp = defineOp({
     return wrap(kernels(x).AvgPool2D(x, p), x);
   },
   backward: (ctx, g): (Tensor | null)[] => [avgPool2dBackwardOp(g, ctx.xShape, ctx.p), null],
+  jvp: (ctx, [t]) => avgPool2dOp(t!, ctx.p),
 });
 
-const avgPool2dBackwardOp = defineOp({
+const avgPool2dBackwardOp: (dy: Tensor, xShape: Shape, p: Pool2DParams) => Tensor = defineOp({
   name: 'avgPool2dBackward',
   forward(ctx: Ctx<{ p: Pool2DParams }>, dy: Tensor, xShape: Shape, p: Pool2DParams) {
     ctx.p = p;
     return wrap(kernels(dy).AvgPool2DBackward(dy, xShape, p), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [avgPool2dOp(g, ctx.p), null, null],
+  jvp: (ctx, [t], _out, _dy, xShape) => (t ? avgPool2dBackwardOp(t, xShape, ctx.p) : null),
 });
 
 /**
@@ -207,22 +216,24 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, opts: AvgPool2dOptions =
 
 // ---- adaptive average pooling: bins [floor(i n / o), ceil((i + 1) n / o)) cover any output size.
 
-const adaptiveAvgPool2dOp = defineOp({
+const adaptiveAvgPool2dOp: (x: Tensor, size: [number, number]) => Tensor = defineOp({
   name: 'adaptiveAvgPool2d',
   forward(ctx: Ctx<{ xShape: Shape }>, x: Tensor, size: [number, number]) {
     ctx.xShape = x.shape;
     return wrap(kernels(x).AdaptiveAvgPool2D(x, size), x);
   },
   backward: (ctx, g): (Tensor | null)[] => [adaptiveAvgPool2dBackwardOp(g, ctx.xShape), null],
+  jvp: (_ctx, [t], _out, _x, size) => adaptiveAvgPool2dOp(t!, size),
 });
 
-const adaptiveAvgPool2dBackwardOp = defineOp({
+const adaptiveAvgPool2dBackwardOp: (dy: Tensor, xShape: Shape) => Tensor = defineOp({
   name: 'adaptiveAvgPool2dBackward',
   forward(ctx: Ctx<{ size: [number, number] }>, dy: Tensor, xShape: Shape) {
     ctx.size = [dy.shape[dy.ndim - 2]!, dy.shape[dy.ndim - 1]!];
     return wrap(kernels(dy).AdaptiveAvgPool2DBackward(dy, xShape), dy);
   },
   backward: (ctx, g): (Tensor | null)[] => [adaptiveAvgPool2dOp(g, ctx.size), null],
+  jvp: (_ctx, [t], _out, _dy, xShape) => (t ? adaptiveAvgPool2dBackwardOp(t, xShape) : null),
 });
 
 /**

@@ -16,7 +16,7 @@ function reducedShape(shape: Shape, axes: readonly number[], keepdim: boolean): 
   return keepdim ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 
-const sumOp = defineOp({
+const sumOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp({
   name: 'sum',
   forward(ctx: Ctx<{ xShape: Shape; kept: Shape }>, x: Tensor, axes: number[], keepdim: boolean) {
     ctx.xShape = x.shape;
@@ -25,6 +25,7 @@ const sumOp = defineOp({
     return keepdim ? y : y.moveAs(reducedShape(x.shape, axes, false));
   },
   backward: (ctx, g) => [expand(reshape(g, ctx.kept), ctx.xShape)],
+  jvp: (_ctx, [t], _out, _x, axes, keepdim) => sumOp(t!, axes, keepdim),
 });
 
 /** Sum over `dim` (all dims when omitted); float32 under autocast, as torch's fp32_set_opt_dtype list. */
@@ -68,6 +69,12 @@ function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
       const mask = eq(x, y);
       const count = sum(mask, ctx.axes, true);
       return [div(mul(mask, reshape(g, y.shape)), count)];
+    },
+    // The mean of the tangents at the tied extrema, as the gradient is shared among them.
+    jvp(_ctx, [t], out, x, axes, keepdim) {
+      const mask = eq(x, reshape(out, reducedShape(x.shape, axes, true)));
+      const r = div(sum(mul(mask, t!), axes, true), sum(mask, axes, true));
+      return keepdim ? r : reshape(r, out.shape);
     },
   });
 }
@@ -117,6 +124,12 @@ function selectingOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
       const iota = reshape(arange(0, n, 1, { dtype: 'float32', device: x.device }), along);
       const chosen = eq(iota, indices.to('float32'));
       return [where(chosen, ctx.keepdim ? g : reshape(g, indices.shape), 0), null, null, null];
+    },
+    // The tangent of the chosen element.
+    jvp(_ctx, [t], _out, x, indices, axis, keepdim) {
+      const n = x.shape[axis]!;
+      const iota = reshape(arange(0, n, 1, { dtype: 'float32', device: x.device }), x.shape.map((_, a) => (a === axis ? n : 1)));
+      return sum(where(eq(iota, indices.to('float32')), t!, 0), [axis], keepdim);
     },
   });
 }

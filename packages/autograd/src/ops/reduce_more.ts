@@ -43,6 +43,11 @@ const norm2Op = defineOp({
     // nonzero so that the unused branch has no NaN for a double backward to meet.
     return [mul(gk, div(x, where(eq(n, 0), 1, n))), null, null];
   },
+  jvp(ctx, [t], out, x) {
+    const n = ctx.keepdim ? out : out.reshape(x.shape.map((d, i) => (ctx.dims.includes(i) ? 1 : d)));
+    const r = div(sum(mul(x, t!), ctx.dims, true), where(eq(n, 0), 1, n));
+    return ctx.keepdim ? r : r.reshape(out.shape);
+  },
 });
 
 /**
@@ -79,22 +84,24 @@ function scan(x: Tensor, d: number, reverse: boolean): Tensor {
   return y;
 }
 
-const cumsumOp = defineOp({
+const cumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
   name: 'cumsum',
   forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
     ctx.d = d;
     return scan(x, d, false);
   },
   backward: (ctx, g) => [reverseCumsum(g, ctx.d), null],
+  jvp: (ctx, [t]) => cumsumOp(t!, ctx.d),
 });
 
-const reverseCumsumOp = defineOp({
+const reverseCumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
   name: 'reverseCumsum',
   forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
     ctx.d = d;
     return scan(x, d, true);
   },
   backward: (ctx, g) => [cumsumOp(g, ctx.d), null],
+  jvp: (ctx, [t]) => reverseCumsumOp(t!, ctx.d),
 });
 
 /** The gradient of cumsum: sums from each place to the end of the dim. */

@@ -28,6 +28,7 @@ const reshapeOp = defineOp({
     return v;
   },
   backward: (ctx, g) => [reshape(g, ctx.xShape)],
+  jvp: (_ctx, [t], out) => reshape(t!, out.shape),
 });
 
 /** Same elements under a new shape (one dim may be -1); shares storage, as every tensor is contiguous. */
@@ -68,6 +69,7 @@ const expandOp = defineOp({
     return wrap(kernels(x).BroadcastTo(x, shape), x);
   },
   backward: (ctx, g) => [sumTo(g, ctx.xShape)],
+  jvp: (_ctx, [t], out) => expand(t!, out.shape),
 });
 
 /** Broadcasts to `shape` (-1 keeps a dim), materialized: tensors here are always contiguous. */
@@ -95,6 +97,7 @@ const permuteOp = defineOp({
     (ctx.perm as number[]).forEach((p, i) => { inv[p] = i; });
     return [permute(g, inv)];
   },
+  jvp: (ctx, [t]) => permute(t!, ctx.perm),
 });
 
 /** Reorders dims; the result is a contiguous copy. */

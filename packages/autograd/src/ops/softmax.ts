@@ -22,6 +22,7 @@ const softmaxOp = defineOp({
     // dx = y * (g - sum(g * y)): the Jacobian diag(y) - y y^T applied to g.
     return [mul(y, sub(g, sum(mul(g, y), ctx.axis, true))), null];
   },
+  jvp: (ctx, [t], y) => mul(y, sub(t!, sum(mul(t!, y), ctx.axis, true))),
 });
 
 const logSoftmaxOp = defineOp({
@@ -37,6 +38,7 @@ const logSoftmaxOp = defineOp({
     // dx = g - softmax(x) * sum(g), with softmax(x) = exp(y).
     return [sub(g, mul(exp(y), sum(g, ctx.axis, true))), null];
   },
+  jvp: (ctx, [t], y) => sub(t!, sum(mul(exp(y), t!), ctx.axis, true)),
 });
 
 function axisOf(op: string, x: Tensor, dim: number): number {

@@ -28,6 +28,8 @@ function unary(name: string, kernel: UnaryName & keyof Kernels, uses: 'input' | 
       const [t] = ctx.saved as [Tensor];
       return [vjp(g, t)];
     },
+    // Elementwise, so the JVP is the VJP's product with the tangent in place of the gradient.
+    jvp: (_ctx, [t], y, x) => vjp(t!, uses === 'input' ? x : y),
   });
 }
 
@@ -52,6 +54,7 @@ const reluBackwardOp = defineOp({
     const [y] = ctx.saved as [Tensor];
     return [ctx.needsInputGrad[0] ? reluBackward(gg, y) : null, null];
   },
+  jvp: (_ctx, [tg], _out, _g, y) => (tg ? reluBackward(tg, y) : null),
 });
 
 /**
@@ -91,6 +94,7 @@ const clampOp = defineOp({
     // PyTorch passes the gradient where min <= x <= max, bounds included.
     return [mul(g, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max)))];
   },
+  jvp: (ctx, [t], _out, x) => mul(t!, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max))),
 });
 
 /** Limits x to [min, max]; either bound may be omitted (null). */

@@ -24,6 +24,7 @@ function takeHistory(t: Tensor, fresh: Tensor): void {
   t.gradFn = fresh.gradFn;
   t.outputIndex = fresh.outputIndex;
   t.requiresGrad = fresh.requiresGrad;
+  t.tangent = fresh.tangent;
 }
 
 /** A slice's base, or null once it is gone (collected or disposed): then nobody can see it change. */
@@ -90,6 +91,8 @@ export function writeThrough(t: Tensor): void {
       const rebased = reshape(t, root.shape);
       takeHistory(root, rebased);
       rebased.dispose();
+    } else if (t.tangent || root.tangent) {
+      root.tangent = t.tangent ? reshape(t.tangent, root.shape) : null; // unrecorded: only the tangent moves
     }
     writeThrough(root);
   } else if (t.sliceOf) {
@@ -99,6 +102,7 @@ export function writeThrough(t: Tensor): void {
     const merged = sliceScatter(base, t, dim, start, end, step);
     base.assign(merged);
     if (merged.gradFn) takeHistory(base, merged);
+    else base.tangent = merged.tangent;
     merged.dispose();
     t.sliceOf.version = base.version;
     writeThrough(base);

@@ -5,6 +5,7 @@
  */
 import { isFloat } from '../dtype.js';
 import { grad } from '../engine.js';
+import { dual } from '../forward_ad.js';
 import { enableGrad, noGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
 import { hostNormal } from '../random.js';
@@ -30,6 +31,12 @@ export interface GradcheckOptions {
    * is a copy that writes through to its base) and require the same Jacobian, within nondetTol.
    */
   checkNonContiguous?: boolean;
+  /**
+   * Also compute each Jacobian column in forward mode (a dual input with a unit tangent, as
+   * PyTorch's check_forward_ad) and compare it with the numerical one: every op fn uses needs a
+   * JVP rule, and each rule must agree with finite differences.
+   */
+  checkForwardAd?: boolean;
 }
 
 /** How a report names the check, its outputs and its inputs (gradgradcheck names them in words). */
@@ -148,6 +155,40 @@ function nonContiguousRows(fn: Fn, inputs: Tensor[]): Rows {
   return analyticalRows(outs, leaves, inputs);
 }
 
+/**
+ * Each Jacobian column by forward mode (input i given as a dual tensor with tangent e_j), against
+ * the numerical one; the first entry beyond tolerance, in words, or ''.
+ */
+function forwardMismatch(fn: Fn, inputs: Tensor[], numerical: (Float64Array[][] | null)[], atol: number, rtol: number,
+  words: Wording): string {
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i]!;
+    if (!t.requiresGrad) continue;
+    for (let j = 0; j < t.size; j++) {
+      const unit = new Float64Array(t.size);
+      unit[j] = 1;
+      const args = inputs.map((x, k) => {
+        const c = x.detach();
+        c.requiresGrad = x.requiresGrad;
+        return k === i ? dual(c, fromTypedArray(unit, x.shape, { dtype: x.dtype, device: x.device })) : c;
+      });
+      const outs = enableGrad(() => asList(fn(...args)));
+      for (let o = 0; o < outs.length; o++) {
+        if (!isFloat(outs[o]!.dtype)) continue;
+        const tan = outs[o]!.tangent ? Float64Array.from(outs[o]!.tangent!.toTypedArray()) : new Float64Array(outs[o]!.size);
+        const col = numerical[i]![j]![o]!;
+        for (let k = 0; k < col.length; k++) {
+          if (!close(tan[k]!, col[k]!, atol, rtol)) {
+            return `${words.output(o)} element ${indexOf(outs[o]!.shape, k)} with respect to ${words.input(i)} element ` +
+              `${indexOf(t.shape, j)}: numerical ${col[k]}, forward mode ${tan[k]} (atol ${atol}, rtol ${rtol})`;
+          }
+        }
+      }
+    }
+  }
+  return '';
+}
+
 function fail(msg: string, raise: boolean): false {
   if (raise) throw new Error(msg);
   return false;
@@ -164,7 +205,7 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOptions = {})
 
 function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording): boolean {
   const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, fastMode = false, raiseException = true, nondetTol = 0,
-    checkNonContiguous = false } = opts;
+    checkNonContiguous = false, checkForwardAd = false } = opts;
   checkInputs('gradcheck', inputs);
   const outs = enableGrad(() => asList(fn(...inputs)));
   const base = inputs.map((t) => Float64Array.from(t.toTypedArray()));
@@ -235,6 +276,10 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
       }
     });
   }));
+  if (!worst && checkForwardAd) {
+    const bad = forwardMismatch(fn, inputs, numerical, atol, rtol, words);
+    if (bad) return fail(`${words.check}: forward-mode Jacobian mismatch for ${bad}`, raiseException);
+  }
   if (!worst && checkNonContiguous) {
     const strided = nonContiguousRows(fn, inputs);
     const diff = firstDifference(analytical, strided, nondetTol);
