@@ -3,11 +3,12 @@
  * hvp, with its signatures and options. A function of one tensor gets and returns tensors; a
  * function of several gets them as arguments and its results come as arrays, as PyTorch's tuples.
  *
- * Everything is reverse mode. jvp uses the double-vjp trick: u -> vjp(u) is linear in u, so the
- * vjp of that map at v is J v. jacobian's 'forward-mode' strategy builds the Jacobian a column at
- * a time from such jvps; 'reverse-mode' a row at a time from vjps.
+ * jvp uses the double-vjp trick, as PyTorch's does: u -> vjp(u) is linear in u, so the vjp of that
+ * map at v is J v. jacobian's 'reverse-mode' strategy builds the Jacobian a row at a time from
+ * vjps; 'forward-mode' a column at a time, each from one forward pass over dual inputs (forward_ad.ts).
  */
 import { grad } from './engine.js';
+import { dual } from './forward_ad.js';
 import { enableGrad } from './grad_mode.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -138,7 +139,7 @@ function assemble(parts: Tensor[], shape: number[], like_: Tensor): Tensor {
 }
 
 /** The Jacobian of each output with respect to each input, shaped output.shape + input.shape. */
-function jacobianAt(op: string, outs: Tensor[], xs: Tensor[], o: JacobianOptions): Tensor[][] {
+function jacobianAt(op: string, func: Func, outs: Tensor[], xs: Tensor[], o: JacobianOptions): Tensor[][] {
   const { createGraph = false, strict = false, strategy = 'reverse-mode' } = o;
   if (strategy === 'reverse-mode') {
     return outs.map((out) => {
@@ -147,9 +148,16 @@ function jacobianAt(op: string, outs: Tensor[], xs: Tensor[], o: JacobianOptions
       return xs.map((x, j) => assemble(rows.map((r) => r[j]!), [...out.shape, ...x.shape], x));
     });
   }
-  // forward-mode: a column per input element, J e_k; then the columns moved behind the output dims.
-  const cols = xs.map((x, j) => Array.from({ length: x.size }, (_, k) =>
-    jvpAt(op, outs, xs, xs.map((y, i) => (i === j ? basis(y, k) : zerosLike(y))), createGraph, strict)));
+  // forward-mode: a column per input element, J e_k, from func run on a dual input with tangent
+  // e_k; then the columns moved behind the output dims.
+  const cols = xs.map((x, j) => Array.from({ length: x.size }, (_, k) => {
+    const outsK = list(enableGrad(() => func(...xs.map((y, i) => (i === j ? dual(y, basis(y, k)) : y)))));
+    return outsK.map((o, i) => {
+      if (o.tangent) return o.tangent;
+      if (strict) throw new Error(`${op}: output ${i} of the function is independent of input ${j}; this is not allowed in strict mode`);
+      return zerosLike(o);
+    });
+  }));
   return outs.map((out, i) => xs.map((x, j) => {
     const stacked = assemble(cols[j]!.map((c) => c[i]!.reshape([out.size])), [x.size, out.size], x);
     return reshape(stacked.transpose(0, 1), [...out.shape, ...x.shape]);
@@ -172,7 +180,7 @@ export function jacobian(func: Func, inputs: Inputs, opts: JacobianOptions = {})
   const createGraph = opts.createGraph ?? false;
   const xs = prepare('jacobian', inputs, createGraph);
   const { raw, outs } = call('jacobian', func, xs);
-  const jac = jacobianAt('jacobian', outs, xs, opts).map((row) => finish(row, createGraph));
+  const jac = jacobianAt('jacobian', func, outs, xs, opts).map((row) => finish(row, createGraph));
   const rows = jac.map((row) => like(inputs, row));
   return (Array.isArray(raw) ? rows : rows[0]!) as Tensor | Tensor[] | Tensor[][];
 }
@@ -193,7 +201,9 @@ export function hessian(func: Func, inputs: Inputs, opts: Omit<JacobianOptions, 
   const xs = prepare('hessian', inputs, createGraph);
   const y = scalarOutput('hessian', func, xs);
   const g = enableGrad(() => gradOf('hessian', [y], xs, [onesLike(y)], true, opts.strict ?? false));
-  const h = jacobianAt('hessian', g, xs, o).map((row) => finish(row, createGraph));
+  // The outer Jacobian is that of x -> grad(func)(x): forward mode over it is forward-over-reverse.
+  const gradFn = (...ys: Tensor[]) => gradOf('hessian', [scalarOutput('hessian', func, ys)], ys, [onesLike(y)], true, opts.strict ?? false);
+  const h = jacobianAt('hessian', gradFn, g, xs, o).map((row) => finish(row, createGraph));
   return Array.isArray(inputs) ? h : h[0]![0]!;
 }
 

@@ -12,6 +12,7 @@ import {
   min, mseLoss, norm, pad, randn, relu, softmax, softplus, stack, tensor, unpackDual, where, type Tensor,
 } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
+import { jvp } from '@nodegrad/autograd/functional';
 
 // Read before this file defines ops of its own: the library's built-in ones.
 const coverage = forwardAdCoverage();
@@ -94,12 +95,21 @@ describe('every op with a JVP rule agrees with finite differences (gradcheck che
     }, [[2, 3]]],
   ];
   for (const [name, fn, shapes] of cases) {
-    it(name, () => {
+    it(`${name}: against finite differences, and against the double-vjp jvp`, () => {
       manualSeed(52);
       // Nonzero, so abs, relu and friends are away from their kink at 0.
       const xs = shapes.map((shape) => fromTypedArray(Float64Array.from(randn(shape, { dtype: 'float64' }).toTypedArray(),
         (v) => Math.sign(v || 1) * (Math.abs(v) + 0.15)), shape, { dtype: 'float64', requiresGrad: true }));
       expect(gradcheck(fn, xs, fwd)).toBe(true);
+      // The same J v by forward mode and by reverse mode (functional.jvp's double-vjp trick).
+      const vs = xs.map((x) => randn(x.shape, { dtype: 'float64' }));
+      const outs = [fn(...xs.map((x, i) => dual(x.detach(), vs[i]!)))].flat();
+      const [, byReverse] = jvp((...ys: Tensor[]) => fn(...ys), xs, vs);
+      [byReverse].flat().forEach((r, o) => {
+        const f = outs[o]!.tangent ?? outs[o]!.mul(0);
+        const diff = Array.from(f.toTypedArray()).reduce((m, v, k) => Math.max(m, Math.abs(v - r.toTypedArray()[k]!)), 0);
+        expect(diff, `output ${o}`).toBeLessThan(1e-12);
+      });
     });
   }
 });

@@ -61,6 +61,11 @@ describe('@nodegrad/autograd/functional against torch.autograd.functional', () =
     it(name, () => same(CALLS[name]!(), want));
   }
 
+  it("hessian's forward-mode outer strategy (forward-over-reverse) gives PyTorch's Hessian too", () => {
+    same(hessian(s2, [x2, y3], { outerJacobianStrategy: 'forward-mode' }), fx.results['hessian(s2, [x2, y3])']!);
+    same(hessian(s1, x3, { outerJacobianStrategy: 'forward-mode' }), fx.results['hessian(s1, x3)']!);
+  });
+
   it('strict mode refuses an input the output does not depend on, as PyTorch does', () => {
     expect(fx.strictRaises).toMatch(/independent of input 1/);
     expect(() => vjp((x: Tensor) => x.mul(2), [x2, y3], v2, { strict: true }))
