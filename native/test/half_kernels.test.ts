@@ -88,7 +88,7 @@ suite(`cpu half types: elementwise results are the float32 results rounded once,
       }
     });
 
-    it(`${dtype}: Where with a condition of each dtype, and Clamp with bounds the type cannot hold`, () => {
+    it(`${dtype}: Where with a condition of each dtype, Clamp with bounds the type cannot hold, and every Activation`, () => {
       const c = Array.from(normals(96, 41), (v) => (v > 0 ? 1 : 0));
       const a = pair(normals(96, 42), [4, 24], dtype), b = pair(normals(24, 43), [24], dtype);
       for (const cd of ['float32', 'int32', 'float64', 'bfloat16', 'float16'] as DType[]) {
@@ -98,6 +98,8 @@ suite(`cpu half types: elementwise results are the float32 results rounded once,
       const x = pair(edgeValues(4096, 44), [4096], dtype);
       expectKernel('Clamp', (at) => [at(x), -0.1, 0.30000001]);
       expectKernel('Clamp', (at) => [at(x), -1e5, 7e4]);
+      for (const [kind, a, b] of [['softplus', 2, 1], ['gelu', 0, 0], ['geluTanh', 0, 0], ['silu', 0, 0], ['elu', 0.7, 0],
+        ['leakyRelu', 0.1, 0], ['hardtanh', -0.4, 0.6]] as const) expectKernel('Activation', (at) => [at(x), kind, a, b]);
     });
   }
 });

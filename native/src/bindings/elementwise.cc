@@ -1,5 +1,5 @@
 // Elementwise kernels: Neg ... Erf (x), Add ... GreaterEqual and ReluBackward (a, b), Where (cond, a, b),
-// Clamp (x, min, max) and Cast (x, dtype).
+// Clamp (x, min, max), Activation (x, kind, a, b) and Cast (x, dtype).
 #include <utility>
 
 #include "bindings/handles.h"
@@ -69,6 +69,26 @@ Napi::Value Clamp(const Napi::CallbackInfo& info) {
   NG_KERNEL("Clamp", return wrap(info.Env(), deviceOf(info).kernels.clamp(x, lo, hi));)
 }
 
+struct ActivationName {
+  const char* name;
+  ActivationOp op;
+};
+constexpr ActivationName kActivation[] = {
+    {"softplus", ActivationOp::Softplus}, {"gelu", ActivationOp::Gelu}, {"geluTanh", ActivationOp::GeluTanh},
+    {"silu", ActivationOp::Silu}, {"elu", ActivationOp::Elu}, {"leakyRelu", ActivationOp::LeakyRelu},
+    {"hardtanh", ActivationOp::Hardtanh}};
+
+Napi::Value Activation(const Napi::CallbackInfo& info) {
+  TensorRef x = tensorAt(info, 0, "Activation", "x");
+  if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), "Activation: kind must be a string");
+  const std::string kind = info[1].As<Napi::String>().Utf8Value();
+  const ActivationName* found = nullptr;
+  for (const auto& n : kActivation) if (kind == n.name) found = &n;
+  if (!found) throw Napi::TypeError::New(info.Env(), "Activation: unknown kind '" + kind + "'");
+  const double a = numberArg(info[2], "Activation", "a"), b = numberArg(info[3], "Activation", "b");
+  NG_KERNEL("Activation", return wrap(info.Env(), deviceOf(info).kernels.activation(found->op, x, a, b));)
+}
+
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Cast", "x");
   DType to = newDTypeArg(info, info[1], "Cast");
@@ -92,6 +112,7 @@ void bindElementwise(Napi::Env env, Napi::Object k, const Device& d) {
   if (d.kernels.binary) bindBinary(env, k, d, std::make_index_sequence<std::size(kBinary)>());
   if (d.kernels.where) defineKernel<Where>(env, k, "Where", d);
   if (d.kernels.clamp) defineKernel<Clamp>(env, k, "Clamp", d);
+  if (d.kernels.activation) defineKernel<Activation>(env, k, "Activation", d);
   if (d.kernels.cast) defineKernel<Cast>(env, k, "Cast", d);
 }
 

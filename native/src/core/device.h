@@ -46,6 +46,7 @@ struct KernelTable {
   Tensor (*binary)(BinaryOp op, const TensorRef& a, const TensorRef& b) = nullptr;
   Tensor (*where)(const TensorRef& cond, const TensorRef& a, const TensorRef& b) = nullptr;
   Tensor (*clamp)(const TensorRef& x, double lo, double hi) = nullptr;
+  Tensor (*activation)(ActivationOp op, const TensorRef& x, double a, double b) = nullptr;
   Tensor (*cast)(const TensorRef& x, DType to) = nullptr;
 
   // Reductions over sorted, distinct axes (kept with size 1); ArgMax/ArgMin along one, as int64.

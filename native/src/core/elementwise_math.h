@@ -67,6 +67,25 @@ NG_HD T clamp(T v, T lo, T hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
+// PyTorch's activations (packages/autograd/src/ops/activation.ts states the same formulas).
+template <ActivationOp op, typename T>
+NG_HD T activation(T v, T a, T b) {
+  if constexpr (op == ActivationOp::Softplus) {
+    // Linear above threshold / beta, where log1p(exp(beta v)) / beta equals v to float precision.
+    const T bv = v * a;
+    return bv > b ? v : log1p(exp(bv)) / a;
+  }
+  if constexpr (op == ActivationOp::Gelu) return v * T(0.5) * (erf(v * T(0.70710678118654752440)) + T(1));
+  if constexpr (op == ActivationOp::GeluTanh) {
+    const T k = T(0.79788456080286535588);  // sqrt(2 / pi)
+    return v * T(0.5) * (tanh((v + v * v * v * T(0.044715)) * k) + T(1));
+  }
+  if constexpr (op == ActivationOp::Silu) return v * unary<UnaryOp::Sigmoid>(v);
+  if constexpr (op == ActivationOp::Elu) return v > T(0) ? v : expm1(v) * a;
+  if constexpr (op == ActivationOp::LeakyRelu) return v > T(0) ? v : v * a;
+  if constexpr (op == ActivationOp::Hardtanh) return clamp(v, a, b);
+}
+
 }  // namespace nodegrad::math
 
 // Calls BODY(OP) with OP a constexpr UnaryOp / BinaryOp equal to the runtime `op`: the one switch
@@ -88,6 +107,17 @@ NG_HD T clamp(T v, T lo, T hi) {
     case ::nodegrad::UnaryOp::Sin: BODY(::nodegrad::UnaryOp::Sin); break;         \
     case ::nodegrad::UnaryOp::Cos: BODY(::nodegrad::UnaryOp::Cos); break;         \
     case ::nodegrad::UnaryOp::Erf: BODY(::nodegrad::UnaryOp::Erf); break;         \
+  }
+
+#define NG_ACTIVATION_SWITCH(op, BODY)                                                      \
+  switch (op) {                                                                             \
+    case ::nodegrad::ActivationOp::Softplus: BODY(::nodegrad::ActivationOp::Softplus); break;   \
+    case ::nodegrad::ActivationOp::Gelu: BODY(::nodegrad::ActivationOp::Gelu); break;           \
+    case ::nodegrad::ActivationOp::GeluTanh: BODY(::nodegrad::ActivationOp::GeluTanh); break;   \
+    case ::nodegrad::ActivationOp::Silu: BODY(::nodegrad::ActivationOp::Silu); break;           \
+    case ::nodegrad::ActivationOp::Elu: BODY(::nodegrad::ActivationOp::Elu); break;             \
+    case ::nodegrad::ActivationOp::LeakyRelu: BODY(::nodegrad::ActivationOp::LeakyRelu); break; \
+    case ::nodegrad::ActivationOp::Hardtanh: BODY(::nodegrad::ActivationOp::Hardtanh); break;   \
   }
 
 #define NG_BINARY_SWITCH(op, BODY)                                                    \

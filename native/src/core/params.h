@@ -9,6 +9,9 @@ enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Relu, Sigmoid, Tanh,
 // ReluGrad is relu's backward (PyTorch's threshold_backward at 0): (dy, y) -> y <= 0 ? 0 : dy.
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, ReluGrad };
 enum class ReduceOp { Sum, Max, Min };
+// Activations with up to two parameters a, b: Softplus (beta, threshold), Elu (alpha), LeakyRelu
+// (negative slope), Hardtanh (min, max); the others take none.
+enum class ActivationOp { Softplus, Gelu, GeluTanh, Silu, Elu, LeakyRelu, Hardtanh };
 
 // Conv2DParams: stride, padding and dilation as (h, w) pairs, and groups.
 struct ConvParams {

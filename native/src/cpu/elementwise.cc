@@ -111,8 +111,22 @@ void clamp(const T* x, T* y, int64_t n, double lo, double hi) {
   }
 }
 
+template <typename T>
+void activation(ActivationOp op, const T* x, T* y, int64_t n, double a, double b) {
+  if constexpr (kHalf<T>) {
+#define NG_MAPA(OP) map1(x, y, n, [=](T v) { return T(math::activation<OP>(double(float(v)), a, b)); })
+    NG_ACTIVATION_SWITCH(op, NG_MAPA)
+#undef NG_MAPA
+  } else {
+#define NG_MAPA(OP) map1(x, y, n, [pa = T(a), pb = T(b)](T v) { return math::activation<OP>(v, pa, pb); })
+    NG_ACTIVATION_SWITCH(op, NG_MAPA)
+#undef NG_MAPA
+  }
+}
+
 #define NG_ELEMENTWISE(T)                                                                        \
   template void unary<T>(UnaryOp, const T*, T*, int64_t);                                        \
+  template void activation<T>(ActivationOp, const T*, T*, int64_t, double, double);              \
   template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*, const Shape&); \
   template void clamp<T>(const T*, T*, int64_t, double, double);
 #define NG_WHERE(C, T) \

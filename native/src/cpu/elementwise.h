@@ -18,5 +18,8 @@ void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b,
 // lo and hi as given: a half x compares with them unrounded, as the 'ts' reference does.
 template <typename T>
 void clamp(const T* x, T* y, int64_t n, double lo, double hi);
+// A half x computes in double, as the 'ts' reference computes every activation.
+template <typename T>
+void activation(ActivationOp op, const T* x, T* y, int64_t n, double a, double b);
 
 }  // namespace nodegrad::cpu

@@ -115,6 +115,16 @@ Tensor clampKernel(const TensorRef& x, double lo, double hi) {
   return y;
 }
 
+Tensor activationKernel(ActivationOp op, const TensorRef& x, double a, double b) {
+  requireReal(x.dtype, "x");
+  Operand ops[1];
+  const Buffer* ref = keptLayout({&x}, x.dtype, ops);
+  Tensor y = result(ref, x.shape, x.dtype);
+  NG_FLOAT_DISPATCH(x.dtype, activation(op, ops[0].data<T>(), y.buf->as<T>(), storedNumel(y), a, b);)
+  finishKept(ref, y);
+  return y;
+}
+
 template <typename S, typename D>
 void convert(const void* src, void* dst, size_t n, bool truncate) {
   auto* s = static_cast<const S*>(src);
@@ -167,6 +177,7 @@ void addElementwiseKernels(KernelTable& t) {
   t.binary = binaryKernel;
   t.where = whereKernel;
   t.clamp = clampKernel;
+  t.activation = activationKernel;
   t.cast = castKernel;
 }
 

@@ -180,6 +180,20 @@ Tensor clamp(const TensorRef& x, double lo, double hi) {
   return y;
 }
 
+template <ActivationOp OP, typename T>
+void activationOn(const T* x, T* y, int64_t n, T a, T b) {
+  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = math::activation<OP>(x[i], a, b); }, "Activation");
+}
+
+Tensor activation(ActivationOp op, const TensorRef& x, double a, double b) {
+  requireReal(x.dtype, "x");
+  Tensor y = empty(x.shape, x.dtype);
+#define NG_ACTIVATION_ON(OP) activationOn<OP>(x.buf->as<T>(), y.buf->as<T>(), numel(x.shape), T(a), T(b))
+  NG_REAL_DISPATCH(x.dtype, NG_ACTIVATION_SWITCH(op, NG_ACTIVATION_ON))
+#undef NG_ACTIVATION_ON
+  return y;
+}
+
 // The 'cpu' conversion: float -> integer (int64 held as double included) truncates toward zero.
 template <typename D, typename S>
 NG_HD D convert(S v, bool truncate) {
@@ -225,6 +239,7 @@ void addElementwiseKernels(KernelTable& t) {
   t.binary = binary;
   t.where = where;
   t.clamp = clamp;
+  t.activation = activation;
   t.cast = cast;
 }
 

@@ -78,6 +78,8 @@ export interface Kernels {
   /** Broadcasting select: cond != 0 ? a : b. */
   Where: (cond: Raw, a: Raw, b: Raw) => Raw;
   Clamp: (x: Raw, min: number, max: number) => Raw;
+  /** PyTorch's activations; a and b are softplus's beta and threshold, elu's alpha, leakyRelu's slope, hardtanh's bounds. */
+  Activation: (x: Raw, kind: ActivationKind, a: number, b: number) => Raw;
   /** Casts between dtypes (float <-> float, int -> float, float -> int truncates). */
   Cast: (x: Raw, dtype: DType) => Raw;
 
@@ -203,6 +205,9 @@ export interface Kernels {
 
 export type KernelName = keyof Kernels;
 
+/** The Activation kernel's functions (gelu is the exact one, geluTanh its tanh approximation). */
+export type ActivationKind = 'softplus' | 'gelu' | 'geluTanh' | 'silu' | 'elu' | 'leakyRelu' | 'hardtanh';
+
 /** Kernel families, the unit in which a backend declares the dtypes it computes in. */
 export type KernelFamily = 'elementwise' | 'cast' | 'reduce' | 'movement' | 'creation' | 'random' | 'matmul' | 'conv' |
   'pool' | 'norm' | 'softmax' | 'optim';
@@ -215,7 +220,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Add: 'elementwise', Sub: 'elementwise', Mul: 'elementwise', Div: 'elementwise', Pow: 'elementwise',
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
-  ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Cast: 'cast',
+  ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Activation: 'elementwise', Cast: 'cast',
   Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce',
   Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
   OneHot: 'movement',

@@ -15,6 +15,7 @@ export {
   registerBackend, reportUnavailable, getBackend, backends,
   supports, KERNEL_FAMILY,
   type Backend, type BackendStatus, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
+  type ActivationKind,
   type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormUpdateParams,
   type SGDStepParams, type AdamStepParams,
 } from './backend.js';

@@ -1,27 +1,29 @@
 /**
  * Activations with PyTorch's definitions, defaults and gradients at the kinks: softplus, gelu
- * (exact and tanh), silu, elu, leakyRelu, hardtanh. Each forward composes the native elementwise
- * kernels and records one node that saves only its input; each VJP is written in differentiable
- * ops, so double backward works.
+ * (exact and tanh), silu, elu, leakyRelu, hardtanh. Each forward is one pass of the device's
+ * Activation kernel, recorded as one node that saves only its input; each VJP (and JVP) is
+ * written in differentiable ops, so double backward and forward mode work.
  */
 import { autocastInputs } from '../autocast.js';
+import type { ActivationKind } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { add, mul, sub } from './arith.js';
 import { greater, less, where } from './compare.js';
-import { clamp, erf, exp, expm1, log1p, sigmoid, tanh } from './unary.js';
-import { checkFloat } from './util.js';
+import { erf, exp, sigmoid, tanh } from './unary.js';
+import { checkFloat, kernels, wrap } from './util.js';
 
-/** An op y = f(x, params) whose VJP is g * df(x, params): saves x only. */
-function activation<P extends object>(name: string, f: (x: Tensor, p: P) => Tensor, df: (x: Tensor, p: P) => Tensor) {
+/** An op y = f(x; a, b) by the Activation kernel, whose VJP is g * df(x, params): saves x only. */
+function activation<P extends object>(name: string, kind: ActivationKind, ab: (p: P) => [number, number],
+  df: (x: Tensor, p: P) => Tensor) {
   const op = defineOp({
     name,
     forward(ctx: Ctx<{ p: P }>, x: Tensor, p: P) {
       checkFloat(name, 'input', x);
       ctx.save(x);
       ctx.p = p;
-      return f(x, p);
+      return wrap(kernels(x).Activation(x, kind, ...ab(p)), x);
     },
     backward(ctx, g) {
       const [x] = ctx.saved as [Tensor];
@@ -36,9 +38,8 @@ function checkNumber(op: string, name: string, v: number): void {
   if (typeof v !== 'number' || Number.isNaN(v)) throw new Error(`${op}: ${name} must be a number, got ${v}`);
 }
 
-const softplusOp = activation<{ beta: number; threshold: number }>('softplus',
-  // Linear above threshold / beta, where log1p(exp(beta x)) / beta equals x to float precision.
-  (x, { beta, threshold }) => { const bx = mul(x, beta); return where(greater(bx, threshold), x, mul(log1p(exp(bx)), 1 / beta)); },
+// Linear above threshold / beta, where log1p(exp(beta x)) / beta equals x to float precision.
+const softplusOp = activation<{ beta: number; threshold: number }>('softplus', 'softplus', (p) => [p.beta, p.threshold],
   (x, { beta, threshold }) => { const bx = mul(x, beta); return where(greater(bx, threshold), 1, sigmoid(bx)); });
 
 /** log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch.nn.functional.softplus). */
@@ -54,13 +55,13 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 const K = Math.sqrt(2 / Math.PI); // the tanh approximation's sqrt(2 / pi)
 const C = 0.044715;
 
-const geluExact = activation<object>('gelu',
-  (x) => mul(mul(x, 0.5), add(erf(mul(x, SQRT1_2)), 1)),
-  // Phi(x) + x phi(x)
+const none = (): [number, number] => [0, 0];
+// x Phi(x); its derivative Phi(x) + x phi(x).
+const geluExact = activation<object>('gelu', 'gelu', none,
   (x) => add(mul(add(erf(mul(x, SQRT1_2)), 1), 0.5), mul(x, mul(exp(mul(mul(x, x), -0.5)), INV_SQRT_2PI))));
 
-const geluTanh = activation<object>('gelu',
-  (x) => mul(mul(x, 0.5), add(tanh(mul(add(x, mul(mul(x, mul(x, x)), C)), K)), 1)),
+// x/2 (1 + tanh(k (x + c x^3))).
+const geluTanh = activation<object>('gelu', 'geluTanh', none,
   (x) => {
     const t = tanh(mul(add(x, mul(mul(x, mul(x, x)), C)), K));
     const dInner = mul(add(mul(mul(x, x), 3 * C), 1), K);
@@ -74,15 +75,13 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   throw new Error(`gelu: approximate must be 'none' or 'tanh', got '${String(approximate)}'`);
 }
 
-const siluOp = activation<object>('silu',
-  (x) => mul(x, sigmoid(x)),
+const siluOp = activation<object>('silu', 'silu', none,
   (x) => { const s = sigmoid(x); return mul(s, add(mul(x, sub(1, s)), 1)); });
 
 /** x sigmoid(x) (torch.nn.functional.silu, also called swish). */
 export const silu = (x: Tensor): Tensor => siluOp(x, {});
 
-const eluOp = activation<{ alpha: number }>('elu',
-  (x, { alpha }) => where(greater(x, 0), x, mul(expm1(x), alpha)),
+const eluOp = activation<{ alpha: number }>('elu', 'elu', (p) => [p.alpha, 0],
   (x, { alpha }) => where(greater(x, 0), 1, mul(exp(x), alpha)));
 
 /** x for x > 0, alpha (exp(x) - 1) otherwise (torch.nn.functional.elu). */
@@ -91,8 +90,7 @@ export function elu(x: Tensor, alpha = 1): Tensor {
   return eluOp(x, { alpha });
 }
 
-const leakyReluOp = activation<{ slope: number }>('leakyRelu',
-  (x, { slope }) => where(greater(x, 0), x, mul(x, slope)),
+const leakyReluOp = activation<{ slope: number }>('leakyRelu', 'leakyRelu', (p) => [p.slope, 0],
   (x, { slope }) => where(greater(x, 0), 1, slope));
 
 /** x for x > 0, negativeSlope x otherwise (torch.nn.functional.leaky_relu). */
@@ -101,8 +99,7 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
   return leakyReluOp(x, { slope: negativeSlope });
 }
 
-const hardtanhOp = activation<{ min: number; max: number }>('hardtanh',
-  (x, { min, max }) => clamp(x, min, max),
+const hardtanhOp = activation<{ min: number; max: number }>('hardtanh', 'hardtanh', (p) => [p.min, p.max],
   // PyTorch passes no gradient at the bounds themselves (clamp passes it there).
   (x, { min, max }) => mul(greater(x, min), less(x, max)));
 

@@ -1,5 +1,5 @@
 /** Elementwise kernels: unary maps, broadcasting binary maps, where, clamp, cast. */
-import type { BinaryKernel, Kernels, Raw, UnaryKernel } from '../../backend.js';
+import type { ActivationKind, BinaryKernel, Kernels, Raw, UnaryKernel } from '../../backend.js';
 import { allocArray } from '../../dtype.js';
 import { broadcastShapes, numel, sameShape } from '../../shape.js';
 import { arr, broadcastStrides, forEachBroadcast, out } from './util.js';
@@ -75,13 +75,26 @@ export function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
+const SQRT1_2 = Math.SQRT1_2;
+const K = Math.sqrt(2 / Math.PI);
+/** The activations, as native/src/core/elementwise_math.h computes them. */
+const ACTIVATIONS: Record<ActivationKind, (v: number, a: number, b: number) => number> = {
+  softplus: (v, a, b) => (v * a > b ? v : Math.log1p(Math.exp(v * a)) / a),
+  gelu: (v) => v * 0.5 * (erf(v * SQRT1_2) + 1),
+  geluTanh: (v) => v * 0.5 * (Math.tanh((v + v * v * v * 0.044715) * K) + 1),
+  silu: (v) => v * sigmoid(v),
+  elu: (v, a) => (v > 0 ? v : Math.expm1(v) * a),
+  leakyRelu: (v, a) => (v > 0 ? v : v * a),
+  hardtanh: (v, a, b) => (v < a ? a : v > b ? b : v),
+};
+
 const sigmoid = (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)));
 
 export const elementwiseKernels: Pick<Kernels,
   'Neg' | 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Sign' | 'Relu' | 'Sigmoid' | 'Tanh' |
   'Log1p' | 'Expm1' | 'Sin' | 'Cos' | 'Erf' |
   'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow' | 'Maximum' | 'Minimum' |
-  'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual' | 'ReluBackward' | 'Where' | 'Clamp' |
+  'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual' | 'ReluBackward' | 'Where' | 'Clamp' | 'Activation' |
   'Cast'> = {
   Neg: unary((v) => -v),
   Exp: unary(Math.exp),
@@ -116,6 +129,11 @@ export const elementwiseKernels: Pick<Kernels,
   ReluBackward: binary((g, y) => (y <= 0 ? 0 : g)),
   Where: where,
   Clamp: (x, lo, hi) => unary((v) => (v < lo ? lo : v > hi ? hi : v))(x),
+  Activation: (x, kind, a, b) => {
+    const f = ACTIVATIONS[kind];
+    if (!f) throw new Error(`Activation: unknown kind '${kind}'`);
+    return unary((v) => f(v, a, b))(x);
+  },
   Cast: (x, dtype) => {
     const a = arr(x);
     const o = allocArray(dtype, a.length);
