@@ -35,6 +35,14 @@ Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
   })
 }
 
+Napi::Value CumSum(const Napi::CallbackInfo& info) {
+  TensorRef x = tensorAt(info, 0, "CumSum", "x");
+  NG_KERNEL("CumSum", {
+    const int64_t axis = axisArg(info[1], x.shape.size(), "CumSum");
+    return wrap(info.Env(), deviceOf(info).kernels.cumsum(x, axis, info[2].ToBoolean().Value()));
+  })
+}
+
 template <bool log>
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   constexpr const char* name = log ? "LogSoftmax" : "Softmax";
@@ -57,6 +65,7 @@ void bindReduce(Napi::Env env, Napi::Object k, const Device& d) {
     defineKernel<ArgReduce<true>>(env, k, "ArgMax", d);
     defineKernel<ArgReduce<false>>(env, k, "ArgMin", d);
   }
+  if (d.kernels.cumsum) defineKernel<CumSum>(env, k, "CumSum", d);
   if (d.kernels.softmax) {
     defineKernel<Softmax<false>>(env, k, "Softmax", d);
     defineKernel<Softmax<true>>(env, k, "LogSoftmax", d);

@@ -52,6 +52,8 @@ struct KernelTable {
   // Reductions over sorted, distinct axes (kept with size 1); ArgMax/ArgMin along one, as int64.
   Tensor (*reduce)(ReduceOp op, const TensorRef& x, const std::vector<int64_t>& axes) = nullptr;
   Tensor (*argReduce)(bool isMax, const TensorRef& x, int64_t axis) = nullptr;
+  // Running sums along one axis, from its end when reverse (cumsum's gradient); accumulated in double.
+  Tensor (*cumsum)(const TensorRef& x, int64_t axis, bool reverse) = nullptr;
   Tensor (*softmax)(const TensorRef& x, int64_t axis, bool log) = nullptr;
 
   // Data movement.

@@ -69,6 +69,25 @@ void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double*
 }
 
 template <typename T>
+void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out) {
+  int64_t outer, len, inner;
+  split(shape, axis, &outer, &len, &inner);
+#pragma omp parallel for if (outer * len * inner > 65536)
+  for (int64_t p = 0; p < outer; p++) {
+    for (int64_t q = 0; q < inner; q++) {
+      const T* xb = x + p * len * inner + q;
+      T* ob = out + p * len * inner + q;
+      double acc = 0;
+      for (int64_t j = 0; j < len; j++) {
+        const int64_t k = reverse ? len - 1 - j : j;
+        acc += double(xb[k * inner]);
+        ob[k * inner] = T(acc);
+      }
+    }
+  }
+}
+
+template <typename T>
 void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
   int64_t outer, len, inner;
   split(shape, axis, &outer, &len, &inner);
@@ -93,7 +112,8 @@ void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
 
 #define NG_REDUCE(T)                                                                    \
   template void reduce<T>(ReduceOp, const T*, const Shape&, const std::vector<int64_t>&, T*); \
-  template void argReduce<T>(bool, const T*, const Shape&, int64_t, double*);
+  template void argReduce<T>(bool, const T*, const Shape&, int64_t, double*);                 \
+  template void cumsum<T>(const T*, const Shape&, int64_t, bool, T*);
 NG_REDUCE(float)
 NG_REDUCE(double)
 NG_REDUCE(BFloat16)

@@ -13,6 +13,10 @@ namespace nodegrad::cpu {
 // Reduces over sorted, distinct axes; the output keeps them with size 1.
 template <typename T>
 void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out);
+// Running sums along one axis (from its end when reverse), accumulated in double as PyTorch's CPU
+// cumsum accumulates a float, each output rounded once.
+template <typename T>
+void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out);
 // Index of the first max (or min) along one axis, as double; NaN wins as in PyTorch.
 template <typename T>
 void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out);

@@ -27,6 +27,14 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   return out;
 }
 
+Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
+  requireReal(x.dtype, "x");
+  Operand xp = plain(x);
+  Tensor out = newTensor(x.shape, x.dtype);
+  NG_FLOAT_DISPATCH(x.dtype, cumsum(xp.data<T>(), x.shape, axis, reverse, out.buf->as<T>());)
+  return out;
+}
+
 Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
   requireF32OrHalf(x.dtype, "x");
   Operand xp = plain(x);
@@ -40,6 +48,7 @@ Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
 void addReduceKernels(KernelTable& t) {
   t.reduce = reduceKernel;
   t.argReduce = argReduceKernel;
+  t.cumsum = cumsumKernel;
   t.softmax = softmaxKernel;
 }
 

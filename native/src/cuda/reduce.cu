@@ -173,6 +173,35 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   return out;
 }
 
+// One thread a line, summing in double as the 'cpu' kernel does (a parallel scan would round
+// otherwise; lines are many where cumsum is used, in batches of sequences).
+template <typename T>
+void cumsumOn(const T* x, T* y, int64_t lines, int64_t len, int64_t inner, bool reverse) {
+  forEach(
+      lines,
+      [=] NG_DEVICE(int64_t line) {
+        const int64_t base = line / inner * len * inner + line % inner;
+        double acc = 0;
+        for (int64_t j = 0; j < len; j++) {
+          const int64_t k = base + (reverse ? len - 1 - j : j) * inner;
+          acc += double(x[k]);
+          y[k] = T(acc);
+        }
+      },
+      "CumSum");
+}
+
+Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
+  requireReal(x.dtype, "x");
+  Tensor out = empty(x.shape, x.dtype);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; d++) outer *= x.shape[size_t(d)];
+  for (size_t d = size_t(axis) + 1; d < x.shape.size(); d++) inner *= x.shape[d];
+  const int64_t len = x.shape[size_t(axis)];
+  NG_REAL_DISPATCH(x.dtype, cumsumOn(x.buf->as<T>(), out.buf->as<T>(), outer * inner, len, inner, reverse);)
+  return out;
+}
+
 // Max-subtracted as cpu/reduce.cc: z = x - max, softmax = exp(z) / sum exp(z), log-softmax =
 // z - log(sum exp(z)), in double. cpu's max skips NaN where this one keeps it, but a NaN in a
 // line makes the sum, and so every output of the line, NaN either way.
@@ -211,6 +240,7 @@ Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
 void addReduceKernels(KernelTable& t) {
   t.reduce = reduceKernel;
   t.argReduce = argReduceKernel;
+  t.cumsum = cumsumKernel;
   t.softmax = softmaxKernel;
 }
 

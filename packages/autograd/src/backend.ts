@@ -90,6 +90,8 @@ export interface Kernels {
   /** Index of the first maximum along one axis (kept with size 1), as int64. */
   ArgMax: (x: Raw, axis: number) => Raw;
   ArgMin: (x: Raw, axis: number) => Raw;
+  /** Running sums along axis (from its end when reverse: cumsum's gradient), accumulated in float64. */
+  CumSum: (x: Raw, axis: number, reverse: boolean) => Raw;
 
   // Data movement.
   Transpose: (x: Raw, perm: readonly number[]) => Raw;
@@ -221,7 +223,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
   ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Activation: 'elementwise', Cast: 'cast',
-  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce',
+  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce', CumSum: 'reduce',
   Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
   OneHot: 'movement',
   Copy: 'creation', Fill: 'creation',

@@ -6,10 +6,9 @@ import { fmt, normAxes, normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
 import { eq, where } from './compare.js';
-import { pad } from './join.js';
 import { amax, amin, sum, type Dims } from './reduce.js';
 import { abs, exp, log, sqrt } from './unary.js';
-import { checkFloat } from './util.js';
+import { checkFloat, kernels, wrap } from './util.js';
 
 /**
  * log(sum(exp(x))) over `dim`, shifted by the (constant) maximum so exp cannot overflow, as
@@ -66,29 +65,11 @@ export function norm(x: Tensor, ord: NormOrd = 2, dim?: Dims, keepdim = false): 
   throw new Error(`norm: ord must be 'fro', Infinity, -Infinity or a positive number, got ${String(ord)} (input shape ${fmt(x.shape)})`);
 }
 
-/**
- * Inclusive scan along d in ceil(log2 n) passes (Hillis & Steele): each adds the running sums
- * shifted by 1, 2, 4, ... places, forward or (for the VJP) backward along the dim.
- */
-function scan(x: Tensor, d: number, reverse: boolean): Tensor {
-  const n = x.shape[d]!;
-  const pads = (k: number) => {
-    const p = new Array<number>(2 * x.ndim).fill(0);
-    const at = 2 * (x.ndim - 1 - d); // F.pad order: last dim first
-    p[at] = reverse ? -k : k;
-    p[at + 1] = reverse ? k : -k;
-    return p;
-  };
-  let y = x;
-  for (let k = 1; k < n; k *= 2) y = add(y, pad(y, pads(k)));
-  return y;
-}
-
 const cumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
   name: 'cumsum',
   forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
     ctx.d = d;
-    return scan(x, d, false);
+    return wrap(kernels(x).CumSum(x, d, false), x);
   },
   backward: (ctx, g) => [reverseCumsum(g, ctx.d), null],
   jvp: (ctx, [t]) => cumsumOp(t!, ctx.d),
@@ -98,7 +79,7 @@ const reverseCumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
   name: 'reverseCumsum',
   forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
     ctx.d = d;
-    return scan(x, d, true);
+    return wrap(kernels(x).CumSum(x, d, true), x);
   },
   backward: (ctx, g) => [cumsumOp(g, ctx.d), null],
   jvp: (ctx, [t]) => reverseCumsumOp(t!, ctx.d),

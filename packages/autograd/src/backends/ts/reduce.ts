@@ -62,11 +62,33 @@ function argReduce(better: (v: number, best: number) => boolean) {
   };
 }
 
+/** Running sums along axis, from its end when reverse; in float64, each output stored as the dtype stores it. */
+function cumsum(x: Raw, axis: number, reverse: boolean): Raw {
+  const outer = numel(x.shape.slice(0, axis));
+  const len = x.shape[axis]!;
+  const inner = numel(x.shape.slice(axis + 1));
+  const r = out(x.shape, x.dtype);
+  const o = arr(r);
+  const a = arr(x);
+  for (let p = 0; p < outer; p++) {
+    for (let q = 0; q < inner; q++) {
+      let acc = 0;
+      for (let j = 0; j < len; j++) {
+        const i = (p * len + (reverse ? len - 1 - j : j)) * inner + q;
+        acc += a[i]!;
+        o[i] = acc;
+      }
+    }
+  }
+  return r;
+}
+
 // NaN wins a max or min, as in PyTorch.
 const pickMax = (acc: number, v: number) => (v > acc || v !== v ? v : acc);
 const pickMin = (acc: number, v: number) => (v < acc || v !== v ? v : acc);
 
-export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin'> = {
+export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin' | 'CumSum'> = {
+  CumSum: cumsum,
   Sum: reduce(0, (acc, v) => acc + v),
   Max: reduce(-Infinity, (acc, v) => (acc !== acc ? acc : pickMax(acc, v))),
   Min: reduce(Infinity, (acc, v) => (acc !== acc ? acc : pickMin(acc, v))),
