@@ -1,5 +1,5 @@
-// Reductions and the softmax family: Sum, Max, Min (x, axes), ArgMax, ArgMin (x, axis),
-// Softmax, LogSoftmax (x, axis).
+// Reductions and the softmax family: Sum, Max, Min, LogSumExp (x, axes), ArgMax, ArgMin (x, axis),
+// CumSum (x, axis, reverse), Softmax, LogSoftmax (x, axis).
 #include "bindings/handles.h"
 #include "bindings/kernels.h"
 
@@ -35,6 +35,17 @@ Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
   })
 }
 
+Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
+  TensorRef x = tensorAt(info, 0, "LogSumExp", "x");
+  auto axes = shapeArg(info, 1, "LogSumExp", "axes");
+  NG_KERNEL("LogSumExp", {
+    for (auto a : axes) {
+      if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
+    }
+    return wrap(info.Env(), deviceOf(info).kernels.logSumExp(x, axes));
+  })
+}
+
 Napi::Value CumSum(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "CumSum", "x");
   NG_KERNEL("CumSum", {
@@ -66,6 +77,7 @@ void bindReduce(Napi::Env env, Napi::Object k, const Device& d) {
     defineKernel<ArgReduce<false>>(env, k, "ArgMin", d);
   }
   if (d.kernels.cumsum) defineKernel<CumSum>(env, k, "CumSum", d);
+  if (d.kernels.logSumExp) defineKernel<LogSumExp>(env, k, "LogSumExp", d);
   if (d.kernels.softmax) {
     defineKernel<Softmax<false>>(env, k, "Softmax", d);
     defineKernel<Softmax<true>>(env, k, "LogSoftmax", d);

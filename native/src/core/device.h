@@ -54,6 +54,9 @@ struct KernelTable {
   Tensor (*argReduce)(bool isMax, const TensorRef& x, int64_t axis) = nullptr;
   // Running sums along one axis, from its end when reverse (cumsum's gradient); accumulated in double.
   Tensor (*cumsum)(const TensorRef& x, int64_t axis, bool reverse) = nullptr;
+  // log(sum(exp(x))) over sorted axes (kept with size 1), shifted by the max (0 where that is
+  // infinite, as torch.logsumexp); in double.
+  Tensor (*logSumExp)(const TensorRef& x, const std::vector<int64_t>& axes) = nullptr;
   Tensor (*softmax)(const TensorRef& x, int64_t axis, bool log) = nullptr;
 
   // Data movement.

@@ -17,14 +17,11 @@ void split(const Shape& s, int64_t axis, int64_t* outer, int64_t* len, int64_t* 
 
 }  // namespace
 
-template <typename T>
-void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
+// Calls f(ix, io) for every input element: its offset, and its output's (0 strides on reduced dims).
+template <typename F>
+void forEachReduced(const Shape& shape, const std::vector<int64_t>& axes, F f) {
   Shape outShape = shape;
   for (auto a : axes) outShape[size_t(a)] = 1;
-  int64_t n = numel(outShape);
-  // Accumulate in double: float32 sums of many terms lose digits the ts reference keeps.
-  std::vector<double> acc(size_t(n), op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY);
-  // Each input element's output offset: the input walked with the output's strides (0 on reduced dims).
   std::vector<int64_t> os(shape.size(), 0), xs(shape.size(), 0);
   int64_t a = 1;
   for (size_t d = outShape.size(); d-- > 0;) {
@@ -36,7 +33,17 @@ void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64
     xs[d] = b;
     b *= shape[d];
   }
-  forEachBroadcast(shape, xs, os, [&](int64_t, int64_t ix, int64_t io) {
+  forEachBroadcast(shape, xs, os, [&](int64_t, int64_t ix, int64_t io) { f(ix, io); });
+}
+
+template <typename T>
+void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
+  Shape outShape = shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  int64_t n = numel(outShape);
+  // Accumulate in double: float32 sums of many terms lose digits the ts reference keeps.
+  std::vector<double> acc(size_t(n), op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY);
+  forEachReduced(shape, axes, [&](int64_t ix, int64_t io) {
     double v = x[ix];
     double& r = acc[size_t(io)];
     if (op == ReduceOp::Sum) r += v;
@@ -66,6 +73,22 @@ void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double*
       out[p * inner + q] = double(at);
     }
   }
+}
+
+template <typename T>
+void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
+  Shape outShape = shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  const size_t n = size_t(numel(outShape));
+  std::vector<double> m(n, -INFINITY), s(n, 0.0);
+  forEachReduced(shape, axes, [&](int64_t ix, int64_t io) {
+    const double v = x[ix];
+    double& r = m[size_t(io)];
+    if (r == r) r = (v > r || v != v) ? v : r;  // NaN wins
+  });
+  for (auto& v : m) v = std::isinf(v) ? 0.0 : v;  // inf - inf would be NaN
+  forEachReduced(shape, axes, [&](int64_t ix, int64_t io) { s[size_t(io)] += std::exp(double(x[ix]) - m[size_t(io)]); });
+  for (size_t i = 0; i < n; i++) out[i] = T(std::log(s[i]) + m[i]);
 }
 
 template <typename T>
@@ -113,7 +136,8 @@ void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
 #define NG_REDUCE(T)                                                                    \
   template void reduce<T>(ReduceOp, const T*, const Shape&, const std::vector<int64_t>&, T*); \
   template void argReduce<T>(bool, const T*, const Shape&, int64_t, double*);                 \
-  template void cumsum<T>(const T*, const Shape&, int64_t, bool, T*);
+  template void cumsum<T>(const T*, const Shape&, int64_t, bool, T*);                            \
+  template void logSumExp<T>(const T*, const Shape&, const std::vector<int64_t>&, T*);
 NG_REDUCE(float)
 NG_REDUCE(double)
 NG_REDUCE(BFloat16)

@@ -17,6 +17,9 @@ void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64
 // cumsum accumulates a float, each output rounded once.
 template <typename T>
 void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out);
+// log(sum(exp(x - m))) + m over the axes (kept with size 1), m the max, or 0 where that is +-inf.
+template <typename T>
+void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out);
 // Index of the first max (or min) along one axis, as double; NaN wins as in PyTorch.
 template <typename T>
 void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out);

@@ -27,6 +27,16 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   return out;
 }
 
+Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  Operand xp = plain(x);
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = newTensor(outShape, x.dtype);
+  NG_FLOAT_DISPATCH(x.dtype, logSumExp(xp.data<T>(), x.shape, axes, out.buf->as<T>());)
+  return out;
+}
+
 Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
   requireReal(x.dtype, "x");
   Operand xp = plain(x);
@@ -49,6 +59,7 @@ void addReduceKernels(KernelTable& t) {
   t.reduce = reduceKernel;
   t.argReduce = argReduceKernel;
   t.cumsum = cumsumKernel;
+  t.logSumExp = logSumExpKernel;
   t.softmax = softmaxKernel;
 }
 

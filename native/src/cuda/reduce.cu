@@ -173,6 +173,49 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   return out;
 }
 
+// exp(x - m) with m the line's max, taken as 0 where it is infinite (LogSumExp).
+template <typename T>
+struct ExpShiftedSafe {
+  const T* x;
+  const double* max;
+  NG_HD double operator()(int64_t o, int64_t off) const {
+    using std::exp;
+    return exp(double(x[off]) - max[o]);
+  }
+};
+
+template <typename T>
+void logSumExpOn(const T* x, const Lines& g, T* out) {
+  Tensor maxT = empty({g.outN}, DType::F64), sumT = empty({g.outN}, DType::F64);
+  double *mx = maxT.buf->as<double>(), *sum = sumT.buf->as<double>();
+  reduceLines(ReduceOp::Max, Plain<T>{x}, g, mx);
+  forEach(
+      g.outN,
+      [=] NG_DEVICE(int64_t o) {
+        using std::isinf;
+        if (isinf(mx[o])) mx[o] = 0;  // inf - inf would be NaN
+      },
+      "LogSumExp");
+  reduceLines(ReduceOp::Sum, ExpShiftedSafe<T>{x, mx}, g, sum);
+  forEach(
+      g.outN,
+      [=] NG_DEVICE(int64_t o) {
+        using std::log;
+        out[o] = T(log(sum[o]) + mx[o]);
+      },
+      "LogSumExp");
+}
+
+Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = empty(outShape, x.dtype);
+  const Lines g = linesOf(x.shape, axes, "LogSumExp");
+  NG_REAL_DISPATCH(x.dtype, logSumExpOn(x.buf->as<T>(), g, out.buf->as<T>());)
+  return out;
+}
+
 // One thread a line, summing in double as the 'cpu' kernel does (a parallel scan would round
 // otherwise; lines are many where cumsum is used, in batches of sequences).
 template <typename T>
@@ -241,6 +284,7 @@ void addReduceKernels(KernelTable& t) {
   t.reduce = reduceKernel;
   t.argReduce = argReduceKernel;
   t.cumsum = cumsumKernel;
+  t.logSumExp = logSumExpKernel;
   t.softmax = softmaxKernel;
 }
 

@@ -92,6 +92,8 @@ export interface Kernels {
   ArgMin: (x: Raw, axis: number) => Raw;
   /** Running sums along axis (from its end when reverse: cumsum's gradient), accumulated in float64. */
   CumSum: (x: Raw, axis: number, reverse: boolean) => Raw;
+  /** log(sum(exp(x))) over axes (kept with size 1), max-shifted (0 where the max is infinite); in float64. */
+  LogSumExp: (x: Raw, axes: readonly number[]) => Raw;
 
   // Data movement.
   Transpose: (x: Raw, perm: readonly number[]) => Raw;
@@ -223,7 +225,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
   ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Activation: 'elementwise', Cast: 'cast',
-  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce', CumSum: 'reduce',
+  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce', CumSum: 'reduce', LogSumExp: 'reduce',
   Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
   OneHot: 'movement',
   Copy: 'creation', Fill: 'creation',

@@ -1,27 +1,45 @@
-/** Reductions built on the reduce kernels: logSumExp, norm (p = 1, 2, inf, -inf, 'fro'), cumsum. */
+/** More reductions: logSumExp and cumsum (kernels of their own), norm (p = 1, 2, inf, -inf, 'fro'; on Sum, Max, Min). */
 import { defineOp, type Ctx } from '../function.js';
-import { noGrad } from '../grad_mode.js';
+import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { add, div, mul, sub } from './arith.js';
+import { div, mul, sub } from './arith.js';
 import { eq, where } from './compare.js';
 import { amax, amin, sum, type Dims } from './reduce.js';
-import { abs, exp, log, sqrt } from './unary.js';
+import { abs, exp, sqrt } from './unary.js';
 import { checkFloat, kernels, wrap } from './util.js';
 
+const logSumExpOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp({
+  name: 'logSumExp',
+  forward(ctx: Ctx<{ axes: number[]; keepdim: boolean }>, x: Tensor, axes: number[], keepdim: boolean) {
+    ctx.axes = axes; ctx.keepdim = keepdim;
+    const y = wrap(kernels(x).LogSumExp(x, axes), x);
+    ctx.save(x, y);
+    return keepdim ? y : y.moveAs(x.shape.filter((_, i) => !axes.includes(i)));
+  },
+  // d lse = softmax(x) over the dims: exp(x - lse), with lse the op again (not the saved output),
+  // so that a double backward sees how it depends on x.
+  backward(ctx, g) {
+    const [x, y] = ctx.saved as [Tensor, Tensor];
+    const gk = ctx.keepdim ? g : g.reshape(y.shape);
+    const lse = isGradEnabled() ? logSumExpOp(x, ctx.axes, true) : y;
+    return [mul(gk, exp(sub(x, lse))), null, null];
+  },
+  jvp(ctx, [t], out, x) {
+    const y = ctx.keepdim ? out : out.reshape(x.shape.map((d, i) => (ctx.axes.includes(i) ? 1 : d)));
+    const r = sum(mul(t!, exp(sub(x, y))), ctx.axes, true);
+    return ctx.keepdim ? r : r.reshape(out.shape);
+  },
+});
+
 /**
- * log(sum(exp(x))) over `dim`, shifted by the (constant) maximum so exp cannot overflow, as
+ * log(sum(exp(x))) over `dim`, shifted by the maximum so exp cannot overflow, as
  * torch.logsumexp; a slice that is all -inf gives -inf, one holding +inf gives +inf.
  */
 export function logSumExp(x: Tensor, dim: Dims, keepdim = false): Tensor {
   checkFloat('logSumExp', 'input', x);
-  const m = noGrad(() => {
-    const mx = amax(x, dim, true);
-    return where(eq(abs(mx), Infinity), 0, mx); // inf - inf would be NaN
-  });
-  const out = add(log(sum(exp(sub(x, m)), dim, true)), m);
-  return keepdim ? out : out.reshape(out.shape.filter((_, i) => !normAxes('logSumExp', dim, x.ndim).includes(i)));
+  return logSumExpOp(x, normAxes('logSumExp', dim, x.ndim), keepdim);
 }
 
 export type NormOrd = 1 | 2 | number | 'fro';

@@ -62,6 +62,21 @@ function argReduce(better: (v: number, best: number) => boolean) {
   };
 }
 
+/** log(sum(exp(x - m))) + m over axes, m the max (0 where it is infinite, as torch.logsumexp). */
+function logSumExp(x: Raw, axes: readonly number[]): Raw {
+  const { outShape, map } = reduceIndex(x, axes);
+  const a = arr(x);
+  const m = new Float64Array(numel(outShape)).fill(-Infinity);
+  for (let i = 0; i < a.length; i++) m[map[i]!] = pickMax(m[map[i]!]!, a[i]!);
+  for (let o = 0; o < m.length; o++) if (Math.abs(m[o]!) === Infinity) m[o] = 0; // inf - inf would be NaN
+  const s = new Float64Array(m.length);
+  for (let i = 0; i < a.length; i++) s[map[i]!]! += Math.exp(a[i]! - m[map[i]!]!);
+  const r = out(outShape, x.dtype);
+  const o = arr(r);
+  for (let k = 0; k < o.length; k++) o[k] = Math.log(s[k]!) + m[k]!;
+  return r;
+}
+
 /** Running sums along axis, from its end when reverse; in float64, each output stored as the dtype stores it. */
 function cumsum(x: Raw, axis: number, reverse: boolean): Raw {
   const outer = numel(x.shape.slice(0, axis));
@@ -87,8 +102,9 @@ function cumsum(x: Raw, axis: number, reverse: boolean): Raw {
 const pickMax = (acc: number, v: number) => (v > acc || v !== v ? v : acc);
 const pickMin = (acc: number, v: number) => (v < acc || v !== v ? v : acc);
 
-export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin' | 'CumSum'> = {
+export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin' | 'CumSum' | 'LogSumExp'> = {
   CumSum: cumsum,
+  LogSumExp: logSumExp,
   Sum: reduce(0, (acc, v) => acc + v),
   Max: reduce(-Infinity, (acc, v) => (acc !== acc ? acc : pickMax(acc, v))),
   Min: reduce(Infinity, (acc, v) => (acc !== acc ? acc : pickMin(acc, v))),
