@@ -8,7 +8,7 @@
  */
 import { isFloat } from './dtype.js';
 import { defineOp } from './function.js';
-import { withoutForwardAd } from './grad_mode.js';
+import { tangentBatchSize, withoutForwardAd } from './grad_mode.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
@@ -17,6 +17,7 @@ const dualOp = defineOp({
   forward: (_ctx, primal: Tensor) => primal.aliasAs(primal.shape),
   backward: (_ctx, g) => [g],
   jvp: (_ctx, [t]) => t,
+  jvpElementwise: true,
 });
 
 const primalOp = defineOp<[Tensor], Tensor>({
@@ -29,9 +30,12 @@ const primalOp = defineOp<[Tensor], Tensor>({
 /** A tensor with primal's values (and its reverse-mode history) that carries `tangent`. */
 export function dual(primal: Tensor, tangent: Tensor): Tensor {
   if (!isFloat(primal.dtype)) throw new Error(`dual: the primal must be a float tensor, got ${primal.dtype}`);
-  if (!sameShape(primal.shape, tangent.shape) || primal.dtype !== tangent.dtype || primal.device !== tangent.device) {
+  // Vectorized forward mode (functional.jacobian's vectorize) gives each tangent a leading dim of columns.
+  const B = tangentBatchSize();
+  const shape = B ? [B, ...primal.shape] : primal.shape;
+  if (!sameShape(shape, tangent.shape) || primal.dtype !== tangent.dtype || primal.device !== tangent.device) {
     throw new Error(`dual: the tangent (${tangent.dtype} ${fmt(tangent.shape)} on ${tangent.device}) must match the primal ` +
-      `(${primal.dtype} ${fmt(primal.shape)} on ${primal.device})`);
+      `(${primal.dtype} ${fmt(shape)} on ${primal.device})`);
   }
   if (primal.tangent) throw new Error('dual: the primal is already a dual tensor; nested forward mode is not supported');
   const d = withoutForwardAd(() => dualOp(primal));

@@ -3,8 +3,8 @@
  * (`defineFunction` is the same thing under PyTorch's name). The forward runs without recording;
  * if any tensor argument requires grad, a Node is recorded whose backward is the op's VJP.
  */
-import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, withoutForwardAd } from './grad_mode.js';
-import { fmt } from './shape.js';
+import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
+import { fmt, numel } from './shape.js';
 import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
@@ -82,6 +82,12 @@ export interface OpDef<A extends unknown[], R extends Tensor | Tensor[], S exten
    * refuses dual inputs, naming itself.
    */
   jvp?(ctx: Ctx<S>, tangents: (Tensor | null)[], out: R, ...args: A): Tensor | (Tensor | null)[] | null;
+  /**
+   * Set for an elementwise rule that also holds for batched tangents (vectorized forward mode):
+   * each tangent gets a leading dim of columns and the rule runs once for all of them, its inputs'
+   * tangents lined up with the output's dims. Other rules run once per column.
+   */
+  jvpElementwise?: boolean;
 }
 
 /** The edge a gradient for `t` flows along: its producing node, or its AccumulateGrad node. */
@@ -120,7 +126,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     // holds for the backward (saved tensors, stashed raw buffers) live on.
     const result = scoped(() => noGrad(() => withoutForwardAd(() => def.forward(ctx, ...args))),
       (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
-    if (dual) attachTangents(def.name, withoutForwardAd(() => def.jvp!(ctx, tangents, result, ...args)), result);
+    if (dual) attachTangents(def.name, withoutForwardAd(() => runJvp(def, ctx, tangents, result, args)), result);
     if (!isGradEnabled() || !needs.some(Boolean)) return result;
 
     const outs: Tensor[] = Array.isArray(result) ? result : [result];
@@ -149,18 +155,53 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
   return Object.defineProperty(op, 'name', { value: def.name });
 }
 
-/** Hangs each output's tangent on it, broadcast to its shape; integer outputs get none. */
-function attachTangents(name: string, ts: Tensor | (Tensor | null)[] | null, result: Tensor | Tensor[]): void {
+type Tangents = Tensor | (Tensor | null)[] | null;
+
+/** stack and zerosLike for per-column JVPs, set by ops/join.ts: the ops import this module, so it cannot import them. */
+let columnOps: { stack: (ts: Tensor[], dim: number) => Tensor; zerosLike: (t: Tensor) => Tensor } | null = null;
+/** @internal */
+export function setColumnOps(ops: NonNullable<typeof columnOps>): void { columnOps = ops; }
+const asList = (ts: Tangents): (Tensor | null)[] => (Array.isArray(ts) ? ts : [ts]);
+
+/**
+ * The op's JVP rule. With batched tangents (vectorized forward mode) an elementwise rule runs once,
+ * each input's tangent [B, ...shape] given ones after B up to the output's rank so that it lines
+ * up with the output as its primal does; any other rule runs once per column, and the columns'
+ * tangents are stacked.
+ */
+function runJvp<A extends unknown[], R extends Tensor | Tensor[], S extends object>(def: OpDef<A, R, S>, ctx: Ctx<S>,
+  tangents: (Tensor | null)[], result: R, args: A): Tangents {
+  const B = tangentBatchSize();
+  if (B === 0) return def.jvp!(ctx, tangents, result, ...args);
+  const outs: Tensor[] = Array.isArray(result) ? result : [result];
+  if (def.jvpElementwise) {
+    const rank = Math.max(...outs.map((o) => o.ndim));
+    return def.jvp!(ctx, tangents.map((t) => (t && t.ndim - 1 < rank
+      ? t.reshape([B, ...new Array<number>(rank - t.ndim + 1).fill(1), ...t.shape.slice(1)]) : t)), result, ...args);
+  }
+  const columns = Array.from({ length: B }, (_, b) =>
+    asList(def.jvp!(ctx, tangents.map((t) => t && t.narrow(0, b, 1).reshape(t.shape.slice(1))), result, ...args)));
+  return outs.map((o, i) => {
+    if (columns.every((c) => !c[i])) return null;
+    return columnOps!.stack(columns.map((c) => fitTangent(c[i] ?? null, o) ?? columnOps!.zerosLike(o)), 0);
+  });
+}
+
+/** A rule's tangent for output o in o's shape (broadcast, or reshaped when it has o's size); null stays null. */
+function fitTangent(t: Tensor | null, o: Tensor, batch = 0): Tensor | null {
+  if (!t) return null;
+  const shape = batch ? [batch, ...o.shape] : [...o.shape];
+  if (t.shape.length === shape.length && t.shape.every((d, k) => d === shape[k])) return t;
+  return t.size === numel(shape) ? t.reshape(shape) : t.expand(shape);
+}
+
+/** Hangs each output's tangent on it, in its shape (with the batch dim when vectorized); integer outputs get none. */
+function attachTangents(name: string, ts: Tangents, result: Tensor | Tensor[]): void {
   const outs = Array.isArray(result) ? result : [result];
-  const list = Array.isArray(ts) ? ts : [ts];
+  const list = asList(ts);
   outs.forEach((o, i) => {
-    const t = list[i] ?? null;
+    const t = fitTangent(list[i] ?? null, o, tangentBatchSize());
     if (!t || o.dtype === 'int32' || o.dtype === 'int64') return;
-    if (t.shape.length !== o.shape.length || t.shape.some((d, k) => d !== o.shape[k])) {
-      if (t.size === o.size) { o.tangent = t.reshape(o.shape); return; }
-      o.tangent = t.expand(o.shape as number[]);
-      return;
-    }
     if (t.dtype !== o.dtype) throw new Error(`${name}: its JVP gave a ${t.dtype} tangent for a ${o.dtype} output`);
     o.tangent = t;
   });

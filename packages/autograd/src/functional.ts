@@ -9,7 +9,7 @@
  */
 import { grad } from './engine.js';
 import { dual } from './forward_ad.js';
-import { enableGrad } from './grad_mode.js';
+import { enableGrad, withTangentBatch } from './grad_mode.js';
 import { fmt, sameShape } from './shape.js';
 import { Tensor } from './tensor.js';
 import { detach } from './ops/autograd_api.js';
@@ -30,7 +30,11 @@ export interface FunctionalOptions {
 export interface JacobianOptions extends FunctionalOptions {
   /** 'reverse-mode' (a vjp per output element) or 'forward-mode' (a jvp per input element). */
   strategy?: 'reverse-mode' | 'forward-mode';
-  /** PyTorch batches the vjps with vmap when true; nodegrad has no vmap yet, so true is an error. */
+  /**
+   * Compute all the columns for one input in a single forward pass with batched tangents (PyTorch
+   * batches with vmap): elementwise ops run once for all columns, the others once per column.
+   * Same values as without; pays when the function is mostly elementwise. Used by either strategy.
+   */
   vectorize?: boolean;
 }
 
@@ -140,7 +144,8 @@ function assemble(parts: Tensor[], shape: number[], like_: Tensor): Tensor {
 
 /** The Jacobian of each output with respect to each input, shaped output.shape + input.shape. */
 function jacobianAt(op: string, func: Func, outs: Tensor[], xs: Tensor[], o: JacobianOptions): Tensor[][] {
-  const { createGraph = false, strict = false, strategy = 'reverse-mode' } = o;
+  const { createGraph = false, strict = false, strategy = 'reverse-mode', vectorize = false } = o;
+  if (vectorize) return vectorizedJacobian(op, func, outs, xs, strict);
   if (strategy === 'reverse-mode') {
     return outs.map((out) => {
       const rows = Array.from({ length: out.size }, (_, k) =>
@@ -164,8 +169,31 @@ function jacobianAt(op: string, func: Func, outs: Tensor[], xs: Tensor[], o: Jac
   }));
 }
 
+/**
+ * Every column for input j from one pass of func with input j dual, its tangent the identity
+ * [n_j, ...shape] (batched forward mode); the tangents [n_j, ...out.shape] are turned so the
+ * output's dims come first.
+ */
+function vectorizedJacobian(op: string, func: Func, outs: Tensor[], xs: Tensor[], strict: boolean): Tensor[][] {
+  const cols = xs.map((x, j) => withTangentBatch(x.size, () => {
+    const eye = new Float64Array(x.size * x.size);
+    for (let k = 0; k < x.size; k++) eye[k * x.size + k] = 1;
+    const tangent = fromTypedArray(x.dtype === 'float64' ? eye : Float32Array.from(eye), [x.size, ...x.shape],
+      { dtype: x.dtype, device: x.device });
+    const res = list(enableGrad(() => func(...xs.map((y, i) => (i === j ? dual(y, tangent) : y)))));
+    return res.map((r, i) => {
+      if (!r.tangent && strict) throw new Error(`${op}: output ${i} of the function is independent of input ${j}; this is not allowed in strict mode`);
+      return r.tangent;
+    });
+  }));
+  return outs.map((out, i) => xs.map((x, j) => {
+    const t = cols[j]![i];
+    if (!t) return zeros([...out.shape, ...x.shape], { dtype: out.dtype, device: out.device });
+    return reshape(t.reshape([x.size, out.size]).transpose(0, 1), [...out.shape, ...x.shape]);
+  }));
+}
+
 function checkJacobianOptions(op: string, o: JacobianOptions): void {
-  if (o.vectorize) throw new Error(`${op}: vectorize is not supported (nodegrad has no vmap); leave it false`);
   if (o.strategy !== undefined && o.strategy !== 'reverse-mode' && o.strategy !== 'forward-mode') {
     throw new Error(`${op}: strategy must be 'reverse-mode' or 'forward-mode', got '${String(o.strategy)}'`);
   }

@@ -67,3 +67,21 @@ export function withoutForwardAd<T>(fn: () => T): T {
     forwardAd = prev;
   }
 }
+
+/** Vectorized forward mode: every tangent carries a leading dim of this many columns (0: off). */
+let tangentBatch = 0;
+
+export function tangentBatchSize(): number {
+  return tangentBatch;
+}
+
+/** Runs fn with batched tangents of `size` columns: functional.jacobian's `vectorize`. */
+export function withTangentBatch<T>(size: number, fn: () => T): T {
+  const prev = tangentBatch;
+  tangentBatch = size;
+  try {
+    return fn();
+  } finally {
+    tangentBatch = prev;
+  }
+}

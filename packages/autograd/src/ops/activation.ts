@@ -30,6 +30,7 @@ function activation<P extends object>(name: string, kind: ActivationKind, ab: (p
       return [mul(g, df(x, ctx.p)), null];
     },
     jvp: (ctx, [t], _out, x) => mul(t!, df(x, ctx.p)),
+    jvpElementwise: true,
   });
   return (x: Tensor, p: P) => op(x, p);
 }

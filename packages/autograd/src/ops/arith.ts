@@ -23,6 +23,7 @@ export const addOp = defineOp({
   },
   backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(g, ctx.sb)],
   jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb!),
+  jvpElementwise: true,
 });
 
 export const subOp = defineOp({
@@ -34,6 +35,7 @@ export const subOp = defineOp({
   },
   backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(neg(g), ctx.sb)],
   jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb ? neg(tb) : null),
+  jvpElementwise: true,
 });
 
 export const mulOp = defineOp({
@@ -49,6 +51,7 @@ export const mulOp = defineOp({
       ctx.needsInputGrad[1] ? sumTo(mul(g, a), b.shape) : null];
   },
   jvp: (_ctx, [ta, tb], _out, a, b) => addTangents(ta ? mul(ta, b) : null, tb ? mul(a, tb) : null),
+  jvpElementwise: true,
 });
 
 export const divOp = defineOp({
@@ -66,6 +69,7 @@ export const divOp = defineOp({
   },
   // d(a/b) = da / b - db a / b^2 = (da - db out) / b
   jvp: (_ctx, [ta, tb], out, _a, b) => div(addTangents(ta!, tb ? neg(mul(tb, out)) : null)!, b),
+  jvpElementwise: true,
 });
 
 export const powOp = defineOp({
@@ -86,6 +90,7 @@ export const powOp = defineOp({
   },
   jvp: (_ctx, [ta, tb], out, a, b) => addTangents(ta ? mul(ta, mul(b, pow(a, sub(b, 1)))) : null,
     tb ? mul(tb, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)) : null),
+    jvpElementwise: true,
 });
 
 /** maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly, as PyTorch. */
@@ -110,6 +115,7 @@ function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
       const wa = add(winsA, mul(mul(greaterEqual(a, b), lessEqual(a, b)), 0.5));
       return addTangents(ta ? mul(ta, wa) : null, tb ? mul(tb, sub(1, wa)) : null);
     },
+    jvpElementwise: true,
   });
 }
 const maximumOp = extremum('maximum', 'Maximum');
@@ -120,6 +126,7 @@ export const negOp = defineOp({
   forward: (_ctx, x: Tensor) => wrap(kernels(x).Neg(x), x),
   backward: (_ctx, g) => [neg(g)],
   jvp: (_ctx, [t]) => neg(t!),
+  jvpElementwise: true,
 });
 
 export function add(a: TensorLike, b: TensorLike): Tensor { return addOp(...binaryArgs('add', a, b)); }

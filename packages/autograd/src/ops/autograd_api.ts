@@ -68,6 +68,7 @@ const cloneOp = defineOp({
   forward: (_ctx, x: Tensor) => wrap(kernels(x).Copy(x), x),
   backward: (_ctx, g) => [g],
   jvp: (_ctx, [t]) => t,
+  jvpElementwise: true,
 });
 
 const castOp = defineOp({
@@ -78,6 +79,7 @@ const castOp = defineOp({
   },
   backward: (ctx, g) => [to(g, ctx.from)],
   jvp: (_ctx, [t], _out, _x, dtype) => to(t!, dtype),
+  jvpElementwise: true,
 });
 
 const moveOp = defineOp({
@@ -89,6 +91,7 @@ const moveOp = defineOp({
   },
   backward: (ctx, g) => [to(g, ctx.from)],
   jvp: (_ctx, [t], _out, _x, device) => to(t!, device),
+  jvpElementwise: true,
 });
 
 /** Converts to a dtype or moves to a device; returns x itself when nothing changes. */

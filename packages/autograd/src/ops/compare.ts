@@ -40,6 +40,7 @@ const whereOp: (cond: Tensor, a: Tensor, b: Tensor) => Tensor = defineOp({
       ctx.needsInputGrad[2] ? sumTo(where(cond, zero, g), ctx.sb) : null];
   },
   jvp: (_ctx, [, ta, tb], out, cond) => whereOp(cond, ta ?? lift(0, out), tb ?? lift(0, out)),
+  jvpElementwise: true,
 });
 
 /** cond ? a : b elementwise, broadcasting all three; cond is nonzero for true. */

@@ -85,6 +85,7 @@ function overwriteOp(name: string) {
     forward: (_ctx, _old: Tensor, value: Tensor) => value,
     backward: (_ctx, g) => [null, g],
     jvp: (_ctx, [, tv]) => tv,
+    jvpElementwise: true,
   });
 }
 const fillOp = overwriteOp('fill_');

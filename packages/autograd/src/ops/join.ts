@@ -4,7 +4,7 @@
  * the interior), so every VJP here is written in these same differentiable ops.
  */
 import { autocastInputs } from '../autocast.js';
-import { defineOp, type Ctx } from '../function.js';
+import { defineOp, setColumnOps, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -253,6 +253,7 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 }
 
 installMethods({ narrow, slice, sliceScatter, pad, split, chunk });
+setColumnOps({ stack, zerosLike });
 
 declare module '../tensor.js' {
   interface Tensor {

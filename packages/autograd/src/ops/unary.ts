@@ -30,6 +30,7 @@ function unary(name: string, kernel: UnaryName & keyof Kernels, uses: 'input' | 
     },
     // Elementwise, so the JVP is the VJP's product with the tangent in place of the gradient.
     jvp: (_ctx, [t], y, x) => vjp(t!, uses === 'input' ? x : y),
+    jvpElementwise: true,
   });
 }
 
@@ -95,6 +96,7 @@ const clampOp = defineOp({
     return [mul(g, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max)))];
   },
   jvp: (ctx, [t], _out, x) => mul(t!, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max))),
+  jvpElementwise: true,
 });
 
 /** Limits x to [min, max]; either bound may be omitted (null). */
