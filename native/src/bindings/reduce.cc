@@ -1,5 +1,7 @@
-// Reductions and the softmax family: Sum, Max, Min, LogSumExp (x, axes), ArgMax, ArgMin (x, axis),
+// Reductions and the softmax family: Sum, Max, Min, LogSumExp (x, axes), Norm (x, ord, axes), ArgMax, ArgMin (x, axis),
 // CumSum (x, axis, reverse), Softmax, LogSoftmax (x, axis).
+#include <cmath>
+
 #include "bindings/handles.h"
 #include "bindings/kernels.h"
 
@@ -46,6 +48,19 @@ Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
   })
 }
 
+Napi::Value Norm(const Napi::CallbackInfo& info) {
+  TensorRef x = tensorAt(info, 0, "Norm", "x");
+  const double ord = numberArg(info[1], "Norm", "ord");
+  auto axes = shapeArg(info, 2, "Norm", "axes");
+  NG_KERNEL("Norm", {
+    if (!(ord > 0) && !std::isinf(ord)) throw std::runtime_error("ord must be positive or infinite");
+    for (auto a : axes) {
+      if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
+    }
+    return wrap(info.Env(), deviceOf(info).kernels.norm(x, ord, axes));
+  })
+}
+
 Napi::Value CumSum(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "CumSum", "x");
   NG_KERNEL("CumSum", {
@@ -78,6 +93,7 @@ void bindReduce(Napi::Env env, Napi::Object k, const Device& d) {
   }
   if (d.kernels.cumsum) defineKernel<CumSum>(env, k, "CumSum", d);
   if (d.kernels.logSumExp) defineKernel<LogSumExp>(env, k, "LogSumExp", d);
+  if (d.kernels.norm) defineKernel<Norm>(env, k, "Norm", d);
   if (d.kernels.softmax) {
     defineKernel<Softmax<false>>(env, k, "Softmax", d);
     defineKernel<Softmax<true>>(env, k, "LogSoftmax", d);

@@ -57,6 +57,9 @@ struct KernelTable {
   // log(sum(exp(x))) over sorted axes (kept with size 1), shifted by the max (0 where that is
   // infinite, as torch.logsumexp); in double.
   Tensor (*logSumExp)(const TensorRef& x, const std::vector<int64_t>& axes) = nullptr;
+  // The vector p-norm over sorted axes (kept with size 1): ord 2 (sqrt of the sum of squares),
+  // +-inf (largest / smallest |x|), any other p > 0 ((sum |x|^p)^(1/p)); in double.
+  Tensor (*norm)(const TensorRef& x, double ord, const std::vector<int64_t>& axes) = nullptr;
   Tensor (*softmax)(const TensorRef& x, int64_t axis, bool log) = nullptr;
 
   // Data movement.

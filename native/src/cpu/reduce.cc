@@ -92,6 +92,27 @@ void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes,
 }
 
 template <typename T>
+void norm(const T* x, const Shape& shape, double ord, const std::vector<int64_t>& axes, T* out) {
+  Shape outShape = shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  const size_t n = size_t(numel(outShape));
+  const bool extreme = std::isinf(ord);
+  std::vector<double> acc(n, extreme ? (ord > 0 ? 0.0 : INFINITY) : 0.0);
+  forEachReduced(shape, axes, [&](int64_t ix, int64_t io) {
+    const double v = std::fabs(double(x[ix]));
+    double& r = acc[size_t(io)];
+    if (r != r) return;  // NaN already won
+    if (v != v) r = v;
+    else if (extreme) r = ord > 0 ? std::max(r, v) : std::min(r, v);
+    else r += ord == 2 ? v * v : ord == 1 ? v : std::pow(v, ord);
+  });
+  for (size_t i = 0; i < n; i++) {
+    const double r = acc[i];
+    out[i] = T(extreme || ord == 1 ? r : ord == 2 ? std::sqrt(r) : std::pow(r, 1 / ord));
+  }
+}
+
+template <typename T>
 void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out) {
   int64_t outer, len, inner;
   split(shape, axis, &outer, &len, &inner);
@@ -137,7 +158,8 @@ void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
   template void reduce<T>(ReduceOp, const T*, const Shape&, const std::vector<int64_t>&, T*); \
   template void argReduce<T>(bool, const T*, const Shape&, int64_t, double*);                 \
   template void cumsum<T>(const T*, const Shape&, int64_t, bool, T*);                            \
-  template void logSumExp<T>(const T*, const Shape&, const std::vector<int64_t>&, T*);
+  template void logSumExp<T>(const T*, const Shape&, const std::vector<int64_t>&, T*);            \
+  template void norm<T>(const T*, const Shape&, double, const std::vector<int64_t>&, T*);
 NG_REDUCE(float)
 NG_REDUCE(double)
 NG_REDUCE(BFloat16)

@@ -20,6 +20,9 @@ void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out);
 // log(sum(exp(x - m))) + m over the axes (kept with size 1), m the max, or 0 where that is +-inf.
 template <typename T>
 void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out);
+// The vector norm of order ord (2, 1, +-inf or any p > 0) over the axes, kept with size 1.
+template <typename T>
+void norm(const T* x, const Shape& shape, double ord, const std::vector<int64_t>& axes, T* out);
 // Index of the first max (or min) along one axis, as double; NaN wins as in PyTorch.
 template <typename T>
 void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double* out);

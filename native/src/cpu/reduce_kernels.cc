@@ -37,6 +37,16 @@ Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
   return out;
 }
 
+Tensor normKernel(const TensorRef& x, double ord, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  Operand xp = plain(x);
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = newTensor(outShape, x.dtype);
+  NG_FLOAT_DISPATCH(x.dtype, norm(xp.data<T>(), x.shape, ord, axes, out.buf->as<T>());)
+  return out;
+}
+
 Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
   requireReal(x.dtype, "x");
   Operand xp = plain(x);
@@ -60,6 +70,7 @@ void addReduceKernels(KernelTable& t) {
   t.argReduce = argReduceKernel;
   t.cumsum = cumsumKernel;
   t.logSumExp = logSumExpKernel;
+  t.norm = normKernel;
   t.softmax = softmaxKernel;
 }
 

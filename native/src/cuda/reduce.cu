@@ -184,6 +184,50 @@ struct ExpShiftedSafe {
   }
 };
 
+// |x|^p (|x| itself for p = 1 or an infinite p, x^2 for p = 2): what a norm's line folds.
+template <typename T>
+struct AbsPow {
+  const T* x;
+  double p;
+  NG_HD double operator()(int64_t, int64_t off) const {
+    using std::fabs;
+    using std::isinf;
+    using std::pow;
+    const double v = fabs(double(x[off]));
+    return p == 1 || isinf(p) ? v : p == 2 ? v * v : pow(v, p);
+  }
+};
+
+template <typename T>
+void normOn(const T* x, double ord, const Lines& g, T* out) {
+  using std::isinf;
+  if (isinf(ord)) {
+    reduceLines(ord > 0 ? ReduceOp::Max : ReduceOp::Min, AbsPow<T>{x, ord}, g, out);
+    return;
+  }
+  Tensor sumT = empty({g.outN}, DType::F64);
+  double* sum = sumT.buf->as<double>();
+  reduceLines(ReduceOp::Sum, AbsPow<T>{x, ord}, g, sum);
+  forEach(
+      g.outN,
+      [=] NG_DEVICE(int64_t o) {
+        using std::pow;
+        using std::sqrt;
+        out[o] = T(ord == 1 ? sum[o] : ord == 2 ? sqrt(sum[o]) : pow(sum[o], 1 / ord));
+      },
+      "Norm");
+}
+
+Tensor normKernel(const TensorRef& x, double ord, const std::vector<int64_t>& axes) {
+  requireReal(x.dtype, "x");
+  Shape outShape = x.shape;
+  for (auto a : axes) outShape[size_t(a)] = 1;
+  Tensor out = empty(outShape, x.dtype);
+  const Lines g = linesOf(x.shape, axes, "Norm");
+  NG_REAL_DISPATCH(x.dtype, normOn(x.buf->as<T>(), ord, g, out.buf->as<T>());)
+  return out;
+}
+
 template <typename T>
 void logSumExpOn(const T* x, const Lines& g, T* out) {
   Tensor maxT = empty({g.outN}, DType::F64), sumT = empty({g.outN}, DType::F64);
@@ -285,6 +329,7 @@ void addReduceKernels(KernelTable& t) {
   t.argReduce = argReduceKernel;
   t.cumsum = cumsumKernel;
   t.logSumExp = logSumExpKernel;
+  t.norm = normKernel;
   t.softmax = softmaxKernel;
 }
 

@@ -94,6 +94,8 @@ export interface Kernels {
   CumSum: (x: Raw, axis: number, reverse: boolean) => Raw;
   /** log(sum(exp(x))) over axes (kept with size 1), max-shifted (0 where the max is infinite); in float64. */
   LogSumExp: (x: Raw, axes: readonly number[]) => Raw;
+  /** The vector norm over axes (kept with size 1): ord 2, 1, Infinity, -Infinity or any p > 0; in float64. */
+  Norm: (x: Raw, ord: number, axes: readonly number[]) => Raw;
 
   // Data movement.
   Transpose: (x: Raw, perm: readonly number[]) => Raw;
@@ -225,7 +227,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   Maximum: 'elementwise', Minimum: 'elementwise', Equal: 'elementwise', NotEqual: 'elementwise',
   Less: 'elementwise', LessEqual: 'elementwise', Greater: 'elementwise', GreaterEqual: 'elementwise',
   ReluBackward: 'elementwise', Where: 'elementwise', Clamp: 'elementwise', Activation: 'elementwise', Cast: 'cast',
-  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce', CumSum: 'reduce', LogSumExp: 'reduce',
+  Sum: 'reduce', Max: 'reduce', Min: 'reduce', ArgMax: 'reduce', ArgMin: 'reduce', CumSum: 'reduce', LogSumExp: 'reduce', Norm: 'reduce',
   Transpose: 'movement', BroadcastTo: 'movement', Slice: 'movement', Pad: 'movement', Concat: 'movement',
   OneHot: 'movement',
   Copy: 'creation', Fill: 'creation',

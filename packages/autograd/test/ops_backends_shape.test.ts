@@ -34,6 +34,8 @@ const reduceCases: Case[] = [
     fn: (x) => [x.cumsum(0), x.cumsum(1), x.cumsum(-1)] },
   { name: 'logSumExp over one, two and all dims', inputs: [[3, 4, 5]],
     fn: (x) => [x.logSumExp(1), x.logSumExp([0, 2], true), x.logSumExp([0, 1, 2])] },
+  { name: 'norm of every order over one, two and all dims', inputs: [[3, 4, 5]],
+    fn: (x) => [x.norm(), x.norm(1, 1), x.norm(Infinity, [0, 2], true), x.norm(-Infinity, 2), x.norm(3, [0, 1]), x.norm('fro', 1)] },
   { name: 'amin with ties shares the gradient', inputs: [tied(4, 6)], fn: (x) => [amin(x, 0, true), min(x)] },
   { name: 'max and min over a dim with ties: values and indices, the gradient to the first extremum', inputs: [tied(4, 6)],
     fn: (x) => { const a = max(x, 1); const b = min(x, 0, true); return [a.values, a.indices, b.values, b.indices]; } },

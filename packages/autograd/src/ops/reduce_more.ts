@@ -1,13 +1,13 @@
-/** More reductions: logSumExp and cumsum (kernels of their own), norm (p = 1, 2, inf, -inf, 'fro'; on Sum, Max, Min). */
+/** More reductions, each a kernel of its own: logSumExp, norm (p = 1, 2, inf, -inf, any p > 0, 'fro'), cumsum. */
 import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { div, mul, sub } from './arith.js';
+import { div, mul, pow, sub } from './arith.js';
 import { eq, where } from './compare.js';
-import { amax, amin, sum, type Dims } from './reduce.js';
-import { abs, exp, sqrt } from './unary.js';
+import { sum, type Dims } from './reduce.js';
+import { abs, exp, sign } from './unary.js';
 import { checkFloat, kernels, wrap } from './util.js';
 
 const logSumExpOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp({
@@ -44,26 +44,40 @@ export function logSumExp(x: Tensor, dim: Dims, keepdim = false): Tensor {
 
 export type NormOrd = 1 | 2 | number | 'fro';
 
-const norm2Op = defineOp({
+/**
+ * d norm / d x with the norm n (its dims kept), in differentiable ops: x / n for 2 (0 where n is
+ * 0, PyTorch's subgradient), sign(x) for 1, shared evenly among the extreme entries for +-inf,
+ * sign(x) |x|^(p-1) / n^(p-1) otherwise. Denominators stay nonzero, so that a double backward
+ * meets no NaN in the branch where() drops.
+ */
+function normGrad(x: Tensor, n: Tensor, ord: number, dims: number[]): Tensor {
+  if (ord === 2) return div(x, where(eq(n, 0), 1, n));
+  if (ord === 1) return sign(x);
+  if (Math.abs(ord) === Infinity) {
+    const hit = eq(abs(x), n);
+    return div(mul(sign(x), hit), sum(hit, dims, true));
+  }
+  return div(mul(sign(x), pow(abs(x), ord - 1)), where(eq(n, 0), 1, pow(n, ord - 1)));
+}
+
+const normOp: (x: Tensor, ord: number, dims: number[], keepdim: boolean) => Tensor = defineOp({
   name: 'norm',
-  forward(ctx: Ctx<{ dims: number[]; keepdim: boolean }>, x: Tensor, dims: number[], keepdim: boolean) {
-    ctx.dims = dims; ctx.keepdim = keepdim;
-    ctx.save(x);
-    return sqrt(sum(mul(x, x), dims, keepdim));
+  forward(ctx: Ctx<{ ord: number; dims: number[]; keepdim: boolean }>, x: Tensor, ord: number, dims: number[], keepdim: boolean) {
+    ctx.ord = ord; ctx.dims = dims; ctx.keepdim = keepdim;
+    const n = wrap(kernels(x).Norm(x, ord, dims), x);
+    ctx.save(x, n);
+    return keepdim ? n : n.moveAs(x.shape.filter((_, i) => !dims.includes(i)));
   },
   backward(ctx, g) {
-    const [x] = ctx.saved as [Tensor];
-    // Recomputed from x so that a double backward sees how the norm depends on x.
-    const n = sqrt(sum(mul(x, x), ctx.dims, true));
-    const gk = ctx.keepdim ? g : g.reshape(n.shape);
-    // x / norm, and 0 where the norm is 0 (PyTorch's subgradient there); the denominator is kept
-    // nonzero so that the unused branch has no NaN for a double backward to meet.
-    return [mul(gk, div(x, where(eq(n, 0), 1, n))), null, null];
+    const [x, saved] = ctx.saved as [Tensor, Tensor];
+    // The op again rather than the saved norm, so that a double backward sees how it depends on x.
+    const n = isGradEnabled() ? normOp(x, ctx.ord, ctx.dims, true) : saved;
+    return [mul(ctx.keepdim ? g : g.reshape(n.shape), normGrad(x, n, ctx.ord, ctx.dims)), null, null, null];
   },
-  jvp(ctx, [t], out, x) {
-    const n = ctx.keepdim ? out : out.reshape(x.shape.map((d, i) => (ctx.dims.includes(i) ? 1 : d)));
-    const r = div(sum(mul(x, t!), ctx.dims, true), where(eq(n, 0), 1, n));
-    return ctx.keepdim ? r : r.reshape(out.shape);
+  jvp(ctx, [t], _out, x) {
+    const [, n] = ctx.saved as [Tensor, Tensor];
+    const r = sum(mul(t!, normGrad(x, n, ctx.ord, ctx.dims)), ctx.dims, true);
+    return ctx.keepdim ? r : r.reshape(r.shape.filter((_, i) => !ctx.dims.includes(i)));
   },
 });
 
@@ -75,11 +89,8 @@ const norm2Op = defineOp({
 export function norm(x: Tensor, ord: NormOrd = 2, dim?: Dims, keepdim = false): Tensor {
   checkFloat('norm', 'input', x);
   const dims = dim === undefined ? x.shape.map((_, i) => i) : normAxes('norm', dim, x.ndim);
-  if (ord === 2 || ord === 'fro') return norm2Op(x, dims, keepdim);
-  if (ord === 1) return sum(abs(x), dims, keepdim);
-  if (ord === Infinity) return amax(abs(x), dims, keepdim);
-  if (ord === -Infinity) return amin(abs(x), dims, keepdim);
-  if (typeof ord === 'number' && ord > 0) return sum(abs(x).pow(ord), dims, keepdim).pow(1 / ord);
+  const p = ord === 'fro' ? 2 : ord;
+  if (typeof p === 'number' && (p > 0 || p === -Infinity)) return normOp(x, p, dims, keepdim);
   throw new Error(`norm: ord must be 'fro', Infinity, -Infinity or a positive number, got ${String(ord)} (input shape ${fmt(x.shape)})`);
 }
 

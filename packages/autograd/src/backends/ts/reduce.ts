@@ -77,6 +77,25 @@ function logSumExp(x: Raw, axes: readonly number[]): Raw {
   return r;
 }
 
+/** The vector norm of order ord (2, 1, +-inf or any p > 0) over axes, accumulated in float64. */
+function norm(x: Raw, ord: number, axes: readonly number[]): Raw {
+  const { outShape, map } = reduceIndex(x, axes);
+  const a = arr(x);
+  const extreme = Math.abs(ord) === Infinity;
+  const acc = new Float64Array(numel(outShape)).fill(extreme && ord < 0 ? Infinity : 0);
+  for (let i = 0; i < a.length; i++) {
+    const o = map[i]!, r = acc[o]!, v = Math.abs(a[i]!);
+    if (r !== r) continue; // NaN already won
+    if (v !== v) acc[o] = v;
+    else if (extreme) acc[o] = ord > 0 ? Math.max(r, v) : Math.min(r, v);
+    else acc[o] = r + (ord === 2 ? v * v : ord === 1 ? v : v ** ord);
+  }
+  const r = out(outShape, x.dtype);
+  const o = arr(r);
+  for (let k = 0; k < o.length; k++) o[k] = extreme || ord === 1 ? acc[k]! : ord === 2 ? Math.sqrt(acc[k]!) : acc[k]! ** (1 / ord);
+  return r;
+}
+
 /** Running sums along axis, from its end when reverse; in float64, each output stored as the dtype stores it. */
 function cumsum(x: Raw, axis: number, reverse: boolean): Raw {
   const outer = numel(x.shape.slice(0, axis));
@@ -102,9 +121,10 @@ function cumsum(x: Raw, axis: number, reverse: boolean): Raw {
 const pickMax = (acc: number, v: number) => (v > acc || v !== v ? v : acc);
 const pickMin = (acc: number, v: number) => (v < acc || v !== v ? v : acc);
 
-export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin' | 'CumSum' | 'LogSumExp'> = {
+export const reduceKernels: Pick<Kernels, 'Sum' | 'Max' | 'Min' | 'ArgMax' | 'ArgMin' | 'CumSum' | 'LogSumExp' | 'Norm'> = {
   CumSum: cumsum,
   LogSumExp: logSumExp,
+  Norm: norm,
   Sum: reduce(0, (acc, v) => acc + v),
   Max: reduce(-Infinity, (acc, v) => (acc !== acc ? acc : pickMax(acc, v))),
   Min: reduce(Infinity, (acc, v) => (acc !== acc ? acc : pickMin(acc, v))),
