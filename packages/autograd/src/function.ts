@@ -3,7 +3,7 @@
  * (`defineFunction` is the same thing under PyTorch's name). The forward runs without recording;
  * if any tensor argument requires grad, a Node is recorded whose backward is the op's VJP.
  */
-import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
+import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, setForwardAd, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
 import { fmt, numel } from './shape.js';
 import { buffersOf, noteRecorded, scoped } from './scope.js';
 import { Node, type Edge } from './tape.js';
@@ -124,8 +124,15 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     const ctx = new CtxBase(def.name, needs) as Ctx<S>;
     // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
     // holds for the backward (saved tensors, stashed raw buffers) live on.
-    const result = scoped(() => noGrad(() => withoutForwardAd(() => def.forward(ctx, ...args))),
-      (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
+    // Tangents are the op's to propagate (by its JVP below), not its forward's inner ops'.
+    const fw = setForwardAd(false);
+    let result: R;
+    try {
+      result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
+        (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
+    } finally {
+      setForwardAd(fw);
+    }
     if (dual) attachTangents(def.name, withoutForwardAd(() => runJvp(def, ctx, tangents, result, args)), result);
     if (!isGradEnabled() || !needs.some(Boolean)) return result;
 

@@ -58,6 +58,13 @@ export function isForwardAdEnabled(): boolean {
  * Runs fn with tangent propagation off: an op's forward and its JVP rule run so, as the op
  * propagates tangents itself (one level of forward mode, as PyTorch's default dual level).
  */
+/** @internal Sets whether ops propagate tangents; returns the previous setting (for a try/finally). */
+export function setForwardAd(on: boolean): boolean {
+  const prev = forwardAd;
+  forwardAd = on;
+  return prev;
+}
+
 export function withoutForwardAd<T>(fn: () => T): T {
   const prev = forwardAd;
   forwardAd = false;
