@@ -58,14 +58,15 @@ NG_HD void fold(ReduceOp op, double& r, double v) {
   else r = (v < r || v != v) ? v : r;
 }
 
-// What a line's element contributes: the element, or (softmax's denominator) exp(x - max).
+// What a line's element contributes: the element, or (softmax's and logsumexp's sum) exp(x - max).
 template <typename T>
 struct Plain {
   const T* x;
   NG_HD double operator()(int64_t, int64_t off) const { return double(x[off]); }
 };
+template <typename T>
 struct ExpShifted {
-  const float* x;
+  const T* x;
   const double* max;
   NG_HD double operator()(int64_t o, int64_t off) const {
     using std::exp;
@@ -173,17 +174,6 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   return out;
 }
 
-// exp(x - m) with m the line's max, taken as 0 where it is infinite (LogSumExp).
-template <typename T>
-struct ExpShiftedSafe {
-  const T* x;
-  const double* max;
-  NG_HD double operator()(int64_t o, int64_t off) const {
-    using std::exp;
-    return exp(double(x[off]) - max[o]);
-  }
-};
-
 // |x|^p (|x| itself for p = 1 or an infinite p, x^2 for p = 2): what a norm's line folds.
 template <typename T>
 struct AbsPow {
@@ -240,7 +230,7 @@ void logSumExpOn(const T* x, const Lines& g, T* out) {
         if (isinf(mx[o])) mx[o] = 0;  // inf - inf would be NaN
       },
       "LogSumExp");
-  reduceLines(ReduceOp::Sum, ExpShiftedSafe<T>{x, mx}, g, sum);
+  reduceLines(ReduceOp::Sum, ExpShifted<T>{x, mx}, g, sum);
   forEach(
       g.outN,
       [=] NG_DEVICE(int64_t o) {
@@ -303,7 +293,7 @@ Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
   const float* xd = x.buf->as<float>();
   double *mx = maxT.buf->as<double>(), *sum = sumT.buf->as<double>();
   reduceLines(ReduceOp::Max, Plain<float>{xd}, g, mx);
-  reduceLines(ReduceOp::Sum, ExpShifted{xd, mx}, g, sum);
+  reduceLines(ReduceOp::Sum, ExpShifted<float>{xd, mx}, g, sum);
   Tensor out = empty(x.shape, DType::F32);
   float* y = out.buf->as<float>();
   const bool takeLog = log;
