@@ -7,6 +7,7 @@
  * map at v is J v. jacobian's 'reverse-mode' strategy builds the Jacobian a row at a time from
  * vjps; 'forward-mode' a column at a time, each from one forward pass over dual inputs (forward_ad.ts).
  */
+import { isFloat } from './dtype.js';
 import { grad } from './engine.js';
 import { dual } from './forward_ad.js';
 import { enableGrad, withTangentBatch } from './grad_mode.js';
@@ -47,7 +48,7 @@ function prepare(op: string, inputs: Inputs, createGraph: boolean): Tensor[] {
   const xs = list(inputs);
   if (xs.length === 0) throw new Error(`${op}: needs at least one input`);
   return xs.map((x, i) => {
-    if (x.dtype !== 'float32' && x.dtype !== 'float64' && x.dtype !== 'bfloat16' && x.dtype !== 'float16') {
+    if (!isFloat(x.dtype)) {
       throw new Error(`${op}: input ${i} must be a float tensor, got ${x.dtype} of shape ${fmt(x.shape)}`);
     }
     return createGraph && x.requiresGrad ? reshape(x, x.shape) : detach(x).requiresGrad_();

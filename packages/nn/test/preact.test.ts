@@ -4,14 +4,19 @@
 // The training-step golden against timm's resnetv2_50 is in golden_suite.ts.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { crossEntropy, manualSeed, randn, tensor, type Tensor } from '@nodegrad/autograd';
+import { crossEntropy, manualSeed, noGrad, randn, tensor, type Tensor } from '@nodegrad/autograd';
+import { formulaInput, formulaStateDict, tensorCrc32 } from './golden_weights.js';
 import { gradcheck } from '@nodegrad/autograd/testing';
 import {
   BatchNorm2d, Conv2d, Identity, PreActBasicBlock, PreActBottleneck, PreActResNet, preactResnet18, preactResnet34, preactResnet50,
   preactResnet101, preactResnet152, type PreActResNetOptions,
 } from '@nodegrad/nn';
 
-interface Fixture { timm: string; models: Record<string, { numParams: number; keys: string[] }> }
+interface Fixture {
+  timm: string;
+  models: Record<string, { numParams: number; keys: string[] }>;
+  evalResnetv2_101: { inputKey: number; inputShape: number[]; inputCrc32: number; logits: number[] };
+}
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/timm_resnetv2_keys.json', import.meta.url), 'utf8')) as Fixture;
 
 const keysOf = (m: PreActResNet) =>
@@ -31,6 +36,23 @@ describe("pre-activation ResNets as timm's ResNetV2", () => {
       expect(numParams(m)).toBe(fixture.models[name]!.numParams);
     });
   }
+
+  it("resnetv2_101: eval logits equal timm's in float64 for the golden formula's weights and input", () => {
+    const e = fixture.evalResnetv2_101;
+    const entries = fixture.models.resnetv2_101!.keys.map((k) => {
+      const [name, shape] = k.split(':') as [string, string];
+      return [name, shape ? shape.split(',').map(Number) : []] as const;
+    });
+    const m = preactResnet101();
+    expect(m.loadStateDict(formulaStateDict(entries))).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    m.to('float64').eval();
+    const x = formulaInput(e.inputKey, e.inputShape);
+    expect(tensorCrc32(x)).toBe(e.inputCrc32);
+    const logits = noGrad(() => m.call(x.to('float64')) as Tensor).toTypedArray();
+    const scale = Math.max(...e.logits.map(Math.abs));
+    const worst = e.logits.reduce((w, v, i) => Math.max(w, Math.abs(logits[i]! - v)), 0) / scale;
+    expect(worst).toBeLessThan(1e-9);
+  }, 120_000);
 
   it('a state dict of the same layout loads strictly, and a foreign key is named', () => {
     const a = preactResnet50({ numClasses: 10 }), b = preactResnet50({ numClasses: 10 });
