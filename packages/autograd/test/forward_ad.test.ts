@@ -47,6 +47,15 @@ describe('dual tensors against torch.autograd.forward_ad', () => {
     const [g] = grad(x.tanh().mul(x).sum().mul(x.sum()), x);
     near(g!.tangent, fx.forwardAd['tangent of grad(s1)(dual(x3, v3))'] as J);
   });
+  it('a cast carries the tangent cast (to float32 and back), and a copy carries it unchanged', () => {
+    const x = dual(tensor([0.1, -2.5], { dtype: 'float64' }), tensor([1 / 3, 4], { dtype: 'float64' }));
+    const y = x.to('float32');
+    expect(y.tangent!.dtype).toBe('float32');
+    expect(Array.from(y.tangent!.toTypedArray())).toEqual([Math.fround(1 / 3), 4]);
+    expect(Array.from(y.to('float64').tangent!.toTypedArray())).toEqual([Math.fround(1 / 3), 4]);
+    expect(x.clone().tangent!.toArray()).toEqual([1 / 3, 4]);
+  });
+
   it('unpackDual: the primal keeps reverse-mode history and no tangent; a plain tensor has none', () => {
     const x = leaf([3]);
     const { primal, tangent } = unpackDual(dual(x, tensor([1, 2, 3], { dtype: 'float64' })).mul(2));
