@@ -1,15 +1,25 @@
 /** Loading a state dict into existing tensors: checks every key first, then copies in place. */
 import { copy_, fmt, noGrad, type Tensor } from '@nodegrad/autograd';
 
+/** At most this many keys of each kind in the error: a wrong architecture gives hundreds. */
+const SHOWN = 10;
+
+/** The first SHOWN entries, then how many more. */
+function some(items: string[]): string {
+  const shown = items.slice(0, SHOWN).join(', ');
+  return items.length > SHOWN ? `${shown} and ${items.length - SHOWN} more` : shown;
+}
+
 export function loadIntoModule(own: Record<string, Tensor>, dict: Record<string, Tensor>,
   strict: boolean): { missingKeys: string[]; unexpectedKeys: string[] } {
   const missingKeys = Object.keys(own).filter((k) => !(k in dict));
   const unexpectedKeys = Object.keys(dict).filter((k) => !(k in own));
   const mismatched = Object.keys(own).filter((k) => k in dict && own[k]!.shape.join() !== dict[k]!.shape.join());
   const problems = [
-    ...(strict && missingKeys.length ? [`missing keys: ${missingKeys.join(', ')}`] : []),
-    ...(strict && unexpectedKeys.length ? [`unexpected keys: ${unexpectedKeys.join(', ')}`] : []),
-    ...mismatched.map((k) => `size mismatch for ${k}: checkpoint has ${fmt(dict[k]!.shape)}, the module has ${fmt(own[k]!.shape)}`),
+    ...(strict && missingKeys.length ? [`${missingKeys.length} missing keys: ${some(missingKeys)}`] : []),
+    ...(strict && unexpectedKeys.length ? [`${unexpectedKeys.length} unexpected keys: ${some(unexpectedKeys)}`] : []),
+    ...(mismatched.length ? [`${mismatched.length} size mismatches: ${some(mismatched.map((k) =>
+      `${k} (checkpoint has ${fmt(dict[k]!.shape)}, the module has ${fmt(own[k]!.shape)})`))}`] : []),
   ];
   if (problems.length) throw new Error(`loadStateDict: ${problems.join('; ')}`);
   // copy_ is the one in-place write: it bumps each tensor's version once, so a value saved for a

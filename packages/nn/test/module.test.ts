@@ -319,9 +319,9 @@ describe('stateDict and loadStateDict', () => {
     const before = values((m.at(0) as Conv2d).bias!);
     let msg = '';
     try { m.loadStateDict(dict); } catch (e) { msg = (e as Error).message; }
-    expect(msg).toMatch(/missing keys: 1\.running_var, 5\.bias/);
-    expect(msg).toMatch(/unexpected keys: extra\.weight/);
-    expect(msg).toMatch(/size mismatch for 0\.weight: checkpoint has \[4, 3, 5, 5\], the module has \[4, 3, 3, 3\]/);
+    expect(msg).toMatch(/2 missing keys: 1\.running_var, 5\.bias/);
+    expect(msg).toMatch(/1 unexpected keys: extra\.weight/);
+    expect(msg).toMatch(/1 size mismatches: 0\.weight \(checkpoint has \[4, 3, 5, 5\], the module has \[4, 3, 3, 3\]\)/);
     expect(values((m.at(0) as Conv2d).bias!)).toEqual(before);
   });
 
@@ -335,7 +335,16 @@ describe('stateDict and loadStateDict', () => {
     expect(res).toEqual({ missingKeys: ['5.weight'], unexpectedKeys: ['head.weight'] });
     expect(values((m.at(0) as Conv2d).weight)).toEqual(values((src.at(0) as Conv2d).weight));
     expect(values((m.at(5) as Linear).weight)).toEqual(w5);
-    expect(() => m.loadStateDict({ '5.bias': zeros([3]) }, { strict: false })).toThrow(/size mismatch for 5\.bias/);
+    expect(() => m.loadStateDict({ '5.bias': zeros([3]) }, { strict: false })).toThrow(/size mismatches: 5\.bias/);
+  });
+
+  it('a wrong architecture gives a readable error: counts, the first 10 keys of each kind, and how many more', () => {
+    const big: Record<string, Tensor> = {};
+    for (let i = 0; i < 300; i++) big[`layer.${i}.weight`] = zeros([1]);
+    let msg = '';
+    try { torchOrderModel().loadStateDict(big); } catch (e) { msg = (e as Error).message; }
+    expect(msg).toMatch(/300 unexpected keys: layer\.0\.weight, .*layer\.9\.weight and 290 more/);
+    expect(msg.length).toBeLessThan(1000);
   });
 
   it('loads float64 values and an int64 counter into a float32 module, converting to its dtypes', () => {
@@ -361,7 +370,7 @@ describe('stateDict and loadStateDict', () => {
     m.loadStateDict(src.stateDict());
     m.loadStateDict(src.stateDict());
     expect(versions()).toEqual(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, v + 2])));
-    expect(() => m.loadStateDict({ ...src.stateDict(), '0.weight': zeros([1]) })).toThrow(/size mismatch for 0\.weight/);
+    expect(() => m.loadStateDict({ ...src.stateDict(), '0.weight': zeros([1]) })).toThrow(/size mismatches: 0\.weight/);
     expect(versions()).toEqual(Object.fromEntries(Object.entries(v0).map(([k, v]) => [k, v + 2])));
   });
 
