@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 /** The `nodegrad` command: dispatches to src/commands/*; expected errors become one-line messages and exit codes. */
+import { readFileSync } from 'node:fs';
 import { CliError, UsageError } from './args.js';
+
+/** This package's version: package.json sits one level above src/ and dist/ alike. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: readonly string[]) => number | Promise<number>> }> = {
   train: { summary: 'train a ResNet (default: the small-image ResNet-18 on the built-in MNIST digits)', load: async () => (await import('./commands/train.js')).run },
@@ -11,6 +17,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<(argv: rea
 };
 
 const USAGE = `usage: nodegrad <command> [flags]
+       nodegrad --version
 
 commands:
 ${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`).join('\n')}
@@ -39,6 +46,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(USAGE);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`nodegrad ${version()} (Node ${process.version})`);
+    return 0;
   }
   const cmd = COMMANDS[name];
   if (!cmd) {

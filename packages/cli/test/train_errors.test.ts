@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backends } from '@nodegrad/autograd';
 import { parseSafetensors, serializeSafetensors } from '@nodegrad/nn';
-import { SMALL, runCli } from './cli_helpers.js';
+import { REPO, SMALL, runCli } from './cli_helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodegrad-errors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +46,17 @@ describe('nodegrad: bad flags', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')[0]!.startsWith(message)).toBe(true);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe('nodegrad --version', () => {
+  it("prints the CLI package's version and Node's, exit 0", async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`nodegrad ${pkg.version} (Node ${process.version})\n`);
+    }
   });
 });
 
