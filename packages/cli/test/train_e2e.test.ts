@@ -52,9 +52,11 @@ describe('nodegrad train (end to end)', () => {
     const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const best = Math.max(...rows.map((r) => r.val_acc));
     expect(Number(metadata!.val_acc)).toBe(best);
+    // Both files record the architecture, so eval rebuilds the model without --model, --widths or --small-stem.
+    expect(metadata).toMatchObject({ model: 'resnet18', widths: '8,16,32,64', small_stem: 'on' });
+    expect((await loadSafetensors(join(out, 'last.safetensors'))).metadata).toMatchObject({ model: 'resnet18', widths: '8,16,32,64', small_stem: 'on' });
     // eval recomputes the accuracy from the file: the same 300 digits, the same weights.
-    const ev = await runCli(['eval', '--weights', join(out, 'best.safetensors'), '--widths', '8,16,32,64', '--device', DEVICE,
-      '--limit-val', '300', '--json']);
+    const ev = await runCli(['eval', '--weights', join(out, 'best.safetensors'), '--device', DEVICE, '--limit-val', '300', '--json']);
     expect(ev.code).toBe(0);
     const res = JSON.parse(ev.stdout.trim().split('\n').at(-1)!);
     expect(res.samples).toBe(300);

@@ -6,7 +6,7 @@ import { TRAIN_FLAGS, checkDevice, clampThreads, defaultDevice, parseWidths, typ
 import { evaluate, type EvalResult } from '../train/evaluate.js';
 import { listSome, nonFiniteTensors } from '../train/finite.js';
 import { misfit } from '../train/weights_fit.js';
-import { buildModel, imageShape, loadDatasets } from '../train/setup.js';
+import { buildModel, FACTORIES, imageShape, loadDatasets, recordedArchitecture } from '../train/setup.js';
 import { loadSafetensors } from '@nodegrad/nn';
 
 const pick = (...names: string[]): FlagSpecs => Object.fromEntries(names.map((n) => [n, TRAIN_FLAGS[n]!]));
@@ -23,7 +23,8 @@ export const summary = 'accuracy and confusion matrix of a checkpoint on a datas
 export const usage = `usage: nodegrad eval --weights FILE [flags]
 
 Evaluates FILE on the validation split of the dataset (MNIST's 2,000 held-out digits, CIFAR-10's
-test batch, or DIR/val). The model flags must describe the network the weights came from.
+test batch, or DIR/val). A checkpoint of 'nodegrad train' records its model, widths and stem,
+and eval rebuilds that network; for other files (or to override) the model flags describe it.
 
 flags:
 ${formatFlags(FLAGS)}`;
@@ -46,10 +47,21 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (given.weights === undefined) throw new UsageError('eval', '--weights FILE is required');
   const device = (given.device as string | undefined) ?? defaultDevice().device;
   if (given.device !== undefined) checkDevice('eval', device);
+  // The file first: a checkpoint of `nodegrad train` records its architecture, which the flags override.
+  const file = given.weights as string;
+  let loaded;
+  try {
+    loaded = await loadSafetensors(file, { device });
+  } catch (e) {
+    throw new CliError(`cannot evaluate ${file}: ${(e as Error).message}`);
+  }
+  const dict = loaded.tensors;
+  const recorded = recordedArchitecture(loaded.metadata);
+  const widths = (given.widths ?? recorded.widths) as string | undefined;
   const cfg = {
-    model: (given.model ?? 'resnet18') as TrainConfig['model'],
-    widths: given.widths === undefined ? null : parseWidths('eval', given.widths as string),
-    smallStem: (given['small-stem'] ?? 'auto') as TrainConfig['smallStem'],
+    model: (given.model ?? recorded.model ?? 'resnet18') as TrainConfig['model'],
+    widths: widths === undefined ? null : parseWidths('eval', widths),
+    smallStem: (given['small-stem'] ?? recorded.smallStem ?? 'auto') as TrainConfig['smallStem'],
     dataset: (given.dataset ?? 'mnist') as string,
     imageSize: (given['image-size'] ?? 224) as number,
     limitTrain: 1,
@@ -68,14 +80,8 @@ export async function run(argv: readonly string[]): Promise<number> {
 
   const { train, val, name, warnings } = await loadDatasets(cfg);
   for (const w of warnings) console.error(w);
+  if (!(cfg.model in FACTORIES)) throw new CliError(`cannot evaluate ${file}: it records model '${cfg.model}', which nodegrad does not know`);
   const { model } = buildModel(cfg, await imageShape(train), val.classes.length);
-  const file = given.weights as string;
-  let dict;
-  try {
-    dict = (await loadSafetensors(file, { device })).tensors;
-  } catch (e) {
-    throw new CliError(`cannot evaluate ${file}: ${(e as Error).message}`);
-  }
   const bad = nonFiniteTensors(dict);
   if (bad.length) {
     throw new CliError(`cannot evaluate ${file}: ${bad.length} of ${Object.keys(dict).length} tensors hold NaN or Inf (${listSome(bad)}); ` +

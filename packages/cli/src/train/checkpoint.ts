@@ -64,7 +64,7 @@ const stateName = (id: string) => `last.state.${id}.safetensors`;
 
 /** Writes the checkpoint of `position` into `dir` (see the file comment for the order). */
 export async function saveCheckpoint(dir: string, weights: Record<string, Tensor>, optimizer: OptimizerStateDict,
-  rest: Omit<RunState, 'format' | 'optimizer' | 'rng'>): Promise<void> {
+  rest: Omit<RunState, 'format' | 'optimizer' | 'rng'>, architecture: Record<string, string> = {}): Promise<void> {
   const id = `e${rest.position.epoch}s${rest.position.step}`;
   const tensors: Record<string, Tensor> = {};
   const numbers: RunState['optimizer']['state'] = {};
@@ -77,7 +77,7 @@ export async function saveCheckpoint(dir: string, weights: Record<string, Tensor
   }
   const state: RunState = { format: FORMAT, ...rest, rng: getRngState(), optimizer: { param_groups: optimizer.param_groups, state: numbers } };
   await saveSafetensors(join(dir, stateName(id)), tensors, { format: FORMAT, checkpoint: id, state: stringify(state) });
-  await saveSafetensors(join(dir, 'last.safetensors'), weights, { format: FORMAT, checkpoint: id });
+  await saveSafetensors(join(dir, 'last.safetensors'), weights, { ...architecture, format: FORMAT, checkpoint: id });
   for (const f of await readdir(dir)) {
     if (/^last\.state\..+\.safetensors$/.test(f) && f !== stateName(id)) await rm(join(dir, f), { force: true });
   }

@@ -14,6 +14,7 @@ import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js'
 import type { TrainConfig } from './config.js';
 import { SINGLE, type Ranks } from './data_parallel.js';
 import { evaluate, predictions } from './evaluate.js';
+import { architectureMetadata } from './setup.js';
 import { writeMetrics, type EpochRow } from './files.js';
 import { listSome, nonFiniteTensors } from './finite.js';
 
@@ -85,7 +86,7 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     if (ranks.writer) {
       await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
         { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null,
-          scaler: scaler.isEnabled() ? scaler.stateDict() : null });
+          scaler: scaler.isEnabled() ? scaler.stateDict() : null }, architectureMetadata(cfg, model));
     }
     saved = position;
   };
@@ -180,7 +181,8 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     const improved = val.acc > bestAcc;
     if (improved) bestAcc = val.acc;
     if (improved && ranks.writer) {
-      await saveSafetensors(join(cfg.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch + 1), val_acc: String(val.acc) });
+      await saveSafetensors(join(cfg.out, 'best.safetensors'), model.stateDict(),
+        { epoch: String(epoch + 1), val_acc: String(val.acc), ...architectureMetadata(cfg, model) });
     }
     position = { epoch: epoch + 1, step: 0, globalStep: position.globalStep };
     accum = freshAccum();

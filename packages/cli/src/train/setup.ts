@@ -16,7 +16,7 @@ import type { TrainConfig } from './config.js';
 import { listSome } from './finite.js';
 import { misfit } from './weights_fit.js';
 
-const FACTORIES: Record<TrainConfig['model'], (o: ResNetOptions) => ResNet> = { resnet18, resnet34, resnet50, resnet101, resnet152 };
+export const FACTORIES: Record<TrainConfig['model'], (o: ResNetOptions) => ResNet> = { resnet18, resnet34, resnet50, resnet101, resnet152 };
 
 /** The first `n` samples of a dataset (MNIST does this itself, stratified). */
 class Subset implements Dataset {
@@ -123,6 +123,29 @@ export function buildModel(cfg: Pick<TrainConfig, 'model' | 'widths' | 'smallSte
     numClasses, inChannels: shape.channels, smallImageStem: smallStem, ...(cfg.widths ? { widths: cfg.widths } : {}),
   });
   return { model: model.to(cfg.device), smallStem };
+}
+
+/**
+ * The architecture as checkpoint metadata (model, widths, stem), so that `nodegrad eval` rebuilds
+ * the model from the file alone. The stem is read off the model (a 3x3 conv1 is the small one).
+ */
+export function architectureMetadata(cfg: Pick<TrainConfig, 'model' | 'widths'>, model: ResNet): Record<string, string> {
+  return {
+    model: cfg.model,
+    widths: cfg.widths ? cfg.widths.join(',') : '',
+    small_stem: model.conv1.kernelSize[0] === 3 ? 'on' : 'off',
+  };
+}
+
+/** The architecture a checkpoint's metadata records, where it does (files of older runs do not). */
+export function recordedArchitecture(meta: Record<string, string> | null | undefined):
+  { model?: string; widths?: string; smallStem?: 'on' | 'off' } {
+  if (!meta?.model) return {};
+  return {
+    model: meta.model,
+    ...(meta.widths ? { widths: meta.widths } : {}),
+    ...(meta.small_stem === 'on' || meta.small_stem === 'off' ? { smallStem: meta.small_stem } : {}),
+  };
 }
 
 /**
