@@ -42,13 +42,13 @@ describe('publishable packages', () => {
     });
   }
 
-  it('npm pack ships each package\'s LICENSE, entry points and what it needs (from the built tree)', async () => {
+  it('npm pack ships each package\'s LICENSE, README, entry points and what it needs (from the built tree)', async () => {
     for (const dir of DIRS) {
       const r = await runChild('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: join(REPO, dir) });
       expect(r.status, r.stderr).toBe(0);
       const files = (JSON.parse(r.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
       const p = read(dir);
-      for (const f of ['package.json', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', ...(SHIPS[dir] ?? [])]) {
+      for (const f of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', ...(SHIPS[dir] ?? [])]) {
         expect(files, `${p.name} ships ${f}`).toContain(f);
       }
       expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/') && dir !== 'native')).toBe(false);
