@@ -15,13 +15,22 @@ void split(const Shape& s, int64_t axis, int64_t* outer, int64_t* len, int64_t* 
   *len = s[size_t(axis)];
 }
 
-}  // namespace
+// Calls f(base, len, inner) for each line along axis (elements base + k * inner, k < len), the
+// lines in parallel when there is enough work.
+template <typename F>
+void forEachLine(const Shape& shape, int64_t axis, F f) {
+  int64_t outer, len, inner;
+  split(shape, axis, &outer, &len, &inner);
+#pragma omp parallel for if (outer * len * inner > 65536)
+  for (int64_t p = 0; p < outer; p++) {
+    for (int64_t q = 0; q < inner; q++) f(p * len * inner + q, len, inner);
+  }
+}
 
 // Calls f(ix, io) for every input element: its offset, and its output's (0 strides on reduced dims).
 template <typename F>
 void forEachReduced(const Shape& shape, const std::vector<int64_t>& axes, F f) {
-  Shape outShape = shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
+  const Shape outShape = keptShape(shape, axes);
   std::vector<int64_t> os(shape.size(), 0), xs(shape.size(), 0);
   int64_t a = 1;
   for (size_t d = outShape.size(); d-- > 0;) {
@@ -36,10 +45,11 @@ void forEachReduced(const Shape& shape, const std::vector<int64_t>& axes, F f) {
   forEachBroadcast(shape, xs, os, [&](int64_t, int64_t ix, int64_t io) { f(ix, io); });
 }
 
+}  // namespace
+
 template <typename T>
 void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
-  Shape outShape = shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
+  const Shape outShape = keptShape(shape, axes);
   int64_t n = numel(outShape);
   // Accumulate in double: float32 sums of many terms lose digits the ts reference keeps.
   std::vector<double> acc(size_t(n), op == ReduceOp::Sum ? 0.0 : op == ReduceOp::Max ? -INFINITY : INFINITY);
@@ -77,8 +87,7 @@ void argReduce(bool isMax, const T* x, const Shape& shape, int64_t axis, double*
 
 template <typename T>
 void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out) {
-  Shape outShape = shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
+  const Shape outShape = keptShape(shape, axes);
   const size_t n = size_t(numel(outShape));
   std::vector<double> m(n, -INFINITY), s(n, 0.0);
   forEachReduced(shape, axes, [&](int64_t ix, int64_t io) {
@@ -93,8 +102,7 @@ void logSumExp(const T* x, const Shape& shape, const std::vector<int64_t>& axes,
 
 template <typename T>
 void norm(const T* x, const Shape& shape, double ord, const std::vector<int64_t>& axes, T* out) {
-  Shape outShape = shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
+  const Shape outShape = keptShape(shape, axes);
   const size_t n = size_t(numel(outShape));
   const bool extreme = std::isinf(ord);
   std::vector<double> acc(n, extreme ? (ord > 0 ? 0.0 : INFINITY) : 0.0);
@@ -114,44 +122,32 @@ void norm(const T* x, const Shape& shape, double ord, const std::vector<int64_t>
 
 template <typename T>
 void cumsum(const T* x, const Shape& shape, int64_t axis, bool reverse, T* out) {
-  int64_t outer, len, inner;
-  split(shape, axis, &outer, &len, &inner);
-#pragma omp parallel for if (outer * len * inner > 65536)
-  for (int64_t p = 0; p < outer; p++) {
-    for (int64_t q = 0; q < inner; q++) {
-      const T* xb = x + p * len * inner + q;
-      T* ob = out + p * len * inner + q;
-      double acc = 0;
-      for (int64_t j = 0; j < len; j++) {
-        const int64_t k = reverse ? len - 1 - j : j;
-        acc += double(xb[k * inner]);
-        ob[k * inner] = T(acc);
-      }
+  forEachLine(shape, axis, [=](int64_t base, int64_t len, int64_t inner) {
+    double acc = 0;
+    for (int64_t j = 0; j < len; j++) {
+      const int64_t k = base + (reverse ? len - 1 - j : j) * inner;
+      acc += double(x[k]);
+      out[k] = T(acc);
     }
-  }
+  });
 }
 
 template <typename T>
 void softmax(bool log, const T* x, const Shape& shape, int64_t axis, T* out) {
-  int64_t outer, len, inner;
-  split(shape, axis, &outer, &len, &inner);
-#pragma omp parallel for if (outer * len * inner > 65536)
-  for (int64_t p = 0; p < outer; p++) {
-    for (int64_t q = 0; q < inner; q++) {
-      const T* xb = x + p * len * inner + q;
-      T* ob = out + p * len * inner + q;
-      // Subtract the max for stability; sums in double.
-      double m = -INFINITY;
-      for (int64_t k = 0; k < len; k++) m = std::max(m, double(xb[k * inner]));
-      double s = 0;
-      for (int64_t k = 0; k < len; k++) s += std::exp(double(xb[k * inner]) - m);
-      double ls = std::log(s);
-      for (int64_t k = 0; k < len; k++) {
-        double z = double(xb[k * inner]) - m;
-        ob[k * inner] = T(log ? z - ls : std::exp(z) / s);
-      }
+  forEachLine(shape, axis, [=](int64_t base, int64_t len, int64_t inner) {
+    const T* xb = x + base;
+    T* ob = out + base;
+    // Subtract the max for stability; sums in double.
+    double m = -INFINITY;
+    for (int64_t k = 0; k < len; k++) m = std::max(m, double(xb[k * inner]));
+    double s = 0;
+    for (int64_t k = 0; k < len; k++) s += std::exp(double(xb[k * inner]) - m);
+    double ls = std::log(s);
+    for (int64_t k = 0; k < len; k++) {
+      double z = double(xb[k * inner]) - m;
+      ob[k * inner] = T(log ? z - ls : std::exp(z) / s);
     }
-  }
+  });
 }
 
 #define NG_REDUCE(T)                                                                    \

@@ -10,6 +10,12 @@
 
 namespace nodegrad::cpu {
 
+// The shape of a reduction's result: the reduced axes kept with size 1.
+inline Shape keptShape(Shape shape, const std::vector<int64_t>& axes) {
+  for (auto a : axes) shape[size_t(a)] = 1;
+  return shape;
+}
+
 // Reduces over sorted, distinct axes; the output keeps them with size 1.
 template <typename T>
 void reduce(ReduceOp op, const T* x, const Shape& shape, const std::vector<int64_t>& axes, T* out);

@@ -10,9 +10,7 @@ namespace {
 Tensor reduceKernel(ReduceOp op, const TensorRef& x, const std::vector<int64_t>& axes) {
   requireReal(x.dtype, "x");
   Operand xp = plain(x);
-  Shape outShape = x.shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
-  Tensor out = newTensor(outShape, x.dtype);
+  Tensor out = newTensor(keptShape(x.shape, axes), x.dtype);
   NG_FLOAT_DISPATCH(x.dtype, reduce(op, xp.data<T>(), x.shape, axes, out.buf->as<T>());)
   return out;
 }
@@ -30,9 +28,7 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
 Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
   requireReal(x.dtype, "x");
   Operand xp = plain(x);
-  Shape outShape = x.shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
-  Tensor out = newTensor(outShape, x.dtype);
+  Tensor out = newTensor(keptShape(x.shape, axes), x.dtype);
   NG_FLOAT_DISPATCH(x.dtype, logSumExp(xp.data<T>(), x.shape, axes, out.buf->as<T>());)
   return out;
 }
@@ -40,9 +36,7 @@ Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
 Tensor normKernel(const TensorRef& x, double ord, const std::vector<int64_t>& axes) {
   requireReal(x.dtype, "x");
   Operand xp = plain(x);
-  Shape outShape = x.shape;
-  for (auto a : axes) outShape[size_t(a)] = 1;
-  Tensor out = newTensor(outShape, x.dtype);
+  Tensor out = newTensor(keptShape(x.shape, axes), x.dtype);
   NG_FLOAT_DISPATCH(x.dtype, norm(xp.data<T>(), x.shape, ord, axes, out.buf->as<T>());)
   return out;
 }

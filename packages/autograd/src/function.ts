@@ -112,10 +112,14 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
   def: OpDef<A, R, S>): (...args: A) => R {
   forwardRules.set(def.name, (forwardRules.get(def.name) ?? true) && def.jvp !== undefined);
   const op = (...args: A): R => {
-    for (const a of args) if (a instanceof Tensor) syncView(a);
-    const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
+    const fwOn = isForwardAdEnabled();
     let dual = false;
-    if (isForwardAdEnabled()) for (const a of args) if (a instanceof Tensor && a.tangent) dual = true;
+    for (const a of args) {
+      if (!(a instanceof Tensor)) continue;
+      syncView(a);
+      if (fwOn && a.tangent) dual = true;
+    }
+    const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : [];
     if (dual && !def.jvp) {
       throw new Error(`${def.name}: this op does not support forward-mode AD (it has no JVP rule); ` +

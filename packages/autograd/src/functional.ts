@@ -81,18 +81,23 @@ function vectors(op: string, v: Inputs | undefined, targets: Tensor[], what: str
   return vs;
 }
 
-/** grad with PyTorch's functional rules for inputs that do not matter: zeros, or an error when strict. */
-function gradOf(op: string, outs: Tensor[], xs: Tensor[], gs: Tensor[], createGraph: boolean, strict: boolean, retain = true): Tensor[] {
+const independentInput = (i: number) => `the output of the function is independent of input ${i}`;
+
+/** Strict mode's error for a result that does not depend on what it is taken over (without strict: zeros). */
+function refuse(op: string, why: string): never {
+  throw new Error(`${op}: ${why}; this is not allowed in strict mode`);
+}
+
+/**
+ * grad(outs, xs) weighted by gs, over the outs that require grad; an x none of them depends on
+ * gets zeros, or the strict-mode error that `independent(i)` words.
+ */
+function gradOf(op: string, outs: Tensor[], xs: Tensor[], gs: Tensor[], createGraph: boolean, strict: boolean,
+  retain = true, independent = independentInput): Tensor[] {
   const live = outs.map((o, i) => ({ o, g: gs[i]! })).filter(({ o }) => o.requiresGrad);
   const res = live.length === 0 ? xs.map(() => null) : grad(live.map((l) => l.o), xs,
     { gradOutputs: live.map((l) => l.g), createGraph, retainGraph: retain || createGraph, allowUnused: true });
-  return res.map((g, i) => {
-    if (g) return g;
-    if (strict) {
-      throw new Error(`${op}: the output of the function is independent of input ${i}; this is not allowed in strict mode`);
-    }
-    return zerosLike(xs[i]!);
-  });
+  return res.map((g, i) => g ?? (strict ? refuse(op, independent(i)) : zerosLike(xs[i]!)));
 }
 
 const finish = (ts: Tensor[], createGraph: boolean) => (createGraph ? ts : ts.map((t) => detach(t)));
@@ -110,15 +115,8 @@ export function vjp(func: Func, inputs: Inputs, v?: Inputs, opts: FunctionalOpti
 function jvpAt(op: string, outs: Tensor[], xs: Tensor[], vs: Tensor[], createGraph: boolean, strict: boolean): Tensor[] {
   const us = outs.map((o) => zerosLike(o).requiresGrad_());
   const gs = enableGrad(() => gradOf(op, outs, xs, us, true, strict));
-  // gs is linear in us; an input whose gradient is the zeros made above does not depend on us.
-  const live = gs.map((g, i) => ({ g, v: vs[i]! })).filter(({ g }) => g.requiresGrad);
-  const res = live.length === 0 ? us.map(() => null) : grad(live.map((l) => l.g), us,
-    { gradOutputs: live.map((l) => l.v), createGraph, retainGraph: true, allowUnused: true });
-  return res.map((r, i) => {
-    if (r) return r;
-    if (strict) throw new Error(`${op}: output ${i} of the function is independent of the inputs; this is not allowed in strict mode`);
-    return zerosLike(outs[i]!);
-  });
+  // gs is linear in us (an input's zeros from gradOf, which need no grad, drop out), and its vjp at v is J v.
+  return gradOf(op, gs, us, vs, createGraph, strict, true, (i) => `output ${i} of the function is independent of the inputs`);
 }
 
 /** [func(inputs), J v]: the Jacobian-vector product, as torch.autograd.functional.jvp. */
@@ -156,18 +154,21 @@ function jacobianAt(op: string, func: Func, outs: Tensor[], xs: Tensor[], o: Jac
   }
   // forward-mode: a column per input element, J e_k, from func run on a dual input with tangent
   // e_k; then the columns moved behind the output dims.
-  const cols = xs.map((x, j) => Array.from({ length: x.size }, (_, k) => {
-    const outsK = list(enableGrad(() => func(...xs.map((y, i) => (i === j ? dual(y, basis(y, k)) : y)))));
-    return outsK.map((o, i) => {
-      if (o.tangent) return o.tangent;
-      if (strict) throw new Error(`${op}: output ${i} of the function is independent of input ${j}; this is not allowed in strict mode`);
-      return zerosLike(o);
-    });
-  }));
+  const cols = xs.map((x, j) => Array.from({ length: x.size }, (_, k) =>
+    tangentsOf(op, func, xs, j, basis(x, k), strict).map((t, i) => t ?? zerosLike(outs[i]!))));
   return outs.map((out, i) => xs.map((x, j) => {
     const stacked = assemble(cols[j]!.map((c) => c[i]!.reshape([out.size])), [x.size, out.size], x);
     return reshape(stacked.transpose(0, 1), [...out.shape, ...x.shape]);
   }));
+}
+
+/** The outputs' tangents of func with input j dual (tangent t): null where an output does not depend on it (an error when strict). */
+function tangentsOf(op: string, func: Func, xs: Tensor[], j: number, t: Tensor, strict: boolean): (Tensor | null)[] {
+  const outs = list(enableGrad(() => func(...xs.map((y, i) => (i === j ? dual(y, t) : y)))));
+  return outs.map((o, i) => {
+    if (!o.tangent && strict) refuse(op, `output ${i} of the function is independent of input ${j}`);
+    return o.tangent;
+  });
 }
 
 /**
@@ -181,11 +182,7 @@ function vectorizedJacobian(op: string, func: Func, outs: Tensor[], xs: Tensor[]
     for (let k = 0; k < x.size; k++) eye[k * x.size + k] = 1;
     const tangent = fromTypedArray(x.dtype === 'float64' ? eye : Float32Array.from(eye), [x.size, ...x.shape],
       { dtype: x.dtype, device: x.device });
-    const res = list(enableGrad(() => func(...xs.map((y, i) => (i === j ? dual(y, tangent) : y)))));
-    return res.map((r, i) => {
-      if (!r.tangent && strict) throw new Error(`${op}: output ${i} of the function is independent of input ${j}; this is not allowed in strict mode`);
-      return r.tangent;
-    });
+    return tangentsOf(op, func, xs, j, tangent, strict);
   }));
   return outs.map((out, i) => xs.map((x, j) => {
     const t = cols[j]![i];
@@ -252,13 +249,6 @@ function secondOrder(op: string, func: Func, inputs: Inputs, v: Inputs | undefin
   const y = scalarOutput(op, func, xs);
   const vs = vectors(op, v, xs, 'input');
   const g = enableGrad(() => gradOf(op, [y], xs, [onesLike(y)], true, strict));
-  const live = g.map((t, i) => ({ t, v: vs[i]! })).filter(({ t }) => t.requiresGrad);
-  const res = live.length === 0 ? xs.map(() => null) : grad(live.map((l) => l.t), xs,
-    { gradOutputs: live.map((l) => l.v), createGraph, retainGraph: createGraph, allowUnused: true });
-  const hv = res.map((r, i) => {
-    if (r) return r;
-    if (strict) throw new Error(`${op}: the gradient of the function is independent of input ${i}; this is not allowed in strict mode`);
-    return zerosLike(xs[i]!);
-  });
+  const hv = gradOf(op, g, xs, vs, createGraph, strict, false, (i) => `the gradient of the function is independent of input ${i}`);
   return [finish([y], createGraph)[0]!, like(inputs, finish(hv, createGraph))];
 }

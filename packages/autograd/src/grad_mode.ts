@@ -66,12 +66,11 @@ export function setForwardAd(on: boolean): boolean {
 }
 
 export function withoutForwardAd<T>(fn: () => T): T {
-  const prev = forwardAd;
-  forwardAd = false;
+  const prev = setForwardAd(false);
   try {
     return fn();
   } finally {
-    forwardAd = prev;
+    setForwardAd(prev);
   }
 }
 

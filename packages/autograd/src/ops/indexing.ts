@@ -45,16 +45,19 @@ function fromLast(x: Tensor, to: number): Tensor {
   return permute(x, rest);
 }
 
-/** Checks index against x (same ndim; no larger than x in the other dims) and returns x cut to index's extent there. */
-function alignTo(op: string, x: Tensor, d: number, index: Tensor, name: string): Tensor {
-  if (index.ndim !== x.ndim) {
-    throw new Error(`${op}: index of shape ${fmt(index.shape)} must have as many dims as ${name} of shape ${fmt(x.shape)}`);
+/**
+ * Checks index against t (same ndim; no larger than t in every dim but `skip`, if any) and returns
+ * t cut to index's extent there.
+ */
+function alignTo(op: string, t: Tensor, skip: number | null, index: Tensor, name: string): Tensor {
+  if (index.ndim !== t.ndim) {
+    throw new Error(`${op}: index of shape ${fmt(index.shape)} must have as many dims as ${name} of shape ${fmt(t.shape)}`);
   }
-  let cut = x;
+  let cut = t;
   index.shape.forEach((s, i) => {
-    if (i === d) return;
-    if (s > x.shape[i]!) throw new Error(`${op}: index of shape ${fmt(index.shape)} is larger than ${name} of shape ${fmt(x.shape)} in dim ${i}`);
-    if (s < x.shape[i]!) cut = narrow(cut, i, 0, s);
+    if (i === skip) return;
+    if (s > t.shape[i]!) throw new Error(`${op}: index of shape ${fmt(index.shape)} is larger than ${name} of shape ${fmt(t.shape)} in dim ${i}`);
+    if (s < t.shape[i]!) cut = narrow(cut, i, 0, s);
   });
   return cut;
 }
@@ -79,12 +82,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   const d = normAxis('scatterAdd', dim, Math.max(x.ndim, 1));
   checkIndex('scatterAdd', index, x.shape[d] ?? 1, d);
   alignTo('scatterAdd', x, d, index, 'input');
-  let s = src;
-  if (src.ndim !== index.ndim) throw new Error(`scatterAdd: src of shape ${fmt(src.shape)} must have as many dims as index of shape ${fmt(index.shape)}`);
-  index.shape.forEach((n, i) => {
-    if (n > src.shape[i]!) throw new Error(`scatterAdd: index of shape ${fmt(index.shape)} is larger than src of shape ${fmt(src.shape)} in dim ${i}`);
-    if (n < src.shape[i]!) s = narrow(s, i, 0, n);
-  });
+  const s = alignTo('scatterAdd', src, null, index, 'src');
   // Each src element spread over its one-hot row, then summed over the index's dim d.
   const spread = sum(mul(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
   const placed = fromLast(spread.squeeze(d), d); // index's shape with x.shape[d] at d

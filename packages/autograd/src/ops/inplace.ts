@@ -15,7 +15,7 @@ import { clone } from './autograd_api.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
 import { expand } from './shape.js';
 import { isSharedConstant, lift, type TensorLike } from './util.js';
-import { checkViewOfLeaf, writeThrough } from './view_sync.js';
+import { checkViewOfLeaf, takeHistory, writeThrough } from './view_sync.js';
 
 /** Brings a view or slice up to date, then refuses to change a leaf that requires grad, or a view of one. */
 function checkTarget(op: string, x: Tensor): void {
@@ -43,12 +43,9 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
       `a function that returns several views (split, chunk) does not allow it, as in PyTorch: use the out-of-place op`);
   }
   x.assign(result);
-  x.tangent = result.tangent; // a dual tensor changed in place keeps the op's tangent
-  if (result.gradFn) {
-    x.gradFn = result.gradFn;
-    x.outputIndex = result.outputIndex;
-    x.requiresGrad = true;
-  }
+  // x becomes the op's output: its node when recorded, and its tangent (a dual tensor keeps one).
+  if (result.gradFn) takeHistory(x, result);
+  else x.tangent = result.tangent;
   writeThrough(x);
   return x;
 }

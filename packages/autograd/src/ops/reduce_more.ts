@@ -94,35 +94,21 @@ export function norm(x: Tensor, ord: NormOrd = 2, dim?: Dims, keepdim = false): 
   throw new Error(`norm: ord must be 'fro', Infinity, -Infinity or a positive number, got ${String(ord)} (input shape ${fmt(x.shape)})`);
 }
 
-const cumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
+/** Running sums along d, from its end when reverse: the gradient of one direction is the other. */
+const cumsumOp: (x: Tensor, d: number, reverse: boolean) => Tensor = defineOp({
   name: 'cumsum',
-  forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
-    ctx.d = d;
-    return wrap(kernels(x).CumSum(x, d, false), x);
+  forward(ctx: Ctx<{ d: number; reverse: boolean }>, x: Tensor, d: number, reverse: boolean) {
+    ctx.d = d; ctx.reverse = reverse;
+    return wrap(kernels(x).CumSum(x, d, reverse), x);
   },
-  backward: (ctx, g) => [reverseCumsum(g, ctx.d), null],
-  jvp: (ctx, [t]) => cumsumOp(t!, ctx.d),
+  backward: (ctx, g) => [cumsumOp(g, ctx.d, !ctx.reverse), null, null],
+  jvp: (_ctx, [t], _out, _x, d, reverse) => cumsumOp(t!, d, reverse),
 });
-
-const reverseCumsumOp: (x: Tensor, d: number) => Tensor = defineOp({
-  name: 'reverseCumsum',
-  forward(ctx: Ctx<{ d: number }>, x: Tensor, d: number) {
-    ctx.d = d;
-    return wrap(kernels(x).CumSum(x, d, true), x);
-  },
-  backward: (ctx, g) => [cumsumOp(g, ctx.d), null],
-  jvp: (ctx, [t]) => reverseCumsumOp(t!, ctx.d),
-});
-
-/** The gradient of cumsum: sums from each place to the end of the dim. */
-function reverseCumsum(g: Tensor, d: number): Tensor {
-  return reverseCumsumOp(g, d);
-}
 
 /** Running sums along `dim`, as torch.cumsum. */
 export function cumsum(x: Tensor, dim: number): Tensor {
-  if (x.ndim === 0) return cumsumOp(x.reshape([1]), 0).reshape([]);
-  return cumsumOp(x, normAxis('cumsum', dim, x.ndim));
+  if (x.ndim === 0) return cumsumOp(x.reshape([1]), 0, false).reshape([]);
+  return cumsumOp(x, normAxis('cumsum', dim, x.ndim), false);
 }
 
 installMethods({ logSumExp, norm, cumsum });

@@ -19,8 +19,8 @@ import { setViewSync, syncView, type Tensor } from '../tensor.js';
 import { slice, sliceScatter } from './join.js';
 import { reshape } from './shape.js';
 
-/** Gives t the history (gradFn, output index, requiresGrad) of the fresh tensor made from the same values. */
-function takeHistory(t: Tensor, fresh: Tensor): void {
+/** Gives t the history (gradFn, output index, requiresGrad, tangent) of the fresh tensor made from the same values. */
+export function takeHistory(t: Tensor, fresh: Tensor): void {
   t.gradFn = fresh.gradFn;
   t.outputIndex = fresh.outputIndex;
   t.requiresGrad = fresh.requiresGrad;
