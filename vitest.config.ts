@@ -14,7 +14,7 @@ export default defineConfig({
       { find: /^@nodegrad\/data$/, replacement: src('./packages/data/src/index.ts') },
       { find: /^@nodegrad\/native$/, replacement: src('./native/lib/index.ts') },
       { find: /^@nodegrad\/distributed$/, replacement: src('./packages/distributed/src/index.ts') },
-      { find: /^@nodegrad\/cli$/, replacement: src('./packages/cli/src/index.ts') },
+      { find: /^nodegrad$/, replacement: src('./packages/cli/src/index.ts') },
     ],
   },
   test: {

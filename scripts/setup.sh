@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in libdnnl-dev ocl-icd-opencl-dev libopenmpi-dev openmpi-bin cmake g++ make; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in libdnnl-dev ocl-icd-opencl-dev libopenmpi-dev openmpi-bin cmake g++ make patchelf; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "== apt-get install ${need[*]}"

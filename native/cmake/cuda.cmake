@@ -1,6 +1,6 @@
 # nodegrad_cuda.node: the 'cuda:N' devices on cuDNN, cuBLAS, NCCL and own kernels (src/cuda).
 # Where CUDA comes from, in order:
-#   NODEGRAD_CUDA_ROOT  the nvidia/ folder of NVIDIA's pinned wheels (scripts/cuda-toolchain.sh
+#   NODEGRAD_CUDA_ROOT  the nvidia/ folder of NVIDIA's pinned wheels (native/scripts/cuda-toolchain.sh
 #                       prints it): cu13/{bin,include,lib}, cudnn/, nccl/
 #   CUDA_HOME, else /usr/local/cuda: a system CUDA; cuDNN and NCCL from CUDNN_HOME / NCCL_HOME,
 #                       else beside it, else the system's library paths
@@ -27,7 +27,7 @@ else()
   endif()
 endif()
 if(NOT EXISTS "${CUDA_DIR}/bin/nvcc")
-  message(FATAL_ERROR "no nvcc in ${CUDA_DIR}/bin: run scripts/cuda-toolchain.sh and set NODEGRAD_CUDA_ROOT, or CUDA_HOME")
+  message(FATAL_ERROR "no nvcc in ${CUDA_DIR}/bin: run native/scripts/cuda-toolchain.sh and set NODEGRAD_CUDA_ROOT, or CUDA_HOME")
 endif()
 
 set(CMAKE_CUDA_COMPILER "${CUDA_DIR}/bin/nvcc")

@@ -7,7 +7,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
 import { CUDA_DTYPES, createBackend } from './backend.js';
 import { buildDir } from './load.js';
@@ -21,13 +22,16 @@ export function cudaBuildDir(): string {
 }
 
 const ADDON = join(cudaBuildDir(), 'Release', 'nodegrad_cuda.node');
+const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'scripts');
 
 /** Why the addon was not built (its build report's reason), or null when it was. */
 function notBuilt(): string | null {
   if (existsSync(ADDON)) return null;
   const report = join(cudaBuildDir(), 'build-report.json');
   const why = existsSync(report) ? (JSON.parse(readFileSync(report, 'utf8')) as { reason: string | null }).reason : null;
-  return why ?? `the 'cuda' addon was never built (no ${ADDON})`;
+  // No report: the install script never ran (pnpm skips dependencies' scripts unless approved).
+  return why ?? `the 'cuda' addon was never built (no ${ADDON}; the install script did not run): it builds from source ` +
+    `with a CUDA toolchain: \`bash ${join(SCRIPTS, 'cuda-toolchain.sh')}\`, then \`node ${join(SCRIPTS, 'build_addon.mjs')}\``;
 }
 
 // Loading the addon maps cuDNN, cuBLAS and NCCL: 154 MiB of resident memory, measured on a machine

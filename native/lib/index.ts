@@ -6,7 +6,7 @@
 import { registerBackend, reportUnavailable, setDefaultDevice } from '@nodegrad/autograd';
 import { CPU_DTYPES, createBackend } from './backend.js';
 import { registerCuda } from './cuda.js';
-import { loadAddon } from './load.js';
+import { loadAddon, type AddonOrigin } from './load.js';
 import type { FeatureStatus, MemoryStats, MpiAddon, NativeAddon } from './native.js';
 
 const loaded = loadAddon();
@@ -38,6 +38,8 @@ export interface BuildDescription {
   loaded: boolean;
   /** Why it did not. */
   reason?: string;
+  /** Where the loaded addon came from: built from source here, or a platform package's prebuilt. */
+  origin?: AddonOrigin;
   /** The optional parts of the build, each with why it is missing. */
   features: Record<'onednn' | 'mpi', FeatureStatus>;
 }
@@ -48,13 +50,21 @@ export function describeBuild(): BuildDescription {
     const missing = { enabled: false, reason: loaded.reason! };
     return { loaded: false, reason: loaded.reason!, features: { onednn: missing, mpi: missing } };
   }
-  return { loaded: true, features: { onednn: { ...addon.buildInfo.onednn }, mpi: { ...addon.buildInfo.mpi } } };
+  return { loaded: true, origin: { ...loaded.origin! }, features: { onednn: { ...addon.buildInfo.onednn }, mpi: mpiStatus() } };
+}
+
+/** Whether MPI is built in; a prebuilt addon never has it (a prebuilt cannot assume Open MPI), so say how to get it. */
+function mpiStatus(): FeatureStatus {
+  const mpi = addon!.buildInfo.mpi;
+  if (mpi.enabled || loaded.origin!.kind !== 'prebuilt') return { ...mpi };
+  return { enabled: false, reason: `the prebuilt addon (${loaded.origin!.package}) has no MPI process group: install Open MPI ` +
+    '(Debian: libopenmpi-dev openmpi-bin) and build from source with `NODEGRAD_BUILD_FROM_SOURCE=1 npm rebuild @nodegrad/native`' };
 }
 
 /** The MPI process group's binding (@nodegrad/distributed uses it), or why there is none. */
 export function mpiBinding(): { mpi: MpiAddon } | { reason: string } {
   if (!addon) return { reason: `the native addon did not load: ${loaded.reason}` };
-  if (!addon.mpi) return { reason: `the native addon was built without MPI: ${addon.buildInfo.mpi.reason}` };
+  if (!addon.mpi) return { reason: `the native addon was built without MPI: ${mpiStatus().reason}` };
   return { mpi: addon.mpi };
 }
 
@@ -98,4 +108,5 @@ export function getNumThreads(): number {
 export { cuda, cudaBuildDir, ncclBinding, type CudaDescription } from './cuda.js';
 export type { MpiAddon, MpiReduceOp, MpiTensor, MpiWork, NcclAddon, NcclComm, NcclWork } from './native.js';
 export { registerCudaEmulation } from './emulation.js';
+export type { AddonOrigin } from './load.js';
 export type { CudaFlags, CudaMemoryStats, CudaVersions, FeatureStatus, MemoryStats, NativeAddon, NativeDevice } from './native.js';

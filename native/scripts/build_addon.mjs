@@ -14,13 +14,18 @@
 //                            beside the main one
 //   NODEGRAD_CUDA_BUILD_DIR  the 'cuda' build folder (default native/build-cuda, or
 //                            <NODEGRAD_BUILD_DIR>-cuda when that is set)
-//   NODEGRAD_CUDA_ROOT       the nvidia/ folder of NVIDIA's CUDA wheels (scripts/cuda-toolchain.sh);
+//   NODEGRAD_CUDA_ROOT       the nvidia/ folder of NVIDIA's CUDA wheels (native/scripts/cuda-toolchain.sh);
 //                            unset: the toolchain script's default cache, else CUDA_HOME or
 //                            /usr/local/cuda (a system CUDA), else no 'cuda' build
 //   NODEGRAD_SKIP_NATIVE     skip both builds, and record that they were skipped
 //   NODEGRAD_SKIP_CUDA       skip the 'cuda' build
+//   NODEGRAD_BUILD_FROM_SOURCE  compile the 'cpu' addon even when the prebuilt one of
+//                            @nodegrad/native-linux-x64-gnu is installed (it has no MPI process group)
+//
+// Outside this repository a prebuilt 'cpu' addon makes its build unnecessary, and it is skipped;
+// in the repository's workspace the 'cpu' addon is always compiled, since its tests need every part.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -32,11 +37,34 @@ const cpuDir = env.NODEGRAD_BUILD_DIR ? resolve(env.NODEGRAD_BUILD_DIR) : join(r
 const cudaDir = env.NODEGRAD_CUDA_BUILD_DIR ? resolve(env.NODEGRAD_CUDA_BUILD_DIR)
   : env.NODEGRAD_BUILD_DIR ? `${cpuDir}-cuda` : join(root, 'build-cuda');
 const require = createRequire(import.meta.url);
+const PREREQUISITES = 'building from source needs cmake >= 3.18, a C++17 compiler, make and oneDNN ' +
+  '(Debian and Ubuntu: apt install cmake g++ make libdnnl-dev ocl-icd-opencl-dev; add libopenmpi-dev for ' +
+  "@nodegrad/distributed's MPI process group)";
 
 const report = (dir, ok, reason) => {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'build-report.json'), JSON.stringify({ ok, reason, at: new Date().toISOString() }, null, 2));
 };
+
+/** The prebuilt 'cpu' addon's file when its platform package is installed, else null. */
+function prebuiltCpu() {
+  try {
+    const file = join(dirname(require.resolve('@nodegrad/native-linux-x64-gnu/package.json')), 'nodegrad.node');
+    return existsSync(file) ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this is the repository's native/ folder, a workspace of the package.json above it. */
+function inRepository() {
+  try {
+    const above = JSON.parse(readFileSync(join(root, '..', 'package.json'), 'utf8'));
+    return Array.isArray(above.workspaces) && above.workspaces.includes('native');
+  } catch {
+    return false;
+  }
+}
 
 /** Where the CUDA toolchain is: { root } (wheels), { home } (a system CUDA), or { reason } when none. */
 function cudaToolchain() {
@@ -46,8 +74,9 @@ function cudaToolchain() {
   if (existsSync(join(cache, 'cu13', 'bin', 'nvcc'))) return { root: cache };
   const home = env.CUDA_HOME ?? '/usr/local/cuda';
   if (existsSync(join(home, 'bin', 'nvcc'))) return { home };
-  return { reason: 'no CUDA toolchain was found at install time: run `bash scripts/cuda-toolchain.sh` ' +
-    '(NVIDIA\'s wheels) or set CUDA_HOME, then `node native/scripts/build_addon.mjs`' };
+  const scripts = join(root, 'scripts');
+  return { reason: `no CUDA toolchain was found at install time: run \`bash ${join(scripts, 'cuda-toolchain.sh')}\` ` +
+    `(NVIDIA's wheels) or set CUDA_HOME, then \`node ${join(scripts, 'build_addon.mjs')}\`` };
 }
 
 /** One cmake-js build into `dir`; true when it succeeded. */
@@ -82,8 +111,11 @@ if (env.NODEGRAD_SKIP_NATIVE) {
 }
 // The default build keeps its log where users have always found it; another build keeps its own.
 const cpuLog = env.NODEGRAD_BUILD_DIR ? join(cpuDir, 'build-log.txt') : join(root, 'build-log.txt');
-if (!build("'cpu'", cpuDir, cpuLog, (env.NODEGRAD_CMAKE_ARGS ?? '').split(' ').filter(Boolean))) {
-  console.warn('[nodegrad] the pure-TS backend stays available');
+const prebuilt = env.NODEGRAD_BUILD_FROM_SOURCE || env.NODEGRAD_BUILD_DIR || inRepository() ? null : prebuiltCpu();
+if (prebuilt) {
+  console.log(`[nodegrad] the 'cpu' addon is prebuilt (${prebuilt}); set NODEGRAD_BUILD_FROM_SOURCE=1 to compile it`);
+} else if (!build("'cpu'", cpuDir, cpuLog, (env.NODEGRAD_CMAKE_ARGS ?? '').split(' ').filter(Boolean))) {
+  console.warn(`[nodegrad] the pure-TS backend stays available; ${PREREQUISITES}`);
 }
 const cuda = cudaToolchain();
 if (cuda.reason) {

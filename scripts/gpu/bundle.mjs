@@ -21,7 +21,7 @@ const alias = {
   '@nodegrad/data': join(repo, 'packages/data/src/index.ts'),
   '@nodegrad/native': join(repo, 'native/lib/index.ts'),
   '@nodegrad/distributed': join(repo, 'packages/distributed/src/index.ts'),
-  '@nodegrad/cli': join(repo, 'packages/cli/src/index.ts'),
+  'nodegrad': join(repo, 'packages/cli/src/index.ts'),
 };
 
 const metaUrl = {

@@ -14,7 +14,7 @@ KIT=gpu-kit
 NODE_VERSION="${NODE_VERSION:-20.20.2}"
 CACHE="${NODEGRAD_KIT_CACHE:-$HOME/.cache/nodegrad-kit}"
 ADDON=native/build-cuda/Release/nodegrad_cuda.node
-[ -f "$ADDON" ] || { echo "pack: $ADDON is missing: build it first (bash scripts/cuda-toolchain.sh; node native/scripts/build_addon.mjs)" >&2; exit 1; }
+[ -f "$ADDON" ] || { echo "pack: $ADDON is missing: build it first (bash native/scripts/cuda-toolchain.sh; node native/scripts/build_addon.mjs)" >&2; exit 1; }
 
 mkdir -p "$CACHE"
 if [ ! -f "$CACHE/node-$NODE_VERSION.xz" ]; then

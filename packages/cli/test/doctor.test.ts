@@ -56,7 +56,7 @@ describe('nodegrad doctor', () => {
     expect(report.packages['@nodegrad/autograd']).toBe(versionOf('packages/autograd'));
     expect(report.packages['@nodegrad/nn']).toBe(versionOf('packages/nn'));
     expect(report.packages['@nodegrad/native']).toBe(versionOf('native'));
-    expect(report.packages['@nodegrad/cli']).toBe(versionOf('packages/cli'));
+    expect(report.packages['nodegrad']).toBe(versionOf('packages/cli'));
   });
 
   it('prints every backend and feature, and JSON with --json', () => {

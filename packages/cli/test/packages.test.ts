@@ -9,6 +9,7 @@ import { REPO } from './cli_helpers.js';
 
 interface Pkg {
   name: string; private?: boolean; license?: string; engines?: { node?: string }; files?: string[];
+  repository?: { type: string; url: string; directory: string }; publishConfig?: { access?: string };
   scripts?: Record<string, string>; exports?: Record<string, { types?: string; default?: string }>;
   typesVersions?: Record<string, Record<string, string[]>>; bin?: Record<string, string>;
 }
@@ -20,7 +21,7 @@ const license = readFileSync(join(REPO, 'LICENSE'), 'utf8');
 /** What each package must ship besides package.json, LICENSE and its entry points. */
 const SHIPS: Record<string, string[]> = {
   'packages/autograd': ['dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/functional.js', 'dist/functional.d.ts'],
-  'packages/cli': ['bin/nodegrad.js', 'dist/bin.js'],
+  'packages/cli': ['bin/nodegrad.js', 'dist/bin.js', 'dist/reexports/nn.js', 'dist/reexports/testing.d.ts'],
   'native': ['CMakeLists.txt', 'scripts/build_addon.mjs', 'src/addon.cc'],
 };
 
@@ -32,6 +33,9 @@ describe('publishable packages', () => {
       expect(p.license).toBe('MIT');
       expect(readFileSync(join(REPO, dir, 'LICENSE'), 'utf8')).toBe(license);
       expect(p.engines?.node).toBe('>=20');
+      expect(p.repository?.directory).toBe(dir);
+      // A scoped package is private on the registry unless published with public access.
+      if (p.name.startsWith('@')) expect(p.publishConfig?.access).toBe('public');
       expect(p.scripts?.prepack).toBe('tsc -b');
       expect(p.files).toContain('dist');
       for (const [sub, e] of Object.entries(p.exports ?? {})) {
@@ -51,7 +55,19 @@ describe('publishable packages', () => {
       for (const f of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', ...(SHIPS[dir] ?? [])]) {
         expect(files, `${p.name} ships ${f}`).toContain(f);
       }
-      expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/') && dir !== 'native')).toBe(false);
+      expect(files.some((f) => f.startsWith('test/'))).toBe(false);
     }
   }, 120_000);
+
+  it("the prebuilt platform package: linux x64 glibc only, MIT, an optional dependency of @nodegrad/native at the same version", () => {
+    const p = JSON.parse(readFileSync(join(REPO, 'packages/native-linux-x64-gnu/package.json'), 'utf8')) as Pkg &
+      { os: string[]; cpu: string[]; libc: string[]; version: string };
+    expect([p.os, p.cpu, p.libc]).toEqual([['linux'], ['x64'], ['glibc']]);
+    expect(p.license).toBe('MIT');
+    expect(readFileSync(join(REPO, 'packages/native-linux-x64-gnu/LICENSE'), 'utf8')).toBe(license);
+    expect(p.publishConfig?.access).toBe('public');
+    expect(p.scripts?.prepack).toBe('node ../../native/scripts/prebuild.mjs');
+    const native = JSON.parse(readFileSync(join(REPO, 'native/package.json'), 'utf8')) as { optionalDependencies: Record<string, string> };
+    expect(native.optionalDependencies[p.name]).toBe(p.version);
+  });
 });

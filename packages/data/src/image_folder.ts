@@ -7,9 +7,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import sharp, { type OutputInfo } from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { fromHwcBytes } from './image_ops.js';
 import { imageFileProblem } from './image_scan.js';
+import { requireOptional } from './optional.js';
 import { resolveTransform, type Transform, type TransformOption, type TransformSpec } from './transforms.js';
 import { checkIndex, DataError, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
 import { makeWorkerSpec } from './worker_spec.js';
@@ -117,6 +118,7 @@ export class ImageFolder implements Dataset {
     const { path, label } = this.files[index]!;
     // 'truncated': a cut-short file is an error, a warning of a complete one is not (sharp's
     // default, 'warning', fails on recoverable quirks many cameras' JPEGs have).
+    const sharp = requireOptional<typeof import('sharp').default>('sharp');
     let pipeline = sharp(path, { failOn: 'truncated' }).removeAlpha().toColourspace('srgb');
     if (this.opts.size) {
       const [height, width] = this.opts.size;

@@ -4,8 +4,8 @@
  * raw per-digit arrays are read here and split deterministically.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolveTransform, type Transform, type TransformOption, type TransformSpec } from './transforms.js';
+import { resolveOptional } from './optional.js';
 import { checkIndex, DataError, type Dataset, type Rng, type Sample, type WorkerSpec } from './types.js';
 import { makeWorkerSpec } from './worker_spec.js';
 
@@ -25,9 +25,8 @@ let digitsCache: Float32Array[] | undefined;
 /** The package's raw per-digit arrays (read once per thread). */
 function digits(): Float32Array[] {
   if (digitsCache) return digitsCache;
-  const require = createRequire(import.meta.url);
   digitsCache = Array.from({ length: 10 }, (_, d) => {
-    const file = require.resolve(`mnist/src/digits/${d}.json`);
+    const file = resolveOptional('mnist', `src/digits/${d}.json`);
     const raw = (JSON.parse(readFileSync(file, 'utf8')) as { data: number[] }).data;
     if (raw.length % PIXELS !== 0) throw new DataError(`mnist: ${file} holds ${raw.length} values, not a multiple of ${PIXELS}`);
     return Float32Array.from(raw);

@@ -10,7 +10,7 @@ import { arch, availableParallelism, cpus, platform, release, totalmem } from 'n
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backends, defaultDevice, getBackend, KERNEL_FAMILY, type HalfDType, type KernelFamily } from '@nodegrad/autograd';
-import { cuda, describeBuild, getNumThreads, type BuildDescription, type CudaDescription } from '@nodegrad/native';
+import { cuda, describeBuild, getNumThreads, type AddonOrigin, type BuildDescription, type CudaDescription } from '@nodegrad/native';
 import { formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 
 export interface BackendReport {
@@ -49,7 +49,7 @@ export interface DoctorOptions {
   torchTimeoutMs?: number;
 }
 
-export const NODEGRAD_PACKAGES = ['@nodegrad/autograd', '@nodegrad/nn', '@nodegrad/native', '@nodegrad/data', '@nodegrad/distributed', '@nodegrad/cli'];
+export const NODEGRAD_PACKAGES = ['@nodegrad/autograd', '@nodegrad/nn', '@nodegrad/native', '@nodegrad/data', '@nodegrad/distributed', 'nodegrad'];
 
 /** Physical cores from /proc/cpuinfo (Linux); null where it cannot tell. */
 function physicalCores(): number | null {
@@ -177,7 +177,7 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`  ${b.name.padEnd(Math.max(8, b.name.length + 1))}${mark(b.available)} ${b.available ? formatHalf(b.half) : b.reason ?? ''}`.trimEnd());
   }
   lines.push(`  default device: ${r.defaultDevice}`);
-  lines.push(`native    ${r.build.loaded ? 'addon loaded' : `addon not loaded: ${r.build.reason}`}`);
+  lines.push(`native    ${r.build.loaded ? `addon loaded: ${formatOrigin(r.build.origin!)}` : `addon not loaded: ${r.build.reason}`}`);
   for (const [name, f] of Object.entries(r.build.features)) {
     lines.push(`  ${name.padEnd(8)}${mark(f.enabled)} ${f.enabled ? '' : f.reason ?? ''}`.trimEnd());
   }
@@ -190,6 +190,11 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`pytorch   ${r.torch.available ? `${r.torch.version} (${r.torch.python})` : `not available: ${r.torch.reason}`}`);
   }
   return lines.join('\n');
+}
+
+/** Where the addon came from, as `doctor` prints it. */
+function formatOrigin(o: AddonOrigin): string {
+  return o.kind === 'prebuilt' ? `prebuilt, from ${o.package} (${o.file})` : `built from source (${o.file})`;
 }
 
 /** CUDA versions as CUDA writes them: 13000 -> 13.0, cuDNN 91900 -> 9.19.0, NCCL 22809 -> 2.28.9. */

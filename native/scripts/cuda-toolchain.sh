@@ -4,7 +4,7 @@
 # runtime, cuBLAS, cuDNN 9 and NCCL, without a system install. Prints the folder that holds
 # nvidia/{cu13,cudnn,nccl} (NVROOT for CMake) on its last line.
 #
-#   bash scripts/cuda-toolchain.sh [CACHE]     CACHE defaults to $NODEGRAD_CUDA_CACHE or ~/.cache/nodegrad-cuda
+#   bash native/scripts/cuda-toolchain.sh [CACHE]     CACHE defaults to $NODEGRAD_CUDA_CACHE or ~/.cache/nodegrad-cuda
 #
 # Measured facts behind it (../shared/cuda.md): the wheels install with --no-deps in ONE pip call
 # (a second `pip install --target` into the same folder skips nvidia/ silently, so a finished

@@ -1,0 +1,2 @@
+/** nodegrad/distributed: @nodegrad/distributed, for projects that install only `nodegrad`. */
+export * from '@nodegrad/distributed';
