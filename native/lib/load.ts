@@ -76,6 +76,6 @@ export function loadAddon(): LoadResult {
     addon: null,
     reason: buildReport() ?? `the addon was never built and no prebuilt one is installed (no ${file}, no ${PREBUILT_PACKAGE}; ` +
       'a package manager that skips install scripts, as pnpm does by default, leaves only the prebuilt: ' +
-      'run `node node_modules/@nodegrad/native/scripts/build_addon.mjs` to build from source)',
+      `run \`node ${join(root, 'scripts', 'build_addon.mjs')}\` to build from source)`,
   };
 }

@@ -46,12 +46,21 @@ const report = (dir, ok, reason) => {
   writeFileSync(join(dir, 'build-report.json'), JSON.stringify({ ok, reason, at: new Date().toISOString() }, null, 2));
 };
 
-/** The prebuilt 'cpu' addon's file when its platform package is installed, else null. */
+/** The prebuilt 'cpu' addon's file when its platform package is installed and the addon loads here, else null. */
 function prebuiltCpu() {
+  let file;
   try {
-    const file = join(dirname(require.resolve('@nodegrad/native-linux-x64-gnu/package.json')), 'nodegrad.node');
-    return existsSync(file) ? file : null;
+    file = join(dirname(require.resolve('@nodegrad/native-linux-x64-gnu/package.json')), 'nodegrad.node');
   } catch {
+    return null;
+  }
+  if (!existsSync(file)) return null;
+  try {
+    require(file);
+    return file;
+  } catch (e) {
+    // An older glibc than the build machine's, say: the source build is the fallback.
+    console.warn(`[nodegrad] the prebuilt 'cpu' addon does not load here (${e.message.split('\n')[0]}); compiling it`);
     return null;
   }
 }

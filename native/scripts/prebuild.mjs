@@ -60,17 +60,21 @@ for (const [name] of needed) {
   if (existsSync(copyright)) copyFileSync(copyright, join(pkg, 'licenses', `${BUNDLE[name]}.txt`));
 }
 
-// The newest glibc symbol version any file needs is the oldest glibc the package runs on.
-let glibc = '0';
-for (const [name] of files) {
-  for (const m of run('objdump', ['-T', join(pkg, name)]).matchAll(/GLIBC_(\d+\.\d+(?:\.\d+)?)/g)) {
-    if (m[1].localeCompare(glibc, undefined, { numeric: true }) > 0) glibc = m[1];
+// The newest glibc and libstdc++ symbol versions any file needs are the oldest a machine may have.
+const newest = (prefix) => {
+  let v = '0';
+  for (const [name] of files) {
+    for (const m of run('objdump', ['-T', join(pkg, name)]).matchAll(new RegExp(`${prefix}_(\\d+(?:\\.\\d+)+)`, 'g'))) {
+      if (m[1].localeCompare(v, undefined, { numeric: true }) > 0) v = m[1];
+    }
   }
-}
+  return v;
+};
 const dpkgVersion = (p) => spawnSync('dpkg-query', ['-W', '-f=${Version}', p], { encoding: 'utf8' }).stdout || 'unknown';
 const info = {
   files: files.map(([name]) => name),
-  glibc: `>= ${glibc}`,
+  glibc: `>= ${newest('GLIBC')}`,
+  libstdcxx: `>= GLIBCXX_${newest('GLIBCXX')}`,
   onednn: dpkgVersion('libdnnl2'),
   mpi: false,
   builtOn: run('ldd', ['--version']).split('\n')[0],

@@ -42,8 +42,8 @@ const packed = new Map<string, { file: string; files: string[] }>();
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'nodegrad-install-'));
   const r = await run('npm', ['pack', '--workspaces', '--pack-destination', work, '--json'], REPO);
-  // prepack scripts print to stdout before npm's JSON: the JSON is the last '[' at a line start on.
-  const json = r.stdout.slice(r.stdout.lastIndexOf('\n[') + 1);
+  // prepack scripts may print before npm's JSON, which starts with a line '[' and then '  {'.
+  const json = r.stdout.slice(r.stdout.search(/^\[\n\s*\{/m));
   for (const p of JSON.parse(json) as { name: string; filename: string; files: { path: string }[] }[]) {
     packed.set(p.name, { file: join(work, p.filename), files: p.files.map((f) => f.path) });
   }
