@@ -50,7 +50,7 @@ describe.skipIf(!main.loaded)(`an addon built with NODEGRAD_WITH_ONEDNN=OFF${why
     const out = JSON.parse(r.stdout) as { backends: unknown; device: string; build: unknown; conv: string; mpi: unknown };
     expect(out.backends).toEqual([{ name: 'ts', available: true }, { name: 'cpu', available: false, reason: REASON }, CUDA]);
     expect(out.device).toBe('ts');
-    expect(out.build).toEqual({ loaded: true, features: {
+    expect(out.build).toEqual({ loaded: true, origin: { kind: 'source', file: join(DIR, 'Release', 'nodegrad.node') }, features: {
       onednn: { enabled: false, reason: 'option NODEGRAD_WITH_ONEDNN is OFF' },
       mpi: { enabled: false, reason: 'option NODEGRAD_WITH_MPI is OFF' },
     } });

@@ -1,7 +1,7 @@
 // Run inside a temporary project that installed the packed tarballs (install.test.ts): it imports
-// every package as a user would (argv[2] says how), checks a custom op with gradcheck, and takes one training step of
-// resnet18 on 'cpu' (the prebuilt addon, where nothing was compiled) and on 'ts' from the same
-// weights, printing one JSON line for the test to assert on.
+// every package as a user would (argv[2] says how), checks a custom op with gradcheck on 'cpu' (the
+// prebuilt addon, where nothing was compiled), and takes one training step of resnet18 on 'cpu'
+// and on 'ts' from the same weights, printing one JSON line for the test to assert on.
 import assert from 'node:assert/strict';
 
 // `node check.mjs scoped` imports @nodegrad/* as a project that installed each package does;
@@ -40,7 +40,7 @@ const softsign = defineOp({
   },
 });
 manualSeed(0);
-out.gradcheck = gradcheck(softsign, [randn([3, 4], { dtype: 'float64', requiresGrad: true, device: 'ts' })]);
+out.gradcheck = gradcheck(softsign, [randn([3, 4], { dtype: 'float64', requiresGrad: true, device: 'cpu' })]);
 
 out.build = describeBuild();
 out.mnist = mnist('val', { limit: 20 }).length;
