@@ -16,7 +16,8 @@
  * overrides the venv's interpreter (default: the venv's, else /usr/bin/python3). A peer that cannot
  * start is reported as skipped, with its reason.
  * --cases (case-insensitive): A, B, C (= C18 + C50), BF16 (= A-bf16, B-bf16, C18-bf16, C50-bf16: the
- * same cases in bfloat16 mixed precision), or single ids; default A,B,C,BF16.
+ * same cases in bfloat16 mixed precision), O (framework overhead per op, bench/overhead.ts), or single
+ * ids; default A,B,C,BF16,O.
  *
  * To measure a change against nodegrad itself rather than its peers, `npm run bench:compare`
  * (bench/compare.ts) runs the same cases from this checkout and from one of an earlier commit.
@@ -32,6 +33,7 @@ import {
   alternateBlocks, cpuInfo, describeFlags, fail, median, mustStart, positiveInt, selectCases, workerEnv,
   startNodegrad as startNodegradAt,
 } from './harness.js';
+import { overheadMarkdown, runOverhead } from './overhead.js';
 import { Worker, type Reply } from './worker_client.js';
 import {
   caseLine, compareOutputs, consoleSummary, markdownReport, type BenchReport, type CaseFailure, type CaseResult, type GemmResult,
@@ -43,7 +45,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    cases: { type: 'string', default: 'A,B,C,BF16' },
+    cases: { type: 'string', default: 'A,B,C,BF16,O' },
     threads: { type: 'string', default: String(availableParallelism()) },
     gemm: { type: 'string', default: '1024' },
     peers: { type: 'string' },
@@ -199,7 +201,11 @@ async function probePeers(ng: Worker): Promise<Pick<BenchReport, 'gemm' | 'skipp
 }
 
 async function main(): Promise<void> {
-  const cases = selectCases(flags.cases!);
+  // O, the overhead group, is not a ResNet case: bench/overhead.ts runs it after them.
+  const listed = flags.cases!.split(',').map((s) => s.trim()).filter(Boolean);
+  const overhead = listed.some((c) => c.toUpperCase() === 'O');
+  const rest = listed.filter((c) => c.toUpperCase() !== 'O');
+  const cases = rest.length ? selectCases(rest.join(',')) : [];
   const warnings: string[] = [];
   const { cpu, physicalCores, flags: cpuFlags } = cpuInfo();
   console.log(`nodegrad 'cpu' vs its peers, ${threads} thread(s) each${quick ? ', quick run' : ''}: ` +
@@ -240,7 +246,12 @@ async function main(): Promise<void> {
     gemm: probed.gemm, cases: results, failures,
   };
   console.log(consoleSummary(report));
-  writeFileSync(resolve(root, flags.out!), markdownReport(report));
+  let markdown = markdownReport(report);
+  if (overhead) {
+    console.log('framework overhead, one thread each:');
+    markdown += `\n${overheadMarkdown(await runOverhead(probed.skipped.torch ? null : python, quick))}`;
+  }
+  writeFileSync(resolve(root, flags.out!), markdown);
   console.log(`wrote ${flags.out}`);
   if (failures.length) {
     console.error(`${failures.length} case(s) failed: ${failures.map((x) => x.spec.id).join(', ')}`);
