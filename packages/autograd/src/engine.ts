@@ -148,7 +148,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     if (needed && !node.edges.some((e) => e && needed.has(e.node))) return;
     const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
     // The backward's own temporaries are freed as it returns; the gradients it returns live on.
-    const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set())) : node.apply(full);
+    const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set()), true) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);
     node.edges.forEach((e, i) => {
       const g = inGrads[i];

@@ -133,7 +133,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     let result: R;
     try {
       result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
-        (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; });
+        (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; }, true);
     } finally {
       setForwardAd(fw);
     }

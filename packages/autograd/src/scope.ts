@@ -14,6 +14,8 @@ import type { Backend } from './backend.js';
 export interface Scope {
   /** Buffers created in this scope, with the backend that frees them. */
   readonly created: Map<unknown, Backend>;
+  /** The buffer recorded last (it may have been freed or kept since). */
+  last: unknown;
 }
 
 const stack: Scope[] = [];
@@ -25,8 +27,8 @@ const stack: Scope[] = [];
 export function recordCreated(result: unknown, backend: Backend): void {
   const top = stack[stack.length - 1];
   if (!top || result === null || typeof result !== 'object') return;
-  if ('buf' in result) top.created.set((result as HasBuf).buf, backend);
-  else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set(v.buf, backend);
+  if ('buf' in result) top.created.set((top.last = (result as HasBuf).buf), backend);
+  else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set((top.last = v.buf), backend);
 }
 
 /** Anything holding a backend buffer: a Tensor, or a raw kernel result. */
@@ -70,16 +72,17 @@ export function tidy<T>(fn: () => T): T {
     const returned = new Set<unknown>();
     collect(result, returned);
     return returned;
-  });
+  }, true);
 }
 
 /**
  * @internal The mechanism under tidy, also used by the library for its own temporaries (an
  * op's internal buffers, a backward's intermediate gradients): runs fn in a new scope, then frees
  * what it created except the buffers `survivors(result)` names, which move to the enclosing
- * scope. If fn throws, everything it created is freed.
+ * scope. If fn throws, everything it created is freed. `resultSurvives`: the caller's survivors
+ * always include the buffers of the result (a tensor or raw tensor), which allows a fast path.
  */
-export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>): T {
+export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>, resultSurvives = false): T {
   const scope = openScope();
   let result: T;
   try {
@@ -87,6 +90,12 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>): 
   } catch (e) {
     closeScope(scope, new Set());
     throw e;
+  }
+  // Most ops' forwards create one buffer, their result's: when the survivors always include the
+  // result's buffers, it moves up without building the survivor set (issue 17: per-op allocations).
+  if (resultSurvives && (scope.created.size === 0 ? !(result instanceof Promise) : onlyCreatedResult(scope, result))) {
+    closeScope(scope, EVERYTHING);
+    return result;
   }
   let keepSet: Set<unknown>;
   try {
@@ -98,6 +107,19 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>): 
   closeScope(scope, keepSet);
   return result;
 }
+
+/** Whether `scope` holds one buffer, that of `result`: a tensor or raw tensor, or one in an array of them. */
+function onlyCreatedResult(scope: Scope, result: unknown): boolean {
+  if (scope.created.size !== 1 || !scope.created.has(scope.last)) return false;
+  if (!Array.isArray(result)) return isBufOf(result, scope.last);
+  for (const v of result) if (isBufOf(v, scope.last)) return true;
+  return false;
+}
+
+const isBufOf = (v: unknown, buf: unknown) => v !== null && typeof v === 'object' && 'buf' in v && (v as HasBuf).buf === buf;
+
+/** A survivor set that keeps every buffer: closing a scope with it moves all to the enclosing one. */
+const EVERYTHING: Set<unknown> = new (class extends Set<unknown> { override has(): boolean { return true; } })();
 
 /** Something that holds buffers for a later backward: a recorded op's context. */
 export interface HoldsBuffers { heldBuffers(out: Set<unknown>): void }
@@ -124,7 +146,7 @@ export function tidyKeepingSaved<T>(fn: () => T): T {
       const held = buffersOf(result, new Set());
       for (const h of mine) h.heldBuffers(held);
       return held;
-    });
+    }, true);
   } finally {
     recorders.pop();
     // The ops recorded here still hold their buffers for an enclosing tidyKeepingSaved.
@@ -134,7 +156,7 @@ export function tidyKeepingSaved<T>(fn: () => T): T {
 
 /** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
 export function openScope(): Scope {
-  const scope: Scope = { created: new Map() };
+  const scope: Scope = { created: new Map(), last: undefined };
   stack.push(scope);
   return scope;
 }

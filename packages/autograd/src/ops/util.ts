@@ -59,15 +59,22 @@ export function checkTensor(op: string, arg: string, t: unknown): asserts t is T
   if (!(t instanceof Tensor)) throw new Error(`${op}: argument '${arg}' must be a Tensor, got ${typeof t}`);
 }
 
-/** All tensors on one device and of one dtype: a float32/float64 mix is an error, as asked. */
+/**
+ * All tensors on one device and of one dtype: a float32/float64 mix is an error, as asked. Runs on
+ * every op, so it walks the names without building arrays of entries (issue 17's profile).
+ */
 export function checkSame(op: string, named: Record<string, Tensor | null | undefined>): void {
-  const entries = Object.entries(named).filter((e): e is [string, Tensor] => !!e[1]);
-  const [n0, t0] = entries[0]!;
-  for (const [n, t] of entries.slice(1)) {
-    if (t.device !== t0.device) {
+  let n0 = '';
+  let t0: Tensor | undefined;
+  for (const n in named) {
+    const t = named[n];
+    if (!t) continue;
+    if (!t0) {
+      n0 = n;
+      t0 = t;
+    } else if (t.device !== t0.device) {
       throw new Error(`${op}: '${n0}' is on device ${t0.device} but '${n}' is on ${t.device}`);
-    }
-    if (t.dtype !== t0.dtype) {
+    } else if (t.dtype !== t0.dtype) {
       throw new Error(`${op}: '${n0}' has dtype ${t0.dtype} but '${n}' has dtype ${t.dtype}; ` +
         `convert one with .to('${t0.dtype}')`);
     }
