@@ -21,7 +21,8 @@ export const addOp = defineOp({
     broadcastShapes('add', a.shape, b.shape);
     return wrap(kernels(a).Add(a, b), a);
   },
-  backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(g, ctx.sb)],
+  // Only the gradients asked for: x + 1.5 would otherwise sum g down to the scalar's shape for nothing.
+  backward: (ctx, g) => [ctx.needsInputGrad[0] ? sumTo(g, ctx.sa) : null, ctx.needsInputGrad[1] ? sumTo(g, ctx.sb) : null],
   jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb!),
   jvpElementwise: true,
 });
@@ -33,7 +34,7 @@ export const subOp = defineOp({
     broadcastShapes('sub', a.shape, b.shape);
     return wrap(kernels(a).Sub(a, b), a);
   },
-  backward: (ctx, g) => [sumTo(g, ctx.sa), sumTo(neg(g), ctx.sb)],
+  backward: (ctx, g) => [ctx.needsInputGrad[0] ? sumTo(g, ctx.sa) : null, ctx.needsInputGrad[1] ? sumTo(neg(g), ctx.sb) : null],
   jvp: (_ctx, [ta, tb]) => addTangents(ta!, tb ? neg(tb) : null),
   jvpElementwise: true,
 });
