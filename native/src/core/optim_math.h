@@ -45,16 +45,19 @@ inline AdamScalars adamScalars(const AdamOptions& o) {
           1 - o.beta2, o.eps, wd, 1 - o.lr * wd, wd != 0 && !o.decoupled, wd != 0 && o.decoupled, o.amsgrad, o.maximize};
 }
 
-template <typename T>
-NG_HD void adamElement(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars& s) {
+// Adam's four switches (shrink, l2, amsgrad, maximize) fixed at compile time: a loop over
+// adamElementFixed has no branches, and the CPU compiler vectorises it (core/simd_clones.h); read
+// per element, they kept it scalar. The arithmetic is the same either way, bit for bit.
+template <bool Shrink, bool L2, bool Ams, bool Max, typename T>
+NG_HD void adamElementFixed(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars& s) {
   using std::sqrt;
-  if (s.shrink) p = T(double(p) * s.decay);
-  double g = s.maximize ? -double(grad) : double(grad);
-  if (s.l2) g = g + s.wd * double(p);
+  if constexpr (Shrink) p = T(double(p) * s.decay);
+  double g = Max ? -double(grad) : double(grad);
+  if constexpr (L2) g = g + s.wd * double(p);
   m = T(double(m) * s.b1 + s.c1 * g);
   v = T(double(v) * s.b2 + s.c2 * g * g);
   double vi = v;
-  if (s.amsgrad) {
+  if constexpr (Ams) {
     // torch.maximum propagates NaN.
     const double mx = *vmax;
     *vmax = T(mx != mx || vi != vi ? mx + vi : (mx > vi ? mx : vi));
@@ -62,6 +65,41 @@ NG_HD void adamElement(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars& s) 
   }
   const double denom = sqrt(vi) / s.bc2Sqrt + s.eps;
   p = T(double(p) + s.negStepSize * double(m) / denom);
+}
+
+// Calls f.template run<Shrink, L2, Ams, Max>() with the flags of s as template arguments.
+template <typename F, bool... Fixed>
+NG_HD void withAdamFlags(const AdamScalars& s, F& f) {
+  constexpr size_t k = sizeof...(Fixed);
+  if constexpr (k == 4) {
+    f.template run<Fixed...>();
+  } else {
+    const bool flag = k == 0 ? s.shrink : k == 1 ? s.l2 : k == 2 ? s.amsgrad : s.maximize;
+    if (flag) {
+      withAdamFlags<F, Fixed..., true>(s, f);
+    } else {
+      withAdamFlags<F, Fixed..., false>(s, f);
+    }
+  }
+}
+
+template <typename T>
+struct AdamElementCall {
+  T& p;
+  T grad;
+  T& m;
+  T& v;
+  T* vmax;
+  const AdamScalars& s;
+  template <bool... Flags>
+  NG_HD void run() { adamElementFixed<Flags..., T>(p, grad, m, v, vmax, s); }
+};
+
+// One element with the switches read at run time (the 'cuda' kernels, the half types).
+template <typename T>
+NG_HD void adamElement(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars& s) {
+  AdamElementCall<T> call{p, grad, m, v, vmax, s};
+  withAdamFlags(s, call);
 }
 
 }  // namespace nodegrad::math

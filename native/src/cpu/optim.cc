@@ -31,6 +31,23 @@ NG_SIMD_CLONES void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOpt
   }
 }
 
+// The float32/float64 loop with Adam's switches fixed (core/optim_math.h): vectorised.
+template <typename T>
+struct AdamLoop {
+  T* p;
+  const T* grad;
+  T *m, *v, *vmax;
+  int64_t n;
+  const math::AdamScalars& s;
+  template <bool Shrink, bool L2, bool Ams, bool Max>
+  NG_SIMD_CLONES void run() {
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) {
+      math::adamElementFixed<Shrink, L2, Ams, Max>(p[i], grad[i], m[i], v[i], Ams ? vmax + i : nullptr, s);
+    }
+  }
+};
+
 template <typename T>
 NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o) {
   const math::AdamScalars s = math::adamScalars(o);
@@ -45,8 +62,8 @@ NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n
       if (s.amsgrad) vmax[i] = T(wi);
     }
   } else {
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) math::adamElement(p[i], grad[i], m[i], v[i], s.amsgrad ? vmax + i : nullptr, s);
+    AdamLoop<T> loop{p, grad, m, v, vmax, n, s};
+    math::withAdamFlags(s, loop);
   }
 }
 
