@@ -14,7 +14,6 @@
  * On start it sends {"ready":true,...versions} or {"ready":false,"error":...}.
  *   node --import tsx bench/nodegrad_cases.ts <threads>
  */
-import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { autocast, backends, fromTypedArray, matmul, noGrad, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { describeBuild, emptyCache, getNumThreads, memoryStats, setNumThreads } from '@nodegrad/native';
@@ -22,8 +21,8 @@ import {
   Conv2d, CrossEntropyLoss, Linear, SGD, fuseForInference, parseSafetensors, resnet18, resnet50, type Module,
 } from '@nodegrad/nn';
 import type { CaseSpec } from './cases.js';
+import { serve, timeIterations } from './worker_serve.js';
 
-const send = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const maxRssKB = () => process.resourceUsage().maxRSS;
 
 /** A built case: one call runs one iteration. */
@@ -115,17 +114,6 @@ function setup(c: CaseSpec, weights?: string, inputFile?: string): { params: num
   return { params, macs };
 }
 
-function run(iters: number): number[] {
-  if (!iteration) throw new Error('run: no case is set up (send "setup" first)');
-  const seconds: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    iteration();
-    seconds.push((performance.now() - t0) / 1e3);
-  }
-  return seconds;
-}
-
 /** Seconds of each of `reps` n x n x n float32 matmuls on 'cpu', after one untimed call. */
 function gemm(n: number, reps: number): number[] {
   const a = randn([n, n], { device: 'cpu' }), b = randn([n, n], { device: 'cpu' });
@@ -166,25 +154,11 @@ function handle(msg: { cmd: string; case?: CaseSpec; weights?: string; input?: s
       if (!output) throw new Error('output: no inference case is set up');
       return { ok: true, output: output() };
     }
-    case 'run': return { ok: true, seconds: run(msg.iters!) };
+    case 'run': return { ok: true, seconds: timeIterations(iteration, msg.iters!) };
     case 'gemm': return { ok: true, seconds: gemm(msg.n!, msg.reps!) };
     case 'info': return { ok: true, maxRssKB: maxRssKB(), native: memoryStats() };
     default: throw new Error(`unknown command ${JSON.stringify(msg.cmd)}`);
   }
 }
 
-const threads = Number(process.argv[2] ?? 1);
-const greeting = hello(threads);
-send(greeting);
-if ((greeting as { ready: boolean }).ready) {
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    const msg = JSON.parse(line) as { cmd: string };
-    if (msg.cmd === 'exit') { rl.close(); return; }
-    try {
-      send(handle(msg));
-    } catch (e) {
-      send({ ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
-    }
-  });
-}
+serve(hello(Number(process.argv[2] ?? 1)) as { ready: boolean }, handle);

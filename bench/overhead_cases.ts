@@ -5,14 +5,12 @@
  *   node --import tsx bench/overhead_cases.ts
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { backends, fromTypedArray, manualSeed, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { gradcheck } from '@nodegrad/autograd/testing';
 import { setNumThreads } from '@nodegrad/native';
 import { Adam, CrossEntropyLoss, Linear, ReLU, Sequential } from '@nodegrad/nn';
 import type { OverheadSpec } from './overhead_specs.js';
-
-const send = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+import { serve, timeIterations } from './worker_serve.js';
 
 let iteration: (() => void) | null = null;
 
@@ -51,17 +49,6 @@ function setup(spec: OverheadSpec): void {
   iteration = spec.kind === 'chain' ? chain(spec) : spec.kind === 'mlp' ? mlp(spec) : gradcheckCase(spec);
 }
 
-function run(iters: number): number[] {
-  if (!iteration) throw new Error('run: no case is set up (send "setup" first)');
-  const seconds: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    iteration();
-    seconds.push((performance.now() - t0) / 1e3);
-  }
-  return seconds;
-}
-
 function hello(): object {
   const cpu = backends().find((b) => b.name === 'cpu');
   if (!cpu?.available) return { ready: false, error: `the native 'cpu' backend is unavailable: ${cpu?.reason ?? 'not registered'}` };
@@ -70,18 +57,8 @@ function hello(): object {
   return { ready: true, version: pkg.version, node: process.version };
 }
 
-const greeting = hello();
-send(greeting);
-if ((greeting as { ready: boolean }).ready) {
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    const msg = JSON.parse(line) as { cmd: string; case?: OverheadSpec; iters?: number };
-    if (msg.cmd === 'exit') { rl.close(); return; }
-    try {
-      if (msg.cmd === 'setup') { setup(msg.case!); send({ ok: true }); } else if (msg.cmd === 'run') send({ ok: true, seconds: run(msg.iters!) });
-      else throw new Error(`unknown command ${JSON.stringify(msg.cmd)}`);
-    } catch (e) {
-      send({ ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
-    }
-  });
-}
+serve(hello() as { ready: boolean }, (msg: { cmd: string; case?: OverheadSpec; iters?: number }) => {
+  if (msg.cmd === 'setup') { setup(msg.case!); return { ok: true }; }
+  if (msg.cmd === 'run') return { ok: true, seconds: timeIterations(iteration, msg.iters!) };
+  throw new Error(`unknown command ${JSON.stringify(msg.cmd)}`);
+});

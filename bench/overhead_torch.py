@@ -4,14 +4,10 @@ workloads written as a PyTorch user writes them.
 
     python bench/overhead_torch.py
 """
-import json
 import sys
 import time
 
-
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+from worker_serve import send, serve
 
 
 try:
@@ -82,11 +78,4 @@ def handle(msg):
 
 
 send({"ready": True, "version": torch.__version__, "python": sys.version.split()[0]})
-for line in sys.stdin:
-    msg = json.loads(line)
-    if msg["cmd"] == "exit":
-        break
-    try:
-        send(handle(msg))
-    except Exception as e:
-        send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+serve(handle)

@@ -15,10 +15,7 @@ import resource
 import sys
 import time
 
-
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+from worker_serve import send, serve
 
 
 def max_rss_kb():
@@ -203,14 +200,7 @@ def main():
         "python": sys.version.split()[0], "threads": torch.get_num_threads(), "blas": blas,
         "mkldnn": torch.backends.mkldnn.is_available(), "startRssKB": max_rss_kb(),
     })
-    for line in sys.stdin:
-        msg = json.loads(line)
-        if msg["cmd"] == "exit":
-            break
-        try:
-            send(handle(msg))
-        except Exception as e:  # reported to the orchestrator, which stops with the message
-            send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+    serve(handle)
 
 
 if __name__ == "__main__":
