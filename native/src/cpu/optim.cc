@@ -31,7 +31,8 @@ NG_SIMD_CLONES void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOpt
   }
 }
 
-// The float32/float64 loop with Adam's switches fixed (core/optim_math.h): vectorised.
+// The float32/float64 loop with Adam's switches fixed (core/optim_math.h): vectorised, in float
+// for float32 (16 AVX-512 lanes), as PyTorch's CPU Adam computes.
 template <typename T>
 struct AdamLoop {
   T* p;
@@ -55,7 +56,8 @@ NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       float pi = p[i], mi = m[i], vi = v[i], wi = s.amsgrad ? float(vmax[i]) : 0.f;
-      math::adamElement(pi, float(grad[i]), mi, vi, s.amsgrad ? &wi : nullptr, s);
+      // In double, rounded to float per state value and to T once: the 'ts' backend's half path.
+      math::adamElement<float, double>(pi, float(grad[i]), mi, vi, s.amsgrad ? &wi : nullptr, s);
       p[i] = T(pi);
       m[i] = T(mi);
       v[i] = T(vi);
