@@ -1,5 +1,5 @@
 /** A native device as a Backend: its kernel table as it is, its memory functions, its dtypes. */
-import type { Backend, DType, DTypeSupport } from '@nodegrad/autograd';
+import type { Backend, DType, DTypeSupport, Kernels } from '@nodegrad/autograd';
 import type { NativeDevice } from './native.js';
 
 const ALL: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
@@ -26,11 +26,45 @@ export const CUDA_DTYPES: DTypeSupport = {
   matmul: F32_F64, conv: F32, pool: F32, norm: F32, softmax: F32, optim: F32_F64,
 };
 
+/**
+ * The result scratch of this thread, one for every device of every addon: calls are synchronous,
+ * each reads it right after the binding wrote it, and the bindings keep one per thread.
+ */
+const scratch = new Float64Array(2 + 32);
+
+/** DType(i) of core/dtype.h, by index. */
+const DTYPE_NAMES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
+
+/**
+ * The device's kernels and upload returning Raw objects built here from a bare handle and the
+ * shape and dtype the binding writes to a scratch array: making the object through N-API (an
+ * object, an array and three named property sets) cost more than many small kernels themselves
+ * (issue 17). The binding leaves scratch[0] at -1 for results it returns whole.
+ */
+function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Backend['fromArray'] } {
+  device.setResultScratch(scratch);
+  const raw = (r: unknown): unknown => {
+    const dtype = scratch[0]!;
+    if (dtype < 0) return r;
+    const rank = scratch[1]!;
+    const shape: number[] = [];
+    for (let i = 0; i < rank; i++) shape.push(scratch[2 + i]!);
+    return { buf: r, shape, dtype: DTYPE_NAMES[dtype]! };
+  };
+  const call = (k: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
+    scratch[0] = -1;
+    return raw(k(...args));
+  };
+  const kernels = Object.fromEntries(Object.entries(device.handleKernels).map(([name, k]) => [name, call(k)]));
+  return { kernels: kernels as unknown as Kernels, fromArray: call(device.fromArrayHandle as (...args: unknown[]) => unknown) as Backend['fromArray'] };
+}
+
 /** The Backend over one device of the addon: its table as the kernels, its memory functions, its dtypes. */
 export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backend {
+  const fast = handleResults(device);
   return {
     name: device.name,
-    fromArray: device.fromArray,
+    fromArray: fast.fromArray,
     readSync: device.readSync,
     // readSync waits for the work that writes x (on 'cpu' every kernel has finished when it returns).
     read: (x) => Promise.resolve(device.readSync(x)),
@@ -38,6 +72,6 @@ export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backe
     copyInto: device.copyInto,
     free: device.free,
     dtypes,
-    kernels: device.kernels,
+    kernels: fast.kernels,
   };
 }

@@ -43,6 +43,14 @@ export interface NativeDevice {
   layoutOf(x: Raw): string;
   /** The Kernels interface itself: a key is absent only for an optional kernel the device lacks. */
   readonly kernels: Kernels;
+  /**
+   * The same kernels and upload, each returning a single result as its bare handle, with
+   * [dtype index, rank, dims...] written to the scratch `setResultScratch` set on this thread
+   * (backend.ts builds the Raw object); other results are returned as `kernels` returns them.
+   */
+  readonly handleKernels: Record<string, (...args: unknown[]) => unknown>;
+  fromArrayHandle(data: TypedArray, shape: Shape, dtype: DType): unknown;
+  setResultScratch(scratch: Float64Array): void;
 }
 
 export interface NativeAddon {

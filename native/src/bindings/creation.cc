@@ -19,14 +19,14 @@ DType drawDType(const Napi::CallbackInfo& info, const Napi::Value& v, const char
 
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Copy", "x");
-  NG_KERNEL("Copy", return wrap(info.Env(), deviceOf(info).kernels.copy(x));)
+  NG_KERNEL("Copy", return result(info, deviceOf(info).kernels.copy(x));)
 }
 
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   auto shape = shapeArg(info, 0, "Fill", "shape");
   const double value = numberArg(info[1], "Fill", "value");
   DType dt = newDTypeArg(info, info[2], "Fill");
-  NG_KERNEL("Fill", return wrap(info.Env(), deviceOf(info).kernels.fill(shape, value, dt));)
+  NG_KERNEL("Fill", return result(info, deviceOf(info).kernels.fill(shape, value, dt));)
 }
 
 template <bool normal>
@@ -37,7 +37,7 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
     DType dt = drawDType(info, info[1], name);
     const uint64_t seed = counterArg(info[2], name, "seed"), offset = counterArg(info[3], name, "offset");
     const auto& k = deviceOf(info).kernels;
-    return wrap(info.Env(), normal ? k.randomNormal(shape, dt, seed, offset) : k.randomUniform(shape, dt, seed, offset));
+    return result(info, normal ? k.randomNormal(shape, dt, seed, offset) : k.randomUniform(shape, dt, seed, offset));
   })
 }
 
@@ -48,7 +48,7 @@ Napi::Value Bernoulli(const Napi::CallbackInfo& info) {
     DType dt = drawDType(info, info[3], "Bernoulli");
     const uint64_t seed = counterArg(info[4], "Bernoulli", "seed"), offset = counterArg(info[5], "Bernoulli", "offset");
     if (!(p >= 0 && p <= 1)) throw std::runtime_error("p must be in [0, 1]");
-    return wrap(info.Env(), deviceOf(info).kernels.bernoulli(shape, p, value, dt, seed, offset));
+    return result(info, deviceOf(info).kernels.bernoulli(shape, p, value, dt, seed, offset));
   })
 }
 

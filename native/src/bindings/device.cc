@@ -33,7 +33,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     halfFromFloat(dt, reinterpret_cast<const float*>(src), bits.data(), n);
     src = reinterpret_cast<const uint8_t*>(bits.data());
   }
-  NG_KERNEL("fromArray", return wrap(env, d.memory.upload(src, n, shape, dt));)
+  NG_KERNEL("fromArray", return result(info, d.memory.upload(src, n, shape, dt));)
 }
 
 // readSync(raw) -> a TypedArray copy, plain row-major (Float64Array for int64, Float32Array for
@@ -104,6 +104,19 @@ Napi::Value LayoutOf(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), deviceOf(info).memory.layoutName(*t.buf));
 }
 
+Napi::Object kernelsOf(Napi::Env env, const Device& device) {
+  auto kernels = Napi::Object::New(env);
+  bindElementwise(env, kernels, device);
+  bindReduce(env, kernels, device);
+  bindMovement(env, kernels, device);
+  bindCreation(env, kernels, device);
+  bindMatmulConv(env, kernels, device);
+  bindPool(env, kernels, device);
+  bindOptim(env, kernels, device);
+  bindNorm(env, kernels, device);
+  return kernels;
+}
+
 }  // namespace
 
 void registerDevice(Napi::Env env, Napi::Object exports, const Device& device) {
@@ -119,16 +132,14 @@ void registerDevice(Napi::Env env, Napi::Object exports, const Device& device) {
   o.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats", data));
   o.Set("trimPool", Napi::Function::New<TrimPool>(env, "trimPool", data));
   o.Set("layoutOf", Napi::Function::New<LayoutOf>(env, "layoutOf", data));
-  auto kernels = Napi::Object::New(env);
-  bindElementwise(env, kernels, device);
-  bindReduce(env, kernels, device);
-  bindMovement(env, kernels, device);
-  bindCreation(env, kernels, device);
-  bindMatmulConv(env, kernels, device);
-  bindPool(env, kernels, device);
-  bindOptim(env, kernels, device);
-  bindNorm(env, kernels, device);
-  o.Set("kernels", kernels);
+  o.Set("kernels", kernelsOf(env, device));
+  // The same functions returning bare handles (handles.h, result), for the JS backend: one copy of
+  // the device per env, alive as long as the process (a few words per thread).
+  auto* handles = new Device(device);
+  handles->handleResults = true;
+  o.Set("handleKernels", kernelsOf(env, *handles));
+  o.Set("fromArrayHandle", Napi::Function::New<FromArray>(env, "fromArray", handles));
+  o.Set("setResultScratch", Napi::Function::New<setResultScratch>(env, "setResultScratch"));
   exports.Set(name, o);
 }
 

@@ -39,7 +39,7 @@ template <size_t I>
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   constexpr const char* name = kUnary[I].name;
   TensorRef x = tensorAt(info, 0, name, "x");
-  NG_KERNEL(name, return wrap(info.Env(), deviceOf(info).kernels.unary(kUnary[I].op, x));)
+  NG_KERNEL(name, return result(info, deviceOf(info).kernels.unary(kUnary[I].op, x));)
 }
 
 template <size_t I>
@@ -49,7 +49,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   TensorRef b = tensorAt(info, 1, name, "b");
   NG_KERNEL(name, {
     requireSameDType(a, b);
-    return wrap(info.Env(), deviceOf(info).kernels.binary(kBinary[I].op, a, b));
+    return result(info, deviceOf(info).kernels.binary(kBinary[I].op, a, b));
   })
 }
 
@@ -59,14 +59,14 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   TensorRef b = tensorAt(info, 2, "Where", "b");
   NG_KERNEL("Where", {
     requireSameDType(a, b);
-    return wrap(info.Env(), deviceOf(info).kernels.where(c, a, b));
+    return result(info, deviceOf(info).kernels.where(c, a, b));
   })
 }
 
 Napi::Value Clamp(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Clamp", "x");
   const double lo = numberArg(info[1], "Clamp", "min"), hi = numberArg(info[2], "Clamp", "max");
-  NG_KERNEL("Clamp", return wrap(info.Env(), deviceOf(info).kernels.clamp(x, lo, hi));)
+  NG_KERNEL("Clamp", return result(info, deviceOf(info).kernels.clamp(x, lo, hi));)
 }
 
 struct ActivationName {
@@ -86,13 +86,13 @@ Napi::Value Activation(const Napi::CallbackInfo& info) {
   for (const auto& n : kActivation) if (kind == n.name) found = &n;
   if (!found) throw Napi::TypeError::New(info.Env(), "Activation: unknown kind '" + kind + "'");
   const double a = numberArg(info[2], "Activation", "a"), b = numberArg(info[3], "Activation", "b");
-  NG_KERNEL("Activation", return wrap(info.Env(), deviceOf(info).kernels.activation(found->op, x, a, b));)
+  NG_KERNEL("Activation", return result(info, deviceOf(info).kernels.activation(found->op, x, a, b));)
 }
 
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Cast", "x");
   DType to = newDTypeArg(info, info[1], "Cast");
-  NG_KERNEL("Cast", return wrap(info.Env(), deviceOf(info).kernels.cast(x, to));)
+  NG_KERNEL("Cast", return result(info, deviceOf(info).kernels.cast(x, to));)
 }
 
 template <size_t... I>

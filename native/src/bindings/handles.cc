@@ -29,7 +29,37 @@ void finalize(Napi::Env env, Buffer* b) {
   if (live) syncExternalMemory(env, device);
 }
 
+// The thread's result scratch (one env per thread): a Float64Array JS reads after each call, kept
+// alive by a reference while it is set.
+thread_local double* scratch = nullptr;
+thread_local size_t scratchLength = 0;
+thread_local Napi::Reference<Napi::Float64Array>* scratchRef = nullptr;
+
 }  // namespace
+
+Napi::Value setResultScratch(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(info.Env(), "setResultScratch: the scratch must be a Float64Array");
+  }
+  auto a = info[0].As<Napi::Float64Array>();
+  if (a.ElementLength() < 3) throw Napi::RangeError::New(info.Env(), "setResultScratch: the scratch needs 3 elements or more");
+  delete scratchRef;
+  scratchRef = new Napi::Reference<Napi::Float64Array>(Napi::Persistent(a));
+  scratchRef->SuppressDestruct();  // the env deletes its references itself when it goes
+  scratch = a.Data();
+  scratchLength = a.ElementLength();
+  return info.Env().Undefined();
+}
+
+Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t) {
+  if (!deviceOf(info).handleResults || scratch == nullptr || t.shape.size() + 2 > scratchLength) {
+    return wrap(info.Env(), std::move(t));
+  }
+  scratch[0] = double(int(t.dtype));
+  scratch[1] = double(t.shape.size());
+  for (size_t k = 0; k < t.shape.size(); k++) scratch[2 + k] = double(t.shape[k]);
+  return newHandle(info.Env(), std::move(t.buf));
+}
 
 void syncExternalMemory(Napi::Env env, Allocator& device) {
   auto h = device.held();

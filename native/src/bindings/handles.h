@@ -49,6 +49,11 @@ Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DT
 inline Napi::Object wrap(Napi::Env env, Tensor&& t) {
   return rawObject(env, newHandle(env, std::move(t.buf)), t.shape, t.dtype);
 }
+// A kernel's single result: the Raw object, or, for the device copy with handleResults and a result
+// scratch set on this thread, the bare handle with [dtype index, rank, dims...] in the scratch.
+Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t);
+// setResultScratch(Float64Array): the thread's result scratch (bindings/device.cc).
+Napi::Value setResultScratch(const Napi::CallbackInfo& info);
 // Frees a handle's storage now (free(buf)).
 void freeHandle(Napi::Env env, const Napi::Value& v);
 // Tells V8 what the device's allocator holds from the system (live and cached): a leak (handles

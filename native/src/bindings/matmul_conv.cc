@@ -23,7 +23,7 @@ Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
                                std::to_string(b.shape[0]) + ", inner " + std::to_string(k) + " vs " +
                                std::to_string(kb) + ")");
     }
-    return wrap(info.Env(), deviceOf(info).kernels.batchMatMul(a, b, ta, tb));
+    return result(info, deviceOf(info).kernels.batchMatMul(a, b, ta, tb));
   })
 }
 
@@ -52,7 +52,7 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Conv2D", "x");
   TensorRef w = tensorAt(info, 1, "Conv2D", "w");
   auto p = convParams(info, 2, "Conv2D");
-  NG_KERNEL("Conv2D", return wrap(info.Env(), deviceOf(info).kernels.conv2d(x, w, p));)
+  NG_KERNEL("Conv2D", return result(info, deviceOf(info).kernels.conv2d(x, w, p));)
 }
 
 Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
@@ -67,7 +67,7 @@ Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
   NG_KERNEL(op, {
     const TensorRef* b = ptr(bias);
     const TensorRef* r = residual ? &*residual : nullptr;
-    return wrap(info.Env(), deviceOf(info).kernels.conv2dFused(x, w, b, r, p, relu.As<Napi::Boolean>().Value()));
+    return result(info, deviceOf(info).kernels.conv2dFused(x, w, b, r, p, relu.As<Napi::Boolean>().Value()));
   })
 }
 
@@ -76,7 +76,7 @@ Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
   TensorRef w = tensorAt(info, 1, "Conv2DBackpropInput", "w");
   auto xShape = shapeArg(info, 2, "Conv2DBackpropInput", "xShape");
   auto p = convParams(info, 3, "Conv2DBackpropInput");
-  NG_KERNEL("Conv2DBackpropInput", return wrap(info.Env(), deviceOf(info).kernels.conv2dBackpropInput(dy, w, xShape, p));)
+  NG_KERNEL("Conv2DBackpropInput", return result(info, deviceOf(info).kernels.conv2dBackpropInput(dy, w, xShape, p));)
 }
 
 Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
@@ -84,7 +84,7 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
   TensorRef dy = tensorAt(info, 1, "Conv2DBackpropFilter", "dy");
   auto wShape = shapeArg(info, 2, "Conv2DBackpropFilter", "wShape");
   auto p = convParams(info, 3, "Conv2DBackpropFilter");
-  NG_KERNEL("Conv2DBackpropFilter", return wrap(info.Env(), deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p));)
+  NG_KERNEL("Conv2DBackpropFilter", return result(info, deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p));)
 }
 
 }  // namespace

@@ -12,14 +12,14 @@ Napi::Value Transpose(const Napi::CallbackInfo& info) {
   auto perm = shapeArg(info, 1, "Transpose", "perm");
   NG_KERNEL("Transpose", {
     if (perm.size() != x.shape.size()) throw std::runtime_error("perm does not match the rank");
-    return wrap(info.Env(), deviceOf(info).kernels.transpose(x, perm));
+    return result(info, deviceOf(info).kernels.transpose(x, perm));
   })
 }
 
 Napi::Value BroadcastTo(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "BroadcastTo", "x");
   auto shape = shapeArg(info, 1, "BroadcastTo", "shape");
-  NG_KERNEL("BroadcastTo", return wrap(info.Env(), deviceOf(info).kernels.broadcastTo(x, shape));)
+  NG_KERNEL("BroadcastTo", return result(info, deviceOf(info).kernels.broadcastTo(x, shape));)
 }
 
 Napi::Value Slice(const Napi::CallbackInfo& info) {
@@ -37,7 +37,7 @@ Napi::Value Slice(const Napi::CallbackInfo& info) {
         throw std::runtime_error("slice of dim " + std::to_string(d) + " is out of range");
       }
     }
-    return wrap(info.Env(), deviceOf(info).kernels.slice(x, begin, size, step));
+    return result(info, deviceOf(info).kernels.slice(x, begin, size, step));
   })
 }
 
@@ -57,7 +57,7 @@ Napi::Value Pad(const Napi::CallbackInfo& info) {
       after[d] = p[1];
       if (before[d] < 0 || after[d] < 0) throw std::runtime_error("pads must be non-negative");
     }
-    return wrap(info.Env(), deviceOf(info).kernels.pad(x, before, after, value));
+    return result(info, deviceOf(info).kernels.pad(x, before, after, value));
   })
 }
 
@@ -78,7 +78,7 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
       }
     }
     if (axis < 0 || size_t(axis) >= xs[0].shape.size()) throw std::runtime_error("axis out of range");
-    return wrap(info.Env(), deviceOf(info).kernels.concat(xs, axis));
+    return result(info, deviceOf(info).kernels.concat(xs, axis));
   })
 }
 
@@ -91,7 +91,7 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
   if (info.Length() > 3 && info[3].IsNumber()) ignore = info[3].As<Napi::Number>().DoubleValue();
   NG_KERNEL("OneHot", {
     if (idx.dtype != DType::I32 && idx.dtype != DType::I64) throw std::runtime_error("indices must be int32 or int64");
-    return wrap(info.Env(), deviceOf(info).kernels.oneHot(idx, classes, dt, ignore));
+    return result(info, deviceOf(info).kernels.oneHot(idx, classes, dt, ignore));
   })
 }
 

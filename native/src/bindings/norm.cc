@@ -76,7 +76,7 @@ Napi::Value BatchNormElemt(const Napi::CallbackInfo& info) {
     checkPerChannel(ptr(b), x, "bias");
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");
-    return wrap(info.Env(), deviceOf(info).kernels.batchNormElemt(x, ptr(w), ptr(b), mean, invstd));
+    return result(info, deviceOf(info).kernels.batchNormElemt(x, ptr(w), ptr(b), mean, invstd));
   })
 }
 
@@ -85,7 +85,7 @@ Napi::Value BatchNormInvstd(const Napi::CallbackInfo& info) {
   const double eps = numberArg(info[1], "BatchNormInvstd", "eps");
   NG_KERNEL("BatchNormInvstd", {
     if (v.shape.size() != 1) throw std::invalid_argument("runVar must be a vector [C], got " + fmtShape(v.shape));
-    return wrap(info.Env(), deviceOf(info).kernels.batchNormInvstd(v, eps));
+    return result(info, deviceOf(info).kernels.batchNormInvstd(v, eps));
   })
 }
 
@@ -124,8 +124,8 @@ Napi::Value BatchNormBackwardElemt(const Napi::CallbackInfo& info) {
     checkPerChannel(&sumDy, x, "sumDy");
     checkPerChannel(&sumDyXmu, x, "sumDyXmu");
     const double count = countArg(info[7]);
-    return wrap(info.Env(),
-                deviceOf(info).kernels.batchNormBackwardElemt(dy, x, mean, invstd, ptr(w), sumDy, sumDyXmu, count));
+    return result(info,
+                  deviceOf(info).kernels.batchNormBackwardElemt(dy, x, mean, invstd, ptr(w), sumDy, sumDyXmu, count));
   })
 }
 

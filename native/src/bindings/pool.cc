@@ -59,7 +59,7 @@ void checkAdaptiveSize(double oh, double ow, const Shape& xs) {
 
 Napi::Value MaxPool2D(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "MaxPool2D", "x");
-  NG_KERNEL("MaxPool2D", return wrap(info.Env(), deviceOf(info).kernels.maxPool2d(x, poolParams(info, 1)));)
+  NG_KERNEL("MaxPool2D", return result(info, deviceOf(info).kernels.maxPool2d(x, poolParams(info, 1)));)
 }
 
 Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
@@ -67,7 +67,7 @@ Napi::Value MaxPool2DBackward(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 1, "MaxPool2DBackward", "x");
   TensorRef y = tensorAt(info, 2, "MaxPool2DBackward", "y");
   NG_KERNEL("MaxPool2DBackward", {
-    return wrap(info.Env(), deviceOf(info).kernels.maxPool2dBackward(dy, x, y, poolParams(info, 3)));
+    return result(info, deviceOf(info).kernels.maxPool2dBackward(dy, x, y, poolParams(info, 3)));
   })
 }
 
@@ -87,26 +87,26 @@ Napi::Value MaxPool2DScatter(const Napi::CallbackInfo& info) {
   TensorRef idx = tensorAt(info, 1, "MaxPool2DScatter", "indices");
   NG_KERNEL("MaxPool2DScatter", {
     Shape xs = sizesArg(info, 2, "MaxPool2DScatter", "xShape");
-    return wrap(info.Env(), deviceOf(info).kernels.maxPool2dScatter(dy, idx, xs));
+    return result(info, deviceOf(info).kernels.maxPool2dScatter(dy, idx, xs));
   })
 }
 
 Napi::Value MaxPool2DGather(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "MaxPool2DGather", "x");
   TensorRef idx = tensorAt(info, 1, "MaxPool2DGather", "indices");
-  NG_KERNEL("MaxPool2DGather", return wrap(info.Env(), deviceOf(info).kernels.maxPool2dGather(x, idx));)
+  NG_KERNEL("MaxPool2DGather", return result(info, deviceOf(info).kernels.maxPool2dGather(x, idx));)
 }
 
 Napi::Value AvgPool2D(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "AvgPool2D", "x");
-  NG_KERNEL("AvgPool2D", return wrap(info.Env(), deviceOf(info).kernels.avgPool2d(x, poolParams(info, 1)));)
+  NG_KERNEL("AvgPool2D", return result(info, deviceOf(info).kernels.avgPool2d(x, poolParams(info, 1)));)
 }
 
 Napi::Value AvgPool2DBackward(const Napi::CallbackInfo& info) {
   TensorRef dy = tensorAt(info, 0, "AvgPool2DBackward", "dy");
   NG_KERNEL("AvgPool2DBackward", {
     Shape xs = sizesArg(info, 1, "AvgPool2DBackward", "xShape");
-    return wrap(info.Env(), deviceOf(info).kernels.avgPool2dBackward(dy, xs, poolParams(info, 2)));
+    return result(info, deviceOf(info).kernels.avgPool2dBackward(dy, xs, poolParams(info, 2)));
   })
 }
 
@@ -119,7 +119,7 @@ Napi::Value AdaptiveAvgPool2D(const Napi::CallbackInfo& info) {
     auto a = info[1].As<Napi::Array>();
     const double oh = a.Get(0u).ToNumber().DoubleValue(), ow = a.Get(1u).ToNumber().DoubleValue();
     checkAdaptiveSize(oh, ow, x.shape);
-    return wrap(info.Env(), deviceOf(info).kernels.adaptiveAvgPool2d(x, int64_t(oh), int64_t(ow)));
+    return result(info, deviceOf(info).kernels.adaptiveAvgPool2d(x, int64_t(oh), int64_t(ow)));
   })
 }
 
@@ -131,7 +131,7 @@ Napi::Value AdaptiveAvgPool2DBackward(const Napi::CallbackInfo& info) {
     const bool sameLead = ds.size() == xs.size() && xs.size() >= 2 && std::equal(xs.begin(), xs.end() - 2, ds.begin());
     if (!sameLead) throw std::invalid_argument("dy " + fmtShape(ds) + " does not have the planes of input " + fmtShape(xs));
     checkAdaptiveSize(double(ds[ds.size() - 2]), double(ds[ds.size() - 1]), xs);
-    return wrap(info.Env(), deviceOf(info).kernels.adaptiveAvgPool2dBackward(dy, xs));
+    return result(info, deviceOf(info).kernels.adaptiveAvgPool2dBackward(dy, xs));
   })
 }
 

@@ -23,7 +23,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
     for (auto a : axes) {
       if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
     }
-    return wrap(info.Env(), deviceOf(info).kernels.reduce(op, x, axes));
+    return result(info, deviceOf(info).kernels.reduce(op, x, axes));
   })
 }
 
@@ -33,7 +33,7 @@ Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, name, "x");
   NG_KERNEL(name, {
     const int64_t axis = axisArg(info[1], x.shape.size(), name);
-    return wrap(info.Env(), deviceOf(info).kernels.argReduce(isMax, x, axis));
+    return result(info, deviceOf(info).kernels.argReduce(isMax, x, axis));
   })
 }
 
@@ -44,7 +44,7 @@ Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
     for (auto a : axes) {
       if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
     }
-    return wrap(info.Env(), deviceOf(info).kernels.logSumExp(x, axes));
+    return result(info, deviceOf(info).kernels.logSumExp(x, axes));
   })
 }
 
@@ -57,7 +57,7 @@ Napi::Value Norm(const Napi::CallbackInfo& info) {
     for (auto a : axes) {
       if (a < 0 || size_t(a) >= x.shape.size()) throw std::runtime_error("axis " + std::to_string(a) + " is out of range");
     }
-    return wrap(info.Env(), deviceOf(info).kernels.norm(x, ord, axes));
+    return result(info, deviceOf(info).kernels.norm(x, ord, axes));
   })
 }
 
@@ -65,7 +65,7 @@ Napi::Value CumSum(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "CumSum", "x");
   NG_KERNEL("CumSum", {
     const int64_t axis = axisArg(info[1], x.shape.size(), "CumSum");
-    return wrap(info.Env(), deviceOf(info).kernels.cumsum(x, axis, info[2].ToBoolean().Value()));
+    return result(info, deviceOf(info).kernels.cumsum(x, axis, info[2].ToBoolean().Value()));
   })
 }
 
@@ -75,7 +75,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, name, "x");
   NG_KERNEL(name, {
     const int64_t axis = axisArg(info[1], x.shape.size(), name);
-    return wrap(info.Env(), deviceOf(info).kernels.softmax(x, axis, log));
+    return result(info, deviceOf(info).kernels.softmax(x, axis, log));
   })
 }
 
