@@ -43,9 +43,9 @@ Napi::Value setResultScratch(const Napi::CallbackInfo& info) {
   }
   auto a = info[0].As<Napi::Float64Array>();
   if (a.ElementLength() < 3) throw Napi::RangeError::New(info.Env(), "setResultScratch: the scratch needs 3 elements or more");
-  delete scratchRef;
+  if (a.Data() == scratch) return info.Env().Undefined();  // every device of the addon passes the same array
+  delete scratchRef;  // releases the reference to the array set before
   scratchRef = new Napi::Reference<Napi::Float64Array>(Napi::Persistent(a));
-  scratchRef->SuppressDestruct();  // the env deletes its references itself when it goes
   scratch = a.Data();
   scratchLength = a.ElementLength();
   return info.Env().Undefined();

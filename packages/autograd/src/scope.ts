@@ -93,8 +93,8 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>, r
   }
   // Most ops' forwards create one buffer, their result's: when the survivors always include the
   // result's buffers, it moves up without building the survivor set (issue 17: per-op allocations).
-  if (resultSurvives && (scope.created.size === 0 ? !(result instanceof Promise) : onlyCreatedResult(scope, result))) {
-    closeScope(scope, EVERYTHING);
+  if (resultSurvives && !(result instanceof Promise) && createdOnlyResult(scope, result)) {
+    closeScope(scope, 'all');
     return result;
   }
   let keepSet: Set<unknown>;
@@ -108,8 +108,9 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>, r
   return result;
 }
 
-/** Whether `scope` holds one buffer, that of `result`: a tensor or raw tensor, or one in an array of them. */
-function onlyCreatedResult(scope: Scope, result: unknown): boolean {
+/** Whether `scope` holds nothing, or one buffer, that of `result`: a tensor or raw tensor, or one in an array of them. */
+function createdOnlyResult(scope: Scope, result: unknown): boolean {
+  if (scope.created.size === 0) return true;
   if (scope.created.size !== 1 || !scope.created.has(scope.last)) return false;
   if (!Array.isArray(result)) return isBufOf(result, scope.last);
   for (const v of result) if (isBufOf(v, scope.last)) return true;
@@ -118,8 +119,6 @@ function onlyCreatedResult(scope: Scope, result: unknown): boolean {
 
 const isBufOf = (v: unknown, buf: unknown) => v !== null && typeof v === 'object' && 'buf' in v && (v as HasBuf).buf === buf;
 
-/** A survivor set that keeps every buffer: closing a scope with it moves all to the enclosing one. */
-const EVERYTHING: Set<unknown> = new (class extends Set<unknown> { override has(): boolean { return true; } })();
 
 /** Something that holds buffers for a later backward: a recorded op's context. */
 export interface HoldsBuffers { heldBuffers(out: Set<unknown>): void }
@@ -163,13 +162,14 @@ export function openScope(): Scope {
 
 /**
  * @internal Closes the innermost scope (which must be `scope`): frees its buffers except
- * `survivors`, which move to the enclosing scope (or, with none open, are left to their owners).
+ * `survivors` ('all': every one), which move to the enclosing scope (or, with none open, are left
+ * to their owners).
  */
-export function closeScope(scope: Scope, survivors: Set<unknown>): void {
+export function closeScope(scope: Scope, survivors: Set<unknown> | 'all'): void {
   if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
   const parent = stack[stack.length - 1];
   for (const [buf, backend] of scope.created) {
-    if (survivors.has(buf)) parent?.created.set(buf, backend);
+    if (survivors === 'all' || survivors.has(buf)) parent?.created.set(buf, backend);
     else backend.free!(buf);
   }
 }

@@ -50,7 +50,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(() => {
-  if (work && !process.env.KEEP) rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /** A project outside the repository whose `direct` dependencies, and every package they pull in, come from the tarballs. */
