@@ -18,18 +18,24 @@ export function timeIterations(iteration: (() => void) | null, iters: number): n
   return seconds;
 }
 
-/** Sends the greeting and, when ready, answers each request line with `handle`'s reply or the error, until "exit". */
-export function serve<M extends { cmd: string }>(greeting: { ready: boolean }, handle: (msg: M) => object): void {
+/**
+ * Sends the greeting and, when ready, answers each request line with `handle`'s reply (or what
+ * its promise resolves to) or the error, one request at a time, until "exit".
+ */
+export function serve<M extends { cmd: string }>(greeting: { ready: boolean }, handle: (msg: M) => object | Promise<object>): void {
   send(greeting);
   if (!greeting.ready) return;
   const rl = createInterface({ input: process.stdin });
+  let answered = Promise.resolve();
   rl.on('line', (line) => {
     const msg = JSON.parse(line) as M;
     if (msg.cmd === 'exit') { rl.close(); return; }
-    try {
-      send(handle(msg));
-    } catch (e) {
-      send({ ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
-    }
+    answered = answered.then(async () => {
+      try {
+        send(await handle(msg));
+      } catch (e) {
+        send({ ok: false, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+      }
+    });
   });
 }

@@ -76,6 +76,23 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
     expect(Array.from(kept.dataSync())).toEqual(values);
   });
 
+  it('a cached buffer up to twice the size serves a smaller request, and returns to its own size class', () => {
+    emptyCache();
+    randn([2 ** 21], { device: 'cpu' }).dispose(); // 8 MiB, cached
+    const cached = memoryStats().poolCachedBytes;
+    expect(cached).toBe(8 * 2 ** 20);
+    const smaller = randn([3 * 2 ** 19], { device: 'cpu' }); // 6 MiB: the cached 8 MiB buffer, no new one
+    expect(memoryStats().poolCachedBytes).toBe(0);
+    smaller.dispose();
+    expect(memoryStats().poolCachedBytes).toBe(cached);
+    const exact = randn([2 ** 21], { device: 'cpu' }); // the 8 MiB class finds it again
+    expect(memoryStats().poolCachedBytes).toBe(0);
+    exact.dispose();
+    randn([2 ** 19], { device: 'cpu' }).dispose(); // 2 MiB: more than twice smaller, a buffer of its own
+    expect(memoryStats().poolCachedBytes).toBe(cached + 2 * 2 ** 20);
+    emptyCache();
+  });
+
   it("a module moved by to('cpu') owns its tensors alone: disposing them frees every byte, without the garbage collector", () => {
     const start = memoryStats();
     const model = resnet18({ numClasses: 10, smallImageStem: true, widths: [8, 16, 32, 64] }).to('cpu');

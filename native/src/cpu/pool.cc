@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 namespace nodegrad::cpu {
@@ -24,6 +25,8 @@ size_t sizeClass(size_t bytes) {
 struct Pool {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> free;
+  // Buffers handed out for a smaller class than their own, with their own class.
+  std::unordered_map<void*, size_t> lent;
   size_t liveBuffers = 0, liveBytes = 0, cachedBytes = 0;
 };
 
@@ -41,11 +44,17 @@ void* poolAlloc(size_t bytes) {
     std::lock_guard<std::mutex> lock(p.mu);
     p.liveBuffers++;
     p.liveBytes += c;
-    auto it = p.free.find(c);
-    if (it != p.free.end() && !it->second.empty()) {
+    // The smallest cached buffer of this class or a larger one up to twice its size: a cached
+    // buffer is already resident, a new one adds to the resident set.
+    for (auto it = p.free.lower_bound(c); it != p.free.end() && it->first <= 2 * c; ++it) {
+      if (it->second.empty()) continue;
       void* ptr = it->second.back();
       it->second.pop_back();
-      p.cachedBytes -= c;
+      p.cachedBytes -= it->first;
+      if (it->first != c) {
+        p.lent[ptr] = it->first;
+        p.liveBytes += it->first - c;
+      }
       return ptr;
     }
   }
@@ -64,6 +73,13 @@ void poolFree(void* ptr, size_t bytes) {
   size_t c = sizeClass(bytes);
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mu);
+  if (!p.lent.empty()) {
+    auto it = p.lent.find(ptr);
+    if (it != p.lent.end()) {
+      c = it->second;
+      p.lent.erase(it);
+    }
+  }
   p.liveBuffers--;
   p.liveBytes -= c;
   p.free[c].push_back(ptr);

@@ -1,5 +1,6 @@
 // A process-wide pool of aligned host buffers. A fresh allocation page-faults on first touch
-// (measured at up to 25% of a conv's time), so freed buffers are kept per size class and reused.
+// (measured at up to 25% of a conv's time), so freed buffers are kept per size class and reused,
+// by their own class or by one up to half their size (a resident buffer costs no new memory).
 #pragma once
 #include <cstddef>
 

@@ -153,6 +153,31 @@ export function tidyKeepingSaved<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs x through `stages` in turn, as a Sequential does, freeing what tidyKeepingSaved frees and
+ * sooner: each stage's output is freed once the next stage has returned, unless an op recorded
+ * for backward saved it or the new output shares its buffer. A chain of layers run for inference
+ * then holds one map between stages instead of every one until the chain returns, the memory
+ * profile PyTorch's reference counting gives. For stages whose outputs nobody else sees: no
+ * hooks, and no stage keeps its input for later.
+ */
+export function pipeKeepingSaved<T extends HasBuf>(x: T, stages: readonly ((input: T) => T)[]): T {
+  return tidyKeepingSaved(() => {
+    const scope = stack[stack.length - 1]!;
+    const recorded = recorders[recorders.length - 1]!;
+    let out = x;
+    for (const stage of stages) {
+      const prev = out;
+      out = stage(prev);
+      if (prev === x) continue;
+      const held = buffersOf(out, new Set());
+      for (const h of recorded) h.heldBuffers(held);
+      for (const buf of buffersOf(prev, new Set())) if (!held.has(buf)) freeIfCreated(scope, buf);
+    }
+    return out;
+  });
+}
+
 /** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
 export function openScope(): Scope {
   const scope: Scope = { created: new Map(), last: undefined };

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  keep, noGrad, registerBackend, releaseGrad, tensor, tidy, tidyKeepingSaved, tsBackend, type Tensor,
+  keep, noGrad, pipeKeepingSaved, registerBackend, releaseGrad, tensor, tidy, tidyKeepingSaved, tsBackend, type Tensor,
 } from '@nodegrad/autograd';
 
 const freed = new Set<unknown>();
@@ -78,6 +78,44 @@ describe('tidyKeepingSaved', () => {
     const out = noGrad(() => tidyKeepingSaved(() => { mid = t([1, 2], true).exp(); return mid.relu(); }));
     expect(freed.has(mid!.buf)).toBe(true);
     expect(vals(out)).toEqual([Math.exp(1), Math.exp(2)]);
+  });
+});
+
+describe('pipeKeepingSaved', () => {
+  it("frees each stage's output once the next stage has returned, not at the end", () => {
+    freed.clear();
+    const x = t([1, -2, 3]);
+    const outs: Tensor[] = [];
+    // When stage i runs, stage i-2's output is already freed: one map between stages, not all.
+    const seen: boolean[] = [];
+    const stage = (f: (v: Tensor) => Tensor) => (v: Tensor) => {
+      if (outs.length >= 2) seen.push(freed.has(outs[outs.length - 2]!.buf));
+      const y = f(v);
+      outs.push(y);
+      return y;
+    };
+    const out = noGrad(() => pipeKeepingSaved(x, [stage((v) => v.add(1)), stage((v) => v.mul(2)), stage((v) => v.exp()), stage((v) => v.neg())]));
+    expect(seen).toEqual([true, true]);
+    expect(outs.slice(0, 3).map((o) => freed.has(o.buf))).toEqual([true, true, true]);
+    expect(freed.has(out.buf) || freed.has(x.buf)).toBe(false);
+    expect(vals(out)).toEqual([4, -2, 8].map((v) => -Math.exp(v)));
+  });
+
+  it('keeps what the tape saved, an output sharing its input, and the input itself; backward still works', () => {
+    freed.clear();
+    const x = t([1, -2, 3], true);
+    const outs: Tensor[] = [];
+    const keepOut = (f: (v: Tensor) => Tensor) => (v: Tensor) => { const y = f(v); outs.push(y); return y; };
+    const out = pipeKeepingSaved(x, [
+      keepOut((v) => v.add(1)), // saved by nothing: freed
+      keepOut((v) => v.relu()), // relu saves its output, and mul saves its operand: kept
+      keepOut((v) => v.reshape([3])), // a view of the relu's output
+      keepOut((v) => v.mul(v)),
+    ]);
+    expect(freed.has(outs[0]!.buf)).toBe(true);
+    expect(freed.has(outs[1]!.buf) || freed.has(x.buf)).toBe(false);
+    out.sum().backward();
+    expect(vals(x.grad)).toEqual([4, 0, 8]);
   });
 });
 

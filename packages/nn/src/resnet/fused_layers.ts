@@ -5,9 +5,9 @@
  * torch.ao's fused ConvReLU2d and ConvAddReLU2d. They refuse training mode: BatchNorm's batch
  * statistics are gone, and their weights are a snapshot of the model they were made from.
  */
-import { conv2dFused, flatten, type Tensor } from '@nodegrad/autograd';
+import { conv2dFused, flatten, pipeKeepingSaved, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
-import { type Conv2d } from '../layers/index.js';
+import { Sequential, type Conv2d } from '../layers/index.js';
 import { py } from '../layers/repr.js';
 import { freeingUnsaved } from './blocks.js';
 
@@ -137,13 +137,19 @@ export class FusedResNet extends Module {
     }
   }
 
-  /** The map before pooling, as ResNet.features. */
+  /**
+   * The map before pooling, as ResNet.features. Each block's output is freed as soon as the next
+   * block has read it (ResNet-50, batch 8, 224²: 236 MiB of maps held until the forward returned).
+   * Not when a layer has hooks, which may keep what they are shown.
+   */
   features(x: Tensor): Tensor {
-    x = this.maxpool.call(this.conv1.call(x));
-    x = this.layer1.call(x);
-    x = this.layer2.call(x);
-    x = this.layer3.call(x);
-    return this.layer4.call(x);
+    const layers = [this.layer1, this.layer2, this.layer3, this.layer4];
+    if (this.modules().some((m) => m.hasHooks())) {
+      return layers.reduce((t, layer) => layer.call(t) as Tensor, this.maxpool.call(this.conv1.call(x)) as Tensor);
+    }
+    // A plain Sequential's forward is its children in turn: each block is a stage of its own.
+    const stages = [this.conv1, this.maxpool, ...layers.flatMap((l) => (l instanceof Sequential && l.constructor === Sequential ? l.children() : [l]))];
+    return pipeKeepingSaved(x, stages.map((m) => (t: Tensor) => m.call(t) as Tensor));
   }
 
   override forward(x: Tensor): Tensor {

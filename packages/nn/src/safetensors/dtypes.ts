@@ -57,27 +57,34 @@ export function storedDType(dtype: DType): StoredDType {
 
 export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+type ArrayOf<T> = { new (buffer: ArrayBuffer, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number };
+
 /**
- * A copy of `bytes` starting on a fresh, aligned buffer, as typed-array views need. Uint8Array's
- * own slice: a Node Buffer's `slice()` returns a view of its whole pool, not a copy.
+ * `bytes` as elements of `Type`: a view where the offset is aligned for it, else a view of an
+ * aligned copy (Uint8Array's own slice: a Node Buffer's `slice()` returns a view of its pool).
  */
-function aligned(bytes: Uint8Array): ArrayBuffer {
-  return Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer;
+function view<T>(bytes: Uint8Array, Type: ArrayOf<T>): T {
+  const n = bytes.length / Type.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset, n);
+  return new Type(Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer, 0, n);
 }
 
 /** float32 bit patterns of all 65536 halves, built on first use. */
 let halfTable: Uint32Array | null = null;
 
-/** The bytes of entry `name` (dtype `stored`) as the array nodegrad holds; throws naming the problem. */
+/**
+ * The bytes of entry `name` (dtype `stored`) as the array nodegrad holds; throws naming the
+ * problem. F32, F64 and I32 may be views of `bytes` (no copy of a whole checkpoint in JavaScript
+ * memory): the tensor made from one copies it (Backend.fromArray) before `bytes` is reused.
+ */
 export function decode(bytes: Uint8Array, stored: StoredDType, fail: (msg: string) => never): TypedArray {
   if (!LITTLE_ENDIAN) fail('big-endian hosts are not supported');
-  const buf = aligned(bytes);
   switch (stored) {
-    case 'F32': return new Float32Array(buf);
-    case 'F64': return new Float64Array(buf);
-    case 'I32': return new Int32Array(buf);
+    case 'F32': return view(bytes, Float32Array);
+    case 'F64': return view(bytes, Float64Array);
+    case 'I32': return view(bytes, Int32Array);
     case 'BF16': {
-      const src = new Uint16Array(buf);
+      const src = view(bytes, Uint16Array);
       const out = new Float32Array(src.length);
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
@@ -88,7 +95,7 @@ export function decode(bytes: Uint8Array, stored: StoredDType, fail: (msg: strin
         halfTable = new Uint32Array(65536);
         for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloatBits(h);
       }
-      const src = new Uint16Array(buf);
+      const src = view(bytes, Uint16Array);
       const out = new Float32Array(src.length);
       const bits = new Uint32Array(out.buffer);
       for (let i = 0; i < src.length; i++) bits[i] = halfTable[src[i]!]!;
@@ -96,7 +103,7 @@ export function decode(bytes: Uint8Array, stored: StoredDType, fail: (msg: strin
     }
     case 'I64': {
       // int64 lives in a Float64Array, exact below 2^53 in magnitude: refuse what would round.
-      const words = new Int32Array(buf);
+      const words = view(bytes, Int32Array);
       const out = new Float64Array(words.length / 2);
       for (let i = 0; i < out.length; i++) {
         const lo = words[2 * i]! >>> 0;
