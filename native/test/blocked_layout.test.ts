@@ -138,7 +138,8 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
   }
 
   // Batch norm's blocked loops sum a unit in tiles of rows and chunks of lanes (64, 16, 8, then
-  // single lanes); 88 channels on 40x40 and 24x24 images leave a partial tile and every kind of chunk.
+  // single lanes): 40x40 and 24x24 images leave a partial tile, and 88 channels last are chunks of
+  // 64, 16 and 8 (the 10-channel bfloat16 case above has the single lanes).
   // (Last among the chain tests: it draws its inputs after theirs.) bfloat16 is held to the plain
   // chain only: against float64, max-pool's ties among bfloat16 values route gradients elsewhere.
   it('the chain with 88 channels on large images (partial tiles, every lane chunk) matches plain and ts', () => {

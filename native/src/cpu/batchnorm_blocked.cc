@@ -76,22 +76,25 @@ NG_INLINE void rowTiles(int64_t S, int64_t lanes, size_t elementBytes, F&& f) {
   for (int64_t i0 = 0; i0 < S; i0 += rows) f(i0, std::min(rows, S - i0));
 }
 
+// Calls row(i, r) for each of S rows, row i + r of every R going to accumulator r.
+template <int R, typename F>
+NG_INLINE void forRows(int64_t S, F&& row) {
+  int64_t i = 0;
+  for (; i + R <= S; i += R) {
+    for (int r = 0; r < R; r++) row(i + r, r);
+  }
+  for (; i < S; i++) row(i, 0);
+}
+
 // s[k] += sum_i a[i][k].
 template <int W, typename T>
 NG_INLINE void sumLanes(const T* a, int64_t S, int64_t stride, double* s) {
   constexpr int R = rowsOf<W>;
   double acc[R][W] = {};
-  int64_t i = 0;
-  for (; i + R <= S; i += R) {
-    for (int r = 0; r < R; r++) {
+  forRows<R>(S, [&](int64_t i, int r) __attribute__((always_inline)) {
 #pragma omp simd
-      for (int k = 0; k < W; k++) acc[r][k] += float(a[(i + r) * stride + k]);
-    }
-  }
-  for (; i < S; i++) {
-#pragma omp simd
-    for (int k = 0; k < W; k++) acc[0][k] += float(a[i * stride + k]);
-  }
+    for (int k = 0; k < W; k++) acc[r][k] += float(a[i * stride + k]);
+  });
   for (int k = 0; k < W; k++) s[k] += total(acc, k);
 }
 
@@ -100,23 +103,13 @@ template <int W, typename T>
 NG_INLINE void squaredDeviationLanes(const T* a, int64_t S, int64_t stride, const double* center, double* q) {
   constexpr int R = rowsOf<W>;
   double acc[R][W] = {};
-  int64_t i = 0;
-  for (; i + R <= S; i += R) {
-    for (int r = 0; r < R; r++) {
-#pragma omp simd
-      for (int k = 0; k < W; k++) {
-        const double d = float(a[(i + r) * stride + k]) - center[k];
-        acc[r][k] += d * d;
-      }
-    }
-  }
-  for (; i < S; i++) {
+  forRows<R>(S, [&](int64_t i, int r) __attribute__((always_inline)) {
 #pragma omp simd
     for (int k = 0; k < W; k++) {
       const double d = float(a[i * stride + k]) - center[k];
-      acc[0][k] += d * d;
+      acc[r][k] += d * d;
     }
-  }
+  });
   for (int k = 0; k < W; k++) q[k] += total(acc, k);
 }
 
@@ -127,19 +120,14 @@ NG_INLINE void gradSumLanes(const T* g, const T* a, int64_t S, int64_t stride, c
   double as[R][W] = {}, av[R][W] = {};
   double md[W];
   for (int k = 0; k < W; k++) md[k] = m[k];
-  auto row = [&](int64_t i, int r) __attribute__((always_inline)) {
+  forRows<R>(S, [&](int64_t i, int r) __attribute__((always_inline)) {
 #pragma omp simd
     for (int k = 0; k < W; k++) {
       const double gk = float(g[i * stride + k]);
       as[r][k] += gk;
       av[r][k] += gk * (float(a[i * stride + k]) - md[k]);
     }
-  };
-  int64_t i = 0;
-  for (; i + R <= S; i += R) {
-    for (int r = 0; r < R; r++) row(i + r, r);
-  }
-  for (; i < S; i++) row(i, 0);
+  });
   for (int k = 0; k < W; k++) {
     s[k] += total(as, k);
     v[k] += total(av, k);
@@ -153,17 +141,18 @@ NG_SIMD_CLONES void batchNormStatsBlocked(const T* x, BNLayout l, int block, dou
                            std::vector<double>& invstd) {
   const int64_t C = l.C, S = l.S, b = block;
   const Units u = unitsOf(l, block);
-  // Per unit and lane: the sum and the squared deviations from the unit's own lane mean, combined
+  // Per unit and lane: the mean and the squared deviations from it, combined
   // exactly across images as in batchNormStats (Chan et al. 1979). Within a unit the same holds
   // tile by tile: two passes over a tile (its sum, then its squared deviations from its own mean)
   // while it is in cache, folded into the unit's running mean and deviations.
-  std::vector<double> sum(size_t(u.P * b)), sq(size_t(u.P * b));
+  std::vector<double> means(size_t(u.P * b)), sq(size_t(u.P * b));
 #pragma omp parallel for schedule(static) if (u.P * S * b > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const T* a = x + p * S * b;
+    double* um = means.data() + p * b;
     double* r = sq.data() + p * b;
     const size_t nb = static_cast<size_t>(b);
-    std::vector<double> ts(nb), tm(nb), tq(nb), um(nb, 0.0);
+    std::vector<double> ts(nb), tm(nb), tq(nb);
     int64_t done = 0;
     rowTiles(S, b, sizeof(T), [&](int64_t i0, int64_t n) __attribute__((always_inline)) {
       std::fill(ts.begin(), ts.end(), 0.0);
@@ -178,25 +167,24 @@ NG_SIMD_CLONES void batchNormStatsBlocked(const T* x, BNLayout l, int block, dou
       });
       const double total = double(done + n);
       for (int64_t k = 0; k < b; k++) {
-        const double d = tm[size_t(k)] - um[size_t(k)];
+        const double d = tm[size_t(k)] - um[k];
         r[k] += tq[size_t(k)] + d * d * double(done) * double(n) / total;
-        um[size_t(k)] += d * double(n) / total;
+        um[k] += d * double(n) / total;
       }
       done += n;
     });
-    for (int64_t k = 0; k < b; k++) sum[size_t(p * b + k)] = um[size_t(k)] * double(S);
   }
   const double M = double(l.N * S);
   mean.assign(size_t(C), 0.0);
   invstd.assign(size_t(C), 0.0);
   auto at = [&](int64_t n, int64_t c) { return size_t((n * u.CB + c / b) * b + c % b); };
   for (int64_t n = 0; n < l.N; n++) {
-    for (int64_t c = 0; c < C; c++) mean[size_t(c)] += sum[at(n, c)];
+    for (int64_t c = 0; c < C; c++) mean[size_t(c)] += means[at(n, c)];
   }
-  for (int64_t c = 0; c < C; c++) mean[size_t(c)] /= M;
+  for (int64_t c = 0; c < C; c++) mean[size_t(c)] /= double(l.N);  // every unit holds S values
   for (int64_t n = 0; n < l.N; n++) {
     for (int64_t c = 0; c < C; c++) {
-      const double d = sum[at(n, c)] / double(S) - mean[size_t(c)];
+      const double d = means[at(n, c)] - mean[size_t(c)];
       invstd[size_t(c)] += sq[at(n, c)] + double(S) * d * d;
     }
   }
