@@ -3,6 +3,7 @@
 // state value is rounded to T before it feeds on, as in PyTorch.
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <type_traits>
 
 #include "core/hd.h"
@@ -21,17 +22,59 @@ inline SgdScalars sgdScalars(const SGDOptions& o, bool hasBuf) {
   return {-o.lr, o.momentum, 1 - o.dampening, o.weightDecay, hasBuf && o.momentum != 0, o.nesterov, o.maximize, o.firstStep};
 }
 
-template <typename T>
-NG_HD void sgdElement(T& p, T g, T* buf, const SgdScalars& s) {
+// Calls f.template run<B...>() with flags[0..N) as compile-time bools: a loop inside run() has
+// no per-element branches, and the CPU compiler vectorises it (core/simd_clones.h); read per
+// element, the switches kept the loops scalar. The arithmetic is the same either way, bit for bit.
+template <size_t N, typename F, bool... Fixed>
+NG_HD void withFlags(const bool (&flags)[N], F& f) {
+  if constexpr (sizeof...(Fixed) == N) {
+    f.template run<Fixed...>();
+  } else if (flags[sizeof...(Fixed)]) {
+    withFlags<N, F, Fixed..., true>(flags, f);
+  } else {
+    withFlags<N, F, Fixed..., false>(flags, f);
+  }
+}
+
+// SGD's switches fixed: weight decay, momentum buffer, nesterov, first step, maximize.
+template <bool Wd, bool Buf, bool Nesterov, bool First, bool Max, typename T>
+NG_HD void sgdElementFixed(T& p, T g, T* buf, const SgdScalars& s) {
   const double pi = p;
-  double d = s.maximize ? -double(g) : double(g);
-  if (s.weightDecay != 0) d = d + s.weightDecay * pi;
-  if (s.useBuf) {
-    *buf = T(s.firstStep ? d : double(*buf) * s.momentum + s.dampKeep * d);
+  double d = Max ? -double(g) : double(g);
+  if constexpr (Wd) d = d + s.weightDecay * pi;
+  if constexpr (Buf) {
+    *buf = T(First ? d : double(*buf) * s.momentum + s.dampKeep * d);
     const double b = *buf;
-    d = s.nesterov ? d + s.momentum * b : b;
+    d = Nesterov ? d + s.momentum * b : b;
   }
   p = T(pi + s.negLr * d);
+}
+
+inline void sgdFlags(const SgdScalars& s, bool (&flags)[5]) {
+  flags[0] = s.weightDecay != 0;
+  flags[1] = s.useBuf;
+  flags[2] = s.useBuf && s.nesterov;
+  flags[3] = s.useBuf && s.firstStep;
+  flags[4] = s.maximize;
+}
+
+template <typename T>
+struct SgdElementCall {
+  T& p;
+  T g;
+  T* buf;
+  const SgdScalars& s;
+  template <bool... Flags>
+  NG_HD void run() { sgdElementFixed<Flags..., T>(p, g, buf, s); }
+};
+
+// One element with the switches read at run time (the 'cuda' kernels).
+template <typename T>
+NG_HD void sgdElement(T& p, T g, T* buf, const SgdScalars& s) {
+  bool flags[5];
+  sgdFlags(s, flags);
+  SgdElementCall<T> call{p, g, buf, s};
+  withFlags(flags, call);
 }
 
 struct AdamScalars {
@@ -46,9 +89,7 @@ inline AdamScalars adamScalars(const AdamOptions& o) {
           1 - o.beta2, o.eps, wd, 1 - o.lr * wd, wd != 0 && !o.decoupled, wd != 0 && o.decoupled, o.amsgrad, o.maximize};
 }
 
-// Adam's four switches (shrink, l2, amsgrad, maximize) fixed at compile time: a loop over
-// adamElementFixed has no branches, and the CPU compiler vectorises it (core/simd_clones.h); read
-// per element, they kept it scalar. The arithmetic is the same either way, bit for bit.
+// Adam's four switches (shrink, l2, amsgrad, maximize) fixed at compile time (withFlags).
 // The arithmetic type of one element's update: float for float32 and the half types, double for
 // float64, as PyTorch's CPU and CUDA optimizers compute (opmath_t); float32 also lets the CPU
 // loop take 16 lanes of AVX-512 for the square root and the division instead of 8.
@@ -75,19 +116,10 @@ NG_HD void adamElementFixed(T& p, T grad, T& m, T& v, T* vmax, const AdamScalars
 }
 
 // Calls f.template run<Shrink, L2, Ams, Max>() with the flags of s as template arguments.
-template <typename F, bool... Fixed>
+template <typename F>
 NG_HD void withAdamFlags(const AdamScalars& s, F& f) {
-  constexpr size_t k = sizeof...(Fixed);
-  if constexpr (k == 4) {
-    f.template run<Fixed...>();
-  } else {
-    const bool flag = k == 0 ? s.shrink : k == 1 ? s.l2 : k == 2 ? s.amsgrad : s.maximize;
-    if (flag) {
-      withAdamFlags<F, Fixed..., true>(s, f);
-    } else {
-      withAdamFlags<F, Fixed..., false>(s, f);
-    }
-  }
+  const bool flags[4] = {s.shrink, s.l2, s.amsgrad, s.maximize};
+  withFlags(flags, f);
 }
 
 template <typename T, typename C>

@@ -14,21 +14,38 @@ constexpr int64_t kParallelMin = 65536;
 template <typename T>
 constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
+// The loop with SGD's switches fixed (core/optim_math.h), vectorised; the update is computed in
+// double and each stored value rounded once (half types through float, as the 'ts' backend does).
 template <typename T>
-NG_SIMD_CLONES void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
-  const math::SgdScalars s = math::sgdScalars(o, buf != nullptr);
-  if constexpr (kHalf<T>) {
+struct SgdLoop {
+  T* p;
+  const T* grad;
+  T* buf;
+  int64_t n;
+  const math::SgdScalars& s;
+  template <bool Wd, bool Buf, bool Nesterov, bool First, bool Max>
+  NG_SIMD_CLONES void run() {
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
-      float pi = p[i], bi = s.useBuf ? float(buf[i]) : 0.f;
-      math::sgdElement(pi, float(grad[i]), s.useBuf ? &bi : nullptr, s);
-      p[i] = T(pi);
-      if (s.useBuf) buf[i] = T(bi);
+      if constexpr (kHalf<T>) {
+        float pi = p[i], bi = Buf ? float(buf[i]) : 0.f;
+        math::sgdElementFixed<Wd, Buf, Nesterov, First, Max>(pi, float(grad[i]), &bi, s);
+        p[i] = T(pi);
+        if constexpr (Buf) buf[i] = T(bi);
+      } else {
+        math::sgdElementFixed<Wd, Buf, Nesterov, First, Max>(p[i], grad[i], Buf ? buf + i : nullptr, s);
+      }
     }
-  } else {
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) math::sgdElement(p[i], grad[i], s.useBuf ? buf + i : nullptr, s);
   }
+};
+
+template <typename T>
+void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o) {
+  const math::SgdScalars s = math::sgdScalars(o, buf != nullptr);
+  bool flags[5];
+  math::sgdFlags(s, flags);
+  SgdLoop<T> loop{p, grad, buf, n, s};
+  math::withFlags(flags, loop);
 }
 
 // The float32/float64 loop with Adam's switches fixed (core/optim_math.h): vectorised, in float
