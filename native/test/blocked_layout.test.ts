@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  add, backends, batchNorm, conv2d, conv2dFused, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
+  add, backends, batchNorm, batchNormFused, conv2d, conv2dFused, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
   type MaxPool2dOptions, type Tensor,
 } from '@nodegrad/autograd';
 import { Conv2d, SGD } from '@nodegrad/nn';
@@ -239,4 +239,51 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
     expectClose(forward(), refConv(x.ts.detach()), 1e-5, 'after loadStateDict');
     expectClose(conv.weight, fresh.ts, 0, 'the loaded weight');
   });
+
+  // batchNormFused in the conv's layout (channels last for bfloat16, nChw16c/8c for float32): the
+  // ReLU's mask recomputed from x in the backward's blocked loops, and a residual read in x's
+  // layout. Held to the same chain unfused, and for float32 to 'ts' float64. In bfloat16 the
+  // second batch norm's sum skips the ReLU for the gradients: rounded once, bn(x) + residual is
+  // sometimes a small nonzero value where the unfused chain, rounding bn(x) first, cancels to 0,
+  // and the ReLU then passes a gradient the unfused one stops; its forward is compared on its own.
+  // No max-pool: the sum's single rounding moves bfloat16 ties. (Last: it draws its inputs after
+  // every other test.)
+  for (const [dtype, C, hw] of [['float32', 24, 8], ['float32', 88, 20], ['bfloat16', 32, 8], ['bfloat16', 88, 12]] as const) {
+    it(`${dtype}: conv → bn·relu → conv → bn·add(·relu) fused, ${C} channels on ${hw}x${hw}, matches unfused and ts`, () => {
+      const x = pair([2, 3, hw, hw], 1, dtype), w1 = pair([C, 3, 3, 3], 0.5, dtype), w2 = pair([C, C, 3, 3], 0.2, dtype);
+      const g = pair([C], 1, dtype), b = pair([C], 1, dtype), r = pair([2, C, hw, hw], 1, dtype);
+      const args = [x, w1, w2, g, b];
+      const run = (dev: 'cpu' | 'ts', fused: boolean) => {
+        for (const a of args) a[dev].grad = null;
+        const bn = (t: Tensor, residual: Tensor | null, withRelu: boolean) => {
+          if (fused) return batchNormFused(t, null, null, g[dev], b[dev], { training: true, residual, relu: withRelu });
+          const n = batchNorm(t, null, null, g[dev], b[dev], { training: true });
+          const v = residual ? add(n, residual) : n;
+          return withRelu ? relu(v) : v;
+        };
+        const y0 = conv2d(x[dev], w1[dev], null, { padding: 1 });
+        const h = bn(y0, null, true);
+        const z = conv2d(h, w2[dev], null, { padding: 1 });
+        const s = bn(z, y0, dtype === 'float32');
+        const layouts = dev === 'cpu' ? [y0, h, s].map((t) => nativeLayout(t)) : [];
+        const out = sum(mul(mul(s, r[dev].detach()), s));
+        out.backward();
+        const last = noGrad(() => bn(z, y0, true));
+        return { out, layouts, grads: args.map((a) => a[dev].grad!), last };
+      };
+      const fused = run('cpu', true), unfused = run('cpu', false);
+      expect(fused.layouts, fused.layouts.join(' ')).toEqual(Array(3).fill(fused.layouts[0]));
+      if (dtype === 'float32' || cpuHasBf16()) expect(fused.layouts[0]).not.toBe('nchw');
+      const tol = dtype === 'float32' ? 1e-5 : 2e-2;
+      expectClose(fused.out, unfused.out, tol, 'loss vs unfused');
+      fused.grads.forEach((gr, i) => expectClose(gr, unfused.grads[i]!, tol, `grad ${GRAD_NAMES[i]} vs unfused`));
+      expect(nativeLayout(fused.last)).toBe(fused.layouts[0]);
+      expectClose(fused.last, unfused.last, tol, 'bn·add·relu vs unfused');
+      if (dtype === 'float32') {
+        const ref = run('ts', true);
+        expectClose(fused.out, ref.out, 1e-4, 'loss vs ts');
+        fused.grads.forEach((gr, i) => expectClose(gr, ref.grads[i]!, 1e-4, `grad ${GRAD_NAMES[i]} vs ts`));
+      }
+    });
+  }
 });

@@ -1,8 +1,10 @@
 // Batch norm kernels, split as PyTorch's CUDA path so that SyncBatchNorm can run its collectives
 // between them: BatchNormStats (x, eps) -> { mean, invstd }, BatchNormElemt (x, weight, bias, mean,
-// invstd), BatchNormInvstd (runVar, eps), BatchNormBackwardReduce (dy, x, mean, invstd) -> { sumDy,
-// sumDyXmu, dweight, dbias }, BatchNormBackwardElemt (dy, x, mean, invstd, weight, sumDy, sumDyXmu,
-// count), BatchNormUpdateRunning (runMean, runVar, counter, mean, invstd, { eps, count, factor }).
+// invstd[, residual, relu]), BatchNormInvstd (runVar, eps), BatchNormBackwardReduce (dy, x, mean,
+// invstd[, relu, weight, bias]) -> { sumDy, sumDyXmu, dweight, dbias }, BatchNormBackwardElemt (dy,
+// x, mean, invstd, weight, sumDy, sumDyXmu, count[, relu, bias]), BatchNormUpdateRunning (runMean,
+// runVar, counter, mean, invstd, { eps, count, factor }). The optional tails fuse the ReLU (and the
+// residual add) that follow a batch norm (core/device.h's BatchNormEpilogue, BatchNormReluMask).
 // Every argument is checked here before the device computes or writes anything.
 #include <cmath>
 #include <optional>
@@ -35,11 +37,11 @@ void checkPerChannel(const TensorRef* t, const TensorRef& x, const char* name) {
   }
 }
 
-// The backward parts take dy of x's shape and dtype.
-void checkGrad(const TensorRef& dy, const TensorRef& x) {
-  if (dy.shape != x.shape || dy.dtype != x.dtype) {
-    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " (" + dtypeName(dy.dtype) + ") must match input " +
-                                fmtShape(x.shape) + " (" + dtypeName(x.dtype) + ")");
+// The backward parts' dy and the forward's residual have x's shape and dtype.
+void checkLike(const TensorRef& t, const TensorRef& x, const char* name) {
+  if (t.shape != x.shape || t.dtype != x.dtype) {
+    throw std::invalid_argument(std::string(name) + " " + fmtShape(t.shape) + " (" + dtypeName(t.dtype) +
+                                ") must match input " + fmtShape(x.shape) + " (" + dtypeName(x.dtype) + ")");
   }
 }
 
@@ -70,13 +72,16 @@ Napi::Value BatchNormElemt(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, op, "x");
   auto w = optionalTensorAt(info, 1, op, "weight"), b = optionalTensorAt(info, 2, op, "bias");
   TensorRef mean = tensorAt(info, 3, op, "mean"), invstd = tensorAt(info, 4, op, "invstd");
+  auto residual = optionalTensorAt(info, 5, op, "residual");
+  const bool relu = info[6].ToBoolean();
   NG_KERNEL(op, {
     checkNC(x);
     checkPerChannel(ptr(w), x, "weight");
     checkPerChannel(ptr(b), x, "bias");
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");
-    return result(info, deviceOf(info).kernels.batchNormElemt(x, ptr(w), ptr(b), mean, invstd));
+    if (residual) checkLike(*residual, x, "residual");
+    return result(info, deviceOf(info).kernels.batchNormElemt(x, ptr(w), ptr(b), mean, invstd, {ptr(residual), relu}));
   })
 }
 
@@ -93,12 +98,16 @@ Napi::Value BatchNormBackwardReduce(const Napi::CallbackInfo& info) {
   const char* op = "BatchNormBackwardReduce";
   TensorRef dy = tensorAt(info, 0, op, "dy"), x = tensorAt(info, 1, op, "x");
   TensorRef mean = tensorAt(info, 2, op, "mean"), invstd = tensorAt(info, 3, op, "invstd");
+  const bool relu = info[4].ToBoolean();
+  auto w = optionalTensorAt(info, 5, op, "weight"), b = optionalTensorAt(info, 6, op, "bias");
   NG_KERNEL(op, {
     checkNC(x);
-    checkGrad(dy, x);
+    checkLike(dy, x, "dy");
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");
-    BatchNormReduce red = deviceOf(info).kernels.batchNormBackwardReduce(dy, x, mean, invstd);
+    checkPerChannel(ptr(w), x, "weight");
+    checkPerChannel(ptr(b), x, "bias");
+    BatchNormReduce red = deviceOf(info).kernels.batchNormBackwardReduce(dy, x, mean, invstd, {relu, ptr(w), ptr(b)});
     auto env = info.Env();
     auto r = Napi::Object::New(env);
     r.Set("sumDy", wrap(env, std::move(red.sumDy)));
@@ -115,17 +124,20 @@ Napi::Value BatchNormBackwardElemt(const Napi::CallbackInfo& info) {
   TensorRef mean = tensorAt(info, 2, op, "mean"), invstd = tensorAt(info, 3, op, "invstd");
   auto w = optionalTensorAt(info, 4, op, "weight");
   TensorRef sumDy = tensorAt(info, 5, op, "sumDy"), sumDyXmu = tensorAt(info, 6, op, "sumDyXmu");
+  const bool relu = info[8].ToBoolean();
+  auto b = optionalTensorAt(info, 9, op, "bias");
   NG_KERNEL(op, {
     checkNC(x);
-    checkGrad(dy, x);
+    checkLike(dy, x, "dy");
     checkPerChannel(&mean, x, "mean");
     checkPerChannel(&invstd, x, "invstd");
     checkPerChannel(ptr(w), x, "weight");
     checkPerChannel(&sumDy, x, "sumDy");
     checkPerChannel(&sumDyXmu, x, "sumDyXmu");
+    checkPerChannel(ptr(b), x, "bias");
     const double count = countArg(info[7]);
-    return result(info,
-                  deviceOf(info).kernels.batchNormBackwardElemt(dy, x, mean, invstd, ptr(w), sumDy, sumDyXmu, count));
+    return result(info, deviceOf(info).kernels.batchNormBackwardElemt(dy, x, mean, invstd, ptr(w), sumDy, sumDyXmu,
+                                                                      count, {relu, ptr(w), ptr(b)}));
   })
 }
 

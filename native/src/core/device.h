@@ -21,6 +21,22 @@ struct BatchNormReduce {
   Tensor sumDy, sumDyXmu, dweight, dbias;
 };
 
+// How BatchNormElemt's output ends: y = relu?(bn(x) + residual?), cuDNN's BN_ADD_ACTIVATION; the
+// residual has x's shape and dtype.
+struct BatchNormEpilogue {
+  const TensorRef* residual = nullptr;
+  bool relu = false;
+};
+
+// The forward's ReLU as the backward parts recompute it from x: dy counts only where the forward's
+// x * scale + shift (weight and bias as BatchNormElemt took them) was not <= 0, which is where
+// relu's backward from its output passes dy. `relu` false: no mask.
+struct BatchNormReluMask {
+  bool relu = false;
+  const TensorRef* w = nullptr;
+  const TensorRef* b = nullptr;
+};
+
 struct DeviceMemory {
   // A tensor holding a copy of `numel` host elements of dtype (fromArray: the only upload). Half
   // elements arrive as their bit patterns: the binding rounds JS's float32 values (core/half.h).
@@ -115,13 +131,13 @@ struct KernelTable {
   // runMean, runVar and counter in place (half running stats may take float32 mean and invstd).
   std::pair<Tensor, Tensor> (*batchNormStats)(const TensorRef& x, double eps) = nullptr;
   Tensor (*batchNormElemt)(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
-                           const TensorRef& invstd) = nullptr;
+                           const TensorRef& invstd, const BatchNormEpilogue& e) = nullptr;
   Tensor (*batchNormInvstd)(const TensorRef& runVar, double eps) = nullptr;
   BatchNormReduce (*batchNormBackwardReduce)(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
-                                             const TensorRef& invstd) = nullptr;
+                                             const TensorRef& invstd, const BatchNormReluMask& mask) = nullptr;
   Tensor (*batchNormBackwardElemt)(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
                                    const TensorRef& invstd, const TensorRef* w, const TensorRef& sumDy,
-                                   const TensorRef& sumDyXmu, double count) = nullptr;
+                                   const TensorRef& sumDyXmu, double count, const BatchNormReluMask& mask) = nullptr;
   void (*batchNormUpdateRunning)(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter,
                                  const TensorRef& mean, const TensorRef& invstd, const BatchNormUpdate& p) = nullptr;
 };

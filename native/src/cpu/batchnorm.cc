@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace nodegrad::cpu {
 namespace {
@@ -19,19 +20,47 @@ void overChannelBlocks(int64_t N, int64_t C, F f) {
   for (int64_t b = 0; b < nb; b++) f(b * B, std::min(C, b * B + B));
 }
 
-// Per-channel scale and shift in float: y = x * scale + shift.
-void applyAffine(const float* x, float* y, BNLayout l, const float* scale, const float* shift) {
+// Calls f(bool_constant<a>, bool_constant<b>): a loop body with its switches fixed, so that the
+// compiler vectorises each variant without a branch per element.
+template <typename F>
+void withSwitches(bool a, bool b, F&& f) {
+  using T = std::true_type;
+  using N = std::false_type;
+  if (a) {
+    if (b) f(T(), T());
+    else f(T(), N());
+  } else {
+    if (b) f(N(), T());
+    else f(N(), N());
+  }
+}
+
+// Per-channel scale and shift in float: y = relu?(x * scale + shift + residual?).
+template <bool Res, bool Relu>
+void applyAffine(const float* x, float* y, BNLayout l, const float* scale, const float* shift, const float* res) {
   const int64_t N = l.N, C = l.C, S = l.S;
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * S > kParallelWork)
   for (int64_t n = 0; n < N; n++) {
     for (int64_t c = 0; c < C; c++) {
       const float k = scale[c], t = shift[c];
-      const float* a = x + (n * C + c) * S;
-      float* o = y + (n * C + c) * S;
+      const int64_t off = (n * C + c) * S;
+      const float* a = x + off;
+      float* o = y + off;
 #pragma omp simd
-      for (int64_t i = 0; i < S; i++) o[i] = a[i] * k + t;
+      for (int64_t i = 0; i < S; i++) {
+        float v = a[i] * k + t;
+        if constexpr (Res) v = v + res[off + i];
+        o[i] = Relu ? reluOf(v) : v;
+      }
     }
   }
+}
+
+// dy, or 0 where the fused ReLU passed nothing (the mask recomputed from x).
+template <bool Mask>
+inline float maskedGrad(float g, float a, float k, float t) {
+  if constexpr (Mask) return reluPasses(a * k + t) ? g : 0.f;
+  else return g;
 }
 
 }  // namespace
@@ -95,31 +124,42 @@ void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>&
   for (int64_t c = 0; c < C; c++) q[c] = 1.0 / std::sqrt(q[c] / M + eps);
 }
 
-void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, const double* invstd,
-                    const float* w, const float* b) {
-  std::vector<float> scale(static_cast<size_t>(l.C)), shift(static_cast<size_t>(l.C));
-  for (int64_t c = 0; c < l.C; c++) {
-    const double sc = invstd[c] * (w ? double(w[c]) : 1.0);
-    scale[size_t(c)] = float(sc);
-    shift[size_t(c)] = float((b ? double(b[c]) : 0.0) - mean[c] * sc);
+template <typename M>
+BNAffine affineOf(int64_t C, const M* mean, const M* invstd, const float* w, const float* b) {
+  BNAffine a{std::vector<float>(size_t(C)), std::vector<float>(size_t(C))};
+  for (int64_t c = 0; c < C; c++) {
+    const double sc = double(invstd[c]) * (w ? double(w[c]) : 1.0);
+    a.scale[size_t(c)] = float(sc);
+    a.shift[size_t(c)] = float((b ? double(b[c]) : 0.0) - double(mean[c]) * sc);
   }
-  applyAffine(x, y, l, scale.data(), shift.data());
+  return a;
 }
 
-void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, std::vector<double>& sumDy,
-                             std::vector<double>& sumDyXmu) {
+BNAffine batchNormAffine(int64_t C, const double* mean, const double* invstd, const float* w, const float* b) {
+  return affineOf(C, mean, invstd, w, b);
+}
+BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, const float* w, const float* b) {
+  return affineOf(C, mean, invstd, w, b);
+}
+
+void batchNormApply(const float* x, float* y, BNLayout l, const BNAffine& a, const float* residual, bool relu) {
+  withSwitches(residual != nullptr, relu, [&](auto res, auto act) {
+    applyAffine<res, act>(x, y, l, a.scale.data(), a.shift.data(), residual);
+  });
+}
+
+template <bool Mask>
+void backwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, const float* ks, const float* ts,
+                    double* s, double* t) {
   const int64_t N = l.N, C = l.C, S = l.S;
-  sumDy.assign(size_t(C), 0.0);
-  sumDyXmu.assign(size_t(C), 0.0);
-  double* s = sumDy.data();
-  double* t = sumDyXmu.data();
   if (S == 1) {
     overChannelBlocks(N, C, [&](int64_t c0, int64_t c1) {
       for (int64_t n = 0; n < N; n++) {
         for (int64_t c = c0; c < c1; c++) {
-          const double g = dy[n * C + c];
+          const float a = x[n * C + c];
+          const double g = maskedGrad<Mask>(dy[n * C + c], a, Mask ? ks[c] : 0.f, Mask ? ts[c] : 0.f);
           s[c] += g;
-          t[c] += g * (x[n * C + c] - double(mean[c]));
+          t[c] += g * (a - double(mean[c]));
         }
       }
     });
@@ -131,12 +171,15 @@ void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const 
   for (int64_t p = 0; p < P; p++) {
     const float* g = dy + p * S;
     const float* a = x + p * S;
-    const double m = mean[p % C];
+    const int64_t c = p % C;
+    const double m = mean[c];
+    const float k = Mask ? ks[c] : 0.f, sh = Mask ? ts[c] : 0.f;
     double u = 0, v = 0;
 #pragma omp simd reduction(+ : u, v)
     for (int64_t i = 0; i < S; i++) {
-      u += g[i];
-      v += double(g[i]) * (a[i] - m);
+      const double gi = maskedGrad<Mask>(g[i], a[i], k, sh);
+      u += gi;
+      v += gi * (a[i] - m);
     }
     ps[size_t(p)] = u;
     pt[size_t(p)] = v;
@@ -147,6 +190,14 @@ void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const 
       t[c] += pt[size_t(n * C + c)];
     }
   }
+}
+
+void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, const BNAffine* mask,
+                             std::vector<double>& sumDy, std::vector<double>& sumDyXmu) {
+  sumDy.assign(size_t(l.C), 0.0);
+  sumDyXmu.assign(size_t(l.C), 0.0);
+  if (mask) backwardReduce<true>(dy, x, l, mean, mask->scale.data(), mask->shift.data(), sumDy.data(), sumDyXmu.data());
+  else backwardReduce<false>(dy, x, l, mean, nullptr, nullptr, sumDy.data(), sumDyXmu.data());
 }
 
 BNGradCoefs batchNormGradCoefs(int64_t C, const float* invstd, const float* w, const float* sumDy,
@@ -161,21 +212,29 @@ BNGradCoefs batchNormGradCoefs(int64_t C, const float* invstd, const float* w, c
   return r;
 }
 
-void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
-                            float* dx) {
+template <bool Mask>
+void backwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
+                   const float* ks, const float* ts, float* dx) {
   const int64_t N = l.N, C = l.C, S = l.S;
   // x - mean is formed first so that an offset input does not cancel away float32 digits.
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * S > kParallelWork)
   for (int64_t n = 0; n < N; n++) {
     for (int64_t c = 0; c < C; c++) {
       const float m = mean[c], gmc = k.meanDy[size_t(c)], kc = k.k[size_t(c)], fc = k.f[size_t(c)];
+      const float sc = Mask ? ks[c] : 0.f, sh = Mask ? ts[c] : 0.f;
       const float* g = dy + (n * C + c) * S;
       const float* a = x + (n * C + c) * S;
       float* d = dx + (n * C + c) * S;
 #pragma omp simd
-      for (int64_t i = 0; i < S; i++) d[i] = (g[i] - gmc - (a[i] - m) * kc) * fc;
+      for (int64_t i = 0; i < S; i++) d[i] = (maskedGrad<Mask>(g[i], a[i], sc, sh) - gmc - (a[i] - m) * kc) * fc;
     }
   }
+}
+
+void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
+                            const BNAffine* mask, float* dx) {
+  if (mask) backwardElemt<true>(dy, x, l, mean, k, mask->scale.data(), mask->shift.data(), dx);
+  else backwardElemt<false>(dy, x, l, mean, k, nullptr, nullptr, dx);
 }
 
 void batchNormUpdateRunning(float* runMean, float* runVar, int64_t C, const float* mean, const float* invstd,

@@ -15,16 +15,30 @@ struct BNLayout {
 void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>& mean, std::vector<double>& invstd);
 
 // y = (x - mean) * invstd * w + b per channel, applied as y = x * scale + shift (PyTorch's CPU
-// kernel does the same). w and b may be null (1 and 0).
-void batchNormApply(const float* x, float* y, BNLayout l, const double* mean, const double* invstd,
-                    const float* w, const float* b);
+// kernel does the same), scale and shift formed in double and stored in float. w and b may be null
+// (1 and 0). The backward parts form the same floats to recompute a fused ReLU's mask from x.
+struct BNAffine {
+  std::vector<float> scale, shift;
+};
+BNAffine batchNormAffine(int64_t C, const double* mean, const double* invstd, const float* w, const float* b);
+BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, const float* w, const float* b);
+
+// The fused ReLU: relu(v) as the Relu kernel (NaN passes), and whether dy passes it at v, as relu's
+// backward from its output (threshold_backward: not where the output is <= 0).
+inline float reluOf(float v) { return v < 0 ? 0.f : v; }
+inline bool reluPasses(float v) { return !(v <= 0); }
+
+// y = relu?(x * scale + shift + residual?); residual (x's layout) may be null.
+void batchNormApply(const float* x, float* y, BNLayout l, const BNAffine& a, const float* residual, bool relu);
 
 // The parts of the training-mode gradient (PyTorch's batch_norm_backward_reduce and _elemt), with
 // xhat = (x - mean) * invstd and `count` elements per channel (over every rank):
 //   sumDy = sum dy, sumDyXmu = sum dy * (x - mean), accumulated in double;
 //   dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * w.
-void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, std::vector<double>& sumDy,
-                             std::vector<double>& sumDyXmu);
+// With `mask` (the forward's affine, for a batch norm whose ReLU was fused), dy is read as 0 where
+// the ReLU passed nothing (reluPasses(x * scale + shift) false); null: dy as it is.
+void batchNormBackwardReduce(const float* dy, const float* x, BNLayout l, const float* mean, const BNAffine* mask,
+                             std::vector<double>& sumDy, std::vector<double>& sumDyXmu);
 // dx's per-channel coefficients, formed in double: dx = (dy - meanDy - (x - mean) * k) * f.
 struct BNGradCoefs {
   std::vector<float> meanDy, k, f;
@@ -32,7 +46,7 @@ struct BNGradCoefs {
 BNGradCoefs batchNormGradCoefs(int64_t C, const float* invstd, const float* w, const float* sumDy,
                                const float* sumDyXmu, double count);
 void batchNormBackwardElemt(const float* dy, const float* x, BNLayout l, const float* mean, const BNGradCoefs& k,
-                            float* dx);
+                            const BNAffine* mask, float* dx);
 
 // In place: running = (1 - factor) running + factor batch, the batch variance recovered from invstd
 // (1/invstd^2 - eps) and made unbiased by count / (count - 1), in double.
@@ -46,13 +60,12 @@ template <typename T>
 void batchNormStatsBlocked(const T* x, BNLayout l, int block, double eps, std::vector<double>& mean,
                            std::vector<double>& invstd);
 template <typename T>
-void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const double* mean, const double* invstd,
-                           const float* w, const float* b);
+void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const BNAffine& a, const T* residual, bool relu);
 template <typename T>
 void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
-                                    std::vector<double>& sumDy, std::vector<double>& sumDyXmu);
+                                    const BNAffine* mask, std::vector<double>& sumDy, std::vector<double>& sumDyXmu);
 template <typename T>
 void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
-                                   const BNGradCoefs& k, T* dx);
+                                   const BNGradCoefs& k, const BNAffine* mask, T* dx);
 
 }  // namespace nodegrad::cpu

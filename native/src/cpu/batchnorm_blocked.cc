@@ -113,19 +113,29 @@ NG_INLINE void squaredDeviationLanes(const T* a, int64_t S, int64_t stride, cons
   for (int k = 0; k < W; k++) q[k] += total(acc, k);
 }
 
-// s[k] += sum_i g[i][k] and v[k] += sum_i g[i][k] * (a[i][k] - m[k]).
-template <int W, typename T>
-NG_INLINE void gradSumLanes(const T* g, const T* a, int64_t S, int64_t stride, const float* m, double* s, double* v) {
+// s[k] += sum_i g[i][k] and v[k] += sum_i g[i][k] * (a[i][k] - m[k]); with Mask, g[i][k] counts
+// only where the fused ReLU passed it (reluPasses(a * ks[k] + ts[k])).
+template <int W, bool Mask, typename T>
+NG_INLINE void gradSumLanes(const T* g, const T* a, int64_t S, int64_t stride, const float* m, const float* ks,
+                            const float* ts, double* s, double* v) {
   constexpr int R = rowsOf<W>;
   double as[R][W] = {}, av[R][W] = {};
   double md[W];
-  for (int k = 0; k < W; k++) md[k] = m[k];
+  float kk[W], tt[W];
+  for (int k = 0; k < W; k++) {
+    md[k] = m[k];
+    kk[k] = Mask ? ks[k] : 0.f;
+    tt[k] = Mask ? ts[k] : 0.f;
+  }
   forRows<R>(S, [&](int64_t i, int r) __attribute__((always_inline)) {
 #pragma omp simd
     for (int k = 0; k < W; k++) {
-      const double gk = float(g[i * stride + k]);
+      const float ak = float(a[i * stride + k]);
+      float gf = float(g[i * stride + k]);
+      if constexpr (Mask) gf = reluPasses(ak * kk[k] + tt[k]) ? gf : 0.f;
+      const double gk = gf;
       as[r][k] += gk;
-      av[r][k] += gk * (float(a[i * stride + k]) - md[k]);
+      av[r][k] += gk * (ak - md[k]);
     }
   });
   for (int k = 0; k < W; k++) {
@@ -192,24 +202,35 @@ NG_SIMD_CLONES void batchNormStatsBlocked(const T* x, BNLayout l, int block, dou
 }
 
 template <typename T>
-NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const double* mean, const double* invstd,
-                           const float* w, const float* b) {
-  std::vector<float> scale(static_cast<size_t>(l.C)), shift(static_cast<size_t>(l.C));
-  for (int64_t c = 0; c < l.C; c++) {
-    const double sc = invstd[c] * (w ? double(w[c]) : 1.0);
-    scale[size_t(c)] = float(sc);
-    shift[size_t(c)] = float((b ? double(b[c]) : 0.0) - mean[c] * sc);
-  }
-  const auto k = padded(scale, l.C, block), t = padded(shift, l.C, block);
+NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int block, const BNAffine& a, const T* residual,
+                                          bool relu) {
+  const auto k = padded(a.scale, l.C, block), t = padded(a.shift, l.C, block);
   const Units u = unitsOf(l, block);
   const int64_t S = l.S, bl = block;
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;
-    const T* a = x + p * S * bl;
+    const T* src = x + p * S * bl;
+    const T* r = residual ? residual + p * S * bl : nullptr;
     T* o = y + p * S * bl;
-    for (int64_t i = 0; i < S; i++) {
-      for (int64_t j = 0; j < bl; j++) o[i * bl + j] = T(float(a[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)]);
+    // Written out per switch so that each loop vectorises without a branch per element.
+    auto rows = [&](auto res, auto act) __attribute__((always_inline)) {
+      for (int64_t i = 0; i < S; i++) {
+        for (int64_t j = 0; j < bl; j++) {
+          float v = float(src[i * bl + j]) * k[size_t(c0 + j)] + t[size_t(c0 + j)];
+          if constexpr (decltype(res)::value) v = v + float(r[i * bl + j]);
+          o[i * bl + j] = T(decltype(act)::value ? reluOf(v) : v);
+        }
+      }
+    };
+    using Y = std::true_type;
+    using No = std::false_type;
+    if (r) {
+      if (relu) rows(Y(), Y());
+      else rows(Y(), No());
+    } else {
+      if (relu) rows(No(), Y());
+      else rows(No(), No());
     }
   }
   zeroBlockPadding({l.N, l.C, l.S, 1}, block, sizeof(T), y);  // 0 * a NaN in padding would not be 0
@@ -217,10 +238,13 @@ NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int bloc
 
 template <typename T>
 NG_SIMD_CLONES void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
-                                    std::vector<double>& sumDy, std::vector<double>& sumDyXmu) {
+                                                   const BNAffine* mask, std::vector<double>& sumDy,
+                                                   std::vector<double>& sumDyXmu) {
   const int64_t C = l.C, S = l.S, bl = block;
   const Units u = unitsOf(l, block);
   const auto m = padded(std::vector<float>(mean, mean + C), C, block);
+  const std::vector<float> ks = mask ? padded(mask->scale, C, block) : std::vector<float>();
+  const std::vector<float> ts = mask ? padded(mask->shift, C, block) : std::vector<float>();
   std::vector<double> ps(size_t(u.P * bl)), pt(size_t(u.P * bl));
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
@@ -231,7 +255,10 @@ NG_SIMD_CLONES void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLa
     double* v = pt.data() + p * bl;
     rowTiles(S, bl, sizeof(T), [&](int64_t i0, int64_t n) __attribute__((always_inline)) {
       laneChunks(bl, [&](int64_t k0, auto w) __attribute__((always_inline)) {
-        gradSumLanes<decltype(w)::value>(g + i0 * bl + k0, a + i0 * bl + k0, n, bl, m.data() + c0 + k0, s + k0, v + k0);
+        constexpr int W = decltype(w)::value;
+        const int64_t at = i0 * bl + k0, c = c0 + k0;
+        if (mask) gradSumLanes<W, true>(g + at, a + at, n, bl, m.data() + c, ks.data() + c, ts.data() + c, s + k0, v + k0);
+        else gradSumLanes<W, false>(g + at, a + at, n, bl, m.data() + c, nullptr, nullptr, s + k0, v + k0);
       });
     });
   }
@@ -248,24 +275,33 @@ NG_SIMD_CLONES void batchNormBackwardReduceBlocked(const T* dy, const T* x, BNLa
 
 template <typename T>
 NG_SIMD_CLONES void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLayout l, int block, const float* mean,
-                                   const BNGradCoefs& k, T* dx) {
+                                                  const BNGradCoefs& k, const BNAffine* mask, T* dx) {
   // As batchNormBackwardElemt, with the per-channel coefficients laid out by lane.
   const int64_t C = l.C, S = l.S, bl = block;
   const Units u = unitsOf(l, block);
   const auto m = padded(std::vector<float>(mean, mean + C), C, block);
   const auto gmp = padded(k.meanDy, C, block), kp = padded(k.k, C, block), fp = padded(k.f, C, block);
+  const std::vector<float> ks = mask ? padded(mask->scale, C, block) : std::vector<float>();
+  const std::vector<float> ts = mask ? padded(mask->shift, C, block) : std::vector<float>();
 #pragma omp parallel for schedule(static) if (u.P * S * bl > kParallelWork)
   for (int64_t p = 0; p < u.P; p++) {
     const int64_t c0 = (p % u.CB) * bl;
     const T* g = dy + p * S * bl;
     const T* a = x + p * S * bl;
     T* d = dx + p * S * bl;
-    for (int64_t i = 0; i < S; i++) {
-      for (int64_t j = 0; j < bl; j++) {
-        const size_t c = size_t(c0 + j);
-        d[i * bl + j] = T((float(g[i * bl + j]) - gmp[c] - (float(a[i * bl + j]) - m[c]) * kp[c]) * fp[c]);
+    auto rows = [&](auto masked) __attribute__((always_inline)) {
+      for (int64_t i = 0; i < S; i++) {
+        for (int64_t j = 0; j < bl; j++) {
+          const size_t c = size_t(c0 + j);
+          const float ai = float(a[i * bl + j]);
+          float gi = float(g[i * bl + j]);
+          if constexpr (decltype(masked)::value) gi = reluPasses(ai * ks[c] + ts[c]) ? gi : 0.f;
+          d[i * bl + j] = T((gi - gmp[c] - (ai - m[c]) * kp[c]) * fp[c]);
+        }
       }
-    }
+    };
+    if (mask) rows(std::true_type());
+    else rows(std::false_type());
   }
   zeroBlockPadding({l.N, l.C, l.S, 1}, block, sizeof(T), dx);
 }
@@ -273,12 +309,11 @@ NG_SIMD_CLONES void batchNormBackwardElemtBlocked(const T* dy, const T* x, BNLay
 #define NG_BN_BLOCKED(T)                                                                                            \
   template void batchNormStatsBlocked<T>(const T*, BNLayout, int, double, std::vector<double>&,                     \
                                          std::vector<double>&);                                                    \
-  template void batchNormApplyBlocked<T>(const T*, T*, BNLayout, int, const double*, const double*, const float*,   \
-                                         const float*);                                                            \
-  template void batchNormBackwardReduceBlocked<T>(const T*, const T*, BNLayout, int, const float*,                  \
+  template void batchNormApplyBlocked<T>(const T*, T*, BNLayout, int, const BNAffine&, const T*, bool);            \
+  template void batchNormBackwardReduceBlocked<T>(const T*, const T*, BNLayout, int, const float*, const BNAffine*, \
                                                   std::vector<double>&, std::vector<double>&);                     \
   template void batchNormBackwardElemtBlocked<T>(const T*, const T*, BNLayout, int, const float*, const BNGradCoefs&, \
-                                                 T*);
+                                                 const BNAffine*, T*);
 NG_BN_BLOCKED(float)
 NG_BN_BLOCKED(BFloat16)
 NG_BN_BLOCKED(Float16)

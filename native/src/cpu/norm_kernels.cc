@@ -6,6 +6,7 @@
 // float32; y or dx is rounded once to x's type. Per-channel operands may be float32 or of x's type
 // (oneDNN's contract for a bf16 src: f32 scale, shift, mean and variance).
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -64,24 +65,38 @@ std::pair<Tensor, Tensor> statsKernel(const TensorRef& x, double eps) {
   return {channelVector(mean.data(), l.C), channelVector(invstd.data(), l.C)};
 }
 
+// The residual in x's operand layout: blocked as x is stored (reordered if it is not), else plain.
+Operand residualLike(const TensorRef& r, const Operand& xo, const TensorRef& x) {
+  if (!xo.block()) return widened(r);
+  return blockedAsIs(r) && r.buf->block == x.buf->block ? asStored(r) : blockedLike(r, *x.buf);
+}
+
 Tensor elemtKernel(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
-                   const TensorRef& invstd) {
+                   const TensorRef& invstd, const BatchNormEpilogue& e) {
   requireF32OrHalf(x.dtype, "x");
   Operand xo = input(x), wo = perChannel(w), bo = perChannel(b);
   Operand mo = perChannel(mean), io = perChannel(invstd);
+  Operand ro = e.residual ? residualLike(*e.residual, xo, x) : Operand{nullptr, nullptr};
   const BNLayout l = layoutOf(x);
-  const std::vector<double> md(mo.f32(), mo.f32() + l.C), isd(io.f32(), io.f32() + l.C);
+  const BNAffine a = batchNormAffine(l.C, mo.f32(), io.f32(), dataOf(wo), dataOf(bo));
   if (!xo.block()) {
     Tensor y = newTensor(x.shape, DType::F32);
-    batchNormApply(xo.f32(), y.buf->as<float>(), l, md.data(), isd.data(), dataOf(wo), dataOf(bo));
+    batchNormApply(xo.f32(), y.buf->as<float>(), l, a, dataOf(ro), e.relu);
     return narrowed(std::move(y), x.dtype);
   }
   Tensor y = newBlocked(x.shape, xo.block(), x.dtype);
   withFloatElement(xo.buf->dtype, [&](auto* t) {
     using T = ElementOf<decltype(t)>;
-    batchNormApplyBlocked(xo.data<T>(), y.buf->as<T>(), l, xo.block(), md.data(), isd.data(), dataOf(wo), dataOf(bo));
+    batchNormApplyBlocked(xo.data<T>(), y.buf->as<T>(), l, xo.block(), a, ro.buf ? ro.data<T>() : nullptr, e.relu);
   });
   return y;
+}
+
+// The forward's affine when the backward recomputes a fused ReLU's mask, else nothing.
+std::optional<BNAffine> maskOf(const BatchNormReluMask& m, const Operand& mean, const Operand& invstd, int64_t C) {
+  if (!m.relu) return std::nullopt;
+  Operand wo = perChannel(m.w), bo = perChannel(m.b);
+  return batchNormAffine(C, mean.f32(), invstd.f32(), dataOf(wo), dataOf(bo));
 }
 
 Tensor invstdKernel(const TensorRef& runVar, double eps) {
@@ -94,16 +109,18 @@ Tensor invstdKernel(const TensorRef& runVar, double eps) {
 }
 
 BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
-                                     const TensorRef& invstd) {
+                                     const TensorRef& invstd, const BatchNormReluMask& m) {
   requireF32OrHalf(x.dtype, "x");
   auto [dyo, xo] = gradOperands(dy, x);
   Operand mo = perChannel(mean), io = perChannel(invstd);
   const BNLayout l = layoutOf(x);
+  const std::optional<BNAffine> mask = maskOf(m, mo, io, l.C);
+  const BNAffine* mp = mask ? &*mask : nullptr;
   std::vector<double> s, t;
-  if (!xo.block()) batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), s, t);
+  if (!xo.block()) batchNormBackwardReduce(dyo.f32(), xo.f32(), l, mo.f32(), mp, s, t);
   else withFloatElement(xo.buf->dtype, [&](auto* e) {
     using T = ElementOf<decltype(e)>;
-    batchNormBackwardReduceBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), s, t);
+    batchNormBackwardReduceBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), mp, s, t);
   });
   std::vector<double> dw(size_t(l.C));
   for (int64_t c = 0; c < l.C; c++) dw[size_t(c)] = t[size_t(c)] * io.f32()[c];
@@ -112,22 +129,25 @@ BatchNormReduce backwardReduceKernel(const TensorRef& dy, const TensorRef& x, co
 }
 
 Tensor backwardElemtKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
-                           const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count) {
+                           const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
+                           const BatchNormReluMask& m) {
   requireF32OrHalf(x.dtype, "x");
   auto [dyo, xo] = gradOperands(dy, x);
   Operand mo = perChannel(mean), io = perChannel(invstd), wo = perChannel(w), so = perChannel(sumDy),
           to = perChannel(sumDyXmu);
   const BNLayout l = layoutOf(x);
   const BNGradCoefs k = batchNormGradCoefs(l.C, io.f32(), dataOf(wo), so.f32(), to.f32(), count);
+  const std::optional<BNAffine> mask = maskOf(m, mo, io, l.C);
+  const BNAffine* mp = mask ? &*mask : nullptr;
   if (!xo.block()) {
     Tensor dx = newTensor(x.shape, DType::F32);
-    batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, dx.buf->as<float>());
+    batchNormBackwardElemt(dyo.f32(), xo.f32(), l, mo.f32(), k, mp, dx.buf->as<float>());
     return narrowed(std::move(dx), x.dtype);
   }
   Tensor dx = newBlocked(x.shape, xo.block(), x.dtype);
   withFloatElement(xo.buf->dtype, [&](auto* e) {
     using T = ElementOf<decltype(e)>;
-    batchNormBackwardElemtBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), k, dx.buf->as<T>());
+    batchNormBackwardElemtBlocked(dyo.data<T>(), xo.data<T>(), l, xo.block(), mo.f32(), k, mp, dx.buf->as<T>());
   });
   return dx;
 }

@@ -65,11 +65,14 @@ struct SquaredDeviations {
     return {d * d, 0};
   }
 };
+// With scale set (a fused ReLU's mask recomputed from x), dy counts only where the forward's
+// x * scale + shift was not <= 0, as relu's backward from its output passes it.
 struct GradSums {
-  const float *dy, *x, *mean;
+  const float *dy, *x, *mean, *scale, *shift;
   NG_HD Sums operator()(int64_t o, int64_t off) const {
-    const double g = dy[off];
-    return {g, g * (double(x[off]) - double(mean[o]))};
+    const float xv = x[off];
+    const double g = scale && xv * scale[o] + shift[o] <= 0 ? 0.f : dy[off];
+    return {g, g * (double(xv) - double(mean[o]))};
   }
 };
 struct Partials {
@@ -145,31 +148,42 @@ std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
   return {std::move(mean), std::move(invstd)};
 }
 
-// y = x * scale + shift, the per-channel scale and shift formed in double and stored in float as
-// cpu/batchnorm.cc's batchNormApply does.
-Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
-             const TensorRef& invstd) {
-  requireF32(x.dtype, "x");
-  const Layout l = layoutOf(x);
-  Tensor coefs = empty({2 * l.C}, DType::F32);
-  float *scale = coefs.buf->as<float>(), *shift = scale + l.C;
+// The per-channel scale and shift of y = x * scale + shift, formed in double and stored in float as
+// cpu/batchnorm.cc's batchNormAffine does: coefs[0, C) and coefs[C, 2C).
+Tensor affineOf(int64_t C, const TensorRef* w, const TensorRef* b, const TensorRef& mean, const TensorRef& invstd) {
+  Tensor coefs = empty({2 * C}, DType::F32);
+  float *scale = coefs.buf->as<float>(), *shift = scale + C;
   const float *wd = dataOf(w), *bd = dataOf(b), *md = mean.buf->as<float>(), *isd = invstd.buf->as<float>();
   forEach(
-      l.C,
+      C,
       [=] NG_DEVICE(int64_t c) {
         const double sc = double(isd[c]) * (wd ? double(wd[c]) : 1.0);
         scale[c] = float(sc);
         shift[c] = float((bd ? double(bd[c]) : 0.0) - double(md[c]) * sc);
       },
-      "BatchNormElemt");
+      "BatchNormAffine");
+  return coefs;
+}
+
+// y = relu?(x * scale + shift + residual?); relu as the Relu kernel (v < 0 ? 0 : v, NaN passes).
+Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+             const TensorRef& invstd, const BatchNormEpilogue& e) {
+  requireF32(x.dtype, "x");
+  const Layout l = layoutOf(x);
+  Tensor coefs = affineOf(l.C, w, b, mean, invstd);
+  const float *scale = coefs.buf->as<float>(), *shift = scale + l.C;
   Tensor y = empty(x.shape, DType::F32);
   const float* xd = x.buf->as<float>();
+  const float* rd = e.residual ? e.residual->buf->as<float>() : nullptr;
+  const bool relu = e.relu;
   float* yd = y.buf->as<float>();
   forEach(
       int64_t(x.numel()),
       [=] NG_DEVICE(int64_t i) {
         const int64_t c = l.channel(i);
-        yd[i] = xd[i] * scale[c] + shift[c];
+        float v = xd[i] * scale[c] + shift[c];
+        if (rd) v = v + rd[i];
+        yd[i] = relu && v < 0 ? 0.f : v;
       },
       "BatchNormElemt");
   return y;
@@ -191,13 +205,21 @@ Tensor invstdOf(const TensorRef& runVar, double eps) {
   return out;
 }
 
+// A fused ReLU's mask as (scale, shift) of the forward's affine, or an empty tensor without one.
+Tensor maskOf(const BatchNormReluMask& m, int64_t C, const TensorRef& mean, const TensorRef& invstd) {
+  return m.relu ? affineOf(C, m.w, m.b, mean, invstd) : Tensor{};
+}
+
 BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
-                               const TensorRef& invstd) {
+                               const TensorRef& invstd, const BatchNormReluMask& m) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor sT = doubles(l.C), tT = doubles(l.C);
   double *s = sT.buf->as<double>(), *t = tT.buf->as<double>();
-  sumLines(GradSums{dy.buf->as<float>(), x.buf->as<float>(), mean.buf->as<float>()}, l.channels(), s, t);
+  Tensor mask = maskOf(m, l.C, mean, invstd);
+  const float* scale = m.relu ? mask.buf->as<float>() : nullptr;
+  sumLines(GradSums{dy.buf->as<float>(), x.buf->as<float>(), mean.buf->as<float>(), scale, scale ? scale + l.C : nullptr},
+           l.channels(), s, t);
   BatchNormReduce r;
   for (Tensor* o : {&r.sumDy, &r.sumDyXmu, &r.dweight, &r.dbias}) *o = empty({l.C}, DType::F32);
   float *sumDy = r.sumDy.buf->as<float>(), *sumDyXmu = r.sumDyXmu.buf->as<float>();
@@ -217,7 +239,8 @@ BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const Te
 // dx = (dy - meanDy - (x - mean) k) f with cpu/batchnorm.cc's batchNormGradCoefs, formed in double
 // and stored in float; x - mean first, so an offset input keeps its float32 digits.
 Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
-                     const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count) {
+                     const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
+                     const BatchNormReluMask& m) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor coefs = empty({3 * l.C}, DType::F32);
@@ -233,6 +256,9 @@ Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& m
         f[c] = float(is * (wd ? double(wd[c]) : 1.0));
       },
       "BatchNormBackwardElemt");
+  Tensor mask = maskOf(m, l.C, mean, invstd);
+  const float* scale = m.relu ? mask.buf->as<float>() : nullptr;
+  const float* shift = scale ? scale + l.C : nullptr;
   Tensor dx = empty(x.shape, DType::F32);
   const float *g = dy.buf->as<float>(), *xd = x.buf->as<float>(), *md = mean.buf->as<float>();
   float* d = dx.buf->as<float>();
@@ -240,7 +266,8 @@ Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& m
       int64_t(x.numel()),
       [=] NG_DEVICE(int64_t i) {
         const int64_t c = l.channel(i);
-        d[i] = (g[i] - meanDy[c] - (xd[i] - md[c]) * k[c]) * f[c];
+        const float gi = scale && xd[i] * scale[c] + shift[c] <= 0 ? 0.f : g[i];
+        d[i] = (gi - meanDy[c] - (xd[i] - md[c]) * k[c]) * f[c];
       },
       "BatchNormBackwardElemt");
   return dx;

@@ -168,25 +168,38 @@ export interface Kernels {
   // of batch_norm_gather_stats_with_counts) so that SyncBatchNorm can put its collectives between
   // the parts: an all-gather of (mean, invstd, count) after Stats, an all-reduce of (sumDy,
   // sumDyXmu) after BackwardReduce. Per-channel vectors are [C] in x's dtype; weight and bias may
-  // be null (1 and 0). All six are required; there is no optional whole-forward or whole-backward
-  // fusion: on 'cpu' the split reads x and dy as often as the fused kernels it replaced did and
-  // measured no slower, and a backend's own layout (the 'cpu' blocked formats) passes through
-  // x, y, dy and dx of every part.
+  // be null (1 and 0). All six are required; there is no whole-forward or whole-backward fusion:
+  // on 'cpu' the split reads x and dy as often as the fused kernels it replaced did and measured
+  // no slower, and a backend's own layout (the 'cpu' blocked formats) passes through x, y, dy and
+  // dx of every part. What is fused is what follows a batch norm in a ResNet (cuDNN's
+  // BN_ADD_ACTIVATION): Elemt's optional residual and ReLU, and the backward parts' optional mask
+  // of that ReLU, recomputed from x (relu with the forward's weight and bias) so that neither the
+  // ReLU's output nor its gradient takes a pass of its own.
   /** Per channel, over every dim but 1: the mean and invstd = 1/sqrt(biased var + eps). */
   BatchNormStats: (x: Raw, eps: number) => { mean: Raw; invstd: Raw };
-  /** y = (x - mean) * invstd * weight + bias, with batch or running statistics. */
-  BatchNormElemt: (x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw) => Raw;
+  /**
+   * y = (x - mean) * invstd * weight + bias, with batch or running statistics; then, when given,
+   * + residual (x's shape and dtype) and relu (v < 0 ? 0 : v, as the Relu kernel).
+   */
+  BatchNormElemt: (x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw, residual?: Raw | null,
+    relu?: boolean) => Raw;
   /** 1/sqrt(var + eps) per channel: eval's invstd from the running variance. */
   BatchNormInvstd: (runVar: Raw, eps: number) => Raw;
-  /** sumDy = sum dy, sumDyXmu = sum dy * (x - mean) per channel; dweight = sumDyXmu * invstd, dbias = sumDy. */
-  BatchNormBackwardReduce: (dy: Raw, x: Raw, mean: Raw, invstd: Raw) =>
-    { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw };
+  /**
+   * sumDy = sum dy, sumDyXmu = sum dy * (x - mean) per channel; dweight = sumDyXmu * invstd, dbias = sumDy.
+   * With relu, dy is the gradient of relu(bn(x)) (BatchNormElemt with that weight and bias and
+   * relu, no residual): it counts only where the forward's value before the ReLU was not <= 0,
+   * recomputed from x as Elemt computed it, which is where relu's backward from its output passes.
+   */
+  BatchNormBackwardReduce: (dy: Raw, x: Raw, mean: Raw, invstd: Raw, relu?: boolean, weight?: Raw | null,
+    bias?: Raw | null) => { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw };
   /**
    * The training-mode dx from the (all-reduced) sums, with count the elements per channel over
-   * every rank: dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * weight.
+   * every rank: dx = (dy - sumDy / count - (x - mean) * invstd^2 * sumDyXmu / count) * invstd * weight;
+   * with relu, dy masked by the forward's ReLU as in BatchNormBackwardReduce (bias: the forward's).
    */
   BatchNormBackwardElemt: (dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw, sumDyXmu: Raw,
-    count: number) => Raw;
+    count: number, relu?: boolean, bias?: Raw | null) => Raw;
   /**
    * In place, one kernel: running = (1 - factor) running + factor batch, the batch variance being
    * the unbiased 1/invstd^2 - eps scaled by count / (count - 1); a one-element int64 counter

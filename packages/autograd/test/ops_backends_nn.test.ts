@@ -4,7 +4,7 @@
  * (checkParity; the table is in ops_backends_cases.ts).
  */
 import {
-  adaptiveAvgPool2d, avgPool2d, batchNorm, bmm, cat, conv2d, conv2dBackwardInput, conv2dBackwardWeight, crossEntropy,
+  adaptiveAvgPool2d, avgPool2d, batchNorm, batchNormFused, bmm, cat, conv2d, conv2dBackwardInput, conv2dBackwardWeight, crossEntropy,
   grad, linear, logSoftmax, matmul, maxPool2d, maxPool2dBackward, maxPool2dWithIndices, mseLoss, nllLoss, oneHot,
   softmax, tensor, type Conv2dOptions, type Tensor,
 } from '@nodegrad/autograd';
@@ -124,6 +124,18 @@ const normCases: Case[] = [
   { name: 'batchNorm eval with running statistics', inputs: bnIn(4, 3, 5, 5),
     fn: (x, w, b, rm, rv) => batchNorm(x, rm, rv, w, b) },
   { name: 'batchNorm eval without affine', inputs: bnIn(2, 3, 4, 4), fn: (x, _w, _b, rm, rv) => batchNorm(x, rm, rv) },
+  // The ReLU and residual fused into batch norm's passes; training without a residual masks dy in
+  // the backward kernels themselves.
+  { name: 'batchNormFused training, relu', inputs: bnIn(4, 3, 5, 5),
+    fn: (x, w, b, rm, rv) => [batchNormFused(x, rm, rv, w, b, { training: true, relu: true }), rm!, rv!] },
+  { name: 'batchNormFused training, relu, without affine', inputs: [[3, 4, 3, 3]],
+    fn: (x) => batchNormFused(x, null, null, null, null, { training: true, relu: true }) },
+  { name: 'batchNormFused training, residual and relu', inputs: [[4, 3, 5, 5], [3], [3], [4, 3, 5, 5]],
+    fn: (x, w, b, r) => batchNormFused(x, null, null, w, b, { training: true, residual: r, relu: true }) },
+  { name: 'batchNormFused training, residual without relu, on [N, C]', inputs: [[8, 5], [5], [5], [8, 5]],
+    fn: (x, w, b, r) => batchNormFused(x, null, null, w, b, { training: true, residual: r }) },
+  { name: 'batchNormFused eval, residual and relu', inputs: [...bnIn(4, 3, 5, 5), [4, 3, 5, 5]],
+    fn: (x, w, b, rm, rv, r) => batchNormFused(x, rm, rv, w, b, { residual: r, relu: true }) },
 ];
 
 const softmaxCases: Case[] = [
@@ -181,6 +193,8 @@ const secondOrderConvMatmul: Case[] = [
 const secondOrderCases: Case[] = [
   { name: 'batchNorm training (the composite gradient)', inputs: [[4, 3, 3, 3], [3], [3]],
     fn: firstDerivative((x, w, b) => batchNorm(x, null, null, w, b, { training: true })) },
+  { name: 'batchNormFused training, relu (the composite gradient)', inputs: [[4, 3, 3, 3], [3], [3]],
+    fn: firstDerivative((x, w, b) => batchNormFused(x, null, null, w, b, { training: true, relu: true })) },
   { name: 'maxPool2d, avgPool2d, adaptiveAvgPool2d', inputs: [[2, 2, 6, 6]],
     fn: firstDerivative((x) => cat([maxPool2d(x, 2).flatten(), avgPool2d(x, 3, { padding: 1, stride: 2 }).flatten(),
       adaptiveAvgPool2d(x, [4, 3]).flatten()])) },

@@ -5,7 +5,7 @@
  * affine transform, and gradgradcheck in training (the differentiable composite backward).
  */
 import { describe, expect, it } from 'vitest';
-import { batchNorm, grad, manualSeed, randn, zeros, ones, type Tensor } from '@nodegrad/autograd';
+import { batchNorm, batchNormFused, grad, manualSeed, randn, zeros, ones, type Tensor } from '@nodegrad/autograd';
 import { gradcheck, gradgradcheck } from '@nodegrad/autograd/testing';
 
 const f64 = (shape: readonly number[], requiresGrad = true) => randn(shape, { dtype: 'float64', requiresGrad });
@@ -179,5 +179,61 @@ describe('batchNorm gradients', () => {
       [f64([2, 3, 2, 3])], undefined, { fastMode: true })).toBe(true);
     const rm = f64([2], false), rv = f64([2], false).square().add(0.3);
     expect(gradgradcheck((x, w) => batchNorm(x, rm, rv, w, null).square(), [f64([2, 2, 2]), f64([2])])).toBe(true);
+  });
+});
+
+describe('batchNormFused: relu?(batchNorm(x) + residual?)', () => {
+  const composed = (x: Tensor, w: Tensor | null, b: Tensor | null, r: Tensor | null, relu: boolean,
+    stats: { rm: Tensor | null; rv: Tensor | null; training: boolean }) => {
+    let y = batchNorm(x, stats.rm, stats.rv, w, b, { training: stats.training });
+    if (r) y = y.add(r);
+    return relu ? y.relu() : y;
+  };
+
+  it.each([
+    ['relu, training (the mask recomputed from x in the kernels)', false, true, true],
+    ['residual and relu, training', true, true, true],
+    ['residual without relu, training', true, false, true],
+    ['residual and relu, eval', true, true, false],
+  ] as const)('%s: the values and gradients of the ops composed', (_name, withResidual, relu, training) => {
+    manualSeed(21);
+    const x = f64([3, 4, 3, 2]), w = f64([4]), b = f64([4]), r = withResidual ? f64([3, 4, 3, 2]) : null;
+    const stats = () => ({ rm: training ? null : f64([4], false).mul(0.1), rv: training ? null : ones([4], { dtype: 'float64' }), training });
+    const s = stats();
+    const y = batchNormFused(x, s.rm, s.rv, w, b, { training, residual: r, relu });
+    const yc = composed(x, w, b, r, relu, s);
+    expectArrayClose(arr(y), arr(yc), 1e-12);
+    const dy = f64(y.shape, false);
+    const inputs = [x, w, b, ...(r ? [r] : [])];
+    const g1 = grad(y, inputs, { gradOutputs: [dy] });
+    const g2 = grad(yc, inputs, { gradOutputs: [dy] });
+    g1.forEach((g, i) => expectArrayClose(arr(g!), arr(g2[i]!), 1e-12));
+    // Some elements must be cut by the ReLU, or the mask was not tested.
+    if (relu) expect(arr(y).filter((v) => v === 0).length).toBeGreaterThan(4);
+  });
+
+  it('gradcheck in training, with and without a residual; gradgradcheck through the ReLU', () => {
+    manualSeed(22);
+    const f = (x: Tensor, w: Tensor, b: Tensor) => batchNormFused(x, null, null, w, b, { training: true, relu: true });
+    expect(gradcheck(f, [f64([3, 2, 2, 2]), f64([2]), f64([2])])).toBe(true);
+    const g = (x: Tensor, w: Tensor, b: Tensor, r: Tensor) =>
+      batchNormFused(x, null, null, w, b, { training: true, residual: r, relu: true });
+    expect(gradcheck(g, [f64([3, 2, 2]), f64([2]), f64([2]), f64([3, 2, 2])])).toBe(true);
+    expect(gradgradcheck(f, [f64([3, 2, 2]), f64([2]), f64([2])])).toBe(true);
+  });
+
+  it('a residual that broadcasts, or of another dtype, is added as a separate op (add\'s rules)', () => {
+    const x = randn([2, 3, 2]), r = randn([1, 3, 1]);
+    const y = batchNormFused(x, null, null, null, null, { training: true, residual: r, relu: true });
+    expect(y.shape).toEqual([2, 3, 2]);
+    expectArrayClose(arr(y), arr(batchNorm(x, null, null, null, null, { training: true }).add(r).relu()), 1e-7);
+    expect(() => batchNormFused(x, null, null, null, null, { training: true, residual: r.to('float64') }))
+      .toThrow(/add: 'input' has dtype float32 but 'other' has dtype float64/);
+  });
+
+  it('names itself and the shapes in errors', () => {
+    const x = randn([2, 3, 4]);
+    expect(() => batchNormFused(x, null, null, randn([4]), null, { training: true }))
+      .toThrow(/batchNormFused: weight of shape \[4\] must have shape \[3\]/);
   });
 });

@@ -21,6 +21,7 @@ export {
   preactResnet101, preactResnet152, type PreActResNetOptions, type PreActBlockType,
 } from './resnet/preact.js';
 export { fuseConvBn, fuseForInference } from './resnet/fuse.js';
+export { fuseForTraining, FusedTrainingBlock, FusedTrainingResNet } from './resnet/train_fuse.js';
 export { FusedBlock, FusedConv2d, FusedResNet, type ConvGeometry, type FusedResNetParts } from './resnet/fused_layers.js';
 export {
   CrossEntropyLoss, NLLLoss, MSELoss, type CrossEntropyLossOptions, type NLLLossOptions,

@@ -54,7 +54,7 @@ export function checkChannelDTypes(op: string, x: Tensor, named: Record<string, 
 }
 
 /** What the batch-norm ops call their input in messages. */
-const xName = (op: string) => (op === 'batchNorm' ? 'input' : 'x');
+const xName = (op: string) => (op === 'batchNorm' || op === 'batchNormFused' ? 'input' : 'x');
 
 /** Checks that an optional per-channel tensor is 1-D with C elements. */
 export function checkChannels(op: string, name: string, v: Tensor | null | undefined, C: number, like: Tensor): void {

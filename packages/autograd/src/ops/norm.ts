@@ -16,7 +16,7 @@ import { channelView, checkChannelDTypes, checkChannels } from './nn_util.js';
 import { updateRunning } from './norm_parts.js';
 import { mean as meanOf, sum } from './reduce.js';
 import { reshape } from './shape.js';
-import { rsqrt } from './unary.js';
+import { relu, reluBackward, rsqrt } from './unary.js';
 import { checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 export interface BatchNormOptions {
@@ -52,14 +52,33 @@ interface Stats {
   factor: number;
 }
 
+/** What follows the normalization in batchNormFused: + residual, then relu. */
+interface Epilogue {
+  relu: boolean;
+}
+
+interface BNState {
+  training: boolean;
+  eps: number;
+  invstd: Tensor;
+  paramType: DType;
+  relu: boolean;
+  hasResidual: boolean;
+  /** Which of weight, bias, output were saved after x and mean, in that order. */
+  savedW: boolean;
+  savedB: boolean;
+}
+
 const batchNormOp = defineOp({
   name: 'batchNorm',
-  forward(ctx: Ctx<{ training: boolean; eps: number; invstd: Tensor; paramType: DType }>, x: Tensor, weight: Tensor | null,
-    bias: Tensor | null, s: Stats) {
+  forward(ctx: Ctx<BNState>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, s: Stats,
+    e: Epilogue) {
     const k = kernels(x);
     ctx.training = s.training;
     ctx.eps = s.eps;
     ctx.paramType = (weight ?? bias)?.dtype ?? x.dtype;
+    ctx.relu = e.relu;
+    ctx.hasResidual = residual !== null;
     let mean: Tensor, invstd: Tensor;
     if (s.training) {
       const st = k.BatchNormStats(x, s.eps);
@@ -73,35 +92,58 @@ const batchNormOp = defineOp({
       mean = s.runningMean!;
       invstd = wrap(k.BatchNormInvstd(s.runningVar!, s.eps), x);
     }
-    ctx.save(x, mean, ...(weight ? [weight] : []));
     ctx.invstd = ctx.keep(invstd);
-    return wrap(k.BatchNormElemt(x, weight, bias, mean, invstd), x);
+    const y = wrap(e.relu || residual ? k.BatchNormElemt(x, weight, bias, mean, invstd, residual, e.relu)
+      : k.BatchNormElemt(x, weight, bias, mean, invstd), x);
+    // The ReLU's mask: recomputed from x, weight and bias by the training backward's kernels, read
+    // from the output everywhere else.
+    ctx.savedW = weight !== null;
+    ctx.savedB = e.relu && bias !== null;
+    ctx.save(x, mean, ...(weight ? [weight] : []), ...(ctx.savedB ? [bias!] : []), ...(e.relu ? [y] : []));
+    return y;
   },
-  backward(ctx, g) {
-    const [x, mean, w] = ctx.saved as [Tensor, Tensor, Tensor | undefined];
+  backward(ctx, dy) {
+    const saved = ctx.saved;
+    const [x, mean] = saved as [Tensor, Tensor];
+    let at = 2;
+    const w = ctx.savedW ? saved[at++]! : undefined;
+    const b = ctx.savedB ? saved[at++]! : null;
+    const y = ctx.relu ? saved[at]! : null;
     const invstd = ctx.invstd;
     const needs = ctx.needsInputGrad;
     const axes = statAxes(x.ndim);
+    const fast = ctx.training && !isGradEnabled();
+    // Without a residual the training kernels mask dy themselves; a residual takes the masked dy
+    // as its gradient, so it is formed once.
+    const maskInKernels = ctx.relu && fast && !ctx.hasResidual;
+    const g = ctx.relu && !maskInKernels ? reluBackward(dy!, y!) : dy!;
     let dx: Tensor | null = null, dw: Tensor | null = null, db: Tensor | null = null;
-    if (ctx.training && !isGradEnabled()) {
+    if (fast) {
       const k = kernels(x);
-      const r = k.BatchNormBackwardReduce(g!, x, mean, invstd);
-      if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g!, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, x.size / x.shape[1]!), x);
-      [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
+      const count = x.size / x.shape[1]!;
+      if (maskInKernels) {
+        const r = k.BatchNormBackwardReduce(g, x, mean, invstd, true, w ?? null, b);
+        if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count, true, b), x);
+        [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
+      } else {
+        const r = k.BatchNormBackwardReduce(g, x, mean, invstd);
+        if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count), x);
+        [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
+      }
     } else if (ctx.training) {
-      [dx, dw, db] = trainingGradComposite(g!, x, w ? w.to(x.dtype) : null, ctx.eps);
+      [dx, dw, db] = trainingGradComposite(g, x, w ? w.to(x.dtype) : null, ctx.eps);
     } else {
       // Eval: y = (x - mean) * invstd * w + b with constant statistics, an affine map of x.
       const is = channelView(invstd.to(x.dtype), x.ndim);
-      dx = needs[0] ? mul(g!, w ? mul(is, channelView(w.to(x.dtype), x.ndim)) : is) : null;
-      dw = needs[1] ? sum(mul(g!, mul(sub(x, channelView(mean.to(x.dtype), x.ndim)), is)), axes) : null;
-      db = needs[2] ? sum(g!, axes) : null;
+      dx = needs[0] ? mul(g, w ? mul(is, channelView(w.to(x.dtype), x.ndim)) : is) : null;
+      dw = needs[1] ? sum(mul(g, mul(sub(x, channelView(mean.to(x.dtype), x.ndim)), is)), axes) : null;
+      db = needs[2] ? sum(g, axes) : null;
     }
     // Per-channel sums are float32 for a half input: the gradients take the parameters' type.
     [dw, db] = [dw?.to(ctx.paramType) ?? null, db?.to(ctx.paramType) ?? null];
-    return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, null];
+    return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, needs[3] ? g : null, null, null];
   },
-  jvp(ctx, [tx, tw, tb], out, x, weight, _bias, s) {
+  jvp(ctx, [tx, tw, tb, tr], out, x, weight, _bias, _residual, s) {
     const axes = statAxes(x.ndim);
     const ch = (t: Tensor) => channelView(t.to(x.dtype), x.ndim);
     let xhat: Tensor, dxhat: Tensor | null = null;
@@ -116,9 +158,12 @@ const batchNormOp = defineOp({
       xhat = mul(sub(x, ch(s.runningMean!)), invstd);
       if (tx) dxhat = mul(tx, invstd);
     }
-    const terms = [dxhat && (weight ? mul(dxhat, ch(weight)) : dxhat), tw && mul(xhat, ch(tw)), tb && ch(tb)]
+    const terms = [dxhat && (weight ? mul(dxhat, ch(weight)) : dxhat), tw && mul(xhat, ch(tw)), tb && ch(tb), tr]
       .filter((t): t is Tensor => t !== null);
-    return terms.length ? terms.reduce((a, b) => add(a, b)).to(out.dtype) : null;
+    if (!terms.length) return null;
+    const t = terms.reduce((a, b) => add(a, b)).to(out.dtype);
+    // relu passes the tangent where its output is positive, as its backward the gradient.
+    return ctx.relu ? reluBackward(t, out) : t;
   },
 });
 
@@ -140,9 +185,8 @@ function trainingGradComposite(g: Tensor, x: Tensor, w: Tensor | null, eps: numb
   return [dx, reshape(dw, [x.shape[1]!]), reshape(db, [x.shape[1]!])];
 }
 
-function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null,
+function checkArgs(op: string, x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight: Tensor | null,
   bias: Tensor | null, training: boolean): void {
-  const op = 'batchNorm';
   checkTensor(op, 'input', x);
   checkFloat(op, 'input', x);
   for (const [name, t] of [['runningMean', runningMean], ['runningVar', runningVar], ['weight', weight], ['bias', bias]] as const) {
@@ -175,24 +219,61 @@ function checkArgs(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | n
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
   weight?: Tensor | null, bias?: Tensor | null, opts: BatchNormOptions = {}): Tensor {
+  return normalize('batchNorm', x, runningMean, runningVar, weight ?? null, bias ?? null, opts, null, false);
+}
+
+export interface BatchNormFusedOptions extends BatchNormOptions {
+  /** Added to the normalized x before the ReLU: a residual block's identity (x's shape). */
+  residual?: Tensor | null;
+  /** Ends with max(0, ·). */
+  relu?: boolean;
+}
+
+/**
+ * relu?(batchNorm(x, ...) + residual?) with the residual add and the ReLU in batch norm's own
+ * pass (cuDNN's BN_ADD_ACTIVATION): the values are batchNorm's, then add's and relu's, as computed
+ * one after the other, except that the sum is rounded once instead of twice. In training, the
+ * backward recomputes the ReLU's mask from x inside batch norm's backward passes when there is no
+ * residual, so the ReLU costs no pass of its own either way. A residual of another dtype or shape
+ * than x is added and the ReLU applied as separate ops.
+ * @example batchNormFused(conv(x), rm, rv, w, b, { training: true, residual: identity, relu: true })
+ */
+export function batchNormFused(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
+  weight?: Tensor | null, bias?: Tensor | null, opts: BatchNormFusedOptions = {}): Tensor {
+  const { residual = null, relu: withRelu = false, ...bnOpts } = opts;
+  const op = 'batchNormFused';
+  if (residual !== null) {
+    checkTensor(op, 'residual', residual);
+    if (residual.device !== x.device) {
+      throw new Error(`${op}: 'input' is on device ${x.device} but 'residual' is on ${residual.device}`);
+    }
+    if (residual.dtype !== x.dtype || residual.shape.join() !== x.shape.join()) {
+      const y = add(normalize(op, x, runningMean, runningVar, weight ?? null, bias ?? null, bnOpts, null, false), residual);
+      return withRelu ? relu(y) : y;
+    }
+  }
+  return normalize(op, x, runningMean, runningVar, weight ?? null, bias ?? null, bnOpts, residual, withRelu);
+}
+
+function normalize(op: string, x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, w: Tensor | null,
+  b: Tensor | null, opts: BatchNormOptions, residual: Tensor | null, withRelu: boolean): Tensor {
   const { training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked = null } = opts;
-  const w = weight ?? null, b = bias ?? null;
-  checkArgs(x, runningMean, runningVar, w, b, training);
-  if (!(eps >= 0)) throw new Error(`batchNorm: eps must be non-negative, got ${eps}`);
+  checkArgs(op, x, runningMean, runningVar, w, b, training);
+  if (!(eps >= 0)) throw new Error(`${op}: eps must be non-negative, got ${eps}`);
   if (momentum !== null && !(momentum >= 0 && momentum <= 1)) {
-    throw new Error(`batchNorm: momentum must be in [0, 1] or null, got ${momentum}`);
+    throw new Error(`${op}: momentum must be in [0, 1] or null, got ${momentum}`);
   }
   if (training && momentum === null && runningMean && !numBatchesTracked) {
-    throw new Error('batchNorm: momentum null (a cumulative moving average) needs the numBatchesTracked counter');
+    throw new Error(`${op}: momentum null (a cumulative moving average) needs the numBatchesTracked counter`);
   }
   if (numBatchesTracked != null) {
-    checkTensor('batchNorm', 'numBatchesTracked', numBatchesTracked);
+    checkTensor(op, 'numBatchesTracked', numBatchesTracked);
     if (numBatchesTracked.size !== 1 || numBatchesTracked.dtype !== 'int64' || numBatchesTracked.device !== x.device) {
-      throw new Error(`batchNorm: numBatchesTracked must be a one-element int64 tensor on ${x.device}, got ` +
+      throw new Error(`${op}: numBatchesTracked must be a one-element int64 tensor on ${x.device}, got ` +
         `${numBatchesTracked.dtype} ${fmt(numBatchesTracked.shape)} on ${numBatchesTracked.device}`);
     }
     if (training && runningMean == null) {
-      throw new Error('batchNorm: numBatchesTracked counts updates of the running statistics; ' +
+      throw new Error(`${op}: numBatchesTracked counts updates of the running statistics; ` +
         'pass runningMean and runningVar with it, or no counter');
     }
   }
@@ -201,5 +282,5 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   // momentum is null, and then its value is read back (once per call; nn layers keep the count on
   // the host and pass 1 / count as momentum instead).
   const factor = !training ? 0 : momentum ?? (counter ? 1 / (counter.item() + 1) : 0);
-  return batchNormOp(x, w, b, { training, eps, runningMean, runningVar, counter, factor });
+  return batchNormOp(x, w, b, residual, { training, eps, runningMean, runningVar, counter, factor }, { relu: withRelu });
 }

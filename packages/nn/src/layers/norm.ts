@@ -1,5 +1,5 @@
 /** Batch normalization layers, as torch.nn.BatchNorm2d (buffer names are torch's, for checkpoints). */
-import { batchNorm, defaultDevice, fmt, noGrad, ones, zeros, type Tensor } from '@nodegrad/autograd';
+import { batchNorm, batchNormFused, defaultDevice, fmt, noGrad, ones, zeros, type Tensor } from '@nodegrad/autograd';
 import { Module } from '../module.js';
 import { py, pyFloat } from './repr.js';
 
@@ -124,14 +124,32 @@ export abstract class BatchNormBase extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    return this.normalize(x, {});
+  }
+
+  /**
+   * relu?(forward(x) + residual?), the add and the ReLU run in batch norm's own pass
+   * (batchNormFused); fuseForTraining's blocks call it. Not through call(): no hooks run.
+   */
+  forwardFused(x: Tensor, epilogue: { residual?: Tensor | null; relu?: boolean }): Tensor {
+    if (this.forward !== BatchNormBase.prototype.forward) {
+      throw new Error(`${this.constructor.name}.forwardFused: the layer has a forward of its own, which the fused pass would skip`);
+    }
+    return this.normalize(x, epilogue);
+  }
+
+  private normalize(x: Tensor, epilogue: { residual?: Tensor | null; relu?: boolean }): Tensor {
     this.checkInputDim(x);
     // As _BatchNorm.forward: batch statistics in training or when no running ones are kept; the
     // running ones are updated only in training (and the counter advances on each such call).
     const useBatchStats = this.training || this.running_mean === null;
     const keepRunning = !this.training || this.trackRunningStats;
     const update = this.runningUpdate();
-    const y = batchNorm(x, keepRunning ? this.running_mean : null, keepRunning ? this.running_var : null,
-      this.weight, this.bias, { training: useBatchStats, momentum: update.momentum, eps: this.eps, numBatchesTracked: update.counter });
+    const opts = { training: useBatchStats, momentum: update.momentum, eps: this.eps, numBatchesTracked: update.counter };
+    const [rm, rv] = keepRunning ? [this.running_mean, this.running_var] : [null, null];
+    const y = epilogue.residual || epilogue.relu
+      ? batchNormFused(x, rm, rv, this.weight, this.bias, { ...opts, ...epilogue })
+      : batchNorm(x, rm, rv, this.weight, this.bias, opts);
     update.commit();
     return y;
   }

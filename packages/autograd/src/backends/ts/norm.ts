@@ -76,23 +76,53 @@ function batchNormStats(x: Raw, eps: number): { mean: Raw; invstd: Raw } {
   return { mean: channelVector(mean, x.dtype), invstd: channelVector(invstd, x.dtype) };
 }
 
-function batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw): Raw {
-  const op = 'BatchNormElemt';
-  const { N, C, S } = layoutOf(op, x);
+/** Per channel, y = x * scale + shift with scale = invstd * w, shift = b - mean * scale (as PyTorch's CPU kernel). */
+function affineOf(op: string, x: Raw, C: number, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw):
+  { scale: Float64Array; shift: Float64Array } {
   const w = perChannel(op, 'weight', weight, x, C, 1), b = perChannel(op, 'bias', bias, x, C, 0);
   const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
-  const a = farr(x);
-  // y = (x - mean) * invstd * w + b, folded per channel into y = x * scale + shift (as PyTorch's CPU kernel).
+  const scale = is.map((v, c) => v * w[c]!);
+  return { scale, shift: b.map((v, c) => v - mu[c]! * scale[c]!) };
+}
+
+function batchNormElemt(x: Raw, weight: Raw | null, bias: Raw | null, mean: Raw, invstd: Raw,
+  residual: Raw | null = null, relu = false): Raw {
+  const op = 'BatchNormElemt';
+  const { N, C, S } = layoutOf(op, x);
+  const { scale, shift } = affineOf(op, x, C, weight, bias, mean, invstd);
+  if (residual) checkLike(op, 'residual', residual, x);
+  const a = farr(x), r = residual ? farr(residual) : null;
+  // Then + residual and relu (v < 0 ? 0 : v, NaN passing, as the Relu kernel), rounded once on store.
   const y = out(x.shape, x.dtype);
   const o = farr(y);
   for (let c = 0; c < C; c++) {
-    const scale = is[c]! * w[c]!, shift = b[c]! - mu[c]! * scale;
+    const k = scale[c]!, t = shift[c]!;
     for (let n = 0; n < N; n++) {
       const off = (n * C + c) * S;
-      for (let i = 0; i < S; i++) o[off + i] = a[off + i]! * scale + shift;
+      for (let i = 0; i < S; i++) {
+        let v = a[off + i]! * k + t;
+        if (r) v += r[off + i]!;
+        o[off + i] = relu && v < 0 ? 0 : v;
+      }
     }
   }
   return y;
+}
+
+/**
+ * dy of relu(bn(x)) as the backward parts read it: 0 where the forward's x * scale + shift was
+ * <= 0 (relu's backward from its output), recomputed from x; dy itself without relu.
+ */
+function maskedGrad(op: string, dy: Raw, x: Raw, C: number, S: number, mean: Raw, invstd: Raw, relu: boolean,
+  weight: Raw | null, bias: Raw | null): ArrayLike<number> {
+  const g = farr(dy);
+  if (!relu) return g;
+  const { scale, shift } = affineOf(op, x, C, weight, bias, mean, invstd);
+  const a = farr(x);
+  return Float64Array.from(g, (gi, i) => {
+    const c = Math.floor(i / S) % C;
+    return a[i]! * scale[c]! + shift[c]! <= 0 ? 0 : gi;
+  });
 }
 
 function batchNormInvstd(v: Raw, eps: number): Raw {
@@ -102,13 +132,13 @@ function batchNormInvstd(v: Raw, eps: number): Raw {
   return channelVector(Float64Array.from(farr(v), (s) => 1 / Math.sqrt(s + eps)), v.dtype);
 }
 
-function batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw):
-  { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw } {
+function batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw, relu = false, weight: Raw | null = null,
+  bias: Raw | null = null): { sumDy: Raw; sumDyXmu: Raw; dweight: Raw; dbias: Raw } {
   const op = 'BatchNormBackwardReduce';
   const { N, C, S } = layoutOf(op, x);
   checkLike(op, 'dy', dy, x);
   const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
-  const g = farr(dy), a = farr(x);
+  const g = maskedGrad(op, dy, x, C, S, mean, invstd, relu, weight, bias), a = farr(x);
   const sDy = new Float64Array(C), sDyXmu = new Float64Array(C), dw = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const m = mu[c]!;
@@ -126,7 +156,7 @@ function batchNormBackwardReduce(dy: Raw, x: Raw, mean: Raw, invstd: Raw):
 }
 
 function batchNormBackwardElemt(dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight: Raw | null, sumDy: Raw,
-  sumDyXmu: Raw, count: number): Raw {
+  sumDyXmu: Raw, count: number, relu = false, bias: Raw | null = null): Raw {
   const op = 'BatchNormBackwardElemt';
   const { N, C, S } = layoutOf(op, x);
   checkLike(op, 'dy', dy, x);
@@ -134,7 +164,7 @@ function batchNormBackwardElemt(dy: Raw, x: Raw, mean: Raw, invstd: Raw, weight:
   const mu = perChannel(op, 'mean', mean, x, C, 0), is = perChannel(op, 'invstd', invstd, x, C, 1);
   const w = perChannel(op, 'weight', weight, x, C, 1);
   const sDy = perChannel(op, 'sumDy', sumDy, x, C, 0), sDyXmu = perChannel(op, 'sumDyXmu', sumDyXmu, x, C, 0);
-  const g = farr(dy), a = farr(x);
+  const g = maskedGrad(op, dy, x, C, S, mean, invstd, relu, weight, bias), a = farr(x);
   const dx = out(x.shape, x.dtype);
   const d = farr(dx);
   for (let c = 0; c < C; c++) {
