@@ -20,7 +20,10 @@ export interface CaseSpec {
   batch: number;
   /** Square input side; inputs are batch x 3 x size x size. */
   size: number;
-  /** 'train': forward + cross-entropy + backward + SGD(momentum 0.9) step; 'infer': no grad (nodegrad: fuseForInference). */
+  /**
+   * 'train': forward + cross-entropy + backward + SGD(momentum 0.9) step (nodegrad: fuseForTraining's
+   * twin, batch norm with its ReLU and residual add in one pass); 'infer': no grad (nodegrad: fuseForInference).
+   */
   mode: 'train' | 'infer';
   /**
    * 'float32': everything in float32 (nodegrad NCHW; the peers of peersFor). 'bfloat16': mixed precision. Training

@@ -20,7 +20,7 @@ import {
 } from '@nodegrad/autograd';
 import { describeBuild, emptyCache, getNumThreads, memoryStats, setNumThreads } from '@nodegrad/native';
 import {
-  Conv2d, CrossEntropyLoss, FusedConv2d, Linear, SGD, fuseForInference, loadSafetensors, resnet18, resnet50, skipInit, type Module,
+  Conv2d, CrossEntropyLoss, FusedConv2d, Linear, SGD, fuseForInference, fuseForTraining, loadSafetensors, resnet18, resnet50, skipInit, type Module,
 } from '@nodegrad/nn';
 import type { CaseSpec } from './cases.js';
 import { serve, timeIterations } from './worker_serve.js';
@@ -92,13 +92,15 @@ async function setup(c: CaseSpec, weights?: string, inputFile?: string): Promise
     macs = countMacs(model, x.narrow(0, 0, 1));
     const criterion = new CrossEntropyLoss();
     const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-    model.train();
+    // The training twin: each batch norm runs the ReLU (and a block's residual add) after it in
+    // its own pass, on the model's own layers.
+    const net = fuseForTraining(model).train();
     // bfloat16: forward and loss under autocast (convolutions and the fc layer in bfloat16 on
     // float32 parameters, cast once per step; the loss in float32), backward outside it, as
     // PyTorch's AMP. Parameters, gradients and momentum stay float32.
     const forward = bf16
-      ? () => autocast({ device: 'cpu', dtype: 'bfloat16' }, () => criterion.call(model.call(x), y) as Tensor)
-      : () => criterion.call(model.call(x), y) as Tensor;
+      ? () => autocast({ device: 'cpu', dtype: 'bfloat16' }, () => criterion.call(net.call(x), y) as Tensor)
+      : () => criterion.call(net.call(x), y) as Tensor;
     // tidy frees each step's intermediates on exit, as PyTorch's reference counting does; left to
     // GC finalizers they would pile up and inflate peak RSS. Parameters, .grad and momentum are kept.
     iteration = () => tidy(() => {

@@ -9,7 +9,7 @@
  */
 import { autocast, crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend, type Tensor } from '@nodegrad/autograd';
 import { setNumThreads } from '@nodegrad/native';
-import { SGD, fuseForInference, resnet18, resnet50 } from '@nodegrad/nn';
+import { SGD, fuseForInference, fuseForTraining, resnet18, resnet50 } from '@nodegrad/nn';
 
 const which = (process.argv[2] ?? 'A').toUpperCase();
 const si = process.argv.indexOf('--steps');
@@ -50,7 +50,9 @@ const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const fused = spec.train ? null : fuseForInference(model);
 if (fused && bf16) fused.to('bfloat16');
 const input = fused && bf16 ? noGrad(() => x.to('bfloat16')) : x;
-const loss = () => crossEntropy(model.train().call(x), y);
+// Training runs fuseForTraining's twin, as bench/nodegrad_cases.ts does.
+const net = spec.train ? fuseForTraining(model).train() : model;
+const loss = () => crossEntropy(net.call(x), y);
 const step = fused
   ? () => noGrad(() => tidy(() => { fused.call(input); }))
   : () => tidy(() => {

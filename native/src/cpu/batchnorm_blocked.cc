@@ -128,14 +128,19 @@ NG_INLINE void gradSumLanes(const T* g, const T* a, int64_t S, int64_t stride, c
     tt[k] = Mask ? ts[k] : 0.f;
   }
   forRows<R>(S, [&](int64_t i, int r) __attribute__((always_inline)) {
+    const T* gi = g + i * stride;
+    float gm[Mask ? W : 1];
+    if constexpr (Mask) {
+      // The masked row first, on its own: selected inside the sums' loop, the vectoriser left
+      // that loop scalar (15x slower).
+#pragma omp simd
+      for (int k = 0; k < W; k++) gm[k] = reluPasses(float(a[i * stride + k]) * kk[k] + tt[k]) ? float(gi[k]) : 0.f;
+    }
 #pragma omp simd
     for (int k = 0; k < W; k++) {
-      const float ak = float(a[i * stride + k]);
-      float gf = float(g[i * stride + k]);
-      if constexpr (Mask) gf = reluPasses(ak * kk[k] + tt[k]) ? gf : 0.f;
-      const double gk = gf;
+      const double gk = Mask ? gm[k] : float(gi[k]);
       as[r][k] += gk;
-      av[r][k] += gk * (ak - md[k]);
+      av[r][k] += gk * (float(a[i * stride + k]) - md[k]);
     }
   });
   for (int k = 0; k < W; k++) {

@@ -97,8 +97,11 @@ NG_SIMD_CLONES bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* d
     const T* g = dy + u * L * b;
     const int64_t c0 = (u % CB) * b, lanes = std::min(b, C - c0);
     const I* id = indices + ((u / CB) * C + c0) * L;
-    for (int64_t k = 0; k < lanes; k++) {
-      for (int64_t i = 0; i < L; i++) {
+    // Output by output, its lanes inside: dy's row and the window's rows of d are read whole
+    // (lane by lane over every output, a channels-last unit of 64 lanes took 15 ms for the stem's
+    // pool of a ResNet-50 at batch 8). Each lane still adds in output order.
+    for (int64_t i = 0; i < L; i++) {
+      for (int64_t k = 0; k < lanes; k++) {
         const double at = double(id[k * L + i]);
         if (!(at >= 0 && at < double(HW))) {
           ok = false;
