@@ -2,10 +2,11 @@
  * Where a nodegrad 'cpu' step spends its time: every kernel call of the backend timed by name,
  * the rest of the step counted as "outside kernels" (JS op layer, tape, allocation bookkeeping).
  *
- *   npx tsx bench/profile.ts [A|B|C18|C50] [--steps 5] [--bf16]
+ *   npx tsx bench/profile.ts [A|B|C18|C50] [--steps 5] [--bf16] [--shapes]
  *
  * --bf16 profiles the bfloat16 twin the bench runs: training under autocast, inference with the
- * fused model and input cast to bfloat16.
+ * fused model and input cast to bfloat16. --shapes times each kernel per shape of its tensor
+ * arguments (which convolution or batch norm the time goes to).
  */
 import { autocast, crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend, type Tensor } from '@nodegrad/autograd';
 import { setNumThreads } from '@nodegrad/native';
@@ -15,6 +16,7 @@ const which = (process.argv[2] ?? 'A').toUpperCase();
 const si = process.argv.indexOf('--steps');
 const steps = si >= 0 ? Number(process.argv[si + 1]) : 5;
 const bf16 = process.argv.includes('--bf16');
+const byShape = process.argv.includes('--shapes');
 setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
 
 const spec = {
@@ -34,10 +36,14 @@ for (const [name, k] of Object.entries(backend.kernels)) {
     if (!recording) return k(...args);
     const t0 = performance.now();
     const r = k(...args);
-    const e = times.get(name) ?? { ms: 0, calls: 0 };
+    const key = byShape ? `${name} ${args.flatMap((a) => {
+      const shape = (a as { shape?: unknown } | null)?.shape;
+      return Array.isArray(shape) ? [`[${shape.join(',')}]`] : [];
+    }).join(' ')}` : name;
+    const e = times.get(key) ?? { ms: 0, calls: 0 };
     e.ms += performance.now() - t0;
     e.calls++;
-    times.set(name, e);
+    times.set(key, e);
     return r;
   };
 }
@@ -73,6 +79,6 @@ const rows = [...times].map(([name, e]) => ({ name, ms: e.ms / steps, calls: e.c
 const inKernels = rows.reduce((s, r) => s + r.ms, 0);
 console.log(`case ${which}${bf16 ? ' bf16' : ''}: ${total.toFixed(1)} ms per step (${steps} steps after 2 warm-up)`);
 for (const r of rows) {
-  console.log(`${r.name.padEnd(28)} ${r.ms.toFixed(1).padStart(8)} ms ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ${r.calls} calls`);
+  console.log(`${r.name.padEnd(byShape ? 72 : 28)} ${r.ms.toFixed(1).padStart(8)} ms ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ${r.calls} calls`);
 }
 console.log(`${'outside kernels'.padEnd(28)} ${(total - inKernels).toFixed(1).padStart(8)} ms ${(100 * (total - inKernels) / total).toFixed(1).padStart(5)}%`);

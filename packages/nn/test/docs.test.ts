@@ -11,8 +11,9 @@ describe('docs/nn.md examples', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nodegrad-nn-doc-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('has the training-loop, transfer-learning, mixed-precision and fused-inference examples', () => {
-    expect(blocks.map((b) => b.title)).toEqual(['a ten-line training loop', 'transfer learning', 'mixed precision training', 'fused inference']);
+  it('has the training-loop, transfer-learning, mixed-precision, fused-training and fused-inference examples', () => {
+    expect(blocks.map((b) => b.title)).toEqual(['a ten-line training loop', 'transfer learning', 'mixed precision training',
+      'fused training', 'fused inference']);
   });
 
   blocks.forEach(({ code, title }, i) => {
