@@ -50,7 +50,7 @@ NG_HD void sgdElementFixed(T& p, T g, T* buf, const SgdScalars& s) {
   p = T(pi + s.negLr * d);
 }
 
-inline void sgdFlags(const SgdScalars& s, bool (&flags)[5]) {
+NG_HD void sgdFlags(const SgdScalars& s, bool (&flags)[5]) {
   flags[0] = s.weightDecay != 0;
   flags[1] = s.useBuf;
   flags[2] = s.useBuf && s.nesterov;
