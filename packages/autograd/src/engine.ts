@@ -91,12 +91,19 @@ function neededNodes(order: Node[], capture: Map<Node, Map<number, number>>): Se
   return needed;
 }
 
+/** Whether every one of n output gradients arrived (slots may have holes: every() would skip them). */
+function allArrived(grads: readonly (Tensor | undefined)[], n: number): boolean {
+  if (grads.length < n) return false;
+  for (let i = 0; i < n; i++) if (!grads[i]) return false;
+  return true;
+}
+
 /** A node's summed output gradients after its hooks (a leaf's hooks live on the tensor, so grad() runs them too). */
 function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffers, consumed: (Tensor | undefined)[]) {
   return node.outputMeta.map((_m, i) => {
     let g = slots[i];
     if (!g) return undefined;
-    const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks[i]) ?? [];
+    const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks?.[i]) ?? [];
     for (const h of hooks) {
       buffers.spare(g); // a hook may keep what it is given
       g = h(g) ?? g;
@@ -133,11 +140,16 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
   const step = (node: Node) => {
     const slots = buffers.take(node);
     if (!slots) return;
-    const consumed: (Tensor | undefined)[] = [...slots];
-    const grads = runHooks(node, slots, buffers, consumed);
-    for (const [i, slot] of capture?.get(node) ?? []) {
-      captured[slot] = grads[i] ?? null;
-      if (grads[i]) buffers.spare(grads[i]!);
+    // Without hooks the summed gradients are the node's inputs as they are (no copies: issue 17).
+    const hooked = node.leaf ? node.leaf.leafHooks.length > 0 : node.outputHooks !== null;
+    const consumed: (Tensor | undefined)[] = hooked ? [...slots] : slots;
+    const grads = hooked ? runHooks(node, slots, buffers, consumed) : slots;
+    const caught = capture?.get(node);
+    if (caught) {
+      for (const [i, slot] of caught) {
+        captured[slot] = grads[i] ?? null;
+        if (grads[i]) buffers.spare(grads[i]!);
+      }
     }
     if (node.leaf) {
       if (!capture) runLeaf(node.leaf, grads[0]!, !scope, buffers.disposable(grads[0]!));
@@ -146,15 +158,18 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     }
     // grad() stops at a captured input unless another captured input lies further back.
     if (needed && !node.edges.some((e) => e && needed.has(e.node))) return;
-    const full = grads.map((g, i) => g ?? fullLike(node.outputMeta[i]!, 0));
+    const full = allArrived(grads, node.outputMeta.length) ? grads as Tensor[]
+      : node.outputMeta.map((m, i) => grads[i] ?? fullLike(m, 0));
     // The backward's own temporaries are freed as it returns; the gradients it returns live on.
     const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set()), true) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);
-    node.edges.forEach((e, i) => {
-      const g = inGrads[i];
+    for (let i = 0; i < node.edges.length; i++) {
+      const e = node.edges[i], g = inGrads[i];
       if (e && g) buffers.accumulate(e, g);
-    });
-    buffers.release([...consumed, ...full, ...inGrads]);
+    }
+    buffers.release(consumed);
+    if (full !== grads) buffers.release(full);
+    buffers.release(inGrads);
     if (!retain) node.release();
   };
   const run = () => {

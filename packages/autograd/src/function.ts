@@ -18,8 +18,9 @@ import { syncView, Tensor } from './tensor.js';
 export class CtxBase {
   /** One flag per forward argument: is it a tensor that requires grad. */
   readonly needsInputGrad: boolean[];
-  private readonly savedTensors: { t: Tensor; version: number }[] = [];
-  private readonly keptTensors: Tensor[] = [];
+  // Made on first use: most ops keep nothing, or save only (issue 17: allocations per op).
+  private savedTensors: { t: Tensor; version: number }[] | null = null;
+  private keptTensors: Tensor[] | null = null;
   private readonly opName: string;
 
   constructor(opName: string, needsInputGrad: boolean[]) {
@@ -29,27 +30,28 @@ export class CtxBase {
 
   /** Saves tensors for backward; modifying one in place before backward is then an error. */
   save(...tensors: Tensor[]): void {
-    for (const t of tensors) this.savedTensors.push({ t, version: t.version });
+    const saved = (this.savedTensors ??= []);
+    for (const t of tensors) saved.push({ t, version: t.version });
   }
 
   /** Holds a tensor the backward reads that nothing writes in place (no version check); returns it. */
   keep<T extends Tensor>(t: T): T {
-    this.keptTensors.push(t);
+    (this.keptTensors ??= []).push(t);
     return t;
   }
 
   /** Adds the storages this context holds for the backward: the saved and the kept tensors. */
   heldBuffers(out: Set<unknown>): void {
-    for (const { t } of this.savedTensors) {
+    for (const { t } of this.savedTensors ?? []) {
       out.add(t.buf);
       if (t.tangent) out.add(t.tangent.buf); // forward-over-reverse reads it in the backward
     }
-    for (const t of this.keptTensors) out.add(t.buf);
+    for (const t of this.keptTensors ?? []) out.add(t.buf);
   }
 
   /** The saved tensors, checked against in-place modification since they were saved. */
   get saved(): Tensor[] {
-    return this.savedTensors.map(({ t, version }, i) => {
+    return (this.savedTensors ?? []).map(({ t, version }, i) => {
       if (t.version !== version) {
         throw new Error(`${this.opName}: one of the tensors needed for gradient computation (saved tensor ${i}, ` +
           `${t.dtype} ${fmt(t.shape)}) has been modified by an inplace operation: it is at version ${t.version}; ` +
@@ -107,6 +109,8 @@ export function forwardAdCoverage(): { withJvp: string[]; without: string[] } {
   return { withJvp: names.filter((n) => forwardRules.get(n)), without: names.filter((n) => !forwardRules.get(n)) };
 }
 
+const NO_TANGENTS: (Tensor | null)[] = [];
+
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
@@ -120,7 +124,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
       if (fwOn && a.tangent) dual = true;
     }
     const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
-    const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : [];
+    const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : NO_TANGENTS;
     if (dual && !def.jvp) {
       throw new Error(`${def.name}: this op does not support forward-mode AD (it has no JVP rule); ` +
         'unpackDual its inputs, or use reverse mode (the jvp of @nodegrad/autograd/functional)');

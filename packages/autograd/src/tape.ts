@@ -22,8 +22,8 @@ export class Node {
   readonly outputMeta: { shape: readonly number[]; dtype: string; device: string }[];
   /** Shapes of the inputs, to check each gradient the backward returns. */
   readonly inputShapes: (readonly number[] | null)[];
-  /** Hooks per output index, run on the summed gradient before the backward. */
-  readonly outputHooks: ((g: Tensor) => Tensor | void)[][] = [];
+  /** Hooks per output index, run on the summed gradient before the backward; null until one is registered. */
+  outputHooks: ((g: Tensor) => Tensor | void)[][] | null = null;
   /** The forward's creation stack, kept under detectAnomaly. */
   stack: string | undefined;
   private fn: BackwardFn | null;

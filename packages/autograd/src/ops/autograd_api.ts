@@ -28,7 +28,7 @@ export function requiresGrad_(x: Tensor, flag = true): Tensor {
  */
 export function registerHook(x: Tensor, fn: Hook): () => void {
   if (!x.requiresGrad) throw new Error("registerHook: cannot register a hook on a tensor that doesn't require grad");
-  const list = x.gradFn ? (x.gradFn.outputHooks[x.outputIndex] ??= []) : x.leafHooks;
+  const list = x.gradFn ? ((x.gradFn.outputHooks ??= [])[x.outputIndex] ??= []) : x.leafHooks;
   list.push(fn);
   return () => {
     const i = list.indexOf(fn);
