@@ -49,7 +49,8 @@ function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Bac
     const rank = scratch[1]!;
     const shape: number[] = [];
     for (let i = 0; i < rank; i++) shape.push(scratch[2 + i]!);
-    return { buf: r, shape, dtype: DTYPE_NAMES[dtype]! };
+    // Frozen: a tensor made from it shares the array instead of copying it.
+    return { buf: r, shape: Object.freeze(shape), dtype: DTYPE_NAMES[dtype]! };
   };
   const call = (k: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
     scratch[0] = -1;

@@ -120,7 +120,7 @@ function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffer
 function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
   if (createGraph) accumulateLeaf(leaf, g, true, false);
   else scoped(() => accumulateLeaf(leaf, g, false, steal), () => new Set());
-  for (const h of [...leaf.postAccumulateHooks]) h(leaf);
+  if (leaf.postAccumulateHooks?.length) for (const h of [...leaf.postAccumulateHooks]) h(leaf);
 }
 
 /**
@@ -141,7 +141,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     const slots = buffers.take(node);
     if (!slots) return;
     // Without hooks the summed gradients are the node's inputs as they are (no copies: issue 17).
-    const hooked = node.leaf ? node.leaf.leafHooks.length > 0 : node.outputHooks !== null;
+    const hooked = node.leaf ? !!node.leaf.leafHooks?.length : node.outputHooks !== null;
     const consumed: (Tensor | undefined)[] = hooked ? [...slots] : slots;
     const grads = hooked ? runHooks(node, slots, buffers, consumed) : slots;
     const caught = capture?.get(node);

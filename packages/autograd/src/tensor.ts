@@ -59,10 +59,10 @@ export class Tensor implements Raw {
   gradFn: Node | null = null;
   /** Which output of `gradFn` this tensor is. */
   outputIndex = 0;
-  /** Hooks on a leaf run before accumulation; on a non-leaf they live on its node. */
-  leafHooks: Hook[] = [];
-  /** A leaf's hooks that run after its `.grad` was accumulated, given the leaf. */
-  postAccumulateHooks: ((leaf: Tensor) => void)[] = [];
+  /** Hooks on a leaf run before accumulation; on a non-leaf they live on its node. Null: none yet. */
+  leafHooks: Hook[] | null = null;
+  /** A leaf's hooks that run after its `.grad` was accumulated, given the leaf. Null: none yet. */
+  postAccumulateHooks: ((leaf: Tensor) => void)[] | null = null;
   /** @internal the AccumulateGrad node of a leaf, created once. */
   accumulator: Node | null = null;
   retainsGrad = false;
@@ -83,7 +83,8 @@ export class Tensor implements Raw {
 
   constructor(storage: Storage, shape: Shape, dtype: DType) {
     this.storage = storage;
-    this.shape = Object.freeze([...shape]);
+    // A frozen shape cannot change under us, so it is shared rather than copied (issue 17).
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = dtype;
     storage.refs++;
   }

@@ -28,7 +28,7 @@ export function requiresGrad_(x: Tensor, flag = true): Tensor {
  */
 export function registerHook(x: Tensor, fn: Hook): () => void {
   if (!x.requiresGrad) throw new Error("registerHook: cannot register a hook on a tensor that doesn't require grad");
-  const list = x.gradFn ? ((x.gradFn.outputHooks ??= [])[x.outputIndex] ??= []) : x.leafHooks;
+  const list = x.gradFn ? ((x.gradFn.outputHooks ??= [])[x.outputIndex] ??= []) : (x.leafHooks ??= []);
   list.push(fn);
   return () => {
     const i = list.indexOf(fn);
@@ -45,7 +45,7 @@ export function registerHook(x: Tensor, fn: Hook): () => void {
 export function registerPostAccumulateGradHook(x: Tensor, fn: (leaf: Tensor) => void): () => void {
   if (!x.isLeaf) throw new Error(`registerPostAccumulateGradHook: only leaf tensors accumulate a gradient; got a tensor made by ${x.gradFn!.name}`);
   if (!x.requiresGrad) throw new Error("registerPostAccumulateGradHook: cannot register a hook on a tensor that doesn't require grad");
-  const list = x.postAccumulateHooks;
+  const list = (x.postAccumulateHooks ??= []);
   list.push(fn);
   return () => {
     const i = list.indexOf(fn);
