@@ -94,13 +94,18 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
   });
 
   it("a module moved by to('cpu') owns its tensors alone: disposing them frees every byte, without the garbage collector", () => {
+    // Handles the collector finds dead are finalized inside the collection, which may run while
+    // the model is built: the counts can only fall by that, so the model's share is measured
+    // across the disposal, and what is left may not exceed where it started.
     const start = memoryStats();
     const model = resnet18({ numClasses: 10, smallImageStem: true, widths: [8, 16, 32, 64] }).to('cpu');
     const tensors = [...model.parameters(), ...model.buffers()].filter((t) => t.device === 'cpu');
-    expect(memoryStats().liveHandles - start.liveHandles).toBe(tensors.length);
+    const built = memoryStats();
     for (const t of tensors) t.dispose();
-    expect(memoryStats().liveHandles).toBe(start.liveHandles);
-    expect(memoryStats().liveBytes).toBe(start.liveBytes);
+    const end = memoryStats();
+    expect(built.liveHandles - end.liveHandles).toBe(tensors.length);
+    expect(end.liveHandles).toBeLessThanOrEqual(start.liveHandles);
+    expect(end.liveBytes).toBeLessThanOrEqual(start.liveBytes);
   });
 
   it('a tensor freed by tidy says so when used', () => {

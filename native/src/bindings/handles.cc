@@ -20,13 +20,13 @@ int64_t& reportedFor(const Allocator& a) {
   return reported.back().second;
 }
 
-// A handle collected by the GC: its storage goes now unless free() released it already.
-void finalize(Napi::Env env, Buffer* b) {
-  Allocator& device = *b->device;
-  const bool live = !b->freed;
+// A handle collected by the GC: its storage goes now unless free() released it already. It runs
+// inside the collection (Node-API's experimental finalizers, native/CMakeLists.txt), where V8 must
+// not be told of memory: the next handle made or freed reports the change (syncExternalMemory
+// reports what the allocator holds, not a delta per handle).
+void finalize(Buffer* b) {
   releaseStorage(*b);
   delete b;
-  if (live) syncExternalMemory(env, device);
 }
 
 // The thread's result scratch (one env per thread): a Float64Array JS reads after each call, kept
@@ -133,11 +133,21 @@ DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const ch
   return d;
 }
 
+// The finalizer as Node-API calls it: a plain function, so no per-handle closure is allocated
+// (node-addon-api's External::New with a finalizer allocates and frees one per handle).
+static void finalizeHandle(napi_env, void* data, void*) { finalize(static_cast<Buffer*>(data)); }
+
 Napi::Value newHandle(Napi::Env env, BufferPtr buf) {
   Buffer* b = buf.release();
   adopt(*b);
   syncExternalMemory(env, *b->device);
-  return Napi::External<Buffer>::New(env, b, finalize);
+  napi_value v;
+  const napi_status st = napi_create_external(env, b, finalizeHandle, nullptr, &v);
+  if (st != napi_ok) {
+    finalize(b);
+    NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  }
+  return Napi::Value(env, v);
 }
 
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype) {
