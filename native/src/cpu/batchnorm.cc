@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 namespace nodegrad::cpu {
 namespace {
@@ -18,21 +17,6 @@ void overChannelBlocks(int64_t N, int64_t C, F f) {
   const int64_t B = 256, nb = (C + B - 1) / B;
 #pragma omp parallel for schedule(static) if (N * C > kParallelWork)
   for (int64_t b = 0; b < nb; b++) f(b * B, std::min(C, b * B + B));
-}
-
-// Calls f(bool_constant<a>, bool_constant<b>): a loop body with its switches fixed, so that the
-// compiler vectorises each variant without a branch per element.
-template <typename F>
-void withSwitches(bool a, bool b, F&& f) {
-  using T = std::true_type;
-  using N = std::false_type;
-  if (a) {
-    if (b) f(T(), T());
-    else f(T(), N());
-  } else {
-    if (b) f(N(), T());
-    else f(N(), N());
-  }
 }
 
 // Per-channel scale and shift in float: y = relu?(x * scale + shift + residual?).

@@ -3,6 +3,7 @@
 // (packages/autograd/src/backends/ts/norm.ts): statistics accumulated in double, biased variance.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace nodegrad::cpu {
@@ -27,6 +28,22 @@ BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, cons
 // backward from its output (threshold_backward: not where the output is <= 0).
 inline float reluOf(float v) { return v < 0 ? 0.f : v; }
 inline bool reluPasses(float v) { return !(v <= 0); }
+
+// Calls f(bool_constant<a>, bool_constant<b>): a loop body with its two switches fixed, so that
+// each variant vectorises without a branch per element. Forced inline, so that inside a SIMD
+// clone (core/simd_clones.h) the body is compiled for the clone's instruction set.
+template <typename F>
+__attribute__((always_inline)) inline void withSwitches(bool a, bool b, F&& f) {
+  using Y = std::true_type;
+  using N = std::false_type;
+  if (a) {
+    if (b) f(Y(), Y());
+    else f(Y(), N());
+  } else {
+    if (b) f(N(), Y());
+    else f(N(), N());
+  }
+}
 
 // y = relu?(x * scale + shift + residual?); residual (x's layout) may be null.
 void batchNormApply(const float* x, float* y, BNLayout l, const BNAffine& a, const float* residual, bool relu);

@@ -228,15 +228,7 @@ NG_SIMD_CLONES void batchNormApplyBlocked(const T* x, T* y, BNLayout l, int bloc
         }
       }
     };
-    using Y = std::true_type;
-    using No = std::false_type;
-    if (r) {
-      if (relu) rows(Y(), Y());
-      else rows(Y(), No());
-    } else {
-      if (relu) rows(No(), Y());
-      else rows(No(), No());
-    }
+    withSwitches(r != nullptr, relu, rows);
   }
   zeroBlockPadding({l.N, l.C, l.S, 1}, block, sizeof(T), y);  // 0 * a NaN in padding would not be 0
 }
