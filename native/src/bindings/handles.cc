@@ -80,12 +80,33 @@ Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) {
   return b;
 }
 
+namespace {
+
+// A tensor argument's property names as JS strings made once per thread (one env each): looked
+// up by a C string, each read internalized the name again, a tenth of a small kernel's call.
+struct TensorKeys {
+  Napi::Reference<Napi::String> buf, shape, dtype;
+};
+thread_local TensorKeys* tensorKeys = nullptr;
+
+const TensorKeys& keysFor(Napi::Env env) {
+  if (!tensorKeys) {
+    tensorKeys = new TensorKeys{Napi::Persistent(Napi::String::New(env, "buf")), Napi::Persistent(Napi::String::New(env, "shape")),
+                                Napi::Persistent(Napi::String::New(env, "dtype"))};
+    for (auto* r : {&tensorKeys->buf, &tensorKeys->shape, &tensorKeys->dtype}) r->SuppressDestruct();
+  }
+  return *tensorKeys;
+}
+
+}  // namespace
+
 TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on) {
   auto env = v.Env();
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
   auto o = v.As<Napi::Object>();
-  TensorRef t{unwrap(o.Get("buf"), op, name), shapeArg(o.Get("shape"), op, name), DType::F32};
-  t.dtype = dtypeArg(o.Get("dtype"), op);
+  const TensorKeys& k = keysFor(env);
+  TensorRef t{unwrap(o.Get(k.buf.Value()), op, name), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
+  t.dtype = dtypeArg(o.Get(k.dtype.Value()), op);
   if (t.numel() != t.buf->numel) {
     throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
   }
