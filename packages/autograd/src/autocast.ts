@@ -80,6 +80,11 @@ export function isAutocastEnabled(device: AutocastDevice = 'cpu'): boolean {
   return state[device].enabled && !suspended;
 }
 
+/** @internal Whether autocast may cast anything now (some device type on, not suspended): ops skip it otherwise. */
+export function anyAutocast(): boolean {
+  return !suspended && (state.cpu.enabled || state.cuda.enabled);
+}
+
 /** The low type autocast uses on a device type. */
 export function autocastDType(device: AutocastDevice = 'cpu'): HalfDType {
   return state[device].dtype;

@@ -1,7 +1,7 @@
 /** Helpers every op family uses: argument checks, scalar lifting, kernel access. */
 import type { Backend, Kernels, Raw } from '../backend.js';
-import { isFloat } from '../dtype.js';
-import { autocastInputs, type CastPolicy } from '../autocast.js';
+import { isFloat, type DType } from '../dtype.js';
+import { anyAutocast, autocastInputs, type CastPolicy } from '../autocast.js';
 import { keep } from '../scope.js';
 import { fmt, type Shape } from '../shape.js';
 import { Tensor, type Storage } from '../tensor.js';
@@ -23,14 +23,17 @@ export function wrap(raw: Raw, like: Tensor): Tensor {
  * step uploads nothing. At most MAX_SCALARS per backend; the oldest is forgotten first (not freed:
  * a recorded op may still hold it; the finalizer frees it once nothing does).
  */
-const scalars = new Map<Backend, Map<string, Tensor>>();
+// By backend, then dtype, then value: a number keys its own Map entry, so a lookup builds no string
+// (a key string per scalar operand was a tenth of a small op's allocations, issue 17).
+const scalars = new Map<Backend, Map<DType, Map<number | string, Tensor>>>();
 const constants = new WeakSet<Storage>();
 const MAX_SCALARS = 1024;
 
 /** How many scalar operands are cached on a device: each holds one live 0-d buffer (memory accounting). */
 export function cachedScalarCount(device: string): number {
-  for (const [b, m] of scalars) if (b.name === device) return m.size;
-  return 0;
+  let n = 0;
+  for (const [b, byType] of scalars) if (b.name === device) for (const m of byType.values()) n += m.size;
+  return n;
 }
 
 /** Whether a storage is a shared scalar operand, which no in-place op may write. */
@@ -41,9 +44,12 @@ export function isSharedConstant(s: Storage): boolean {
 /** A plain number becomes a 0-d tensor of `like`'s dtype and device. */
 export function lift(x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
-  let cache = scalars.get(like.backend);
-  if (!cache) scalars.set(like.backend, (cache = new Map()));
-  const key = `${like.dtype} ${Object.is(x, -0) ? '-0' : x}`;
+  let byType = scalars.get(like.backend);
+  if (!byType) scalars.set(like.backend, (byType = new Map()));
+  let cache = byType.get(like.dtype);
+  if (!cache) byType.set(like.dtype, (cache = new Map()));
+  // A Map keys -0 as 0: it gets a key of its own (NaN keys itself).
+  const key = Object.is(x, -0) ? '-0' : x;
   let t = cache.get(key);
   if (!t) {
     t = keep(Tensor.fromRaw(like.backend.kernels.Fill([], x, like.dtype), like.backend));
@@ -81,6 +87,11 @@ export function checkSame(op: string, named: Record<string, Tensor | null | unde
   }
 }
 
+/** checkSame for a binary op's pair ('input', 'other'): the object of names is built only to report a mismatch. */
+function checkPair(op: string, a: Tensor, b: Tensor): void {
+  if (a.device !== b.device || a.dtype !== b.dtype) checkSame(op, { input: a, other: b });
+}
+
 export function checkFloat(op: string, arg: string, t: Tensor): void {
   if (!isFloat(t.dtype)) throw new Error(`${op}: '${arg}' must be a float tensor (float32, float64, bfloat16, float16), got ${t.dtype}`);
 }
@@ -99,8 +110,12 @@ export function binaryArgs(op: string, a: TensorLike, b: TensorLike, policy: Cas
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one argument must be a Tensor`);
   const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
   const tb = b instanceof Tensor ? b : lift(b, ta);
+  if (!anyAutocast()) {
+    checkPair(op, ta, tb);
+    return [ta, tb];
+  }
   const [ca, cb] = autocastInputs(policy, ta, tb);
-  checkSame(op, { input: ca, other: cb });
+  checkPair(op, ca, cb);
   return [ca, cb];
 }
 
