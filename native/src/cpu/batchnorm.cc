@@ -108,8 +108,7 @@ void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>&
   for (int64_t c = 0; c < C; c++) q[c] = 1.0 / std::sqrt(q[c] / M + eps);
 }
 
-template <typename M>
-BNAffine affineOf(int64_t C, const M* mean, const M* invstd, const float* w, const float* b) {
+BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, const float* w, const float* b) {
   BNAffine a{std::vector<float>(size_t(C)), std::vector<float>(size_t(C))};
   for (int64_t c = 0; c < C; c++) {
     const double sc = double(invstd[c]) * (w ? double(w[c]) : 1.0);
@@ -117,13 +116,6 @@ BNAffine affineOf(int64_t C, const M* mean, const M* invstd, const float* w, con
     a.shift[size_t(c)] = float((b ? double(b[c]) : 0.0) - double(mean[c]) * sc);
   }
   return a;
-}
-
-BNAffine batchNormAffine(int64_t C, const double* mean, const double* invstd, const float* w, const float* b) {
-  return affineOf(C, mean, invstd, w, b);
-}
-BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, const float* w, const float* b) {
-  return affineOf(C, mean, invstd, w, b);
 }
 
 void batchNormApply(const float* x, float* y, BNLayout l, const BNAffine& a, const float* residual, bool relu) {

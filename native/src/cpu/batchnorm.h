@@ -21,7 +21,6 @@ void batchNormStats(const float* x, BNLayout l, double eps, std::vector<double>&
 struct BNAffine {
   std::vector<float> scale, shift;
 };
-BNAffine batchNormAffine(int64_t C, const double* mean, const double* invstd, const float* w, const float* b);
 BNAffine batchNormAffine(int64_t C, const float* mean, const float* invstd, const float* w, const float* b);
 
 // The fused ReLU: relu(v) as the Relu kernel (NaN passes), and whether dy passes it at v, as relu's

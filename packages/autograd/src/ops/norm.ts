@@ -50,10 +50,7 @@ interface Stats {
   counter: Tensor | null;
   /** Training only: the running-average factor (momentum, or 1/count for a cumulative average). */
   factor: number;
-}
-
-/** What follows the normalization in batchNormFused: + residual, then relu. */
-interface Epilogue {
+  /** batchNormFused's ReLU, after the residual add. */
   relu: boolean;
 }
 
@@ -71,13 +68,12 @@ interface BNState {
 
 const batchNormOp = defineOp({
   name: 'batchNorm',
-  forward(ctx: Ctx<BNState>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, s: Stats,
-    e: Epilogue) {
+  forward(ctx: Ctx<BNState>, x: Tensor, weight: Tensor | null, bias: Tensor | null, residual: Tensor | null, s: Stats) {
     const k = kernels(x);
     ctx.training = s.training;
     ctx.eps = s.eps;
     ctx.paramType = (weight ?? bias)?.dtype ?? x.dtype;
-    ctx.relu = e.relu;
+    ctx.relu = s.relu;
     ctx.hasResidual = residual !== null;
     let mean: Tensor, invstd: Tensor;
     if (s.training) {
@@ -93,13 +89,12 @@ const batchNormOp = defineOp({
       invstd = wrap(k.BatchNormInvstd(s.runningVar!, s.eps), x);
     }
     ctx.invstd = ctx.keep(invstd);
-    const y = wrap(e.relu || residual ? k.BatchNormElemt(x, weight, bias, mean, invstd, residual, e.relu)
-      : k.BatchNormElemt(x, weight, bias, mean, invstd), x);
+    const y = wrap(k.BatchNormElemt(x, weight, bias, mean, invstd, residual, s.relu), x);
     // The ReLU's mask: recomputed from x, weight and bias by the training backward's kernels, read
     // from the output everywhere else.
     ctx.savedW = weight !== null;
-    ctx.savedB = e.relu && bias !== null;
-    ctx.save(x, mean, ...(weight ? [weight] : []), ...(ctx.savedB ? [bias!] : []), ...(e.relu ? [y] : []));
+    ctx.savedB = s.relu && bias !== null;
+    ctx.save(x, mean, ...(weight ? [weight] : []), ...(ctx.savedB ? [bias!] : []), ...(s.relu ? [y] : []));
     return y;
   },
   backward(ctx, dy) {
@@ -121,15 +116,11 @@ const batchNormOp = defineOp({
     if (fast) {
       const k = kernels(x);
       const count = x.size / x.shape[1]!;
-      if (maskInKernels) {
-        const r = k.BatchNormBackwardReduce(g, x, mean, invstd, true, w ?? null, b);
-        if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count, true, b), x);
-        [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
-      } else {
-        const r = k.BatchNormBackwardReduce(g, x, mean, invstd);
-        if (needs[0]) dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count), x);
-        [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
+      const r = k.BatchNormBackwardReduce(g, x, mean, invstd, maskInKernels, w ?? null, b);
+      if (needs[0]) {
+        dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count, maskInKernels, b), x);
       }
+      [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
     } else if (ctx.training) {
       [dx, dw, db] = trainingGradComposite(g, x, w ? w.to(x.dtype) : null, ctx.eps);
     } else {
@@ -141,7 +132,7 @@ const batchNormOp = defineOp({
     }
     // Per-channel sums are float32 for a half input: the gradients take the parameters' type.
     [dw, db] = [dw?.to(ctx.paramType) ?? null, db?.to(ctx.paramType) ?? null];
-    return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, needs[3] ? g : null, null, null];
+    return [needs[0] ? dx : null, needs[1] ? dw : null, needs[2] ? db : null, needs[3] ? g : null, null];
   },
   jvp(ctx, [tx, tw, tb, tr], out, x, weight, _bias, _residual, s) {
     const axes = statAxes(x.ndim);
@@ -282,5 +273,5 @@ function normalize(op: string, x: Tensor, runningMean: Tensor | null, runningVar
   // momentum is null, and then its value is read back (once per call; nn layers keep the count on
   // the host and pass 1 / count as momentum instead).
   const factor = !training ? 0 : momentum ?? (counter ? 1 / (counter.item() + 1) : 0);
-  return batchNormOp(x, w, b, residual, { training, eps, runningMean, runningVar, counter, factor }, { relu: withRelu });
+  return batchNormOp(x, w, b, residual, { training, eps, runningMean, runningVar, counter, factor, relu: withRelu });
 }

@@ -28,8 +28,8 @@ function normRelu(norm: Module, act: Module, x: Tensor, residual: Tensor | null 
 }
 
 /** Registers every child of `from` on `to` under its name, in order (so stateDict keys and order match). */
-function adoptChildren(to: Module, from: Module, replace: (name: string, m: Module) => Module | null = (_n, m) => m): void {
-  for (const [name, m] of from.namedChildren()) to.registerModule(name, replace(name, m));
+function adoptChildren(to: Module, from: Module, replace: (m: Module) => Module = (m) => m): void {
+  for (const [name, m] of from.namedChildren()) to.registerModule(name, replace(m));
 }
 
 /**
@@ -83,7 +83,7 @@ export class FusedTrainingResNet extends Module {
 
   constructor(model: ResNet) {
     super();
-    adoptChildren(this, model, (_name, m) => twinOf(m));
+    adoptChildren(this, model, twinOf);
   }
 
   /** The map before pooling, as ResNet.features. */
