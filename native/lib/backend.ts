@@ -34,6 +34,37 @@ const scratch = new Float64Array(2 + 32);
 
 /** DType(i) of core/dtype.h, by index. */
 const DTYPE_NAMES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
+const DTYPE_INDEX: Readonly<Record<string, number>> = Object.fromEntries(DTYPE_NAMES.map((d, i) => [d, i]));
+
+/**
+ * The argument scratch of this thread (handles.h, kArgSlots x kArgSlot): a tensor argument i < 8 of
+ * rank <= 8 crosses as its bare handle, with [dtype index, rank, dims...] in slot i. Read through
+ * N-API, its Raw object's three properties and shape array were half a small kernel's call.
+ */
+const ARG_SLOTS = 8;
+const ARG_SLOT = 10;
+const args = new Float64Array(ARG_SLOTS * ARG_SLOT);
+
+/**
+ * Replaces each Raw argument that has a slot by its handle, writing the slot; others cross as they
+ * are (a list, a rank above 8, a bad dtype: the binding reads the object and names what is wrong).
+ */
+function toHandles(a: unknown[]): void {
+  const n = Math.min(a.length, ARG_SLOTS);
+  for (let i = 0; i < n; i++) {
+    const t = a[i] as { buf?: unknown; shape: readonly number[]; dtype: string } | null;
+    if (typeof t !== 'object' || t === null || t.buf === undefined) continue;
+    const shape = t.shape;
+    const rank = shape.length;
+    const dtype = DTYPE_INDEX[t.dtype];
+    if (rank > ARG_SLOT - 2 || dtype === undefined) continue;
+    const o = i * ARG_SLOT;
+    args[o] = dtype;
+    args[o + 1] = rank;
+    for (let k = 0; k < rank; k++) args[o + 2 + k] = shape[k]!;
+    a[i] = t.buf;
+  }
+}
 
 /**
  * The device's kernels and upload returning Raw objects built here from a bare handle and the
@@ -42,7 +73,7 @@ const DTYPE_NAMES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', '
  * (issue 17). The binding leaves scratch[0] at -1 for results it returns whole.
  */
 function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Backend['fromArray'] } {
-  device.setResultScratch(scratch);
+  device.setResultScratch(scratch, args);
   const raw = (r: unknown): unknown => {
     const dtype = scratch[0]!;
     if (dtype < 0) return r;
@@ -52,9 +83,10 @@ function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Bac
     // Frozen: a tensor made from it shares the array instead of copying it.
     return { buf: r, shape: Object.freeze(shape), dtype: DTYPE_NAMES[dtype]! };
   };
-  const call = (k: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
+  const call = (k: (...a: unknown[]) => unknown) => (...a: unknown[]) => {
+    toHandles(a);
     scratch[0] = -1;
-    return raw(k(...args));
+    return raw(k(...a));
   };
   const kernels = Object.fromEntries(Object.entries(device.handleKernels).map(([name, k]) => [name, call(k)]));
   return { kernels: kernels as unknown as Kernels, fromArray: call(device.fromArrayHandle as (...args: unknown[]) => unknown) as Backend['fromArray'] };

@@ -47,10 +47,12 @@ export interface NativeDevice {
    * The same kernels and upload, each returning a single result as its bare handle, with
    * [dtype index, rank, dims...] written to the scratch `setResultScratch` set on this thread
    * (backend.ts builds the Raw object); other results are returned as `kernels` returns them.
+   * A tensor argument may cross as its bare handle with its dtype and shape in its slot of the
+   * argument scratch (backend.ts, toHandles).
    */
   readonly handleKernels: Record<string, (...args: unknown[]) => unknown>;
   fromArrayHandle(data: TypedArray, shape: Shape, dtype: DType): unknown;
-  setResultScratch(scratch: Float64Array): void;
+  setResultScratch(results: Float64Array, args?: Float64Array): void;
 }
 
 export interface NativeAddon {

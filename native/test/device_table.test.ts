@@ -2,7 +2,7 @@
 // KernelNames of backend.ts (no other names, none missing), and its memory functions count
 // tensors to the byte.
 import { describe, expect, it } from 'vitest';
-import { backends, KERNEL_FAMILY, randn, type KernelName } from '@nodegrad/autograd';
+import { backends, getBackend, KERNEL_FAMILY, randn, type KernelName } from '@nodegrad/autograd';
 import { describeBuild, memoryStats } from '@nodegrad/native';
 import { loadAddon } from '../lib/load.js';
 
@@ -53,5 +53,28 @@ suite(`the addon's cpu device${why}`, () => {
     expect(() => d.kernels.Add(x, { buf: 1, shape: [2], dtype: 'float32' })).toThrow(/^Add: argument 'b' is not a native tensor handle/);
     expect(() => d.kernels.Sum({ ...x, shape: [3] }, [0])).toThrow(/^Sum: argument 'x' has a shape that does not match its buffer/);
     expect(() => d.kernels.Add(x, d.fromArray(new Float64Array([1, 2]), [2], 'float64'))).toThrow(/^Add: arguments have dtypes float32 and float64/);
+  });
+
+  // The backend's table passes a tensor as its bare handle with its dtype and shape in a slot of the
+  // argument scratch (lib/backend.ts): the same results, the same errors, and no handle read without its slot.
+  it('gives the same results and errors through the argument scratch as through Raw objects', () => {
+    const d = cpu();
+    const k = getBackend('cpu').kernels as unknown as Record<string, (...a: unknown[]) => { buf: unknown; shape: readonly number[]; dtype: string }>;
+    const x = d.fromArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'float32');
+    const y = d.fromArray(new Float32Array([10, 20, 30]), [3], 'float32');
+    const fast = k.Add!(x, y), slow = d.kernels.Add(x, y);
+    expect(fast.shape).toEqual([2, 3]);
+    expect(Array.from(d.readSync(fast) as Float32Array)).toEqual(Array.from(d.readSync(slow) as Float32Array));
+    // Rank 9 has no slot: it crosses as its Raw object.
+    const deep = d.fromArray(new Float64Array([1, 2]), [1, 1, 1, 1, 1, 1, 1, 1, 2], 'float64');
+    expect(Array.from(d.readSync(k.Exp!(deep)) as Float64Array)).toEqual([Math.exp(1), Math.exp(2)]);
+    expect(() => k.Sum!({ ...x, shape: [4] }, [0])).toThrow(/^Sum: argument 'x' has a shape that does not match its buffer/);
+    expect(() => k.Add!(x, d.fromArray(new Float64Array([1, 2, 3]), [3], 'float64'))).toThrow(/^Add: arguments have dtypes float32 and float64/);
+    expect(() => k.Add!(x, { ...y, dtype: 'float33' })).toThrow(/^Add: unknown dtype 'float33'/);
+    d.free(y.buf);
+    expect(() => k.Exp!(y)).toThrow(/^Exp: argument 'x' was disposed/);
+    // A bare handle with no slot written for it is refused, not read with another call's shape.
+    expect(() => (d.handleKernels.Exp as (a: unknown) => unknown)(x.buf)).toThrow(/^Exp: argument 'x' is a bare handle without its shape and dtype/);
+    for (const t of [x, fast, slow, deep]) d.free(t.buf);
   });
 });

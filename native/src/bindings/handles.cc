@@ -29,35 +29,48 @@ void finalize(Buffer* b) {
   delete b;
 }
 
-// The thread's result scratch (one env per thread): a Float64Array JS reads after each call, kept
-// alive by a reference while it is set.
-thread_local double* scratch = nullptr;
-thread_local size_t scratchLength = 0;
-thread_local Napi::Reference<Napi::Float64Array>* scratchRef = nullptr;
+// The thread's scratch arrays (one env per thread), kept alive by a reference while set: the result
+// scratch JS reads after each call, and the argument scratch it writes before one.
+struct Scratch {
+  double* data = nullptr;
+  size_t length = 0;
+  Napi::Reference<Napi::Float64Array>* ref = nullptr;
+};
+thread_local Scratch results, args;
+
+// Sets `s` to the Float64Array `v` of at least `minLength` elements.
+void setScratch(Scratch& s, const Napi::Value& v, size_t minLength, const char* which) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(v.Env(), std::string("setResultScratch: the ") + which + " scratch must be a Float64Array");
+  }
+  auto a = v.As<Napi::Float64Array>();
+  if (a.ElementLength() < minLength) {
+    throw Napi::RangeError::New(v.Env(), std::string("setResultScratch: the ") + which + " scratch needs " +
+                                             std::to_string(minLength) + " elements or more");
+  }
+  if (a.Data() == s.data) return;  // every device of the addon passes the same arrays
+  delete s.ref;  // releases the reference to the array set before
+  s.ref = new Napi::Reference<Napi::Float64Array>(Napi::Persistent(a));
+  s.data = a.Data();
+  s.length = a.ElementLength();
+}
 
 }  // namespace
 
 Napi::Value setResultScratch(const Napi::CallbackInfo& info) {
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw Napi::TypeError::New(info.Env(), "setResultScratch: the scratch must be a Float64Array");
-  }
-  auto a = info[0].As<Napi::Float64Array>();
-  if (a.ElementLength() < 3) throw Napi::RangeError::New(info.Env(), "setResultScratch: the scratch needs 3 elements or more");
-  if (a.Data() == scratch) return info.Env().Undefined();  // every device of the addon passes the same array
-  delete scratchRef;  // releases the reference to the array set before
-  scratchRef = new Napi::Reference<Napi::Float64Array>(Napi::Persistent(a));
-  scratch = a.Data();
-  scratchLength = a.ElementLength();
+  setScratch(results, info[0], 3, "result");
+  if (!info[1].IsUndefined()) setScratch(args, info[1], kArgSlots * kArgSlot, "argument");
   return info.Env().Undefined();
 }
 
 Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t) {
-  if (!deviceOf(info).handleResults || scratch == nullptr || t.shape.size() + 2 > scratchLength) {
+  if (!deviceOf(info).handleResults || results.data == nullptr || t.shape.size() + 2 > results.length) {
     return wrap(info.Env(), std::move(t));
   }
-  scratch[0] = double(int(t.dtype));
-  scratch[1] = double(t.shape.size());
-  for (size_t k = 0; k < t.shape.size(); k++) scratch[2 + k] = double(t.shape[k]);
+  double* r = results.data;
+  r[0] = double(int(t.dtype));
+  r[1] = double(t.shape.size());
+  for (size_t k = 0; k < t.shape.size(); k++) r[2 + k] = double(t.shape[k]);
   return newHandle(info.Env(), std::move(t.buf));
 }
 
@@ -98,6 +111,32 @@ const TensorKeys& keysFor(Napi::Env env) {
   return *tensorKeys;
 }
 
+// Throws when t's shape does not match its buffer or (`on` given) its storage is on another device.
+void checkTensor(Napi::Env env, const TensorRef& t, const char* op, const char* name, const Allocator* on) {
+  if (t.numel() != t.buf->numel) {
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
+  }
+  if (on && t.buf->device != on) {
+    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' is on device '" + t.buf->device->device() +
+                                    "', the kernel runs on '" + on->device() + "'");
+  }
+}
+
+// A bare handle passed as argument i, with its dtype and shape in slot i of the argument scratch.
+// Reading a slot marks it used (rank -1), so a handle passed without its slot written is refused.
+TensorRef slotTensor(const Napi::Value& v, size_t i, const char* op, const char* name, const Allocator* on) {
+  double* s = args.data + i * kArgSlot;
+  const double dtype = s[0], rank = s[1];
+  if (!(rank >= 0 && rank <= double(kArgSlot - 2)) || !(dtype >= 0 && dtype <= double(int(DType::F16)))) {
+    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is a bare handle without its shape and dtype");
+  }
+  s[1] = -1;
+  TensorRef t{unwrap(v, op, name), Shape(size_t(rank)), DType(int(dtype))};
+  for (size_t k = 0; k < t.shape.size(); k++) t.shape[k] = int64_t(s[2 + k]);
+  checkTensor(v.Env(), t, op, name, on);
+  return t;
+}
+
 }  // namespace
 
 TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on) {
@@ -107,14 +146,15 @@ TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, con
   const TensorKeys& k = keysFor(env);
   TensorRef t{unwrap(o.Get(k.buf.Value()), op, name), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
   t.dtype = dtypeArg(o.Get(k.dtype.Value()), op);
-  if (t.numel() != t.buf->numel) {
-    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' has a shape that does not match its buffer");
-  }
-  if (on && t.buf->device != on) {
-    throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' is on device '" + t.buf->device->device() +
-                                    "', the kernel runs on '" + on->device() + "'");
-  }
+  checkTensor(env, t, op, name, on);
   return t;
+}
+
+TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  const Device& d = deviceOf(info);
+  const Napi::Value v = info[i];
+  if (d.handleResults && args.data != nullptr && i < kArgSlots && v.IsExternal()) return slotTensor(v, i, op, name, d.allocator);
+  return readTensor(v, op, name, d.allocator);
 }
 
 std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

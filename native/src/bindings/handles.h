@@ -22,10 +22,9 @@ Buffer* unwrap(const Napi::Value& v, const char* op, const char* name);
 // argument when it is not a live tensor, its shape does not match its buffer, or (`on` given) its
 // storage lives on another device than the kernel's.
 TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, const Allocator* on = nullptr);
-// Argument i of a kernel of the function's device.
-inline TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  return readTensor(info[i], op, name, deviceOf(info).allocator);
-}
+// Argument i of a kernel of the function's device: a Raw object, or, for the handle-returning copy
+// of the device, a bare handle whose dtype and shape JS wrote to slot i of the argument scratch.
+TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 // An optional tensor argument: null or undefined is absent.
 std::optional<TensorRef> optionalTensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 // An optional argument as the kernel table's nullable pointer.
@@ -52,7 +51,9 @@ inline Napi::Object wrap(Napi::Env env, Tensor&& t) {
 // A kernel's single result: the Raw object, or, for the device copy with handleResults and a result
 // scratch set on this thread, the bare handle with [dtype index, rank, dims...] in the scratch.
 Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t);
-// setResultScratch(Float64Array): the thread's result scratch (bindings/device.cc).
+// setResultScratch(results: Float64Array, args?: Float64Array): the thread's result scratch and
+// argument scratch (kArgSlots slots of kArgSlot: [dtype index, rank, dims...]; bindings/device.cc).
+constexpr size_t kArgSlots = 8, kArgSlot = 10;
 Napi::Value setResultScratch(const Napi::CallbackInfo& info);
 // Frees a handle's storage now (free(buf)).
 void freeHandle(Napi::Env env, const Napi::Value& v);
