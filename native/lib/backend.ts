@@ -104,6 +104,7 @@ export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backe
     sync: device.sync,
     copyInto: device.copyInto,
     free: device.free,
+    collectable: device.collectable,
     dtypes,
     kernels: fast.kernels,
   };

@@ -34,6 +34,11 @@ export interface NativeDevice {
   copyInto(dst: Raw, src: Raw): void;
   /** Frees a storage (a Raw's `buf` handle) now. */
   free(buf: unknown): void;
+  /**
+   * Gives a handle to the garbage collector, which frees its storage when it finds it dead. A
+   * handle `handleKernels` returned has no finalizer until then; every other one has one.
+   */
+  collectable(buf: unknown): void;
   /** Blocks until every kernel queued so far has finished. */
   sync(): void;
   memoryStats(): MemoryStats;

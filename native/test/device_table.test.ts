@@ -2,7 +2,7 @@
 // KernelNames of backend.ts (no other names, none missing), and its memory functions count
 // tensors to the byte.
 import { describe, expect, it } from 'vitest';
-import { backends, getBackend, KERNEL_FAMILY, randn, type KernelName } from '@nodegrad/autograd';
+import { backends, getBackend, KERNEL_FAMILY, randn, type KernelName, type Raw } from '@nodegrad/autograd';
 import { describeBuild, memoryStats } from '@nodegrad/native';
 import { loadAddon } from '../lib/load.js';
 
@@ -59,7 +59,7 @@ suite(`the addon's cpu device${why}`, () => {
   // argument scratch (lib/backend.ts): the same results, the same errors, and no handle read without its slot.
   it('gives the same results and errors through the argument scratch as through Raw objects', () => {
     const d = cpu();
-    const k = getBackend('cpu').kernels as unknown as Record<string, (...a: unknown[]) => { buf: unknown; shape: readonly number[]; dtype: string }>;
+    const k = getBackend('cpu').kernels as unknown as Record<string, (...a: unknown[]) => Raw>;
     const x = d.fromArray(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'float32');
     const y = d.fromArray(new Float32Array([10, 20, 30]), [3], 'float32');
     const fast = k.Add!(x, y), slow = d.kernels.Add(x, y);

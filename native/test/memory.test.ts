@@ -2,8 +2,10 @@
  * Native memory is owned: a training step wrapped in tidy() leaves exactly the handles it should
  * (parameters, buffers, gradients, momentum) and nothing else, step after step.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { backends, cachedScalarCount, crossEntropy, manualSeed, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
+import { backends, cachedScalarCount, crossEntropy, keep, manualSeed, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
 import { SGD, resnet18 } from '@nodegrad/nn';
 import { emptyCache, memoryStats } from '@nodegrad/native';
 
@@ -112,5 +114,56 @@ suite(`cpu backend: memory over 200 training steps${why}`, () => {
     let escaped: Tensor | null = null;
     tidy(() => { escaped = randn([3], { device: 'cpu' }).exp(); });
     expect(() => escaped!.add(1)).toThrow(/was disposed/);
+  });
+
+  it('a tensor used after its slot went to another tensor still says it was disposed, and the other is intact', () => {
+    const old = randn([4], { device: 'cpu' });
+    old.dispose();
+    // The next handles take the freed slot over (handle_table.h): only the generation tells them apart.
+    const fresh = Array.from({ length: 4 }, (_, i) => tensor([i, i, i, i], { device: 'cpu' }));
+    expect(() => old.add(1)).toThrow(/was disposed/);
+    fresh.forEach((t, i) => expect(Array.from(t.dataSync())).toEqual([i, i, i, i]));
+    for (const t of fresh) t.dispose();
+  });
+});
+
+// A kernel's handle has no finalizer while a tidy holds it (handle_table.h): the garbage collector
+// frees only what no tidy owns, and never what one does.
+suite(`cpu backend: what the garbage collector frees${why}`, () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const live = () => mem().liveHandles;
+  const settle = () => { for (let i = 0; i < 3; i++) gc(); };
+
+  it('frees tensors made outside every tidy, kept out of one, or returned from the outermost, once unreachable', () => {
+    const x = randn([8], { device: 'cpu' });
+    settle();
+    const start = live();
+    // Made and dropped in a function of its own, so that no frame of this one still points at one.
+    const makeAndDrop = () => {
+      const held: Tensor[] = [];
+      for (let i = 0; i < 50; i++) { const e = x.exp(); held.push(e, e.add(1)); } // outside any tidy
+      tidy(() => { for (let i = 0; i < 50; i++) held.push(keep(x.mul(2))); });
+      for (let i = 0; i < 50; i++) held.push(tidy(() => x.neg()));
+      settle();
+      return live() - start;
+    };
+    expect(makeAndDrop()).toBe(200);
+    settle();
+    expect(live() - start).toBe(0);
+    x.dispose();
+  });
+
+  it('leaves what a tidy holds to the tidy, however unreachable', () => {
+    const x = randn([8], { device: 'cpu' });
+    settle();
+    const start = live();
+    tidy(() => {
+      for (let i = 0; i < 50; i++) x.exp();
+      settle();
+      expect(live() - start).toBe(50);
+    });
+    expect(live() - start).toBe(0);
+    x.dispose();
   });
 });

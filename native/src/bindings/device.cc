@@ -76,6 +76,12 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// collectable(handle): the garbage collector frees it when it finds it dead (handle_table.h).
+Napi::Value Collectable(const Napi::CallbackInfo& info) {
+  makeCollectable(info.Env(), info[0]);
+  return info.Env().Undefined();
+}
+
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   NG_KERNEL("sync", deviceOf(info).memory.sync();)
   return info.Env().Undefined();
@@ -128,6 +134,7 @@ void registerDevice(Napi::Env env, Napi::Object exports, const Device& device) {
   o.Set("readSync", Napi::Function::New<ReadSync>(env, "readSync", data));
   o.Set("copyInto", Napi::Function::New<CopyInto>(env, "copyInto", data));
   o.Set("free", Napi::Function::New<Free>(env, "free", data));
+  o.Set("collectable", Napi::Function::New<Collectable>(env, "collectable", data));
   o.Set("sync", Napi::Function::New<Sync>(env, "sync", data));
   o.Set("memoryStats", Napi::Function::New<MemoryStats>(env, "memoryStats", data));
   o.Set("trimPool", Napi::Function::New<TrimPool>(env, "trimPool", data));

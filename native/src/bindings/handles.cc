@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "bindings/handle_table.h"
+
 namespace nodegrad {
 namespace {
 
@@ -20,13 +22,28 @@ int64_t& reportedFor(const Allocator& a) {
   return reported.back().second;
 }
 
-// A handle collected by the GC: its storage goes now unless free() released it already. It runs
-// inside the collection (Node-API's experimental finalizers, native/CMakeLists.txt), where V8 must
-// not be told of memory: the next handle made or freed reports the change (syncExternalMemory
-// reports what the allocator holds, not a delta per handle).
-void finalize(Buffer* b) {
-  releaseStorage(*b);
-  delete b;
+// This thread's handles (handle_table.h). Made with the thread's env, which frees at its teardown
+// what no finalizer will: the handles tidy scopes still held.
+thread_local HandleTable* handleTable = nullptr;
+
+HandleTable& tableOf(napi_env env) {
+  if (!handleTable) {
+    handleTable = new HandleTable();
+    napi_add_env_cleanup_hook(env, [](void* t) { static_cast<HandleTable*>(t)->releaseAll(); }, handleTable);
+  }
+  return *handleTable;
+}
+
+uintptr_t codeOf(const Napi::Value& v) { return reinterpret_cast<uintptr_t>(v.As<Napi::External<void>>().Data()); }
+
+// A handle the GC owns, collected: its storage goes now unless free() released it already (then
+// its slot's generation moved on). It runs inside the collection (Node-API's experimental
+// finalizers, native/CMakeLists.txt), where V8 must not be told of memory: the next handle made or
+// freed reports the change (syncExternalMemory reports what the allocator holds, not a delta per
+// handle). A plain function, so no per-handle closure is allocated.
+void finalizeHandle(napi_env, void* data, void*) {
+  const auto code = reinterpret_cast<uintptr_t>(data);
+  if (handleTable && handleTable->find(code)) handleTable->release(code);
 }
 
 // The thread's scratch arrays (one env per thread), kept alive by a reference while set: the result
@@ -71,7 +88,7 @@ Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t) {
   r[0] = double(int(t.dtype));
   r[1] = double(t.shape.size());
   for (size_t k = 0; k < t.shape.size(); k++) r[2 + k] = double(t.shape[k]);
-  return newHandle(info.Env(), std::move(t.buf));
+  return newHandle(info.Env(), std::move(t.buf), false);
 }
 
 void syncExternalMemory(Napi::Env env, Allocator& device) {
@@ -88,8 +105,8 @@ Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) {
   if (!v.IsExternal()) {
     throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
   }
-  Buffer* b = v.As<Napi::External<Buffer>>().Data();
-  if (b->freed) throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
+  Buffer* b = tableOf(v.Env()).find(codeOf(v));
+  if (!b) throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
   return b;
 }
 
@@ -194,21 +211,28 @@ DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const ch
   return d;
 }
 
-// The finalizer as Node-API calls it: a plain function, so no per-handle closure is allocated
-// (node-addon-api's External::New with a finalizer allocates and frees one per handle).
-static void finalizeHandle(napi_env, void* data, void*) { finalize(static_cast<Buffer*>(data)); }
-
-Napi::Value newHandle(Napi::Env env, BufferPtr buf) {
+Napi::Value newHandle(Napi::Env env, BufferPtr buf, bool collectable) {
   Buffer* b = buf.release();
   adopt(*b);
   syncExternalMemory(env, *b->device);
+  HandleTable& table = tableOf(env);
+  const uintptr_t code = table.add(b);
+  if (collectable) table.markCollectable(code);
   napi_value v;
-  const napi_status st = napi_create_external(env, b, finalizeHandle, nullptr, &v);
+  const napi_status st = napi_create_external(env, reinterpret_cast<void*>(code), collectable ? finalizeHandle : nullptr, nullptr, &v);
   if (st != napi_ok) {
-    finalize(b);
+    table.release(code);
     NAPI_THROW_IF_FAILED(env, st, Napi::Value());
   }
   return Napi::Value(env, v);
+}
+
+void makeCollectable(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsExternal()) throw Napi::TypeError::New(env, "collectable: not a native tensor handle");
+  const uintptr_t code = codeOf(v);
+  HandleTable& table = tableOf(env);
+  if (!table.find(code) || table.markCollectable(code)) return;  // disposed, or collectable already
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_finalizer(env, v, reinterpret_cast<void*>(code), finalizeHandle, nullptr, nullptr));
 }
 
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype) {
@@ -223,9 +247,13 @@ Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DT
 
 void freeHandle(Napi::Env env, const Napi::Value& v) {
   if (!v.IsExternal()) throw Napi::TypeError::New(env, "free: not a native tensor handle");
-  Buffer* b = v.As<Napi::External<Buffer>>().Data();
-  releaseStorage(*b);
-  syncExternalMemory(env, *b->device);
+  const uintptr_t code = codeOf(v);
+  HandleTable& table = tableOf(env);
+  Buffer* b = table.find(code);
+  if (!b) return;  // freed already
+  Allocator& device = *b->device;
+  table.release(code);
+  syncExternalMemory(env, device);
 }
 
 }  // namespace nodegrad

@@ -40,16 +40,20 @@ DType dtypeArg(const Napi::Value& v, const char* op);
 // the device computes in it (Device::halfTypes), so that none of its kernels meets one otherwise.
 DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op);
 
-// Makes the buffer a handle JS owns (counted in its device's live tensors).
-Napi::Value newHandle(Napi::Env env, BufferPtr buf);
+// Makes the buffer a handle JS owns (counted in its device's live tensors): with a finalizer
+// (`collectable`), or freed only by free() until makeCollectable gives it one (handle_table.h).
+Napi::Value newHandle(Napi::Env env, BufferPtr buf, bool collectable);
+// Gives a live handle to the garbage collector: freed when it is collected, unless free() comes first.
+void makeCollectable(Napi::Env env, const Napi::Value& v);
 // The Raw object { buf: handle, shape, dtype }.
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype);
-// A kernel's result as a Raw object JS owns.
+// A kernel's result as a Raw object JS owns, collectable.
 inline Napi::Object wrap(Napi::Env env, Tensor&& t) {
-  return rawObject(env, newHandle(env, std::move(t.buf)), t.shape, t.dtype);
+  return rawObject(env, newHandle(env, std::move(t.buf), true), t.shape, t.dtype);
 }
 // A kernel's single result: the Raw object, or, for the device copy with handleResults and a result
-// scratch set on this thread, the bare handle with [dtype index, rank, dims...] in the scratch.
+// scratch set on this thread, the bare handle with [dtype index, rank, dims...] in the scratch. The
+// bare handle has no finalizer: the JS backend frees it or makes it collectable (scope.ts).
 Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t);
 // setResultScratch(results: Float64Array, args?: Float64Array): the thread's result scratch and
 // argument scratch (kArgSlots slots of kArgSlot: [dtype index, rank, dims...]; bindings/device.cc).

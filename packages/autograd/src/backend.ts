@@ -285,6 +285,13 @@ export interface Backend {
   copyInto(dst: Raw, src: Raw): void;
   /** Releases a storage (a Raw's `buf`) now; optional for garbage-collected backends. */
   free?(buf: unknown): void;
+  /**
+   * For a backend whose storages a tidy scope frees: hands a storage no scope holds any longer (made
+   * outside every tidy, kept, or returned from the outermost) to the garbage collector, which frees
+   * it once nothing references it. Until then only `free` releases it, so storages that tidy frees
+   * never cost the collector anything (issue 17).
+   */
+  collectable?(buf: unknown): void;
   readonly dtypes: DTypeSupport;
   readonly kernels: Kernels;
 }

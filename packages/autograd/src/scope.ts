@@ -25,8 +25,15 @@ const stack: Scope[] = [];
  * them) in the open tidy scope, to be freed by `backend` when it closes.
  */
 export function recordCreated(result: unknown, backend: Backend): void {
+  if (result === null || typeof result !== 'object') return;
   const top = stack[stack.length - 1];
-  if (!top || result === null || typeof result !== 'object') return;
+  if (!top) {
+    // No tidy owns it: the garbage collector does.
+    if (!backend.collectable) return;
+    if ('buf' in result) backend.collectable((result as HasBuf).buf);
+    else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) backend.collectable(v.buf);
+    return;
+  }
   if ('buf' in result) top.created.set((top.last = (result as HasBuf).buf), backend);
   else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set((top.last = v.buf), backend);
 }
@@ -36,10 +43,15 @@ interface HasBuf { readonly buf: unknown }
 
 /**
  * Removes a tensor's buffer from every enclosing tidy, so it outlives them; it is then freed by
- * `dispose()` or its finalizer. Returns the tensor.
+ * `dispose()` or by the garbage collector. Returns the tensor.
  */
 export function keep<T extends HasBuf>(t: T): T {
-  for (const s of stack) s.created.delete(t.buf);
+  let owner: Backend | undefined;
+  for (const s of stack) {
+    const b = s.created.get(t.buf);
+    if (b) { owner = b; s.created.delete(t.buf); }
+  }
+  owner?.collectable?.(t.buf);
   return t;
 }
 
@@ -187,15 +199,16 @@ export function openScope(): Scope {
 
 /**
  * @internal Closes the innermost scope (which must be `scope`): frees its buffers except
- * `survivors` ('all': every one), which move to the enclosing scope (or, with none open, are left
- * to their owners).
+ * `survivors` ('all': every one), which move to the enclosing scope (or, with none open, to the
+ * garbage collector).
  */
 export function closeScope(scope: Scope, survivors: Set<unknown> | 'all'): void {
   if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
   const parent = stack[stack.length - 1];
   for (const [buf, backend] of scope.created) {
-    if (survivors === 'all' || survivors.has(buf)) parent?.created.set(buf, backend);
-    else backend.free!(buf);
+    if (survivors !== 'all' && !survivors.has(buf)) backend.free!(buf);
+    else if (parent) parent.created.set(buf, backend);
+    else backend.collectable?.(buf);
   }
 }
 
