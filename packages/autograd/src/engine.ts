@@ -187,7 +187,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     noGrad(() => withoutAutocast(run));
   } finally {
     // What is left (gradients grad() returns, anything still referenced) passes to the caller's scope.
-    closeScope(scope, new Set(scope.created.keys()));
+    closeScope(scope, 'all');
   }
 }
 

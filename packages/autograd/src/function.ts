@@ -3,9 +3,9 @@
  * (`defineFunction` is the same thing under PyTorch's name). The forward runs without recording;
  * if any tensor argument requires grad, a Node is recorded whose backward is the op's VJP.
  */
-import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, noGrad, setForwardAd, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
+import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, setForwardAd, setGradEnabled, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
 import { fmt, numel } from './shape.js';
-import { buffersOf, noteRecorded, scoped } from './scope.js';
+import { buffersOf, closeScope, createdOnlyResult, noteRecorded, openScope } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
 
@@ -30,8 +30,12 @@ export class CtxBase {
 
   /** Saves tensors for backward; modifying one in place before backward is then an error. */
   save(...tensors: Tensor[]): void {
-    const saved = (this.savedTensors ??= []);
-    for (const t of tensors) saved.push({ t, version: t.version });
+    // Sized once: an empty array's first push reserves 17 slots (issue 17: allocations per op).
+    const before = this.savedTensors ?? [];
+    const saved = new Array<{ t: Tensor; version: number }>(before.length + tensors.length);
+    for (let i = 0; i < before.length; i++) saved[i] = before[i]!;
+    for (let i = 0; i < tensors.length; i++) saved[before.length + i] = { t: tensors[i]!, version: tensors[i]!.version };
+    this.savedTensors = saved;
   }
 
   /** Holds a tensor the backward reads that nothing writes in place (no version check); returns it. */
@@ -115,59 +119,99 @@ const NO_TANGENTS: (Tensor | null)[] = [];
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
   forwardRules.set(def.name, (forwardRules.get(def.name) ?? true) && def.jvp !== undefined);
+  // One pass over the arguments and no closures: every op of a model runs this (issue 17).
   const op = (...args: A): R => {
     const fwOn = isForwardAdEnabled();
     let dual = false;
-    for (const a of args) {
+    let anyNeeds = false;
+    const needs = new Array<boolean>(args.length);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      needs[i] = false;
       if (!(a instanceof Tensor)) continue;
       syncView(a);
       if (fwOn && a.tangent) dual = true;
+      if (a.requiresGrad) needs[i] = anyNeeds = true;
     }
-    const needs = args.map((a) => a instanceof Tensor && a.requiresGrad);
     const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : NO_TANGENTS;
     if (dual && !def.jvp) {
       throw new Error(`${def.name}: this op does not support forward-mode AD (it has no JVP rule); ` +
         'unpackDual its inputs, or use reverse mode (the jvp of @nodegrad/autograd/functional)');
     }
     const ctx = new CtxBase(def.name, needs) as Ctx<S>;
-    // The forward's own temporaries are freed as it returns; its outputs and whatever the ctx
-    // holds for the backward (saved tensors, stashed raw buffers) live on.
     // Tangents are the op's to propagate (by its JVP below), not its forward's inner ops'.
     const fw = setForwardAd(false);
     let result: R;
     try {
-      result = scoped(() => noGrad(() => def.forward(ctx, ...args)),
-        (r) => { const held = buffersOf(r, new Set()); ctx.heldBuffers(held); return held; }, true);
+      result = runForward(def, ctx, args);
     } finally {
       setForwardAd(fw);
     }
     if (dual) attachTangents(def.name, withoutForwardAd(() => runJvp(def, ctx, tangents, result, args)), result);
-    if (!isGradEnabled() || !needs.some(Boolean)) return result;
+    if (!anyNeeds || !isGradEnabled()) return result;
 
-    const outs: Tensor[] = Array.isArray(result) ? result : [result];
+    const single = !Array.isArray(result);
+    const outs: Tensor[] = single ? [result as Tensor] : result as Tensor[];
+    const edges = new Array<Edge | null>(args.length);
+    const inputShapes = new Array<readonly number[] | null>(args.length);
+    let returnsInput = false;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      const isTensor = a instanceof Tensor;
+      edges[i] = needs[i] ? gradEdge(a as Tensor) : null;
+      inputShapes[i] = isTensor ? a.shape : null;
+      if (isTensor && outs.includes(a)) returnsInput = true;
+    }
     // An output that is one of the inputs becomes an alias, so the input keeps its own gradFn.
-    const fresh = outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o));
-    const edges = args.map((a, i) => (needs[i] ? gradEdge(a as Tensor) : null));
-    const inputShapes = args.map((a) => (a instanceof Tensor ? a.shape : null));
-    const node = new Node(def.name, edges, inputShapes,
-      fresh.map((o) => ({ shape: o.shape, dtype: o.dtype, device: o.device })),
-      (grads) => {
-        const r = def.backward(ctx, ...grads);
-        return Array.isArray(r) ? r : [r];
-      });
+    const fresh = returnsInput ? outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o)) : outs;
+    const meta = new Array<Node['outputMeta'][number]>(fresh.length);
+    for (let i = 0; i < fresh.length; i++) meta[i] = { shape: fresh[i]!.shape, dtype: fresh[i]!.dtype, device: fresh[i]!.device };
+    const node = new Node(def.name, edges, inputShapes, meta, (grads) => {
+      const r = def.backward(ctx, ...grads);
+      return Array.isArray(r) ? r : [r];
+    });
     if (isAnomalyEnabled()) node.stack = new Error(`${def.name} created at`).stack;
     noteRecorded(ctx);
-    fresh.forEach((o, i) => {
-      if (o.dtype === 'int32' || o.dtype === 'int64') return;
+    for (let i = 0; i < fresh.length; i++) {
+      const o = fresh[i]!;
+      if (o.dtype === 'int32' || o.dtype === 'int64') continue;
       if (o !== outs[i]) o.tangent = outs[i]!.tangent; // an input returned as it is: its alias keeps the tangent
       o.gradFn = node;
       o.outputIndex = i;
       o.requiresGrad = true;
-    });
-    return (Array.isArray(result) ? fresh : fresh[0]) as R;
+    }
+    return (single ? fresh[0] : fresh) as R;
   };
   // The op's name on the function too: stack traces and gradcheck's report show it.
   return Object.defineProperty(op, 'name', { value: def.name });
+}
+
+/**
+ * The forward, recording off, in a scope of its own: its temporaries are freed as it returns; its
+ * outputs and whatever the ctx holds for the backward (saved tensors, stashed raw buffers) live on.
+ * scoped() and noGrad() spelled out, so that no closure is made per op.
+ */
+function runForward<A extends unknown[], R extends Tensor | Tensor[], S extends object>(def: OpDef<A, R, S>, ctx: Ctx<S>, args: A): R {
+  const scope = openScope();
+  const grad = isGradEnabled();
+  setGradEnabled(false);
+  let result: R;
+  try {
+    result = def.forward(ctx, ...args);
+  } catch (e) {
+    closeScope(scope, new Set());
+    throw e;
+  } finally {
+    setGradEnabled(grad);
+  }
+  if (createdOnlyResult(scope, result)) {
+    closeScope(scope, 'all');
+  } else {
+    const held = buffersOf(result, new Set());
+    ctx.heldBuffers(held);
+    closeScope(scope, held);
+  }
+  return result;
 }
 
 type Tangents = Tensor | (Tensor | null)[] | null;

@@ -45,7 +45,7 @@ export class GradBuffers {
    * in no pending slot, shown to no hook. A leaf may then take it as its `.grad` without a copy.
    */
   disposable(t: Tensor): boolean {
-    return !!this.scope?.created.has(t.buf) && !this.uses.get(t.buf) && !this.spared.has(t.buf);
+    return !!this.scope?.has(t.buf) && !this.uses.get(t.buf) && !this.spared.has(t.buf);
   }
 
   /** Never frees t's storage early: a hook or the caller may keep it. */

@@ -10,13 +10,9 @@
  * an outer variable) is freed under it: using it then throws "... was disposed".
  */
 import type { Backend } from './backend.js';
+import { Scope } from './scope_buffers.js';
 
-export interface Scope {
-  /** Buffers created in this scope, with the backend that frees them. */
-  readonly created: Map<unknown, Backend>;
-  /** The buffer recorded last (it may have been freed or kept since). */
-  last: unknown;
-}
+export { Scope };
 
 const stack: Scope[] = [];
 
@@ -34,8 +30,8 @@ export function recordCreated(result: unknown, backend: Backend): void {
     else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) backend.collectable(v.buf);
     return;
   }
-  if ('buf' in result) top.created.set((top.last = (result as HasBuf).buf), backend);
-  else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.created.set((top.last = v.buf), backend);
+  if ('buf' in result) top.set((top.last = (result as HasBuf).buf), backend);
+  else for (const v of Object.values(result)) if (v && typeof v === 'object' && 'buf' in v) top.set((top.last = v.buf), backend);
 }
 
 /** Anything holding a backend buffer: a Tensor, or a raw kernel result. */
@@ -48,8 +44,8 @@ interface HasBuf { readonly buf: unknown }
 export function keep<T extends HasBuf>(t: T): T {
   let owner: Backend | undefined;
   for (const s of stack) {
-    const b = s.created.get(t.buf);
-    if (b) { owner = b; s.created.delete(t.buf); }
+    const b = s.get(t.buf);
+    if (b) { owner = b; s.delete(t.buf); }
   }
   owner?.collectable?.(t.buf);
   return t;
@@ -120,10 +116,13 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>, r
   return result;
 }
 
-/** Whether `scope` holds nothing, or one buffer, that of `result`: a tensor or raw tensor, or one in an array of them. */
-function createdOnlyResult(scope: Scope, result: unknown): boolean {
-  if (scope.created.size === 0) return true;
-  if (scope.created.size !== 1 || !scope.created.has(scope.last)) return false;
+/**
+ * @internal Whether `scope` holds nothing, or one buffer, that of `result`: a tensor or raw tensor,
+ * or one in an array of them.
+ */
+export function createdOnlyResult(scope: Scope, result: unknown): boolean {
+  if (scope.size === 0) return true;
+  if (scope.size !== 1 || !scope.has(scope.last)) return false;
   if (!Array.isArray(result)) return isBufOf(result, scope.last);
   for (const v of result) if (isBufOf(v, scope.last)) return true;
   return false;
@@ -192,7 +191,7 @@ export function pipeKeepingSaved<T extends HasBuf>(x: T, stages: readonly ((inpu
 
 /** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
 export function openScope(): Scope {
-  const scope: Scope = { created: new Map(), last: undefined };
+  const scope = new Scope();
   stack.push(scope);
   return scope;
 }
@@ -204,19 +203,14 @@ export function openScope(): Scope {
  */
 export function closeScope(scope: Scope, survivors: Set<unknown> | 'all'): void {
   if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
-  const parent = stack[stack.length - 1];
-  for (const [buf, backend] of scope.created) {
-    if (survivors !== 'all' && !survivors.has(buf)) backend.free!(buf);
-    else if (parent) parent.created.set(buf, backend);
-    else backend.collectable?.(buf);
-  }
+  scope.close(stack[stack.length - 1], survivors);
 }
 
 /** @internal Frees `buf` now if `scope` created it (and nothing kept it); returns whether it did. */
 export function freeIfCreated(scope: Scope, buf: unknown): boolean {
-  const backend = scope.created.get(buf);
+  const backend = scope.get(buf);
   if (!backend) return false;
-  scope.created.delete(buf);
+  scope.delete(buf);
   backend.free!(buf);
   return true;
 }
@@ -234,5 +228,5 @@ export function tidyDepth(): number {
 
 /** @internal Whether an open tidy scope still holds `buf` (one that was recorded and not yet freed or released). */
 export function isHeldByScope(buf: unknown): boolean {
-  return stack.some((s) => s.created.has(buf));
+  return stack.some((s) => s.has(buf));
 }

@@ -18,12 +18,18 @@ export function fmt(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+// A loop, not every(): its closure was an allocation per call, and the engine compares shapes per op.
 export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
+const OPERAND_NAMES: readonly [string, string] = ['input', 'other'];
+
 /** PyTorch broadcasting: align from the right; sizes must match or one of them be 1. */
-export function broadcastShapes(op: string, a: Shape, b: Shape, names = ['input', 'other']): number[] {
+export function broadcastShapes(op: string, a: Shape, b: Shape, names: readonly [string, string] = OPERAND_NAMES): number[] {
   const n = Math.max(a.length, b.length);
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
