@@ -30,7 +30,19 @@ export const CUDA_DTYPES: DTypeSupport = {
  * The result scratch of this thread, one for every device of every addon: calls are synchronous,
  * each reads it right after the binding wrote it, and the bindings keep one per thread.
  */
-const scratch = new Float64Array(2 + 32);
+const scratch = new Float64Array(3 + 32);
+
+/**
+ * A native tensor's handle as this backend makes it for a kernel's result: the code of its slot in
+ * the addon's handle table (native/src/bindings/handle_table.h). A plain JS object: a handle the
+ * addon made as an External cost V8 a weak global handle, which every scavenge visited, and a
+ * tidy frees nearly every handle long before the collector would (issue 17). Passed to a kernel,
+ * it crosses as its code.
+ */
+class Handle {
+  constructor(readonly id: number) {}
+}
+
 
 /** DType(i) of core/dtype.h, by index. */
 const DTYPE_NAMES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
@@ -45,16 +57,22 @@ const ARG_SLOTS = 8;
 const ARG_SLOT = 10;
 const args = new Float64Array(ARG_SLOTS * ARG_SLOT);
 
+/** The shape of the call's first tensor argument, which a result of the same shape shares. */
+let firstShape: readonly number[] | null = null;
+
 /**
- * Replaces each Raw argument that has a slot by its handle, writing the slot; others cross as they
- * are (a list, a rank above 8, a bad dtype: the binding reads the object and names what is wrong).
+ * Replaces each Raw argument that has a slot by its handle's code, writing the slot; others cross
+ * as they are (a list, a rank above 8, a bad dtype: the binding reads the object and names what is
+ * wrong).
  */
 function toHandles(a: unknown[]): void {
+  firstShape = null;
   const n = Math.min(a.length, ARG_SLOTS);
   for (let i = 0; i < n; i++) {
     const t = a[i] as { buf?: unknown; shape: readonly number[]; dtype: string } | null;
     if (typeof t !== 'object' || t === null || t.buf === undefined) continue;
     const shape = t.shape;
+    firstShape ??= shape;
     const rank = shape.length;
     const dtype = DTYPE_INDEX[t.dtype];
     if (rank > ARG_SLOT - 2 || dtype === undefined) continue;
@@ -62,13 +80,27 @@ function toHandles(a: unknown[]): void {
     args[o] = dtype;
     args[o + 1] = rank;
     for (let k = 0; k < rank; k++) args[o + 2 + k] = shape[k]!;
-    a[i] = t.buf;
+    a[i] = t.buf instanceof Handle ? t.buf.id : t.buf;
   }
 }
 
+/** The result's shape from the scratch: the first argument's frozen array when it is the same. */
+function resultShape(rank: number): readonly number[] {
+  const like = firstShape;
+  if (like !== null && like.length === rank && Object.isFrozen(like)) {
+    let same = true;
+    for (let i = 0; i < rank; i++) if (like[i] !== scratch[3 + i]) { same = false; break; }
+    if (same) return like;
+  }
+  const shape = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) shape[i] = scratch[3 + i]!;
+  // Frozen: a tensor made from it shares the array instead of copying it.
+  return Object.freeze(shape);
+}
+
 /**
- * The device's kernels and upload returning Raw objects built here from a bare handle and the
- * shape and dtype the binding writes to a scratch array: making the object through N-API (an
+ * The device's kernels and upload returning Raw objects built here from the dtype, rank, handle
+ * code and shape the binding writes to a scratch array: making the object through N-API (an
  * object, an array and three named property sets) cost more than many small kernels themselves
  * (issue 17). The binding leaves scratch[0] at -1 for results it returns whole.
  */
@@ -77,11 +109,7 @@ function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Bac
   const raw = (r: unknown): unknown => {
     const dtype = scratch[0]!;
     if (dtype < 0) return r;
-    const rank = scratch[1]!;
-    const shape: number[] = [];
-    for (let i = 0; i < rank; i++) shape.push(scratch[2 + i]!);
-    // Frozen: a tensor made from it shares the array instead of copying it.
-    return { buf: r, shape: Object.freeze(shape), dtype: DTYPE_NAMES[dtype]! };
+    return { buf: new Handle(scratch[2]!), shape: resultShape(scratch[1]!), dtype: DTYPE_NAMES[dtype]! };
   };
   const call = (k: (...a: unknown[]) => unknown) => (...a: unknown[]) => {
     toHandles(a);
@@ -103,7 +131,7 @@ export function createBackend(device: NativeDevice, dtypes: DTypeSupport): Backe
     read: (x) => Promise.resolve(device.readSync(x)),
     sync: device.sync,
     copyInto: device.copyInto,
-    free: device.free,
+    free: (buf) => device.free(buf instanceof Handle ? buf.id : buf),
     collectable: device.collectable,
     dtypes,
     kernels: fast.kernels,

@@ -32,11 +32,11 @@ export interface NativeDevice {
    */
   readSync(x: Raw): TypedArray;
   copyInto(dst: Raw, src: Raw): void;
-  /** Frees a storage (a Raw's `buf` handle) now. */
+  /** Frees a storage (a Raw's `buf` handle, or a handle's code) now. */
   free(buf: unknown): void;
   /**
    * Gives a handle to the garbage collector, which frees its storage when it finds it dead. A
-   * handle `handleKernels` returned has no finalizer until then; every other one has one.
+   * handle object backend.ts made has no finalizer until then; an External has one from birth.
    */
   collectable(buf: unknown): void;
   /** Blocks until every kernel queued so far has finished. */
@@ -49,11 +49,11 @@ export interface NativeDevice {
   /** The Kernels interface itself: a key is absent only for an optional kernel the device lacks. */
   readonly kernels: Kernels;
   /**
-   * The same kernels and upload, each returning a single result as its bare handle, with
-   * [dtype index, rank, dims...] written to the scratch `setResultScratch` set on this thread
-   * (backend.ts builds the Raw object); other results are returned as `kernels` returns them.
-   * A tensor argument may cross as its bare handle with its dtype and shape in its slot of the
-   * argument scratch (backend.ts, toHandles).
+   * The same kernels and upload, each returning a single result as undefined, with [dtype index,
+   * rank, handle code, dims...] written to the scratch `setResultScratch` set on this thread
+   * (backend.ts builds the Raw object and its handle); other results are returned as `kernels`
+   * returns them. A tensor argument may cross as its handle's code with its dtype and shape in its
+   * slot of the argument scratch (backend.ts, toHandles).
    */
   readonly handleKernels: Record<string, (...args: unknown[]) => unknown>;
   fromArrayHandle(data: TypedArray, shape: Shape, dtype: DType): unknown;

@@ -74,7 +74,7 @@ suite(`the addon's cpu device${why}`, () => {
     d.free(y.buf);
     expect(() => k.Exp!(y)).toThrow(/^Exp: argument 'x' was disposed/);
     // A bare handle with no slot written for it is refused, not read with another call's shape.
-    expect(() => (d.handleKernels.Exp as (a: unknown) => unknown)(x.buf)).toThrow(/^Exp: argument 'x' is a bare handle without its shape and dtype/);
+    expect(() => (d.handleKernels.Exp as (a: unknown) => unknown)(x.buf)).toThrow(/^Exp: argument 'x' must be a tensor \(a bare handle crosses with its shape and dtype/);
     for (const t of [x, fast, slow, deep]) d.free(t.buf);
   });
 });

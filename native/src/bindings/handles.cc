@@ -1,5 +1,7 @@
 #include "bindings/handles.h"
 
+#include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -34,7 +36,51 @@ HandleTable& tableOf(napi_env env) {
   return *handleTable;
 }
 
-uintptr_t codeOf(const Napi::Value& v) { return reinterpret_cast<uintptr_t>(v.As<Napi::External<void>>().Data()); }
+// A tensor argument's property names as JS strings made once per thread (one env each): looked
+// up by a C string, each read internalized the name again, a tenth of a small kernel's call.
+struct TensorKeys {
+  Napi::Reference<Napi::String> buf, shape, dtype, id;
+};
+thread_local TensorKeys* tensorKeys = nullptr;
+
+const TensorKeys& keysFor(Napi::Env env) {
+  if (!tensorKeys) {
+    auto key = [&](const char* k) { return Napi::Persistent(Napi::String::New(env, k)); };
+    tensorKeys = new TensorKeys{key("buf"), key("shape"), key("dtype"), key("id")};
+    for (auto* r : {&tensorKeys->buf, &tensorKeys->shape, &tensorKeys->dtype, &tensorKeys->id}) r->SuppressDestruct();
+  }
+  return *tensorKeys;
+}
+
+// The code a handle value carries (handle_table.h): an External's data, a JS handle object's `id`,
+// or (`number`: where JS passes the code itself) a number; none for anything else.
+std::optional<uint64_t> codeOf(const Napi::Value& v, bool number) {
+  napi_valuetype type;
+  if (napi_typeof(v.Env(), v, &type) != napi_ok) return std::nullopt;
+  if (type == napi_external) return uint64_t(reinterpret_cast<uintptr_t>(v.As<Napi::External<void>>().Data()));
+  if (type == napi_object) {
+    Napi::Value id = v.As<Napi::Object>().Get(keysFor(v.Env()).id.Value());
+    return id.IsNumber() ? codeOf(id, true) : std::nullopt;
+  }
+  if (type != napi_number || !number) return std::nullopt;
+  const double x = v.As<Napi::Number>().DoubleValue();
+  if (!(x >= 0 && x < 9007199254740992.0) || x != std::floor(x)) return std::nullopt;
+  return uint64_t(x);
+}
+
+// A new handle's code: the buffer counted as a tensor JS holds, its bytes told to V8.
+uint64_t newCode(Napi::Env env, BufferPtr buf) {
+  Buffer* b = buf.release();
+  adopt(*b);
+  syncExternalMemory(env, *b->device);
+  try {
+    return tableOf(env).add(b);
+  } catch (...) {
+    releaseStorage(*b);
+    delete b;
+    throw;
+  }
+}
 
 // A handle the GC owns, collected: its storage goes now unless free() released it already (then
 // its slot's generation moved on). It runs inside the collection (Node-API's experimental
@@ -42,7 +88,7 @@ uintptr_t codeOf(const Napi::Value& v) { return reinterpret_cast<uintptr_t>(v.As
 // freed reports the change (syncExternalMemory reports what the allocator holds, not a delta per
 // handle). A plain function, so no per-handle closure is allocated.
 void finalizeHandle(napi_env, void* data, void*) {
-  const auto code = reinterpret_cast<uintptr_t>(data);
+  const auto code = uint64_t(reinterpret_cast<uintptr_t>(data));
   if (handleTable && handleTable->find(code)) handleTable->release(code);
 }
 
@@ -81,14 +127,15 @@ Napi::Value setResultScratch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t) {
-  if (!deviceOf(info).handleResults || results.data == nullptr || t.shape.size() + 2 > results.length) {
+  if (!deviceOf(info).handleResults || results.data == nullptr || t.shape.size() + 3 > results.length) {
     return wrap(info.Env(), std::move(t));
   }
   double* r = results.data;
+  r[2] = double(newCode(info.Env(), std::move(t.buf)));
   r[0] = double(int(t.dtype));
   r[1] = double(t.shape.size());
-  for (size_t k = 0; k < t.shape.size(); k++) r[2 + k] = double(t.shape[k]);
-  return newHandle(info.Env(), std::move(t.buf), false);
+  for (size_t k = 0; k < t.shape.size(); k++) r[3 + k] = double(t.shape[k]);
+  return info.Env().Undefined();
 }
 
 void syncExternalMemory(Napi::Env env, Allocator& device) {
@@ -101,32 +148,15 @@ void syncExternalMemory(Napi::Env env, Allocator& device) {
   }
 }
 
-Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) {
-  if (!v.IsExternal()) {
-    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
-  }
-  Buffer* b = tableOf(v.Env()).find(codeOf(v));
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name, bool number) {
+  const std::optional<uint64_t> code = codeOf(v, number);
+  if (!code) throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
+  Buffer* b = tableOf(v.Env()).find(*code);
   if (!b) throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
   return b;
 }
 
 namespace {
-
-// A tensor argument's property names as JS strings made once per thread (one env each): looked
-// up by a C string, each read internalized the name again, a tenth of a small kernel's call.
-struct TensorKeys {
-  Napi::Reference<Napi::String> buf, shape, dtype;
-};
-thread_local TensorKeys* tensorKeys = nullptr;
-
-const TensorKeys& keysFor(Napi::Env env) {
-  if (!tensorKeys) {
-    tensorKeys = new TensorKeys{Napi::Persistent(Napi::String::New(env, "buf")), Napi::Persistent(Napi::String::New(env, "shape")),
-                                Napi::Persistent(Napi::String::New(env, "dtype"))};
-    for (auto* r : {&tensorKeys->buf, &tensorKeys->shape, &tensorKeys->dtype}) r->SuppressDestruct();
-  }
-  return *tensorKeys;
-}
 
 // Throws when t's shape does not match its buffer or (`on` given) its storage is on another device.
 void checkTensor(Napi::Env env, const TensorRef& t, const char* op, const char* name, const Allocator* on) {
@@ -139,16 +169,18 @@ void checkTensor(Napi::Env env, const TensorRef& t, const char* op, const char* 
   }
 }
 
-// A bare handle passed as argument i, with its dtype and shape in slot i of the argument scratch.
-// Reading a slot marks it used (rank -1), so a handle passed without its slot written is refused.
+// A handle passed as argument i, its code as a number (or an External), with its dtype and shape
+// in slot i of the argument scratch. Reading a slot marks it used (rank -1), so a handle passed
+// without its slot written is refused.
 TensorRef slotTensor(const Napi::Value& v, size_t i, const char* op, const char* name, const Allocator* on) {
   double* s = args.data + i * kArgSlot;
   const double dtype = s[0], rank = s[1];
   if (!(rank >= 0 && rank <= double(kArgSlot - 2)) || !(dtype >= 0 && dtype <= double(int(DType::F16)))) {
-    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is a bare handle without its shape and dtype");
+    throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name +
+                                            "' must be a tensor (a bare handle crosses with its shape and dtype in the argument scratch)");
   }
   s[1] = -1;
-  TensorRef t{unwrap(v, op, name), Shape(size_t(rank)), DType(int(dtype))};
+  TensorRef t{unwrap(v, op, name, true), Shape(size_t(rank)), DType(int(dtype))};
   for (size_t k = 0; k < t.shape.size(); k++) t.shape[k] = int64_t(s[2 + k]);
   checkTensor(v.Env(), t, op, name, on);
   return t;
@@ -161,7 +193,7 @@ TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, con
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
   auto o = v.As<Napi::Object>();
   const TensorKeys& k = keysFor(env);
-  TensorRef t{unwrap(o.Get(k.buf.Value()), op, name), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
+  TensorRef t{unwrap(o.Get(k.buf.Value()), op, name, false), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
   t.dtype = dtypeArg(o.Get(k.dtype.Value()), op);
   checkTensor(env, t, op, name, on);
   return t;
@@ -170,7 +202,11 @@ TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, con
 TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   const Device& d = deviceOf(info);
   const Napi::Value v = info[i];
-  if (d.handleResults && args.data != nullptr && i < kArgSlots && v.IsExternal()) return slotTensor(v, i, op, name, d.allocator);
+  if (d.handleResults && args.data != nullptr && i < kArgSlots) {
+    napi_valuetype type;
+    NAPI_THROW_IF_FAILED(v.Env(), napi_typeof(v.Env(), v, &type), TensorRef{});
+    if (type == napi_number || type == napi_external) return slotTensor(v, i, op, name, d.allocator);
+  }
   return readTensor(v, op, name, d.allocator);
 }
 
@@ -211,15 +247,12 @@ DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const ch
   return d;
 }
 
-Napi::Value newHandle(Napi::Env env, BufferPtr buf, bool collectable) {
-  Buffer* b = buf.release();
-  adopt(*b);
-  syncExternalMemory(env, *b->device);
+Napi::Value newHandle(Napi::Env env, BufferPtr buf) {
+  const uint64_t code = newCode(env, std::move(buf));
   HandleTable& table = tableOf(env);
-  const uintptr_t code = table.add(b);
-  if (collectable) table.markCollectable(code);
+  table.markCollectable(code);
   napi_value v;
-  const napi_status st = napi_create_external(env, reinterpret_cast<void*>(code), collectable ? finalizeHandle : nullptr, nullptr, &v);
+  const napi_status st = napi_create_external(env, reinterpret_cast<void*>(uintptr_t(code)), finalizeHandle, nullptr, &v);
   if (st != napi_ok) {
     table.release(code);
     NAPI_THROW_IF_FAILED(env, st, Napi::Value());
@@ -228,11 +261,11 @@ Napi::Value newHandle(Napi::Env env, BufferPtr buf, bool collectable) {
 }
 
 void makeCollectable(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsExternal()) throw Napi::TypeError::New(env, "collectable: not a native tensor handle");
-  const uintptr_t code = codeOf(v);
+  const std::optional<uint64_t> code = codeOf(v, false);
+  if (!code) throw Napi::TypeError::New(env, "collectable: not a native tensor handle");
   HandleTable& table = tableOf(env);
-  if (!table.find(code) || table.markCollectable(code)) return;  // disposed, or collectable already
-  NAPI_THROW_IF_FAILED_VOID(env, napi_add_finalizer(env, v, reinterpret_cast<void*>(code), finalizeHandle, nullptr, nullptr));
+  if (!table.find(*code) || table.markCollectable(*code)) return;  // disposed, or collectable already
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_finalizer(env, v, reinterpret_cast<void*>(uintptr_t(*code)), finalizeHandle, nullptr, nullptr));
 }
 
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype) {
@@ -246,13 +279,13 @@ Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DT
 }
 
 void freeHandle(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsExternal()) throw Napi::TypeError::New(env, "free: not a native tensor handle");
-  const uintptr_t code = codeOf(v);
+  const std::optional<uint64_t> code = codeOf(v, true);
+  if (!code) throw Napi::TypeError::New(env, "free: not a native tensor handle");
   HandleTable& table = tableOf(env);
-  Buffer* b = table.find(code);
+  Buffer* b = table.find(*code);
   if (!b) return;  // freed already
   Allocator& device = *b->device;
-  table.release(code);
+  table.release(*code);
   syncExternalMemory(env, device);
 }
 

@@ -1,7 +1,7 @@
 // How the bindings read a kernel's arguments and write its results, for every device. A tensor
-// crosses as a Raw object { buf, shape, dtype } whose buf is an opaque handle
-// (Napi::External<Buffer>) owned by JS: freed by free() (dispose) or by its finalizer, and its
-// device's memory is told to V8 so that GC pressure is real. Arguments are read as they are
+// crosses as a Raw object { buf, shape, dtype } whose buf is an opaque handle (handle_table.h)
+// owned by JS: freed by free() (dispose), by its tidy, or by its finalizer, and its device's memory
+// is told to V8 so that GC pressure is real. Arguments are read as they are
 // stored: what a layout means is the device's business (core/device.h).
 #pragma once
 #include <napi.h>
@@ -16,8 +16,9 @@ namespace nodegrad {
 // The device whose table a kernel function was made for (its data pointer).
 inline const Device& deviceOf(const Napi::CallbackInfo& info) { return *static_cast<const Device*>(info.Data()); }
 
-// A live handle's buffer; throws a JS error naming op and argument when it is not one.
-Buffer* unwrap(const Napi::Value& v, const char* op, const char* name);
+// A live handle's buffer (an External, a JS handle object, or with `number` its code as a number);
+// throws a JS error naming op and argument when it is not one.
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name, bool number);
 // A Raw argument: its handle's buffer under its shape and dtype. Throws a JS error naming op and
 // argument when it is not a live tensor, its shape does not match its buffer, or (`on` given) its
 // storage lives on another device than the kernel's.
@@ -40,23 +41,26 @@ DType dtypeArg(const Napi::Value& v, const char* op);
 // the device computes in it (Device::halfTypes), so that none of its kernels meets one otherwise.
 DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op);
 
-// Makes the buffer a handle JS owns (counted in its device's live tensors): with a finalizer
-// (`collectable`), or freed only by free() until makeCollectable gives it one (handle_table.h).
-Napi::Value newHandle(Napi::Env env, BufferPtr buf, bool collectable);
-// Gives a live handle to the garbage collector: freed when it is collected, unless free() comes first.
+// Makes the buffer a handle JS owns (counted in its device's live tensors): an External with a
+// finalizer (handle_table.h).
+Napi::Value newHandle(Napi::Env env, BufferPtr buf);
+// Gives a live handle to the garbage collector: freed when it is collected, unless free() comes
+// first. A JS handle object gets a finalizer here; an External has one from birth.
 void makeCollectable(Napi::Env env, const Napi::Value& v);
 // The Raw object { buf: handle, shape, dtype }.
 Napi::Object rawObject(Napi::Env env, Napi::Value handle, const Shape& shape, DType dtype);
 // A kernel's result as a Raw object JS owns, collectable.
 inline Napi::Object wrap(Napi::Env env, Tensor&& t) {
-  return rawObject(env, newHandle(env, std::move(t.buf), true), t.shape, t.dtype);
+  return rawObject(env, newHandle(env, std::move(t.buf)), t.shape, t.dtype);
 }
 // A kernel's single result: the Raw object, or, for the device copy with handleResults and a result
-// scratch set on this thread, the bare handle with [dtype index, rank, dims...] in the scratch. The
-// bare handle has no finalizer: the JS backend frees it or makes it collectable (scope.ts).
+// scratch set on this thread, undefined, with [dtype index, rank, handle code, dims...] in the
+// scratch: the JS backend makes the handle object, which has no finalizer until it is made
+// collectable (scope.ts).
 Napi::Value result(const Napi::CallbackInfo& info, Tensor&& t);
 // setResultScratch(results: Float64Array, args?: Float64Array): the thread's result scratch and
-// argument scratch (kArgSlots slots of kArgSlot: [dtype index, rank, dims...]; bindings/device.cc).
+// argument scratch (kArgSlots slots of kArgSlot: [dtype index, rank, dims...]; a tensor argument
+// with a slot crosses as its handle's code; bindings/device.cc).
 constexpr size_t kArgSlots = 8, kArgSlot = 10;
 Napi::Value setResultScratch(const Napi::CallbackInfo& info);
 // Frees a handle's storage now (free(buf)).
