@@ -1,14 +1,16 @@
 /**
  * nodegrad's side of the overhead cases (bench/overhead_specs.ts), driven by bench/overhead.ts over
  * JSON lines with the protocol of bench/nodegrad_cases.ts: {"cmd":"setup","case":OverheadSpec},
- * {"cmd":"run","iters":k} -> per-iteration seconds, {"cmd":"exit"}. One thread.
+ * {"cmd":"run","iters":k} -> per-iteration seconds, {"cmd":"profile","iters":k} -> where k
+ * iterations spend their time (bench/overhead_profile.ts), {"cmd":"exit"}. One thread.
  *   node --import tsx bench/overhead_cases.ts
  */
 import { readFileSync } from 'node:fs';
-import { backends, fromTypedArray, manualSeed, randn, tidy, type Tensor } from '@nodegrad/autograd';
+import { backends, fromTypedArray, getBackend, manualSeed, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { gradcheck } from '@nodegrad/autograd/testing';
 import { setNumThreads } from '@nodegrad/native';
 import { Adam, CrossEntropyLoss, Linear, ReLU, Sequential } from '@nodegrad/nn';
+import { profileIterations } from './overhead_profile.js';
 import type { OverheadSpec } from './overhead_specs.js';
 import { serve, timeIterations } from './worker_serve.js';
 
@@ -49,6 +51,12 @@ function setup(spec: OverheadSpec): void {
   iteration = spec.kind === 'chain' ? chain(spec) : spec.kind === 'mlp' ? mlp(spec) : gradcheckCase(spec);
 }
 
+/** The names of the addon's functions the 'cpu' backend calls: its kernels and memory functions. */
+function addonFunctions(): Set<string> {
+  const cpu = getBackend('cpu');
+  return new Set([...Object.keys(cpu), ...Object.keys(cpu.kernels)]);
+}
+
 function hello(): object {
   const cpu = backends().find((b) => b.name === 'cpu');
   if (!cpu?.available) return { ready: false, error: `the native 'cpu' backend is unavailable: ${cpu?.reason ?? 'not registered'}` };
@@ -60,5 +68,6 @@ function hello(): object {
 serve(hello() as { ready: boolean }, (msg: { cmd: string; case?: OverheadSpec; iters?: number }) => {
   if (msg.cmd === 'setup') { setup(msg.case!); return { ok: true }; }
   if (msg.cmd === 'run') return { ok: true, seconds: timeIterations(iteration, msg.iters!) };
+  if (msg.cmd === 'profile') return profileIterations(iteration!, msg.iters!, addonFunctions()).then((profile) => ({ ok: true, profile }));
   throw new Error(`unknown command ${JSON.stringify(msg.cmd)}`);
 });

@@ -61,27 +61,24 @@ const args = new Float64Array(ARG_SLOTS * ARG_SLOT);
 let firstShape: readonly number[] | null = null;
 
 /**
- * Replaces each Raw argument that has a slot by its handle's code, writing the slot; others cross
- * as they are (a list, a rank above 8, a bad dtype: the binding reads the object and names what is
- * wrong).
+ * Argument i as it crosses: a Raw that has a slot as its handle's code, with the slot written;
+ * anything else as it is (a list, a rank above 8, a bad dtype: the binding reads the object and
+ * names what is wrong). Arguments are passed in order, after firstShape was reset.
  */
-function toHandles(a: unknown[]): void {
-  firstShape = null;
-  const n = Math.min(a.length, ARG_SLOTS);
-  for (let i = 0; i < n; i++) {
-    const t = a[i] as { buf?: unknown; shape: readonly number[]; dtype: string } | null;
-    if (typeof t !== 'object' || t === null || t.buf === undefined) continue;
-    const shape = t.shape;
-    firstShape ??= shape;
-    const rank = shape.length;
-    const dtype = DTYPE_INDEX[t.dtype];
-    if (rank > ARG_SLOT - 2 || dtype === undefined) continue;
-    const o = i * ARG_SLOT;
-    args[o] = dtype;
-    args[o + 1] = rank;
-    for (let k = 0; k < rank; k++) args[o + 2 + k] = shape[k]!;
-    a[i] = t.buf instanceof Handle ? t.buf.id : t.buf;
-  }
+function toHandle(v: unknown, i: number): unknown {
+  if (typeof v !== 'object' || v === null || i >= ARG_SLOTS) return v;
+  const t = v as { buf?: unknown; shape: readonly number[]; dtype: string };
+  if (t.buf === undefined) return v;
+  const shape = t.shape;
+  firstShape ??= shape;
+  const rank = shape.length;
+  const dtype = DTYPE_INDEX[t.dtype];
+  if (rank > ARG_SLOT - 2 || dtype === undefined) return v;
+  const o = i * ARG_SLOT;
+  args[o] = dtype;
+  args[o + 1] = rank;
+  for (let k = 0; k < rank; k++) args[o + 2 + k] = shape[k]!;
+  return t.buf instanceof Handle ? t.buf.id : t.buf;
 }
 
 /** The result's shape from the scratch: the first argument's frozen array when it is the same. */
@@ -111,10 +108,23 @@ function handleResults(device: NativeDevice): { kernels: Kernels; fromArray: Bac
     if (dtype < 0) return r;
     return { buf: new Handle(scratch[2]!), shape: resultShape(scratch[1]!), dtype: DTYPE_NAMES[dtype]! };
   };
-  const call = (k: (...a: unknown[]) => unknown) => (...a: unknown[]) => {
-    toHandles(a);
+  // By arity rather than a rest parameter: no array per call for the common counts (issue 17).
+  const call = (k: (...a: unknown[]) => unknown) => function (a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown) {
+    firstShape = null;
     scratch[0] = -1;
-    return raw(k(...a));
+    switch (arguments.length) {
+      case 0: return raw(k());
+      case 1: return raw(k(toHandle(a0, 0)));
+      case 2: return raw(k(toHandle(a0, 0), toHandle(a1, 1)));
+      case 3: return raw(k(toHandle(a0, 0), toHandle(a1, 1), toHandle(a2, 2)));
+      case 4: return raw(k(toHandle(a0, 0), toHandle(a1, 1), toHandle(a2, 2), toHandle(a3, 3)));
+      case 5: return raw(k(toHandle(a0, 0), toHandle(a1, 1), toHandle(a2, 2), toHandle(a3, 3), toHandle(a4, 4)));
+      default: {
+        // eslint-disable-next-line prefer-rest-params
+        const a = Array.prototype.map.call(arguments, toHandle);
+        return raw(k(...a));
+      }
+    }
   };
   const kernels = Object.fromEntries(Object.entries(device.handleKernels).map(([name, k]) => [name, call(k)]));
   return { kernels: kernels as unknown as Kernels, fromArray: call(device.fromArrayHandle as (...args: unknown[]) => unknown) as Backend['fromArray'] };

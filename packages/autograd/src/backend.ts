@@ -317,8 +317,8 @@ function callDType(kernel: KernelName, args: unknown[]): DType | undefined {
     case 'Where': return (args[1] as Raw).dtype;
     case 'SGDStep': case 'AdamStep': return (args[0] as Raw[])[0]?.dtype;
     default: {
-      const t = args.find((a): a is Raw => !!a && typeof a === 'object' && 'dtype' in a);
-      return t?.dtype;
+      for (const a of args) if (a !== null && typeof a === 'object' && 'dtype' in a) return (a as Raw).dtype;
+      return undefined;
     }
   }
 }

@@ -12,7 +12,7 @@ import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
-import { buffersOf, closeScope, keep, openScope, scoped } from './scope.js';
+import { buffersOf, closeScope, createdOnlyResult, keep, openScope, scoped } from './scope.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be walked again. */
@@ -49,24 +49,39 @@ function defaultGrad(op: string, t: Tensor, g: Tensor | null | undefined): Tenso
   return fullLike(t, 1);
 }
 
-/** Nodes reachable from the roots, in depth-first post-order (inputs before their users). */
+/** The number of the latest postOrder walk: a node it reached has it as its `visited`. */
+let walk = 0;
+
+/**
+ * Nodes reachable from the roots, in depth-first post-order (inputs before their users). A node
+ * is marked with the walk's number rather than kept in a Set, and the stack is two parallel
+ * arrays, not an object per node (issue 17: a Set of a thousand nodes was a twentieth of a chain).
+ */
 function postOrder(roots: Node[]): Node[] {
   const order: Node[] = [];
-  const seen = new Set<Node>();
-  const stack: { node: Node; next: number }[] = [];
+  const mark = ++walk;
+  const nodes: Node[] = [];
+  const next: number[] = [];
   for (const r of roots) {
-    if (seen.has(r)) continue;
-    seen.add(r);
-    stack.push({ node: r, next: 0 });
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const e = top.node.edges[top.next++];
-      if (top.next > top.node.edges.length) {
-        stack.pop();
-        order.push(top.node);
-      } else if (e && !seen.has(e.node)) {
-        seen.add(e.node);
-        stack.push({ node: e.node, next: 0 });
+    if (r.visited === mark) continue;
+    r.visited = mark;
+    nodes.push(r);
+    next.push(0);
+    while (nodes.length) {
+      const top = nodes.length - 1;
+      const node = nodes[top]!;
+      const k = next[top]!++;
+      if (k >= node.edges.length) {
+        nodes.pop();
+        next.pop();
+        order.push(node);
+        continue;
+      }
+      const e = node.edges[k];
+      if (e && e.node.visited !== mark) {
+        e.node.visited = mark;
+        nodes.push(e.node);
+        next.push(0);
       }
     }
   }
@@ -89,6 +104,23 @@ function neededNodes(order: Node[], capture: Map<Node, Map<number, number>>): Se
     if (capture.has(n) || n.edges.some((e) => e && needed.has(e.node))) needed.add(n);
   }
   return needed;
+}
+
+/**
+ * node.apply in a scope of its own: its temporaries are freed as it returns, the gradients it
+ * returns live on. scoped() spelled out, so that no closure is made per node.
+ */
+function applyScoped(node: Node, grads: Tensor[]): (Tensor | null | undefined)[] {
+  const scope = openScope();
+  let out: (Tensor | null | undefined)[];
+  try {
+    out = node.apply(grads);
+  } catch (e) {
+    closeScope(scope, new Set());
+    throw e;
+  }
+  closeScope(scope, createdOnlyResult(scope, out) ? 'all' : buffersOf(out, new Set()));
+  return out;
 }
 
 /** Whether every one of n output gradients arrived (slots may have holes: every() would skip them). */
@@ -161,7 +193,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     const full = allArrived(grads, node.outputMeta.length) ? grads as Tensor[]
       : node.outputMeta.map((m, i) => grads[i] ?? fullLike(m, 0));
     // The backward's own temporaries are freed as it returns; the gradients it returns live on.
-    const inGrads = scope ? scoped(() => node.apply(full), (r) => buffersOf(r, new Set()), true) : node.apply(full);
+    const inGrads = scope ? applyScoped(node, full) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);
     for (let i = 0; i < node.edges.length; i++) {
       const e = node.edges[i], g = inGrads[i];

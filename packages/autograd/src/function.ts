@@ -19,7 +19,8 @@ export class CtxBase {
   /** One flag per forward argument: is it a tensor that requires grad. */
   readonly needsInputGrad: boolean[];
   // Made on first use: most ops keep nothing, or save only (issue 17: allocations per op).
-  private savedTensors: { t: Tensor; version: number }[] | null = null;
+  // Saved tensors and their versions at save time, alternating in one list: no object per tensor.
+  private savedTensors: (Tensor | number)[] | null = null;
   private keptTensors: Tensor[] | null = null;
   private readonly opName: string;
 
@@ -32,9 +33,12 @@ export class CtxBase {
   save(...tensors: Tensor[]): void {
     // Sized once: an empty array's first push reserves 17 slots (issue 17: allocations per op).
     const before = this.savedTensors ?? [];
-    const saved = new Array<{ t: Tensor; version: number }>(before.length + tensors.length);
+    const saved = new Array<Tensor | number>(before.length + 2 * tensors.length);
     for (let i = 0; i < before.length; i++) saved[i] = before[i]!;
-    for (let i = 0; i < tensors.length; i++) saved[before.length + i] = { t: tensors[i]!, version: tensors[i]!.version };
+    for (let i = 0; i < tensors.length; i++) {
+      saved[before.length + 2 * i] = tensors[i]!;
+      saved[before.length + 2 * i + 1] = tensors[i]!.version;
+    }
     this.savedTensors = saved;
   }
 
@@ -46,7 +50,9 @@ export class CtxBase {
 
   /** Adds the storages this context holds for the backward: the saved and the kept tensors. */
   heldBuffers(out: Set<unknown>): void {
-    for (const { t } of this.savedTensors ?? []) {
+    const saved = this.savedTensors ?? [];
+    for (let i = 0; i < saved.length; i += 2) {
+      const t = saved[i] as Tensor;
       out.add(t.buf);
       if (t.tangent) out.add(t.tangent.buf); // forward-over-reverse reads it in the backward
     }
@@ -55,14 +61,18 @@ export class CtxBase {
 
   /** The saved tensors, checked against in-place modification since they were saved. */
   get saved(): Tensor[] {
-    return (this.savedTensors ?? []).map(({ t, version }, i) => {
+    const saved = this.savedTensors ?? [];
+    const out = new Array<Tensor>(saved.length / 2);
+    for (let i = 0; i < out.length; i++) {
+      const t = saved[2 * i] as Tensor, version = saved[2 * i + 1] as number;
       if (t.version !== version) {
         throw new Error(`${this.opName}: one of the tensors needed for gradient computation (saved tensor ${i}, ` +
           `${t.dtype} ${fmt(t.shape)}) has been modified by an inplace operation: it is at version ${t.version}; ` +
           `expected version ${version} instead.`);
       }
-      return t;
-    });
+      out[i] = t;
+    }
+    return out;
   }
 }
 
@@ -100,7 +110,7 @@ export interface OpDef<A extends unknown[], R extends Tensor | Tensor[], S exten
 export function gradEdge(t: Tensor): Edge {
   syncView(t);
   if (t.gradFn) return { node: t.gradFn, index: t.outputIndex };
-  t.accumulator ??= new Node('AccumulateGrad', [], [], [{ shape: t.shape, dtype: t.dtype, device: t.device }], null, t);
+  t.accumulator ??= new Node('AccumulateGrad', [], [{ shape: t.shape, dtype: t.dtype, device: t.device }], null, null, t);
   return { node: t.accumulator, index: 0 };
 }
 
@@ -153,23 +163,17 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     const single = !Array.isArray(result);
     const outs: Tensor[] = single ? [result as Tensor] : result as Tensor[];
     const edges = new Array<Edge | null>(args.length);
-    const inputShapes = new Array<readonly number[] | null>(args.length);
     let returnsInput = false;
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
-      const isTensor = a instanceof Tensor;
       edges[i] = needs[i] ? gradEdge(a as Tensor) : null;
-      inputShapes[i] = isTensor ? a.shape : null;
-      if (isTensor && outs.includes(a)) returnsInput = true;
+      if (a instanceof Tensor && outs.includes(a)) returnsInput = true;
     }
     // An output that is one of the inputs becomes an alias, so the input keeps its own gradFn.
     const fresh = returnsInput ? outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o)) : outs;
     const meta = new Array<Node['outputMeta'][number]>(fresh.length);
     for (let i = 0; i < fresh.length; i++) meta[i] = { shape: fresh[i]!.shape, dtype: fresh[i]!.dtype, device: fresh[i]!.device };
-    const node = new Node(def.name, edges, inputShapes, meta, (grads) => {
-      const r = def.backward(ctx, ...grads);
-      return Array.isArray(r) ? r : [r];
-    });
+    const node = new Node(def.name, edges, meta, def, ctx);
     if (isAnomalyEnabled()) node.stack = new Error(`${def.name} created at`).stack;
     noteRecorded(ctx);
     for (let i = 0; i < fresh.length; i++) {

@@ -21,7 +21,8 @@ export class GradBuffers {
   /** Adds g to the slot the edge points at (summing with what is there). */
   accumulate(e: Edge, g: Tensor): void {
     let slots = this.pending.get(e.node);
-    if (!slots) this.pending.set(e.node, (slots = []));
+    // Sized once: an empty array's first store reserves 17 slots (issue 17: allocations per op).
+    if (!slots) this.pending.set(e.node, (slots = new Array<Tensor | undefined>(e.node.outputMeta.length)));
     const prev = slots[e.index];
     const next = prev ? add(prev, g) : g;
     if (this.scope) {

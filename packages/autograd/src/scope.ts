@@ -189,9 +189,15 @@ export function pipeKeepingSaved<T extends HasBuf>(x: T, stages: readonly ((inpu
   });
 }
 
+/**
+ * Closed scopes, emptied, for the next to open: scopes nest, so a few serve every op's forward and
+ * backward instead of an object each (issue 17: allocations per op).
+ */
+const spare: Scope[] = [];
+
 /** @internal Opens a scope; every buffer created until it is closed is recorded in it. */
 export function openScope(): Scope {
-  const scope = new Scope();
+  const scope = spare.pop() ?? new Scope();
   stack.push(scope);
   return scope;
 }
@@ -204,6 +210,8 @@ export function openScope(): Scope {
 export function closeScope(scope: Scope, survivors: Set<unknown> | 'all'): void {
   if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
   scope.close(stack[stack.length - 1], survivors);
+  scope.clear();
+  if (spare.length < 64) spare.push(scope);
 }
 
 /** @internal Frees `buf` now if `scope` created it (and nothing kept it); returns whether it did. */

@@ -43,13 +43,22 @@ export class Scope {
     return true;
   }
 
+  /** Forgets every buffer (after close), so that the scope can be opened again. */
+  clear(): void {
+    this.last = undefined;
+    this.buf = undefined;
+    this.backend = null;
+    this.map = null;
+  }
+
   /**
    * Closes the scope: frees its buffers except `survivors` ('all': every one), which move to
    * `parent`, or, with none, to the garbage collector (Backend.collectable).
    */
   close(parent: Scope | undefined, survivors: Set<unknown> | 'all'): void {
     if (this.map) {
-      for (const [buf, backend] of this.map) settle(buf, backend, parent, survivors);
+      // forEach, not for-of: a destructured entry is an array per buffer.
+      this.map.forEach((backend, buf) => settle(buf, backend, parent, survivors));
     } else if (this.backend) {
       settle(this.buf, this.backend, parent, survivors);
     }

@@ -28,6 +28,16 @@ export function sameShape(a: Shape, b: Shape): boolean {
 
 const OPERAND_NAMES: readonly [string, string] = ['input', 'other'];
 
+/** Throws as broadcastShapes does when a and b do not broadcast; allocates nothing when they do. */
+export function checkBroadcast(op: string, a: Shape, b: Shape): void {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) broadcastShapes(op, a, b);
+  }
+}
+
 /** PyTorch broadcasting: align from the right; sizes must match or one of them be 1. */
 export function broadcastShapes(op: string, a: Shape, b: Shape, names: readonly [string, string] = OPERAND_NAMES): number[] {
   const n = Math.max(a.length, b.length);

@@ -1,6 +1,6 @@
 /**
- * The tape. Each recorded op is a Node holding edges to where its inputs' gradients go and a
- * closure that maps output gradients to input gradients. `runBackward` orders the graph once
+ * The tape. Each recorded op is a Node holding edges to where its inputs' gradients go, and its
+ * op's backward with the op's context, which map output gradients to input gradients. `runBackward` orders the graph once
  * (depth-first post-order) and walks it in reverse, summing gradients that meet at a node.
  */
 import { fmt, sameShape } from './shape.js';
@@ -12,7 +12,11 @@ export interface Edge {
   index: number;
 }
 
-export type BackwardFn = (grads: Tensor[]) => (Tensor | null | undefined)[];
+/** An op's VJP as defineOp's OpDef has it: the op's context, then one gradient per output. */
+export interface Backward {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  backward(ctx: any, ...grads: Tensor[]): (Tensor | null | undefined)[] | Tensor;
+}
 
 export class Node {
   readonly name: string;
@@ -20,36 +24,43 @@ export class Node {
   readonly edges: (Edge | null)[];
   /** Shapes and dtypes of the outputs, to materialize zero gradients and check results. */
   readonly outputMeta: { shape: readonly number[]; dtype: string; device: string }[];
-  /** Shapes of the inputs, to check each gradient the backward returns. */
-  readonly inputShapes: (readonly number[] | null)[];
   /** Hooks per output index, run on the summed gradient before the backward; null until one is registered. */
   outputHooks: ((g: Tensor) => Tensor | void)[][] | null = null;
   /** The forward's creation stack, kept under detectAnomaly. */
   stack: string | undefined;
-  private fn: BackwardFn | null;
+  // The op and its context rather than a closure over them: one object fewer per recorded op (issue 17).
+  private op: Backward | null;
+  private ctx: unknown;
   /** For AccumulateGrad nodes: the leaf. */
   readonly leaf: Tensor | null;
+  /** @internal The engine's: the number of the last walk over the graph that reached this node. */
+  visited = 0;
 
-  constructor(name: string, edges: (Edge | null)[], inputShapes: (readonly number[] | null)[],
-    outputMeta: Node['outputMeta'], fn: BackwardFn | null, leaf: Tensor | null = null) {
+  constructor(name: string, edges: (Edge | null)[], outputMeta: Node['outputMeta'], op: Backward | null,
+    ctx: unknown = null, leaf: Tensor | null = null) {
     this.name = name;
     this.edges = edges;
-    this.inputShapes = inputShapes;
     this.outputMeta = outputMeta;
-    this.fn = fn;
+    this.op = op;
+    this.ctx = ctx;
     this.leaf = leaf;
   }
 
-  /** Runs the backward closure; after `release()` that is an error, as in PyTorch. */
+  /**
+   * Runs the op's backward; after `release()` that is an error, as in PyTorch. Each gradient it
+   * returns for an input with an edge must have the shape of what the edge points at: the input.
+   */
   apply(grads: Tensor[]): (Tensor | null | undefined)[] {
-    if (!this.fn) {
+    if (!this.op) {
       throw new Error(`${this.name}: trying to backward through the graph a second time (or to use saved ` +
         `tensors after they were freed). Pass { retainGraph: true } to the first backward if you need this.`);
     }
-    const out = this.fn(grads);
+    const r = this.op.backward(this.ctx, ...grads);
+    const out = Array.isArray(r) ? r : [r];
     for (let i = 0; i < this.edges.length; i++) {
       const g = out[i];
-      const want = this.inputShapes[i];
+      const e = this.edges[i];
+      const want = e ? e.node.outputMeta[e.index]!.shape : null;
       if (g && want && !sameShape(g.shape, want)) {
         throw new Error(`${this.name}: backward returned a gradient of shape ${fmt(g.shape)} for input ${i}, ` +
           `whose shape is ${fmt(want)}`);
@@ -58,8 +69,9 @@ export class Node {
     return out;
   }
 
-  /** Drops the closure and with it every saved tensor. */
+  /** Drops the op's context and with it every saved tensor. */
   release(): void {
-    this.fn = null;
+    this.op = null;
+    this.ctx = null;
   }
 }

@@ -1,7 +1,7 @@
 /** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { broadcastShapes, type Shape } from '../shape.js';
+import { checkBroadcast, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { greaterEqual, less, lessEqual, greater, where } from './compare.js';
 import { sumTo } from './reduce.js';
@@ -18,7 +18,7 @@ export const addOp = defineOp({
   name: 'add',
   forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, a: Tensor, b: Tensor) {
     ctx.sa = a.shape; ctx.sb = b.shape;
-    broadcastShapes('add', a.shape, b.shape);
+    checkBroadcast('add', a.shape, b.shape);
     return wrap(kernels(a).Add(a, b), a);
   },
   // Only the gradients asked for: x + 1.5 would otherwise sum g down to the scalar's shape for nothing.
@@ -31,7 +31,7 @@ export const subOp = defineOp({
   name: 'sub',
   forward(ctx: Ctx<{ sa: Shape; sb: Shape }>, a: Tensor, b: Tensor) {
     ctx.sa = a.shape; ctx.sb = b.shape;
-    broadcastShapes('sub', a.shape, b.shape);
+    checkBroadcast('sub', a.shape, b.shape);
     return wrap(kernels(a).Sub(a, b), a);
   },
   backward: (ctx, g) => [ctx.needsInputGrad[0] ? sumTo(g, ctx.sa) : null, ctx.needsInputGrad[1] ? sumTo(neg(g), ctx.sb) : null],
@@ -42,7 +42,7 @@ export const subOp = defineOp({
 export const mulOp = defineOp({
   name: 'mul',
   forward(ctx, a: Tensor, b: Tensor) {
-    broadcastShapes('mul', a.shape, b.shape);
+    checkBroadcast('mul', a.shape, b.shape);
     ctx.save(a, b);
     return wrap(kernels(a).Mul(a, b), a);
   },
@@ -58,7 +58,7 @@ export const mulOp = defineOp({
 export const divOp = defineOp({
   name: 'div',
   forward(ctx, a: Tensor, b: Tensor) {
-    broadcastShapes('div', a.shape, b.shape);
+    checkBroadcast('div', a.shape, b.shape);
     ctx.save(a, b);
     return wrap(kernels(a).Div(a, b), a);
   },
@@ -76,7 +76,7 @@ export const divOp = defineOp({
 export const powOp = defineOp({
   name: 'pow',
   forward(ctx, a: Tensor, b: Tensor) {
-    broadcastShapes('pow', a.shape, b.shape);
+    checkBroadcast('pow', a.shape, b.shape);
     const out = wrap(kernels(a).Pow(a, b), a);
     ctx.save(a, b, out);
     return out;
@@ -99,7 +99,7 @@ function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
   return defineOp({
     name,
     forward(ctx, a: Tensor, b: Tensor) {
-      broadcastShapes(name, a.shape, b.shape);
+      checkBroadcast(name, a.shape, b.shape);
       ctx.save(a, b);
       return wrap(kernels(a)[kernel](a, b), a);
     },
