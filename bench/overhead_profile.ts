@@ -3,8 +3,14 @@
  * (node:inspector's Profiler inside the worker, so start-up and module loading are not in it),
  * summed by function over self time. The garbage collector appears as its own entry.
  */
-import { basename } from 'node:path';
+import { basename, relative } from 'node:path';
 import { Session } from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** A script's path from the repository's root (node's own scripts as they are). */
+const where = (url: string) => (url.startsWith('file:') ? relative(root, fileURLToPath(url)) : url);
 
 export interface ProfileEntry {
   /** Function and file (a '(garbage collector)' or '(program)' entry has none). */
@@ -23,7 +29,7 @@ export interface ProfileSummary {
 }
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
   startTime: number;
@@ -32,10 +38,11 @@ interface CpuProfile {
 
 /**
  * Runs `iteration` `iters` times under the CPU profiler (sampling every `intervalUs`) and sums its
- * profile. `native`: names of functions the addon exports; V8 gives every Node-API function the name
- * of one of them (they share one trampoline), so they are summed as one entry.
+ * profile. A function with no script called from `caller` (a file's path ending) is summed as one
+ * entry: the Node-API functions of the addon share one trampoline, which V8 names after whichever
+ * function of the process it met first.
  */
-export async function profileIterations(iteration: () => void, iters: number, native: ReadonlySet<string>,
+export async function profileIterations(iteration: () => void, iters: number, caller: string,
   intervalUs = 100, topN = 12): Promise<ProfileSummary> {
   const session = new Session();
   session.connect();
@@ -45,19 +52,24 @@ export async function profileIterations(iteration: () => void, iters: number, na
     await session.post('Profiler.start');
     for (let i = 0; i < iters; i++) iteration();
     const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile };
-    return summarize(profile, native, topN);
+    return summarize(profile, caller, topN);
   } finally {
     session.disconnect();
   }
 }
 
-function summarize(p: CpuProfile, native: ReadonlySet<string>, topN: number): ProfileSummary {
+function summarize(p: CpuProfile, caller: string, topN: number): ProfileSummary {
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const names = new Map<number, string>();
   for (const n of p.nodes) {
     // No line: the loader's transpiled modules put every function on line 1.
     const f = n.callFrame;
-    const name = f.url ? `${f.functionName || '(anonymous)'} (${basename(f.url)})`
-      : native.has(f.functionName) ? '(calls into the addon: kernels and free)' : f.functionName;
+    const from = byId.get(parent.get(n.id) ?? -1)?.callFrame.url ?? '';
+    const name = f.url ? `${f.functionName || '(anonymous)'} (${where(f.url)})`
+      : f.functionName.startsWith('(') ? f.functionName
+        : from.endsWith(caller) ? `(calls from ${caller.replace(/^\//, '')} into the addon)` : `${f.functionName} (native)`;
     names.set(n.id, name);
   }
   const self = new Map<string, number>();

@@ -17,12 +17,18 @@ export { Scope };
 const stack: Scope[] = [];
 
 /**
+ * The last element of a stack, undefined when it is empty. Not `a[a.length - 1]`: on an empty
+ * array that reads index -1, a named property V8 looks up along the prototype chain, slowly.
+ */
+const innermost = <T>(a: readonly T[]): T | undefined => (a.length ? a[a.length - 1] : undefined);
+
+/**
  * @internal Records the buffers of a kernel's or upload's result (a raw tensor, or an object of
  * them) in the open tidy scope, to be freed by `backend` when it closes.
  */
 export function recordCreated(result: unknown, backend: Backend): void {
   if (result === null || typeof result !== 'object') return;
-  const top = stack[stack.length - 1];
+  const top = innermost(stack);
   if (!top) {
     // No tidy owns it: the garbage collector does.
     if (!backend.collectable) return;
@@ -138,7 +144,7 @@ const recorders: HoldsBuffers[][] = [];
 
 /** @internal Called by defineOp for every op it records on the tape. */
 export function noteRecorded(h: HoldsBuffers): void {
-  recorders[recorders.length - 1]?.push(h);
+  innermost(recorders)?.push(h);
 }
 
 /**
@@ -209,7 +215,7 @@ export function openScope(): Scope {
  */
 export function closeScope(scope: Scope, survivors: Set<unknown> | 'all'): void {
   if (stack.pop() !== scope) throw new Error('internal error: scopes closed out of order');
-  scope.close(stack[stack.length - 1], survivors);
+  scope.close(innermost(stack), survivors);
   scope.clear();
   if (spare.length < 64) spare.push(scope);
 }

@@ -32,19 +32,23 @@ const OPERAND_NAMES: readonly [string, string] = ['input', 'other'];
 export function checkBroadcast(op: string, a: Shape, b: Shape): void {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const da = a[a.length - n + i] ?? 1;
-    const db = b[b.length - n + i] ?? 1;
+    const da = dimFromRight(a, n - i), db = dimFromRight(b, n - i);
     if (da !== db && da !== 1 && db !== 1) broadcastShapes(op, a, b);
   }
 }
+
+/**
+ * The k-th size from the right (k >= 1), 1 past the first: a broadcast's missing dims. Not
+ * `s[s.length - k] ?? 1`: a negative index is a named property V8 looks up along the prototype chain.
+ */
+const dimFromRight = (s: Shape, k: number) => (k <= s.length ? s[s.length - k]! : 1);
 
 /** PyTorch broadcasting: align from the right; sizes must match or one of them be 1. */
 export function broadcastShapes(op: string, a: Shape, b: Shape, names: readonly [string, string] = OPERAND_NAMES): number[] {
   const n = Math.max(a.length, b.length);
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    const da = a[a.length - n + i] ?? 1;
-    const db = b[b.length - n + i] ?? 1;
+    const da = dimFromRight(a, n - i), db = dimFromRight(b, n - i);
     if (da !== db && da !== 1 && db !== 1) {
       throw new Error(`${op}: cannot broadcast ${names[0]} of shape ${fmt(a)} with ${names[1]} of shape ${fmt(b)} ` +
         `(size ${da} vs ${db} at output dimension ${i})`);
