@@ -123,6 +123,11 @@ function applyScoped(node: Node, grads: Tensor[]): (Tensor | null | undefined)[]
   return out;
 }
 
+/** A node's output gradients with zeros where none arrived. */
+function zeroFilled(node: Node, grads: readonly (Tensor | undefined)[]): Tensor[] {
+  return node.outputMeta.map((m, i) => grads[i] ?? fullLike(m, 0));
+}
+
 /** Whether every one of n output gradients arrived (slots may have holes: every() would skip them). */
 function allArrived(grads: readonly (Tensor | undefined)[], n: number): boolean {
   if (grads.length < n) return false;
@@ -190,8 +195,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     }
     // grad() stops at a captured input unless another captured input lies further back.
     if (needed && !node.edges.some((e) => e && needed.has(e.node))) return;
-    const full = allArrived(grads, node.outputMeta.length) ? grads as Tensor[]
-      : node.outputMeta.map((m, i) => grads[i] ?? fullLike(m, 0));
+    const full = allArrived(grads, node.outputMeta.length) ? grads as Tensor[] : zeroFilled(node, grads);
     // The backward's own temporaries are freed as it returns; the gradients it returns live on.
     const inGrads = scope ? applyScoped(node, full) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);

@@ -17,14 +17,14 @@ import { syncView, Tensor } from './tensor.js';
  */
 export class CtxBase {
   /** One flag per forward argument: is it a tensor that requires grad. */
-  readonly needsInputGrad: boolean[];
+  readonly needsInputGrad: readonly boolean[];
   // Made on first use: most ops keep nothing, or save only (issue 17: allocations per op).
   // Saved tensors and their versions at save time, alternating in one list: no object per tensor.
   private savedTensors: (Tensor | number)[] | null = null;
   private keptTensors: Tensor[] | null = null;
   private readonly opName: string;
 
-  constructor(opName: string, needsInputGrad: boolean[]) {
+  constructor(opName: string, needsInputGrad: readonly boolean[]) {
     this.opName = opName;
     this.needsInputGrad = needsInputGrad;
   }
@@ -125,24 +125,35 @@ export function forwardAdCoverage(): { withJvp: string[]; without: string[] } {
 
 const NO_TANGENTS: (Tensor | null)[] = [];
 
+/**
+ * needsInputGrad lists for up to 4 arguments, by bit mask, shared by every op with the same flags:
+ * frozen, so no op's context can change another's (issue 17: a list per op).
+ */
+const SHARED_NEEDS: readonly (readonly boolean[])[][] = [0, 1, 2, 3, 4].map((n) =>
+  Array.from({ length: 1 << n }, (_, mask) => Object.freeze(Array.from({ length: n }, (_, i) => ((mask >> i) & 1) === 1))));
+
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S extends object = {}>(
   def: OpDef<A, R, S>): (...args: A) => R {
   forwardRules.set(def.name, (forwardRules.get(def.name) ?? true) && def.jvp !== undefined);
-  // One pass over the arguments and no closures: every op of a model runs this (issue 17).
+  // One pass over the arguments, and no closure that captures the call's variables (V8 would give
+  // every call a context object for them): every op of a model runs this (issue 17).
   const op = (...args: A): R => {
     const fwOn = isForwardAdEnabled();
     let dual = false;
     let anyNeeds = false;
-    const needs = new Array<boolean>(args.length);
+    let mask = 0;
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
-      needs[i] = false;
       if (!(a instanceof Tensor)) continue;
       syncView(a);
       if (fwOn && a.tangent) dual = true;
-      if (a.requiresGrad) needs[i] = anyNeeds = true;
+      if (!a.requiresGrad) continue;
+      anyNeeds = true;
+      if (i < SHARED_NEEDS.length) mask |= 1 << i;
     }
+    const needs = args.length < SHARED_NEEDS.length ? SHARED_NEEDS[args.length]![mask]!
+      : args.map((a) => a instanceof Tensor && a.requiresGrad);
     const tangents = dual ? args.map((a) => (a instanceof Tensor ? a.tangent : null)) : NO_TANGENTS;
     if (dual && !def.jvp) {
       throw new Error(`${def.name}: this op does not support forward-mode AD (it has no JVP rule); ` +
@@ -157,7 +168,7 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     } finally {
       setForwardAd(fw);
     }
-    if (dual) attachTangents(def.name, withoutForwardAd(() => runJvp(def, ctx, tangents, result, args)), result);
+    if (dual) attachTangents(def.name, jvpWithoutForwardAd(def, ctx, tangents, result, args), result);
     if (!anyNeeds || !isGradEnabled()) return result;
 
     const single = !Array.isArray(result);
@@ -170,10 +181,8 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
       if (a instanceof Tensor && outs.includes(a)) returnsInput = true;
     }
     // An output that is one of the inputs becomes an alias, so the input keeps its own gradFn.
-    const fresh = returnsInput ? outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o)) : outs;
-    const meta = new Array<Node['outputMeta'][number]>(fresh.length);
-    for (let i = 0; i < fresh.length; i++) meta[i] = { shape: fresh[i]!.shape, dtype: fresh[i]!.dtype, device: fresh[i]!.device };
-    const node = new Node(def.name, edges, meta, def, ctx);
+    const fresh = returnsInput ? aliasInputs(outs, args) : outs;
+    const node = new Node(def.name, edges, outputMeta(fresh, edges), def, ctx);
     if (isAnomalyEnabled()) node.stack = new Error(`${def.name} created at`).stack;
     noteRecorded(ctx);
     for (let i = 0; i < fresh.length; i++) {
@@ -216,6 +225,36 @@ function runForward<A extends unknown[], R extends Tensor | Tensor[], S extends 
     closeScope(scope, held);
   }
   return result;
+}
+
+/**
+ * A node's output metadata. A single output like the tensor the first edge comes from (same shape
+ * array, dtype and device: elementwise ops, most of a model's) shares that node's list, which is
+ * never written: one list and object fewer per recorded op (issue 17).
+ */
+function outputMeta(outs: Tensor[], edges: (Edge | null)[]): Node['outputMeta'] {
+  if (outs.length === 1) {
+    const o = outs[0]!;
+    for (const e of edges) {
+      if (!e) continue;
+      const like = e.node.outputMeta;
+      const m = like.length === 1 ? like[0]! : null;
+      if (m && m.shape === o.shape && m.dtype === o.dtype && m.device === o.device) return like;
+      break;
+    }
+  }
+  return outs.map((o) => ({ shape: o.shape, dtype: o.dtype, device: o.device }));
+}
+
+/** The outputs, each one that is also an input replaced by an alias of it. */
+function aliasInputs(outs: Tensor[], args: unknown[]): Tensor[] {
+  return outs.map((o) => (args.includes(o) ? o.aliasAs(o.shape) : o));
+}
+
+/** The op's JVP rule, run with forward mode off (its own ops must not propagate tangents). */
+function jvpWithoutForwardAd<A extends unknown[], R extends Tensor | Tensor[], S extends object>(def: OpDef<A, R, S>, ctx: Ctx<S>,
+  tangents: (Tensor | null)[], result: R, args: A): Tangents {
+  return withoutForwardAd(() => runJvp(def, ctx, tangents, result, args));
 }
 
 type Tangents = Tensor | (Tensor | null)[] | null;

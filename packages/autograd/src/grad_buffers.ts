@@ -10,9 +10,7 @@ import type { Edge, Node } from './tape.js';
 import type { Tensor } from './tensor.js';
 
 export class GradBuffers {
-  private readonly pending = new Map<Node, (Tensor | undefined)[]>();
-  /** Pending slots per storage; only counted when `scope` is set (no createGraph). */
-  private readonly uses = new Map<unknown, number>();
+  private readonly pending = new Map<Node, (Tensor | undefined)[] | undefined>();
   private readonly spared = new Set<unknown>();
 
   /** `scope`: where the pass allocates, whose buffers may be freed early; null keeps everything. */
@@ -36,7 +34,8 @@ export class GradBuffers {
   take(node: Node): (Tensor | undefined)[] | undefined {
     const slots = this.pending.get(node);
     if (!slots) return undefined;
-    this.pending.delete(node);
+    // Cleared, not deleted: deletes made the Map shrink and rehash over and over (issue 17).
+    this.pending.set(node, undefined);
     if (this.scope) for (const g of slots) if (g) this.drop(g);
     return slots;
   }
@@ -46,7 +45,7 @@ export class GradBuffers {
    * in no pending slot, shown to no hook. A leaf may then take it as its `.grad` without a copy.
    */
   disposable(t: Tensor): boolean {
-    return !!this.scope?.has(t.buf) && !this.uses.get(t.buf) && !this.spared.has(t.buf);
+    return !!this.scope?.has(t.buf) && t.storage.slots === 0 && !this.spared.has(t.buf);
   }
 
   /** Never frees t's storage early: a hook or the caller may keep it. */
@@ -57,14 +56,14 @@ export class GradBuffers {
   /** Frees those of ts whose storage no pending slot refers to and that were made in this pass. */
   release(ts: readonly (Tensor | null | undefined)[]): void {
     if (!this.scope) return;
-    for (const t of ts) if (t && !this.uses.get(t.buf) && !this.spared.has(t.buf)) freeIfCreated(this.scope, t.buf);
+    for (const t of ts) if (t && t.storage.slots === 0 && !this.spared.has(t.buf)) freeIfCreated(this.scope, t.buf);
   }
 
   private hold(t: Tensor): void {
-    this.uses.set(t.buf, (this.uses.get(t.buf) ?? 0) + 1);
+    t.storage.slots++;
   }
 
   private drop(t: Tensor): void {
-    this.uses.set(t.buf, this.uses.get(t.buf)! - 1);
+    t.storage.slots--;
   }
 }

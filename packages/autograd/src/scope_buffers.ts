@@ -57,16 +57,24 @@ export class Scope {
    */
   close(parent: Scope | undefined, survivors: Set<unknown> | 'all'): void {
     if (this.map) {
-      // forEach, not for-of: a destructured entry is an array per buffer.
-      this.map.forEach((backend, buf) => settle(buf, backend, parent, survivors));
+      settleAll(this.map, parent, survivors);
     } else if (this.backend) {
       settle(this.buf, this.backend, parent, survivors);
     }
   }
 }
 
+// Apart from close(): a closure there would give every call a context for what it captures.
+function settleAll(map: Map<unknown, Backend>, parent: Scope | undefined, survivors: Set<unknown> | 'all'): void {
+  // forEach, not for-of: a destructured entry is an array per buffer.
+  map.forEach((backend, buf) => settle(buf, backend, parent, survivors));
+}
+
 function settle(buf: unknown, backend: Backend, parent: Scope | undefined, survivors: Set<unknown> | 'all'): void {
   if (survivors !== 'all' && !survivors.has(buf)) backend.free!(buf);
-  else if (parent) parent.set(buf, backend);
+  else if (parent) {
+    parent.set(buf, backend);
+    parent.last = buf; // so the parent's own fast path (createdOnlyResult) sees it
+  }
   else backend.collectable?.(buf);
 }

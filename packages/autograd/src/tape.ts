@@ -22,8 +22,11 @@ export class Node {
   readonly name: string;
   /** One edge per differentiable input; null where that input needs no gradient. */
   readonly edges: (Edge | null)[];
-  /** Shapes and dtypes of the outputs, to materialize zero gradients and check results. */
-  readonly outputMeta: { shape: readonly number[]; dtype: string; device: string }[];
+  /**
+   * Shapes and dtypes of the outputs, to materialize zero gradients and check results. Read only:
+   * nodes whose outputs look alike share one list (defineOp).
+   */
+  readonly outputMeta: readonly { readonly shape: readonly number[]; readonly dtype: string; readonly device: string }[];
   /** Hooks per output index, run on the summed gradient before the backward; null until one is registered. */
   outputHooks: ((g: Tensor) => Tensor | void)[][] | null = null;
   /** The forward's creation stack, kept under detectAnomaly. */

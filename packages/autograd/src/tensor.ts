@@ -21,6 +21,11 @@ export interface Storage {
   version: number;
   refs: number;
   readonly backend: Backend;
+  /**
+   * @internal The backward engine's: how many pending gradient slots hold this storage (a count
+   * on the storage rather than in a Map, whose churn was garbage per op; issue 17).
+   */
+  slots: number;
 }
 
 export type Hook = (grad: Tensor) => Tensor | void;
@@ -45,7 +50,19 @@ let viewSync: (t: Tensor) => void = () => {};
 export function setViewSync(f: (t: Tensor) => void): void { viewSync = f; }
 /** @internal Refreshes a view's history (and a slice's values) if its base changed since. */
 export function syncView(t: Tensor): void {
-  if (t.viewBase !== null || t.sliceOf !== null) viewSync(t);
+  if (t.hasBase) viewSync(t);
+}
+
+/** A tensor's fields that few tensors set: hooks, views, slices, tangents (Tensor's accessors). */
+class TensorExtras {
+  leafHooks: Hook[] | null = null;
+  postAccumulateHooks: ((leaf: Tensor) => void)[] | null = null;
+  accumulator: Node | null = null;
+  retainsGrad = false;
+  viewBase: Tensor | null = null;
+  viewVersion = 0;
+  sliceOf: SliceOf | null = null;
+  tangent: Tensor | null = null;
 }
 
 export class Tensor implements Raw {
@@ -59,24 +76,44 @@ export class Tensor implements Raw {
   gradFn: Node | null = null;
   /** Which output of `gradFn` this tensor is. */
   outputIndex = 0;
+  /** The fields most tensors never set, made on the first set: a tensor is half the size (issue 17). */
+  private more: TensorExtras | null = null;
+
+  private extras(): TensorExtras {
+    return (this.more ??= new TensorExtras());
+  }
+
   /** Hooks on a leaf run before accumulation; on a non-leaf they live on its node. Null: none yet. */
-  leafHooks: Hook[] | null = null;
+  get leafHooks(): Hook[] | null { return this.more?.leafHooks ?? null; }
+  set leafHooks(v: Hook[] | null) { if (v !== null || this.more) this.extras().leafHooks = v; }
   /** A leaf's hooks that run after its `.grad` was accumulated, given the leaf. Null: none yet. */
-  postAccumulateHooks: ((leaf: Tensor) => void)[] | null = null;
+  get postAccumulateHooks(): ((leaf: Tensor) => void)[] | null { return this.more?.postAccumulateHooks ?? null; }
+  set postAccumulateHooks(v: ((leaf: Tensor) => void)[] | null) { if (v !== null || this.more) this.extras().postAccumulateHooks = v; }
   /** @internal the AccumulateGrad node of a leaf, created once. */
-  accumulator: Node | null = null;
-  retainsGrad = false;
+  get accumulator(): Node | null { return this.more?.accumulator ?? null; }
+  set accumulator(v: Node | null) { if (v !== null || this.more) this.extras().accumulator = v; }
+  get retainsGrad(): boolean { return this.more?.retainsGrad ?? false; }
+  set retainsGrad(v: boolean) { if (v || this.more) this.extras().retainsGrad = v; }
   /** The tensor this one is a view of (reshape, view, squeeze, ...): in-place ops check it. */
-  viewBase: Tensor | null = null;
+  get viewBase(): Tensor | null { return this.more?.viewBase ?? null; }
+  set viewBase(v: Tensor | null) { if (v !== null || this.more) this.extras().viewBase = v; }
   /** @internal For a view: the storage version its gradFn was made at; behind it, it is stale. */
-  viewVersion = 0;
+  get viewVersion(): number { return this.more?.viewVersion ?? 0; }
+  set viewVersion(v: number) { if (v !== 0 || this.more) this.extras().viewVersion = v; }
   /** @internal For a slice: its base and region. */
-  sliceOf: SliceOf | null = null;
+  get sliceOf(): SliceOf | null { return this.more?.sliceOf ?? null; }
+  set sliceOf(v: SliceOf | null) { if (v !== null || this.more) this.extras().sliceOf = v; }
   /**
    * Forward mode: the tangent of a dual tensor (`dual(primal, tangent)`), carried through every op
    * that has a JVP rule; null is a zero tangent.
    */
-  tangent: Tensor | null = null;
+  get tangent(): Tensor | null { return this.more?.tangent ?? null; }
+  set tangent(v: Tensor | null) { if (v !== null || this.more) this.extras().tangent = v; }
+  /** @internal Whether this tensor is a view or a slice (syncView's test, without two lookups). */
+  get hasBase(): boolean {
+    const m = this.more;
+    return m !== null && (m.viewBase !== null || m.sliceOf !== null);
+  }
 
   /** Whether this tensor's reference to its storage was given up (dispose, or moved to a new view). */
   private released = false;
@@ -91,7 +128,7 @@ export class Tensor implements Raw {
 
   /** Wraps a kernel's result. */
   static fromRaw(raw: Raw, backend: Backend): Tensor {
-    return new Tensor({ buf: raw.buf, version: 0, refs: 0, backend }, raw.shape, raw.dtype);
+    return new Tensor({ buf: raw.buf, version: 0, refs: 0, backend, slots: 0 }, raw.shape, raw.dtype);
   }
 
   static fromData(data: Parameters<Backend['fromArray']>[0], shape: Shape, dtype: DType, device: string): Tensor {

@@ -401,7 +401,7 @@ describe('defineFunction', () => {
   });
 
   it('non-tensor arguments get null gradients and needsInputGrad says which inputs need one', () => {
-    let needs: boolean[] = [];
+    let needs: readonly boolean[] = [];
     const scale = defineFunction({
       name: 'scale',
       forward(ctx: Ctx<{ k: number }>, x: Tensor, k: number, y: Tensor) { ctx.k = k; needs = ctx.needsInputGrad; return x.mul(k).add(y); },
