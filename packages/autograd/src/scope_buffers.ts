@@ -75,6 +75,7 @@ function settle(buf: unknown, backend: Backend, parent: Scope | undefined, survi
   else if (parent) {
     parent.set(buf, backend);
     parent.last = buf; // so the parent's own fast path (createdOnlyResult) sees it
+  } else {
+    backend.collectable?.(buf);
   }
-  else backend.collectable?.(buf);
 }
