@@ -43,14 +43,13 @@ class Handle {
   constructor(readonly id: number) {}
 }
 
-
 /** DType(i) of core/dtype.h, by index. */
 const DTYPE_NAMES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
 const DTYPE_INDEX: Readonly<Record<string, number>> = Object.fromEntries(DTYPE_NAMES.map((d, i) => [d, i]));
 
 /**
  * The argument scratch of this thread (handles.h, kArgSlots x kArgSlot): a tensor argument i < 8 of
- * rank <= 8 crosses as its bare handle, with [dtype index, rank, dims...] in slot i. Read through
+ * rank <= 8 crosses as its handle's code, with [dtype index, rank, dims...] in slot i. Read through
  * N-API, its Raw object's three properties and shape array were half a small kernel's call.
  */
 const ARG_SLOTS = 8;

@@ -53,7 +53,7 @@ export interface NativeDevice {
    * rank, handle code, dims...] written to the scratch `setResultScratch` set on this thread
    * (backend.ts builds the Raw object and its handle); other results are returned as `kernels`
    * returns them. A tensor argument may cross as its handle's code with its dtype and shape in its
-   * slot of the argument scratch (backend.ts, toHandles).
+   * slot of the argument scratch (backend.ts, toHandle).
    */
   readonly handleKernels: Record<string, (...args: unknown[]) => unknown>;
   fromArrayHandle(data: TypedArray, shape: Shape, dtype: DType): unknown;

@@ -52,20 +52,35 @@ const TensorKeys& keysFor(Napi::Env env) {
   return *tensorKeys;
 }
 
-// The code a handle value carries (handle_table.h): an External's data, a JS handle object's `id`,
-// or (`number`: where JS passes the code itself) a number; none for anything else.
-std::optional<uint64_t> codeOf(const Napi::Value& v, bool number) {
-  napi_valuetype type;
-  if (napi_typeof(v.Env(), v, &type) != napi_ok) return std::nullopt;
+// The code a handle value of JS type `type` carries (handle_table.h): an External's data, a JS
+// handle object's `id`, or (`number`: where JS passes the code itself) a number; none otherwise.
+std::optional<uint64_t> codeOf(const Napi::Value& v, napi_valuetype type, bool number) {
   if (type == napi_external) return uint64_t(reinterpret_cast<uintptr_t>(v.As<Napi::External<void>>().Data()));
   if (type == napi_object) {
     Napi::Value id = v.As<Napi::Object>().Get(keysFor(v.Env()).id.Value());
-    return id.IsNumber() ? codeOf(id, true) : std::nullopt;
+    return id.IsNumber() ? codeOf(id, napi_number, true) : std::nullopt;
   }
   if (type != napi_number || !number) return std::nullopt;
   const double x = v.As<Napi::Number>().DoubleValue();
   if (!(x >= 0 && x < 9007199254740992.0) || x != std::floor(x)) return std::nullopt;
   return uint64_t(x);
+}
+
+napi_valuetype typeOf(const Napi::Value& v) {
+  napi_valuetype type;
+  NAPI_THROW_IF_FAILED(v.Env(), napi_typeof(v.Env(), v, &type), napi_undefined);
+  return type;
+}
+
+std::optional<uint64_t> codeOf(const Napi::Value& v, bool number) { return codeOf(v, typeOf(v), number); }
+
+// The buffer of a handle's code; throws a JS error naming op and argument when there is no code,
+// or its handle was disposed.
+Buffer* bufferOf(Napi::Env env, std::optional<uint64_t> code, const char* op, const char* name) {
+  if (!code) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' is not a native tensor handle");
+  Buffer* b = tableOf(env).find(*code);
+  if (!b) throw Napi::Error::New(env, std::string(op) + ": argument '" + name + "' was disposed");
+  return b;
 }
 
 // A new handle's code: the buffer counted as a tensor JS holds, its bytes told to V8.
@@ -148,13 +163,7 @@ void syncExternalMemory(Napi::Env env, Allocator& device) {
   }
 }
 
-Buffer* unwrap(const Napi::Value& v, const char* op, const char* name, bool number) {
-  const std::optional<uint64_t> code = codeOf(v, number);
-  if (!code) throw Napi::TypeError::New(v.Env(), std::string(op) + ": argument '" + name + "' is not a native tensor handle");
-  Buffer* b = tableOf(v.Env()).find(*code);
-  if (!b) throw Napi::Error::New(v.Env(), std::string(op) + ": argument '" + name + "' was disposed");
-  return b;
-}
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name) { return bufferOf(v.Env(), codeOf(v, false), op, name); }
 
 namespace {
 
@@ -169,10 +178,10 @@ void checkTensor(Napi::Env env, const TensorRef& t, const char* op, const char* 
   }
 }
 
-// A handle passed as argument i, its code as a number (or an External), with its dtype and shape
-// in slot i of the argument scratch. Reading a slot marks it used (rank -1), so a handle passed
-// without its slot written is refused.
-TensorRef slotTensor(const Napi::Value& v, size_t i, const char* op, const char* name, const Allocator* on) {
+// A handle passed as argument i, its code as a number (or an External; `type`), with its dtype and
+// shape in slot i of the argument scratch. Reading a slot marks it used (rank -1), so a handle
+// passed without its slot written is refused.
+TensorRef slotTensor(const Napi::Value& v, napi_valuetype type, size_t i, const char* op, const char* name, const Allocator* on) {
   double* s = args.data + i * kArgSlot;
   const double dtype = s[0], rank = s[1];
   if (!(rank >= 0 && rank <= double(kArgSlot - 2)) || !(dtype >= 0 && dtype <= double(int(DType::F16)))) {
@@ -180,7 +189,7 @@ TensorRef slotTensor(const Napi::Value& v, size_t i, const char* op, const char*
                                             "' must be a tensor (a bare handle crosses with its shape and dtype in the argument scratch)");
   }
   s[1] = -1;
-  TensorRef t{unwrap(v, op, name, true), Shape(size_t(rank)), DType(int(dtype))};
+  TensorRef t{bufferOf(v.Env(), codeOf(v, type, true), op, name), Shape(size_t(rank)), DType(int(dtype))};
   for (size_t k = 0; k < t.shape.size(); k++) t.shape[k] = int64_t(s[2 + k]);
   checkTensor(v.Env(), t, op, name, on);
   return t;
@@ -193,7 +202,7 @@ TensorRef readTensor(const Napi::Value& v, const char* op, const char* name, con
   if (!v.IsObject()) throw Napi::TypeError::New(env, std::string(op) + ": argument '" + name + "' must be a tensor");
   auto o = v.As<Napi::Object>();
   const TensorKeys& k = keysFor(env);
-  TensorRef t{unwrap(o.Get(k.buf.Value()), op, name, false), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
+  TensorRef t{unwrap(o.Get(k.buf.Value()), op, name), shapeArg(o.Get(k.shape.Value()), op, name), DType::F32};
   t.dtype = dtypeArg(o.Get(k.dtype.Value()), op);
   checkTensor(env, t, op, name, on);
   return t;
@@ -203,9 +212,8 @@ TensorRef tensorAt(const Napi::CallbackInfo& info, size_t i, const char* op, con
   const Device& d = deviceOf(info);
   const Napi::Value v = info[i];
   if (d.handleResults && args.data != nullptr && i < kArgSlots) {
-    napi_valuetype type;
-    NAPI_THROW_IF_FAILED(v.Env(), napi_typeof(v.Env(), v, &type), TensorRef{});
-    if (type == napi_number || type == napi_external) return slotTensor(v, i, op, name, d.allocator);
+    const napi_valuetype type = typeOf(v);
+    if (type == napi_number || type == napi_external) return slotTensor(v, type, i, op, name, d.allocator);
   }
   return readTensor(v, op, name, d.allocator);
 }

@@ -16,9 +16,9 @@ namespace nodegrad {
 // The device whose table a kernel function was made for (its data pointer).
 inline const Device& deviceOf(const Napi::CallbackInfo& info) { return *static_cast<const Device*>(info.Data()); }
 
-// A live handle's buffer (an External, a JS handle object, or with `number` its code as a number);
-// throws a JS error naming op and argument when it is not one.
-Buffer* unwrap(const Napi::Value& v, const char* op, const char* name, bool number);
+// A live handle's buffer (an External, or a JS handle object); throws a JS error naming op and
+// argument when it is not one.
+Buffer* unwrap(const Napi::Value& v, const char* op, const char* name);
 // A Raw argument: its handle's buffer under its shape and dtype. Throws a JS error naming op and
 // argument when it is not a live tensor, its shape does not match its buffer, or (`on` given) its
 // storage lives on another device than the kernel's.

@@ -12,7 +12,7 @@ import { fullLike } from './ops/creation.js';
 import { fmt } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
-import { buffersOf, closeScope, createdOnlyResult, keep, openScope, scoped } from './scope.js';
+import { closeScope, keep, openScope, scoped, scopedCall } from './scope.js';
 
 export interface BackwardOptions {
   /** Keep saved tensors so the graph can be walked again. */
@@ -106,22 +106,8 @@ function neededNodes(order: Node[], capture: Map<Node, Map<number, number>>): Se
   return needed;
 }
 
-/**
- * node.apply in a scope of its own: its temporaries are freed as it returns, the gradients it
- * returns live on. scoped() spelled out, so that no closure is made per node.
- */
-function applyScoped(node: Node, grads: Tensor[]): (Tensor | null | undefined)[] {
-  const scope = openScope();
-  let out: (Tensor | null | undefined)[];
-  try {
-    out = node.apply(grads);
-  } catch (e) {
-    closeScope(scope, new Set());
-    throw e;
-  }
-  closeScope(scope, createdOnlyResult(scope, out) ? 'all' : buffersOf(out, new Set()));
-  return out;
-}
+/** node.apply as a function of its own, for scopedCall: no closure per node. */
+const applyNode = (node: Node, grads: Tensor[]) => node.apply(grads);
 
 /** A node's output gradients with zeros where none arrived. */
 function zeroFilled(node: Node, grads: readonly (Tensor | undefined)[]): Tensor[] {
@@ -197,7 +183,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     if (needed && !node.edges.some((e) => e && needed.has(e.node))) return;
     const full = allArrived(grads, node.outputMeta.length) ? grads as Tensor[] : zeroFilled(node, grads);
     // The backward's own temporaries are freed as it returns; the gradients it returns live on.
-    const inGrads = scope ? applyScoped(node, full) : node.apply(full);
+    const inGrads = scope ? scopedCall(applyNode, node, full, undefined) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);
     for (let i = 0; i < node.edges.length; i++) {
       const e = node.edges[i], g = inGrads[i];

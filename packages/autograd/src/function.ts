@@ -5,7 +5,7 @@
  */
 import { isAnomalyEnabled, isForwardAdEnabled, isGradEnabled, setForwardAd, setGradEnabled, tangentBatchSize, withoutForwardAd } from './grad_mode.js';
 import { fmt, numel } from './shape.js';
-import { buffersOf, closeScope, createdOnlyResult, noteRecorded, openScope } from './scope.js';
+import { noteRecorded, scopedCall } from './scope.js';
 import { Node, type Edge } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
 
@@ -164,7 +164,9 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     const fw = setForwardAd(false);
     let result: R;
     try {
-      result = runForward(def, ctx, args);
+      // In a scope of its own: the forward's temporaries are freed as it returns; its outputs and
+      // whatever the ctx holds for the backward (saved tensors, stashed raw buffers) live on.
+      result = scopedCall(forwardWithoutGrad, def, ctx, args, ctx);
     } finally {
       setForwardAd(fw);
     }
@@ -199,32 +201,15 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
   return Object.defineProperty(op, 'name', { value: def.name });
 }
 
-/**
- * The forward, recording off, in a scope of its own: its temporaries are freed as it returns; its
- * outputs and whatever the ctx holds for the backward (saved tensors, stashed raw buffers) live on.
- * scoped() and noGrad() spelled out, so that no closure is made per op.
- */
-function runForward<A extends unknown[], R extends Tensor | Tensor[], S extends object>(def: OpDef<A, R, S>, ctx: Ctx<S>, args: A): R {
-  const scope = openScope();
+/** The op's forward with recording off: noGrad() spelled out, so that no closure is made per op. */
+function forwardWithoutGrad<A extends unknown[], R extends Tensor | Tensor[], S extends object>(def: OpDef<A, R, S>, ctx: Ctx<S>, args: A): R {
   const grad = isGradEnabled();
   setGradEnabled(false);
-  let result: R;
   try {
-    result = def.forward(ctx, ...args);
-  } catch (e) {
-    closeScope(scope, new Set());
-    throw e;
+    return def.forward(ctx, ...args);
   } finally {
     setGradEnabled(grad);
   }
-  if (createdOnlyResult(scope, result)) {
-    closeScope(scope, 'all');
-  } else {
-    const held = buffersOf(result, new Set());
-    ctx.heldBuffers(held);
-    closeScope(scope, held);
-  }
-  return result;
 }
 
 /**

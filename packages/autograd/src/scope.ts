@@ -123,10 +123,31 @@ export function scoped<T>(fn: () => T, survivors: (result: T) => Set<unknown>, r
 }
 
 /**
- * @internal Whether `scope` holds nothing, or one buffer, that of `result`: a tensor or raw tensor,
- * or one in an array of them.
+ * @internal scoped() for what the library runs per op (an op's forward, a node's backward), with no
+ * closure to allocate: runs fn(a, b, c) in a new scope, then frees what it created except the
+ * buffers of its result (a tensor or raw tensor, or an array of them) and those `held` holds.
  */
-export function createdOnlyResult(scope: Scope, result: unknown): boolean {
+export function scopedCall<A, B, C, T>(fn: (a: A, b: B, c: C) => T, a: A, b: B, c: C, held?: HoldsBuffers): T {
+  const scope = openScope();
+  let result: T;
+  try {
+    result = fn(a, b, c);
+  } catch (e) {
+    closeScope(scope, new Set());
+    throw e;
+  }
+  if (createdOnlyResult(scope, result)) {
+    closeScope(scope, 'all');
+  } else {
+    const survivors = buffersOf(result, new Set());
+    held?.heldBuffers(survivors);
+    closeScope(scope, survivors);
+  }
+  return result;
+}
+
+/** Whether `scope` holds nothing, or one buffer, that of `result`: a tensor or raw tensor, or one in an array of them. */
+function createdOnlyResult(scope: Scope, result: unknown): boolean {
   if (scope.size === 0) return true;
   if (scope.size !== 1 || !scope.has(scope.last)) return false;
   if (!Array.isArray(result)) return isBufOf(result, scope.last);

@@ -1,7 +1,8 @@
 /**
- * The tape. Each recorded op is a Node holding edges to where its inputs' gradients go, and its
- * op's backward with the op's context, which map output gradients to input gradients. `runBackward` orders the graph once
- * (depth-first post-order) and walks it in reverse, summing gradients that meet at a node.
+ * The tape. Each recorded op is a Node holding edges to where its inputs' gradients go, and the
+ * op's backward with its context, which map output gradients to input gradients. `runBackward`
+ * orders the graph once (depth-first post-order) and walks it in reverse, summing gradients that
+ * meet at a node.
  */
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
