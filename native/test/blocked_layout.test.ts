@@ -206,6 +206,32 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
       sum(mul(pr, fromTypedArray(Float64Array.from(g.toTypedArray()), g.shape, { device: 'ts', dtype: 'float64' }))).backward();
       expectClose(y.grad!, yr.grad!, 1e-5, 'dx');
     });
+
+    // maxPool2d's own backward (MaxPool2DBackward) finds each argmax again from a blocked x and
+    // adds dy there in one pass, with no indices: the same dx, bit for bit, as the scatter over
+    // maxPool2dWithIndices' indices, and ts's within rounding.
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      it(`max-pool backward from a blocked input (${dtype}), kernel ${k} ${JSON.stringify(opts)}`, () => {
+        const x = pair([2, 3, 9, 11], 1, dtype), w = pair([20, 3, 3, 3], 1, dtype);
+        const conv = (dev: 'cpu' | 'ts') => conv2d(x[dev], w[dev], null, { padding: 1 }).detach().requiresGrad_();
+        const y = conv('cpu'), yi = conv('cpu'), yr = fromTypedArray(Float64Array.from(y.toTypedArray()), y.shape,
+          { device: 'ts', dtype: 'float64', requiresGrad: true });
+        const p = maxPool2d(y, k, opts);
+        const [pi] = maxPool2dWithIndices(yi, k, opts);
+        const pr = maxPool2d(yr, k, opts);
+        expect(nativeLayout(p)).toBe(nativeLayout(y));
+        expect(nativeLayout(y)).not.toBe('nchw');
+        const g = conv2d(pair([2, 3, ...p.shape.slice(2)], 1, dtype).cpu.detach(), pair([20, 3, 1, 1], 1, dtype).cpu.detach());
+        expect(nativeLayout(g)).toBe(nativeLayout(y));
+        expectClose(p, pr, 0, 'pooled');
+        sum(mul(p, g)).backward();
+        sum(mul(pi, g)).backward();
+        sum(mul(pr, fromTypedArray(Float64Array.from(g.toTypedArray()), g.shape, { device: 'ts', dtype: 'float64' }))).backward();
+        expect(nativeLayout(y.grad!)).toBe(nativeLayout(y));
+        expect(Array.from(y.grad!.toTypedArray())).toEqual(Array.from(yi.grad!.toTypedArray()));
+        expectClose(y.grad!, yr.grad!, dtype === 'float32' ? 1e-6 : 4e-3, 'dx');
+      });
+    }
   }
 
   it('a weight written in place (mul_, an SGD step, loadStateDict) is not served from a stale reorder', () => {

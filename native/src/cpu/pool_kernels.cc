@@ -55,8 +55,19 @@ std::pair<Tensor, Tensor> maxPool2dWithIndicesKernel(const TensorRef& x, const P
   return {std::move(y), std::move(idx)};
 }
 
+// Training's forward: a blocked x writes no indices (the backward finds the argmax again from x).
 Tensor maxPool2dKernel(const TensorRef& x, const Pool2D& p) {
-  return maxPool2dWithIndicesKernel(x, p).first;
+  if (!blockedAsIs(x) || x.shape.size() != 4) return maxPool2dWithIndicesKernel(x, p).first;
+  requireF32OrHalf(x.dtype, "x");
+  Operand xo = asStored(x);
+  int64_t OH, OW;
+  poolOutShape(x.shape, p, false, &OH, &OW);
+  Tensor y = newBlocked(withHW({x.shape[0], x.shape[1]}, OH, OW), xo.block(), x.dtype);
+  withFloatElement(x.dtype, [&](auto* e) {
+    using T = ElementOf<decltype(e)>;
+    maxPool2dBlocked(xo.data<T>(), y.buf->as<T>(), nullptr, x.shape, xo.block(), OH, OW, p);
+  });
+  return y;
 }
 
 // A blocked dy (layer 1's gradient) gives a blocked dx; the indices are always plain.
@@ -88,12 +99,29 @@ Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, con
 
 // The argmax is found again from x (the first maximum in scan order, a NaN wins), so nothing is
 // kept between forward and backward; y is not needed here.
+// When x and dy share a blocked layout (the stem's pool in training), the argmax of each window is
+// found and its gradient added in one pass, with no indices or y in memory.
 Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& /*y*/, const Pool2D& p) {
-  auto [y, idx] = maxPool2dWithIndicesKernel(x, p);
-  if (dy.shape != y.shape) {
-    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " is not the output shape " + fmtShape(y.shape) +
-                                " of x " + fmtShape(x.shape));
+  int64_t OH, OW;
+  poolOutShape(x.shape, p, false, &OH, &OW);
+  Planes pl = planesOf(x.shape);
+  const Shape ys = withHW(pl.lead, OH, OW);
+  if (dy.shape != ys) {
+    throw std::invalid_argument("dy " + fmtShape(dy.shape) + " is not the output shape " + fmtShape(ys) + " of x " +
+                                fmtShape(x.shape));
   }
+  if (x.shape.size() == 4 && dy.dtype == x.dtype && blockedAsIs(x) && blockedAsIs(dy) &&
+      dy.buf->block == x.buf->block) {
+    requireF32OrHalf(x.dtype, "x");
+    Operand xo = asStored(x), dyo = asStored(dy);
+    Tensor dx = newBlocked(x.shape, xo.block(), x.dtype);
+    withFloatElement(x.dtype, [&](auto* e) {
+      using T = ElementOf<decltype(e)>;
+      maxPool2dBackwardFromInputBlocked(dyo.data<T>(), xo.data<T>(), dx.buf->as<T>(), x.shape, xo.block(), OH, OW, p);
+    });
+    return dx;
+  }
+  auto [y, idx] = maxPool2dWithIndicesKernel(x, p);
   return maxPool2dScatterKernel(dy, TensorRef{idx.buf.get(), idx.shape, idx.dtype}, x.shape);
 }
 

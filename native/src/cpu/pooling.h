@@ -26,13 +26,18 @@ bool maxPool2dGather(const float* x, const I* indices, float* y, int64_t planes,
 
 // maxPool2d and its backward over [N, C, H, W] (dims) held in nChw{block}c (cpu/layout.h), for
 // T = float, BFloat16 and Float16: y and dx in that layout (padding zero), indices plain
-// [N, C, OH, OW] with the same values.
+// [N, C, OH, OW] with the same values (none written when null).
 template <typename T>
 void maxPool2dBlocked(const T* x, T* y, double* indices, const Shape& dims, int block, int64_t OH, int64_t OW,
                       const Pool2D& p);
 template <typename T, typename I>
 bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* dx, const Shape& xDims, int block, int64_t OH,
                               int64_t OW);
+// The same dx from x itself: each window's argmax found again as maxPool2dBlocked finds it, then
+// dy added there, output by output in float32 and rounded once.
+template <typename T>
+void maxPool2dBackwardFromInputBlocked(const T* dy, const T* x, T* dx, const Shape& xDims, int block, int64_t OH,
+                                       int64_t OW, const Pool2D& p);
 
 void avgPool2d(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
                const Pool2D& p);

@@ -32,6 +32,34 @@ struct Window {
   }
 };
 
+// Scans one output's window over a unit (rows of b lanes, W columns): best[k] becomes the lane's
+// maximum and at[k] pos(h, w) of where it is (one number per tap, so no lane divides a flat index
+// back into a row and column). A window that misses the input keeps -inf and its clamped first
+// position, as maxPool2d does.
+#define NG_INLINE __attribute__((always_inline)) inline
+template <typename T, typename Pos>
+NG_INLINE void scanWindow(const T* a, int64_t H, int64_t W, int64_t b, const Window& wh, const Window& ww, int64_t dh,
+                          int64_t dw, Pos&& pos, float* best, int64_t* at) {
+  const int64_t first = pos(std::min(wh.start + wh.lo * dh, H - 1), std::min(ww.start + ww.lo * dw, W - 1));
+  for (int64_t k = 0; k < b; k++) {
+    best[k] = -std::numeric_limits<float>::infinity();
+    at[k] = first;
+  }
+  for (int64_t i = wh.lo; i < wh.hi; i++) {
+    for (int64_t j = ww.lo; j < ww.hi; j++) {
+      const int64_t h = wh.start + i * dh, w = ww.start + j * dw, here = pos(h, w);
+      const T* v = a + (h * W + w) * b;
+#pragma omp simd
+      for (int64_t k = 0; k < b; k++) {
+        const float vk = float(v[k]);
+        const bool take = vk > best[k] || vk != vk;
+        best[k] = take ? vk : best[k];
+        at[k] = take ? here : at[k];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -45,7 +73,7 @@ NG_SIMD_CLONES void maxPool2dBlocked(const T* x, T* y, double* indices, const Sh
     const T* a = x + u * H * W * b;
     T* o = y + u * OH * OW * b;
     const int64_t c0 = (u % CB) * b, lanes = std::min(b, C - c0);
-    double* io = indices + ((u / CB) * C + c0) * OH * OW;  // plain [N, C, OH, OW]
+    double* io = indices ? indices + ((u / CB) * C + c0) * OH * OW : nullptr;  // plain [N, C, OH, OW]
     std::vector<float> bestLanes(static_cast<size_t>(b));
     std::vector<int64_t> atLanes(static_cast<size_t>(b));
     float* best = bestLanes.data();
@@ -54,27 +82,12 @@ NG_SIMD_CLONES void maxPool2dBlocked(const T* x, T* y, double* indices, const Sh
       const Window wh(oh, H, p.kernel[0], p.stride[0], p.padding[0], dh);
       for (int64_t ow = 0; ow < OW; ow++) {
         const Window ww(ow, W, p.kernel[1], p.stride[1], p.padding[1], dw);
-        const int64_t first = std::min(wh.start + wh.lo * dh, H - 1) * W + std::min(ww.start + ww.lo * dw, W - 1);
-        for (int64_t k = 0; k < b; k++) {
-          best[k] = -std::numeric_limits<float>::infinity();
-          at[k] = first;
-        }
-        for (int64_t i = wh.lo; i < wh.hi; i++) {
-          for (int64_t j = ww.lo; j < ww.hi; j++) {
-            const int64_t hw = (wh.start + i * dh) * W + ww.start + j * dw;
-            const T* v = a + hw * b;
-#pragma omp simd
-            for (int64_t k = 0; k < b; k++) {
-              const float vk = float(v[k]);
-              const bool take = vk > best[k] || vk != vk;
-              best[k] = take ? vk : best[k];
-              at[k] = take ? hw : at[k];
-            }
-          }
-        }
+        scanWindow(a, H, W, b, wh, ww, dh, dw, [W](int64_t h, int64_t w) { return h * W + w; }, best, at);
         T* ob = o + (oh * OW + ow) * b;
         for (int64_t k = 0; k < b; k++) ob[k] = T(k < lanes ? best[k] : 0.f);
-        for (int64_t k = 0; k < lanes; k++) io[k * OH * OW + oh * OW + ow] = double(at[k]);
+        if (io) {
+          for (int64_t k = 0; k < lanes; k++) io[k * OH * OW + oh * OW + ow] = double(at[k]);
+        }
       }
     }
   }
@@ -118,10 +131,62 @@ NG_SIMD_CLONES bool maxPool2dBackwardBlocked(const T* dy, const I* indices, T* d
   return ok;
 }
 
+template <typename T>
+NG_SIMD_CLONES void maxPool2dBackwardFromInputBlocked(const T* dy, const T* x, T* dx, const Shape& xDims, int block,
+                                                      int64_t OH, int64_t OW, const Pool2D& p) {
+  const int64_t N = xDims[0], C = xDims[1], H = xDims[2], W = xDims[3], b = block;
+  const int64_t CB = paddedChannels(C, block) / b;
+  const int64_t dh = p.dilation[0], dw = p.dilation[1];
+  // A window's rows lie in [start, start + span); starts only grow with the output row.
+  const int64_t span = (p.kernel[0] - 1) * dh + 1, row = W * b;
+#pragma omp parallel for schedule(static) if (N * CB * OH * OW * p.kernel[0] * p.kernel[1] * b > kParallelWork)
+  for (int64_t u = 0; u < N * CB; u++) {
+    const T* a = x + u * H * W * b;
+    const T* g = dy + u * OH * OW * b;
+    T* out = dx + u * H * W * b;
+    const int64_t lanes = std::min(b, C - (u % CB) * b);
+    // float32 sums of input rows [flushed, flushed + span), row h at ring slot h % span: a row is
+    // rounded into dx once no later window can reach it (it lies above the next window's start),
+    // so the sums stay in cache (a whole float32 plane of the stem's pool is 3 MiB an image).
+    std::vector<float> ring(static_cast<size_t>(span * row), 0.f);
+    std::vector<float> bestLanes(static_cast<size_t>(b));
+    std::vector<int64_t> atLanes(static_cast<size_t>(b));
+    float* best = bestLanes.data();
+    int64_t* at = atLanes.data();
+    int64_t flushed = 0;
+    auto flushTo = [&](int64_t end) __attribute__((always_inline)) {
+      for (; flushed < end; flushed++) {
+        float* r = ring.data() + (flushed % span) * row;
+        T* o = out + flushed * row;
+#pragma omp simd
+        for (int64_t i = 0; i < row; i++) {
+          o[i] = T(r[i]);
+          r[i] = 0.f;
+        }
+      }
+    };
+    for (int64_t oh = 0; oh < OH; oh++) {
+      const Window wh(oh, H, p.kernel[0], p.stride[0], p.padding[0], dh);
+      flushTo(std::min(std::max<int64_t>(wh.start, 0), H - 1));
+      for (int64_t ow = 0; ow < OW; ow++) {
+        const Window ww(ow, W, p.kernel[1], p.stride[1], p.padding[1], dw);
+        // at[k]: where the maximum's row of lanes starts in the ring.
+        scanWindow(a, H, W, b, wh, ww, dh, dw, [=](int64_t h, int64_t w) { return (h % span) * row + w * b; }, best, at);
+        // Each lane adds in output order, as maxPool2dBackward over saved indices does.
+        const T* gr = g + (oh * OW + ow) * b;
+        for (int64_t k = 0; k < lanes; k++) ring[size_t(at[k] + k)] += float(gr[k]);
+      }
+    }
+    flushTo(H);
+  }
+}
+
 #define NG_POOL_BLOCKED(T)                                                                                           \
   template void maxPool2dBlocked<T>(const T*, T*, double*, const Shape&, int, int64_t, int64_t, const Pool2D&);      \
   template bool maxPool2dBackwardBlocked<T, double>(const T*, const double*, T*, const Shape&, int, int64_t, int64_t); \
-  template bool maxPool2dBackwardBlocked<T, int32_t>(const T*, const int32_t*, T*, const Shape&, int, int64_t, int64_t);
+  template bool maxPool2dBackwardBlocked<T, int32_t>(const T*, const int32_t*, T*, const Shape&, int, int64_t, int64_t); \
+  template void maxPool2dBackwardFromInputBlocked<T>(const T*, const T*, T*, const Shape&, int, int64_t, int64_t,      \
+                                                     const Pool2D&);
 NG_POOL_BLOCKED(float)
 NG_POOL_BLOCKED(BFloat16)
 NG_POOL_BLOCKED(Float16)
