@@ -34,9 +34,10 @@ function activation(n: number, c: number, h: number, w: number, seed: number): R
 }
 
 // All but the last take the matmul (conv_gemm.cc's rule: 1x1 with C * O > 64 * 64, strided over
-// at most 2048 outputs, stride 1 on a 4x4 output or smaller); the last, oneDNN's primitive.
+// at most 2048 outputs, stride 1 on a 7x7 output or smaller); the last, oneDNN's primitive.
 const CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
   { name: '3x3, padding 1, on 4x4', n: 2, c: 32, h: 4, w: 4, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: '3x3, padding 1, on 7x7', n: 2, c: 32, h: 7, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, stride 2, padding 1', n: 3, c: 24, h: 10, w: 11, o: 32, k: [3, 3], p: params(2, 1) },
   { name: '1x1 (x itself is the matrix)', n: 2, c: 64, h: 6, w: 6, o: 96, k: [1, 1], p: params(1, 0) },
   { name: '1x1, stride 2', n: 2, c: 64, h: 7, w: 7, o: 96, k: [1, 1], p: params(2, 0) },

@@ -12,15 +12,16 @@ namespace nodegrad::cpu {
 // 32, 32x32) and ResNet-50 (batch 8, 224x224) geometry (Intel Xeon with AMX, 2 threads): 1x1
 // convolutions but the smallest (2.1 against 0.8 ms for 64 -> 64 channels on 56x56; 0.2 against
 // 4.1 ms for 256 -> 512 with stride 2), strided ones over at most 2048 output positions (2.5
-// against 9.2 ms for 256 -> 512, 3x3, 8x8 -> 4x4), and stride-1 ones on a 4x4 output or smaller
-// (4.4 against 11.4 ms for 512 -> 512). Larger 3x3 ones run the primitive (2.2 against 9.7 ms for
-// 64 -> 64 on 32x32, where the gathered taps are 9 times x).
+// against 9.2 ms for 256 -> 512, 3x3, 8x8 -> 4x4), and stride-1 ones on a 7x7 output or smaller
+// (4.4 against 11.4 ms for 512 -> 512 on 4x4; 3.9 against 5.8 ms on ResNet-50's 7x7, batch 8).
+// Larger 3x3 ones run the primitive (2.2 against 9.7 ms for 64 -> 64 on 32x32, where the gathered
+// taps are 9 times x; 8x8 measured even).
 bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
   if (dt != DType::BF16 || g.p.groups != 1 || x.block != g.c || dy.block != g.o) return false;
   const int64_t outputs = g.n * g.oh * g.ow;
   if (g.kh * g.kw == 1) return g.c * g.o > 64 * 64;
   if (g.p.sh > 1 || g.p.sw > 1) return outputs <= 2048;
-  return g.oh * g.ow <= 16;
+  return g.oh * g.ow <= 49;
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
