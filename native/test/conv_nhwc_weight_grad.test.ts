@@ -60,6 +60,18 @@ suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}
         put(ts(), read(cpu(), x), x.shape, 'float64'), put(ts(), read(cpu(), dy), dy.shape, 'float64'), wShape, c.p));
       const scale = Math.max(...want.map(Math.abs));
       expectClose(got, want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
+      // An autocast weight's gradient in float32: the matmul's float32 sums as they are (the primitive's
+      // rounded to bfloat16 first), so within the same step of the reference.
+      const wide = kernels(cpu()).Conv2DBackpropFilter!(x, dy, wShape, c.p, 'float32');
+      expect(wide.dtype).toBe('float32');
+      expectClose(read(cpu(), wide), want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, `${c.name}, float32 dw`);
     });
   }
+
+  it('Conv2DBackpropFilter takes float32 or x\'s own dtype for dw, and names anything else', () => {
+    const x = activation(2, 32, 4, 4, 3), dy = activation(2, 48, 4, 4, 5);
+    expect(() => kernels(cpu()).Conv2DBackpropFilter!(x, dy, [48, 32, 3, 3], params(1, 1), 'float64'))
+      .toThrow("Conv2DBackpropFilter: dtype must be x's (bfloat16) or float32 for a half x, got float64");
+    expect(kernels(cpu()).Conv2DBackpropFilter!(x, dy, [48, 32, 3, 3], params(1, 1), 'bfloat16').dtype).toBe('bfloat16');
+  });
 });

@@ -84,7 +84,17 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
   TensorRef dy = tensorAt(info, 1, "Conv2DBackpropFilter", "dy");
   auto wShape = shapeArg(info, 2, "Conv2DBackpropFilter", "wShape");
   auto p = convParams(info, 3, "Conv2DBackpropFilter");
-  NG_KERNEL("Conv2DBackpropFilter", return result(info, deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p));)
+  // Optional: the weight gradient's dtype, x's by default, or float32 for a half x.
+  DType dwType = x.dtype;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    dwType = dtypeArg(info[4], "Conv2DBackpropFilter");
+    if (dwType != x.dtype && !(isHalf(x.dtype) && dwType == DType::F32)) {
+      throw Napi::TypeError::New(info.Env(), std::string("Conv2DBackpropFilter: dtype must be x's (") + dtypeName(x.dtype) +
+                                                 ") or float32 for a half x, got " + dtypeName(dwType));
+    }
+  }
+  NG_KERNEL("Conv2DBackpropFilter",
+            return result(info, deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p, dwType));)
 }
 
 }  // namespace

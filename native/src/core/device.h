@@ -100,8 +100,10 @@ struct KernelTable {
   Tensor (*conv2d)(const TensorRef& x, const TensorRef& w, const ConvParams& p) = nullptr;
   Tensor (*conv2dBackpropInput)(const TensorRef& dy, const TensorRef& w, const Shape& xShape,
                                 const ConvParams& p) = nullptr;
+  // dw in dwType: x's dtype, or float32 for a half x (an autocast weight's gradient, made without
+  // a Cast kernel of its own; the binding checks which).
   Tensor (*conv2dBackpropFilter)(const TensorRef& x, const TensorRef& dy, const Shape& wShape,
-                                 const ConvParams& p) = nullptr;
+                                 const ConvParams& p, DType dwType) = nullptr;
   Tensor (*conv2dFused)(const TensorRef& x, const TensorRef& w, const TensorRef* bias, const TensorRef* residual,
                         const ConvParams& p, bool relu) = nullptr;
 

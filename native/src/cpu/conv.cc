@@ -328,23 +328,29 @@ void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const All
   });
 }
 
-void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw) {
+void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType) {
   withOnednn([&] {
 #ifdef NODEGRAD_HAVE_ONEDNN
     if (empty(g)) {
-      std::memset(dw, 0, size_t(numel(g.wShape())) * elementSize(dt));
+      std::memset(dw, 0, size_t(numel(g.wShape())) * elementSize(dwType));
       return;
     }
-    if (backwardWeightsByGemm(g, dt, x, dy)) return conv2dBackwardWeightsGemm(g, dt, x, dy, dw);
+    if (backwardWeightsByGemm(g, dt, x, dy)) return conv2dBackwardWeightsGemm(g, dt, x, dy, dw, dwType);
     std::string k = key("bwd_weights", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g, dt); });
     onednn::applyThreads();
-    std::unique_ptr<onednn::PoolBuffer> hx, hy, hw;
+    std::unique_ptr<onednn::PoolBuffer> hx, hy, hw, inDt;
+    // oneDNN 2.6 has no bfloat16 backward-weights primitive with a float32 diff_weights: the
+    // gradient is made in dt and widened (exactly) into dw.
+    const size_t n = size_t(numel(g.wShape()));
+    if (dwType != dt) inDt = std::make_unique<onednn::PoolBuffer>(n * elementSize(dt));
+    void* out = inDt ? inDt->data() : dw;
     memory mx = actInput(k + ",x", e->in0, g.xShape(), dt, x, hx);
     memory my = actInput(k + ",dy", e->in1, g.yShape(), dt, dy, hy);
-    memory mw = onednn::output(e->weight, dw, hw);
+    memory mw = onednn::output(e->weight, out, hw);
     e->conv.run({{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, my}, {DNNL_ARG_DIFF_WEIGHTS, mw}});
-    onednn::finish(e->weight, mw, dw);
+    onednn::finish(e->weight, mw, out);
+    if (inDt) halfToFloat(dt, out, static_cast<float*>(dw), n);
 #endif
   });
 }

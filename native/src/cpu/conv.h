@@ -48,7 +48,10 @@ void conv2dForwardFused(const ConvGeom& g, DType dt, Act x, Weight w, Bias bias,
                         const AllocAct& y);
 // dx = the gradient of conv with respect to x, given dy.
 void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const AllocAct& dx);
-// dw (plain OIHW) = the gradient of conv with respect to w, given x and dy (summed over the batch).
-void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw);
+// dw (plain OIHW, dtype dwType: dt, or float32 for a half dt) = the gradient of conv with respect
+// to w, given x and dy (summed over the batch). A float32 dw of half input holds the float32 sums
+// unrounded where the matmul path runs (cpu/conv_gemm.h), and the half result widened where
+// oneDNN's primitive does (2.6 has no float32 diff_weights for bfloat16 input).
+void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
 
 }  // namespace nodegrad::cpu

@@ -56,8 +56,9 @@ void im2col(const ConvGeom& g, size_t es, const char* x, char* cols) {
   }
 }
 
-// [o, kh * kw, c] -> OIHW [o, c, kh * kw], element by element (16-bit elements).
-void ohwiToOihw(const ConvGeom& g, const uint16_t* src, uint16_t* dst) {
+// [o, kh * kw, c] -> OIHW [o, c, kh * kw], element by element (E: 16- or 32-bit elements).
+template <typename E>
+void ohwiToOihw(const ConvGeom& g, const E* src, E* dst) {
   const int64_t taps = g.kh * g.kw;
 #pragma omp parallel for schedule(static)
   for (int64_t o = 0; o < g.o; o++) {
@@ -69,8 +70,8 @@ void ohwiToOihw(const ConvGeom& g, const uint16_t* src, uint16_t* dst) {
 
 }  // namespace
 
-void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw) {
-  const size_t es = elementSize(dt);
+void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType) {
+  const size_t es = elementSize(dt), ws = elementSize(dwType);
   const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
   std::unique_ptr<onednn::PoolBuffer> cols, ohwi;
   const void* b = x.data;
@@ -81,13 +82,15 @@ void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void*
   }
   // dy held channels last is [rows, o] row-major: the transposed A of dW = dy^T · cols.
   const bool oneTap = g.kh * g.kw == 1;
-  if (!oneTap) ohwi = std::make_unique<onednn::PoolBuffer>(size_t(g.o * taps) * es);
+  if (!oneTap) ohwi = std::make_unique<onednn::PoolBuffer>(size_t(g.o * taps) * ws);
   void* c = oneTap ? dw : ohwi->data();
-  batchMatmul({1, g.o, rows, taps, true, false}, dt, dy.data, b, c);
-  if (!oneTap) ohwiToOihw(g, static_cast<const uint16_t*>(c), static_cast<uint16_t*>(dw));
+  batchMatmul({1, g.o, rows, taps, true, false}, dt, dwType, dy.data, b, c);
+  if (oneTap) return;
+  if (ws == 4) ohwiToOihw(g, static_cast<const uint32_t*>(c), static_cast<uint32_t*>(dw));
+  else ohwiToOihw(g, static_cast<const uint16_t*>(c), static_cast<uint16_t*>(dw));
 }
 #else
-void conv2dBackwardWeightsGemm(const ConvGeom&, DType, Act, Act, void*) { throwWithoutOnednn(); }
+void conv2dBackwardWeightsGemm(const ConvGeom&, DType, Act, Act, void*, DType) { throwWithoutOnednn(); }
 #endif
 
 }  // namespace nodegrad::cpu

@@ -17,7 +17,7 @@ namespace nodegrad::cpu {
 // Whether to take the path: a bfloat16 convolution without groups whose x and dy are both held
 // channels last (block C and block O: cpu/layout.h), of a geometry where it is the faster.
 bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy);
-// dw (plain OIHW, dtype dt) from x and dy; call only where backwardWeightsByGemm holds.
-void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw);
+// dw (plain OIHW, dtype dwType: dt or float32) from x and dy; call only where backwardWeightsByGemm holds.
+void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
 
 }  // namespace nodegrad::cpu

@@ -97,12 +97,13 @@ Tensor conv2dBackpropInputKernel(const TensorRef& dy, const TensorRef& w, const 
   return std::move(dx.t);
 }
 
-Tensor conv2dBackpropFilterKernel(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p) {
+Tensor conv2dBackpropFilterKernel(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p,
+                                  DType dwType) {
   const DType dt = computeDType(x, "x", dy, "dy");
   auto g = convGeom(x.shape, wShape, p, &dy.shape);
   Operand xo = storedOrPlain(x), dyo = storedOrPlain(dy);
-  Tensor dw = newTensor({g.o, g.c / p.groups, g.kh, g.kw}, dt);
-  conv2dBackwardWeights(g, dt, act(xo), act(dyo), dw.buf->data);
+  Tensor dw = newTensor({g.o, g.c / p.groups, g.kh, g.kw}, dwType);
+  conv2dBackwardWeights(g, dt, act(xo), act(dyo), dw.buf->data, dwType);
   dw.shape = wShape;
   return dw;
 }

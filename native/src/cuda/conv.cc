@@ -297,8 +297,11 @@ Tensor conv2dBackpropInput(const TensorRef& dy, const TensorRef& w, const Shape&
   return dx;
 }
 
-Tensor conv2dBackpropFilter(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p) {
+// dwType differs from x's only for a half x (the binding checks), which this device does not hold yet.
+Tensor conv2dBackpropFilter(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p,
+                            DType dwType) {
   const DType dt = convDtype(x, "x", dy, "dy");
+  if (dwType != dt) throw std::runtime_error(std::string("a ") + dtypeName(dwType) + " weight gradient from " + dtypeName(dt) + " x");
   const ConvGeom g = convGeom(x.shape, wShape, p, &dy.shape);
   Tensor dw = empty(g.wShape(), dt);
   if (emptyConv(g)) zero(dw);

@@ -48,6 +48,8 @@ let suspended = false;
  */
 interface Cached { cast: Tensor; version: number; tracked: boolean }
 const castCache = new Map<Tensor, Map<DType, Cached>>();
+/** A cached weight cast -> the float32 leaf it was made from (autocastMaster). */
+const masters = new WeakMap<Tensor, Tensor>();
 
 /**
  * Runs fn with autocast set for one device type; the previous setting comes back after it.
@@ -111,9 +113,19 @@ function castTo(t: Tensor, dtype: DType, canCache: boolean): Tensor {
   const hit = byType?.get(dtype);
   if (hit && hit.version === t.storage.version && (!hit.tracked || isHeldByScope(hit.cast.storage.buf))) return hit.cast;
   const cast = t.to(dtype);
+  masters.set(cast, t);
   if (!byType) castCache.set(t, (byType = new Map()));
   byType.set(dtype, { cast, version: t.storage.version, tracked: tidyDepth() > 0 && isHeldByScope(cast.storage.buf) });
   return cast;
+}
+
+/**
+ * @internal The float32 weight a cached autocast cast was made from, or null for any other tensor:
+ * conv2d then trains that weight directly (its gradient summed in float32 by the backward-filter
+ * kernel) instead of through the cast's backward.
+ */
+export function autocastMaster(t: Tensor | null | undefined): Tensor | null {
+  return t ? masters.get(t) ?? null : null;
 }
 
 /**

@@ -135,7 +135,12 @@ export interface Kernels {
   // Convolution, NCHW input and OIHW weight (I = C / groups). Each direction is a kernel.
   Conv2D: (x: Raw, w: Raw, p: Conv2DParams) => Raw;
   Conv2DBackpropInput: (dy: Raw, w: Raw, xShape: Shape, p: Conv2DParams) => Raw;
-  Conv2DBackpropFilter: (x: Raw, dy: Raw, wShape: Shape, p: Conv2DParams) => Raw;
+  /**
+   * dtype: the result's, x's by default, or float32 for a half x: an autocast weight's gradient in
+   * its own type without a Cast of its own ('ts' and 'cpu''s matmul path give the float32 sums
+   * unrounded; oneDNN 2.6's bfloat16 primitive rounds them to bfloat16 first, then widens).
+   */
+  Conv2DBackpropFilter: (x: Raw, dy: Raw, wShape: Shape, p: Conv2DParams, dtype?: DType) => Raw;
   /**
    * Inference only: relu?(Conv2D(x, w) + bias + residual) in one pass; bias [O] and residual (the
    * output's shape) may be null. Optional: without it conv2dFused composes Conv2D, Add and Relu.

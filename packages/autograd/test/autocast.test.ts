@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, autocast, autocastInputs, bmm, cat, conv2d, crossEntropy, exp, isAutocastEnabled, linear, log, logSoftmax,
-  getBackend, matmul, mean, mseLoss, mul, nllLoss, noGrad, supports, pow, randn, softmax, stack, sum, tensor, tidy, where, type HalfDType,
+  add, autocast, autocastInputs, bmm, cat, conv2d, crossEntropy, dual, exp, grad, isAutocastEnabled, linear, log, logSoftmax,
+  getBackend, matmul, mean, mseLoss, mul, nllLoss, noGrad, supports, pow, randn, softmax, stack, sum, tensor, tidy, unpackDual, where,
+  type HalfDType,
   type Tensor,
 } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
@@ -107,6 +108,57 @@ for (const low of ['bfloat16', 'float16'] as const) {
       const ref = crossEntropy(linear(mean(conv2d(x.detach(), w.detach(), null, { padding: 1 }), [2, 3]), fc.detach()),
         tensor([1, 4], { dtype: 'int64', device }));
       expect(Math.abs(loss.item() - ref.item())).toBeLessThan(low === 'bfloat16' ? 2e-2 : 2e-3);
+    });
+
+    // conv2d with a cached weight cast differentiates the float32 weight itself (one float32
+    // backward-filter kernel, no Cast backward). Against the same step with cacheEnabled false,
+    // which takes the plain graph (cast, then conv2d): the same loss and input gradient, a weight
+    // gradient within a step of the low type, and the same graph for a recorded backward.
+    it('a cached weight\'s conv2d gradient comes in float32 from its own kernel, as the plain graph\'s', () => {
+      const x0 = f32(2, 3, 6, 6), w = f32(4, 3, 3, 3), tx = randn([2, 3, 6, 6], { device });
+      const target = tensor([1, 3], { dtype: 'int64', device });
+      const run = (cache: boolean, createGraph = false) => {
+        const x = x0.detach().requiresGrad_();
+        w.grad = null;
+        const loss = autocast({ device: 'cpu', dtype: low, cacheEnabled: cache }, () =>
+          crossEntropy(mean(conv2d(x, w, null, { padding: 1 }), [2, 3]), target));
+        if (!createGraph) {
+          loss.backward();
+          return { loss: loss.item(), dx: host(x.grad!), dw: host(w.grad!), dwType: w.grad!.dtype };
+        }
+        // A gradient penalty: the backward recorded (the same ops as the plain graph's, so the same
+        // first-order gradient), then differentiated again (w's part through the float32 kernel).
+        const [gw] = grad(loss, w, { createGraph: true });
+        const first = host(gw!);
+        sum(mul(gw!, gw!)).backward();
+        return { loss: loss.item(), dx: host(x.grad!), dw: host(w.grad!), dwType: w.grad!.dtype, first };
+      };
+      const step = low === 'bfloat16' ? 2 ** -8 : 2 ** -11;
+      const withinAStep = (got: number[], want: number[]) => {
+        const scale = Math.max(...want.map(Math.abs));
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(step * scale));
+      };
+      const fused = run(true), plain = run(false);
+      expect(fused.dwType).toBe('float32');
+      expect(fused.loss).toBe(plain.loss);
+      expect(fused.dx).toEqual(plain.dx);
+      withinAStep(fused.dw, plain.dw);
+      if (device === 'ts') {
+        // The float32 sums unrounded: some are not values of the low type (the plain graph's all are).
+        const rounded = host(noGrad(() => tensor(fused.dw, { device }).to(low).to('float32')));
+        expect(fused.dw.some((v, i) => v !== rounded[i])).toBe(true);
+      }
+      const [fused2, plain2] = [run(true, true), run(false, true)];
+      expect([fused2.loss, fused2.first, fused2.dx]).toEqual([plain2.loss, plain2.first, plain2.dx]);
+      withinAStep(fused2.dw, plain2.dw);
+      // As in the plain graph, only the cast is saved: the weight may change in place before backward.
+      const loss = on(() => sum(conv2d(x0.detach(), w, null, { padding: 1 })));
+      noGrad(() => w.mul_(1));
+      expect(() => loss.backward()).not.toThrow();
+      // Forward mode through the input: the same tangent as the plain graph.
+      const tangent = (cache: boolean) => host(unpackDual(autocast({ device: 'cpu', dtype: low, cacheEnabled: cache },
+        () => conv2d(dual(x0.detach(), tx), w, null, { padding: 1 }))).tangent!);
+      expect(tangent(true)).toEqual(tangent(false));
     });
   }, { needs: HALF_NEEDS(low) });
 }

@@ -6,11 +6,12 @@
  * so each one's VJP is written with the other two, and gradients of any order go through kernels.
  */
 import type { Conv2DParams } from '../backend.js';
+import type { DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { isForwardAdEnabled, isGradEnabled } from '../grad_mode.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { autocastInputs } from '../autocast.js';
+import { autocastInputs, autocastMaster } from '../autocast.js';
 import { add, addTangents } from './arith.js';
 import { pad } from './join.js';
 import { pair, type Size2 } from './nn_util.js';
@@ -103,6 +104,43 @@ const conv2dOp: (x: Tensor, w: Tensor, p: Conv2DParams) => Tensor = defineOp({
   jvp: (ctx, [tx, tw], _out, x, w) => addTangents(tx ? conv2dOp(tx, w, ctx.p) : null, tw ? conv2dOp(x, tw, ctx.p) : null),
 });
 
+/**
+ * conv2d under autocast with a cached weight cast `low` of the float32 weight `master`: computes
+ * conv2d(x, low) and differentiates with respect to master itself, its gradient summed in float32
+ * by one backward-filter kernel rather than rounded to the low type and widened by the cast's
+ * backward (one pass over each weight gradient less a step, and no rounding between). As in the
+ * unfused graph, only low is saved: master may change in place before the backward. A backward
+ * that is itself recorded (createGraph) composes the unfused ops on low, which the cast recorded
+ * from master, so higher derivatives see the graph of conv2d(x, master.to(low.dtype)).
+ */
+const conv2dLowWeightOp: (x: Tensor, master: Tensor, a: { p: Conv2DParams; low: Tensor }) => Tensor = defineOp({
+  name: 'conv2d',
+  forward(ctx: Ctx<{ p: Conv2DParams; masterType: DType }>, x: Tensor, master: Tensor, a: { p: Conv2DParams; low: Tensor }) {
+    ctx.save(x, a.low);
+    ctx.p = a.p;
+    ctx.masterType = master.dtype;
+    return wrap(kernels(x).Conv2D(x, a.low, a.p), x);
+  },
+  backward(ctx, g): (Tensor | null)[] {
+    const [x, low] = ctx.saved as [Tensor, Tensor];
+    const needs = ctx.needsInputGrad;
+    const dx = needs[0] ? conv2dBackwardInputOp(g, low, x.shape, ctx.p) : null;
+    if (!needs[1]) return [dx, null, null];
+    const dw = isGradEnabled() ? conv2dBackwardWeightOp(x, g, low.shape, ctx.p).to(ctx.masterType)
+      : wrap(kernels(x).Conv2DBackpropFilter(x, g, low.shape, ctx.p, ctx.masterType), x);
+    return [dx, dw, null];
+  },
+  jvp: (ctx, [tx, tw], _out, x, _master, a) => addTangents(tx ? conv2dOp(tx, a.low, ctx.p) : null,
+    tw ? conv2dOp(x, tw.to(a.low.dtype), ctx.p) : null),
+});
+
+/** conv2d(x, w), through conv2dLowWeightOp when w is autocast's cached cast of a weight that trains. */
+function convWeight(x: Tensor, w: Tensor, p: Conv2DParams): Tensor {
+  const master = autocastMaster(w);
+  if (master && master.requiresGrad && isGradEnabled()) return conv2dLowWeightOp(x, master, { p, low: w });
+  return conv2dOp(x, w, p);
+}
+
 // dx = BI(dy, w). Linear in dy with adjoint conv2d(., w); linear in w with adjoint BW(., dy).
 const conv2dBackwardInputOp: (dy: Tensor, w: Tensor, xShape: Shape, p: Conv2DParams) => Tensor = defineOp({
   name: 'conv2dBackwardInput',
@@ -161,7 +199,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const input = extra[0] || extra[1] ? pad(x, [0, extra[1], 0, extra[0]]) : x;
   const [, O] = checkGeometry(op, input.shape, weight.shape, p);
   checkBias(op, bias, O, weight);
-  return addBias(conv2dOp(input, weight, p), bias);
+  return addBias(convWeight(input, weight, p), bias);
 }
 
 function checkBias(op: string, bias: Tensor | null | undefined, O: number, weight: Tensor): void {
@@ -219,7 +257,7 @@ export function conv2dFused(x: Tensor, weight: Tensor, bias?: Tensor | null, opt
   if (kernel && !recording && !dual) {
     return wrap(kernel(input, weight, bias ?? null, residual, { ...p, relu: withRelu }), x);
   }
-  let y = addBias(conv2dOp(input, weight, p), bias);
+  let y = addBias(convWeight(input, weight, p), bias);
   if (residual != null) y = add(y, residual);
   return withRelu ? relu(y) : y;
 }

@@ -62,7 +62,7 @@ export const convKernels: Pick<Kernels, 'Conv2D' | 'Conv2DBackpropInput' | 'Conv
     return fromF64(DX, xShape, dy.dtype);
   },
 
-  Conv2DBackpropFilter(x, dy, wShape, p) {
+  Conv2DBackpropFilter(x, dy, wShape, p, dtype) {
     const g = convGeom('Conv2DBackpropFilter', x.shape, wShape, p, dy.shape);
     const X = toF64(x), DY = toF64(dy);
     const kc = g.cg * g.kh * g.kw, P = g.oh * g.ow;
@@ -79,6 +79,6 @@ export const convKernels: Pick<Kernels, 'Conv2D' | 'Conv2DBackpropInput' | 'Conv
           { data: DW, off: gi * g.og * kc, rs: kc, cs: 1 });
       }
     }
-    return fromF64(DW, wShape, x.dtype);
+    return fromF64(DW, wShape, dtype ?? x.dtype);
   },
 };
