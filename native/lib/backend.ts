@@ -22,8 +22,9 @@ export const CPU_DTYPES: DTypeSupport = {
 
 /** The dtypes the 'cuda:N' devices compute each kernel family in: no half types yet, cuBLAS matmul in float64 too. */
 export const CUDA_DTYPES: DTypeSupport = {
-  elementwise: REAL, cast: ALL, reduce: REAL, movement: ALL, creation: ALL, random: F32_F64,
-  matmul: F32_F64, conv: F32, pool: F32, norm: F32, softmax: F32, optim: F32_F64,
+  elementwise: [...REAL, ...HALF], cast: [...ALL, ...HALF], reduce: [...REAL, ...HALF], movement: [...ALL, ...HALF],
+  creation: [...ALL, ...HALF], random: [...F32_F64, ...HALF], matmul: F32_F64, conv: F32, pool: F32, norm: F32,
+  softmax: F32, optim: F32_F64,
 };
 
 /**

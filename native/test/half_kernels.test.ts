@@ -1,20 +1,21 @@
 /**
- * bfloat16 and float16 on the 'cpu' backend, kernel by kernel against the 'ts' reference in the
- * same dtype, where the result is defined exactly: uploads and reads (every half bit pattern, random
- * float32 bit patterns, PyTorch's own casts), Cast, elementwise ops, movement, Copy, Fill and the
- * random draws are bit-identical; Sum is within the type's tolerance (it accumulates). The families
- * the 'cpu' backend does not declare in a dtype throw naming kernel, backend and dtype.
+ * bfloat16 and float16 on the 'cpu' backend, and on 'cuda-emu' (the 'cuda' kernel families compiled
+ * for the host), kernel by kernel against the 'ts' reference in the same dtype, where the result is
+ * defined exactly: uploads and reads (every half bit pattern, random float32 bit patterns,
+ * PyTorch's own casts), Cast, elementwise ops, movement, Copy, Fill and the random draws are
+ * bit-identical; Sum is within the type's tolerance (it accumulates). The families a backend does
+ * not declare in a dtype throw naming kernel, backend and dtype.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { getBackend, type Conv2DParams, type DType, type Raw } from '@nodegrad/autograd';
+import { backends, getBackend, type Conv2DParams, type DType, type Pool2DParams, type Raw } from '@nodegrad/autograd';
 import { mpiBinding, type MpiAddon } from '@nodegrad/native';
 import { buildDir, loadAddon } from '../lib/load.js';
 import {
-  cpu, edgeValues, everyValue, expectBits, expectIdentical, expectKernel, HALVES, normals, pair, put, read, ROUND,
-  skipReason, TOL, ts,
+  cpu, edgeValues, everyValue, expectBits, expectIdentical, expectKernel, HALVES, helpersFor, normals, pair, put, read,
+  ROUND, skipReason, TOL, ts,
 } from './half_util.js';
 
 const suite = skipReason ? describe.skip : describe;
@@ -47,112 +48,124 @@ suite(`cpu half types: upload and read back${skipReason}`, () => {
 
 
 const FROM: DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
-
-suite(`cpu half types: Cast to and from every dtype, bit-identical${skipReason}`, () => {
-  for (const half of HALVES) {
-    it(`${half} <-> float32, float64, int32, int64 and the other half type`, () => {
-      const x = edgeValues(3000, 11);
-      // Integers, and the values a cast to an integer type is defined on (finite, in int32's range).
-      const ints = Array.from(normals(3000, 12, 1e5), Math.trunc), small = normals(3000, 13, 1e4);
-      for (const from of FROM) {
-        const src = pair(from.startsWith('int') ? ints : x, [3000], from);
-        expectKernel('Cast', (at) => [at(src), half]);
-      }
-      const h = pair(x, [3000], half), hSmall = pair(small, [3000], half);
-      for (const to of FROM) expectKernel('Cast', (at) => [at(to.startsWith('int') ? hSmall : h), to]);
-    });
-  }
-});
-
 const UNARY = ['Neg', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Abs', 'Sign', 'Relu', 'Sigmoid', 'Tanh', 'Log1p', 'Expm1', 'Sin', 'Cos', 'Erf'];
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Maximum', 'Minimum', 'Equal', 'NotEqual', 'Less', 'LessEqual',
   'Greater', 'GreaterEqual', 'ReluBackward'];
 
-suite(`cpu half types: elementwise results are the float32 results rounded once, as on 'ts'${skipReason}`, () => {
-  for (const dtype of HALVES) {
-    it(`${dtype}: ${UNARY.join(', ')} on every value of the type`, () => {
-      const x = pair(everyValue(dtype), [256, 256], dtype);
-      for (const op of UNARY) expectKernel(op, (at) => [at(x)]);
-    });
+// The same suites on the 'cuda-emu' device: the 'cuda' kernel families compiled for the host
+// (native/lib/emulation.ts), whose half-type code is the GPU's.
+const emu = backends().find((b) => b.name === 'cuda-emu');
+const DEVICES: [string, string][] = [
+  ['cpu', skipReason],
+  ['cuda-emu', emu?.available ? '' : ` (skipped: ${emu?.reason ?? "'cuda-emu' not registered"})`],
+];
 
-    it(`${dtype}: the binary ops and comparisons, same shape, broadcast and scalar operands`, () => {
-      const a = edgeValues(4096, 31), b = normals(4096, 32, 3);
-      b.set(a.subarray(0, 512), 0); // equal pairs for the comparisons
-      const A = pair(a, [64, 64], dtype), B = pair(b, [64, 64], dtype);
-      const col = pair(normals(64, 33), [64, 1], dtype), row = pair(normals(64, 34), [1, 64], dtype);
-      const scalar = pair([0.3], [], dtype);
-      for (const op of BINARY) {
-        expectKernel(op, (at) => [at(A), at(B)]);
-        expectKernel(op, (at) => [at(col), at(row)]);
-        expectKernel(op, (at) => [at(A), at(scalar)]);
-      }
-    });
+for (const [device, why] of DEVICES) {
+  const dut = helpersFor(device);
+  const describeOn = why ? describe.skip : describe;
 
-    it(`${dtype}: Where with a condition of each dtype, Clamp with bounds the type cannot hold, and every Activation`, () => {
-      const c = Array.from(normals(96, 41), (v) => (v > 0 ? 1 : 0));
-      const a = pair(normals(96, 42), [4, 24], dtype), b = pair(normals(24, 43), [24], dtype);
-      for (const cd of ['float32', 'int32', 'float64', 'bfloat16', 'float16'] as DType[]) {
-        const cond = pair(c, [4, 24], cd);
-        expectKernel('Where', (at) => [at(cond), at(a), at(b)]);
-      }
-      const x = pair(edgeValues(4096, 44), [4096], dtype);
-      expectKernel('Clamp', (at) => [at(x), -0.1, 0.30000001]);
-      expectKernel('Clamp', (at) => [at(x), -1e5, 7e4]);
-      for (const [kind, a, b] of [['softplus', 2, 1], ['gelu', 0, 0], ['geluTanh', 0, 0], ['silu', 0, 0], ['elu', 0.7, 0],
-        ['leakyRelu', 0.1, 0], ['hardtanh', -0.4, 0.6]] as const) expectKernel('Activation', (at) => [at(x), kind, a, b]);
-    });
-  }
-});
+  describeOn(`${device} half types: Cast to and from every dtype, bit-identical${why}`, () => {
+    for (const half of HALVES) {
+      it(`${half} <-> float32, float64, int32, int64 and the other half type`, () => {
+        const x = edgeValues(3000, 11);
+        // Integers, and the values a cast to an integer type is defined on (finite, in int32's range).
+        const ints = Array.from(normals(3000, 12, 1e5), Math.trunc), small = normals(3000, 13, 1e4);
+        for (const from of FROM) {
+          const src = dut.pair(from.startsWith('int') ? ints : x, [3000], from);
+          dut.expectKernel('Cast', (at) => [at(src), half]);
+        }
+        const h = dut.pair(x, [3000], half), hSmall = dut.pair(small, [3000], half);
+        for (const to of FROM) dut.expectKernel('Cast', (at) => [at(to.startsWith('int') ? hSmall : h), to]);
+      });
+    }
+  });
 
-suite(`cpu half types: movement and creation, bit-identical${skipReason}`, () => {
-  for (const dtype of HALVES) {
-    it(`${dtype}: Transpose, BroadcastTo, Slice, Pad, Concat, OneHot`, () => {
-      const x = pair(edgeValues(2 * 3 * 4 * 5, 51), [2, 3, 4, 5], dtype), y = pair(normals(2 * 2 * 4 * 5, 52), [2, 2, 4, 5], dtype);
-      expectKernel('Transpose', (at) => [at(x), [3, 1, 0, 2]]);
-      expectKernel('BroadcastTo', (at) => [at(pair(normals(5, 53), [1, 5], dtype)), [3, 4, 5]]);
-      expectKernel('Slice', (at) => [at(x), [1, 0, 1, 1], [1, 2, 2, 2], [1, 2, 2, 3]]);
-      expectKernel('Pad', (at) => [at(x), [[0, 1], [2, 0], [1, 1], [0, 0]], 0.1]);
-      expectKernel('Pad', (at) => [at(x), [[0, 0], [0, 0], [1, 0], [0, 2]], 70000]);
-      expectKernel('Concat', (at) => [[at(x), at(y), at(x)], 1]);
-      const idx = pair([3, 0, 2, 5, 1, 4], [2, 3], 'int64');
-      expectKernel('OneHot', (at) => [at(idx), 6, dtype]);
-      expectKernel('OneHot', (at) => [at(idx), 6, dtype, 2]);
-    });
+  describeOn(`${device} half types: elementwise results are the float32 results rounded once, as on 'ts'${why}`, () => {
+    for (const dtype of HALVES) {
+      it(`${dtype}: ${UNARY.join(', ')} on every value of the type`, () => {
+        const x = dut.pair(everyValue(dtype), [256, 256], dtype);
+        for (const op of UNARY) dut.expectKernel(op, (at) => [at(x)]);
+      });
 
-    it(`${dtype}: Copy, Fill (values the type rounds or overflows on), RandomUniform, RandomNormal, Bernoulli`, () => {
-      const x = pair(edgeValues(999, 61), [999], dtype);
-      expectKernel('Copy', (at) => [at(x)]);
-      for (const v of [0.1, -3.14159, 65519, 70000, 1e-7, NaN]) expectKernel('Fill', () => [[3, 7], v, dtype]);
-      expectKernel('RandomUniform', () => [[50_000], dtype, 1234, 99]);
-      expectKernel('RandomNormal', () => [[50_000], dtype, 1234, 7]);
-      expectKernel('Bernoulli', () => [[10_000], 0.3, 1 / 0.7, dtype, 5, 3]);
-      // Exact in the type and below 1: 8 random bits for bfloat16, 11 for float16.
-      const u = read(cpu(), cpu().kernels.RandomUniform([4096], dtype, 3, 0));
-      expect(u.every((v) => v >= 0 && v < 1 && ROUND[dtype](v) === v)).toBe(true);
-      expect(new Set(u).size).toBeGreaterThan(dtype === 'bfloat16' ? 200 : 1500);
-    });
-  }
-});
+      it(`${dtype}: the binary ops and comparisons, same shape, broadcast and scalar operands`, () => {
+        const a = edgeValues(4096, 31), b = normals(4096, 32, 3);
+        b.set(a.subarray(0, 512), 0); // equal pairs for the comparisons
+        const A = dut.pair(a, [64, 64], dtype), B = dut.pair(b, [64, 64], dtype);
+        const col = dut.pair(normals(64, 33), [64, 1], dtype), row = dut.pair(normals(64, 34), [1, 64], dtype);
+        const scalar = dut.pair([0.3], [], dtype);
+        for (const op of BINARY) {
+          dut.expectKernel(op, (at) => [at(A), at(B)]);
+          dut.expectKernel(op, (at) => [at(col), at(row)]);
+          dut.expectKernel(op, (at) => [at(A), at(scalar)]);
+        }
+      });
 
-suite(`cpu half types: reductions${skipReason}`, () => {
-  for (const dtype of HALVES) {
-    it(`${dtype}: Max, Min, ArgMax, ArgMin bit-identical (NaN wins); Sum within ${TOL[dtype].rtol} relative`, () => {
-      const v = normals(6 * 50 * 7, 71, 4);
-      v[123] = NaN;
-      const x = pair(v, [6, 50, 7], dtype);
-      for (const axes of [[0], [1], [0, 2], [0, 1, 2]]) {
-        expectKernel('Max', (at) => [at(x), axes]);
-        expectKernel('Min', (at) => [at(x), axes]);
-      }
-      for (const axis of [0, 1, 2]) {
-        expectKernel('ArgMax', (at) => [at(x), axis]);
-        expectKernel('ArgMin', (at) => [at(x), axis]);
-      }
-      const y = pair(normals(6 * 500 * 7, 72), [6, 500, 7], dtype);
-      for (const axes of [[1], [0, 2], [0, 1, 2]]) expectKernel('Sum', (at) => [at(y), axes], TOL[dtype]);
-    });
-  }
-});
+      it(`${dtype}: Where with a condition of each dtype, Clamp with bounds the type cannot hold, and every Activation`, () => {
+        const c = Array.from(normals(96, 41), (v) => (v > 0 ? 1 : 0));
+        const a = dut.pair(normals(96, 42), [4, 24], dtype), b = dut.pair(normals(24, 43), [24], dtype);
+        for (const cd of ['float32', 'int32', 'float64', 'bfloat16', 'float16'] as DType[]) {
+          const cond = dut.pair(c, [4, 24], cd);
+          dut.expectKernel('Where', (at) => [at(cond), at(a), at(b)]);
+        }
+        const x = dut.pair(edgeValues(4096, 44), [4096], dtype);
+        dut.expectKernel('Clamp', (at) => [at(x), -0.1, 0.30000001]);
+        dut.expectKernel('Clamp', (at) => [at(x), -1e5, 7e4]);
+        for (const [kind, a, b] of [['softplus', 2, 1], ['gelu', 0, 0], ['geluTanh', 0, 0], ['silu', 0, 0], ['elu', 0.7, 0],
+          ['leakyRelu', 0.1, 0], ['hardtanh', -0.4, 0.6]] as const) dut.expectKernel('Activation', (at) => [at(x), kind, a, b]);
+      });
+    }
+  });
+
+  describeOn(`${device} half types: movement and creation, bit-identical${why}`, () => {
+    for (const dtype of HALVES) {
+      it(`${dtype}: Transpose, BroadcastTo, Slice, Pad, Concat, OneHot`, () => {
+        const x = dut.pair(edgeValues(2 * 3 * 4 * 5, 51), [2, 3, 4, 5], dtype), y = dut.pair(normals(2 * 2 * 4 * 5, 52), [2, 2, 4, 5], dtype);
+        dut.expectKernel('Transpose', (at) => [at(x), [3, 1, 0, 2]]);
+        dut.expectKernel('BroadcastTo', (at) => [at(dut.pair(normals(5, 53), [1, 5], dtype)), [3, 4, 5]]);
+        dut.expectKernel('Slice', (at) => [at(x), [1, 0, 1, 1], [1, 2, 2, 2], [1, 2, 2, 3]]);
+        dut.expectKernel('Pad', (at) => [at(x), [[0, 1], [2, 0], [1, 1], [0, 0]], 0.1]);
+        dut.expectKernel('Pad', (at) => [at(x), [[0, 0], [0, 0], [1, 0], [0, 2]], 70000]);
+        dut.expectKernel('Concat', (at) => [[at(x), at(y), at(x)], 1]);
+        const idx = dut.pair([3, 0, 2, 5, 1, 4], [2, 3], 'int64');
+        dut.expectKernel('OneHot', (at) => [at(idx), 6, dtype]);
+        dut.expectKernel('OneHot', (at) => [at(idx), 6, dtype, 2]);
+      });
+
+      it(`${dtype}: Copy, Fill (values the type rounds or overflows on), RandomUniform, RandomNormal, Bernoulli`, () => {
+        const x = dut.pair(edgeValues(999, 61), [999], dtype);
+        dut.expectKernel('Copy', (at) => [at(x)]);
+        for (const v of [0.1, -3.14159, 65519, 70000, 1e-7, NaN]) dut.expectKernel('Fill', () => [[3, 7], v, dtype]);
+        dut.expectKernel('RandomUniform', () => [[50_000], dtype, 1234, 99]);
+        dut.expectKernel('RandomNormal', () => [[50_000], dtype, 1234, 7]);
+        dut.expectKernel('Bernoulli', () => [[10_000], 0.3, 1 / 0.7, dtype, 5, 3]);
+        // Exact in the type and below 1: 8 random bits for bfloat16, 11 for float16.
+        const u = read(dut.dev(), dut.dev().kernels.RandomUniform([4096], dtype, 3, 0));
+        expect(u.every((v) => v >= 0 && v < 1 && ROUND[dtype](v) === v)).toBe(true);
+        expect(new Set(u).size).toBeGreaterThan(dtype === 'bfloat16' ? 200 : 1500);
+      });
+    }
+  });
+
+  describeOn(`${device} half types: reductions${why}`, () => {
+    for (const dtype of HALVES) {
+      it(`${dtype}: Max, Min, ArgMax, ArgMin bit-identical (NaN wins); Sum within ${TOL[dtype].rtol} relative`, () => {
+        const v = normals(6 * 50 * 7, 71, 4);
+        v[123] = NaN;
+        const x = dut.pair(v, [6, 50, 7], dtype);
+        for (const axes of [[0], [1], [0, 2], [0, 1, 2]]) {
+          dut.expectKernel('Max', (at) => [at(x), axes]);
+          dut.expectKernel('Min', (at) => [at(x), axes]);
+        }
+        for (const axis of [0, 1, 2]) {
+          dut.expectKernel('ArgMax', (at) => [at(x), axis]);
+          dut.expectKernel('ArgMin', (at) => [at(x), axis]);
+        }
+        const y = dut.pair(normals(6 * 500 * 7, 72), [6, 500, 7], dtype);
+        for (const axes of [[1], [0, 2], [0, 1, 2]]) dut.expectKernel('Sum', (at) => [at(y), axes], TOL[dtype]);
+      });
+    }
+  });
+}
 
 suite(`cpu half types: what 'cpu' does not declare${skipReason}`, () => {
   it('float16 matmul and conv are refused by the declaration, naming kernel, backend and dtype', () => {
@@ -199,14 +212,21 @@ suite(`cpu half types: what 'cpu' does not declare${skipReason}`, () => {
   });
 
   const emuFile = join(buildDir(), 'Release', 'nodegrad_cuda_emu.node');
-  it.skipIf(!existsSync(emuFile))("a device without half kernels (the 'cuda' families, as 'cuda-emu') makes no half tensor", () => {
+  // The 'cuda' families computing the half types are the declared ones (lib/backend.ts CUDA_DTYPES);
+  // the others refuse a half tensor, by the declaration and, called directly, in the kernel itself.
+  it.skipIf(!existsSync(emuFile))("'cuda' (as 'cuda-emu') refuses half tensors in the families it does not declare them in", () => {
     const emu = (createRequire(import.meta.url)(emuFile) as Record<string, { fromArray: (...a: unknown[]) => Raw;
-      kernels: Record<string, (...a: unknown[]) => Raw> }>)['cuda-emu']!;
-    const msg = "the 'cuda-emu' device does not compute in bfloat16";
-    expect(() => emu.fromArray(new Float32Array(2), [2], 'bfloat16')).toThrow(`fromArray: ${msg}`);
-    expect(() => emu.kernels.Fill!([2], 1, 'bfloat16')).toThrow(`Fill: ${msg}`);
-    expect(() => emu.kernels.Cast!(emu.fromArray(new Float32Array(2), [2], 'float32'), 'float16'))
-      .toThrow("Cast: the 'cuda-emu' device does not compute in float16");
-    expect(getBackend('cuda-emu').dtypes.elementwise).not.toContain('bfloat16');
+      kernels: Record<string, (...a: unknown[]) => unknown> }>)['cuda-emu']!;
+    const x = emu.fromArray(normals(2 * 3 * 4 * 4, 93), [2, 3, 4, 4], 'bfloat16');
+    expect(x.dtype).toBe('bfloat16');
+    const pool: Pool2DParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, countIncludePad: true };
+    expect(() => getBackend('cuda-emu').kernels.MaxPool2D(x, pool))
+      .toThrow("MaxPool2D: the 'cuda-emu' backend does not compute pool kernels in bfloat16 (it declares float32)");
+    expect(() => emu.kernels.MaxPool2D!(x, pool)).toThrow("argument 'x' is bfloat16; the 'cuda' backend computes this kernel in float32 only");
+    expect(() => emu.kernels.BatchNormStats!(x, 1e-5)).toThrow(/argument 'x' is bfloat16/);
+    expect(() => emu.kernels.Softmax!(x, 1)).toThrow("argument 'x' is bfloat16; the 'cuda' backend computes this kernel in float32 only");
+    const g = emu.fromArray(normals(96, 94), [2, 3, 4, 4], 'bfloat16');
+    expect(() => emu.kernels.SGDStep!([x], [g], null, { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false,
+      maximize: false, first: true })).toThrow("argument 'params' is bfloat16; the 'cuda' backend steps float32 and float64 parameters");
   });
 });

@@ -124,11 +124,14 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
 
 type Args = (at: (p: Pair) => Raw, b: Backend) => unknown[];
 
-/** Kernel `name` on 'cpu' and on 'ts', each with its own side of the pairs `args` picks. */
-export function runBoth(name: string, args: Args): { cpu: unknown; ts: unknown } {
+/**
+ * Kernel `name` on 'cpu' (or `dev`, whose Raws a Pair holds where it says cpu) and on 'ts', each
+ * with its own side of the pairs `args` picks.
+ */
+export function runBoth(name: string, args: Args, dev: Backend = cpu()): { cpu: unknown; ts: unknown } {
   const call = (b: Backend, side: 'cpu' | 'ts') =>
     (b.kernels as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args((p) => p[side], b));
-  return { cpu: call(cpu(), 'cpu'), ts: call(ts(), 'ts') };
+  return { cpu: call(dev, 'cpu'), ts: call(ts(), 'ts') };
 }
 
 /** The Raws of a kernel's result (a Raw, or an object of Raws) by name. */
@@ -141,14 +144,31 @@ function raws(r: unknown): [string, Raw][] {
  * Kernel `name` on 'cpu' against 'ts' on the same inputs: every result of the same shape and
  * dtype, and bit-identical (no `tol`) or within `tol`.
  */
-export function expectKernel(name: string, args: Args, tol?: Tol): void {
-  const r = runBoth(name, args);
+export function expectKernel(name: string, args: Args, tol?: Tol, dev: Backend = cpu()): void {
+  const r = runBoth(name, args, dev);
   const got = raws(r.cpu), want = raws(r.ts);
   expect(got.map(([k, t]) => [k, t.dtype, t.shape]), name).toEqual(want.map(([k, t]) => [k, t.dtype, t.shape]));
   got.forEach(([k, t], i) => {
-    const g = read(cpu(), t), w = read(ts(), want[i]![1]);
+    const g = read(dev, t), w = read(ts(), want[i]![1]);
     const what = `${name}${k ? `.${k}` : ''} (${t.dtype})`;
     if (tol) expectClose(g, w, tol, what);
     else expectIdentical(g, w, what);
   });
+}
+
+/**
+ * pair, expectKernel and the device itself for a device under test other than 'cpu' ('cuda-emu'):
+ * suites written against 'cpu' run on it unchanged.
+ */
+export function helpersFor(device: string): {
+  dev: () => Backend;
+  pair: (data: ArrayLike<number>, shape: readonly number[], dtype: DType) => Pair;
+  expectKernel: (name: string, args: Args, tol?: Tol) => void;
+} {
+  const dev = () => getBackend(device);
+  return {
+    dev,
+    pair: (data, shape, dtype) => ({ cpu: put(dev(), data, shape, dtype), ts: put(ts(), data, shape, dtype) }),
+    expectKernel: (name, args, tol) => expectKernel(name, args, tol, dev()),
+  };
 }

@@ -18,7 +18,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "fromArray: data must be a typed array");
   auto arr = info[0].As<Napi::TypedArray>();
   auto shape = shapeArg(info, 1, "fromArray", "shape");
-  DType dt = newDTypeArg(info, info[2], "fromArray");
+  DType dt = dtypeArg(info[2], "fromArray");
   const bool f32 = dt == DType::F32 || isHalf(dt);
   napi_typedarray_type want = f32 ? napi_float32_array : dt == DType::I32 ? napi_int32_array : napi_float64_array;
   if (arr.TypedArrayType() != want) {

@@ -91,7 +91,7 @@ Napi::Value Activation(const Napi::CallbackInfo& info) {
 
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Cast", "x");
-  DType to = newDTypeArg(info, info[1], "Cast");
+  DType to = dtypeArg(info[1], "Cast");
   NG_KERNEL("Cast", return result(info, deviceOf(info).kernels.cast(x, to));)
 }
 

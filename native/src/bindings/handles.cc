@@ -245,16 +245,6 @@ DType dtypeArg(const Napi::Value& v, const char* op) {
   }
 }
 
-DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op) {
-  const DType d = dtypeArg(v, op);
-  const Device& dev = deviceOf(info);
-  if (isHalf(d) && !dev.halfTypes) {
-    throw Napi::Error::New(info.Env(), std::string(op) + ": the '" + dev.allocator->device() + "' device does not compute in " +
-                                           dtypeName(d) + " (the half types are computed on 'cpu' and 'ts')");
-  }
-  return d;
-}
-
 Napi::Value newHandle(Napi::Env env, BufferPtr buf) {
   const uint64_t code = newCode(env, std::move(buf));
   HandleTable& table = tableOf(env);

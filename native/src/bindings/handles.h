@@ -37,9 +37,6 @@ inline Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, 
 }
 double numberArg(const Napi::Value& v, const char* op, const char* name);
 DType dtypeArg(const Napi::Value& v, const char* op);
-// The dtype of a tensor an upload or kernel makes on the function's device: a half type only where
-// the device computes in it (Device::halfTypes), so that none of its kernels meets one otherwise.
-DType newDTypeArg(const Napi::CallbackInfo& info, const Napi::Value& v, const char* op);
 
 // Makes the buffer a handle JS owns (counted in its device's live tensors): an External with a
 // finalizer (handle_table.h).

@@ -86,7 +86,7 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
 Napi::Value OneHot(const Napi::CallbackInfo& info) {
   TensorRef idx = tensorAt(info, 0, "OneHot", "indices");
   const auto classes = int64_t(numberArg(info[1], "OneHot", "numClasses"));
-  DType dt = newDTypeArg(info, info[2], "OneHot");
+  DType dt = dtypeArg(info[2], "OneHot");
   std::optional<double> ignore;
   if (info.Length() > 3 && info[3].IsNumber()) ignore = info[3].As<Napi::Number>().DoubleValue();
   NG_KERNEL("OneHot", {

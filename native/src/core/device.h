@@ -148,9 +148,6 @@ struct Device {
   Allocator* allocator;
   DeviceMemory memory;
   KernelTable kernels;
-  // Whether its kernels compute in bfloat16 and float16. A device without them refuses to make a
-  // half tensor (upload, cast, fill, draws), so none of its kernels ever sees one.
-  bool halfTypes = false;
   // The bindings' business (bindings/handles.h, result): this copy of the device's functions returns
   // a kernel's single result as its bare handle, its shape and dtype written to the thread's result
   // scratch, and JS builds the Raw object, several times cheaper than N-API property sets.

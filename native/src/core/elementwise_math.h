@@ -3,6 +3,7 @@
 // overloads and the host compiler <cmath>'s.
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 #include "core/hd.h"
 #include "core/params.h"
@@ -85,6 +86,19 @@ NG_HD T activation(T v, T a, T b) {
   if constexpr (op == ActivationOp::LeakyRelu) return v > T(0) ? v : v * a;
   if constexpr (op == ActivationOp::Hardtanh) return clamp(v, a, b);
 }
+
+// What a half operand computes in, on every device. The 'ts' reference computes in float64 and
+// rounds to float32, then to the half type; float32 arithmetic gives the same float32 for + - * /
+// and sqrt (rounding twice through a format of 53 >= 2 * 24 + 2 bits is innocuous, Figueroa 1995)
+// and for the exact ops, but not for the transcendental ones, which run in double.
+template <UnaryOp op>
+using HalfUnaryIn = std::conditional_t<op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Rsqrt ||
+                                           op == UnaryOp::Sigmoid || op == UnaryOp::Tanh || op == UnaryOp::Log1p ||
+                                           op == UnaryOp::Expm1 || op == UnaryOp::Sin || op == UnaryOp::Cos ||
+                                           op == UnaryOp::Erf,
+                                       double, float>;
+template <BinaryOp op>
+using HalfBinaryIn = std::conditional_t<op == BinaryOp::Pow, double, float>;
 
 }  // namespace nodegrad::math
 

@@ -6,7 +6,7 @@ namespace nodegrad::cpu {
 
 const Device& device() {
   static const Device d = [] {
-    Device dev{&hostAllocator(), memoryFunctions(), {}, true};
+    Device dev{&hostAllocator(), memoryFunctions(), {}};
     addElementwiseKernels(dev.kernels);
     addReduceKernels(dev.kernels);
     addMovementKernels(dev.kernels);

@@ -49,18 +49,11 @@ void map2(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, cons
 template <typename T>
 constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
-// What a half operand computes in. The 'ts' reference computes in float64 and rounds to float32,
-// then to the half type; float32 arithmetic gives the same float32 for + - * / and sqrt (rounding
-// twice through a format of 53 >= 2 * 24 + 2 bits is innocuous, Figueroa 1995) and for the exact
-// ops, but not for the transcendental ones, which run in double here too.
+// What a half operand computes in: core/elementwise_math.h's HalfUnaryIn and HalfBinaryIn.
 template <UnaryOp op>
-using UnaryIn = std::conditional_t<op == UnaryOp::Exp || op == UnaryOp::Log || op == UnaryOp::Rsqrt ||
-                                       op == UnaryOp::Sigmoid || op == UnaryOp::Tanh || op == UnaryOp::Log1p ||
-                                       op == UnaryOp::Expm1 || op == UnaryOp::Sin || op == UnaryOp::Cos ||
-                                       op == UnaryOp::Erf,
-                                   double, float>;
+using UnaryIn = math::HalfUnaryIn<op>;
 template <BinaryOp op>
-using BinaryIn = std::conditional_t<op == BinaryOp::Pow, double, float>;
+using BinaryIn = math::HalfBinaryIn<op>;
 
 }  // namespace
 

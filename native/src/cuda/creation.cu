@@ -2,6 +2,7 @@
 // Bernoulli), each element's value core/philox.h's, so 'cuda' draws what every backend draws.
 #include <cmath>
 
+#include "core/half.h"
 #include "core/philox.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
@@ -26,7 +27,8 @@ Tensor fill(const Shape& shape, double value, DType dtype) {
   if (dtype == DType::I32) fillWith(y.buf->as<int32_t>(), n, int32_t(value));
   // int64 is held as double and truncates, as torch.full does.
   else if (dtype == DType::I64) fillWith(y.buf->as<double>(), n, std::trunc(value));
-  else NG_REAL_DISPATCH(dtype, fillWith(y.buf->as<T>(), n, T(value));)
+  // A half value through float32, as the 'ts' backend and 'cpu' make it.
+  else NG_FLOAT_DISPATCH(dtype, fillWith(y.buf->as<T>(), n, T(value));)
   return y;
 }
 
@@ -39,12 +41,17 @@ void drawInto(T* y, int64_t n, math::RandomKind kind, uint64_t seed, uint64_t of
 Tensor draw(math::RandomKind kind, const Shape& shape, DType dtype, uint64_t seed, uint64_t offset, double p,
             double value) {
   Tensor y = empty(shape, dtype);
-  NG_REAL_DISPATCH(dtype, drawInto(y.buf->as<T>(), numel(shape), kind, seed, offset, p, value);)
+  NG_FLOAT_DISPATCH(dtype, drawInto(y.buf->as<T>(), numel(shape), kind, seed, offset, p, value);)
   return y;
 }
 
+// 24 random bits for float32, 53 for float64, 8 for bfloat16 and 11 for float16, as every backend
+// draws (packages/autograd/src/philox.ts).
 Tensor randomUniform(const Shape& shape, DType dtype, uint64_t seed, uint64_t offset) {
-  const auto kind = dtype == DType::F32 ? math::RandomKind::Uniform24 : math::RandomKind::Uniform53;
+  const auto kind = dtype == DType::F32    ? math::RandomKind::Uniform24
+                    : dtype == DType::BF16 ? math::RandomKind::Uniform8
+                    : dtype == DType::F16  ? math::RandomKind::Uniform11
+                                           : math::RandomKind::Uniform53;
   return draw(kind, shape, dtype, seed, offset, 0, 0);
 }
 

@@ -1,6 +1,8 @@
 // Elementwise kernels on the device: Unary, Binary (PyTorch broadcasting), Where, Clamp and Cast,
 // with the 'cpu' kernels' semantics and core/elementwise_math.h's per-element math, one
-// instantiation per op. Operands of the result's size are read by index; a single element is read
+// instantiation per op. A half element is widened to what the 'cpu' kernels compute it in
+// (math::HalfUnaryIn / HalfBinaryIn: float, or double for the transcendental ops) and the result
+// rounded once on store, so both devices give the 'ts' reference's bits. Operands of the result's size are read by index; a single element is read
 // in place; anything else maps each output index to its operands' offsets (stride 0 on a
 // broadcast dim), dims merged first where every operand steps through them as through one.
 #include <algorithm>
@@ -8,9 +10,11 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/elementwise_math.h"
+#include "core/half.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
 
@@ -88,9 +92,17 @@ std::array<StridedIndex, N> stridedOperands(const Shape& out, const std::array<c
   return idx;
 }
 
+template <typename T>
+constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
+
 template <UnaryOp OP, typename T>
 void unaryOn(const T* x, T* y, int64_t n) {
-  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = math::unary<OP>(x[i]); }, "Unary");
+  if constexpr (kHalf<T>) {
+    using C = math::HalfUnaryIn<OP>;
+    forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = T(math::unary<OP>(C(float(x[i])))); }, "Unary");
+  } else {
+    forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = math::unary<OP>(x[i]); }, "Unary");
+  }
 }
 
 template <typename T>
@@ -103,23 +115,34 @@ void unaryAs(UnaryOp op, const T* x, T* y, int64_t n) {
 Tensor unary(UnaryOp op, const TensorRef& x) {
   requireReal(x.dtype, "x");
   Tensor y = empty(x.shape, x.dtype);
-  NG_REAL_DISPATCH(x.dtype, unaryAs(op, x.buf->as<T>(), y.buf->as<T>(), numel(x.shape));)
+  NG_FLOAT_DISPATCH(x.dtype, unaryAs(op, x.buf->as<T>(), y.buf->as<T>(), numel(x.shape));)
   return y;
+}
+
+// op(x, y) for one element pair, a half pair in HalfBinaryIn and rounded once.
+template <BinaryOp OP, typename T>
+NG_HD T binaryOf(T x, T y) {
+  if constexpr (kHalf<T>) {
+    using C = math::HalfBinaryIn<OP>;
+    return T(math::binary<OP>(C(float(x)), C(float(y))));
+  } else {
+    return math::binary<OP>(x, y);
+  }
 }
 
 template <BinaryOp OP, typename T>
 void binaryOn(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
   const int64_t n = numel(so), na = numel(sa), nb = numel(sb);
   if (na == n && nb == n) {
-    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = math::binary<OP>(a[i], b[i]); }, "Binary");
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = binaryOf<OP>(a[i], b[i]); }, "Binary");
   } else if (nb == 1 && na == n) {
-    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = math::binary<OP>(a[i], b[0]); }, "BinaryScalar");
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = binaryOf<OP>(a[i], b[0]); }, "BinaryScalar");
   } else if (na == 1 && nb == n) {
-    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = math::binary<OP>(a[0], b[i]); }, "BinaryScalar");
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = binaryOf<OP>(a[0], b[i]); }, "BinaryScalar");
   } else {
     const auto idx = stridedOperands<2>(so, {&sa, &sb});
     const StridedIndex ia = idx[0], ib = idx[1];
-    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = math::binary<OP>(a[ia.offset(i)], b[ib.offset(i)]); },
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = binaryOf<OP>(a[ia.offset(i)], b[ib.offset(i)]); },
             "BinaryBroadcast");
   }
 }
@@ -135,7 +158,7 @@ Tensor binary(BinaryOp op, const TensorRef& a, const TensorRef& b) {
   requireReal(a.dtype, "a");
   const Shape so = broadcastShapes(a.shape, b.shape);
   Tensor out = empty(so, a.dtype);
-  NG_REAL_DISPATCH(a.dtype, binaryAs(op, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, out.buf->as<T>(), so);)
+  NG_FLOAT_DISPATCH(a.dtype, binaryAs(op, a.buf->as<T>(), a.shape, b.buf->as<T>(), b.shape, out.buf->as<T>(), so);)
   return out;
 }
 
@@ -158,47 +181,55 @@ Tensor where(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
   requireReal(a.dtype, "a");
   const Shape so = broadcastShapes(broadcastShapes(c.shape, a.shape), b.shape);
   Tensor out = empty(so, a.dtype);
-  NG_REAL_DISPATCH(a.dtype, {
+  NG_FLOAT_DISPATCH(a.dtype, {
     const T *pa = a.buf->as<T>(), *pb = b.buf->as<T>();
     T* o = out.buf->as<T>();
     if (c.dtype == DType::F32) whereOn(c.buf->as<float>(), c.shape, pa, a.shape, pb, b.shape, o, so);
     else if (c.dtype == DType::I32) whereOn(c.buf->as<int32_t>(), c.shape, pa, a.shape, pb, b.shape, o, so);
+    else if (c.dtype == DType::BF16) whereOn(c.buf->as<BFloat16>(), c.shape, pa, a.shape, pb, b.shape, o, so);
+    else if (c.dtype == DType::F16) whereOn(c.buf->as<Float16>(), c.shape, pa, a.shape, pb, b.shape, o, so);
     else whereOn(c.buf->as<double>(), c.shape, pa, a.shape, pb, b.shape, o, so);
   })
   return out;
 }
 
+// A half element computes in double here with the bounds and parameters as given (as on 'cpu').
 template <typename T>
-void clampOn(const T* x, T* y, int64_t n, T lo, T hi) {
-  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = math::clamp(x[i], lo, hi); }, "Clamp");
+using ParamOf = std::conditional_t<kHalf<T>, double, T>;
+
+template <typename T>
+void clampOn(const T* x, T* y, int64_t n, ParamOf<T> lo, ParamOf<T> hi) {
+  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = T(math::clamp(ParamOf<T>(x[i]), lo, hi)); }, "Clamp");
 }
 
 Tensor clamp(const TensorRef& x, double lo, double hi) {
   requireReal(x.dtype, "x");
   Tensor y = empty(x.shape, x.dtype);
-  NG_REAL_DISPATCH(x.dtype, clampOn(x.buf->as<T>(), y.buf->as<T>(), numel(x.shape), T(lo), T(hi));)
+  NG_FLOAT_DISPATCH(x.dtype, clampOn(x.buf->as<T>(), y.buf->as<T>(), numel(x.shape), ParamOf<T>(lo), ParamOf<T>(hi));)
   return y;
 }
 
 template <ActivationOp OP, typename T>
-void activationOn(const T* x, T* y, int64_t n, T a, T b) {
-  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = math::activation<OP>(x[i], a, b); }, "Activation");
+void activationOn(const T* x, T* y, int64_t n, ParamOf<T> a, ParamOf<T> b) {
+  forEach(n, [=] NG_DEVICE(int64_t i) { y[i] = T(math::activation<OP>(ParamOf<T>(x[i]), a, b)); }, "Activation");
 }
 
 Tensor activation(ActivationOp op, const TensorRef& x, double a, double b) {
   requireReal(x.dtype, "x");
   Tensor y = empty(x.shape, x.dtype);
-#define NG_ACTIVATION_ON(OP) activationOn<OP>(x.buf->as<T>(), y.buf->as<T>(), numel(x.shape), T(a), T(b))
-  NG_REAL_DISPATCH(x.dtype, NG_ACTIVATION_SWITCH(op, NG_ACTIVATION_ON))
+#define NG_ACTIVATION_ON(OP) activationOn<OP>(x.buf->as<T>(), y.buf->as<T>(), numel(x.shape), ParamOf<T>(a), ParamOf<T>(b))
+  NG_FLOAT_DISPATCH(x.dtype, NG_ACTIVATION_SWITCH(op, NG_ACTIVATION_ON))
 #undef NG_ACTIVATION_ON
   return y;
 }
 
-// The 'cpu' conversion: float -> integer (int64 held as double included) truncates toward zero.
+// The 'cpu' conversion: float -> integer (int64 held as double included) truncates toward zero; a
+// half type is made from a float32 directly and from any other type through float32 (core/half.h).
 template <typename D, typename S>
 NG_HD D convert(S v, bool truncate) {
   using std::trunc;
-  return truncate ? D(trunc(double(v))) : D(v);
+  if constexpr (kHalf<S>) return truncate ? D(trunc(double(float(v)))) : D(float(v));
+  else return truncate ? D(trunc(double(v))) : D(v);
 }
 
 template <typename S, typename D>
@@ -215,7 +246,8 @@ void castFrom(const void* src, void* dst, int64_t n, DType to) {
     case DType::F32: castOn<S, float>(src, dst, n, false); break;
     case DType::F64: case DType::I64: castOn<S, double>(src, dst, n, trunc); break;
     case DType::I32: castOn<S, int32_t>(src, dst, n, true); break;
-    case DType::BF16: case DType::F16: throw std::runtime_error("no half-type kernels on this device");
+    case DType::BF16: castOn<S, BFloat16>(src, dst, n, false); break;
+    case DType::F16: castOn<S, Float16>(src, dst, n, false); break;
   }
 }
 
@@ -227,7 +259,8 @@ Tensor cast(const TensorRef& x, DType to) {
     case DType::F32: castFrom<float>(x.buf->data, y.buf->data, n, to); break;
     case DType::F64: case DType::I64: castFrom<double>(x.buf->data, y.buf->data, n, to); break;
     case DType::I32: castFrom<int32_t>(x.buf->data, y.buf->data, n, to); break;
-    case DType::BF16: case DType::F16: throw std::runtime_error("no half-type kernels on this device");
+    case DType::BF16: castFrom<BFloat16>(x.buf->data, y.buf->data, n, to); break;
+    case DType::F16: castFrom<Float16>(x.buf->data, y.buf->data, n, to); break;
   }
   return y;
 }

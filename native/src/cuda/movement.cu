@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/half.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
 
@@ -64,7 +65,8 @@ Tensor gather(const TensorRef& x, int64_t base, const std::vector<int64_t>& stri
   const int64_t n = numel(outShape);
   if (n == 0) return out;
   const StridedIndex from = stridedOver(outShape, strides, base);
-  if (elementSize(x.dtype) == 4) gatherOn<uint32_t>(x.buf->data, out.buf->data, n, from);
+  if (elementSize(x.dtype) == 2) gatherOn<uint16_t>(x.buf->data, out.buf->data, n, from);
+  else if (elementSize(x.dtype) == 4) gatherOn<uint32_t>(x.buf->data, out.buf->data, n, from);
   else gatherOn<uint64_t>(x.buf->data, out.buf->data, n, from);
   return out;
 }
@@ -122,12 +124,15 @@ void padOn(const void* src, void* dst, int64_t nOut, int64_t nIn, U fill, Stride
   forEach(nIn, [=] NG_DEVICE(int64_t i) { o[into.offset(i)] = s[i]; }, "Pad");
 }
 
-// The bits of `value` in dtype d, as a word of d's size (float32 or int32 in 4 bytes).
+// The bits of `value` in dtype d, as a word of d's size (a half type in 2 bytes, rounded through
+// float32 as Fill rounds; float32 or int32 in 4).
 template <typename U>
 U wordOf(double value, DType d) {
   U w = 0;
   if constexpr (sizeof(U) == sizeof(double)) {
     std::memcpy(&w, &value, sizeof w);
+  } else if constexpr (sizeof(U) == 2) {
+    w = d == DType::BF16 ? BFloat16(value).bits : Float16(value).bits;
   } else if (d == DType::F32) {
     const float f = float(value);
     std::memcpy(&w, &f, sizeof w);
@@ -150,7 +155,8 @@ Tensor pad(const TensorRef& x, const Shape& before, const Shape& after, double v
   const int64_t nOut = numel(outShape), nIn = numel(x.shape);
   if (nOut == 0) return out;
   const StridedIndex into = stridedOver(x.shape, ost, base);
-  if (elementSize(x.dtype) == 4) padOn(x.buf->data, out.buf->data, nOut, nIn, wordOf<uint32_t>(value, x.dtype), into);
+  if (elementSize(x.dtype) == 2) padOn(x.buf->data, out.buf->data, nOut, nIn, wordOf<uint16_t>(value, x.dtype), into);
+  else if (elementSize(x.dtype) == 4) padOn(x.buf->data, out.buf->data, nOut, nIn, wordOf<uint32_t>(value, x.dtype), into);
   else padOn(x.buf->data, out.buf->data, nOut, nIn, wordOf<uint64_t>(value, x.dtype), into);
   return out;
 }
@@ -188,7 +194,8 @@ Tensor concat(const std::vector<TensorRef>& xs, int64_t axis) {
   int64_t off = 0;
   for (auto& x : xs) {
     const int64_t block = x.shape[a] * inner;
-    if (elementSize(x.dtype) == 4) concatOn<uint32_t>(x.buf->data, out.buf->data, outer, block, row, off);
+    if (elementSize(x.dtype) == 2) concatOn<uint16_t>(x.buf->data, out.buf->data, outer, block, row, off);
+    else if (elementSize(x.dtype) == 4) concatOn<uint32_t>(x.buf->data, out.buf->data, outer, block, row, off);
     else concatOn<uint64_t>(x.buf->data, out.buf->data, outer, block, row, off);
     off += block;
   }
@@ -270,6 +277,8 @@ Tensor oneHotFrom(const TensorRef& indices, int64_t classes, DType dtype, std::o
   switch (dtype) {
     case DType::F32: oneHotOn(idx, out.buf->as<float>(), n, classes, hasIgnore, ig); break;
     case DType::I32: oneHotOn(idx, out.buf->as<int32_t>(), n, classes, hasIgnore, ig); break;
+    case DType::BF16: oneHotOn(idx, out.buf->as<BFloat16>(), n, classes, hasIgnore, ig); break;
+    case DType::F16: oneHotOn(idx, out.buf->as<Float16>(), n, classes, hasIgnore, ig); break;
     default: oneHotOn(idx, out.buf->as<double>(), n, classes, hasIgnore, ig); break;
   }
   return out;

@@ -5,6 +5,8 @@
 // so 'cuda' steps as 'cpu' does. Params and state buffers are written in place, and every buffer
 // given is recorded as written, as the 'cpu' kernels do, even a momentum buffer that momentum 0
 // leaves unread.
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/optim_math.h"
@@ -97,7 +99,16 @@ void adam(const Tensors& params, const Tensors& grads, const Tensors& ms, const 
   }
 }
 
+// float32 and float64 only (a half parameter would be read as double by the dispatch).
+void requireFloat(const Tensors& params) {
+  if (!params.empty() && params[0].dtype != DType::F32 && params[0].dtype != DType::F64) {
+    throw std::runtime_error(std::string("argument 'params' is ") + dtypeName(params[0].dtype) +
+                             "; the 'cuda' backend steps float32 and float64 parameters");
+  }
+}
+
 void sgdStep(const Tensors& params, const Tensors& grads, const Tensors* momentumBufs, const SGDOptions& o) {
+  requireFloat(params);
   markAll(&params);
   markAll(momentumBufs);
   NG_REAL_DISPATCH(params[0].dtype, sgd<T>(params, grads, momentumBufs, o);)
@@ -105,6 +116,7 @@ void sgdStep(const Tensors& params, const Tensors& grads, const Tensors* momentu
 
 void adamStep(const Tensors& params, const Tensors& grads, const Tensors& expAvgs, const Tensors& expAvgSqs,
               const Tensors* maxExpAvgSqs, const AdamOptions& o) {
+  requireFloat(params);
   for (const Tensors* ts : {&params, &expAvgs, &expAvgSqs, maxExpAvgSqs}) markAll(ts);
   NG_REAL_DISPATCH(params[0].dtype, adam<T>(params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, o);)
 }

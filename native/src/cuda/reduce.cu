@@ -1,12 +1,14 @@
 // Reductions on the device: Sum, Max, Min over axes, ArgMax, ArgMin along one, and (Log)Softmax,
 // with the 'cpu' kernels' semantics (cpu/reduce.cc): accumulation in double, NaN winning a max or
-// min, the first index winning a tie, empty reductions giving 0, -inf and +inf.
+// min, the first index winning a tie, empty reductions giving 0, -inf and +inf. A half element is
+// read widened and a half result rounded once from the double.
 // Every reduction here is a set of lines (cuda/lines.h).
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "core/half.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
 #include "cuda/lines.h"
@@ -160,7 +162,7 @@ Tensor reduceKernel(ReduceOp op, const TensorRef& x, const std::vector<int64_t>&
   for (auto a : axes) outShape[size_t(a)] = 1;
   Tensor out = empty(outShape, x.dtype);
   const Lines g = linesOf(x.shape, axes, name);
-  NG_REAL_DISPATCH(x.dtype, reduceLines(op, Plain<T>{x.buf->as<T>()}, g, out.buf->as<T>());)
+  NG_FLOAT_DISPATCH(x.dtype, reduceLines(op, Plain<T>{x.buf->as<T>()}, g, out.buf->as<T>());)
   return out;
 }
 
@@ -170,7 +172,7 @@ Tensor argReduceKernel(bool isMax, const TensorRef& x, int64_t axis) {
   outShape[size_t(axis)] = 1;
   Tensor out = empty(outShape, DType::I64);
   const Lines g = linesOf(x.shape, {axis}, isMax ? "ArgMax" : "ArgMin");
-  NG_REAL_DISPATCH(x.dtype, argLines<T>(isMax, x.buf->as<T>(), nullptr, g, nullptr, out.buf->as<double>());)
+  NG_FLOAT_DISPATCH(x.dtype, argLines<T>(isMax, x.buf->as<T>(), nullptr, g, nullptr, out.buf->as<double>());)
   return out;
 }
 
@@ -214,7 +216,7 @@ Tensor normKernel(const TensorRef& x, double ord, const std::vector<int64_t>& ax
   for (auto a : axes) outShape[size_t(a)] = 1;
   Tensor out = empty(outShape, x.dtype);
   const Lines g = linesOf(x.shape, axes, "Norm");
-  NG_REAL_DISPATCH(x.dtype, normOn(x.buf->as<T>(), ord, g, out.buf->as<T>());)
+  NG_FLOAT_DISPATCH(x.dtype, normOn(x.buf->as<T>(), ord, g, out.buf->as<T>());)
   return out;
 }
 
@@ -246,7 +248,7 @@ Tensor logSumExpKernel(const TensorRef& x, const std::vector<int64_t>& axes) {
   for (auto a : axes) outShape[size_t(a)] = 1;
   Tensor out = empty(outShape, x.dtype);
   const Lines g = linesOf(x.shape, axes, "LogSumExp");
-  NG_REAL_DISPATCH(x.dtype, logSumExpOn(x.buf->as<T>(), g, out.buf->as<T>());)
+  NG_FLOAT_DISPATCH(x.dtype, logSumExpOn(x.buf->as<T>(), g, out.buf->as<T>());)
   return out;
 }
 
@@ -275,7 +277,7 @@ Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
   for (int64_t d = 0; d < axis; d++) outer *= x.shape[size_t(d)];
   for (size_t d = size_t(axis) + 1; d < x.shape.size(); d++) inner *= x.shape[d];
   const int64_t len = x.shape[size_t(axis)];
-  NG_REAL_DISPATCH(x.dtype, cumsumOn(x.buf->as<T>(), out.buf->as<T>(), outer * inner, len, inner, reverse);)
+  NG_FLOAT_DISPATCH(x.dtype, cumsumOn(x.buf->as<T>(), out.buf->as<T>(), outer * inner, len, inner, reverse);)
   return out;
 }
 
