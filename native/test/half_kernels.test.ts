@@ -6,13 +6,12 @@
  * bit-identical; Sum is within the type's tolerance (it accumulates). The families a backend does
  * not declare in a dtype throw naming kernel, backend and dtype.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { backends, getBackend, type Conv2DParams, type DType, type Pool2DParams, type Raw } from '@nodegrad/autograd';
+import { backends, getBackend, type Conv2DParams, type DType, type Raw } from '@nodegrad/autograd';
 import { mpiBinding, type MpiAddon } from '@nodegrad/native';
-import { buildDir, loadAddon } from '../lib/load.js';
+import { CUDA_DTYPES } from '../lib/backend.js';
+import { loadAddon } from '../lib/load.js';
 import {
   cpu, edgeValues, everyValue, expectBits, expectIdentical, expectKernel, HALVES, helpersFor, normals, pair, put, read,
   ROUND, skipReason, TOL, ts,
@@ -211,22 +210,11 @@ suite(`cpu half types: what 'cpu' does not declare${skipReason}`, () => {
     }
   });
 
-  const emuFile = join(buildDir(), 'Release', 'nodegrad_cuda_emu.node');
-  // The 'cuda' families computing the half types are the declared ones (lib/backend.ts CUDA_DTYPES);
-  // the others refuse a half tensor, by the declaration and, called directly, in the kernel itself.
-  it.skipIf(!existsSync(emuFile))("'cuda' (as 'cuda-emu') refuses half tensors in the families it does not declare them in", () => {
-    const emu = (createRequire(import.meta.url)(emuFile) as Record<string, { fromArray: (...a: unknown[]) => Raw;
-      kernels: Record<string, (...a: unknown[]) => unknown> }>)['cuda-emu']!;
-    const x = emu.fromArray(normals(2 * 3 * 4 * 4, 93), [2, 3, 4, 4], 'bfloat16');
-    expect(x.dtype).toBe('bfloat16');
-    const pool: Pool2DParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], ceilMode: false, countIncludePad: true };
-    expect(() => getBackend('cuda-emu').kernels.MaxPool2D(x, pool))
-      .toThrow("MaxPool2D: the 'cuda-emu' backend does not compute pool kernels in bfloat16 (it declares float32)");
-    expect(() => emu.kernels.MaxPool2D!(x, pool)).toThrow("argument 'x' is bfloat16; the 'cuda' backend computes this kernel in float32 only");
-    expect(() => emu.kernels.BatchNormStats!(x, 1e-5)).toThrow(/argument 'x' is bfloat16/);
-    expect(() => emu.kernels.Softmax!(x, 1)).toThrow("argument 'x' is bfloat16; the 'cuda' backend computes this kernel in float32 only");
-    const g = emu.fromArray(normals(96, 94), [2, 3, 4, 4], 'bfloat16');
-    expect(() => emu.kernels.SGDStep!([x], [g], null, { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false,
-      maximize: false, first: true })).toThrow("argument 'params' is bfloat16; the 'cuda' backend steps float32 and float64 parameters");
+  // 'cuda' computes the half types in its own kernel families; matmul and conv (cuBLAS, cuDNN) refuse
+  // them by the declaration, naming kernel, backend and dtype.
+  it("'cuda' declares the half types in every family but matmul and conv", () => {
+    for (const [family, dtypes] of Object.entries(CUDA_DTYPES)) {
+      expect([family, dtypes.includes('bfloat16') && dtypes.includes('float16')]).toEqual([family, family !== 'matmul' && family !== 'conv']);
+    }
   });
 });

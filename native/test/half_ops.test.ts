@@ -3,18 +3,19 @@
  * 'ts' reference in the same dtype: matmul and conv (bfloat16: oneDNN's bf16 primitives), pooling,
  * batch norm (float32 statistics for half input, per-channel operands float32 or half), softmax,
  * within the type's tolerance (TOL: bfloat16 atol 1e-2 rtol 1.6e-2, float16 atol 1e-3 rtol 2e-3),
- * and the optimizer steps, bit-identical. Then ops forward and backward through checkParity, and
- * bfloat16 conv, matmul and batch norm against the float64 value of the same inputs.
+ * and the optimizer steps, bit-identical; pooling, softmax, batch norm and the optimizer steps on
+ * 'cuda-emu' too (the 'cuda' kernels compiled for the host). Then ops forward and backward through
+ * checkParity, and bfloat16 conv, matmul and batch norm against the float64 value of the same inputs.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  adaptiveAvgPool2d, avgPool2d, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
+  adaptiveAvgPool2d, avgPool2d, backends, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
   mean, mul, softmax, sum, tanh, type Conv2DParams, type DType, type HalfDType, type Pool2DParams, type Raw, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity } from '@nodegrad/autograd/testing';
 import {
-  cpu, expectClose, expectIdentical, expectKernel, HALVES, normals, pair, read, runBoth, skipReason, TOL, ts, type Pair,
-  type Tol,
+  cpu, expectClose, expectIdentical, expectKernel, HALVES, helpersFor, normals, pair, read, runBoth, skipReason, TOL, ts,
+  type Pair, type Tol,
 } from './half_util.js';
 
 const suite = skipReason ? describe.skip : describe;
@@ -71,84 +72,96 @@ suite(`cpu bfloat16 matmul and convolution on oneDNN's bf16 primitives${skipReas
 const POOL: Pool2DParams = { kernel: [3, 2], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceilMode: true,
   countIncludePad: false };
 
-suite(`cpu half pooling, softmax and batch norm${skipReason}`, () => {
-  for (const dt of HALVES) {
-    it(`${dt}: the pooling kernels (max ones bit-identical)`, () => {
-      const x = rand([2, 3, 9, 8], dt, 50), xs = [2, 3, 9, 8];
-      const y = runBoth('MaxPool2D', (on) => [on(x), POOL]);
-      const ys = (y.ts as Raw).shape as number[];
-      const dy = rand(ys, dt, 51);
-      expectKernel('MaxPool2D', (on) => [on(x), POOL]);
-      expectKernel('MaxPool2DWithIndices', (on) => [on(x), POOL]);
-      const idx = pair(read(ts(), ts().kernels.MaxPool2DWithIndices(x.ts, POOL).indices), ys, 'int64');
-      expectKernel('MaxPool2DGather', (on) => [on(x), on(idx)]);
-      expectKernel('MaxPool2DScatter', (on) => [on(dy), on(idx), xs], TOL[dt]);
-      expectKernel('MaxPool2DBackward', (on) => [on(dy), on(x), on(pair(read(ts(), y.ts as Raw), ys, dt)), POOL], TOL[dt]);
-      expectKernel('AvgPool2D', (on) => [on(x), POOL], TOL[dt]);
-      expectKernel('AvgPool2D', (on) => [on(x), { ...POOL, ceilMode: false, countIncludePad: true }], TOL[dt]);
-      expectKernel('AvgPool2DBackward', (on) => [on(dy), xs, POOL], TOL[dt]);
-      expectKernel('AdaptiveAvgPool2D', (on) => [on(x), [4, 3]], TOL[dt]);
-      expectKernel('AdaptiveAvgPool2DBackward', (on) => [on(rand([2, 3, 4, 3], dt, 52)), xs], TOL[dt]);
-    });
+// The same on 'cuda-emu': the 'cuda' kernel families compiled for the host, whose half-type code
+// is the GPU's.
+const emu = backends().find((b) => b.name === 'cuda-emu');
+const DEVICES: [string, string][] = [
+  ['cpu', skipReason],
+  ['cuda-emu', emu?.available ? '' : ` (skipped: ${emu?.reason ?? "'cuda-emu' not registered"})`],
+];
+for (const [device, why] of DEVICES) {
+  const dut = helpersFor(device);
+  const describeOn = why ? describe.skip : describe;
+  const rnd = (shape: number[], dtype: DType, seed: number, scale = 1): Pair => dut.pair(normals(size(shape), seed, scale), shape, dtype);
+  describeOn(`${device} half pooling, softmax, batch norm and optimizer steps${why}`, () => {
+    for (const dt of HALVES) {
+      it(`${dt}: the pooling kernels (max ones bit-identical)`, () => {
+        const x = rnd([2, 3, 9, 8], dt, 50), xs = [2, 3, 9, 8];
+        const y = runBoth('MaxPool2D', (on) => [on(x), POOL], dut.dev());
+        const ys = (y.ts as Raw).shape as number[];
+        const dy = rnd(ys, dt, 51);
+        dut.expectKernel('MaxPool2D', (on) => [on(x), POOL]);
+        dut.expectKernel('MaxPool2DWithIndices', (on) => [on(x), POOL]);
+        const idx = dut.pair(read(ts(), ts().kernels.MaxPool2DWithIndices(x.ts, POOL).indices), ys, 'int64');
+        dut.expectKernel('MaxPool2DGather', (on) => [on(x), on(idx)]);
+        dut.expectKernel('MaxPool2DScatter', (on) => [on(dy), on(idx), xs], TOL[dt]);
+        dut.expectKernel('MaxPool2DBackward', (on) => [on(dy), on(x), on(dut.pair(read(ts(), y.ts as Raw), ys, dt)), POOL], TOL[dt]);
+        dut.expectKernel('AvgPool2D', (on) => [on(x), POOL], TOL[dt]);
+        dut.expectKernel('AvgPool2D', (on) => [on(x), { ...POOL, ceilMode: false, countIncludePad: true }], TOL[dt]);
+        dut.expectKernel('AvgPool2DBackward', (on) => [on(dy), xs, POOL], TOL[dt]);
+        dut.expectKernel('AdaptiveAvgPool2D', (on) => [on(x), [4, 3]], TOL[dt]);
+        dut.expectKernel('AdaptiveAvgPool2DBackward', (on) => [on(rnd([2, 3, 4, 3], dt, 52)), xs], TOL[dt]);
+      });
 
-    it(`${dt}: Softmax and LogSoftmax along each axis`, () => {
-      const x = rand([4, 33, 5], dt, 60, 3);
-      for (const axis of [0, 1, 2]) {
-        expectKernel('Softmax', (on) => [on(x), axis], TOL[dt]);
-        expectKernel('LogSoftmax', (on) => [on(x), axis], TOL[dt]);
-      }
-    });
-
-    for (const chType of [dt, 'float32'] as const) {
-      it(`${dt}: the six batch-norm kernels with ${chType} per-channel operands`, () => {
-        const x = rand([4, 5, 6, 3], dt, 70, 2), dy = rand([4, 5, 6, 3], dt, 71);
-        expectKernel('BatchNormStats', (on) => [on(x), 1e-5], STATS);
-        const { mean: m, invstd: s } = ts().kernels.BatchNormStats(x.ts, 1e-5);
-        expect([m.dtype, s.dtype]).toEqual(['float32', 'float32']);
-        const mean = pair(read(ts(), m), [5], chType), invstd = pair(read(ts(), s), [5], chType);
-        const w = rand([5], chType, 72), b = rand([5], chType, 73);
-        expectKernel('BatchNormElemt', (on) => [on(x), on(w), on(b), on(mean), on(invstd)], TOL[dt]);
-        expectKernel('BatchNormElemt', (on) => [on(x), null, null, on(mean), on(invstd)], TOL[dt]);
-        expectKernel('BatchNormInvstd', (on) => [on(pair([0.5, 1, 2, 4, 0.25], [5], chType)), 1e-3], STATS);
-        expectKernel('BatchNormBackwardReduce', (on) => [on(dy), on(x), on(mean), on(invstd)], STATS);
-        const r = ts().kernels.BatchNormBackwardReduce(dy.ts, x.ts, mean.ts, invstd.ts);
-        const sumDy = pair(read(ts(), r.sumDy), [5], chType), sumDyXmu = pair(read(ts(), r.sumDyXmu), [5], chType);
-        expectKernel('BatchNormBackwardElemt', (on) => [on(dy), on(x), on(mean), on(invstd), on(w), on(sumDy), on(sumDyXmu), 72],
-          TOL[dt]);
-        // The running update in place: half running statistics beside float32 (or half) batch ones.
-        const rm = rand([5], dt, 74), rv = pair([1, 2, 0.5, 3, 0.75], [5], dt), counter = pair([3], [1], 'int64');
-        runBoth('BatchNormUpdateRunning', (on) => [on(rm), on(rv), on(counter), on(mean), on(invstd),
-          { eps: 1e-5, count: 72, factor: 0.1 }]);
-        for (const [name, t] of [['runMean', rm], ['runVar', rv]] as const) {
-          expect(t.cpu.dtype).toBe(dt);
-          expectClose(read(cpu(), t.cpu), read(ts(), t.ts), TOL[dt], `BatchNormUpdateRunning ${name}`);
+      it(`${dt}: Softmax and LogSoftmax along each axis`, () => {
+        const x = rnd([4, 33, 5], dt, 60, 3);
+        for (const axis of [0, 1, 2]) {
+          dut.expectKernel('Softmax', (on) => [on(x), axis], TOL[dt]);
+          dut.expectKernel('LogSoftmax', (on) => [on(x), axis], TOL[dt]);
         }
-        expect(read(cpu(), counter.cpu)).toEqual([4]);
+      });
+
+      for (const chType of [dt, 'float32'] as const) {
+        it(`${dt}: the six batch-norm kernels with ${chType} per-channel operands`, () => {
+          const x = rnd([4, 5, 6, 3], dt, 70, 2), dy = rnd([4, 5, 6, 3], dt, 71);
+          dut.expectKernel('BatchNormStats', (on) => [on(x), 1e-5], STATS);
+          const { mean: m, invstd: s } = ts().kernels.BatchNormStats(x.ts, 1e-5);
+          expect([m.dtype, s.dtype]).toEqual(['float32', 'float32']);
+          const mean = dut.pair(read(ts(), m), [5], chType), invstd = dut.pair(read(ts(), s), [5], chType);
+          const w = rnd([5], chType, 72), b = rnd([5], chType, 73);
+          dut.expectKernel('BatchNormElemt', (on) => [on(x), on(w), on(b), on(mean), on(invstd)], TOL[dt]);
+          dut.expectKernel('BatchNormElemt', (on) => [on(x), null, null, on(mean), on(invstd)], TOL[dt]);
+          dut.expectKernel('BatchNormInvstd', (on) => [on(dut.pair([0.5, 1, 2, 4, 0.25], [5], chType)), 1e-3], STATS);
+          dut.expectKernel('BatchNormBackwardReduce', (on) => [on(dy), on(x), on(mean), on(invstd)], STATS);
+          const r = ts().kernels.BatchNormBackwardReduce(dy.ts, x.ts, mean.ts, invstd.ts);
+          const sumDy = dut.pair(read(ts(), r.sumDy), [5], chType), sumDyXmu = dut.pair(read(ts(), r.sumDyXmu), [5], chType);
+          dut.expectKernel('BatchNormBackwardElemt', (on) => [on(dy), on(x), on(mean), on(invstd), on(w), on(sumDy), on(sumDyXmu), 72],
+            TOL[dt]);
+          // The running update in place: half running statistics beside float32 (or half) batch ones.
+          const rm = rnd([5], dt, 74), rv = dut.pair([1, 2, 0.5, 3, 0.75], [5], dt), counter = dut.pair([3], [1], 'int64');
+          runBoth('BatchNormUpdateRunning', (on) => [on(rm), on(rv), on(counter), on(mean), on(invstd),
+            { eps: 1e-5, count: 72, factor: 0.1 }], dut.dev());
+          for (const [name, t] of [['runMean', rm], ['runVar', rv]] as const) {
+            expect(t.cpu.dtype).toBe(dt);
+            expectClose(read(dut.dev(), t.cpu), read(ts(), t.ts), TOL[dt], `BatchNormUpdateRunning ${name}`);
+          }
+          expect(read(dut.dev(), counter.cpu)).toEqual([4]);
+        });
+      }
+
+      it(`${dt}: SGDStep and AdamStep update params and state bit-identically (float32 math, rounded once)`, () => {
+        const shapes = [[7, 5], [130], [3, 2, 2]];
+        const make = (seed: number, scale = 1) => shapes.map((s, i) => rnd(s, dt, seed + i, scale));
+        const ps = make(80), gs = make(90, 0.1), bufs = make(100, 0.05), m = make(110, 0.05), v = make(120, 0.01);
+        const vmax = shapes.map((s) => dut.pair(new Float32Array(size(s)).fill(0.02), s, dt));
+        const side = (on: (p: Pair) => Raw, l: Pair[]) => l.map(on);
+        const before = read(dut.dev(), ps[0]!.cpu);
+        for (const firstStep of [true, false]) {
+          runBoth('SGDStep', (on) => [side(on, ps), side(on, gs), side(on, bufs),
+            { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 1e-2, nesterov: true, maximize: false, firstStep }], dut.dev());
+        }
+        for (const [step, decoupled] of [[1, false], [2, true], [3, false]] as const) {
+          runBoth('AdamStep', (on) => [side(on, ps), side(on, gs), side(on, m), side(on, v), side(on, vmax),
+            { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, amsgrad: true, maximize: step === 2, step }], dut.dev());
+        }
+        for (const [name, l] of [['params', ps], ['momentum', bufs], ['expAvg', m], ['expAvgSq', v], ['maxExpAvgSq', vmax]] as const) {
+          l.forEach((t, i) => expectIdentical(read(dut.dev(), t.cpu), read(ts(), t.ts), `${name}[${i}]`));
+        }
+        expect(read(dut.dev(), ps[0]!.cpu)).not.toEqual(before);
       });
     }
-
-    it(`${dt}: SGDStep and AdamStep update params and state bit-identically (float32 math, rounded once)`, () => {
-      const shapes = [[7, 5], [130], [3, 2, 2]];
-      const make = (seed: number, scale = 1) => shapes.map((s, i) => rand(s, dt, seed + i, scale));
-      const ps = make(80), gs = make(90, 0.1), bufs = make(100, 0.05), m = make(110, 0.05), v = make(120, 0.01);
-      const vmax = shapes.map((s) => pair(new Float32Array(size(s)).fill(0.02), s, dt));
-      const side = (on: (p: Pair) => Raw, l: Pair[]) => l.map(on);
-      const before = read(cpu(), ps[0]!.cpu);
-      for (const firstStep of [true, false]) {
-        runBoth('SGDStep', (on) => [side(on, ps), side(on, gs), side(on, bufs),
-          { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 1e-2, nesterov: true, maximize: false, firstStep }]);
-      }
-      for (const [step, decoupled] of [[1, false], [2, true], [3, false]] as const) {
-        runBoth('AdamStep', (on) => [side(on, ps), side(on, gs), side(on, m), side(on, v), side(on, vmax),
-          { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, amsgrad: true, maximize: step === 2, step }]);
-      }
-      for (const [name, l] of [['params', ps], ['momentum', bufs], ['expAvg', m], ['expAvgSq', v], ['maxExpAvgSq', vmax]] as const) {
-        l.forEach((t, i) => expectIdentical(read(cpu(), t.cpu), read(ts(), t.ts), `${name}[${i}]`));
-      }
-      expect(read(cpu(), ps[0]!.cpu)).not.toEqual(before);
-    });
-  }
-});
+  });
+}
 
 /** A leaf of `shape` in dtype on 'ts', rounded from normals, requiring grad. */
 function leaf(shape: number[], dtype: HalfDType | 'float32', seed: number, scale = 1): Tensor {

@@ -21,5 +21,7 @@ void addConvKernels(KernelTable& t);
 void addPoolKernels(KernelTable& t);
 void addOptimKernels(KernelTable& t);
 void addNormKernels(KernelTable& t);
+// The Cast kernel (cuda/elementwise.cu), for families that widen a half operand to float32.
+Tensor castTo(const TensorRef& x, DType to);
 
 }  // namespace nodegrad::cuda

@@ -267,6 +267,8 @@ Tensor cast(const TensorRef& x, DType to) {
 
 }  // namespace
 
+Tensor castTo(const TensorRef& x, DType to) { return cast(x, to); }
+
 void addElementwiseKernels(KernelTable& t) {
   t.unary = unary;
   t.binary = binary;

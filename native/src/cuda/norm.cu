@@ -1,6 +1,9 @@
 // Batch norm on the device over dim 1 of a float32 [N, C, *] tensor, seen as [N, C, S], with the
 // 'cpu' kernels' formulas (cpu/batchnorm.cc, plain layout): statistics and gradient sums in
-// double, the biased variance for normalizing, the unbiased one for the running variance.
+// double, the biased variance for normalizing, the unbiased one for the running variance. A half
+// x takes 'cpu''s plain half path (cpu/norm_kernels.cc): x, dy and the residual widened to
+// float32, the float32 kernel, y or dx rounded once to x's type; a half per-channel operand is
+// widened, per-channel results are float32, and half running statistics are updated in place.
 //
 // A channel's sums reduce its N * S elements, far more than there are channels, so without
 // shared memory they run as lines (cuda/lines.h): pass 1 splits each channel's elements into chunks
@@ -13,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "core/half.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
 #include "cuda/lines.h"
@@ -122,7 +126,7 @@ const float* dataOf(const TensorRef* t) { return t ? t->buf->as<float>() : nullp
 
 Tensor doubles(int64_t n) { return empty({n}, DType::F64); }
 
-std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
+std::pair<Tensor, Tensor> stats32(const TensorRef& x, double eps) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   const Lines g = l.channels();
@@ -166,8 +170,8 @@ Tensor affineOf(int64_t C, const TensorRef* w, const TensorRef* b, const TensorR
 }
 
 // y = relu?(x * scale + shift + residual?); relu as the Relu kernel (v < 0 ? 0 : v, NaN passes).
-Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
-             const TensorRef& invstd, const BatchNormEpilogue& e) {
+Tensor elemt32(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+               const TensorRef& invstd, const BatchNormEpilogue& e) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor coefs = affineOf(l.C, w, b, mean, invstd);
@@ -189,7 +193,7 @@ Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const T
   return y;
 }
 
-Tensor invstdOf(const TensorRef& runVar, double eps) {
+Tensor invstd32(const TensorRef& runVar, double eps) {
   requireF32(runVar.dtype, "runVar");
   const auto C = int64_t(runVar.numel());
   Tensor out = empty({C}, DType::F32);
@@ -210,8 +214,8 @@ Tensor maskOf(const BatchNormReluMask& m, int64_t C, const TensorRef& mean, cons
   return m.relu ? affineOf(C, m.w, m.b, mean, invstd) : Tensor{};
 }
 
-BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
-                               const TensorRef& invstd, const BatchNormReluMask& m) {
+BatchNormReduce backwardReduce32(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                                 const TensorRef& invstd, const BatchNormReluMask& m) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor sT = doubles(l.C), tT = doubles(l.C);
@@ -238,9 +242,9 @@ BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const Te
 
 // dx = (dy - meanDy - (x - mean) k) f with cpu/batchnorm.cc's batchNormGradCoefs, formed in double
 // and stored in float; x - mean first, so an offset input keeps its float32 digits.
-Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
-                     const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
-                     const BatchNormReluMask& m) {
+Tensor backwardElemt32(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
+                       const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
+                       const BatchNormReluMask& m) {
   requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor coefs = empty({3 * l.C}, DType::F32);
@@ -273,31 +277,95 @@ Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& m
   return dx;
 }
 
+// A half operand widened to float32 (held here), or the operand itself.
+struct Wide {
+  Tensor hold;
+  TensorRef ref;
+};
+Wide wide(const TensorRef& t) {
+  if (!isHalf(t.dtype)) return {Tensor{}, t};
+  Tensor w = castTo(t, DType::F32);
+  const TensorRef r{w.buf.get(), w.shape, w.dtype};
+  return {std::move(w), r};
+}
+// An optional operand widened; null stays null. `hold` keeps the widened copy alive.
+const TensorRef* wideOpt(const TensorRef* t, Wide& hold) {
+  if (!t) return nullptr;
+  hold = wide(*t);
+  return &hold.ref;
+}
+// A float32 activation result rounded once to a half x's type.
+Tensor narrowTo(Tensor y, DType dt) {
+  if (dt == DType::F32) return y;
+  return castTo(TensorRef{y.buf.get(), y.shape, y.dtype}, dt);
+}
+
+template <typename T>
+void updateRunningOf(T* rm, T* rv, int64_t C, const float* md, const float* isd, const BatchNormUpdate& p) {
+  const double eps = p.eps, factor = p.factor, unbias = p.count / (p.count - 1);
+  forEach(
+      C,
+      [=] NG_DEVICE(int64_t c) {
+        const double is = isd[c], var = (1.0 / (is * is) - eps) * unbias;
+        rm[c] = T(float((1 - factor) * double(float(rm[c])) + factor * double(md[c])));
+        rv[c] = T(float((1 - factor) * double(float(rv[c])) + factor * var));
+      },
+      "BatchNormUpdateRunning");
+}
+
 // In place: running = (1 - factor) running + factor batch, the batch variance recovered from
 // invstd (1 / invstd^2 - eps) and made unbiased by count / (count - 1), in double.
 void updateRunning(const TensorRef& runMean, const TensorRef& runVar, const TensorRef* counter, const TensorRef& mean,
                    const TensorRef& invstd, const BatchNormUpdate& p) {
   // runVar, mean and invstd have runMean's dtype (checked by the binding); nothing is written
   // before this check.
-  requireF32(runMean.dtype, "runMean");
-  float *rm = runMean.buf->as<float>(), *rv = runVar.buf->as<float>();
-  const float *md = mean.buf->as<float>(), *isd = invstd.buf->as<float>();
-  const double eps = p.eps, factor = p.factor, unbias = p.count / (p.count - 1);
+  if (runMean.dtype != DType::F32 && !isHalf(runMean.dtype)) requireF32(runMean.dtype, "runMean");
+  Wide mw = wide(mean), iw = wide(invstd);
+  const float *md = mw.ref.buf->as<float>(), *isd = iw.ref.buf->as<float>();
   markWritten(*runMean.buf);
   markWritten(*runVar.buf);
-  forEach(
-      int64_t(runMean.numel()),
-      [=] NG_DEVICE(int64_t c) {
-        const double is = isd[c], var = (1.0 / (is * is) - eps) * unbias;
-        rm[c] = float((1 - factor) * double(rm[c]) + factor * double(md[c]));
-        rv[c] = float((1 - factor) * double(rv[c]) + factor * var);
-      },
-      "BatchNormUpdateRunning");
+  NG_FLOAT_DISPATCH(runMean.dtype, updateRunningOf(runMean.buf->as<T>(), runVar.buf->as<T>(), int64_t(runMean.numel()),
+                                                   md, isd, p);)
   if (!counter) return;
   // int64 is held as double: the counter advances where it lives, unread.
   markWritten(*counter->buf);
   double* n = counter->buf->as<double>();
   forEach(1, [=] NG_DEVICE(int64_t) { n[0] += 1; }, "BatchNormUpdateRunning");
+}
+
+std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
+  const Wide xw = wide(x);
+  return stats32(xw.ref, eps);
+}
+
+Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+             const TensorRef& invstd, const BatchNormEpilogue& e) {
+  Wide hw, hb, hr;
+  const Wide xw = wide(x), mw = wide(mean), iw = wide(invstd);
+  const BatchNormEpilogue ew{wideOpt(e.residual, hr), e.relu};
+  return narrowTo(elemt32(xw.ref, wideOpt(w, hw), wideOpt(b, hb), mw.ref, iw.ref, ew), x.dtype);
+}
+
+Tensor invstdOf(const TensorRef& runVar, double eps) {
+  const Wide vw = wide(runVar);
+  return invstd32(vw.ref, eps);
+}
+
+BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+                               const TensorRef& invstd, const BatchNormReluMask& m) {
+  Wide hw, hb;
+  const Wide dw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd);
+  const BatchNormReluMask mask{m.relu, wideOpt(m.w, hw), wideOpt(m.b, hb)};
+  return backwardReduce32(dw.ref, xw.ref, mw.ref, iw.ref, mask);
+}
+
+Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
+                     const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
+                     const BatchNormReluMask& m) {
+  Wide hw, hmw, hmb;
+  const Wide dw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
+  const BatchNormReluMask mask{m.relu, wideOpt(m.w, hmw), wideOpt(m.b, hmb)};
+  return narrowTo(backwardElemt32(dw.ref, xw.ref, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask), x.dtype);
 }
 
 }  // namespace

@@ -5,10 +5,10 @@
 // so 'cuda' steps as 'cpu' does. Params and state buffers are written in place, and every buffer
 // given is recorded as written, as the 'cpu' kernels do, even a momentum buffer that momentum 0
 // leaves unread.
-#include <stdexcept>
-#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "core/half.h"
 #include "core/optim_math.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
@@ -17,6 +17,9 @@ namespace nodegrad::cuda {
 namespace {
 
 using Tensors = std::vector<TensorRef>;
+
+template <typename T>
+constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 // Parameters per launch: with Adam's five pointers each (param, grad, m, v, max v) the chunk is
 // ~2.3 KB, inside the 4 KB of kernel arguments every supported GPU takes.
@@ -75,7 +78,16 @@ void sgd(const Tensors& params, const Tensors& grads, const Tensors* bufs, const
         [=] NG_DEVICE(int64_t i) {
           const auto at = c.locate(i);
           T* buf = s.useBuf ? c.ptr[2][at.k] + at.j : nullptr;
-          math::sgdElement(c.ptr[0][at.k][at.j], c.ptr[1][at.k][at.j], buf, s);
+          T& p = c.ptr[0][at.k][at.j];
+          if constexpr (kHalf<T>) {
+            // In float, each stored value rounded to T once, as 'cpu' steps a half parameter.
+            float pi = float(p), bi = buf ? float(*buf) : 0.f;
+            math::sgdElement(pi, float(c.ptr[1][at.k][at.j]), buf ? &bi : nullptr, s);
+            p = T(pi);
+            if (buf) *buf = T(bi);
+          } else {
+            math::sgdElement(p, c.ptr[1][at.k][at.j], buf, s);
+          }
         },
         "SGDStep");
   }
@@ -93,32 +105,33 @@ void adam(const Tensors& params, const Tensors& grads, const Tensors& ms, const 
           const int k = at.k;
           const int64_t j = at.j;
           T* vmax = s.amsgrad ? c.ptr[4][k] + j : nullptr;
-          math::adamElement(c.ptr[0][k][j], c.ptr[1][k][j], c.ptr[2][k][j], c.ptr[3][k][j], vmax, s);
+          if constexpr (kHalf<T>) {
+            // In double, rounded to float per state value and to T once: 'cpu''s and 'ts''s half path.
+            float pi = float(c.ptr[0][k][j]), mi = float(c.ptr[2][k][j]), vi = float(c.ptr[3][k][j]);
+            float wi = vmax ? float(*vmax) : 0.f;
+            math::adamElement<float, double>(pi, float(c.ptr[1][k][j]), mi, vi, vmax ? &wi : nullptr, s);
+            c.ptr[0][k][j] = T(pi);
+            c.ptr[2][k][j] = T(mi);
+            c.ptr[3][k][j] = T(vi);
+            if (vmax) *vmax = T(wi);
+          } else {
+            math::adamElement(c.ptr[0][k][j], c.ptr[1][k][j], c.ptr[2][k][j], c.ptr[3][k][j], vmax, s);
+          }
         },
         "AdamStep");
   }
 }
 
-// float32 and float64 only (a half parameter would be read as double by the dispatch).
-void requireFloat(const Tensors& params) {
-  if (!params.empty() && params[0].dtype != DType::F32 && params[0].dtype != DType::F64) {
-    throw std::runtime_error(std::string("argument 'params' is ") + dtypeName(params[0].dtype) +
-                             "; the 'cuda' backend steps float32 and float64 parameters");
-  }
-}
-
 void sgdStep(const Tensors& params, const Tensors& grads, const Tensors* momentumBufs, const SGDOptions& o) {
-  requireFloat(params);
   markAll(&params);
   markAll(momentumBufs);
-  NG_REAL_DISPATCH(params[0].dtype, sgd<T>(params, grads, momentumBufs, o);)
+  NG_FLOAT_DISPATCH(params[0].dtype, sgd<T>(params, grads, momentumBufs, o);)
 }
 
 void adamStep(const Tensors& params, const Tensors& grads, const Tensors& expAvgs, const Tensors& expAvgSqs,
               const Tensors* maxExpAvgSqs, const AdamOptions& o) {
-  requireFloat(params);
   for (const Tensors* ts : {&params, &expAvgs, &expAvgSqs, maxExpAvgSqs}) markAll(ts);
-  NG_REAL_DISPATCH(params[0].dtype, adam<T>(params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, o);)
+  NG_FLOAT_DISPATCH(params[0].dtype, adam<T>(params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, o);)
 }
 
 }  // namespace

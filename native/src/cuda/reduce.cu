@@ -282,35 +282,38 @@ Tensor cumsumKernel(const TensorRef& x, int64_t axis, bool reverse) {
 }
 
 // Max-subtracted as cpu/reduce.cc: z = x - max, softmax = exp(z) / sum exp(z), log-softmax =
-// z - log(sum exp(z)), in double. cpu's max skips NaN where this one keeps it, but a NaN in a
-// line makes the sum, and so every output of the line, NaN either way.
-Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
-  if (x.dtype != DType::F32) {
-    throw std::runtime_error(std::string("argument 'x' is ") + dtypeName(x.dtype) +
-                             "; the 'cuda' backend computes this kernel in float32 only (use .to('float32'))");
-  }
-  const char* name = log ? "LogSoftmax" : "Softmax";
-  const Lines g = linesOf(x.shape, {axis}, name);
+// z - log(sum exp(z)), in double; a half result is rounded once. cpu's max skips NaN where this
+// one keeps it, but a NaN in a line makes the sum, and so every output of the line, NaN either way.
+template <typename T>
+void softmaxOn(const T* xd, T* y, const Lines& g, int64_t numel, int64_t len, int64_t inner, bool takeLog,
+               const char* name) {
   Tensor maxT = empty({g.outN}, DType::F64), sumT = empty({g.outN}, DType::F64);
-  const float* xd = x.buf->as<float>();
   double *mx = maxT.buf->as<double>(), *sum = sumT.buf->as<double>();
-  reduceLines(ReduceOp::Max, Plain<float>{xd}, g, mx);
-  reduceLines(ReduceOp::Sum, ExpShifted<float>{xd, mx}, g, sum);
-  Tensor out = empty(x.shape, DType::F32);
-  float* y = out.buf->as<float>();
-  const bool takeLog = log;
-  int64_t len = x.shape[size_t(axis)], inner = 1;
-  for (size_t d = size_t(axis) + 1; d < x.shape.size(); d++) inner *= x.shape[d];
+  reduceLines(ReduceOp::Max, Plain<T>{xd}, g, mx);
+  reduceLines(ReduceOp::Sum, ExpShifted<T>{xd, mx}, g, sum);
   forEach(
-      int64_t(x.numel()),
+      numel,
       [=] NG_DEVICE(int64_t i) {
         using std::exp;
         // The line of element i: its index over [outer, inner], the axis taken out.
         const int64_t line = i / (len * inner) * inner + i % inner;
         const double z = double(xd[i]) - mx[line], s = sum[line];
-        y[i] = float(takeLog ? z - std::log(s) : exp(z) / s);
+        y[i] = T(float(takeLog ? z - std::log(s) : exp(z) / s));
       },
       name);
+}
+
+Tensor softmaxKernel(const TensorRef& x, int64_t axis, bool log) {
+  if (x.dtype != DType::F32 && !isHalf(x.dtype)) {
+    throw std::runtime_error(std::string("argument 'x' is ") + dtypeName(x.dtype) +
+                             "; the 'cuda' backend computes this kernel in float32 and the half types only (use .to('float32'))");
+  }
+  const char* name = log ? "LogSoftmax" : "Softmax";
+  const Lines g = linesOf(x.shape, {axis}, name);
+  Tensor out = empty(x.shape, x.dtype);
+  int64_t len = x.shape[size_t(axis)], inner = 1;
+  for (size_t d = size_t(axis) + 1; d < x.shape.size(); d++) inner *= x.shape[d];
+  NG_FLOAT_DISPATCH(x.dtype, softmaxOn(x.buf->as<T>(), out.buf->as<T>(), g, int64_t(x.numel()), len, inner, log, name);)
   return out;
 }
 
