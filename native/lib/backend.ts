@@ -21,13 +21,13 @@ export const CPU_DTYPES: DTypeSupport = {
 };
 
 /**
- * The dtypes the 'cuda:N' devices compute each kernel family in: the half types in every family of
- * its own kernels (cuda/*.cu), not yet in cuBLAS matmul and cuDNN convolution; matmul in float64 too.
+ * The dtypes the 'cuda:N' devices compute each kernel family in: the half types everywhere (cuBLAS
+ * and cuDNN with float32 accumulation on tensor cores), matmul in float64 too.
  */
 export const CUDA_DTYPES: DTypeSupport = {
   elementwise: [...REAL, ...HALF], cast: [...ALL, ...HALF], reduce: [...REAL, ...HALF], movement: [...ALL, ...HALF],
-  creation: [...ALL, ...HALF], random: [...F32_F64, ...HALF], matmul: F32_F64, conv: F32, pool: [...F32, ...HALF],
-  norm: [...F32, ...HALF], softmax: [...F32, ...HALF], optim: [...F32_F64, ...HALF],
+  creation: [...ALL, ...HALF], random: [...F32_F64, ...HALF], matmul: [...F32_F64, ...HALF], conv: [...F32, ...HALF],
+  pool: [...F32, ...HALF], norm: [...F32, ...HALF], softmax: [...F32, ...HALF], optim: [...F32_F64, ...HALF],
 };
 
 /**

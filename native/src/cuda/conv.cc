@@ -1,5 +1,6 @@
-// Convolution on cuDNN's legacy API (still in cuDNN 9): NCHW input, OIHW weight, float32 and
-// float64, with core/geometry.h's shapes and checks as on 'cpu'. Descriptors are made per call and
+// Convolution on cuDNN's legacy API (still in cuDNN 9): NCHW input, OIHW weight, float32, float64,
+// bfloat16 and float16 (half data with float32 compute on tensor cores, as PyTorch's AMP runs it),
+// with core/geometry.h's shapes and checks as on 'cpu'. Descriptors are made per call and
 // owned. Algorithms are picked as PyTorch picks them: by cuDNN's heuristics, the first whose
 // workspace the device's caching allocator can give; in benchmark mode by cudnnFind*AlgorithmEx,
 // once per key, ranking kept; in deterministic mode only among those cuDNN marks deterministic.
@@ -54,6 +55,7 @@ Owned<cudnnFilterDescriptor_t> filterDesc(cudnnDataType_t type, const Shape& s) 
   return owned;
 }
 
+// type: the compute type (float32 for half data).
 Owned<cudnnConvolutionDescriptor_t> convDesc(cudnnDataType_t type, const ConvParams& p, cudnnMathType_t math) {
   cudnnConvolutionDescriptor_t d = nullptr;
   NG_CUDNN(cudnnCreateConvolutionDescriptor(&d));
@@ -66,22 +68,33 @@ Owned<cudnnConvolutionDescriptor_t> convDesc(cudnnDataType_t type, const ConvPar
   return owned;
 }
 
+cudnnDataType_t dataType(DType d) {
+  switch (d) {
+    case DType::F64: return CUDNN_DATA_DOUBLE;
+    case DType::BF16: return CUDNN_DATA_BFLOAT16;
+    case DType::F16: return CUDNN_DATA_HALF;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+
 // One call: its geometry, dtype, math type and descriptors, and its operands (in0 and in1 read,
 // out written: x, w, y forward; w, dy, dx backward-data; x, dy, dw backward-filter).
 struct Call {
   Call(const ConvGeom& g, DType dtype, const void* in0, const void* in1, void* out)
       : g(g),
         dtype(dtype),
-        type(dtype == DType::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT),
-        math(dtype == DType::F32 && !flags().tf32Cudnn ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH),
+        type(dataType(dtype)),
+        math(dtype == DType::F32 && !flags().tf32Cudnn ? CUDNN_FMA_MATH
+             : isHalf(dtype)                          ? CUDNN_TENSOR_OP_MATH
+                                                      : CUDNN_DEFAULT_MATH),
         x(tensorDesc(type, g.xShape())),
         y(tensorDesc(type, g.yShape())),
         w(filterDesc(type, g.wShape())),
-        conv(convDesc(type, g.p, math)),
+        conv(convDesc(dtype == DType::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT, g.p, math)),
         in0(in0),
         in1(in1),
         out(out) {}
-  // cuDNN's alpha and beta: in double for double data, float otherwise.
+  // cuDNN's alpha and beta: in double for double data, float otherwise (half data included).
   const void* one() const { return dtype == DType::F64 ? static_cast<const void*>(&oneD) : &oneF; }
   const void* zero() const { return dtype == DType::F64 ? static_cast<const void*>(&zeroD) : &zeroF; }
 
@@ -264,9 +277,9 @@ void convolve(const Call& c) {
 }
 
 DType convDtype(const TensorRef& a, const char* an, const TensorRef& b, const char* bn) {
-  if (a.dtype != b.dtype || (a.dtype != DType::F32 && a.dtype != DType::F64)) {
+  if (a.dtype != b.dtype || a.dtype == DType::I32 || a.dtype == DType::I64) {
     throw std::runtime_error(std::string("arguments '") + an + "' and '" + bn + "' are " + dtypeName(a.dtype) + " and " +
-                             dtypeName(b.dtype) + "; the 'cuda' backend convolves float32 or float64 operands alike");
+                             dtypeName(b.dtype) + "; the 'cuda' backend convolves float operands of one dtype");
   }
   return a.dtype;
 }
@@ -297,16 +310,17 @@ Tensor conv2dBackpropInput(const TensorRef& dy, const TensorRef& w, const Shape&
   return dx;
 }
 
-// dwType differs from x's only for a half x (the binding checks), which this device does not hold yet.
+// dwType is x's, or float32 for a half x (the binding checks): cuDNN's legacy call writes dw in the
+// type of x and dy, so that dw is made in x's type and widened.
 Tensor conv2dBackpropFilter(const TensorRef& x, const TensorRef& dy, const Shape& wShape, const ConvParams& p,
                             DType dwType) {
   const DType dt = convDtype(x, "x", dy, "dy");
-  if (dwType != dt) throw std::runtime_error(std::string("a ") + dtypeName(dwType) + " weight gradient from " + dtypeName(dt) + " x");
   const ConvGeom g = convGeom(x.shape, wShape, p, &dy.shape);
   Tensor dw = empty(g.wShape(), dt);
   if (emptyConv(g)) zero(dw);
   else convolve<BwdFilter>(Call(g, dt, x.buf->data, dy.buf->data, dw.buf->data));
-  return dw;
+  if (dwType == dt) return dw;
+  return castTo(TensorRef{dw.buf.get(), dw.shape, dw.dtype}, dwType);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// BatchMatMul on cuBLAS: [B, M, K] x [B, K, N] -> [B, M, N] in float32 or float64, row-major, the
-// transposes of the last two dims read in place. cuBLAS is column-major, and a row-major matrix
+// BatchMatMul on cuBLAS: [B, M, K] x [B, K, N] -> [B, M, N] in float32, float64, bfloat16 or
+// float16 (half operands and result, float32 accumulation: tensor cores; C rounded once, as on
+// 'cpu'), row-major, the transposes of the last two dims read in place. cuBLAS is column-major, and a row-major matrix
 // read column-major is its transpose, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
 // the operands swap places and keep their own op. TF32 follows flags().tf32Matmul (off by
 // default, as torch.backends.cuda.matmul.allow_tf32).
@@ -18,8 +19,8 @@ namespace nodegrad::cuda {
 namespace {
 
 Tensor batchMatMul(const TensorRef& a, const TensorRef& b, bool transA, bool transB) {
-  if (a.dtype != DType::F32 && a.dtype != DType::F64) {
-    throw std::runtime_error(std::string("'cuda' computes matmul in float32 and float64, not ") + dtypeName(a.dtype));
+  if (a.dtype == DType::I32 || a.dtype == DType::I64) {
+    throw std::runtime_error(std::string("'cuda' computes matmul in the float types, not ") + dtypeName(a.dtype));
   }
   const int64_t batch = a.shape[0];
   const int64_t m = transA ? a.shape[2] : a.shape[1], k = transA ? a.shape[1] : a.shape[2];
@@ -41,6 +42,12 @@ Tensor batchMatMul(const TensorRef& a, const TensorRef& b, bool transA, bool tra
     NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, int(n), int(m), int(k), &one, b.buf->data, CUDA_R_32F, ldb, k * n,
                                          a.buf->data, CUDA_R_32F, lda, m * k, &zero, c.buf->data, CUDA_R_32F, ldc, m * n,
                                          int(batch), compute, CUBLAS_GEMM_DEFAULT));
+  } else if (isHalf(a.dtype)) {
+    const float one = 1, zero = 0;
+    const cudaDataType_t t = a.dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, int(n), int(m), int(k), &one, b.buf->data, t, ldb, k * n,
+                                         a.buf->data, t, lda, m * k, &zero, c.buf->data, t, ldc, m * n, int(batch),
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   } else {
     const double one = 1, zero = 0;
     NG_CUBLAS(cublasGemmStridedBatchedEx(h, opB, opA, int(n), int(m), int(k), &one, b.buf->data, CUDA_R_64F, ldb, k * n,
