@@ -1,8 +1,10 @@
 """PyTorch's half of the GPU kit's side-by-side timing (bench/gpu_resnet50.ts is nodegrad's): a
-ResNet-50 training step at batch 64, 224 x 224, float32, on cuda:0, NCHW and channels-last,
-warm-up steps first, each timed step synchronized; one JSON line per layout with the median.
-    python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark]
+ResNet-50 training step at batch 64, 224 x 224 on cuda:0, NCHW and channels-last: float32, or with
+--amp fp16 (torch.autocast to float16 and a GradScaler) or --amp bf16 (autocast to bfloat16), the AMP
+recipe; warm-up steps first, each timed step synchronized; one JSON line per layout with the median.
+    python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark] [--amp fp16|bf16]
 """
+import contextlib
 import argparse
 import json
 import time
@@ -15,6 +17,7 @@ p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=5)
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--no-benchmark", action="store_true")
+p.add_argument("--amp", choices=["fp16", "bf16"])
 a = p.parse_args()
 torch.backends.cudnn.benchmark = not a.no_benchmark
 
@@ -25,12 +28,17 @@ for layout in ("nchw", "channels_last"):
     y = torch.arange(a.batch, device="cuda") * 37 % 1000
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler("cuda", enabled=a.amp == "fp16")
+    low = torch.float16 if a.amp == "fp16" else torch.bfloat16
 
     def step():
-        loss = loss_fn(model(x), y)
+        ctx = torch.autocast("cuda", dtype=low) if a.amp else contextlib.nullcontext()
+        with ctx:
+            loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     for _ in range(a.warmup):
         step()
@@ -43,7 +51,8 @@ for layout in ("nchw", "channels_last"):
         ms.append((time.perf_counter() - t0) * 1000)
     ms.sort()
     med = ms[len(ms) // 2]
-    print(json.dumps({"impl": "pytorch " + torch.__version__, "layout": layout, "batch": a.batch,
+    print(json.dumps({"impl": "pytorch " + torch.__version__, "layout": layout, "precision": a.amp or "fp32",
+                      "batch": a.batch,
                       "cudnnBenchmark": torch.backends.cudnn.benchmark, "steps": a.steps, "medianMs": med,
                       "minMs": ms[0], "imgPerS": a.batch * 1000 / med,
                       "peakAllocatedMiB": torch.cuda.max_memory_allocated() / 2**20}), flush=True)

@@ -1,13 +1,14 @@
 /**
  * nodegrad's half of the GPU kit's side-by-side timing (bench/gpu_resnet50.py is PyTorch's): a
  * ResNet-50 training step (forward, cross-entropy, backward, SGD with momentum) at batch 64,
- * 224 x 224, float32, on cuda:0. Warm-up steps first, then each timed step ends with a
- * synchronize; prints one JSON line with the median.
- *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark]
+ * 224 x 224, on cuda:0: float32, or with --amp fp16 (autocast to float16 and a GradScaler) or
+ * --amp bf16 (autocast to bfloat16), PyTorch's AMP recipe. Warm-up steps first, then each timed
+ * step ends with a synchronize; prints one JSON line with the median.
+ *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark] [--amp fp16|bf16]
  */
-import { fromTypedArray, randn, tidy, type Tensor } from '@nodegrad/autograd';
+import { autocast, fromTypedArray, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { cuda } from '@nodegrad/native';
-import { CrossEntropyLoss, SGD, resnet50 } from '@nodegrad/nn';
+import { CrossEntropyLoss, GradScaler, SGD, resnet50 } from '@nodegrad/nn';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -15,6 +16,9 @@ const arg = (name: string, dflt: number) => {
 };
 const steps = arg('steps', 20), warmup = arg('warmup', 5), batch = arg('batch', 64);
 const benchmark = process.argv.includes('--cudnn-benchmark');
+const ai = process.argv.indexOf('--amp');
+const amp = ai >= 0 ? process.argv[ai + 1] : null;
+if (amp !== null && amp !== 'fp16' && amp !== 'bf16') throw new Error(`--amp takes fp16 or bf16, got ${amp}`);
 if (!cuda.isAvailable()) {
   console.log(JSON.stringify({ impl: 'nodegrad', error: `cuda unavailable: ${cuda.reason()}` }));
   process.exit(0);
@@ -28,11 +32,14 @@ const labels = Float64Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
 const y = fromTypedArray(labels, [batch], { dtype: 'int64', device });
 const criterion = new CrossEntropyLoss();
 const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+const scaler = new GradScaler({ enabled: amp === 'fp16' });
+const forward = () => criterion.call(model.call(x), y) as Tensor;
 const step = () => tidy(() => {
-  const loss = criterion.call(model.call(x), y) as Tensor;
+  const loss = amp ? autocast({ device: 'cuda', dtype: amp === 'fp16' ? 'float16' : 'bfloat16' }, forward) : forward();
   optimizer.zeroGrad();
-  loss.backward();
-  optimizer.step();
+  scaler.scale(loss).backward();
+  scaler.step(optimizer);
+  scaler.update();
 });
 for (let i = 0; i < warmup; i++) step();
 cuda.synchronize();
@@ -47,6 +54,6 @@ ms.sort((a, b) => a - b);
 const median = ms[ms.length >> 1]!;
 const mem = cuda.memoryStats();
 console.log(JSON.stringify({
-  impl: 'nodegrad', layout: 'nchw', batch, cudnnBenchmark: benchmark, steps, medianMs: median, minMs: ms[0],
+  impl: 'nodegrad', layout: 'nchw', precision: amp ?? 'fp32', batch, cudnnBenchmark: benchmark, steps, medianMs: median, minMs: ms[0],
   imgPerS: (batch * 1000) / median, peakAllocatedMiB: mem.peakAllocated / 2 ** 20, reservedMiB: mem.reserved / 2 ** 20,
 }));

@@ -5,6 +5,9 @@
 # train.log (one epoch of the main job), bench.jsonl (ResNet-50 training step against PyTorch),
 # summary.txt. The steps' timeouts add up to 530 s, inside one device call of 600 s. Without a GPU
 # it is the dry run: everything loads and reports no device.
+#   scripts/gpu/run.sh        the suite above
+#   scripts/gpu/run.sh amp    the doctor, then the ResNet-50 step with AMP (float16 with a GradScaler,
+#                             bfloat16) on both sides into bench_amp.jsonl: 310 s of timeouts, a second call
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KIT="$PWD/gpu-kit"
@@ -40,6 +43,15 @@ step() { # name timeout command...
 step doctor 30 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
 if ! grep -q '^cuda      [0-9]* GPU' "$OUT/doctor.log"; then
   summary "dry run: no CUDA device here ($(grep '^cuda' "$OUT/doctor.log"))"
+  exit 0
+fi
+if [ "${1:-}" = amp ]; then
+  for p in fp16 bf16; do
+    step "bench_nodegrad_$p" 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark --amp "$p"
+    step "bench_pytorch_$p" 70 "$PY" bench/gpu_resnet50.py --amp "$p"
+  done
+  cat "$OUT"/bench_*_fp16.log "$OUT"/bench_*_bf16.log | grep '^{' > "$OUT/bench_amp.jsonl" || true
+  summary "done"
   exit 0
 fi
 step tests 180 "$NODE" "$KIT/kit_tests.mjs"
