@@ -47,7 +47,11 @@ function each(skip: boolean) {
 export const describe = Object.assign((name: string, fn: Fn) => addSuite(name, fn, false), {
   skip: (name: string, fn: Fn) => addSuite(name, fn, true),
 });
-export const it = Object.assign((name: string, fn: Fn) => void current.tests.push({ name, skip: current.skip, fn }), {
+// vitest's forms: it(name, fn, timeout?) and it(name, options, fn); timeouts are the kit step's.
+export const it = Object.assign((name: string, a: Fn | object, b?: Fn | number) => {
+  const fn = typeof a === 'function' ? a : b as Fn;
+  current.tests.push({ name, skip: current.skip, fn });
+}, {
   skip: (name: string, fn: Fn = () => {}) => void current.tests.push({ name, skip: true, fn }),
   each: each(false),
 });

@@ -19,7 +19,9 @@ for (const low of ['bfloat16', 'float16'] as const) {
   describeBackends(describe, `autocast to ${low}`, (device) => {
     const f32 = (...shape: number[]) => randn(shape, { device, requiresGrad: true });
     const lowT = (...shape: number[]) => randn(shape, { device }).to(low);
-    const on = <T>(fn: () => T) => autocast({ device: 'cpu', dtype: low }, fn);
+    // The autocast device type of the backend under test ('cuda' for 'cuda:N' and 'cuda-emu'), and the other.
+    const kind = device.startsWith('cuda') ? 'cuda' : 'cpu', other = kind === 'cuda' ? 'cpu' : 'cuda';
+    const on = <T>(fn: () => T) => autocast({ device: kind, dtype: low }, fn);
 
     it('lower list: conv2d, matmul, bmm, linear run in the low type from float32 inputs', () => {
       on(() => {
@@ -62,13 +64,13 @@ for (const low of ['bfloat16', 'float16'] as const) {
 
     it('nesting: enabled false inside, another device type, and the state restored after a throw', () => {
       on(() => {
-        expect(autocast({ device: 'cpu', enabled: false }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe('float32');
-        expect(autocast({ device: 'cuda' }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe(low);
-        expect(() => autocast({ device: 'cpu', enabled: false }, () => { throw new Error('boom'); })).toThrow('boom');
-        expect(isAutocastEnabled('cpu')).toBe(true);
+        expect(autocast({ device: kind, enabled: false }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe('float32');
+        expect(autocast({ device: other }, () => matmul(f32(2, 2), f32(2, 2)).dtype)).toBe(low);
+        expect(() => autocast({ device: kind, enabled: false }, () => { throw new Error('boom'); })).toThrow('boom');
+        expect(isAutocastEnabled(kind)).toBe(true);
       });
-      expect(isAutocastEnabled('cpu')).toBe(false);
-      expect(() => autocast({ device: 'cpu', dtype: 'float32' as HalfDType }, () => 0)).toThrow("autocast: dtype must be 'bfloat16' or 'float16', got 'float32'");
+      expect(isAutocastEnabled(kind)).toBe(false);
+      expect(() => autocast({ device: kind, dtype: 'float32' as HalfDType }, () => 0)).toThrow("autocast: dtype must be 'bfloat16' or 'float16', got 'float32'");
     });
 
     it('a weight is cast once per scope, again after an in-place update or in a new scope', () => {
@@ -120,7 +122,7 @@ for (const low of ['bfloat16', 'float16'] as const) {
       const run = (cache: boolean, createGraph = false) => {
         const x = x0.detach().requiresGrad_();
         w.grad = null;
-        const loss = autocast({ device: 'cpu', dtype: low, cacheEnabled: cache }, () =>
+        const loss = autocast({ device: kind, dtype: low, cacheEnabled: cache }, () =>
           crossEntropy(mean(conv2d(x, w, null, { padding: 1 }), [2, 3]), target));
         if (!createGraph) {
           loss.backward();
@@ -156,7 +158,7 @@ for (const low of ['bfloat16', 'float16'] as const) {
       noGrad(() => w.mul_(1));
       expect(() => loss.backward()).not.toThrow();
       // Forward mode through the input: the same tangent as the plain graph.
-      const tangent = (cache: boolean) => host(unpackDual(autocast({ device: 'cpu', dtype: low, cacheEnabled: cache },
+      const tangent = (cache: boolean) => host(unpackDual(autocast({ device: kind, dtype: low, cacheEnabled: cache },
         () => conv2d(dual(x0.detach(), tx), w, null, { padding: 1 }))).tangent!);
       expect(tangent(true)).toEqual(tangent(false));
     });

@@ -43,7 +43,8 @@ for (const low of ['bfloat16', 'float16'] as const) {
       model.layer1.registerForwardHook((_m, _in, out) => { seen.push((out as Tensor).dtype); });
       const step = (amp: boolean) => {
         model.zeroGrad();
-        const loss = autocast({ device: 'cpu', dtype: low, enabled: amp }, () => crossEntropy(model.forward(x), y));
+        const kind = device.startsWith('cuda') ? 'cuda' : 'cpu';
+        const loss = autocast({ device: kind, dtype: low, enabled: amp }, () => crossEntropy(model.forward(x), y));
         loss.backward();
         return { loss: loss.item(), grads: model.namedParameters().map(([n, p]) => [n, p.grad!.clone()] as const) };
       };
