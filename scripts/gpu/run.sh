@@ -6,8 +6,9 @@
 # summary.txt. The steps' timeouts add up to 530 s, inside one device call of 600 s. Without a GPU
 # it is the dry run: everything loads and reports no device.
 #   scripts/gpu/run.sh        the suite above
-#   scripts/gpu/run.sh amp    the doctor, then the ResNet-50 step with AMP (float16 with a GradScaler,
-#                             bfloat16) on both sides into bench_amp.jsonl: 310 s of timeouts, a second call
+#   scripts/gpu/run.sh amp    the doctor, one epoch of the main job with --amp fp16, then the ResNet-50
+#                             step with AMP (float16 with a GradScaler, bfloat16) on both sides into
+#                             bench_amp.jsonl: 430 s of timeouts, a second call
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KIT="$PWD/gpu-kit"
@@ -46,6 +47,7 @@ if ! grep -q '^cuda      [0-9]* GPU' "$OUT/doctor.log"; then
   exit 0
 fi
 if [ "${1:-}" = amp ]; then
+  step train_amp 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --amp fp16 --out "$OUT/run_amp"
   for p in fp16 bf16; do
     step "bench_nodegrad_$p" 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark --amp "$p"
     step "bench_pytorch_$p" 70 "$PY" bench/gpu_resnet50.py --amp "$p"
