@@ -8,12 +8,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { backends, getBackend, type Conv2DParams, type DType, type Raw } from '@nodegrad/autograd';
+import type { Conv2DParams, DType, Raw } from '@nodegrad/autograd';
 import { mpiBinding, type MpiAddon } from '@nodegrad/native';
 import { CUDA_DTYPES } from '../lib/backend.js';
 import { loadAddon } from '../lib/load.js';
 import {
-  cpu, edgeValues, everyValue, expectBits, expectIdentical, expectKernel, HALVES, helpersFor, normals, pair, put, read,
+  cpu, edgeValues, everyValue, expectBits, expectIdentical, expectKernel, HALVES, DEVICES_UNDER_TEST, helpersFor, normals, pair, put, read,
   ROUND, skipReason, TOL, ts,
 } from './half_util.js';
 
@@ -51,15 +51,8 @@ const UNARY = ['Neg', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Abs', 'Sign', 'Relu', 'Sig
 const BINARY = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Maximum', 'Minimum', 'Equal', 'NotEqual', 'Less', 'LessEqual',
   'Greater', 'GreaterEqual', 'ReluBackward'];
 
-// The same suites on the 'cuda-emu' device: the 'cuda' kernel families compiled for the host
-// (native/lib/emulation.ts), whose half-type code is the GPU's.
-const emu = backends().find((b) => b.name === 'cuda-emu');
-const DEVICES: [string, string][] = [
-  ['cpu', skipReason],
-  ['cuda-emu', emu?.available ? '' : ` (skipped: ${emu?.reason ?? "'cuda-emu' not registered"})`],
-];
-
-for (const [device, why] of DEVICES) {
+// On 'cpu' and on 'cuda-emu' (half_util.ts DEVICES_UNDER_TEST).
+for (const [device, why] of DEVICES_UNDER_TEST) {
   const dut = helpersFor(device);
   const describeOn = why ? describe.skip : describe;
 

@@ -9,12 +9,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  adaptiveAvgPool2d, avgPool2d, backends, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
+  adaptiveAvgPool2d, avgPool2d, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
   mean, mul, softmax, sum, tanh, type Conv2DParams, type DType, type HalfDType, type Pool2DParams, type Raw, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity } from '@nodegrad/autograd/testing';
 import {
-  cpu, expectClose, expectIdentical, expectKernel, HALVES, helpersFor, normals, pair, read, runBoth, skipReason, TOL, ts,
+  cpu, expectClose, expectIdentical, expectKernel, HALVES, DEVICES_UNDER_TEST, helpersFor, normals, pair, read, runBoth, skipReason, TOL, ts,
   type Pair, type Tol,
 } from './half_util.js';
 
@@ -72,14 +72,8 @@ suite(`cpu bfloat16 matmul and convolution on oneDNN's bf16 primitives${skipReas
 const POOL: Pool2DParams = { kernel: [3, 2], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceilMode: true,
   countIncludePad: false };
 
-// The same on 'cuda-emu': the 'cuda' kernel families compiled for the host, whose half-type code
-// is the GPU's.
-const emu = backends().find((b) => b.name === 'cuda-emu');
-const DEVICES: [string, string][] = [
-  ['cpu', skipReason],
-  ['cuda-emu', emu?.available ? '' : ` (skipped: ${emu?.reason ?? "'cuda-emu' not registered"})`],
-];
-for (const [device, why] of DEVICES) {
+// On 'cpu' and on 'cuda-emu' (half_util.ts DEVICES_UNDER_TEST).
+for (const [device, why] of DEVICES_UNDER_TEST) {
   const dut = helpersFor(device);
   const describeOn = why ? describe.skip : describe;
   const rnd = (shape: number[], dtype: DType, seed: number, scale = 1): Pair => dut.pair(normals(size(shape), seed, scale), shape, dtype);

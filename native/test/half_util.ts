@@ -172,3 +172,14 @@ export function helpersFor(device: string): {
     expectKernel: (name, args, tol) => expectKernel(name, args, tol, dev()),
   };
 }
+
+const emu = backends().find((b) => b.name === 'cuda-emu');
+/**
+ * The devices the half-type suites run on, each with why it is skipped ('' when it runs): 'cpu',
+ * and 'cuda-emu', the 'cuda' kernel families compiled for the host (native/lib/emulation.ts),
+ * whose half-type code is the GPU's.
+ */
+export const DEVICES_UNDER_TEST: readonly [string, string][] = [
+  ['cpu', skipReason],
+  ['cuda-emu', emu?.available ? '' : ` (skipped: ${emu?.reason ?? "'cuda-emu' not registered"})`],
+];
