@@ -354,18 +354,18 @@ Tensor invstdOf(const TensorRef& runVar, double eps) {
 BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
                                const TensorRef& invstd, const BatchNormReluMask& m) {
   Wide hw, hb;
-  const Wide dw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd);
+  const Wide dyw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hw), wideOpt(m.b, hb)};
-  return backwardReduce32(dw.ref, xw.ref, mw.ref, iw.ref, mask);
+  return backwardReduce32(dyw.ref, xw.ref, mw.ref, iw.ref, mask);
 }
 
 Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
                      const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
                      const BatchNormReluMask& m) {
   Wide hw, hmw, hmb;
-  const Wide dw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
+  const Wide dyw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hmw), wideOpt(m.b, hmb)};
-  return narrowTo(backwardElemt32(dw.ref, xw.ref, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask), x.dtype);
+  return narrowTo(backwardElemt32(dyw.ref, xw.ref, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask), x.dtype);
 }
 
 }  // namespace

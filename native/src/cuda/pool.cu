@@ -1,9 +1,10 @@
 // Pooling on the device over the planes of [N, C, H, W] (or [C, H, W]), in float32 and the half
 // types as on 'cpu' (a half element widened to float32, sums and scatters in float32 or double as
-// there, each half result rounded once), with core/geometry.h's shapes and checks. Forward passes run one thread per output. The backward
-// passes whose windows are known run one thread per input element, which gathers the gradients of
-// the windows that reach it in the order cpu/pooling.cc adds them: no atomics, and the same float
-// sums as 'cpu'. Only MaxPool2DScatter, whose indices may point anywhere in the plane, scatter-adds.
+// there, each half result rounded once), with core/geometry.h's shapes and checks. Forward passes
+// run one thread per output. The backward passes whose windows are known run one thread per input
+// element, which gathers the gradients of the windows that reach it in the order cpu/pooling.cc
+// adds them: no atomics, and the same float sums as 'cpu'. Only MaxPool2DScatter, whose indices may
+// point anywhere in the plane, scatter-adds.
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -123,9 +124,6 @@ void requireSameType(DType x, DType dy) {
   if (x != dy) throw std::runtime_error(std::string("dy is ") + dtypeName(dy) + " but x is " + dtypeName(x));
 }
 
-// Runs body with T the element type of a float32 or half tensor.
-#define NG_POOL_DISPATCH(dtype, ...) NG_FLOAT_DISPATCH(dtype, __VA_ARGS__)
-
 [[noreturn]] void badIndex(int64_t hw) {
   throw std::out_of_range("an index lies outside its input plane of " + std::to_string(hw) + " elements");
 }
@@ -150,7 +148,7 @@ std::pair<Tensor, Tensor> maxPool2dWithIndices(const TensorRef& x, const Pool2D&
   const Planes pl = planesOf(x.shape);
   const Shape ys = withHW(pl.lead, OH, OW);
   Tensor y = empty(ys, x.dtype), idx = empty(ys, DType::I64);
-  NG_POOL_DISPATCH(x.dtype, maxWindows(x.buf->as<T>(), y.buf->as<T>(), idx.buf->as<double>(), pl.planes, winH(pl, OH, p),
+  NG_FLOAT_DISPATCH(x.dtype, maxWindows(x.buf->as<T>(), y.buf->as<T>(), idx.buf->as<double>(), pl.planes, winH(pl, OH, p),
                                        winW(pl, OW, p));)
   return {std::move(y), std::move(idx)};
 }
@@ -194,7 +192,7 @@ Tensor maxPool2dBackward(const TensorRef& dy, const TensorRef& x, const TensorRe
   const Win wh = winH(pl, OH, p), ww = winW(pl, OW, p);
   Tensor idx = empty(ys, DType::I64);
   Tensor dx = empty(x.shape, x.dtype);
-  NG_POOL_DISPATCH(x.dtype, {
+  NG_FLOAT_DISPATCH(x.dtype, {
     maxWindows(x.buf->as<T>(), static_cast<T*>(nullptr), idx.buf->as<double>(), pl.planes, wh, ww);
     maxBackwardFrom(dy.buf->as<T>(), idx.buf->as<double>(), dx.buf->as<T>(), pl.planes * pl.H * pl.W, wh, ww);
   })
@@ -239,7 +237,7 @@ Tensor maxPool2dScatter(const TensorRef& dy, const TensorRef& indices, const Sha
   const int64_t HW = pl.H * pl.W, n = int64_t(dy.numel());
   Tensor bad = newFlag();
   int32_t* b = bad.buf->as<int32_t>();
-  NG_POOL_DISPATCH(dy.dtype, {
+  NG_FLOAT_DISPATCH(dy.dtype, {
     const T* g = dy.buf->as<T>();
     if (indices.dtype == DType::I32) scatterInto(g, indices.buf->as<int32_t>(), d, n, L, HW, b);
     else scatterInto(g, indices.buf->as<double>(), d, n, L, HW, b);
@@ -247,7 +245,7 @@ Tensor maxPool2dScatter(const TensorRef& dy, const TensorRef& indices, const Sha
   if (raised(bad)) badIndex(HW);
   if (dy.dtype == DType::F32) return dx;
   Tensor out = empty(xs, dy.dtype);
-  NG_POOL_DISPATCH(dy.dtype, narrowInto(d, out.buf->as<T>(), numel(xs));)
+  NG_FLOAT_DISPATCH(dy.dtype, narrowInto(d, out.buf->as<T>(), numel(xs));)
   return out;
 }
 
@@ -260,7 +258,7 @@ Tensor maxPool2dGather(const TensorRef& x, const TensorRef& indices) {
   const int64_t HW = pl.H * pl.W, n = int64_t(indices.numel());
   Tensor bad = newFlag();
   int32_t* b = bad.buf->as<int32_t>();
-  NG_POOL_DISPATCH(x.dtype, {
+  NG_FLOAT_DISPATCH(x.dtype, {
     const T* a = x.buf->as<T>();
     if (indices.dtype == DType::I32) gatherFrom(a, indices.buf->as<int32_t>(), y.buf->as<T>(), n, L, HW, b);
     else gatherFrom(a, indices.buf->as<double>(), y.buf->as<T>(), n, L, HW, b);
@@ -293,7 +291,7 @@ Tensor avgPool2d(const TensorRef& x, const Pool2D& p) {
   const Planes pl = planesOf(x.shape);
   Tensor y = empty(withHW(pl.lead, OH, OW), x.dtype);
   const Win wh = winH(pl, OH, p), ww = winW(pl, OW, p);
-  NG_POOL_DISPATCH(x.dtype, avgWindows(x.buf->as<T>(), y.buf->as<T>(), pl.planes, wh, ww, p.countIncludePad);)
+  NG_FLOAT_DISPATCH(x.dtype, avgWindows(x.buf->as<T>(), y.buf->as<T>(), pl.planes, wh, ww, p.countIncludePad);)
   return y;
 }
 
@@ -326,7 +324,7 @@ Tensor avgPool2dBackward(const TensorRef& dy, const Shape& xs, const Pool2D& p) 
   requireF32OrHalf(dy.dtype, "dy");
   Tensor dx = empty(xs, dy.dtype);
   const Win wh = winH(pl, OH, p), ww = winW(pl, OW, p);
-  NG_POOL_DISPATCH(dy.dtype, avgBackwardInto(dy.buf->as<T>(), dx.buf->as<T>(), pl.planes * pl.H * pl.W, wh, ww,
+  NG_FLOAT_DISPATCH(dy.dtype, avgBackwardInto(dy.buf->as<T>(), dx.buf->as<T>(), pl.planes * pl.H * pl.W, wh, ww,
                                              p.countIncludePad);)
   return dx;
 }
@@ -350,7 +348,7 @@ Tensor adaptiveAvgPool2d(const TensorRef& x, int64_t OH, int64_t OW) {
   const Planes pl = planesOf(x.shape);
   requireF32OrHalf(x.dtype, "x");
   Tensor y = empty(withHW(pl.lead, OH, OW), x.dtype);
-  NG_POOL_DISPATCH(x.dtype, adaptiveWindows(x.buf->as<T>(), y.buf->as<T>(), pl.planes, pl.H, pl.W, OH, OW);)
+  NG_FLOAT_DISPATCH(x.dtype, adaptiveWindows(x.buf->as<T>(), y.buf->as<T>(), pl.planes, pl.H, pl.W, OH, OW);)
   return y;
 }
 
@@ -377,7 +375,7 @@ Tensor adaptiveAvgPool2dBackward(const TensorRef& dy, const Shape& xs) {
   const Planes pl = planesOf(xs);
   requireF32OrHalf(dy.dtype, "dy");
   Tensor dx = empty(xs, dy.dtype);
-  NG_POOL_DISPATCH(dy.dtype, adaptiveBackwardInto(dy.buf->as<T>(), dx.buf->as<T>(), pl.planes, pl.H, pl.W, OH, OW);)
+  NG_FLOAT_DISPATCH(dy.dtype, adaptiveBackwardInto(dy.buf->as<T>(), dx.buf->as<T>(), pl.planes, pl.H, pl.W, OH, OW);)
   return dx;
 }
 
