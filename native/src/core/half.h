@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "core/hd.h"
@@ -90,6 +91,10 @@ struct Float16 {
   NG_HD explicit Float16(V v) : bits(f16FromFloat(float(double(v)))) {}
   NG_HD operator float() const { return f16ToFloat(bits); }
 };
+
+// Whether T is one of the half types: kernels templated on the element type widen it to compute.
+template <typename T>
+constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 // Whole arrays, on the host: float32 -> the half type `to` (rounded) and back.
 void halfFromFloat(DType to, const float* src, void* dst, size_t n);

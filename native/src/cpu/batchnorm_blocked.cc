@@ -74,8 +74,9 @@ NG_INLINE A total(const A (&acc)[R][W], int k) {
 // products of 8-bit significands loses nothing a bfloat16 or float16 result could show.
 // float32 input keeps double throughout.
 constexpr int64_t kHalfChunk = 64;
+// The accumulator type of sums over elements of type T.
 template <typename T>
-constexpr bool kFloatSums = !std::is_same_v<T, float>;
+using SumOf = std::conditional_t<kHalf<T>, float, double>;
 
 // Calls f(c0, n) for the chunks of S rows a sum runs over in its accumulator type A: kHalfChunk
 // rows for float32 sums, all S for double ones.
@@ -112,7 +113,7 @@ NG_INLINE void forRows(int64_t S, F&& row) {
 template <int W, typename T>
 NG_INLINE void sumLanes(const T* a, int64_t S, int64_t stride, double* s) {
   constexpr int R = rowsOf<W>;
-  using A = std::conditional_t<kFloatSums<T>, float, double>;
+  using A = SumOf<T>;
   sumChunks<A>(S, [&](int64_t c0, int64_t n) __attribute__((always_inline)) {
     A acc[R][W] = {};
     const T* t = a + c0 * stride;
@@ -148,7 +149,7 @@ template <int W, bool Mask, typename T>
 NG_INLINE void gradSumLanes(const T* g, const T* a, int64_t S, int64_t stride, const float* m, const float* ks,
                             const float* ts, double* s, double* v) {
   constexpr int R = rowsOf<W>;
-  using A = std::conditional_t<kFloatSums<T>, float, double>;
+  using A = SumOf<T>;
   A md[W];
   float kk[W], tt[W];
   for (int k = 0; k < W; k++) {
@@ -200,7 +201,7 @@ NG_SIMD_CLONES void batchNormStatsBlocked(const T* x, BNLayout l, int block, dou
     double* um = means.data() + p * b;
     double* r = sq.data() + p * b;
     const size_t nb = static_cast<size_t>(b);
-    using A = std::conditional_t<kFloatSums<T>, float, double>;
+    using A = SumOf<T>;
     std::vector<double> ts(nb), tm(nb), tq(nb);
     std::vector<A> center(nb);
     int64_t done = 0;

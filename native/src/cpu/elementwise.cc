@@ -1,7 +1,6 @@
 #include "cpu/elementwise.h"
 
 #include <cmath>
-#include <type_traits>
 
 #include "core/elementwise_math.h"
 #include "core/simd_clones.h"
@@ -45,9 +44,6 @@ void map2(const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, cons
                      [&](int64_t o, int64_t ia, int64_t ib) { out[o] = f(a[ia], b[ib]); });
   }
 }
-
-template <typename T>
-constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 // What a half operand computes in: core/elementwise_math.h's HalfUnaryIn and HalfBinaryIn.
 template <UnaryOp op>

@@ -1,6 +1,5 @@
 #include "cpu/optim.h"
 
-#include <type_traits>
 
 #include "core/optim_math.h"
 #include "core/simd_clones.h"
@@ -11,9 +10,6 @@ namespace nodegrad::cpu {
 constexpr int64_t kParallelMin = 65536;
 
 // The per-element updates are core/optim_math.h's, shared with the 'cuda' kernels.
-template <typename T>
-constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
-
 // The loop with SGD's switches fixed (core/optim_math.h), vectorised; the update is computed in
 // double and each stored value rounded once (half types through float, as the 'ts' backend does).
 template <typename T>

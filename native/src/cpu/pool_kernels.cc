@@ -98,9 +98,8 @@ Tensor maxPool2dScatterKernel(const TensorRef& dy, const TensorRef& indices, con
 }
 
 // The argmax is found again from x (the first maximum in scan order, a NaN wins), so nothing is
-// kept between forward and backward; y is not needed here.
-// When x and dy share a blocked layout (the stem's pool in training), the argmax of each window is
-// found and its gradient added in one pass, with no indices or y in memory.
+// kept between forward and backward; y is not needed here. When x and dy share a blocked layout
+// (the stem's pool in training), each window's argmax is found and its gradient added in one pass.
 Tensor maxPool2dBackwardKernel(const TensorRef& dy, const TensorRef& x, const TensorRef& /*y*/, const Pool2D& p) {
   int64_t OH, OW;
   poolOutShape(x.shape, p, false, &OH, &OW);

@@ -2,9 +2,10 @@
 // with the 'cpu' kernels' semantics and core/elementwise_math.h's per-element math, one
 // instantiation per op. A half element is widened to what the 'cpu' kernels compute it in
 // (math::HalfUnaryIn / HalfBinaryIn: float, or double for the transcendental ops) and the result
-// rounded once on store, so both devices give the 'ts' reference's bits. Operands of the result's size are read by index; a single element is read
-// in place; anything else maps each output index to its operands' offsets (stride 0 on a
-// broadcast dim), dims merged first where every operand steps through them as through one.
+// rounded once on store, so both devices give the 'ts' reference's bits. Operands of the result's
+// size are read by index; a single element is read in place; anything else maps each output index
+// to its operands' offsets (stride 0 on a broadcast dim), dims merged first where every operand
+// steps through them as through one.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -91,9 +92,6 @@ std::array<StridedIndex, N> stridedOperands(const Shape& out, const std::array<c
   }
   return idx;
 }
-
-template <typename T>
-constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 template <UnaryOp OP, typename T>
 void unaryOn(const T* x, T* y, int64_t n) {

@@ -5,7 +5,6 @@
 // so 'cuda' steps as 'cpu' does. Params and state buffers are written in place, and every buffer
 // given is recorded as written, as the 'cpu' kernels do, even a momentum buffer that momentum 0
 // leaves unread.
-#include <type_traits>
 #include <vector>
 
 #include "core/half.h"
@@ -17,9 +16,6 @@ namespace nodegrad::cuda {
 namespace {
 
 using Tensors = std::vector<TensorRef>;
-
-template <typename T>
-constexpr bool kHalf = std::is_same_v<T, BFloat16> || std::is_same_v<T, Float16>;
 
 // Parameters per launch: with Adam's five pointers each (param, grad, m, v, max v) the chunk is
 // ~2.3 KB, inside the 4 KB of kernel arguments every supported GPU takes.
