@@ -315,6 +315,7 @@ void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const All
       std::memset(dx(0), 0, size_t(numel(g.xShape())) * elementSize(dt));
       return;
     }
+    if (backwardDataByGemm(g, dt, dy)) return conv2dBackwardDataGemm(g, dt, dy, w.data, dx);
     std::string k = key("bwd_data", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g, dt); });
     onednn::applyThreads();

@@ -1,4 +1,7 @@
-// A convolution's weight gradient over channels-last half activations as one matmul (im2col):
+// Convolution gradients over channels-last half activations as matmuls, where oneDNN 2.6's AMX
+// backward primitives run below its own matmul (conv_gemm.cc says where, with the figures).
+//
+// The weight gradient as one matmul (im2col):
 //   dW[o, (kh, kw, c)] = sum over (n, oh, ow) of dy[(n, oh, ow), o] * cols[(n, oh, ow), (kh, kw, c)],
 // where row (n, oh, ow) of cols holds the input taps under that output (zero off the input), and a
 // 1x1, stride-1, unpadded convolution's cols is x itself. oneDNN 2.6's AMX backward-weights
@@ -19,5 +22,13 @@ namespace nodegrad::cpu {
 bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy);
 // dw (plain OIHW, dtype dwType: dt or float32) from x and dy; call only where backwardWeightsByGemm holds.
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
+
+// The input gradient of an unpadded 1x1 convolution: dx[(n, ih, iw), c] = sum over o of
+// dy[(n, oh, ow), o] * W[o, c] at ih = oh * sh, iw = ow * sw, and 0 at the positions no output
+// reads (stride > 1). W in OIHW is [o, c] row-major, the matmul's right operand as it is.
+// Whether to take the path: a bfloat16 1x1 convolution without groups or padding, dy held channels last.
+bool backwardDataByGemm(const ConvGeom& g, DType dt, Act dy);
+// dx, allocated channels last, from dy and w; call only where backwardDataByGemm holds.
+void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* w, const AllocAct& dx);
 
 }  // namespace nodegrad::cpu

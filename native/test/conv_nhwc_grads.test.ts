@@ -1,10 +1,12 @@
 /**
- * The weight gradient of a bfloat16 convolution whose x and dy are held channels last (what oneDNN's
- * AMX kernels leave): the 'cpu' backend computes it as one matmul over gathered input taps where
- * that is the faster (native/src/cpu/conv_gemm.h), else with oneDNN's primitive. Each geometry's Conv2DBackpropFilter is checked against the float64
- * 'ts' kernel on the same bfloat16 values: the products are exact in float32, the sums accumulate
- * in float32, and the result is rounded once, so it lies within a bfloat16 step (2^-8) of the exact
- * sum plus a float32 accumulation error far below it.
+ * The gradients of a bfloat16 convolution whose x and dy are held channels last (what oneDNN's AMX
+ * kernels leave): the 'cpu' backend computes the weight gradient as one matmul over gathered input
+ * taps, and an unpadded 1x1 convolution's input gradient as a matmul (scattered into the strided
+ * positions), where those are the faster (native/src/cpu/conv_gemm.h), else with oneDNN's
+ * primitives. Each geometry's Conv2DBackpropFilter and Conv2DBackpropInput is checked against the
+ * float64 'ts' kernel on the same bfloat16 values: the products are exact in float32, the sums
+ * accumulate in float32, and the result is rounded once, so it lies within a bfloat16 step (2^-8)
+ * of the exact sum plus a float32 accumulation error far below it.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it, describe } from 'vitest';
@@ -74,4 +76,34 @@ suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}
       .toThrow("Conv2DBackpropFilter: dtype must be x's (bfloat16) or float32 for a half x, got float64");
     expect(kernels(cpu()).Conv2DBackpropFilter!(x, dy, [48, 32, 3, 3], params(1, 1), 'bfloat16').dtype).toBe('bfloat16');
   });
+});
+
+// All but the last two take the matmul (conv_gemm.cc: unpadded 1x1 without groups); strides that
+// leave input rows and columns no output reads (whose gradient is 0) included.
+const DATA_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+  { name: '1x1', n: 2, c: 48, h: 5, w: 6, o: 80, k: [1, 1], p: params(1, 0) },
+  { name: '1x1, stride 2 on 7x7 (the odd rows and columns unread)', n: 2, c: 40, h: 7, w: 7, o: 64, k: [1, 1], p: params(2, 0) },
+  { name: '1x1, stride 2 on 8x6 (the last input row unread)', n: 3, c: 24, h: 8, w: 6, o: 32, k: [1, 1], p: params(2, 0) },
+  { name: '1x1, strides 3 and 2 on 8x9', n: 2, c: 32, h: 8, w: 9, o: 24, k: [1, 1], p: { stride: [3, 2], padding: [0, 0], dilation: [1, 1], groups: 1 } },
+  { name: "1x1, padding 1 (oneDNN's primitive)", n: 2, c: 32, h: 5, w: 5, o: 48, k: [1, 1], p: params(1, 1) },
+  { name: "3x3, padding 1 (oneDNN's primitive)", n: 2, c: 32, h: 6, w: 6, o: 48, k: [3, 3], p: params(1, 1) },
+];
+
+suite(`cpu: bfloat16 input gradient from a channels-last dy${skipReason}`, () => {
+  for (const c of DATA_CASES) {
+    it(`${c.name}: Conv2DBackpropInput matches the float64 reference within a bfloat16 step`, () => {
+      const oh = Math.floor((c.h + 2 * c.p.padding[0] - c.k[0]) / c.p.stride[0]) + 1;
+      const ow = Math.floor((c.w + 2 * c.p.padding[1] - c.k[1]) / c.p.stride[1]) + 1;
+      const dy = activation(c.n, c.o, oh, ow, 7);
+      if (amx) expect(nativeLayout(dy)).toBe('nhwc');
+      const wShape = [c.o, c.c, ...c.k];
+      const w = put(cpu(), normals(wShape.reduce((a, b) => a * b, 1), 9, 0.5), wShape, 'bfloat16');
+      const xShape = [c.n, c.c, c.h, c.w];
+      const got = read(cpu(), kernels(cpu()).Conv2DBackpropInput!(dy, w, xShape, c.p));
+      const want = read(ts(), kernels(ts()).Conv2DBackpropInput!(
+        put(ts(), read(cpu(), dy), dy.shape, 'float64'), put(ts(), read(cpu(), w), wShape, 'float64'), xShape, c.p));
+      const scale = Math.max(...want.map(Math.abs));
+      expectClose(got, want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
+    });
+  }
 });
