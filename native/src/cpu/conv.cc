@@ -293,6 +293,7 @@ void conv2dForward(const ConvGeom& g, DType dt, Act x, Weight w, const AllocAct&
       std::memset(y(0), 0, size_t(numel(g.yShape())) * elementSize(dt));
       return;
     }
+    if (forwardByGemm(g, dt, x)) return conv2dForwardGemm(g, dt, x, w.data, y);
     std::string k = key("fwd", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g, dt); });
     onednn::applyThreads();

@@ -23,6 +23,14 @@ bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy);
 // dw (plain OIHW, dtype dwType: dt or float32) from x and dy; call only where backwardWeightsByGemm holds.
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
 
+// The forward of an unpadded 1x1 convolution: y[(n, oh, ow), o] = sum over c of
+// x[(n, oh * sh, ow * sw), c] * W[o, c], W in OIHW being [o, c] row-major (the matmul's transposed
+// right operand). Where to take it: a bfloat16 1x1 convolution without groups or padding, x held
+// channels last, strided or on a 7x7 output or smaller.
+bool forwardByGemm(const ConvGeom& g, DType dt, Act x);
+// y, allocated channels last, from x and w; call only where forwardByGemm holds.
+void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* w, const AllocAct& y);
+
 // The input gradient of an unpadded 1x1 convolution: dx[(n, ih, iw), c] = sum over o of
 // dy[(n, oh, ow), o] * W[o, c] at ih = oh * sh, iw = ow * sw, and 0 at the positions no output
 // reads (stride > 1). W in OIHW is [o, c] row-major, the matmul's right operand as it is.

@@ -1,12 +1,13 @@
 /**
- * The gradients of a bfloat16 convolution whose x and dy are held channels last (what oneDNN's AMX
- * kernels leave): the 'cpu' backend computes the weight gradient as one matmul over gathered input
- * taps, and an unpadded 1x1 convolution's input gradient as a matmul (scattered into the strided
- * positions), where those are the faster (native/src/cpu/conv_gemm.h), else with oneDNN's
- * primitives. Each geometry's Conv2DBackpropFilter and Conv2DBackpropInput is checked against the
- * float64 'ts' kernel on the same bfloat16 values: the products are exact in float32, the sums
- * accumulate in float32, and the result is rounded once, so it lies within a bfloat16 step (2^-8)
- * of the exact sum plus a float32 accumulation error far below it.
+ * A bfloat16 convolution whose operands are held channels last (what oneDNN's AMX kernels leave),
+ * where the 'cpu' backend computes it as matmuls (native/src/cpu/conv_gemm.h) because they are
+ * the faster, and else with oneDNN's primitives: the weight gradient as one matmul over gathered
+ * input taps; an unpadded 1x1 convolution's input gradient as a matmul scattered into the strided
+ * positions, and its forward as a matmul over the sampled input positions. Each geometry's
+ * Conv2DBackpropFilter, Conv2DBackpropInput and Conv2D is checked against the float64 'ts' kernel
+ * on the same bfloat16 values: the products are exact in float32, the sums accumulate in float32,
+ * and the result is rounded once, so it lies within a bfloat16 step (2^-8) of the exact sum plus
+ * a float32 accumulation error far below it.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it, describe } from 'vitest';
@@ -104,6 +105,34 @@ suite(`cpu: bfloat16 input gradient from a channels-last dy${skipReason}`, () =>
         put(ts(), read(cpu(), dy), dy.shape, 'float64'), put(ts(), read(cpu(), w), wShape, 'float64'), xShape, c.p));
       const scale = Math.max(...want.map(Math.abs));
       expectClose(got, want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
+    });
+  }
+});
+
+// The first four take the matmul (conv_gemm.cc: unpadded 1x1 without groups, strided or on a 7x7
+// output or smaller); the last two, oneDNN's primitive.
+const FORWARD_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+  { name: '1x1 on 7x7', n: 2, c: 48, h: 7, w: 7, o: 80, k: [1, 1], p: params(1, 0) },
+  { name: '1x1, stride 2 on 9x8', n: 3, c: 40, h: 9, w: 8, o: 64, k: [1, 1], p: params(2, 0) },
+  { name: '1x1, strides 3 and 2 on 8x9', n: 2, c: 32, h: 8, w: 9, o: 24, k: [1, 1], p: { stride: [3, 2], padding: [0, 0], dilation: [1, 1], groups: 1 } },
+  { name: '1x1 on 2x3', n: 4, c: 32, h: 2, w: 3, o: 24, k: [1, 1], p: params(1, 0) },
+  { name: "1x1 on 9x9 (oneDNN's primitive)", n: 2, c: 32, h: 9, w: 9, o: 48, k: [1, 1], p: params(1, 0) },
+  { name: "3x3, padding 1, on 5x5 (oneDNN's primitive)", n: 2, c: 32, h: 5, w: 5, o: 48, k: [3, 3], p: params(1, 1) },
+];
+
+suite(`cpu: bfloat16 convolution of a channels-last x${skipReason}`, () => {
+  for (const c of FORWARD_CASES) {
+    it(`${c.name}: Conv2D matches the float64 reference within a bfloat16 step`, () => {
+      const x = activation(c.n, c.c, c.h, c.w, 11);
+      if (amx) expect(nativeLayout(x)).toBe('nhwc');
+      const wShape = [c.o, c.c, ...c.k];
+      const w = put(cpu(), normals(wShape.reduce((a, b) => a * b, 1), 13, 0.5), wShape, 'bfloat16');
+      const y = kernels(cpu()).Conv2D!(x, w, c.p);
+      if (amx) expect(nativeLayout(y)).toBe('nhwc');
+      const want = read(ts(), kernels(ts()).Conv2D!(
+        put(ts(), read(cpu(), x), x.shape, 'float64'), put(ts(), read(cpu(), w), wShape, 'float64'), c.p));
+      const scale = Math.max(...want.map(Math.abs));
+      expectClose(read(cpu(), y), want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
     });
   }
 });
