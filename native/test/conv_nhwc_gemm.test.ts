@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, it, describe } from 'vitest';
-import type { Conv2DParams, Raw } from '@nodegrad/autograd';
+import { conv2d, fromTypedArray, noGrad, type Conv2DParams, type Raw } from '@nodegrad/autograd';
 import { nativeLayout } from '@nodegrad/native';
 import { cpu, expectClose, normals, put, read, skipReason, ts } from './half_util.js';
 
@@ -79,60 +79,67 @@ suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}
   });
 });
 
-// All but the last two take the matmul (conv_gemm.cc: unpadded 1x1 without groups); strides that
-// leave input rows and columns no output reads (whose gradient is 0) included.
-const DATA_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
-  { name: '1x1', n: 2, c: 48, h: 5, w: 6, o: 80, k: [1, 1], p: params(1, 0) },
+const at = (stride: [number, number], padding: [number, number], dilation: [number, number] = [1, 1]): Conv2DParams =>
+  ({ stride, padding, dilation, groups: 1 });
+
+// Which take the matmul (conv_gemm.cc): an unpadded 1x1 kernel's input gradient always, its forward
+// when strided or on a 7x7 output or smaller; any larger kernel's forward and input gradient on a
+// 7x7 output or smaller. Strides that leave input rows and columns no output reads (whose
+// gradient is 0) included.
+const GEMM_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+  { name: '1x1 on 7x7', n: 2, c: 48, h: 7, w: 7, o: 80, k: [1, 1], p: params(1, 0) },
   { name: '1x1, stride 2 on 7x7 (the odd rows and columns unread)', n: 2, c: 40, h: 7, w: 7, o: 64, k: [1, 1], p: params(2, 0) },
   { name: '1x1, stride 2 on 8x6 (the last input row unread)', n: 3, c: 24, h: 8, w: 6, o: 32, k: [1, 1], p: params(2, 0) },
-  { name: '1x1, strides 3 and 2 on 8x9', n: 2, c: 32, h: 8, w: 9, o: 24, k: [1, 1], p: { stride: [3, 2], padding: [0, 0], dilation: [1, 1], groups: 1 } },
-  { name: "1x1, padding 1 (oneDNN's primitive)", n: 2, c: 32, h: 5, w: 5, o: 48, k: [1, 1], p: params(1, 1) },
-  { name: "3x3, padding 1 (oneDNN's primitive)", n: 2, c: 32, h: 6, w: 6, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: '1x1, strides 3 and 2 on 8x9', n: 2, c: 32, h: 8, w: 9, o: 24, k: [1, 1], p: at([3, 2], [0, 0]) },
+  { name: "1x1 on 9x9 (the forward oneDNN's primitive)", n: 2, c: 32, h: 9, w: 9, o: 48, k: [1, 1], p: params(1, 0) },
+  { name: "1x1, padding 1 (oneDNN's primitives)", n: 2, c: 32, h: 5, w: 5, o: 48, k: [1, 1], p: params(1, 1) },
+  { name: '3x3, padding 1, on 4x4', n: 3, c: 40, h: 4, w: 4, o: 56, k: [3, 3], p: params(1, 1) },
+  { name: '3x3, stride 2, padding 1, 9x8 -> 5x4', n: 2, c: 32, h: 9, w: 8, o: 48, k: [3, 3], p: params(2, 1) },
+  { name: '3x3, dilation 2, padding 2, on 5x5', n: 2, c: 32, h: 5, w: 5, o: 24, k: [3, 3], p: params(1, 2, 2) },
+  { name: '3x1, padding 1 and 0, on 6x4', n: 2, c: 32, h: 6, w: 4, o: 40, k: [3, 1], p: at([1, 1], [1, 0]) },
+  { name: "3x3, padding 1, on 8x8 (oneDNN's primitives)", n: 2, c: 32, h: 8, w: 8, o: 48, k: [3, 3], p: params(1, 1) },
 ];
 
-suite(`cpu: bfloat16 input gradient from a channels-last dy${skipReason}`, () => {
-  for (const c of DATA_CASES) {
+function outSize(c: (typeof GEMM_CASES)[number]): [number, number] {
+  const { stride: s, padding: q, dilation: d } = c.p;
+  return [Math.floor((c.h + 2 * q[0] - d[0] * (c.k[0] - 1) - 1) / s[0]) + 1, Math.floor((c.w + 2 * q[1] - d[1] * (c.k[1] - 1) - 1) / s[1]) + 1];
+}
+
+suite(`cpu: bfloat16 convolution and input gradient of channels-last activations${skipReason}`, () => {
+  for (const c of GEMM_CASES) {
+    const wShape = [c.o, c.c, ...c.k], xShape = [c.n, c.c, c.h, c.w];
+    const weight = () => put(cpu(), normals(wShape.reduce((a, b) => a * b, 1), 9, 0.5), wShape, 'bfloat16');
+    const wTs = (w: Raw) => put(ts(), read(cpu(), w), wShape, 'float64');
+
+    it(`${c.name}: Conv2D matches the float64 reference within a bfloat16 step`, () => {
+      const x = activation(c.n, c.c, c.h, c.w, 11), w = weight();
+      if (amx) expect(nativeLayout(x)).toBe('nhwc');
+      const y = kernels(cpu()).Conv2D!(x, w, c.p);
+      const want = read(ts(), kernels(ts()).Conv2D!(put(ts(), read(cpu(), x), x.shape, 'float64'), wTs(w), c.p));
+      const scale = Math.max(...want.map(Math.abs));
+      expectClose(read(cpu(), y), want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
+    });
+
     it(`${c.name}: Conv2DBackpropInput matches the float64 reference within a bfloat16 step`, () => {
-      const oh = Math.floor((c.h + 2 * c.p.padding[0] - c.k[0]) / c.p.stride[0]) + 1;
-      const ow = Math.floor((c.w + 2 * c.p.padding[1] - c.k[1]) / c.p.stride[1]) + 1;
-      const dy = activation(c.n, c.o, oh, ow, 7);
+      const [oh, ow] = outSize(c);
+      const dy = activation(c.n, c.o, oh, ow, 7), w = weight();
       if (amx) expect(nativeLayout(dy)).toBe('nhwc');
-      const wShape = [c.o, c.c, ...c.k];
-      const w = put(cpu(), normals(wShape.reduce((a, b) => a * b, 1), 9, 0.5), wShape, 'bfloat16');
-      const xShape = [c.n, c.c, c.h, c.w];
       const got = read(cpu(), kernels(cpu()).Conv2DBackpropInput!(dy, w, xShape, c.p));
-      const want = read(ts(), kernels(ts()).Conv2DBackpropInput!(
-        put(ts(), read(cpu(), dy), dy.shape, 'float64'), put(ts(), read(cpu(), w), wShape, 'float64'), xShape, c.p));
+      const want = read(ts(), kernels(ts()).Conv2DBackpropInput!(put(ts(), read(cpu(), dy), dy.shape, 'float64'), wTs(w), xShape, c.p));
       const scale = Math.max(...want.map(Math.abs));
       expectClose(got, want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
     });
   }
-});
 
-// The first four take the matmul (conv_gemm.cc: unpadded 1x1 without groups, strided or on a 7x7
-// output or smaller); the last two, oneDNN's primitive.
-const FORWARD_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
-  { name: '1x1 on 7x7', n: 2, c: 48, h: 7, w: 7, o: 80, k: [1, 1], p: params(1, 0) },
-  { name: '1x1, stride 2 on 9x8', n: 3, c: 40, h: 9, w: 8, o: 64, k: [1, 1], p: params(2, 0) },
-  { name: '1x1, strides 3 and 2 on 8x9', n: 2, c: 32, h: 8, w: 9, o: 24, k: [1, 1], p: { stride: [3, 2], padding: [0, 0], dilation: [1, 1], groups: 1 } },
-  { name: '1x1 on 2x3', n: 4, c: 32, h: 2, w: 3, o: 24, k: [1, 1], p: params(1, 0) },
-  { name: "1x1 on 9x9 (oneDNN's primitive)", n: 2, c: 32, h: 9, w: 9, o: 48, k: [1, 1], p: params(1, 0) },
-  { name: "3x3, padding 1, on 5x5 (oneDNN's primitive)", n: 2, c: 32, h: 5, w: 5, o: 48, k: [3, 3], p: params(1, 1) },
-];
-
-suite(`cpu: bfloat16 convolution of a channels-last x${skipReason}`, () => {
-  for (const c of FORWARD_CASES) {
-    it(`${c.name}: Conv2D matches the float64 reference within a bfloat16 step`, () => {
-      const x = activation(c.n, c.c, c.h, c.w, 11);
-      if (amx) expect(nativeLayout(x)).toBe('nhwc');
-      const wShape = [c.o, c.c, ...c.k];
-      const w = put(cpu(), normals(wShape.reduce((a, b) => a * b, 1), 13, 0.5), wShape, 'bfloat16');
-      const y = kernels(cpu()).Conv2D!(x, w, c.p);
-      if (amx) expect(nativeLayout(y)).toBe('nhwc');
-      const want = read(ts(), kernels(ts()).Conv2D!(
-        put(ts(), read(cpu(), x), x.shape, 'float64'), put(ts(), read(cpu(), w), wShape, 'float64'), c.p));
-      const scale = Math.max(...want.map(Math.abs));
-      expectClose(read(cpu(), y), want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, c.name);
-    });
-  }
+  it('a weight written in place between two convolutions is not served from its stale reordered copy', () => {
+    const x = noGrad(() => conv2d(
+      fromTypedArray(normals(2 * 4 * 4 * 4, 3), [2, 4, 4, 4], { device: 'cpu' }).to('bfloat16'),
+      fromTypedArray(normals(32 * 4, 4, 0.5), [32, 4, 1, 1], { device: 'cpu' }).to('bfloat16')));
+    const w = fromTypedArray(normals(24 * 32 * 9, 5, 0.5), [24, 32, 3, 3], { device: 'cpu' }).to('bfloat16');
+    const opts = { padding: 1 };
+    const before = noGrad(() => conv2d(x, w, null, opts)).toTypedArray();
+    noGrad(() => w.mul_(2));  // exact in bfloat16: every product, sum and rounding doubles
+    const after = noGrad(() => conv2d(x, w, null, opts)).toTypedArray();
+    expect(Array.from(after)).toEqual(Array.from(before, (v) => 2 * v));
+  });
 });

@@ -150,6 +150,16 @@ memory weightInput(const onednn::Reorder& r, const Weight& w, std::unique_ptr<on
   return m;
 }
 
+// The weight as OHWI ([o, (kh, kw, c)] row-major) for the matmul paths (cpu/conv_gemm.h): OIHW
+// itself for a 1x1 kernel, else a copy reordered by oneDNN and kept on the weight's buffer for its
+// generation, so that a training step's forward and input gradient reorder it once.
+const void* ohwiWeight(const ConvGeom& g, DType dt, const Weight& w, std::unique_ptr<onednn::PoolBuffer>& hold) {
+  if (g.kh * g.kw == 1) return w.data;
+  const memory::desc ohwi(memory::dims{g.o, g.c, g.kh, g.kw}, onednn::dataType(dt), Tag::acdb);
+  auto r = onednn::cached<onednn::Reorder>(key("ohwi", g, dt), [&] { return onednn::Reorder::toChosen(descs(g, dt).w, ohwi); });
+  return weightInput(*r, w, hold).get_data_handle();
+}
+
 // One direction: the convolution primitive, the layouts it chose for its two inputs and its
 // output, and the reorder of its weight operand (into the chosen layout, or out of it for dw).
 struct ConvEntry {
@@ -293,7 +303,10 @@ void conv2dForward(const ConvGeom& g, DType dt, Act x, Weight w, const AllocAct&
       std::memset(y(0), 0, size_t(numel(g.yShape())) * elementSize(dt));
       return;
     }
-    if (forwardByGemm(g, dt, x)) return conv2dForwardGemm(g, dt, x, w.data, y);
+    if (forwardByGemm(g, dt, x)) {
+      std::unique_ptr<onednn::PoolBuffer> hold;
+      return conv2dForwardGemm(g, dt, x, ohwiWeight(g, dt, w, hold), y);
+    }
     std::string k = key("fwd", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g, dt); });
     onednn::applyThreads();
@@ -316,7 +329,10 @@ void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const All
       std::memset(dx(0), 0, size_t(numel(g.xShape())) * elementSize(dt));
       return;
     }
-    if (backwardDataByGemm(g, dt, dy)) return conv2dBackwardDataGemm(g, dt, dy, w.data, dx);
+    if (backwardDataByGemm(g, dt, dy)) {
+      std::unique_ptr<onednn::PoolBuffer> hold;
+      return conv2dBackwardDataGemm(g, dt, dy, ohwiWeight(g, dt, w, hold), dx);
+    }
     std::string k = key("bwd_data", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g, dt); });
     onednn::applyThreads();

@@ -1,8 +1,12 @@
 #include "cpu/conv_gemm.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
+#include "core/half.h"
+#include "core/simd_clones.h"
 #include "cpu/matmul.h"
 #include "cpu/onednn.h"
 
@@ -24,24 +28,34 @@ bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
   return g.oh * g.ow <= 49;
 }
 
-// ResNet-50's (batch 8, 224x224, Intel Xeon with AMX, 2 threads) 1x1 convolutions on 7x7 outputs
-// ran as the matmul in 0.66 against 1.02 ms (512 -> 2048) and 0.64 against 1.25 ms (2048 -> 512),
-// its stride-2 downsample ones in 1.4 against 2.4 ms (1024 -> 2048, 14x14 -> 7x7) and 1.9
-// against 2.2 ms (512 -> 1024, 28x28 -> 14x14); on 14x14 outputs and larger at stride 1 the two
-// were even or oneDNN's brgconv the faster (0.70 against 0.91 ms for 128 -> 512 on 28x28).
+// Where the matmul beats oneDNN 2.6's AMX primitives, timed here (Intel Xeon with AMX, 2 threads;
+// forward, then input gradient, the primitive's time first). Kernels over one tap, on a 7x7
+// output or smaller: the small feature maps' per-image work is too little for the primitives.
+// ResNet-18 with the small stem (batch 32): 512 -> 512 on 4x4, 5.4 -> 2.3 and 6.6 -> 2.4 ms;
+// 256 -> 512 with stride 2, 8x8 -> 4x4, 2.1 -> 1.0 and 3.8 -> 1.1 ms. ResNet-50 (batch 8):
+// 512 -> 512 with stride 2, 14x14 -> 7x7, 3.0 -> 2.0 and 4.3 -> 1.9 ms; on 7x7, 2.2 -> 2.1 and
+// 2.6 -> 2.2 ms. On 8x8 outputs the primitive was the faster (256 -> 256, batch 32: 1.4 against
+// 2.0 and 1.5 against 2.9 ms), more so on larger ones.
+// Unpadded 1x1 ones (ResNet-50, batch 8): the forward on 7x7 outputs (1.0 -> 0.66 ms for 512 ->
+// 2048, 1.25 -> 0.64 ms for 2048 -> 512) and strided (2.4 -> 1.4 ms for 1024 -> 2048, 14x14 ->
+// 7x7; 2.2 -> 1.9 ms for 512 -> 1024, 28x28 -> 14x14), while on 14x14 outputs and larger at
+// stride 1 the two were even or the primitive the faster (0.70 against 0.91 ms for 128 -> 512 on
+// 28x28); the input gradient everywhere, from 1.6 -> 1.5 ms (256 -> 128 on 56x56) to 1.2 -> 0.8
+// ms (512 -> 2048 on 7x7) at stride 1, and at stride 2, where the primitive is slowest, 5.1 ->
+// 1.4 ms (256 -> 512, 56x56 -> 28x28) and 4.8 -> 2.8 ms (1024 -> 2048, 14x14 -> 7x7).
 bool forwardByGemm(const ConvGeom& g, DType dt, Act x) {
   const auto& p = g.p;
-  if (dt != DType::BF16 || p.groups != 1 || g.kh != 1 || g.kw != 1 || p.ph != 0 || p.pw != 0 || x.block != g.c) return false;
+  if (dt != DType::BF16 || p.groups != 1 || x.block != g.c) return false;
+  if (g.kh * g.kw > 1) return g.oh * g.ow <= 49;
+  if (p.ph != 0 || p.pw != 0) return false;
   return p.sh > 1 || p.sw > 1 || g.oh * g.ow <= 49;
 }
 
-// Every unpadded 1x1 shape of ResNet-50 (batch 8, 224x224, Intel Xeon with AMX, 2 threads) ran
-// faster as the matmul: 1.6 -> 1.5 ms (256 -> 128 channels on 56x56) to 1.2 -> 0.8 ms (512 -> 2048
-// on 7x7) at stride 1; at stride 2, where oneDNN's kernel is slowest, 5.1 -> 1.4 ms (256 -> 512 on
-// 56x56 -> 28x28) and 4.8 -> 2.8 ms (1024 -> 2048 on 14x14 -> 7x7), scatter included.
 bool backwardDataByGemm(const ConvGeom& g, DType dt, Act dy) {
   const auto& p = g.p;
-  return dt == DType::BF16 && p.groups == 1 && g.kh == 1 && g.kw == 1 && p.ph == 0 && p.pw == 0 && dy.block == g.o;
+  if (dt != DType::BF16 || p.groups != 1 || dy.block != g.o) return false;
+  if (g.kh * g.kw > 1) return g.oh * g.ow <= 49;
+  return p.ph == 0 && p.pw == 0;
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
@@ -112,6 +126,38 @@ void scatterStrided(const ConvGeom& g, size_t es, const char* rows, char* dx) {
   }
 }
 
+// dx from the matmul's float32 rows (n, oh, ow) of taps (kh, kw, c): each input position sums the
+// taps over it in a float32 image (zero where none reaches), rounded once into dx. One image a task.
+NG_SIMD_CLONES void col2im(const ConvGeom& g, DType dt, const float* rows, void* dx) {
+  const auto& p = g.p;
+  const int64_t image = g.h * g.w * g.c, row = g.kh * g.kw * g.c;
+#pragma omp parallel
+  {
+    std::vector<float> acc(static_cast<size_t>(image));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.n; n++) {
+      std::fill(acc.begin(), acc.end(), 0.f);
+      for (int64_t oh = 0; oh < g.oh; oh++) {
+        for (int64_t ow = 0; ow < g.ow; ow++) {
+          const float* taps = rows + ((n * g.oh + oh) * g.ow + ow) * row;
+          for (int64_t i = 0; i < g.kh; i++) {
+            const int64_t ih = oh * p.sh - p.ph + i * p.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            for (int64_t j = 0; j < g.kw; j++) {
+              const int64_t iw = ow * p.sw - p.pw + j * p.dw;
+              if (iw < 0 || iw >= g.w) continue;
+              float* out = acc.data() + (ih * g.w + iw) * g.c;
+              const float* in = taps + (i * g.kw + j) * g.c;
+              for (int64_t c = 0; c < g.c; c++) out[c] += in[c];
+            }
+          }
+        }
+      }
+      halfFromFloat(dt, acc.data(), static_cast<char*>(dx) + size_t(n * image) * elementSize(dt), size_t(image));
+    }
+  }
+}
+
 }  // namespace
 
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType) {
@@ -134,30 +180,37 @@ void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void*
   else ohwiToOihw(g, static_cast<const uint16_t*>(c), static_cast<uint16_t*>(dw));
 }
 
-void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* w, const AllocAct& y) {
+void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* wOhwi, const AllocAct& y) {
   const size_t es = elementSize(dt);
-  const int64_t rows = g.n * g.oh * g.ow;
-  // A strided 1x1 convolution's cols is x at the sampled positions.
+  const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
   std::unique_ptr<onednn::PoolBuffer> cols;
   const void* a = x.data;
   if (!isPointwise(g)) {
-    cols = std::make_unique<onednn::PoolBuffer>(size_t(rows * g.c) * es);
+    cols = std::make_unique<onednn::PoolBuffer>(size_t(rows * taps) * es);
     im2col(g, es, static_cast<const char*>(x.data), static_cast<char*>(cols->data()));
     a = cols->data();
   }
-  batchMatmul({1, rows, g.c, g.o, false, true}, dt, a, w, y(int(g.o)));
+  batchMatmul({1, rows, taps, g.o, false, true}, dt, a, wOhwi, y(int(g.o)));
 }
 
-void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* w, const AllocAct& dx) {
+void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* wOhwi, const AllocAct& dx) {
   const size_t es = elementSize(dt);
   void* out = dx(int(g.c));
-  const int64_t rows = g.n * g.oh * g.ow;
-  const bool strided = g.p.sh > 1 || g.p.sw > 1;
-  std::unique_ptr<onednn::PoolBuffer> dense;
-  if (strided) dense = std::make_unique<onednn::PoolBuffer>(size_t(rows * g.c) * es);
-  void* c = strided ? dense->data() : out;
-  batchMatmul({1, rows, g.o, g.c, false, false}, dt, dy.data, w, c);
-  if (strided) scatterStrided(g, es, static_cast<const char*>(c), static_cast<char*>(out));
+  const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
+  const auto& p = g.p;
+  if (g.kh * g.kw == 1 && p.ph == 0 && p.pw == 0) {
+    // One tap per input position: the product rounded once is dx there.
+    const bool strided = p.sh > 1 || p.sw > 1;
+    std::unique_ptr<onednn::PoolBuffer> dense;
+    if (strided) dense = std::make_unique<onednn::PoolBuffer>(size_t(rows * g.c) * es);
+    void* c = strided ? dense->data() : out;
+    batchMatmul({1, rows, g.o, g.c, false, false}, dt, dy.data, wOhwi, c);
+    if (strided) scatterStrided(g, es, static_cast<const char*>(c), static_cast<char*>(out));
+    return;
+  }
+  onednn::PoolBuffer products(size_t(rows * taps) * sizeof(float));
+  batchMatmul({1, rows, g.o, taps, false, false}, dt, DType::F32, dy.data, wOhwi, products.data());
+  col2im(g, dt, static_cast<const float*>(products.data()), out);
 }
 #else
 void conv2dBackwardWeightsGemm(const ConvGeom&, DType, Act, Act, void*, DType) { throwWithoutOnednn(); }

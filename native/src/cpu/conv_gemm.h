@@ -23,20 +23,20 @@ bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy);
 // dw (plain OIHW, dtype dwType: dt or float32) from x and dy; call only where backwardWeightsByGemm holds.
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
 
-// The forward of an unpadded 1x1 convolution: y[(n, oh, ow), o] = sum over c of
-// x[(n, oh * sh, ow * sw), c] * W[o, c], W in OIHW being [o, c] row-major (the matmul's transposed
-// right operand). Where to take it: a bfloat16 1x1 convolution without groups or padding, x held
-// channels last, strided or on a 7x7 output or smaller.
+// The forward and the input gradient through the same gathered taps, with W as OHWI ([o, (kh, kw,
+// c)] row-major: OIHW itself for a 1x1 kernel, else a reordered copy kept on the weight for both
+// directions, see conv.cc):
+//   y[(n, oh, ow), o] = sum over (kh, kw, c) of cols[(n, oh, ow), (kh, kw, c)] * W[o, (kh, kw, c)],
+//   dx = col2im(dy · W): each input position sums, in float32, the products of the taps over it,
+//   rounded once (an unpadded 1x1 convolution's is dy · W itself at the strided positions, and 0
+//   at the positions no output reads).
+// Where to take them: a bfloat16 convolution without groups whose x (forward) or dy (input
+// gradient) is held channels last, of a geometry where the matmul is the faster.
 bool forwardByGemm(const ConvGeom& g, DType dt, Act x);
-// y, allocated channels last, from x and w; call only where forwardByGemm holds.
-void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* w, const AllocAct& y);
-
-// The input gradient of an unpadded 1x1 convolution: dx[(n, ih, iw), c] = sum over o of
-// dy[(n, oh, ow), o] * W[o, c] at ih = oh * sh, iw = ow * sw, and 0 at the positions no output
-// reads (stride > 1). W in OIHW is [o, c] row-major, the matmul's right operand as it is.
-// Whether to take the path: a bfloat16 1x1 convolution without groups or padding, dy held channels last.
 bool backwardDataByGemm(const ConvGeom& g, DType dt, Act dy);
-// dx, allocated channels last, from dy and w; call only where backwardDataByGemm holds.
-void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* w, const AllocAct& dx);
+// y, allocated channels last, from x and the OHWI weight; call only where forwardByGemm holds.
+void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* wOhwi, const AllocAct& y);
+// dx, allocated channels last, from dy and the OHWI weight; call only where backwardDataByGemm holds.
+void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* wOhwi, const AllocAct& dx);
 
 }  // namespace nodegrad::cpu
