@@ -36,17 +36,19 @@ function activation(n: number, c: number, h: number, w: number, seed: number): R
   return kernels(cpu()).Conv2D!(seedIn, proj, params(1, 0));
 }
 
-// All but the last take the matmul (conv_gemm.cc's rule: 1x1 with C * O > 64 * 64, strided over
-// at most 2048 outputs, stride 1 on a 7x7 output or smaller); the last, oneDNN's primitive.
+// All but the last two take the matmul (conv_gemm.cc's rule: 1x1 with C * O > 64 * 64, strided on
+// a 16x16 output or smaller, stride 1 on an 8x8 output or smaller); the last two, oneDNN's primitive.
 const CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
   { name: '3x3, padding 1, on 4x4', n: 2, c: 32, h: 4, w: 4, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, padding 1, on 7x7', n: 2, c: 32, h: 7, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: '3x3, padding 1, on 8x8', n: 2, c: 32, h: 8, w: 8, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, stride 2, padding 1', n: 3, c: 24, h: 10, w: 11, o: 32, k: [3, 3], p: params(2, 1) },
   { name: '1x1 (x itself is the matrix)', n: 2, c: 64, h: 6, w: 6, o: 96, k: [1, 1], p: params(1, 0) },
   { name: '1x1, stride 2', n: 2, c: 64, h: 7, w: 7, o: 96, k: [1, 1], p: params(2, 0) },
   { name: '3x3, dilation 2, padding 2, on 4x4', n: 1, c: 32, h: 4, w: 4, o: 32, k: [3, 3], p: params(1, 2, 2) },
   { name: '3x1, no padding', n: 2, c: 32, h: 6, w: 4, o: 32, k: [3, 1], p: params(1, 0) },
-  { name: "3x3 on 9x7 (oneDNN's primitive)", n: 2, c: 32, h: 9, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: "3x3 on 9x8 (oneDNN's primitive)", n: 2, c: 32, h: 9, w: 8, o: 48, k: [3, 3], p: params(1, 1) },
+  { name: "3x3, stride 2, 34x33 -> 17x17 (oneDNN's primitive)", n: 1, c: 24, h: 34, w: 33, o: 40, k: [3, 3], p: params(2, 1) },
 ];
 
 suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}`, () => {

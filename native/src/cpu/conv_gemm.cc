@@ -13,19 +13,21 @@
 namespace nodegrad::cpu {
 
 // Where the matmul beats oneDNN 2.6's AMX backward-weights primitive, timed here per ResNet-18 (batch
-// 32, 32x32) and ResNet-50 (batch 8, 224x224) geometry (Intel Xeon with AMX, 2 threads): 1x1
-// convolutions but the smallest (2.1 against 0.8 ms for 64 -> 64 channels on 56x56; 0.2 against
-// 4.1 ms for 256 -> 512 with stride 2), strided ones over at most 2048 output positions (2.5
-// against 9.2 ms for 256 -> 512, 3x3, 8x8 -> 4x4), and stride-1 ones on a 7x7 output or smaller
-// (4.4 against 11.4 ms for 512 -> 512 on 4x4; 3.9 against 5.8 ms on ResNet-50's 7x7, batch 8).
-// Larger 3x3 ones run the primitive (2.2 against 9.7 ms for 64 -> 64 on 32x32, where the gathered
-// taps are 9 times x; 8x8 measured even).
+// 32, 32x32) and ResNet-50 (batch 8, 224x224) geometry (Intel Xeon with AMX, 2 threads; float32
+// dw, the primitive's time first): 1x1 convolutions but the smallest (2.4 -> 1.4 ms for 64 -> 256
+// on 56x56, 4.8 -> 0.9 ms for 512 -> 2048 on 7x7, 10.9 -> 2.2 ms for 1024 -> 2048 with stride
+// 2); strided ones on a 16x16 output or smaller (4.4 -> 1.7 ms for 128 -> 256, 3x3, 16x16 -> 8x8;
+// 4.0 -> 2.3 ms for 256 -> 256, 28x28 -> 14x14; but 2.6 against 3.4 ms for 128 -> 128, 56x56 ->
+// 28x28); and stride-1 ones on an 8x8 output or smaller (12.0 -> 3.3 ms for 512 -> 512 on 4x4,
+// 6.0 -> 3.6 ms on ResNet-50's 7x7, 4.0-4.4 -> 2.8-3.0 ms for 256 -> 256 on 8x8). Larger ones run
+// the primitive, even on 14x14 (2.1-2.2 against 2.2-2.4 ms for 256 -> 256) and faster beyond
+// (2.4-2.6 against 4.2 ms for 128 -> 128 on 16x16; 1.4 against 6.1 ms for 64 -> 64 on 56x56,
+// where the gathered taps are 9 times x).
 bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
   if (dt != DType::BF16 || g.p.groups != 1 || x.block != g.c || dy.block != g.o) return false;
-  const int64_t outputs = g.n * g.oh * g.ow;
   if (g.kh * g.kw == 1) return g.c * g.o > 64 * 64;
-  if (g.p.sh > 1 || g.p.sw > 1) return outputs <= 2048;
-  return g.oh * g.ow <= 49;
+  if (g.p.sh > 1 || g.p.sw > 1) return g.oh * g.ow <= 256;
+  return g.oh * g.ow <= 64;
 }
 
 // Where the matmul beats oneDNN 2.6's AMX primitives, timed here (Intel Xeon with AMX, 2 threads;
