@@ -31,7 +31,7 @@ bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
 }
 
 // Where the matmul beats oneDNN 2.6's AMX primitives, timed here (Intel Xeon with AMX, 2 threads;
-// forward, then input gradient, the primitive's time first). Kernels over one tap, on a 7x7
+// forward, then input gradient, the primitive's time first). Kernels of several taps, on a 7x7
 // output or smaller: the small feature maps' per-image work is too little for the primitives.
 // ResNet-18 with the small stem (batch 32): 512 -> 512 on 4x4, 5.4 -> 2.3 and 6.6 -> 2.4 ms;
 // 256 -> 512 with stride 2, 8x8 -> 4x4, 2.1 -> 1.0 and 3.8 -> 1.1 ms. ResNet-50 (batch 8):

@@ -1,5 +1,5 @@
-// Convolution gradients over channels-last half activations as matmuls, where oneDNN 2.6's AMX
-// backward primitives run below its own matmul (conv_gemm.cc says where, with the figures).
+// Convolutions over channels-last half activations as matmuls, where oneDNN 2.6's AMX
+// convolution primitives run below its own matmul (conv_gemm.cc says where, with the figures).
 //
 // The weight gradient as one matmul (im2col):
 //   dW[o, (kh, kw, c)] = sum over (n, oh, ow) of dy[(n, oh, ow), o] * cols[(n, oh, ow), (kh, kw, c)],
