@@ -2,12 +2,12 @@
  * A bfloat16 convolution whose operands are held channels last (what oneDNN's AMX kernels leave),
  * where the 'cpu' backend computes it as matmuls (native/src/cpu/conv_gemm.h) because they are
  * the faster, and else with oneDNN's primitives: the weight gradient as one matmul over gathered
- * input taps; an unpadded 1x1 convolution's input gradient as a matmul scattered into the strided
- * positions, and its forward as a matmul over the sampled input positions. Each geometry's
- * Conv2DBackpropFilter, Conv2DBackpropInput and Conv2D is checked against the float64 'ts' kernel
- * on the same bfloat16 values: the products are exact in float32, the sums accumulate in float32,
- * and the result is rounded once, so it lies within a bfloat16 step (2^-8) of the exact sum plus
- * a float32 accumulation error far below it.
+ * input taps; the forward as one matmul over gathered taps, and the input gradient as one matmul
+ * whose products each input position sums (an unpadded 1x1 convolution's scattered into the
+ * strided positions). Each geometry's Conv2DBackpropFilter, Conv2DBackpropInput and Conv2D is
+ * checked against the float64 'ts' kernel on the same bfloat16 values: the products are exact in
+ * float32, the sums accumulate in float32, and the result is rounded once, so it lies within a
+ * bfloat16 step (2^-8) of the exact sum plus a float32 accumulation error far below it.
  */
 import { readFileSync } from 'node:fs';
 import { expect, it, describe } from 'vitest';
