@@ -36,9 +36,16 @@ function activation(n: number, c: number, h: number, w: number, seed: number): R
   return kernels(cpu()).Conv2D!(seedIn, proj, params(1, 0));
 }
 
+type Case = { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams };
+
+function outSize(c: Case): [number, number] {
+  const { stride: s, padding: q, dilation: d } = c.p;
+  return [Math.floor((c.h + 2 * q[0] - d[0] * (c.k[0] - 1) - 1) / s[0]) + 1, Math.floor((c.w + 2 * q[1] - d[1] * (c.k[1] - 1) - 1) / s[1]) + 1];
+}
+
 // All but the last two take the matmul (conv_gemm.cc's rule: 1x1 with C * O > 64 * 64, strided on
 // a 16x16 output or smaller, stride 1 on an 8x8 output or smaller); the last two, oneDNN's primitive.
-const CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+const CASES: Case[] = [
   { name: '3x3, padding 1, on 4x4', n: 2, c: 32, h: 4, w: 4, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, padding 1, on 7x7', n: 2, c: 32, h: 7, w: 7, o: 48, k: [3, 3], p: params(1, 1) },
   { name: '3x3, padding 1, on 8x8', n: 2, c: 32, h: 8, w: 8, o: 48, k: [3, 3], p: params(1, 1) },
@@ -54,9 +61,7 @@ const CASES: { name: string; n: number; c: number; h: number; w: number; o: numb
 suite(`cpu: bfloat16 weight gradient over channels-last activations${skipReason}`, () => {
   for (const c of CASES) {
     it(`${c.name}: Conv2DBackpropFilter matches the float64 reference within a bfloat16 step`, () => {
-      const d = c.p.dilation[0];
-      const oh = Math.floor((c.h + 2 * c.p.padding[0] - d * (c.k[0] - 1) - 1) / c.p.stride[0]) + 1;
-      const ow = Math.floor((c.w + 2 * c.p.padding[1] - d * (c.k[1] - 1) - 1) / c.p.stride[1]) + 1;
+      const [oh, ow] = outSize(c);
       const x = activation(c.n, c.c, c.h, c.w, 3), dy = activation(c.n, c.o, oh, ow, 5);
       if (amx) expect([nativeLayout(x), nativeLayout(dy)]).toEqual(['nhwc', 'nhwc']);
       const wShape = [c.o, c.c, ...c.k];
@@ -88,7 +93,7 @@ const at = (stride: [number, number], padding: [number, number], dilation: [numb
 // when strided or on a 7x7 output or smaller; any larger kernel's forward and input gradient on a
 // 7x7 output or smaller. Strides that leave input rows and columns no output reads (whose
 // gradient is 0) included.
-const GEMM_CASES: { name: string; n: number; c: number; h: number; w: number; o: number; k: [number, number]; p: Conv2DParams }[] = [
+const GEMM_CASES: Case[] = [
   { name: '1x1 on 7x7', n: 2, c: 48, h: 7, w: 7, o: 80, k: [1, 1], p: params(1, 0) },
   { name: '1x1, stride 2 on 7x7 (the odd rows and columns unread)', n: 2, c: 40, h: 7, w: 7, o: 64, k: [1, 1], p: params(2, 0) },
   { name: '1x1, stride 2 on 8x6 (the last input row unread)', n: 3, c: 24, h: 8, w: 6, o: 32, k: [1, 1], p: params(2, 0) },
@@ -101,11 +106,6 @@ const GEMM_CASES: { name: string; n: number; c: number; h: number; w: number; o:
   { name: '3x1, padding 1 and 0, on 6x4', n: 2, c: 32, h: 6, w: 4, o: 40, k: [3, 1], p: at([1, 1], [1, 0]) },
   { name: "3x3, padding 1, on 8x8 (oneDNN's primitives)", n: 2, c: 32, h: 8, w: 8, o: 48, k: [3, 3], p: params(1, 1) },
 ];
-
-function outSize(c: (typeof GEMM_CASES)[number]): [number, number] {
-  const { stride: s, padding: q, dilation: d } = c.p;
-  return [Math.floor((c.h + 2 * q[0] - d[0] * (c.k[0] - 1) - 1) / s[0]) + 1, Math.floor((c.w + 2 * q[1] - d[1] * (c.k[1] - 1) - 1) / s[1]) + 1];
-}
 
 suite(`cpu: bfloat16 convolution and input gradient of channels-last activations${skipReason}`, () => {
   for (const c of GEMM_CASES) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/half.h"
@@ -11,6 +12,12 @@
 #include "cpu/onednn.h"
 
 namespace nodegrad::cpu {
+namespace {
+
+// A 1x1 kernel without padding: each output reads one input position, (oh * sh, ow * sw).
+bool unpaddedOneTap(const ConvGeom& g) { return g.kh * g.kw == 1 && g.p.ph == 0 && g.p.pw == 0; }
+
+}  // namespace
 
 // Where the matmul beats oneDNN 2.6's AMX backward-weights primitive, timed here per ResNet-18 (batch
 // 32, 32x32) and ResNet-50 (batch 8, 224x224) geometry (Intel Xeon with AMX, 2 threads; float32
@@ -48,25 +55,20 @@ bool backwardWeightsByGemm(const ConvGeom& g, DType dt, Act x, Act dy) {
 bool forwardByGemm(const ConvGeom& g, DType dt, Act x) {
   const auto& p = g.p;
   if (dt != DType::BF16 || p.groups != 1 || x.block != g.c) return false;
-  if (g.kh * g.kw > 1) return g.oh * g.ow <= 49;
-  if (p.ph != 0 || p.pw != 0) return false;
-  return p.sh > 1 || p.sw > 1 || g.oh * g.ow <= 49;
+  if (g.kh * g.kw == 1 && !unpaddedOneTap(g)) return false;
+  return g.oh * g.ow <= 49 || (unpaddedOneTap(g) && (p.sh > 1 || p.sw > 1));
 }
 
 bool backwardDataByGemm(const ConvGeom& g, DType dt, Act dy) {
   const auto& p = g.p;
   if (dt != DType::BF16 || p.groups != 1 || dy.block != g.o) return false;
-  if (g.kh * g.kw > 1) return g.oh * g.ow <= 49;
-  return p.ph == 0 && p.pw == 0;
+  return unpaddedOneTap(g) || (g.kh * g.kw > 1 && g.oh * g.ow <= 49);
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
 namespace {
 
-bool isPointwise(const ConvGeom& g) {
-  const auto& p = g.p;
-  return g.kh == 1 && g.kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0;
-}
+bool isPointwise(const ConvGeom& g) { return unpaddedOneTap(g) && g.p.sh == 1 && g.p.sw == 1; }
 
 // cols [n * oh * ow, kh * kw * c] from channels-last x: each tap is a run of c contiguous elements
 // copied whole, or zeros where the tap falls in the padding.
@@ -92,16 +94,13 @@ void im2col(const ConvGeom& g, size_t es, const char* x, char* cols) {
   }
 }
 
-// [o, kh * kw, c] -> OIHW [o, c, kh * kw], element by element (E: 16- or 32-bit elements).
-template <typename E>
-void ohwiToOihw(const ConvGeom& g, const E* src, E* dst) {
-  const int64_t taps = g.kh * g.kw;
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < g.o; o++) {
-    for (int64_t t = 0; t < taps; t++) {
-      for (int64_t c = 0; c < g.c; c++) dst[(o * g.c + c) * taps + t] = src[(o * taps + t) * g.c + c];
-    }
-  }
+// The matmul operand [n * oh * ow, kh * kw * c] of x: x itself for a pointwise convolution, else
+// its im2col, held by `hold`.
+const void* colsOf(const ConvGeom& g, size_t es, Act x, std::unique_ptr<onednn::PoolBuffer>& hold) {
+  if (isPointwise(g)) return x.data;
+  hold = std::make_unique<onednn::PoolBuffer>(size_t(g.n * g.oh * g.ow * g.kh * g.kw * g.c) * es);
+  im2col(g, es, static_cast<const char*>(x.data), static_cast<char*>(hold->data()));
+  return hold->data();
 }
 
 // dx rows (n, ih, iw) of c elements from the matmul's rows (n, oh, ow): a copy where ih = oh * sh
@@ -163,36 +162,29 @@ NG_SIMD_CLONES void col2im(const ConvGeom& g, DType dt, const float* rows, void*
 }  // namespace
 
 void conv2dBackwardWeightsGemm(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType) {
-  const size_t es = elementSize(dt), ws = elementSize(dwType);
   const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
   std::unique_ptr<onednn::PoolBuffer> cols, ohwi;
-  const void* b = x.data;
-  if (!isPointwise(g)) {
-    cols = std::make_unique<onednn::PoolBuffer>(size_t(rows * taps) * es);
-    im2col(g, es, static_cast<const char*>(x.data), static_cast<char*>(cols->data()));
-    b = cols->data();
-  }
+  const void* b = colsOf(g, elementSize(dt), x, cols);
   // dy held channels last is [rows, o] row-major: the transposed A of dW = dy^T · cols.
-  const bool oneTap = g.kh * g.kw == 1;
-  if (!oneTap) ohwi = std::make_unique<onednn::PoolBuffer>(size_t(g.o * taps) * ws);
-  void* c = oneTap ? dw : ohwi->data();
-  batchMatmul({1, g.o, rows, taps, true, false}, dt, dwType, dy.data, b, c);
-  if (oneTap) return;
-  if (ws == 4) ohwiToOihw(g, static_cast<const uint32_t*>(c), static_cast<uint32_t*>(dw));
-  else ohwiToOihw(g, static_cast<const uint16_t*>(c), static_cast<uint16_t*>(dw));
+  if (g.kh * g.kw == 1) return batchMatmul({1, g.o, rows, taps, true, false}, dt, dwType, dy.data, b, dw);
+  // The product is OHWI; oneDNN's reorder makes it OIHW.
+  using Tag = dnnl::memory::format_tag;
+  const dnnl::memory::dims dims{g.o, g.c, g.kh, g.kw};
+  const auto type = onednn::dataType(dwType);
+  std::string key = std::string("ohwi>oihw,") + dtypeName(dwType);
+  for (int64_t v : dims) key += ',' + std::to_string(v);
+  auto r = onednn::cached<onednn::Reorder>(key, [&] {
+    return onednn::Reorder::toPlain(dnnl::memory::desc(dims, type, Tag::acdb), dnnl::memory::desc(dims, type, Tag::oihw));
+  });
+  dnnl::memory m = onednn::output(*r, dw, ohwi);
+  batchMatmul({1, g.o, rows, taps, true, false}, dt, dwType, dy.data, b, m.get_data_handle());
+  onednn::finish(*r, m, dw);
 }
 
 void conv2dForwardGemm(const ConvGeom& g, DType dt, Act x, const void* wOhwi, const AllocAct& y) {
-  const size_t es = elementSize(dt);
-  const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
   std::unique_ptr<onednn::PoolBuffer> cols;
-  const void* a = x.data;
-  if (!isPointwise(g)) {
-    cols = std::make_unique<onednn::PoolBuffer>(size_t(rows * taps) * es);
-    im2col(g, es, static_cast<const char*>(x.data), static_cast<char*>(cols->data()));
-    a = cols->data();
-  }
-  batchMatmul({1, rows, taps, g.o, false, true}, dt, a, wOhwi, y(int(g.o)));
+  const void* a = colsOf(g, elementSize(dt), x, cols);
+  batchMatmul({1, g.n * g.oh * g.ow, g.kh * g.kw * g.c, g.o, false, true}, dt, a, wOhwi, y(int(g.o)));
 }
 
 void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* wOhwi, const AllocAct& dx) {
@@ -200,7 +192,7 @@ void conv2dBackwardDataGemm(const ConvGeom& g, DType dt, Act dy, const void* wOh
   void* out = dx(int(g.c));
   const int64_t rows = g.n * g.oh * g.ow, taps = g.kh * g.kw * g.c;
   const auto& p = g.p;
-  if (g.kh * g.kw == 1 && p.ph == 0 && p.pw == 0) {
+  if (unpaddedOneTap(g)) {
     // One tap per input position: the product rounded once is dx there.
     const bool strided = p.sh > 1 || p.sw > 1;
     std::unique_ptr<onednn::PoolBuffer> dense;
