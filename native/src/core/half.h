@@ -39,8 +39,10 @@ NG_HD float bitsFloat(uint32_t u) {
 // 0x7fc0, as c10 converts (packages/autograd/src/dtype.ts, roundInPlace).
 NG_HD uint16_t bf16FromFloat(float f) {
   const uint32_t b = floatBits(f);
-  if ((b & 0x7fffffffu) > 0x7f800000u) return (b & 0xffffu) ? uint16_t(0x7fc0u) : uint16_t(b >> 16);
-  return uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+  // The rounding add cannot carry out of a NaN whose low 16 bits are zero, so it keeps those bits
+  // itself: one select remains, which vectorizes as a compare and a blend.
+  const bool quiet = ((b & 0x7fffffffu) > 0x7f800000u) & ((b & 0xffffu) != 0u);
+  return uint16_t(quiet ? 0x7fc0u : (b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
 NG_HD float bf16ToFloat(uint16_t h) { return bitsFloat(uint32_t(h) << 16); }
