@@ -7,6 +7,7 @@
 
 #include "core/half.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/conv_phases.h"
 #include "cpu/layout.h"
 #include "cpu/onednn.h"
 
@@ -333,6 +334,7 @@ void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const All
       std::unique_ptr<onednn::PoolBuffer> hold;
       return conv2dBackwardDataGemm(g, dt, dy, ohwiWeight(g, dt, w, hold), dx);
     }
+    if (backwardDataByPhases(g, dt, dy)) return conv2dBackwardDataPhases(g, dt, dy, w.data, dx);
     std::string k = key("bwd_data", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardData(g, dt); });
     onednn::applyThreads();
