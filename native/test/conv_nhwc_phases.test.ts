@@ -1,6 +1,8 @@
 /**
  * A strided bfloat16 convolution's input gradient over a channels-last dy, which the 'cpu' backend
- * computes as one stride-1 forward convolution per phase of the input (native/src/cpu/conv_phases.h):
+ * computes as one stride-1 forward convolution per phase of the input (native/src/cpu/conv_phases.h);
+ * and the weight gradient of a strided one over few input channels (an image stem), computed with
+ * the phases as channels (space to depth), checked the same way below.
  * each phase's rows and columns receive only the taps congruent to them modulo the stride. Checked
  * against the float64 'ts' kernel on the same bfloat16 values, within a bfloat16 step: products
  * exact in float32, sums in float32, one rounding. The geometries cover phases of one and of
@@ -65,5 +67,41 @@ suite(`cpu: bfloat16 input gradient of strided convolutions by phases${skipReaso
       // Positions no tap reaches (of random sums, the only exact zeros) hold exactly 0.
       expect(got.filter((_, i) => want[i] === 0)).toEqual(want.filter((v) => v === 0));
     });
+  }
+});
+
+// At most 4 input channels and a stride over 1 (the space-to-depth rule), x plain (an image) or
+// made by a convolution; kernels the stride divides and kernels it does not (whose blocks add taps
+// that are dropped), and strides that differ per dimension. Outputs over 16x16, where the matmul
+// path (tried first) does not take a channels-last x.
+const STEMS: Case[] = [
+  { name: "7x7, stride 2, padding 3, 3 channels (ResNet's stem), 36x34 -> 18x17", n: 2, c: 3, h: 36, w: 34, o: 32, k: [7, 7], p: at([2, 2], [3, 3]) },
+  { name: '4x4, stride 2, no padding, 3 channels, 37x36 -> 17x17', n: 2, c: 3, h: 37, w: 36, o: 32, k: [4, 4], p: at([2, 2], [0, 0]) },
+  { name: '3x3, stride 2, padding 1, 1 channel, 35x35 -> 18x18', n: 2, c: 1, h: 35, w: 35, o: 32, k: [3, 3], p: at([2, 2], [1, 1]) },
+  { name: '5x3, strides 2 and 3, padding 2 and 1, 4 channels, 35x50 -> 18x17', n: 2, c: 4, h: 35, w: 50, o: 48, k: [5, 3], p: at([2, 3], [2, 1]) },
+  { name: '3x3, stride 3, no padding, 2 channels, 51x51 -> 17x17', n: 2, c: 2, h: 51, w: 51, o: 32, k: [3, 3], p: at([3, 3], [0, 0]) },
+  { name: '3x3, strides 2 and 3, padding 1, 2 channels, one column (taps that fall in the right padding)', n: 2, c: 2, h: 600, w: 1, o: 32, k: [3, 3], p: at([2, 3], [1, 1]) },
+];
+
+suite(`cpu: bfloat16 weight gradient of strided convolutions over few channels, by space to depth${skipReason}`, () => {
+  for (const c of STEMS) {
+    for (const source of ['plain', 'a convolution'] as const) {
+      it(`${c.name}, x ${source}: Conv2DBackpropFilter matches the float64 reference within a bfloat16 step`, () => {
+        const wShape = [c.o, c.c, ...c.k], xShape = [c.n, c.c, c.h, c.w];
+        const [oh, ow] = outSize(c);
+        const x = source === 'plain'
+          ? put(cpu(), normals(xShape.reduce((a, b) => a * b, 1), 3), xShape, 'bfloat16') : activation(c.n, c.c, c.h, c.w, 3);
+        const dy = activation(c.n, c.o, oh, ow, 5);
+        if (source === 'plain') expect(nativeLayout(x)).toBe('nchw');
+        const want = read(ts(), kernels(ts()).Conv2DBackpropFilter!(
+          put(ts(), read(cpu(), x), xShape, 'float64'), put(ts(), read(cpu(), dy), dy.shape, 'float64'), wShape, c.p));
+        const scale = Math.max(...want.map(Math.abs));
+        for (const dtype of ['bfloat16', 'float32'] as const) {
+          const dw = kernels(cpu()).Conv2DBackpropFilter!(x, dy, wShape, c.p, dtype);
+          expect([dw.dtype, dw.shape]).toEqual([dtype, wShape]);
+          expectClose(read(cpu(), dw), want, { atol: 1e-4 * scale, rtol: 2 ** -8 }, `${c.name}, ${dtype} dw`);
+        }
+      });
+    }
   }
 });

@@ -356,6 +356,7 @@ void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw,
       return;
     }
     if (backwardWeightsByGemm(g, dt, x, dy)) return conv2dBackwardWeightsGemm(g, dt, x, dy, dw, dwType);
+    if (backwardWeightsBySpaceToDepth(g, dt, x, dy)) return conv2dBackwardWeightsSpaceToDepth(g, dt, x, dy, dw, dwType);
     std::string k = key("bwd_weights", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g, dt); });
     onednn::applyThreads();

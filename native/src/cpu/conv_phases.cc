@@ -1,10 +1,12 @@
 #include "cpu/conv_phases.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "cpu/onednn.h"
 
 namespace nodegrad::cpu {
@@ -52,6 +54,12 @@ bool backwardDataByPhases(const ConvGeom& g, DType dt, Act dy) {
     }
   }
   return true;
+}
+
+bool backwardWeightsBySpaceToDepth(const ConvGeom& g, DType dt, Act x, Act dy) {
+  const auto& p = g.p;
+  if (dt != DType::BF16 || p.groups != 1 || p.dh != 1 || p.dw != 1 || dy.block != g.o) return false;
+  return (p.sh > 1 || p.sw > 1) && g.c <= 4 && (x.block == 0 || x.block == g.c);
 }
 
 #ifdef NODEGRAD_HAVE_ONEDNN
@@ -143,8 +151,88 @@ void conv2dBackwardDataPhases(const ConvGeom& g, DType dt, Act dy, const void* w
     }
   }
 }
+void conv2dBackwardWeightsSpaceToDepth(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType) {
+  const auto& p = g.p;
+  const auto type = onednn::dataType(dt);
+  // The blocks: kb taps of the stride-1 convolution whose output is dy's oh rows, over hb rows of
+  // blocks (the padded input, zero past its end).
+  const int64_t kbh = (g.kh + p.sh - 1) / p.sh, kbw = (g.kw + p.sw - 1) / p.sw;
+  const int64_t hb = g.oh + kbh - 1, wb = g.ow + kbw - 1, cb = p.sh * p.sw * g.c;
+  onednn::PoolBuffer blocks(size_t(g.n * hb * wb * cb) * sizeof(uint16_t));
+  const auto* xs = static_cast<const uint16_t*>(x.data);
+  auto* xb = static_cast<uint16_t*>(blocks.data());
+  // A plain x reads along its rows, a channels-last one every c-th element; each (r, s, c) fills one
+  // strided column of the blocks (element by element with its bounds tested, the gather took as
+  // long as the primitive).
+  const bool plain = x.block == 0;
+  const int64_t step = plain ? 1 : g.c;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.n; n++) {
+    for (int64_t bh = 0; bh < hb; bh++) {
+      uint16_t* row = xb + (n * hb + bh) * wb * cb;
+      std::fill(row, row + wb * cb, uint16_t(0));
+      for (int64_t r = 0; r < p.sh; r++) {
+        const int64_t ih = bh * p.sh + r - p.ph;
+        if (ih < 0 || ih >= g.h) continue;
+        for (int64_t s = 0; s < p.sw; s++) {
+          // The blocks whose column iw = bw * sw + s - pw lies in x.
+          const int64_t bw0 = std::max<int64_t>(0, (p.pw - s + p.sw - 1) / p.sw);
+          const int64_t last = g.w - 1 + p.pw - s;  // below 0: no block (C++ division truncates)
+          const int64_t bw1 = last < 0 ? 0 : std::min<int64_t>(wb, last / p.sw + 1);
+          for (int64_t c = 0; c < g.c; c++) {
+            const uint16_t* src = plain ? xs + ((n * g.c + c) * g.h + ih) * g.w : xs + (n * g.h + ih) * g.w * g.c + c;
+            uint16_t* dst = row + (r * p.sw + s) * g.c + c;
+            for (int64_t bw = bw0; bw < bw1; bw++) dst[bw * cb] = src[(bw * p.sw + s - p.pw) * step];
+          }
+        }
+      }
+    }
+  }
+  const memory::desc xd({g.n, cb, hb, wb}, type, Tag::nhwc), yd({g.n, g.o, g.oh, g.ow}, type, Tag::nhwc);
+  const memory::dims wd{g.o, cb, kbh, kbw};
+  struct Entry {
+    onednn::Step conv;
+    onednn::Reorder toPlain;
+  };
+  std::string key = "bwd_weights_s2d";
+  for (int64_t v : {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, p.sh, p.sw, p.ph, p.pw}) key += ',' + std::to_string(v);
+  auto e = onednn::cached<Entry>(key, [&] {
+    const memory::desc wAny(wd, type, Tag::any);
+    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, xd, wAny, yd,
+                                       {1, 1}, {0, 0}, {0, 0});
+    dnnl::convolution_forward::primitive_desc fpd(fd, onednn::userScratchpad(), onednn::engine());
+    dnnl::convolution_backward_weights::desc bd(dnnl::algorithm::convolution_direct, xd, wAny, yd, {1, 1}, {0, 0}, {0, 0});
+    dnnl::convolution_backward_weights::primitive_desc pd(bd, onednn::userScratchpad(), onednn::engine(), fpd);
+    return Entry{{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()},
+                 onednn::Reorder::toPlain(pd.diff_weights_desc(), memory::desc(wd, type, Tag::oihw))};
+  });
+  onednn::applyThreads();
+  onednn::PoolBuffer grad(size_t(g.o * cb * kbh * kbw) * sizeof(uint16_t));
+  std::unique_ptr<onednn::PoolBuffer> hold;
+  memory mw = onednn::output(e->toPlain, grad.data(), hold);
+  e->conv.run({{DNNL_ARG_SRC, memory(xd, onednn::engine(), xb)},
+               {DNNL_ARG_DIFF_DST, memory(yd, onednn::engine(), const_cast<void*>(dy.data))},  // only read
+               {DNNL_ARG_DIFF_WEIGHTS, mw}});
+  onednn::finish(e->toPlain, mw, grad.data());
+  // dW[o, c, kh, kw] from the blocks' gradient, widened (exactly) where dw is float32.
+  const auto* gb = static_cast<const uint16_t*>(grad.data());
+  for (int64_t o = 0; o < g.o; o++) {
+    for (int64_t c = 0; c < g.c; c++) {
+      for (int64_t kh = 0; kh < g.kh; kh++) {
+        for (int64_t kw = 0; kw < g.kw; kw++) {
+          const int64_t ch = ((kh % p.sh) * p.sw + kw % p.sw) * g.c + c;
+          const uint16_t v = gb[((o * cb + ch) * kbh + kh / p.sh) * kbw + kw / p.sw];
+          const int64_t at = ((o * g.c + c) * g.kh + kh) * g.kw + kw;
+          if (dwType == DType::F32) static_cast<float*>(dw)[at] = bf16ToFloat(v);
+          else static_cast<uint16_t*>(dw)[at] = v;
+        }
+      }
+    }
+  }
+}
 #else
 void conv2dBackwardDataPhases(const ConvGeom&, DType, Act, const void*, const AllocAct&) { throwWithoutOnednn(); }
+void conv2dBackwardWeightsSpaceToDepth(const ConvGeom&, DType, Act, Act, void*, DType) { throwWithoutOnednn(); }
 #endif
 
 }  // namespace nodegrad::cpu
