@@ -10,9 +10,28 @@
 #include "cuda/check.h"
 
 namespace nodegrad::cuda {
+namespace {
+
+// Makes a device current for a scope and then the one that was: calls for another device (its
+// memory, its first start) must not leave it current under the context that activate() recorded.
+class OnDevice {
+ public:
+  explicit OnDevice(int index) {
+    NG_CUDA(cudaGetDevice(&previous_));
+    if (previous_ != index) NG_CUDA(cudaSetDevice(index));
+  }
+  ~OnDevice() { cudaSetDevice(previous_); }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+}  // namespace
 
 void* GpuMemory::allocate(size_t bytes) {
-  NG_CUDA(cudaSetDevice(index_));
+  OnDevice on(index_);
   void* p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes);
   if (e == cudaErrorMemoryAllocation) {
@@ -24,20 +43,26 @@ void* GpuMemory::allocate(size_t bytes) {
 }
 
 void GpuMemory::release(void* p, size_t) {
-  NG_CUDA(cudaSetDevice(index_));
+  OnDevice on(index_);
   NG_CUDA(cudaFree(p));
 }
 
 void GpuMemory::info(size_t* freeBytes, size_t* totalBytes) {
   *freeBytes = *totalBytes = 0;
-  if (cudaSetDevice(index_) == cudaSuccess) cudaMemGetInfo(freeBytes, totalBytes);
+  int previous = 0;  // best effort, as statistics are: zeros rather than an error
+  if (cudaGetDevice(&previous) != cudaSuccess || cudaSetDevice(index_) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  cudaMemGetInfo(freeBytes, totalBytes);
+  cudaSetDevice(previous);
 }
 
 Context::Context(int i) : index(i), system(i), allocator("cuda:" + std::to_string(i), system) {}
 
 void Context::start() {
   if (stream) return;
-  NG_CUDA(cudaSetDevice(index));
+  OnDevice on(index);
   NG_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   for (Staging* s : {&upload[0], &upload[1], &download}) NG_CUDA(cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming));
 }
@@ -118,6 +143,9 @@ cublasContext* cublasHandle() {
   if (!c.cublas) {
     NG_CUBLAS(cublasCreate(&c.cublas));
     NG_CUBLAS(cublasSetStream(c.cublas, c.stream));
+    // Half products accumulate in float32 to the end and round once, as on 'cpu': without this,
+    // cuBLAS may sum split-K partial results in the half type.
+    NG_CUBLAS(cublasSetMathMode(c.cublas, cublasMath_t(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
   }
   return c.cublas;
 }

@@ -7,6 +7,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +32,10 @@ Tensor batchMatMul(const TensorRef& a, const TensorRef& b, bool transA, bool tra
   if (k == 0) {
     NG_CUDA(cudaMemsetAsync(c.buf->data, 0, bytes, current().stream));
     return c;
+  }
+  // cuBLAS takes sizes and leading dimensions as int.
+  for (int64_t d : {batch, m, n, k, a.shape[2], b.shape[2]}) {
+    if (d > INT32_MAX) throw std::invalid_argument("matmul on 'cuda': a dimension of " + std::to_string(d) + " is over cuBLAS's int limit");
   }
   // Leading dimensions of the stored (row-major) matrices: their row lengths.
   const int lda = int(a.shape[2]), ldb = int(b.shape[2]), ldc = int(n);

@@ -64,8 +64,26 @@ ncclDataType_t ncclType(DType d) {
   switch (d) {
     case DType::F32: return ncclFloat32;
     case DType::I32: return ncclInt32;
-    default: return ncclFloat64;  // float64, and int64, which the devices hold as doubles
+    case DType::BF16: return ncclBfloat16;
+    case DType::F16: return ncclFloat16;
+    case DType::F64:
+    case DType::I64: return ncclFloat64;  // int64 too: the devices hold it as doubles
   }
+  throw std::invalid_argument("NCCL: unknown dtype");
+}
+
+// One NCCL group call over `issue`, which launches a collective per tensor: the group is ended
+// even when one of them throws, since a thread left inside a group only queues what follows.
+template <typename F>
+void grouped(F issue) {
+  NG_NCCL(ncclGroupStart());
+  try {
+    issue();
+  } catch (...) {
+    ncclGroupEnd();
+    throw;
+  }
+  NG_NCCL(ncclGroupEnd());
 }
 
 ncclRedOp_t ncclOp(const Napi::Value& v) {
@@ -195,11 +213,11 @@ Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
     const std::vector<TensorRef> ts = tensorsOn(info[1], c, "allReduceCoalesced");
     const ncclRedOp_t op = ncclOp(info[2]);
     return collective(info.Env(), c, [&] {
-      NG_NCCL(ncclGroupStart());
-      for (const TensorRef& t : ts) {
-        NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
-      }
-      NG_NCCL(ncclGroupEnd());
+      grouped([&] {
+        for (const TensorRef& t : ts) {
+          NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
+        }
+      });
     });
   })
 }
@@ -210,11 +228,11 @@ Napi::Value BroadcastCoalesced(const Napi::CallbackInfo& info) {
     const std::vector<TensorRef> ts = tensorsOn(info[1], c, "broadcastCoalesced");
     const int root = int(numberArg(info[2], "broadcastCoalesced", "src"));
     return collective(info.Env(), c, [&] {
-      NG_NCCL(ncclGroupStart());
-      for (const TensorRef& t : ts) {
-        NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
-      }
-      NG_NCCL(ncclGroupEnd());
+      grouped([&] {
+        for (const TensorRef& t : ts) {
+          NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
+        }
+      });
     });
   })
 }
@@ -270,7 +288,10 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
 Napi::Value Done(const Napi::CallbackInfo& info) {
   NG_CALL("done", {
     const cudaError_t e = cudaEventQuery(workOf(info[0]).done);
-    if (e != cudaErrorNotReady) NG_CUDA(e);
+    // "Not ready" is no error, but the runtime may keep it as the last error, which the next
+    // kernel launch's check would then report as its own (PyTorch clears it the same way).
+    if (e == cudaErrorNotReady) (void)cudaGetLastError();
+    else NG_CUDA(e);
     return Napi::Boolean::New(info.Env(), e == cudaSuccess);
   })
 }
