@@ -50,6 +50,10 @@ const entries = {
   'kit_checks': 'scripts/gpu/kit_checks.ts',
   'gpu_bench': 'bench/gpu_resnet50.ts',
   'nodegrad': 'packages/cli/src/bin.ts',
+  // The programs two ranks run under mpirun (test/mpirun.ts finds them through NODEGRAD_KIT_RANKS).
+  'ranks/collectives': 'packages/distributed/test/ranks/collectives.ts',
+  'ranks/sync_bn': 'packages/distributed/test/ranks/sync_bn.ts',
+  'ranks/ddp': 'packages/distributed/test/ranks/ddp.ts',
 };
 for (const [name, entry] of Object.entries(entries)) {
   await build({

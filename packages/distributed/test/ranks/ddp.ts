@@ -89,6 +89,17 @@ function catRows(ts: Tensor[]): Tensor {
 }
 
 const out: Record<string, unknown> = { rank: pg.rank };
+// NODEGRAD_RANK_DEVICES: the float32 runs on each device named instead ('cuda:0' shared by both
+// ranks in the GPU kit, its gradients crossing the 'mpi' group through host copies).
+const devices = process.env.NODEGRAD_RANK_DEVICES?.split(',');
+if (devices) {
+  for (const device of devices) {
+    out[`float32 ${device}`] = run(device, 'float32', 1);
+    out[`float32 ${device}, noSync over 2 micro-batches`] = run(device, 'float32', 2);
+  }
+  report(out);
+  process.exit(0);
+}
 out['float64 ts'] = run('ts', 'float64', 1);
 out['float64 ts, noSync over 2 micro-batches'] = run('ts', 'float64', 2);
 out['float64 ts, two forwards before one backward'] = run('ts', 'float64', 2, true);

@@ -7,7 +7,7 @@
 import { allReduce, initProcessGroup } from '@nodegrad/distributed';
 import { convertSyncBatchNorm, SyncBatchNorm } from '@nodegrad/distributed';
 import { fromTypedArray, narrow, noGrad, type Tensor } from '@nodegrad/autograd';
-import '@nodegrad/native';
+import { registerCudaEmulation } from '@nodegrad/native';
 import { BatchNorm2d, Sequential } from '@nodegrad/nn';
 import { report } from './report.js';
 
@@ -22,7 +22,7 @@ interface Case {
   /** The input's and its gradient's dtype when not the module's (autocast's bfloat16 beside float32 parameters). */
   input?: 'bfloat16';
 }
-const CASES: Case[] = [
+const HOST_CASES: Case[] = [
   { name: 'batches 3 and 5', rows: [3, 5], shape: [3, 4, 5], device: 'ts', dtype: 'float64', momentum: 0.1 },
   { name: 'an empty rank', rows: [0, 6], shape: [3, 4, 5], device: 'ts', dtype: 'float64', momentum: 0.1 },
   { name: 'one value per channel per rank', rows: [1, 1], shape: [2, 1, 1], device: 'ts', dtype: 'float64', momentum: 0.3 },
@@ -31,6 +31,17 @@ const CASES: Case[] = [
   { name: "bfloat16 input, float32 parameters on 'cpu'", rows: [3, 5], shape: [3, 4, 5], device: 'cpu', dtype: 'float32',
     momentum: 0.1, input: 'bfloat16' },
 ];
+// NODEGRAD_RANK_DEVICES: float32 cases on each device named instead ('cuda-emu'; 'cuda:0' in the
+// GPU kit, both ranks on one GPU), bfloat16 input where the device holds it.
+const deviceCases = (device: string): Case[] => [
+  { name: `float32 on '${device}'`, rows: [3, 5], shape: [3, 4, 5], device, dtype: 'float32', momentum: 0.1 },
+  { name: `float32 on '${device}', an empty rank`, rows: [0, 6], shape: [3, 4, 5], device, dtype: 'float32', momentum: 0.1 },
+  ...(device === 'cuda-emu' ? [] : [{ name: `bfloat16 input, float32 parameters on '${device}'`, rows: [3, 5], shape: [3, 4, 5],
+    device, dtype: 'float32', momentum: 0.1, input: 'bfloat16' } as Case]),
+];
+const devices = process.env.NODEGRAD_RANK_DEVICES?.split(',');
+if (devices?.includes('cuda-emu')) registerCudaEmulation();
+const CASES = devices ? devices.flatMap(deviceCases) : HOST_CASES;
 
 const maxAbs = (t: Tensor) => Array.from(t.toTypedArray()).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const diff = (a: Tensor, b: Tensor) => {
@@ -82,5 +93,5 @@ for (const c of CASES) {
 }
 // Eval uses the running statistics, without communication: rank 1 alone evaluates.
 const solo = new SyncBatchNorm(2, { device: 'ts', dtype: 'float64' }).eval();
-if (pg.rank === 1) out.eval = Array.from(solo.call(fromTypedArray(Float64Array.from([1, 2, 3, 4]), [2, 2], { device: 'ts', dtype: 'float64' })).toTypedArray());
+if (pg.rank === 1 && !devices) out.eval = Array.from(solo.call(fromTypedArray(Float64Array.from([1, 2, 3, 4]), [2, 2], { device: 'ts', dtype: 'float64' })).toTypedArray());
 report(out);
