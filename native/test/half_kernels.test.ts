@@ -188,7 +188,7 @@ suite(`cpu half types: what 'cpu' does not declare${skipReason}`, () => {
   it('mixed dtypes and non-float types are refused by the kernels themselves', () => {
     const raw = loadAddon().addon!.cpu;
     const a = raw.fromArray(normals(12, 91), [1, 3, 4], 'bfloat16'), b = raw.fromArray(normals(8, 92), [1, 4, 2], 'float32');
-    expect(() => raw.kernels.BatchMatMul(a, b, false, false)).toThrow("BatchMatMul: argument 'b' is float32 but 'a' is bfloat16");
+    expect(() => raw.kernels.BatchMatMul(a, b, false, false)).toThrow("BatchMatMul: 'a' is bfloat16 [1, 3, 4] but 'b' is float32 [1, 4, 2]; both operands must have one dtype");
     const i = raw.fromArray(new Int32Array(6), [1, 6], 'int32');
     expect(() => raw.kernels.Softmax(i, 1)).toThrow("Softmax: argument 'x' is int32");
     expect(() => raw.fromArray(new Float64Array(2), [2], 'bfloat16')).toThrow('fromArray: bfloat16 data must be a Float32Array');

@@ -28,13 +28,6 @@ constexpr BinaryName kBinary[] = {
     {"Equal", BinaryOp::Eq}, {"NotEqual", BinaryOp::Ne}, {"Less", BinaryOp::Lt}, {"LessEqual", BinaryOp::Le},
     {"Greater", BinaryOp::Gt}, {"GreaterEqual", BinaryOp::Ge}, {"ReluBackward", BinaryOp::ReluGrad}};
 
-void requireSameDType(const TensorRef& a, const TensorRef& b) {
-  if (a.dtype != b.dtype) {
-    throw std::runtime_error(std::string("arguments have dtypes ") + dtypeName(a.dtype) + " and " + dtypeName(b.dtype) +
-                             "; convert one");
-  }
-}
-
 template <size_t I>
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   constexpr const char* name = kUnary[I].name;
@@ -48,7 +41,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   TensorRef a = tensorAt(info, 0, name, "a");
   TensorRef b = tensorAt(info, 1, name, "b");
   NG_KERNEL(name, {
-    requireSameDType(a, b);
+    requireSameDType("a", a, "b", b);
     return result(info, deviceOf(info).kernels.binary(kBinary[I].op, a, b));
   })
 }
@@ -58,7 +51,7 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   TensorRef a = tensorAt(info, 1, "Where", "a");
   TensorRef b = tensorAt(info, 2, "Where", "b");
   NG_KERNEL("Where", {
-    requireSameDType(a, b);
+    requireSameDType("a", a, "b", b);
     return result(info, deviceOf(info).kernels.where(c, a, b));
   })
 }

@@ -231,6 +231,13 @@ Shape shapeArg(const Napi::Value& v, const char* op, const char* name) {
   return s;
 }
 
+void requireSameDType(const char* an, const TensorRef& a, const char* bn, const TensorRef& b) {
+  if (a.dtype != b.dtype) {
+    throw std::runtime_error(std::string("'") + an + "' is " + dtypeName(a.dtype) + " " + fmtShape(a.shape) + " but '" + bn +
+                             "' is " + dtypeName(b.dtype) + " " + fmtShape(b.shape) + "; both operands must have one dtype");
+  }
+}
+
 double numberArg(const Napi::Value& v, const char* op, const char* name) {
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(op) + ": '" + name + "' must be a number");
   return v.As<Napi::Number>().DoubleValue();

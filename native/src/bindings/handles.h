@@ -36,6 +36,9 @@ inline Shape shapeArg(const Napi::CallbackInfo& info, size_t i, const char* op, 
   return shapeArg(info[i], op, name);
 }
 double numberArg(const Napi::Value& v, const char* op, const char* name);
+// Two operands a kernel reads as one element type: another dtype would be read at the wrong
+// element size, past the end of its buffer. Thrown inside NG_KERNEL, which names the kernel.
+void requireSameDType(const char* an, const TensorRef& a, const char* bn, const TensorRef& b);
 DType dtypeArg(const Napi::Value& v, const char* op);
 
 // Makes the buffer a handle JS owns (counted in its device's live tensors): an External with a

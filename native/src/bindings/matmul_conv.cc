@@ -13,6 +13,7 @@ Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
   TensorRef b = tensorAt(info, 1, "BatchMatMul", "b");
   const bool ta = info[2].ToBoolean(), tb = info[3].ToBoolean();
   NG_KERNEL("BatchMatMul", {
+    requireSameDType("a", a, "b", b);
     if (a.shape.size() != 3 || b.shape.size() != 3) {
       throw std::runtime_error("expected rank-3 operands, got " + fmtShape(a.shape) + " and " + fmtShape(b.shape));
     }
@@ -52,7 +53,10 @@ Napi::Value Conv2D(const Napi::CallbackInfo& info) {
   TensorRef x = tensorAt(info, 0, "Conv2D", "x");
   TensorRef w = tensorAt(info, 1, "Conv2D", "w");
   auto p = convParams(info, 2, "Conv2D");
-  NG_KERNEL("Conv2D", return result(info, deviceOf(info).kernels.conv2d(x, w, p));)
+  NG_KERNEL("Conv2D", {
+    requireSameDType("x", x, "w", w);
+    return result(info, deviceOf(info).kernels.conv2d(x, w, p));
+  })
 }
 
 Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
@@ -65,6 +69,7 @@ Napi::Value Conv2DFused(const Napi::CallbackInfo& info) {
   auto relu = info[4].As<Napi::Object>().Get("relu");
   if (!relu.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(op) + ": params.relu must be a boolean");
   NG_KERNEL(op, {
+    requireSameDType("x", x, "w", w);
     const TensorRef* b = ptr(bias);
     const TensorRef* r = residual ? &*residual : nullptr;
     return result(info, deviceOf(info).kernels.conv2dFused(x, w, b, r, p, relu.As<Napi::Boolean>().Value()));
@@ -76,7 +81,10 @@ Napi::Value Conv2DBackpropInput(const Napi::CallbackInfo& info) {
   TensorRef w = tensorAt(info, 1, "Conv2DBackpropInput", "w");
   auto xShape = shapeArg(info, 2, "Conv2DBackpropInput", "xShape");
   auto p = convParams(info, 3, "Conv2DBackpropInput");
-  NG_KERNEL("Conv2DBackpropInput", return result(info, deviceOf(info).kernels.conv2dBackpropInput(dy, w, xShape, p));)
+  NG_KERNEL("Conv2DBackpropInput", {
+    requireSameDType("dy", dy, "w", w);
+    return result(info, deviceOf(info).kernels.conv2dBackpropInput(dy, w, xShape, p));
+  })
 }
 
 Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
@@ -93,8 +101,10 @@ Napi::Value Conv2DBackpropFilter(const Napi::CallbackInfo& info) {
                                                  ") or float32 for a half x, got " + dtypeName(dwType));
     }
   }
-  NG_KERNEL("Conv2DBackpropFilter",
-            return result(info, deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p, dwType));)
+  NG_KERNEL("Conv2DBackpropFilter", {
+    requireSameDType("x", x, "dy", dy);
+    return result(info, deviceOf(info).kernels.conv2dBackpropFilter(x, dy, wShape, p, dwType));
+  })
 }
 
 }  // namespace

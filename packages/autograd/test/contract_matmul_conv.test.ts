@@ -4,7 +4,7 @@
  * how the kernels refuse bad shapes, naming kernel and shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { getBackend, tsBackend, type Conv2DParams } from '@nodegrad/autograd';
+import { getBackend, supports, tsBackend, type Conv2DParams } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
 import { kernelParity, lcg } from './contract_cases.js';
 
@@ -40,16 +40,39 @@ describeBackends(describe, 'BatchMatMul vs the ts kernel in float64', (device) =
     expect(host(z)).toEqual(new Array(24).fill(0));
   });
 
-  it('rejects mismatched sizes, float64 and a wrong rank, naming the kernel and shapes', () => {
+  it('rejects mismatched sizes, an undeclared float64 and a wrong rank, naming the kernel and shapes', () => {
     expect(() => k().BatchMatMul(op([1, 2, 3]).dev, op([1, 4, 5]).dev, false, false))
       .toThrow(/BatchMatMul.*\[1, 2, 3\].*\[1, 4, 5\]/);
     expect(() => k().BatchMatMul(op([2, 2, 3]).dev, op([3, 3, 5]).dev, false, false)).toThrow(/batch 2 vs 3/);
     expect(() => k().BatchMatMul(op([2, 3]).dev, op([3, 5]).dev, false, false)).toThrow(/BatchMatMul: expected rank-3/);
-    const f64 = getBackend(device).fromArray(new Float64Array(6), [1, 2, 3], 'float64');
-    expect(() => k().BatchMatMul(f64, op([1, 3, 2]).dev, false, false))
-      .toThrow(new RegExp(`BatchMatMul: the '${device}' backend does not compute matmul kernels in float64`));
+    const backend = getBackend(device);
+    if (!supports(backend, 'BatchMatMul', 'float64')) { // 'cuda:N' computes it
+      const f64 = backend.fromArray(new Float64Array(6), [1, 2, 3], 'float64');
+      expect(() => k().BatchMatMul(f64, op([1, 3, 2]).dev, false, false))
+        .toThrow(new RegExp(`BatchMatMul: the '${device}' backend does not compute matmul kernels in float64`));
+    }
   });
 }, { skip: REF, needs: [['BatchMatMul', 'float32']] });
+
+// The kernels read both operands as one element type; one of another dtype would be read at the
+// wrong element size, past the end of its buffer.
+describeBackends(describe, 'matmul and convolution refuse operands of two dtypes', (device) => {
+  it('BatchMatMul, Conv2D and both convolution gradients name the two operands, their dtypes and shapes', () => {
+    const b = getBackend(device);
+    const f32 = (shape: number[]) => b.fromArray(new Float32Array(shape.reduce((x, y) => x * y, 1)), shape, 'float32');
+    const bf16 = (shape: number[]) => b.fromArray(new Float32Array(shape.reduce((x, y) => x * y, 1)), shape, 'bfloat16');
+    const k = b.kernels;
+    const p = P([1, 1], [0, 0], [1, 1], 1);
+    expect(() => k.BatchMatMul(bf16([1, 2, 3]), f32([1, 3, 2]), false, false))
+      .toThrow("BatchMatMul: 'a' is bfloat16 [1, 2, 3] but 'b' is float32 [1, 3, 2]; both operands must have one dtype");
+    expect(() => k.Conv2D(bf16([1, 2, 3, 3]), f32([4, 2, 1, 1]), p))
+      .toThrow("Conv2D: 'x' is bfloat16 [1, 2, 3, 3] but 'w' is float32 [4, 2, 1, 1]; both operands must have one dtype");
+    expect(() => k.Conv2DBackpropInput(bf16([1, 4, 3, 3]), f32([4, 2, 1, 1]), [1, 2, 3, 3], p))
+      .toThrow("Conv2DBackpropInput: 'dy' is bfloat16 [1, 4, 3, 3] but 'w' is float32 [4, 2, 1, 1]; both operands must have one dtype");
+    expect(() => k.Conv2DBackpropFilter(bf16([1, 2, 3, 3]), f32([1, 4, 3, 3]), [4, 2, 1, 1], p))
+      .toThrow("Conv2DBackpropFilter: 'x' is bfloat16 [1, 2, 3, 3] but 'dy' is float32 [1, 4, 3, 3]; both operands must have one dtype");
+  });
+}, { skip: REF, needs: [['BatchMatMul', 'bfloat16'], ['Conv2D', 'bfloat16'], ['BatchMatMul', 'float32'], ['Conv2D', 'float32']] });
 
 interface Case { name: string; x: [number, number, number, number]; o: number; kh: number; kw: number; p: Conv2DParams }
 const P = (stride: [number, number], padding: [number, number], dilation: [number, number], groups: number): Conv2DParams =>

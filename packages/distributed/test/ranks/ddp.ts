@@ -5,7 +5,7 @@
 // forwards before one backward, and the error for a parameter left without a gradient. Prints
 // the largest |difference| of the parameters and buffers after the steps.
 import { fromTypedArray, manualSeed, narrow, tensor, type Tensor } from '@nodegrad/autograd';
-import '@nodegrad/native';
+import { cuda } from '@nodegrad/native';
 import { convertSyncBatchNorm, DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
 import { CrossEntropyLoss, Linear, Module, resnet18, SGD } from '@nodegrad/nn';
 import { report } from './report.js';
@@ -92,6 +92,8 @@ const out: Record<string, unknown> = { rank: pg.rank };
 // NODEGRAD_RANK_DEVICES: the float32 runs on each device named instead ('cuda:0' shared by both
 // ranks in the GPU kit, its gradients crossing the 'mpi' group through host copies).
 const devices = process.env.NODEGRAD_RANK_DEVICES?.split(',');
+// Float32 to 1e-5 needs float32 convolutions, not cuDNN's default TF32 (10 bits of mantissa).
+if (devices?.some((d) => d.startsWith('cuda:'))) cuda.setAllowTF32({ cudnn: false });
 if (devices) {
   for (const device of devices) {
     out[`float32 ${device}`] = run(device, 'float32', 1);
