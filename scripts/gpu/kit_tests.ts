@@ -29,13 +29,21 @@ import '../../packages/nn/test/amp.test.js';
 import '../../native/test/host_roundtrips.test.js';
 import '../../native/test/optim_fused.test.js';
 import '../../packages/distributed/test/nccl.test.js';
-// Two ranks sharing the GPU through the 'mpi' group, under the kit's own Open MPI (run.sh).
+import '../../native/test/resnet_golden_cuda.test.js';
+// Two ranks sharing the GPU through the 'mpi' group, under the kit's own Open MPI (run.sh): last,
+// as each waits on mpirun, so that a stall there cannot cost the suites above their results.
 import '../../packages/distributed/test/collectives.test.js';
 import '../../packages/distributed/test/sync_batch_norm.test.js';
 import '../../packages/distributed/test/ddp.test.js';
-import '../../native/test/resnet_golden_cuda.test.js';
 
 setDefaultDevice('ts');
+// The suites hold float32 results to float32's tolerances and compare repeated runs bit for bit:
+// no TF32 convolutions (cuDNN's default, as PyTorch's) and deterministic algorithms. The
+// benchmarks keep the defaults.
+if (cuda.isAvailable()) {
+  cuda.setAllowTF32({ cudnn: false });
+  cuda.setDeterministic(true);
+}
 const out = process.env.OUT ?? '.';
 const devices = process.env.NODEGRAD_KIT_DEVICES?.split(',')
   ?? backends().filter((b) => b.name.startsWith('cuda:') && b.available).map((b) => b.name);

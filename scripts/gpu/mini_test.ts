@@ -157,6 +157,10 @@ export async function run(log: (line: string) => void, filter?: (name: string) =
     for (const c of s.children) await visit(c, `${prefix}${c.name}`);
     if (live) for (const f of s.after) await f();
   }
+  // Hooks a test file registers outside any describe belong to the root (a golden suite's
+  // afterAll prints its error report there).
+  for (const f of root.before) await f();
   for (const c of root.children) await visit(c, c.name);
+  for (const f of root.after) await f();
   return r;
 }

