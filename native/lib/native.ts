@@ -134,7 +134,8 @@ export type NcclWork = { readonly __ncclWork: unique symbol };
 export interface NcclAddon {
   /** 128 bytes: rank 0 makes it, every rank passes it to init. */
   uniqueId(): Uint8Array;
-  init(device: number, rank: number, size: number, id: Uint8Array): NcclComm;
+  /** A collective still pending `timeoutMs` after it was issued ends the process (default 30 min). */
+  init(device: number, rank: number, size: number, id: Uint8Array, timeoutMs?: number): NcclComm;
   destroy(comm: NcclComm): void;
   allReduce(comm: NcclComm, t: MpiTensor, op: MpiReduceOp): NcclWork;
   /** One NCCL group call over several tensors. */
@@ -149,6 +150,8 @@ export interface NcclAddon {
   done(w: NcclWork): boolean;
   /** Blocks the host until the collective is done. */
   synchronize(w: NcclWork): void;
+  /** Holds the communicator's stream for `ms`, as a rank that never joins would: the watchdog's test. */
+  stallForTesting(comm: NcclComm, ms: number): void;
 }
 
 /** A queued collective of the MPI process group (src/mpi/comm.h). */

@@ -54,6 +54,7 @@ const entries = {
   'ranks/collectives': 'packages/distributed/test/ranks/collectives.ts',
   'ranks/sync_bn': 'packages/distributed/test/ranks/sync_bn.ts',
   'ranks/ddp': 'packages/distributed/test/ranks/ddp.ts',
+  'ranks/nccl_watchdog': 'packages/distributed/test/ranks/nccl_watchdog.ts',
 };
 for (const [name, entry] of Object.entries(entries)) {
   await build({

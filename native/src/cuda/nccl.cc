@@ -1,6 +1,9 @@
 // exports.nccl:
 //   uniqueId() -> Uint8Array(128)             ncclGetUniqueId, on the rank that makes the group
-//   init(device, rank, size, id) -> comm      ncclCommInitRank on GPU `device`, with its own stream
+//   init(device, rank, size, id, timeoutMs?) -> comm
+//                                             ncclCommInitRank on GPU `device`, with its own stream;
+//                                             a collective pending past timeoutMs (default 30 min)
+//                                             ends the process (nccl_watchdog.h)
 //   allReduce(comm, t, op), allReduceCoalesced(comm, ts, op), broadcast(comm, t, root),
 //   broadcastCoalesced(comm, ts, root), allGather(comm, in, out), reduceScatter(comm, in, out, op)
 //                                  -> work    queued on the comm's stream after everything the
@@ -8,20 +11,26 @@
 //   wait(work)                                the compute stream waits for the collective (no host block)
 //   done(work), synchronize(work)             poll / block the host
 //   destroy(comm)
+//   stallForTesting(comm, ms)                 holds the comm's stream for ms (a host function on it):
+//                                             what a rank that never joins looks like, for the watchdog's test
 // A tensor's memory must stay alive until its work is waited for: the JS side holds the tensors.
 #include "cuda/nccl.h"
 
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bindings/handles.h"
 #include "cuda/check.h"
 #include "cuda/context.h"
+#include "cuda/nccl_watchdog.h"
 
 namespace nodegrad::cuda {
 namespace {
@@ -37,6 +46,7 @@ void checkNccl(ncclResult_t r, const char* call) {
 struct Comm {
   ncclComm_t comm = nullptr;
   int device = 0, rank = 0, size = 1;
+  double timeoutMs = 30 * 60 * 1000.0;
   cudaStream_t stream = nullptr;
 };
 
@@ -123,9 +133,9 @@ void checkBlocks(const TensorRef& whole, const TensorRef& part, const Comm& c, c
 }
 
 // Makes the comm's stream wait for the compute stream, runs `enqueue` on it, and returns the
-// event that marks the collective's end.
+// event that marks the collective's end; a second one at the same point goes to the watchdog.
 template <typename F>
-Napi::Value collective(Napi::Env env, const Comm& c, F enqueue) {
+Napi::Value collective(Napi::Env env, const Comm& c, const char* op, F enqueue) {
   Context& ctx = use(c.device);
   cudaEvent_t ready;
   NG_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
@@ -137,6 +147,10 @@ Napi::Value collective(Napi::Env env, const Comm& c, F enqueue) {
   w->device = c.device;
   NG_CUDA(cudaEventCreateWithFlags(&w->done, cudaEventDisableTiming));
   NG_CUDA(cudaEventRecord(w->done, c.stream));
+  cudaEvent_t watched;
+  NG_CUDA(cudaEventCreateWithFlags(&watched, cudaEventDisableTiming));
+  NG_CUDA(cudaEventRecord(watched, c.stream));
+  watchCollective(watched, c.device, c.comm, c.timeoutMs, std::string(op) + " on rank " + std::to_string(c.rank));
   return Napi::External<Work>::New(env, w, [](Napi::Env, Work* p) { delete p; });
 }
 
@@ -162,6 +176,10 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
       }
       ncclUniqueId id;
       std::memcpy(id.internal, info[3].As<Napi::Uint8Array>().Data(), sizeof(id.internal));
+      if (info.Length() > 4 && !info[4].IsUndefined()) {
+        c->timeoutMs = numberArg(info[4], "nccl.init", "timeoutMs");
+        if (!(c->timeoutMs > 0)) throw std::invalid_argument("timeoutMs must be a positive number of milliseconds");
+      }
       use(c->device);
       NG_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
       NG_NCCL(ncclCommInitRank(&c->comm, c->size, id, c->rank));
@@ -177,6 +195,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 Napi::Value Destroy(const Napi::CallbackInfo& info) {
   NG_CALL("nccl.destroy", {
     Comm& c = commOf(info[0]);
+    forgetCollectives(c.comm);
     NG_NCCL(ncclCommDestroy(c.comm));
     c.comm = nullptr;
     NG_CUDA(cudaStreamDestroy(c.stream));
@@ -190,7 +209,7 @@ Napi::Value AllReduce(const Napi::CallbackInfo& info) {
     TensorRef t = onComm(info[1], c, "allReduce", "tensor");
     const ncclRedOp_t op = ncclOp(info[2]);
     markWritten(*t.buf);
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "allReduce", [&] {
       NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
     });
   })
@@ -212,7 +231,7 @@ Napi::Value AllReduceCoalesced(const Napi::CallbackInfo& info) {
     const Comm& c = commOf(info[0]);
     const std::vector<TensorRef> ts = tensorsOn(info[1], c, "allReduceCoalesced");
     const ncclRedOp_t op = ncclOp(info[2]);
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "allReduceCoalesced", [&] {
       grouped([&] {
         for (const TensorRef& t : ts) {
           NG_NCCL(ncclAllReduce(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), op, c.comm, c.stream));
@@ -227,7 +246,7 @@ Napi::Value BroadcastCoalesced(const Napi::CallbackInfo& info) {
     const Comm& c = commOf(info[0]);
     const std::vector<TensorRef> ts = tensorsOn(info[1], c, "broadcastCoalesced");
     const int root = int(numberArg(info[2], "broadcastCoalesced", "src"));
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "broadcastCoalesced", [&] {
       grouped([&] {
         for (const TensorRef& t : ts) {
           NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
@@ -243,7 +262,7 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
     TensorRef t = onComm(info[1], c, "broadcast", "tensor");
     const int root = int(numberArg(info[2], "broadcast", "src"));
     markWritten(*t.buf);
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "broadcast", [&] {
       NG_NCCL(ncclBroadcast(t.buf->data, t.buf->data, t.numel(), ncclType(t.dtype), root, c.comm, c.stream));
     });
   })
@@ -257,7 +276,7 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
     TensorRef out = onComm(info[2], c, "allGather", "output");
     checkBlocks(out, in, c, "output", "the tensor");
     markWritten(*out.buf);
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "allGather", [&] {
       NG_NCCL(ncclAllGather(in.buf->data, out.buf->data, in.numel(), ncclType(in.dtype), c.comm, c.stream));
     });
   })
@@ -271,9 +290,26 @@ Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
     const ncclRedOp_t op = ncclOp(info[3]);
     checkBlocks(in, out, c, "input", "the output");
     markWritten(*out.buf);
-    return collective(info.Env(), c, [&] {
+    return collective(info.Env(), c, "reduceScatter", [&] {
       NG_NCCL(ncclReduceScatter(in.buf->data, out.buf->data, out.numel(), ncclType(in.dtype), op, c.comm, c.stream));
     });
+  })
+}
+
+Napi::Value StallForTesting(const Napi::CallbackInfo& info) {
+  NG_CALL("nccl.stallForTesting", {
+    const Comm& c = commOf(info[0]);
+    auto ms = std::make_unique<double>(numberArg(info[1], "nccl.stallForTesting", "ms"));
+    use(c.device);
+    NG_CUDA(cudaLaunchHostFunc(
+        c.stream,
+        [](void* p) {
+          std::unique_ptr<double> ms(static_cast<double*>(p));
+          std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(*ms));
+        },
+        ms.get()));
+    ms.release();  // the host function owns it now
+    return info.Env().Undefined();
   })
 }
 
@@ -319,6 +355,7 @@ void bindNccl(Napi::Env env, Napi::Object exports) {
   n.Set("wait", Napi::Function::New<Wait>(env, "wait"));
   n.Set("done", Napi::Function::New<Done>(env, "done"));
   n.Set("synchronize", Napi::Function::New<Synchronize>(env, "synchronize"));
+  n.Set("stallForTesting", Napi::Function::New<StallForTesting>(env, "stallForTesting"));
   exports.Set("nccl", n);
 }
 

@@ -16,7 +16,10 @@ export interface InitOptions {
   backend?: DistBackend;
   /**
    * How long a blocking collective waits before it throws (the watchdog): a rank that died or
-   * issued another collective would otherwise hang the job. Default 30 minutes, as PyTorch's.
+   * issued another collective would otherwise hang the job. Default 30 minutes, as PyTorch's. In
+   * a 'nccl' group a collective still pending that long ends the process instead, naming it on
+   * stderr: the GPU streams waiting on it cannot be released otherwise (PyTorch's NCCL watchdog
+   * tears the process down the same way), and the launcher then stops the other ranks.
    */
   timeoutMs?: number;
   /**
@@ -109,7 +112,7 @@ function joinNccl(mpi: MpiAddon | null, rank: number, size: number, localRank: n
     if (!mpi!.wait(mpi!.broadcast(t, 0), timeoutMs)) throw new Error(`initProcessGroup: rank ${rank} got no NCCL id from rank 0 within ${timeoutMs} ms`);
     id = new Uint8Array(Int32Array.from(t.toTypedArray()).buffer);
   }
-  return { addon: binding.nccl, comm: binding.nccl.init(localRank, rank, size, id), device: `cuda:${localRank}` };
+  return { addon: binding.nccl, comm: binding.nccl.init(localRank, rank, size, id, timeoutMs), device: `cuda:${localRank}` };
 }
 
 function publicView(s: State): ProcessGroup {

@@ -1,8 +1,10 @@
 // The 'nccl' process group on this machine's first GPU, a world of one process (no MPI needed):
-// every collective on 'cuda:0' tensors against the values it must leave, the NCCL work's stream
-// ordering (a kernel after wait() sees the result), and DDP through NCCL. Runs in the GPU kit
-// (scripts/gpu/kit_tests.ts); skipped here with the driver's reason. Two ranks sharing one GPU
-// need mpirun, which the GPU machine does not have: tests/collectives.test.ts covers the MPI side.
+// every collective on 'cuda:0' tensors against the values it must leave, half types included,
+// the NCCL work's stream ordering (a kernel after wait() sees the result), the watchdog ending a
+// process whose collective never completes, and DDP through NCCL. Runs in the GPU kit
+// (scripts/gpu/kit_tests.ts); skipped here with the driver's reason. NCCL takes one rank per GPU:
+// two ranks sharing one go through the 'mpi' group (the [cuda:0] suites of collectives.test.ts,
+// sync_batch_norm.test.ts and ddp.test.ts).
 import { describe, expect, it } from 'vitest';
 import { backends, tensor } from '@nodegrad/autograd';
 import '@nodegrad/native';
@@ -10,6 +12,7 @@ import {
   allGather, allReduce, allReduceCoalesced, barrier, broadcast, DistributedDataParallel, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 import { Linear } from '@nodegrad/nn';
+import { mpirun } from './mpirun.js';
 
 const gpu = backends().find((b) => b.name === 'cuda:0');
 const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not registered'})`;
@@ -53,6 +56,14 @@ const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not
   it('a host tensor is refused by a group of one without MPI, naming the devices it takes', () => {
     initProcessGroup({ backend: 'nccl' });
     expect(() => allReduce(tensor([1], { device: 'ts' }))).toThrow(/this 'nccl' group of one process has no MPI for host tensors/);
+  });
+
+  it('a collective pending past the group\'s timeout ends the process, naming it (the watchdog), within seconds', async () => {
+    const run = await mpirun(0, 'packages/distributed/test/ranks/nccl_watchdog.ts', {}, 30_000);
+    expect(run.stderr).toMatch(/allReduce on rank 0 \(NCCL, cuda:0\) did not finish within 500 ms \(the group's timeoutMs\)/);
+    expect(run.status).toBe(1);
+    expect(run.ranks).toEqual([]);
+    expect(run.ms).toBeLessThan(15_000); // the stream is held for 20 s
   });
 
   it('DDP through NCCL: a step of one rank gives the plain gradients', () => {
