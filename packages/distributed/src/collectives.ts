@@ -208,7 +208,9 @@ export function allGatherAsync(tensor: Tensor): Work<Tensor[]> {
   if (engine.name === 'nccl') {
     // NCCL gathers equal blocks: each rank's part padded to the largest, the padding cut after.
     const block = Math.max(...counts);
-    const mine = tensor.size < block ? cat([tensor.reshape([tensor.size]), zeros([block - tensor.size], opts)]) : tensor.reshape([block]);
+    // Kept, as `out` is: NCCL reads it on its own stream after a tidy() around the call may have
+    // handed its memory to the next kernel.
+    const mine = keep(tensor.size < block ? cat([tensor.reshape([tensor.size]), zeros([block - tensor.size], opts)]) : tensor.reshape([block]));
     const out = keep(zeros([block * g.worldSize], opts));
     const p = engine.allGather(mine, out, Array(g.worldSize).fill(block) as number[]);
     return work(name, p, () => shapes.map((s, r) => narrow(out, 0, r * block, counts[r]!).reshape(s)), [mine, out]);
