@@ -76,8 +76,9 @@ if ! grep -q '^cuda      [0-9]* GPU' "$WORK/doctor.log"; then
 fi
 case "$MODE" in
   main)
-    # NCCL says why it fails (gVisor hides parts of /sys it reads).
-    step tests 250 env NCCL_DEBUG=WARN "$NODE" "$KIT/kit_tests.mjs"
+    # NCCL says why it fails (gVisor hides parts of /sys it reads); launches are synchronous, so a
+    # kernel's fault is reported by its own launch rather than by the next call that waits.
+    step tests 250 env NCCL_DEBUG=WARN CUDA_LAUNCH_BLOCKING=1 "$NODE" "$KIT/kit_tests.mjs"
     # The failures, first lines of each, where the call's output shows them.
     grep '^FAIL' "$WORK/tests.log" | cut -c1-400 | head -n 40 | tee -a "$DEST/summary.txt"
     for p in fp16 bf16; do
