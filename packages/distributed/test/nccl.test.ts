@@ -59,7 +59,9 @@ const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not
   });
 
   it('a collective pending past the group\'s timeout ends the process, naming it (the watchdog), within seconds', async () => {
-    const run = await mpirun(0, 'packages/distributed/test/ranks/nccl_watchdog.ts', {}, 30_000);
+    // Launches asynchronous (the kit's tests step makes them blocking): a blocking one would hold
+    // this host thread in the collective's launch, before the watchdog is told of it.
+    const run = await mpirun(0, 'packages/distributed/test/ranks/nccl_watchdog.ts', { CUDA_LAUNCH_BLOCKING: '0' }, 30_000);
     expect(run.stderr).toMatch(/allReduce on rank 0 \(NCCL, cuda:0\) did not finish within 500 ms \(the group's timeoutMs\)/);
     expect(run.status).toBe(1);
     expect(run.ranks).toEqual([]);
