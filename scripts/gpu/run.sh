@@ -26,13 +26,15 @@ unxz() { # file.xz target: the kit's large files travel compressed; xz, or Pytho
   if command -v xz >/dev/null; then xz -dc "$1" > "$2"
   else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())" "$1" > "$2"; fi
 }
-# Unpacked outside the kit, which must stay small enough to travel (64 MiB with the tree).
-NODE="${TMPDIR:-/tmp}/nodegrad-kit-node-$(cksum < "$KIT/node.xz" | cut -d' ' -f1)"
+# The kit's parts, unpacked once outside it (it must stay small enough to travel: 64 MiB with the
+# tree), under a name that changes with their content.
+cached() { echo "${TMPDIR:-/tmp}/nodegrad-kit-$1-$(cksum < "$KIT/$2" | cut -d' ' -f1)"; }
+NODE="$(cached node node.xz)"
 [ -x "$NODE" ] || { unxz "$KIT/node.xz" "$NODE.part" && chmod +x "$NODE.part" && mv "$NODE.part" "$NODE"; }
-export NODEGRAD_CUDA_BUILD_DIR="${TMPDIR:-/tmp}/nodegrad-kit-cuda-$(cksum < "$KIT/nodegrad_cuda.node.xz" | cut -d' ' -f1)"
+export NODEGRAD_CUDA_BUILD_DIR="$(cached cuda nodegrad_cuda.node.xz)"
 ADDON="$NODEGRAD_CUDA_BUILD_DIR/Release/nodegrad_cuda.node"
 [ -f "$ADDON" ] || { mkdir -p "${ADDON%/*}" && unxz "$KIT/nodegrad_cuda.node.xz" "$ADDON.part" && mv "$ADDON.part" "$ADDON"; }
-HOST="${TMPDIR:-/tmp}/nodegrad-kit-host-$(cksum < "$KIT/host.tar.xz" | cut -d' ' -f1)"
+HOST="$(cached host host.tar.xz)"
 if [ ! -d "$HOST" ]; then
   rm -rf "$HOST.part" && mkdir -p "$HOST.part" && unxz "$KIT/host.tar.xz" "$HOST.tar" && tar -xf "$HOST.tar" -C "$HOST.part" \
     && rm "$HOST.tar" && mv "$HOST.part" "$HOST"

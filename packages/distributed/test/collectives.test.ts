@@ -4,7 +4,7 @@
 // bad arguments, a mismatched collective caught by the debug handshake, and the watchdog timeout.
 import { describe, expect, it } from 'vitest';
 import { roundBFloat16, roundFloat16 } from '@nodegrad/autograd';
-import { deviceMissing, mpiMissing, mpirun, type RankRun } from './mpirun.js';
+import { describeOnDevice, mpiMissing, mpirun, type RankRun } from './mpirun.js';
 
 const missing = mpiMissing();
 const required = process.env.NODEGRAD_REQUIRE_MPI === '1';
@@ -95,9 +95,7 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
 // A device's tensors cross an 'mpi' group through host copies: on 'cuda-emu' here, and on 'cuda:0'
 // shared by both ranks in the GPU kit (NCCL refuses two ranks on one GPU).
 for (const device of ['cuda-emu', 'cuda:0']) {
-  const why = deviceMissing(device);
-  const skip = why !== '' && !(required && device === 'cuda-emu');
-  (skip ? describe.skip : describe)(`the 'mpi' process group on 2 ranks sharing one device [${device}]${skip ? ` (skipped: ${why})` : ''}`, () => {
+  describeOnDevice(device, "the 'mpi' process group on 2 ranks sharing one device", () => {
     it(`collectives on '${device}' tensors through host copies`, async () => {
       expectCollectives(await mpirun(2, 'packages/distributed/test/ranks/collectives.ts', { NODEGRAD_RANK_DEVICES: device }), [device]);
     });

@@ -7,7 +7,7 @@
 // 'cuda:0' shared by both ranks (its gradients crossing the 'mpi' group through host copies);
 // 'cuda-emu' has no convolution for this.
 import { describe, expect, it } from 'vitest';
-import { deviceMissing, mpiMissing, mpirun } from './mpirun.js';
+import { describeOnDevice, mpiMissing, mpirun } from './mpirun.js';
 
 const missing = mpiMissing();
 const skip = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
@@ -46,9 +46,7 @@ interface Result { params: number; buffers: number; scale: number }
 // float32 after five momentum steps, with a GPU's own summation orders (1e-5 on 'cpu'); a gradient
 // summed instead of averaged, or one rank's left out, is off by orders of magnitude more.
 for (const device of ['cpu', 'cuda:0']) {
-  const why = deviceMissing(device);
-  const skipIt = why !== '' && !(process.env.NODEGRAD_REQUIRE_MPI === '1' && device === 'cpu');
-  (skipIt ? describe.skip : describe)(`DistributedDataParallel on 2 ranks in float32 on one device [${device}]${skipIt ? ` (skipped: ${why})` : ''}`, () => {
+  describeOnDevice(device, 'DistributedDataParallel on 2 ranks in float32 on one device', () => {
     it(`trains as one process with the whole batch on '${device}', and with noSync`, async () => {
       const run = await mpirun(2, 'packages/distributed/test/ranks/ddp.ts', { NODEGRAD_RANK_DEVICES: device });
       expect(run.status, run.stderr).toBe(0);

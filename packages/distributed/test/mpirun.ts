@@ -1,7 +1,7 @@
 // Runs a test program under `mpirun -np N` (each rank: node with tsx, so the packages load from
 // source; in the GPU kit, NODEGRAD_KIT_RANKS names the folder of the rank programs bundled as
 // .mjs) and reads the JSON each rank reports (ranks/report.ts). Whether MPI can run here, and why
-// not; whether two ranks can share a device here, and why not.
+// not; the suites of two ranks on one device, skipped where it is missing.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,29 +9,41 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { backends } from '@nodegrad/autograd';
 import { describeBuild, registerCudaEmulation } from '@nodegrad/native';
+import { describe } from 'vitest';
 import { runChild } from '../../../native/test/child.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
+let mpiReason: string | undefined;
+
 /** Why the MPI tests cannot run here, or '' when they can. NODEGRAD_REQUIRE_MPI=1 (CI) makes a reason a failure. */
 export function mpiMissing(): string {
-  const f = describeBuild().features.mpi;
-  if (!f.enabled) return `the addon has no MPI: ${f.reason}`;
-  const r = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return `mpirun does not run (${r.error?.message ?? r.stderr}); install openmpi-bin`;
-  return '';
+  mpiReason ??= (() => {
+    const f = describeBuild().features.mpi;
+    if (!f.enabled) return `the addon has no MPI: ${f.reason}`;
+    const r = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) return `mpirun does not run (${r.error?.message ?? r.stderr}); install openmpi-bin`;
+    return '';
+  })();
+  return mpiReason;
 }
 
 /**
- * Why two ranks cannot share `device` here ('' when they can): MPI (see mpiMissing), then the
- * device itself ('cuda:0' needs a GPU; 'cuda-emu' is the host's emulation of one).
+ * Registers `title [device]`, a suite of 2 ranks whose tensors live on `device`: skipped, naming
+ * why, where MPI or the device is missing ('cuda:0' needs a GPU; the GPU kit runs it). 'cpu' and
+ * 'cuda-emu' (the host's emulation of a GPU) are this host's own: under NODEGRAD_REQUIRE_MPI (CI)
+ * their suites run, and fail, rather than skip.
  */
-export function deviceMissing(device: string): string {
-  const mpi = mpiMissing();
-  if (mpi) return mpi;
-  if (device === 'cuda-emu') registerCudaEmulation();
-  const b = backends().find((x) => x.name === device);
-  return b?.available ? '' : `'${device}' is unavailable: ${b?.reason ?? 'not registered'}`;
+export function describeOnDevice(device: string, title: string, fn: () => void): void {
+  let why = mpiMissing();
+  if (!why) {
+    if (device === 'cuda-emu') registerCudaEmulation();
+    const b = backends().find((x) => x.name === device);
+    if (!b?.available) why = `'${device}' is unavailable: ${b?.reason ?? 'not registered'}`;
+  }
+  const required = process.env.NODEGRAD_REQUIRE_MPI === '1' && (device === 'cpu' || device === 'cuda-emu');
+  const skip = why !== '' && !required;
+  (skip ? describe.skip : describe)(`${title} [${device}]${skip ? ` (skipped: ${why})` : ''}`, fn);
 }
 
 export interface RankRun {

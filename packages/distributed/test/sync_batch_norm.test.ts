@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { fromTypedArray, noGrad } from '@nodegrad/autograd';
 import { convertSyncBatchNorm, SyncBatchNorm } from '@nodegrad/distributed';
 import { BatchNorm2d, resnet18 } from '@nodegrad/nn';
-import { deviceMissing, mpiMissing, mpirun, type RankRun } from './mpirun.js';
+import { describeOnDevice, mpiMissing, mpirun, type RankRun } from './mpirun.js';
 
 const missing = mpiMissing();
 const skipMpi = missing !== '' && process.env.NODEGRAD_REQUIRE_MPI !== '1';
@@ -51,9 +51,7 @@ function expectCases(run: RankRun, names: string[]): void {
 // Both ranks on one device, its tensors crossing the 'mpi' group through host copies: 'cuda-emu'
 // here, 'cuda:0' in the GPU kit.
 for (const device of ['cuda-emu', 'cuda:0']) {
-  const why = deviceMissing(device);
-  const skip = why !== '' && !(process.env.NODEGRAD_REQUIRE_MPI === '1' && device === 'cuda-emu');
-  (skip ? describe.skip : describe)(`SyncBatchNorm on 2 ranks sharing one device [${device}]${skip ? ` (skipped: ${why})` : ''}`, () => {
+  describeOnDevice(device, 'SyncBatchNorm on 2 ranks sharing one device', () => {
     it(`matches BatchNorm2d on the whole batch in float32 on '${device}'`, async () => {
       const run = await mpirun(2, 'packages/distributed/test/ranks/sync_bn.ts', { NODEGRAD_RANK_DEVICES: device });
       expectCases(run, [`float32 on '${device}'`, `float32 on '${device}', an empty rank`,

@@ -6,15 +6,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-function loaded(pattern: RegExp): string | null {
+/** The files libmpi and the shared-memory transport were mapped from (Linux), or null. */
+function loaded(): { mpi: string | null; vader: string | null } {
+  let files: string[] = [];
   try {
-    return readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.slice(l.indexOf('/'))).find((p) => pattern.test(p)) ?? null;
-  } catch { return null; }
+    files = readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.slice(l.indexOf('/')));
+  } catch { /* not Linux: nothing to tell */ }
+  const find = (pattern: RegExp) => files.find((f) => pattern.test(f)) ?? null;
+  return { mpi: find(/\/libmpi\.so/), vader: find(/\/mca_btl_vader\.so$/) };
 }
 
 export function report(out: Record<string, unknown>): void {
   const dir = process.env.NODEGRAD_RANK_REPORTS;
-  const line = JSON.stringify({ ...out, loaded: { mpi: loaded(/\/libmpi\.so/), vader: loaded(/\/mca_btl_vader\.so$/) } });
+  const line = JSON.stringify({ ...out, loaded: loaded() });
   if (!dir) { console.log(line); return; }
   writeFileSync(join(dir, `rank-${process.env.OMPI_COMM_WORLD_RANK ?? '0'}.json`), line);
 }
