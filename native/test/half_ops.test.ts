@@ -133,6 +133,33 @@ for (const [device, why] of DEVICES_UNDER_TEST) {
         });
       }
 
+      // The half path's definition (cpu/norm_kernels.cc), however a device reads half operands: the
+      // float32 kernels on the widened x, dy and residual, y and dx rounded once. Bit for bit.
+      it(`${dt}: batch norm with a residual and a fused ReLU is the float32 kernels' result, rounded once`, () => {
+        const dev = dut.dev(), k = dev.kernels;
+        const f = (t: Raw) => k.Cast(t, 'float32'), h = (t: Raw) => k.Cast(t, dt);
+        const same = (got: Raw, want: Raw, what: string) => {
+          expect([got.dtype, got.shape], what).toEqual([want.dtype, want.shape]);
+          expectIdentical(read(dev, got), read(dev, want), what);
+        };
+        const shape = [4, 5, 6, 3];
+        const x = rnd(shape, dt, 80, 2).cpu, dy = rnd(shape, dt, 81).cpu, r = rnd(shape, dt, 82).cpu;
+        const w = rnd([5], 'float32', 83).cpu, b = rnd([5], 'float32', 84).cpu;
+        const s = k.BatchNormStats(x, 1e-5), s32 = k.BatchNormStats(f(x), 1e-5);
+        same(s.mean, s32.mean, 'BatchNormStats.mean');
+        same(s.invstd, s32.invstd, 'BatchNormStats.invstd');
+        for (const relu of [false, true]) {
+          same(k.BatchNormElemt(x, w, b, s.mean, s.invstd, r, relu), h(k.BatchNormElemt(f(x), w, b, s.mean, s.invstd, f(r), relu)),
+            `BatchNormElemt, relu ${relu}`);
+          const red = k.BatchNormBackwardReduce(dy, x, s.mean, s.invstd, relu, w, b);
+          const red32 = k.BatchNormBackwardReduce(f(dy), f(x), s.mean, s.invstd, relu, w, b);
+          for (const key of ['sumDy', 'sumDyXmu', 'dweight', 'dbias'] as const) same(red[key], red32[key], `BatchNormBackwardReduce.${key}, relu ${relu}`);
+          same(k.BatchNormBackwardElemt(dy, x, s.mean, s.invstd, w, red.sumDy, red.sumDyXmu, 72, relu, b),
+            h(k.BatchNormBackwardElemt(f(dy), f(x), s.mean, s.invstd, w, red.sumDy, red.sumDyXmu, 72, relu, b)),
+            `BatchNormBackwardElemt, relu ${relu}`);
+        }
+      });
+
       it(`${dt}: SGDStep and AdamStep update params and state bit-identically (float32 math, rounded once)`, () => {
         const shapes = [[7, 5], [130], [3, 2, 2]];
         const make = (seed: number, scale = 1) => shapes.map((s, i) => rnd(s, dt, seed + i, scale));

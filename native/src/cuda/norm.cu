@@ -1,9 +1,11 @@
-// Batch norm on the device over dim 1 of a float32 [N, C, *] tensor, seen as [N, C, S], with the
-// 'cpu' kernels' formulas (cpu/batchnorm.cc, plain layout): statistics and gradient sums in
-// double, the biased variance for normalizing, the unbiased one for the running variance. A half
-// x takes 'cpu''s plain half path (cpu/norm_kernels.cc): x, dy and the residual widened to
-// float32, the float32 kernel, y or dx rounded once to x's type; a half per-channel operand is
-// widened, per-channel results are float32, and half running statistics are updated in place.
+// Batch norm on the device over dim 1 of a [N, C, *] tensor, seen as [N, C, S], with the 'cpu'
+// kernels' formulas (cpu/batchnorm.cc, plain layout): statistics and gradient sums in double, the
+// biased variance for normalizing, the unbiased one for the running variance. A half x gives
+// 'cpu''s plain half path's values (cpu/norm_kernels.cc: x, dy and the residual widened to
+// float32, the float32 kernel, y or dx rounded once to x's type), but widens each element as it
+// is loaded rather than through float32 copies, which would triple the bytes of a half batch norm;
+// a half per-channel operand is widened, per-channel results are float32, and half running
+// statistics are updated in place.
 //
 // A channel's sums reduce its N * S elements, far more than there are channels, so without
 // shared memory they run as lines (cuda/lines.h): pass 1 splits each channel's elements into chunks
@@ -57,25 +59,30 @@ struct Sums {
 };
 
 // What an element of channel o adds, by its offset.
+// The loads read x and dy in their own type T (float, or a half type widened on load).
+template <typename T>
 struct Values {
-  const float* x;
-  NG_HD Sums operator()(int64_t, int64_t off) const { return {double(x[off]), 0}; }
+  const T* x;
+  NG_HD Sums operator()(int64_t, int64_t off) const { return {double(float(x[off])), 0}; }
 };
+template <typename T>
 struct SquaredDeviations {
-  const float* x;
+  const T* x;
   const double* mean;
   NG_HD Sums operator()(int64_t o, int64_t off) const {
-    const double d = double(x[off]) - mean[o];
+    const double d = double(float(x[off])) - mean[o];
     return {d * d, 0};
   }
 };
 // With scale set (a fused ReLU's mask recomputed from x), dy counts only where the forward's
 // x * scale + shift was not <= 0, as relu's backward from its output passes it.
+template <typename T>
 struct GradSums {
-  const float *dy, *x, *mean, *scale, *shift;
+  const T *dy, *x;
+  const float *mean, *scale, *shift;
   NG_HD Sums operator()(int64_t o, int64_t off) const {
-    const float xv = x[off];
-    const double g = scale && xv * scale[o] + shift[o] <= 0 ? 0.f : dy[off];
+    const float xv = float(x[off]);
+    const double g = scale && xv * scale[o] + shift[o] <= 0 ? 0.f : float(dy[off]);
     return {g, g * (double(xv) - double(mean[o]))};
   }
 };
@@ -122,22 +129,44 @@ void requireF32(DType d, const char* name) {
   }
 }
 
+// x, and with it dy, the residual and y or dx (the binding checks that they share x's dtype).
+void requireElement(DType d) {
+  if (d != DType::F32 && !isHalf(d)) {
+    throw std::runtime_error(std::string("argument 'x' is ") + dtypeName(d) +
+                             "; the 'cuda' backend computes batch norm in float32, bfloat16 and float16 only "
+                             "(use .to('float32'))");
+  }
+}
+
+// The element type T of x's dtype (checked by requireElement first).
+#define NG_NORM_DISPATCH(dtype, ...)              \
+  if ((dtype) == DType::BF16) {                  \
+    using T = BFloat16;                          \
+    __VA_ARGS__                                  \
+  } else if ((dtype) == DType::F16) {            \
+    using T = Float16;                           \
+    __VA_ARGS__                                  \
+  } else {                                       \
+    using T = float;                             \
+    __VA_ARGS__                                  \
+  }
+
 const float* dataOf(const TensorRef* t) { return t ? t->buf->as<float>() : nullptr; }
 
 Tensor doubles(int64_t n) { return empty({n}, DType::F64); }
 
-std::pair<Tensor, Tensor> stats32(const TensorRef& x, double eps) {
-  requireF32(x.dtype, "x");
+template <typename T>
+std::pair<Tensor, Tensor> statsOf(const TensorRef& x, double eps) {
   const Layout l = layoutOf(x);
   const Lines g = l.channels();
-  const float* xd = x.buf->as<float>();
+  const T* xd = x.buf->as<T>();
   Tensor sumT = doubles(l.C), sqT = doubles(l.C);
   double *sum = sumT.buf->as<double>(), *sq = sqT.buf->as<double>();
   const double M = double(l.N * l.S);
-  sumLines(Values{xd}, g, sum, nullptr);
+  sumLines(Values<T>{xd}, g, sum, nullptr);
   // The mean in place of the sum, for the second pass to read.
   forEach(l.C, [=] NG_DEVICE(int64_t c) { sum[c] /= M; }, "BatchNormStats");
-  sumLines(SquaredDeviations{xd, sum}, g, sq, nullptr);
+  sumLines(SquaredDeviations<T>{xd, sum}, g, sq, nullptr);
   Tensor mean = empty({l.C}, DType::F32), invstd = empty({l.C}, DType::F32);
   float *m = mean.buf->as<float>(), *is = invstd.buf->as<float>();
   forEach(
@@ -170,24 +199,25 @@ Tensor affineOf(int64_t C, const TensorRef* w, const TensorRef* b, const TensorR
 }
 
 // y = relu?(x * scale + shift + residual?); relu as the Relu kernel (v < 0 ? 0 : v, NaN passes).
-Tensor elemt32(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
+// y in x's type T, rounded once from the float32 result.
+template <typename T>
+Tensor elemtOf(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
                const TensorRef& invstd, const BatchNormEpilogue& e) {
-  requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor coefs = affineOf(l.C, w, b, mean, invstd);
   const float *scale = coefs.buf->as<float>(), *shift = scale + l.C;
-  Tensor y = empty(x.shape, DType::F32);
-  const float* xd = x.buf->as<float>();
-  const float* rd = e.residual ? e.residual->buf->as<float>() : nullptr;
+  Tensor y = empty(x.shape, x.dtype);
+  const T* xd = x.buf->as<T>();
+  const T* rd = e.residual ? e.residual->buf->as<T>() : nullptr;
   const bool relu = e.relu;
-  float* yd = y.buf->as<float>();
+  T* yd = y.buf->as<T>();
   forEach(
       int64_t(x.numel()),
       [=] NG_DEVICE(int64_t i) {
         const int64_t c = l.channel(i);
-        float v = xd[i] * scale[c] + shift[c];
-        if (rd) v = v + rd[i];
-        yd[i] = relu && v < 0 ? 0.f : v;
+        float v = float(xd[i]) * scale[c] + shift[c];
+        if (rd) v = v + float(rd[i]);
+        yd[i] = T(relu && v < 0 ? 0.f : v);
       },
       "BatchNormElemt");
   return y;
@@ -214,15 +244,15 @@ Tensor maskOf(const BatchNormReluMask& m, int64_t C, const TensorRef& mean, cons
   return m.relu ? affineOf(C, m.w, m.b, mean, invstd) : Tensor{};
 }
 
-BatchNormReduce backwardReduce32(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
+template <typename T>
+BatchNormReduce backwardReduceOf(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
                                  const TensorRef& invstd, const BatchNormReluMask& m) {
-  requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor sT = doubles(l.C), tT = doubles(l.C);
   double *s = sT.buf->as<double>(), *t = tT.buf->as<double>();
   Tensor mask = maskOf(m, l.C, mean, invstd);
   const float* scale = m.relu ? mask.buf->as<float>() : nullptr;
-  sumLines(GradSums{dy.buf->as<float>(), x.buf->as<float>(), mean.buf->as<float>(), scale, scale ? scale + l.C : nullptr},
+  sumLines(GradSums<T>{dy.buf->as<T>(), x.buf->as<T>(), mean.buf->as<float>(), scale, scale ? scale + l.C : nullptr},
            l.channels(), s, t);
   BatchNormReduce r;
   for (Tensor* o : {&r.sumDy, &r.sumDyXmu, &r.dweight, &r.dbias}) *o = empty({l.C}, DType::F32);
@@ -242,10 +272,10 @@ BatchNormReduce backwardReduce32(const TensorRef& dy, const TensorRef& x, const 
 
 // dx = (dy - meanDy - (x - mean) k) f with cpu/batchnorm.cc's batchNormGradCoefs, formed in double
 // and stored in float; x - mean first, so an offset input keeps its float32 digits.
-Tensor backwardElemt32(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
+template <typename T>
+Tensor backwardElemtOf(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
                        const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
                        const BatchNormReluMask& m) {
-  requireF32(x.dtype, "x");
   const Layout l = layoutOf(x);
   Tensor coefs = empty({3 * l.C}, DType::F32);
   float *meanDy = coefs.buf->as<float>(), *k = meanDy + l.C, *f = k + l.C;
@@ -263,15 +293,17 @@ Tensor backwardElemt32(const TensorRef& dy, const TensorRef& x, const TensorRef&
   Tensor mask = maskOf(m, l.C, mean, invstd);
   const float* scale = m.relu ? mask.buf->as<float>() : nullptr;
   const float* shift = scale ? scale + l.C : nullptr;
-  Tensor dx = empty(x.shape, DType::F32);
-  const float *g = dy.buf->as<float>(), *xd = x.buf->as<float>(), *md = mean.buf->as<float>();
-  float* d = dx.buf->as<float>();
+  Tensor dx = empty(x.shape, x.dtype);
+  const T *g = dy.buf->as<T>(), *xd = x.buf->as<T>();
+  const float* md = mean.buf->as<float>();
+  T* d = dx.buf->as<T>();
   forEach(
       int64_t(x.numel()),
       [=] NG_DEVICE(int64_t i) {
         const int64_t c = l.channel(i);
-        const float gi = scale && xd[i] * scale[c] + shift[c] <= 0 ? 0.f : g[i];
-        d[i] = (gi - meanDy[c] - (xd[i] - md[c]) * k[c]) * f[c];
+        const float xv = float(xd[i]);
+        const float gi = scale && xv * scale[c] + shift[c] <= 0 ? 0.f : float(g[i]);
+        d[i] = T((gi - meanDy[c] - (xv - md[c]) * k[c]) * f[c]);
       },
       "BatchNormBackwardElemt");
   return dx;
@@ -294,12 +326,6 @@ const TensorRef* wideOpt(const TensorRef* t, Wide& hold) {
   hold = wide(*t);
   return &hold.ref;
 }
-// A float32 activation result rounded once to a half x's type.
-Tensor narrowTo(Tensor y, DType dt) {
-  if (dt == DType::F32) return y;
-  return castTo(TensorRef{y.buf.get(), y.shape, y.dtype}, dt);
-}
-
 template <typename T>
 void updateRunningOf(T* rm, T* rv, int64_t C, const float* md, const float* isd, const BatchNormUpdate& p) {
   const double eps = p.eps, factor = p.factor, unbias = p.count / (p.count - 1);
@@ -333,17 +359,19 @@ void updateRunning(const TensorRef& runMean, const TensorRef& runVar, const Tens
   forEach(1, [=] NG_DEVICE(int64_t) { n[0] += 1; }, "BatchNormUpdateRunning");
 }
 
+// The entries: per-channel operands (C elements) are widened when half; x, dy and the residual are
+// read in their own type and y or dx written in it, so a half batch norm moves half the bytes.
 std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
-  const Wide xw = wide(x);
-  return stats32(xw.ref, eps);
+  requireElement(x.dtype);
+  NG_NORM_DISPATCH(x.dtype, return statsOf<T>(x, eps);)
 }
 
 Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
              const TensorRef& invstd, const BatchNormEpilogue& e) {
-  Wide hw, hb, hr;
-  const Wide xw = wide(x), mw = wide(mean), iw = wide(invstd);
-  const BatchNormEpilogue ew{wideOpt(e.residual, hr), e.relu};
-  return narrowTo(elemt32(xw.ref, wideOpt(w, hw), wideOpt(b, hb), mw.ref, iw.ref, ew), x.dtype);
+  requireElement(x.dtype);
+  Wide hw, hb;
+  const Wide mw = wide(mean), iw = wide(invstd);
+  NG_NORM_DISPATCH(x.dtype, return elemtOf<T>(x, wideOpt(w, hw), wideOpt(b, hb), mw.ref, iw.ref, e);)
 }
 
 Tensor invstdOf(const TensorRef& runVar, double eps) {
@@ -353,19 +381,22 @@ Tensor invstdOf(const TensorRef& runVar, double eps) {
 
 BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const TensorRef& mean,
                                const TensorRef& invstd, const BatchNormReluMask& m) {
+  requireElement(x.dtype);
   Wide hw, hb;
-  const Wide dyw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd);
+  const Wide mw = wide(mean), iw = wide(invstd);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hw), wideOpt(m.b, hb)};
-  return backwardReduce32(dyw.ref, xw.ref, mw.ref, iw.ref, mask);
+  NG_NORM_DISPATCH(x.dtype, return backwardReduceOf<T>(dy, x, mw.ref, iw.ref, mask);)
 }
 
 Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
                      const TensorRef* w, const TensorRef& sumDy, const TensorRef& sumDyXmu, double count,
                      const BatchNormReluMask& m) {
+  requireElement(x.dtype);
   Wide hw, hmw, hmb;
-  const Wide dyw = wide(dy), xw = wide(x), mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
+  const Wide mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hmw), wideOpt(m.b, hmb)};
-  return narrowTo(backwardElemt32(dyw.ref, xw.ref, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask), x.dtype);
+  NG_NORM_DISPATCH(x.dtype,
+                   return backwardElemtOf<T>(dy, x, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask);)
 }
 
 }  // namespace
