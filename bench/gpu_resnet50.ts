@@ -2,13 +2,15 @@
  * nodegrad's half of the GPU kit's side-by-side timing (bench/gpu_resnet50.py is PyTorch's): a
  * ResNet-50 training step (forward, cross-entropy, backward, SGD with momentum) at batch 64,
  * 224 x 224, on cuda:0: float32, or with --amp fp16 (autocast to float16 and a GradScaler) or
- * --amp bf16 (autocast to bfloat16), PyTorch's AMP recipe. Warm-up steps first, then each timed
- * step ends with a synchronize; prints one JSON line with the median.
+ * --amp bf16 (autocast to bfloat16), PyTorch's AMP recipe. As the 'cpu' bench (bench/cases.ts), the
+ * step runs fuseForTraining's twin: each batch norm with the ReLU (and a block's residual add)
+ * after it in one pass. Warm-up steps first, then each timed step ends with a synchronize; prints
+ * one JSON line with the median.
  *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark] [--amp fp16|bf16]
  */
 import { autocast, fromTypedArray, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { cuda } from '@nodegrad/native';
-import { CrossEntropyLoss, GradScaler, SGD, resnet50 } from '@nodegrad/nn';
+import { CrossEntropyLoss, GradScaler, SGD, fuseForTraining, resnet50 } from '@nodegrad/nn';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,7 +35,8 @@ const y = fromTypedArray(labels, [batch], { dtype: 'int64', device });
 const criterion = new CrossEntropyLoss();
 const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const scaler = new GradScaler({ enabled: amp === 'fp16' });
-const forward = () => criterion.call(model.call(x), y) as Tensor;
+const net = fuseForTraining(model).train();
+const forward = () => criterion.call(net.call(x), y) as Tensor;
 const step = () => tidy(() => {
   const loss = amp ? autocast({ device: 'cuda', dtype: amp === 'fp16' ? 'float16' : 'bfloat16' }, forward) : forward();
   optimizer.zeroGrad();

@@ -26,6 +26,7 @@ import '../../packages/autograd/test/autocast.test.js';
 import '../../packages/nn/test/layers.test.js';
 import '../../packages/nn/test/batch_norm_count.test.js';
 import '../../packages/nn/test/amp.test.js';
+import '../../packages/nn/test/train_fuse.test.js';
 import '../../native/test/host_roundtrips.test.js';
 import '../../native/test/optim_fused.test.js';
 import '../../packages/distributed/test/nccl.test.js';

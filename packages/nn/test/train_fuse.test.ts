@@ -1,9 +1,10 @@
 // fuseForTraining: the training twin (batch norm · ReLU, and the block's last bn · add · ReLU, as
 // one batchNormFused pass each) must train the original's own layers to the original's numbers:
 // one step's loss, every gradient and the running statistics against an unfused copy of the same
-// weights, on 'ts' in float64 and on 'cpu' in float32 (the native kernels, blocked layouts).
+// weights, on 'ts' in float64, on 'cpu' in float32 (the native kernels, blocked layouts) and on
+// 'cuda:0' in float32 (cuDNN and the batch-norm kernels, on the GPU kit; skipped elsewhere).
 import { describe, expect, it } from 'vitest';
-import { autocast, crossEntropy, manualSeed, noGrad, randn, tensor, type Tensor } from '@nodegrad/autograd';
+import { autocast, backends, crossEntropy, manualSeed, noGrad, randn, tensor, type Tensor } from '@nodegrad/autograd';
 import {
   BasicBlock, BatchNorm2d, Bottleneck, FusedTrainingResNet, ResNet, Sequential, fuseForTraining, resnet18,
 } from '@nodegrad/nn';
@@ -34,6 +35,9 @@ function step(model: { call(x: Tensor): unknown; namedParameters(): Iterable<[st
   return { loss: loss.item(), grads: [...model.namedParameters()].map(([n, p]) => [n, p.grad!] as const) };
 }
 
+const gpu = backends().find((b) => b.name === 'cuda:0');
+const noGpu = gpu?.available ? '' : ` (skipped: ${gpu?.reason ?? 'cuda backend not registered'})`;
+
 function expectClose(a: Tensor, b: Tensor, tol: number, what: string): void {
   const u = a.toTypedArray(), v = b.toTypedArray();
   let scale = 1e-3;
@@ -44,9 +48,10 @@ function expectClose(a: Tensor, b: Tensor, tol: number, what: string): void {
 }
 
 describe('fuseForTraining', () => {
-  for (const [device, dtype, tol] of [['ts', 'float64', 1e-10], ['cpu', 'float32', 2e-4]] as const) {
+  const cases = [['ts', 'float64', 1e-10, ''], ['cpu', 'float32', 2e-4, ''], ['cuda:0', 'float32', 2e-4, noGpu]] as const;
+  for (const [device, dtype, tol, skip] of cases) {
     for (const block of [BasicBlock, Bottleneck]) {
-      it(`${block.name} ResNet on ${device} ${dtype}: loss, every gradient and the running statistics as unfused`, () => {
+      (skip ? it.skip : it)(`${block.name} ResNet on '${device}' ${dtype}: loss, every gradient and the running statistics as unfused${skip}`, () => {
         const { plain, original, fused } = pair(block, device, dtype);
         const x = randn([4, 3, 12, 12], { device, dtype }), y = tensor([0, 3, 1, 4], { dtype: 'int64', device });
         const want = step(plain, x, y), got = step(fused, x, y);
@@ -97,17 +102,20 @@ describe('fuseForTraining', () => {
     expect(CountingNorm.calls).toBe(2 * 20); // bn1, 8 blocks x 2, 3 downsamples; in each of the two forwards
   });
 
-  it('bfloat16 autocast on cpu: the step matches the unfused one within bfloat16 rounding', () => {
-    const { plain, fused } = pair(BasicBlock, 'cpu', 'float32');
-    const x = randn([4, 3, 12, 12], { device: 'cpu' }), y = tensor([0, 3, 1, 4], { dtype: 'int64', device: 'cpu' });
-    const run = (m: typeof plain | typeof fused) => {
-      const loss = autocast({ device: 'cpu', dtype: 'bfloat16' }, () => crossEntropy(m.call(x) as Tensor, y) as Tensor);
-      loss.backward();
-      return { loss: loss.item(), grads: [...m.parameters()].map((p) => p.grad!) };
-    };
-    const want = run(plain), got = run(fused);
-    expect(Math.abs(got.loss - want.loss)).toBeLessThan(0.02 * Math.max(1, want.loss));
-    // bfloat16 keeps 8 bits; the gradients of the last layers sum few terms and agree closely.
-    expectClose(got.grads.at(-2)!, want.grads.at(-2)!, 0.05, 'fc.weight grad');
-  });
+  const autocasts = [['cpu', 'bfloat16', ''], ['cuda:0', 'bfloat16', noGpu], ['cuda:0', 'float16', noGpu]] as const;
+  for (const [device, low, skip] of autocasts) {
+    (skip ? it.skip : it)(`${low} autocast on '${device}': the step matches the unfused one within ${low} rounding${skip}`, () => {
+      const { plain, fused } = pair(BasicBlock, device, 'float32');
+      const x = randn([4, 3, 12, 12], { device }), y = tensor([0, 3, 1, 4], { dtype: 'int64', device });
+      const run = (m: typeof plain | typeof fused) => {
+        const loss = autocast({ device: device === 'cpu' ? 'cpu' : 'cuda', dtype: low }, () => crossEntropy(m.call(x) as Tensor, y) as Tensor);
+        loss.backward();
+        return { loss: loss.item(), grads: [...m.parameters()].map((p) => p.grad!) };
+      };
+      const want = run(plain), got = run(fused);
+      expect(Math.abs(got.loss - want.loss)).toBeLessThan(0.02 * Math.max(1, want.loss));
+      // bfloat16 keeps 8 bits (float16 11); the gradients of the last layers sum few terms and agree closely.
+      expectClose(got.grads.at(-2)!, want.grads.at(-2)!, 0.05, 'fc.weight grad');
+    });
+  }
 });
