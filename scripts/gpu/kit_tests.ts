@@ -3,7 +3,8 @@
  * mini_test.ts for 'vitest', run on every registered 'cuda:N' device (tests whose name carries no
  * CUDA device are left out: their backends are checked in CI), or on the devices named in
  * NODEGRAD_KIT_DEVICES (e.g. 'cpu', to check the kit itself on a machine without a GPU), and of
- * those only the tests whose name contains NODEGRAD_KIT_MATCH when it is set. Writes
+ * those only the tests whose name contains NODEGRAD_KIT_MATCH when it is set, and none whose name
+ * contains one of the comma-separated NODEGRAD_KIT_EXCLUDE. Writes
  * $OUT/tests.json and prints a line per test (run.sh keeps them as tests.log).
  */
 import { writeFileSync } from 'node:fs';
@@ -49,10 +50,11 @@ const out = process.env.OUT ?? '.';
 const devices = process.env.NODEGRAD_KIT_DEVICES?.split(',')
   ?? backends().filter((b) => b.name.startsWith('cuda:') && b.available).map((b) => b.name);
 console.log(`kit tests: devices ${devices.join(', ') || 'none'}${cuda.isAvailable() ? '' : ` (cuda unavailable: ${cuda.reason()})`}`);
+const exclude = process.env.NODEGRAD_KIT_EXCLUDE?.split(',').filter((s) => s !== '') ?? [];
 const t0 = performance.now();
 const r = devices.length === 0 ? { passed: 0, failed: 0, skipped: 0, failures: [] }
   : await run((l) => console.log(l), (name) => devices.some((d) => name.includes(`[${d}]`) || name.includes(`'${d}'`))
-    && name.includes(process.env.NODEGRAD_KIT_MATCH ?? ''));
+    && name.includes(process.env.NODEGRAD_KIT_MATCH ?? '') && !exclude.some((s) => name.includes(s)));
 const summary = { devices, ...r, seconds: (performance.now() - t0) / 1000 };
 writeFileSync(join(out, 'tests.json'), JSON.stringify(summary, null, 2));
 console.log(`kit tests: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped in ${summary.seconds.toFixed(1)} s`);

@@ -8,6 +8,10 @@
 #   gpu-kit/run.sh more  checks (allocator, out of memory, cuDNN benchmark cache); one epoch of the
 #                        main job in float32 and with --amp fp16; the float32 ResNet-50 step on both
 #                        sides. 470 s of timeouts.
+#   gpu-kit/run.sh sanitize  the single-process suites under compute-sanitizer's memcheck: device
+#                        accesses out of bounds or misaligned, which 'cuda-emu' cannot show (a
+#                        Firecracker machine: gVisor refuses the tool). NODEGRAD_KIT_MATCH narrows
+#                        it. 300 s.
 # $OUT (default gpu-kit/out) gets summary.txt and results-<mode>.tgz, the step logs and what they
 # wrote, packed again after every step: the device tool returns at most 8 files, and a call cut
 # off at its limit still returns the steps that finished. Without a GPU it is the dry run:
@@ -97,7 +101,15 @@ case "$MODE" in
     step bench_pytorch 70 "${PYTORCH[@]}"
     cat "$WORK/bench_nodegrad.log" "$WORK/bench_pytorch.log" | grep '^{' | tee "$WORK/bench.jsonl" | tee -a "$DEST/summary.txt"
     ;;
-  *) summary "unknown mode '$MODE' (main or more)"; exit 2 ;;
+  sanitize)
+    CS="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
+    # Without the 2-rank and NCCL suites: their processes would run unwatched, or slowly.
+    step memcheck 300 env NODEGRAD_KIT_EXCLUDE="process group,2 ranks" "${CS:-compute-sanitizer}" --tool memcheck \
+      --print-limit 20 "$NODE" "$KIT/kit_tests.mjs"
+    grep -E '^FAIL|ERROR SUMMARY|^========= (Invalid|Program hit|Error)' "$WORK/memcheck.log" | cut -c1-300 | head -n 40 \
+      | tee -a "$DEST/summary.txt"
+    ;;
+  *) summary "unknown mode '$MODE' (main, more or sanitize)"; exit 2 ;;
 esac
 pack
 summary "done"
