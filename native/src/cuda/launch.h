@@ -13,6 +13,7 @@
 
 #include "core/hd.h"
 #include "core/tensor.h"
+#include "cuda/extent.h"
 
 #ifdef NODEGRAD_CUDA_EMULATION
 #define NG_DEVICE
@@ -91,19 +92,21 @@ constexpr int kMaxDims = 8;
 
 // A row-major index's coordinates mapped to element offsets of another array (broadcast, permuted
 // or sliced): offset(i) = base + sum_d coord_d(i) * stride[d], with coordinates of `size`.
+// i < the product of the sizes, so the outermost coordinate is the quotient left after the others.
 struct StridedIndex {
   int rank = 0;
-  int64_t size[kMaxDims] = {};
+  Extent size[kMaxDims] = {};
   int64_t stride[kMaxDims] = {};
   int64_t base = 0;
   NG_HD int64_t offset(int64_t i) const {
+    if (rank == 0) return base;
     int64_t off = base;
-    for (int d = rank - 1; d >= 0; d--) {
-      const int64_t q = i / size[d];
-      off += (i - q * size[d]) * stride[d];
+    for (int d = rank - 1; d > 0; d--) {
+      const int64_t q = size[d].divide(i);
+      off += (i - q * size[d].n) * stride[d];
       i = q;
     }
-    return off;
+    return off + i * stride[0];
   }
 };
 

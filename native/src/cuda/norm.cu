@@ -28,7 +28,8 @@ namespace {
 
 // x [N, C, S] by channel: channel c's elements n * C * S + c * S + s.
 struct Layout {
-  int64_t N, C, S;
+  int64_t N;
+  Extent C, S;
   Lines channels() const {
     Lines g;
     g.outN = C;
@@ -43,7 +44,10 @@ struct Layout {
     g.red.stride[1] = 1;
     return g;
   }
-  NG_HD int64_t channel(int64_t i) const { return i / S % C; }
+  NG_HD int64_t channel(int64_t i) const {
+    const int64_t plane = S.divide(i);
+    return plane - C.divide(plane) * C.n;
+  }
 };
 
 // x is [N, C, *] (checked by the binding).
