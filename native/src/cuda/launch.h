@@ -25,6 +25,14 @@
 #define NG_DEVICE __device__
 #endif
 
+// Before a loop over a chunk of a line: unrolled, a thread has that many independent loads in
+// flight (the sum still adds in order). Nothing on the host.
+#ifdef __CUDACC__
+#define NG_UNROLL_LOADS _Pragma("unroll 4")
+#else
+#define NG_UNROLL_LOADS
+#endif
+
 namespace nodegrad::cuda {
 
 #ifdef NODEGRAD_CUDA_EMULATION

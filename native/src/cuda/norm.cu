@@ -114,6 +114,7 @@ void sumLines(Load load, const Lines& g, double* outA, double* outB) {
         const Chunk c = s.at(i);
         const int64_t base = os.offset(c.o);
         Sums acc{0, 0};
+        NG_UNROLL_LOADS
         for (int64_t r = c.r0; r < c.r1; r += c.step) {
           const Sums v = load(c.o, base + rs.offset(r));
           acc.a += v.a;

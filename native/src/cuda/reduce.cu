@@ -93,6 +93,7 @@ void reduceLines(ReduceOp op, Load load, const Lines& g, Out* out) {
         const Chunk c = s.at(i);
         const int64_t base = os.offset(c.o);
         double acc = identity(op);
+        NG_UNROLL_LOADS
         for (int64_t r = c.r0; r < c.r1; r += c.step) fold(op, acc, load(c.o, base + rs.offset(r)));
         if (p) p[i] = acc;
         else out[i] = Out(acc);
