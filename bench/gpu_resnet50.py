@@ -2,7 +2,9 @@
 ResNet-50 training step at batch 64, 224 x 224 on cuda:0, NCHW and channels-last: float32, or with
 --amp fp16 (torch.autocast to float16 and a GradScaler) or --amp bf16 (autocast to bfloat16), the AMP
 recipe; warm-up steps first, each timed step synchronized; one JSON line per layout with the median.
-    python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark] [--amp fp16|bf16]
+--profile runs 3 steps under torch.profiler instead: the GPU kernels' own time per step, the most
+expensive first (the side nodegrad's --profile is read against).
+    python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark] [--amp fp16|bf16] [--profile]
 """
 import contextlib
 import argparse
@@ -18,6 +20,7 @@ p.add_argument("--warmup", type=int, default=5)
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--no-benchmark", action="store_true")
 p.add_argument("--amp", choices=["fp16", "bf16"])
+p.add_argument("--profile", action="store_true")
 a = p.parse_args()
 torch.backends.cudnn.benchmark = not a.no_benchmark
 
@@ -43,6 +46,24 @@ for layout in ("nchw", "channels_last"):
     for _ in range(a.warmup):
         step()
     torch.cuda.synchronize()
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+        rows = []
+        for e in prof.key_averages():
+            dev = getattr(e, "self_device_time_total", None)
+            dev = getattr(e, "self_cuda_time_total", 0) if dev is None else dev
+            if dev > 0:
+                rows.append({"name": e.key[:120], "ms": round(dev / 3000, 3), "calls": e.count / 3})
+        rows.sort(key=lambda r: -r["ms"])
+        print(json.dumps({"impl": "pytorch " + torch.__version__, "profile": True, "layout": layout,
+                          "precision": a.amp or "fp32", "batch": a.batch, "kernels": rows[:60]}), flush=True)
+        del model, x, opt
+        torch.cuda.empty_cache()
+        continue
     ms = []
     for _ in range(a.steps):
         t0 = time.perf_counter()

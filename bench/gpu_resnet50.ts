@@ -5,12 +5,14 @@
  * --amp bf16 (autocast to bfloat16), PyTorch's AMP recipe. As the 'cpu' bench (bench/cases.ts), the
  * step runs fuseForTraining's twin: each batch norm with the ReLU (and a block's residual add)
  * after it in one pass. Warm-up steps first, then each timed step ends with a synchronize; prints
- * one JSON line with the median.
- *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark] [--amp fp16|bf16]
+ * one JSON line with the median. --profile times 3 steps kernel by kernel instead, each call
+ * synchronized (bench/kernel_timer.ts), and prints where a step's time goes.
+ *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark] [--amp fp16|bf16] [--profile]
  */
 import { autocast, fromTypedArray, randn, tidy, type Tensor } from '@nodegrad/autograd';
 import { cuda } from '@nodegrad/native';
 import { CrossEntropyLoss, GradScaler, SGD, fuseForTraining, resnet50 } from '@nodegrad/nn';
+import { perStep, timeKernels } from './kernel_timer.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,6 +48,23 @@ const step = () => tidy(() => {
 });
 for (let i = 0; i < warmup; i++) step();
 cuda.synchronize();
+if (process.argv.includes('--profile')) {
+  const timer = timeKernels(device, { sync: () => cuda.synchronize() });
+  const n = 3;
+  timer.recording = true;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) step();
+  cuda.synchronize();
+  const stepMs = (performance.now() - t0) / n;
+  timer.recording = false;
+  const kernels = perStep(timer, n);
+  const inKernels = kernels.reduce((sum, k) => sum + k.ms, 0);
+  console.log(JSON.stringify({
+    impl: 'nodegrad', profile: true, layout: 'nchw', precision: amp ?? 'fp32', batch, stepMs, outsideKernelsMs: stepMs - inKernels,
+    kernels: kernels.map((k) => ({ name: k.name, ms: Number(k.ms.toFixed(3)), calls: k.calls })),
+  }));
+  process.exit(0);
+}
 const ms: number[] = [];
 for (let i = 0; i < steps; i++) {
   const t0 = performance.now();

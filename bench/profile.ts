@@ -8,9 +8,10 @@
  * fused model and input cast to bfloat16. --shapes times each kernel per shape of its tensor
  * arguments (which convolution or batch norm the time goes to).
  */
-import { autocast, crossEntropy, getBackend, noGrad, randn, tensor, tidy, type Backend, type Tensor } from '@nodegrad/autograd';
+import { autocast, crossEntropy, noGrad, randn, tensor, tidy, type Tensor } from '@nodegrad/autograd';
 import { setNumThreads } from '@nodegrad/native';
 import { SGD, fuseForInference, fuseForTraining, resnet18, resnet50 } from '@nodegrad/nn';
+import { perStep, timeKernels } from './kernel_timer.js';
 
 const which = (process.argv[2] ?? 'A').toUpperCase();
 const si = process.argv.indexOf('--steps');
@@ -27,26 +28,7 @@ const spec = {
 }[which];
 if (!spec) throw new Error(`profile: unknown case ${which}; use A, B, C18 or C50`);
 
-// Wrap the registered backend's kernels in timers (the backend object is shared by every tensor).
-const backend = getBackend('cpu') as Backend & { kernels: Record<string, (...a: unknown[]) => unknown> };
-const times = new Map<string, { ms: number; calls: number }>();
-let recording = false;
-for (const [name, k] of Object.entries(backend.kernels)) {
-  backend.kernels[name] = (...args: unknown[]) => {
-    if (!recording) return k(...args);
-    const t0 = performance.now();
-    const r = k(...args);
-    const key = byShape ? `${name} ${args.flatMap((a) => {
-      const shape = (a as { shape?: unknown } | null)?.shape;
-      return Array.isArray(shape) ? [`[${shape.join(',')}]`] : [];
-    }).join(' ')}` : name;
-    const e = times.get(key) ?? { ms: 0, calls: 0 };
-    e.ms += performance.now() - t0;
-    e.calls++;
-    times.set(key, e);
-    return r;
-  };
-}
+const timer = timeKernels('cpu', { byShape });
 
 const model = spec.arch({ numClasses: spec.classes, smallImageStem: spec.small }).to('cpu');
 const x = randn([spec.batch, 3, spec.size, spec.size], { device: 'cpu' });
@@ -68,14 +50,13 @@ const step = fused
   });
 
 for (let i = 0; i < 2; i++) step(); // warm-up: primitives, pool
-recording = true;
+timer.recording = true;
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) step();
 const total = (performance.now() - t0) / steps;
-recording = false;
+timer.recording = false;
 
-const rows = [...times].map(([name, e]) => ({ name, ms: e.ms / steps, calls: e.calls / steps }))
-  .sort((a, b) => b.ms - a.ms);
+const rows = perStep(timer, steps);
 const inKernels = rows.reduce((s, r) => s + r.ms, 0);
 console.log(`case ${which}${bf16 ? ' bf16' : ''}: ${total.toFixed(1)} ms per step (${steps} steps after 2 warm-up)`);
 for (const r of rows) {

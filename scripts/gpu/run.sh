@@ -5,9 +5,10 @@
 #                        and two ranks sharing the GPU through the 'mpi' group under the kit's own
 #                        Open MPI; the ResNet-50 training step with AMP (float16 with a GradScaler,
 #                        bfloat16) on both sides. 520 s of timeouts.
-#   gpu-kit/run.sh more  checks (allocator, out of memory, cuDNN benchmark cache); one epoch of the
+#   gpu-kit/run.sh more  where an AMP (float16) step's time goes, kernel by kernel, on both sides;
+#                        checks (allocator, out of memory, cuDNN benchmark cache); one epoch of the
 #                        main job in float32 and with --amp fp16; the float32 ResNet-50 step on both
-#                        sides. 470 s of timeouts.
+#                        sides. 590 s of timeouts.
 #   gpu-kit/run.sh sanitize  the single-process suites under compute-sanitizer's memcheck: device
 #                        accesses out of bounds or misaligned, which 'cuda-emu' cannot show (a
 #                        Firecracker machine: gVisor refuses the tool). NODEGRAD_KIT_MATCH narrows
@@ -70,10 +71,22 @@ step() { # name timeout command...
   timeout -k 5 "$limit" "$@" > "$WORK/$name.log" 2>&1
   local rc=$?
   summary "== $name: exit $rc in $((SECONDS - t0)) s"
-  tail -n 3 "$WORK/$name.log" | sed 's/^/   /' | tee -a "$DEST/summary.txt"
+  tail -n 3 "$WORK/$name.log" | cut -c1-300 | sed 's/^/   /' | tee -a "$DEST/summary.txt"
   pack
 }
 PYTORCH=(env LD_LIBRARY_PATH="$PY_LIBRARY_PATH" "$PY" bench/gpu_resnet50.py)
+# A profile step's most expensive kernels, for the summary (the log has them all).
+topKernels() {
+  "$NODE" -e '
+    for (const l of require("fs").readFileSync(process.argv[1], "utf8").split("\n")) {
+      if (!l.startsWith("{")) continue;
+      const p = JSON.parse(l);
+      if (!p.profile) continue;
+      const t = p.stepMs ? `: step ${p.stepMs.toFixed(1)} ms, outside kernels ${p.outsideKernelsMs.toFixed(1)} ms` : "";
+      console.log(`${p.impl} ${p.layout} ${p.precision}${t}`);
+      for (const k of p.kernels.slice(0, 12)) console.log(`  ${k.ms.toFixed(2).padStart(8)} ms ${String(k.calls).padStart(5)}x ${k.name.slice(0, 90)}`);
+    }' "$1" | tee -a "$DEST/summary.txt"
+}
 
 step doctor 30 "$NODE" "$KIT/nodegrad.mjs" doctor --torch=false
 if ! grep -q '^cuda      [0-9]* GPU' "$WORK/doctor.log"; then
@@ -94,6 +107,10 @@ case "$MODE" in
     cat "$WORK"/bench_*_fp16.log "$WORK"/bench_*_bf16.log | grep '^{' | tee "$WORK/bench_amp.jsonl" | tee -a "$DEST/summary.txt"
     ;;
   more)
+    step profile_nodegrad 60 "$NODE" "$KIT/gpu_bench.mjs" --cudnn-benchmark --amp fp16 --profile
+    step profile_pytorch 60 "${PYTORCH[@]}" --amp fp16 --profile
+    topKernels "$WORK/profile_nodegrad.log"
+    topKernels "$WORK/profile_pytorch.log"
     step checks 60 "$NODE" "$KIT/kit_checks.mjs"
     step train 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --out "$WORK/run"
     step train_amp 120 "$NODE" "$KIT/nodegrad.mjs" train --device cuda:0 --epochs 1 --amp fp16 --out "$WORK/run_amp"
