@@ -195,6 +195,12 @@ describe('sgdStep_ / adamStep_ and their list forms: argument checks', () => {
     expect(() => adamStep_(ts([2]), ts([2]), m, m, null, { lr: 0.1, step: 1 })).toThrow(/adamStep_: 'expAvg' and 'expAvgSq' share storage/);
     const w = ts([2]);
     expect(() => sgdStepList_([w, w], [ts([2]), ts([2])], null, { lr: 0.1 })).toThrow(/sgdStepList_: 'params\[0\]' and 'params\[1\]' share storage/);
+    // A gradient may be its own parameter's storage, not another's (entries run at once on a GPU).
+    const [p0, p1] = [ts([2]), ts([2])];
+    expect(() => sgdStepList_([p0, p1], [ts([2]), p0], null, { lr: 0.1 })).toThrow(/sgdStepList_: 'grads\[1\]' shares storage with 'params\[0\]' \(\[2\]\), which the step writes/);
+    const before = p0.toTypedArray();
+    noGrad(() => sgdStepList_([p0, p1], [p0, p1], null, { lr: 0.5 }));
+    expect(p0.toTypedArray()).toEqual(Float64Array.from(before, (v) => v * 0.5));
   });
 
   it('an empty list is no update', () => {

@@ -36,7 +36,7 @@ function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void
     if (!Array.isArray(ts)) throw new Error(`${op}: '${arg}s' must be an array of Tensors`);
     if (ts.length !== params.length) throw new Error(`${op}: '${arg}s' has ${ts.length} tensors but 'params' has ${params.length}`);
   }
-  const owners = new Map<unknown, string>();
+  const owners = new Map<unknown, { n: string; i: number }>();
   params.forEach((param, i) => {
     const entry = Object.fromEntries(Object.entries(all).map(([arg, ts]) => [name(arg, i), ts[i]!]));
     for (const [n, t] of Object.entries(entry)) checkTensor(op, n, t);
@@ -51,8 +51,8 @@ function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void
     for (const arg of Object.keys(written)) {
       const n = name(arg, i), t = written[arg]![i]!;
       const other = owners.get(t.storage);
-      if (other) throw new Error(`${op}: '${other}' and '${n}' share storage (${fmt(t.shape)}); each parameter and state buffer must be its own tensor`);
-      owners.set(t.storage, n);
+      if (other) throw new Error(`${op}: '${other.n}' and '${n}' share storage (${fmt(t.shape)}); each parameter and state buffer must be its own tensor`);
+      owners.set(t.storage, { n, i });
     }
     if (isGradEnabled()) {
       const [n, t] = Object.entries(entry).find(([, x]) => x.requiresGrad) ?? [];
@@ -62,6 +62,17 @@ function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void
       }
     }
   });
+  // A tensor read may share its own entry's written storage (each element is read before it is
+  // written, by the same thread), not another entry's: the entries of a list step run at once on a
+  // GPU, so that read would race with the other entry's write.
+  for (const arg of Object.keys(read)) {
+    read[arg]!.forEach((t, i) => {
+      const owner = owners.get(t.storage);
+      if (owner && owner.i !== i) {
+        throw new Error(`${op}: '${name(arg, i)}' shares storage with '${owner.n}' (${fmt(t.shape)}), which the step writes`);
+      }
+    });
+  }
 }
 
 function checkNumbers(op: string, o: Record<string, unknown>): void {
