@@ -127,34 +127,15 @@ void sumLines(Load load, const Lines& g, double* outA, double* outB) {
   if (s.K > 1) sumLines(Partials{pa, pb}, s.partials(), outA, outB);
 }
 
-void requireF32(DType d, const char* name) {
-  if (d != DType::F32) {
-    throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(d) +
-                             "; the 'cuda' backend computes this kernel in float32 only (use .to('float32'))");
-  }
-}
-
-// x, and with it dy, the residual and y or dx (the binding checks that they share x's dtype).
-void requireElement(DType d) {
+// x, and with it dy, the residual and y or dx (the binding checks that they share x's dtype): the
+// entries dispatch on it (NG_FLOAT_DISPATCH) once it is checked. Also the running statistics.
+void requireElement(DType d, const char* name = "x") {
   if (d != DType::F32 && !isHalf(d)) {
-    throw std::runtime_error(std::string("argument 'x' is ") + dtypeName(d) +
+    throw std::runtime_error(std::string("argument '") + name + "' is " + dtypeName(d) +
                              "; the 'cuda' backend computes batch norm in float32, bfloat16 and float16 only "
                              "(use .to('float32'))");
   }
 }
-
-// The element type T of x's dtype (checked by requireElement first).
-#define NG_NORM_DISPATCH(dtype, ...)              \
-  if ((dtype) == DType::BF16) {                  \
-    using T = BFloat16;                          \
-    __VA_ARGS__                                  \
-  } else if ((dtype) == DType::F16) {            \
-    using T = Float16;                           \
-    __VA_ARGS__                                  \
-  } else {                                       \
-    using T = float;                             \
-    __VA_ARGS__                                  \
-  }
 
 const float* dataOf(const TensorRef* t) { return t ? t->buf->as<float>() : nullptr; }
 
@@ -229,7 +210,7 @@ Tensor elemtOf(const TensorRef& x, const TensorRef* w, const TensorRef* b, const
 }
 
 Tensor invstd32(const TensorRef& runVar, double eps) {
-  requireF32(runVar.dtype, "runVar");
+  requireElement(runVar.dtype, "runVar");  // widened, when half, by invstdOf
   const auto C = int64_t(runVar.numel());
   Tensor out = empty({C}, DType::F32);
   const float* v = runVar.buf->as<float>();
@@ -350,7 +331,7 @@ void updateRunning(const TensorRef& runMean, const TensorRef& runVar, const Tens
                    const TensorRef& invstd, const BatchNormUpdate& p) {
   // runVar, mean and invstd have runMean's dtype (checked by the binding); nothing is written
   // before this check.
-  if (runMean.dtype != DType::F32 && !isHalf(runMean.dtype)) requireF32(runMean.dtype, "runMean");
+  requireElement(runMean.dtype, "runMean");
   Wide mw = wide(mean), iw = wide(invstd);
   const float *md = mw.ref.buf->as<float>(), *isd = iw.ref.buf->as<float>();
   markWritten(*runMean.buf);
@@ -368,7 +349,7 @@ void updateRunning(const TensorRef& runMean, const TensorRef& runVar, const Tens
 // read in their own type and y or dx written in it, so a half batch norm moves half the bytes.
 std::pair<Tensor, Tensor> stats(const TensorRef& x, double eps) {
   requireElement(x.dtype);
-  NG_NORM_DISPATCH(x.dtype, return statsOf<T>(x, eps);)
+  NG_FLOAT_DISPATCH(x.dtype, return statsOf<T>(x, eps);)
 }
 
 Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const TensorRef& mean,
@@ -376,7 +357,7 @@ Tensor elemt(const TensorRef& x, const TensorRef* w, const TensorRef* b, const T
   requireElement(x.dtype);
   Wide hw, hb;
   const Wide mw = wide(mean), iw = wide(invstd);
-  NG_NORM_DISPATCH(x.dtype, return elemtOf<T>(x, wideOpt(w, hw), wideOpt(b, hb), mw.ref, iw.ref, e);)
+  NG_FLOAT_DISPATCH(x.dtype, return elemtOf<T>(x, wideOpt(w, hw), wideOpt(b, hb), mw.ref, iw.ref, e);)
 }
 
 Tensor invstdOf(const TensorRef& runVar, double eps) {
@@ -390,7 +371,7 @@ BatchNormReduce backwardReduce(const TensorRef& dy, const TensorRef& x, const Te
   Wide hw, hb;
   const Wide mw = wide(mean), iw = wide(invstd);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hw), wideOpt(m.b, hb)};
-  NG_NORM_DISPATCH(x.dtype, return backwardReduceOf<T>(dy, x, mw.ref, iw.ref, mask);)
+  NG_FLOAT_DISPATCH(x.dtype, return backwardReduceOf<T>(dy, x, mw.ref, iw.ref, mask);)
 }
 
 Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& mean, const TensorRef& invstd,
@@ -400,7 +381,7 @@ Tensor backwardElemt(const TensorRef& dy, const TensorRef& x, const TensorRef& m
   Wide hw, hmw, hmb;
   const Wide mw = wide(mean), iw = wide(invstd), sw = wide(sumDy), tw = wide(sumDyXmu);
   const BatchNormReluMask mask{m.relu, wideOpt(m.w, hmw), wideOpt(m.b, hmb)};
-  NG_NORM_DISPATCH(x.dtype,
+  NG_FLOAT_DISPATCH(x.dtype,
                    return backwardElemtOf<T>(dy, x, mw.ref, iw.ref, wideOpt(w, hw), sw.ref, tw.ref, count, mask);)
 }
 
