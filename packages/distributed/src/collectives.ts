@@ -10,7 +10,7 @@
 import { cat, fmt, fromTypedArray, isHalf, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
 import type { MpiReduceOp } from '@nodegrad/native';
 import { mpiEngine, ncclEngine, stagedEngine, type Engine } from './engines.js';
-import { group, Work, type Pending } from './process_group.js';
+import { group, releaseFinished, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
@@ -80,6 +80,7 @@ function handshake(op: string, t: Tensor, engine: Engine): void {
 
 function work<T>(op: string, pending: Pending, finish: () => T, held: unknown[]): Work<T> {
   const g = group(op);
+  releaseFinished();
   return new Work(pending, op, g.rank, g.timeoutMs, finish, held);
 }
 

@@ -146,6 +146,7 @@ export function destroyProcessGroup(): void {
   const s = group('destroyProcessGroup');
   state = null;
   destroyed = true;
+  inFlight.clear();
   if (s.nccl) s.nccl.addon.destroy(s.nccl.comm);
   s.mpi?.finalize();
 }
@@ -160,13 +161,28 @@ export interface Pending {
   whenDone(): Promise<void>;
 }
 
+/**
+ * The works not yet waited for. One dropped without a wait must keep its tensors while MPI's
+ * thread or NCCL's stream still reads and writes them (PyTorch's groups keep them too), or their
+ * memory would go back to the pool under a running collective; each new collective lets go of
+ * those that have finished (releaseFinished).
+ */
+const inFlight = new Set<Work<unknown>>();
+
+/** @internal Forgets the works whose collectives are done: what they hold may be collected now. */
+export function releaseFinished(): void {
+  for (const w of inFlight) if (w.isCompleted()) inFlight.delete(w);
+}
+
 /** A handle to a queued collective: wait for it, poll it, or await it. */
 export class Work<T = void> {
   /** @internal */
   constructor(private readonly pending: Pending, private readonly what: string, private readonly rank: number,
     private readonly timeoutMs: number, private readonly finish: () => T,
     /** The tensors the collective reads and writes, held (from GC and tidy) until it is done. */
-    private held: readonly unknown[] | null) {}
+    private held: readonly unknown[] | null) {
+    if (held) inFlight.add(this);
+  }
 
   private result: { value: T } | null = null;
 
@@ -201,7 +217,8 @@ export class Work<T = void> {
   private settle(): T {
     if (!this.result) {
       this.result = { value: this.finish() };
-      if (this.held) this.held = null;
+      if (this.held) this.held = null; // read, so that TypeScript sees what holding is for
+      inFlight.delete(this);
     }
     return this.result.value;
   }

@@ -2,6 +2,8 @@
 // tensors, or on the devices NODEGRAD_RANK_DEVICES names ('cuda-emu', or 'cuda:0' shared by both
 // ranks in the GPU kit: tensors of a device go through host copies in an 'mpi' group), and prints
 // one JSON line of what it saw; the test compares against the values every rank must end with.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tensor, zeros, type Tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import {
@@ -40,5 +42,26 @@ for (const device of devices) {
 }
 const works = [1, 2, 3].map((k) => allReduceAsync(tensor([k * (r + 1)]), 'sum'));
 out['async in order'] = (await Promise.all(works.map((w) => w.promise()))).map(list);
-barrier();
+
+// A work dropped without a wait keeps its tensor until the collective is done, or the tensor's
+// memory would go back to the pool while MPI's thread still writes it. Rank 1 joins late; rank 0
+// drops its work and collects garbage meanwhile, and its tensor must survive that and get the sum
+// (host tensors: MPI writes them in place; a device's get theirs from the host copy on wait()).
+if (!process.env.NODEGRAD_RANK_DEVICES) {
+  if (r === 1) await new Promise((done) => setTimeout(done, 400));
+  let weak: WeakRef<Tensor> | null = null;
+  (() => {
+    const t = tensor([r + 1]);
+    weak = new WeakRef(t);
+    allReduceAsync(t, 'sum'); // dropped
+  })();
+  await new Promise((done) => setTimeout(done, 0)); // a WeakRef keeps its target through the job that made it
+  if (r === 0) {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  }
+  const dropped = weak!.deref();
+  barrier(); // after the dropped allReduce on both ranks, so it has finished
+  out['dropped work'] = dropped ? list(dropped) : 'collected while its collective ran';
+}
 report(out);
