@@ -180,6 +180,13 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
         c->timeoutMs = numberArg(info[4], "nccl.init", "timeoutMs");
         if (!(c->timeoutMs > 0)) throw std::invalid_argument("timeoutMs must be a positive number of milliseconds");
       }
+      int gpus = 0;
+      NG_CUDA(cudaGetDeviceCount(&gpus));
+      if (c->device < 0 || c->device >= gpus) {
+        throw std::invalid_argument("device " + std::to_string(c->device) + " (the rank's local rank) is not a GPU of this " +
+                                    "machine, which has " + std::to_string(gpus) + ": NCCL takes one GPU per rank; " +
+                                    "ranks that share a GPU use the 'mpi' group");
+      }
       use(c->device);
       NG_CUDA(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
       NG_NCCL(ncclCommInitRank(&c->comm, c->size, id, c->rank));

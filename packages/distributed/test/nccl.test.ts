@@ -7,7 +7,7 @@
 // sync_batch_norm.test.ts and ddp.test.ts).
 import { describe, expect, it } from 'vitest';
 import { backends, tensor } from '@nodegrad/autograd';
-import '@nodegrad/native';
+import { cuda, ncclBinding } from '@nodegrad/native';
 import {
   allGather, allReduce, allReduceCoalesced, barrier, broadcast, DistributedDataParallel, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
@@ -51,6 +51,14 @@ const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not
     const t = on([1, 2, 3]);
     const y = allReduce(t.mul(2), 'sum').add(1);
     expect(list(y)).toEqual([3, 5, 7]);
+  });
+
+  it('a rank whose local rank is past the GPUs is refused, naming the device and the count (NCCL: a GPU per rank)', () => {
+    const binding = ncclBinding();
+    if ('reason' in binding) throw new Error(binding.reason);
+    const n = cuda.deviceCount();
+    expect(() => binding.nccl.init(n, 0, 1, binding.nccl.uniqueId()))
+      .toThrow(`device ${n} (the rank's local rank) is not a GPU of this machine, which has ${n}: NCCL takes one GPU per rank`);
   });
 
   it('a host tensor is refused by a group of one without MPI, naming the devices it takes', () => {
