@@ -47,6 +47,7 @@ for layout in ("nchw", "channels_last"):
         step()
     torch.cuda.synchronize()
     if a.profile:
+        from torch.autograd import DeviceType
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             for _ in range(3):
@@ -54,6 +55,9 @@ for layout in ("nchw", "channels_last"):
             torch.cuda.synchronize()
         rows = []
         for e in prof.key_averages():
+            # The kernels' own rows: an operator's row repeats the time of the kernels it launched.
+            if e.device_type != DeviceType.CUDA:
+                continue
             dev = getattr(e, "self_device_time_total", None)
             dev = getattr(e, "self_cuda_time_total", 0) if dev is None else dev
             if dev > 0:

@@ -15,7 +15,7 @@ const extentExe = join(buildDir(), 'Release', 'nodegrad_cpp_extent_test');
 const extentBuilt = existsSync(extentExe);
 
 describe('C++ unit tests (nodegrad_cpp_tests)', () => {
-  (built ? it : it.skip)(`the caching allocator's splits, merges, reuse over 200 steps, out-of-memory message and peaks${built ? '' : ' (skipped: the native build made no nodegrad_cpp_tests)'}`, () => {
+  (built ? it : it.skip)(`the caching allocator's splits, merges, reuse over 200 steps, out-of-memory message, peaks, and blocks of their own without caching${built ? '' : ' (skipped: the native build made no nodegrad_cpp_tests)'}`, () => {
     const r = spawnSync(exe, { encoding: 'utf8' });
     expect(r.stdout).toMatch(/caching_allocator: \d+ checks, 0 failed/);
     expect(r.status).toBe(0);

@@ -40,7 +40,7 @@ void* CachingAllocator::allocate(size_t bytes) {
   const bool small = size <= kSmallSize;
   Pool& pool = small ? small_ : large_;
   stats_.allocations++;
-  Block* b = takeFree(pool, size);
+  Block* b = caching_ ? takeFree(pool, size) : nullptr;
   if (b) {
     stats_.cacheHits++;
   } else {
@@ -79,7 +79,7 @@ CachingAllocator::Block* CachingAllocator::takeFree(Pool& pool, size_t size) {
 }
 
 CachingAllocator::Block* CachingAllocator::newSegment(size_t size, bool small) {
-  const size_t seg = segmentSize(size);
+  const size_t seg = caching_ ? segmentSize(size) : size;
   void* p = system_.allocate(seg);
   if (!p) return nullptr;
   stats_.segmentsAllocated++;
@@ -115,6 +115,7 @@ void CachingAllocator::deallocate(void* p, size_t) {
     }
   }
   pool.insert(b);
+  if (!caching_) releaseFreeSegments();
 }
 
 void CachingAllocator::releaseFreeSegments() {
@@ -136,6 +137,12 @@ void CachingAllocator::releaseFreeSegments() {
 
 void CachingAllocator::trim() {
   std::lock_guard<std::mutex> lock(mu_);
+  releaseFreeSegments();
+}
+
+void CachingAllocator::disableCaching() {
+  std::lock_guard<std::mutex> lock(mu_);
+  caching_ = false;
   releaseFreeSegments();
 }
 

@@ -59,6 +59,10 @@ class CachingAllocator : public Allocator {
   void deallocate(void* p, size_t bytes) override;
   // Gives every segment with nothing allocated in it back to the system (emptyCache()).
   void trim() override;
+  // From now on each block is a segment of its own, of the block's rounded size, given back when
+  // freed: a memory checker then sees every access past a tensor's allocation (NODEGRAD_CUDA_NO_CACHING,
+  // as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING). Slow; for checking only.
+  void disableCaching();
   Held held() override;
 
   Stats stats();
@@ -94,6 +98,7 @@ class CachingAllocator : public Allocator {
   Pool small_, large_;
   std::unordered_map<void*, Block*> live_;
   Stats stats_;
+  bool caching_ = true;
 };
 
 // "1.50 MiB", for messages.

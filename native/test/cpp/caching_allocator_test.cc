@@ -189,6 +189,30 @@ void peaks() {
   CHECK(threw);  // a double free is refused, not corrupting the pools
 }
 
+// Without caching, each block is a system allocation of its own rounded size, given back when
+// freed: what lets a memory checker see an access past a tensor's end.
+void withoutCaching() {
+  FakeDevice dev(1 << 30);
+  CachingAllocator a("test:0", dev);
+  void* cached = a.allocate(1000);
+  a.deallocate(cached, 1000);
+  CHECK(a.stats().reserved == 2 * MiB);  // a small segment, cached
+  a.disableCaching();
+  CHECK(a.stats().reserved == 0 && dev.used == 0);  // the cache given back
+  const size_t calls = dev.calls;
+  void* p = a.allocate(1000);
+  void* q = a.allocate(3 * MiB);
+  CHECK(dev.calls == calls + 2 && dev.used == 1024 + 3 * MiB);  // no 2 MiB / 20 MiB segments
+  CHECK(a.stats().reserved == 1024 + 3 * MiB && a.stats().allocated == 1024 + 3 * MiB);
+  a.deallocate(p, 1000);
+  CHECK(dev.used == 3 * MiB && a.stats().reserved == 3 * MiB);  // given back at once
+  void* r = a.allocate(1000);
+  CHECK(dev.calls == calls + 3);  // not served from a cache
+  a.deallocate(r, 1000);
+  a.deallocate(q, 3 * MiB);
+  CHECK(dev.used == 0 && a.stats().reserved == 0 && a.stats().allocated == 0);
+}
+
 }  // namespace
 
 int main() {
@@ -198,6 +222,7 @@ int main() {
   reuseAcrossSteps();
   outOfMemory();
   peaks();
+  withoutCaching();
   std::printf("caching_allocator: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }
