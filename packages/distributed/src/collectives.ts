@@ -80,8 +80,9 @@ function handshake(op: string, t: Tensor, engine: Engine): void {
 
 function work<T>(op: string, pending: Pending, finish: () => T, held: unknown[]): Work<T> {
   const g = group(op);
-  releaseFinished();
-  return new Work(pending, op, g.rank, g.timeoutMs, finish, held);
+  const w = new Work(pending, op, g.rank, g.timeoutMs, finish, held);
+  releaseFinished(); // after the new work holds its own tensors, should a query throw
+  return w;
 }
 
 /**

@@ -181,7 +181,7 @@ export class Work<T = void> {
     private readonly timeoutMs: number, private readonly finish: () => T,
     /** The tensors the collective reads and writes, held (from GC and tidy) until it is done. */
     private held: readonly unknown[] | null) {
-    if (held) inFlight.add(this);
+    if (held && held.length > 0) inFlight.add(this);
   }
 
   private result: { value: T } | null = null;

@@ -60,8 +60,16 @@ if (!process.env.NODEGRAD_RANK_DEVICES) {
     setFlagsFromString('--expose-gc');
     (runInNewContext('gc') as () => void)();
   }
-  const dropped = weak!.deref();
+  let dropped = weak!.deref();
   barrier(); // after the dropped allReduce on both ranks, so it has finished
   out['dropped work'] = dropped ? list(dropped) : 'collected while its collective ran';
+  // The next collective lets go of the finished work: the tensor can be collected now.
+  dropped = undefined;
+  barrier();
+  await new Promise((done) => setTimeout(done, 0));
+  if (r === 0) {
+    (runInNewContext('gc') as () => void)();
+    out['dropped work released'] = weak!.deref() === undefined;
+  }
 }
 report(out);
