@@ -4,12 +4,13 @@
  * batch norm (float32 statistics for half input, per-channel operands float32 or half), softmax,
  * within the type's tolerance (TOL: bfloat16 atol 1e-2 rtol 1.6e-2, float16 atol 1e-3 rtol 2e-3),
  * and the optimizer steps, bit-identical; pooling, softmax, batch norm and the optimizer steps on
- * 'cuda-emu' too (the 'cuda' kernels compiled for the host). Then ops forward and backward through
- * checkParity, and bfloat16 conv, matmul and batch norm against the float64 value of the same inputs.
+ * 'cuda-emu' too (the 'cuda' kernels compiled for the host), and on 'cuda:0' in the GPU kit. Then
+ * ops forward and backward through checkParity, and bfloat16 conv, matmul and batch norm against
+ * the float64 value of the same inputs.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  adaptiveAvgPool2d, avgPool2d, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
+  adaptiveAvgPool2d, avgPool2d, backends, batchNorm, conv2d, conv2dFused, exp, fromTypedArray, logSoftmax, matmul, maxPool2d,
   mean, mul, softmax, sum, tanh, type Conv2DParams, type DType, type HalfDType, type Pool2DParams, type Raw, type Tensor,
 } from '@nodegrad/autograd';
 import { checkParity } from '@nodegrad/autograd/testing';
@@ -72,12 +73,14 @@ suite(`cpu bfloat16 matmul and convolution on oneDNN's bf16 primitives${skipReas
 const POOL: Pool2DParams = { kernel: [3, 2], stride: [2, 2], padding: [1, 1], dilation: [1, 1], ceilMode: true,
   countIncludePad: false };
 
-// On 'cpu' and on 'cuda-emu' (half_util.ts DEVICES_UNDER_TEST).
-for (const [device, why] of DEVICES_UNDER_TEST) {
+// On 'cpu' and 'cuda-emu' (half_util.ts DEVICES_UNDER_TEST), and on 'cuda:0' in the GPU kit.
+const gpu = backends().find((b) => b.name === 'cuda:0');
+const devices: [string, string][] = [...DEVICES_UNDER_TEST, ['cuda:0', gpu?.available ? '' : ` (skipped: ${gpu?.reason ?? "'cuda:0' not registered"})`]];
+for (const [device, why] of devices) {
   const dut = helpersFor(device);
   const describeOn = why ? describe.skip : describe;
   const rnd = (shape: number[], dtype: DType, seed: number, scale = 1): Pair => dut.pair(normals(size(shape), seed, scale), shape, dtype);
-  describeOn(`${device} half pooling, softmax, batch norm and optimizer steps${why}`, () => {
+  describeOn(`half pooling, softmax, batch norm and optimizer steps on '${device}'${why}`, () => {
     for (const dt of HALVES) {
       it(`${dt}: the pooling kernels (max ones bit-identical)`, () => {
         const x = rnd([2, 3, 9, 8], dt, 50), xs = [2, 3, 9, 8];
@@ -142,7 +145,7 @@ for (const [device, why] of DEVICES_UNDER_TEST) {
           expect([got.dtype, got.shape], what).toEqual([want.dtype, want.shape]);
           expectIdentical(read(dev, got), read(dev, want), what);
         };
-        const shape = [4, 5, 6, 3];
+        const shape = [4, 5, 8, 8]; // 256 elements a channel: the device's sums split them into chunks
         const x = rnd(shape, dt, 80, 2).cpu, dy = rnd(shape, dt, 81).cpu, r = rnd(shape, dt, 82).cpu;
         const w = rnd([5], 'float32', 83).cpu, b = rnd([5], 'float32', 84).cpu;
         const s = k.BatchNormStats(x, 1e-5), s32 = k.BatchNormStats(f(x), 1e-5);

@@ -3,6 +3,7 @@
 // the powers of two and their neighbours, random 32-bit divisors, each at the dividends where a
 // quotient steps and at the top of the 32-bit range; every dividend below 2^26 for a few divisors;
 // and sizes and indices outside 32 bits, which divide plainly. Run by native/test/cpp_units.test.ts.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -49,7 +50,7 @@ int main() {
     for (int64_t d : {(int64_t(1) << s) - 1, int64_t(1) << s, (int64_t(1) << s) + 1}) around(d);
   }
   around(0xffffffffll);
-  for (int k = 0; k < 20000; k++) around(int64_t(next() >> 32) | 1);
+  for (int k = 0; k < 20000; k++) around(std::max<int64_t>(int64_t(next() >> 32), 1));
   for (int64_t d : {3, 7, 10, 641, 3136, 65535}) {
     const Extent e(d);
     for (int64_t i = 0; i < (int64_t(1) << 26); i++) check(e, i);
