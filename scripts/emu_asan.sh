@@ -24,6 +24,10 @@ cp "$src/Release/nodegrad.node" "$out/Release/"
 # Node itself is not instrumented, so ASan's runtime comes first; leaks are not the question.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
 export NODEGRAD_BUILD_DIR="$PWD/$out" NODEGRAD_CUDA_NO_CACHING=1
+# No 'cuda' addon here: cuDNN's loader fails under ASan's runtime ("Cannot load symbol
+# cudnnGetVersion"), and the GPU's own path is not what this checks (the main test run requires it).
+export NODEGRAD_CUDA_BUILD_DIR="$PWD/$out/no-cuda"
+unset NODEGRAD_REQUIRE_CUDA_BUILD
 # Without filters: every suite with 'cuda-emu' cases, less the allocator's own (they count cache hits).
 if [ $# -eq 0 ]; then
   mapfile -t files < <(grep -rl "cuda-emu\|describeBackends\|DEVICES_UNDER_TEST" --include='*.test.ts' packages native/test \
