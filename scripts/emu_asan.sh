@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The 'cuda' kernels' index arithmetic under AddressSanitizer, on the host: builds the 'cuda-emu'
 # addon (the .cu kernel families compiled for the host) with -fsanitize=address into
-# native/build/asan, beside a copy of the 'cpu' addon, and runs the suites that use 'cuda-emu' with
+# native/build/asan, beside a copy of the 'cpu' addon, and runs the 'cuda-emu' test cases with
 # NODEGRAD_CUDA_NO_CACHING=1, so that every tensor is a malloc of its own and a kernel that reads
 # or writes past a tensor's end stops the test with ASan's report. A GPU runs the same index
 # arithmetic; this finds such faults without one. Needs the 'cpu' build (scripts/setup.sh).
-#   bash scripts/emu_asan.sh [vitest file filters...]
+#   bash scripts/emu_asan.sh [vitest arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=native/build
