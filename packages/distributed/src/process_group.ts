@@ -162,26 +162,25 @@ export interface Pending {
 }
 
 /**
- * The works not yet waited for. One dropped without a wait must keep its tensors while MPI's
- * thread or NCCL's stream still reads and writes them (PyTorch's groups keep them too), or their
- * memory would go back to the pool under a running collective; each new collective lets go of
- * those that have finished (releaseFinished).
+ * The works not yet settled, with the tensors each collective reads and writes, held here (from
+ * GC and tidy) until it is done: one dropped without a wait must keep them while MPI's thread or
+ * NCCL's stream still uses them (PyTorch's groups keep them too), or their memory would go back
+ * to the pool under a running collective. Each new collective lets go of those that have finished
+ * (releaseFinished); wait() lets go of its own.
  */
-const inFlight = new Set<Work<unknown>>();
+const inFlight = new Map<Work<unknown>, readonly unknown[]>();
 
 /** @internal Forgets the works whose collectives are done: what they hold may be collected now. */
 export function releaseFinished(): void {
-  for (const w of inFlight) if (w.isCompleted()) inFlight.delete(w);
+  for (const w of inFlight.keys()) if (w.isCompleted()) inFlight.delete(w);
 }
 
 /** A handle to a queued collective: wait for it, poll it, or await it. */
 export class Work<T = void> {
   /** @internal */
   constructor(private readonly pending: Pending, private readonly what: string, private readonly rank: number,
-    private readonly timeoutMs: number, private readonly finish: () => T,
-    /** The tensors the collective reads and writes, held (from GC and tidy) until it is done. */
-    private held: readonly unknown[] | null) {
-    if (held && held.length > 0) inFlight.add(this);
+    private readonly timeoutMs: number, private readonly finish: () => T, held: readonly unknown[]) {
+    if (held.length > 0) inFlight.set(this, held);
   }
 
   private result: { value: T } | null = null;
@@ -217,7 +216,6 @@ export class Work<T = void> {
   private settle(): T {
     if (!this.result) {
       this.result = { value: this.finish() };
-      if (this.held) this.held = null; // read, so that TypeScript sees what holding is for
       inFlight.delete(this);
     }
     return this.result.value;
