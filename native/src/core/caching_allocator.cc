@@ -1,6 +1,7 @@
 #include "core/caching_allocator.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace nodegrad {
 
@@ -138,6 +139,11 @@ void CachingAllocator::releaseFreeSegments() {
 void CachingAllocator::trim() {
   std::lock_guard<std::mutex> lock(mu_);
   releaseFreeSegments();
+}
+
+bool CachingAllocator::cachingByEnvironment() {
+  const char* v = std::getenv("NODEGRAD_CUDA_NO_CACHING");
+  return !(v && std::string(v) == "1");
 }
 
 void CachingAllocator::disableCaching() {

@@ -52,7 +52,9 @@ class CachingAllocator : public Allocator {
   static constexpr size_t kMinLargeAlloc = 10 << 20;
   static constexpr size_t kRoundLarge = 2 << 20;
 
-  CachingAllocator(std::string device, SystemMemory& system) : Allocator(std::move(device)), system_(system) {}
+  // `caching` false: as after disableCaching(), from the start.
+  CachingAllocator(std::string device, SystemMemory& system, bool caching = true)
+      : Allocator(std::move(device)), system_(system), caching_(caching) {}
   ~CachingAllocator() override;
 
   void* allocate(size_t bytes) override;
@@ -63,6 +65,8 @@ class CachingAllocator : public Allocator {
   // freed: a memory checker then sees every access past a tensor's allocation (NODEGRAD_CUDA_NO_CACHING,
   // as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING). Slow; for checking only.
   void disableCaching();
+  // Whether the environment asks for that (NODEGRAD_CUDA_NO_CACHING=1), for the devices' allocators.
+  static bool cachingByEnvironment();
   Held held() override;
 
   Stats stats();

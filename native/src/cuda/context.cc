@@ -3,7 +3,6 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 
-#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -59,10 +58,8 @@ void GpuMemory::info(size_t* freeBytes, size_t* totalBytes) {
   cudaSetDevice(previous);
 }
 
-Context::Context(int i) : index(i), system(i), allocator("cuda:" + std::to_string(i), system) {
-  const char* noCaching = std::getenv("NODEGRAD_CUDA_NO_CACHING");
-  if (noCaching && std::string(noCaching) == "1") allocator.disableCaching();
-}
+Context::Context(int i)
+    : index(i), system(i), allocator("cuda:" + std::to_string(i), system, CachingAllocator::cachingByEnvironment()) {}
 
 void Context::start() {
   if (stream) return;

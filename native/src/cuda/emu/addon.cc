@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <string>
 
 #include "bindings/kernels.h"
 #include "core/caching_allocator.h"
@@ -27,15 +26,9 @@ class HostMemory : public SystemMemory {
 
 CachingAllocator& allocator() {
   static HostMemory memory;
-  static CachingAllocator a("cuda-emu", memory);
-  // As on 'cuda:N': a tensor its own malloc, so a host memory checker (ASan, valgrind) run over
-  // the emulated kernels sees an access past its end.
-  static const bool uncached = [] {
-    const char* v = std::getenv("NODEGRAD_CUDA_NO_CACHING");
-    if (v && std::string(v) == "1") a.disableCaching();
-    return true;
-  }();
-  (void)uncached;
+  // NODEGRAD_CUDA_NO_CACHING=1 as on 'cuda:N': a tensor its own malloc, so a host memory checker
+  // (ASan, valgrind) run over the emulated kernels sees an access past its end.
+  static CachingAllocator a("cuda-emu", memory, CachingAllocator::cachingByEnvironment());
   return a;
 }
 
