@@ -30,6 +30,7 @@ import '../../packages/nn/test/amp.test.js';
 import '../../packages/nn/test/train_fuse.test.js';
 import '../../native/test/host_roundtrips.test.js';
 import '../../native/test/optim_fused.test.js';
+import '../../native/test/amp_unscale.test.js';
 import '../../native/test/half_ops.test.js';
 import '../../packages/distributed/test/nccl.test.js';
 import '../../native/test/resnet_golden_cuda.test.js';

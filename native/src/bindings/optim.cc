@@ -1,6 +1,7 @@
 // Fused optimizer kernels over lists of parameters, in place, returning undefined: SGDStep
-// (params, grads, momentumBufs | null, opts) and AdamStep (params, grads, expAvgs, expAvgSqs,
-// maxExpAvgSqs | null, opts). Every argument is checked before the device writes anything.
+// (params, grads, momentumBufs | null, opts), AdamStep (params, grads, expAvgs, expAvgSqs,
+// maxExpAvgSqs | null, opts) and GradScaler's NonFiniteCheckAndUnscale (grads, foundInf, invScale).
+// Every argument is checked before the device writes anything.
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,18 +17,18 @@ using Tensors = std::vector<TensorRef>;
 std::string item(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
 std::string at(const char* name, size_t i) { return "'" + item(name, i) + "'"; }
 
-// The float parameters, all of one dtype.
-Tensors floatParams(const Napi::CallbackInfo& info, const char* op) {
-  if (!info[0].IsArray()) throw std::invalid_argument("'params' must be an array of tensors");
+// The float tensors of list argument 0 ('params', or 'grads' for the unscale), all of one dtype.
+Tensors floatList(const Napi::CallbackInfo& info, const char* op, const char* name = "params") {
+  if (!info[0].IsArray()) throw std::invalid_argument(std::string("'") + name + "' must be an array of tensors");
   auto list = info[0].As<Napi::Array>();
   Tensors ps;
   for (uint32_t i = 0; i < list.Length(); i++) {
-    ps.push_back(readTensor(list.Get(i), op, item("params", i).c_str(), deviceOf(info).allocator));
+    ps.push_back(readTensor(list.Get(i), op, item(name, i).c_str(), deviceOf(info).allocator));
     if (ps[i].dtype == DType::I32 || ps[i].dtype == DType::I64) {
-      throw std::invalid_argument(at("params", i) + " must be a float tensor, got " + dtypeName(ps[i].dtype));
+      throw std::invalid_argument(at(name, i) + " must be a float tensor, got " + dtypeName(ps[i].dtype));
     }
     if (ps[i].dtype != ps[0].dtype) {
-      throw std::invalid_argument(at("params", i) + " is " + dtypeName(ps[i].dtype) + " but 'params[0]' is " +
+      throw std::invalid_argument(at(name, i) + " is " + dtypeName(ps[i].dtype) + " but " + at(name, 0) + " is " +
                                   dtypeName(ps[0].dtype) + "; a list is of one dtype");
     }
   }
@@ -74,7 +75,7 @@ bool flag(const Napi::Object& o, const char* key) { return o.Get(key).ToBoolean(
 Napi::Value SGDStep(const Napi::CallbackInfo& info) {
   const char* op = "SGDStep";
   NG_KERNEL(op, {
-    Tensors p = floatParams(info, op);
+    Tensors p = floatList(info, op);
     auto g = like(info, 1, op, "grads", p, false);
     auto buf = like(info, 2, op, "momentumBufs", p, true);
     auto o = options(info, 3);
@@ -89,7 +90,7 @@ Napi::Value SGDStep(const Napi::CallbackInfo& info) {
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   const char* op = "AdamStep";
   NG_KERNEL(op, {
-    Tensors p = floatParams(info, op);
+    Tensors p = floatList(info, op);
     auto g = like(info, 1, op, "grads", p, false);
     auto m = like(info, 2, op, "expAvgs", p, false);
     auto v = like(info, 3, op, "expAvgSqs", p, false);
@@ -104,11 +105,29 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   })
 }
 
+Napi::Value NonFiniteCheckAndUnscale(const Napi::CallbackInfo& info) {
+  const char* op = "NonFiniteCheckAndUnscale";
+  NG_KERNEL(op, {
+    Tensors g = floatList(info, op, "grads");
+    TensorRef found = tensorAt(info, 1, op, "foundInf");
+    if (found.dtype != DType::F32 || found.numel() != 1) {
+      throw std::invalid_argument("'foundInf' must be a float32 tensor of one element, got " +
+                                  std::string(dtypeName(found.dtype)) + " " + fmtShape(found.shape));
+    }
+    const double inv = numberArg(info[2], op, "invScale");
+    if (!g.empty()) deviceOf(info).kernels.nonFiniteCheckAndUnscale(g, found, inv);
+    return info.Env().Undefined();
+  })
+}
+
 }  // namespace
 
 void bindOptim(Napi::Env env, Napi::Object k, const Device& d) {
   if (d.kernels.sgdStep) defineKernel<SGDStep>(env, k, "SGDStep", d);
   if (d.kernels.adamStep) defineKernel<AdamStep>(env, k, "AdamStep", d);
+  if (d.kernels.nonFiniteCheckAndUnscale) {
+    defineKernel<NonFiniteCheckAndUnscale>(env, k, "NonFiniteCheckAndUnscale", d);
+  }
 }
 
 }  // namespace nodegrad

@@ -126,6 +126,11 @@ struct KernelTable {
   void (*adamStep)(const std::vector<TensorRef>& params, const std::vector<TensorRef>& grads,
                    const std::vector<TensorRef>& expAvgs, const std::vector<TensorRef>& expAvgSqs,
                    const std::vector<TensorRef>* maxExpAvgSqs, const AdamOptions& o) = nullptr;
+  // GradScaler's unscale, in place over grads of one float dtype: found (float32, one element) set
+  // to 1 where a value is not finite before scaling, never cleared; g = g * inv in float32 (float64
+  // for float64), inv the float32 nearest invScale.
+  void (*nonFiniteCheckAndUnscale)(const std::vector<TensorRef>& grads, const TensorRef& found,
+                                   double invScale) = nullptr;
 
   // Batch norm over dim 1 of [N, C, *], split as PyTorch's CUDA path; per-channel operands are [C]
   // in x's dtype (or float32 for a half x), w, b and counter may be null. Stats and BackwardReduce

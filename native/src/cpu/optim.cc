@@ -1,5 +1,8 @@
 #include "cpu/optim.h"
 
+#include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "core/optim_math.h"
 #include "core/simd_clones.h"
@@ -82,6 +85,21 @@ NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n
   }
 }
 
+template <typename T>
+NG_SIMD_CLONES bool nonFiniteCheckAndUnscale(T* g, int64_t n, float inv) {
+  using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const Op scale = inv, largest = std::numeric_limits<Op>::max();
+  int bad = 0;
+  // |v| <= max is false for inf and NaN alike, and unlike std::isfinite it vectorises.
+#pragma omp parallel for reduction(| : bad) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) {
+    const Op v = Op(g[i]);
+    bad |= !(std::abs(v) <= largest);
+    if (inv != 1.f) g[i] = T(v * scale);
+  }
+  return bad != 0;
+}
+
 template void sgdStep<float>(float*, const float*, float*, int64_t, const SGDOptions&);
 template void sgdStep<double>(double*, const double*, double*, int64_t, const SGDOptions&);
 template void adamStep<float>(float*, const float*, float*, float*, float*, int64_t, const AdamOptions&);
@@ -91,5 +109,9 @@ template void sgdStep<Float16>(Float16*, const Float16*, Float16*, int64_t, cons
 template void adamStep<BFloat16>(BFloat16*, const BFloat16*, BFloat16*, BFloat16*, BFloat16*, int64_t,
                                  const AdamOptions&);
 template void adamStep<Float16>(Float16*, const Float16*, Float16*, Float16*, Float16*, int64_t, const AdamOptions&);
+template bool nonFiniteCheckAndUnscale<float>(float*, int64_t, float);
+template bool nonFiniteCheckAndUnscale<double>(double*, int64_t, float);
+template bool nonFiniteCheckAndUnscale<BFloat16>(BFloat16*, int64_t, float);
+template bool nonFiniteCheckAndUnscale<Float16>(Float16*, int64_t, float);
 
 }  // namespace nodegrad::cpu

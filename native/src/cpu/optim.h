@@ -22,4 +22,9 @@ void sgdStep(T* p, const T* grad, T* buf, int64_t n, const SGDOptions& o);
 template <typename T>
 void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const AdamOptions& o);
 
+// GradScaler's unscale: g = g * inv in float32 (float64 for double), rounded to T; returns whether
+// a value was inf or NaN before scaling (PyTorch checks the scaled gradient as it was read).
+template <typename T>
+bool nonFiniteCheckAndUnscale(T* g, int64_t n, float inv);
+
 }  // namespace nodegrad::cpu

@@ -1,6 +1,7 @@
 // The 'cpu' fused optimizer kernels (KernelTable entries): each param and its state buffers are
 // written in place (made plain first if a kernel left them blocked), the gradient read plain; the
-// loops are in cpu/optim.cc, one parameter after another.
+// loops are in cpu/optim.cc, one parameter after another. GradScaler's unscale writes its
+// gradients and foundInf the same way.
 #include "cpu/device.h"
 #include "cpu/operands.h"
 #include "cpu/optim.h"
@@ -33,11 +34,22 @@ void adamStepKernel(const Tensors& params, const Tensors& grads, const Tensors& 
   }
 }
 
+void unscaleKernel(const Tensors& grads, const TensorRef& found, double invScale) {
+  const auto inv = float(invScale);
+  bool bad = false;
+  for (const TensorRef& g : grads) {
+    const auto n = int64_t(g.numel());
+    NG_FLOAT_DISPATCH(g.dtype, bad |= nonFiniteCheckAndUnscale(writable(g).as<T>(), n, inv);)
+  }
+  if (bad) *writable(found).as<float>() = 1.f;
+}
+
 }  // namespace
 
 void addOptimKernels(KernelTable& t) {
   t.sgdStep = sgdStepKernel;
   t.adamStep = adamStepKernel;
+  t.nonFiniteCheckAndUnscale = unscaleKernel;
 }
 
 }  // namespace nodegrad::cpu

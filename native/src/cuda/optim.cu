@@ -4,7 +4,9 @@
 // launches, not 161. Each element's update is core/optim_math.h's (PyTorch's SGD and Adam/AdamW),
 // so 'cuda' steps as 'cpu' does. Params and state buffers are written in place, and every buffer
 // given is recorded as written, as the 'cpu' kernels do, even a momentum buffer that momentum 0
-// leaves unread.
+// leaves unread. GradScaler's unscale goes over its list of gradients the same way.
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/half.h"
@@ -118,6 +120,29 @@ void adam(const Tensors& params, const Tensors& grads, const Tensors& ms, const 
   }
 }
 
+// found is set by every thread that reads an inf or NaN: the same value, so which store lands
+// does not matter, and no thread clears it.
+template <typename T>
+void unscale(const Tensors& grads, const TensorRef& found, double invScale) {
+  using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const float inv = float(invScale);
+  const Op largest = std::numeric_limits<Op>::max();
+  float* bad = found.buf->as<float>();
+  for (const auto& c : chunks<T, 1>({&grads})) {
+    forEach(
+        c.total(),
+        [=] NG_DEVICE(int64_t i) {
+          const auto at = c.locate(i);
+          T& g = c.ptr[0][at.k][at.j];
+          const Op v = Op(g);
+          // |v| <= max is false for inf and NaN alike; checked before scaling, as PyTorch does.
+          if (!((v < Op(0) ? -v : v) <= largest)) *bad = 1.f;
+          if (inv != 1.f) g = T(v * Op(inv));
+        },
+        "NonFiniteCheckAndUnscale");
+  }
+}
+
 void sgdStep(const Tensors& params, const Tensors& grads, const Tensors* momentumBufs, const SGDOptions& o) {
   markAll(&params);
   markAll(momentumBufs);
@@ -130,11 +155,18 @@ void adamStep(const Tensors& params, const Tensors& grads, const Tensors& expAvg
   NG_FLOAT_DISPATCH(params[0].dtype, adam<T>(params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, o);)
 }
 
+void nonFiniteCheckAndUnscale(const Tensors& grads, const TensorRef& found, double invScale) {
+  markAll(&grads);
+  markWritten(*found.buf);
+  NG_FLOAT_DISPATCH(grads[0].dtype, unscale<T>(grads, found, invScale);)
+}
+
 }  // namespace
 
 void addOptimKernels(KernelTable& t) {
   t.sgdStep = sgdStep;
   t.adamStep = adamStep;
+  t.nonFiniteCheckAndUnscale = nonFiniteCheckAndUnscale;
 }
 
 }  // namespace nodegrad::cuda

@@ -225,6 +225,13 @@ export interface Kernels {
   /** m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g; p -= lr/(1-b1^t) m / (sqrt(max? v) / sqrt(1-b2^t) + eps). */
   AdamStep: (params: readonly Raw[], grads: readonly Raw[], expAvgs: readonly Raw[], expAvgSqs: readonly Raw[],
     maxExpAvgSqs: readonly Raw[] | null, o: AdamStepParams) => void;
+  /**
+   * GradScaler's unscale (torch's _amp_foreach_non_finite_check_and_unscale_), in place over a list
+   * of one dtype: foundInf (float32, one element) is set to 1 where an element is inf or NaN before
+   * scaling, and never cleared; then g = g * invScale, computed in float32 (float64 for float64),
+   * with invScale as float32. A GPU runs the whole list in few launches, not a few per gradient.
+   */
+  NonFiniteCheckAndUnscale: (grads: readonly Raw[], foundInf: Raw, invScale: number) => void;
 }
 
 export type KernelName = keyof Kernels;
@@ -258,7 +265,7 @@ export const KERNEL_FAMILY: Record<KernelName, KernelFamily> = {
   BatchNormStats: 'norm', BatchNormElemt: 'norm', BatchNormInvstd: 'norm', BatchNormBackwardReduce: 'norm',
   BatchNormBackwardElemt: 'norm', BatchNormUpdateRunning: 'norm',
   Softmax: 'softmax', LogSoftmax: 'softmax',
-  SGDStep: 'optim', AdamStep: 'optim',
+  SGDStep: 'optim', AdamStep: 'optim', NonFiniteCheckAndUnscale: 'optim',
 };
 
 /**
@@ -320,7 +327,7 @@ function callDType(kernel: KernelName, args: unknown[]): DType | undefined {
     case 'RandomUniform': case 'RandomNormal': return args[1] as DType;
     case 'Bernoulli': return args[3] as DType;
     case 'Where': return (args[1] as Raw).dtype;
-    case 'SGDStep': case 'AdamStep': return (args[0] as Raw[])[0]?.dtype;
+    case 'SGDStep': case 'AdamStep': case 'NonFiniteCheckAndUnscale': return (args[0] as Raw[])[0]?.dtype;
     default: {
       for (const a of args) if (a !== null && typeof a === 'object' && 'dtype' in a) return (a as Raw).dtype;
       return undefined;

@@ -24,25 +24,26 @@ type Lists = Record<string, readonly Tensor[]>;
 
 /**
  * Checks the tensors of an update: Tensors, float, one device and dtype over all of them, each
- * entry of its param's shape; no two written tensors may share storage, and nothing may require
- * grad while recording. In errors an argument is 'grad' for the one-tensor op, 'grads[3]' for
- * the list op.
+ * entry of its lead's shape (the first written list: 'param'); no two written tensors may share
+ * storage, and nothing may require grad while recording. In errors an argument is 'grad' for the
+ * one-tensor op, 'grads[3]' for the list op.
  */
 function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void {
   const all: Lists = { ...written, ...read };
-  const params = written.param!;
+  const lead = Object.keys(written)[0]!;
+  const params = written[lead]!;
   const name = (arg: string, i: number) => (list ? `${arg}s[${i}]` : arg);
   for (const [arg, ts] of Object.entries(all)) {
     if (!Array.isArray(ts)) throw new Error(`${op}: '${arg}s' must be an array of Tensors`);
-    if (ts.length !== params.length) throw new Error(`${op}: '${arg}s' has ${ts.length} tensors but 'params' has ${params.length}`);
+    if (ts.length !== params.length) throw new Error(`${op}: '${arg}s' has ${ts.length} tensors but '${lead}s' has ${params.length}`);
   }
   const owners = new Map<unknown, { n: string; i: number }>();
   params.forEach((param, i) => {
     const entry = Object.fromEntries(Object.entries(all).map(([arg, ts]) => [name(arg, i), ts[i]!]));
     for (const [n, t] of Object.entries(entry)) checkTensor(op, n, t);
-    const pName = name('param', i);
+    const pName = name(lead, i);
     checkFloat(op, pName, param);
-    checkSame(op, i === 0 ? entry : { [name('param', 0)]: params[0]!, ...entry });
+    checkSame(op, i === 0 ? entry : { [name(lead, 0)]: params[0]!, ...entry });
     for (const [n, t] of Object.entries(entry)) {
       if (t.shape.length !== param.shape.length || t.shape.some((d, k) => d !== param.shape[k])) {
         throw new Error(`${op}: '${n}' has shape ${fmt(t.shape)} but '${pName}' has shape ${fmt(param.shape)}`);
@@ -177,4 +178,31 @@ export function adamStepList_(params: readonly Tensor[], grads: readonly Tensor[
   expAvgSqs: readonly Tensor[], maxExpAvgSqs: readonly Tensor[] | null, opts: AdamStepOptions): readonly Tensor[] {
   adamSteps('adamStepList_', true, params, grads, expAvgs, expAvgSqs, maxExpAvgSqs, opts);
   return params;
+}
+
+/**
+ * GradScaler's unscale as torch's `_amp_foreach_non_finite_check_and_unscale_`, in place: sets
+ * `foundInf` (float32, one element, on the gradients' device) to 1 when any element of `grads` is
+ * inf or NaN before scaling, leaving it as it was otherwise (zero it first), and multiplies every
+ * gradient by `invScale`, rounded to float32 as PyTorch's float32 inv_scale. One kernel call for the
+ * list, which must be of one device and dtype; a GPU runs it in few launches.
+ * @example const found = zeros([1], { device }); nonFiniteCheckAndUnscale_(grads, found, 1 / 65536);
+ */
+export function nonFiniteCheckAndUnscale_(grads: readonly Tensor[], foundInf: Tensor, invScale: number): readonly Tensor[] {
+  const op = 'nonFiniteCheckAndUnscale_';
+  if (!Array.isArray(grads)) throw new Error(`${op}: 'grads' must be an array of Tensors`);
+  checkArgs(op, true, { grad: grads }, {});
+  checkTensor(op, 'foundInf', foundInf);
+  if (foundInf.dtype !== 'float32' || foundInf.size !== 1) {
+    throw new Error(`${op}: 'foundInf' must be a float32 tensor of one element, got ${foundInf.dtype} ${fmt(foundInf.shape)}`);
+  }
+  if (grads.length > 0 && foundInf.device !== grads[0]!.device) {
+    throw new Error(`${op}: 'grads[0]' is on device ${grads[0]!.device} but 'foundInf' is on ${foundInf.device}`);
+  }
+  if (typeof invScale !== 'number' || Number.isNaN(invScale)) throw new Error(`${op}: 'invScale' must be a number, got ${String(invScale)}`);
+  if (grads.some((g) => g.storage === foundInf.storage)) throw new Error(`${op}: 'foundInf' shares storage with a gradient`);
+  if (grads.length === 0) return grads;
+  kernels(grads[0]!).NonFiniteCheckAndUnscale(grads, foundInf, invScale);
+  bump(grads, [foundInf]);
+  return grads;
 }

@@ -5,10 +5,11 @@
  * should follow), a step whose gradients hold an inf or NaN is skipped, and `update()` backs the
  * scale off after such a step and grows it after `growthInterval` clean ones in a row.
  *
- * The inf/NaN check stays on the device: each gradient contributes sum(g * 0), which is 0 when
- * every element is finite and NaN otherwise, to one running sum; `step` reads that one number.
+ * The inf/NaN check stays on the device: as torch's GradScaler, the gradients of each device and
+ * dtype go through one `nonFiniteCheckAndUnscale_` call, which unscales them and sets that device's
+ * found-inf flag; `step` reads one number per device.
  */
-import { add, fmt, mul, noGrad, sum, type Tensor } from '@nodegrad/autograd';
+import { fmt, keep, mul, noGrad, nonFiniteCheckAndUnscale_, zeros, type Tensor } from '@nodegrad/autograd';
 import type { Optimizer } from './optimizer.js';
 
 export interface GradScalerOptions {
@@ -37,9 +38,14 @@ export interface GradScalerStateDict {
 interface PerOptimizer {
   unscaled: boolean;
   stepped: boolean;
-  /** 0 when every gradient was finite, NaN otherwise (a device scalar, read once by step). */
-  check: Tensor | null;
-  foundInf: boolean | null;
+  /** Per device: 1 when a gradient held an inf or NaN, else 0 (read once each by step). */
+  foundInf: Map<string, Tensor>;
+  skip: boolean | null;
+}
+
+function release(s: PerOptimizer): void {
+  for (const f of s.foundInf.values()) f.dispose();
+  s.foundInf.clear();
 }
 
 export class GradScaler {
@@ -82,7 +88,7 @@ export class GradScaler {
 
   private stateOf(optimizer: Optimizer): PerOptimizer {
     let s = this.perOptimizer.get(optimizer);
-    if (!s) this.perOptimizer.set(optimizer, (s = { unscaled: false, stepped: false, check: null, foundInf: null }));
+    if (!s) this.perOptimizer.set(optimizer, (s = { unscaled: false, stepped: false, foundInf: new Map(), skip: null }));
     return s;
   }
 
@@ -96,21 +102,32 @@ export class GradScaler {
     const s = this.stateOf(optimizer);
     if (s.unscaled) throw new Error('GradScaler.unscale_: already called on this optimizer since the last update()');
     if (s.stepped) throw new Error('GradScaler.unscale_: called after step(); call it before step()');
+    // One list per device and dtype, as torch groups them for its fused kernel.
+    const lists = new Map<string, Tensor[]>();
+    for (const group of optimizer.paramGroups) {
+      for (const p of group.params) {
+        const g = p.grad;
+        if (!g) continue;
+        // float16 gradients would overflow where the scaled ones did; PyTorch refuses them too.
+        if (g.dtype === 'float16') {
+          throw new Error(`GradScaler.unscale_: a parameter of shape ${fmt(p.shape)} has a float16 gradient; ` +
+            'keep the parameters float32 and let autocast cast them (mixed precision), or train without the scaler');
+        }
+        const key = `${g.device} ${g.dtype}`;
+        const list = lists.get(key);
+        if (list) list.push(g);
+        else lists.set(key, [g]);
+      }
+    }
+    // As torch: 1 / scale in float64, then float32 (the kernel rounds it).
     const inv = 1 / this.scaleValue;
     noGrad(() => {
-      for (const group of optimizer.paramGroups) {
-        for (const p of group.params) {
-          const g = p.grad;
-          if (!g) continue;
-          // float16 gradients would overflow where the scaled ones did; PyTorch refuses them too.
-          if (g.dtype === 'float16') {
-            throw new Error(`GradScaler.unscale_: a parameter of shape ${fmt(p.shape)} has a float16 gradient; ` +
-              'keep the parameters float32 and let autocast cast them (mixed precision), or train without the scaler');
-          }
-          g.mul_(inv);
-          const bad = sum(mul(g, 0)).to('float32');
-          s.check = s.check ? add(s.check, bad.to(s.check.device)) : bad;
-        }
+      for (const grads of lists.values()) {
+        const device = grads[0]!.device;
+        let found = s.foundInf.get(device);
+        // Kept: a tidy around backward and unscale_ may end before step reads it.
+        if (!found) s.foundInf.set(device, (found = keep(zeros([1], { device }))));
+        nonFiniteCheckAndUnscale_(grads, found, inv);
       }
     });
     s.unscaled = true;
@@ -125,10 +142,10 @@ export class GradScaler {
     const s = this.stateOf(optimizer);
     if (s.stepped) throw new Error('GradScaler.step: already called on this optimizer since the last update()');
     if (!s.unscaled) this.unscale_(optimizer);
-    s.foundInf = s.check ? Number.isNaN(s.check.item()) : false;
-    s.check = null;
+    s.skip = [...s.foundInf.values()].some((f) => f.item() !== 0);
+    release(s);
     s.stepped = true;
-    return s.foundInf ? undefined : optimizer.step(closure);
+    return s.skip ? undefined : optimizer.step(closure);
   }
 
   /**
@@ -141,9 +158,9 @@ export class GradScaler {
       if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be positive and finite, got ${newScale}`);
       this.scaleValue = newScale;
     } else {
-      const states = [...this.perOptimizer.values()].filter((s) => s.foundInf !== null);
+      const states = [...this.perOptimizer.values()].filter((s) => s.skip !== null);
       if (states.length === 0) throw new Error('GradScaler.update: no step() was recorded since the last update()');
-      if (states.some((s) => s.foundInf)) {
+      if (states.some((s) => s.skip)) {
         this.scaleValue *= this.backoffFactor;
         this.growthTracker = 0;
       } else if (++this.growthTracker === this.growthInterval) {
@@ -153,6 +170,7 @@ export class GradScaler {
         this.growthTracker = 0;
       }
     }
+    this.perOptimizer.forEach(release);
     this.perOptimizer = new Map();
   }
 

@@ -55,8 +55,24 @@ function adamStep(param: Raw, grad: Raw, expAvg: Raw, expAvgSq: Raw, maxExpAvgSq
   }
 }
 
-export const optimKernels: Pick<Kernels, 'SGDStep' | 'AdamStep'> = {
+/** found[0] = 1 where a value is not finite before scaling (never cleared); g *= inv, rounded on store. */
+function unscale(grad: Raw, found: Raw, invScale: number): void {
+  const g = farr(grad);
+  // PyTorch passes 1 / scale as a float32 tensor; float32 * float32 is exact in a double and
+  // rounded once on store, so this is float32 arithmetic for float32 (and halves, emulated in it).
+  const inv = Math.fround(invScale);
+  let bad = false;
+  for (let i = 0; i < g.length; i++) {
+    const v = g[i]!;
+    if (!Number.isFinite(v)) bad = true;
+    if (inv !== 1) g[i] = v * inv;
+  }
+  if (bad) farr(found)[0] = 1;
+}
+
+export const optimKernels: Pick<Kernels, 'SGDStep' | 'AdamStep' | 'NonFiniteCheckAndUnscale'> = {
   SGDStep: (params, grads, bufs, o) => params.forEach((p, i) => sgdStep(p, grads[i]!, bufs?.[i] ?? null, o)),
   AdamStep: (params, grads, ms, vs, vmaxs, o) =>
     params.forEach((p, i) => adamStep(p, grads[i]!, ms[i]!, vs[i]!, vmaxs?.[i] ?? null, o)),
+  NonFiniteCheckAndUnscale: (grads, found, invScale) => grads.forEach((g) => unscale(g, found, invScale)),
 };
