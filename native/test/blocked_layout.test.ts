@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  add, backends, batchNorm, batchNormFused, conv2d, conv2dFused, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
+  adaptiveAvgPool2d, add, backends, batchNorm, batchNormFused, conv2d, conv2dFused, fromTypedArray, maxPool2d, maxPool2dWithIndices, mul, noGrad, relu, sum,
   type MaxPool2dOptions, type Tensor,
 } from '@nodegrad/autograd';
 import { Conv2d, SGD } from '@nodegrad/nn';
@@ -175,6 +175,24 @@ suite(`cpu backend: blocked activation layout${why}`, () => {
     expect(layouts, layouts.join(' ')).toEqual(Array(3).fill(nativeLayout(got[0]!)));
     expect(nativeLayout(got[0]!)).not.toBe('nchw'); // nhwc with AVX-512 (brgconv), a blocked one otherwise
     got.forEach((t, i) => expectClose(t, want[i]!, 1e-5, `output ${i}`));
+  });
+
+  // A 1 x 1 image in channels last has the bytes of NCHW, and oneDNN then makes no reorder between
+  // them: reading it back, pooling it and its gradient failed (ResNet's layer 4 on 32 x 32 inputs
+  // under bfloat16 autocast). bfloat16 convolutions keep channels last down to 1 x 1.
+  it('bfloat16: a 1 x 1 image kept channels last reads back, pools and trains', () => {
+    const x = pair([2, 32, 4, 4], 1, 'bfloat16'), w = pair([32, 32, 3, 3], 0.2, 'bfloat16');
+    const run = (dev: 'cpu' | 'ts') => {
+      let y = conv2d(x[dev], w[dev], null, { padding: 1 });
+      while (y.shape[2]! > 1) y = conv2d(y, w[dev], null, { stride: 2, padding: 1 });
+      sum(mul(adaptiveAvgPool2d(y, 1), y)).backward();
+      return y;
+    };
+    const y = run('cpu'), yr = run('ts');
+    if (cpuHasBf16()) expect(nativeLayout(y)).toBe('nhwc');
+    expectClose(y, yr, 6e-2, 'output vs ts');
+    expectClose(x.cpu.grad!, x.ts.grad!, 6e-2, 'grad x vs ts');
+    expectClose(w.cpu.grad!, w.ts.grad!, 6e-2, 'grad w vs ts');
   });
 
   it('reads a blocked tensor back as NCHW, whole or through a view', () => {
