@@ -3,7 +3,8 @@ ResNet-50 training step at batch 64, 224 x 224 on cuda:0, NCHW and channels-last
 --amp fp16 (torch.autocast to float16 and a GradScaler) or --amp bf16 (autocast to bfloat16), the AMP
 recipe; warm-up steps first, each timed step synchronized; one JSON line per layout with the median.
 --profile runs 3 steps under torch.profiler instead: the GPU kernels' own time per step, the most
-expensive first (the side nodegrad's --profile is read against).
+expensive first (the side nodegrad's --profile is read against). Each timed line also gives the median
+time the host took to queue forward and backward.
     python3 bench/gpu_resnet50.py [--steps N] [--warmup N] [--batch N] [--no-benchmark] [--amp fp16|bf16] [--profile]
 """
 import contextlib
@@ -34,12 +35,17 @@ for layout in ("nchw", "channels_last"):
     scaler = torch.amp.GradScaler("cuda", enabled=a.amp == "fp16")
     low = torch.float16 if a.amp == "fp16" else torch.bfloat16
 
+    queued = []
+
     def step():
+        t0 = time.perf_counter()
         ctx = torch.autocast("cuda", dtype=low) if a.amp else contextlib.nullcontext()
         with ctx:
             loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        # What the host took to queue forward and backward (nodegrad's side reports the same).
+        queued.append((time.perf_counter() - t0) * 1000)
         scaler.step(opt)
         scaler.update()
 
@@ -69,6 +75,7 @@ for layout in ("nchw", "channels_last"):
         torch.cuda.empty_cache()
         continue
     ms = []
+    queued.clear()
     for _ in range(a.steps):
         t0 = time.perf_counter()
         step()
@@ -80,6 +87,7 @@ for layout in ("nchw", "channels_last"):
                       "batch": a.batch,
                       "cudnnBenchmark": torch.backends.cudnn.benchmark, "steps": a.steps, "medianMs": med,
                       "minMs": ms[0], "imgPerS": a.batch * 1000 / med,
+                      "forwardBackwardQueuedMs": sorted(queued)[len(queued) // 2],
                       "peakAllocatedMiB": torch.cuda.max_memory_allocated() / 2**20}), flush=True)
     del model, x, opt
     torch.cuda.empty_cache()

@@ -5,7 +5,8 @@
  * --amp bf16 (autocast to bfloat16), PyTorch's AMP recipe. As the 'cpu' bench (bench/cases.ts), the
  * step runs fuseForTraining's twin: each batch norm with the ReLU (and a block's residual add)
  * after it in one pass. Warm-up steps first, then each timed step ends with a synchronize; prints
- * one JSON line with the median. --profile times 3 steps kernel by kernel instead, each call
+ * one JSON line with the median, and the median time the host took to queue forward and backward
+ * (forwardBackwardQueuedMs). --profile times 3 steps kernel by kernel instead, each call
  * synchronized (bench/kernel_timer.ts), and prints where a step's time goes.
  *   node gpu_bench.mjs [--steps N] [--warmup N] [--batch N] [--cudnn-benchmark] [--amp fp16|bf16] [--profile]
  */
@@ -39,10 +40,14 @@ const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const scaler = new GradScaler({ enabled: amp === 'fp16' });
 const net = fuseForTraining(model).train();
 const forward = () => criterion.call(net.call(x), y) as Tensor;
+// When backward has been queued: what the host took to queue forward and backward, before the
+// scaler's one read waits for the GPU. Near the step's time, the step is bound by the host.
+let queuedAt = 0;
 const step = () => tidy(() => {
   const loss = amp ? autocast({ device: 'cuda', dtype: amp === 'fp16' ? 'float16' : 'bfloat16' }, forward) : forward();
   optimizer.zeroGrad();
   scaler.scale(loss).backward();
+  queuedAt = performance.now();
   scaler.step(optimizer);
   scaler.update();
 });
@@ -65,17 +70,20 @@ if (process.argv.includes('--profile')) {
   }));
   process.exit(0);
 }
-const ms: number[] = [];
+const ms: number[] = [], queued: number[] = [];
 for (let i = 0; i < steps; i++) {
   const t0 = performance.now();
   step();
   cuda.synchronize();
   ms.push(performance.now() - t0);
+  queued.push(queuedAt - t0);
 }
+const mid = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 ms.sort((a, b) => a - b);
 const median = ms[ms.length >> 1]!;
 const mem = cuda.memoryStats();
 console.log(JSON.stringify({
   impl: 'nodegrad', layout: 'nchw', precision: amp ?? 'fp32', batch, cudnnBenchmark: benchmark, steps, medianMs: median, minMs: ms[0],
+  forwardBackwardQueuedMs: mid(queued),
   imgPerS: (batch * 1000) / median, peakAllocatedMiB: mem.peakAllocated / 2 ** 20, reservedMiB: mem.reserved / 2 ** 20,
 }));
