@@ -22,6 +22,14 @@ inline SgdScalars sgdScalars(const SGDOptions& o, bool hasBuf) {
   return {-o.lr, o.momentum, 1 - o.dampening, o.weightDecay, hasBuf && o.momentum != 0, o.nesterov, o.maximize, o.firstStep};
 }
 
+// GradScaler's inv_scale as the float32 PyTorch keeps it: the nearest float, or an infinity past
+// float's range (a plain float() of such a double is undefined behaviour).
+inline float invScaleFloat(double inv) {
+  constexpr double kRoundsToInf = 0x1.ffffffp127;  // FLT_MAX plus half its last unit: a tie, to even
+  if (std::fabs(inv) >= kRoundsToInf) return inv > 0 ? INFINITY : -INFINITY;
+  return float(inv);
+}
+
 // Calls f.template run<B...>() with flags[0..N) as compile-time bools: a loop inside run() has
 // no per-element branches, and the CPU compiler vectorises it (core/simd_clones.h); read per
 // element, the switches kept the loops scalar. The arithmetic is the same either way, bit for bit.

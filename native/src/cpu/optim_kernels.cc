@@ -2,6 +2,7 @@
 // written in place (made plain first if a kernel left them blocked), the gradient read plain; the
 // loops are in cpu/optim.cc, one parameter after another. GradScaler's unscale writes its
 // gradients and foundInf the same way.
+#include "core/optim_math.h"
 #include "cpu/device.h"
 #include "cpu/operands.h"
 #include "cpu/optim.h"
@@ -35,7 +36,7 @@ void adamStepKernel(const Tensors& params, const Tensors& grads, const Tensors& 
 }
 
 void unscaleKernel(const Tensors& grads, const TensorRef& found, double invScale) {
-  const auto inv = float(invScale);
+  const float inv = math::invScaleFloat(invScale);
   bool bad = false;
   for (const TensorRef& g : grads) {
     const auto n = int64_t(g.numel());

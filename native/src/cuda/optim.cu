@@ -125,7 +125,7 @@ void adam(const Tensors& params, const Tensors& grads, const Tensors& ms, const 
 template <typename T>
 void unscale(const Tensors& grads, const TensorRef& found, double invScale) {
   using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
-  const float inv = float(invScale);
+  const float inv = math::invScaleFloat(invScale);
   const Op largest = std::numeric_limits<Op>::max();
   float* bad = found.buf->as<float>();
   for (const auto& c : chunks<T, 1>({&grads})) {

@@ -106,7 +106,7 @@ describe('GradScaler', () => {
     backward(scaler, [1]);
     scaler.unscale_(opt);
     expect(() => scaler.unscale_(opt)).toThrow('GradScaler.unscale_: already called on this optimizer since the last update()');
-    expect(() => new GradScaler().update()).toThrow('GradScaler.update: no step() was recorded since the last update()');
+    expect(() => new GradScaler().update()).toThrow('GradScaler.update: no inf checks were recorded since the last update()');
     const h = tensor([1], { dtype: 'float16', requiresGrad: true });
     const hopt = new SGD([h], { lr: 1 });
     sum(mul(h, 2)).backward();

@@ -38,14 +38,22 @@ export interface GradScalerStateDict {
 interface PerOptimizer {
   unscaled: boolean;
   stepped: boolean;
-  /** Per device: 1 when a gradient held an inf or NaN, else 0 (read once each by step). */
+  /** Per device: 1 when a gradient held an inf or NaN, else 0 (read once each, by step or update). */
   foundInf: Map<string, Tensor>;
+  /** Whether its gradients held an inf or NaN (so step skipped), once read; null before. */
   skip: boolean | null;
 }
 
 function release(s: PerOptimizer): void {
   for (const f of s.foundInf.values()) f.dispose();
   s.foundInf.clear();
+}
+
+/** Whether a device's flag is set: one read per device, after which the flags are freed. */
+function readFlags(s: PerOptimizer): boolean {
+  const values = [...s.foundInf.values()].map((f) => f.item());
+  release(s);
+  return values.some((v) => v !== 0);
 }
 
 export class GradScaler {
@@ -121,16 +129,22 @@ export class GradScaler {
     }
     // As torch: 1 / scale in float64, then float32 (the kernel rounds it).
     const inv = 1 / this.scaleValue;
-    noGrad(() => {
-      for (const grads of lists.values()) {
-        const device = grads[0]!.device;
-        let found = s.foundInf.get(device);
-        // Kept: a tidy around backward and unscale_ may end before step reads it.
-        if (!found) s.foundInf.set(device, (found = keep(zeros([1], { device }))));
-        nonFiniteCheckAndUnscale_(grads, found, inv);
-      }
-    });
-    s.unscaled = true;
+    let ran = 0;
+    try {
+      noGrad(() => {
+        for (const grads of lists.values()) {
+          const device = grads[0]!.device;
+          let found = s.foundInf.get(device);
+          // Kept: a tidy around backward and unscale_ may end before step or update reads it.
+          if (!found) s.foundInf.set(device, (found = keep(zeros([1], { device }))));
+          nonFiniteCheckAndUnscale_(grads, found, inv);
+          ran++;
+        }
+      });
+    } finally {
+      // Once any list is unscaled a second call would unscale it twice: it must fail instead.
+      if (ran > 0 || lists.size === 0) s.unscaled = true;
+    }
   }
 
   /**
@@ -142,8 +156,10 @@ export class GradScaler {
     const s = this.stateOf(optimizer);
     if (s.stepped) throw new Error('GradScaler.step: already called on this optimizer since the last update()');
     if (!s.unscaled) this.unscale_(optimizer);
-    s.skip = [...s.foundInf.values()].some((f) => f.item() !== 0);
-    release(s);
+    if (s.foundInf.size === 0) {
+      throw new Error('GradScaler.step: no inf checks were recorded for this optimizer: none of its parameters has a gradient');
+    }
+    s.skip = readFlags(s);
     s.stepped = true;
     return s.skip ? undefined : optimizer.step(closure);
   }
@@ -158,8 +174,12 @@ export class GradScaler {
       if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be positive and finite, got ${newScale}`);
       this.scaleValue = newScale;
     } else {
+      // As torch, the checks of an optimizer unscaled but not stepped count too.
+      for (const s of this.perOptimizer.values()) if (s.skip === null && s.foundInf.size > 0) s.skip = readFlags(s);
       const states = [...this.perOptimizer.values()].filter((s) => s.skip !== null);
-      if (states.length === 0) throw new Error('GradScaler.update: no step() was recorded since the last update()');
+      if (states.length === 0) {
+        throw new Error('GradScaler.update: no inf checks were recorded since the last update() (no unscale_ or step of gradients)');
+      }
       if (states.some((s) => s.skip)) {
         this.scaleValue *= this.backoffFactor;
         this.growthTracker = 0;
