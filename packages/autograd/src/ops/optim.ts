@@ -52,14 +52,14 @@ function checkArgs(op: string, list: boolean, written: Lists, read: Lists): void
     for (const arg of Object.keys(written)) {
       const n = name(arg, i), t = written[arg]![i]!;
       const other = owners.get(t.storage);
-      if (other) throw new Error(`${op}: '${other.n}' and '${n}' share storage (${fmt(t.shape)}); each parameter and state buffer must be its own tensor`);
+      if (other) throw new Error(`${op}: '${other.n}' and '${n}' share storage (${fmt(t.shape)}); each tensor the update writes must be its own`);
       owners.set(t.storage, { n, i });
     }
     if (isGradEnabled()) {
       const [n, t] = Object.entries(entry).find(([, x]) => x.requiresGrad) ?? [];
       if (t) {
         throw new Error(`${op}: '${n}' (${fmt(t.shape)}) requires grad and gradients are being recorded; ` +
-          'an optimizer update is not differentiable: run it under noGrad()');
+          'an in-place update of parameters, state or gradients is not differentiable: run it under noGrad()');
       }
     }
   });
