@@ -8,6 +8,7 @@
 #include "core/half.h"
 #include "cpu/conv_gemm.h"
 #include "cpu/conv_phases.h"
+#include "cpu/conv_widened.h"
 #include "cpu/layout.h"
 #include "cpu/onednn.h"
 
@@ -191,7 +192,7 @@ ConvEntry makeBackwardWeights(const ConvGeom& g, DType dt) {
                                               d.dilates, d.padL, d.padR);
   dnnl::convolution_backward_weights::primitive_desc pd(cd, onednn::userScratchpad(), onednn::engine(),
                                                         forwardPd(d, dt));
-  return {onednn::Step{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()}, pd.src_desc(),
+  return {onednn::Step{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc(), zeroesScratch(g, dt)}, pd.src_desc(),
           pd.diff_dst_desc(), pd.diff_weights_desc(), onednn::Reorder::toPlain(pd.diff_weights_desc(), d.w)};
 }
 
@@ -308,6 +309,7 @@ void conv2dForward(const ConvGeom& g, DType dt, Act x, Weight w, const AllocAct&
       std::unique_ptr<onednn::PoolBuffer> hold;
       return conv2dForwardGemm(g, dt, x, ohwiWeight(g, dt, w, hold), y);
     }
+    if (forwardWidened(g, dt)) return conv2dForwardWidened(g, dt, x, w, y);
     std::string k = key("fwd", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeForward(g, dt); });
     onednn::applyThreads();
@@ -357,6 +359,7 @@ void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw,
     }
     if (backwardWeightsByGemm(g, dt, x, dy)) return conv2dBackwardWeightsGemm(g, dt, x, dy, dw, dwType);
     if (backwardWeightsBySpaceToDepth(g, dt, x, dy)) return conv2dBackwardWeightsSpaceToDepth(g, dt, x, dy, dw, dwType);
+    if (backwardWeightsWidened(g, dt)) return conv2dBackwardWeightsWidened(g, dt, x, dy, dw, dwType);
     std::string k = key("bwd_weights", g, dt);
     auto e = onednn::cached<ConvEntry>(k, [&] { return makeBackwardWeights(g, dt); });
     onednn::applyThreads();

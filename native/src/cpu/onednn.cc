@@ -1,6 +1,7 @@
 #include "cpu/onednn.h"
 
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -152,6 +153,7 @@ void Step::run(std::unordered_map<int, dnnl::memory> args) const {
   std::unique_ptr<PoolBuffer> pad;
   if (scratch.get_size() > 0) {
     pad = std::make_unique<PoolBuffer>(scratch.get_size());
+    if (zeroScratch) std::memset(pad->data(), 0, scratch.get_size());
     args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, engine(), pad->data()));
   }
   prim.execute(stream(), args);

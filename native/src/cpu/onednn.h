@@ -93,6 +93,9 @@ class PoolBuffer {
 struct Step {
   dnnl::primitive prim;
   dnnl::memory::desc scratch;
+  // Zero the scratchpad before each run (cpu/conv_widened.h, zeroesScratch: a primitive that reads
+  // parts of it it never wrote, as if they were fresh pages).
+  bool zeroScratch = false;
   // Executes on this thread's stream; args gets the scratchpad added.
   void run(std::unordered_map<int, dnnl::memory> args) const;
 };
