@@ -50,8 +50,9 @@ void conv2dForwardFused(const ConvGeom& g, DType dt, Act x, Weight w, Bias bias,
 void conv2dBackwardData(const ConvGeom& g, DType dt, Act dy, Weight w, const AllocAct& dx);
 // dw (plain OIHW, dtype dwType: dt, or float32 for a half dt) = the gradient of conv with respect
 // to w, given x and dy (summed over the batch). A float32 dw of half input holds the float32 sums
-// unrounded where the matmul path runs (cpu/conv_gemm.h), and the half result widened where
-// oneDNN's primitive does (2.6 has no float32 diff_weights for bfloat16 input).
+// unrounded where the matmul path runs (cpu/conv_gemm.h) or a float32 primitive stands in
+// (cpu/conv_widened.h), and the half result widened where oneDNN's bfloat16 primitive does (2.6
+// has no float32 diff_weights for bfloat16 input).
 void conv2dBackwardWeights(const ConvGeom& g, DType dt, Act x, Act dy, void* dw, DType dwType);
 
 }  // namespace nodegrad::cpu
