@@ -137,9 +137,8 @@ export interface Kernels {
   Conv2DBackpropInput: (dy: Raw, w: Raw, xShape: Shape, p: Conv2DParams) => Raw;
   /**
    * dtype: the result's, x's by default, or float32 for a half x: an autocast weight's gradient in
-   * its own type without a Cast of its own ('ts' and 'cpu''s matmul path give the float32 sums
-   * unrounded, as 'cpu' does for dilated kernels; oneDNN 2.6's bfloat16 primitive rounds them to
-   * bfloat16 first, then widens).
+   * its own type without a Cast of its own ('ts' and most 'cpu' paths give the float32 sums
+   * unrounded; oneDNN 2.6's bfloat16 primitive rounds them to bfloat16 first, then widens).
    */
   Conv2DBackpropFilter: (x: Raw, dy: Raw, wShape: Shape, p: Conv2DParams, dtype?: DType) => Raw;
   /**
