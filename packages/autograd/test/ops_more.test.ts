@@ -195,6 +195,9 @@ describe('new ops: argument errors name the op, the argument and the shapes', ()
     [() => dot(x, x), /^dot: expects two 1-d tensors of the same length, got \[3, 4\] and \[3, 4\]$/],
     [() => t(randn([2, 2, 2])), /^t: expects a tensor of at most 2 dims, got shape \[2, 2, 2\]/],
     [() => norm(x, 0), /^norm: ord must be 'fro', Infinity, -Infinity or a positive number, got 0 \(input shape \[3, 4\]\)$/],
+    // As PyTorch's vector_norm: a maximum of nothing has no value (a 2-norm of nothing is 0).
+    [() => norm(randn([1, 7, 0, 3]), Infinity, 2), /^norm: cannot compute the Infinity norm over dim 2 of size 0 \(shape \[1, 7, 0, 3\]\)$/],
+    [() => norm(randn([0]), -Infinity), /^norm: cannot compute the -Infinity norm over dim 0 of size 0 \(shape \[0\]\)$/],
     [() => softplus(x, 0), /^softplus: beta must not be 0$/],
     [() => hardtanh(x, 1, -1), /^hardtanh: minVal 1 is greater than maxVal -1$/],
     [() => gelu(x, 'erf' as 'none'), /^gelu: approximate must be 'none' or 'tanh', got 'erf'$/],

@@ -90,6 +90,12 @@ export function norm(x: Tensor, ord: NormOrd = 2, dim?: Dims, keepdim = false): 
   checkFloat('norm', 'input', x);
   const dims = dim === undefined ? x.shape.map((_, i) => i) : normAxes('norm', dim, x.ndim);
   const p = ord === 'fro' ? 2 : ord;
+  if (p === Infinity || p === -Infinity) {
+    // A maximum (minimum) of nothing has no value, as PyTorch's vector_norm says; 'cuda' gave -inf.
+    for (const a of dims) {
+      if (x.shape[a] === 0) throw new Error(`norm: cannot compute the ${p} norm over dim ${a} of size 0 (shape ${fmt(x.shape)})`);
+    }
+  }
   if (typeof p === 'number' && (p > 0 || p === -Infinity)) return normOp(x, p, dims, keepdim);
   throw new Error(`norm: ord must be 'fro', Infinity, -Infinity or a positive number, got ${String(ord)} (input shape ${fmt(x.shape)})`);
 }
