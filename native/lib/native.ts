@@ -170,8 +170,9 @@ export interface MpiAddon {
   /**
    * MPI_Finalize after everything queued (waits for the other ranks); MPI cannot start again.
    * `exiting`: the process exits next; a collective still running is abandoned, not waited for.
+   * `failed`: it exits with an error, without MPI_Finalize, so that mpirun ends the whole job.
    */
-  finalize(exiting?: boolean): void;
+  finalize(exiting?: boolean, failed?: boolean): void;
   allReduce(t: MpiTensor, op: MpiReduceOp): MpiWork;
   /** One collective over tensors of one dtype, packed and unpacked on the communication thread. */
   allReduceCoalesced(ts: MpiTensor[], op: MpiReduceOp): MpiWork;

@@ -98,7 +98,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 
 Napi::Value Finalize(const Napi::CallbackInfo& info) {
   NG_CALL("mpi.finalize", {
-    finalize(info[0].ToBoolean());
+    finalize(info[0].ToBoolean(), info[1].ToBoolean());
     return info.Env().Undefined();
   })
 }

@@ -108,11 +108,13 @@ class Thread {
     return work;
   }
 
-  void stop(bool atExit) {
+  void stop(bool atExit, bool failed = false) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!thread_.joinable()) return;
-      if (atExit && (busy_ || !queue_.empty())) {
+      // A failing process leaves without MPI_Finalize, which would wait for its peers (still in
+      // a collective with it): mpirun sees a rank end unfinalized and stops the job.
+      if (atExit && (failed || busy_ || !queue_.empty())) {
         thread_.detach();
         return;
       }
@@ -207,7 +209,7 @@ Thread& comm() {
 }  // namespace
 
 WorldInfo init() { return comm().start(); }
-void finalize(bool exiting) { comm().stop(exiting); }
+void finalize(bool exiting, bool failed) { comm().stop(exiting, failed); }
 
 WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op) {
   Thread& t = comm();

@@ -53,8 +53,9 @@ WorldInfo init();
 // MPI_Finalize on the communication thread after everything queued, then joins it. Idempotent;
 // also run at process exit if JS did not call it. `exiting`: the process is about to exit, and a
 // collective still running (a peer died, or JS stopped waiting) is left behind instead of waited
-// for, so the process exits rather than hang in MPI.
-void finalize(bool exiting);
+// for, so the process exits rather than hang in MPI. `failed`: it exits with an error, and leaves
+// without MPI_Finalize (which waits for the other ranks), so that mpirun ends the job.
+void finalize(bool exiting, bool failed = false);
 
 // The collectives, queued: each names itself and the rank in its error. Buffers are host memory
 // that must stay alive until the work is done (JS holds the tensors); `keep` holds a temporary

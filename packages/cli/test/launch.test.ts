@@ -1,6 +1,6 @@
 // `nodegrad launch` on this host: 2 ranks of a script (test/fixtures/launch_rank.ts) form one job
-// and see each other; when one rank is killed mid-job the launcher exits non-zero within 10 s
-// instead of hanging; the mpirun command line; usage errors.
+// and see each other; when one rank is killed, or throws, mid-job the launcher exits non-zero
+// within 10 s instead of hanging; the mpirun command line; usage errors.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mpirunArgs } from '../src/mpirun.js';
@@ -36,6 +36,14 @@ async function launch(args: string[]) {
     expect(r.status).not.toBe(0);
     expect(r.ms).toBeLessThan(10_000);
     expect(r.stderr + r.stdout).toMatch(/process rank 1 .* exited on signal 9/);
+  });
+
+  // The failing rank leaves without MPI_Finalize, which would wait for rank 0 in its barrier.
+  it("exits non-zero within 10 s with the rank's error when a rank throws while the other waits for it", async () => {
+    const r = await launch(['--nproc-per-node', '2', SCRIPT, 'throw']);
+    expect(r.status).not.toBe(0);
+    expect(r.ms).toBeLessThan(10_000);
+    expect(r.stderr).toContain('Error: rank 1 gives up');
   });
 });
 

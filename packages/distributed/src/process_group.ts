@@ -90,14 +90,15 @@ export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
     debug: opts.debug ?? process.env.NODEGRAD_DISTRIBUTED_DEBUG === '1',
   };
   // MPI wants MPI_Finalize before exit, or mpirun calls the job failed; 'exit' runs on
-  // process.exit() too. An exit while a collective still runs (a watchdog timeout) abandons it:
-  // mpirun then ends the job as failed instead of it hanging.
-  process.once('exit', () => {
+  // process.exit() too. An exit while a collective still runs (a watchdog timeout), or with an
+  // error (an uncaught exception: its message is printed by then), leaves without it: MPI_Finalize
+  // would wait for the other ranks, and mpirun then ends the job as failed instead of it hanging.
+  process.once('exit', (code) => {
     if (!state) return;
     const { mpi: m } = state;
     state = null;
     destroyed = true;
-    m?.finalize(true);
+    m?.finalize(true, code !== 0);
   });
   return publicView(state);
 }
