@@ -11,7 +11,7 @@
  */
 import {
   batchNormBackwardElemt, batchNormBackwardReduce, batchNormElemt, batchNormGatherStats, batchNormStats,
-  batchNormUpdateRunning_, cat, defineFunction, fmt, full, isHalf, narrow, tensor, zeros, zerosLike, type Ctx,
+  batchNormUpdateRunning_, cat, defineFunction, fmt, full, isHalf, narrow, supports, tensor, zeros, zerosLike, type Ctx,
   type DType, type Tensor,
 } from '@nodegrad/autograd';
 import { BatchNormBase, type Module } from '@nodegrad/nn';
@@ -40,6 +40,12 @@ const syncBatchNorm = defineFunction({
     const C = x.shape[1]!;
     const local = x.size / C;
     const opts = statsOptions(x);
+    // Every rank refuses a dtype its device cannot normalize, an empty batch too: one that only
+    // joined the gather would wait there for ranks whose kernel threw.
+    if (!supports(x.backend, 'BatchNormStats', x.dtype)) {
+      throw new Error(`SyncBatchNorm: the '${x.device}' backend does not compute batch norm in ${x.dtype} ` +
+        `(input of shape ${fmt(x.shape)}); it computes it in ${x.backend.dtypes.norm.join(', ')}`);
+    }
     const own = local > 0 ? batchNormStats(x, o.eps) : { mean: zeros([C], opts), invstd: zeros([C], opts) };
     // One collective: a row [mean, invstd, count] from every rank; the counts read back at once.
     const W = getWorldSize();

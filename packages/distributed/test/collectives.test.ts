@@ -88,6 +88,18 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     ]);
   });
 
+  // The rank with no batch would have joined the gather alone, and waited there until the timeout.
+  it("a SyncBatchNorm dtype the device cannot normalize is an error on every rank, an empty batch's too", async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'syncbn' });
+    expect(run.status, run.stderr).toBe(0);
+    const why = "the 'cpu' backend does not compute batch norm in float64";
+    expect(run.ranks.map((o) => o.error)).toEqual([
+      `SyncBatchNorm: ${why} (input of shape [3, 2]); it computes it in float32, bfloat16, float16`,
+      `SyncBatchNorm: ${why} (input of shape [0, 2]); it computes it in float32, bfloat16, float16`,
+    ]);
+    expect(run.ranks.map((o) => o.after)).toEqual([[3], [3]]); // the group is still in step
+  });
+
   it('a collective another rank never joins times out with an error, and the job ends as failed, not hung', async () => {
     const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'timeout' });
     expect(run.ranks[0]!.error).toMatch(/^allReduce on rank 0 did not finish within 300 ms: another rank died/);

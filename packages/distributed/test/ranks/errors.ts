@@ -2,9 +2,10 @@
 //   singleton: started alone (no mpirun), a world of size 1; argument errors; prints them.
 //   mismatch:  2 ranks, debug handshake on, rank 1 passes another shape to allReduce.
 //   timeout:   2 ranks, rank 1 skips an allReduce; rank 0's 300 ms watchdog fires.
-import { tensor } from '@nodegrad/autograd';
+//   syncbn:    2 ranks, a SyncBatchNorm in a dtype 'cpu' cannot normalize, rank 1's batch empty.
+import { tensor, zeros } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
-import { allGather, allReduce, broadcast, getRank, initProcessGroup, reduceScatter } from '@nodegrad/distributed';
+import { allGather, allReduce, broadcast, getRank, initProcessGroup, reduceScatter, SyncBatchNorm } from '@nodegrad/distributed';
 import { report } from './report.js';
 
 const message = (f: () => unknown) => { try { f(); return 'no error'; } catch (e) { return (e as Error).message; } };
@@ -32,5 +33,11 @@ if (mode === 'singleton') {
   const pg = initProcessGroup({ backend: 'mpi', timeoutMs: 300 });
   out.rank = pg.rank;
   if (pg.rank === 0) out.error = message(() => allReduce(tensor([1])));
+} else if (mode === 'syncbn') {
+  const pg = initProcessGroup({ backend: 'mpi', timeoutMs: 5000 });
+  out.rank = pg.rank;
+  const bn = new SyncBatchNorm(2, { dtype: 'float64', device: 'cpu' });
+  out.error = message(() => bn.call(zeros([pg.rank === 0 ? 3 : 0, 2], { dtype: 'float64', device: 'cpu' })));
+  out.after = Array.from(allReduce(tensor([pg.rank + 1])).toTypedArray());
 }
 report(out);
