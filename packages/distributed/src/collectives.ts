@@ -22,7 +22,8 @@ function engineFor(op: string, arg: string, t: unknown): Engine {
   if (!DTYPES.includes(t.dtype)) throw new Error(`${op}: '${arg}' has dtype ${t.dtype}; collectives take ${DTYPES.join(', ')}`);
   const g = group(op);
   if (t.device === 'cpu' || t.device === 'ts') {
-    if (g.mpi) return isHalf(t.dtype) ? stagedEngine(g.mpi) : mpiEngine(g.mpi);
+    // A slice (narrow, chunk) has a storage of its own: the staged copy-back writes through to its base.
+    if (g.mpi) return isHalf(t.dtype) || t.sliceOf ? stagedEngine(g.mpi) : mpiEngine(g.mpi);
     throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process has no MPI for host tensors`);
   }
   if (g.nccl && t.device === g.nccl.device) return ncclEngine(g.nccl);
@@ -107,6 +108,14 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tenso
 function listEngine(op: string, tensors: readonly Tensor[]): Engine {
   if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${op}: 'tensors' must be a non-empty array of Tensors`);
   const engine = engineFor(op, 'tensors[0]', tensors[0]);
+  const g = group(op);
+  if (g.debug) {
+    // First the count: ranks with lists of different lengths would shake hands a different number of times.
+    const counts = shapesOnRanks(op, zeros([tensors.length], { device: engine.scratchDevice, dtype: 'float64' }), engine);
+    const bad = counts.findIndex((s) => s[0] !== tensors.length);
+    const n = tensors.length;
+    if (bad >= 0) throw new Error(`${op} on rank ${g.rank}: ${n} tensor${n === 1 ? '' : 's'} here, ${counts[bad]![0]} on rank ${bad}`);
+  }
   tensors.forEach((t, i) => {
     if (!(t instanceof Tensor)) throw new Error(`${op}: 'tensors[${i}]' must be a Tensor, got ${typeof t}`);
     if (t.dtype !== tensors[0]!.dtype || t.device !== tensors[0]!.device) {
@@ -172,8 +181,9 @@ export function allGatherInto(output: Tensor, tensor: Tensor): Tensor {
 
 export function allGatherIntoAsync(output: Tensor, tensor: Tensor): Work<Tensor> {
   const name = 'allGatherInto';
-  const engine = engineFor(name, 'tensor', tensor);
-  engineFor(name, 'output', output);
+  engineFor(name, 'tensor', tensor);
+  // The written tensor's engine (they agree but where the output is a slice, whose result must reach its base).
+  const engine = engineFor(name, 'output', output);
   const g = group(name);
   if (output.device !== tensor.device || output.dtype !== tensor.dtype || output.size !== tensor.size * g.worldSize) {
     throw new Error(`${name}: 'output' (${output.dtype} ${fmt(output.shape)} on ${output.device}) must hold ${g.worldSize} x ` +

@@ -171,9 +171,13 @@ export interface Pending {
  */
 const inFlight = new Map<Work<unknown>, readonly unknown[]>();
 
-/** @internal Forgets the works whose collectives are done: what they hold may be collected now. */
+/**
+ * @internal Forgets the works whose collectives are done (what they hold may be collected now),
+ * and completes them: a dropped work through host copies (a half type, a slice, another device)
+ * writes its result back only here, as gloo writes a host tensor's whether it is waited or not.
+ */
 export function releaseFinished(): void {
-  for (const w of inFlight.keys()) if (w.isCompleted()) inFlight.delete(w);
+  for (const w of [...inFlight.keys()]) if (w.isCompleted()) w.complete();
 }
 
 /** A handle to a queued collective: wait for it, poll it, or await it. */
@@ -218,7 +222,18 @@ export class Work<T = void> {
     if (!this.result) {
       this.result = { value: this.finish() };
       inFlight.delete(this);
+      releaseFinished(); // the works queued before this one are done too
     }
     return this.result.value;
+  }
+
+  /** @internal The collective's own completion (a staged copy back), without making its result. */
+  complete(): void {
+    inFlight.delete(this);
+    try {
+      this.pending.wait(0);
+    } catch {
+      // The collective's error: wait() throws it to whoever asks for this work's result.
+    }
   }
 }

@@ -43,7 +43,12 @@ function expectCollectives(run: RankRun, devices: string[]): void {
       ]);
       // Sum over ranks of (r + 1) [[1, 2], [3, 4]] = 3 [[1, 2], [3, 4]]; rank r keeps row r.
       expect(got[`${device} reduceScatter`]).toEqual(r === 0 ? [3, 6] : [9, 12]);
+      // Rank r's base is (r + 1) [1, 2, 3, 4]; its slice [1:3] is summed over ranks.
+      expect(got[`${device} float32 allReduce into a slice`]).toEqual([r + 1, 6, 9, 4 * (r + 1)]);
+      expect(got[`${device} int64 allReduce into a slice`]).toEqual([r + 1, 6, 9, 4 * (r + 1)]);
+      expect(got[`${device} allGatherInto a slice`]).toEqual([[0, 0], [1, 0], [2, -1]]);
     }
+    expect(got['dropped float16 work']).toEqual([3]);
     expect(got['async in order']).toEqual([[3], [6], [9]]);
     if (!devices.some((d) => d.startsWith('cuda'))) {
       expect(got['dropped work'], `rank ${r}`).toEqual([3]);
@@ -86,6 +91,11 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
       'allReduce on rank 0: shape [3] here, [2] on rank 1',
       'allReduce on rank 1: shape [2] here, [3] on rank 0',
     ]);
+    expect(run.ranks.map((o) => o.countError)).toEqual([
+      'allReduceCoalesced on rank 0: 2 tensors here, 1 on rank 1',
+      'allReduceCoalesced on rank 1: 1 tensor here, 2 on rank 0',
+    ]);
+    expect(run.ranks.map((o) => o.after)).toEqual([[3], [3]]); // the group is still in step
   });
 
   // The rank with no batch would have joined the gather alone, and waited there until the timeout.

@@ -4,7 +4,7 @@
 // one JSON line of what it saw; the test compares against the values every rank must end with.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { tensor, zeros, type Tensor } from '@nodegrad/autograd';
+import { narrow, tensor, zeros, type Tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import {
   allGather, allGatherInto, allReduce, allReduceAsync, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
@@ -39,7 +39,22 @@ for (const device of devices) {
   const rows = tensor(Array.from({ length: r + 1 }, (_, i) => [10 * r + i, -i]), { device });
   out[`${device} allGather`] = allGather(rows).map((t) => ({ shape: t.shape, values: list(t), device: t.device }));
   out[`${device} reduceScatter`] = list(reduceScatter(tensor([[1, 2], [3, 4]], { device }).mul(r + 1), 'sum'));
+  // In place into a slice (narrow): the result reaches its base, as into a PyTorch view.
+  for (const dtype of ['float32', 'int64'] as const) {
+    const base = tensor([1, 2, 3, 4], { device, dtype }).mul(r + 1);
+    allReduce(narrow(base, 0, 1, 2));
+    out[`${device} ${dtype} allReduce into a slice`] = list(base);
+  }
+  const gathered = zeros([3, 2], { device });
+  allGatherInto(narrow(gathered, 0, 1, 2), tensor([r + 1, -r], { device }));
+  out[`${device} allGatherInto a slice`] = gathered.toArray();
 }
+// A dropped work through host copies (a half type) gets its result once a later collective is
+// waited for, as a dropped float32 one does in place.
+const half = tensor([r + 1], { dtype: 'float16' });
+allReduceAsync(half, 'sum'); // dropped
+barrier();
+out['dropped float16 work'] = list(half);
 const works = [1, 2, 3].map((k) => allReduceAsync(tensor([k * (r + 1)]), 'sum'));
 out['async in order'] = (await Promise.all(works.map((w) => w.promise()))).map(list);
 
