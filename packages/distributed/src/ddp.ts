@@ -8,7 +8,7 @@
  * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
  */
 import {
-  bytesPerElement, keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor,
+  bytesPerElement, isGradEnabled, keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor,
 } from '@nodegrad/autograd';
 import { fusedLists, Module } from '@nodegrad/nn';
 import { allReduceCoalescedAsync, broadcast, broadcastCoalesced } from './collectives.js';
@@ -54,6 +54,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private unused = new Set<Tensor>();
   private forwardsSinceReduction = 0;
   private rebuilt = false;
+  /** A forward since the last reduction prepared one: its backward's gradients are reduced. */
+  private expectHooks = false;
 
   constructor(module: M, opts: DDPOptions = {}) {
     super();
@@ -88,6 +90,9 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   /** The wrapped module's forward, with its arguments and result types. */
   override forward(...inputs: Parameters<M['forward']>): ReturnType<M['forward']> {
     this.checkPreviousReduction();
+    // As PyTorch's reducer (prepare_for_backward): only a backward after a forward that records
+    // gradients, outside noSync, reduces; a second backward through the same graph accumulates locally.
+    if (this.sync && isGradEnabled()) this.expectHooks = true;
     const g = group('DistributedDataParallel');
     if (this.training && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
     const out = (this.module as Module).call(...inputs) as ReturnType<M['forward']>;
@@ -143,7 +148,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   private gradReady(p: Tensor): void {
-    if (!this.sync) return;
+    if (!this.sync || !this.expectHooks) return;
     if (this.arrived.length === 0 && this.launched === 0) {
       // The first gradient of this backward: parameters known to be unused are ready at once.
       for (const u of this.unused) if (u !== p) this.mark(u);
@@ -181,6 +186,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (!this.rebuilt) this.rebuildFromArrival();
     this.arrived = [];
     this.launched = 0;
+    this.expectHooks = false;
     this.unused.clear();
     this.forwardsSinceReduction = 0;
   }

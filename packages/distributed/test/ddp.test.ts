@@ -37,6 +37,8 @@ interface Result { params: number; buffers: number; scale: number }
       expect(got.tolerated).toEqual({ a: [[2, 4]], b: null });
       // A head only rank 0 used: its gradient [[1, 2], [1, 2]] averaged with rank 1's zeros.
       expect(got.partial).toEqual([[0.5, 1], [0.5, 1]]);
+      // Rank r's x = [r + 1, 1]: the average [1.5, 1], then rank r's own gradient added locally.
+      expect(got.twice).toEqual([[1.5 + (got.rank as number) + 1, 2]]);
     }
   }, 120_000);
 });

@@ -2,8 +2,9 @@
 // SyncBatchNorm under DistributedDataParallel, batch B per rank, against one process (computed
 // here, on every rank) with BatchNorm2d and batch 2B; rank 1 starts from other weights, which
 // DDP's broadcast must replace with rank 0's. Also with noSync over 2 micro-batches, with two
-// forwards before one backward, and the error for a parameter left without a gradient. Prints
-// the largest |difference| of the parameters and buffers after the steps.
+// forwards before one backward, and the error for a parameter left without a gradient; a second
+// backward without a forward. Prints the largest |difference| of the parameters and buffers after
+// the steps.
 import { fromTypedArray, manualSeed, narrow, tensor, type Tensor } from '@nodegrad/autograd';
 import { cuda } from '@nodegrad/native';
 import { convertSyncBatchNorm, DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
@@ -131,4 +132,11 @@ class Switch extends TwoHeads {
 const partial = new DistributedDataParallel(new Switch(), { findUnusedParameters: true });
 partial.call(tensor([[1, 2]])).sum().backward();
 out.partial = partial.module.parameters()[2]!.grad!.toArray();
+// A second backward through the same graph, without a forward: accumulated locally, not reduced
+// again, as PyTorch's reducer ignores its hooks.
+const twice = new DistributedDataParallel(new Linear(2, 1));
+const loss = twice.call(tensor([[pg.rank + 1, 1]])).sum();
+loss.backward(undefined, { retainGraph: true });
+loss.backward();
+out.twice = twice.module.parameters()[0]!.grad!.toArray();
 report(out);
