@@ -146,12 +146,6 @@ bool CachingAllocator::cachingByEnvironment() {
   return !(v && std::string(v) == "1");
 }
 
-void CachingAllocator::disableCaching() {
-  std::lock_guard<std::mutex> lock(mu_);
-  caching_ = false;
-  releaseFreeSegments();
-}
-
 Allocator::Held CachingAllocator::held() {
   std::lock_guard<std::mutex> lock(mu_);
   return {stats_.allocated, stats_.reserved - stats_.allocated};

@@ -52,7 +52,9 @@ class CachingAllocator : public Allocator {
   static constexpr size_t kMinLargeAlloc = 10 << 20;
   static constexpr size_t kRoundLarge = 2 << 20;
 
-  // `caching` false: as after disableCaching(), from the start.
+  // `caching` false: each block a segment of its own, of the block's rounded size, given back when
+  // freed, so that a memory checker sees every access past a tensor's allocation
+  // (NODEGRAD_CUDA_NO_CACHING, as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING). Slow; for checking only.
   CachingAllocator(std::string device, SystemMemory& system, bool caching = true)
       : Allocator(std::move(device)), system_(system), caching_(caching) {}
   ~CachingAllocator() override;
@@ -61,11 +63,7 @@ class CachingAllocator : public Allocator {
   void deallocate(void* p, size_t bytes) override;
   // Gives every segment with nothing allocated in it back to the system (emptyCache()).
   void trim() override;
-  // From now on each block is a segment of its own, of the block's rounded size, given back when
-  // freed: a memory checker then sees every access past a tensor's allocation (NODEGRAD_CUDA_NO_CACHING,
-  // as PyTorch's PYTORCH_NO_CUDA_MEMORY_CACHING). Slow; for checking only.
-  void disableCaching();
-  // Whether the environment asks for that (NODEGRAD_CUDA_NO_CACHING=1), for the devices' allocators.
+  // Whether the environment asks for no caching (NODEGRAD_CUDA_NO_CACHING=1), for the devices' allocators.
   static bool cachingByEnvironment();
   Held held() override;
 
@@ -102,7 +100,7 @@ class CachingAllocator : public Allocator {
   Pool small_, large_;
   std::unordered_map<void*, Block*> live_;
   Stats stats_;
-  bool caching_ = true;
+  const bool caching_;
 };
 
 // "1.50 MiB", for messages.

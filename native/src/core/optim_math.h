@@ -2,6 +2,7 @@
 // (core/hd.h). Scalars are computed in double, as PyTorch computes them in Python; each stored
 // state value is rounded to T before it feeds on, as in PyTorch.
 #pragma once
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
@@ -28,6 +29,21 @@ inline float invScaleFloat(double inv) {
   constexpr double kRoundsToInf = 0x1.ffffffp127;  // FLT_MAX plus half its last unit: a tie, to even
   if (std::fabs(inv) >= kRoundsToInf) return inv > 0 ? INFINITY : -INFINITY;
   return float(inv);
+}
+
+// GradScaler's unscale of one gradient value, in float32 (float64 for double): whether it was inf
+// or NaN as read (PyTorch checks before scaling; |v| <= max is false for both and, unlike
+// std::isfinite, vectorises), then g = g * inv unless inv is 1, rounded to T once.
+template <typename T>
+NG_HD bool unscaleElement(T& g, float inv) {
+  using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  Op largest;
+  if constexpr (std::is_same_v<Op, double>) largest = DBL_MAX;
+  else largest = FLT_MAX;
+  const Op v = Op(g);
+  const bool bad = !((v < Op(0) ? -v : v) <= largest);
+  if (inv != 1.f) g = T(v * Op(inv));
+  return bad;
 }
 
 // Calls f.template run<B...>() with flags[0..N) as compile-time bools: a loop inside run() has

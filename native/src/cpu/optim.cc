@@ -1,9 +1,5 @@
 #include "cpu/optim.h"
 
-#include <cmath>
-#include <limits>
-#include <type_traits>
-
 #include "core/optim_math.h"
 #include "core/simd_clones.h"
 
@@ -87,16 +83,9 @@ NG_SIMD_CLONES void adamStep(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n
 
 template <typename T>
 NG_SIMD_CLONES bool nonFiniteCheckAndUnscale(T* g, int64_t n, float inv) {
-  using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
-  const Op scale = inv, largest = std::numeric_limits<Op>::max();
   int bad = 0;
-  // |v| <= max is false for inf and NaN alike, and unlike std::isfinite it vectorises.
 #pragma omp parallel for reduction(| : bad) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    const Op v = Op(g[i]);
-    bad |= !(std::abs(v) <= largest);
-    if (inv != 1.f) g[i] = T(v * scale);
-  }
+  for (int64_t i = 0; i < n; i++) bad |= math::unscaleElement(g[i], inv);
   return bad != 0;
 }
 

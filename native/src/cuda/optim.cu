@@ -5,8 +5,6 @@
 // so 'cuda' steps as 'cpu' does. Params and state buffers are written in place, and every buffer
 // given is recorded as written, as the 'cpu' kernels do, even a momentum buffer that momentum 0
 // leaves unread. GradScaler's unscale goes over its list of gradients the same way.
-#include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "core/half.h"
@@ -124,20 +122,14 @@ void adam(const Tensors& params, const Tensors& grads, const Tensors& ms, const 
 // does not matter, and no thread clears it.
 template <typename T>
 void unscale(const Tensors& grads, const TensorRef& found, double invScale) {
-  using Op = std::conditional_t<std::is_same_v<T, double>, double, float>;
   const float inv = math::invScaleFloat(invScale);
-  const Op largest = std::numeric_limits<Op>::max();
   float* bad = found.buf->as<float>();
   for (const auto& c : chunks<T, 1>({&grads})) {
     forEach(
         c.total(),
         [=] NG_DEVICE(int64_t i) {
           const auto at = c.locate(i);
-          T& g = c.ptr[0][at.k][at.j];
-          const Op v = Op(g);
-          // |v| <= max is false for inf and NaN alike; checked before scaling, as PyTorch does.
-          if (!((v < Op(0) ? -v : v) <= largest)) *bad = 1.f;
-          if (inv != 1.f) g = T(v * Op(inv));
+          if (math::unscaleElement(c.ptr[0][at.k][at.j], inv)) *bad = 1.f;
         },
         "NonFiniteCheckAndUnscale");
   }

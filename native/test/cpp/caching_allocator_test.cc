@@ -193,12 +193,15 @@ void peaks() {
 // freed: what lets a memory checker see an access past a tensor's end.
 void withoutCaching() {
   FakeDevice dev(1 << 30);
-  CachingAllocator a("test:0", dev);
-  void* cached = a.allocate(1000);
-  a.deallocate(cached, 1000);
-  CHECK(a.stats().reserved == 2 * MiB);  // a small segment, cached
-  a.disableCaching();
-  CHECK(a.stats().reserved == 0 && dev.used == 0);  // the cache given back
+  {
+    CachingAllocator cached("test:1", dev);
+    cached.deallocate(cached.allocate(1000), 1000);
+    CHECK(cached.stats().reserved == 2 * MiB);  // with caching: a small segment, kept
+  }
+  CachingAllocator a("test:0", dev, /*caching=*/false);
+  void* freed = a.allocate(1000);
+  a.deallocate(freed, 1000);
+  CHECK(a.stats().reserved == 0 && dev.used == 0);  // nothing cached: given back at once
   const size_t calls = dev.calls;
   void* p = a.allocate(1000);
   void* q = a.allocate(3 * MiB);
