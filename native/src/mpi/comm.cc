@@ -56,10 +56,28 @@ MPI_Datatype mpiType(DType d) {
   }
 }
 
-MPI_Op mpiOp(ReduceOp op) {
+// Max and min of floating-point values as NCCL takes them (fmaxf and fminf; __hmax for its half
+// types): a NaN loses to a number, so the result does not depend on the order MPI combines the
+// ranks in, and a host group agrees with a GPU one. MPI_MAX compares with >, which keeps whichever
+// operand came first. Made once MPI is up (MPI_Op_create needs it), on the communication thread.
+template <typename T>
+void fMinMax(const void* in, void* inout, int n, bool max) {
+  const T* a = static_cast<const T*>(in);
+  T* b = static_cast<T*>(inout);
+  for (int i = 0; i < n; i++) b[i] = max ? std::fmax(a[i], b[i]) : std::fmin(a[i], b[i]);
+}
+template <bool kMax>
+void floatMinMax(void* in, void* inout, int* len, MPI_Datatype* type) {
+  if (*type == MPI_FLOAT) fMinMax<float>(in, inout, *len, kMax);
+  else fMinMax<double>(in, inout, *len, kMax);
+}
+MPI_Op fMax = MPI_OP_NULL, fMin = MPI_OP_NULL;
+
+MPI_Op mpiOp(ReduceOp op, DType d) {
+  const bool floating = d == DType::F32 || d == DType::F64;
   switch (op) {
-    case ReduceOp::Max: return MPI_MAX;
-    case ReduceOp::Min: return MPI_MIN;
+    case ReduceOp::Max: return floating ? fMax : MPI_MAX;
+    case ReduceOp::Min: return floating ? fMin : MPI_MIN;
     default: return MPI_SUM;  // Avg: the sum, divided by the world size after
   }
 }
@@ -171,6 +189,8 @@ class Thread {
       error = "MPI_Init_thread: " + statusText(code);
     } else {
       MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+      MPI_Op_create(&floatMinMax<true>, 1, &fMax);
+      MPI_Op_create(&floatMinMax<false>, 1, &fMin);
       MPI_Comm_rank(MPI_COMM_WORLD, &info.rank);
       MPI_Comm_size(MPI_COMM_WORLD, &info.size);
       info.threadLevel = provided;
@@ -214,7 +234,7 @@ void finalize(bool exiting, bool failed) { comm().stop(exiting, failed); }
 WorkPtr allReduce(void* data, size_t count, DType dtype, ReduceOp op) {
   Thread& t = comm();
   return t.submit("allReduce", [=, &t] {
-    int code = MPI_Allreduce(MPI_IN_PLACE, data, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+    int code = MPI_Allreduce(MPI_IN_PLACE, data, int(count), mpiType(dtype), mpiOp(op, dtype), MPI_COMM_WORLD);
     if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, count, dtype, t.size());
     return code;
   });
@@ -246,7 +266,7 @@ WorkPtr allReduceCoalesced(Parts parts, DType dtype, ReduceOp op) {
   Thread& t = comm();
   return t.submit("allReduceCoalesced", [=, &t, parts = std::move(parts)] {
     return packed(parts, dtype, [&](void* data, int count) {
-      const int code = MPI_Allreduce(MPI_IN_PLACE, data, count, mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+      const int code = MPI_Allreduce(MPI_IN_PLACE, data, count, mpiType(dtype), mpiOp(op, dtype), MPI_COMM_WORLD);
       if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(data, size_t(count), dtype, t.size());
       return code;
     });
@@ -279,7 +299,7 @@ WorkPtr allGather(const void* in, void* out, const std::vector<int>& counts, DTy
 WorkPtr reduceScatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, Keep keep) {
   Thread& t = comm();
   return t.submit("reduceScatter", [=, &t, keep = std::move(keep)] {
-    int code = MPI_Reduce_scatter_block(in, out, int(count), mpiType(dtype), mpiOp(op), MPI_COMM_WORLD);
+    int code = MPI_Reduce_scatter_block(in, out, int(count), mpiType(dtype), mpiOp(op, dtype), MPI_COMM_WORLD);
     if (code == MPI_SUCCESS && op == ReduceOp::Avg) divide(out, count, dtype, t.size());
     return code;
   });

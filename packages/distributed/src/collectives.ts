@@ -9,24 +9,29 @@
  */
 import { cat, fmt, fromTypedArray, isHalf, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
 import type { MpiReduceOp } from '@nodegrad/native';
-import { mpiEngine, ncclEngine, stagedEngine, type Engine } from './engines.js';
+import { mpiEngine, ncclEngine, stagedEngine, throughSlices, type Engine } from './engines.js';
 import { group, releaseFinished, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
 const REDUCE_OPS: readonly ReduceOp[] = ['sum', 'avg', 'max', 'min'];
 const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloat16', 'float16'];
 
-/** Checks a tensor argument and returns the engine its device takes. */
-function engineFor(op: string, arg: string, t: unknown): Engine {
+/**
+ * Checks a tensor argument and returns the engine its device takes; `slices`: the collective
+ * writes into a slice (t, or another tensor of its list).
+ */
+function engineFor(op: string, arg: string, t: unknown, slices = t instanceof Tensor && t.sliceOf !== null): Engine {
   if (!(t instanceof Tensor)) throw new Error(`${op}: '${arg}' must be a Tensor, got ${typeof t}`);
   if (!DTYPES.includes(t.dtype)) throw new Error(`${op}: '${arg}' has dtype ${t.dtype}; collectives take ${DTYPES.join(', ')}`);
   const g = group(op);
+  // A slice (narrow, chunk) has a storage of its own: its result is written through to its base
+  // after the collective (the staged engine's copy back does that too).
+  const direct = (e: Engine) => (slices ? throughSlices(e) : e);
   if (t.device === 'cpu' || t.device === 'ts') {
-    // A slice (narrow, chunk) has a storage of its own: the staged copy-back writes through to its base.
-    if (g.mpi) return isHalf(t.dtype) || t.sliceOf ? stagedEngine(g.mpi) : mpiEngine(g.mpi);
+    if (g.mpi) return isHalf(t.dtype) ? stagedEngine(g.mpi) : direct(mpiEngine(g.mpi));
     throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process has no MPI for host tensors`);
   }
-  if (g.nccl && t.device === g.nccl.device) return ncclEngine(g.nccl);
+  if (g.nccl && t.device === g.nccl.device) return direct(ncclEngine(g.nccl));
   // Any other device's tensors go through host copies (an 'mpi' group on GPUs, like gloo).
   if (g.mpi) return stagedEngine(g.mpi);
   throw new Error(`${op}: '${arg}' (${fmt(t.shape)}) is on ${t.device}; this 'nccl' group of one process works on ` +
@@ -44,18 +49,30 @@ function checkOp(op: string, reduce: unknown): asserts reduce is ReduceOp {
   }
 }
 
-/** The shapes of `t` on every rank, in rank order (one small all-gather). */
-function shapesOnRanks(op: string, t: Tensor, engine: Engine): number[][] {
+/** The collectives the debug handshake tells apart, and what each takes beside its tensors. */
+const COLLECTIVES = ['allReduce', 'allReduceCoalesced', 'reduceScatter', 'broadcast', 'broadcastCoalesced', 'allGather',
+  'allGatherInto', 'barrier'] as const;
+type Collective = (typeof COLLECTIVES)[number];
+/** A reduction's op, or a broadcast's src: what must also agree across ranks. */
+type Param = { op: ReduceOp } | { src: number } | null;
+const describeParam = (p: number, reduces: boolean) => (reduces ? `op '${REDUCE_OPS[p]}'` : `src ${p}`);
+
+/**
+ * The shapes of `t` on every rank, in rank order (one small all-gather); also checks that every
+ * rank issued this collective, with the same dtype and the same op or src.
+ */
+function shapesOnRanks(op: Collective, t: Tensor, engine: Engine, param: Param = null): number[][] {
   const g = group(op);
   const MAX = 8;
   if (t.shape.length > MAX) throw new Error(`${op}: tensors of more than ${MAX} dimensions are not supported (got ${fmt(t.shape)})`);
-  // [rank, ndim, dims..., dtype index, op hash]: one float64 row per rank.
-  const row = new Float64Array(MAX + 4);
+  // [rank, ndim, dims..., dtype index, collective index, op index or src]: one float64 row per rank.
+  const row = new Float64Array(MAX + 5);
   row[0] = g.rank;
   row[1] = t.shape.length;
   t.shape.forEach((d, i) => { row[2 + i] = d; });
   row[MAX + 2] = DTYPES.indexOf(t.dtype);
-  row[MAX + 3] = [...op].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 2 ** 31, 7);
+  row[MAX + 3] = COLLECTIVES.indexOf(op);
+  row[MAX + 4] = param === null ? -1 : 'op' in param ? REDUCE_OPS.indexOf(param.op) : param.src;
   const opts = { device: engine.scratchDevice, dtype: 'float64' as const };
   const mine = fromTypedArray(row, [row.length], opts);
   const all = zeros([g.worldSize * row.length], opts);
@@ -64,17 +81,22 @@ function shapesOnRanks(op: string, t: Tensor, engine: Engine): number[][] {
   const a = all.toTypedArray();
   const rows = Array.from({ length: g.worldSize }, (_, r) => a.subarray(r * row.length, (r + 1) * row.length));
   for (const [r, other] of rows.entries()) {
-    if (other[MAX + 3] !== row[MAX + 3]) throw new Error(`${op} on rank ${g.rank}: rank ${r} issued another collective at this point`);
+    if (other[MAX + 3] !== row[MAX + 3]) throw new Error(`${op} on rank ${g.rank}: rank ${r} issued ${COLLECTIVES[other[MAX + 3]!]} at this point`);
     if (other[MAX + 2] !== row[MAX + 2]) throw new Error(`${op} on rank ${g.rank}: dtype ${t.dtype} here, ${DTYPES[other[MAX + 2]!]} on rank ${r}`);
+    if (param && other[MAX + 4] !== row[MAX + 4]) {
+      const reduces = 'op' in param;
+      throw new Error(`${op} on rank ${g.rank}: ${describeParam(row[MAX + 4]!, reduces)} here, ` +
+        `${describeParam(other[MAX + 4]!, reduces)} on rank ${r}`);
+    }
   }
   return rows.map((x) => Array.from(x.subarray(2, 2 + x[1]!)));
 }
 
-/** Under the debug flag, checks that every rank passes the same shape (and the same collective). */
-function handshake(op: string, t: Tensor, engine: Engine): void {
+/** Under the debug flag, checks that every rank passes the same shape (and the same collective, op or src). */
+function handshake(op: Collective, t: Tensor, engine: Engine, param: Param = null): void {
   const g = group(op);
   if (!g.debug) return;
-  const shapes = shapesOnRanks(op, t, engine);
+  const shapes = shapesOnRanks(op, t, engine, param);
   const bad = shapes.findIndex((s) => s.join() !== t.shape.join());
   if (bad >= 0) throw new Error(`${op} on rank ${g.rank}: shape ${fmt(t.shape)} here, ${fmt(shapes[bad]!)} on rank ${bad}`);
 }
@@ -98,20 +120,21 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tenso
   const name = 'allReduce';
   const engine = engineFor(name, 'tensor', tensor);
   checkOp(name, op);
-  handshake(name, tensor, engine);
+  handshake(name, tensor, engine, { op });
   const p = engine.allReduce(tensor, op);
   tensor.markWritten();
   return work(name, p, () => tensor, [tensor]);
 }
 
 /** Checks the tensors of a coalesced collective (one dtype and device) and returns their engine. */
-function listEngine(op: string, tensors: readonly Tensor[]): Engine {
+function listEngine(op: Collective, tensors: readonly Tensor[], param: Param): Engine {
   if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${op}: 'tensors' must be a non-empty array of Tensors`);
-  const engine = engineFor(op, 'tensors[0]', tensors[0]);
+  const engine = engineFor(op, 'tensors[0]', tensors[0], tensors.some((t) => t instanceof Tensor && t.sliceOf !== null));
   const g = group(op);
   if (g.debug) {
-    // First the count: ranks with lists of different lengths would shake hands a different number of times.
-    const counts = shapesOnRanks(op, zeros([tensors.length], { device: engine.scratchDevice, dtype: 'float64' }), engine);
+    // First the count (and the op or src): ranks with lists of different lengths would shake hands a
+    // different number of times.
+    const counts = shapesOnRanks(op, zeros([tensors.length], { device: engine.scratchDevice, dtype: 'float64' }), engine, param);
     const bad = counts.findIndex((s) => s[0] !== tensors.length);
     const n = tensors.length;
     if (bad >= 0) throw new Error(`${op} on rank ${g.rank}: ${n} tensor${n === 1 ? '' : 's'} here, ${counts[bad]![0]} on rank ${bad}`);
@@ -138,7 +161,7 @@ export function allReduceCoalesced(tensors: readonly Tensor[], op: ReduceOp = 's
 export function allReduceCoalescedAsync(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Work<Tensor[]> {
   const name = 'allReduceCoalesced';
   checkOp(name, op);
-  const p = listEngine(name, tensors).allReduceCoalesced([...tensors], op);
+  const p = listEngine(name, tensors, { op }).allReduceCoalesced([...tensors], op);
   for (const t of tensors) t.markWritten();
   return work(name, p, () => [...tensors], [...tensors]);
 }
@@ -151,7 +174,7 @@ export function broadcastCoalesced(tensors: readonly Tensor[], src = 0): Tensor[
 export function broadcastCoalescedAsync(tensors: readonly Tensor[], src = 0): Work<Tensor[]> {
   const name = 'broadcastCoalesced';
   checkSrc(name, src);
-  const p = listEngine(name, tensors).broadcastCoalesced([...tensors], src);
+  const p = listEngine(name, tensors, { src }).broadcastCoalesced([...tensors], src);
   for (const t of tensors) t.markWritten();
   return work(name, p, () => [...tensors], [...tensors]);
 }
@@ -165,7 +188,7 @@ export function broadcastAsync(tensor: Tensor, src = 0): Work<Tensor> {
   const name = 'broadcast';
   const engine = engineFor(name, 'tensor', tensor);
   checkSrc(name, src);
-  handshake(name, tensor, engine);
+  handshake(name, tensor, engine, { src });
   const p = engine.broadcast(tensor, src);
   tensor.markWritten();
   return work(name, p, () => tensor, [tensor]);
@@ -249,7 +272,7 @@ export function reduceScatterAsync(input: Tensor, op: ReduceOp = 'sum'): Work<Te
   if (input.ndim === 0 || input.shape[0]! % g.worldSize !== 0) {
     throw new Error(`${name}: 'input' (${fmt(input.shape)}) must have a first dimension divisible by the world size ${g.worldSize}`);
   }
-  handshake(name, input, engine);
+  handshake(name, input, engine, { op });
   const out = keep(zeros([input.shape[0]! / g.worldSize, ...input.shape.slice(1)], { device: input.device, dtype: input.dtype }));
   const p = engine.reduceScatter(input, out, op);
   return work(name, p, () => out, [input, out]);
@@ -264,6 +287,11 @@ export function barrierAsync(): Work<void> {
   const g = group('barrier');
   if (!g.mpi) return work('barrier', { wait: () => true, done: () => true, whenDone: async () => {} }, () => undefined, []);
   const mpi = g.mpi;
+  if (g.debug) {
+    // Through the engine the group's other collectives take, so that either rank's mismatch is seen.
+    const engine = g.nccl ? ncclEngine(g.nccl) : mpiEngine(mpi);
+    handshake('barrier', zeros([0], { device: 'ts' }), engine);
+  }
   const w = mpi.barrier();
   return work('barrier', { wait: (ms) => mpi.wait(w, ms), done: () => mpi.done(w), whenDone: () => mpi.whenDone(w) }, () => undefined, []);
 }

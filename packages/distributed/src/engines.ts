@@ -61,9 +61,46 @@ export function ncclEngine(g: NcclGroup): Engine {
 }
 
 /**
+ * `p`, then `after` once when it is first seen finished by a wait (a dropped work's wait comes
+ * from releaseFinished): the copies back that make a collective's result visible.
+ */
+function thenOnce(p: Pending, after: () => void): Pending {
+  let ran = false;
+  return {
+    wait: (ms) => {
+      const ok = p.wait(ms);
+      if (ok && !ran) { ran = true; after(); }
+      return ok;
+    },
+    done: () => p.done(),
+    whenDone: () => p.whenDone(),
+  };
+}
+
+/**
+ * `inner` for written tensors that are slices (narrow, chunk): a slice holds a copy of its
+ * region, so the collective writes the slice, and its result reaches the base when the work
+ * completes, as into a PyTorch view (copy_ from its own storage copies nothing and writes through).
+ */
+export function throughSlices(inner: Engine): Engine {
+  const back = (p: Pending, written: Tensor[]) =>
+    thenOnce(p, () => noGrad(() => { for (const t of written) if (t.sliceOf) t.copy_(t.detach()); }));
+  return {
+    ...inner,
+    allReduce: (t, op) => back(inner.allReduce(t, op), [t]),
+    allReduceCoalesced: (ts, op) => back(inner.allReduceCoalesced(ts, op), ts),
+    broadcast: (t, src) => back(inner.broadcast(t, src), [t]),
+    broadcastCoalesced: (ts, src) => back(inner.broadcastCoalesced(ts, src), ts),
+    allGather: (t, out, counts) => back(inner.allGather(t, out, counts), [out]),
+    reduceScatter: (input, out, op) => back(inner.reduceScatter(input, out, op), [out]),
+  };
+}
+
+/**
  * MPI for tensors of another device ('cuda:N' in an 'mpi' group, as gloo does for PyTorch) or of
  * a half type: each tensor is copied to host memory first, widened to float32 if it is half,
- * reduced there, and copied back (rounded once) into the tensor when the work is waited for.
+ * reduced there, and copied back (rounded once) into the tensor when the work is waited for; the
+ * copy back writes through a slice to its base.
  * Correct everywhere, and as slow as two copies per collective.
  */
 export function stagedEngine(mpi: MpiAddon): Engine {
@@ -73,19 +110,8 @@ export function stagedEngine(mpi: MpiAddon): Engine {
     return isHalf(h.dtype) ? h.to('float32') : h;
   });
   /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
-  const back = (p: Pending, pairs: [Tensor, Tensor][]): Pending => {
-    let copied = false;
-    const copy = () => {
-      if (copied) return;
-      copied = true;
-      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); });
-    };
-    return {
-      wait: (ms) => { const ok = p.wait(ms); if (ok) copy(); return ok; },
-      done: () => p.done(),
-      whenDone: async () => { await p.whenDone(); },
-    };
-  };
+  const back = (p: Pending, pairs: [Tensor, Tensor][]): Pending =>
+    thenOnce(p, () => noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); }));
   return {
     name: 'mpi',
     scratchDevice: 'ts',

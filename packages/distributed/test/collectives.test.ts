@@ -26,6 +26,12 @@ function expectCollectives(run: RankRun, devices: string[]): void {
       expect(got[`${device} float64 sum`]).toEqual([1 / 3 + (1 / 3 + 1), 4, 6, 0]);
       expect(got[`${device} int64 sum`]).toEqual([2 * 2 ** 40 + 1, -14]);
       expect(got[`${device} int32 max`]).toEqual([1, 0]);
+      // Rank 0 holds [NaN, 1, NaN, -3], rank 1 [2, NaN, NaN, -4].
+      for (const dtype of device === 'cuda-emu' ? ['float32', 'float64'] : ['float32', 'float64', 'bfloat16']) {
+        expect(got[`${device} ${dtype} max with NaN`], dtype).toEqual([2, 1, 'NaN', -3]);
+        expect(got[`${device} ${dtype} min with NaN`], dtype).toEqual([2, 1, 'NaN', -4]);
+      }
+      expect(got[`${device} reduceScatter max with NaN`]).toEqual(r === 0 ? [1] : [5]);
       // Rank r holds [r + 1, 0.1 (r + 1), 300 + r] rounded to the type; sums in float32, rounded once.
       const rank0 = [1, 0.1, 300], rank1 = [2, 0.2, 301];
       const half = (round: (v: number) => number, scale: number) =>
@@ -47,6 +53,7 @@ function expectCollectives(run: RankRun, devices: string[]): void {
       expect(got[`${device} float32 allReduce into a slice`]).toEqual([r + 1, 6, 9, 4 * (r + 1)]);
       expect(got[`${device} int64 allReduce into a slice`]).toEqual([r + 1, 6, 9, 4 * (r + 1)]);
       expect(got[`${device} allGatherInto a slice`]).toEqual([[0, 0], [1, 0], [2, -1]]);
+      expect(got[`${device} allReduceCoalesced into a slice`]).toEqual([r + 1, 6, 9]);
     }
     expect(got['dropped float16 work']).toEqual([3]);
     expect(got['async in order']).toEqual([[3], [6], [9]]);
@@ -84,7 +91,7 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     });
   });
 
-  it('with the debug handshake, a shape that differs across ranks is an error on both, naming the other rank', async () => {
+  it('with the debug handshake, a shape, list length, op, src or collective that differs across ranks is an error on both, naming the other rank', async () => {
     const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'mismatch' });
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks.map((o) => o.error)).toEqual([
@@ -94,6 +101,18 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
     expect(run.ranks.map((o) => o.countError)).toEqual([
       'allReduceCoalesced on rank 0: 2 tensors here, 1 on rank 1',
       'allReduceCoalesced on rank 1: 1 tensor here, 2 on rank 0',
+    ]);
+    expect(run.ranks.map((o) => o.opError)).toEqual([
+      "allReduce on rank 0: op 'sum' here, op 'max' on rank 1",
+      "allReduce on rank 1: op 'max' here, op 'sum' on rank 0",
+    ]);
+    expect(run.ranks.map((o) => o.srcError)).toEqual([
+      'broadcastCoalesced on rank 0: src 0 here, src 1 on rank 1',
+      'broadcastCoalesced on rank 1: src 1 here, src 0 on rank 0',
+    ]);
+    expect(run.ranks.map((o) => o.collectiveError)).toEqual([
+      'barrier on rank 0: rank 1 issued allReduce at this point',
+      'allReduce on rank 1: rank 0 issued barrier at this point',
     ]);
     expect(run.ranks.map((o) => o.after)).toEqual([[3], [3]]); // the group is still in step
   });

@@ -6,10 +6,10 @@
 // two ranks sharing one go through the 'mpi' group (the [cuda:0] suites of collectives.test.ts,
 // sync_batch_norm.test.ts and ddp.test.ts).
 import { describe, expect, it } from 'vitest';
-import { backends, tensor } from '@nodegrad/autograd';
+import { backends, narrow, tensor, zeros } from '@nodegrad/autograd';
 import { cuda, ncclBinding } from '@nodegrad/native';
 import {
-  allGather, allReduce, allReduceCoalesced, barrier, broadcast, DistributedDataParallel, initProcessGroup, reduceScatter,
+  allGather, allGatherInto, allReduce, allReduceCoalesced, barrier, broadcast, DistributedDataParallel, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 import { Linear } from '@nodegrad/nn';
 import { mpirun } from './mpirun.js';
@@ -34,6 +34,13 @@ const why = gpu?.available ? '' : ` (skipped: unavailable: ${gpu?.reason ?? 'not
     const [a, b] = allReduceCoalesced([on([1]), on([2, 3])], 'sum');
     expect([list(a!), list(b!)]).toEqual([[1], [2, 3]]);
     barrier();
+  });
+
+  it('into a slice (narrow), the result reaches its base, as into a PyTorch view', () => {
+    initProcessGroup({ backend: 'nccl' });
+    const base = zeros([3, 2], { device: 'cuda:0' });
+    allGatherInto(narrow(base, 0, 1, 1), on([[5, 6]]));
+    expect(list(base)).toEqual([[0, 0], [5, 6], [0, 0]]);
   });
 
   it('half tensors go as NCCL\'s own half types: values and dtype kept', () => {

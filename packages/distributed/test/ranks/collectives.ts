@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { narrow, tensor, zeros, type Tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import {
-  allGather, allGatherInto, allReduce, allReduceAsync, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
+  allGather, allGatherInto, allReduce, allReduceAsync, allReduceCoalesced, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 import { report } from './report.js';
 
@@ -25,6 +25,15 @@ for (const device of devices) {
   out[`${device} float64 sum`] = list(allReduce(tensor([[1 / 3 + r, 2], [3, 4e300 * (r ? -1 : 1)]], { device, dtype: 'float64' })));
   out[`${device} int64 sum`] = list(allReduce(tensor([2 ** 40 + r, -7], { device, dtype: 'int64' })));
   out[`${device} int32 max`] = list(allReduce(tensor([r, -r], { device, dtype: 'int32' }), 'max'));
+  // NaN against a number: the number, whichever rank holds it (NCCL's fmax and fmin); NaN where all are.
+  const nan = (t: Tensor) => list(t).map((v) => (Number.isNaN(v) ? 'NaN' : v));
+  for (const dtype of device === 'cuda-emu' ? ['float32', 'float64'] as const : ['float32', 'float64', 'bfloat16'] as const) {
+    for (const op of ['max', 'min'] as const) {
+      const values = r === 0 ? [NaN, 1, NaN, -3] : [2, NaN, NaN, -4];
+      out[`${device} ${dtype} ${op} with NaN`] = nan(allReduce(tensor(values, { device, dtype }), op));
+    }
+  }
+  out[`${device} reduceScatter max with NaN`] = nan(reduceScatter(tensor(r === 0 ? [NaN, 5] : [1, NaN], { device }), 'max'));
   // The half types (on the devices that hold them) cross MPI as float32: each result is the
   // float32 sum rounded once.
   for (const [dtype, op] of device === 'cuda-emu' ? [] : [['bfloat16', 'sum'], ['float16', 'avg']] as const) {
@@ -45,6 +54,10 @@ for (const device of devices) {
     allReduce(narrow(base, 0, 1, 2));
     out[`${device} ${dtype} allReduce into a slice`] = list(base);
   }
+  // A list whose second tensor is a slice.
+  const sliced = tensor([1, 2, 3], { device }).mul(r + 1);
+  allReduceCoalesced([tensor([r], { device }), narrow(sliced, 0, 1, 2)]);
+  out[`${device} allReduceCoalesced into a slice`] = list(sliced);
   const gathered = zeros([3, 2], { device });
   allGatherInto(narrow(gathered, 0, 1, 2), tensor([r + 1, -r], { device }));
   out[`${device} allGatherInto a slice`] = gathered.toArray();

@@ -1,12 +1,16 @@
 // Run by collectives.test.ts: the process group's errors. CASE picks one:
 //   singleton: started alone (no mpirun), a world of size 1; argument errors; prints them.
 //   mismatch:  2 ranks, debug handshake on, rank 1 passes another shape to allReduce, then
-//              another number of tensors to allReduceCoalesced.
+//              another number of tensors to allReduceCoalesced, another op, another src, and
+//              another collective than rank 0's barrier.
 //   timeout:   2 ranks, rank 1 skips an allReduce; rank 0's 300 ms watchdog fires.
 //   syncbn:    2 ranks, a SyncBatchNorm in a dtype 'cpu' cannot normalize, rank 1's batch empty.
 import { tensor, zeros } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
-import { allGather, allReduce, allReduceCoalesced, broadcast, getRank, initProcessGroup, reduceScatter, SyncBatchNorm } from '@nodegrad/distributed';
+import {
+  allGather, allReduce, allReduceCoalesced, barrier, broadcast, broadcastCoalesced, getRank, initProcessGroup, reduceScatter,
+  SyncBatchNorm,
+} from '@nodegrad/distributed';
 import { report } from './report.js';
 
 const message = (f: () => unknown) => { try { f(); return 'no error'; } catch (e) { return (e as Error).message; } };
@@ -31,6 +35,9 @@ if (mode === 'singleton') {
   out.rank = pg.rank;
   out.error = message(() => allReduce(tensor(pg.rank === 0 ? [1, 2, 3] : [1, 2])));
   out.countError = message(() => allReduceCoalesced(pg.rank === 0 ? [tensor([1]), tensor([2])] : [tensor([1])]));
+  out.opError = message(() => allReduce(tensor([1]), pg.rank === 0 ? 'sum' : 'max'));
+  out.srcError = message(() => broadcastCoalesced([tensor([1])], pg.rank));
+  out.collectiveError = message(() => (pg.rank === 0 ? barrier() : allReduce(tensor([1]))));
   out.after = Array.from(allReduce(tensor([pg.rank + 1])).toTypedArray());
 } else if (mode === 'timeout') {
   const pg = initProcessGroup({ backend: 'mpi', timeoutMs: 300 });
