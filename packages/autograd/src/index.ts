@@ -1,5 +1,5 @@
 /** @nodegrad/autograd: tensors, the tape, ops with their gradients, backends. */
-import { registerBackend } from './backend.js';
+import { registerBackend } from './registry.js';
 import { tsBackend } from './backends/ts/index.js';
 
 registerBackend(tsBackend);
@@ -11,10 +11,10 @@ export {
   bytesPerElement, DTYPES, isFloat, isHalf, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,
 } from './dtype.js';
 export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
+export { registerBackend, reportUnavailable, getBackend, backends, type BackendStatus } from './registry.js';
 export {
-  registerBackend, reportUnavailable, getBackend, backends,
   supports, KERNEL_FAMILY,
-  type Backend, type BackendStatus, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
+  type Backend, type Kernels, type KernelName, type KernelFamily, type DTypeSupport, type Raw,
   type ActivationKind,
   type Conv2DParams, type Conv2DFusedParams, type Pool2DParams, type BatchNormUpdateParams,
   type SGDStepParams, type AdamStepParams,

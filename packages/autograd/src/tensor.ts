@@ -6,7 +6,8 @@
  * op on one writes through to its base, and one taken before the base changed is refreshed when
  * it is next used (ops/view_sync.ts).
  */
-import { getBackend, type Backend, type Raw } from './backend.js';
+import type { Backend, Raw } from './backend.js';
+import { getBackend } from './registry.js';
 import type { DType } from './dtype.js';
 import { fmt, numel, type Shape } from './shape.js';
 import type { Node } from './tape.js';

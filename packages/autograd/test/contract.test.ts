@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  backends, dropout, full, getBackend, getRngState, manualSeed, ones, rand, randn, registerBackend,
+  backends, conv2d, dropout, full, getBackend, getRngState, manualSeed, ones, rand, randn, registerBackend,
   registerPostAccumulateGradHook, setRngState, supports, tensor, tsBackend, zeros, type Raw,
 } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
@@ -118,6 +118,19 @@ describeBackends(describe, 'reads, uploads and dtype declarations', (device) => 
     const s = tensor([1, 2], { device: name }).sum();
     s.dispose();
     expect(freed).toContain(s.buf);
+  });
+});
+
+describe('the backend registry', () => {
+  it("a family declared with no dtype may leave its kernels out: a call names kernel and backend ('cuda-emu' has no cuBLAS)", () => {
+    const { BatchMatMul: _left, Conv2D: _out, ...kernels } = tsBackend.kernels;
+    registerBackend({ ...tsBackend, name: 'ts-partial', kernels: kernels as typeof tsBackend.kernels,
+      dtypes: { ...tsBackend.dtypes, matmul: [], conv: [] } });
+    const x = tensor([[1, 2], [3, 4]], { device: 'ts-partial' });
+    expect(() => x.matmul(x)).toThrow("BatchMatMul: the 'ts-partial' backend does not compute matmul kernels in float32 (it declares none)");
+    const image = zeros([1, 1, 2, 2], { device: 'ts-partial' });
+    expect(() => conv2d(image, image)).toThrow("Conv2D: the 'ts-partial' backend does not compute conv kernels in float32");
+    expect(x.add(x).toArray()).toEqual([[2, 4], [6, 8]]); // the rest works
   });
 });
 

@@ -1,5 +1,5 @@
 /** The tape as methods: detach, requiresGrad_, hooks, retainGrad, clone, to (backward lives in engine.ts). */
-import { backends, getBackend } from '../backend.js';
+import { backends, getBackend } from '../registry.js';
 import { isDType, isFloat, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';

@@ -1,5 +1,6 @@
 /** Tensor construction: from data, constants, ranges and the seeded generator. */
-import { getBackend, type Kernels, type Raw } from '../backend.js';
+import type { Kernels, Raw } from '../backend.js';
+import { getBackend } from '../registry.js';
 import { allocArray, dtypeOfArray, type DType, type TypedArray } from '../dtype.js';
 import { takeOffset } from '../random.js';
 import { fmt, numel, type Shape } from '../shape.js';

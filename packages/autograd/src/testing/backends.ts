@@ -3,7 +3,8 @@
  * `describe` is passed in, so this module imports no test runner and works with vitest, jest or
  * mocha alike (each has `describe` and `describe.skip`).
  */
-import { backends, getBackend, supports, type KernelName } from '../backend.js';
+import { supports, type KernelName } from '../backend.js';
+import { backends, getBackend } from '../registry.js';
 import type { DType } from '../dtype.js';
 
 /** The part of a test framework's `describe` that describeBackends uses. */

@@ -3,7 +3,8 @@
  * reference backend. This is how a native kernel is held to the 'ts' backend: the same inputs,
  * the same weighted loss, element by element within tolerance.
  */
-import { backends as availableBackends, type KernelName } from '../backend.js';
+import type { KernelName } from '../backend.js';
+import { backends as availableBackends } from '../registry.js';
 import { undeclared } from './backends.js';
 import { isFloat, isHalf, type DType } from '../dtype.js';
 import { grad } from '../engine.js';
