@@ -4,7 +4,7 @@ import { tsBackend } from './backends/ts/index.js';
 
 registerBackend(tsBackend);
 
-export { Tensor, type Hook, type Storage } from './tensor.js';
+export { Tensor, syncView, type Hook, type Storage } from './tensor.js';
 export { formatTensor } from './tensor_str.js';
 export type { DType, FloatDType, HalfDType, IntDType, TypedArray } from './dtype.js';
 export {
@@ -25,7 +25,7 @@ export { noGrad, enableGrad, isGradEnabled, setGradEnabled, detectAnomaly } from
 export { defineOp, defineFunction, forwardAdCoverage, CtxBase, type Ctx, type OpDef } from './function.js';
 export { backward, grad, releaseGrad, type BackwardOptions, type GradOptions } from './engine.js';
 export { dual, unpackDual } from './forward_ad.js';
-export { tidy, tidyKeepingSaved, pipeKeepingSaved, keep } from './scope.js';
+export { tidy, tidyKeepingSaved, pipeKeepingSaved, keep, pinBuffer, unpinBuffer } from './scope.js';
 export { Node } from './tape.js';
 export { manualSeed, getRngState, setRngState, hostUniform, hostNormal } from './random.js';
 export * from './ops/creation.js';

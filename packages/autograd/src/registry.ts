@@ -5,7 +5,7 @@
  */
 import { KERNEL_FAMILY, type Backend, type KernelName, type Kernels, type Raw } from './backend.js';
 import type { DType } from './dtype.js';
-import { recordCreated } from './scope.js';
+import { deferFree, recordCreated } from './scope.js';
 
 export interface BackendStatus {
   name: string;
@@ -62,8 +62,11 @@ function prepared(backend: Backend): Backend {
       return r;
     }];
   }));
+  const free = backend.free;
   const self: Backend = {
     ...backend,
+    // A buffer a collective still uses is freed once it lets go (pinBuffer).
+    free: free && ((buf: unknown) => { if (!deferFree(buf, free)) free(buf); }),
     fromArray: tracks
       ? (data, shape, dtype) => { const r = backend.fromArray(data, shape, dtype); recordCreated(r, self); return r; }
       : backend.fromArray,

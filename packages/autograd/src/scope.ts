@@ -256,6 +256,37 @@ export function buffersOf(v: unknown, out: Set<unknown>): Set<unknown> {
   return out;
 }
 
+/**
+ * Buffers that work outside JavaScript still reads or writes (a collective on MPI's thread or
+ * NCCL's stream), with how many works hold each: freeing one (a tidy closing, a dispose) waits
+ * until the last lets go, as PyTorch's process groups hold their tensors' storage.
+ */
+const pins = new Map<unknown, { count: number; free: ((buf: unknown) => void) | null }>();
+
+/** @internal Holds `buf` from being freed until unpinBuffer; a free asked for meanwhile happens then. */
+export function pinBuffer(buf: unknown): void {
+  const p = pins.get(buf);
+  if (p) p.count++;
+  else pins.set(buf, { count: 1, free: null });
+}
+
+/** @internal Lets go of a pinBuffer; the last one runs the free asked for while it was pinned. */
+export function unpinBuffer(buf: unknown): void {
+  const p = pins.get(buf);
+  if (!p || --p.count > 0) return;
+  pins.delete(buf);
+  p.free?.(buf);
+}
+
+/** @internal For a backend's free: defers it while `buf` is pinned, and says whether it did. */
+export function deferFree(buf: unknown, free: (buf: unknown) => void): boolean {
+  if (pins.size === 0) return false;
+  const p = pins.get(buf);
+  if (!p) return false;
+  p.free = free;
+  return true;
+}
+
 /** @internal How many tidy scopes are open (tests). */
 export function tidyDepth(): number {
   return stack.length;

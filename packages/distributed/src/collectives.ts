@@ -7,9 +7,9 @@
  * first dimension. bfloat16 and float16 tensors reach MPI as float32 copies, so sums accumulate in
  * float32 and each result is rounded once.
  */
-import { cat, fmt, fromTypedArray, isHalf, keep, narrow, split, Tensor, zeros, type DType } from '@nodegrad/autograd';
+import { cat, fmt, fromTypedArray, isHalf, keep, narrow, split, syncView, Tensor, zeros, type DType } from '@nodegrad/autograd';
 import type { MpiReduceOp } from '@nodegrad/native';
-import { mpiEngine, ncclEngine, stagedEngine, throughSlices, type Engine } from './engines.js';
+import { mpiEngine, ncclEngine, stagedEngine, throughSlices, writesToSlice, type Engine } from './engines.js';
 import { group, releaseFinished, Work, type Pending } from './process_group.js';
 
 export type ReduceOp = MpiReduceOp;
@@ -20,8 +20,9 @@ const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bfloa
  * Checks a tensor argument and returns the engine its device takes; `slices`: the collective
  * writes into a slice (t, or another tensor of its list).
  */
-function engineFor(op: string, arg: string, t: unknown, slices = t instanceof Tensor && t.sliceOf !== null): Engine {
+function engineFor(op: string, arg: string, t: unknown, slices = t instanceof Tensor && writesToSlice(t)): Engine {
   if (!(t instanceof Tensor)) throw new Error(`${op}: '${arg}' must be a Tensor, got ${typeof t}`);
+  syncView(t); // a slice whose base changed in place since it was taken gets the base's values first
   if (!DTYPES.includes(t.dtype)) throw new Error(`${op}: '${arg}' has dtype ${t.dtype}; collectives take ${DTYPES.join(', ')}`);
   const g = group(op);
   // A slice (narrow, chunk) has a storage of its own: its result is written through to its base
@@ -129,7 +130,7 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work<Tenso
 /** Checks the tensors of a coalesced collective (one dtype and device) and returns their engine. */
 function listEngine(op: Collective, tensors: readonly Tensor[], param: Param): Engine {
   if (!Array.isArray(tensors) || tensors.length === 0) throw new Error(`${op}: 'tensors' must be a non-empty array of Tensors`);
-  const engine = engineFor(op, 'tensors[0]', tensors[0], tensors.some((t) => t instanceof Tensor && t.sliceOf !== null));
+  const engine = engineFor(op, 'tensors[0]', tensors[0], tensors.some((t) => t instanceof Tensor && writesToSlice(t)));
   const g = group(op);
   if (g.debug) {
     // First the count (and the op or src): ranks with lists of different lengths would shake hands a
@@ -141,6 +142,7 @@ function listEngine(op: Collective, tensors: readonly Tensor[], param: Param): E
   }
   tensors.forEach((t, i) => {
     if (!(t instanceof Tensor)) throw new Error(`${op}: 'tensors[${i}]' must be a Tensor, got ${typeof t}`);
+    syncView(t);
     if (t.dtype !== tensors[0]!.dtype || t.device !== tensors[0]!.device) {
       throw new Error(`${op}: tensors[${i}] is ${t.dtype} on ${t.device} but tensors[0] is ${tensors[0]!.dtype} on ${tensors[0]!.device}`);
     }

@@ -8,7 +8,7 @@
  * gradients arrived (rank 0's), the first one 1 MiB so that communication starts early.
  */
 import {
-  bytesPerElement, isGradEnabled, keep, noGrad, registerPostAccumulateGradHook, releaseGrad, tensor, zerosLike, type Node, type Tensor,
+  bytesPerElement, isGradEnabled, keep, noGrad, registerPostAccumulateGradHook, releaseGrad, Tensor, tensor, zerosLike, type Node,
 } from '@nodegrad/autograd';
 import { fusedLists, Module } from '@nodegrad/nn';
 import { allReduceCoalescedAsync, broadcast, broadcastCoalesced } from './collectives.js';
@@ -56,6 +56,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private rebuilt = false;
   /** A forward since the last reduction prepared one: its backward's gradients are reduced. */
   private expectHooks = false;
+  /**
+   * findUnusedParameters: the parameters that got a gradient on this rank since the last
+   * reduction, under noSync too (PyTorch's local_used_map): one used by any rank is averaged.
+   */
+  private readonly locallyUsed = new Set<Tensor>();
 
   constructor(module: M, opts: DDPOptions = {}) {
     super();
@@ -90,13 +95,15 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   /** The wrapped module's forward, with its arguments and result types. */
   override forward(...inputs: Parameters<M['forward']>): ReturnType<M['forward']> {
     this.checkPreviousReduction();
-    // As PyTorch's reducer (prepare_for_backward): only a backward after a forward that records
-    // gradients, outside noSync, reduces; a second backward through the same graph accumulates locally.
-    if (this.sync && isGradEnabled()) this.expectHooks = true;
+    // As PyTorch's DDP, decided at the forward (prepare_for_backward): only a backward after a
+    // forward that records gradients outside noSync reduces, inside noSync or not; a second backward
+    // through the same graph accumulates locally. In eval mode too.
+    const prepares = this.sync && isGradEnabled();
+    if (prepares) this.expectHooks = true;
     const g = group('DistributedDataParallel');
     if (this.training && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
     const out = (this.module as Module).call(...inputs) as ReturnType<M['forward']>;
-    if (this.findUnused && this.sync && this.training) this.noteUsed(out);
+    if (this.findUnused && prepares) this.noteUsed(out);
     return out;
   }
 
@@ -120,18 +127,27 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     }
   }
 
-  /** findUnusedParameters: the parameters the graph of `out` does not reach join this round with zeros. */
+  /**
+   * findUnusedParameters: the parameters the graph of `out` does not reach join this round with
+   * zeros. `out`'s tensors are found in arrays, Maps, Sets and plain objects, nested, as PyTorch's
+   * _find_tensors looks into lists, tuples and dicts.
+   */
   private noteUsed(out: unknown): void {
     const reached = new Set<Tensor>();
     const seen = new Set<Node>();
     const stack: Node[] = [];
-    const visit = (t: unknown) => {
-      if (Array.isArray(t)) t.forEach(visit);
-      else if (t && typeof t === 'object' && 'gradFn' in t) {
-        const x = t as Tensor;
-        if (x.gradFn) stack.push(x.gradFn);
-        else if (x.requiresGrad) reached.add(x);
+    const containers = new Set<object>();
+    const visit = (t: unknown): void => {
+      if (t instanceof Tensor) {
+        if (t.gradFn) stack.push(t.gradFn);
+        else if (t.requiresGrad) reached.add(t);
+        return;
       }
+      if (t === null || typeof t !== 'object' || containers.has(t)) return;
+      containers.add(t);
+      if (Array.isArray(t) || t instanceof Set) for (const x of t) visit(x);
+      else if (t instanceof Map) for (const x of t.values()) visit(x);
+      else if ([Object.prototype, null].includes(Object.getPrototypeOf(t))) for (const x of Object.values(t)) visit(x);
     };
     visit(out);
     while (stack.length) {
@@ -148,7 +164,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   private gradReady(p: Tensor): void {
-    if (!this.sync || !this.expectHooks) return;
+    if (this.findUnused) this.locallyUsed.add(p);
+    if (!this.expectHooks) return;
     if (this.arrived.length === 0 && this.launched === 0) {
       // The first gradient of this backward: parameters known to be unused are ready at once.
       for (const u of this.unused) if (u !== p) this.mark(u);
@@ -166,8 +183,10 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
       b.made = b.params.filter((q) => !q.grad);
       for (const q of b.made) q.grad = keep(noGrad(() => zerosLike(q)));
       // With findUnusedParameters, one flag per parameter rides along: 0 on every rank means
-      // no rank used it, and its gradient is then left alone (None stays None), as in PyTorch.
-      b.used = this.findUnused ? keep(tensor(b.params.map((q) => (this.unused.has(q) ? 0 : 1)), { device: p.device, dtype: p.dtype })) : null;
+      // no rank gave it a gradient since the last reduction, and it is then left alone (None stays
+      // None), as in PyTorch.
+      const { device, dtype } = b.params[0]!;
+      b.used = this.findUnused ? keep(tensor(b.params.map((q) => (this.locallyUsed.has(q) ? 1 : 0)), { device, dtype })) : null;
       // The gradients are packed, averaged and written back in place on the communication thread.
       b.work = allReduceCoalescedAsync([...b.params.map((q) => q.grad!), ...(b.used ? [b.used] : [])], 'avg');
       this.launched++;
@@ -188,6 +207,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     this.launched = 0;
     this.expectHooks = false;
     this.unused.clear();
+    this.locallyUsed.clear();
     this.forwardsSinceReduction = 0;
   }
 

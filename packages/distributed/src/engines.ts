@@ -4,7 +4,7 @@
  * float32 host copies for any other device and for the half types (MPI has no 16-bit floats). A
  * collective picks its engine by its tensors' device and dtype; each hands back a Pending for Work.
  */
-import { fmt, isHalf, noGrad, type Tensor } from '@nodegrad/autograd';
+import { fmt, isHalf, noGrad, pinBuffer, unpinBuffer, type Tensor } from '@nodegrad/autograd';
 import type { MpiAddon, MpiReduceOp } from '@nodegrad/native';
 import type { NcclGroup, Pending } from './process_group.js';
 
@@ -77,6 +77,12 @@ function thenOnce(p: Pending, after: () => void): Pending {
   };
 }
 
+/** Whether writing `t` must reach a slice's base: t is a slice, or a view of one (up the chain of views). */
+export function writesToSlice(t: Tensor): boolean {
+  for (let b: Tensor | null = t; b; b = b.viewBase) if (b.sliceOf) return true;
+  return false;
+}
+
 /**
  * `inner` for written tensors that are slices (narrow, chunk): a slice holds a copy of its
  * region, so the collective writes the slice, and its result reaches the base when the work
@@ -84,7 +90,7 @@ function thenOnce(p: Pending, after: () => void): Pending {
  */
 export function throughSlices(inner: Engine): Engine {
   const back = (p: Pending, written: Tensor[]) =>
-    thenOnce(p, () => noGrad(() => { for (const t of written) if (t.sliceOf) t.copy_(t.detach()); }));
+    thenOnce(p, () => noGrad(() => { for (const t of written) if (writesToSlice(t)) t.copy_(t.detach()); }));
   return {
     ...inner,
     allReduce: (t, op) => back(inner.allReduce(t, op), [t]),
@@ -105,13 +111,20 @@ export function throughSlices(inner: Engine): Engine {
  */
 export function stagedEngine(mpi: MpiAddon): Engine {
   const inner = mpiEngine(mpi);
+  // The host copies are pinned until the copy back: a tidy around an async call must not free
+  // them under MPI (the work pins the tensors it was given).
   const host = (t: Tensor) => noGrad(() => {
-    const h = t.device === 'cpu' || t.device === 'ts' ? t.detach() : t.detach().to('ts');
-    return isHalf(h.dtype) ? h.to('float32') : h;
+    const h0 = t.device === 'cpu' || t.device === 'ts' ? t.detach() : t.detach().to('ts');
+    const h = isHalf(h0.dtype) ? h0.to('float32') : h0;
+    pinBuffer(h.buf);
+    return h;
   });
   /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
-  const back = (p: Pending, pairs: [Tensor, Tensor][]): Pending =>
-    thenOnce(p, () => noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); }));
+  const back = (p: Pending, pairs: [Tensor, Tensor][], read: Tensor[] = []): Pending =>
+    thenOnce(p, () => {
+      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); });
+      for (const h of [...pairs.map(([, x]) => x), ...read]) unpinBuffer(h.buf);
+    });
   return {
     name: 'mpi',
     scratchDevice: 'ts',
@@ -119,7 +132,10 @@ export function stagedEngine(mpi: MpiAddon): Engine {
     allReduceCoalesced: (ts, op) => { const hs = ts.map(host); return back(inner.allReduceCoalesced(hs, op), ts.map((t, i) => [t, hs[i]!])); },
     broadcast: (t, src) => { const h = host(t); return back(inner.broadcast(h, src), [[t, h]]); },
     broadcastCoalesced: (ts, src) => { const hs = ts.map(host); return back(inner.broadcastCoalesced(hs, src), ts.map((t, i) => [t, hs[i]!])); },
-    allGather: (t, out, counts) => { const h = host(out); return back(inner.allGather(host(t), h, counts), [[out, h]]); },
-    reduceScatter: (input, out, op) => { const h = host(out); return back(inner.reduceScatter(host(input), h, op), [[out, h]]); },
+    allGather: (t, out, counts) => { const h = host(out), i = host(t); return back(inner.allGather(i, h, counts), [[out, h]], [i]); },
+    reduceScatter: (input, out, op) => {
+      const h = host(out), i = host(input);
+      return back(inner.reduceScatter(i, h, op), [[out, h]], [i]);
+    },
   };
 }

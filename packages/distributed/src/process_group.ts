@@ -5,7 +5,7 @@
  * size 1 (MPI's singleton). Every collective is queued on the addon's communication thread and
  * returns a Work at once; the blocking forms wait on it.
  */
-import { fromTypedArray } from '@nodegrad/autograd';
+import { fromTypedArray, pinBuffer, Tensor, unpinBuffer } from '@nodegrad/autograd';
 import type { MpiAddon, NcclAddon, NcclComm } from '@nodegrad/native';
 import { mpiBinding, ncclBinding } from '@nodegrad/native';
 
@@ -147,9 +147,9 @@ export function destroyProcessGroup(): void {
   const s = group('destroyProcessGroup');
   state = null;
   destroyed = true;
-  inFlight.clear();
   if (s.nccl) s.nccl.addon.destroy(s.nccl.comm);
   s.mpi?.finalize();
+  for (const w of [...inFlight.keys()]) letGo(w); // MPI is done with them
 }
 
 /**
@@ -180,12 +180,28 @@ export function releaseFinished(): void {
   for (const w of [...inFlight.keys()]) if (w.isCompleted()) w.complete();
 }
 
+/**
+ * Holds a work's tensors until its collective is done: from the garbage collector (inFlight) and
+ * from a tidy closing or a dispose meanwhile (their buffers pinned: freed once it lets go).
+ */
+function hold(w: Work<unknown>, held: readonly unknown[]): void {
+  inFlight.set(w, held);
+  for (const t of held) if (t instanceof Tensor) pinBuffer(t.buf);
+}
+
+function letGo(w: Work<unknown>): void {
+  const held = inFlight.get(w);
+  if (!held) return;
+  inFlight.delete(w);
+  for (const t of held) if (t instanceof Tensor) unpinBuffer(t.buf);
+}
+
 /** A handle to a queued collective: wait for it, poll it, or await it. */
 export class Work<T = void> {
   /** @internal */
   constructor(private readonly pending: Pending, private readonly what: string, private readonly rank: number,
     private readonly timeoutMs: number, private readonly finish: () => T, held: readonly unknown[]) {
-    if (held.length > 0) inFlight.set(this, held);
+    if (held.length > 0) hold(this, held);
   }
 
   private result: { value: T } | null = null;
@@ -221,7 +237,7 @@ export class Work<T = void> {
   private settle(): T {
     if (!this.result) {
       this.result = { value: this.finish() };
-      inFlight.delete(this);
+      letGo(this);
       releaseFinished(); // the works queued before this one are done too
     }
     return this.result.value;
@@ -229,7 +245,7 @@ export class Work<T = void> {
 
   /** @internal The collective's own completion (a staged copy back), without making its result. */
   complete(): void {
-    inFlight.delete(this);
+    letGo(this);
     try {
       this.pending.wait(0);
     } catch {

@@ -54,8 +54,16 @@ function expectCollectives(run: RankRun, devices: string[]): void {
       expect(got[`${device} int64 allReduce into a slice`]).toEqual([r + 1, 6, 9, 4 * (r + 1)]);
       expect(got[`${device} allGatherInto a slice`]).toEqual([[0, 0], [1, 0], [2, -1]]);
       expect(got[`${device} allReduceCoalesced into a slice`]).toEqual([r + 1, 6, 9]);
+      // The base [1, 2, 3, 4] times r + 1 after slicing [0:2]: the slice sums [1, 2] + [2, 4].
+      expect(got[`${device} allReduce into a slice of a changed base`]).toEqual([[3, 6], [3, 6, 3 * (r + 1), 4 * (r + 1)]]);
+      expect(got[`${device} allReduce into a view of a slice`]).toEqual([r + 1, 2 * (r + 1), 9, 12, 15, 18]);
     }
     expect(got['dropped float16 work']).toEqual([3]);
+    if (!devices.some((d) => d.startsWith('cuda'))) {
+      expect(got['tidy: gathered input']).toEqual([[4096, 1, 1], [4096, 2, 2]]);
+      expect(got['tidy: dropped work, a tensor made after']).toEqual([7, 7, 999]);
+      expect(got['tidy: float16 work']).toEqual([3, 3, 3, 3]);
+    }
     expect(got['async in order']).toEqual([[3], [6], [9]]);
     if (!devices.some((d) => d.startsWith('cuda'))) {
       expect(got['dropped work'], `rank ${r}`).toEqual([3]);

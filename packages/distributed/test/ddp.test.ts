@@ -41,6 +41,31 @@ interface Result { params: number; buffers: number; scale: number }
       expect(got.twice).toEqual([[1.5 + (got.rank as number) + 1, 2]]);
     }
   }, 120_000);
+
+  it('reduces the backward of a forward outside noSync; findUnusedParameters as PyTorch: noSync use, outputs in objects, two dtypes, eval', async () => {
+    const run = await mpirun(2, 'packages/distributed/test/ranks/ddp_unused.ts');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.ranks).toHaveLength(2);
+    const close = (a: unknown, b: unknown, what: string) => {
+      const flat = (v: unknown): (number | null)[] => (Array.isArray(v) ? v.flatMap(flat) : [v as number | null]);
+      const [x, y] = [flat(a), flat(b)];
+      expect(x.map((v) => v === null), what).toEqual(y.map((v) => v === null));
+      x.forEach((v, i) => expect(v, `${what} [${i}]`).toBeCloseTo(y[i] as number, 5));
+    };
+    for (const got of run.ranks) {
+      for (const name of ['inObject', 'inMap', 'twoDTypes']) {
+        const c = got[name] as { ddp: unknown; average: unknown };
+        close(c.ddp, c.average, `rank ${got.rank as number} ${name}`);
+      }
+      // x = [1, 2]: a's weight gradient [1, 2] twice, on both ranks; b's [1, 2] from rank 0's noSync
+      // micro-batch averaged with rank 1's nothing.
+      expect(got.noSyncUsed).toEqual([[[2, 4]], [2], [[0.5, 1]], [0.5]]);
+      // Two eval-mode steps using a alone: a accumulates, b keeps no gradient.
+      expect(got.evalUnused).toEqual([[[2, 4]], [2], null, null]);
+      // Rank r's x = [r + 1, 1]: averaged, [1.5, 1].
+      expect(got.forwardDecides).toEqual([[[1.5, 1]], [1]]);
+    }
+  }, 60_000);
 });
 
 // The device runs of ranks/ddp.ts (batch 16 per rank, float32): on 'cpu' here, so that CI runs that

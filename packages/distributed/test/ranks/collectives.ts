@@ -4,10 +4,10 @@
 // one JSON line of what it saw; the test compares against the values every rank must end with.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { narrow, tensor, zeros, type Tensor } from '@nodegrad/autograd';
+import { full, narrow, noGrad, tensor, tidy, zeros, type Tensor } from '@nodegrad/autograd';
 import { registerCudaEmulation } from '@nodegrad/native';
 import {
-  allGather, allGatherInto, allReduce, allReduceAsync, allReduceCoalesced, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
+  allGather, allGatherAsync, allGatherInto, allReduce, allReduceAsync, allReduceCoalesced, barrier, broadcast, broadcastCoalesced, initProcessGroup, reduceScatter,
 } from '@nodegrad/distributed';
 import { report } from './report.js';
 
@@ -58,6 +58,16 @@ for (const device of devices) {
   const sliced = tensor([1, 2, 3], { device }).mul(r + 1);
   allReduceCoalesced([tensor([r], { device }), narrow(sliced, 0, 1, 2)]);
   out[`${device} allReduceCoalesced into a slice`] = list(sliced);
+  // A slice whose base changed in place after it was taken: the collective sees the base's values.
+  const changed = tensor([1, 2, 3, 4], { device });
+  const stale = narrow(changed, 0, 0, 2);
+  noGrad(() => changed.mul_(r + 1));
+  allReduce(stale);
+  out[`${device} allReduce into a slice of a changed base`] = [list(stale), list(changed)];
+  // A view (reshape) of a slice: the result reaches the slice's base.
+  const viewed = tensor([1, 2, 3, 4, 5, 6], { device }).mul(r + 1);
+  allReduce(narrow(viewed, 0, 2, 4).reshape([2, 2]));
+  out[`${device} allReduce into a view of a slice`] = list(viewed);
   const gathered = zeros([3, 2], { device });
   allGatherInto(narrow(gathered, 0, 1, 2), tensor([r + 1, -r], { device }));
   out[`${device} allGatherInto a slice`] = gathered.toArray();
@@ -76,6 +86,23 @@ out['async in order'] = (await Promise.all(works.map((w) => w.promise()))).map(l
 // drops its work and collects garbage meanwhile, and its tensor must survive that and get the sum
 // (host tensors: MPI writes them in place; a device's get theirs from the host copy on wait()).
 if (!process.env.NODEGRAD_RANK_DEVICES) {
+  // Async works made inside a tidy() that ends while the collective still runs (rank 1 joins
+  // late): their tensors' memory is freed only after it, as PyTorch's groups hold their storage.
+  // Tensors made right after would otherwise get that memory, and MPI would read or write them.
+  const late = () => (r === 1 ? new Promise((done) => setTimeout(done, 300)) : Promise.resolve());
+  const gatherWork = tidy(() => allGatherAsync(full([4096], r + 1, { device: 'cpu' })));
+  const reused = full([4096], 999, { device: 'cpu' });
+  await late();
+  out['tidy: gathered input'] = (await gatherWork.promise()).map((t) => [t.shape[0], t.min().item(), t.max().item()]);
+  tidy(() => { allReduceAsync(full([4096], r + 1, { device: 'cpu' })); });
+  const victim = full([4096], 7, { device: 'cpu' });
+  await late();
+  barrier();
+  out['tidy: dropped work, a tensor made after'] = [victim.min().item(), victim.max().item(), reused.max().item()];
+  const halfSum = full([4], r + 1, { dtype: 'float16', device: 'cpu' });
+  const halfWork = tidy(() => allReduceAsync(halfSum));
+  await late();
+  out['tidy: float16 work'] = list(await halfWork.promise());
   if (r === 1) await new Promise((done) => setTimeout(done, 400));
   let weak: WeakRef<Tensor> | null = null;
   (() => {

@@ -67,15 +67,17 @@ function run(device: string, dtype: 'float32' | 'float64', micro: number, togeth
       const [xr, yr] = [catRows(parts.map((p) => p[0])), catRows(parts.map((p) => p[1]))];
       const [xm, ym] = parts[pg.rank]!;
       const lr = loss.call(ref.call(xr), yr).div(micro);
-      const ld = loss.call(ddp.call(xm), ym).div(micro);
+      const ddpLossOf = () => loss.call(ddp.call(xm), ym).div(micro);
       if (together) {
+        const ld = ddpLossOf();
         refLoss = refLoss ? refLoss.add(lr) : lr;
         ddpLoss = ddpLoss ? ddpLoss.add(ld) : ld;
         continue;
       }
       lr.backward();
-      if (j < micro - 1) ddp.noSync(() => ld.backward());
-      else ld.backward();
+      // The micro-batches before the last: forward and backward under noSync (the forward decides).
+      if (j < micro - 1) ddp.noSync(() => ddpLossOf().backward());
+      else ddpLossOf().backward();
     }
     refLoss?.backward();
     ddpLoss?.backward();

@@ -1,0 +1,80 @@
+// Run by ddp.test.ts under `mpirun -np 2`: which backward DistributedDataParallel reduces, and
+// findUnusedParameters, as PyTorch's reducer decides them. The forward decides whether its backward
+// reduces (a backward inside noSync after a forward outside it reduces); a parameter counts as used
+// when it got a gradient on some rank since the last reduction, a noSync backward's included; the
+// output's tensors are found inside objects and Maps; buckets of parameters of two dtypes; eval
+// mode. Each DDP gradient is printed beside the average of every rank's own gradient, computed
+// here on a copy of the model with each rank's input (the two must agree to float32 rounding).
+import { tensor, type Tensor } from '@nodegrad/autograd';
+import { DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
+import { Linear, Module } from '@nodegrad/nn';
+import { report } from './report.js';
+
+const pg = initProcessGroup({ backend: 'mpi' });
+const r = pg.rank;
+const out: Record<string, unknown> = { rank: r };
+const grads = (m: Module) => m.parameters().map((p) => (p.grad ? p.grad.toArray() : null));
+const D = 'ts'; // float64 beside float32 (the 'cpu' backend has no float64 matmul)
+const input = (rank: number) => tensor([[1, 2 + rank]], { device: D });
+
+/** The DDP gradients of one step of `lossOf` beside the average over ranks of each rank's own, on a copy. */
+function againstAverage(make: () => Module, lossOf: (m: Module, x: Tensor) => Tensor, opts = {}) {
+  const ddp = new DistributedDataParallel(make(), { findUnusedParameters: true, ...opts });
+  lossOf(ddp, input(r)).backward();
+  const copy = make();
+  copy.loadStateDict(ddp.module.stateDict()); // rank 0's weights, as DDP broadcast them
+  lossOf(copy, input(0)).add(lossOf(copy, input(1))).div(2).backward();
+  return { ddp: grads(ddp.module), average: grads(copy) };
+}
+
+abstract class Chain extends Module {
+  a = this.registerModule('a', new Linear(2, 2, { device: D }));
+  b = this.registerModule('b', new Linear(2, 1, { device: D }));
+}
+// The output's tensor inside a plain object, and inside a Map.
+class InObject extends Chain {
+  override forward(x: Tensor) { return { y: this.b.call(this.a.call(x)) } as unknown as Tensor; }
+}
+class InMap extends Chain {
+  override forward(x: Tensor) { return new Map([['y', this.b.call(this.a.call(x))]]) as unknown as Tensor; }
+}
+const ySum = (m: Module, x: Tensor) => {
+  const o = m.call(x) as unknown as { y: Tensor } | Map<string, Tensor>;
+  return (o instanceof Map ? o.get('y')! : o.y).sum();
+};
+out.inObject = againstAverage(() => new InObject(), ySum);
+out.inMap = againstAverage(() => new InMap(), ySum);
+// Parameters of two dtypes (float64 a registered first, float32 b): a bucket per dtype, each with its flags.
+class TwoDTypes extends Module {
+  a = this.registerModule('a', new Linear(2, 1, { dtype: 'float64', device: D }));
+  b = this.registerModule('b', new Linear(2, 2, { device: D }));
+  override forward(x: Tensor) { return this.a.call(this.b.call(x).to('float64')); }
+}
+out.twoDTypes = againstAverage(() => new TwoDTypes(), (m, x) => m.call(x).sum());
+
+// Heads a and b; `useB` picks whether b takes part.
+class Heads extends Module {
+  a = this.registerModule('a', new Linear(2, 1, { device: D }));
+  b = this.registerModule('b', new Linear(2, 1, { device: D }));
+  useB = false;
+  override forward(x: Tensor) { return this.useB ? this.a.call(x).add(this.b.call(x)) : this.a.call(x); }
+}
+const x = tensor([[1, 2]], { device: D });
+// b used by rank 0 in a noSync micro-batch, by nobody in the synced one: used, so averaged.
+const acc = new DistributedDataParallel(new Heads(), { findUnusedParameters: true });
+acc.module.useB = r === 0;
+acc.noSync(() => acc.call(x).sum().backward());
+acc.module.useB = false;
+acc.call(x).sum().backward();
+out.noSyncUsed = grads(acc.module);
+// Eval mode: the forward still finds the unused head, for two steps.
+const ev = new DistributedDataParallel(new Heads(), { findUnusedParameters: true });
+ev.eval();
+for (let i = 0; i < 2; i++) ev.call(x).sum().backward();
+out.evalUnused = grads(ev.module);
+// A forward outside noSync, its backward inside: reduced, as PyTorch's forward decides.
+const fo = new DistributedDataParallel(new Linear(2, 1, { device: D }));
+const loss = fo.call(tensor([[r + 1, 1]], { device: D })).sum();
+fo.noSync(() => loss.backward());
+out.forwardDecides = grads(fo.module);
+report(out);
