@@ -139,7 +139,9 @@ export function autocastInputs<T extends readonly (Tensor | null | undefined)[]>
   if (!s.enabled) return inputs;
   let target: DType;
   if (policy === 'lower') target = s.dtype;
-  else if (policy === 'float32') target = 'float32';
+  // float32 ops leave float64 alone, and beside a float64 input the rest promote to it, as the op's
+  // own type promotion does in PyTorch (pow(bfloat16, float64) is float64).
+  else if (policy === 'float32') target = inputs.some((t) => t?.dtype === 'float64') ? 'float64' : 'float32';
   else {
     const floats = inputs.filter((t): t is Tensor => !!t && isFloat(t.dtype)).map((t) => t.dtype as FloatDType);
     if (floats.length < 2) return inputs;

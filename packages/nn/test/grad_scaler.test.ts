@@ -4,7 +4,7 @@
  * default 2000 and a short interval), state dicts, and its errors.
  */
 import { describe, expect, it } from 'vitest';
-import { mul, sum, tensor, type Tensor } from '@nodegrad/autograd';
+import { full, mul, roundBFloat16, roundFloat16, sum, tensor, type Tensor } from '@nodegrad/autograd';
 import { clipGradNorm_, GradScaler, SGD } from '@nodegrad/nn';
 
 const host = (t: Tensor) => Array.from(t.toTypedArray());
@@ -25,6 +25,24 @@ describe('GradScaler', () => {
     const scaler = new GradScaler();
     expect(scaler.stateDict()).toEqual({ scale: 65536, growth_factor: 2, backoff_factor: 0.5, growth_interval: 2000, _growth_tracker: 0 });
     expect(scaler.scale(tensor(1.5)).item()).toBe(98304);
+  });
+
+  it('scales a 0-d half loss into float32, as the product with its 0-d float32 scale does in PyTorch', () => {
+    const scaler = new GradScaler();
+    // PyTorch 2.15: GradScaler('cpu').scale(torch.tensor(1e-3).half()) is 65.5625, float32.
+    const scaled = scaler.scale(full([], 1e-3, { dtype: 'float16' }));
+    expect([scaled.dtype, scaled.item()]).toEqual(['float32', roundFloat16(1e-3) * 65536]);
+    // One with dimensions keeps its dtype: the product in float32, rounded once.
+    const kept = scaler.scale(tensor([1e-3, 2], { dtype: 'bfloat16' }));
+    expect([kept.dtype, kept.toArray()]).toEqual(['bfloat16', [roundBFloat16(roundBFloat16(1e-3) * 65536), 131072]]);
+  });
+
+  it('step with a closure is refused while enabled (its backward would leave scaled gradients), as in PyTorch', () => {
+    const { p, opt, backward } = setup([1]);
+    const scaler = new GradScaler({ initScale: 1024 });
+    backward(scaler, [1]);
+    expect(() => scaler.step(opt, () => sum(p))).toThrow(/GradScaler.step: a closure is not supported while the scaler is enabled/);
+    expect(host(p)).toEqual([1]);
   });
 
   it('unscale_ divides the gradients by the scale, and clipping after it matches float32 without a scaler', () => {

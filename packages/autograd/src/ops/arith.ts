@@ -1,4 +1,6 @@
 /** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
+import type { CastPolicy } from '../autocast.js';
+import { isFloat, isHalf, roundBFloat16, roundFloat16, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { checkBroadcast, type Shape } from '../shape.js';
@@ -6,7 +8,7 @@ import { Tensor } from '../tensor.js';
 import { greaterEqual, less, lessEqual, greater, where } from './compare.js';
 import { sumTo } from './reduce.js';
 import { log } from './unary.js';
-import { binaryArgs, kernels, wrap, type TensorLike } from './util.js';
+import { binaryArgs, kernels, lift, wrap, type TensorLike } from './util.js';
 
 /** The sum of the tangent terms that exist (null: no term, a zero tangent). */
 /** @internal */
@@ -130,13 +132,35 @@ export const negOp = defineOp({
   jvpElementwise: true,
 });
 
-export function add(a: TensorLike, b: TensorLike): Tensor { return addOp(...binaryArgs('add', a, b)); }
-export function sub(a: TensorLike, b: TensorLike): Tensor { return subOp(...binaryArgs('sub', a, b)); }
-export function mul(a: TensorLike, b: TensorLike): Tensor { return mulOp(...binaryArgs('mul', a, b)); }
-export function div(a: TensorLike, b: TensorLike): Tensor { return divOp(...binaryArgs('div', a, b)); }
-export function pow(a: TensorLike, b: TensorLike): Tensor { return powOp(...binaryArgs('pow', a, b, 'float32')); }
-export function maximum(a: TensorLike, b: TensorLike): Tensor { return maximumOp(...binaryArgs('maximum', a, b)); }
-export function minimum(a: TensorLike, b: TensorLike): Tensor { return minimumOp(...binaryArgs('minimum', a, b)); }
+const fits = (s: number, dtype: DType) =>
+  Number.isNaN(s) || (dtype === 'bfloat16' ? roundBFloat16(s) : dtype === 'float16' ? roundFloat16(s) : Math.trunc(s)) === s;
+
+/**
+ * A binary op, with PyTorch's rules for a plain number beside a tensor it does not fit exactly.
+ * PyTorch keeps the number in double: beside a half tensor it computes in float32 and rounds once
+ * (lifted into float16 first, 65536 would be inf and x * 65536 too), and beside an integer tensor a
+ * fractional number makes the result float32. Such a pair runs on a float32 copy of the tensor
+ * (cast back for a half one); the common case, a number that fits, lifts it as it is. Integer
+ * tensors divide as floats (true division).
+ */
+function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): Tensor {
+  const [ta, tb] = binaryArgs(name, a, b, policy);
+  const number = typeof a === 'number' ? a : typeof b === 'number' ? b : null;
+  const t = typeof a === 'number' ? tb : ta;
+  if (name === 'div' && !isFloat(ta.dtype) && !isFloat(tb.dtype)) return op(ta.to('float32'), tb.to('float32'));
+  if (number === null || isFloat(t.dtype) && !isHalf(t.dtype) || fits(number, t.dtype)) return op(ta, tb);
+  const w = t.to('float32'), ws = lift(number, w);
+  const out = typeof a === 'number' ? op(ws, w) : op(w, ws);
+  return isHalf(t.dtype) ? out.to(t.dtype) : out;
+}
+
+export function add(a: TensorLike, b: TensorLike): Tensor { return arith('add', addOp, a, b); }
+export function sub(a: TensorLike, b: TensorLike): Tensor { return arith('sub', subOp, a, b); }
+export function mul(a: TensorLike, b: TensorLike): Tensor { return arith('mul', mulOp, a, b); }
+export function div(a: TensorLike, b: TensorLike): Tensor { return arith('div', divOp, a, b); }
+export function pow(a: TensorLike, b: TensorLike): Tensor { return arith('pow', powOp, a, b, 'float32'); }
+export function maximum(a: TensorLike, b: TensorLike): Tensor { return arith('maximum', maximumOp, a, b); }
+export function minimum(a: TensorLike, b: TensorLike): Tensor { return arith('minimum', minimumOp, a, b); }
 export function neg(x: Tensor): Tensor { return negOp(x); }
 
 installMethods({ add, sub, mul, div, pow, maximum, minimum, neg });

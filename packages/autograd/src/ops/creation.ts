@@ -70,7 +70,15 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
   const dtype = opts.dtype ?? 'float32';
   const arr = allocArray(dtype, flat.length);
   arr.set(flat);
-  return make(arr, shape, opts, dtype);
+  return make(dtype === 'int64' ? truncated(arr as Float64Array) : arr, shape, opts, dtype);
+}
+
+/**
+ * int64 values from a Float64Array, truncated toward zero as an Int32Array (int32) and PyTorch
+ * convert them: the array itself when they are integers already, else a truncated copy.
+ */
+function truncated(a: Float64Array): Float64Array {
+  return a.every((v) => Math.trunc(v) === v || Number.isNaN(v)) ? a : a.map(Math.trunc);
 }
 
 /** Wraps a copy of a typed array; dtype follows the array (Float32Array -> float32, ...) unless given. */
@@ -81,7 +89,7 @@ export function fromTypedArray(arr: TypedArray, shape: Shape, opts: TensorOption
   const dtype = opts.dtype ?? dtypeOfArray(arr);
   const data = dtypeOfArray(arr) === dtype || (dtype === 'int64' && arr instanceof Float64Array) ? arr : allocArray(dtype, arr.length);
   if (data !== arr) data.set(arr);
-  return make(data, shape, opts, dtype);
+  return make(dtype === 'int64' ? truncated(data as Float64Array) : data, shape, opts, dtype);
 }
 
 export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {

@@ -1,4 +1,5 @@
 /** Reductions over dims: sum mean var, max min (with indices) amax amin, argmax argmin, and sumTo for broadcasting. */
+import { isHalf } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis, sameShape, type Shape } from '../shape.js';
@@ -32,9 +33,13 @@ const sumOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp(
 export const sum = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: boolean = false): Tensor =>
   sumOp(x, normAxes('sum', dim, x.ndim), keepdim));
 
-/** Mean over `dim` (all dims when omitted); float32 under autocast. */
+/**
+ * Mean over `dim` (all dims when omitted); float32 under autocast. A half input is averaged in
+ * float32 and rounded once, as PyTorch does (its sum rounded first would be off by a step).
+ */
 export const mean = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: boolean = false): Tensor => {
   checkFloat('mean', 'input', x);
+  if (isHalf(x.dtype)) return mean(x.to('float32'), dim, keepdim).to(x.dtype);
   const axes = normAxes('mean', dim, x.ndim);
   const n = axes.reduce((acc, a) => acc * x.shape[a]!, 1);
   return div(sum(x, axes, keepdim), n);
@@ -42,9 +47,11 @@ export const mean = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: bool
 
 /**
  * Variance over `dim`; `correction` 1 is the unbiased estimator (PyTorch's default), 0 the biased.
+ * A half input is computed in float32 and rounded once.
  */
 export function variance(x: Tensor, dim?: Dims, { correction = 1, keepdim = false } = {}): Tensor {
   checkFloat('var', 'input', x);
+  if (isHalf(x.dtype)) return variance(x.to('float32'), dim, { correction, keepdim }).to(x.dtype);
   const axes = normAxes('var', dim, x.ndim);
   const n = axes.reduce((acc, a) => acc * x.shape[a]!, 1);
   const centered = sub(x, mean(x, axes, true));

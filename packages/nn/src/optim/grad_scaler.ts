@@ -9,7 +9,7 @@
  * dtype go through one `nonFiniteCheckAndUnscale_` call, which unscales them and sets that device's
  * found-inf flag; `step` reads one number per device.
  */
-import { fmt, keep, mul, noGrad, nonFiniteCheckAndUnscale_, zeros, type Tensor } from '@nodegrad/autograd';
+import { fmt, isHalf, keep, mul, noGrad, nonFiniteCheckAndUnscale_, zeros, type Tensor } from '@nodegrad/autograd';
 import type { Optimizer } from './optimizer.js';
 
 export interface GradScalerOptions {
@@ -89,9 +89,14 @@ export class GradScaler {
     return this.enabled ? this.scaleValue : 1;
   }
 
-  /** loss * scale, in the loss's dtype; the loss itself when disabled. */
+  /**
+   * loss * scale; the loss itself when disabled. As PyTorch's product with its 0-d float32 scale:
+   * a 0-d half loss becomes float32 (so 65536 x a float16 loss does not overflow), one with
+   * dimensions keeps its dtype.
+   */
   scale(loss: Tensor): Tensor {
-    return this.enabled ? mul(loss, this.scaleValue) : loss;
+    if (!this.enabled) return loss;
+    return mul(isHalf(loss.dtype) && loss.ndim === 0 ? loss.to('float32') : loss, this.scaleValue);
   }
 
   private stateOf(optimizer: Optimizer): PerOptimizer {
@@ -153,6 +158,8 @@ export class GradScaler {
    */
   step(optimizer: Optimizer, closure?: () => Tensor): Tensor | undefined {
     if (!this.enabled) return optimizer.step(closure);
+    // The closure's backward would leave scaled gradients that nothing unscales; PyTorch refuses it too.
+    if (closure) throw new Error('GradScaler.step: a closure is not supported while the scaler is enabled; run backward on scale(loss) before step()');
     const s = this.stateOf(optimizer);
     if (s.stepped) throw new Error('GradScaler.step: already called on this optimizer since the last update()');
     if (!s.unscaled) this.unscale_(optimizer);

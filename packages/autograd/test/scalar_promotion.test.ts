@@ -1,0 +1,88 @@
+/**
+ * PyTorch's rules for a plain number beside a tensor it does not fit, on the 'ts' reference (the
+ * rule lives in the op layer, above every backend): beside a half tensor the number stays exact and
+ * the op is computed in float32, rounded once (expected values from float32 arithmetic, Math.fround,
+ * rounded by the tested rounding functions; the values PyTorch 2.15 printed are in the comments);
+ * beside an integer tensor a fractional number gives float32, and integer division is true
+ * division; int64 creation truncates. Also a half mean and variance rounded once.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  add, autocast, div, fromTypedArray, full, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor, variance,
+} from '@nodegrad/autograd';
+
+const f = Math.fround;
+
+describe('a plain number beside a half tensor: the op in float32, rounded once', () => {
+  it('float16: 65536 x 1e-3 is 65.5625, not inf; 10 / 1e5 is 1e-4, not 0', () => {
+    const x = full([], 1e-3, { dtype: 'float16' });
+    const y = mul(x, 65536); // PyTorch: 65.5625
+    expect([y.dtype, y.item()]).toEqual(['float16', roundFloat16(f(roundFloat16(1e-3) * 65536))]);
+    expect(y.item()).toBe(65.5625);
+    const q = div(tensor([10], { dtype: 'float16' }), 1e5); // PyTorch: 1.0002e-04
+    expect(q.item()).toBe(roundFloat16(f(10 / f(1e5))));
+    expect(q.item()).toBeGreaterThan(0);
+    // 1e5 after the tensor: the same rule on either side.
+    expect(div(1e5, tensor([1e4], { dtype: 'float16' })).item()).toBe(roundFloat16(f(1e5 / roundFloat16(1e4))));
+  });
+
+  it('bfloat16: 200 x 1.00390625 is 201 (the number rounded first would give 200); x / 3 and x - 1/3', () => {
+    const x = tensor([200, 3, 1], { dtype: 'bfloat16' });
+    const y = mul(x, 1.00390625);
+    expect(y.toArray()).toEqual([200, 3, 1].map((v) => roundBFloat16(f(v * 1.00390625))));
+    expect((y.toArray() as number[])[0]).toBe(201); // PyTorch: 201
+    expect(mul(x, 1 / 3).toArray()).toEqual([200, 3, 1].map((v) => roundBFloat16(f(v * f(1 / 3)))));
+    expect(sub(x, 1 / 3).toArray()).toEqual([200, 3, 1].map((v) => roundBFloat16(f(v - f(1 / 3)))));
+    expect(maximum(x, 2.001).toArray()).toEqual([200, 3, roundBFloat16(2.001)]);
+  });
+
+  it('a number that fits is lifted as it is; the gradient flows to the half tensor, rounded once', () => {
+    const x = tensor([1.5, -2], { dtype: 'float16', requiresGrad: true });
+    expect(add(x, 0.5).toArray()).toEqual([2, -1.5]);
+    mul(x, 1 / 3).sum().backward();
+    expect(x.grad!.dtype).toBe('float16');
+    expect(x.grad!.toArray()).toEqual([roundFloat16(f(1 / 3)), roundFloat16(f(1 / 3))]);
+  });
+});
+
+describe('integer tensors beside fractional numbers, integer division, int64 creation', () => {
+  const a = () => tensor([1, 2, 3, 7], { dtype: 'int64' });
+
+  it('a fractional number makes float32 (PyTorch: [2.5, 3.5, 4.5, 8.5], [0.5, 1, 1.5, 3.5])', () => {
+    expect([add(a(), 1.5).dtype, add(a(), 1.5).toArray()]).toEqual(['float32', [2.5, 3.5, 4.5, 8.5]]);
+    expect(mul(a(), 0.5).toArray()).toEqual([0.5, 1, 1.5, 3.5]);
+    expect(pow(a(), 0.5).toArray()).toEqual([1, 2, 3, 7].map((v) => f(Math.sqrt(v))));
+    expect([add(a(), 2).dtype, add(a(), 2).toArray()]).toEqual(['int64', [3, 4, 5, 9]]);
+  });
+
+  it('integer / integer is true division, in float32', () => {
+    const q = div(a(), tensor([2, 2, 2, 2], { dtype: 'int64' }));
+    expect([q.dtype, q.toArray()]).toEqual(['float32', [0.5, 1, 1.5, 3.5]]);
+    expect(div(tensor([7], { dtype: 'int32' }), 2).toArray()).toEqual([3.5]);
+  });
+
+  it('int64 from fractional values truncates toward zero, as int32 and PyTorch do', () => {
+    expect(tensor([2.5, -1.7], { dtype: 'int64' }).toArray()).toEqual([2, -1]);
+    expect(fromTypedArray(new Float64Array([2.5, -1.7]), [2], { dtype: 'int64' }).toArray()).toEqual([2, -1]);
+    expect(tensor([2.5, -1.7], { dtype: 'int32' }).toArray()).toEqual([2, -1]);
+  });
+});
+
+describe('half reductions and autocast promotion', () => {
+  it('a bfloat16 mean and variance are computed in float32 and rounded once (a rounded sum would be a step off)', () => {
+    const n = 10000;
+    const v = Float32Array.from({ length: n }, (_, i) => roundBFloat16(((i * 7919) % 10007) / 10007 * 0.997722));
+    const x = fromTypedArray(v, [n], { dtype: 'bfloat16' });
+    const exact = v.reduce((s, e) => s + e, 0) / n;
+    const exactVar = v.reduce((s, e) => s + (e - exact) ** 2, 0) / (n - 1);
+    expect(mean(x).item()).toBe(roundBFloat16(exact)); // 0.498046875; the sum rounded first gives 0.5
+    expect(variance(x).item()).toBe(roundBFloat16(exactVar));
+  });
+
+  it('under autocast a float32-list op beside a float64 input promotes to float64 (pow, mse)', () => {
+    autocast({ device: 'cpu', dtype: 'bfloat16' }, () => {
+      const p = pow(tensor([1.5, 2], { dtype: 'bfloat16', device: 'ts' }), tensor([2, 0.5], { dtype: 'float64', device: 'ts' }));
+      expect([p.dtype, p.toArray()]).toEqual(['float64', [2.25, Math.SQRT2]]);
+    });
+  });
+});
