@@ -23,7 +23,10 @@ export interface DDPOptions {
    * a parameter without a gradient is then an error at the next forward, naming it.
    */
   findUnusedParameters?: boolean;
-  /** Broadcast rank 0's buffers (BatchNorm statistics) before each training forward (default true). */
+  /**
+   * Broadcast rank 0's buffers (BatchNorm statistics) at construction and before each forward
+   * that follows a forward which recorded gradients outside noSync (default true), as PyTorch's.
+   */
   broadcastBuffers?: boolean;
 }
 
@@ -61,6 +64,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
    * reduction, under noSync too (PyTorch's local_used_map): one used by any rank is averaged.
    */
   private readonly locallyUsed = new Set<Tensor>();
+  /**
+   * PyTorch's require_forward_param_sync: the last forward recorded gradients outside noSync (true
+   * before the first), and so the next one starts by broadcasting rank 0's buffers.
+   */
+  private buffersToSync = true;
 
   constructor(module: M, opts: DDPOptions = {}) {
     super();
@@ -75,8 +83,8 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     const named = module.namedParameters().filter(([, p]) => p.requiresGrad);
     this.synced = named.map(([, p]) => p);
     for (const [n, p] of named) this.names.set(p, n);
-    // Every rank starts from rank 0's weights and statistics.
-    broadcastFromRank0([...module.parameters(), ...module.buffers()]);
+    // Every rank starts from rank 0's weights, and statistics unless broadcastBuffers is false (as PyTorch's).
+    broadcastFromRank0([...module.parameters(), ...(this.broadcastBuffers ? module.buffers() : [])]);
     this.buildBuckets([...this.synced].reverse(), this.capBytes);
     for (const p of this.synced) registerPostAccumulateGradHook(p, () => this.gradReady(p));
   }
@@ -100,8 +108,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     // through the same graph accumulates locally. In eval mode too.
     const prepares = this.sync && isGradEnabled();
     if (prepares) this.expectHooks = true;
+    // Rank 0's buffers (BatchNorm statistics) reach every rank before a forward that follows one
+    // which prepared a reduction, whatever the mode, as in PyTorch: after a noSync or noGrad forward not.
     const g = group('DistributedDataParallel');
-    if (this.training && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
+    if (this.buffersToSync && this.broadcastBuffers && g.worldSize > 1) broadcastFromRank0(this.module.buffers());
+    this.buffersToSync = prepares;
     const out = (this.module as Module).call(...inputs) as ReturnType<M['forward']>;
     if (this.findUnused && prepares) this.noteUsed(out);
     return out;

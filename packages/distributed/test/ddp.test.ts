@@ -42,7 +42,7 @@ interface Result { params: number; buffers: number; scale: number }
     }
   }, 120_000);
 
-  it('reduces the backward of a forward outside noSync; findUnusedParameters as PyTorch: noSync use, outputs in objects, two dtypes, eval', async () => {
+  it('reduces the backward of a forward outside noSync; findUnusedParameters as PyTorch (noSync use, outputs in objects, two dtypes, eval); the buffer broadcasts', async () => {
     const run = await mpirun(2, 'packages/distributed/test/ranks/ddp_unused.ts');
     expect(run.status, run.stderr).toBe(0);
     expect(run.ranks).toHaveLength(2);
@@ -64,7 +64,24 @@ interface Result { params: number; buffers: number; scale: number }
       expect(got.evalUnused).toEqual([[[2, 4]], [2], null, null]);
       // Rank r's x = [r + 1, 1]: averaged, [1.5, 1].
       expect(got.forwardDecides).toEqual([[[1.5, 1]], [1]]);
+      expect(got.noBufferBroadcast).toEqual([[(got.rank as number) + 1, (got.rank as number) + 1], [1, 1]]);
     }
+    // Running mean after each forward = 0.9 x the one it started from + 0.1 x its batch mean. It
+    // starts from rank 0's after a forward that recorded gradients outside noSync (PyTorch's
+    // schedule), from its own otherwise.
+    type Entry = { running: number[]; batchMean: number[] };
+    const at = (rank: number) => run.ranks[rank]!.bufferSchedule as Entry[];
+    const moved = (from: number[], e: Entry) => from.map((v, c) => 0.9 * v + 0.1 * e.batchMean[c]!);
+    for (const rank of [0, 1]) {
+      const s = at(rank), zero = at(0);
+      const near = (got: number[], want: number[], what: string) => got.forEach((v, c) => expect(v, `rank ${rank} ${what}`).toBeCloseTo(want[c]!, 12));
+      near(s[0]!.running, moved([0, 0], s[0]!), 'train');
+      near(s[1]!.running, zero[0]!.running, 'eval after a training forward: rank 0\'s, no update');
+      near(s[2]!.running, moved(s[1]!.running, s[2]!), 'train in noSync after a noGrad forward: its own');
+      near(s[3]!.running, moved(s[2]!.running, s[3]!), 'train after a noSync forward: its own');
+      near(s[4]!.running, moved(zero[3]!.running, s[4]!), "train after a training forward: rank 0's");
+    }
+    expect(at(1)[3]!.running[0]).not.toBeCloseTo(at(0)[3]!.running[0]!, 3); // the ranks did differ
   }, 60_000);
 });
 

@@ -3,11 +3,11 @@
 // reduces (a backward inside noSync after a forward outside it reduces); a parameter counts as used
 // when it got a gradient on some rank since the last reduction, a noSync backward's included; the
 // output's tensors are found inside objects and Maps; buckets of parameters of two dtypes; eval
-// mode. Each DDP gradient is printed beside the average of every rank's own gradient, computed
+// mode; when rank 0's buffers are broadcast, and broadcastBuffers: false. Each DDP gradient is printed beside the average of every rank's own gradient, computed
 // here on a copy of the model with each rank's input (the two must agree to float32 rounding).
-import { tensor, type Tensor } from '@nodegrad/autograd';
+import { fromTypedArray, noGrad, tensor, type Tensor } from '@nodegrad/autograd';
 import { DistributedDataParallel, initProcessGroup } from '@nodegrad/distributed';
-import { Linear, Module } from '@nodegrad/nn';
+import { BatchNorm2d, Linear, Module } from '@nodegrad/nn';
 import { report } from './report.js';
 
 const pg = initProcessGroup({ backend: 'mpi' });
@@ -77,4 +77,27 @@ const fo = new DistributedDataParallel(new Linear(2, 1, { device: D }));
 const loss = fo.call(tensor([[r + 1, 1]], { device: D })).sum();
 fo.noSync(() => loss.backward());
 out.forwardDecides = grads(fo.module);
+
+// When rank 0's buffers are broadcast (PyTorch's schedule): a BatchNorm whose running mean each
+// rank moves with its own batches; the running mean is printed after each forward, with the batch
+// means, so the test can tell which forwards started from rank 0's statistics.
+const bnNet = () => new BatchNorm2d(2, { dtype: 'float64', device: D });
+const batch = (step: number) => fromTypedArray(Float64Array.from([1, 2, 3, 5], (v, i) => v * (r + 1) + step * (i + 1)), [2, 2, 1, 1],
+  { dtype: 'float64', device: D });
+const bn = new DistributedDataParallel(bnNet());
+const running = () => (bn.module as BatchNorm2d).running_mean!.toArray() as number[];
+const mean = (step: number) => { const b = batch(step).toArray() as number[][][][]; return [0, 1].map((c) => (b[0]![c]![0]![0]! + b[1]![c]![0]![0]!) / 2); };
+const schedule: { step: string; running: number[]; batchMean: number[] }[] = [];
+const forward = (step: number, name: string, run: () => void) => { run(); schedule.push({ step: name, running: running(), batchMean: mean(step) }); };
+forward(0, 'train', () => bn.call(batch(0)).sum().backward());
+forward(1, 'eval, noGrad', () => { bn.eval(); noGrad(() => bn.call(batch(1))); bn.train(); });
+forward(2, 'train in noSync', () => bn.noSync(() => bn.call(batch(2)).sum().backward()));
+forward(3, 'train', () => bn.call(batch(3)).sum().backward());
+forward(4, 'train', () => bn.call(batch(4)).sum().backward());
+out.bufferSchedule = schedule;
+// broadcastBuffers: false leaves each rank's statistics, at construction too; parameters are broadcast.
+const own = bnNet();
+noGrad(() => { own.running_mean!.fill_(r + 1); own.weight!.fill_(r + 1); });
+new DistributedDataParallel(own, { broadcastBuffers: false });
+out.noBufferBroadcast = [own.running_mean!.toArray(), own.weight!.toArray()];
 report(out);
