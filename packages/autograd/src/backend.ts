@@ -238,6 +238,9 @@ export type KernelName = keyof Kernels;
 /** The Activation kernel's functions (gelu is the exact one, geluTanh its tanh approximation). */
 export type ActivationKind = 'softplus' | 'gelu' | 'geluTanh' | 'silu' | 'elu' | 'leakyRelu' | 'hardtanh';
 
+/** Kernels a backend may leave out whatever it declares: callers test for them (a fused path). */
+export const OPTIONAL_KERNELS: ReadonlySet<KernelName> = new Set<KernelName>(['Conv2DFused']);
+
 /** Kernel families, the unit in which a backend declares the dtypes it computes in. */
 export type KernelFamily = 'elementwise' | 'cast' | 'reduce' | 'movement' | 'creation' | 'random' | 'matmul' | 'conv' |
   'pool' | 'norm' | 'softmax' | 'optim';

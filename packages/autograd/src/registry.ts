@@ -3,7 +3,7 @@
  * against its dtype declaration, every storage it creates recorded in the open tidy scope) and
  * handed out by device name.
  */
-import { KERNEL_FAMILY, type Backend, type KernelName, type Kernels, type Raw } from './backend.js';
+import { KERNEL_FAMILY, OPTIONAL_KERNELS, type Backend, type KernelName, type Kernels, type Raw } from './backend.js';
 import type { DType } from './dtype.js';
 import { deferFree, recordCreated } from './scope.js';
 
@@ -39,9 +39,9 @@ function prepared(backend: Backend): Backend {
   const tracks = !!backend.free;
   // A family declared with no dtype may leave its kernels out ('cuda-emu' has no cuBLAS or cuDNN):
   // a call then fails the dtype check by name, not as "... is not a function". Optional kernels
-  // (Conv2DFused) stay absent: callers test for them.
+  // stay absent: callers test for them.
   const declaredNone = (Object.keys(KERNEL_FAMILY) as KernelName[]).filter((k) =>
-    !backend.kernels[k] && k !== 'Conv2DFused' && backend.dtypes[KERNEL_FAMILY[k]].length === 0);
+    !backend.kernels[k] && !OPTIONAL_KERNELS.has(k) && backend.dtypes[KERNEL_FAMILY[k]].length === 0);
   const all = [...Object.entries(backend.kernels), ...declaredNone.map((k) => [k, () => {
     throw new Error(`${k}: the '${backend.name}' backend has no ${KERNEL_FAMILY[k]} kernels`);
   }] as const)];

@@ -55,6 +55,17 @@ describe('integer tensors beside fractional numbers, integer division, int64 cre
     expect([add(a(), 2).dtype, add(a(), 2).toArray()]).toEqual(['int64', [3, 4, 5, 9]]);
   });
 
+  it('a NaN or an infinity beside an integer tensor gives float32; so does division by any number', () => {
+    const i = tensor([1], { dtype: 'int32' });
+    expect([add(i, NaN).dtype, Number.isNaN(add(i, NaN).item())]).toEqual(['float32', true]);
+    expect(add(i, Infinity).item()).toBe(Infinity);
+    expect(mul(i, -Infinity).item()).toBe(-Infinity);
+    const seven = tensor([7], { dtype: 'int32' });
+    expect(div(seven, 2.5).item()).toBeCloseTo(2.8, 6); // PyTorch: 2.8 (the number lifted into int32 first gave 3.5)
+    expect(div(2.5, seven).item()).toBeCloseTo(2.5 / 7, 6);
+    expect(div(tensor([7], { dtype: 'int64' }), 2).toArray()).toEqual([3.5]);
+  });
+
   it('integer / integer is true division, in float32', () => {
     const q = div(a(), tensor([2, 2, 2, 2], { dtype: 'int64' }));
     expect([q.dtype, q.toArray()]).toEqual(['float32', [0.5, 1, 1.5, 3.5]]);
@@ -65,6 +76,24 @@ describe('integer tensors beside fractional numbers, integer division, int64 cre
     expect(tensor([2.5, -1.7], { dtype: 'int64' }).toArray()).toEqual([2, -1]);
     expect(fromTypedArray(new Float64Array([2.5, -1.7]), [2], { dtype: 'int64' }).toArray()).toEqual([2, -1]);
     expect(tensor([2.5, -1.7], { dtype: 'int32' }).toArray()).toEqual([2, -1]);
+    expect(Object.is(tensor([-0.5], { dtype: 'int64' }).item(), 0)).toBe(true); // no -0 in an integer
+    expect(() => tensor([1, NaN], { dtype: 'int64' })).toThrow('tensor: value NaN at index 1 cannot be converted to int64');
+    expect(() => tensor([Infinity], { dtype: 'int32' })).toThrow('tensor: value Infinity at index 0 cannot be converted to int32');
+  });
+});
+
+describe('a half activation\'s gradient', () => {
+  it('gelu and softplus of bfloat16: g * df(x) computed in float32 and rounded once', () => {
+    const xs = [0.3, -1.2, 2.5];
+    const phi = (v: number) => Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+    const Phi = (v: number) => 0.5 * (1 + tensor([v / Math.SQRT2], { dtype: 'float64' }).erf().item());
+    const x = tensor(xs, { dtype: 'bfloat16', requiresGrad: true });
+    x.gelu().sum().backward();
+    expect(x.grad!.dtype).toBe('bfloat16');
+    expect(x.grad!.toArray()).toEqual(xs.map((v) => roundBFloat16(roundBFloat16(v) * phi(roundBFloat16(v)) + Phi(roundBFloat16(v)))));
+    const y = tensor(xs, { dtype: 'bfloat16', requiresGrad: true });
+    y.softplus(2).sum().backward(); // d/dx softplus(x; beta) = sigmoid(beta x)
+    expect(y.grad!.toArray()).toEqual(xs.map((v) => roundBFloat16(1 / (1 + Math.exp(-2 * roundBFloat16(v))))));
   });
 });
 
@@ -83,6 +112,10 @@ describe('half reductions and autocast promotion', () => {
     autocast({ device: 'cpu', dtype: 'bfloat16' }, () => {
       const p = pow(tensor([1.5, 2], { dtype: 'bfloat16', device: 'ts' }), tensor([2, 0.5], { dtype: 'float64', device: 'ts' }));
       expect([p.dtype, p.toArray()]).toEqual(['float64', [2.25, Math.SQRT2]]);
+      // A number beside a tensor autocast widens stays exact: 1/3 is not first rounded to bfloat16.
+      const q = pow(tensor([2], { dtype: 'bfloat16', device: 'ts' }), 1 / 3);
+      expect(q.dtype).toBe('float32');
+      expect(q.item()).toBeCloseTo(Math.cbrt(2), 6); // 2 ** bfloat16(1/3) would be 1.26049
     });
   });
 });

@@ -245,14 +245,14 @@ export function allGatherAsync(tensor: Tensor): Work<Tensor[]> {
   if (engine.name === 'nccl') {
     // NCCL gathers equal blocks: each rank's part padded to the largest, the padding cut after.
     const block = Math.max(...counts);
-    // Kept, as `out` is: NCCL reads it on its own stream after a tidy() around the call may have
-    // handed its memory to the next kernel.
-    const mine = keep(tensor.size < block ? cat([tensor.reshape([tensor.size]), zeros([block - tensor.size], opts)]) : tensor.reshape([block]));
+    // The work pins both while NCCL's stream uses them; `out` is also kept, as the results are cut
+    // from it when the work is waited for, maybe after a tidy() around the call ended.
+    const mine = tensor.size < block ? cat([tensor.reshape([tensor.size]), zeros([block - tensor.size], opts)]) : tensor.reshape([block]);
     const out = keep(zeros([block * g.worldSize], opts));
     const p = engine.allGather(mine, out, Array(g.worldSize).fill(block) as number[]);
     return work(name, p, () => shapes.map((s, r) => narrow(out, 0, r * block, counts[r]!).reshape(s)), [mine, out]);
   }
-  // Kept: a tidy() scope around the async call must not free it under MPI.
+  // Kept: the results are cut from it when the work is waited for, maybe after a tidy() around the call ended.
   const out = keep(zeros([counts.reduce((a, b) => a + b, 0)], opts));
   const p = engine.allGather(tensor, out, counts);
   return work(name, p, () => split(out, counts).map((part, r) => part.reshape(shapes[r]!)), [tensor, out]);
@@ -275,6 +275,7 @@ export function reduceScatterAsync(input: Tensor, op: ReduceOp = 'sum'): Work<Te
     throw new Error(`${name}: 'input' (${fmt(input.shape)}) must have a first dimension divisible by the world size ${g.worldSize}`);
   }
   handshake(name, input, engine, { op });
+  // Kept: the work's result, handed out when it is waited for, maybe after a tidy() around the call ended.
   const out = keep(zeros([input.shape[0]! / g.worldSize, ...input.shape.slice(1)], { device: input.device, dtype: input.dtype }));
   const p = engine.reduceScatter(input, out, op);
   return work(name, p, () => out, [input, out]);
@@ -290,7 +291,8 @@ export function barrierAsync(): Work<void> {
   if (!g.mpi) return work('barrier', { wait: () => true, done: () => true, whenDone: async () => {} }, () => undefined, []);
   const mpi = g.mpi;
   if (g.debug) {
-    // Through the engine the group's other collectives take, so that either rank's mismatch is seen.
+    // Through the engine a collective on the group's own device takes (NCCL's in an 'nccl' group), so
+    // that a barrier against such a collective is seen on both ranks.
     const engine = g.nccl ? ncclEngine(g.nccl) : mpiEngine(mpi);
     handshake('barrier', zeros([0], { device: 'ts' }), engine);
   }

@@ -89,7 +89,10 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     for (const p of this.synced) registerPostAccumulateGradHook(p, () => this.gradReady(p));
   }
 
-  /** Runs `fn` (forwards and backwards) without reducing gradients: they accumulate locally. */
+  /**
+   * Runs `fn` without preparing a reduction: a backward of a forward run inside accumulates its
+   * gradients locally (a backward inside it of a forward outside still reduces, as in PyTorch).
+   */
   noSync<T>(fn: () => T): T {
     const before = this.sync;
     this.sync = false;

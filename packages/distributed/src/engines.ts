@@ -62,14 +62,26 @@ export function ncclEngine(g: NcclGroup): Engine {
 
 /**
  * `p`, then `after` once when it is first seen finished by a wait (a dropped work's wait comes
- * from releaseFinished): the copies back that make a collective's result visible.
+ * from releaseFinished): the copies back that make a collective's result visible. `release` runs
+ * once it has finished either way, with an error too.
  */
-function thenOnce(p: Pending, after: () => void): Pending {
+function thenOnce(p: Pending, after: () => void, release = () => {}): Pending {
   let ran = false;
+  const once = (f: () => void) => {
+    if (ran) return;
+    ran = true;
+    try { f(); } finally { release(); }
+  };
   return {
     wait: (ms) => {
-      const ok = p.wait(ms);
-      if (ok && !ran) { ran = true; after(); }
+      let ok: boolean;
+      try {
+        ok = p.wait(ms);
+      } catch (e) {
+        once(() => {});
+        throw e;
+      }
+      if (ok) once(after);
       return ok;
     },
     done: () => p.done(),
@@ -121,10 +133,8 @@ export function stagedEngine(mpi: MpiAddon): Engine {
   });
   /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
   const back = (p: Pending, pairs: [Tensor, Tensor][], read: Tensor[] = []): Pending =>
-    thenOnce(p, () => {
-      noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); });
-      for (const h of [...pairs.map(([, x]) => x), ...read]) unpinBuffer(h.buf);
-    });
+    thenOnce(p, () => noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); }),
+      () => { for (const h of [...pairs.map(([, x]) => x), ...read]) unpinBuffer(h.buf); });
   return {
     name: 'mpi',
     scratchDevice: 'ts',

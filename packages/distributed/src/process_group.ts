@@ -245,11 +245,12 @@ export class Work<T = void> {
 
   /** @internal The collective's own completion (a staged copy back), without making its result. */
   complete(): void {
-    letGo(this);
     try {
-      this.pending.wait(0);
+      this.pending.wait(0); // its copy back first, while the work still holds what it reads
     } catch {
       // The collective's error: wait() throws it to whoever asks for this work's result.
+    } finally {
+      letGo(this);
     }
   }
 }

@@ -63,6 +63,7 @@ function expectCollectives(run: RankRun, devices: string[]): void {
       expect(got['tidy: gathered input']).toEqual([[4096, 1, 1], [4096, 2, 2]]);
       expect(got['tidy: dropped work, a tensor made after']).toEqual([7, 7, 999]);
       expect(got['tidy: float16 work']).toEqual([3, 3, 3, 3]);
+      expect(got['tidy: dropped work into a slice']).toEqual([2, 4, 3, 4]);
     }
     expect(got['async in order']).toEqual([[3], [6], [9]]);
     if (!devices.some((d) => d.startsWith('cuda'))) {

@@ -5,6 +5,7 @@
  * written in differentiable ops, so double backward and forward mode work.
  */
 import { autocastInputs } from '../autocast.js';
+import { isHalf } from '../dtype.js';
 import type { ActivationKind } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
@@ -14,9 +15,15 @@ import { greater, less, where } from './compare.js';
 import { erf, exp, sigmoid, tanh } from './unary.js';
 import { checkFloat, kernels, wrap } from './util.js';
 
-/** An op y = f(x; a, b) by the Activation kernel, whose VJP is g * df(x, params): saves x only. */
+/**
+ * An op y = f(x; a, b) by the Activation kernel, whose VJP is g * df(x, params): saves x only.
+ * For a half x the product is computed in float32 and rounded once, as PyTorch's backward kernels
+ * do (and one cast each way, not a widened copy per constant of df).
+ */
 function activation<P extends object>(name: string, kind: ActivationKind, ab: (p: P) => [number, number],
-  df: (x: Tensor, p: P) => Tensor) {
+  df0: (x: Tensor, p: P) => Tensor) {
+  const df = (t: Tensor, x: Tensor, p: P) =>
+    (isHalf(x.dtype) ? mul(t.to('float32'), df0(x.to('float32'), p)).to(x.dtype) : mul(t, df0(x, p)));
   const op = defineOp({
     name,
     forward(ctx: Ctx<{ p: P }>, x: Tensor, p: P) {
@@ -27,9 +34,9 @@ function activation<P extends object>(name: string, kind: ActivationKind, ab: (p
     },
     backward(ctx, g) {
       const [x] = ctx.saved as [Tensor];
-      return [mul(g, df(x, ctx.p)), null];
+      return [df(g, x, ctx.p), null];
     },
-    jvp: (ctx, [t], _out, x) => mul(t!, df(x, ctx.p)),
+    jvp: (ctx, [t], _out, x) => df(t!, x, ctx.p),
     jvpElementwise: true,
   });
   return (x: Tensor, p: P) => op(x, p);

@@ -1,5 +1,5 @@
 /** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
-import type { CastPolicy } from '../autocast.js';
+import { anyAutocast, autocastInputs, type CastPolicy } from '../autocast.js';
 import { isFloat, isHalf, roundBFloat16, roundFloat16, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
@@ -132,26 +132,36 @@ export const negOp = defineOp({
   jvpElementwise: true,
 });
 
+/** Whether a half or integer tensor's dtype holds the number exactly (NaN and ±Infinity: half types only). */
 const fits = (s: number, dtype: DType) =>
-  Number.isNaN(s) || (dtype === 'bfloat16' ? roundBFloat16(s) : dtype === 'float16' ? roundFloat16(s) : Math.trunc(s)) === s;
+  dtype === 'bfloat16' ? Number.isNaN(s) || roundBFloat16(s) === s
+    : dtype === 'float16' ? Number.isNaN(s) || roundFloat16(s) === s : Number.isInteger(s);
 
 /**
  * A binary op, with PyTorch's rules for a plain number beside a tensor it does not fit exactly.
  * PyTorch keeps the number in double: beside a half tensor it computes in float32 and rounds once
- * (lifted into float16 first, 65536 would be inf and x * 65536 too), and beside an integer tensor a
- * fractional number makes the result float32. Such a pair runs on a float32 copy of the tensor
- * (cast back for a half one); the common case, a number that fits, lifts it as it is. Integer
- * tensors divide as floats (true division).
+ * (lifted into float16 first, 65536 would be inf and x * 65536 too), and beside an integer tensor
+ * a fractional or non-finite number makes the result float32, as does a division (true division).
+ * Such a pair runs on a float32 copy of the tensor (cast back for a half one), the tensor taken as
+ * autocast gives it to the op; the common case, a number that fits, is lifted into its dtype.
  */
 function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): Tensor {
+  const first = typeof a === 'number';
+  const number = first ? a : b, other = first ? b : a;
+  if (typeof number === 'number' && other instanceof Tensor) {
+    const t = anyAutocast() ? autocastInputs(policy, other)[0] : other;
+    const half = isHalf(t.dtype), float = isFloat(t.dtype);
+    if (float && (!half || fits(number, t.dtype)) || !float && name !== 'div' && fits(number, t.dtype)) {
+      const s = lift(number, t);
+      return first ? op(s, t) : op(t, s);
+    }
+    const w = t.to('float32'), ws = lift(number, w);
+    const out = first ? op(ws, w) : op(w, ws);
+    return half ? out.to(t.dtype) : out;
+  }
   const [ta, tb] = binaryArgs(name, a, b, policy);
-  const number = typeof a === 'number' ? a : typeof b === 'number' ? b : null;
-  const t = typeof a === 'number' ? tb : ta;
   if (name === 'div' && !isFloat(ta.dtype) && !isFloat(tb.dtype)) return op(ta.to('float32'), tb.to('float32'));
-  if (number === null || isFloat(t.dtype) && !isHalf(t.dtype) || fits(number, t.dtype)) return op(ta, tb);
-  const w = t.to('float32'), ws = lift(number, w);
-  const out = typeof a === 'number' ? op(ws, w) : op(w, ws);
-  return isHalf(t.dtype) ? out.to(t.dtype) : out;
+  return op(ta, tb);
 }
 
 export function add(a: TensorLike, b: TensorLike): Tensor { return arith('add', addOp, a, b); }

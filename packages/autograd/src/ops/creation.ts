@@ -68,6 +68,11 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
   };
   walk(data, 0);
   const dtype = opts.dtype ?? 'float32';
+  if (dtype === 'int32' || dtype === 'int64') {
+    // As PyTorch: an integer tensor cannot hold NaN or an infinity (an Int32Array would make it 0).
+    const bad = flat.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`tensor: value ${flat[bad]} at index ${bad} cannot be converted to ${dtype}`);
+  }
   const arr = allocArray(dtype, flat.length);
   arr.set(flat);
   return make(dtype === 'int64' ? truncated(arr as Float64Array) : arr, shape, opts, dtype);
@@ -75,10 +80,10 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
 
 /**
  * int64 values from a Float64Array, truncated toward zero as an Int32Array (int32) and PyTorch
- * convert them: the array itself when they are integers already, else a truncated copy.
+ * convert them, -0 made 0: the array itself when they are integers already, else a truncated copy.
  */
 function truncated(a: Float64Array): Float64Array {
-  return a.every((v) => Math.trunc(v) === v || Number.isNaN(v)) ? a : a.map(Math.trunc);
+  return a.every((v) => Number.isInteger(v) && !Object.is(v, -0)) ? a : a.map((v) => Math.trunc(v) + 0);
 }
 
 /** Wraps a copy of a typed array; dtype follows the array (Float32Array -> float32, ...) unless given. */

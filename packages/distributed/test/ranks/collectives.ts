@@ -99,6 +99,12 @@ if (!process.env.NODEGRAD_RANK_DEVICES) {
   await late();
   barrier();
   out['tidy: dropped work, a tensor made after'] = [victim.min().item(), victim.max().item(), reused.max().item()];
+  // A dropped work into a slice made inside the tidy: its result still reaches the base.
+  const sliceBase = tensor([1, 2, 3, 4], { device: 'cpu' });
+  tidy(() => { allReduceAsync(narrow(sliceBase, 0, 0, 2)); });
+  await late();
+  barrier();
+  out['tidy: dropped work into a slice'] = list(sliceBase);
   const halfSum = full([4], r + 1, { dtype: 'float16', device: 'cpu' });
   const halfWork = tidy(() => allReduceAsync(halfSum));
   await late();

@@ -154,7 +154,8 @@ export class GradScaler {
 
   /**
    * optimizer.step() unless a gradient was inf or NaN (unscaling first if `unscale_` was not
-   * called); returns what step returned, or undefined when skipped. One value is read back.
+   * called); returns what step returned, or undefined when skipped. One value is read back. A
+   * closure is passed on only when the scaler is disabled.
    */
   step(optimizer: Optimizer, closure?: () => Tensor): Tensor | undefined {
     if (!this.enabled) return optimizer.step(closure);
@@ -168,7 +169,7 @@ export class GradScaler {
     }
     s.skip = readFlags(s);
     s.stepped = true;
-    return s.skip ? undefined : optimizer.step(closure);
+    return s.skip ? undefined : optimizer.step();
   }
 
   /**
