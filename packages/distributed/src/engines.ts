@@ -4,7 +4,7 @@
  * float32 host copies for any other device and for the half types (MPI has no 16-bit floats). A
  * collective picks its engine by its tensors' device and dtype; each hands back a Pending for Work.
  */
-import { fmt, isHalf, noGrad, pinBuffer, unpinBuffer, type Tensor } from '@nodegrad/autograd';
+import { fmt, isHalf, noGrad, type Tensor } from '@nodegrad/autograd';
 import type { MpiAddon, MpiReduceOp } from '@nodegrad/native';
 import type { NcclGroup, Pending } from './process_group.js';
 
@@ -62,30 +62,19 @@ export function ncclEngine(g: NcclGroup): Engine {
 
 /**
  * `p`, then `after` once when it is first seen finished by a wait (a dropped work's wait comes
- * from releaseFinished): the copies back that make a collective's result visible. `release` runs
- * once it has finished either way, with an error too.
+ * from releaseFinished): the copies back that make a collective's result visible.
  */
-function thenOnce(p: Pending, after: () => void, release = () => {}): Pending {
+function thenOnce(p: Pending, after: () => void, holds = p.holds): Pending {
   let ran = false;
-  const once = (f: () => void) => {
-    if (ran) return;
-    ran = true;
-    try { f(); } finally { release(); }
-  };
   return {
     wait: (ms) => {
-      let ok: boolean;
-      try {
-        ok = p.wait(ms);
-      } catch (e) {
-        once(() => {});
-        throw e;
-      }
-      if (ok) once(after);
+      const ok = p.wait(ms);
+      if (ok && !ran) { ran = true; after(); }
       return ok;
     },
     done: () => p.done(),
     whenDone: () => p.whenDone(),
+    holds,
   };
 }
 
@@ -123,18 +112,18 @@ export function throughSlices(inner: Engine): Engine {
  */
 export function stagedEngine(mpi: MpiAddon): Engine {
   const inner = mpiEngine(mpi);
-  // The host copies are pinned until the copy back: a tidy around an async call must not free
-  // them under MPI (the work pins the tensors it was given).
   const host = (t: Tensor) => noGrad(() => {
-    const h0 = t.device === 'cpu' || t.device === 'ts' ? t.detach() : t.detach().to('ts');
-    const h = isHalf(h0.dtype) ? h0.to('float32') : h0;
-    pinBuffer(h.buf);
-    return h;
+    const h = t.device === 'cpu' || t.device === 'ts' ? t.detach() : t.detach().to('ts');
+    return isHalf(h.dtype) ? h.to('float32') : h;
   });
-  /** `p`, then each (device, host) pair's host values written back into the device tensor, once. */
+  /**
+   * `p`, then each (device, host) pair's host values written back into the device tensor, once.
+   * The work holds the host copies (those written, and `read`) until then, as it holds its tensors:
+   * a tidy around an async call must not free them under MPI.
+   */
   const back = (p: Pending, pairs: [Tensor, Tensor][], read: Tensor[] = []): Pending =>
     thenOnce(p, () => noGrad(() => { for (const [dev, h] of pairs) dev.copy_(h.to(dev.dtype).to(dev.device)); }),
-      () => { for (const h of [...pairs.map(([, x]) => x), ...read]) unpinBuffer(h.buf); });
+      [...pairs.map(([, h]) => h), ...read]);
   return {
     name: 'mpi',
     scratchDevice: 'ts',

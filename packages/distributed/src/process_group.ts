@@ -160,6 +160,8 @@ export interface Pending {
   wait(timeoutMs: number): boolean;
   done(): boolean;
   whenDone(): Promise<void>;
+  /** Tensors the engine made for the collective (staged host copies): the work holds them too. */
+  holds?: readonly Tensor[];
 }
 
 /**
@@ -201,7 +203,8 @@ export class Work<T = void> {
   /** @internal */
   constructor(private readonly pending: Pending, private readonly what: string, private readonly rank: number,
     private readonly timeoutMs: number, private readonly finish: () => T, held: readonly unknown[]) {
-    if (held.length > 0) hold(this, held);
+    const all = pending.holds ? [...held, ...pending.holds] : held;
+    if (all.length > 0) hold(this, all);
   }
 
   private result: { value: T } | null = null;

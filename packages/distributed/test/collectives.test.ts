@@ -103,26 +103,15 @@ suite(`the 'mpi' process group on 2 ranks${missing && !required ? ` (skipped: ${
   it('with the debug handshake, a shape, list length, op, src or collective that differs across ranks is an error on both, naming the other rank', async () => {
     const run = await mpirun(2, 'packages/distributed/test/ranks/errors.ts', { CASE: 'mismatch' });
     expect(run.status, run.stderr).toBe(0);
-    expect(run.ranks.map((o) => o.error)).toEqual([
-      'allReduce on rank 0: shape [3] here, [2] on rank 1',
-      'allReduce on rank 1: shape [2] here, [3] on rank 0',
-    ]);
-    expect(run.ranks.map((o) => o.countError)).toEqual([
-      'allReduceCoalesced on rank 0: 2 tensors here, 1 on rank 1',
-      'allReduceCoalesced on rank 1: 1 tensor here, 2 on rank 0',
-    ]);
-    expect(run.ranks.map((o) => o.opError)).toEqual([
-      "allReduce on rank 0: op 'sum' here, op 'max' on rank 1",
-      "allReduce on rank 1: op 'max' here, op 'sum' on rank 0",
-    ]);
-    expect(run.ranks.map((o) => o.srcError)).toEqual([
-      'broadcastCoalesced on rank 0: src 0 here, src 1 on rank 1',
-      'broadcastCoalesced on rank 1: src 1 here, src 0 on rank 0',
-    ]);
-    expect(run.ranks.map((o) => o.collectiveError)).toEqual([
-      'barrier on rank 0: rank 1 issued allReduce at this point',
-      'allReduce on rank 1: rank 0 issued barrier at this point',
-    ]);
+    // What each rank's error says, rank 0's then rank 1's, per mismatch.
+    const want: Record<string, [string, string]> = {
+      error: ['allReduce on rank 0: shape [3] here, [2] on rank 1', 'allReduce on rank 1: shape [2] here, [3] on rank 0'],
+      countError: ['allReduceCoalesced on rank 0: 2 tensors here, 1 on rank 1', 'allReduceCoalesced on rank 1: 1 tensor here, 2 on rank 0'],
+      opError: ["allReduce on rank 0: op 'sum' here, op 'max' on rank 1", "allReduce on rank 1: op 'max' here, op 'sum' on rank 0"],
+      srcError: ['broadcastCoalesced on rank 0: src 0 here, src 1 on rank 1', 'broadcastCoalesced on rank 1: src 1 here, src 0 on rank 0'],
+      collectiveError: ['barrier on rank 0: rank 1 issued allReduce at this point', 'allReduce on rank 1: rank 0 issued barrier at this point'],
+    };
+    for (const [key, messages] of Object.entries(want)) expect(run.ranks.map((o) => o[key]), key).toEqual(messages);
     expect(run.ranks.map((o) => o.after)).toEqual([[3], [3]]); // the group is still in step
   });
 

@@ -1,6 +1,6 @@
 /** Broadcasting arithmetic: add sub mul div pow maximum minimum, and neg. */
 import { anyAutocast, autocastInputs, type CastPolicy } from '../autocast.js';
-import { isFloat, isHalf, roundBFloat16, roundFloat16, type DType } from '../dtype.js';
+import { isFloat, isHalf, roundBFloat16, roundFloat16, type HalfDType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { checkBroadcast, type Shape } from '../shape.js';
@@ -132,10 +132,8 @@ export const negOp = defineOp({
   jvpElementwise: true,
 });
 
-/** Whether a half or integer tensor's dtype holds the number exactly (NaN and ±Infinity: half types only). */
-const fits = (s: number, dtype: DType) =>
-  dtype === 'bfloat16' ? Number.isNaN(s) || roundBFloat16(s) === s
-    : dtype === 'float16' ? Number.isNaN(s) || roundFloat16(s) === s : Number.isInteger(s);
+/** Whether a half dtype holds the number exactly (NaN and the infinities included). */
+const fitsHalf = (s: number, dtype: HalfDType) => Number.isNaN(s) || (dtype === 'bfloat16' ? roundBFloat16(s) : roundFloat16(s)) === s;
 
 /**
  * A binary op, with PyTorch's rules for a plain number beside a tensor it does not fit exactly.
@@ -150,8 +148,10 @@ function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike
   const number = first ? a : b, other = first ? b : a;
   if (typeof number === 'number' && other instanceof Tensor) {
     const t = anyAutocast() ? autocastInputs(policy, other)[0] : other;
-    const half = isHalf(t.dtype), float = isFloat(t.dtype);
-    if (float && (!half || fits(number, t.dtype)) || !float && name !== 'div' && fits(number, t.dtype)) {
+    const half = isHalf(t.dtype);
+    // Whether the op can take the number in the tensor's own dtype.
+    const exact = half ? fitsHalf(number, t.dtype) : isFloat(t.dtype) || name !== 'div' && Number.isInteger(number);
+    if (exact) {
       const s = lift(number, t);
       return first ? op(s, t) : op(t, s);
     }

@@ -10,7 +10,7 @@
  * found-inf flag; `step` reads one number per device.
  */
 import { fmt, isHalf, keep, mul, noGrad, nonFiniteCheckAndUnscale_, zeros, type Tensor } from '@nodegrad/autograd';
-import type { Optimizer } from './optimizer.js';
+import { fusedLists, type Optimizer } from './optimizer.js';
 
 export interface GradScalerOptions {
   /** Default 2^16, as PyTorch. */
@@ -115,8 +115,7 @@ export class GradScaler {
     const s = this.stateOf(optimizer);
     if (s.unscaled) throw new Error('GradScaler.unscale_: already called on this optimizer since the last update()');
     if (s.stepped) throw new Error('GradScaler.unscale_: called after step(); call it before step()');
-    // One list per device and dtype, as torch groups them for its fused kernel.
-    const lists = new Map<string, Tensor[]>();
+    const grads: Tensor[] = [];
     for (const group of optimizer.paramGroups) {
       for (const p of group.params) {
         const g = p.grad;
@@ -126,29 +125,28 @@ export class GradScaler {
           throw new Error(`GradScaler.unscale_: a parameter of shape ${fmt(p.shape)} has a float16 gradient; ` +
             'keep the parameters float32 and let autocast cast them (mixed precision), or train without the scaler');
         }
-        const key = `${g.device} ${g.dtype}`;
-        const list = lists.get(key);
-        if (list) list.push(g);
-        else lists.set(key, [g]);
+        grads.push(g);
       }
     }
+    // One list per device and dtype, as torch groups them for its fused kernel.
+    const lists = fusedLists(grads);
     // As torch: 1 / scale in float64, then float32 (the kernel rounds it).
     const inv = 1 / this.scaleValue;
     let ran = 0;
     try {
       noGrad(() => {
-        for (const grads of lists.values()) {
-          const device = grads[0]!.device;
+        for (const list of lists) {
+          const device = list[0]!.device;
           let found = s.foundInf.get(device);
           // Kept: a tidy around backward and unscale_ may end before step or update reads it.
           if (!found) s.foundInf.set(device, (found = keep(zeros([1], { device }))));
-          nonFiniteCheckAndUnscale_(grads, found, inv);
+          nonFiniteCheckAndUnscale_(list, found, inv);
           ran++;
         }
       });
     } finally {
       // Once any list is unscaled a second call would unscale it twice: it must fail instead.
-      if (ran > 0 || lists.size === 0) s.unscaled = true;
+      if (ran > 0 || lists.length === 0) s.unscaled = true;
     }
   }
 
