@@ -54,8 +54,10 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   /** The reduction of the current backward: parameters whose gradient arrived, in order. */
   private arrived: Tensor[] = [];
   private launched = 0;
+  /** The parameters marked ready in the current reduction. */
+  private readonly ready = new Set<Tensor>();
+  /** findUnusedParameters: the parameters the last prepared forward's outputs do not reach. */
   private unused = new Set<Tensor>();
-  private forwardsSinceReduction = 0;
   private rebuilt = false;
   /** A forward since the last reduction prepared one: its backward's gradients are reduced. */
   private expectHooks = false;
@@ -171,10 +173,9 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
       if (n.leaf) reached.add(n.leaf);
       for (const e of n.edges) if (e) stack.push(e.node);
     }
-    // Over every forward since the last reduction (two forwards may share one backward): unused
-    // means reached by none of them.
-    if (!this.forwardsSinceReduction++) for (const p of this.synced) this.unused.add(p);
-    for (const p of reached) this.unused.delete(p);
+    // As PyTorch's prepare_for_backward: the last forward that prepares a reduction decides, so an
+    // eval forward with gradients on and no backward leaves nothing behind.
+    this.unused = new Set(this.synced.filter((p) => !reached.has(p)));
   }
 
   private gradReady(p: Tensor): void {
@@ -188,6 +189,14 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   private mark(p: Tensor): void {
+    if (this.ready.has(p)) {
+      // PyTorch's "Expected to mark a variable ready only once": a backward through the output of an
+      // earlier forward reaches a parameter the last forward left unused, after its zeros were counted.
+      throw new Error(`DistributedDataParallel: parameter '${this.names.get(p)}' got a gradient in this backward ` +
+        'after it was marked unused: findUnusedParameters looks at the last forward before the backward, and this ' +
+        'backward also reaches an earlier forward\'s output. Call backward after each forward, or use noSync for all but the last.');
+    }
+    this.ready.add(p);
     this.arrived.push(p);
     this.bucketOf.get(p)!.ready++;
     // Complete buckets are reduced now, while backward continues, and in bucket order, so every
@@ -218,11 +227,11 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     }
     if (!this.rebuilt) this.rebuildFromArrival();
     this.arrived = [];
+    this.ready.clear();
     this.launched = 0;
     this.expectHooks = false;
     this.unused.clear();
     this.locallyUsed.clear();
-    this.forwardsSinceReduction = 0;
   }
 
   /** After the first backward, buckets follow the order gradients arrived on rank 0. */

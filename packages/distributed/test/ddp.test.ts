@@ -62,6 +62,11 @@ interface Result { params: number; buffers: number; scale: number }
       expect(got.noSyncUsed).toEqual([[[2, 4]], [2], [[0.5, 1]], [0.5]]);
       // Two eval-mode steps using a alone: a accumulates, b keeps no gradient.
       expect(got.evalUnused).toEqual([[[2, 4]], [2], null, null]);
+      // Two steps of a alone, each averaging [1, 1] and [2, 2], after eval forwards that reached b.
+      expect(got.lastForward).toEqual([[[3, 3]], [2], null, null]);
+      expect(got.twoForwards).toBe("DistributedDataParallel: parameter 'b.weight' got a gradient in this backward after " +
+        'it was marked unused: findUnusedParameters looks at the last forward before the backward, and this backward ' +
+        "also reaches an earlier forward's output. Call backward after each forward, or use noSync for all but the last.");
       // Rank r's x = [r + 1, 1]: averaged, [1.5, 1].
       expect(got.forwardDecides).toEqual([[[1.5, 1]], [1]]);
       expect(got.noBufferBroadcast).toEqual([[(got.rank as number) + 1, (got.rank as number) + 1], [1, 1]]);

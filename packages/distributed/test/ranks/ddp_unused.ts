@@ -72,6 +72,32 @@ const ev = new DistributedDataParallel(new Heads(), { findUnusedParameters: true
 ev.eval();
 for (let i = 0; i < 2; i++) ev.call(x).sum().backward();
 out.evalUnused = grads(ev.module);
+// The last forward before a backward decides what is unused (PyTorch's prepare_for_backward): an
+// eval forward with gradients on that reaches b and has no backward, then a training step using a
+// alone, twice. rank r's x = [r + 1, r + 1].
+const last = new DistributedDataParallel(new Heads(), { findUnusedParameters: true });
+const xr = tensor([[r + 1, r + 1]], { device: D });
+for (let i = 0; i < 2; i++) {
+  last.eval();
+  last.module.useB = true;
+  last.call(xr);
+  last.train();
+  last.module.useB = false;
+  last.call(xr).sum().backward();
+}
+out.lastForward = grads(last.module);
+// Two forwards, one backward through both: b, unused by the second, gets a gradient from the first
+// after its zeros were counted. PyTorch refuses this ("Expected to mark a variable ready only once").
+const two = new DistributedDataParallel(new Heads(), { findUnusedParameters: true });
+two.module.useB = true;
+const first = two.call(x);
+two.module.useB = false;
+try {
+  first.add(two.call(x)).sum().backward();
+  out.twoForwards = 'no error';
+} catch (e) {
+  out.twoForwards = (e as Error).message;
+}
 // A forward outside noSync, its backward inside: reduced, as PyTorch's forward decides.
 const fo = new DistributedDataParallel(new Linear(2, 1, { device: D }));
 const loss = fo.call(tensor([[r + 1, 1]], { device: D })).sum();
