@@ -4,11 +4,11 @@
  * the op is computed in float32, rounded once (expected values from float32 arithmetic, Math.fround,
  * rounded by the tested rounding functions; the values PyTorch 2.15 printed are in the comments);
  * beside an integer tensor a fractional number gives float32, and integer division is true
- * division; int64 creation truncates. Also a half mean and variance rounded once.
+ * division; int64 creation truncates, and fills refuse values the dtype cannot hold. Also a half mean and variance rounded once.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, autocast, div, fromTypedArray, full, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor, variance,
+  add, autocast, div, fromTypedArray, full, fullLike, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor, variance, zeros,
 } from '@nodegrad/autograd';
 
 const f = Math.fround;
@@ -79,6 +79,25 @@ describe('integer tensors beside fractional numbers, integer division, int64 cre
     expect(Object.is(tensor([-0.5], { dtype: 'int64' }).item(), 0)).toBe(true); // no -0 in an integer
     expect(() => tensor([1, NaN], { dtype: 'int64' })).toThrow('tensor: value NaN at index 1 cannot be converted to int64');
     expect(() => tensor([Infinity], { dtype: 'int32' })).toThrow('tensor: value Infinity at index 0 cannot be converted to int32');
+    expect(() => tensor([1, 2 ** 31], { dtype: 'int32' })).toThrow('tensor: value 2147483648 at index 1 cannot be converted to int32 without overflow');
+    expect(tensor([-(2 ** 31)], { dtype: 'int32' }).item()).toBe(-(2 ** 31));
+    expect(tensor([1e39]).item()).toBe(Infinity); // torch.tensor([1e39]) is inf: only fills check float32
+  });
+
+  // PyTorch 2.15: torch.full / fill_ convert their value with an overflow check ("value cannot be
+  // converted to type int without overflow"); fractional values truncate toward zero.
+  it('full, fullLike and fill_ refuse a value the dtype cannot hold, as PyTorch', () => {
+    expect(() => full([2], 2 ** 40, { dtype: 'int32' })).toThrow('full: value 1099511627776 cannot be converted to int32 without overflow');
+    expect(() => full([2], NaN, { dtype: 'int32' })).toThrow('full: value NaN cannot be converted to int32 without overflow');
+    expect(() => full([2], 2 ** 63, { dtype: 'int64' })).toThrow('full: value 9223372036854776000 cannot be converted to int64 without overflow');
+    expect(() => full([2], -3.5e38)).toThrow('full: value -3.5e+38 cannot be converted to float32 without overflow');
+    expect(() => zeros([2], { dtype: 'int32' }).fill_(Infinity)).toThrow('fill_: value Infinity cannot be converted to int32 without overflow');
+    expect(() => fullLike(zeros([1], { dtype: 'int32' }), 2 ** 31)).toThrow('fullLike: value 2147483648 cannot be converted to int32 without overflow');
+    expect(full([2], -2.7, { dtype: 'int32' }).toArray()).toEqual([-2, -2]);
+    expect(zeros([1], { dtype: 'int64' }).fill_(-(2 ** 63)).item()).toBe(-(2 ** 63));
+    expect(full([1], Infinity).item()).toBe(Infinity);
+    expect(Number.isNaN(full([1], NaN).item())).toBe(true);
+    expect(full([1], -70000, { dtype: 'float16' }).item()).toBe(-Infinity); // torch: -inf (its half check is one-sided)
   });
 });
 

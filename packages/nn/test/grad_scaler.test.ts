@@ -118,6 +118,22 @@ describe('GradScaler', () => {
     expect(b.getScale()).toBe(32);
   });
 
+  // PyTorch 2.15: load_state_dict takes the factors too; a disabled scaler's state dict is {} and it
+  // ignores one loaded; an enabled one refuses {} ("The source state dict is empty, ...").
+  it('a state dict carries the factors; a disabled scaler gives {} and ignores one, as PyTorch', () => {
+    const a = new GradScaler({ initScale: 16, growthFactor: 3, backoffFactor: 0.25, growthInterval: 4 });
+    const b = new GradScaler();
+    b.loadStateDict(a.stateDict());
+    expect(b.stateDict()).toEqual({ scale: 16, growth_factor: 3, backoff_factor: 0.25, growth_interval: 4, _growth_tracker: 0 });
+    const off = new GradScaler({ enabled: false });
+    expect(off.stateDict()).toEqual({});
+    off.loadStateDict(a.stateDict());
+    expect([off.stateDict(), off.getScale()]).toEqual([{}, 1]);
+    expect(() => b.loadStateDict(off.stateDict())).toThrow(
+      'GradScaler.loadStateDict: the state dict is empty, possibly because it was saved from a disabled GradScaler');
+    expect(() => b.loadStateDict({ ...a.stateDict(), backoff_factor: 2 } as never)).toThrow('GradScaler.loadStateDict: expected');
+  });
+
   it('errors: unscale_ twice, update without a step, float16 gradients, bad options', () => {
     const { opt, backward } = setup([1]);
     const scaler = new GradScaler();

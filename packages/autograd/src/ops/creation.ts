@@ -1,7 +1,7 @@
 /** Tensor construction: from data, constants, ranges and the seeded generator. */
 import type { Kernels, Raw } from '../backend.js';
 import { getBackend } from '../registry.js';
-import { allocArray, dtypeOfArray, type DType, type TypedArray } from '../dtype.js';
+import { allocArray, dtypeOfArray, fillOverflow, type DType, type TypedArray } from '../dtype.js';
 import { takeOffset } from '../random.js';
 import { fmt, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -46,7 +46,9 @@ function create(opts: TensorOptions, kernel: (k: Kernels, dtype: DType) => Raw):
   return t;
 }
 
-function fill(shape: Shape, value: number, opts: TensorOptions): Tensor {
+function fill(op: string, shape: Shape, value: number, opts: TensorOptions): Tensor {
+  const overflow = fillOverflow(value, opts.dtype ?? 'float32');
+  if (overflow) throw new Error(`${op}: ${overflow}`);
   return create(opts, (k, dtype) => k.Fill(shape, value, dtype));
 }
 
@@ -69,9 +71,10 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
   walk(data, 0);
   const dtype = opts.dtype ?? 'float32';
   if (dtype === 'int32' || dtype === 'int64') {
-    // As PyTorch: an integer tensor cannot hold NaN or an infinity (an Int32Array would make it 0).
-    const bad = flat.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`tensor: value ${flat[bad]} at index ${bad} cannot be converted to ${dtype}`);
+    // As PyTorch: an integer tensor cannot hold NaN, an infinity or a value out of its range (an
+    // Int32Array would wrap it).
+    const bad = flat.findIndex((v) => fillOverflow(v, dtype));
+    if (bad >= 0) throw new Error(`tensor: value ${flat[bad]} at index ${bad} cannot be converted to ${dtype} without overflow`);
   }
   const arr = allocArray(dtype, flat.length);
   arr.set(flat);
@@ -98,20 +101,20 @@ export function fromTypedArray(arr: TypedArray, shape: Shape, opts: TensorOption
 }
 
 export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
-  return fill(shape, 0, opts);
+  return fill('zeros', shape, 0, opts);
 }
 
 export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
-  return fill(shape, 1, opts);
+  return fill('ones', shape, 1, opts);
 }
 
 export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
-  return fill(shape, value, opts);
+  return fill('full', shape, value, opts);
 }
 
 /** A constant tensor with the shape, dtype and device of `like` (a Tensor or its description). */
 export function fullLike(like: { shape: Shape; dtype: string; device: string }, value: number): Tensor {
-  return fill(like.shape, value, { dtype: like.dtype as DType, device: like.device });
+  return fill('fullLike', like.shape, value, { dtype: like.dtype as DType, device: like.device });
 }
 
 export function zerosLike(like: Tensor): Tensor {

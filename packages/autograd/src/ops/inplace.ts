@@ -5,6 +5,7 @@
  * the old value are caught by the version check. On a view or slice the change then goes up to
  * its base, values and history (view_sync.ts).
  */
+import { fillOverflow } from '../dtype.js';
 import { defineOp } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
@@ -91,6 +92,8 @@ const copyOp = overwriteOp('copy_');
 /** Fills with a constant; the old history is cut (the gradient through it is zero). */
 export const fill_ = (x: Tensor, value: number) => {
   checkTarget('fill_', x);
+  const overflow = fillOverflow(value, x.dtype);
+  if (overflow) throw new Error(`fill_: ${overflow}`);
   return write('fill_', x, fillOp(x, expand(lift(value, x), x.shape)));
 };
 export const zero_ = (x: Tensor) => fill_(x, 0);

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { autocast, copy_, noGrad, tidy, type Tensor } from '@nodegrad/autograd';
 import type { DataLoader } from '@nodegrad/data';
-import { BatchNormBase, CrossEntropyLoss, saveSafetensors, type GradScaler, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
+import { BatchNormBase, CrossEntropyLoss, saveSafetensors, type GradScaler, type GradScalerStateDict, type Module, type Optimizer, type ParamGroup, type ResNet, type Scheduler } from '@nodegrad/nn';
 import { CliError } from '../args.js';
 import { plotPng, type Progress } from '../report/index.js';
 import { saveCheckpoint, type EpochAccum, type Position } from './checkpoint.js';
@@ -86,7 +86,7 @@ export async function trainLoop(l: Loop, state: LoopState): Promise<LoopState> {
     if (ranks.writer) {
       await saveCheckpoint(cfg.out, model.stateDict(), optimizer.stateDict(),
         { config: cfg, position, accum: sums, bestAcc, history, scheduler: scheduler?.stateDict() ?? null,
-          scaler: scaler.isEnabled() ? scaler.stateDict() : null }, architectureMetadata(cfg, model));
+          scaler: scaler.isEnabled() ? scaler.stateDict() as GradScalerStateDict : null }, architectureMetadata(cfg, model));
     }
     saved = position;
   };

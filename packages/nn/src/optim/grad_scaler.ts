@@ -58,9 +58,9 @@ function readFlags(s: PerOptimizer): boolean {
 
 export class GradScaler {
   private scaleValue: number;
-  private readonly growthFactor: number;
-  private readonly backoffFactor: number;
-  private readonly growthInterval: number;
+  private growthFactor: number;
+  private backoffFactor: number;
+  private growthInterval: number;
   private growthTracker = 0;
   private readonly enabled: boolean;
   private perOptimizer = new Map<Optimizer, PerOptimizer>();
@@ -200,19 +200,34 @@ export class GradScaler {
     this.perOptimizer = new Map();
   }
 
-  stateDict(): GradScalerStateDict {
+  /** The scale, factors and growth count; `{}` when disabled, as PyTorch's. */
+  stateDict(): GradScalerStateDict | Record<string, never> {
+    if (!this.enabled) return {};
     return {
       scale: this.scaleValue, growth_factor: this.growthFactor, backoff_factor: this.backoffFactor,
       growth_interval: this.growthInterval, _growth_tracker: this.growthTracker,
     };
   }
 
-  /** Restores the scale and the growth count (the factors are the constructor's, as configuration). */
-  loadStateDict(state: GradScalerStateDict): void {
-    if (!(state && state.scale > 0 && Number.isInteger(state._growth_tracker) && state._growth_tracker >= 0)) {
-      throw new Error(`GradScaler.loadStateDict: expected { scale > 0, _growth_tracker >= 0 }, got ${JSON.stringify(state)}`);
+  /**
+   * Restores the scale, the factors and the growth count, as PyTorch's load_state_dict; a disabled
+   * scaler ignores it, and an empty dict (a disabled scaler's) is an error for an enabled one.
+   */
+  loadStateDict(state: GradScalerStateDict | Record<string, never>): void {
+    if (!this.enabled) return;
+    if (state && typeof state === 'object' && Object.keys(state).length === 0) {
+      throw new Error('GradScaler.loadStateDict: the state dict is empty, possibly because it was saved from a disabled GradScaler');
     }
-    this.scaleValue = state.scale;
-    this.growthTracker = state._growth_tracker;
+    const s = state as GradScalerStateDict;
+    if (!(s && s.scale > 0 && Number.isInteger(s._growth_tracker) && s._growth_tracker >= 0 && s.growth_factor > 1 &&
+      s.backoff_factor > 0 && s.backoff_factor < 1 && Number.isInteger(s.growth_interval) && s.growth_interval > 0)) {
+      throw new Error('GradScaler.loadStateDict: expected { scale > 0, growth_factor > 1, 0 < backoff_factor < 1, ' +
+        `growth_interval and _growth_tracker integers > 0 and >= 0 }, got ${JSON.stringify(state)}`);
+    }
+    this.scaleValue = s.scale;
+    this.growthFactor = s.growth_factor;
+    this.backoffFactor = s.backoff_factor;
+    this.growthInterval = s.growth_interval;
+    this.growthTracker = s._growth_tracker;
   }
 }
