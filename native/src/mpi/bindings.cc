@@ -115,11 +115,18 @@ Parts partsOf(const Napi::Value& v, const char* op, DType* dtype) {
   if (!v.IsArray()) throw std::invalid_argument("'tensors' must be an array");
   auto list = v.As<Napi::Array>();
   Parts parts;
+  size_t total = 0;
   for (uint32_t i = 0; i < list.Length(); i++) {
     Host t = hostTensor(list.Get(i), op, "tensors", true);
     if (i > 0 && t.dtype != *dtype) throw std::invalid_argument("the tensors must share one dtype");
     *dtype = t.dtype;
     parts.emplace_back(t.data, t.count);
+    total += t.count;
+  }
+  // They travel packed as one MPI message, whose count must fit an int too.
+  if (total > size_t(INT_MAX)) {
+    throw std::invalid_argument("'tensors' hold " + std::to_string(total) +
+                                " elements together; MPI counts are int, at most " + std::to_string(INT_MAX));
   }
   return parts;
 }
