@@ -5,7 +5,7 @@
  * - 'float32': softmax, logSoftmax, crossEntropy, nllLoss, mseLoss, exp, log, pow, sum and mean
  *   run in float32, where the low type would lose range or precision;
  * - 'promote': ops of several inputs (arithmetic, comparisons, where, cat, stack) cast every float
- *   input to the widest of their types, as torch.promote_types;
+ *   input to the widest of their types, as torch.result_type (a 0-d tensor widens only 0-d ones);
  * every other op runs in its inputs' type. float64 tensors are never cast down (as PyTorch).
  * A float32 leaf that requires grad (a weight) is cast to the low type once per outermost scope
  * and the cast reused, not once per call. Backward runs with autocast off: each gradient op runs
@@ -129,6 +129,15 @@ export function autocastMaster(t: Tensor | null | undefined): Tensor | null {
 }
 
 /**
+ * torch.result_type over float tensors: the tensors with dimensions decide, and 0-d ones only when
+ * every one is 0-d (a 0-d float32 loss term does not widen a bfloat16 activation).
+ */
+function resultFloat(floats: readonly Tensor[]): FloatDType {
+  const dimensioned = floats.filter((t) => t.ndim > 0);
+  return (dimensioned.length ? dimensioned : floats).map((t) => t.dtype as FloatDType).reduce(promoteFloat);
+}
+
+/**
  * The inputs as an op under `policy` takes them: unchanged unless autocast is on for their device
  * type. Nulls and non-float tensors pass through.
  */
@@ -137,19 +146,19 @@ export function autocastInputs<T extends readonly (Tensor | null | undefined)[]>
   if (!first || suspended) return inputs;
   const s = state[deviceType(first)];
   if (!s.enabled) return inputs;
+  const floats = inputs.filter((t): t is Tensor => !!t && isFloat(t.dtype));
   let target: DType;
   if (policy === 'lower') target = s.dtype;
   // float32 ops leave float64 alone, and beside a float64 input the rest promote to it, as the op's
-  // own type promotion does in PyTorch (pow(bfloat16, float64) is float64).
-  else if (policy === 'float32') target = inputs.some((t) => t?.dtype === 'float64') ? 'float64' : 'float32';
+  // own type promotion does in PyTorch (pow(bfloat16, float64) is float64; a 0-d one does not widen).
+  else if (policy === 'float32') target = floats.length && resultFloat(floats) === 'float64' ? 'float64' : 'float32';
   else {
-    const floats = inputs.filter((t): t is Tensor => !!t && isFloat(t.dtype)).map((t) => t.dtype as FloatDType);
     if (floats.length < 2) return inputs;
-    target = floats.reduce(promoteFloat);
+    target = resultFloat(floats);
   }
   return inputs.map((t) => {
     if (!t || !isFloat(t.dtype) || t.dtype === target || deviceType(t) !== deviceType(first)) return t;
-    if (policy !== 'promote' && t.dtype === 'float64') return t;
+    if (policy !== 'promote' && t.dtype === 'float64' && t.ndim > 0) return t;
     // Only weights are cached: a float32 leaf that requires grad, cast down while recording.
     const canCache = s.cache && policy === 'lower' && t.dtype === 'float32' && t.isLeaf && t.requiresGrad &&
       t.viewBase === null && isGradEnabled();

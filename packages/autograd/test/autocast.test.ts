@@ -58,6 +58,11 @@ for (const low of ['bfloat16', 'float16'] as const) {
         expect(cat([a, b]).dtype).toBe('float32');
         expect(stack([b, a]).dtype).toBe('float32');
         expect(add(a, 1).dtype).toBe(low); // a scalar takes the tensor's type
+        // torch.result_type: a 0-d tensor does not widen one with dimensions (PyTorch 2.15 under
+        // autocast: bf16[3] * tensor(0.5) is bfloat16), but widens another 0-d one.
+        const s32 = tensor(0.5, { device }), s0 = a.sum().to(low);
+        expect([mul(a, s32).dtype, add(s32, a).dtype, where(tensor([1, 0, 1], { device }), a, s32).dtype]).toEqual([low, low, low]);
+        expect([add(s0, b).dtype, add(s32, s0).dtype, stack([s0, s32]).dtype]).toEqual(['float32', 'float32', 'float32']);
       });
       expect(() => add(a, b)).toThrow(`add: 'input' has dtype ${low} but 'other' has dtype float32`);
     });

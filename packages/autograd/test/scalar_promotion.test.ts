@@ -135,6 +135,9 @@ describe('half reductions and autocast promotion', () => {
       const q = pow(tensor([2], { dtype: 'bfloat16', device: 'ts' }), 1 / 3);
       expect(q.dtype).toBe('float32');
       expect(q.item()).toBeCloseTo(Math.cbrt(2), 6); // 2 ** bfloat16(1/3) would be 1.26049
+      // A 0-d float64 does not widen (PyTorch 2.15: pow(float32[2], tensor(0.5, float64)) is float32).
+      const r = pow(tensor([4, 9], { device: 'ts' }), tensor(0.5, { dtype: 'float64', device: 'ts' }));
+      expect([r.dtype, r.toArray()]).toEqual(['float32', [2, 3]]);
     });
   });
 });
