@@ -1,7 +1,8 @@
 /**
  * Gradient clipping against PyTorch (clip_grad_norm_ for norms 2, 1, 3 and inf, clipping and
  * not; clip_grad_value_), from scripts/fixtures/make_optim_fixtures.py, in float64 (1e-10) and
- * float32 (1e-5 relative); plus hand-computed cases and errors.
+ * float32 (1e-5 relative); plus hand-computed cases, a bfloat16 and float32 mix (values PyTorch
+ * 2.15 printed), and errors.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -75,6 +76,18 @@ describe('by hand', () => {
     expect(a.grad.item()).toBe(2); // under maxNorm: scaled by 1
     expect(clipGradNorm_([a, b], 10, Infinity).item()).toBe(2);
     expect(clipGradNorm_([a, b], 10, 1).item()).toBe(5);
+  });
+  // PyTorch 2.15: clip_grad_norm_([bf16 a, f32 b], 1) gives a float32 norm 5.769920825958252, a.grad
+  // [0.53515625, 0.7109375, 0.05224609375] and b.grad [0.2139659970998764, 0.4065355062484741].
+  it('bfloat16 beside float32 gradients: the norm in float32, each half gradient scaled once', () => {
+    const a = zeros([3], { dtype: 'bfloat16', requiresGrad: true });
+    const b = zeros([2], { requiresGrad: true });
+    a.grad = tensor([3.1, 4.1, 0.3], { dtype: 'bfloat16' });
+    b.grad = tensor([1.234567, 2.345678]);
+    const total = clipGradNorm_([a, b], 1);
+    expect([total.dtype, total.item()]).toEqual(['float32', 5.769920825958252]);
+    expect(a.grad.toArray()).toEqual([0.53515625, 0.7109375, 0.05224609375]);
+    expect(b.grad.toArray()).toEqual([0.2139659970998764, 0.4065355062484741]);
   });
   it('no gradients: a zero norm and nothing changed', () => {
     const p = zeros([2], { requiresGrad: true });

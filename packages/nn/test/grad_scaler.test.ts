@@ -37,6 +37,30 @@ describe('GradScaler', () => {
     expect([kept.dtype, kept.toArray()]).toEqual(['bfloat16', [roundBFloat16(roundBFloat16(1e-3) * 65536), 131072]]);
   });
 
+  // PyTorch 2.15, GradScaler('cpu', init_scale=0.1, backoff_factor=0.3, growth_factor=3.3,
+  // growth_interval=1), gradients [inf or 1, 1]: scales 0.030000001192092896, 0.0990000069141388,
+  // 0.32670003175735474, 0.09801001101732254, then update(0.7) 0.699999988079071; the second step's
+  // unscaled gradient 33.33333206176758.
+  it('keeps its scale in float32, as PyTorch\'s float32 scale tensor', () => {
+    const p = tensor([0, 0], { requiresGrad: true });
+    const opt = new SGD([p], { lr: 1 });
+    const scaler = new GradScaler({ initScale: 0.1, backoffFactor: 0.3, growthFactor: 3.3, growthInterval: 1 });
+    const scales: number[] = [];
+    const grads: number[] = [];
+    for (const inf of [true, false, false, true]) {
+      p.grad = tensor([inf ? Infinity : 1, 1]);
+      scaler.unscale_(opt);
+      grads.push(p.grad.toArray()[1] as number);
+      scaler.step(opt);
+      scaler.update();
+      scales.push(scaler.getScale());
+    }
+    expect(scales).toEqual([0.030000001192092896, 0.0990000069141388, 0.32670003175735474, 0.09801001101732254]);
+    expect(grads.slice(0, 2)).toEqual([10, 33.33333206176758]);
+    scaler.update(0.7);
+    expect([scaler.getScale(), scaler.stateDict().scale]).toEqual([0.699999988079071, 0.699999988079071]);
+  });
+
   it('step with a closure is refused while enabled (its backward would leave scaled gradients), as in PyTorch', () => {
     const { p, opt, backward } = setup([1]);
     const scaler = new GradScaler({ initScale: 1024 });

@@ -1,5 +1,5 @@
 /** Gradient clipping, as torch.nn.utils.clip_grad_norm_ and clip_grad_value_. */
-import { abs, clamp, div, max, noGrad, pow, sqrt, stack, sum, Tensor, zeros } from '@nodegrad/autograd';
+import { abs, clamp, div, isHalf, max, noGrad, pow, promoteFloat, sqrt, stack, sum, Tensor, zeros, type FloatDType } from '@nodegrad/autograd';
 
 function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
   const list = parameters instanceof Tensor ? [parameters] : [...parameters];
@@ -35,8 +35,10 @@ export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: nu
   if (grads.length === 0) return zeros([]);
   return noGrad(() => {
     const first = grads[0]!;
-    // Each gradient's norm, moved to the first one's device and dtype, then the norm of those.
-    const norms = grads.map((g) => pNorm(g.detach(), normType).to(first.device).to(first.dtype));
+    // Each gradient's norm in its own dtype, moved to the first one's device; the norm of those in
+    // the widest dtype (PyTorch's stack promotes: bfloat16 and float32 gradients give a float32 norm).
+    const dtype = grads.map((g) => g.dtype as FloatDType).reduce(promoteFloat);
+    const norms = grads.map((g) => pNorm(g.detach(), normType).to(first.device).to(dtype));
     // PyTorch takes the norm of the stacked norms even for one gradient, except for the max norm.
     const total = normType === Infinity && norms.length === 1 ? norms[0]! : pNorm(stack(norms), normType);
     if (errorIfNonfinite && !Number.isFinite(total.item())) {
@@ -44,7 +46,13 @@ export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: nu
         'so they cannot be clipped; pass errorIfNonfinite: false to scale them anyway');
     }
     const coef = clamp(div(maxNorm, total.add(1e-6)), null, 1);
-    for (const g of grads) g.mul_(coef.to(g.device).to(g.dtype));
+    for (const g of grads) {
+      const c = coef.to(g.device);
+      // A half gradient times a wider coefficient is computed in float32 and rounded once, as
+      // PyTorch's product with a 0-d tensor; the coefficient rounded to the half type first would not.
+      if (isHalf(g.dtype) && c.dtype !== g.dtype) g.copy_(g.to('float32').mul(c.to('float32')).to(g.dtype));
+      else g.mul_(c.to(g.dtype));
+    }
     return total;
   });
 }

@@ -57,6 +57,7 @@ function readFlags(s: PerOptimizer): boolean {
 }
 
 export class GradScaler {
+  /** The scale, a float32 value (PyTorch keeps it in a float32 tensor). */
   private scaleValue: number;
   private growthFactor: number;
   private backoffFactor: number;
@@ -73,7 +74,7 @@ export class GradScaler {
     if (!(Number.isInteger(growthInterval) && growthInterval > 0)) {
       throw new Error(`GradScaler: growthInterval must be a positive integer, got ${growthInterval}`);
     }
-    this.scaleValue = initScale;
+    this.scaleValue = Math.fround(initScale);
     this.growthFactor = growthFactor;
     this.backoffFactor = backoffFactor;
     this.growthInterval = growthInterval;
@@ -178,7 +179,7 @@ export class GradScaler {
     if (!this.enabled) return;
     if (newScale !== undefined) {
       if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be positive and finite, got ${newScale}`);
-      this.scaleValue = newScale;
+      this.scaleValue = Math.fround(newScale);
     } else {
       // As torch, the checks of an optimizer unscaled but not stepped count too.
       for (const s of this.perOptimizer.values()) if (s.skip === null && s.foundInf.size > 0) s.skip = readFlags(s);
@@ -187,12 +188,12 @@ export class GradScaler {
         throw new Error('GradScaler.update: no inf checks were recorded since the last update() (no unscale_ or step of gradients)');
       }
       if (states.some((s) => s.skip)) {
-        this.scaleValue *= this.backoffFactor;
+        this.scaleValue = Math.fround(this.scaleValue * this.backoffFactor);
         this.growthTracker = 0;
       } else if (++this.growthTracker === this.growthInterval) {
         // As torch's _amp_update_scale_: grow only to a finite scale.
-        const grown = this.scaleValue * this.growthFactor;
-        if (Number.isFinite(Math.fround(grown))) this.scaleValue = grown;
+        const grown = Math.fround(this.scaleValue * this.growthFactor);
+        if (Number.isFinite(grown)) this.scaleValue = grown;
         this.growthTracker = 0;
       }
     }
@@ -224,7 +225,7 @@ export class GradScaler {
       throw new Error('GradScaler.loadStateDict: expected { scale > 0, growth_factor > 1, 0 < backoff_factor < 1, ' +
         `growth_interval and _growth_tracker integers > 0 and >= 0 }, got ${JSON.stringify(state)}`);
     }
-    this.scaleValue = s.scale;
+    this.scaleValue = Math.fround(s.scale);
     this.growthFactor = s.growth_factor;
     this.backoffFactor = s.backoff_factor;
     this.growthInterval = s.growth_interval;
