@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
 import { CUDA_DTYPES, createBackend } from './backend.js';
+import { isDilated, undilatedConv } from './dilated_conv.js';
 import { buildDir } from './load.js';
 import type { CudaAddon, CudaMemoryStats, CudaVersions, NcclAddon } from './native.js';
 
@@ -56,10 +57,21 @@ const loaded = unbuilt ? { addon: null, reason: unbuilt } : noDriver ? { addon: 
 const addon = loaded.addon;
 const reason = addon ? (addon.available ? undefined : addon.reason) : loaded.reason;
 
+/** cuda.setDeterministic's setting, read by every dilated convolution. */
+let deterministic = false;
+
 /** Registers 'cuda:0'.. as backends, or reports 'cuda:0' unavailable with the reason. */
 export function registerCuda(): void {
   if (!addon?.available) return reportUnavailable('cuda:0', reason!);
-  for (const device of Object.values(addon.devices)) registerBackend(createBackend(device, CUDA_DTYPES));
+  for (const device of Object.values(addon.devices)) {
+    const backend = createBackend(device, CUDA_DTYPES);
+    // In deterministic mode a dilated convolution runs undilated over a stuffed weight (dilated_conv.ts).
+    const k = backend.kernels, direct = { ...k }, stuffed = undilatedConv(direct, backend.free!);
+    k.Conv2D = (x, w, p) => (deterministic && isDilated(p) ? stuffed : direct).Conv2D(x, w, p);
+    k.Conv2DBackpropInput = (dy, w, s, p) => (deterministic && isDilated(p) ? stuffed : direct).Conv2DBackpropInput(dy, w, s, p);
+    k.Conv2DBackpropFilter = (x, dy, s, p, dt) => (deterministic && isDilated(p) ? stuffed : direct).Conv2DBackpropFilter(x, dy, s, p, dt);
+    registerBackend(backend);
+  }
 }
 
 function index(device: string | number | undefined): number {
@@ -108,8 +120,13 @@ export const cuda = {
   },
   /** torch.backends.cudnn.benchmark: measure convolution algorithms per shape, and cache the fastest. */
   setCudnnBenchmark: (on: boolean): void => void need('setCudnnBenchmark').setFlags({ cudnnBenchmark: on }),
-  /** Only deterministic cuDNN algorithms (torch.backends.cudnn.deterministic). */
-  setDeterministic: (on: boolean): void => void need('setDeterministic').setFlags({ deterministic: on }),
+  /**
+   * Only deterministic cuDNN algorithms (torch.backends.cudnn.deterministic); dilated convolutions
+   * then run undilated over a zero-stuffed weight, for which cuDNN has deterministic ones.
+   */
+  setDeterministic: (on: boolean): void => {
+    deterministic = need('setDeterministic').setFlags({ deterministic: on }).deterministic;
+  },
   /** TF32 tensor cores for float32 matmul (default off) and cuDNN convolutions (default on), as PyTorch. */
   setAllowTF32: (o: { matmul?: boolean; cudnn?: boolean }): void => {
     const flags: Record<string, boolean> = {};

@@ -212,6 +212,22 @@ std::vector<Choice> usable(const Call& c, const std::vector<typename D::Perf>& p
   return v;
 }
 
+// What cuDNN ranked, one entry per algorithm, for the error when none could run: its number,
+// status, determinism (as usable() judges it), math type and workspace.
+template <class D>
+std::string ranked(const std::vector<typename D::Perf>& perf, int got) {
+  if (got == 0) return "cuDNN ranked no algorithm";
+  std::string s = "cuDNN ranked:";
+  for (int i = 0; i < got; i++) {
+    const auto& p = perf[size_t(i)];
+    const bool det = p.determinism == CUDNN_DETERMINISTIC && !D::nondeterministic(int(p.algo));
+    s += std::string(i ? ";" : "") + " algo " + std::to_string(int(p.algo)) + " " + cudnnGetErrorString(p.status) +
+         (det ? " deterministic" : " nondeterministic") + " math " + std::to_string(int(p.mathType)) + " workspace " +
+         std::to_string(p.memory) + " bytes";
+  }
+  return s;
+}
+
 // A workspace from the current device's caching allocator (freed when `ws` goes: stream order
 // keeps it alive for the call); false when the allocator cannot give `bytes`.
 bool workspace(size_t bytes, BufferPtr& ws) {
@@ -228,7 +244,7 @@ bool workspace(size_t bytes, BufferPtr& ws) {
 
 // Times every algorithm with as much workspace as the hungriest one asks, halved until it fits.
 template <class D>
-std::vector<Choice> benchmark(cudnnHandle_t h, const Call& c, std::vector<typename D::Perf>& perf) {
+std::vector<Choice> benchmark(cudnnHandle_t h, const Call& c, std::vector<typename D::Perf>& perf, int& got) {
   size_t most = 0;
   for (int algo = 0; algo < D::kAlgos; algo++) {
     size_t bytes = 0;
@@ -236,7 +252,6 @@ std::vector<Choice> benchmark(cudnnHandle_t h, const Call& c, std::vector<typena
   }
   BufferPtr ws;
   while (!workspace(most, ws)) most /= 2;
-  int got = 0;
   D::find(h, c, int(perf.size()), &got, perf.data(), ws ? ws->data : nullptr, most);
   return usable<D>(c, perf, got);
 }
@@ -246,6 +261,7 @@ void convolve(const Call& c) {
   cudnnHandle_t h = cudnnHandle();
   std::vector<typename D::Perf> perf(size_t(D::kAlgos));
   std::vector<Choice> choices;
+  int got = -1;  // -1: the choices came from the benchmark cache, cuDNN's ranking is not at hand
   if (flags().cudnnBenchmark) {
     const Key key = keyOf(D::kDir, c);
     {
@@ -254,12 +270,13 @@ void convolve(const Call& c) {
       if (it != benchmarkCache.end()) choices = it->second;
     }
     if (choices.empty()) {
-      choices = benchmark<D>(h, c, perf);
+      got = 0;
+      choices = benchmark<D>(h, c, perf, got);
       std::lock_guard<std::mutex> lock(cacheMu);
       benchmarkCache[key] = choices;
     }
   } else {
-    int got = 0;
+    got = 0;
     D::heuristics(h, c, int(perf.size()), &got, perf.data());
     choices = usable<D>(c, perf, got);
   }
@@ -271,9 +288,14 @@ void convolve(const Call& c) {
     D::run(h, c, ch.algo, ws ? ws->data : nullptr, bytes);
     return;
   }
-  throw std::runtime_error(std::string("cuDNN has no ") + (flags().deterministic ? "deterministic " : "") + D::kName +
-                           " algorithm whose workspace fits in memory for input " + fmtShape(c.g.xShape()) +
-                           " and weight " + fmtShape(c.g.wShape()));
+  // Which of the three reasons it was, then cuDNN's ranking: the first GPU runs are short, and a
+  // refusal that reads as a memory problem when it is not would cost one of them.
+  const std::string why = !choices.empty()   ? "no algorithm whose workspace fits in memory"
+                          : flags().deterministic ? "no deterministic algorithm"
+                                                  : "no algorithm cuDNN could run";
+  throw std::runtime_error(std::string("cuDNN ") + D::kName + " convolution: " + why + " for input " +
+                           fmtShape(c.g.xShape()) + ", weight " + fmtShape(c.g.wShape()) + ", " + dtypeName(c.dtype) +
+                           " (" + (got < 0 ? std::string("choices from the benchmark cache") : ranked<D>(perf, got)) + ")");
 }
 
 DType convDtype(const TensorRef& a, const char* an, const TensorRef& b, const char* bn) {

@@ -50,7 +50,7 @@ describe('GradScaler', () => {
     for (const inf of [true, false, false, true]) {
       p.grad = tensor([inf ? Infinity : 1, 1]);
       scaler.unscale_(opt);
-      grads.push(p.grad.toArray()[1] as number);
+      grads.push(p.grad.toTypedArray()[1]!);
       scaler.step(opt);
       scaler.update();
       scales.push(scaler.getScale());
