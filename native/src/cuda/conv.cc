@@ -36,6 +36,11 @@ using Owned = std::unique_ptr<std::remove_pointer_t<T>, cudnnStatus_t (*)(T)>;
 
 int dim(int64_t v, const Shape& s) {
   if (v > INT_MAX) throw std::runtime_error("size " + std::to_string(v) + " of " + fmtShape(s) + " exceeds cuDNN's int range");
+  // The descriptors' strides are ints too: the whole tensor must stay below 2^31 elements.
+  if (numel(s) > INT_MAX) {
+    throw std::runtime_error(fmtShape(s) + " holds " + std::to_string(numel(s)) +
+                             " elements; cuDNN's convolution descriptors index with int, at most " + std::to_string(INT_MAX));
+  }
   return int(v);
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -55,8 +56,17 @@ class Watchdog {
         const cudaError_t e = cudaEventQuery(w.done);
         if (e == cudaErrorNotReady) {
           cudaGetLastError();  // this thread's own: "not ready" is no error
+          // A peer that died or a network failure shows here long before the timeout (as
+          // PyTorch's watchdog polls it too).
+          ncclResult_t async = ncclSuccess;
+          if (ncclCommGetAsyncError(w.comm, &async) == ncclSuccess && async != ncclSuccess && async != ncclInProgress) {
+            fail(w, std::string("failed with NCCL's asynchronous error '") + ncclGetErrorString(async) + "'");
+          }
           const double ms = std::chrono::duration<double, std::milli>(Clock::now() - w.start).count();
-          if (ms > w.timeoutMs) fail(w);
+          if (ms > w.timeoutMs) {
+            fail(w, "did not finish within " + std::to_string(long(w.timeoutMs)) +
+                        " ms (the group's timeoutMs): another rank died or never issued it");
+          }
           keep.push_back(std::move(w));
         } else {
           // Done, or failed: a failure is the stream's, reported to the thread that reads it.
@@ -68,11 +78,9 @@ class Watchdog {
     }
   }
 
-  [[noreturn]] static void fail(const Watched& w) {
-    std::fprintf(stderr,
-                 "[nodegrad] %s (NCCL, cuda:%d) did not finish within %.0f ms (the group's timeoutMs): another rank "
-                 "died or never issued it; aborting the communicator and ending this process\n",
-                 w.what.c_str(), w.device, w.timeoutMs);
+  [[noreturn]] static void fail(const Watched& w, const std::string& why) {
+    std::fprintf(stderr, "[nodegrad] %s (NCCL, cuda:%d) %s; aborting the communicator and ending this process\n",
+                 w.what.c_str(), w.device, why.c_str());
     std::fflush(stderr);
     // Aborting releases the GPU work queued behind the collective; it gets two seconds, since
     // the process ends either way.
