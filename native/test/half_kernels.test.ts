@@ -85,10 +85,14 @@ for (const [device, why] of DEVICES_UNDER_TEST) {
         const A = dut.pair(a, [64, 64], dtype), B = dut.pair(b, [64, 64], dtype);
         const col = dut.pair(normals(64, 33), [64, 1], dtype), row = dut.pair(normals(64, 34), [1, 64], dtype);
         const scalar = dut.pair([0.3], [], dtype);
+        // A float32 scalar the half type cannot hold, either side: computed with it unrounded.
+        const third = dut.pair([1 / 3], [], 'float32'), big = dut.pair([70000.5], [], 'float32');
         for (const op of BINARY) {
           dut.expectKernel(op, (at) => [at(A), at(B)]);
           dut.expectKernel(op, (at) => [at(col), at(row)]);
           dut.expectKernel(op, (at) => [at(A), at(scalar)]);
+          dut.expectKernel(op, (at) => [at(A), at(third)]);
+          dut.expectKernel(op, (at) => [at(big), at(A)]);
         }
       });
 

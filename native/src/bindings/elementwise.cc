@@ -41,8 +41,15 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   TensorRef a = tensorAt(info, 0, name, "a");
   TensorRef b = tensorAt(info, 1, name, "b");
   NG_KERNEL(name, {
+    // A half tensor beside a float32 scalar, either way round (KernelTable::binaryScalar).
+    const auto scalarBeside = [](const TensorRef& x, const TensorRef& s) {
+      return isHalf(x.dtype) && s.dtype == DType::F32 && numel(s.shape) == 1 && s.shape.size() <= x.shape.size();
+    };
+    const auto& k = deviceOf(info).kernels;
+    if (a.dtype != b.dtype && scalarBeside(a, b)) return result(info, k.binaryScalar(kBinary[I].op, a, b, false));
+    if (a.dtype != b.dtype && scalarBeside(b, a)) return result(info, k.binaryScalar(kBinary[I].op, b, a, true));
     requireSameDType("a", a, "b", b);
-    return result(info, deviceOf(info).kernels.binary(kBinary[I].op, a, b));
+    return result(info, k.binary(kBinary[I].op, a, b));
   })
 }
 

@@ -60,6 +60,11 @@ struct KernelTable {
   // Elementwise, with broadcasting; comparisons give 1 or 0 in the inputs' dtype.
   Tensor (*unary)(UnaryOp op, const TensorRef& x) = nullptr;
   Tensor (*binary)(BinaryOp op, const TensorRef& a, const TensorRef& b) = nullptr;
+  // A half tensor x beside a float32 scalar s (one element, its rank at most x's): op(x, s), or
+  // op(s, x) when scalarFirst, computed as a half pair is (HalfBinaryIn) with s as it is, and rounded
+  // once: the op layer's number the half type cannot hold, with no float32 copy of x. s is read on
+  // the device (no host round trip).
+  Tensor (*binaryScalar)(BinaryOp op, const TensorRef& x, const TensorRef& s, bool scalarFirst) = nullptr;
   Tensor (*where)(const TensorRef& cond, const TensorRef& a, const TensorRef& b) = nullptr;
   Tensor (*clamp)(const TensorRef& x, double lo, double hi) = nullptr;
   Tensor (*activation)(ActivationOp op, const TensorRef& x, double a, double b) = nullptr;

@@ -81,6 +81,20 @@ void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& s
   }
 }
 
+template <typename T>
+void binaryScalar(BinaryOp op, const T* x, float s, bool scalarFirst, T* out, int64_t n) {
+  if constexpr (kHalf<T>) {
+#define NG_MAPS(OP)                                                                                      \
+  {                                                                                                      \
+    const BinaryIn<OP> v(s);                                                                             \
+    if (scalarFirst) map1(x, out, n, [=](T e) { return T(math::binary<OP>(v, BinaryIn<OP>(float(e)))); }); \
+    else map1(x, out, n, [=](T e) { return T(math::binary<OP>(BinaryIn<OP>(float(e)), v)); });           \
+  }
+    NG_BINARY_SWITCH(op, NG_MAPS)
+#undef NG_MAPS
+  }
+}
+
 template <typename C, typename T>
 void where(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so) {
   // Pick a where the condition holds: first the mask, then the two-operand select.
@@ -115,6 +129,7 @@ void activation(ActivationOp op, const T* x, T* y, int64_t n, double a, double b
 
 #define NG_ELEMENTWISE(T)                                                                        \
   template void unary<T>(UnaryOp, const T*, T*, int64_t);                                        \
+  template void binaryScalar<T>(BinaryOp, const T*, float, bool, T*, int64_t);                   \
   template void activation<T>(ActivationOp, const T*, T*, int64_t, double, double);              \
   template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*, const Shape&); \
   template void clamp<T>(const T*, T*, int64_t, double, double);

@@ -80,6 +80,16 @@ Tensor binaryKernel(BinaryOp op, const TensorRef& a, const TensorRef& b) {
   return out;
 }
 
+Tensor binaryScalarKernel(BinaryOp op, const TensorRef& x, const TensorRef& s, bool scalarFirst) {
+  Operand ops[1];
+  const Buffer* ref = keptLayout({&x}, x.dtype, ops);
+  Tensor out = result(ref, x.shape, x.dtype);
+  const float v = plain(s).f32()[0];
+  NG_FLOAT_DISPATCH(x.dtype, binaryScalar(op, ops[0].data<T>(), v, scalarFirst, out.buf->as<T>(), storedNumel(out));)
+  finishKept(ref, out);
+  return out;
+}
+
 Tensor whereKernel(const TensorRef& c, const TensorRef& a, const TensorRef& b) {
   requireReal(a.dtype, "a");
   const Shape so = broadcastShapes(broadcastShapes(c.shape, a.shape), b.shape);
@@ -175,6 +185,7 @@ Tensor castKernel(const TensorRef& x, DType to) {
 void addElementwiseKernels(KernelTable& t) {
   t.unary = unaryKernel;
   t.binary = binaryKernel;
+  t.binaryScalar = binaryScalarKernel;
   t.where = whereKernel;
   t.clamp = clampKernel;
   t.activation = activationKernel;

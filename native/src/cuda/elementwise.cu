@@ -160,6 +160,33 @@ Tensor binary(BinaryOp op, const TensorRef& a, const TensorRef& b) {
   return out;
 }
 
+// A half x beside a float32 scalar read on the device: op(x, s) or op(s, x), rounded once.
+template <BinaryOp OP, typename T>
+void binaryScalarOn(const T* x, const float* s, bool scalarFirst, T* out, int64_t n) {
+  using C = math::HalfBinaryIn<OP>;
+  if (scalarFirst) {
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = T(math::binary<OP>(C(s[0]), C(float(x[i])))); }, "BinaryScalar");
+  } else {
+    forEach(n, [=] NG_DEVICE(int64_t i) { out[i] = T(math::binary<OP>(C(float(x[i])), C(s[0]))); }, "BinaryScalar");
+  }
+}
+
+template <typename T>
+void binaryScalarAs(BinaryOp op, const T* x, const float* s, bool scalarFirst, T* out, int64_t n) {
+#define NG_BINARY_SCALAR_ON(OP) binaryScalarOn<OP>(x, s, scalarFirst, out, n)
+  NG_BINARY_SWITCH(op, NG_BINARY_SCALAR_ON)
+#undef NG_BINARY_SCALAR_ON
+}
+
+Tensor binaryScalar(BinaryOp op, const TensorRef& x, const TensorRef& s, bool scalarFirst) {
+  Tensor out = empty(x.shape, x.dtype);
+  const float* sv = s.buf->as<float>();
+  const int64_t n = numel(x.shape);
+  if (x.dtype == DType::BF16) binaryScalarAs(op, x.buf->as<BFloat16>(), sv, scalarFirst, out.buf->as<BFloat16>(), n);
+  else binaryScalarAs(op, x.buf->as<Float16>(), sv, scalarFirst, out.buf->as<Float16>(), n);
+  return out;
+}
+
 // C is the condition's element type (any dtype: nonzero selects a).
 template <typename C, typename T>
 void whereOn(const C* c, const Shape& sc, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out,
@@ -270,6 +297,7 @@ Tensor castTo(const TensorRef& x, DType to) { return cast(x, to); }
 void addElementwiseKernels(KernelTable& t) {
   t.unary = unary;
   t.binary = binary;
+  t.binaryScalar = binaryScalar;
   t.where = where;
   t.clamp = clamp;
   t.activation = activation;

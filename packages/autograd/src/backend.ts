@@ -14,7 +14,11 @@ export interface Raw {
 }
 
 export type UnaryKernel = (x: Raw) => Raw;
-export type BinaryKernel = (a: Raw, b: Raw) => Raw; // broadcasting, PyTorch rules
+/**
+ * Broadcasting, PyTorch rules; operands of one dtype, or a half tensor beside a float32 0-d one
+ * (either side): computed with the scalar unrounded, the result in the half type, rounded once.
+ */
+export type BinaryKernel = (a: Raw, b: Raw) => Raw;
 
 export interface Conv2DParams {
   stride: [number, number];

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, autocast, div, fromTypedArray, full, fullLike, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor, variance, zeros,
+  add, autocast, div, fromTypedArray, full, fullLike, getBackend, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor,
+  variance, zeros,
 } from '@nodegrad/autograd';
 
 const f = Math.fround;
@@ -42,6 +43,40 @@ describe('a plain number beside a half tensor: the op in float32, rounded once',
     mul(x, 1 / 3).sum().backward();
     expect(x.grad!.dtype).toBe('float16');
     expect(x.grad!.toArray()).toEqual([roundFloat16(f(1 / 3)), roundFloat16(f(1 / 3))]);
+  });
+
+  it('the number rides as a float32 scalar beside the half tensor: no float32 copy, forward or backward', () => {
+    const table = getBackend('ts').kernels as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const calls: string[] = [];
+    const saved = { ...table };
+    for (const k of ['Cast', 'Mul', 'Div', 'Pow']) table[k] = (...a) => { calls.push(k); return saved[k]!(...a); };
+    try {
+      const x = tensor([1.5, -2], { dtype: 'bfloat16', requiresGrad: true });
+      // None of 1/3, 0.1 fits bfloat16; 2 does. PyTorch 2.15: y [25, 44.75], x.grad [33.25, -44.75].
+      const y = pow(div(mul(x, 1 / 3), 0.1), 2);
+      y.sum().backward();
+      expect(calls.filter((k) => k === 'Cast')).toEqual([]);
+      expect([y.dtype, x.grad!.dtype]).toEqual(['bfloat16', 'bfloat16']);
+      const third = f(1 / 3), tenth = f(0.1);
+      const z = [1.5, -2].map((v) => roundBFloat16(f(roundBFloat16(f(v * third)) / tenth)));
+      expect(y.toArray()).toEqual(z.map((v) => roundBFloat16(v * v)));
+      // d/dx: 2z, then / 0.1, then x 1/3, each rounded once.
+      expect(x.grad!.toArray()).toEqual(z.map((v) => roundBFloat16(f(roundBFloat16(f(roundBFloat16(2 * v) / tenth)) * third))));
+      expect([y.toArray(), x.grad!.toArray()]).toEqual([[25, 44.75], [33.25, -44.75]]);
+    } finally {
+      Object.assign(table, saved);
+    }
+  });
+
+  // PyTorch 2.15: bf16 [3, 200] * tensor(1/3) is bfloat16 [1, 66.5] (the scalar rounded first: 67);
+  // tensor(1/3) - x is [-2.671875, -200].
+  it('a float32 0-d tensor beside a half tensor with dimensions keeps its value, as PyTorch; two 0-d ones are a mix', () => {
+    const x = tensor([3, 200], { dtype: 'bfloat16' });
+    const s = tensor(1 / 3);
+    expect([mul(x, s).dtype, mul(x, s).toArray()]).toEqual(['bfloat16', [1, 66.5]]);
+    expect(sub(s, x).toArray()).toEqual([-2.671875, -200]);
+    expect(() => mul(x.sum(), s)).toThrow("mul: 'input' has dtype bfloat16 but 'other' has dtype float32");
+    expect(() => mul(x, tensor([1 / 3]))).toThrow("mul: 'input' has dtype bfloat16 but 'other' has dtype float32");
   });
 });
 

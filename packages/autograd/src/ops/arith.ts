@@ -137,11 +137,12 @@ const fitsHalf = (s: number, dtype: HalfDType) => Number.isNaN(s) || (dtype === 
 
 /**
  * A binary op, with PyTorch's rules for a plain number beside a tensor it does not fit exactly.
- * PyTorch keeps the number in double: beside a half tensor it computes in float32 and rounds once
- * (lifted into float16 first, 65536 would be inf and x * 65536 too), and beside an integer tensor
- * a fractional or non-finite number makes the result float32, as does a division (true division).
- * Such a pair runs on a float32 copy of the tensor (cast back for a half one), the tensor taken as
- * autocast gives it to the op; the common case, a number that fits, is lifted into its dtype.
+ * PyTorch keeps the number unrounded: beside a half tensor it computes in float32 and rounds once
+ * (lifted into float16 first, 65536 would be inf and x * 65536 too), here with the number as a
+ * float32 scalar the kernels take beside the half tensor (halfBesideScalar); beside an integer
+ * tensor a fractional or non-finite number makes the result float32, as does a division (true
+ * division), on a float32 copy of the tensor. The tensor is taken as autocast gives it to the op;
+ * the common case, a number that fits, is lifted into its dtype.
  */
 function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): Tensor {
   const first = typeof a === 'number';
@@ -155,9 +156,8 @@ function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike
       const s = lift(number, t);
       return first ? op(s, t) : op(t, s);
     }
-    const w = t.to('float32'), ws = lift(number, w);
-    const out = first ? op(ws, w) : op(w, ws);
-    return half ? out.to(t.dtype) : out;
+    const w = half ? t : t.to('float32'), ws = lift(number, w, 'float32');
+    return first ? op(ws, w) : op(w, ws);
   }
   const [ta, tb] = binaryArgs(name, a, b, policy);
   if (name === 'div' && !isFloat(ta.dtype) && !isFloat(tb.dtype)) return op(ta.to('float32'), tb.to('float32'));

@@ -1,6 +1,6 @@
 /** Helpers every op family uses: argument checks, scalar lifting, kernel access. */
 import type { Backend, Kernels, Raw } from '../backend.js';
-import { isFloat, type DType } from '../dtype.js';
+import { isFloat, isHalf, type DType } from '../dtype.js';
 import { anyAutocast, autocastInputs, type CastPolicy } from '../autocast.js';
 import { keep } from '../scope.js';
 import { fmt, type Shape } from '../shape.js';
@@ -41,18 +41,18 @@ export function isSharedConstant(s: Storage): boolean {
   return constants.has(s);
 }
 
-/** A plain number becomes a 0-d tensor of `like`'s dtype and device. */
-export function lift(x: TensorLike, like: Tensor): Tensor {
+/** A plain number becomes a 0-d tensor of `like`'s device and dtype (or `dtype`). */
+export function lift(x: TensorLike, like: Tensor, dtype: DType = like.dtype): Tensor {
   if (x instanceof Tensor) return x;
   let byType = scalars.get(like.backend);
   if (!byType) scalars.set(like.backend, (byType = new Map()));
-  let cache = byType.get(like.dtype);
-  if (!cache) byType.set(like.dtype, (cache = new Map()));
+  let cache = byType.get(dtype);
+  if (!cache) byType.set(dtype, (cache = new Map()));
   // A Map keys -0 as 0: it gets a key of its own (NaN keys itself).
   const key = Object.is(x, -0) ? '-0' : x;
   let t = cache.get(key);
   if (!t) {
-    t = keep(Tensor.fromRaw(like.backend.kernels.Fill([], x, like.dtype), like.backend));
+    t = keep(Tensor.fromRaw(like.backend.kernels.Fill([], x, dtype), like.backend));
     constants.add(t.storage);
     if (cache.size >= MAX_SCALARS) cache.delete(cache.keys().next().value!);
     cache.set(key, t);
@@ -103,13 +103,28 @@ export function checkRank(op: string, arg: string, t: Tensor, ranks: number[]): 
 }
 
 /**
+ * Whether one of a pair is a half tensor and the other a float32 0-d tensor beside it that keeps
+ * its type (torch.result_type: a 0-d tensor beside one with dimensions, or a lifted number beside
+ * any), on the same device, with no gradient wanted. The binary kernels take such a pair as it is
+ * and compute with the scalar unrounded, as PyTorch computes with a CPU scalar; arith lifts a
+ * number the half type cannot hold so.
+ */
+export function halfBesideScalar(a: Tensor, b: Tensor): boolean {
+  const [h, s] = isHalf(a.dtype) ? [a, b] : [b, a];
+  return isHalf(h.dtype) && s.dtype === 'float32' && s.ndim === 0 && (h.ndim > 0 || constants.has(s.storage)) &&
+    !s.requiresGrad && s.device === h.device;
+}
+
+/**
  * Lifts a scalar operand and checks a pair for a binary op; under autocast the pair is cast by
- * `policy` first (mixed float types promoted, as torch.promote_types), elsewhere a mix is an error.
+ * `policy` first (mixed float types promoted, as torch.promote_types), elsewhere a mix is an error,
+ * but for a half tensor beside a float32 scalar (halfBesideScalar) that the policy would not widen.
  */
 export function binaryArgs(op: string, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): [Tensor, Tensor] {
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one argument must be a Tensor`);
   const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
   const tb = b instanceof Tensor ? b : lift(b, ta);
+  if (policy === 'promote' && ta.dtype !== tb.dtype && halfBesideScalar(ta, tb)) return [ta, tb];
   if (!anyAutocast()) {
     checkPair(op, ta, tb);
     return [ta, tb];

@@ -1,6 +1,6 @@
 /** Elementwise kernels: unary maps, broadcasting binary maps, where, clamp, cast. */
 import type { ActivationKind, BinaryKernel, Kernels, Raw, UnaryKernel } from '../../backend.js';
-import { allocArray } from '../../dtype.js';
+import { allocArray, isHalf } from '../../dtype.js';
 import { broadcastShapes, numel, sameShape } from '../../shape.js';
 import { arr, broadcastStrides, forEachBroadcast, out } from './util.js';
 
@@ -18,7 +18,8 @@ function binary(f: (a: number, b: number) => number): BinaryKernel {
   return (x, y) => {
     const a = arr(x), b = arr(y);
     const shape = sameShape(x.shape, y.shape) ? x.shape : broadcastShapes('kernel', x.shape, y.shape);
-    const r = out(shape, x.dtype);
+    // A float32 scalar beside a half tensor (either way round): the half type's result.
+    const r = out(shape, x.dtype === y.dtype || isHalf(x.dtype) ? x.dtype : y.dtype);
     const o = arr(r);
     if (a.length === o.length && b.length === o.length) {
       for (let i = 0; i < o.length; i++) o[i] = f(a[i]!, b[i]!);
