@@ -158,7 +158,9 @@ export function autocastInputs<T extends readonly (Tensor | null | undefined)[]>
   }
   return inputs.map((t) => {
     if (!t || !isFloat(t.dtype) || t.dtype === target || deviceType(t) !== deviceType(first)) return t;
-    if (policy !== 'promote' && t.dtype === 'float64' && t.ndim > 0) return t;
+    // Autocast never casts float64 (PyTorch); a 0-d one beside float32 ones with dimensions is cast
+    // as the op's own type promotion would, since nodegrad's ops take one dtype.
+    if (t.dtype === 'float64' && (policy === 'lower' || (policy === 'float32' && t.ndim > 0))) return t;
     // Only weights are cached: a float32 leaf that requires grad, cast down while recording.
     const canCache = s.cache && policy === 'lower' && t.dtype === 'float32' && t.isLeaf && t.requiresGrad &&
       t.viewBase === null && isGradEnabled();

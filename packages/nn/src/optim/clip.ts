@@ -48,10 +48,9 @@ export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: nu
     const coef = clamp(div(maxNorm, total.add(1e-6)), null, 1);
     for (const g of grads) {
       const c = coef.to(g.device);
-      // A half gradient times a wider coefficient is computed in float32 and rounded once, as
-      // PyTorch's product with a 0-d tensor; the coefficient rounded to the half type first would not.
-      if (isHalf(g.dtype) && c.dtype !== g.dtype) g.copy_(g.to('float32').mul(c.to('float32')).to(g.dtype));
-      else g.mul_(c.to(g.dtype));
+      // A half gradient takes a wider coefficient as a float32 scalar: the product in float32,
+      // rounded once, as PyTorch's with a 0-d tensor (the coefficient rounded first would not be).
+      g.mul_(isHalf(g.dtype) && !isHalf(c.dtype) ? c.to('float32') : c.to(g.dtype));
     }
     return total;
   });
