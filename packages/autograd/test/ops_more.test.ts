@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  backends, cos, cumsum, dot, einsum, elu, erf, expm1, fromTypedArray, gather, gelu, getBackend, grad, hardtanh, indexSelect,
+  argmax, argmin, backends, cos, cumsum, dot, einsum, elu, erf, expm1, fromTypedArray, gather, gelu, getBackend, grad, hardtanh, indexSelect,
   leakyRelu, log1p, logSumExp, manualSeed, maskedFill, norm, outer, randn, scatterAdd, silu, sin, softplus, supports, t,
   tensor, type Tensor,
 } from '@nodegrad/autograd';
@@ -67,8 +67,8 @@ const CALLS: Record<string, F> = {
   'einsum bi,bj->bij (outer per batch)': (a, b) => einsum('bi,bj->bij', a!, b!),
 };
 
-/** The ops that multiply matrices (indexSelect, einsum) run in float32 where a backend has no float64 matmul. */
-const MATMUL = /^(indexSelect|einsum)/;
+/** The ops that multiply matrices (einsum) run in float32 where a backend has no float64 matmul. */
+const MATMUL = /^einsum/;
 // describeBackends lists an unavailable device's tests as skipped too, so this must not throw for one.
 const hasMatmul = (device: string, dtype: 'float32' | 'float64') =>
   backends().some((b) => b.name === device && b.available) && supports(getBackend(device), 'BatchMatMul', dtype);
@@ -150,10 +150,12 @@ describeBackends(describe, 'new ops: gradcheck and gradgradcheck in float64', (d
     }
   });
 
-  it('gather, scatterAdd, maskedFill', () => {
+  it('gather, scatterAdd, indexSelect, maskedFill', () => {
     manualSeed(33);
     const [x, src] = [leaf(device, [3, 4]), leaf(device, [2, 4])];
     const idx = i64([[0, 1, 2, 0], [0, 0, 2, 2]]);
+    expect(gradcheck((p) => indexSelect(p, 1, i64([3, 3, 0])), [x])).toBe(true);
+    expect(gradgradcheck((p) => indexSelect(p.mul(p), 0, i64([2, 0])), [x])).toBe(true);
     expect(gradcheck((a) => gather(a, 0, idx), [x])).toBe(true);
     expect(gradgradcheck((a) => gather(a.mul(a), 1, i64([[3, 0], [1, 1], [2, 0]])), [x])).toBe(true);
     expect(gradcheck((a, s) => scatterAdd(a, 0, idx, s), [x, src])).toBe(true);
@@ -170,11 +172,22 @@ describeBackends(describe, 'new ops: gradcheck and gradgradcheck in float64', (d
   });
 
   const mm = f64Matmul(device);
-  it.skipIf(!mm)(`indexSelect and einsum${mm ? '' : ` (skipped: '${device}' has no float64 matmul, which gradcheck needs)`}`, () => {
+  // PyTorch 2.15: gather([[inf, -inf, nan, -0, 1.5, 2]], 1, [[4, 4, 3, 5]]) is [[1.5, 1.5, -0, 2]] (a
+  // picked -0 comes out 0 here: the picks are summed), index_select(.., 1, [4, 3, 5]) [[1.5, -0, 2]],
+  // scatter_add([inf, 1, 2], 0, [1, 1], [2, inf]) [inf, inf, 2]; index_select works in float16.
+  it('an inf or NaN elsewhere in a row does not reach the entries picked; float16 indexSelect', () => {
+    const x = tensor([[Infinity, -Infinity, NaN, -0, 1.5, 2]], { device });
+    expect(gather(x, 1, i64([[4, 4, 3, 5]])).toArray()).toEqual([[1.5, 1.5, 0, 2]]);
+    expect(indexSelect(x, 1, i64([4, 3, 5])).toArray()).toEqual([[1.5, 0, 2]]);
+    const into = scatterAdd(tensor([Infinity, 1, 2], { device }), 0, i64([1, 1]), tensor([2, Infinity], { device }));
+    expect(into.toArray()).toEqual([Infinity, Infinity, 2]);
+    const h = indexSelect(tensor([[1, 2], [3, 4]], { dtype: 'float16', device }), 0, i64([1, 0, 1]));
+    expect([h.dtype, h.toArray()]).toEqual(['float16', [[3, 4], [1, 2], [3, 4]]]);
+  });
+
+  it.skipIf(!mm)(`einsum${mm ? '' : ` (skipped: '${device}' has no float64 matmul, which gradcheck needs)`}`, () => {
     manualSeed(35);
-    const [x, u, v, a, b] = [leaf(device, [3, 4]), leaf(device, [4]), leaf(device, [4]), leaf(device, [2, 3, 4]), leaf(device, [2, 4, 2])];
-    expect(gradcheck((p) => indexSelect(p, 1, i64([3, 3, 0])), [x])).toBe(true);
-    expect(gradgradcheck((p) => indexSelect(p.mul(p), 0, i64([2, 0])), [x])).toBe(true);
+    const [u, v, a, b] = [leaf(device, [4]), leaf(device, [4]), leaf(device, [2, 3, 4]), leaf(device, [2, 4, 2])];
     expect(gradcheck((p, q) => einsum('bij,bjk->bik', p, q), [a, b])).toBe(true);
     expect(gradgradcheck((p, q) => einsum('bij,bjk->ki', p.mul(p), q), [a, b])).toBe(true);
     expect(gradgradcheck((p, q) => einsum('i,j,j->i', p, q, q), [u, v])).toBe(true);
@@ -198,6 +211,9 @@ describe('new ops: argument errors name the op, the argument and the shapes', ()
     // As PyTorch's vector_norm: a maximum of nothing has no value (a 2-norm of nothing is 0).
     [() => norm(randn([1, 7, 0, 3]), Infinity, 2), /^norm: cannot compute the Infinity norm over dim 2 of size 0 \(shape \[1, 7, 0, 3\]\)$/],
     [() => norm(randn([0]), -Infinity), /^norm: cannot compute the -Infinity norm over dim 0 of size 0 \(shape \[0\]\)$/],
+    // As PyTorch's argmax: "Expected reduction dim 1 to have non-zero size".
+    [() => argmax(randn([2, 0]), 1), /^argmax: cannot reduce over dim 1 of size 0 \(shape \[2, 0\]\)$/],
+    [() => argmin(randn([0])), /^argmin: cannot reduce over dim 0 of size 0 \(shape \[0\]\)$/],
     [() => softplus(x, 0), /^softplus: beta must not be 0$/],
     [() => hardtanh(x, 1, -1), /^hardtanh: minVal 1 is greater than maxVal -1$/],
     [() => gelu(x, 'erf' as 'none'), /^gelu: approximate must be 'none' or 'tanh', got 'erf'$/],

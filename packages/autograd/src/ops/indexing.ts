@@ -1,18 +1,18 @@
 /**
- * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's. They compose one-hot masks
- * with products and sums (indexSelect with a matmul), so every backend runs them on kernels it
- * already has and the gradients come from the parts; gather and scatterAdd cost
- * O(index elements x size of dim) memory for it.
+ * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's. They pick with one-hot
+ * masks through `where` and sum the picks, so every backend runs them on kernels it already has
+ * and the gradients come from the parts; they cost O(index elements x size of dim) memory for it.
+ * The entries not picked are -0, which leaves any sum exact (v + -0 is v for every v): a product
+ * with the mask would turn an inf or NaN elsewhere in the row into NaN.
  */
 import type { DType } from '../dtype.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { add, mul } from './arith.js';
+import { add } from './arith.js';
 import { where } from './compare.js';
 import { narrow, pad } from './join.js';
 import { oneHot } from './loss.js';
-import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { permute, unsqueeze } from './shape.js';
 import { checkTensor, type TensorLike } from './util.js';
@@ -31,6 +31,11 @@ function checkIndex(op: string, index: Tensor, size: number, dim: number): void 
 /** [..., n] one-hot rows for the index, in dtype. */
 function hot(index: Tensor, n: number, dtype: DType): Tensor {
   return oneHot(index, n).to(dtype);
+}
+
+/** x where the mask is 1, else -0 (broadcast). */
+function pick(mask: Tensor, x: Tensor): Tensor {
+  return where(mask, x, -0);
 }
 
 /** Moves dim `from` to the end. */
@@ -68,8 +73,8 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normAxis('gather', dim, Math.max(x.ndim, 1));
   checkIndex('gather', index, x.shape[d] ?? 1, d);
   const rows = alignTo('gather', x, d, index, 'input');
-  // [..., 1 at d, ..., n] against the index's one-hot rows [..., m at d, ..., n], summed over n.
-  return sum(mul(hot(index, x.shape[d]!, x.dtype), unsqueeze(toLast(rows, d), d)), -1);
+  // [..., 1 at d, ..., n] picked by the index's one-hot rows [..., m at d, ..., n], summed over n.
+  return sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(toLast(rows, d), d)), -1);
 }
 
 /**
@@ -84,7 +89,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   alignTo('scatterAdd', x, d, index, 'input');
   const s = alignTo('scatterAdd', src, null, index, 'src');
   // Each src element spread over its one-hot row, then summed over the index's dim d.
-  const spread = sum(mul(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
+  const spread = sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
   const placed = fromLast(spread.squeeze(d), d); // index's shape with x.shape[d] at d
   const pads: number[] = [];
   for (let i = x.ndim - 1; i >= 0; i--) pads.push(0, x.shape[i]! - placed.shape[i]!);
@@ -99,8 +104,8 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const n = x.ndim === 0 ? 1 : x.shape[d]!;
   checkIndex('indexSelect', index, n, d);
   if (x.ndim === 0) return x.reshape([]).expand(index.ndim === 0 ? [] : [index.shape[0]!]);
-  // [..., n] @ [n, m]: each output column picks one entry.
-  const picked = matmul(toLast(x, d), hot(index.reshape([-1]), n, x.dtype).transpose(0, 1));
+  // [..., 1, n] picked by the one-hot rows [m, n], summed over n: [..., m].
+  const picked = sum(pick(hot(index.reshape([-1]), n, x.dtype), unsqueeze(toLast(x, d), -2)), -1);
   return fromLast(picked, d);
 }
 

@@ -173,6 +173,8 @@ export function min(x: Tensor, dim?: number, keepdim = false): Tensor | ValuesIn
 function argIndex(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   if (dim === undefined) return argIndex(name, reshape(x, [x.size]), 0, false);
   const axis = normAxis(name, dim, x.ndim);
+  // As amax and PyTorch: no element to point at (argmin over dim 0 of a [2, 0] tensor is fine: empty).
+  if (x.shape[axis] === 0) throw new Error(`${name}: cannot reduce over dim ${axis} of size 0 (shape ${fmt(x.shape)})`);
   const k = kernels(x);
   const y = wrap(name === 'argmax' ? k.ArgMax(x, axis) : k.ArgMin(x, axis), x);
   return keepdim ? y : y.moveAs(reducedShape(x.shape, [axis], false));
