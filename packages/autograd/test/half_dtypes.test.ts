@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  add, batchNorm, conv2d, exp, fromTypedArray, manualSeed, matmul, mul, rand, randn, relu, roundBFloat16,
+  add, batchNorm, conv2d, exp, fromTypedArray, grad, manualSeed, matmul, mul, rand, randn, relu, roundBFloat16,
   roundFloat16, softmax, sum, tanh, tensor, zeros, type HalfDType, type Tensor,
 } from '@nodegrad/autograd';
 
@@ -111,4 +111,23 @@ describe("the 'ts' emulation: elementwise exact, accumulations within tolerance"
       expect(rm.dtype).toBe('float32');
     });
   }
+
+  // PyTorch 2.15, x bf16 [2, 2, 1, 2], g bf16, float32 w [1.3, 0.7], b [0.1, -0.2], running mean
+  // [0.3, 0.6], var [1.7, 0.9]: eval dw [0.9451093673706055, 1.1905827522277832], db [1.40185546875,
+  // 2.201171875]; training dw [-0.177965447306633, -0.10021844506263733]. The half products and sums
+  // gave dw [0.9453125, 1.1875] in eval and [-0.177734, -0.101563] in training under createGraph.
+  it('batchNorm of a half input: float32 parameter gradients from float32 sums in eval and under createGraph', () => {
+    const x = tensor([[[[1, 2]], [[3, -1]]], [[[0.5, 1.5]], [[2.5, 0.25]]]], { dtype: 'bfloat16', requiresGrad: true });
+    const g = tensor([[[[0.1, 0.2]], [[0.3, 0.4]]], [[[0.5, 0.6]], [[0.7, 0.8]]]], { dtype: 'bfloat16' });
+    const w = tensor([1.3, 0.7], { requiresGrad: true }), b = tensor([0.1, -0.2], { requiresGrad: true });
+    const near = (t: Tensor, want: number[]) => host(t).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+    const [dx, dw, db] = grad([batchNorm(x, tensor([0.3, 0.6]), tensor([1.7, 0.9]), w, b)], [x, w, b], { gradOutputs: [g] });
+    near(dw!, [0.9451093673706055, 1.1905827522277832]);
+    near(db!, [1.40185546875, 2.201171875]);
+    expect([dx!.dtype, dw!.dtype]).toEqual(['bfloat16', 'float32']);
+    expect(host(dx!)).toEqual([0.099609375, 0.19921875, 0.2216796875, 0.294921875, 0.498046875, 0.6015625, 0.515625, 0.58984375]);
+    const [dx2, dw2] = grad([batchNorm(x, null, null, w, b, { training: true })], [x, w], { gradOutputs: [g], createGraph: true });
+    near(dw2!, [-0.177965447306633, -0.10021844506263733]);
+    expect(host(dx2!)).toEqual([-0.62890625, -0.2109375, -0.09521484375, -0.07861328125, 0.208984375, 0.62890625, 0.072265625, 0.10107421875]);
+  });
 });

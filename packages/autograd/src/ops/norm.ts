@@ -8,7 +8,7 @@
  */
 import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
-import type { DType } from '../dtype.js';
+import { isHalf, type DType } from '../dtype.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
@@ -121,14 +121,21 @@ const batchNormOp = defineOp({
         dx = wrap(k.BatchNormBackwardElemt(g, x, mean, invstd, w ?? null, r.sumDy, r.sumDyXmu, count, maskInKernels, b), x);
       }
       [dw, db] = [wrap(r.dweight, x), wrap(r.dbias, x)];
-    } else if (ctx.training) {
-      [dx, dw, db] = trainingGradComposite(g, x, w ? w.to(x.dtype) : null, ctx.eps);
     } else {
-      // Eval: y = (x - mean) * invstd * w + b with constant statistics, an affine map of x.
-      const is = channelView(invstd.to(x.dtype), x.ndim);
-      dx = needs[0] ? mul(g, w ? mul(is, channelView(w.to(x.dtype), x.ndim)) : is) : null;
-      dw = needs[1] ? sum(mul(g, mul(sub(x, channelView(mean.to(x.dtype), x.ndim)), is)), axes) : null;
-      db = needs[2] ? sum(g, axes) : null;
+      // A half input's gradients are computed in float32 (as the kernels and PyTorch do): dx rounded
+      // once, the parameters' gradients float32 sums of float32 products.
+      const ct = isHalf(x.dtype) ? 'float32' : x.dtype;
+      const [gc, xc] = [g.to(ct), x.to(ct)];
+      if (ctx.training) {
+        [dx, dw, db] = trainingGradComposite(gc, xc, w ? w.to(ct) : null, ctx.eps);
+      } else {
+        // Eval: y = (x - mean) * invstd * w + b with constant statistics, an affine map of x.
+        const is = channelView(invstd.to(ct), x.ndim);
+        dx = needs[0] ? mul(gc, w ? mul(is, channelView(w.to(ct), x.ndim)) : is) : null;
+        dw = needs[1] ? sum(mul(gc, mul(sub(xc, channelView(mean.to(ct), x.ndim)), is)), axes) : null;
+        db = needs[2] ? sum(gc, axes) : null;
+      }
+      dx = dx?.to(x.dtype) ?? null;
     }
     // Per-channel sums are float32 for a half input: the gradients take the parameters' type.
     [dw, db] = [dw?.to(ctx.paramType) ?? null, db?.to(ctx.paramType) ?? null];
