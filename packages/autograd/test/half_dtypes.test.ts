@@ -116,6 +116,14 @@ describe("the 'ts' emulation: elementwise exact, accumulations within tolerance"
   // [0.3, 0.6], var [1.7, 0.9]: eval dw [0.9451093673706055, 1.1905827522277832], db [1.40185546875,
   // 2.201171875]; training dw [-0.177965447306633, -0.10021844506263733]. The half products and sums
   // gave dw [0.9453125, 1.1875] in eval and [-0.177734, -0.101563] in training under createGraph.
+  // PyTorch 2.15: softmax of bf16 [0.5, -1.25, 2, 0.75, -0.5] along 0, backward of g = [0.3, -0.7,
+  // 0.2, 0.9, -0.1]; rounded at every step, g - sum(g y) cancelled to dx[0] = 0, dx[2] = -0.061768.
+  it('a half softmax\'s gradient is computed in float32 and rounded once, as PyTorch\'s', () => {
+    const x = tensor([0.5, -1.25, 2, 0.75, -0.5], { dtype: 'bfloat16', requiresGrad: true });
+    const [dx] = grad([softmax(x, 0)], [x], { gradOutputs: [tensor([0.3, -0.7, 0.2, 0.9, -0.1], { dtype: 'bfloat16' })] });
+    expect([dx!.dtype, host(dx!)]).toEqual(['bfloat16', [8.630752563476562e-05, -0.0238037109375, -0.061279296875, 0.10498046875, -0.0201416015625]]);
+  });
+
   it('batchNorm of a half input: float32 parameter gradients from float32 sums in eval and under createGraph', () => {
     const x = tensor([[[[1, 2]], [[3, -1]]], [[[0.5, 1.5]], [[2.5, 0.25]]]], { dtype: 'bfloat16', requiresGrad: true });
     const g = tensor([[[[0.1, 0.2]], [[0.3, 0.4]]], [[[0.5, 0.6]], [[0.7, 0.8]]]], { dtype: 'bfloat16' });

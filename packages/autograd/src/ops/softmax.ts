@@ -1,4 +1,5 @@
 /** softmax and logSoftmax along one dim: kernels forward, VJPs in differentiable ops. */
+import { isHalf } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { normAxis } from '../shape.js';
@@ -8,6 +9,14 @@ import { sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { exp } from './unary.js';
 import { autocasting, checkFloat, checkTensor, kernels, wrap } from './util.js';
+
+/**
+ * A half softmax's gradient is computed in float32 and rounded once, as PyTorch's kernels do:
+ * rounded at every step, g - sum(g y) cancels and lost up to 56 bfloat16 steps.
+ */
+function inFloat32(y: Tensor, g: Tensor): [Tensor, Tensor] {
+  return isHalf(y.dtype) ? [y.to('float32'), g.to('float32')] : [y, g];
+}
 
 const softmaxOp = defineOp({
   name: 'softmax',
@@ -19,8 +28,9 @@ const softmaxOp = defineOp({
   },
   backward(ctx, g) {
     const [y] = ctx.saved as [Tensor];
+    const [yc, gc] = inFloat32(y, g);
     // dx = y * (g - sum(g * y)): the Jacobian diag(y) - y y^T applied to g.
-    return [mul(y, sub(g, sum(mul(g, y), ctx.axis, true))), null];
+    return [mul(yc, sub(gc, sum(mul(gc, yc), ctx.axis, true))).to(y.dtype), null];
   },
   jvp: (ctx, [t], y) => mul(y, sub(t!, sum(mul(t!, y), ctx.axis, true))),
 });
@@ -35,8 +45,9 @@ const logSoftmaxOp = defineOp({
   },
   backward(ctx, g) {
     const [y] = ctx.saved as [Tensor];
+    const [yc, gc] = inFloat32(y, g);
     // dx = g - softmax(x) * sum(g), with softmax(x) = exp(y).
-    return [sub(g, mul(exp(y), sum(g, ctx.axis, true))), null];
+    return [sub(gc, mul(exp(yc), sum(gc, ctx.axis, true))).to(y.dtype), null];
   },
   jvp: (ctx, [t], y) => sub(t!, sum(mul(exp(y), t!), ctx.axis, true)),
 });
