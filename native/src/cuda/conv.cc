@@ -36,18 +36,23 @@ using Owned = std::unique_ptr<std::remove_pointer_t<T>, cudnnStatus_t (*)(T)>;
 
 int dim(int64_t v, const Shape& s) {
   if (v > INT_MAX) throw std::runtime_error("size " + std::to_string(v) + " of " + fmtShape(s) + " exceeds cuDNN's int range");
-  // The descriptors' strides are ints too: the whole tensor must stay below 2^31 elements.
+  return int(v);
+}
+
+// A tensor's or filter's descriptor strides are ints too: the whole operand must stay below 2^31
+// elements.
+void checkElements(const Shape& s) {
   if (numel(s) > INT_MAX) {
     throw std::runtime_error(fmtShape(s) + " holds " + std::to_string(numel(s)) +
                              " elements; cuDNN's convolution descriptors index with int, at most " + std::to_string(INT_MAX));
   }
-  return int(v);
 }
 
 Owned<cudnnTensorDescriptor_t> tensorDesc(cudnnDataType_t type, const Shape& s) {
   cudnnTensorDescriptor_t d = nullptr;
   NG_CUDNN(cudnnCreateTensorDescriptor(&d));
   Owned<cudnnTensorDescriptor_t> owned(d, cudnnDestroyTensorDescriptor);
+  checkElements(s);
   NG_CUDNN(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, type, dim(s[0], s), dim(s[1], s), dim(s[2], s), dim(s[3], s)));
   return owned;
 }
@@ -56,6 +61,7 @@ Owned<cudnnFilterDescriptor_t> filterDesc(cudnnDataType_t type, const Shape& s) 
   cudnnFilterDescriptor_t d = nullptr;
   NG_CUDNN(cudnnCreateFilterDescriptor(&d));
   Owned<cudnnFilterDescriptor_t> owned(d, cudnnDestroyFilterDescriptor);
+  checkElements(s);
   NG_CUDNN(cudnnSetFilter4dDescriptor(d, type, CUDNN_TENSOR_NCHW, dim(s[0], s), dim(s[1], s), dim(s[2], s), dim(s[3], s)));
   return owned;
 }

@@ -6,7 +6,8 @@
  *   run in float32, where the low type would lose range or precision;
  * - 'promote': ops of several inputs (arithmetic, comparisons, where, cat, stack) cast every float
  *   input to the widest of their types, as torch.result_type (a 0-d tensor widens only 0-d ones);
- * every other op runs in its inputs' type. float64 tensors are never cast down (as PyTorch).
+ * every other op runs in its inputs' type. float64 tensors with dimensions are never cast down (as
+ * PyTorch); a 0-d one beside float32 ones with dimensions is, as the op's own promotion would.
  * A float32 leaf that requires grad (a weight) is cast to the low type once per outermost scope
  * and the cast reused, not once per call. Backward runs with autocast off: each gradient op runs
  * in the types its forward chose.

@@ -15,8 +15,9 @@ export interface Raw {
 
 export type UnaryKernel = (x: Raw) => Raw;
 /**
- * Broadcasting, PyTorch rules; operands of one dtype, or a half tensor beside a float32 0-d one
- * (either side): computed with the scalar unrounded, the result in the half type, rounded once.
+ * Broadcasting, PyTorch rules; operands of one dtype. Add, Sub, Mul and Div also take a half tensor
+ * beside a float32 0-d one (either side): computed with the scalar unrounded, the result in the
+ * half type, rounded once.
  */
 export type BinaryKernel = (a: Raw, b: Raw) => Raw;
 

@@ -29,15 +29,15 @@ export function isDType(name: string): name is DType {
 
 /**
  * Why `value` cannot be stored as `dtype` by a fill (full, fill_), as PyTorch's checked scalar
- * conversion decides, or null when it can. An integer type refuses NaN, infinities and values whose
- * truncation is out of its range; float32 refuses finite values beyond its largest (torch raises
- * for both). The half types are not checked: PyTorch's rule for them is not symmetric (a
- * float16 fill of 70000 raises, of -70000 gives -inf), and nodegrad gives the rounded value.
+ * conversion decides, or null when it can. An integer type refuses NaN, infinities and values
+ * beyond its range (compared before truncation: -2147483648.5 is refused for int32); float32
+ * refuses finite values beyond its largest (torch raises for both). The half types are not
+ * checked: PyTorch 2.15's rule for them is not symmetric (torch.full of 70000 in float16 raises,
+ * of -70000 gives -inf), and nodegrad gives the rounded value.
  */
 export function fillOverflow(value: number, dtype: DType): string | null {
-  const t = Math.trunc(value);
-  const fits = dtype === 'int32' ? t >= -(2 ** 31) && t < 2 ** 31
-    : dtype === 'int64' ? t >= -(2 ** 63) && t < 2 ** 63
+  const fits = dtype === 'int32' ? value >= -(2 ** 31) && value <= 2 ** 31 - 1
+    : dtype === 'int64' ? value >= -(2 ** 63) && value < 2 ** 63
     : dtype === 'float32' ? !(Math.abs(value) > 3.4028234663852886e38 && Number.isFinite(value))
     : true;
   return fits ? null : `value ${value} cannot be converted to ${dtype} without overflow`;

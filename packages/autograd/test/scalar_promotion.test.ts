@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, autocast, div, fromTypedArray, full, fullLike, getBackend, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor,
+  add, autocast, div, eq, fromTypedArray, full, fullLike, getBackend, maximum, mean, mul, pow, roundBFloat16, roundFloat16, sub, tensor,
   variance, zeros,
 } from '@nodegrad/autograd';
 
@@ -66,6 +66,29 @@ describe('a plain number beside a half tensor: the op in float32, rounded once',
     } finally {
       Object.assign(table, saved);
     }
+  });
+
+  // PyTorch 2.15 rounds the number to the half type for pow (and clamp's bounds): bf16 [2.5, 3,
+  // 200, 0.333984375] ** 0.3 is [1.3203125, 1.390625, 4.90625, 0.71875], its gradient [0.158203125,
+  // 0.138671875, 0.00738525390625, 0.6484375]; 0.3 ** bf16(2.5) is 0.049560546875, gradient
+  // -0.0595703125. Under autocast eq(x, tensor(1/3)) compares with 1/3 rounded: [F, F, F, T].
+  it('pow, maximum and minimum take the number rounded to the half type, as PyTorch; comparisons too', () => {
+    const x = tensor([2.5, 3, 200, 0.333984375], { dtype: 'bfloat16', requiresGrad: true });
+    const y = pow(x, 0.3);
+    y.sum().backward();
+    expect([y.dtype, y.toArray()]).toEqual(['bfloat16', [1.3203125, 1.390625, 4.90625, 0.71875]]);
+    // Within a bfloat16 step: PyTorch's backward multiplies by the unrounded 0.3 (its Scalar), here
+    // by the rounded exponent the forward used.
+    (x.grad!.toArray() as number[]).forEach((v, i) =>
+      expect(Math.abs(v - [0.158203125, 0.138671875, 0.00738525390625, 0.6484375][i]!)).toBeLessThanOrEqual(2 ** -7 * Math.abs(v)));
+    const z = tensor(2.5, { dtype: 'bfloat16', requiresGrad: true });
+    const w = pow(0.3, z);
+    w.backward();
+    expect([w.item(), z.grad!.item()]).toEqual([0.049560546875, -0.0595703125]);
+    expect(maximum(x, 1 / 3).toArray()).toEqual([2.5, 3, 200, 0.333984375]);
+    autocast({ device: 'cpu', dtype: 'bfloat16' }, () => {
+      expect(eq(x, tensor(1 / 3, { device: 'ts' })).toArray()).toEqual([0, 0, 0, 1]);
+    });
   });
 
   // PyTorch 2.15: bf16 [3, 200] * tensor(1/3) is bfloat16 [1, 66.5] (the scalar rounded first: 67);
@@ -126,6 +149,7 @@ describe('integer tensors beside fractional numbers, integer division, int64 cre
     expect(() => full([2], NaN, { dtype: 'int32' })).toThrow('full: value NaN cannot be converted to int32 without overflow');
     expect(() => full([2], 2 ** 63, { dtype: 'int64' })).toThrow('full: value 9223372036854776000 cannot be converted to int64 without overflow');
     expect(() => full([2], -3.5e38)).toThrow('full: value -3.5e+38 cannot be converted to float32 without overflow');
+    expect(() => full([1], -2147483648.5, { dtype: 'int32' })).toThrow('full: value -2147483648.5 cannot be converted to int32');
     expect(() => zeros([2], { dtype: 'int32' }).fill_(Infinity)).toThrow('fill_: value Infinity cannot be converted to int32 without overflow');
     expect(() => fullLike(zeros([1], { dtype: 'int32' }), 2 ** 31)).toThrow('fullLike: value 2147483648 cannot be converted to int32 without overflow');
     expect(full([2], -2.7, { dtype: 'int32' }).toArray()).toEqual([-2, -2]);

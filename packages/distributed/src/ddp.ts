@@ -182,8 +182,9 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
     if (this.findUnused) this.locallyUsed.add(p);
     if (!this.expectHooks) return;
     if (this.arrived.length === 0 && this.launched === 0) {
-      // The first gradient of this backward: parameters known to be unused are ready at once.
-      for (const u of this.unused) if (u !== p) this.mark(u);
+      // The first gradient of this backward: parameters known to be unused are ready at once (p
+      // too, if the last forward left it unused: its own gradient is then the error below).
+      for (const u of this.unused) this.mark(u);
     }
     this.mark(p);
   }

@@ -64,7 +64,7 @@ interface Result { params: number; buffers: number; scale: number }
       expect(got.evalUnused).toEqual([[[2, 4]], [2], null, null]);
       // Two steps of a alone, each averaging [1, 1] and [2, 2], after eval forwards that reached b.
       expect(got.lastForward).toEqual([[[3, 3]], [2], null, null]);
-      expect(got.twoForwards).toBe("DistributedDataParallel: parameter 'b.weight' got a gradient in this backward after " +
+      expect(got.twoForwards).toBe("DistributedDataParallel: parameter 'b.bias' got a gradient in this backward after " +
         'it was marked unused: findUnusedParameters looks at the last forward before the backward, and this backward ' +
         "also reaches an earlier forward's output. Call backward after each forward, or use noSync for all but the last.");
       // Rank r's x = [r + 1, 1]: averaged, [1.5, 1].

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, tensor, zeros, type FloatDType, type Tensor } from '@nodegrad/autograd';
+import { fromTypedArray, roundBFloat16, tensor, zeros, type FloatDType, type Tensor } from '@nodegrad/autograd';
 import { clipGradNorm_, clipGradValue_ } from '@nodegrad/nn';
 
 interface J { dtype: 'float64'; shape: number[]; data: number[] }
@@ -88,6 +88,14 @@ describe('by hand', () => {
     expect([total.dtype, total.item()]).toEqual(['float32', 5.769920825958252]);
     expect(a.grad.toArray()).toEqual([0.53515625, 0.7109375, 0.05224609375]);
     expect(b.grad.toArray()).toEqual([0.2139659970998764, 0.4065355062484741]);
+  });
+  it('a 0-d bfloat16 gradient beside float32 ones is scaled too', () => {
+    const a = zeros([], { dtype: 'bfloat16', requiresGrad: true }), b = zeros([2], { requiresGrad: true });
+    a.grad = tensor(3, { dtype: 'bfloat16' });
+    b.grad = tensor([4, 0]);
+    expect(clipGradNorm_([a, b], 1).item()).toBe(5);
+    expect([a.grad.item(), b.grad.toArray()]).toEqual([roundBFloat16(Math.fround(3 * Math.fround(1 / (5 + 1e-6)))),
+      [Math.fround(4 * Math.fround(1 / Math.fround(5 + 1e-6))), 0]]);
   });
   it('no gradients: a zero norm and nothing changed', () => {
     const p = zeros([2], { requiresGrad: true });

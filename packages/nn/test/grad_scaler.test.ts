@@ -59,6 +59,9 @@ describe('GradScaler', () => {
     expect(grads.slice(0, 2)).toEqual([10, 33.33333206176758]);
     scaler.update(0.7);
     expect([scaler.getScale(), scaler.stateDict().scale]).toEqual([0.699999988079071, 0.699999988079071]);
+    // As float32: 1e39 is inf and 1e-50 zero (PyTorch refuses 1e39: "cannot be converted to float").
+    expect(() => new GradScaler({ initScale: 1e39 })).toThrow('GradScaler: initScale must be a positive number finite in float32, got 1e+39');
+    expect(() => new GradScaler({ initScale: 1e-50 })).toThrow('GradScaler: initScale must be');
   });
 
   it('step with a closure is refused while enabled (its backward would leave scaled gradients), as in PyTorch', () => {

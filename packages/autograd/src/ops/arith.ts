@@ -132,6 +132,9 @@ export const negOp = defineOp({
   jvpElementwise: true,
 });
 
+/** The ops PyTorch computes with a number (or a CPU scalar) unrounded beside a half tensor. */
+const SCALAR_OPS = new Set(['add', 'sub', 'mul', 'div']);
+
 /** Whether a half dtype holds the number exactly (NaN and the infinities included). */
 const fitsHalf = (s: number, dtype: HalfDType) => Number.isNaN(s) || (dtype === 'bfloat16' ? roundBFloat16(s) : roundFloat16(s)) === s;
 
@@ -150,8 +153,11 @@ function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike
   if (typeof number === 'number' && other instanceof Tensor) {
     const t = anyAutocast() ? autocastInputs(policy, other)[0] : other;
     const half = isHalf(t.dtype);
-    // Whether the op can take the number in the tensor's own dtype.
-    const exact = half ? fitsHalf(number, t.dtype) : isFloat(t.dtype) || name !== 'div' && Number.isInteger(number);
+    // Whether the op takes the number in the tensor's own dtype: beside a half tensor, one that
+    // fits, and any for pow, maximum and minimum, which PyTorch computes with the number rounded to
+    // the half type (x ** 0.3 in bfloat16 uses 0.30078125; clamp converts its bounds).
+    const exact = half ? !SCALAR_OPS.has(name) || fitsHalf(number, t.dtype)
+      : isFloat(t.dtype) || name !== 'div' && Number.isInteger(number);
     if (exact) {
       const s = lift(number, t);
       return first ? op(s, t) : op(t, s);
@@ -159,7 +165,7 @@ function arith(name: string, op: (a: Tensor, b: Tensor) => Tensor, a: TensorLike
     const w = half ? t : t.to('float32'), ws = lift(number, w, 'float32');
     return first ? op(ws, w) : op(w, ws);
   }
-  const [ta, tb] = binaryArgs(name, a, b, policy);
+  const [ta, tb] = binaryArgs(name, a, b, policy, SCALAR_OPS.has(name));
   if (name === 'div' && !isFloat(ta.dtype) && !isFloat(tb.dtype)) return op(ta.to('float32'), tb.to('float32'));
   return op(ta, tb);
 }

@@ -117,14 +117,15 @@ export function halfBesideScalar(a: Tensor, b: Tensor): boolean {
 
 /**
  * Lifts a scalar operand and checks a pair for a binary op; under autocast the pair is cast by
- * `policy` first (mixed float types promoted, as torch.promote_types), elsewhere a mix is an error,
- * but for a half tensor beside a float32 scalar (halfBesideScalar) that the policy would not widen.
+ * `policy` first (mixed float types promoted, as torch.result_type), elsewhere a mix is an error.
+ * `scalarOperand` (add, sub, mul, div) takes a half tensor beside a float32 scalar as it is
+ * (halfBesideScalar), as PyTorch computes those with a CPU scalar unrounded.
  */
-export function binaryArgs(op: string, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote'): [Tensor, Tensor] {
+export function binaryArgs(op: string, a: TensorLike, b: TensorLike, policy: CastPolicy = 'promote', scalarOperand = false): [Tensor, Tensor] {
   if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new Error(`${op}: at least one argument must be a Tensor`);
   const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
   const tb = b instanceof Tensor ? b : lift(b, ta);
-  if (policy === 'promote' && ta.dtype !== tb.dtype && halfBesideScalar(ta, tb)) return [ta, tb];
+  if (scalarOperand && ta.dtype !== tb.dtype && halfBesideScalar(ta, tb)) return [ta, tb];
   if (!anyAutocast()) {
     checkPair(op, ta, tb);
     return [ta, tb];

@@ -49,8 +49,11 @@ export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: nu
     for (const g of grads) {
       const c = coef.to(g.device);
       // A half gradient takes a wider coefficient as a float32 scalar: the product in float32,
-      // rounded once, as PyTorch's with a 0-d tensor (the coefficient rounded first would not be).
-      g.mul_(isHalf(g.dtype) && !isHalf(c.dtype) ? c.to('float32') : c.to(g.dtype));
+      // rounded once, as PyTorch's with a 0-d tensor (the coefficient rounded first would not be);
+      // a 0-d half gradient beside a 0-d scalar is a mix, so it is widened for the product.
+      if (!isHalf(g.dtype) || isHalf(c.dtype)) g.mul_(c.to(g.dtype));
+      else if (g.ndim > 0) g.mul_(c.to('float32'));
+      else g.copy_(g.to('float32').mul(c.to('float32')).to(g.dtype));
     }
     return total;
   });

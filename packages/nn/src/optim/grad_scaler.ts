@@ -68,7 +68,10 @@ export class GradScaler {
 
   constructor(opts: GradScalerOptions = {}) {
     const { initScale = 2 ** 16, growthFactor = 2, backoffFactor = 0.5, growthInterval = 2000, enabled = true } = opts;
-    if (!(initScale > 0 && Number.isFinite(initScale))) throw new Error(`GradScaler: initScale must be a positive finite number, got ${initScale}`);
+    // Checked as the float32 it is kept in (1e39 would be inf, 1e-50 zero; PyTorch refuses those).
+    if (!(Math.fround(initScale) > 0 && Number.isFinite(Math.fround(initScale)))) {
+      throw new Error(`GradScaler: initScale must be a positive number finite in float32, got ${initScale}`);
+    }
     if (!(growthFactor > 1)) throw new Error(`GradScaler: growthFactor must be > 1, got ${growthFactor}`);
     if (!(backoffFactor > 0 && backoffFactor < 1)) throw new Error(`GradScaler: backoffFactor must be in (0, 1), got ${backoffFactor}`);
     if (!(Number.isInteger(growthInterval) && growthInterval > 0)) {
@@ -178,7 +181,9 @@ export class GradScaler {
   update(newScale?: number): void {
     if (!this.enabled) return;
     if (newScale !== undefined) {
-      if (!(newScale > 0 && Number.isFinite(newScale))) throw new Error(`GradScaler.update: newScale must be positive and finite, got ${newScale}`);
+      if (!(Math.fround(newScale) > 0 && Number.isFinite(Math.fround(newScale)))) {
+        throw new Error(`GradScaler.update: newScale must be positive and finite in float32, got ${newScale}`);
+      }
       this.scaleValue = Math.fround(newScale);
     } else {
       // As torch, the checks of an optimizer unscaled but not stepped count too.
@@ -220,9 +225,9 @@ export class GradScaler {
       throw new Error('GradScaler.loadStateDict: the state dict is empty, possibly because it was saved from a disabled GradScaler');
     }
     const s = state as GradScalerStateDict;
-    if (!(s && s.scale > 0 && Number.isInteger(s._growth_tracker) && s._growth_tracker >= 0 && s.growth_factor > 1 &&
+    if (!(s && Math.fround(s.scale) > 0 && Number.isFinite(Math.fround(s.scale)) && Number.isInteger(s._growth_tracker) && s._growth_tracker >= 0 && s.growth_factor > 1 &&
       s.backoff_factor > 0 && s.backoff_factor < 1 && Number.isInteger(s.growth_interval) && s.growth_interval > 0)) {
-      throw new Error('GradScaler.loadStateDict: expected { scale > 0, growth_factor > 1, 0 < backoff_factor < 1, ' +
+      throw new Error('GradScaler.loadStateDict: expected { scale > 0 and finite, growth_factor > 1, 0 < backoff_factor < 1, ' +
         `growth_interval and _growth_tracker integers > 0 and >= 0 }, got ${JSON.stringify(state)}`);
     }
     this.scaleValue = Math.fround(s.scale);
