@@ -1,11 +1,13 @@
 /**
- * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's. They pick with one-hot
- * masks through `where` and sum the picks, so every backend runs them on kernels it already has
- * and the gradients come from the parts; they cost O(index elements x size of dim) memory for it.
- * The entries not picked are -0, which leaves any sum exact (v + -0 is v for every v): a product
- * with the mask would turn an inf or NaN elsewhere in the row into NaN.
+ * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's, on kernels every backend
+ * already has. gather and scatterAdd pick with one-hot masks through `where` and sum the picks,
+ * the gradients coming from the parts, at O(index elements x size of dim) memory. The entries not
+ * picked are -0, which leaves any sum exact (v + -0 is v for every v): a product with the mask
+ * would turn an inf or NaN elsewhere in the row into NaN. indexSelect slices (indexSelectOp).
  */
-import type { DType } from '../dtype.js';
+import { supports } from '../backend.js';
+import { isHalf, type DType } from '../dtype.js';
+import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -13,9 +15,10 @@ import { add } from './arith.js';
 import { where } from './compare.js';
 import { narrow, pad } from './join.js';
 import { oneHot } from './loss.js';
+import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { permute, unsqueeze } from './shape.js';
-import { checkTensor, type TensorLike } from './util.js';
+import { checkTensor, kernels, wrap, type TensorLike } from './util.js';
 
 /** Checks that index is an integer tensor with values in [0, size), reading it to the host as PyTorch's CPU ops do. */
 function checkIndex(op: string, index: Tensor, size: number, dim: number): void {
@@ -96,6 +99,44 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   return add(x, pads.some((p) => p !== 0) ? pad(placed, pads) : placed);
 }
 
+/**
+ * indexSelect's forward copies each run of consecutive indices with one Slice and joins the runs
+ * (memory: the output's size); its backward adds the gradient's columns into the rows they came
+ * from, as a matmul by the one-hot [m, n] where the device has one in that dtype (float32 for a
+ * half type), else by picks. An inf or NaN in that gradient spreads to the other rows there
+ * (inf x 0), as it does not in PyTorch's index_add.
+ */
+const indexSelectOp: (x: Tensor, d: number, index: Tensor, at: readonly number[]) => Tensor = defineOp({
+  name: 'indexSelect',
+  forward(ctx: Ctx<{ d: number; n: number; index: Tensor; at: readonly number[] }>, x: Tensor, d: number, index: Tensor,
+    at: readonly number[]) {
+    Object.assign(ctx, { d, n: x.shape[d]!, index, at });
+    const k = kernels(x);
+    const begin = x.shape.map(() => 0), step = x.shape.map(() => 1);
+    const run = (start: number, length: number) => {
+      begin[d] = start;
+      return wrap(k.Slice(x, begin, x.shape.map((s, i) => (i === d ? length : s)), step), x);
+    };
+    const parts: Tensor[] = [];
+    for (let j = 0, e = 1; j < at.length; j = e, e = j + 1) {
+      while (e < at.length && at[e] === at[e - 1]! + 1) e++;
+      parts.push(run(at[j]!, e - j));
+    }
+    if (parts.length <= 1) return parts[0] ?? run(0, 0);
+    return wrap(k.Concat(parts, d), x);
+  },
+  backward(ctx, g) {
+    const { d, n, index } = ctx;
+    const gl = toLast(g, d), i = index.reshape([-1]); // [..., m]
+    let gx: Tensor;
+    if (supports(g.backend, 'BatchMatMul', g.dtype)) gx = matmul(gl, hot(i, n, g.dtype));
+    else if (isHalf(g.dtype) && supports(g.backend, 'BatchMatMul', 'float32')) gx = matmul(gl.to('float32'), hot(i, n, 'float32')).to(g.dtype);
+    else gx = sum(pick(hot(i, n, g.dtype).transpose(0, 1), unsqueeze(gl, -2)), -1); // [..., n, m] summed over m
+    return [fromLast(gx, d), null, null, null];
+  },
+  jvp: (ctx, [t]) => indexSelectOp(t!, ctx.d, ctx.index, ctx.at),
+});
+
 /** The entries of x at the given positions along dim, in the index's order (torch.index_select). */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('indexSelect', 'input', x);
@@ -104,9 +145,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const n = x.ndim === 0 ? 1 : x.shape[d]!;
   checkIndex('indexSelect', index, n, d);
   if (x.ndim === 0) return x.reshape([]).expand(index.ndim === 0 ? [] : [index.shape[0]!]);
-  // [..., 1, n] picked by the one-hot rows [m, n], summed over n: [..., m].
-  const picked = sum(pick(hot(index.reshape([-1]), n, x.dtype), unsqueeze(toLast(x, d), -2)), -1);
-  return fromLast(picked, d);
+  return indexSelectOp(x, d, index, Array.from(index.dataSync()));
 }
 
 /** value where mask is nonzero (broadcast to x's shape), x elsewhere (torch.masked_fill). */
