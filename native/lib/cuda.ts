@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { registerBackend, reportUnavailable } from '@nodegrad/autograd';
+import { registerBackend, reportUnavailable, type Conv2DParams } from '@nodegrad/autograd';
 import { CUDA_DTYPES, createBackend } from './backend.js';
 import { isDilated, undilatedConv } from './dilated_conv.js';
 import { buildDir } from './load.js';
@@ -67,9 +67,10 @@ export function registerCuda(): void {
     const backend = createBackend(device, CUDA_DTYPES);
     // In deterministic mode a dilated convolution runs undilated over a stuffed weight (dilated_conv.ts).
     const k = backend.kernels, direct = { ...k }, stuffed = undilatedConv(direct, backend.free!);
-    k.Conv2D = (x, w, p) => (deterministic && isDilated(p) ? stuffed : direct).Conv2D(x, w, p);
-    k.Conv2DBackpropInput = (dy, w, s, p) => (deterministic && isDilated(p) ? stuffed : direct).Conv2DBackpropInput(dy, w, s, p);
-    k.Conv2DBackpropFilter = (x, dy, s, p, dt) => (deterministic && isDilated(p) ? stuffed : direct).Conv2DBackpropFilter(x, dy, s, p, dt);
+    const pick = (p: Conv2DParams) => (deterministic && isDilated(p) ? stuffed : direct);
+    k.Conv2D = (x, w, p) => pick(p).Conv2D(x, w, p);
+    k.Conv2DBackpropInput = (dy, w, s, p) => pick(p).Conv2DBackpropInput(dy, w, s, p);
+    k.Conv2DBackpropFilter = (x, dy, s, p, dt) => pick(p).Conv2DBackpropFilter(x, dy, s, p, dt);
     registerBackend(backend);
   }
 }

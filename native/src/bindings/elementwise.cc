@@ -46,8 +46,10 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
       return isHalf(x.dtype) && s.dtype == DType::F32 && numel(s.shape) == 1 && s.shape.size() <= x.shape.size();
     };
     const auto& k = deviceOf(info).kernels;
-    if (a.dtype != b.dtype && scalarBeside(a, b)) return result(info, k.binaryScalar(kBinary[I].op, a, b, false));
-    if (a.dtype != b.dtype && scalarBeside(b, a)) return result(info, k.binaryScalar(kBinary[I].op, b, a, true));
+    if (a.dtype != b.dtype) {
+      if (scalarBeside(a, b)) return result(info, k.binaryScalar(kBinary[I].op, a, b, false));
+      if (scalarBeside(b, a)) return result(info, k.binaryScalar(kBinary[I].op, b, a, true));
+    }
     requireSameDType("a", a, "b", b);
     return result(info, k.binary(kBinary[I].op, a, b));
   })

@@ -83,16 +83,14 @@ void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& s
 
 template <typename T>
 void binaryScalar(BinaryOp op, const T* x, float s, bool scalarFirst, T* out, int64_t n) {
-  if constexpr (kHalf<T>) {
-#define NG_MAPS(OP)                                                                                      \
-  {                                                                                                      \
-    const BinaryIn<OP> v(s);                                                                             \
+#define NG_MAPS(OP)                                                                                    \
+  {                                                                                                    \
+    const BinaryIn<OP> v(s);                                                                           \
     if (scalarFirst) map1(x, out, n, [=](T e) { return T(math::binary<OP>(v, BinaryIn<OP>(float(e)))); }); \
-    else map1(x, out, n, [=](T e) { return T(math::binary<OP>(BinaryIn<OP>(float(e)), v)); });           \
+    else map1(x, out, n, [=](T e) { return T(math::binary<OP>(BinaryIn<OP>(float(e)), v)); });         \
   }
-    NG_BINARY_SWITCH(op, NG_MAPS)
+  NG_BINARY_SWITCH(op, NG_MAPS)
 #undef NG_MAPS
-  }
 }
 
 template <typename C, typename T>
@@ -129,7 +127,6 @@ void activation(ActivationOp op, const T* x, T* y, int64_t n, double a, double b
 
 #define NG_ELEMENTWISE(T)                                                                        \
   template void unary<T>(UnaryOp, const T*, T*, int64_t);                                        \
-  template void binaryScalar<T>(BinaryOp, const T*, float, bool, T*, int64_t);                   \
   template void activation<T>(ActivationOp, const T*, T*, int64_t, double, double);              \
   template void binary<T>(BinaryOp, const T*, const Shape&, const T*, const Shape&, T*, const Shape&); \
   template void clamp<T>(const T*, T*, int64_t, double, double);
@@ -142,6 +139,8 @@ NG_ALL(float)
 NG_ALL(double)
 NG_ALL(BFloat16)
 NG_ALL(Float16)
+template void binaryScalar<BFloat16>(BinaryOp, const BFloat16*, float, bool, BFloat16*, int64_t);
+template void binaryScalar<Float16>(BinaryOp, const Float16*, float, bool, Float16*, int64_t);
 #undef NG_ALL
 #undef NG_WHERE_ANY_COND
 #undef NG_WHERE

@@ -12,7 +12,8 @@ template <typename T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n);
 template <typename T>
 void binary(BinaryOp op, const T* a, const Shape& sa, const T* b, const Shape& sb, T* out, const Shape& so);
-// A half x beside a float32 scalar s: op(x, s), or op(s, x) when scalarFirst, rounded once.
+// A half x (BFloat16, Float16) beside a float32 scalar s: op(x, s), or op(s, x) when scalarFirst,
+// rounded once.
 template <typename T>
 void binaryScalar(BinaryOp op, const T* x, float s, bool scalarFirst, T* out, int64_t n);
 // C is the condition's element type (any dtype: nonzero selects a).

@@ -85,7 +85,10 @@ Tensor binaryScalarKernel(BinaryOp op, const TensorRef& x, const TensorRef& s, b
   const Buffer* ref = keptLayout({&x}, x.dtype, ops);
   Tensor out = result(ref, x.shape, x.dtype);
   const float v = plain(s).f32()[0];
-  NG_FLOAT_DISPATCH(x.dtype, binaryScalar(op, ops[0].data<T>(), v, scalarFirst, out.buf->as<T>(), storedNumel(out));)
+  const int64_t n = storedNumel(out);
+  // x is half (the binding's check).
+  if (x.dtype == DType::BF16) binaryScalar(op, ops[0].data<BFloat16>(), v, scalarFirst, out.buf->as<BFloat16>(), n);
+  else binaryScalar(op, ops[0].data<Float16>(), v, scalarFirst, out.buf->as<Float16>(), n);
   finishKept(ref, out);
   return out;
 }

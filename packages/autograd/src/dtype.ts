@@ -23,6 +23,11 @@ export function isHalf(dtype: DType): dtype is HalfDType {
   return dtype === 'bfloat16' || dtype === 'float16';
 }
 
+/** The type ops on `dtype` compute in: float32 for the half types (PyTorch's opmath type), else itself. */
+export function opmathType(dtype: DType): DType {
+  return isHalf(dtype) ? 'float32' : dtype;
+}
+
 export function isDType(name: string): name is DType {
   return (DTYPES as readonly string[]).includes(name);
 }

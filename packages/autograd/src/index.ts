@@ -8,7 +8,7 @@ export { Tensor, syncView, type Hook, type Storage } from './tensor.js';
 export { formatTensor } from './tensor_str.js';
 export type { DType, FloatDType, HalfDType, IntDType, TypedArray } from './dtype.js';
 export {
-  bytesPerElement, DTYPES, isFloat, isHalf, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,
+  bytesPerElement, DTYPES, isFloat, isHalf, opmathType, promoteFloat, roundBFloat16, roundFloat16, floatBitsToHalf, floatBitsToBFloat16, halfToFloatBits,
 } from './dtype.js';
 export { fmt, numel, broadcastShapes, type Shape } from './shape.js';
 export { registerBackend, reportUnavailable, getBackend, backends, type BackendStatus } from './registry.js';

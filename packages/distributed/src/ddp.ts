@@ -51,11 +51,9 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private readonly findUnused: boolean;
   private readonly broadcastBuffers: boolean;
   private sync = true;
-  /** The reduction of the current backward: parameters whose gradient arrived, in order. */
-  private arrived: Tensor[] = [];
+  /** The reduction of the current backward: parameters marked ready, in the order they were. */
+  private readonly arrived = new Set<Tensor>();
   private launched = 0;
-  /** The parameters marked ready in the current reduction. */
-  private readonly ready = new Set<Tensor>();
   /** findUnusedParameters: the parameters the last prepared forward's outputs do not reach. */
   private unused = new Set<Tensor>();
   private rebuilt = false;
@@ -181,7 +179,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private gradReady(p: Tensor): void {
     if (this.findUnused) this.locallyUsed.add(p);
     if (!this.expectHooks) return;
-    if (this.arrived.length === 0 && this.launched === 0) {
+    if (this.arrived.size === 0 && this.launched === 0) {
       // The first gradient of this backward: parameters known to be unused are ready at once (p
       // too, if the last forward left it unused: its own gradient is then the error below).
       for (const u of this.unused) this.mark(u);
@@ -190,15 +188,14 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   private mark(p: Tensor): void {
-    if (this.ready.has(p)) {
+    if (this.arrived.has(p)) {
       // PyTorch's "Expected to mark a variable ready only once": a backward through the output of an
       // earlier forward reaches a parameter the last forward left unused, after its zeros were counted.
       throw new Error(`DistributedDataParallel: parameter '${this.names.get(p)}' got a gradient in this backward ` +
         'after it was marked unused: findUnusedParameters looks at the last forward before the backward, and this ' +
         'backward also reaches an earlier forward\'s output. Call backward after each forward, or use noSync for all but the last.');
     }
-    this.ready.add(p);
-    this.arrived.push(p);
+    this.arrived.add(p);
     this.bucketOf.get(p)!.ready++;
     // Complete buckets are reduced now, while backward continues, and in bucket order, so every
     // rank issues the same collectives in the same order (as PyTorch's reducer does).
@@ -227,8 +224,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
       Object.assign(b, { work: null, ready: 0, used: null, made: [] });
     }
     if (!this.rebuilt) this.rebuildFromArrival();
-    this.arrived = [];
-    this.ready.clear();
+    this.arrived.clear();
     this.launched = 0;
     this.expectHooks = false;
     this.unused.clear();
@@ -239,16 +235,15 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   private rebuildFromArrival(): void {
     this.rebuilt = true;
     const index = new Map(this.synced.map((p, i) => [p, i]));
-    const order = tensor(this.arrived.map((p) => index.get(p)!), { device: 'ts', dtype: 'float64' });
+    const order = tensor([...this.arrived].map((p) => index.get(p)!), { device: 'ts', dtype: 'float64' });
     if (group('DistributedDataParallel').worldSize > 1) broadcast(order, 0);
     this.buildBuckets(Array.from(order.toTypedArray(), (i) => this.synced[i]!), this.capBytes, FIRST_BUCKET_BYTES);
   }
 
   /** A backward that left parameters without a gradient cannot have finished its reduction. */
   private checkPreviousReduction(): void {
-    if (this.arrived.length === 0 && this.launched === 0) return;
-    const got = new Set(this.arrived);
-    const missing = this.synced.filter((p) => !got.has(p)).map((p) => this.names.get(p)!);
+    if (this.arrived.size === 0 && this.launched === 0) return;
+    const missing = this.synced.filter((p) => !this.arrived.has(p)).map((p) => this.names.get(p)!);
     throw new Error('DistributedDataParallel: the previous backward did not finish reducing gradients: ' +
       `${missing.length} parameter${missing.length === 1 ? '' : 's'} got no gradient (${missing.slice(0, 10).join(', ')}` +
       `${missing.length > 10 ? ', ...' : ''}). Pass findUnusedParameters: true if some parameters are unused ` +

@@ -11,7 +11,7 @@
  */
 import {
   batchNormBackwardElemt, batchNormBackwardReduce, batchNormElemt, batchNormGatherStats, batchNormStats,
-  batchNormUpdateRunning_, cat, defineFunction, fmt, full, isHalf, narrow, supports, tensor, zeros, zerosLike, type Ctx,
+  batchNormUpdateRunning_, cat, defineFunction, fmt, full, narrow, opmathType, supports, tensor, zeros, zerosLike, type Ctx,
   type DType, type Tensor,
 } from '@nodegrad/autograd';
 import { BatchNormBase, type Module } from '@nodegrad/nn';
@@ -29,7 +29,7 @@ interface SyncOptions {
 
 /** The dtype and device of the per-channel statistics: float32 for a half input, else x's. */
 function statsOptions(x: Tensor): { device: string; dtype: DType } {
-  return { device: x.device, dtype: isHalf(x.dtype) ? 'float32' : x.dtype };
+  return { device: x.device, dtype: opmathType(x.dtype) };
 }
 
 interface SyncState { mean: Tensor; invstd: Tensor; total: number; hasWeight: boolean; hasBias: boolean }

@@ -5,7 +5,7 @@
  * written in differentiable ops, so double backward and forward mode work.
  */
 import { autocastInputs } from '../autocast.js';
-import { isHalf } from '../dtype.js';
+import { opmathType } from '../dtype.js';
 import type { ActivationKind } from '../backend.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
@@ -22,8 +22,10 @@ import { checkFloat, kernels, wrap } from './util.js';
  */
 function activation<P extends object>(name: string, kind: ActivationKind, ab: (p: P) => [number, number],
   df0: (x: Tensor, p: P) => Tensor) {
-  const df = (t: Tensor, x: Tensor, p: P) =>
-    (isHalf(x.dtype) ? mul(t.to('float32'), df0(x.to('float32'), p)).to(x.dtype) : mul(t, df0(x, p)));
+  const df = (t: Tensor, x: Tensor, p: P) => {
+    const c = opmathType(x.dtype);
+    return mul(t.to(c), df0(x.to(c), p)).to(x.dtype);
+  };
   const op = defineOp({
     name,
     forward(ctx: Ctx<{ p: P }>, x: Tensor, p: P) {

@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor.js';
 import { reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { div } from './arith.js';
-import { isHalf } from '../dtype.js';
+import { opmathType } from '../dtype.js';
 import { checkSame } from './util.js';
 
 /** A size given as one number for both spatial dims or as [height, width], as PyTorch's `_pair`. */
@@ -47,7 +47,7 @@ export function channelView(v: Tensor, rank: number): Tensor {
  * autocast). Anything else fails as checkSame does.
  */
 export function checkChannelDTypes(op: string, x: Tensor, named: Record<string, Tensor | null | undefined>): void {
-  const stats = isHalf(x.dtype) ? 'float32' : x.dtype;
+  const stats = opmathType(x.dtype);
   for (const [name, t] of Object.entries(named)) {
     if (t && (t.device !== x.device || (t.dtype !== x.dtype && t.dtype !== stats))) checkSame(op, { [xName(op)]: x, [name]: t });
   }

@@ -8,7 +8,7 @@
  */
 import { defineOp, type Ctx } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
-import { isHalf, type DType } from '../dtype.js';
+import { opmathType, type DType } from '../dtype.js';
 import { fmt } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
@@ -124,7 +124,7 @@ const batchNormOp = defineOp({
     } else {
       // A half input's gradients are computed in float32 (as the kernels and PyTorch do): dx rounded
       // once, the parameters' gradients float32 sums of float32 products.
-      const ct = isHalf(x.dtype) ? 'float32' : x.dtype;
+      const ct = opmathType(x.dtype);
       const [gc, xc] = [g.to(ct), x.to(ct)];
       if (ctx.training) {
         [dx, dw, db] = trainingGradComposite(gc, xc, w ? w.to(ct) : null, ctx.eps);

@@ -1,5 +1,5 @@
 /** softmax and logSoftmax along one dim: kernels forward, VJPs in differentiable ops. */
-import { isHalf } from '../dtype.js';
+import { opmathType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { normAxis } from '../shape.js';
@@ -15,7 +15,8 @@ import { autocasting, checkFloat, checkTensor, kernels, wrap } from './util.js';
  * rounded at every step, g - sum(g y) cancels and lost up to 56 bfloat16 steps.
  */
 function inFloat32(y: Tensor, g: Tensor): [Tensor, Tensor] {
-  return isHalf(y.dtype) ? [y.to('float32'), g.to('float32')] : [y, g];
+  const c = opmathType(y.dtype);
+  return [y.to(c), g.to(c)];
 }
 
 const softmaxOp = defineOp({

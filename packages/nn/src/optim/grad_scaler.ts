@@ -56,6 +56,20 @@ function readFlags(s: PerOptimizer): boolean {
   return values.some((v) => v !== 0);
 }
 
+/** Why `v` cannot be the scale, kept as a float32 (1e39 would be inf, 1e-50 zero: PyTorch refuses them), or null. */
+function scaleProblem(v: number, name: string): string | null {
+  const f = Math.fround(v);
+  return f > 0 && Number.isFinite(f) ? null : `${name} must be a positive number finite in float32, got ${v}`;
+}
+
+/** Why the scale, growth factor, backoff factor and growth interval (under `names`) are unusable, or null. */
+function settingsProblem([scale, growth, backoff, interval]: number[], names: string[]): string | null {
+  return scaleProblem(scale!, names[0]!) ??
+    (growth! > 1 ? null : `${names[1]} must be > 1, got ${growth}`) ??
+    (backoff! > 0 && backoff! < 1 ? null : `${names[2]} must be in (0, 1), got ${backoff}`) ??
+    (Number.isInteger(interval) && interval! > 0 ? null : `${names[3]} must be a positive integer, got ${interval}`);
+}
+
 export class GradScaler {
   /** The scale, a float32 value (PyTorch keeps it in a float32 tensor). */
   private scaleValue: number;
@@ -68,15 +82,9 @@ export class GradScaler {
 
   constructor(opts: GradScalerOptions = {}) {
     const { initScale = 2 ** 16, growthFactor = 2, backoffFactor = 0.5, growthInterval = 2000, enabled = true } = opts;
-    // Checked as the float32 it is kept in (1e39 would be inf, 1e-50 zero; PyTorch refuses those).
-    if (!(Math.fround(initScale) > 0 && Number.isFinite(Math.fround(initScale)))) {
-      throw new Error(`GradScaler: initScale must be a positive number finite in float32, got ${initScale}`);
-    }
-    if (!(growthFactor > 1)) throw new Error(`GradScaler: growthFactor must be > 1, got ${growthFactor}`);
-    if (!(backoffFactor > 0 && backoffFactor < 1)) throw new Error(`GradScaler: backoffFactor must be in (0, 1), got ${backoffFactor}`);
-    if (!(Number.isInteger(growthInterval) && growthInterval > 0)) {
-      throw new Error(`GradScaler: growthInterval must be a positive integer, got ${growthInterval}`);
-    }
+    const problem = settingsProblem([initScale, growthFactor, backoffFactor, growthInterval],
+      ['initScale', 'growthFactor', 'backoffFactor', 'growthInterval']);
+    if (problem) throw new Error(`GradScaler: ${problem}`);
     this.scaleValue = Math.fround(initScale);
     this.growthFactor = growthFactor;
     this.backoffFactor = backoffFactor;
@@ -181,9 +189,8 @@ export class GradScaler {
   update(newScale?: number): void {
     if (!this.enabled) return;
     if (newScale !== undefined) {
-      if (!(Math.fround(newScale) > 0 && Number.isFinite(Math.fround(newScale)))) {
-        throw new Error(`GradScaler.update: newScale must be positive and finite in float32, got ${newScale}`);
-      }
+      const problem = scaleProblem(newScale, 'newScale');
+      if (problem) throw new Error(`GradScaler.update: ${problem}`);
       this.scaleValue = Math.fround(newScale);
     } else {
       // As torch, the checks of an optimizer unscaled but not stepped count too.
@@ -225,11 +232,10 @@ export class GradScaler {
       throw new Error('GradScaler.loadStateDict: the state dict is empty, possibly because it was saved from a disabled GradScaler');
     }
     const s = state as GradScalerStateDict;
-    if (!(s && Math.fround(s.scale) > 0 && Number.isFinite(Math.fround(s.scale)) && Number.isInteger(s._growth_tracker) && s._growth_tracker >= 0 && s.growth_factor > 1 &&
-      s.backoff_factor > 0 && s.backoff_factor < 1 && Number.isInteger(s.growth_interval) && s.growth_interval > 0)) {
-      throw new Error('GradScaler.loadStateDict: expected { scale > 0 and finite, growth_factor > 1, 0 < backoff_factor < 1, ' +
-        `growth_interval and _growth_tracker integers > 0 and >= 0 }, got ${JSON.stringify(state)}`);
-    }
+    const problem = settingsProblem([s.scale, s.growth_factor, s.backoff_factor, s.growth_interval],
+      ['scale', 'growth_factor', 'backoff_factor', 'growth_interval']) ??
+      (Number.isInteger(s._growth_tracker) && s._growth_tracker >= 0 ? null : `_growth_tracker must be an integer >= 0, got ${s._growth_tracker}`);
+    if (problem) throw new Error(`GradScaler.loadStateDict: expected a scaler's state dict: ${problem}`);
     this.scaleValue = Math.fround(s.scale);
     this.growthFactor = s.growth_factor;
     this.backoffFactor = s.backoff_factor;

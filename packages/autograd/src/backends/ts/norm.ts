@@ -6,7 +6,7 @@
  * float32 or x's dtype.
  */
 import type { BatchNormUpdateParams, Kernels, Raw } from '../../backend.js';
-import { isFloat, isHalf, type DType } from '../../dtype.js';
+import { isFloat, opmathType, type DType } from '../../dtype.js';
 import { fmt, numel, type Shape } from '../../shape.js';
 import { farr, out } from './util.js';
 
@@ -30,9 +30,7 @@ function perChannel(op: string, name: string, t: Raw | null, x: Raw, C: number, 
 }
 
 /** The dtype of the per-channel statistics for input of dtype x: float32 for the half types. */
-function statsDType(x: DType): DType {
-  return isHalf(x) ? 'float32' : x;
-}
+const statsDType = opmathType;
 
 function channelVector(values: Float64Array, x: DType): Raw {
   const r = out([values.length] as Shape, statsDType(x));
