@@ -209,6 +209,10 @@ describe('new ops: argument errors name the op, the argument and the shapes', ()
     [() => scatterAdd(x, 0, i64([[0, 1]]), randn([1, 1], { dtype: 'float64' })), /^scatterAdd: index of shape \[1, 2\] is larger than src of shape \[1, 1\] in dim 1$/],
     [() => indexSelect(x, 0, i64([[0]])), /^indexSelect: index must be 0-d or 1-d, got shape \[1, 1\]$/],
     [() => maskedFill(x, tensor([1, 0]), 0), /where/],
+    // torch.masked_fill: "masked_fill_ only supports a 0-dimensional value tensor"; a number is a checked fill.
+    [() => maskedFill(x, tensor([1, 0, 0, 1]), tensor([1, 2])), /^maskedFill: value must be a number or a 0-d tensor, got shape \[2\]$/],
+    [() => maskedFill(tensor([0, 1], { dtype: 'int32' }), tensor([1, 0]), 2 ** 40), /^maskedFill: value 1099511627776 cannot be converted to int32 without overflow$/],
+    [() => maskedFill(tensor([0, 1]), tensor([1, 0]), 1e39), /^maskedFill: value 1e\+39 cannot be converted to float32 without overflow$/],
     [() => dot(x, x), /^dot: expects two 1-d tensors of the same length, got \[3, 4\] and \[3, 4\]$/],
     [() => t(randn([2, 2, 2])), /^t: expects a tensor of at most 2 dims, got shape \[2, 2, 2\]/],
     [() => norm(x, 0), /^norm: ord must be 'fro', Infinity, -Infinity or a positive number, got 0 \(input shape \[3, 4\]\)$/],
@@ -228,4 +232,21 @@ describe('new ops: argument errors name the op, the argument and the shapes', ()
     [() => einsum('ijk->i', x), /^einsum: operand 0 has shape \[3, 4\] but 'ijk' names 3 dims$/],
     [() => einsum('ij->z', x), /^einsum: output index 'z' appears in no operand of 'ij->z'$/],
   ])('%#', (f, re) => expect(f).toThrow(re));
+});
+
+describe('maskedFill converts a 0-d value tensor to the input dtype, as torch.masked_fill', () => {
+  it('float64 value into float16, the gradient back to the value; float32 value into int32', () => {
+    // torch 2.15: zeros(2, f16).masked_fill([True, False], tensor(2.5, f64)) = [2.5, 0]; value.grad 1, x.grad [0, 1].
+    const mask = tensor([1, 0]);
+    const v = tensor(2.5, { dtype: 'float64', requiresGrad: true });
+    const x = tensor([0, 0], { dtype: 'float16', requiresGrad: true });
+    const y = maskedFill(x, mask, v);
+    expect([y.dtype, Array.from(y.dataSync())]).toEqual(['float16', [2.5, 0]]);
+    y.sum().backward();
+    expect(Array.from(v.grad!.dataSync())).toEqual([1]);
+    expect([x.grad!.dtype, Array.from(x.grad!.dataSync())]).toEqual(['float16', [0, 1]]);
+    // torch: zeros(2, int32).masked_fill([True, False], tensor(2.7)) = [2, 0] in int32.
+    const z = maskedFill(tensor([0, 0], { dtype: 'int32' }), mask, tensor(2.7));
+    expect([z.dtype, Array.from(z.dataSync())]).toEqual(['int32', [2, 0]]);
+  });
 });

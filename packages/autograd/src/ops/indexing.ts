@@ -6,7 +6,7 @@
  * would turn an inf or NaN elsewhere in the row into NaN. indexSelect slices (indexSelectOp).
  */
 import { supports } from '../backend.js';
-import { isHalf, type DType } from '../dtype.js';
+import { fillOverflow, isHalf, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis } from '../shape.js';
@@ -152,7 +152,15 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
 export function maskedFill(x: Tensor, mask: Tensor, value: TensorLike): Tensor {
   checkTensor('maskedFill', 'input', x);
   checkTensor('maskedFill', 'mask', mask);
-  const out = where(mask, value, x);
+  // As torch.masked_fill: the value is converted to the input's dtype, a number checked as a fill is.
+  if (typeof value === 'number') {
+    const overflow = fillOverflow(value, x.dtype);
+    if (overflow) throw new Error(`maskedFill: ${overflow}`);
+  } else if (value.ndim !== 0) {
+    throw new Error(`maskedFill: value must be a number or a 0-d tensor, got shape ${fmt(value.shape)}`);
+  }
+  const v = typeof value === 'number' || value.dtype === x.dtype ? value : value.to(x.dtype);
+  const out = where(mask, v, x);
   if (out.ndim !== x.ndim || out.shape.some((s, i) => s !== x.shape[i])) {
     throw new Error(`maskedFill: mask of shape ${fmt(mask.shape)} does not broadcast to the input's shape ${fmt(x.shape)}`);
   }
