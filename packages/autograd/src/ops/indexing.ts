@@ -1,15 +1,18 @@
 /**
  * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's, on kernels every backend
- * already has. gather and scatterAdd pick with one-hot masks through `where` and sum the picks,
- * the gradients coming from the parts, at O(index elements x size of dim) memory. The entries not
- * picked are -0, which leaves any sum exact (v + -0 is v for every v): a product with the mask
- * would turn an inf or NaN elsewhere in the row into NaN. indexSelect slices (indexSelectOp).
+ * already has. gather and scatterAdd move the indexed dim last and run on [planes, 1, n] through
+ * the kernels max pooling's indices use (MaxPool2DGather copies, MaxPool2DScatter adds in float32
+ * or wider): memory of the index's size. Where a device has no pool kernel for the dtype (float64
+ * and the integer types on 'cpu' and 'cuda'), they pick with one-hot masks through `where` and sum
+ * the picks, at O(index elements x size of dim) memory. The entries not picked are -0, which
+ * leaves any sum exact (v + -0 is v for every v): a product with the mask would turn an inf or NaN
+ * elsewhere in the row into NaN. indexSelect slices (indexSelectOp).
  */
 import { supports } from '../backend.js';
 import { fillOverflow, isHalf, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { fmt, normAxis } from '../shape.js';
+import { fmt, normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add } from './arith.js';
 import { where } from './compare.js';
@@ -70,12 +73,49 @@ function alignTo(op: string, t: Tensor, skip: number | null, index: Tensor, name
   return cut;
 }
 
+// y[p][0][j] = x[p][0][index[p][0][j]] on [P, 1, n] planes, and its adjoint, the scatter-add into n.
+const planeGather: (x: Tensor, index: Tensor) => Tensor = defineOp({
+  name: 'gather',
+  forward(ctx: Ctx<{ index: Tensor; n: number }>, x: Tensor, index: Tensor) {
+    ctx.index = ctx.keep(index);
+    ctx.n = x.shape[2]!;
+    return wrap(kernels(x).MaxPool2DGather(x, index), x);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [planeScatter(g, ctx.index, ctx.n), null],
+  jvp: (ctx, [t]) => planeGather(t!, ctx.index),
+});
+const planeScatter: (src: Tensor, index: Tensor, n: number) => Tensor = defineOp({
+  name: 'scatterAdd',
+  forward(ctx: Ctx<{ index: Tensor }>, src: Tensor, index: Tensor, n: number) {
+    ctx.index = ctx.keep(index);
+    return wrap(kernels(src).MaxPool2DScatter(src, index, [src.shape[0]!, 1, n]), src);
+  },
+  backward: (ctx, g): (Tensor | null)[] => [planeGather(g, ctx.index), null, null],
+  jvp: (ctx, [t], _out, _src, _index, n) => (t ? planeScatter(t, ctx.index, n) : null),
+});
+
+/** Whether x's device runs gather and scatterAdd on planes in x's dtype (else the one-hot picks). */
+function onPlanes(x: Tensor, index: Tensor): boolean {
+  return x.ndim > 0 && index.size > 0 && supports(x.backend, 'MaxPool2DGather', x.dtype) &&
+    supports(x.backend, 'MaxPool2DScatter', x.dtype);
+}
+
+/** t with dim d moved last, as [planes, 1, size of d]. */
+function asPlanes(t: Tensor, d: number): Tensor {
+  const last = toLast(t, d);
+  return last.reshape([numel(last.shape.slice(0, -1)), 1, t.shape[d]!]);
+}
+
 /** out[i][j] = x[i][index[i][j]] for dim 1, and so on for any dim (torch.gather). */
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('gather', 'input', x);
   const d = normAxis('gather', dim, Math.max(x.ndim, 1));
   checkIndex('gather', index, x.shape[d] ?? 1, d);
   const rows = alignTo('gather', x, d, index, 'input');
+  if (onPlanes(x, index)) {
+    const lead = toLast(index, d).shape;
+    return fromLast(planeGather(asPlanes(rows, d), asPlanes(index, d)).reshape(lead), d);
+  }
   // [..., 1 at d, ..., n] picked by the index's one-hot rows [..., m at d, ..., n], summed over n.
   return sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(toLast(rows, d), d)), -1);
 }
@@ -91,9 +131,15 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   checkIndex('scatterAdd', index, x.shape[d] ?? 1, d);
   alignTo('scatterAdd', x, d, index, 'input');
   const s = alignTo('scatterAdd', src, null, index, 'src');
-  // Each src element spread over its one-hot row, then summed over the index's dim d.
-  const spread = sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
-  const placed = fromLast(spread.squeeze(d), d); // index's shape with x.shape[d] at d
+  let placed: Tensor; // index's shape with x.shape[d] at d
+  if (onPlanes(x, index)) {
+    const lead = toLast(index, d).shape.slice(0, -1);
+    placed = fromLast(planeScatter(asPlanes(s, d), asPlanes(index, d), x.shape[d]!).reshape([...lead, x.shape[d]!]), d);
+  } else {
+    // Each src element spread over its one-hot row, then summed over the index's dim d.
+    const spread = sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
+    placed = fromLast(spread.squeeze(d), d);
+  }
   const pads: number[] = [];
   for (let i = x.ndim - 1; i >= 0; i--) pads.push(0, x.shape[i]! - placed.shape[i]!);
   return add(x, pads.some((p) => p !== 0) ? pad(placed, pads) : placed);
