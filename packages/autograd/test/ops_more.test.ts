@@ -185,6 +185,10 @@ describeBackends(describe, 'new ops: gradcheck and gradgradcheck in float64', (d
     expect(indexSelect(y, 1, i64([])).shape).toEqual([1, 0]);
     const into = scatterAdd(tensor([Infinity, 1, 2], { device }), 0, i64([1, 1]), tensor([2, Infinity], { device }));
     expect(into.toArray()).toEqual([Infinity, Infinity, 2]);
+    // torch: index_select(x [2, 3], 1, [2, 0, 2]) backward with [[inf, 1, 2], [nan, 3, 4]] is [[1, 0, inf], [3, 0, nan]].
+    const w = tensor([[1, 2, 3], [4, 5, 6]], { device, requiresGrad: true });
+    indexSelect(w, 1, i64([2, 0, 2])).backward(tensor([[Infinity, 1, 2], [NaN, 3, 4]], { device }));
+    expect(w.grad!.toArray()).toEqual([[1, 0, Infinity], [3, 0, NaN]]);
     const h = indexSelect(tensor([[1, 2], [3, 4]], { dtype: 'float16', device }), 0, i64([1, 0, 1]));
     expect([h.dtype, h.toArray()]).toEqual(['float16', [[3, 4], [1, 2], [3, 4]]]);
   });

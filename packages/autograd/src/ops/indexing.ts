@@ -148,9 +148,10 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
 /**
  * indexSelect's forward copies each run of consecutive indices with one Slice and joins the runs
  * (memory: the output's size); its backward adds the gradient's columns into the rows they came
- * from, as a matmul by the one-hot [m, n] where the device has one in that dtype (float32 for a
- * half type), else by picks. An inf or NaN in that gradient spreads to the other rows there
- * (inf x 0), as it does not in PyTorch's index_add.
+ * from: on planes as gather's backward, where the device has the pool kernels for the dtype; else
+ * as a matmul by the one-hot [m, n] where it has one in that dtype (float32 for a half type), or
+ * by picks. An inf or NaN in the gradient spreads to the other rows through the matmul (inf x 0),
+ * as it does not in PyTorch's index_add.
  */
 const indexSelectOp: (x: Tensor, d: number, index: Tensor, at: readonly number[]) => Tensor = defineOp({
   name: 'indexSelect',
@@ -175,7 +176,10 @@ const indexSelectOp: (x: Tensor, d: number, index: Tensor, at: readonly number[]
     const { d, n, index } = ctx;
     const gl = toLast(g, d), i = index.reshape([-1]); // [..., m]
     let gx: Tensor;
-    if (supports(g.backend, 'BatchMatMul', g.dtype)) gx = matmul(gl, hot(i, n, g.dtype));
+    if (onPlanes(g, i)) {
+      const planes = asPlanes(g, d); // [P, 1, m], each plane scattered by the same index
+      gx = planeScatter(planes, i.reshape([1, 1, -1]).expand(planes.shape), n).reshape([...gl.shape.slice(0, -1), n]);
+    } else if (supports(g.backend, 'BatchMatMul', g.dtype)) gx = matmul(gl, hot(i, n, g.dtype));
     else if (isHalf(g.dtype) && supports(g.backend, 'BatchMatMul', 'float32')) gx = matmul(gl.to('float32'), hot(i, n, 'float32')).to(g.dtype);
     else gx = sum(pick(hot(i, n, g.dtype).transpose(0, 1), unsqueeze(gl, -2)), -1); // [..., n, m] summed over m
     return [fromLast(gx, d), null, null, null];
