@@ -67,10 +67,14 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return axis < 0 ? axis + r : axis;
 }
 
+/**
+ * The dims a reduction runs over, sorted: all of them when `axes` is omitted or an empty list (as
+ * PyTorch's dim=[]); none for a 0-d tensor, whose dim 0 or -1 names the tensor itself.
+ */
 export function normAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
-  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
-  const list = typeof axes === 'number' ? [axes] : axes;
+  const list = axes === undefined ? [] : typeof axes === 'number' ? [axes] : axes;
   const out = [...new Set(list.map((a) => normAxis(op, a, rank)))];
   if (out.length !== list.length) throw new Error(`${op}: dims [${list.join(', ')}] repeat a dimension`);
-  return out.sort((x, y) => x - y);
+  if (rank === 0) return [];
+  return out.length === 0 ? Array.from({ length: rank }, (_, i) => i) : out.sort((x, y) => x - y);
 }

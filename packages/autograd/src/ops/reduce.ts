@@ -4,8 +4,8 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxes, normAxis, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { div, mul, sub } from './arith.js';
-import { eq, where } from './compare.js';
+import { add, div, mul, sub } from './arith.js';
+import { eq, ne, where } from './compare.js';
 import { arange } from './creation.js';
 import { expand, reshape } from './shape.js';
 import { autocasting, checkFloat, kernels, wrap } from './util.js';
@@ -58,7 +58,13 @@ export function variance(x: Tensor, dim?: Dims, { correction = 1, keepdim = fals
   return div(sum(mul(centered, centered), axes, keepdim), Math.max(n - correction, 0));
 }
 
-function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
+/**
+ * amax/amin share the gradient evenly among the elements equal to the extremum (none when it is
+ * NaN, so the gradient is NaN); max()/min() over the whole tensor (`nanTies`) count the NaNs as
+ * equal to a NaN extremum, as PyTorch's evenly_distribute_backward.
+ */
+function extremumOp(name: 'amax' | 'amin' | 'max' | 'min', kernel: 'Max' | 'Min', nanTies: boolean) {
+  const ties = (x: Tensor, y: Tensor) => (nanTies ? add(eq(x, y), mul(ne(x, x), ne(y, y))) : eq(x, y));
   return defineOp({
     name,
     forward(ctx: Ctx<{ axes: number[] }>, x: Tensor, axes: number[], keepdim: boolean) {
@@ -72,21 +78,22 @@ function extremumOp(name: 'max' | 'min', kernel: 'Max' | 'Min') {
     },
     backward(ctx, g) {
       const [x, y] = ctx.saved as [Tensor, Tensor];
-      // The gradient is shared evenly among the elements equal to the extremum (PyTorch's amax rule).
-      const mask = eq(x, y);
+      const mask = ties(x, y);
       const count = sum(mask, ctx.axes, true);
       return [div(mul(mask, reshape(g, y.shape)), count)];
     },
     // The mean of the tangents at the tied extrema, as the gradient is shared among them.
     jvp(_ctx, [t], out, x, axes, keepdim) {
-      const mask = eq(x, reshape(out, reducedShape(x.shape, axes, true)));
+      const mask = ties(x, reshape(out, reducedShape(x.shape, axes, true)));
       const r = div(sum(mul(mask, t!), axes, true), sum(mask, axes, true));
       return keepdim ? r : reshape(r, out.shape);
     },
   });
 }
-const maxOp = extremumOp('max', 'Max');
-const minOp = extremumOp('min', 'Min');
+const maxOp = extremumOp('amax', 'Max', false);
+const minOp = extremumOp('amin', 'Min', false);
+const maxAllOp = extremumOp('max', 'Max', true);
+const minAllOp = extremumOp('min', 'Min', true);
 
 /**
  * Largest value over `dim` (all dims when omitted), torch.amax: the gradient is shared evenly
@@ -144,15 +151,17 @@ const maxSelect = selectingOp('max', 'Max');
 const minSelect = selectingOp('min', 'Min');
 
 function extremum(name: 'max' | 'min', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor | ValuesIndices {
-  if (dim === undefined) return name === 'max' ? amax(x) : amin(x);
+  if (dim === undefined) return (name === 'max' ? maxAllOp : minAllOp)(x, normAxes(name, undefined, x.ndim), false);
   const axis = normAxis(name, dim, x.ndim);
+  if (x.ndim === 0) return extremum(name, reshape(x, [1]), 0, false);
   const indices = argIndex(name === 'max' ? 'argmax' : 'argmin', x, axis, true);
   const values = (name === 'max' ? maxSelect : minSelect)(x, indices, axis, keepdim);
   return { values, indices: keepdim ? indices : indices.moveAs(reducedShape(x.shape, [axis], false)) };
 }
 
 /**
- * torch.max: over the whole tensor, the largest value (ties share the gradient, as amax); over
+ * torch.max: over the whole tensor, the largest value (ties share the gradient, as amax, and a
+ * NaN maximum sends it to the NaNs); over
  * `dim`, the values and the index of the first largest element of each slice, and the gradient
  * goes to that element alone. With ties the two rules differ: for x = [[2, 2, 1]], max(x, 1)
  * sends the gradient to [1, 0, 0], amax(x, 1) to [.5, .5, 0].
@@ -173,6 +182,7 @@ export function min(x: Tensor, dim?: number, keepdim = false): Tensor | ValuesIn
 function argIndex(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
   if (dim === undefined) return argIndex(name, reshape(x, [x.size]), 0, false);
   const axis = normAxis(name, dim, x.ndim);
+  if (x.ndim === 0) return argIndex(name, reshape(x, [1]), 0, false);
   // As amax and PyTorch: no element to point at (argmin over dim 0 of a [2, 0] tensor is fine: empty).
   if (x.shape[axis] === 0) throw new Error(`${name}: cannot reduce over dim ${axis} of size 0 (shape ${fmt(x.shape)})`);
   const k = kernels(x);
