@@ -1,10 +1,14 @@
 /**
  * Edge cases where nodegrad once parted from PyTorch, each against the value PyTorch 2.15 gives
  * (quoted beside it): reductions over dim=[] and over a 0-d tensor's dim, the gradient of a NaN
- * maximum. float64 on every device that has the kernels.
+ * maximum; elementwise gradients at bounds, NaNs and zeros. float64 on every device that has the
+ * kernels.
  */
 import { describe, expect, it } from 'vitest';
-import { amax, argmax, logSumExp, max, mean, min, norm, ones, sum, tensor, variance, type Tensor } from '@nodegrad/autograd';
+import {
+  amax, argmax, clamp, div, elu, hardtanh, logSumExp, max, maximum, mean, min, minimum, norm, ones, pow, sign, sum, tensor, variance,
+  type Tensor,
+} from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
 
 const f64 = { dtype: 'float64' } as const;
@@ -52,3 +56,58 @@ describeBackends(describe, 'reductions at their edges, as PyTorch 2.15', (device
     expect(() => amax(tensor([], o))).toThrow(/^amax: cannot reduce over dim 0 of size 0 \(shape \[0\]\)$/);
   });
 }, { needs: [['Sum', 'float64'], ['Max', 'float64'], ['ArgMax', 'float64']] });
+
+describeBackends(describe, 'elementwise gradients at bounds, NaNs and zeros, as PyTorch 2.15', (device) => {
+  const o = { ...f64, device };
+  const gradOf = (f: (x: Tensor) => Tensor, data: number[]) => {
+    const x = tensor(data, { ...o, requiresGrad: true });
+    f(x).sum().backward();
+    return vals(x.grad!);
+  };
+
+  it('clamp: min(max(x, min), max), no gradient at a bound or at NaN', () => {
+    // clamp([-2, 0, 2], 1, -1) = [-1, -1, -1]; clamp(x, nan) = [nan, nan, nan] with gradient 0.
+    expect(vals(clamp(tensor([-2, 0, 2], o), 1, -1))).toEqual([-1, -1, -1]);
+    expect(vals(clamp(tensor([-2, 0, 2], o), NaN))).toEqual([NaN, NaN, NaN]);
+    expect(gradOf((x) => clamp(x, NaN), [-2, 0, 2])).toEqual([0, 0, 0]);
+    // x = [nan, 0, 1, -1]: clamp(x, -1, 1) gives [0, 1, 0, 0]; clamp(x, min=0) [0, 0, 1, 0].
+    expect(gradOf((x) => clamp(x, -1, 1), [NaN, 0, 1, -1])).toEqual([0, 1, 0, 0]);
+    expect(gradOf((x) => clamp(x, 0), [NaN, 0, 1, -1])).toEqual([0, 0, 1, 0]);
+  });
+
+  it('a NaN input passes the gradient through elu and hardtanh; maximum/minimum give it to both sides', () => {
+    // x = [nan, 0, 1, -1]: elu [1, 1, 1, exp(-1)], hardtanh [1, 1, 0, 0], maximum(x, 0) [1, 0.5, 1, 0].
+    expect(gradOf((x) => elu(x), [NaN, 0, 1, -1])).toEqual([1, 1, 1, Math.exp(-1)]);
+    expect(gradOf((x) => hardtanh(x), [NaN, 0, 1, -1])).toEqual([1, 1, 0, 0]);
+    const a = tensor([NaN, 1, 2], { ...o, requiresGrad: true }), b = tensor([1, NaN, 2], { ...o, requiresGrad: true });
+    maximum(a, b).sum().backward();
+    expect([vals(a.grad!), vals(b.grad!)]).toEqual([[1, 1, 0.5], [1, 1, 0.5]]);
+    a.grad = null; b.grad = null;
+    minimum(a, b.mul(3)).sum().backward();
+    // minimum([nan, 1, 2], [3, nan, 6]): a.grad [1, 1, 1], b.grad [3, 3, 0].
+    expect([vals(a.grad!), vals(b.grad!)]).toEqual([[1, 1, 1], [3, 3, 0]]);
+  });
+
+  it('sign records a zero gradient', () => {
+    // sign(x).mul(3).sum().backward() gives zeros (nodegrad refused: the output required no grad).
+    expect(gradOf((x) => sign(x).mul(3), [-2, 0, 5])).toEqual([0, 0, 0]);
+  });
+
+  it('pow: 1 ** nan and (-1) ** inf are 1; its gradients at zero and at a negative base', () => {
+    expect(vals(pow(tensor([1, 1, -1, -1, 2], o), tensor([NaN, Infinity, Infinity, -Infinity, NaN], o)))).toEqual([1, 1, 1, 1, NaN]);
+    const grads = (av: number, bv: number) => {
+      const a = tensor([av], { ...o, requiresGrad: true }), b = tensor([bv], { ...o, requiresGrad: true });
+      pow(a, b).backward();
+      return [...vals(a.grad!), ...vals(b.grad!)];
+    };
+    // (a, b) = (0, 0): [0, 0]; (-2, 2): [-4, nan]; (0, -1): [-inf, -inf]; (0, 2): [0, 0].
+    expect([grads(0, 0), grads(-2, 2), grads(0, -1), grads(0, 2)]).toEqual([[0, 0], [-4, NaN], [-Infinity, -Infinity], [0, 0]]);
+  });
+
+  it("div's divisor gradient is -(a / b) / b, finite where b * b underflows", () => {
+    // a = b = 1e-200: a.grad 1e200, b.grad -1e200 (a / b^2 gave -inf).
+    const a = tensor([1e-200], { ...o, requiresGrad: true }), b = tensor([1e-200], { ...o, requiresGrad: true });
+    div(a, b).backward();
+    expect([vals(a.grad!), vals(b.grad!)]).toEqual([[1e200], [-1e200]]);
+  });
+}, { needs: [['Mul', 'float64'], ['Activation', 'float64'], ['Pow', 'float64']] });

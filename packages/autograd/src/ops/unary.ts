@@ -4,7 +4,8 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, neg, sub } from './arith.js';
-import { greaterEqual, lessEqual } from './compare.js';
+import { greater, less } from './compare.js';
+import { zerosLike } from './creation.js';
 import { autocasting, checkFloat, checkSame, kernels, wrap } from './util.js';
 
 type UnaryName = 'Exp' | 'Log' | 'Sqrt' | 'Rsqrt' | 'Abs' | 'Relu' | 'Sigmoid' | 'Tanh' | 'Sign' | 'Log1p' | 'Expm1' |
@@ -77,32 +78,53 @@ export const cos = unary('cos', 'Cos', 'input', (g, x) => mul(g, neg(sin(x))));
 // d erf(x) = 2/sqrt(pi) exp(-x^2)
 export const erf = unary('erf', 'Erf', 'input', (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
 
-/** -1, 0 or 1; its gradient is zero. */
+const signOp = defineOp({
+  name: 'sign',
+  forward: (_ctx, x: Tensor) => wrap(kernels(x).Sign(x), x),
+  backward: (_ctx, g) => [zerosLike(g)],
+  jvp: (_ctx, [t]) => zerosLike(t!),
+  jvpElementwise: true,
+});
+
+/** -1, 0 or 1; its gradient is zero (recorded, as PyTorch's, so a loss through it still has a backward). */
 export function sign(x: Tensor): Tensor {
-  return wrap(kernels(x).Sign(x), x);
+  return signOp(x);
 }
 
 const clampOp = defineOp({
   name: 'clamp',
-  forward(ctx: Ctx<{ min: number; max: number }>, x: Tensor, min: number, max: number) {
+  forward(ctx: Ctx<{ min: number | null; max: number | null }>, x: Tensor, min: number | null, max: number | null) {
     checkFloat('clamp', 'input', x);
     ctx.save(x);
     ctx.min = min; ctx.max = max;
-    return wrap(kernels(x).Clamp(x, min, max), x);
+    const k = kernels(x);
+    // As PyTorch's min(max(x, min), max): a NaN bound gives NaN, and with min > max every element is max.
+    if (Number.isNaN(min) || Number.isNaN(max)) return wrap(k.Fill(x.shape, NaN, x.dtype), x);
+    const hi = max ?? Infinity;
+    return wrap(k.Clamp(x, Math.min(min ?? -Infinity, hi), hi), x);
   },
   backward(ctx, g) {
     const [x] = ctx.saved as [Tensor];
-    // PyTorch passes the gradient where min <= x <= max, bounds included.
-    return [mul(g, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max)))];
+    return [mul(g, inside(x, ctx.min, ctx.max))];
   },
-  jvp: (ctx, [t], _out, x) => mul(t!, mul(greaterEqual(x, ctx.min), lessEqual(x, ctx.max))),
+  jvp: (ctx, [t], _out, x) => mul(t!, inside(x, ctx.min, ctx.max)),
   jvpElementwise: true,
 });
+
+/**
+ * 1 where x lies strictly between the bounds given, else 0. PyTorch 2.15 passes no gradient at a
+ * bound itself (the minimum-norm subgradient, as relu and hardtanh; before 2.13 it passed it).
+ */
+function inside(x: Tensor, min: number | null, max: number | null): Tensor {
+  const above = min === null ? null : greater(x, min);
+  const below = max === null ? null : less(x, max);
+  return above && below ? mul(above, below) : (above ?? below)!;
+}
 
 /** Limits x to [min, max]; either bound may be omitted (null). */
 export function clamp(x: Tensor, min: number | null = null, max: number | null = null): Tensor {
   if (min === null && max === null) throw new Error('clamp: at least one of min and max must be given');
-  return clampOp(x, min ?? -Infinity, max ?? Infinity);
+  return clampOp(x, min, max);
 }
 
 /** x^2, a common composite. */

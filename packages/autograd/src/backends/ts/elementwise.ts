@@ -117,7 +117,8 @@ export const elementwiseKernels: Pick<Kernels,
   Sub: binary((a, b) => a - b),
   Mul: binary((a, b) => a * b),
   Div: binary((a, b) => a / b),
-  Pow: binary(Math.pow),
+  // C's pow, as the native kernels and PyTorch: 1 ** anything and (-1) ** +-inf are 1 (Math.pow gives NaN).
+  Pow: binary((a, b) => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b))),
   // NaN propagates through maximum/minimum, as in PyTorch.
   Maximum: binary((a, b) => (a !== a || b !== b ? NaN : a > b ? a : b)),
   Minimum: binary((a, b) => (a !== a || b !== b ? NaN : a < b ? a : b)),
