@@ -6,13 +6,13 @@
  * (torchrun sets 1).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants as osConstants, hostname } from 'node:os';
 import { CliError } from './args.js';
 
 /** The mpirun command line for `nproc` ranks per host, each running `node ...node` (flags, script, arguments). */
 export function mpirunArgs(nproc: number, hostfile: string | null, node: readonly string[], isRoot: boolean, cores: number,
   env: NodeJS.ProcessEnv): string[] {
-  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG'].filter((k) => env[k] !== undefined);
+  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG', 'NODEGRAD_LAUNCHER'].filter((k) => env[k] !== undefined);
   return [
     ...(isRoot ? ['--allow-run-as-root'] : []),
     ...(hostfile ? ['--hostfile', hostfile, '--npernode', String(nproc)] : ['-np', String(nproc)]),
@@ -27,7 +27,9 @@ export function mpirunArgs(nproc: number, hostfile: string | null, node: readonl
 
 /**
  * Runs `node ...node` (node's flags, the script and its arguments) as `nproc` ranks per host
- * under mpirun, with the terminal's signals passed on; resolves to mpirun's exit code.
+ * under mpirun, with the terminal's signals passed on; resolves to mpirun's exit code, or to
+ * 128 + the signal's number when SIGINT or SIGTERM stopped the job. The ranks learn this
+ * process from NODEGRAD_LAUNCHER and stop if it is killed (@nodegrad/distributed's launcher watch).
  */
 export async function runRanks(nproc: number, hostfile: string | null, node: readonly string[]): Promise<number> {
   const which = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
@@ -36,14 +38,25 @@ export async function runRanks(nproc: number, hostfile: string | null, node: rea
       'install Open MPI (apt-get install openmpi-bin libopenmpi-dev)');
   }
   const cores = availableParallelism();
-  const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))) };
+  const env = {
+    ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))),
+    NODEGRAD_LAUNCHER: `${hostname()}:${process.pid}`,
+  };
   const child = spawn('mpirun', mpirunArgs(nproc, hostfile, node, process.getuid?.() === 0, cores, env), { stdio: 'inherit', env });
   // Ctrl-C reaches mpirun, which stops every rank.
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  let stoppedBy: NodeJS.Signals | null = null;
+  const forward = (sig: NodeJS.Signals) => {
+    stoppedBy ??= sig;
+    child.kill(sig);
+  };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1))));
   process.off('SIGINT', forward);
   process.off('SIGTERM', forward);
+  if (stoppedBy) {
+    console.error(`nodegrad: stopped by ${stoppedBy}; mpirun stopped the ranks`);
+    return 128 + osConstants.signals[stoppedBy];
+  }
   return code;
 }

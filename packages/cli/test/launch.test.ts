@@ -1,6 +1,7 @@
 // `nodegrad launch` on this host: 2 ranks of a script (test/fixtures/launch_rank.ts) form one job
 // and see each other; when one rank is killed, or throws, mid-job the launcher exits non-zero
 // within 10 s instead of hanging; the mpirun command line; usage errors.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mpirunArgs } from '../src/mpirun.js';
@@ -37,6 +38,34 @@ async function launch(args: string[]) {
     expect(r.ms).toBeLessThan(10_000);
     expect(r.stderr + r.stdout).toMatch(/process rank 1 .* exited on signal 9/);
   });
+
+  it('SIGKILL of the launcher stops the ranks within 10 s; SIGINT stops them and exits 130', async () => {
+    for (const sig of ['SIGKILL', 'SIGINT'] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '2', SCRIPT, 'linger'], {
+        cwd: REPO, env: { ...process.env, NODE_OPTIONS: '--import tsx', NODE_NO_WARNINGS: '1', OMP_NUM_THREADS: '' },
+      });
+      let out = '', err = '';
+      child.stderr.on('data', (d) => { err += String(d); });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      const pids = await new Promise<number[]>((resolve) => child.stdout.on('data', (d) => {
+        out += String(d);
+        const ranks = out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { pid: number }).pid);
+        if (ranks.length === 2) resolve(ranks);
+      }));
+      const t0 = performance.now();
+      child.kill(sig);
+      const code = await exited;
+      const alive = () => pids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
+      while (alive().length && performance.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+      const left = alive();
+      for (const p of left) process.kill(p, 'SIGKILL');
+      expect(left, `${sig}: ${err}`).toEqual([]);
+      if (sig === 'SIGINT') {
+        expect(code).toBe(130);
+        expect(err).toContain('nodegrad: stopped by SIGINT');
+      }
+    }
+  }, 40_000);
 
   // The failing rank leaves without MPI_Finalize, which would wait for rank 0 in its barrier.
   it("exits non-zero within 10 s with the rank's error when a rank throws while the other waits for it", async () => {

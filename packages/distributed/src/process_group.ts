@@ -8,6 +8,7 @@
 import { fromTypedArray, pinBuffer, Tensor, unpinBuffer } from '@nodegrad/autograd';
 import type { MpiAddon, NcclAddon, NcclComm } from '@nodegrad/native';
 import { mpiBinding, ncclBinding } from '@nodegrad/native';
+import { watchLauncher } from './launcher_watch.js';
 
 export type DistBackend = 'mpi' | 'nccl';
 
@@ -89,6 +90,7 @@ export function initProcessGroup(opts: InitOptions = {}): ProcessGroup {
     rank: world.rank, worldSize: world.size, library: world.library, timeoutMs, localRank,
     debug: opts.debug ?? process.env.NODEGRAD_DISTRIBUTED_DEBUG === '1',
   };
+  watchLauncher(state.rank);
   // MPI wants MPI_Finalize before exit, or mpirun calls the job failed; 'exit' runs on
   // process.exit() too. An exit while a collective still runs (a watchdog timeout), or with an
   // error (an uncaught exception: its message is printed by then), leaves without it: MPI_Finalize

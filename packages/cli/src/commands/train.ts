@@ -1,5 +1,5 @@
 /** `nodegrad train`: trains a ResNet on a dataset, with checkpoints, metrics, a plot and exact resume. */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setRngState } from '@nodegrad/autograd';
 import { getNumThreads, setNumThreads, cuda } from '@nodegrad/native';
@@ -9,7 +9,7 @@ import { Progress, plotPng } from '../report/index.js';
 import { loadCheckpoint, removeStaleTemps, type Checkpoint } from '../train/checkpoint.js';
 import { TRAIN_FLAGS, checkDevice, checkResumeFlags, clampThreads, resolveConfig, type TrainConfig } from '../train/config.js';
 import { insideJob, joinJob, parallelModel, relaunch, SINGLE } from '../train/data_parallel.js';
-import { checkOutFolder, makeOutFolder, removeIfEmpty, writeMetrics } from '../train/files.js';
+import { checkOutFolder, lockRunFolder, makeOutFolder, removeIfEmpty, writeMetrics } from '../train/files.js';
 import { trainLoop, type LoopState } from '../train/loop.js';
 import {
   buildModel, imageShape, loadDatasets, loadWeights, makeLoaders, makeOptimizer, makeScheduler, trainableParams,
@@ -38,10 +38,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (given.resume !== undefined) {
     const dir = given.resume as string;
     if (!existsSync(dir)) throw new CliError(`--resume ${dir}: no such folder`);
+    if (!statSync(dir).isDirectory()) throw new CliError(`--resume ${dir}: not a folder (give the run's output folder)`);
     if (given.out !== undefined && resolve(given.out as string) !== resolve(dir)) {
       throw new UsageError('train', `--out ${String(given.out)} differs from --resume ${dir}; a resumed run writes into its own folder`);
     }
-    if (writerProcess()) await removeStaleTemps(dir);
     // A run killed during its first checkpoint has a folder but nothing to continue from.
     if (!existsSync(join(dir, 'last.safetensors'))) {
       throw new CliError(`--resume ${dir}: no checkpoint was completed there (the run stopped before writing its first one); ` +
@@ -56,6 +56,12 @@ export async function run(argv: readonly string[]): Promise<number> {
     checkDevice('train', cfg.device, `, the device recorded in ${dir}`);
     const done = ckpt.state.position.epoch;
     if (done >= cfg.epochs) {
+      // A run killed after its last checkpoint may lack the last epoch's rows and plot.
+      if (writerProcess()) {
+        lockRunFolder(dir);
+        await removeStaleTemps(dir);
+        await writeFiles(cfg, ckpt.state.history);
+      }
       const best = ckpt.state.history.reduce((b, r) => (r.val_acc > b.val_acc ? r : b), ckpt.state.history[0]!);
       console.log(`the run in ${resolve(dir)} is finished: ${done} of ${cfg.epochs} epochs done, best validation accuracy ` +
         `${(100 * best.val_acc).toFixed(2)}% at epoch ${best.epoch}. To train on, resume with --epochs N (N > ${cfg.epochs}).`);
@@ -96,8 +102,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   const { trainLoader, valLoader, valCount } = makeLoaders(cfg, train, val, ranks.rank, ranks.worldSize);
   const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
   const created = ranks.writer && !ckpt && makeOutFolder(cfg.out);
-  // A run started again in the folder of one killed before its first checkpoint.
-  if (ranks.writer && !ckpt) await removeStaleTemps(cfg.out);
+  const unlock = ranks.writer ? lockRunFolder(cfg.out) : () => {};
+  if (ranks.writer) {
+    // Left by a kill: of this run, or of one killed before its first checkpoint.
+    await removeStaleTemps(cfg.out);
+  }
   // float16's range needs loss scaling; bfloat16 has float32's.
   const scaler = new GradScaler({ enabled: cfg.amp === 'fp16' });
 
@@ -110,13 +119,14 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     restore(cfg, ckpt, model, optimizer, cfg.epochs !== recorded ? { extended: scheduler } : { loaded: scheduler }, scaler);
     const s = ckpt.state;
+    if (s.position.step > trainLoader.batchesPerEpoch) {
+      throw new CliError(`cannot resume from ${join(cfg.out, 'last.safetensors')}: its position, step ${s.position.step} of epoch ` +
+        `${s.position.epoch + 1}, lies beyond the ${trainLoader.batchesPerEpoch} steps of an epoch`);
+    }
     // The checkpoint holds the epoch's sums over every rank: rank 0 carries them on.
     state = { position: s.position, accum: ranks.writer ? s.accum : { lossSum: 0, correct: 0, seen: 0, seconds: 0 }, bestAcc: s.bestAcc, history: s.history };
     // The files may lag the checkpoint if the run was killed between writing them.
-    if (ranks.writer) {
-      await writeMetrics(cfg.out, s.history);
-      if (s.history.length) await plotPng(s.history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
-    }
+    if (ranks.writer) await writeFiles(cfg, s.history);
     say(`resuming ${resolve(cfg.out)} at epoch ${s.position.epoch + 1}, step ${s.position.step} of ${trainLoader.batchesPerEpoch}`);
   }
 
@@ -134,6 +144,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? {} : { stream: { write: () => true }, tty: false }) });
     state = await trainLoop({ cfg, model, optimizer, scheduler, scaler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
   } catch (e) {
+    unlock();
     if (created) removeIfEmpty(cfg.out);
     throw e;
   } finally {
@@ -146,6 +157,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   say(`  metrics:    ${resolve(cfg.out, 'metrics.jsonl')} (and metrics.csv)`);
   say(`  checkpoint: ${resolve(cfg.out, 'best.safetensors')} (best), ${resolve(cfg.out, 'last.safetensors')} (last)`);
   return 0;
+}
+
+/** metrics.jsonl, metrics.csv and plot.png from the checkpoint's history. */
+async function writeFiles(cfg: TrainConfig, history: Checkpoint['state']['history']): Promise<void> {
+  await writeMetrics(cfg.out, history);
+  if (history.length) await plotPng(history, join(cfg.out, 'plot.png'), { title: `${cfg.model} on ${cfg.dataset}` });
 }
 
 /** Whether this process writes the run's files: a single process, or rank 0 of an mpirun job. */

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Canvas, type Rgb } from './raster.js';
 import { encodePng } from './png.js';
 
@@ -165,7 +166,8 @@ export function renderPlot(metrics: readonly EpochMetrics[], opts: PlotOptions =
 export async function plotPng(metrics: readonly EpochMetrics[], file: string, opts: PlotOptions = {}): Promise<void> {
   const cv = renderPlot(metrics, opts);
   const png = encodePng(cv.width, cv.height, cv.rgba);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // Named as the run's other temp files, so a run resumed after a kill here removes it.
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, png);
     await rename(tmp, file);

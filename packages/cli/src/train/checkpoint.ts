@@ -83,9 +83,15 @@ export async function saveCheckpoint(dir: string, weights: Record<string, Tensor
   }
 }
 
-/** Removes temp files a killed write left behind. */
+/**
+ * The temp files a killed write of a run's own files leaves: `.<name>.<pid>.<hex>.tmp`
+ * (writeFileAtomic, saveSafetensors, plotPng) and makeOutFolder's probe. Other files are the user's.
+ */
+const STALE_TEMP = /^\.(?:(?:last|best)\.safetensors|last\.state\.[^/]+\.safetensors|metrics\.jsonl|metrics\.csv|plot\.png)\.\d+\.[0-9a-f]+\.tmp$|^\.write-check\.\d+\.tmp$/;
+
+/** Removes the temp files a killed write left behind (call with the folder locked: lockRunFolder). */
 export async function removeStaleTemps(dir: string): Promise<void> {
-  for (const f of await readdir(dir)) if (f.startsWith('.') && f.endsWith('.tmp')) await rm(join(dir, f), { force: true });
+  for (const f of await readdir(dir)) if (STALE_TEMP.test(f)) await rm(join(dir, f), { force: true });
 }
 
 async function load(file: string, device: string): Promise<{ tensors: Record<string, Tensor>; metadata: Record<string, string> | null }> {

@@ -1,7 +1,8 @@
 /** The output folder: checked before a run, created once its inputs check out; files written atomically, the metrics files. */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CliError } from '../args.js';
 
@@ -97,4 +98,75 @@ export function removeIfEmpty(dir: string): void {
   } catch {
     // Best effort: the folder stays, as it would have without this.
   }
+}
+
+/**
+ * Claims `dir` for this process's run through `.nodegrad.lock` (host:pid:start time), so two
+ * writers never share a folder: each would delete the other's checkpoint state. The live process
+ * on this host that wrote it is refused; a lock whose process is gone (killed, or its pid now
+ * another program's) is taken over. Returns the release, which also runs at exit.
+ */
+export function lockRunFolder(dir: string): () => void {
+  const file = join(dir, '.nodegrad.lock');
+  const me = `${hostname()}:${process.pid}:${startTime(process.pid)}`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, me, { flag: 'wx' });
+      const release = () => {
+        process.off('exit', release);
+        try {
+          if (readFileSync(file, 'utf8') === me) rmSync(file);
+        } catch {
+          // Gone already: nothing to release.
+        }
+      };
+      process.on('exit', release);
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError(`${dir}: cannot create ${file}: ${(e as Error).message}`);
+    }
+    let owner = '';
+    try {
+      owner = readFileSync(file, 'utf8');
+    } catch {
+      continue; // Released meanwhile: try again.
+    }
+    const [host, pid, start] = owner.split(':');
+    // A rank of a job that has just failed may take a few seconds to be stopped.
+    const holds = () => alive(Number(pid)) && startTime(Number(pid)) === start;
+    for (const until = Date.now() + 5000; host === hostname() && holds() && Date.now() < until;) sleepSync(100);
+    if (host === hostname() && !holds()) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (host === hostname()) throw new CliError(`${dir} is in use: process ${pid} is writing a run there; wait for it to finish or stop it first`);
+    throw new CliError(`${dir} is locked by ${owner || 'another process'} (${file}); if no run writes there any more, delete that file`);
+  }
+  throw new CliError(`${dir}: cannot take ${file}: other processes keep taking it`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * When `pid` started (Linux: /proc/<pid>/stat's starttime), telling a reused pid apart; '' where
+ * unknown, and 'exited' for a process that has exited but is not yet reaped (a zombie).
+ */
+function startTime(pid: number): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return fields[0] === 'Z' ? 'exited' : fields[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
