@@ -91,5 +91,7 @@ describe('nodegrad launch: command line', () => {
     const bad = await runChild(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '0', 'x.js'], { cwd: REPO });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("--nproc-per-node must be a positive integer (got '0')");
+    const absent = await runChild(process.execPath, ['--import', 'tsx', BIN, 'launch', '--nproc-per-node', '2', 'absent.js'], { cwd: REPO });
+    expect([absent.status, absent.stderr.trim()]).toEqual([1, 'nodegrad launch: SCRIPT absent.js: no such file']);
   });
 });

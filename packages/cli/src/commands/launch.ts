@@ -1,5 +1,6 @@
 /** `nodegrad launch`: runs a script as the ranks of one job, on top of Open MPI's `mpirun` (src/mpirun.ts). */
-import { UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
+import { existsSync } from 'node:fs';
+import { CliError, UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 import { runRanks } from '../mpirun.js';
 
 const FLAGS: FlagSpecs = {
@@ -25,6 +26,8 @@ export async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (at < 0) throw new UsageError('launch', 'SCRIPT is required: nodegrad launch [flags] SCRIPT [ARGS...]');
+  // Checked here: each rank would print Node's stack trace for it.
+  if (!existsSync(argv[at]!)) throw new CliError(`SCRIPT ${argv[at]}: no such file`);
   const nproc = (given['nproc-per-node'] ?? 1) as number;
   return runRanks(nproc, (given.hostfile as string | undefined) ?? null, argv.slice(at));
 }
