@@ -1,12 +1,12 @@
 /**
  * Edge cases where nodegrad once parted from PyTorch, each against the value PyTorch 2.15 gives
  * (quoted beside it): reductions over dim=[] and over a 0-d tensor's dim, the gradient of a NaN
- * maximum; elementwise gradients at bounds, NaNs and zeros. float64 on every device that has the
- * kernels.
+ * maximum; elementwise gradients at bounds, NaNs and zeros; a mean loss over no targets. On every
+ * device that has the kernels.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  amax, argmax, clamp, div, elu, hardtanh, logSumExp, max, maximum, mean, min, minimum, norm, ones, pow, sign, sum, tensor, variance,
+  amax, argmax, clamp, crossEntropy, div, elu, hardtanh, logSumExp, max, maximum, mean, min, minimum, nllLoss, norm, ones, pow, sign, sum, tensor, variance,
   type Tensor,
 } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
@@ -111,3 +111,23 @@ describeBackends(describe, 'elementwise gradients at bounds, NaNs and zeros, as 
     expect([vals(a.grad!), vals(b.grad!)]).toEqual([[1e200], [-1e200]]);
   });
 }, { needs: [['Mul', 'float64'], ['Activation', 'float64'], ['Pow', 'float64']] });
+
+describeBackends(describe, 'a mean loss over targets that are all ignored, as PyTorch 2.15', (device) => {
+  it('is NaN with a zero gradient (crossEntropy with and without smoothing, nllLoss); zero class weights give NaN', () => {
+    // F.cross_entropy(x, [-100, -100]) is nan and x.grad zeros, label_smoothing 0.1 too; nll_loss the same;
+    // weight [0, 1, 1] with targets [0, 0]: nan, and x.grad nan.
+    const target = tensor([-100, -100], { dtype: 'int64', device });
+    const losses: ((x: Tensor) => Tensor)[] = [(x) => crossEntropy(x, target), (x) => crossEntropy(x, target, { labelSmoothing: 0.1 }),
+      (x) => nllLoss(x, target)];
+    for (const f of losses) {
+      const x = tensor([[1, 2, 3], [0, 1, 0]], { device, requiresGrad: true });
+      const loss = f(x);
+      loss.backward();
+      // Signed zeros aside (torch writes +0, the gradient through neg here is -0).
+      expect([vals(loss), vals(x.grad!).map((v) => v + 0)]).toEqual([[NaN], [0, 0, 0, 0, 0, 0]]);
+    }
+    const x = tensor([[1, 2, 3], [0, 1, 0]], { device, requiresGrad: true });
+    crossEntropy(x, tensor([0, 0], { dtype: 'int64', device }), { weight: tensor([0, 1, 1], { device }) }).backward();
+    expect(vals(x.grad!)).toEqual([NaN, NaN, NaN, NaN, NaN, NaN]);
+  });
+});

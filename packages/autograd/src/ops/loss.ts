@@ -10,6 +10,7 @@ import { div, mul, neg, add, sub } from './arith.js';
 import { tensor } from './creation.js';
 import { channelView, checkChannels, checkReduction, reduce, type Reduction } from './nn_util.js';
 import { sum } from './reduce.js';
+import { eq, where } from './compare.js';
 import { permute, reshape, unsqueeze } from './shape.js';
 import { logSoftmax } from './softmax.js';
 import type { Raw } from '../backend.js';
@@ -107,7 +108,16 @@ function nllCore(logp: Tensor, sel: Tensor, weight: Tensor | null, reduction: Re
   const perElement = neg(sum(mul(logp, coef), 1));
   if (reduction === 'none') return perElement;
   const total = sum(perElement);
-  return reduction === 'sum' ? total : div(total, sum(coef));
+  return reduction === 'sum' ? total : meanOver(total, sum(coef), sel);
+}
+
+/**
+ * total / weightSum, as PyTorch's mean over targets: NaN when every target is ignored, with a
+ * zero gradient then (0/0 would make it NaN: the divisor is 1 there, and the result NaN).
+ */
+function meanOver(total: Tensor, weightSum: Tensor, sel: Tensor): Tensor {
+  const none = eq(sum(sel), 0);
+  return where(none, NaN, div(total, where(none, 1, weightSum)));
 }
 
 /** An unbatched input's 0-d index target becomes [1], matching its batch of one. */
@@ -172,7 +182,7 @@ export function crossEntropy(input: Tensor, target: LossTarget, opts: CrossEntro
   let smooth: Tensor;
   if (p.reduction === 'none') smooth = smoothEl;
   else if (p.reduction === 'sum') smooth = sum(smoothEl);
-  else smooth = div(sum(smoothEl), sum(wView ? mul(sel, wView) : sel));
+  else smooth = meanOver(sum(smoothEl), sum(wView ? mul(sel, wView) : sel), sel);
   return p.unbatch(add(mul(nll, 1 - eps), mul(smooth, eps / C)));
 }
 
