@@ -90,6 +90,12 @@ describe('batchNorm errors', () => {
     expect(batchNorm(z([1, 3]), z([3]), ones([3], { dtype: 'float64' })).shape).toEqual([1, 3]);
   });
 
+  it('needs a positive eps in training, as PyTorch ("batch_norm eps must be positive during training"); eval takes 0', () => {
+    expect(() => batchNorm(z([4, 3]), null, null, null, null, { training: true, eps: 0 })).toThrow(
+      'batchNorm: eps must be positive during training, got 0');
+    expect(batchNorm(z([4, 3]), z([3]), ones([3], { dtype: 'float64' }), null, null, { eps: 0 }).shape).toEqual([4, 3]);
+  });
+
   it('checks per-channel shapes, dtypes, rank and the eval-mode buffers', () => {
     expect(() => batchNorm(z([4, 3]), z([4]), z([3]), null, null, { training: true })).toThrow(
       'batchNorm: runningMean of shape [4] must have shape [3], one value per channel of input of shape [4, 3]');

@@ -12,7 +12,9 @@ function some(items: string[]): string {
 
 export function loadIntoModule(own: Record<string, Tensor>, dict: Record<string, Tensor>,
   strict: boolean): { missingKeys: string[]; unexpectedKeys: string[] } {
-  const missingKeys = Object.keys(own).filter((k) => !(k in dict));
+  // As PyTorch's BatchNorm for a dict without version metadata (a plain dict, a safetensors file,
+  // a checkpoint from before the counter): a missing num_batches_tracked keeps its current value.
+  const missingKeys = Object.keys(own).filter((k) => !(k in dict) && !/(^|\.)num_batches_tracked$/.test(k));
   const unexpectedKeys = Object.keys(dict).filter((k) => !(k in own));
   const mismatched = Object.keys(own).filter((k) => k in dict && own[k]!.shape.join() !== dict[k]!.shape.join());
   const problems = [

@@ -325,6 +325,17 @@ describe('stateDict and loadStateDict', () => {
     expect(values((m.at(0) as Conv2d).bias!)).toEqual(before);
   });
 
+  it('a dict without num_batches_tracked loads, the counter kept, as PyTorch for a dict without version metadata', () => {
+    // torch: bn.num_batches_tracked = 7; bn.load_state_dict(sd without it) -> all keys matched, counter still 7.
+    const m = torchOrderModel();
+    const bn = m.at(1) as BatchNorm2d;
+    bn.num_batches_tracked!.fill_(7);
+    const dict = { ...torchOrderModel().stateDict() };
+    delete dict['1.num_batches_tracked'];
+    expect(m.loadStateDict(dict)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    expect(bn.num_batches_tracked!.item()).toBe(7);
+  });
+
   it('non-strict: returns the missing and unexpected keys and loads the rest; a size mismatch still throws', () => {
     const m = torchOrderModel();
     const src = torchOrderModel();

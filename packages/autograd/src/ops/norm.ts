@@ -83,8 +83,10 @@ const batchNormOp = defineOp({
         updateRunning(s.runningMean, s.runningVar, s.counter, mean, invstd, s.eps, x.size / x.shape[1]!, s.factor);
       }
     } else {
-      // The running mean itself is saved (a later in-place write to it makes backward throw, as in
-      // PyTorch); invstd is a fresh vector.
+      // The running mean itself is saved: a later in-place write to it (a training forward's
+      // update, a load) makes this backward throw. PyTorch's running-stat update bumps no version,
+      // so its backward then runs on the new statistics; a stale gradient is worse than an error.
+      // invstd is a fresh vector.
       mean = s.runningMean!;
       invstd = wrap(k.BatchNormInvstd(s.runningVar!, s.eps), x);
     }
@@ -258,6 +260,8 @@ function normalize(op: string, x: Tensor, runningMean: Tensor | null, runningVar
   const { training = false, momentum = 0.1, eps = 1e-5, numBatchesTracked = null } = opts;
   checkArgs(op, x, runningMean, runningVar, w, b, training);
   if (!(eps >= 0)) throw new Error(`${op}: eps must be non-negative, got ${eps}`);
+  // As PyTorch: a batch of equal values would divide by sqrt(0).
+  if (training && eps === 0) throw new Error(`${op}: eps must be positive during training, got 0`);
   if (momentum !== null && !(momentum >= 0 && momentum <= 1)) {
     throw new Error(`${op}: momentum must be in [0, 1] or null, got ${momentum}`);
   }
