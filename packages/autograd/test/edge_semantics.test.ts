@@ -1,12 +1,14 @@
 /**
  * Edge cases where nodegrad once parted from PyTorch, each against the value PyTorch 2.15 gives
  * (quoted beside it): reductions over dim=[] and over a 0-d tensor's dim, the gradient of a NaN
- * maximum; elementwise gradients at bounds, NaNs and zeros; a mean loss over no targets. On every
- * device that has the kernels.
+ * maximum; elementwise gradients at bounds, NaNs and zeros; a mean loss over no targets; integer
+ * tensors beside fractional numbers; shape ops on 0-d and empty tensors. On every device that has
+ * the kernels.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  amax, argmax, clamp, crossEntropy, div, elu, hardtanh, logSumExp, max, maximum, mean, min, minimum, nllLoss, norm, ones, pow, sign, sum, tensor, variance,
+  add, amax, argmax, chunk, clamp, crossEntropy, cumsum, div, elu, eq, gather, greater, indexSelect, less, maskedFill, pad,
+  reshape, scatterAdd, split, transpose, hardtanh, logSumExp, max, maximum, mean, min, minimum, nllLoss, norm, ones, pow, sign, sum, tensor, variance,
   type Tensor,
 } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
@@ -131,3 +133,57 @@ describeBackends(describe, 'a mean loss over targets that are all ignored, as Py
     expect(vals(x.grad!)).toEqual([NaN, NaN, NaN, NaN, NaN, NaN]);
   });
 });
+
+describeBackends(describe, 'integer tensors, as PyTorch 2.15', (device) => {
+  const i64 = (data: number[]) => tensor(data, { dtype: 'int64', device });
+
+  it('compare with a number they cannot hold in floating point; powers, pads, sums stay integers', () => {
+    // x = [1, 2, 3] (int64): x == 2.5 all False, x < 2.5 [T, T, F], x > 2.5 [F, F, T]; x == nan all False.
+    const x = i64([1, 2, 3]);
+    expect([eq(x, 2.5), less(x, 2.5), greater(x, 2.5), eq(x, NaN), less(x, 2 ** 70)].map(vals))
+      .toEqual([[0, 0, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 1, 1]]);
+    // [3, 2] ** [-2, -1] = [0, 0]; [1, -1] ** [-3, -3] = [1, -1]; pad([1, 2], (1, 1), value=0.5) = [0, 1, 2, 0].
+    const p = i64([3, 2]).pow(i64([-2, -1]));
+    expect([p.dtype, vals(p).map((v) => v + 0)]).toEqual(['int64', [0, 0]]);
+    expect(vals(i64([1, -1]).pow(-3))).toEqual([1, -1]);
+    expect(vals(pad(i64([1, 2]), [1, 1], 0.5))).toEqual([0, 1, 2, 0]);
+    // int32 sums and cumsums are int64: sum([2^31 - 1, 1]) = 2147483648.
+    const big = tensor([2 ** 31 - 1, 1], { dtype: 'int32', device });
+    expect([sum(big).dtype, vals(sum(big)), vals(cumsum(big, 0))]).toEqual(['int64', [2 ** 31], [2 ** 31 - 1, 2 ** 31]]);
+    expect(() => add(tensor([1], { dtype: 'int32', device }), tensor([1.5], { device })))
+      .toThrow("add: 'input' has dtype int32 but 'other' has dtype float32; convert one with .to('float32')");
+  });
+}, { needs: [['Sum', 'int64'], ['Pow', 'float64'], ['Less', 'float64']] });
+
+describeBackends(describe, 'shape and indexing ops on 0-d and empty tensors, as PyTorch 2.15', (device) => {
+  const o = { ...f64, device };
+  const i64 = (data: number | number[]) => tensor(data, { dtype: 'int64', device });
+
+  it('0-d: gather, scatterAdd and transpose take dim 0; split, chunk and a second index are refused', () => {
+    const z = tensor(5, o);
+    // gather(tensor(5.), 0, tensor(0)) = 5; scatter_add(tensor(5.), 0, tensor(0), tensor(1.)) = 6; transpose(z, 0, -1) = z.
+    expect([gather(z, 0, i64(0)), scatterAdd(z, 0, i64(0), tensor(1, o)), transpose(z, 0, -1)].map((t) => [t.shape, vals(t)]))
+      .toEqual([[[], [5]], [[], [6]], [[], [5]]]);
+    // "split expects at least a 1-dimensional tensor"; "Index to scalar can have only 1 value, got 2 value(s)".
+    expect(() => split(z, 1)).toThrow('split: expects a tensor of at least 1 dim, got shape []');
+    expect(() => chunk(z, 2)).toThrow('chunk: expects a tensor of at least 1 dim, got shape []');
+    expect(() => indexSelect(z, 0, i64([0, 0]))).toThrow('indexSelect: a 0-d input takes one index, got 2');
+  });
+
+  it('empty: chunk gives `chunks` empty pieces; an ambiguous -1 is refused; maskedFill broadcasts to the mask', () => {
+    // chunk(zeros(0, 2), 2, 0): two [0, 2] pieces.
+    expect(chunk(tensor([[1, 2]], o).narrow(0, 0, 0), 2, 0).map((t) => t.shape)).toEqual([[0, 2], [0, 2]]);
+    // reshape(zeros(2, 0, 3), (0, -1)): "the unspecified dimension size -1 can be any value and is ambiguous".
+    expect(() => reshape(tensor([[1, 2]], o).narrow(0, 0, 0), [0, -1])).toThrow(/cannot reshape \[0, 2\] \(0 elements\) into \[0, -1\]/);
+    // masked_fill(x [3], mask [2, 3], 9) has shape [2, 3].
+    const m = maskedFill(tensor([1, 2, 3], o), tensor([[1, 0, 0], [0, 1, 0]], o), 9);
+    expect([m.shape, vals(m)]).toEqual([[2, 3], [9, 2, 3, 1, 9, 3]]);
+  });
+
+  it('norm(x, 0.5) has gradient 0 at the zeros', () => {
+    // torch.norm(x, 0.5) with x = [0, 1, 4]: x.grad [0, 3, 1.5].
+    const x = tensor([0, 1, 4], { ...o, requiresGrad: true });
+    norm(x, 0.5).backward();
+    expect(vals(x.grad!)).toEqual([0, 3, 1.5]);
+  });
+}, { needs: [['Norm', 'float64'], ['Where', 'float64']] });

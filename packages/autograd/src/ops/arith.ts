@@ -181,7 +181,17 @@ export function add(a: TensorLike, b: TensorLike): Tensor { return arith('add', 
 export function sub(a: TensorLike, b: TensorLike): Tensor { return arith('sub', subOp, a, b); }
 export function mul(a: TensorLike, b: TensorLike): Tensor { return arith('mul', mulOp, a, b); }
 export function div(a: TensorLike, b: TensorLike): Tensor { return arith('div', divOp, a, b); }
-export function pow(a: TensorLike, b: TensorLike): Tensor { return arith('pow', powOp, a, b, 'float32'); }
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  // An integer power stays an integer, as PyTorch's (3 ** -2 is 0, (-1) ** -3 is -1): computed in
+  // float64, where the kernels' pow is exact for these, and truncated by the cast back.
+  const integral = (v: TensorLike) => (v instanceof Tensor ? !isFloat(v.dtype) : Number.isInteger(v));
+  const t = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (t && integral(a) && integral(b)) {
+    const wide = (v: TensorLike) => (v instanceof Tensor ? v.to('float64') : v);
+    return arith('pow', powOp, wide(a), wide(b), 'float32').to(t.dtype);
+  }
+  return arith('pow', powOp, a, b, 'float32');
+}
 export function maximum(a: TensorLike, b: TensorLike): Tensor { return arith('maximum', maximumOp, a, b); }
 export function minimum(a: TensorLike, b: TensorLike): Tensor { return arith('minimum', minimumOp, a, b); }
 export function neg(x: Tensor): Tensor { return negOp(x); }

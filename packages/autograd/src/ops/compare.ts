@@ -1,5 +1,6 @@
 /** Comparisons (no gradient; 1/0 in the inputs' dtype) and the differentiable `where`. */
 import { autocastInputs } from '../autocast.js';
+import { fillOverflow, isFloat } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { broadcastShapes, type Shape } from '../shape.js';
@@ -10,11 +11,21 @@ import { binaryArgs, checkSame, kernels, lift, wrap, type TensorLike } from './u
 type CompareKernel = 'Equal' | 'NotEqual' | 'Less' | 'LessEqual' | 'Greater' | 'GreaterEqual';
 
 function compare(name: string, kernel: CompareKernel) {
-  return (a: TensorLike, b: TensorLike): Tensor => {
+  const cmp = (a: TensorLike, b: TensorLike): Tensor => {
+    // PyTorch compares an integer tensor with a number it cannot hold (2.5, NaN, 2^40 for int32)
+    // in floating point: x == 2.5 is never true, x < 2.5 holds for 2. Converted to the integer
+    // type, the number would be cut to 2.
+    const t = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+    const n = a instanceof Tensor ? b : a;
+    if (t && !isFloat(t.dtype) && typeof n === 'number' && (!Number.isInteger(n) || fillOverflow(n, t.dtype))) {
+      const f = t.to('float64');
+      return cmp(a === t ? f : a, b === t ? f : b).to(t.dtype);
+    }
     const [ta, tb] = binaryArgs(name, a, b);
     broadcastShapes(name, ta.shape, tb.shape);
     return wrap(kernels(ta)[kernel](ta, tb), ta);
   };
+  return cmp;
 }
 
 export const eq = compare('eq', 'Equal');

@@ -111,6 +111,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('gather', 'input', x);
   const d = normAxis('gather', dim, Math.max(x.ndim, 1));
   checkIndex('gather', index, x.shape[d] ?? 1, d);
+  if (x.ndim === 0) return gather(x.reshape([1]), 0, index.reshape([1])).reshape([]);
   const rows = alignTo('gather', x, d, index, 'input');
   if (onPlanes(x, index)) {
     const lead = toLast(index, d).shape;
@@ -129,6 +130,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   checkTensor('scatterAdd', 'src', src);
   const d = normAxis('scatterAdd', dim, Math.max(x.ndim, 1));
   checkIndex('scatterAdd', index, x.shape[d] ?? 1, d);
+  if (x.ndim === 0) return scatterAdd(x.reshape([1]), 0, index.reshape([1]), src.reshape([1])).reshape([]);
   alignTo('scatterAdd', x, d, index, 'input');
   const s = alignTo('scatterAdd', src, null, index, 'src');
   let placed: Tensor; // index's shape with x.shape[d] at d
@@ -194,7 +196,10 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   const d = normAxis('indexSelect', dim, Math.max(x.ndim, 1));
   const n = x.ndim === 0 ? 1 : x.shape[d]!;
   checkIndex('indexSelect', index, n, d);
-  if (x.ndim === 0) return x.reshape([]).expand(index.ndim === 0 ? [] : [index.shape[0]!]);
+  if (x.ndim === 0) {
+    if (index.size !== 1) throw new Error(`indexSelect: a 0-d input takes one index, got ${index.size}`);
+    return x.reshape([]).expand(index.ndim === 0 ? [] : [1]);
+  }
   return indexSelectOp(x, d, index, Array.from(index.dataSync()));
 }
 
@@ -210,11 +215,8 @@ export function maskedFill(x: Tensor, mask: Tensor, value: TensorLike): Tensor {
     throw new Error(`maskedFill: value must be a number or a 0-d tensor, got shape ${fmt(value.shape)}`);
   }
   const v = typeof value === 'number' || value.dtype === x.dtype ? value : value.to(x.dtype);
-  const out = where(mask, v, x);
-  if (out.ndim !== x.ndim || out.shape.some((s, i) => s !== x.shape[i])) {
-    throw new Error(`maskedFill: mask of shape ${fmt(mask.shape)} does not broadcast to the input's shape ${fmt(x.shape)}`);
-  }
-  return out;
+  // The result has the shape the input and mask broadcast to, as torch.masked_fill's.
+  return where(mask, v, x);
 }
 
 installMethods({ gather, scatterAdd, indexSelect, maskedFill });

@@ -4,6 +4,7 @@
  * the interior), so every VJP here is written in these same differentiable ops.
  */
 import { autocastInputs } from '../autocast.js';
+import { fillOverflow, isFloat } from '../dtype.js';
 import { defineOp, setColumnOps, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import { fmt, normAxis, sameShape, type Shape } from '../shape.js';
@@ -138,6 +139,10 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     throw new Error(`pad: pads [${pads.join(', ')}] must have an even length of at most 2 * ${x.ndim} for input of shape ${fmt(x.shape)}`);
   }
   if (pads.some((p) => !Number.isInteger(p))) throw new Error(`pad: pads [${pads.join(', ')}] must be integers`);
+  // As PyTorch: the value is converted to the tensor's dtype (an integer tensor truncates it).
+  const overflow = fillOverflow(value, x.dtype);
+  if (overflow) throw new Error(`pad: ${overflow}`);
+  if (!isFloat(x.dtype)) value = Math.trunc(value) + 0;
   const perDim: Pads = x.shape.map((_, d) => {
     const k = x.ndim - 1 - d; // the pair index for dim d
     return 2 * k < pads.length ? [pads[2 * k]!, pads[2 * k + 1]!] : [0, 0];
@@ -214,6 +219,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
  * sizes, as torch.split.
  */
 export function split(x: Tensor, splitSize: number | readonly number[], dim = 0): Tensor[] {
+  if (x.ndim === 0) throw new Error('split: expects a tensor of at least 1 dim, got shape []');
   const d = normAxis('split', dim, x.ndim);
   const n = x.shape[d]!;
   let sizes: number[];
@@ -246,10 +252,12 @@ function pieces(op: string, x: Tensor, d: number, sizes: readonly number[]): Ten
 /** Splits into `chunks` pieces of ceil(size / chunks) along `dim` (fewer if it does not divide), as torch.chunk. */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error(`chunk: chunks must be a positive integer, got ${chunks}`);
+  if (x.ndim === 0) throw new Error('chunk: expects a tensor of at least 1 dim, got shape []');
   const d = normAxis('chunk', dim, x.ndim);
   const n = x.shape[d]!;
   const size = Math.max(Math.ceil(n / chunks), 1);
-  return pieces('chunk', x, d, n === 0 ? [0] : Array.from({ length: Math.ceil(n / size) }, (_, i) => Math.min(size, n - i * size)));
+  // An empty dim gives `chunks` empty pieces, as PyTorch.
+  return pieces('chunk', x, d, n === 0 ? new Array<number>(chunks).fill(0) : Array.from({ length: Math.ceil(n / size) }, (_, i) => Math.min(size, n - i * size)));
 }
 
 installMethods({ narrow, slice, sliceScatter, pad, split, chunk });

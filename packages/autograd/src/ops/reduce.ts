@@ -29,9 +29,10 @@ const sumOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp(
   jvp: (_ctx, [t], _out, _x, axes, keepdim) => sumOp(t!, axes, keepdim),
 });
 
-/** Sum over `dim` (all dims when omitted); float32 under autocast, as torch's fp32_set_opt_dtype list. */
+/** Sum over `dim` (all dims when omitted), int64 for int32; float32 under autocast, as torch's fp32_set_opt_dtype list. */
 export const sum = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: boolean = false): Tensor =>
-  sumOp(x, normAxes('sum', dim, x.ndim), keepdim));
+  // As PyTorch, an int32 sum is int64: it would wrap past 2^31 otherwise.
+  (x.dtype === 'int32' ? sum(x.to('int64'), dim, keepdim) : sumOp(x, normAxes('sum', dim, x.ndim), keepdim)));
 
 /**
  * Mean over `dim` (all dims when omitted); float32 under autocast. A half input is averaged in
@@ -154,6 +155,7 @@ function extremum(name: 'max' | 'min', x: Tensor, dim: number | undefined, keepd
   if (dim === undefined) return (name === 'max' ? maxAllOp : minAllOp)(x, normAxes(name, undefined, x.ndim), false);
   const axis = normAxis(name, dim, x.ndim);
   if (x.ndim === 0) return extremum(name, reshape(x, [1]), 0, false);
+  if (x.shape[axis] === 0) throw new Error(`${name}: cannot reduce over dim ${axis} of size 0 (shape ${fmt(x.shape)})`);
   const indices = argIndex(name === 'max' ? 'argmax' : 'argmin', x, axis, true);
   const values = (name === 'max' ? maxSelect : minSelect)(x, indices, axis, keepdim);
   return { values, indices: keepdim ? indices : indices.moveAs(reducedShape(x.shape, [axis], false)) };

@@ -47,8 +47,8 @@ export type NormOrd = 1 | 2 | number | 'fro';
 /**
  * d norm / d x with the norm n (its dims kept), in differentiable ops: x / n for 2 (0 where n is
  * 0, PyTorch's subgradient), sign(x) for 1, shared evenly among the extreme entries for +-inf,
- * sign(x) |x|^(p-1) / n^(p-1) otherwise. Denominators stay nonzero, so that a double backward
- * meets no NaN in the branch where() drops.
+ * sign(x) |x|^(p-1) / n^(p-1) otherwise (0 at x = 0 for p < 1). Denominators stay nonzero, so
+ * that a double backward meets no NaN in the branch where() drops.
  */
 function normGrad(x: Tensor, n: Tensor, ord: number, dims: number[]): Tensor {
   if (ord === 2) return div(x, where(eq(n, 0), 1, n));
@@ -57,7 +57,13 @@ function normGrad(x: Tensor, n: Tensor, ord: number, dims: number[]): Tensor {
     const hit = eq(abs(x), n);
     return div(mul(sign(x), hit), sum(hit, dims, true));
   }
-  return div(mul(sign(x), pow(abs(x), ord - 1)), where(eq(n, 0), 1, pow(n, ord - 1)));
+  const den = where(eq(n, 0), 1, pow(n, ord - 1));
+  if (ord > 1) return div(mul(sign(x), pow(abs(x), ord - 1)), den);
+  // p < 1: |x|^(p-1) is infinite at 0, where PyTorch takes 0 (its masked_fill); x there is
+  // replaced first, so that a double backward meets no inf either.
+  const zero = eq(x, 0);
+  const safe = where(zero, 1, x);
+  return where(zero, 0, div(mul(sign(safe), pow(abs(safe), ord - 1)), den));
 }
 
 const normOp: (x: Tensor, ord: number, dims: number[], keepdim: boolean) => Tensor = defineOp({
@@ -113,6 +119,7 @@ const cumsumOp: (x: Tensor, d: number, reverse: boolean) => Tensor = defineOp({
 
 /** Running sums along `dim`, as torch.cumsum. */
 export function cumsum(x: Tensor, dim: number): Tensor {
+  if (x.dtype === 'int32') return cumsum(x.to('int64'), dim); // as PyTorch, and as sum
   if (x.ndim === 0) return cumsumOp(x.reshape([1]), 0, false).reshape([]);
   return cumsumOp(x, normAxis('cumsum', dim, x.ndim), false);
 }

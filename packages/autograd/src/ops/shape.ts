@@ -11,7 +11,11 @@ function inferShape(op: string, from: Shape, to: readonly number[]): number[] {
   const free = to.filter((d) => d === -1).length;
   if (free > 1) throw new Error(`${op}: only one dimension can be -1, got ${fmt(to)}`);
   const known = to.reduce((acc, d) => (d === -1 ? acc : acc * d), 1);
-  const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : numel(from) / known) : d));
+  if (free && known === 0) {
+    throw new Error(`${op}: cannot reshape ${fmt(from)} (${numel(from)} elements) into ${fmt(to)}: with a 0 among the other ` +
+      'dims, the size of -1 could be anything');
+  }
+  const out = to.map((d) => (d === -1 ? numel(from) / known : d));
   if (out.some((d) => !Number.isInteger(d) || d < 0) || numel(out) !== numel(from)) {
     throw new Error(`${op}: shape ${fmt(to)} is invalid for input of shape ${fmt(from)} (${numel(from)} elements)`);
   }
@@ -112,6 +116,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const a = normAxis('transpose', dim0, x.ndim);
   const b = normAxis('transpose', dim1, x.ndim);
+  if (x.ndim === 0) return permute(x, []); // dim 0 or -1 of a 0-d tensor: itself, as PyTorch
   const perm = x.shape.map((_, i) => i);
   [perm[a], perm[b]] = [perm[b]!, perm[a]!];
   return permute(x, perm);

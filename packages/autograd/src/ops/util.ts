@@ -81,8 +81,9 @@ export function checkSame(op: string, named: Record<string, Tensor | null | unde
     } else if (t.device !== t0.device) {
       throw new Error(`${op}: '${n0}' is on device ${t0.device} but '${n}' is on ${t.device}`);
     } else if (t.dtype !== t0.dtype) {
-      throw new Error(`${op}: '${n0}' has dtype ${t0.dtype} but '${n}' has dtype ${t.dtype}; ` +
-        `convert one with .to('${t0.dtype}')`);
+      // The dtype PyTorch would promote to: the floating one beside an integer one.
+      const to = isFloat(t.dtype) && !isFloat(t0.dtype) ? t.dtype : t0.dtype;
+      throw new Error(`${op}: '${n0}' has dtype ${t0.dtype} but '${n}' has dtype ${t.dtype}; convert one with .to('${to}')`);
     }
   }
 }
