@@ -11,7 +11,7 @@ import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
 import type { Tensor } from '../tensor.js';
 import { add, mul, sub } from './arith.js';
-import { greater, greaterEqual, lessEqual, where } from './compare.js';
+import { greater, less, where } from './compare.js';
 import { erf, exp, sigmoid, tanh } from './unary.js';
 import { checkFloat, kernels, wrap } from './util.js';
 
@@ -92,8 +92,8 @@ const siluOp = activation<object>('silu', 'silu', none,
 export const silu = (x: Tensor): Tensor => siluOp(x, {});
 
 const eluOp = activation<{ alpha: number }>('elu', 'elu', (p) => [p.alpha, 0],
-  // 1 unless x <= 0, so a NaN input passes the gradient (PyTorch's elu_backward).
-  (x, { alpha }) => where(lessEqual(x, 0), mul(exp(x), alpha), 1));
+  // A NaN input gives a NaN gradient, as PyTorch's vectorized kernel (its scalar tail gives 1).
+  (x, { alpha }) => where(greater(x, 0), 1, mul(exp(x), alpha)));
 
 /** x for x > 0, alpha (exp(x) - 1) otherwise (torch.nn.functional.elu). */
 export function elu(x: Tensor, alpha = 1): Tensor {
@@ -111,8 +111,9 @@ export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
 }
 
 const hardtanhOp = activation<{ min: number; max: number }>('hardtanh', 'hardtanh', (p) => [p.min, p.max],
-  // PyTorch passes no gradient at or beyond the bounds, and passes it at a NaN input.
-  (x, { min, max }) => mul(sub(1, lessEqual(x, min)), sub(1, greaterEqual(x, max))));
+  // PyTorch passes no gradient at or beyond the bounds, nor at a NaN input in its vectorized
+  // kernel (the scalar tail of a short tensor passes it there).
+  (x, { min, max }) => mul(greater(x, min), less(x, max)));
 
 /** x clamped to [minVal, maxVal] (torch.nn.functional.hardtanh); no gradient at or beyond the bounds. */
 export function hardtanh(x: Tensor, minVal = -1, maxVal = 1): Tensor {

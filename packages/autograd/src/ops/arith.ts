@@ -187,8 +187,11 @@ export function pow(a: TensorLike, b: TensorLike): Tensor {
   const integral = (v: TensorLike) => (v instanceof Tensor ? !isFloat(v.dtype) : Number.isInteger(v));
   const t = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
   if (t && integral(a) && integral(b)) {
+    if (typeof b === 'number' && b < 0) throw new Error(`pow: integers to negative integer powers are not allowed (${t.dtype} ** ${b})`);
     const wide = (v: TensorLike) => (v instanceof Tensor ? v.to('float64') : v);
-    return arith('pow', powOp, wide(a), wide(b), 'float32').to(t.dtype);
+    const r = arith('pow', powOp, wide(a), wide(b), 'float32');
+    // 0 ** -n: infinite in floating point, 0 in PyTorch's integer pow.
+    return where(eq(r, Infinity), 0, r).to(t.dtype);
   }
   return arith('pow', powOp, a, b, 'float32');
 }
