@@ -12,7 +12,8 @@ import { CliError } from './args.js';
 /** The mpirun command line for `nproc` ranks per host, each running `node ...node` (flags, script, arguments). */
 export function mpirunArgs(nproc: number, hostfile: string | null, node: readonly string[], isRoot: boolean, cores: number,
   env: NodeJS.ProcessEnv): string[] {
-  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG', 'NODEGRAD_LAUNCHER'].filter((k) => env[k] !== undefined);
+  const exported = ['OMP_NUM_THREADS', 'NODE_OPTIONS', 'NODEGRAD_DISTRIBUTED_DEBUG', 'NODEGRAD_LAUNCHER', 'NODEGRAD_TTY']
+    .filter((k) => env[k] !== undefined);
   return [
     ...(isRoot ? ['--allow-run-as-root'] : []),
     ...(hostfile ? ['--hostfile', hostfile, '--npernode', String(nproc)] : ['-np', String(nproc)]),
@@ -41,6 +42,8 @@ export async function runRanks(nproc: number, hostfile: string | null, node: rea
   const env = {
     ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS || String(Math.max(1, Math.floor(cores / nproc))),
     NODEGRAD_LAUNCHER: `${hostname()}:${process.pid}`,
+    // mpirun hands the ranks a pseudo-terminal whatever the launcher's output is: say what it is.
+    NODEGRAD_TTY: process.stdout.isTTY ? '1' : '0',
   };
   const child = spawn('mpirun', mpirunArgs(nproc, hostfile, node, process.getuid?.() === 0, cores, env), { stdio: 'inherit', env });
   // Ctrl-C reaches mpirun, which stops every rank.

@@ -37,6 +37,8 @@ const rows = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').t
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.match(/^done: best validation accuracy/gm)).toHaveLength(1);
     expect(r.stdout).toContain('2 ranks of 16 images, SyncBatchNorm');
+    // The output is a pipe here: the log form, with no terminal codes (mpirun gives rank 0 a pty).
+    expect(r.stdout).not.toContain('\x1b[');
     expect(readdirSync(whole).sort()).toEqual(['best.safetensors', 'last.safetensors', 'last.state.e2s0.safetensors',
       'metrics.csv', 'metrics.jsonl', 'plot.png']);
     const m = rows(whole);

@@ -141,7 +141,9 @@ export async function run(argv: readonly string[]): Promise<number> {
     `${ranks.worldSize > 1 ? `; ${ranks.worldSize} ranks of ${cfg.batchSize / ranks.worldSize} images${cfg.syncBn ? ', SyncBatchNorm' : ''}` : ''}`);
   say(`output: ${resolve(cfg.out)}`);
   try {
-    const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? {} : { stream: { write: () => true }, tty: false }) });
+    // A rank's output reaches the launcher's through mpirun, which says nothing of what that is.
+    const tty = insideJob() && process.env.NODEGRAD_TTY !== undefined ? { tty: process.env.NODEGRAD_TTY === '1' } : {};
+    const progress = new Progress({ epochs: cfg.epochs, ...(ranks.writer ? tty : { stream: { write: () => true }, tty: false }) });
     state = await trainLoop({ cfg, model, optimizer, scheduler, scaler, trainLoader, valLoader, numClasses, progress, forward, ranks, valCount }, state);
   } catch (e) {
     unlock();
