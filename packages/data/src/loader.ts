@@ -37,6 +37,8 @@ interface Pending {
   indices: number[];
 }
 
+const OPTIONS = ['batchSize', 'shuffle', 'seed', 'dropLast', 'sampler', 'device', 'workers', 'prefetch'];
+
 // Same extension as this module: .ts under tsx/vitest, .js in dist.
 const sibling = (name: string): string => new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
 
@@ -57,9 +59,15 @@ export class DataLoader {
   private failure: Error | undefined;
 
   constructor(readonly dataset: Dataset, opts: DataLoaderOptions) {
+    // An option under another name (torch's drop_last, num_workers) would be ignored in silence.
+    const unknown = Object.keys(opts).filter((k) => !OPTIONS.includes(k));
+    if (unknown.length) throw new RangeError(`DataLoader: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${OPTIONS.join(', ')})`);
     const { batchSize } = opts;
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`DataLoader: batchSize ${batchSize} must be a positive integer`);
     if (opts.sampler && opts.shuffle) throw new RangeError('DataLoader: sampler and shuffle are mutually exclusive (the sampler shuffles)');
+    if (opts.sampler && opts.sampler.datasetLength !== dataset.length) {
+      throw new RangeError(`DataLoader: the sampler was made for ${opts.sampler.datasetLength} items, the dataset has ${dataset.length}`);
+    }
     const workers = opts.workers ?? 0;
     if (workers !== 0 && workers !== 1) throw new RangeError(`DataLoader: workers ${String(workers)} must be 0 or 1`);
     const prefetch = opts.prefetch ?? 2;
@@ -101,9 +109,15 @@ export class DataLoader {
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
-  /** `for await (const batch of loader)`: the current epoch's batches, as `batches()` gives them. */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
-    return this.batches();
+  /**
+   * `for await (const batch of loader)`: the current epoch's batches, as `batches()` gives them.
+   * A pass that runs to its end moves the loader to the next epoch, so each pass reshuffles, as a
+   * PyTorch DataLoader's does; with a sampler the epoch is the sampler's to set (its setEpoch, as
+   * in PyTorch) or the loader's (setEpoch).
+   */
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    yield* this.batches();
+    if (!this.sampler) this.epoch++;
   }
 
   /** Batches of the current epoch starting at batch `start` (for resume). */
@@ -114,7 +128,9 @@ export class DataLoader {
     }
     const order = this.epochIndices();
     const batchIndices = (b: number): number[] => order.slice(b * this.batchSize, (b + 1) * this.batchSize);
-    const { seed, epoch } = this;
+    const { seed } = this;
+    // The augmentation streams follow the sampler's epoch too, when the user sets only that one.
+    const epoch = this.sampler ? this.sampler.epoch : this.epoch;
     if (!this.spec) {
       for (let b = start; b < total; b++) yield this.wrap(await collate(this.dataset, batchIndices(b), seed, epoch));
       return;

@@ -11,7 +11,8 @@ export interface DistributedSamplerOptions {
 }
 
 /**
- * PyTorch's semantics: the epoch's order (shuffled by seed + epoch, else 0..n-1) is padded by
+ * PyTorch's semantics: the epoch's order (shuffled by the pair (seed, epoch) with nodegrad's own
+ * generator, so the order is not torch's; else 0..n-1) is padded by
  * repeating its first indices until it divides evenly by `numReplicas` (or its tail is dropped
  * with `dropLast`), then rank r takes positions r, r + numReplicas, ... Every rank therefore gets
  * `length` indices and the shards are disjoint up to the padding.
@@ -25,9 +26,12 @@ export class DistributedSampler {
   private readonly shuffle: boolean;
   private readonly seed: number;
   private readonly dropLast: boolean;
-  private epoch = 0;
+  private currentEpoch = 0;
 
   constructor(readonly datasetLength: number, opts: DistributedSamplerOptions) {
+    const known = ['numReplicas', 'rank', 'shuffle', 'seed', 'dropLast'];
+    const unknown = Object.keys(opts).filter((k) => !known.includes(k));
+    if (unknown.length) throw new RangeError(`DistributedSampler: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
     const { numReplicas, rank } = opts;
     if (!(Number.isInteger(numReplicas) && numReplicas > 0)) throw new RangeError(`DistributedSampler: numReplicas ${numReplicas} must be a positive integer`);
     if (!(Number.isInteger(rank) && rank >= 0 && rank < numReplicas)) {
@@ -48,13 +52,18 @@ export class DistributedSampler {
   /** Selects the epoch whose shuffle `indices()` returns (call before each epoch, as in PyTorch). */
   setEpoch(e: number): void {
     if (!(Number.isInteger(e) && e >= 0)) throw new RangeError(`DistributedSampler.setEpoch: epoch ${e} must be a non-negative integer`);
-    this.epoch = e;
+    this.currentEpoch = e;
+  }
+
+  /** The epoch `setEpoch` selected (0 until then). */
+  get epoch(): number {
+    return this.currentEpoch;
   }
 
   /** This rank's dataset indices for the current epoch. */
   indices(): number[] {
     const n = this.datasetLength;
-    let order = this.shuffle ? randomPermutation(n, this.seed, this.epoch) : Array.from({ length: n }, (_, i) => i);
+    let order = this.shuffle ? randomPermutation(n, this.seed, this.currentEpoch) : Array.from({ length: n }, (_, i) => i);
     if (this.dropLast) order = order.slice(0, this.totalSize);
     else for (let i = 0; order.length < this.totalSize; i++) order.push(order[i % n]!);
     const out: number[] = [];

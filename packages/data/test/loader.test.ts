@@ -26,14 +26,40 @@ describe('DataLoader', () => {
     expect(Array.from(bs[1]!.y.toTypedArray())).toEqual([1, 2, 0, 1]);
   });
 
-  it('is async-iterable: for await over the loader gives the epoch that batches() gives', async () => {
+  it('is async-iterable: for await gives the epoch that batches() gives, then moves to the next (each pass reshuffles, as torch)', async () => {
     const dl = new DataLoader(tiny(), { batchSize: 3, shuffle: true, seed: 5 });
     dl.setEpoch(2);
+    const expected = await collect(dl);
     const seen: Batch[] = [];
     for await (const b of dl) seen.push(b);
-    const expected = await collect(dl);
     expect(seen.map((b) => b.indices)).toEqual(expected.map((b) => b.indices));
     expect(seen.map((b) => Array.from(b.x.toTypedArray()))).toEqual(expected.map((b) => Array.from(b.x.toTypedArray())));
+    // The pass moved the loader to epoch 3: the next pass is epoch 3's order.
+    const again: number[][] = [];
+    for await (const b of dl) again.push(b.indices);
+    dl.setEpoch(3);
+    expect(again).toEqual((await collect(dl)).map((b) => b.indices));
+    expect(again).not.toEqual(expected.map((b) => b.indices));
+  });
+
+  it("refuses options it does not know (torch's drop_last would be ignored) and a sampler made for another dataset", () => {
+    expect(() => new DataLoader(tiny(), { batchSize: 3, drop_last: true } as never)).toThrow(/^DataLoader: unknown option drop_last \(known: batchSize, /);
+    const sampler = new DistributedSampler(20, { numReplicas: 2, rank: 0 });
+    expect(() => new DataLoader(tiny(), { batchSize: 3, sampler })).toThrow(`DataLoader: the sampler was made for 20 items, the dataset has ${tiny().length}`);
+    expect(() => new DistributedSampler(20, { numReplicas: 2, rank: 0, drop_last: true } as never)).toThrow(/^DistributedSampler: unknown option drop_last/);
+  });
+
+  it("takes the augmentation epoch from the sampler, so torch's sampler.set_epoch(e) idiom varies it", async () => {
+    const ds = mnist('val', { limit: 12, transform: [{ name: 'randomCrop', size: 28, padding: 3 }] });
+    const sampler = new DistributedSampler(ds.length, { numReplicas: 1, rank: 0, shuffle: false });
+    const dl = new DataLoader(ds, { batchSize: 6, sampler });
+    const pixels = async () => (await collect(dl)).map((b) => Array.from(b.x.toTypedArray()));
+    const epoch0 = await pixels();
+    sampler.setEpoch(4);
+    const viaSampler = await pixels();
+    expect(viaSampler).not.toEqual(epoch0);
+    dl.setEpoch(4);
+    expect(await pixels()).toEqual(viaSampler);
   });
 
   it('shuffles as a pure function of (seed, epoch)', async () => {
