@@ -9,7 +9,7 @@ import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
 import { installMethods } from './methods.js';
 import { add } from './ops/arith.js';
 import { fullLike } from './ops/creation.js';
-import { fmt } from './shape.js';
+import { fmt, sameShape } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
 import { closeScope, keep, openScope, scoped, scopedCall } from './scope.js';
@@ -41,7 +41,9 @@ function defaultGrad(op: string, t: Tensor, g: Tensor | null | undefined): Tenso
     if (g.shape.join() !== t.shape.join()) {
       throw new Error(`${op}: gradient of shape ${fmt(g.shape)} does not match output of shape ${fmt(t.shape)}`);
     }
-    return g;
+    if (g.device !== t.device) throw new Error(`${op}: gradient on ${g.device} for an output on ${t.device}`);
+    // As PyTorch: the seed takes the output's dtype, so every gradient below keeps its input's.
+    return g.dtype === t.dtype ? g : g.to(t.dtype);
   }
   if (t.size !== 1) {
     throw new Error(`${op}: a gradient can be created implicitly only for one-element outputs, got shape ${fmt(t.shape)}`);
@@ -98,7 +100,7 @@ function checkFinite(node: Node, grads: (Tensor | null | undefined)[]): void {
 }
 
 /** In grad() mode, the nodes on a path to a captured input: only they run. */
-function neededNodes(order: Node[], capture: Map<Node, Map<number, number>>): Set<Node> {
+function neededNodes(order: Node[], capture: Map<Node, Map<number, number[]>>): Set<Node> {
   const needed = new Set<Node>();
   for (const n of order) {
     if (capture.has(n) || n.edges.some((e) => e && needed.has(e.node))) needed.add(n);
@@ -127,9 +129,16 @@ function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffer
     let g = slots[i];
     if (!g) return undefined;
     const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks?.[i]) ?? [];
-    for (const h of hooks) {
+    // A copy: a hook may remove itself, which must not skip the next one.
+    for (const h of hooks.length > 1 ? [...hooks] : hooks) {
       buffers.spare(g); // a hook may keep what it is given
-      g = h(g) ?? g;
+      const r: Tensor = h(g) ?? g;
+      // As PyTorch: a hook may change the values, not the shape, dtype or device.
+      if (r !== g && (!sameShape(r.shape, g.shape) || r.dtype !== g.dtype || r.device !== g.device)) {
+        throw new Error(`hook '${h.name || 'anonymous'}' changed the gradient from ${g.dtype} ${fmt(g.shape)} on ${g.device} ` +
+          `to ${r.dtype} ${fmt(r.shape)} on ${r.device}`);
+      }
+      g = r;
       consumed.push(g);
     }
     return g;
@@ -143,7 +152,10 @@ function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffer
 function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
   if (createGraph) accumulateLeaf(leaf, g, true, false);
   else scoped(() => accumulateLeaf(leaf, g, false, steal), () => new Set());
-  if (leaf.postAccumulateHooks?.length) for (const h of [...leaf.postAccumulateHooks]) h(leaf);
+  if (!leaf.postAccumulateHooks?.length) return;
+  for (const h of [...leaf.postAccumulateHooks]) {
+    if ((h(leaf) as unknown) !== undefined) throw new Error(`post-accumulate-grad hook '${h.name || 'anonymous'}' returned a value; it must return nothing`);
+  }
 }
 
 /**
@@ -152,7 +164,7 @@ function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean):
  * whose gradient is returned in `captured`; without it, leaves accumulate into `.grad`.
  */
 function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
-  capture: Map<Node, Map<number, number>> | null, captured: (Tensor | null)[]): void {
+  capture: Map<Node, Map<number, number[]>> | null, captured: (Tensor | null)[]): void {
   const retain = opts.retainGraph ?? opts.createGraph ?? false;
   const order = postOrder(rootEdges.map((e) => e.node));
   const needed = capture ? neededNodes(order, capture) : null;
@@ -169,8 +181,8 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     const grads = hooked ? runHooks(node, slots, buffers, consumed) : slots;
     const caught = capture?.get(node);
     if (caught) {
-      for (const [i, slot] of caught) {
-        captured[slot] = grads[i] ?? null;
+      for (const [i, slots] of caught) {
+        for (const slot of slots) captured[slot] = grads[i] ?? null;
         if (grads[i]) buffers.spare(grads[i]!);
       }
     }
@@ -219,14 +231,17 @@ const ownedGrads = new WeakSet<Tensor>();
 /**
  * As PyTorch's AccumulateGrad: the first gradient is stored in a buffer of the leaf's own (the
  * incoming one when nothing else can see it, as PyTorch steals a gradient it holds the only
- * reference to; else a device copy), later ones are added into it in place; with createGraph the
- * sum is out of place and keeps its history. The stored gradient outlives any tidy() scope.
+ * reference to; else a device copy), later ones are added into it (or into a `.grad` the user
+ * set) in place; with createGraph the sum is out of place and keeps its history. The stored
+ * gradient outlives any tidy() scope.
  */
 function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
   const old = leaf.grad;
   if (createGraph) {
     leaf.grad = keep(old ? add(old, g) : g);
-  } else if (old && ownedGrads.has(old) && !old.gradFn) {
+  } else if (old && !old.gradFn && !old.requiresGrad) {
+    // In place, the engine's buffer or one the user set (PyTorch's `variable_grad += new_grad`):
+    // whoever holds it, a preallocated gradient bucket say, sees the sum.
     old.assign(old.backend.kernels.Add(old, g));
   } else {
     const first = steal && !g.gradFn ? g.takeOwnership() : Tensor.fromRaw(g.backend.kernels.Copy(g), g.backend);
@@ -253,6 +268,7 @@ export function backward(outputs: Tensor | Tensor[], grads?: Tensor | (Tensor | 
   opts: BackwardOptions = {}): void {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const gs = Array.isArray(grads) ? grads : [grads];
+  if (Array.isArray(grads) && gs.length !== outs.length) throw new Error(`backward: got ${outs.length} outputs and ${gs.length} gradients`);
   const edges = outs.map((t, i) => rootEdge('backward', t, i));
   execute(edges, outs.map((t, i) => defaultGrad('backward', t, gs[i])), opts, null, []);
 }
@@ -261,13 +277,17 @@ export function backward(outputs: Tensor | Tensor[], grads?: Tensor | (Tensor | 
 export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const ins = Array.isArray(inputs) ? inputs : [inputs];
+  if (ins.length === 0) throw new Error('grad: inputs must not be empty');
   const gs = opts.gradOutputs ?? [];
-  const capture = new Map<Node, Map<number, number>>();
+  if (opts.gradOutputs && gs.length !== outs.length) throw new Error(`grad: got ${outs.length} outputs and ${gs.length} gradOutputs`);
+  const capture = new Map<Node, Map<number, number[]>>();
   ins.forEach((t, slot) => {
     if (!t.requiresGrad) throw new Error(`grad: input ${slot} (${fmt(t.shape)}) does not require grad`);
     const e = gradEdge(t);
     if (!capture.has(e.node)) capture.set(e.node, new Map());
-    capture.get(e.node)!.set(e.index, slot);
+    const slots = capture.get(e.node)!;
+    // The same input twice gets its gradient twice, as in PyTorch.
+    slots.set(e.index, [...(slots.get(e.index) ?? []), slot]);
   });
   const captured: (Tensor | null)[] = ins.map(() => null);
   const edges = outs.map((t, i) => rootEdge('grad', t, i));

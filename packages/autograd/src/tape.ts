@@ -4,8 +4,15 @@
  * orders the graph once (depth-first post-order) and walks it in reverse, summing gradients that
  * meet at a node.
  */
+import type { DType } from './dtype.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
+
+/** The cast a gradient of another dtype gets (the engine's `to`: tape.ts sits below the ops). */
+let castGrad: (g: Tensor, dtype: DType) => Tensor = (g) => g;
+export function setGradCast(fn: (g: Tensor, dtype: DType) => Tensor): void {
+  castGrad = fn;
+}
 
 /** Where a gradient flows: output `index` of `node`. */
 export interface Edge {
@@ -51,8 +58,10 @@ export class Node {
   }
 
   /**
-   * Runs the op's backward; after `release()` that is an error, as in PyTorch. Each gradient it
-   * returns for an input with an edge must have the shape of what the edge points at: the input.
+   * Runs the op's backward; after `release()` that is an error, as in PyTorch. As PyTorch checks a
+   * custom Function's: it must return an entry (a gradient, or null) for every input that needs
+   * one and none beyond its inputs; each gradient must have its input's shape and device, and one
+   * of another dtype is cast to the input's.
    */
   apply(grads: Tensor[]): (Tensor | null | undefined)[] {
     if (!this.op) {
@@ -61,14 +70,28 @@ export class Node {
     }
     const r = this.op.backward(this.ctx, ...grads);
     const out = Array.isArray(r) ? r : [r];
-    for (let i = 0; i < this.edges.length; i++) {
+    const n = this.edges.length;
+    for (let i = n; i < out.length; i++) {
+      if (out[i]) throw new Error(`${this.name}: backward returned ${out.length} gradients for ${n} inputs`);
+    }
+    for (let i = 0; i < n; i++) {
       const g = out[i];
       const e = this.edges[i];
-      const want = e ? e.node.outputMeta[e.index]!.shape : null;
-      if (g && want && !sameShape(g.shape, want)) {
-        throw new Error(`${this.name}: backward returned a gradient of shape ${fmt(g.shape)} for input ${i}, ` +
-          `whose shape is ${fmt(want)}`);
+      if (!e) continue;
+      if (g === undefined) {
+        throw new Error(`${this.name}: backward returned ${out.length} gradients for ${n} inputs; input ${i} needs one ` +
+          '(return null for a zero gradient)');
       }
+      if (!g) continue;
+      const want = e.node.outputMeta[e.index]!;
+      if (!sameShape(g.shape, want.shape)) {
+        throw new Error(`${this.name}: backward returned a gradient of shape ${fmt(g.shape)} for input ${i}, ` +
+          `whose shape is ${fmt(want.shape)}`);
+      }
+      if (g.device !== want.device) {
+        throw new Error(`${this.name}: backward returned a gradient on ${g.device} for input ${i}, which is on ${want.device}`);
+      }
+      if (g.dtype !== want.dtype) out[i] = castGrad(g, want.dtype as DType);
     }
     return out;
   }

@@ -8,8 +8,8 @@
  */
 import type { Backend, Raw } from './backend.js';
 import { getBackend } from './registry.js';
-import type { DType } from './dtype.js';
-import { fmt, numel, type Shape } from './shape.js';
+import { isFloat, type DType } from './dtype.js';
+import { fmt, numel, sameShape, type Shape } from './shape.js';
 import type { Node } from './tape.js';
 
 /**
@@ -70,9 +70,8 @@ export class Tensor implements Raw {
   readonly shape: Shape;
   readonly dtype: DType;
   readonly storage: Storage;
-  requiresGrad = false;
-  /** Accumulated gradient of a leaf (or of a tensor that called `retainGrad()`). */
-  grad: Tensor | null = null;
+  private requires = false;
+  private gradient: Tensor | null = null;
   /** The node that produced this tensor; null for leaves. */
   gradFn: Node | null = null;
   /** Which output of `gradFn` this tensor is. */
@@ -114,6 +113,33 @@ export class Tensor implements Raw {
   get hasBase(): boolean {
     const m = this.more;
     return m !== null && (m.viewBase !== null || m.sliceOf !== null);
+  }
+
+  /**
+   * Whether gradients flow to this tensor. As PyTorch's requires_grad: only a float tensor can
+   * require them, and only a leaf's flag can be turned off (detach() cuts a non-leaf instead).
+   */
+  get requiresGrad(): boolean { return this.requires; }
+  set requiresGrad(v: boolean) {
+    if (v === this.requires) return;
+    if (v && !isFloat(this.dtype)) throw new Error(`requiresGrad: only float tensors can require gradients, got ${this.dtype}`);
+    if (!v && this.gradFn) {
+      throw new Error(`requiresGrad: only a leaf's flag can be turned off; this tensor was made by ${this.gradFn.name} (use detach())`);
+    }
+    this.requires = v;
+  }
+
+  /**
+   * Accumulated gradient of a leaf (or of a tensor that called `retainGrad()`). As PyTorch, one
+   * assigned must have the tensor's shape, dtype and device.
+   */
+  get grad(): Tensor | null { return this.gradient; }
+  set grad(g: Tensor | null) {
+    if (g && (g.dtype !== this.dtype || g.device !== this.device || !sameShape(g.shape, this.shape))) {
+      throw new Error(`grad: cannot assign a gradient of ${g.dtype} ${fmt(g.shape)} on ${g.device} to a tensor of ` +
+        `${this.dtype} ${fmt(this.shape)} on ${this.device}`);
+    }
+    this.gradient = g;
   }
 
   /** Whether this tensor's reference to its storage was given up (dispose, or moved to a new view). */

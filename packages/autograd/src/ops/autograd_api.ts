@@ -6,6 +6,7 @@ import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
 import { kernels, wrap } from './util.js';
 import { keep } from '../scope.js';
+import { setGradCast } from '../tape.js';
 
 /** A tensor sharing storage with x but cut from the graph. */
 export function detach(x: Tensor): Tensor {
@@ -29,12 +30,25 @@ export function requiresGrad_(x: Tensor, flag = true): Tensor {
 export function registerHook(x: Tensor, fn: Hook): () => void {
   if (!x.requiresGrad) throw new Error("registerHook: cannot register a hook on a tensor that doesn't require grad");
   const list = x.gradFn ? ((x.gradFn.outputHooks ??= [])[x.outputIndex] ??= []) : (x.leafHooks ??= []);
-  list.push(fn);
+  // retainGrad's hook stays last, as in PyTorch: `.grad` holds what the other hooks made.
+  const retain = list.findIndex((h) => RETAINS in h);
+  if (retain >= 0) list.splice(retain, 0, fn);
+  else list.push(fn);
+  return removal(list, fn);
+}
+
+/** Removes fn from list once; calling it again does nothing (PyTorch's RemovableHandle). */
+function removal<F>(list: F[], fn: F): () => void {
+  let removed = false;
   return () => {
-    const i = list.indexOf(fn);
+    const i = removed ? -1 : list.indexOf(fn);
+    removed = true;
     if (i >= 0) list.splice(i, 1);
   };
 }
+
+/** Marks retainGrad's hook. */
+const RETAINS = Symbol('retainGrad');
 
 /**
  * Registers fn to run on a leaf after backward has accumulated its gradient into `.grad` (not
@@ -47,19 +61,18 @@ export function registerPostAccumulateGradHook(x: Tensor, fn: (leaf: Tensor) => 
   if (!x.requiresGrad) throw new Error("registerPostAccumulateGradHook: cannot register a hook on a tensor that doesn't require grad");
   const list = (x.postAccumulateHooks ??= []);
   list.push(fn);
-  return () => {
-    const i = list.indexOf(fn);
-    if (i >= 0) list.splice(i, 1);
-  };
+  return removal(list, fn);
 }
 
 /** Keeps the gradient of a non-leaf in `.grad` after backward. */
 export function retainGrad(x: Tensor): Tensor {
+  if (!x.requiresGrad) throw new Error("retainGrad: cannot retain the gradient of a tensor that doesn't require grad");
   if (x.isLeaf || x.retainsGrad) return x;
   x.retainsGrad = true;
-  registerHook(x, (g) => {
+  const hook = Object.assign((g: Tensor) => {
     x.grad = keep(x.grad ? wrap(kernels(g).Add(x.grad, g), g) : g.aliasAs(g.shape));
-  });
+  }, { [RETAINS]: true });
+  registerHook(x, hook);
   return x;
 }
 
@@ -105,6 +118,9 @@ export function to(x: Tensor, target: DType | string): Tensor {
   getBackend(target);
   return moveOp(x, target);
 }
+
+// A gradient a backward returned in another dtype takes its input's, by this differentiable cast.
+setGradCast((g, dtype) => to(g, dtype));
 
 /**
  * To host memory, as PyTorch's .cpu(): the native 'cpu' device when it is registered, else 'ts';

@@ -13,6 +13,7 @@ import { fmt, sameShape } from '../shape.js';
 import { syncView, Tensor } from '../tensor.js';
 import { add, div, mul, neg, sub } from './arith.js';
 import { clone } from './autograd_api.js';
+import { zerosLike } from './creation.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
 import { expand } from './shape.js';
 import { isSharedConstant, lift, type TensorLike } from './util.js';
@@ -81,7 +82,8 @@ function overwriteOp(name: string) {
   return defineOp({
     name,
     forward: (_ctx, _old: Tensor, value: Tensor) => value,
-    backward: (_ctx, g) => [null, g],
+    // The old values get a zero gradient, not none: as PyTorch, x.mul(1).zero_() leaves x a zero .grad.
+    backward: (ctx, g) => [ctx.needsInputGrad[0] ? zerosLike(g) : null, g],
     jvp: (_ctx, [, tv]) => tv,
     jvpElementwise: true,
   });
