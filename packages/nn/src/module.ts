@@ -8,7 +8,13 @@ import { DTYPES, keep, noGrad, releaseGrad, Tensor, type DType } from '@nodegrad
 import { loadIntoModule } from './state_dict.js';
 
 export type ForwardHook = (module: Module, inputs: unknown[], output: unknown) => unknown;
-export type ForwardPreHook = (module: Module, inputs: unknown[]) => unknown[] | void;
+export type ForwardPreHook = (module: Module, inputs: unknown[]) => unknown;
+
+/**
+ * Parameters and buffers `to()` replaced by converted copies. An optimizer still holding one
+ * would update a tensor the model no longer uses: its step refuses (PyTorch converts in place).
+ */
+export const replacedByTo = new WeakSet<Tensor>();
 
 export abstract class Module {
   /** Training mode (batch statistics, dropout) vs eval; set with train()/eval(). */
@@ -30,11 +36,16 @@ export abstract class Module {
   call<M extends Module>(this: M, ...inputs: Parameters<M['forward']>): ReturnType<M['forward']>;
   call(...inputs: any[]): any {
     let args = inputs;
-    for (const h of this.preHooks) args = h(this, args) ?? args;
+    // Copies: a hook may remove itself. As PyTorch: a pre-hook's single value is the one input,
+    // and a hook returning nothing (undefined or null) leaves things as they are.
+    for (const h of this.preHooks.length ? [...this.preHooks] : this.preHooks) {
+      const r = h(this, args);
+      if (r != null) args = Array.isArray(r) ? r : [r];
+    }
     let out = this.forward(...args);
-    for (const h of this.forwardHooks) {
+    for (const h of this.forwardHooks.length ? [...this.forwardHooks] : this.forwardHooks) {
       const r = h(this, args, out);
-      if (r !== undefined) out = r;
+      if (r != null) out = r;
     }
     return out;
   }
@@ -44,11 +55,15 @@ export abstract class Module {
     for (const m of [this.params, this.bufs, this.mods] as Map<string, unknown>[]) {
       if (m !== map && m.has(name)) throw new Error(`Module: '${name}' is already registered as another kind of attribute`);
     }
+    if (map.has(name) && Object.getOwnPropertyDescriptor(this, name)?.get) return; // registered again: same accessor
+    // As PyTorch's "attribute 'train' already exists": a name that shadows a method or field breaks the module.
+    if (name in this) throw new Error(`Module: '${name}' is already a member of ${this.constructor.name}; choose another name`);
     Object.defineProperty(this, name, {
       get: () => map.get(name),
       // A tensor stored on a module outlives any tidy() it was made in.
       set: (v: unknown) => { check(v); if (v instanceof Tensor) keep(v); map.set(name, v); },
       enumerable: true,
+      // Configurable: a class field initialized with the registration (`a = this.registerModule('a', ...)`) redefines it.
       configurable: true,
     });
   }
@@ -70,7 +85,8 @@ export abstract class Module {
   registerBuffer<T extends Tensor | null>(name: string, t: T, { persistent = true } = {}): T {
     if (t) keep(t);
     this.bufs.set(name, t);
-    if (!persistent) this.nonPersistent.add(name);
+    if (persistent) this.nonPersistent.delete(name);
+    else this.nonPersistent.add(name);
     this.expose(name, this.bufs, () => {});
     return t;
   }
@@ -141,6 +157,7 @@ export abstract class Module {
    * changes, when a module inside says it cannot train (an inference layer from fuseForInference).
    */
   train(mode = true): this {
+    if (typeof mode !== 'boolean') throw new Error(`train: mode must be true or false, got ${String(mode)}`);
     if (mode) {
       for (const [path, m] of this.namedModules()) {
         const why = m.whyNotTrainable();
@@ -189,20 +206,29 @@ export abstract class Module {
    */
   to(target: string | DType): this {
     const isDType = (DTYPES as readonly string[]).includes(target);
+    // One conversion per tensor: a parameter shared by two modules (tied weights) stays shared.
+    const converted = new Map<Tensor, Tensor>();
     for (const m of this.modules()) {
       const replaced = new Map<Tensor, Tensor>();
       for (const map of [m.params, m.bufs]) {
         for (const [n, t] of map) {
           if (!t) continue;
           if (isDType && (t.dtype === 'int32' || t.dtype === 'int64')) continue;
-          const converted = noGrad(() => t.to(target));
-          // Already there: the tensor stays (a detached alias would leave the old object holding
-          // a reference, so disposing the module's tensors would free nothing until the GC ran).
-          if (converted === t) continue;
-          // The new storage is the module's alone: the op's temporaries sharing it are dropped here.
-          const moved = converted.detach().takeOwnership();
-          moved.requiresGrad = t.requiresGrad;
-          map.set(n, keep(moved));
+          let moved = converted.get(t);
+          if (!moved) {
+            const c = noGrad(() => t.to(target));
+            // Already there: the tensor stays (a detached alias would leave the old object holding
+            // a reference, so disposing the module's tensors would free nothing until the GC ran).
+            if (c === t) continue;
+            // The new storage is the module's alone: the op's temporaries sharing it are dropped here.
+            moved = keep(c.detach().takeOwnership());
+            moved.requiresGrad = t.requiresGrad;
+            // As PyTorch's, the gradient comes along, converted.
+            if (t.grad) moved.grad = keep(noGrad(() => t.grad!.to(target)));
+            converted.set(t, moved);
+            replacedByTo.add(t);
+          }
+          map.set(n, moved);
           replaced.set(t, moved);
         }
       }
@@ -266,10 +292,13 @@ export abstract class Module {
   }
 }
 
+/** Adds fn; the returned remover takes it out once (calling it again does nothing, as a RemovableHandle). */
 function addHook<H>(list: H[], fn: H): () => void {
   list.push(fn);
+  let removed = false;
   return () => {
-    const i = list.indexOf(fn);
+    const i = removed ? -1 : list.indexOf(fn);
+    removed = true;
     if (i >= 0) list.splice(i, 1);
   };
 }

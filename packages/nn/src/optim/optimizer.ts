@@ -7,6 +7,7 @@
  * with `params` as index lists and option names in PyTorch's spelling (`weight_decay`).
  */
 import { enableGrad, fmt, keep, noGrad, releaseGrad, Tensor } from '@nodegrad/autograd';
+import { replacedByTo } from '../module.js';
 
 /** One param group: its tensors and its options (lr and the optimizer's own). */
 export interface ParamGroup {
@@ -110,6 +111,11 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     const loss = closure ? enableGrad(closure) : undefined;
     noGrad(() => {
       for (const g of this.paramGroups) {
+        const stale = g.params.findIndex((p) => replacedByTo.has(p));
+        if (stale >= 0) {
+          throw new Error(`${this.name}.step: parameter ${stale} of group ${this.paramGroups.indexOf(g)} was replaced by Module.to(), ` +
+            'so the model no longer uses it; build the optimizer after moving the model');
+        }
         const withGrad = g.params.filter((p) => p.grad);
         if (withGrad.length) this.updateGroup(g, withGrad);
         // State made during the update (momentum, moments) must outlive a tidy() around the step.

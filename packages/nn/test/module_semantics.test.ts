@@ -1,0 +1,81 @@
+/**
+ * Module behaviours where nodegrad once parted from torch.nn.Module (2.15), each against what
+ * PyTorch does (quoted): to() with tied weights and gradients, optimizers built before to(),
+ * registration names, hooks that remove themselves, pre-hook results, buffer persistence.
+ */
+import { describe, expect, it } from 'vitest';
+import { tensor, type Tensor } from '@nodegrad/autograd';
+import { Linear, Module, ReLU, SGD, Sequential } from '@nodegrad/nn';
+
+class Tied extends Module {
+  declare a: Linear;
+  declare b: Linear;
+  constructor() {
+    super();
+    this.registerModule('a', new Linear(2, 2));
+    this.registerModule('b', new Linear(2, 2));
+    this.b.weight = this.a.weight;
+  }
+  forward(x: Tensor): Tensor {
+    return this.b.call(this.a.call(x));
+  }
+}
+
+describe('Module.to, as PyTorch', () => {
+  it('keeps tied parameters tied and brings the gradient along, converted', () => {
+    // torch: l2.weight = l1.weight; m.to(float64) -> l1.weight is l2.weight, one parameter; .grad float64.
+    const m = new Tied();
+    m.call(tensor([[1, 2]])).sum().backward();
+    const params = m.parameters().length;
+    m.to('float64');
+    expect(m.a.weight).toBe(m.b.weight);
+    expect(m.parameters().length).toBe(params);
+    expect([m.a.weight.grad!.dtype, m.a.weight.grad!.shape]).toEqual(['float64', [2, 2]]);
+  });
+
+  it('an optimizer built before to() refuses to step instead of updating tensors the model dropped', () => {
+    const m = new Linear(2, 1);
+    const opt = new SGD(m.parameters(), { lr: 0.1 });
+    m.to('float64');
+    m.call(tensor([[1, 2]], { dtype: 'float64' })).sum().backward();
+    expect(() => opt.step()).toThrow(/^SGD\.step: parameter 0 of group 0 was replaced by Module\.to\(\), so the model no longer uses it/);
+  });
+});
+
+describe('Module registration, as PyTorch', () => {
+  it("refuses a name that shadows a member (torch: attribute 'train' already exists) and a mode that is no boolean", () => {
+    const m = new Sequential(new ReLU());
+    expect(() => m.registerModule('train', new ReLU())).toThrow("Module: 'train' is already a member of Sequential; choose another name");
+    expect(() => new Linear(2, 2).train('no' as unknown as boolean)).toThrow('train: mode must be true or false, got no');
+  });
+
+  it('a buffer registered again as persistent goes into the state dict', () => {
+    // torch: register_buffer('np', t, persistent=False); register_buffer('np', t2) -> state_dict has 'np'.
+    const m = new Sequential();
+    m.registerBuffer('np', tensor([1]), { persistent: false });
+    m.registerBuffer('np', tensor([2]));
+    expect(Object.keys(m.stateDict())).toEqual(['np']);
+  });
+});
+
+describe('forward hooks, as PyTorch', () => {
+  it('a hook removing itself does not skip the next; removal is idempotent; a pre-hook value is the one input', () => {
+    const m = new ReLU();
+    const calls: string[] = [];
+    const f = () => { calls.push('f'); };
+    const r1 = m.registerForwardHook(f);
+    m.registerForwardHook(f);
+    const self: { remove?: () => void } = {};
+    self.remove = m.registerForwardHook(() => { calls.push('s'); self.remove!(); });
+    m.registerForwardHook(() => { calls.push('b'); return null; });
+    r1();
+    r1();
+    const y = m.call(tensor([-1, 2]));
+    expect(calls).toEqual(['f', 's', 'b']);
+    expect(Array.from(y.dataSync())).toEqual([0, 2]); // a hook returning null (None) keeps the output
+    // A pre-hook returning one tensor: torch wraps it as the input tuple.
+    const l = new ReLU();
+    l.registerForwardPreHook(() => tensor([-3, 3]));
+    expect(Array.from(l.call(tensor([1, 1])).dataSync())).toEqual([0, 3]);
+  });
+});
