@@ -86,7 +86,11 @@ export class DataLoader {
         console.warn(`DataLoader: ${dataset.constructor.name} has no workerSpec (its data lives in this thread), so it loads on the main thread`);
       }
     }
-    if (this.epochIndices().length === 0) throw new RangeError('DataLoader: the dataset is empty');
+    if (this.epochIndices().length === 0) {
+      const s = this.sampler;
+      throw new RangeError(s ? `DataLoader: this rank's shard is empty (${s.datasetLength} items over ${s.numReplicas} replicas, dropLast)`
+        : 'DataLoader: the dataset is empty');
+    }
   }
 
   /** Selects the epoch (the shuffle, the sampler's shard and the augmentation streams). */

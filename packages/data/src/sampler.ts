@@ -21,7 +21,7 @@ export class DistributedSampler {
   /** Indices per rank per epoch. */
   readonly length: number;
   private readonly totalSize: number;
-  private readonly numReplicas: number;
+  readonly numReplicas: number;
   private readonly rank: number;
   private readonly shuffle: boolean;
   private readonly seed: number;
@@ -44,7 +44,7 @@ export class DistributedSampler {
     this.seed = opts.seed ?? 0;
     this.dropLast = opts.dropLast ?? false;
     this.length = this.dropLast && datasetLength % numReplicas !== 0
-      ? Math.ceil((datasetLength - numReplicas) / numReplicas)
+      ? Math.max(Math.ceil((datasetLength - numReplicas) / numReplicas), 0)
       : Math.ceil(datasetLength / numReplicas);
     this.totalSize = this.length * numReplicas;
   }

@@ -47,6 +47,11 @@ describe('DataLoader', () => {
     const sampler = new DistributedSampler(20, { numReplicas: 2, rank: 0 });
     expect(() => new DataLoader(tiny(), { batchSize: 3, sampler })).toThrow(`DataLoader: the sampler was made for 20 items, the dataset has ${tiny().length}`);
     expect(() => new DistributedSampler(20, { numReplicas: 2, rank: 0, drop_last: true } as never)).toThrow(/^DistributedSampler: unknown option drop_last/);
+    // Fewer items than replicas with dropLast: torch's sampler has length 0; a loader over it says why it has nothing.
+    const few = new DistributedSampler(tiny().length, { numReplicas: tiny().length + 1, rank: 0, dropLast: true });
+    expect(few.length).toBe(0);
+    expect(() => new DataLoader(tiny(), { batchSize: 3, sampler: few }))
+      .toThrow(`DataLoader: this rank's shard is empty (${tiny().length} items over ${tiny().length + 1} replicas, dropLast)`);
   });
 
   it("takes the augmentation epoch from the sampler, so torch's sampler.set_epoch(e) idiom varies it", async () => {
