@@ -126,13 +126,16 @@ function allArrived(grads: readonly (Tensor | undefined)[], n: number): boolean 
 /** A node's summed output gradients after its hooks (a leaf's hooks live on the tensor, so grad() runs them too). */
 function runHooks(node: Node, slots: (Tensor | undefined)[], buffers: GradBuffers, consumed: (Tensor | undefined)[]) {
   return node.outputMeta.map((_m, i) => {
-    let g = slots[i];
-    if (!g) return undefined;
+    const first = slots[i];
+    if (!first) return undefined;
+    let g: Tensor = first;
     const hooks = (node.leaf ? node.leaf.leafHooks : node.outputHooks?.[i]) ?? [];
     // A copy: a hook may remove itself, which must not skip the next one.
     for (const h of hooks.length > 1 ? [...hooks] : hooks) {
       buffers.spare(g); // a hook may keep what it is given
-      const r: Tensor = h(g) ?? g;
+      // A returned tensor replaces the gradient; anything else (an arrow function's value) does not.
+      const out: unknown = h(g);
+      const r: Tensor = out instanceof Tensor ? out : g;
       // As PyTorch: a hook may change the values, not the shape, dtype or device.
       if (r !== g && (!sameShape(r.shape, g.shape) || r.dtype !== g.dtype || r.device !== g.device)) {
         throw new Error(`hook '${h.name || 'anonymous'}' changed the gradient from ${g.dtype} ${fmt(g.shape)} on ${g.device} ` +
@@ -154,7 +157,11 @@ function runLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean):
   else scoped(() => accumulateLeaf(leaf, g, false, steal), () => new Set());
   if (!leaf.postAccumulateHooks?.length) return;
   for (const h of [...leaf.postAccumulateHooks]) {
-    if ((h(leaf) as unknown) !== undefined) throw new Error(`post-accumulate-grad hook '${h.name || 'anonymous'}' returned a value; it must return nothing`);
+    // A tensor back means a hook written as a tensor hook (PyTorch: "should return None"); any
+    // other value is an arrow function's expression, ignored.
+    if ((h(leaf) as unknown) instanceof Tensor) {
+      throw new Error(`post-accumulate-grad hook '${h.name || 'anonymous'}' returned a tensor; it must return nothing (it may change leaf.grad in place)`);
+    }
   }
 }
 
@@ -225,7 +232,7 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
   }
 }
 
-/** Gradients the engine allocated for a leaf's `.grad`: its own buffers, safe to update in place. */
+/** Gradients the engine allocated for a leaf's `.grad`, which releaseGrad may free at once. */
 const ownedGrads = new WeakSet<Tensor>();
 
 /**
@@ -238,7 +245,10 @@ const ownedGrads = new WeakSet<Tensor>();
 function accumulateLeaf(leaf: Tensor, g: Tensor, createGraph: boolean, steal: boolean): void {
   const old = leaf.grad;
   if (createGraph) {
-    leaf.grad = keep(old ? add(old, g) : g);
+    // A gradient without history may be the caller's seed or shared with another leaf (add's
+    // backward hands both inputs one tensor): the leaf gets its own copy, which a later backward
+    // may then add into in place (PyTorch's clone_obey_contract).
+    leaf.grad = keep(old ? add(old, g) : g.gradFn ? g : Tensor.fromRaw(g.backend.kernels.Copy(g), g.backend));
   } else if (old && !old.gradFn && !old.requiresGrad) {
     // In place, the engine's buffer or one the user set (PyTorch's `variable_grad += new_grad`):
     // whoever holds it, a preallocated gradient bucket say, sees the sum.

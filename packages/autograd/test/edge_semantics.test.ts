@@ -182,6 +182,11 @@ describeBackends(describe, 'shape and indexing ops on 0-d and empty tensors, as 
     expect([m.shape, vals(m)]).toEqual([[2, 3], [9, 2, 3, 1, 9, 3]]);
   });
 
+  it.skipIf(device === 'ts')(`an index on another device is refused${device === 'ts' ? ' (skipped: needs a second device)' : ''}`, () => {
+    expect(() => gather(tensor([1, 2], o), 0, tensor([0], { dtype: 'int64', device: 'ts' })))
+      .toThrow(`gather: index is on ts but input is on ${device}`);
+  });
+
   it('norm(x, 0.5) has gradient 0 at the zeros', () => {
     // torch.norm(x, 0.5) with x = [0, 1, 4]: x.grad [0, 3, 1.5].
     const x = tensor([0, 1, 4], { ...o, requiresGrad: true });

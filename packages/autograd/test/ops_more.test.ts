@@ -212,6 +212,7 @@ describe('new ops: argument errors name the op, the argument and the shapes', ()
     [() => gather(x, 1, i64([[0], [0], [0], [0]])), /^gather: index of shape \[4, 1\] is larger than input of shape \[3, 4\] in dim 0$/],
     [() => scatterAdd(x, 0, i64([[0, 1]]), randn([1, 1], { dtype: 'float64' })), /^scatterAdd: index of shape \[1, 2\] is larger than src of shape \[1, 1\] in dim 1$/],
     [() => indexSelect(x, 0, i64([[0]])), /^indexSelect: index must be 0-d or 1-d, got shape \[1, 1\]$/],
+    [() => scatterAdd(x, 0, i64([[0, 1]]), randn([1, 2])), /^scatterAdd: 'input' has dtype float64 but 'src' has dtype float32/],
     [() => maskedFill(x, tensor([1, 0]), 0), /where/],
     // torch.masked_fill: "masked_fill_ only supports a 0-dimensional value tensor"; a number is a checked fill.
     [() => maskedFill(x, tensor([1, 0, 0, 1]), tensor([1, 2])), /^maskedFill: value must be a number or a 0-d tensor, got shape \[2\]$/],

@@ -48,7 +48,14 @@ describe('hooks, as PyTorch', () => {
     expect(() => h.sum().backward()).toThrow("hook 'anonymous' changed the gradient from float64 [2] on ts to float64 [1] on ts");
     const p = f64([1, 2], true);
     p.registerPostAccumulateGradHook(() => f64([9, 9]) as unknown as void);
-    expect(() => p.sum().backward()).toThrow("post-accumulate-grad hook 'anonymous' returned a value; it must return nothing");
+    expect(() => p.sum().backward()).toThrow("post-accumulate-grad hook 'anonymous' returned a tensor; it must return nothing");
+    // An arrow function's value that is no tensor (a push's count) is not a result, for either kind of hook.
+    const seen: Tensor[] = [];
+    const q = f64([1, 2], true);
+    q.registerPostAccumulateGradHook((t) => seen.push(t) as unknown as void);
+    q.registerHook((g) => seen.push(g) as unknown as Tensor);
+    q.mul(3).sum().backward();
+    expect([seen.length, vals(q.grad)]).toEqual([2, [3, 3]]);
   });
 
   it("retainGrad's hook runs last; a hook removing itself does not skip the next; removal is idempotent", () => {
@@ -80,6 +87,12 @@ describe('hooks, as PyTorch', () => {
 
 describe('.grad and requiresGrad assignment, as PyTorch', () => {
   it('a .grad of another shape or dtype is refused; one set by hand is accumulated into in place', () => {
+    // g0 = tensor([10., 10.]); x.grad = g0; (x * 3).sum().backward() -> x.grad is g0, [13, 13].
+    const g0 = f64([10, 10]);
+    const w = f64([1, 2], true);
+    w.grad = g0;
+    w.mul(3).sum().backward();
+    expect([w.grad === g0, vals(g0)]).toEqual([true, [13, 13]]);
     const x = f64([1, 2], true);
     expect(() => { x.grad = f64([1, 2, 3, 4]).reshape([2, 2]); }).toThrow('grad: cannot assign a gradient of float64 [2, 2] on ts to a tensor of float64 [2] on ts');
     expect(() => { x.grad = tensor([1, 2]); }).toThrow('grad: cannot assign a gradient of float32 [2] on ts to a tensor of float64 [2] on ts');
@@ -101,6 +114,22 @@ describe('grad() and backward() arguments, as torch.autograd', () => {
     const one = f64([1]).reshape([]);
     expect(() => backward([x.sum(), x.mul(3).sum()], [one])).toThrow('backward: got 2 outputs and 1 gradients');
     expect(() => grad([x.sum(), x.mul(3).sum()], [x], { gradOutputs: [one] })).toThrow('grad: got 2 outputs and 1 gradOutputs');
+  });
+});
+
+describe('a backward after a createGraph backward, as PyTorch', () => {
+  it("adds into each leaf's own gradient, never into the seed or a tensor two leaves were given", () => {
+    // a.add(b).sum().backward(create_graph=True); (3a + 5b).sum().backward() -> a.grad [4, 4], b.grad [6, 6].
+    const a = f64([1, 2], true), b = f64([3, 4], true);
+    a.add(b).sum().backward(null, { createGraph: true });
+    a.mul(3).add(b.mul(5)).sum().backward();
+    expect([vals(a.grad), vals(b.grad)]).toEqual([[4, 4], [6, 6]]);
+    // The seed of a createGraph backward stays as given: a.clone().backward(S, create_graph=True); a.sum().backward().
+    const c = f64([1, 2], true);
+    const seed = f64([5, 5]);
+    c.clone().backward(seed, { createGraph: true });
+    c.sum().backward();
+    expect([vals(seed), vals(c.grad)]).toEqual([[5, 5], [6, 6]]);
   });
 });
 

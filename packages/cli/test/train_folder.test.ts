@@ -67,6 +67,11 @@ describe('nodegrad train: the run folder', () => {
     const stale = await runCli(['train', '--resume', f]);
     expect(stale.code, stale.stderr).toBe(0);
     expect(existsSync(join(f, '.nodegrad.lock'))).toBe(false);
+    // Another host's lock cannot be checked from here: refused, naming the file.
+    writeFileSync(join(f, '.nodegrad.lock'), 'elsewhere:1:1');
+    const far = await runCli(['train', '--resume', f]);
+    expect(far.code).toBe(1);
+    expect(far.stderr).toContain(`${f} is locked by elsewhere:1:1 (${join(f, '.nodegrad.lock')}); if no run writes there any more, delete that file`);
   }, 60_000);
 
   it('--resume of a file says it needs the folder', async () => {

@@ -50,14 +50,28 @@ export abstract class Module {
     return out;
   }
 
-  private expose(name: string, map: Map<string, any>, check: (v: unknown) => void): void {
+  /**
+   * Checks a name before it is registered in `map`. As PyTorch's "attribute 'train' already
+   * exists", a name that would shadow a method, accessor or set field of the module is refused; a
+   * declared field still unset (`fc: Linear;`) and a name registered before in the same map are not.
+   */
+  private checkName(name: string, map: Map<string, unknown>): void {
     if (name.includes('.') || name === '') throw new Error(`Module: invalid attribute name '${name}'`);
     for (const m of [this.params, this.bufs, this.mods] as Map<string, unknown>[]) {
       if (m !== map && m.has(name)) throw new Error(`Module: '${name}' is already registered as another kind of attribute`);
     }
-    if (map.has(name) && Object.getOwnPropertyDescriptor(this, name)?.get) return; // registered again: same accessor
-    // As PyTorch's "attribute 'train' already exists": a name that shadows a method or field breaks the module.
-    if (name in this) throw new Error(`Module: '${name}' is already a member of ${this.constructor.name}; choose another name`);
+    if (map.has(name)) return;
+    const own = Object.getOwnPropertyDescriptor(this, name);
+    let taken = own ? own.get !== undefined || own.value !== undefined : false;
+    for (let p = Object.getPrototypeOf(this); !taken && p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      taken = Object.prototype.hasOwnProperty.call(p, name);
+    }
+    if (taken) throw new Error(`Module: '${name}' is already a member of ${this.constructor.name}; choose another name`);
+  }
+
+  /** Makes a registered entry a property (once: a class field that replaced it gets it back). */
+  private expose(name: string, map: Map<string, any>, check: (v: unknown) => void): void {
+    if (Object.getOwnPropertyDescriptor(this, name)?.get) return;
     Object.defineProperty(this, name, {
       get: () => map.get(name),
       // A tensor stored on a module outlives any tidy() it was made in.
@@ -74,6 +88,7 @@ export abstract class Module {
       if (v !== null && !(v as Tensor).isLeaf) throw new Error(`registerParameter: '${name}' must be a leaf tensor (use detach())`);
       if (v) (v as Tensor).requiresGrad = true;
     };
+    this.checkName(name, this.params);
     check(t);
     if (t) keep(t);
     this.params.set(name, t);
@@ -83,6 +98,7 @@ export abstract class Module {
 
   /** Registers state that is not trained (running statistics, counters); persistent ones go into stateDict. */
   registerBuffer<T extends Tensor | null>(name: string, t: T, { persistent = true } = {}): T {
+    this.checkName(name, this.bufs);
     if (t) keep(t);
     this.bufs.set(name, t);
     if (persistent) this.nonPersistent.delete(name);
@@ -96,6 +112,7 @@ export abstract class Module {
     const check = (v: unknown) => {
       if (v !== null && !(v instanceof Module)) throw new Error(`registerModule: '${name}' must be a Module`);
     };
+    this.checkName(name, this.mods);
     check(m);
     this.mods.set(name, m);
     this.expose(name, this.mods, check);
@@ -244,12 +261,12 @@ export abstract class Module {
    */
   protected tensorsMoved(_replaced: ReadonlyMap<Tensor, Tensor>): void {}
 
-  /** Adds a hook run after forward with (module, inputs, output); a returned value replaces the output. */
+  /** Adds a hook run after forward with (module, inputs, output); a returned value (not undefined or null) replaces the output. */
   registerForwardHook(fn: ForwardHook): () => void {
     return addHook(this.forwardHooks, fn);
   }
 
-  /** Adds a hook run before forward with (module, inputs); a returned array replaces the inputs. */
+  /** Adds a hook run before forward with (module, inputs); a returned array replaces the inputs, a single value is the one input. */
   registerForwardPreHook(fn: ForwardPreHook): () => void {
     return addHook(this.preHooks, fn);
   }

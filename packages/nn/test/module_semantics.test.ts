@@ -49,6 +49,29 @@ describe('Module registration, as PyTorch', () => {
     expect(() => new Linear(2, 2).train('no' as unknown as boolean)).toThrow('train: mode must be true or false, got no');
   });
 
+  it('declared fields and field initializers register as before; a refused name leaves nothing behind', () => {
+    class Net extends Module {
+      fc: Linear;
+      scale = 2;
+      bn = this.registerModule('bn', new ReLU());
+      constructor() {
+        super();
+        this.fc = this.registerModule('fc', new Linear(2, 2));
+      }
+      forward(x: Tensor): Tensor {
+        return this.fc.call(x).mul(this.scale);
+      }
+    }
+    const n = new Net();
+    expect([n.parameters().length, [...n.namedChildren()].map(([k]) => k)]).toEqual([2, ['bn', 'fc']]);
+    n.registerModule('bn', new Linear(2, 2)); // registered again (what convertSyncBatchNorm does)
+    expect(n.bn).toBeInstanceOf(Linear);
+    expect(() => n.registerBuffer('scale', tensor([1]))).toThrow("Module: 'scale' is already a member of Net; choose another name");
+    const s = new Sequential(new ReLU());
+    expect(() => s.registerModule('eval', new ReLU())).toThrow(/already a member/);
+    expect([...s.namedChildren()].map(([k]) => k)).toEqual(['0']);
+  });
+
   it('a buffer registered again as persistent goes into the state dict', () => {
     // torch: register_buffer('np', t, persistent=False); register_buffer('np', t2) -> state_dict has 'np'.
     const m = new Sequential();

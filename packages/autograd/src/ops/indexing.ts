@@ -21,11 +21,12 @@ import { oneHot } from './loss.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { permute, unsqueeze } from './shape.js';
-import { checkTensor, kernels, wrap, type TensorLike } from './util.js';
+import { checkSame, checkTensor, kernels, wrap, type TensorLike } from './util.js';
 
 /** Checks that index is an integer tensor with values in [0, size), reading it to the host as PyTorch's CPU ops do. */
-function checkIndex(op: string, index: Tensor, size: number, dim: number): void {
+function checkIndex(op: string, index: Tensor, size: number, dim: number, input: Tensor): void {
   checkTensor(op, 'index', index);
+  if (index.device !== input.device) throw new Error(`${op}: index is on ${index.device} but input is on ${input.device}`);
   if (index.dtype !== 'int64' && index.dtype !== 'int32') {
     throw new Error(`${op}: index must be an int64 or int32 tensor, got ${index.dtype} of shape ${fmt(index.shape)}`);
   }
@@ -110,7 +111,7 @@ function asPlanes(t: Tensor, d: number): Tensor {
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   checkTensor('gather', 'input', x);
   const d = normAxis('gather', dim, Math.max(x.ndim, 1));
-  checkIndex('gather', index, x.shape[d] ?? 1, d);
+  checkIndex('gather', index, x.shape[d] ?? 1, d, x);
   if (x.ndim === 0) return gather(x.reshape([1]), 0, index.reshape([1])).reshape([]);
   const rows = alignTo('gather', x, d, index, 'input');
   if (onPlanes(x, index)) {
@@ -129,7 +130,8 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   checkTensor('scatterAdd', 'input', x);
   checkTensor('scatterAdd', 'src', src);
   const d = normAxis('scatterAdd', dim, Math.max(x.ndim, 1));
-  checkIndex('scatterAdd', index, x.shape[d] ?? 1, d);
+  checkIndex('scatterAdd', index, x.shape[d] ?? 1, d, x);
+  checkSame('scatterAdd', { input: x, src });
   if (x.ndim === 0) return scatterAdd(x.reshape([1]), 0, index.reshape([1]), src.reshape([1])).reshape([]);
   alignTo('scatterAdd', x, d, index, 'input');
   const s = alignTo('scatterAdd', src, null, index, 'src');
@@ -195,7 +197,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.ndim > 1) throw new Error(`indexSelect: index must be 0-d or 1-d, got shape ${fmt(index.shape)}`);
   const d = normAxis('indexSelect', dim, Math.max(x.ndim, 1));
   const n = x.ndim === 0 ? 1 : x.shape[d]!;
-  checkIndex('indexSelect', index, n, d);
+  checkIndex('indexSelect', index, n, d, x);
   if (x.ndim === 0) {
     if (index.size !== 1) throw new Error(`indexSelect: a 0-d input takes one index, got ${index.size}`);
     return x.reshape([]).expand(index.ndim === 0 ? [] : [1]);

@@ -1,5 +1,6 @@
 /** `nodegrad launch`: runs a script as the ranks of one job, on top of Open MPI's `mpirun` (src/mpirun.ts). */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { CliError, UsageError, formatFlags, parseFlags, type FlagSpecs } from '../args.js';
 import { runRanks } from '../mpirun.js';
 
@@ -26,8 +27,11 @@ export async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (at < 0) throw new UsageError('launch', 'SCRIPT is required: nodegrad launch [flags] SCRIPT [ARGS...]');
-  // Checked here: each rank would print Node's stack trace for it.
-  if (!existsSync(argv[at]!)) throw new CliError(`SCRIPT ${argv[at]}: no such file`);
+  // Checked here, as node would resolve it: each rank would print Node's stack trace for it. A
+  // hostfile job's script may exist on the other hosts only.
+  const script = argv[at]!;
+  const found = [script, `${script}.js`, `${script}.mjs`, `${script}.cjs`, join(script, 'index.js')].some((p) => existsSync(p));
+  if (!found && given.hostfile === undefined) throw new CliError(`SCRIPT ${script}: no such file`);
   const nproc = (given['nproc-per-node'] ?? 1) as number;
   return runRanks(nproc, (given.hostfile as string | undefined) ?? null, argv.slice(at));
 }

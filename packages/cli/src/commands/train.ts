@@ -35,6 +35,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   let cfg: TrainConfig;
   let ckpt: Checkpoint | null = null;
+  let stamp = '';
   if (given.resume !== undefined) {
     const dir = given.resume as string;
     if (!existsSync(dir)) throw new CliError(`--resume ${dir}: no such folder`);
@@ -47,6 +48,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       throw new CliError(`--resume ${dir}: no checkpoint was completed there (the run stopped before writing its first one); ` +
         `start the run again with the same flags and --out ${dir}`);
     }
+    stamp = checkpointStamp(dir);
     ckpt = await loadCheckpoint(dir, 'ts');
     cfg = { ...checkResumeFlags('train', ckpt.state.config, given, dir), out: dir };
     // Another machine may have fewer cores than the one that started the run.
@@ -59,6 +61,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       // A run killed after its last checkpoint may lack the last epoch's rows and plot.
       if (writerProcess()) {
         lockRunFolder(dir);
+        checkUnchanged(dir, stamp);
         await removeStaleTemps(dir);
         await writeFiles(cfg, ckpt.state.history);
       }
@@ -103,6 +106,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   const scheduler = makeScheduler(cfg, optimizer, trainLoader.batchesPerEpoch);
   const created = ranks.writer && !ckpt && makeOutFolder(cfg.out);
   const unlock = ranks.writer ? lockRunFolder(cfg.out) : () => {};
+  if (ranks.writer && ckpt) checkUnchanged(cfg.out, stamp);
   if (ranks.writer) {
     // Left by a kill: of this run, or of one killed before its first checkpoint.
     await removeStaleTemps(cfg.out);
@@ -159,6 +163,23 @@ export async function run(argv: readonly string[]): Promise<number> {
   say(`  metrics:    ${resolve(cfg.out, 'metrics.jsonl')} (and metrics.csv)`);
   say(`  checkpoint: ${resolve(cfg.out, 'best.safetensors')} (best), ${resolve(cfg.out, 'last.safetensors')} (last)`);
   return 0;
+}
+
+/** The checkpoint's file as it was read: the run folder is locked only after (see checkUnchanged). */
+function checkpointStamp(dir: string): string {
+  try {
+    const s = statSync(join(dir, 'last.safetensors'));
+    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+  } catch {
+    return '';
+  }
+}
+
+/** Refuses a resume whose checkpoint another writer replaced between reading it and taking the lock. */
+function checkUnchanged(dir: string, stamp: string): void {
+  if (checkpointStamp(dir) !== stamp) {
+    throw new CliError(`--resume ${dir}: another process wrote a new checkpoint there while this one started; resume again once it has stopped`);
+  }
 }
 
 /** metrics.jsonl, metrics.csv and plot.png from the checkpoint's history. */

@@ -1,6 +1,8 @@
 /** The output folder: checked before a run, created once its inputs check out; files written atomically, the metrics files. */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -104,7 +106,8 @@ export function removeIfEmpty(dir: string): void {
  * Claims `dir` for this process's run through `.nodegrad.lock` (host:pid:start time), so two
  * writers never share a folder: each would delete the other's checkpoint state. The live process
  * on this host that wrote it is refused; a lock whose process is gone (killed, or its pid now
- * another program's) is taken over. Returns the release, which also runs at exit.
+ * another program's) is taken over. A lock from another host cannot be checked: it is refused,
+ * naming the file to delete. Returns the release, which also runs at exit.
  */
 export function lockRunFolder(dir: string): () => void {
   const file = join(dir, '.nodegrad.lock');
@@ -136,7 +139,23 @@ export function lockRunFolder(dir: string): () => void {
     const holds = () => alive(Number(pid)) && startTime(Number(pid)) === start;
     for (const until = Date.now() + 5000; host === hostname() && holds() && Date.now() < until;) sleepSync(100);
     if (host === hostname() && !holds()) {
-      rmSync(file, { force: true });
+      // Taken over by moving the stale lock aside: of two processes that found it, one moves it.
+      // One that moved a fresh lock instead (the other's, written meanwhile) puts it back.
+      const aside = `${file}.${process.pid}.stale`;
+      try {
+        renameSync(file, aside);
+      } catch {
+        continue;
+      }
+      const moved = readFileSync(aside, 'utf8');
+      rmSync(aside, { force: true });
+      if (moved !== owner) {
+        try {
+          writeFileSync(file, moved, { flag: 'wx' });
+        } catch {
+          // Taken again meanwhile: the next attempt finds out by whom.
+        }
+      }
       continue;
     }
     if (host === hostname()) throw new CliError(`${dir} is in use: process ${pid} is writing a run there; wait for it to finish or stop it first`);
