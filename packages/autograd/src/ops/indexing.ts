@@ -2,8 +2,8 @@
  * Indexing: gather, scatterAdd, indexSelect, maskedFill, as PyTorch's, on kernels every backend
  * already has. gather and scatterAdd move the indexed dim last and run on [planes, 1, n] through
  * the kernels max pooling's indices use (MaxPool2DGather copies, MaxPool2DScatter adds in float32
- * or wider): memory of the index's size. Where a device has no pool kernel for the dtype (float64
- * and the integer types on 'cpu' and 'cuda'), they pick with one-hot masks through `where` and sum
+ * or wider): memory of the index's size. Where a device has no pool kernel for the dtype (the
+ * integer types, and float64 on 'cpu' and 'cuda'), they pick with one-hot masks through `where` and sum
  * the picks, at O(index elements x size of dim) memory. The entries not picked are -0, which
  * leaves any sum exact (v + -0 is v for every v): a product with the mask would turn an inf or NaN
  * elsewhere in the row into NaN. indexSelect slices (indexSelectOp).
