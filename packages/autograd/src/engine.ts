@@ -9,6 +9,7 @@ import { enableGrad, isAnomalyEnabled, noGrad } from './grad_mode.js';
 import { installMethods } from './methods.js';
 import { add } from './ops/arith.js';
 import { fullLike } from './ops/creation.js';
+import type { DType } from './dtype.js';
 import { fmt, sameShape } from './shape.js';
 import type { Edge, Node } from './tape.js';
 import { syncView, Tensor } from './tensor.js';
@@ -205,8 +206,13 @@ function execute(rootEdges: Edge[], rootGrads: Tensor[], opts: BackwardOptions,
     const inGrads = scope ? scopedCall(applyNode, node, full, undefined) : node.apply(full);
     if (isAnomalyEnabled()) checkFinite(node, inGrads);
     for (let i = 0; i < node.edges.length; i++) {
-      const e = node.edges[i], g = inGrads[i];
-      if (e && g) buffers.accumulate(e, g);
+      const e = node.edges[i];
+      let g = inGrads[i];
+      if (!e || !g) continue;
+      // As PyTorch: a gradient of another dtype than its input (a custom backward's) takes the input's.
+      const dtype = e.node.outputMeta[e.index]!.dtype as DType;
+      if (g.dtype !== dtype) inGrads[i] = g = g.to(dtype);
+      buffers.accumulate(e, g);
     }
     buffers.release(consumed);
     if (full !== grads) buffers.release(full);

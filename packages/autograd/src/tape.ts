@@ -4,15 +4,8 @@
  * orders the graph once (depth-first post-order) and walks it in reverse, summing gradients that
  * meet at a node.
  */
-import type { DType } from './dtype.js';
 import { fmt, sameShape } from './shape.js';
 import type { Tensor } from './tensor.js';
-
-/** The cast a gradient of another dtype gets (the engine's `to`: tape.ts sits below the ops). */
-let castGrad: (g: Tensor, dtype: DType) => Tensor = (g) => g;
-export function setGradCast(fn: (g: Tensor, dtype: DType) => Tensor): void {
-  castGrad = fn;
-}
 
 /** Where a gradient flows: output `index` of `node`. */
 export interface Edge {
@@ -60,8 +53,8 @@ export class Node {
   /**
    * Runs the op's backward; after `release()` that is an error, as in PyTorch. As PyTorch checks a
    * custom Function's: it must return an entry (a gradient, or null) for every input that needs
-   * one and none beyond its inputs; each gradient must have its input's shape and device, and one
-   * of another dtype is cast to the input's.
+   * one and none beyond its inputs; each gradient must have its input's shape and device (one of
+   * another dtype the engine casts to the input's).
    */
   apply(grads: Tensor[]): (Tensor | null | undefined)[] {
     if (!this.op) {
@@ -91,7 +84,6 @@ export class Node {
       if (g.device !== want.device) {
         throw new Error(`${this.name}: backward returned a gradient on ${g.device} for input ${i}, which is on ${want.device}`);
       }
-      if (g.dtype !== want.dtype) out[i] = castGrad(g, want.dtype as DType);
     }
     return out;
   }

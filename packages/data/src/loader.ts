@@ -7,7 +7,7 @@ import { fromTypedArray, Tensor } from '@nodegrad/autograd';
 import { collate, type RawBatch } from './collate.js';
 import { randomPermutation } from './rng.js';
 import type { DistributedSampler } from './sampler.js';
-import { DataError, type Dataset, type WorkerSpec } from './types.js';
+import { checkOptionNames, DataError, type Dataset, type WorkerSpec } from './types.js';
 
 /** One batch: images [B, C, H, W] float32, labels [B] int64, and the dataset indices they came from. */
 export interface Batch {
@@ -59,9 +59,7 @@ export class DataLoader {
   private failure: Error | undefined;
 
   constructor(readonly dataset: Dataset, opts: DataLoaderOptions) {
-    // An option under another name (torch's drop_last, num_workers) would be ignored in silence.
-    const unknown = Object.keys(opts).filter((k) => !OPTIONS.includes(k));
-    if (unknown.length) throw new RangeError(`DataLoader: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${OPTIONS.join(', ')})`);
+    checkOptionNames('DataLoader', opts, OPTIONS);
     const { batchSize } = opts;
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`DataLoader: batchSize ${batchSize} must be a positive integer`);
     if (opts.sampler && opts.shuffle) throw new RangeError('DataLoader: sampler and shuffle are mutually exclusive (the sampler shuffles)');

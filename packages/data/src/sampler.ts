@@ -1,5 +1,6 @@
 /** torch.utils.data.DistributedSampler: each rank's shard of an epoch's indices. */
 import { randomPermutation } from './rng.js';
+import { checkOptionNames } from './types.js';
 
 /** Options of `DistributedSampler`. */
 export interface DistributedSamplerOptions {
@@ -29,9 +30,7 @@ export class DistributedSampler {
   private currentEpoch = 0;
 
   constructor(readonly datasetLength: number, opts: DistributedSamplerOptions) {
-    const known = ['numReplicas', 'rank', 'shuffle', 'seed', 'dropLast'];
-    const unknown = Object.keys(opts).filter((k) => !known.includes(k));
-    if (unknown.length) throw new RangeError(`DistributedSampler: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
+    checkOptionNames('DistributedSampler', opts, ['numReplicas', 'rank', 'shuffle', 'seed', 'dropLast']);
     const { numReplicas, rank } = opts;
     if (!(Number.isInteger(numReplicas) && numReplicas > 0)) throw new RangeError(`DistributedSampler: numReplicas ${numReplicas} must be a positive integer`);
     if (!(Number.isInteger(rank) && rank >= 0 && rank < numReplicas)) {

@@ -50,3 +50,9 @@ export function checkIndex(name: string, index: number, length: number): void {
     throw new RangeError(`${name}.get: index ${index} is out of range [0, ${length})`);
   }
 }
+
+/** Refuses option names `what` does not know: under another name (torch's drop_last) one would be ignored. */
+export function checkOptionNames(what: string, opts: object, known: readonly string[]): void {
+  const unknown = Object.keys(opts).filter((k) => !known.includes(k));
+  if (unknown.length) throw new RangeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
+}

@@ -6,7 +6,6 @@ import { installMethods } from '../methods.js';
 import { Tensor, type Hook } from '../tensor.js';
 import { kernels, wrap } from './util.js';
 import { keep } from '../scope.js';
-import { setGradCast } from '../tape.js';
 
 /** A tensor sharing storage with x but cut from the graph. */
 export function detach(x: Tensor): Tensor {
@@ -118,9 +117,6 @@ export function to(x: Tensor, target: DType | string): Tensor {
   getBackend(target);
   return moveOp(x, target);
 }
-
-// A gradient a backward returned in another dtype takes its input's, by this differentiable cast.
-setGradCast((g, dtype) => to(g, dtype));
 
 /**
  * To host memory, as PyTorch's .cpu(): the native 'cpu' device when it is registered, else 'ts';

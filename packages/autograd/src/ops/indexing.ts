@@ -12,7 +12,7 @@ import { supports } from '../backend.js';
 import { fillOverflow, isHalf, type DType } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { installMethods } from '../methods.js';
-import { fmt, normAxis, numel } from '../shape.js';
+import { fmt, normAxis, numel, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add } from './arith.js';
 import { where } from './compare.js';
@@ -20,6 +20,7 @@ import { narrow, pad } from './join.js';
 import { oneHot } from './loss.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
+import { planeIndexOps } from './pool.js';
 import { permute, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap, type TensorLike } from './util.js';
 
@@ -75,25 +76,7 @@ function alignTo(op: string, t: Tensor, skip: number | null, index: Tensor, name
 }
 
 // y[p][0][j] = x[p][0][index[p][0][j]] on [P, 1, n] planes, and its adjoint, the scatter-add into n.
-const planeGather: (x: Tensor, index: Tensor) => Tensor = defineOp({
-  name: 'gather',
-  forward(ctx: Ctx<{ index: Tensor; n: number }>, x: Tensor, index: Tensor) {
-    ctx.index = ctx.keep(index);
-    ctx.n = x.shape[2]!;
-    return wrap(kernels(x).MaxPool2DGather(x, index), x);
-  },
-  backward: (ctx, g): (Tensor | null)[] => [planeScatter(g, ctx.index, ctx.n), null],
-  jvp: (ctx, [t]) => planeGather(t!, ctx.index),
-});
-const planeScatter: (src: Tensor, index: Tensor, n: number) => Tensor = defineOp({
-  name: 'scatterAdd',
-  forward(ctx: Ctx<{ index: Tensor }>, src: Tensor, index: Tensor, n: number) {
-    ctx.index = ctx.keep(index);
-    return wrap(kernels(src).MaxPool2DScatter(src, index, [src.shape[0]!, 1, n]), src);
-  },
-  backward: (ctx, g): (Tensor | null)[] => [planeGather(g, ctx.index), null, null],
-  jvp: (ctx, [t], _out, _src, _index, n) => (t ? planeScatter(t, ctx.index, n) : null),
-});
+const { gather: planeGather, scatter: planeScatter } = planeIndexOps('gather', 'scatterAdd');
 
 /** Whether x's device runs gather and scatterAdd on planes in x's dtype (else the one-hot picks). */
 function onPlanes(x: Tensor, index: Tensor): boolean {
@@ -101,10 +84,14 @@ function onPlanes(x: Tensor, index: Tensor): boolean {
     supports(x.backend, 'MaxPool2DScatter', x.dtype);
 }
 
+/** [planes, 1, n] for t with dim d moved last: planes from t's other dims. */
+function planeShape(t: Tensor, d: number, n: number): Shape {
+  return [numel(t.shape.filter((_, i) => i !== d)), 1, n];
+}
+
 /** t with dim d moved last, as [planes, 1, size of d]. */
 function asPlanes(t: Tensor, d: number): Tensor {
-  const last = toLast(t, d);
-  return last.reshape([numel(last.shape.slice(0, -1)), 1, t.shape[d]!]);
+  return toLast(t, d).reshape(planeShape(t, d, t.shape[d]!));
 }
 
 /** out[i][j] = x[i][index[i][j]] for dim 1, and so on for any dim (torch.gather). */
@@ -138,7 +125,7 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   let placed: Tensor; // index's shape with x.shape[d] at d
   if (onPlanes(x, index)) {
     const lead = toLast(index, d).shape.slice(0, -1);
-    placed = fromLast(planeScatter(asPlanes(s, d), asPlanes(index, d), x.shape[d]!).reshape([...lead, x.shape[d]!]), d);
+    placed = fromLast(planeScatter(asPlanes(s, d), asPlanes(index, d), planeShape(s, d, x.shape[d]!)).reshape([...lead, x.shape[d]!]), d);
   } else {
     // Each src element spread over its one-hot row, then summed over the index's dim d.
     const spread = sum(pick(hot(index, x.shape[d]!, x.dtype), unsqueeze(s, -1)), d, true); // [..., 1 at d, ..., n]
@@ -182,7 +169,7 @@ const indexSelectOp: (x: Tensor, d: number, index: Tensor, at: readonly number[]
     let gx: Tensor;
     if (onPlanes(g, i)) {
       const planes = asPlanes(g, d); // [P, 1, m], each plane scattered by the same index
-      gx = planeScatter(planes, i.reshape([1, 1, -1]).expand(planes.shape), n).reshape([...gl.shape.slice(0, -1), n]);
+      gx = planeScatter(planes, i.reshape([1, 1, -1]).expand(planes.shape), [planes.shape[0]!, 1, n]).reshape([...gl.shape.slice(0, -1), n]);
     } else if (supports(g.backend, 'BatchMatMul', g.dtype)) gx = matmul(gl, hot(i, n, g.dtype));
     else if (isHalf(g.dtype) && supports(g.backend, 'BatchMatMul', 'float32')) gx = matmul(gl.to('float32'), hot(i, n, 'float32')).to(g.dtype);
     else gx = sum(pick(hot(i, n, g.dtype).transpose(0, 1), unsqueeze(gl, -2)), -1); // [..., n, m] summed over m

@@ -89,7 +89,7 @@ const maxPool2dOp = defineOp({
     return [maxPool2dBackwardOp(g, x, y, ctx.p), null];
   },
   // The tangent of the element each window picked.
-  jvp: (ctx, [t], _out, x) => maxPool2dGatherOp(t!, wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x), x.shape),
+  jvp: (ctx, [t], _out, x) => maxPool2dGatherOp(t!, wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x)),
 });
 
 /** max pooling's gradient; its own VJP with respect to dy gathers at the argmax of x. */
@@ -103,7 +103,7 @@ const maxPool2dBackwardOp: (dy: Tensor, x: Tensor, y: Tensor, p: Pool2DParams) =
   backward(ctx, g): (Tensor | null)[] {
     const [x] = ctx.saved as [Tensor];
     const indices = wrap(kernels(x).MaxPool2DWithIndices(x, ctx.p).indices, x);
-    return [maxPool2dGatherOp(g, indices, x.shape), null, null, null];
+    return [maxPool2dGatherOp(g, indices), null, null, null];
   },
   // Linear in dy; x and y move the windows' choice only on a set of measure zero.
   jvp: (ctx, [t], _out, _dy, x, y) => (t ? maxPool2dBackwardOp(t, x, y, ctx.p) : null),
@@ -120,29 +120,40 @@ const maxPool2dWithIndicesOp = defineOp({
     return wrap(y, x);
   },
   backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
-  jvp: (ctx, [t]) => maxPool2dGatherOp(t!, ctx.indices, ctx.xShape),
+  jvp: (ctx, [t]) => maxPool2dGatherOp(t!, ctx.indices),
 });
 
-const maxPool2dScatterOp: (dy: Tensor, indices: Tensor, xShape: Shape) => Tensor = defineOp({
-  name: 'maxPool2dBackward',
-  forward(ctx: Ctx<{ indices: Tensor }>, dy: Tensor, indices: Tensor, xShape: Shape) {
-    ctx.indices = ctx.keep(indices);
-    return wrap(kernels(dy).MaxPool2DScatter(dy, indices, xShape), dy);
-  },
-  backward: (ctx, g): (Tensor | null)[] => [maxPool2dGatherOp(g, ctx.indices, g.shape), null, null],
-  jvp: (ctx, [t], _out, _dy, _indices, xShape) => (t ? maxPool2dScatterOp(t, ctx.indices, xShape) : null),
-});
-
-const maxPool2dGatherOp: (x: Tensor, indices: Tensor, xShape: Shape) => Tensor = defineOp({
-  name: 'maxPool2dGather',
-  forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, indices: Tensor, xShape: Shape) {
-    ctx.indices = ctx.keep(indices);
-    ctx.xShape = xShape;
-    return wrap(kernels(x).MaxPool2DGather(x, indices), x);
-  },
-  backward: (ctx, g): (Tensor | null)[] => [maxPool2dScatterOp(g, ctx.indices, ctx.xShape), null, null],
-  jvp: (ctx, [t]) => maxPool2dGatherOp(t!, ctx.indices, ctx.xShape),
-});
+/**
+ * A gather at flat plane indices (MaxPool2DGather) and its adjoint, the scatter-add to them
+ * (MaxPool2DScatter), each the other's VJP: max pooling's with indices, and under other names
+ * gather's, scatterAdd's and indexSelect's on [planes, 1, n] (indexing.ts).
+ */
+export function planeIndexOps(gatherName: string, scatterName: string): {
+  gather: (x: Tensor, indices: Tensor) => Tensor;
+  scatter: (dy: Tensor, indices: Tensor, xShape: Shape) => Tensor;
+} {
+  const gather: (x: Tensor, indices: Tensor) => Tensor = defineOp({
+    name: gatherName,
+    forward(ctx: Ctx<{ indices: Tensor; xShape: Shape }>, x: Tensor, indices: Tensor) {
+      ctx.indices = ctx.keep(indices);
+      ctx.xShape = x.shape;
+      return wrap(kernels(x).MaxPool2DGather(x, indices), x);
+    },
+    backward: (ctx, g): (Tensor | null)[] => [scatter(g, ctx.indices, ctx.xShape), null],
+    jvp: (ctx, [t]) => gather(t!, ctx.indices),
+  });
+  const scatter: (dy: Tensor, indices: Tensor, xShape: Shape) => Tensor = defineOp({
+    name: scatterName,
+    forward(ctx: Ctx<{ indices: Tensor }>, dy: Tensor, indices: Tensor, xShape: Shape) {
+      ctx.indices = ctx.keep(indices);
+      return wrap(kernels(dy).MaxPool2DScatter(dy, indices, xShape), dy);
+    },
+    backward: (ctx, g): (Tensor | null)[] => [gather(g, ctx.indices), null, null],
+    jvp: (ctx, [t], _out, _dy, _indices, xShape) => (t ? scatter(t, ctx.indices, xShape) : null),
+  });
+  return { gather, scatter };
+}
+const { gather: maxPool2dGatherOp, scatter: maxPool2dScatterOp } = planeIndexOps('maxPool2dGather', 'maxPool2dBackward');
 
 /** The max over each window, with its flat index into the input plane (H*W), as PyTorch's return_indices. */
 export function maxPool2dWithIndices(x: Tensor, kernelSize: Size2, opts: MaxPool2dOptions = {}): [Tensor, Tensor] {

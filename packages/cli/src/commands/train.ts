@@ -107,10 +107,8 @@ export async function run(argv: readonly string[]): Promise<number> {
   const created = ranks.writer && !ckpt && makeOutFolder(cfg.out);
   const unlock = ranks.writer ? lockRunFolder(cfg.out) : () => {};
   if (ranks.writer && ckpt) checkUnchanged(cfg.out, stamp);
-  if (ranks.writer) {
-    // Left by a kill: of this run, or of one killed before its first checkpoint.
-    await removeStaleTemps(cfg.out);
-  }
+  // Left by a kill: of this run, or of one killed before its first checkpoint.
+  if (ranks.writer) await removeStaleTemps(cfg.out);
   // float16's range needs loss scaling; bfloat16 has float32's.
   const scaler = new GradScaler({ enabled: cfg.amp === 'fp16' });
 
