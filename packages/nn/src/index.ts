@@ -1,8 +1,8 @@
 /** @nodegrad/nn: modules, layers, the ResNet family, losses, optimizers, schedulers, checkpoints. */
 export { Module, type ForwardHook, type ForwardPreHook } from './module.js';
 export {
-  Conv2d, BatchNorm2d, BatchNormBase, ReLU, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
-  Linear, Identity, Flatten, Sequential,
+  Conv2d, BatchNorm2d, BatchNormBase, ReLU, Sigmoid, Tanh, SiLU, GELU, ELU, LeakyReLU, Hardtanh, Softplus, Softmax,
+  LogSoftmax, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, Identity, Flatten, Sequential, ModuleList, ModuleDict,
   type Conv2dOptions, type BatchNormOptions, type NormLayer, type MaxPool2dOptions, type AvgPool2dOptions,
   type LinearOptions,
 } from './layers/index.js';

@@ -119,6 +119,18 @@ export abstract class Module {
     return m;
   }
 
+  /**
+   * Removes a registered child (PyTorch's `del module.name`); the containers renumber with it.
+   * Returns the child, or undefined when no child has that name.
+   */
+  protected unregisterModule(name: string): Module | null | undefined {
+    if (!this.mods.has(name)) return undefined;
+    const m = this.mods.get(name);
+    this.mods.delete(name);
+    Reflect.deleteProperty(this, name);
+    return m;
+  }
+
   /** Direct children with their names. */
   *namedChildren(): Generator<[string, Module]> {
     for (const [n, m] of this.mods) if (m) yield [n, m];

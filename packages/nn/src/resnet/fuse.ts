@@ -9,7 +9,8 @@ import { add, clone, mul, noGrad, ones, reshape, rsqrt, sub, tidy, zeros, type T
 import { Module } from '../module.js';
 import { skipInit } from '../init.js';
 import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNormBase, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU, Sequential,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNormBase, Conv2d, Dropout, ELU, Flatten, GELU, Hardtanh, Identity, LeakyReLU, Linear,
+  LogSoftmax, MaxPool2d, ReLU, Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 } from '../layers/index.js';
 import { BasicBlock, Bottleneck } from './blocks.js';
 import { FusedBlock, FusedConv2d, FusedResNet } from './fused_layers.js';
@@ -143,6 +144,16 @@ const COPIERS = new Map<unknown, Copier>([
   [Flatten, (m) => new Flatten((m as Flatten).startDim, (m as Flatten).endDim)],
   [Dropout, (m) => new Dropout((m as Dropout).p)],
   [ReLU, () => new ReLU()],
+  [Sigmoid, () => new Sigmoid()],
+  [Tanh, () => new Tanh()],
+  [SiLU, () => new SiLU()],
+  [GELU, (m) => new GELU((m as GELU).approximate)],
+  [ELU, (m) => new ELU((m as ELU).alpha)],
+  [LeakyReLU, (m) => new LeakyReLU((m as LeakyReLU).negativeSlope)],
+  [Hardtanh, (m) => new Hardtanh((m as Hardtanh).minVal, (m as Hardtanh).maxVal)],
+  [Softplus, (m) => new Softplus((m as Softplus).beta, (m as Softplus).threshold)],
+  [Softmax, (m) => new Softmax((m as Softmax).dim)],
+  [LogSoftmax, (m) => new LogSoftmax((m as LogSoftmax).dim)],
   [Identity, () => new Identity()],
 ]);
 
