@@ -93,6 +93,8 @@ const poolCases: Case[] = [
     fn: (x) => avgPool2d(x, [3, 2], { stride: [2, 3], padding: [1, 1], ceilMode: true, countIncludePad: false }) },
   { name: 'avgPool2d ceilMode, padding, countIncludePad true', inputs: [[1, 2, 6, 7]],
     fn: (x) => avgPool2d(x, [3, 2], { stride: [2, 3], padding: [1, 1], ceilMode: true }) },
+  { name: 'avgPool2d divisorOverride, ceilMode, padding', inputs: [[1, 2, 6, 7]],
+    fn: (x) => avgPool2d(x, [3, 2], { stride: [2, 3], padding: [1, 1], ceilMode: true, divisorOverride: 4 }) },
   { name: 'adaptiveAvgPool2d to 1', inputs: [[2, 3, 5, 7]], fn: (x) => adaptiveAvgPool2d(x, 1) },
   { name: 'adaptiveAvgPool2d to non-divisors [3, 4]', inputs: [[2, 3, 5, 7]], fn: (x) => adaptiveAvgPool2d(x, [3, 4]) },
   { name: 'adaptiveAvgPool2d larger than the input, null keeps a dim', inputs: [[1, 2, 3, 4]],

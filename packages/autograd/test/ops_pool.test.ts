@@ -40,7 +40,7 @@ function poolRef(x: Tensor, kind: 'max' | 'avg', k: number | [number, number], o
     // The divisor with padding counted stops at the padded border (PyTorch's pool_size).
     const hs = i * sh - ph, ws = j * sw - pw;
     const padded = (Math.min(hs + kh, H + ph) - hs) * (Math.min(ws + kw, W + pw) - ws);
-    data.push(s / ((o.countIncludePad ?? true) ? padded : valid));
+    data.push(s / (o.divisorOverride ?? ((o.countIncludePad ?? true) ? padded : valid)));
   }
   return { data, idx, shape: [...x.shape.slice(0, -2), OH, OW] };
 }
@@ -84,6 +84,8 @@ const avgCases: AvgCase[] = [
   ['ceil mode, padding, not counting padding', [1, 1, 6, 5], 3, { stride: 2, padding: 1, ceilMode: true, countIncludePad: false }],
   ['non-square', [1, 1, 4, 7], [2, 3], { stride: [1, 2], padding: [1, 1] }],
   ['3-D input', [2, 4, 4], 2, { stride: 1 }],
+  ['divisor override, padding and ceil mode with overhang', [1, 2, 6, 5], 3, { stride: 2, padding: 1, ceilMode: true, divisorOverride: 5 }],
+  ['negative divisor override (countIncludePad moot)', [1, 1, 4, 4], 2, { countIncludePad: false, divisorOverride: -2 }],
 ];
 
 describe('maxPool2d', () => {
@@ -164,6 +166,11 @@ describe('avgPool2d', () => {
     // 3x3 windows at rows/cols -1..1 and 1..3 of a 1-padded 3x3: 9 padded cells each, 4 real.
     expect(Array.from(avgPool2d(x, 3, { stride: 2, padding: 1 }).toTypedArray())).toEqual([8 / 9, 12 / 9, 20 / 9, 24 / 9]);
     expect(Array.from(avgPool2d(x, 3, { stride: 2, padding: 1, countIncludePad: false }).toTypedArray())).toEqual([2, 3, 5, 6]);
+    // torch.nn.functional.avg_pool2d(x, 3, 2, 1, divisor_override=2): the window sums 8, 12, 20, 24 over 2.
+    expect(Array.from(avgPool2d(x, 3, { stride: 2, padding: 1, divisorOverride: 2 }).toTypedArray())).toEqual([4, 6, 10, 12]);
+    for (const d of [0, 1.5]) {
+      expect(() => avgPool2d(x, 2, { divisorOverride: d })).toThrow(`avgPool2d: divisorOverride must be a nonzero integer, got ${d}`);
+    }
   });
 
   it.each(avgCases)('gradcheck: %s', (_, shape, k, o) => {

@@ -119,7 +119,7 @@ export class SyncBatchNorm extends BatchNormBase {
  */
 export function convertSyncBatchNorm<M extends Module>(module: M): M {
   if (module instanceof BatchNormBase && !(module instanceof SyncBatchNorm)) return toSync(module) as unknown as M;
-  for (const [name, child] of module.namedChildren()) module.registerModule(name, convertSyncBatchNorm(child));
+  for (const [name, child] of module.namedChildren(false)) module.registerModule(name, convertSyncBatchNorm(child));
   return module;
 }
 

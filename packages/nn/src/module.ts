@@ -131,19 +131,37 @@ export abstract class Module {
     return m;
   }
 
-  /** Direct children with their names. */
-  *namedChildren(): Generator<[string, Module]> {
-    for (const [n, m] of this.mods) if (m) yield [n, m];
+  /**
+   * Direct children with their names. As PyTorch's, a module registered under two names is listed
+   * once, under the first; `removeDuplicate = false` (a nodegrad extension, as named_modules'
+   * flag) lists every registration, as the containers, toString() and stateDict() see them.
+   */
+  *namedChildren(removeDuplicate = true): Generator<[string, Module]> {
+    const seen = new Set<Module>();
+    for (const [n, m] of this.mods) {
+      if (!m || (removeDuplicate && seen.has(m))) continue;
+      seen.add(m);
+      yield [n, m];
+    }
   }
 
   children(): Module[] {
     return [...this.namedChildren()].map(([, m]) => m);
   }
 
-  /** This module and every descendant, depth-first, with dotted names ('' for this one). */
-  *namedModules(prefix = ''): Generator<[string, Module]> {
+  /**
+   * This module and every descendant, depth-first, with dotted names ('' for this one); each
+   * module once, under the first path that reaches it, unless removeDuplicate is false (PyTorch's flag).
+   */
+  namedModules(prefix = '', removeDuplicate = true): Generator<[string, Module]> {
+    return this.walkModules(prefix, removeDuplicate ? new Set() : null);
+  }
+
+  private *walkModules(prefix: string, seen: Set<Module> | null): Generator<[string, Module]> {
+    if (seen?.has(this)) return;
+    seen?.add(this);
     yield [prefix, this];
-    for (const [n, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${n}` : n);
+    for (const [n, m] of this.namedChildren(false)) yield* m.walkModules(prefix ? `${prefix}.${n}` : n, seen);
   }
 
   modules(): Module[] {
@@ -291,7 +309,8 @@ export abstract class Module {
   /** Parameters and persistent buffers by dotted name (torchvision's checkpoint keys). */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    for (const [prefix, m] of this.namedModules()) {
+    // Every registration, as PyTorch's: a module shared by two names is saved under both.
+    for (const [prefix, m] of this.namedModules('', false)) {
       const key = (n: string) => (prefix ? `${prefix}.${n}` : n);
       for (const [n, t] of m.params) if (t) out[key(n)] = t;
       for (const [n, t] of m.bufs) if (t && !m.nonPersistent.has(n)) out[key(n)] = t;
@@ -310,7 +329,7 @@ export abstract class Module {
 
   /** The architecture as PyTorch prints it. */
   toString(): string {
-    const kids = [...this.namedChildren()].map(([n, m]) => `  (${n}): ${m.toString().replace(/\n/g, '\n  ')}`);
+    const kids = [...this.namedChildren(false)].map(([n, m]) => `  (${n}): ${m.toString().replace(/\n/g, '\n  ')}`);
     const head = `${this.constructor.name}(${this.extraRepr()}`;
     return kids.length ? `${head}\n${kids.join('\n')}\n)` : `${head})`;
   }

@@ -4,7 +4,7 @@
  * registration names, hooks that remove themselves, pre-hook results, buffer persistence.
  */
 import { describe, expect, it } from 'vitest';
-import { tensor, type Tensor } from '@nodegrad/autograd';
+import { noGrad, tensor, type Tensor } from '@nodegrad/autograd';
 import { Linear, Module, ReLU, SGD, Sequential } from '@nodegrad/nn';
 
 class Tied extends Module {
@@ -100,5 +100,43 @@ describe('forward hooks, as PyTorch', () => {
     const l = new ReLU();
     l.registerForwardPreHook(() => tensor([-3, 3]));
     expect(Array.from(l.call(tensor([1, 1])).dataSync())).toEqual([0, 3]);
+  });
+});
+
+describe('a module registered under two names, as PyTorch', () => {
+  class Shared extends Module {
+    constructor(lin: Linear) {
+      super();
+      this.registerModule('a', lin);
+      this.registerModule('b', lin);
+      this.registerModule('c', new Sequential(lin, new ReLU()));
+    }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
+  }
+
+  it('is listed once by children/modules/parameters, saved and printed under every name', () => {
+    const lin = new Linear(1, 1);
+    const m = new Shared(lin);
+    // torch: named_children ['a', 'c']; named_modules ['', 'a', 'c', 'c.1'];
+    // state_dict a.*, b.*, c.0.*; named_parameters ['a.weight', 'a.bias']; print shows (b) too.
+    expect([...m.namedChildren()].map(([n]) => n)).toEqual(['a', 'c']);
+    expect([...m.namedModules()].map(([n]) => n)).toEqual(['', 'a', 'c', 'c.1']);
+    expect([...m.namedModules('', false)].map(([n]) => n)).toEqual(['', 'a', 'b', 'c', 'c.0', 'c.1']);
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'a.bias', 'b.weight', 'b.bias', 'c.0.weight', 'c.0.bias']);
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['a.weight', 'a.bias']);
+    expect(m.toString()).toContain('(b): Linear(in_features=1, out_features=1, bias=True)');
+    // apply() visits children(), deduplicated per parent: lin under 'a' and again under 'c' (torch: 2).
+    let applied = 0;
+    m.apply((x) => { if (x === lin) applied++; });
+    expect(applied).toBe(2);
+  });
+
+  it('a Sequential holding one module twice runs it twice (torch: len 2)', () => {
+    const lin = new Linear(1, 1, { bias: false });
+    noGrad(() => lin.weight.fill_(3));
+    const s = new Sequential(lin, lin);
+    expect([s.length, (s.call(tensor([[2]])) as Tensor).item()]).toEqual([2, 18]);
   });
 });

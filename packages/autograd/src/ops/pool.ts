@@ -14,6 +14,9 @@ import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { pair, type Size2 } from './nn_util.js';
 import { checkFloat, checkTensor, kernels, wrap } from './util.js';
+import { isHalf } from '../dtype.js';
+import { mul } from './arith.js';
+import { tensor } from './creation.js';
 
 export interface MaxPool2dOptions {
   /** Defaults to kernelSize. */
@@ -29,6 +32,8 @@ export interface AvgPool2dOptions {
   ceilMode?: boolean;
   /** Count the zero padding in the divisor (PyTorch's default, true). */
   countIncludePad?: boolean;
+  /** Divide every window's sum by this integer instead of its size (countIncludePad is then moot). */
+  divisorOverride?: number | null;
 }
 
 function checkInput(op: string, x: Tensor): void {
@@ -222,7 +227,26 @@ const avgPool2dBackwardOp: (dy: Tensor, xShape: Shape, p: Pool2DParams) => Tenso
  */
 export function avgPool2d(x: Tensor, kernelSize: Size2, opts: AvgPool2dOptions = {}): Tensor {
   checkInput('avgPool2d', x);
-  return avgPool2dOp(x, poolParams('avgPool2d', x, kernelSize, opts));
+  const d = opts.divisorOverride;
+  if (d == null) return avgPool2dOp(x, poolParams('avgPool2d', x, kernelSize, opts));
+  if (!Number.isInteger(d) || d === 0) throw new Error(`avgPool2d: divisorOverride must be a nonzero integer, got ${d}`);
+  // The windows' means with the padding counted, times size / d: each window's sum over d. The
+  // kernels stay the plain average's, so every backend and every order of gradient has it.
+  const p = poolParams('avgPool2d', x, kernelSize, { ...opts, countIncludePad: true });
+  return scaleWindows(avgPool2dOp(x, p), x.shape, p, d);
+}
+
+/** y times each window's size (as the count_include_pad divisor: clipped at the padded edge) over d. */
+function scaleWindows(y: Tensor, xShape: Shape, p: Pool2DParams, d: number): Tensor {
+  const [OH, OW] = y.shape.slice(-2) as [number, number];
+  const sizes = (o: number, n: number, k: number, s: number, pad: number) =>
+    Array.from({ length: o }, (_, i) => Math.min(i * s - pad + k, n + pad) - (i * s - pad));
+  const hs = sizes(OH, xShape.at(-2)!, p.kernel[0], p.stride[0], p.padding[0]);
+  const ws = sizes(OW, xShape.at(-1)!, p.kernel[1], p.stride[1], p.padding[1]);
+  // A half y is scaled in float32 and rounded once more: size / d need not be a half value.
+  const dtype = isHalf(y.dtype) ? 'float32' : y.dtype;
+  const factor = tensor(hs.map((h) => ws.map((w) => (h * w) / d)), { dtype, device: y.device });
+  return dtype === y.dtype ? mul(y, factor) : mul(y.to(dtype), factor).to(y.dtype);
 }
 
 // ---- adaptive average pooling: bins [floor(i n / o), ceil((i + 1) n / o)) cover any output size.

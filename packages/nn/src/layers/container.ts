@@ -21,9 +21,14 @@ abstract class NumberedModules extends Module {
     this.extend(modules);
   }
 
+  /** Every entry, a module held twice included (Sequential(l, l) runs l twice, as PyTorch). */
+  protected listed(): Module[] {
+    return [...this.namedChildren(false)].map(([, m]) => m);
+  }
+
   /** The number of child modules. */
   get length(): number {
-    return this.children().length;
+    return this.listed().length;
   }
 
   /** The position of index i (negative counts from the end), or an error naming the container. */
@@ -38,7 +43,7 @@ abstract class NumberedModules extends Module {
 
   /** The i-th child; negative i counts from the end. */
   at(i: number): Module {
-    return this.children()[this.position('at', i)]!;
+    return this.listed()[this.position('at', i)]!;
   }
 
   /** Replaces the i-th child (`list[i] = m` in Python). */
@@ -62,7 +67,7 @@ abstract class NumberedModules extends Module {
   /** Inserts m before index i, as a JS array's splice (negative counts from the end; past the end appends). */
   insert(i: number, m: Module): this {
     checkModule(`${this.constructor.name}.insert`, m);
-    const kids = this.children();
+    const kids = this.listed();
     if (!Number.isInteger(i)) throw new Error(`${this.constructor.name}.insert: index must be an integer, got ${i}`);
     const j = Math.min(Math.max(i < 0 ? kids.length + i : i, 0), kids.length);
     kids.splice(j, 0, m);
@@ -72,19 +77,19 @@ abstract class NumberedModules extends Module {
 
   /** Removes and returns the i-th child (the last by default); the rest are renumbered. */
   pop(i = -1): Module {
-    const kids = this.children();
+    const kids = this.listed();
     const [m] = kids.splice(this.position('pop', i), 1);
     this.renumber(kids);
     return m!;
   }
 
   private renumber(kids: Module[]): void {
-    for (const [n] of [...this.namedChildren()]) this.unregisterModule(n);
+    for (const [n] of [...this.namedChildren(false)]) this.unregisterModule(n);
     kids.forEach((m, j) => this.registerModule(String(j), m));
   }
 
   [Symbol.iterator](): Iterator<Module> {
-    return this.children()[Symbol.iterator]();
+    return this.listed()[Symbol.iterator]();
   }
 }
 
@@ -99,7 +104,7 @@ export class Sequential extends NumberedModules {
 
   override forward(x: unknown): any {
     let y = x;
-    for (const m of this.children()) y = m.call(y);
+    for (const m of this.listed()) y = m.call(y);
     return y;
   }
 }
@@ -115,12 +120,12 @@ export class ModuleList extends NumberedModules {
 
   /** A new ModuleList of the children from start to end (exclusive), as Python's `list[a:b]`; the modules are shared. */
   slice(start?: number, end?: number): ModuleList {
-    return new ModuleList(this.children().slice(start, end));
+    return new ModuleList(this.listed().slice(start, end));
   }
 
   /** A new ModuleList of this one's modules followed by other's (Python's `a + b`). */
   concat(other: Iterable<Module>): ModuleList {
-    return new ModuleList([...this.children(), ...other]);
+    return new ModuleList([...this.listed(), ...other]);
   }
 
   override forward(..._inputs: unknown[]): never {
@@ -130,7 +135,7 @@ export class ModuleList extends NumberedModules {
   /** As PyTorch 2: runs of children that print alike are one line, `(0-2): 3 x Linear(...)`. */
   override toString(): string {
     const lines: string[] = [];
-    const texts = this.children().map((m) => m.toString().replace(/\n/g, '\n  '));
+    const texts = this.listed().map((m) => m.toString().replace(/\n/g, '\n  '));
     for (let i = 0; i < texts.length;) {
       let j = i + 1;
       while (j < texts.length && texts[j] === texts[i]) j++;
@@ -155,7 +160,7 @@ export class ModuleDict extends Module {
 
   /** The number of entries. */
   get size(): number {
-    return this.children().length;
+    return this.keys().length;
   }
 
   has(key: string): boolean {
@@ -164,7 +169,7 @@ export class ModuleDict extends Module {
 
   /** The module under key; a missing key is an error (Python's KeyError). */
   get(key: string): Module {
-    const m = [...this.namedChildren()].find(([k]) => k === key);
+    const m = [...this.namedChildren(false)].find(([k]) => k === key);
     if (!m) throw new Error(`ModuleDict.get: no module under the key '${key}' (keys: ${this.keys().join(', ') || 'none'})`);
     return m[1];
   }
@@ -200,15 +205,15 @@ export class ModuleDict extends Module {
   }
 
   keys(): string[] {
-    return [...this.namedChildren()].map(([k]) => k);
+    return [...this.namedChildren(false)].map(([k]) => k);
   }
 
   values(): Module[] {
-    return this.children();
+    return this.entries().map(([, m]) => m);
   }
 
   entries(): [string, Module][] {
-    return [...this.namedChildren()];
+    return [...this.namedChildren(false)];
   }
 
   [Symbol.iterator](): Iterator<string> {

@@ -45,6 +45,8 @@ export interface AvgPool2dOptions {
   ceilMode?: boolean;
   /** Whether the zero padding counts in each window's divisor (default true, as PyTorch). */
   countIncludePad?: boolean;
+  /** Divide each window's sum by this integer instead of its size. */
+  divisorOverride?: number | null;
 }
 
 /** Mean over kernelSize windows. @example new AvgPool2d(2) */
@@ -53,6 +55,7 @@ export class AvgPool2d extends Module {
   readonly padding: Size2;
   readonly ceilMode: boolean;
   readonly countIncludePad: boolean;
+  readonly divisorOverride: number | null;
 
   constructor(readonly kernelSize: Size2, opts: AvgPool2dOptions = {}) {
     super();
@@ -60,11 +63,13 @@ export class AvgPool2d extends Module {
     this.padding = opts.padding ?? 0;
     this.ceilMode = opts.ceilMode ?? false;
     this.countIncludePad = opts.countIncludePad ?? true;
+    this.divisorOverride = opts.divisorOverride ?? null;
   }
 
   override forward(x: Tensor): Tensor {
     return avgPool2d(x, this.kernelSize, {
       stride: this.stride, padding: this.padding, ceilMode: this.ceilMode, countIncludePad: this.countIncludePad,
+      divisorOverride: this.divisorOverride,
     });
   }
 

@@ -42,7 +42,7 @@ export function fuseConvBn<M extends Module>(model: M): M {
 
 /** Names of (conv, bn) children of `m` that fold: conv<k>/bn<k> siblings, and Sequential neighbours. */
 function foldablePairs(m: Module): [string, string][] {
-  const kids = new Map(m.namedChildren());
+  const kids = new Map(m.namedChildren(false));
   const pairs: [string, string][] = [];
   if (m instanceof Sequential) {
     const names = [...kids.keys()];
@@ -137,8 +137,8 @@ const COPIERS = new Map<unknown, Copier>([
     return new MaxPool2d(kernelSize, { stride, padding, dilation, ceilMode });
   }],
   [AvgPool2d, (m) => {
-    const { kernelSize, stride, padding, ceilMode, countIncludePad } = m as AvgPool2d;
-    return new AvgPool2d(kernelSize, { stride, padding, ceilMode, countIncludePad });
+    const { kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride } = m as AvgPool2d;
+    return new AvgPool2d(kernelSize, { stride, padding, ceilMode, countIncludePad, divisorOverride });
   }],
   [AdaptiveAvgPool2d, (m) => new AdaptiveAvgPool2d((m as AdaptiveAvgPool2d).outputSize)],
   [Flatten, (m) => new Flatten((m as Flatten).startDim, (m as Flatten).endDim)],
@@ -210,7 +210,7 @@ function fusedBlock(b: BasicBlock | Bottleneck, path: string, k: number): FusedB
  * the folded positions become Identity, so the other children keep their names (downsample.0).
  */
 function fusedSequential(s: Sequential, path: string): Sequential {
-  const kids = [...s.namedChildren()];
+  const kids = [...s.namedChildren(false)];
   const out = new Sequential();
   for (let i = 0; i < kids.length; i++) {
     const [name, m] = kids[i]!;

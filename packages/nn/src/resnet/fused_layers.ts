@@ -148,7 +148,7 @@ export class FusedResNet extends Module {
       return layers.reduce((t, layer) => layer.call(t) as Tensor, this.maxpool.call(this.conv1.call(x)) as Tensor);
     }
     // A plain Sequential's forward is its children in turn: each block is a stage of its own.
-    const stages = [this.conv1, this.maxpool, ...layers.flatMap((l) => (l instanceof Sequential && l.constructor === Sequential ? l.children() : [l]))];
+    const stages = [this.conv1, this.maxpool, ...layers.flatMap((l) => (l instanceof Sequential && l.constructor === Sequential ? [...l] : [l]))];
     return pipeKeepingSaved(x, stages.map((m) => (t: Tensor) => m.call(t) as Tensor));
   }
 

@@ -29,7 +29,7 @@ function normRelu(norm: Module, act: Module, x: Tensor, residual: Tensor | null 
 
 /** Registers every child of `from` on `to` under its name, in order (so stateDict keys and order match). */
 function adoptChildren(to: Module, from: Module, replace: (m: Module) => Module = (m) => m): void {
-  for (const [name, m] of from.namedChildren()) to.registerModule(name, replace(m));
+  for (const [name, m] of from.namedChildren(false)) to.registerModule(name, replace(m));
 }
 
 /**
@@ -102,7 +102,7 @@ export class FusedTrainingResNet extends Module {
 function twinOf(m: Module): Module {
   if (isA(m, BasicBlock) || isA(m, Bottleneck)) return new FusedTrainingBlock(m as BasicBlock | Bottleneck);
   if (!isA(m, Sequential)) return m;
-  const kids = [...m.namedChildren()].map(([name, c]) => [name, twinOf(c)] as const);
+  const kids = [...m.namedChildren(false)].map(([name, c]) => [name, twinOf(c)] as const);
   if (kids.every(([name, c]) => c === (m as unknown as Record<string, Module>)[name])) return m;
   const s = new Sequential();
   for (const [name, c] of kids) s.registerModule(name, c);
