@@ -1,7 +1,7 @@
 /**
- * Gradient clipping against PyTorch (clip_grad_norm_ for norms 2, 1, 3 and inf, clipping and
- * not; clip_grad_value_), from scripts/fixtures/make_optim_fixtures.py, in float64 (1e-10) and
- * float32 (1e-5 relative); plus hand-computed cases, a bfloat16 and float32 mix (values PyTorch
+ * Gradient clipping against PyTorch (clip_grad_norm_ for norms 2, 1, 3, inf, 0.5, 0, -inf and -1,
+ * clipping and not; three in bfloat16; clip_grad_value_), from scripts/fixtures/make_optim_fixtures.py,
+ * in float64 (1e-10) and float32 (1e-5 relative), bfloat16 exactly; plus hand-computed cases, a bfloat16 and float32 mix (values PyTorch
  * 2.15 printed), and errors.
  */
 import { readFileSync } from 'node:fs';
@@ -11,8 +11,8 @@ import { clipGradNorm_, clipGradValue_ } from '@nodegrad/nn';
 
 interface J { dtype: 'float64'; shape: number[]; data: number[] }
 interface ClipCase {
-  name: string; kind: 'norm' | 'value';
-  args: { maxNorm?: number; normType?: number | 'inf'; clipValue?: number };
+  name: string; kind: 'norm' | 'value'; dtype: 'float64' | 'bfloat16';
+  args: { maxNorm?: number; normType?: number | 'inf' | '-inf'; clipValue?: number };
   totalNorm?: number; grads: J[];
 }
 interface ClipFixture { torch: string; grads: J[]; cases: ClipCase[] }
@@ -39,13 +39,14 @@ function params(dtype: FloatDType): Tensor[] {
   return [...ps, zeros([3], { dtype, requiresGrad: true })];
 }
 
+const float64Cases = fx.cases.filter((c) => c.dtype === 'float64').map((c) => [c.name, c] as const);
+
 describe.each(['float64', 'float32'] as FloatDType[])('PyTorch fixtures, %s', (dtype) => {
-  it.each(fx.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+  it.each(float64Cases)('%s', (_name, c) => {
     const ps = params(dtype);
     const before = ps.slice(0, 3).map((p) => p.grad);
     if (c.kind === 'norm') {
-      const normType = c.args.normType === 'inf' ? Infinity : c.args.normType!;
-      const total = clipGradNorm_(ps, c.args.maxNorm!, normType);
+      const total = clipGradNorm_(ps, c.args.maxNorm!, c.args.normType!);
       expect(total.shape).toEqual([]);
       expectClose([total.item()], [c.totalNorm!], dtype, `${c.name} total norm`);
     } else {
@@ -56,6 +57,15 @@ describe.each(['float64', 'float32'] as FloatDType[])('PyTorch fixtures, %s', (d
       expectClose(ps[i]!.grad!.toTypedArray(), g.data, dtype, `${c.name} grad ${i}`);
     });
     expect(ps[3]!.grad).toBeNull();
+  });
+});
+
+describe('PyTorch fixtures, bfloat16 gradients (norms summed in float32 and rounded once): exact', () => {
+  it.each(fx.cases.filter((c) => c.dtype === 'bfloat16').map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const ps = params('bfloat16');
+    const total = clipGradNorm_(ps, c.args.maxNorm!, c.args.normType!);
+    expect([total.dtype, total.item()]).toEqual(['bfloat16', c.totalNorm]);
+    c.grads.forEach((g, i) => expect(Array.from(ps[i]!.grad!.toTypedArray()), `grad ${i}`).toEqual(g.data));
   });
 });
 
@@ -120,8 +130,8 @@ describe('bad arguments name the argument', () => {
   const p = () => [zeros([1], { requiresGrad: true })];
   it.each([
     ['maxNorm', () => clipGradNorm_(p(), -1), /clipGradNorm_: invalid maxNorm -1/],
-    ['normType 0', () => clipGradNorm_(p(), 1, 0), /clipGradNorm_: invalid normType 0/],
-    ['normType -inf', () => clipGradNorm_(p(), 1, -Infinity), /invalid normType -Infinity/],
+    ['normType NaN', () => clipGradNorm_(p(), 1, NaN), /clipGradNorm_: invalid normType NaN/],
+    ['normType string', () => clipGradNorm_(p(), 1, 'fro' as never), /clipGradNorm_: invalid normType fro/],
     ['clipValue', () => clipGradValue_(p(), -0.1), /clipGradValue_: invalid clipValue -0.1/],
     ['not a tensor', () => clipGradNorm_([1 as never], 1), /clipGradNorm_: parameters\[0\] is not a Tensor/],
   ])('%s', (_name, call, message) => {

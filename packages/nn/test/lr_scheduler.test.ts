@@ -18,7 +18,8 @@ interface Spec {
   startFactor?: number; endFactor?: number; totalIters?: number; schedulers?: Spec[];
 }
 interface SchedCase { name: string; scheduler: Spec; lastLr: number[][]; groupLr: number[][]; stateDict: Record<string, unknown> }
-interface SchedFixture { torch: string; baseLrs: number[]; steps: number; cases: SchedCase[] }
+interface ResumeCase { name: string; lastEpoch: number; groupLr: number[]; lastLr: number[][] }
+interface SchedFixture { torch: string; baseLrs: number[]; steps: number; cases: SchedCase[]; resumes: ResumeCase[] }
 
 const fx = JSON.parse(readFileSync(new URL('./fixtures/optim_lr_schedulers.json', import.meta.url), 'utf8')) as SchedFixture;
 
@@ -26,12 +27,13 @@ function makeOptimizer(lrs = fx.baseLrs): SGD {
   return new SGD(lrs.map((lr, i) => ({ params: [zeros([i + 2], { requiresGrad: true })], lr })), { lr: 1 });
 }
 
-function build(opt: SGD, s: Spec): Scheduler {
+function build(opt: SGD, s: Spec, lastEpoch = -1): Scheduler {
   switch (s.kind) {
-    case 'StepLR': return new StepLR(opt, s.stepSize!, { gamma: s.gamma });
-    case 'MultiStepLR': return new MultiStepLR(opt, s.milestones!, { gamma: s.gamma });
-    case 'CosineAnnealingLR': return new CosineAnnealingLR(opt, s.tMax!, { etaMin: s.etaMin });
-    case 'LinearLR': return new LinearLR(opt, { startFactor: s.startFactor, endFactor: s.endFactor, totalIters: s.totalIters });
+    case 'StepLR': return new StepLR(opt, s.stepSize!, { gamma: s.gamma, lastEpoch });
+    case 'MultiStepLR': return new MultiStepLR(opt, s.milestones!, { gamma: s.gamma, lastEpoch });
+    case 'CosineAnnealingLR': return new CosineAnnealingLR(opt, s.tMax!, { etaMin: s.etaMin, lastEpoch });
+    case 'LinearLR':
+      return new LinearLR(opt, { startFactor: s.startFactor, endFactor: s.endFactor, totalIters: s.totalIters, lastEpoch });
     case 'SequentialLR': return new SequentialLR(opt, s.schedulers!.map((sub) => build(opt, sub) as LRScheduler), s.milestones!);
   }
 }
@@ -67,7 +69,7 @@ const cases = fx.cases.map((c) => [c.name, c] as const);
 describe('fixture file', () => {
   it('records the torch version and 31 lrs per case', () => {
     expect(fx.torch).toMatch(/^\d+\.\d+/);
-    expect(fx.cases.length).toBe(10);
+    expect(fx.cases.length).toBe(11);
     for (const c of fx.cases) expect(c.lastLr.length).toBe(fx.steps + 1);
   });
   it('the check rejects an lr off in the 11th digit', () => {
@@ -122,14 +124,17 @@ describe('resuming with lastEpoch', () => {
   it('needs initialLr in every group', () => {
     expect(() => new StepLR(makeOptimizer(), 3, { lastEpoch: 4 })).toThrow(/StepLR: param group 0 has no initialLr/);
   });
-  it('CosineAnnealingLR resumed at lastEpoch k jumps to the closed form at k + 1', () => {
-    const cosine = fx.cases.find((c) => c.name === 'cosine')!;
-    const opt = makeOptimizer();
-    opt.paramGroups.forEach((g) => { g.initialLr = g.lr; });
-    const sched = new CosineAnnealingLR(opt, 30, { lastEpoch: 9 });
-    expectLrs(sched.getLastLr(), cosine.lastLr[10]!, 'resumed');
-    // By hand: eta_min + (base - eta_min)(1 + cos(pi 10 / 30)) / 2 with eta_min 0.
-    expect(sched.getLastLr()[0]).toBeCloseTo(0.1 * (1 + Math.cos(Math.PI / 3)) / 2, 15);
+  // PyTorch 2: the constructor's step leaves a LinearLR's or CosineAnnealingLR's lr as the groups
+  // hold it (initial mode), so the schedule continues from there; StepLR and MultiStepLR step.
+  it.each(fx.resumes.map((r) => [`${r.name} at lastEpoch ${r.lastEpoch}`, r] as const))('%s: 10 steps as PyTorch', (_name, r) => {
+    const opt = makeOptimizer(r.groupLr);
+    opt.paramGroups.forEach((g, i) => { g.initialLr = fx.baseLrs[i]; });
+    const sched = build(opt, fx.cases.find((c) => c.name === r.name)!.scheduler, r.lastEpoch);
+    expectLrs(sched.getLastLr(), r.lastLr[0]!, 'after construction');
+    for (let k = 1; k < r.lastLr.length; k++) {
+      sched.step();
+      expectLrs(sched.getLastLr(), r.lastLr[k]!, `step ${k}`);
+    }
   });
 });
 

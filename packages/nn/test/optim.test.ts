@@ -1,6 +1,7 @@
 /**
- * Optimizers against PyTorch: three steps of SGD / Adam / AdamW in twelve configurations
- * (momentum, nesterov, dampening, maximize, weight decay, amsgrad, two param groups) on a tiny
+ * Optimizers against PyTorch 2.15: three steps of SGD / Adam / AdamW in fifteen configurations
+ * (momentum, nesterov, dampening, maximize, weight decay, amsgrad, two param groups, per-group
+ * decoupled weight decay, SGD's default lr) on a tiny
  * MLP with a fixed loss, written by scripts/fixtures/make_optim_fixtures.py. Each case runs in
  * float64 (to 1e-10) and float32 (to 1e-5 relative); the state dict after the last step must
  * match PyTorch's, index for index and key for key. Also: state-dict round trips, param-group
@@ -9,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  fromTypedArray, linear, mseLoss, tanh, tensor, type FloatDType, type Tensor,
+  fromTypedArray, linear, mseLoss, tanh, tensor, zeros, type FloatDType, type Tensor,
 } from '@nodegrad/autograd';
 import {
   Adam, AdamW, SGD, type Optimizer, type OptimizerStateDict, type ParamGroup,
@@ -80,9 +81,9 @@ function trainStep(opt: Optimizer<ParamGroup>, p: P, dtype: FloatDType): number 
 }
 
 describe('fixture file', () => {
-  it('records the torch version and twelve cases of three steps', () => {
+  it('records the torch version and fifteen cases of three steps', () => {
     expect(fx.torch).toMatch(/^\d+\.\d+/);
-    expect(fx.cases.length).toBe(12);
+    expect(fx.cases.length).toBe(15);
     for (const c of fx.cases) expect(c.steps.length).toBe(3);
   });
   it('the tolerance check rejects a small error', () => {
@@ -273,7 +274,8 @@ describe('bad hyperparameters name the argument', () => {
   const w = () => [tensor([1], { requiresGrad: true })];
   it.each([
     ['SGD lr', () => new SGD(w(), { lr: -0.1 }), /SGD: invalid lr -0\.1/],
-    ['SGD missing lr', () => new SGD(w()), /SGD: param group 0: no 'lr'/],
+    ['SGD unknown option', () => new SGD(w(), { lr: 0.1, nesterow: true } as never), /SGD: unknown option nesterow/],
+    ['Adam unknown option', () => new Adam(w(), { decoupled: true } as never), /Adam: unknown option decoupled/],
     ['SGD momentum', () => new SGD(w(), { lr: 0.1, momentum: -1 }), /invalid momentum -1/],
     ['SGD weightDecay', () => new SGD(w(), { lr: 0.1, weightDecay: -1e-4 }), /invalid weightDecay/],
     ['SGD nesterov', () => new SGD(w(), { lr: 0.1, nesterov: true }), /nesterov requires momentum > 0 and dampening 0/],
@@ -300,5 +302,16 @@ describe('bad hyperparameters name the argument', () => {
     expect(new AdamW(w()).paramGroups[0]).toMatchObject({ lr: 1e-3, weightDecay: 0.01 });
     expect(new SGD(w(), { lr: 1 }).paramGroups[0])
       .toMatchObject({ momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false });
+  });
+});
+
+describe('state dicts saved before an option existed', () => {
+  it("an AdamW group saved without decoupled_weight_decay keeps AdamW's default (true) when loaded", () => {
+    const w = zeros([2], { requiresGrad: true });
+    const sd = new AdamW([w]).stateDict();
+    delete sd.param_groups[0]!.decoupled_weight_decay;
+    const opt = new AdamW([w]);
+    opt.loadStateDict(sd);
+    expect(opt.paramGroups[0]!.decoupledWeightDecay).toBe(true);
   });
 });

@@ -1,10 +1,13 @@
 /**
  * Adam (weight decay as an L2 term in the gradient) and AdamW (decoupled weight decay), with
  * the update of PyTorch's single-tensor implementation (Kingma & Ba, Algorithm 1, with the bias
- * corrections folded into the step size; Loshchilov & Hutter for AdamW).
+ * corrections folded into the step size; Loshchilov & Hutter for AdamW). As in PyTorch 2, the
+ * two differ only in `decoupledWeightDecay`'s default, a per-group option.
  */
 import { adamStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+import {
+  checkBoolean, checkNonNegative, checkOptionNames, fusedLists, Optimizer, type ParamGroup, type Params,
+} from './optimizer.js';
 
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */
@@ -19,6 +22,8 @@ export interface AdamOptions {
   amsgrad?: boolean;
   /** Ascend the objective instead of descending it. */
   maximize?: boolean;
+  /** Weight decay shrinks the parameter (p *= 1 - lr weightDecay) instead of entering the gradient. Adam: false, AdamW: true. */
+  decoupledWeightDecay?: boolean;
 }
 
 export interface AdamGroup extends ParamGroup {
@@ -27,14 +32,17 @@ export interface AdamGroup extends ParamGroup {
   weightDecay: number;
   amsgrad: boolean;
   maximize: boolean;
+  decoupledWeightDecay: boolean;
 }
 
-abstract class AdamBase extends Optimizer<AdamGroup> {
-  /** Whether weight decay shrinks the parameter directly (AdamW) or enters the gradient (Adam). */
-  protected abstract readonly decoupled: boolean;
+const ADAM_OPTIONS = ['lr', 'betas', 'eps', 'weightDecay', 'amsgrad', 'maximize', 'decoupledWeightDecay'] as const;
 
-  protected constructor(name: string, params: Params<AdamGroup>, opts: AdamOptions, weightDecay: number) {
-    super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, ...opts });
+abstract class AdamBase extends Optimizer<AdamGroup> {
+  protected constructor(name: string, params: Params<AdamGroup>, opts: AdamOptions, weightDecay: number, decoupledWeightDecay: boolean) {
+    checkOptionNames(name, opts, ADAM_OPTIONS);
+    super(name, params, {
+      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false, decoupledWeightDecay, ...opts,
+    });
   }
 
   protected override checkOptions(o: Partial<AdamGroup>, where: string): void {
@@ -53,10 +61,11 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
     }
     checkBoolean(where, 'amsgrad', o.amsgrad);
     checkBoolean(where, 'maximize', o.maximize);
+    checkBoolean(where, 'decoupledWeightDecay', o.decoupledWeightDecay);
   }
 
   protected override updateGroup(group: AdamGroup, params: Tensor[]): void {
-    const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize } = group;
+    const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize, decoupledWeightDecay: decoupled } = group;
     for (const p of params) {
       const s = this.stateOf(p);
       if (s.step === undefined) {
@@ -73,7 +82,7 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
       const state = (key: string) => list.map((p) => this.stateOf(p)[key] as Tensor);
       adamStepList_(list, list.map((p) => p.grad!), state('exp_avg'), state('exp_avg_sq'),
         amsgrad ? state('max_exp_avg_sq') : null,
-        { lr, beta1, beta2, eps, weightDecay, decoupled: this.decoupled, amsgrad, maximize, step: this.stateOf(list[0]!).step as number });
+        { lr, beta1, beta2, eps, weightDecay, decoupled, amsgrad, maximize, step: this.stateOf(list[0]!).step as number });
     }
   }
 }
@@ -83,9 +92,8 @@ abstract class AdamBase extends Optimizer<AdamGroup> {
  * @example const opt = new Adam(model.parameters(), { lr: 3e-4 });
  */
 export class Adam extends AdamBase {
-  protected override readonly decoupled = false;
   constructor(params: Params<AdamGroup>, opts: AdamOptions = {}) {
-    super('Adam', params, opts, 0);
+    super('Adam', params, opts, 0, false);
   }
 }
 
@@ -94,8 +102,7 @@ export class Adam extends AdamBase {
  * @example const opt = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.05 });
  */
 export class AdamW extends AdamBase {
-  protected override readonly decoupled = true;
   constructor(params: Params<AdamGroup>, opts: AdamOptions = {}) {
-    super('AdamW', params, opts, 0.01);
+    super('AdamW', params, opts, 0.01, true);
   }
 }

@@ -1,5 +1,7 @@
 /** Gradient clipping, as torch.nn.utils.clip_grad_norm_ and clip_grad_value_. */
-import { abs, clamp, div, isHalf, max, noGrad, pow, promoteFloat, sqrt, stack, sum, Tensor, zeros, type FloatDType } from '@nodegrad/autograd';
+import {
+  abs, clamp, div, isHalf, max, min, ne, noGrad, pow, promoteFloat, sqrt, stack, sum, Tensor, zeros, type FloatDType,
+} from '@nodegrad/autograd';
 
 function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
   const list = parameters instanceof Tensor ? [parameters] : [...parameters];
@@ -9,12 +11,18 @@ function gradsOf(op: string, parameters: Tensor | Iterable<Tensor>): Tensor[] {
   return list.flatMap((p) => (p.grad ? [p.grad] : []));
 }
 
-/** The p-norm of all of x's elements (p > 0, or Infinity for the largest magnitude). */
+/**
+ * The p-norm of all of x's elements, in x's dtype: the largest (Infinity) or smallest (-Infinity)
+ * magnitude, the count of nonzeros (0), or (sum |x|^p)^(1/p). A half x is summed in float32 and
+ * rounded once, as PyTorch's vector_norm (|x|^p rounded to half per element would drift).
+ */
 function pNorm(x: Tensor, p: number): Tensor {
   if (p === Infinity) return max(abs(x));
-  if (p === 2) return sqrt(sum(x.mul(x)));
-  if (p === 1) return sum(abs(x));
-  return pow(sum(pow(abs(x), p)), 1 / p);
+  if (p === -Infinity) return min(abs(x));
+  const w = isHalf(x.dtype) ? x.to('float32') : x;
+  const r = p === 2 ? sqrt(sum(w.mul(w))) : p === 1 ? sum(abs(w)) : p === 0 ? sum(ne(w, 0))
+    : pow(sum(pow(abs(w), p)), 1 / p);
+  return r.to(x.dtype);
 }
 
 /**
@@ -24,12 +32,14 @@ function pNorm(x: Tensor, p: number): Tensor {
  * branch, as PyTorch does. Parameters without a gradient are skipped.
  * @example const norm = clipGradNorm_(model.parameters(), 1.0); // between backward() and step()
  */
-export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: number, normType = 2,
+export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: number, normType: number | 'inf' | '-inf' = 2,
   { errorIfNonfinite = false }: { errorIfNonfinite?: boolean } = {}): Tensor {
   const op = 'clipGradNorm_';
   if (typeof maxNorm !== 'number' || !(maxNorm >= 0)) throw new Error(`${op}: invalid maxNorm ${String(maxNorm)}: must be a number >= 0`);
-  if (typeof normType !== 'number' || !(normType > 0)) {
-    throw new Error(`${op}: invalid normType ${String(normType)}: must be a number > 0 or Infinity`);
+  // As PyTorch's float(norm_type): 'inf' and '-inf' spell the infinities; any other order is a number.
+  const p = normType === 'inf' ? Infinity : normType === '-inf' ? -Infinity : normType;
+  if (typeof p !== 'number' || Number.isNaN(p)) {
+    throw new Error(`${op}: invalid normType ${String(normType)}: must be a number, Infinity, -Infinity, 'inf' or '-inf'`);
   }
   const grads = gradsOf(op, parameters);
   if (grads.length === 0) return zeros([]);
@@ -38,11 +48,11 @@ export function clipGradNorm_(parameters: Tensor | Iterable<Tensor>, maxNorm: nu
     // Each gradient's norm in its own dtype, moved to the first one's device; the norm of those in
     // the widest dtype (PyTorch's stack promotes: bfloat16 and float32 gradients give a float32 norm).
     const dtype = grads.map((g) => g.dtype as FloatDType).reduce(promoteFloat);
-    const norms = grads.map((g) => pNorm(g.detach(), normType).to(first.device).to(dtype));
+    const norms = grads.map((g) => pNorm(g.detach(), p).to(first.device).to(dtype));
     // PyTorch takes the norm of the stacked norms even for one gradient, except for the max norm.
-    const total = normType === Infinity && norms.length === 1 ? norms[0]! : pNorm(stack(norms), normType);
+    const total = p === Infinity && norms.length === 1 ? norms[0]! : pNorm(stack(norms), p);
     if (errorIfNonfinite && !Number.isFinite(total.item())) {
-      throw new Error(`${op}: the total norm of order ${normType} of the gradients is ${total.item()}, ` +
+      throw new Error(`${op}: the total norm of order ${p} of the gradients is ${total.item()}, ` +
         'so they cannot be clipped; pass errorIfNonfinite: false to scale them anyway');
     }
     const coef = clamp(div(maxNorm, total.add(1e-6)), null, 1);

@@ -1,8 +1,10 @@
 /**
- * Learning-rate schedulers with PyTorch's semantics (torch.optim.lr_scheduler, 1.13): each
- * `step()` advances `lastEpoch` and sets every group's lr from its current lr (the "chainable"
- * form, so schedulers can be combined); the constructor performs the first step (lastEpoch 0).
- * `getLastLr()` is what the last step set. Call `scheduler.step()` after `optimizer.step()`.
+ * Learning-rate schedulers with PyTorch 2's semantics (torch.optim.lr_scheduler): each `step()`
+ * advances `lastEpoch` and sets every group's lr from its current lr (the "chainable" form, so
+ * schedulers can be combined); the constructor performs the first step (lastEpoch 0; resuming at
+ * lastEpoch k, that step leaves the lr as the optimizer holds it, for LinearLR and
+ * CosineAnnealingLR as PyTorch's initial mode). `getLastLr()` is what the last step set. Call
+ * `scheduler.step()` after `optimizer.step()`.
  */
 import type { Optimizer, ParamGroup } from './optimizer.js';
 
@@ -28,6 +30,8 @@ export abstract class LRScheduler implements Scheduler {
   /** PyTorch's `_step_count`: steps taken, the constructor's included. */
   protected stepCount = 0;
   protected lastLr: number[] = [];
+  /** True during the constructor's step (PyTorch's `_is_initial`). */
+  protected isInitial = false;
 
   protected constructor(protected readonly name: string, readonly optimizer: Optimizer<ParamGroup>, lastEpoch: number) {
     if (!Number.isInteger(lastEpoch) || lastEpoch < -1) throw new Error(`${name}: invalid lastEpoch ${lastEpoch}: must be an integer >= -1`);
@@ -49,7 +53,12 @@ export abstract class LRScheduler implements Scheduler {
    */
   initialStep(): void {
     this.stepCount = 0;
-    this.step();
+    this.isInitial = true;
+    try {
+      this.step();
+    } finally {
+      this.isInitial = false;
+    }
   }
 
   /** The lrs from the groups' current ones (chainable form), for the new `lastEpoch`. */
@@ -64,6 +73,14 @@ export abstract class LRScheduler implements Scheduler {
    */
   step(epoch?: number): void {
     this.stepCount++;
+    this.updateLr(epoch);
+  }
+
+  /**
+   * The lr update of a step without counting it (PyTorch's `_update_lr`): SequentialLR restarts
+   * the next scheduler with it at a milestone.
+   */
+  updateLr(epoch?: number): void {
     let values: number[];
     if (epoch === undefined) {
       this.lastEpoch++;
@@ -238,7 +255,7 @@ export class CosineAnnealingLR extends LRScheduler {
   protected override getLr(): number[] {
     const { lastEpoch: e, tMax: T, etaMin } = this;
     const lrs = this.groupLrs();
-    if (e === 0) return lrs;
+    if (this.isInitial) return lrs;
     if (this.stepCount === 1 && e > 0) {
       return this.baseLrs.map((b) => etaMin + (b - etaMin) * (1 + Math.cos((e * Math.PI) / T)) / 2);
     }
@@ -284,7 +301,7 @@ export class LinearLR extends LRScheduler {
     const { lastEpoch: e, startFactor: s, endFactor: f, totalIters: n } = this;
     const lrs = this.groupLrs();
     if (e === 0) return lrs.map((lr) => lr * s);
-    if (e > n) return lrs;
+    if (this.isInitial || e > n) return lrs;
     return lrs.map((lr) => lr * (1 + (f - s) / (n * s + (e - 1) * (f - s))));
   }
 

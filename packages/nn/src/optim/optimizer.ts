@@ -119,7 +119,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
         const withGrad = g.params.filter((p) => p.grad);
         if (withGrad.length) this.updateGroup(g, withGrad);
         // State made during the update (momentum, moments) must outlive a tidy() around the step.
-        for (const p of withGrad) for (const v of Object.values(this.stateOf(p))) if (v instanceof Tensor) keep(v);
+        for (const p of withGrad) for (const v of Object.values(this.state.get(p) ?? {})) if (v instanceof Tensor) keep(v);
       }
     });
     return loss;
@@ -172,7 +172,8 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       sg.params.forEach((idx, k) => byIndex.set(idx, own[k]!));
     });
     const newGroups = saved.map((sg, gi) => {
-      const group: Record<string, unknown> = {};
+      // An option the saved group lacks (one added since, as decoupled_weight_decay) takes the default.
+      const group: Record<string, unknown> = Object.fromEntries(Object.entries(this.defaults).map(([k, v]) => [k, copyValue(v)]));
       for (const [k, v] of Object.entries(sg)) if (k !== 'params') group[camel(k)] = copyValue(v);
       group.params = this.paramGroups[gi]!.params;
       this.checkGroup(group as G, `${where}: param group ${gi}`);
@@ -232,6 +233,12 @@ export function checkNonNegative(where: string, name: string, v: unknown): void 
   if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
     throw new Error(`${where}: invalid ${name} ${String(v)}: must be a finite number >= 0`);
   }
+}
+
+/** A constructor's options must be ones it knows (PyTorch's TypeError for an unknown keyword); a param group may carry extra keys. */
+export function checkOptionNames(where: string, opts: object, known: readonly string[]): void {
+  const unknown = Object.keys(opts ?? {}).filter((k) => !known.includes(k));
+  if (unknown.length) throw new Error(`${where}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (it takes ${known.join(', ')})`);
 }
 
 /** Throws unless `v` is a boolean. */

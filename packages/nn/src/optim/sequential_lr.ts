@@ -1,11 +1,11 @@
 /**
- * SequentialLR: runs one scheduler after another, switching at the milestones (PyTorch 1.13's
+ * SequentialLR: runs one scheduler after another, switching at the milestones (PyTorch 2's
  * torch.optim.lr_scheduler.SequentialLR). The usual use is a warm-up:
  *   new SequentialLR(opt, [new LinearLR(opt, { startFactor: 0.1, totalIters: 5 }),
  *                          new CosineAnnealingLR(opt, 95)], [5])
  */
 import type { Optimizer, ParamGroup } from './optimizer.js';
-import { integer, numberList, type LRScheduler, type Scheduler } from './lr_scheduler.js';
+import { integer, numberList, type LRScheduler, type Scheduler, type SchedulerOptions } from './lr_scheduler.js';
 
 export class SequentialLR implements Scheduler {
   lastEpoch: number;
@@ -15,8 +15,10 @@ export class SequentialLR implements Scheduler {
   /**
    * The schedulers must all drive `optimizer`; milestone i is the step at which scheduler i + 1
    * takes over (restarted at its epoch 0), so there is one milestone fewer than schedulers.
+   * Milestones are increasing integers >= 0 (PyTorch does not check; 0 starts at the second scheduler).
    */
-  constructor(readonly optimizer: Optimizer<ParamGroup>, readonly schedulers: LRScheduler[], milestones: number[]) {
+  constructor(readonly optimizer: Optimizer<ParamGroup>, readonly schedulers: LRScheduler[], milestones: number[],
+    { lastEpoch = -1 }: SchedulerOptions = {}) {
     if (!Array.isArray(schedulers) || schedulers.length === 0) throw new Error('SequentialLR: schedulers must be a non-empty list');
     schedulers.forEach((s, i) => {
       if (s.optimizer !== optimizer) {
@@ -28,18 +30,20 @@ export class SequentialLR implements Scheduler {
         `${schedulers.length} schedulers), got ${Array.isArray(milestones) ? milestones.length : String(milestones)}`);
     }
     milestones.forEach((m, i) => {
-      if (!Number.isInteger(m) || m <= 0 || (i > 0 && m <= milestones[i - 1]!)) {
-        throw new Error(`SequentialLR: invalid milestones ${JSON.stringify(milestones)}: must be increasing positive integers`);
+      if (!Number.isInteger(m) || m < 0 || (i > 0 && m <= milestones[i - 1]!)) {
+        throw new Error(`SequentialLR: invalid milestones ${JSON.stringify(milestones)}: must be increasing integers >= 0`);
       }
     });
+    if (!Number.isInteger(lastEpoch) || lastEpoch < -1) throw new Error(`SequentialLR: invalid lastEpoch ${lastEpoch}: must be an integer >= -1`);
     this.milestones = [...milestones];
-    this.lastEpoch = 0;
+    this.lastEpoch = lastEpoch + 1;
     // Each scheduler's constructor already stepped once and changed the lr: go back to the
-    // initial lr, undo those steps and restart only the first scheduler.
+    // initial lr, undo those steps and restart only the scheduler in force at step 0.
     for (const g of optimizer.paramGroups) g.lr = g.initialLr!;
     for (const s of schedulers) s.lastEpoch -= 1;
-    schedulers[0]!.initialStep();
-    this.lastLr = schedulers[0]!.getLastLr();
+    const first = schedulers[bisectRight(this.milestones, 0)]!;
+    first.initialStep();
+    this.lastLr = first.getLastLr();
   }
 
   /** Advances one step, handing over to the next scheduler (restarted at epoch 0) at a milestone. */
@@ -47,7 +51,7 @@ export class SequentialLR implements Scheduler {
     this.lastEpoch++;
     const idx = bisectRight(this.milestones, this.lastEpoch);
     const s = this.schedulers[idx]!;
-    if (idx > 0 && this.milestones[idx - 1] === this.lastEpoch) s.step(0);
+    if (idx > 0 && this.milestones[idx - 1] === this.lastEpoch) s.updateLr(0);
     else s.step();
     this.lastLr = s.getLastLr();
   }

@@ -1,9 +1,11 @@
 /** SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD's rule. */
 import { sgdStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
+import {
+  checkBoolean, checkNonNegative, checkOptionNames, fusedLists, Optimizer, type ParamGroup, type Params,
+} from './optimizer.js';
 
 export interface SGDOptions {
-  /** Learning rate; required here unless every param group sets its own. */
+  /** Learning rate (default 1e-3, as PyTorch 2). */
   lr?: number;
   momentum?: number;
   dampening?: number;
@@ -30,8 +32,9 @@ export interface SGDGroup extends ParamGroup {
  */
 export class SGD extends Optimizer<SGDGroup> {
   constructor(params: Params<SGDGroup>, opts: SGDOptions = {}) {
+    checkOptionNames('SGD', opts, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'maximize']);
     super('SGD', params, {
-      momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false,
+      lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false,
       ...opts,
     });
   }
@@ -53,13 +56,14 @@ export class SGD extends Optimizer<SGDGroup> {
 
   protected override updateGroup(group: SGDGroup, params: Tensor[]): void {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
-    // PyTorch keeps `momentum_buffer: None` in the state when momentum is 0; so do we. With
-    // momentum, the first step makes the buffer: the kernel writes buf = g into it (PyTorch clones g).
+    // Without momentum there is no state (PyTorch 2 leaves it empty). With momentum, the first
+    // step makes the buffer: the kernel writes buf = g into it (PyTorch clones g).
     const fresh = new Set<Tensor>();
-    for (const p of params) {
-      const state = this.stateOf(p);
-      if (momentum === 0) { state.momentum_buffer = null; continue; }
-      if (!state.momentum_buffer) { state.momentum_buffer = zerosLike(p); fresh.add(p); }
+    if (momentum !== 0) {
+      for (const p of params) {
+        const state = this.stateOf(p);
+        if (!state.momentum_buffer) { state.momentum_buffer = zerosLike(p); fresh.add(p); }
+      }
     }
     for (const list of fusedLists(params, (p) => Number(fresh.has(p)))) {
       const bufs = momentum !== 0 ? list.map((p) => this.stateOf(p).momentum_buffer as Tensor) : null;
