@@ -8,7 +8,7 @@ export {
 } from './layers/index.js';
 export {
   calculateGain, calculateFanInAndFanOut, uniform_, normal_, constant_, zeros_, ones_,
-  kaimingNormal_, kaimingUniform_, xavierUniform_, xavierNormal_, skipInit,
+  kaimingNormal_, kaimingUniform_, xavierUniform_, xavierNormal_, truncNormal_, eye_, dirac_, orthogonal_, skipInit,
   type Nonlinearity, type FanMode, type KaimingOptions,
 } from './init.js';
 export { BasicBlock, Bottleneck, conv1x1, conv3x3, type BlockOptions, type BlockType } from './resnet/blocks.js';

@@ -1,5 +1,5 @@
 /** Loading a state dict into existing tensors: checks every key first, then copies in place. */
-import { copy_, fmt, noGrad, type Tensor } from '@nodegrad/autograd';
+import { copy_, fmt, noGrad, Tensor } from '@nodegrad/autograd';
 
 /** At most this many keys of each kind in the error: a wrong architecture gives hundreds. */
 const SHOWN = 10;
@@ -10,8 +10,17 @@ function some(items: string[]): string {
   return items.length > SHOWN ? `${shown} and ${items.length - SHOWN} more` : shown;
 }
 
-export function loadIntoModule(own: Record<string, Tensor>, dict: Record<string, Tensor>,
+export function loadIntoModule(own: Record<string, Tensor>, given: Record<string, Tensor>,
   strict: boolean): { missingKeys: string[]; unexpectedKeys: string[] } {
+  const dict: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (!(v instanceof Tensor)) {
+      const what = v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
+      throw new Error(`loadStateDict: the value of '${k}' must be a Tensor, got ${what}`);
+    }
+    // As PyTorch, for checkpoints from before 0-d tensors: a one-element 1-d value loads into a 0-d entry.
+    dict[k] = own[k]?.ndim === 0 && v.ndim === 1 && v.size === 1 ? v.reshape([]) : v;
+  }
   // As PyTorch's BatchNorm for a dict without version metadata (a plain dict, a safetensors file,
   // a checkpoint from before the counter): a missing num_batches_tracked keeps its current value.
   const missingKeys = Object.keys(own).filter((k) => !(k in dict) && !/(^|\.)num_batches_tracked$/.test(k));

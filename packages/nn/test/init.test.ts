@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { getRngState, manualSeed, zeros, type Tensor } from '@nodegrad/autograd';
 import {
-  BatchNorm2d, Linear, calculateFanInAndFanOut, calculateGain, constant_, kaimingNormal_, kaimingUniform_, normal_,
-  ones_, skipInit, uniform_, xavierNormal_, xavierUniform_, zeros_,
+  BatchNorm2d, Linear, calculateFanInAndFanOut, calculateGain, constant_, dirac_, eye_, kaimingNormal_, kaimingUniform_,
+  normal_, ones_, orthogonal_, skipInit, truncNormal_, uniform_, xavierNormal_, xavierUniform_, zeros_,
 } from '@nodegrad/nn';
 
 function stats(t: Tensor): { mean: number; std: number; min: number; max: number } {
@@ -129,10 +129,62 @@ describe('initializers', () => {
     expect(p.isLeaf).toBe(true);
   });
 
-  it('rejects integer tensors, bad modes and empty fans', () => {
-    expect(() => uniform_(zeros([2], { dtype: 'int64' }))).toThrow(/uniform_: expected a float tensor, got dtype int64/);
+  it('rejects integer tensors and bad modes; kaiming on a tensor with no elements does nothing, as PyTorch', () => {
+    expect(() => uniform_(zeros([2], { dtype: 'int64' }))).toThrow(/uniform_: expected a floating-point tensor, got dtype int64/);
     expect(() => kaimingNormal_(zeros([2, 2]), { mode: 'fan_in' as never })).toThrow(/mode must be 'fanIn' or 'fanOut'/);
-    expect(() => kaimingNormal_(zeros([2, 0]))).toThrow(/zero elements/);
+    // torch: "Initializing zero-element tensors is a no-op", for [2, 0] and [0, 5] in either mode.
+    for (const shape of [[2, 0], [0, 5]]) {
+      expect(kaimingNormal_(zeros(shape), { mode: 'fanOut' }).shape).toEqual(shape);
+      expect(kaimingUniform_(zeros(shape)).shape).toEqual(shape);
+    }
+  });
+
+  it('fills bfloat16 and float16 tensors (the values rounded from float32), as PyTorch', () => {
+    manualSeed(5);
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const w = kaimingUniform_(zeros([64, 100], { dtype }));
+      const { min, max, std } = stats(w);
+      expect(w.dtype).toBe(dtype);
+      expect(Math.max(-min, max)).toBeLessThanOrEqual(Math.sqrt(2) * Math.sqrt(3 / 100) * 1.01);
+      expect(std).toBeCloseTo(Math.sqrt(2 / 100), 2);
+    }
+  });
+
+  it('truncNormal_: within [a, b], with the truncated normal\'s mean and std', () => {
+    manualSeed(6);
+    const [mu, sigma, a, b] = [0.5, 2, -1, 3];
+    const t = truncNormal_(zeros([400, 500], { dtype: 'float64' }), mu, sigma, a, b);
+    // The truncated normal's moments: alpha, beta standardized bounds, Z = Phi(beta) - Phi(alpha).
+    const phi = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+    const Phi = (x: number) => { let s = 0; const n = 20000, lo = -12; for (let i = 0; i < n; i++) s += phi(lo + ((x - lo) * (i + 0.5)) / n); return (s * (x - lo)) / n; };
+    const [al, be] = [(a - mu) / sigma, (b - mu) / sigma];
+    const Z = Phi(be) - Phi(al);
+    const mean = mu + (sigma * (phi(al) - phi(be))) / Z;
+    const variance = sigma ** 2 * (1 + (al * phi(al) - be * phi(be)) / Z - ((phi(al) - phi(be)) / Z) ** 2);
+    const st = stats(t);
+    expect(st.min).toBeGreaterThanOrEqual(a);
+    expect(st.max).toBeLessThanOrEqual(b);
+    expect(Math.abs(st.mean - mean)).toBeLessThan(0.01); // standard error ~0.0024
+    expect(Math.abs(st.std - Math.sqrt(variance))).toBeLessThan(0.01);
+  });
+
+  it('orthogonal_: rows (or columns) orthonormal times gain, dims after the first flattened', () => {
+    manualSeed(7);
+    for (const shape of [[5, 8], [8, 5], [4, 3, 2]]) {
+      const w = orthogonal_(zeros(shape, { dtype: 'float64' }), 2).reshape([shape[0]!, -1]);
+      const [r, c] = w.shape as [number, number];
+      const g = Array.from((r < c ? w.matmul(w.t()) : w.t().matmul(w)).toTypedArray());
+      const n = Math.min(r, c);
+      g.forEach((v, k) => expect(Math.abs(v - (Math.floor(k / n) === k % n ? 4 : 0))).toBeLessThan(1e-12));
+    }
+  });
+
+  it('eye_ and dirac_ as torch.nn.init (the patterns PyTorch 2.15 wrote)', () => {
+    expect(Array.from(eye_(zeros([2, 3])).toTypedArray())).toEqual([1, 0, 0, 0, 1, 0]);
+    // torch.nn.init.dirac_(torch.zeros(4, 2, 3), groups=2), flattened.
+    expect(Array.from(dirac_(zeros([4, 2, 3]), 2).toTypedArray()).join('')).toBe('010000000010010000000010');
+    expect(() => dirac_(zeros([3, 2, 3]), 2)).toThrow('dirac_: dim 0 (3) must be divisible by groups (2)');
+    expect(calculateGain('conv_transpose2d')).toBe(1);
   });
 
   it('skipInit: layers built inside keep their allocated values and draw nothing; init works again after, even after a throw', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { noGrad, tensor, type Tensor } from '@nodegrad/autograd';
-import { Linear, Module, ReLU, SGD, Sequential } from '@nodegrad/nn';
+import { BatchNorm2d, Linear, Module, ReLU, SGD, Sequential } from '@nodegrad/nn';
 
 class Tied extends Module {
   declare a: Linear;
@@ -138,5 +138,19 @@ describe('a module registered under two names, as PyTorch', () => {
     noGrad(() => lin.weight.fill_(3));
     const s = new Sequential(lin, lin);
     expect([s.length, (s.call(tensor([[2]])) as Tensor).item()]).toEqual([2, 18]);
+  });
+});
+
+describe('loadStateDict, as PyTorch', () => {
+  it('loads a one-element 1-d value into a 0-d buffer (old checkpoints), and names a value that is no tensor', () => {
+    // torch: num_batches_tracked = tensor([5]) loads, and the buffer is tensor(5).
+    const bn = new BatchNorm2d(3);
+    bn.loadStateDict({ ...bn.stateDict(), num_batches_tracked: tensor([5], { dtype: 'int64' }) });
+    expect([bn.num_batches_tracked!.shape, bn.num_batches_tracked!.item()]).toEqual([[], 5]);
+    const lin = new Linear(2, 2);
+    expect(() => lin.loadStateDict({ weight: 5 as never, bias: tensor([0, 0]) })).toThrow(
+      "loadStateDict: the value of 'weight' must be a Tensor, got number");
+    expect(() => bn.loadStateDict({ ...bn.stateDict(), num_batches_tracked: tensor([5, 6], { dtype: 'int64' }) })).toThrow(
+      /num_batches_tracked \(checkpoint has \[2\], the module has \[\]\)/);
   });
 });
