@@ -33,13 +33,14 @@ export function dual(primal: Tensor, tangent: Tensor): Tensor {
   // Vectorized forward mode (functional.jacobian's vectorize) gives each tangent a leading dim of columns.
   const B = tangentBatchSize();
   const shape = B ? [B, ...primal.shape] : primal.shape;
-  if (!sameShape(shape, tangent.shape) || primal.dtype !== tangent.dtype || primal.device !== tangent.device) {
-    throw new Error(`dual: the tangent (${tangent.dtype} ${fmt(tangent.shape)} on ${tangent.device}) must match the primal ` +
-      `(${primal.dtype} ${fmt(shape)} on ${primal.device})`);
+  if (!sameShape(shape, tangent.shape) || !isFloat(tangent.dtype) || primal.device !== tangent.device) {
+    throw new Error(`dual: the tangent (${tangent.dtype} ${fmt(tangent.shape)} on ${tangent.device}) must be a float tensor ` +
+      `of the primal's shape and device (${primal.dtype} ${fmt(shape)} on ${primal.device})`);
   }
   if (primal.tangent) throw new Error('dual: the primal is already a dual tensor; nested forward mode is not supported');
   const d = withoutForwardAd(() => dualOp(primal));
-  d.tangent = tangent;
+  // A tangent of another float dtype is taken in the primal's, as PyTorch's make_dual propagates it.
+  d.tangent = tangent.dtype === primal.dtype ? tangent : withoutForwardAd(() => tangent.to(primal.dtype));
   return d;
 }
 

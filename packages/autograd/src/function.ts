@@ -170,8 +170,10 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     } finally {
       setForwardAd(fw);
     }
-    if (dual) attachTangents(def.name, jvpWithoutForwardAd(def, ctx, tangents, result, args), result);
-    if (!anyNeeds || !isGradEnabled()) return result;
+    if (!anyNeeds || !isGradEnabled()) {
+      if (dual) attachTangents(def.name, jvpWithoutForwardAd(def, ctx, tangents, result, args), result);
+      return result;
+    }
 
     const single = !Array.isArray(result);
     const outs: Tensor[] = single ? [result as Tensor] : result as Tensor[];
@@ -190,12 +192,15 @@ export function defineOp<A extends unknown[], R extends Tensor | Tensor[], S ext
     for (let i = 0; i < fresh.length; i++) {
       const o = fresh[i]!;
       if (o.dtype === 'int32' || o.dtype === 'int64') continue;
-      if (o !== outs[i]) o.tangent = outs[i]!.tangent; // an input returned as it is: its alias keeps the tangent
       o.gradFn = node;
       o.outputIndex = i;
       o.requiresGrad = true;
     }
-    return (single ? fresh[0] : fresh) as R;
+    const out = (single ? fresh[0] : fresh) as R;
+    // The JVP after recording: a rule reading the output (exp's t * y) then reads it with its
+    // history, so reverse mode through the tangent reaches the inputs by way of y too.
+    if (dual) attachTangents(def.name, jvpWithoutForwardAd(def, ctx, tangents, out, args), out);
+    return out;
   };
   // The op's name on the function too: stack traces and gradcheck's report show it.
   return Object.defineProperty(op, 'name', { value: def.name });

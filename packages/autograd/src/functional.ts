@@ -97,7 +97,15 @@ function gradOf(op: string, outs: Tensor[], xs: Tensor[], gs: Tensor[], createGr
   const live = outs.map((o, i) => ({ o, g: gs[i]! })).filter(({ o }) => o.requiresGrad);
   const res = live.length === 0 ? xs.map(() => null) : grad(live.map((l) => l.o), xs,
     { gradOutputs: live.map((l) => l.g), createGraph, retainGraph: retain || createGraph, allowUnused: true });
-  return res.map((g, i) => g ?? (strict ? refuse(op, independent(i)) : zerosLike(xs[i]!)));
+  return res.map((g, i) => {
+    if (!g) return strict ? refuse(op, independent(i)) : zerosLike(xs[i]!);
+    // A gradient without history is constant in the inputs: PyTorch's strict mode refuses to
+    // return it as if it could be differentiated again.
+    if (strict && createGraph && !g.requiresGrad) {
+      refuse(op, `the Jacobian of the function is independent of input ${i}, which createGraph cannot differentiate`);
+    }
+    return g;
+  });
 }
 
 const finish = (ts: Tensor[], createGraph: boolean) => (createGraph ? ts : ts.map((t) => detach(t)));
@@ -177,13 +185,14 @@ function tangentsOf(op: string, func: Func, xs: Tensor[], j: number, t: Tensor, 
  * output's dims come first.
  */
 function vectorizedJacobian(op: string, func: Func, outs: Tensor[], xs: Tensor[], strict: boolean): Tensor[][] {
-  const cols = xs.map((x, j) => withTangentBatch(x.size, () => {
+  // An empty input has no columns: its Jacobians are empty, and there is no batch of 0 to run.
+  const cols = xs.map((x, j) => (x.size === 0 ? outs.map(() => null) : withTangentBatch(x.size, () => {
     const eye = new Float64Array(x.size * x.size);
     for (let k = 0; k < x.size; k++) eye[k * x.size + k] = 1;
     const tangent = fromTypedArray(x.dtype === 'float64' ? eye : Float32Array.from(eye), [x.size, ...x.shape],
       { dtype: x.dtype, device: x.device });
     return tangentsOf(op, func, xs, j, tangent, strict);
-  }));
+  })));
   return outs.map((out, i) => xs.map((x, j) => {
     const t = cols[j]![i];
     if (!t) return zeros([...out.shape, ...x.shape], { dtype: out.dtype, device: out.device });
@@ -212,7 +221,8 @@ export function jacobian(func: Func, inputs: Inputs, opts: JacobianOptions = {})
 }
 
 function scalarOutput(op: string, func: Func, xs: Tensor[]): Tensor {
-  const { outs } = call(op, func, xs);
+  const { raw, outs } = call(op, func, xs);
+  if (Array.isArray(raw)) throw new Error(`${op}: the function must return a single tensor, not an array of ${raw.length}`);
   if (outs.length !== 1 || outs[0]!.size !== 1) {
     throw new Error(`${op}: the function must return a single one-element tensor, got ${outs.map((o) => fmt(o.shape)).join(', ')}`);
   }

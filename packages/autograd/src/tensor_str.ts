@@ -27,10 +27,36 @@ function nest(data: ArrayLike<number>, shape: readonly number[], offset: number,
   return summarize && n > 2 * EDGE ? [...range(0, EDGE), ELLIPSIS, ...range(n - EDGE, n)] : range(0, n);
 }
 
+/**
+ * Python's rounding of v to `digits` decimals: JavaScript rounds an exact tie away from zero where
+ * Python rounds it to even (0.03125 is 0.0312 there), and drops the sign of -0. `exact` writes the
+ * decimal expansion (exact to 100 digits, more than any double in these modes has), `rounded` the
+ * JavaScript rounding; a tie whose kept digit is even is truncated instead.
+ */
+function pyRound(v: number, exact: (a: number) => string, rounded: (a: number) => string, digits: number): string {
+  const a = Math.abs(v);
+  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
+  const e = exact(a);
+  const [mantissa, exponent = ''] = e.split('e');
+  const dot = mantissa!.indexOf('.');
+  const frac = mantissa!.slice(dot + 1);
+  const tie = frac[digits] === '5' && /^0*$/.test(frac.slice(digits + 1));
+  const keptDigit = Number(digits === 0 ? mantissa![dot - 1] : frac[digits - 1]);
+  if (!tie || keptDigit % 2 === 1) return sign + rounded(a);
+  const truncated = mantissa!.slice(0, digits === 0 ? dot : dot + 1 + digits);
+  return sign + truncated + (exponent ? `e${exponent}` : '');
+}
+
+/** Python's `{:.Nf}`. */
+function fixed(v: number, digits: number): string {
+  return pyRound(v, (a) => a.toFixed(100), (a) => a.toFixed(digits), digits);
+}
+
 /** Python's `{:.Ne}`: a two-digit exponent with its sign. */
 function sci(v: number): string {
   if (!Number.isFinite(v)) return special(v);
-  return v.toExponential(PRECISION).replace(/e([+-])(\d)$/, 'e$10$2');
+  return pyRound(v, (a) => a.toExponential(100), (a) => a.toExponential(PRECISION), PRECISION)
+    .replace(/e([+-])(\d)$/, 'e$10$2');
 }
 const special = (v: number) => (Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf');
 
@@ -53,7 +79,7 @@ function formatter(values: number[], floating: boolean): { format: (v: number) =
   }
   const one = (v: number) => {
     if (!Number.isFinite(v)) return special(v);
-    return mode === 'sci' ? sci(v) : mode === 'int' ? `${v.toFixed(0)}.` : v.toFixed(PRECISION);
+    return mode === 'sci' ? sci(v) : mode === 'int' ? `${fixed(v, 0)}.` : fixed(v, PRECISION);
   };
   // The width counts the nonzero finite values only, as PyTorch's does.
   for (const v of finite) width = Math.max(width, one(v).length);
@@ -103,7 +129,9 @@ export function formatTensor(t: Tensor): string {
       text = body(nested, t.shape.length, indent, format, width);
     }
   }
-  if (!DEFAULT_DTYPES.includes(t.dtype)) suffixes.push(`dtype=${t.dtype}`);
+  // An empty tensor names any dtype but float32: there are no values to tell int64 by.
+  if (t.size === 0 ? t.dtype !== 'float32' : !DEFAULT_DTYPES.includes(t.dtype)) suffixes.push(`dtype=${t.dtype}`);
+  if (t.tangent) suffixes.push(`tangent=${formatTensor(t.tangent)}`);
   if (t.gradFn) suffixes.push(`grad_fn=<${t.gradFn.name}>`);
   else if (t.requiresGrad) suffixes.push('requires_grad=True');
   // PyTorch's _add_suffixes: a suffix that would pass the line width starts a line of its own.

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  add, amax, argmax, chunk, clamp, crossEntropy, cumsum, div, eq, gather, greater, indexSelect, less, maskedFill, pad,
+  add, amax, argmax, chunk, grad, clamp, crossEntropy, cumsum, div, eq, gather, greater, indexSelect, less, maskedFill, pad,
   reshape, scatterAdd, split, transpose, logSumExp, max, maximum, mean, min, minimum, nllLoss, norm, ones, pow, sign, sum, tensor, variance,
   type Tensor,
 } from '@nodegrad/autograd';
@@ -103,6 +103,14 @@ describeBackends(describe, 'elementwise gradients at bounds, NaNs and zeros, as 
     };
     // (a, b) = (0, 0): [0, 0]; (-2, 2): [-4, nan]; (0, -1): [-inf, -inf]; (0, 2): [0, 0].
     expect([grads(0, 0), grads(-2, 2), grads(0, -1), grads(0, 2)]).toEqual([[0, 0], [-4, NaN], [-Infinity, -Infinity], [0, 0]]);
+  });
+
+  it("pow's second derivative where the exponent is 0: 0, at a zero base too", () => {
+    // torch.autograd.functional.hessian(lambda x: x.pow(0).sum(), tensor([0., 1.])): zeros.
+    const x = tensor([0, 1], { ...o, requiresGrad: true });
+    const [g] = grad(pow(x, 0).sum(), [x], { createGraph: true });
+    g!.sum().backward();
+    expect(vals(x.grad!)).toEqual([0, 0]);
   });
 
   it("div's divisor gradient is -(a / b) / b, finite where b * b underflows", () => {

@@ -164,8 +164,30 @@ describe('coverage and errors', () => {
   it('dual checks its arguments', () => {
     const x = tensor([1, 2], { dtype: 'float64' });
     expect(() => dual(x, tensor([1, 2, 3], { dtype: 'float64' })))
-      .toThrow(/^dual: the tangent \(float64 \[3\] on ts\) must match the primal \(float64 \[2\] on ts\)$/);
+      .toThrow(/^dual: the tangent \(float64 \[3\] on ts\) must be a float tensor of the primal's shape and device \(float64 \[2\] on ts\)$/);
     expect(() => dual(dual(x, x), x)).toThrow(/^dual: the primal is already a dual tensor/);
     expect(() => dual(tensor([1], { dtype: 'int64' }), tensor([1], { dtype: 'int64' }))).toThrow(/^dual: the primal must be a float tensor/);
+  });
+});
+
+// Reverse over forward: the gradient of sum(tangent of f(dual(x, t))) is H t, the Hessian of
+// sum(f) times t; reverse over reverse (double backward) computes the same by another path.
+describe('reverse mode through tangents (reverse over forward) equals double backward', () => {
+  const cases: [string, (x: Tensor) => Tensor][] = [
+    ['exp', (x) => x.exp()], ['tanh', (x) => x.tanh()], ['sigmoid', (x) => x.sigmoid()], ['sqrt', (x) => x.sqrt()],
+    ['rsqrt', (x) => x.rsqrt()], ['expm1', (x) => x.expm1()], ['1 / x', (x) => tensor(1, { dtype: 'float64' }).div(x)],
+    ['2 ** x', (x) => tensor(2, { dtype: 'float64' }).pow(x)], ['softmax', (x) => softmax(x, 1).mul(x)],
+    ['logSoftmax', (x) => logSoftmax(x, 1).square()], ['logSumExp', (x) => logSumExp(x, 1).square()],
+    ['norm', (x) => norm(x, 3, 1).square()],
+  ];
+  it.each(cases)('%s', (_name, f) => {
+    manualSeed(12);
+    const x = randn([2, 3], { dtype: 'float64' }).abs().add(0.5).requiresGrad_();
+    const t = randn([2, 3], { dtype: 'float64' });
+    const viaForward = grad(unpackDual(f(dual(x, t))).tangent!.sum(), [x])[0]!;
+    const [g] = grad(f(x).sum(), [x], { createGraph: true });
+    const viaReverse = grad(g!.mul(t).sum(), [x])[0]!;
+    const a = Array.from(viaForward.toTypedArray()), b = Array.from(viaReverse.toTypedArray());
+    a.forEach((v, i) => expect(Math.abs(v - b[i]!), `element ${i}: ${v} vs ${b[i]}`).toBeLessThanOrEqual(1e-10 * (1 + Math.abs(b[i]!))));
   });
 });

@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { conv2d, fromTypedArray, grad, manualSeed, maxPool2d, randn, softmax, tensor, type Tensor } from '@nodegrad/autograd';
+import {
+  conv2d, dual, fromTypedArray, grad, manualSeed, maxPool2d, randn, softmax, tensor, unpackDual, type Tensor,
+} from '@nodegrad/autograd';
 import { hessian, hvp, jacobian, jvp, vhp, vjp } from '@nodegrad/autograd/functional';
 
 interface J { shape: number[]; data: number[] }
@@ -118,5 +120,33 @@ describe('@nodegrad/autograd/functional against torch.autograd.functional', () =
     expect(() => hessian(f1, x3)).toThrow(/^hessian: the function must return a single one-element tensor, got \[3\]$/);
     expect(() => jacobian(f1, tensor([1, 2], { dtype: 'int64' }))).toThrow(/^jacobian: input 0 must be a float tensor, got int64 of shape \[2\]$/);
     expect(() => vjp(() => 3 as unknown as Tensor, x3)).toThrow(/^vjp: the function must return a tensor or an array of tensors \(output 0 is not\)$/);
+  });
+});
+
+describe('edges where nodegrad once parted from torch.autograd.functional 2.15', () => {
+  it('strict with createGraph refuses a Jacobian that does not depend on the input (torch: "independent of input 0")', () => {
+    const lin = (x: Tensor) => x.mul(3);
+    const o = { strict: true, createGraph: true };
+    expect(() => vjp(lin, x3, v3, o)).toThrow('vjp: the Jacobian of the function is independent of input 0');
+    expect(() => jvp(lin, x3, v3, o)).toThrow('jvp: the Jacobian of the function is independent of input 0');
+    expect(() => jacobian(lin, x3, o)).toThrow('jacobian: the Jacobian of the function is independent of input 0');
+    expect((vjp(f1, x3, v3, o)[1] as Tensor).requiresGrad).toBe(true); // a Jacobian that depends on x passes
+  });
+
+  it('a vectorized Jacobian over an empty input is empty (torch: shape (0, 0))', () => {
+    const e = tensor([], { dtype: 'float64' });
+    for (const strategy of ['reverse-mode', 'forward-mode'] as const) {
+      expect((jacobian((x: Tensor) => x.exp(), e, { vectorize: true, strategy }) as Tensor).shape).toEqual([0, 0]);
+    }
+  });
+
+  it('hessian refuses a function returning an array (torch: "should return a single Tensor")', () => {
+    expect(() => hessian((x: Tensor) => [x.pow(3).sum()], x3)).toThrow('hessian: the function must return a single tensor, not an array of 1');
+  });
+
+  it("dual takes a tangent of another float dtype in the primal's (torch: float32 tangent of a float64 primal)", () => {
+    const y = dual(tensor([1, 2], { dtype: 'float64' }), tensor([1, 2])).mul(tensor([1, 2], { dtype: 'float64' }));
+    const t = unpackDual(y).tangent!;
+    expect([t.dtype, Array.from(t.toTypedArray())]).toEqual(['float64', [1, 4]]);
   });
 });

@@ -159,6 +159,28 @@ describe('gradcheck', () => {
     const x = leaf([3]);
     expect(noGrad(() => gradcheck((a: Tensor) => a.mul(a), [x]))).toBe(true);
   });
+
+  it('leaves out a detached output beside differentiable ones; fails when every output is detached (as PyTorch)', () => {
+    const x = leaf([3]);
+    const mixed = (a: Tensor) => [a.mul(2), a.mul(3).detach()];
+    expect(gradcheck(mixed, [x])).toBe(true);
+    expect(gradcheck(mixed, [x], { fastMode: true })).toBe(true);
+    expect(gradcheck((a: Tensor) => a.mul(3).detach(), [x], { raiseException: false })).toBe(false);
+  });
+
+  it("fails a backward that does not scale with grad_output (PyTorch's 'backward not multiplied by grad_output')", () => {
+    // Off by 1e-7 everywhere: within the Jacobian check's tolerance, but not zero for a zero grad_output.
+    const addConst = defineFunction({
+      name: 'addConst',
+      forward: (_ctx, x: Tensor) => x.mul(2),
+      backward: (_ctx, g) => [g.mul(2).add(1e-7)],
+    });
+    const x = leaf([3]);
+    for (const fastMode of [false, true]) {
+      expect(() => gradcheck(addConst, [x], { fastMode })).toThrow(
+        'gradcheck(addConst): backward not multiplied by grad_output: with every grad_output zero, the gradient of input 0 is not zero');
+    }
+  });
 });
 
 describe('gradgradcheck', () => {
@@ -185,6 +207,15 @@ describe('gradgradcheck', () => {
     const x = leaf([3]);
     const go = tensor([1, -2, 0.5], { dtype: 'float64', requiresGrad: true });
     expect(gradgradcheck((a: Tensor) => a.exp().mul(a), [x], [go])).toBe(true);
+  });
+
+  it('differentiates only the outputs that require grad: integer indices and detached values are left out', () => {
+    manualSeed(18);
+    const x = leaf([2, 3]);
+    expect(gradgradcheck((a: Tensor) => [a.pow(3), argmax(a, 1)], [x])).toBe(true);
+    expect(gradgradcheck((a: Tensor) => [a.pow(3), a.mul(3).detach()], [x])).toBe(true);
+    expect(() => gradgradcheck((a: Tensor) => [a.pow(3), a.detach()], [x], [leaf([2, 3]), leaf([2, 3])])).toThrow(
+      'gradgradcheck: got 2 gradOutputs for 1 outputs that require grad');
   });
 });
 

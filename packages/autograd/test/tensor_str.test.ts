@@ -5,7 +5,7 @@
  */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { arange, backends, mul, tensor, zeros } from '@nodegrad/autograd';
+import { arange, backends, dual, mul, tensor, zeros } from '@nodegrad/autograd';
 
 describe('printing a tensor', () => {
   const cases: [string, () => unknown, string][] = [
@@ -23,6 +23,13 @@ describe('printing a tensor', () => {
       '        2.5714, 2.7143, 2.8571, 3.0000, 3.1429, 3.2857, 3.4286, 3.5714, 3.7143,\n' +
       '        3.8571, 4.0000, 4.1429])'],
     ['empty', () => zeros([0, 3]), 'tensor([], size=(0, 3))'],
+    ['empty int64 names its dtype', () => tensor([], { dtype: 'int64' }), 'tensor([], dtype=int64)'],
+    ['a tie rounds to even, as Python', () => tensor([0.03125, 1]), 'tensor([0.0312, 1.0000])'],
+    ['a tie rounds to even in scientific notation', () => tensor([1.03125, 1e-5]), 'tensor([1.0312e+00, 1.0000e-05])'],
+    ['an odd digit before a tie rounds up', () => tensor([0.09375, 1]), 'tensor([0.0938, 1.0000])'],
+    ['negative zero keeps its sign', () => tensor([-0, 1]), 'tensor([-0., 1.])'],
+    ['0-d negative zero', () => tensor(-0), 'tensor(-0.)'],
+    ['a dual tensor shows its tangent', () => dual(tensor([1, 2]), tensor([0.5, -1])), 'tensor([1., 2.], tangent=tensor([ 0.5000, -1.0000]))'],
     ['3-d', () => arange(8).reshape([2, 2, 2]), 'tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])'],
     ['with its op', () => mul(tensor([1, 2], { requiresGrad: true }), 2), 'tensor([2., 4.], grad_fn=<mul>)'],
     ['summarised over 1,000 elements', () => arange(2000).reshape([40, 50]), [

@@ -78,7 +78,12 @@ export const divOp = defineOp({
 // PyTorch's pow_backward_self and pow_backward_exponent: d(a^b)/da = b a^(b-1), 0 where b == 0
 // (at a == 0 too); d(a^b)/db = a^b log a, 0 where a == 0 and b >= 0 (NaN for a negative a, -inf
 // for 0^b with b < 0).
-const powBase = (a: Tensor, b: Tensor) => where(eq(b, 0), 0, mul(b, pow(a, sub(b, 1))));
+// Where b == 0 the base is replaced by 1 before a^(b-1), so that a double backward through the
+// branch where() does not take meets no 0 * inf (hessian of x^0 at 0 is 0, as PyTorch).
+const powBase = (a: Tensor, b: Tensor) => {
+  const zero = eq(b, 0);
+  return where(zero, 0, mul(b, pow(where(zero, 1, a), sub(b, 1))));
+};
 const powExponent = (a: Tensor, b: Tensor, out: Tensor) => where(mul(eq(a, 0), greaterEqual(b, 0)), 0, mul(out, log(a)));
 
 export const powOp = defineOp({

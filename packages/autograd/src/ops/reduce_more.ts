@@ -80,8 +80,9 @@ const normOp: (x: Tensor, ord: number, dims: number[], keepdim: boolean) => Tens
     const n = isGradEnabled() ? normOp(x, ctx.ord, ctx.dims, true) : saved;
     return [mul(ctx.keepdim ? g : g.reshape(n.shape), normGrad(x, n, ctx.ord, ctx.dims)), null, null, null];
   },
-  jvp(ctx, [t], _out, x) {
-    const [, n] = ctx.saved as [Tensor, Tensor];
+  jvp(ctx, [t], out, x) {
+    // The output rather than the saved norm: it carries the history reverse-over-forward needs.
+    const n = ctx.keepdim ? out : out.reshape(x.shape.map((d, i) => (ctx.dims.includes(i) ? 1 : d)));
     const r = sum(mul(t!, normGrad(x, n, ctx.ord, ctx.dims)), ctx.dims, true);
     return ctx.keepdim ? r : r.reshape(r.shape.filter((_, i) => !ctx.dims.includes(i)));
   },

@@ -6,7 +6,7 @@
 import { isFloat } from '../dtype.js';
 import { grad } from '../engine.js';
 import { dual } from '../forward_ad.js';
-import { enableGrad, noGrad } from '../grad_mode.js';
+import { enableGrad } from '../grad_mode.js';
 import { fromTypedArray } from '../ops/creation.js';
 import { hostNormal } from '../random.js';
 import { stridesOf } from '../shape.js';
@@ -210,6 +210,9 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
     checkNonContiguous = false, checkForwardAd = false } = opts;
   checkInputs('gradcheck', inputs);
   const outs = enableGrad(() => asList(fn(...inputs)));
+  // As torch.autograd.gradcheck: when some output requires grad, the others (detached or integer
+  // outputs) are not checked; when none does, each must have a zero numerical Jacobian.
+  const checked = outs.some((o) => o.requiresGrad) ? outs.map((o) => o.requiresGrad) : outs.map((o) => isFloat(o.dtype));
   const base = inputs.map((t) => Float64Array.from(t.toTypedArray()));
   const numericalColumn = (i: number, dir: Float64Array): Float64Array[] => {
     const plus = base[i]!.map((v, j) => v + eps * dir[j]!);
@@ -220,8 +223,8 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
   };
 
   if (fastMode) {
-    // Integer outputs (indices) have no gradient: weight them by zero.
-    const vs = outs.map((o) => (isFloat(o.dtype) ? hostNormal(o.size) : new Float64Array(o.size)));
+    // Outputs not checked (integer indices, detached values beside differentiable ones) weigh zero.
+    const vs = outs.map((o, i) => (checked[i] ? hostNormal(o.size) : new Float64Array(o.size)));
     const rows = vjp(outs, inputs, vs);
     for (let i = 0; i < inputs.length; i++) {
       if (!inputs[i]!.requiresGrad) continue;
@@ -234,7 +237,7 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
           `numerical ${numerical}, analytical ${analytical} (atol ${atol}, rtol ${rtol}); run with fastMode: false to find the element`, raiseException);
       }
     }
-    return true;
+    return backwardScalesWithGradOutput(outs, inputs, words, raiseException);
   }
 
   // numerical[i][j][o][k] = d out_o[k] / d in_i[j], one pair of evaluations per input element.
@@ -259,7 +262,7 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
   let differ = 0;
   let entries = 0;
   let worst: { excess: number; text: string } | null = null;
-  outs.forEach((out, o) => analytical[o]?.forEach((rows, k) => {
+  outs.forEach((out, o) => checked[o] && analytical[o]?.forEach((rows, k) => {
     inputs.forEach((t, i) => {
       const row = rows[i];
       if (!row) return;
@@ -290,10 +293,22 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
         `slice seen through a view, the backward gives ${diff} (nondetTol ${nondetTol})`, raiseException);
     }
   }
-  if (!worst) return true;
+  if (!worst) return backwardScalesWithGradOutput(outs, inputs, words, raiseException);
   const w = worst as { text: string };
   return fail(`${words.check}: Jacobian mismatch for ${w.text}; ${differ} of ${entries} Jacobian entries differ ` +
     `(this one the most), beyond atol ${atol} + rtol ${rtol} x |numerical| (eps ${eps})`, raiseException);
+}
+
+/**
+ * PyTorch's "backward not multiplied by grad_output" check: with every gradOutput zero, every
+ * input gradient must be zero (a backward that adds a constant passes the Jacobian check at 1e-7).
+ */
+function backwardScalesWithGradOutput(outs: Tensor[], inputs: Tensor[], words: Wording, raiseException: boolean): boolean {
+  const rows = vjp(outs, inputs, outs.map((o) => new Float64Array(o.size)));
+  const i = rows.findIndex((r) => r?.some((v) => v !== 0));
+  if (i < 0) return true;
+  return fail(`${words.check}: backward not multiplied by grad_output: with every grad_output zero, the gradient of ` +
+    `${words.input(i)} is not zero`, raiseException);
 }
 
 /**
@@ -302,8 +317,15 @@ function check(fn: Fn, inputs: Tensor[], opts: GradcheckOptions, words: Wording)
  */
 export function gradgradcheck(fn: Fn, inputs: Tensor[], gradOutputs?: Tensor[], opts: GradcheckOptions = {}): boolean {
   checkInputs('gradgradcheck', inputs);
-  const outs = noGrad(() => asList(fn(...inputs.map((t) => t.detach()))));
-  const gos = gradOutputs ?? outs.map((o) => {
+  // As PyTorch: only the outputs that require grad are differentiated (indices and detached
+  // values are left out), and gradOutputs, if given, are theirs.
+  const outs = enableGrad(() => asList(fn(...inputs)));
+  const diffOut = outs.map((o, i) => (o.requiresGrad ? i : -1)).filter((i) => i >= 0);
+  if (gradOutputs && gradOutputs.length !== diffOut.length) {
+    throw new Error(`gradgradcheck: got ${gradOutputs.length} gradOutputs for ${diffOut.length} outputs that require grad`);
+  }
+  const gos = gradOutputs ?? diffOut.map((i) => {
+    const o = outs[i]!;
     const g = fromTypedArray(hostNormal(o.size), o.shape, { device: o.device });
     g.requiresGrad = true;
     return g;
@@ -312,7 +334,8 @@ export function gradgradcheck(fn: Fn, inputs: Tensor[], gradOutputs?: Tensor[], 
   const diffIdx = inputs.map((t, i) => (t.requiresGrad ? i : -1)).filter((i) => i >= 0);
   const first = (...args: Tensor[]): Tensor[] => {
     const ins = args.slice(0, n);
-    const res = asList(fn(...ins));
+    const all = asList(fn(...ins));
+    const res = diffOut.map((i) => all[i]!);
     const gs = grad(res, diffIdx.map((i) => ins[i]!), { gradOutputs: args.slice(n), createGraph: true, allowUnused: true });
     // An unused input has a zero gradient; keep it in the graph so shapes line up.
     return gs.map((g, k) => g ?? ins[diffIdx[k]!]!.mul(0));
