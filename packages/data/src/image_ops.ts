@@ -6,15 +6,59 @@ export function emptyImage(channels: number, height: number, width: number): Ima
   return { data: new Float32Array(channels * height * width), channels, height, width };
 }
 
-/** Pads every side by `p` pixels of zeros (torchvision's `pad(img, p, fill=0)`). */
-export function pad(img: Image, p: number): Image {
-  if (p === 0) return img;
+/** How `pad` fills the border, as torchvision's `padding_mode`. */
+export type PaddingMode = 'constant' | 'edge' | 'reflect' | 'symmetric';
+
+// The source index of padded position `i` (shifted so that 0 is the first source pixel) along an
+// axis of `n` pixels, or -1 for the fill value. reflect mirrors about the edge pixel (torch's
+// reflection_pad2d: ... 2 1 | 0 1 2); symmetric repeats it (torchvision's _pad_symmetric: 1 0 | 0 1).
+function sourceIndex(i: number, n: number, mode: PaddingMode): number {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case 'constant': return -1;
+    case 'edge': return i < 0 ? 0 : n - 1;
+    case 'reflect': return i < 0 ? -i : 2 * (n - 1) - i;
+    case 'symmetric': return i < 0 ? -i - 1 : 2 * n - 1 - i;
+  }
+}
+
+// reflect needs a pixel beyond the edge one on each side, symmetric one pixel per padded pixel:
+// torch refuses larger padding (reflection_pad2d) or fails indexing (_pad_symmetric).
+function checkPadFits(op: string, mode: PaddingMode, before: number, after: number, n: number, axis: string): void {
+  const most = mode === 'reflect' ? n - 1 : mode === 'symmetric' ? n : Infinity;
+  if (before > most || after > most) {
+    throw new RangeError(`${op}: ${mode} padding (${before}, ${after}) of the ${axis} must be at most ${most} for an image ${n} pixels ` +
+      `${axis === 'width' ? 'wide' : 'high'}${mode === 'reflect' ? ' (less than its size)' : ''}`);
+  }
+}
+
+/**
+ * Pads by [left, top, right, bottom] pixels as torchvision's `F.pad(img, padding, fill, padding_mode)`:
+ * `fill` (rounded to float32) for 'constant', else copies of the image's own pixels; `op` names the caller in errors.
+ */
+export function pad(img: Image, sides: readonly [number, number, number, number], mode: PaddingMode = 'constant', fill = 0, op = 'pad'): Image {
+  const [left, top, right, bottom] = sides;
+  if (left === 0 && top === 0 && right === 0 && bottom === 0) return img;
   const { channels: c, height: h, width: w } = img;
-  const out = emptyImage(c, h + 2 * p, w + 2 * p);
+  checkPadFits(op, mode, left, right, w, 'width');
+  checkPadFits(op, mode, top, bottom, h, 'height');
+  const out = emptyImage(c, h + top + bottom, w + left + right);
+  const xs = Int32Array.from({ length: out.width }, (_, x) => sourceIndex(x - left, w, mode));
+  const ys = Int32Array.from({ length: out.height }, (_, y) => sourceIndex(y - top, h, mode));
+  const value = Math.fround(fill);
   for (let ch = 0; ch < c; ch++) {
-    for (let y = 0; y < h; y++) {
-      const src = (ch * h + y) * w;
-      out.data.set(img.data.subarray(src, src + w), (ch * out.height + y + p) * out.width + p);
+    for (let y = 0; y < out.height; y++) {
+      const o = (ch * out.height + y) * out.width;
+      const sy = ys[y]!;
+      if (sy < 0) {
+        out.data.fill(value, o, o + out.width);
+        continue;
+      }
+      const row = (ch * h + sy) * w;
+      for (let x = 0; x < out.width; x++) {
+        const sx = xs[x]!;
+        out.data[o + x] = sx < 0 ? value : img.data[row + sx]!;
+      }
     }
   }
   return out;

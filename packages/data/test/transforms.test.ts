@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { sampleRng, transforms, type Image } from '@nodegrad/data';
+import { sampleRng, transforms, type Image, type TransformSpec } from '@nodegrad/data';
 
 interface Enc { shape: number[]; data: number[] }
 const fx = JSON.parse(readFileSync(new URL('./fixtures/data_fixtures.json', import.meta.url), 'utf8')) as {
@@ -17,10 +17,10 @@ describe('transforms', () => {
     expect(Array.from(out.data)).toEqual(Array.from(Float32Array.from(fx.normalize.output.data)));
   });
 
-  it('resize matches torchvision bilinear (antialias=False) on every fixture case', () => {
+  it('resize with antialias: false matches torchvision bilinear (antialias=False) on every fixture case', () => {
     expect(fx.resize.length).toBeGreaterThanOrEqual(7);
     for (const c of fx.resize) {
-      const out = transforms.resize(c.size)(img(c.input), sampleRng(0, 0, 0));
+      const out = transforms.resize(c.size, { antialias: false })(img(c.input), sampleRng(0, 0, 0));
       expect([out.channels, out.height, out.width]).toEqual(c.output.shape);
       out.data.forEach((v, i) => expect(Math.abs(v - c.output.data[i]!)).toBeLessThan(1e-6));
     }
@@ -93,9 +93,57 @@ describe('transforms', () => {
   });
 
   it('rejects bad arguments naming the transform', () => {
-    expect(() => transforms.normalize([0.5, 0.5], [1])).toThrow(/normalize: mean has 2 values, std 1/);
-    expect(() => transforms.normalize([0.5], [1])(ramp(3, 2, 2), sampleRng(0, 0, 0))).toThrow(/image has 3 channels/);
+    expect(() => transforms.normalize([0.5, 0.5], [1, 2, 3])).toThrow(/normalize: mean has 2 values, std 3; give one per channel, or one for all/);
+    expect(() => transforms.normalize([], [])).toThrow(/normalize: mean has 0 values/);
+    expect(() => transforms.normalize([0.5, 0.5], [1])(ramp(3, 2, 2), sampleRng(0, 0, 0))).toThrow(/image has 3 channels, mean 2 values/);
     expect(() => transforms.resize(0)).toThrow(/resize: size 0/);
+    expect(() => transforms.resize([4, 5, 6] as never)).toThrow(/resize: size \[4,5,6\] must be a positive integer, \[n\] or \[h, w\]/);
     expect(() => transforms.randomHorizontalFlip(2)).toThrow(/p 2 must lie in \[0, 1\]/);
+    expect(() => transforms.randomCrop(3, { padding: -1 })).toThrow(/randomCrop: padding -1 must be a non-negative integer/);
+    expect(() => transforms.randomCrop(3, { padding: 1, paddingMode: 'reflect', fill: 0.5 })).toThrow(/fill applies to paddingMode 'constant' only, not 'reflect'/);
+    expect(() => transforms.randomCrop(3, { padIfNeeded: 'yes' as never })).toThrow(/randomCrop: padIfNeeded "yes" must be true or false/);
+    expect(() => transforms.resize(3, { antialias: 1 as never })).toThrow(/resize: antialias 1 must be true or false/);
+    expect(() => transforms.randomResizedCrop(4, { scale: [-0.1, 1] })).toThrow(/randomResizedCrop: scale \[-0.1,1\] must be \(min, max\) with 0 <= min <= max/);
+    expect(() => transforms.randomResizedCrop(4, { ratio: [0, 1] })).toThrow(/ratio \[0,1\] \(min, max\) with 0 < min <= max/);
+  });
+
+  it('refuses option names it does not know, in constructors and in specs, instead of ignoring them', () => {
+    expect(() => transforms.randomCrop(3, { padding: 1, padding_mode: 'reflect' } as never)).toThrow(/randomCrop: unknown option padding_mode \(known: padding, fill, paddingMode, padIfNeeded\)/);
+    expect(() => transforms.resize(4, { antialias: true, maxSize: 9 } as never)).toThrow(/resize: unknown option maxSize \(known: antialias\)/);
+    expect(() => transforms.randomResizedCrop(4, { interpolation: 'nearest' } as never)).toThrow(/randomResizedCrop: unknown option interpolation/);
+    const spec = (s: object) => () => transforms.fromSpec([s as TransformSpec]);
+    expect(spec({ name: 'randomCrop', size: 3, pad_if_needed: true })).toThrow(/randomCrop: unknown option pad_if_needed/);
+    expect(spec({ name: 'randomHorizontalFlip', prob: 0.5 })).toThrow(/transforms.fromSpec\(randomHorizontalFlip\): unknown option prob \(known: p\)/);
+    expect(spec({ name: 'normalize', mean: [0], std: [1], inplace: true })).toThrow(/fromSpec\(normalize\): unknown option inplace/);
+    expect(spec({ name: 'compose', transforms: [], extra: 1 })).toThrow(/fromSpec\(compose\): unknown option extra/);
+  });
+
+  it('every option travels in the spec: fromSpec rebuilds the same transform', () => {
+    const im = ramp(2, 9, 7);
+    const built = [
+      transforms.randomCrop(6, { padding: [1, 2], paddingMode: 'symmetric', padIfNeeded: true }),
+      transforms.randomCrop([5, 9], { padding: [1, 0, 2, 1], fill: 0.25, padIfNeeded: true }),
+      transforms.randomCrop([4], { padding: 2, paddingMode: 'edge' }),
+      transforms.resize([4, 3], { antialias: false }),
+      transforms.resize([4]),
+      transforms.randomResizedCrop([3, 5], { scale: [0, 1], ratio: [0.5, 2], antialias: false }),
+      transforms.normalize([0.5], [0.2, 0.3]),
+    ];
+    for (const t of built) {
+      const again = transforms.fromSpec(JSON.parse(JSON.stringify(t.spec)) as TransformSpec);
+      expect(again.spec).toEqual(t.spec);
+      for (let i = 0; i < 10; i++) expect(again(im, sampleRng(2, 0, i)).data).toEqual(t(im, sampleRng(2, 0, i)).data);
+    }
+    // antialias: false in a spec stays false (the default is true), and the two differ when shrinking.
+    const aa = transforms.fromSpec({ name: 'resize', size: [4, 3] });
+    expect(aa(im, sampleRng(0, 0, 0)).data).not.toEqual(built[3]!(im, sampleRng(0, 0, 0)).data);
+  });
+
+  it('accepts torchvision\'s one-element sizes and a zero minimum scale', () => {
+    const im = ramp(1, 8, 6);
+    const shape = (o: Image) => [o.channels, o.height, o.width];
+    expect(shape(transforms.resize([4])(im, sampleRng(0, 0, 0)))).toEqual([1, 5, 4]); // the shorter edge, as an int
+    expect(shape(transforms.randomCrop([3])(im, sampleRng(0, 0, 0)))).toEqual([1, 3, 3]);
+    for (let i = 0; i < 20; i++) expect(shape(transforms.randomResizedCrop([4], { scale: [0, 1] })(im, sampleRng(0, 0, i)))).toEqual([1, 4, 4]);
   });
 });
