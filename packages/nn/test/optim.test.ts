@@ -315,3 +315,16 @@ describe('state dicts saved before an option existed', () => {
     expect(opt.paramGroups[0]!.decoupledWeightDecay).toBe(true);
   });
 });
+
+describe('named parameters, as PyTorch 2', () => {
+  it("takes namedParameters() pairs and saves their names as param_names; groups are all named or all not", () => {
+    const [w, b] = [zeros([2], { requiresGrad: true }), zeros([1], { requiresGrad: true })];
+    const opt = new SGD([['weight', w], ['bias', b]], { lr: 0.1 });
+    expect(opt.paramGroups[0]!.params).toEqual([w, b]);
+    // torch: state_dict()['param_groups'][0]['param_names'] == ['weight', 'bias'].
+    expect(opt.stateDict().param_groups[0]!.param_names).toEqual(['weight', 'bias']);
+    expect(() => opt.addParamGroup({ params: [zeros([1], { requiresGrad: true })] })).toThrow(
+      'all param groups must be given with names or all without');
+    expect(() => new SGD([['a', w], b] as never, { lr: 0.1 })).toThrow('give every parameter as a tensor or every one as a [name, tensor] pair');
+  });
+});

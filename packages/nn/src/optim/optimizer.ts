@@ -15,14 +15,21 @@ export interface ParamGroup {
   lr: number;
   /** The lr a schedule starts from; set by the first LR scheduler attached to the optimizer. */
   initialLr?: number;
+  /** The parameters' names, when they were given as `namedParameters()` pairs (saved as `param_names`). */
+  paramNames?: string[];
 }
+
+/** Parameters as tensors, or as [name, tensor] pairs (`model.namedParameters()`, PyTorch 2's named groups). */
+export type ParamList = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
 
 /** A param group as given to a constructor or `addParamGroup`: options left out take the defaults. */
 export type ParamGroupSpec<G extends ParamGroup = ParamGroup> =
-  { params: Iterable<Tensor> | Tensor } & Partial<Omit<G, 'params'>>;
+  { params: ParamList | Tensor } & Partial<Omit<G, 'params' | 'paramNames'>>;
 
-/** What an optimizer optimizes: a list of tensors (one group) or a list of param groups. */
-export type Params<G extends ParamGroup = ParamGroup> = Iterable<Tensor> | Iterable<ParamGroupSpec<G>>;
+/** What an optimizer optimizes: a list of tensors or of named pairs (one group), or a list of param groups. */
+export type Params<G extends ParamGroup = ParamGroup> = ParamList | Iterable<ParamGroupSpec<G>>;
+
+const isNamed = (v: unknown): v is readonly [string, Tensor] => Array.isArray(v) && v.length === 2 && typeof v[0] === 'string';
 
 /** Per-parameter state: tensors, plus plain numbers such as Adam's step count. */
 export type ParamState = Record<string, Tensor | number | null>;
@@ -53,7 +60,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     this.checkOptions(defaults, `${name}`);
     const list = [...(params as Iterable<unknown>)];
     if (list.length === 0) throw new Error(`${name}: got an empty parameter list`);
-    const groups = list[0] instanceof Tensor ? [{ params: list as Tensor[] }] : list as ParamGroupSpec<G>[];
+    const groups = list[0] instanceof Tensor || isNamed(list[0]) ? [{ params: list as Tensor[] }] : list as ParamGroupSpec<G>[];
     for (const g of groups) this.addParamGroup(g as ParamGroupSpec<G>);
   }
 
@@ -72,8 +79,14 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     if (spec === null || typeof spec !== 'object' || !('params' in spec)) {
       throw new Error(`${where}: expected an object { params, ...options }`);
     }
-    const params = spec.params instanceof Tensor ? [spec.params] : [...spec.params];
-    if (params.length === 0) throw new Error(`${where}: 'params' is empty`);
+    const given: unknown[] = spec.params instanceof Tensor ? [spec.params] : [...spec.params];
+    if (given.length === 0) throw new Error(`${where}: 'params' is empty`);
+    const named = given.map(isNamed);
+    if (named.some((n) => n !== named[0])) throw new Error(`${where}: give every parameter as a tensor or every one as a [name, tensor] pair`);
+    if (this.paramGroups.length && named[0] !== (this.paramGroups[0]!.paramNames !== undefined)) {
+      throw new Error(`${where}: all param groups must be given with names or all without (as PyTorch)`);
+    }
+    const params = (named[0] ? given.map((p) => (p as [string, Tensor])[1]) : given) as Tensor[];
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new Error(`${where}: params[${i}] is not a Tensor`);
       if (!p.isLeaf) throw new Error(`${where}: params[${i}] (${fmt(p.shape)}) is not a leaf tensor; optimize leaves only`);
@@ -82,7 +95,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     if (new Set(params).size !== params.length) throw new Error(`${where}: a parameter appears twice in the group`);
     const taken = new Set(this.paramGroups.flatMap((g) => g.params));
     if (params.some((p) => taken.has(p))) throw new Error(`${where}: some parameters appear in more than one parameter group`);
-    const group = { ...this.defaults, ...spec, params } as unknown as G;
+    const group = { ...this.defaults, ...spec, params, ...(named[0] && { paramNames: given.map((p) => (p as [string, Tensor])[0]) }) } as unknown as G;
     this.checkGroup(group, where);
     this.paramGroups.push(group);
   }
