@@ -65,10 +65,10 @@ export function registerCuda(): void {
   if (!addon?.available) return reportUnavailable('cuda:0', reason!);
   for (const device of Object.values(addon.devices)) {
     const backend = createBackend(device, CUDA_DTYPES);
-    // In deterministic mode a dilated convolution runs undilated over a stuffed weight (dilated_conv.ts).
+    // In deterministic mode a dilated convolution's backward passes run undilated over a stuffed
+    // weight (dilated_conv.ts); the forward's algorithms are all deterministic.
     const k = backend.kernels, direct = { ...k }, stuffed = undilatedConv(direct, backend.free!);
     const pick = (p: Conv2DParams) => (deterministic && isDilated(p) ? stuffed : direct);
-    k.Conv2D = (x, w, p) => pick(p).Conv2D(x, w, p);
     k.Conv2DBackpropInput = (dy, w, s, p) => pick(p).Conv2DBackpropInput(dy, w, s, p);
     k.Conv2DBackpropFilter = (x, dy, s, p, dt) => pick(p).Conv2DBackpropFilter(x, dy, s, p, dt);
     registerBackend(backend);

@@ -55,3 +55,29 @@ describe('a dilated convolution as an undilated one over a zero-stuffed weight',
     check(cpu(), 'bfloat16', { atol: 2 ** -6, rtol: 2 ** -7 });
   });
 });
+
+describe('its temporaries are freed when a step throws (they are no tensors: nothing else would free them)', () => {
+  it("on 'ts': a failing convolution after the weight is stuffed, and a failing slice after the weight gradient", () => {
+    const b = ts();
+    const c = CASES[0]!;
+    for (const failing of ['Conv2D', 'Conv2DBackpropInput', 'Slice'] as const) {
+      const freed: unknown[] = [];
+      let made = 0;
+      const k = { ...b.kernels };
+      // Count the buffers the kernels make; the failing kernel throws instead of making one.
+      for (const name of ['Pad', 'Slice', 'Conv2DBackpropFilter'] as const) {
+        const f = k[name] as (...a: unknown[]) => Raw;
+        (k as Record<string, unknown>)[name] = (...a: unknown[]) => { made++; return f(...a); };
+      }
+      (k as Record<string, unknown>)[failing] = () => { throw new Error(`${failing} failed`); };
+      const u = undilatedConv(k, (buf) => freed.push(buf));
+      const x = put(b, normals(numelOf(c.x), 1), c.x, 'float64'), w = put(b, normals(numelOf(c.w), 2), c.w, 'float64');
+      const dy = put(b, normals(numelOf(outShape(c)), 3), outShape(c), 'float64');
+      const run = failing === 'Conv2D' ? () => u.Conv2D(x, w, c.p)
+        : failing === 'Conv2DBackpropInput' ? () => u.Conv2DBackpropInput(dy, w, c.x, c.p) : () => u.Conv2DBackpropFilter(x, dy, c.w, c.p);
+      expect(run).toThrow(`${failing} failed`);
+      expect(freed.length, failing).toBe(made);
+      expect(made, failing).toBeGreaterThan(0);
+    }
+  });
+});

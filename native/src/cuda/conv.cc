@@ -291,17 +291,24 @@ void convolve(const Call& c) {
     D::heuristics(h, c, int(perf.size()), &got, perf.data());
     choices = usable<D>(c, perf, got);
   }
+  // What became of each choice, for the error: a workspace query cuDNN refused is not a memory problem.
+  std::string tried;
   for (const Choice& ch : choices) {
     NG_CUDNN(cudnnSetConvolutionMathType(c.conv.get(), ch.math));
     size_t bytes = 0;
     BufferPtr ws;
-    if (D::workspace(h, c, ch.algo, &bytes) != CUDNN_STATUS_SUCCESS || !workspace(bytes, ws)) continue;
-    D::run(h, c, ch.algo, ws ? ws->data : nullptr, bytes);
-    return;
+    const cudnnStatus_t st = D::workspace(h, c, ch.algo, &bytes);
+    if (st == CUDNN_STATUS_SUCCESS && workspace(bytes, ws)) {
+      D::run(h, c, ch.algo, ws ? ws->data : nullptr, bytes);
+      return;
+    }
+    tried += std::string(tried.empty() ? "" : "; ") + "algo " + std::to_string(int(ch.algo)) + ": " +
+             (st != CUDNN_STATUS_SUCCESS ? std::string("workspace query ") + cudnnGetErrorString(st)
+                                         : "a workspace of " + std::to_string(bytes) + " bytes could not be allocated");
   }
   // Which of the three reasons it was, then cuDNN's ranking: the first GPU runs are short, and a
   // refusal that reads as a memory problem when it is not would cost one of them.
-  const std::string why = !choices.empty()   ? "no algorithm whose workspace fits in memory"
+  const std::string why = !choices.empty()   ? "no algorithm could run (" + tried + ")"
                           : flags().deterministic ? "no deterministic algorithm"
                                                   : "no algorithm cuDNN could run";
   throw std::runtime_error(std::string("cuDNN ") + D::kName + " convolution: " + why + " for input " +

@@ -164,6 +164,14 @@ Napi::Value AllGather(const Napi::CallbackInfo& info) {
     Host in = hostTensor(info[0], "allGather", "tensor", false);
     Host out = hostTensor(info[1], "allGather", "output", true);
     Shape counts = shapeArg(info[2], "allGather", "counts");
+    // The displacements are int prefix sums over counts: they must add up to the output (at most
+    // INT_MAX elements, checked above), or MPI would write past it.
+    size_t total = 0;
+    for (int64_t c : counts) total += size_t(c);
+    if (total != out.count) {
+      throw std::invalid_argument("the counts add up to " + std::to_string(total) + " elements, the output has " +
+                                  std::to_string(out.count));
+    }
     return handle(info.Env(), allGather(in.data, out.data, std::vector<int>(counts.begin(), counts.end()), in.dtype,
                                         in.keep));
   })

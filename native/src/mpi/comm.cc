@@ -288,6 +288,11 @@ WorkPtr broadcast(void* data, size_t count, DType dtype, int root) {
 
 WorkPtr allGather(const void* in, void* out, const std::vector<int>& counts, DType dtype, Keep keep) {
   Thread& t = comm();
+  // MPI reads one count per rank.
+  if (counts.size() != size_t(t.size())) {
+    throw std::invalid_argument(std::to_string(counts.size()) + " counts for a world of " +
+                                std::to_string(t.size()) + " ranks");
+  }
   std::vector<int> displs(counts.size());
   for (size_t r = 1; r < counts.size(); r++) displs[r] = displs[r - 1] + counts[r - 1];
   return t.submit("allGather", [=, &t, keep = std::move(keep)] {

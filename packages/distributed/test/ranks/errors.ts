@@ -6,7 +6,7 @@
 //   timeout:   2 ranks, rank 1 skips an allReduce; rank 0's 300 ms watchdog fires.
 //   syncbn:    2 ranks, a SyncBatchNorm in a dtype 'cpu' cannot normalize, rank 1's batch empty.
 import { tensor, zeros } from '@nodegrad/autograd';
-import { registerCudaEmulation } from '@nodegrad/native';
+import { mpiBinding, registerCudaEmulation } from '@nodegrad/native';
 import {
   allGather, allReduce, allReduceCoalesced, barrier, broadcast, broadcastCoalesced, getRank, initProcessGroup, reduceScatter,
   SyncBatchNorm,
@@ -26,6 +26,13 @@ if (mode === 'singleton') {
   out.badOp = message(() => allReduce(tensor([1]), 'prod' as 'sum'));
   out.badSrc = message(() => broadcast(tensor([1]), 1));
   out.badScatter = message(() => reduceScatter(tensor(3)));
+  // The binding itself: counts are MPI's int displacements, so they must fit the output and the world.
+  const binding = mpiBinding();
+  if ('mpi' in binding) {
+    const { mpi } = binding;
+    out.rawCounts = message(() => mpi.allGather(tensor([1, 2], { device: 'cpu' }), zeros([2], { device: 'cpu' }), [3]));
+    out.rawRanks = message(() => mpi.allGather(tensor([1, 2], { device: 'cpu' }), zeros([2], { device: 'cpu' }), [1, 1]));
+  }
   registerCudaEmulation();
   const emu = allReduce(tensor([2.5], { device: 'cuda-emu' }), 'max');
   out.staged = [Array.from(emu.toTypedArray()), emu.device];
