@@ -227,7 +227,15 @@ Shape shapeArg(const Napi::Value& v, const char* op, const char* name) {
   if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(op) + ": '" + name + "' must be an array of sizes");
   auto a = v.As<Napi::Array>();
   Shape s(a.Length());
-  for (uint32_t k = 0; k < a.Length(); k++) s[k] = a.Get(k).As<Napi::Number>().Int64Value();
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    // A negative size would wrap to a huge element count (a kernel then ran for ever).
+    const Napi::Value d = a.Get(k);
+    const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0) || x != double(int64_t(x))) {
+      throw Napi::RangeError::New(v.Env(), std::string(op) + ": '" + name + "' must hold integer sizes >= 0");
+    }
+    s[k] = int64_t(x);
+  }
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "core/int_cast.h"
 #include "cpu/device.h"
 #include "cpu/elementwise.h"
 #include "cpu/layout.h"
@@ -139,13 +140,21 @@ Tensor activationKernel(ActivationOp op, const TensorRef& x, double a, double b)
 }
 
 template <typename S, typename D>
-void convert(const void* src, void* dst, size_t n, bool truncate) {
+void convert(const void* src, void* dst, size_t n) {
   auto* s = static_cast<const S*>(src);
   auto* d = static_cast<D*>(dst);
-  for (size_t i = 0; i < n; i++) d[i] = truncate ? D(std::trunc(double(s[i]))) : D(s[i]);
+  for (size_t i = 0; i < n; i++) d[i] = D(s[i]);
 }
 
-// Any dtype to any dtype; float -> integer truncates toward zero, as the 'ts' backend. A half
+// To an integer dtype, each value through f (core/int_cast.h), from its double.
+template <typename S, typename D, typename F>
+void convertInt(const void* src, void* dst, size_t n, F f) {
+  auto* s = static_cast<const S*>(src);
+  auto* d = static_cast<D*>(dst);
+  for (size_t i = 0; i < n; i++) d[i] = f(double(s[i]));
+}
+
+// Any dtype to any dtype; to an integer as PyTorch (core/int_cast.h), as the 'ts' backend. A half
 // result is the value rounded to float32, then to the type (float64 -> bfloat16 rounds twice, as
 // the 'ts' backend's Float32Array does).
 Tensor castKernel(const TensorRef& x, DType to) {
@@ -162,15 +171,18 @@ Tensor castKernel(const TensorRef& x, DType to) {
     widen(x.dtype, s, static_cast<float*>(d), n);
     return y;
   }
-  const bool trunc = to == DType::I32 || to == DType::I64;
   auto from = [&](auto* tag) {
     using S = std::remove_pointer_t<decltype(tag)>;
     switch (to) {
-      case DType::F32: convert<S, float>(s, d, n, false); break;
-      case DType::F64: case DType::I64: convert<S, double>(s, d, n, trunc); break;
-      case DType::I32: convert<S, int32_t>(s, d, n, true); break;
-      case DType::BF16: convert<S, BFloat16>(s, d, n, false); break;
-      case DType::F16: convert<S, Float16>(s, d, n, false); break;
+      case DType::F32: convert<S, float>(s, d, n); break;
+      case DType::F64: convert<S, double>(s, d, n); break;
+      case DType::I64: convertInt<S, double>(s, d, n, floatToInt64); break;
+      case DType::I32:
+        if (x.dtype == DType::I64) convertInt<S, int32_t>(s, d, n, int64ToInt32);
+        else convertInt<S, int32_t>(s, d, n, floatToInt32);
+        break;
+      case DType::BF16: convert<S, BFloat16>(s, d, n); break;
+      case DType::F16: convert<S, Float16>(s, d, n); break;
     }
   };
   switch (x.dtype) {

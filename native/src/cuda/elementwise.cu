@@ -16,6 +16,7 @@
 
 #include "core/elementwise_math.h"
 #include "core/half.h"
+#include "core/int_cast.h"
 #include "cuda/device.h"
 #include "cuda/launch.h"
 
@@ -248,31 +249,38 @@ Tensor activation(ActivationOp op, const TensorRef& x, double a, double b) {
   return y;
 }
 
-// The 'cpu' conversion: float -> integer (int64 held as double included) truncates toward zero; a
-// half type is made from a float32 directly and from any other type through float32 (core/half.h).
+// The 'cpu' conversion: to an integer as PyTorch (core/int_cast.h: toward zero; NaN, inf and out
+// of range the type's minimum; int64 -> int32 wraps); a half type is made from a float32 directly
+// and from any other type through float32 (core/half.h).
+enum class ToInt { No, Int64, Int32, Int32Wrap };
+
 template <typename D, typename S>
-NG_HD D convert(S v, bool truncate) {
-  using std::trunc;
-  if constexpr (kHalf<S>) return truncate ? D(trunc(double(float(v)))) : D(float(v));
-  else return truncate ? D(trunc(double(v))) : D(v);
+NG_HD D convert(S v, ToInt mode) {
+  double w;
+  if constexpr (kHalf<S>) w = double(float(v));
+  else w = double(v);
+  if constexpr (std::is_same_v<D, int32_t>) return mode == ToInt::Int32Wrap ? int64ToInt32(w) : floatToInt32(w);
+  else if constexpr (std::is_same_v<D, double>) return mode == ToInt::Int64 ? floatToInt64(w) : w;
+  else if constexpr (kHalf<S>) return D(float(v));
+  else return D(v);
 }
 
 template <typename S, typename D>
-void castOn(const void* src, void* dst, int64_t n, bool truncate) {
+void castOn(const void* src, void* dst, int64_t n, ToInt mode) {
   const S* s = static_cast<const S*>(src);
   D* d = static_cast<D*>(dst);
-  forEach(n, [=] NG_DEVICE(int64_t i) { d[i] = convert<D>(s[i], truncate); }, "Cast");
+  forEach(n, [=] NG_DEVICE(int64_t i) { d[i] = convert<D>(s[i], mode); }, "Cast");
 }
 
 template <typename S>
-void castFrom(const void* src, void* dst, int64_t n, DType to) {
-  const bool trunc = to == DType::I32 || to == DType::I64;
+void castFrom(const void* src, void* dst, int64_t n, DType from, DType to) {
   switch (to) {
-    case DType::F32: castOn<S, float>(src, dst, n, false); break;
-    case DType::F64: case DType::I64: castOn<S, double>(src, dst, n, trunc); break;
-    case DType::I32: castOn<S, int32_t>(src, dst, n, true); break;
-    case DType::BF16: castOn<S, BFloat16>(src, dst, n, false); break;
-    case DType::F16: castOn<S, Float16>(src, dst, n, false); break;
+    case DType::F32: castOn<S, float>(src, dst, n, ToInt::No); break;
+    case DType::F64: castOn<S, double>(src, dst, n, ToInt::No); break;
+    case DType::I64: castOn<S, double>(src, dst, n, ToInt::Int64); break;
+    case DType::I32: castOn<S, int32_t>(src, dst, n, from == DType::I64 ? ToInt::Int32Wrap : ToInt::Int32); break;
+    case DType::BF16: castOn<S, BFloat16>(src, dst, n, ToInt::No); break;
+    case DType::F16: castOn<S, Float16>(src, dst, n, ToInt::No); break;
   }
 }
 
@@ -281,11 +289,11 @@ Tensor cast(const TensorRef& x, DType to) {
   Tensor y = empty(x.shape, to);
   const int64_t n = numel(x.shape);
   switch (x.dtype) {
-    case DType::F32: castFrom<float>(x.buf->data, y.buf->data, n, to); break;
-    case DType::F64: case DType::I64: castFrom<double>(x.buf->data, y.buf->data, n, to); break;
-    case DType::I32: castFrom<int32_t>(x.buf->data, y.buf->data, n, to); break;
-    case DType::BF16: castFrom<BFloat16>(x.buf->data, y.buf->data, n, to); break;
-    case DType::F16: castFrom<Float16>(x.buf->data, y.buf->data, n, to); break;
+    case DType::F32: castFrom<float>(x.buf->data, y.buf->data, n, x.dtype, to); break;
+    case DType::F64: case DType::I64: castFrom<double>(x.buf->data, y.buf->data, n, x.dtype, to); break;
+    case DType::I32: castFrom<int32_t>(x.buf->data, y.buf->data, n, x.dtype, to); break;
+    case DType::BF16: castFrom<BFloat16>(x.buf->data, y.buf->data, n, x.dtype, to); break;
+    case DType::F16: castFrom<Float16>(x.buf->data, y.buf->data, n, x.dtype, to); break;
   }
   return y;
 }

@@ -7,6 +7,13 @@ export function numel(shape: Shape): number {
   return n;
 }
 
+/** A shape given to a creation function: an array of integer sizes >= 0 (PyTorch: "negative dimension"). */
+export function checkShape(op: string, shape: unknown): void {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new Error(`${op}: the shape must be an array of integer sizes >= 0, got ${Array.isArray(shape) ? fmt(shape) : String(shape)}`);
+  }
+}
+
 export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;

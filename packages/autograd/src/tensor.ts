@@ -31,15 +31,17 @@ export interface Storage {
 
 export type Hook = (grad: Tensor) => Tensor | void;
 
-/** Where a slice's elements lie in its base: base.slice(dim, start, end, step). */
+/**
+ * Where a copy's elements lie in its base: base.slice(dim, start, end, step) for a slice (slice,
+ * narrow, split, chunk), or base.permute(perm) for a reordering of its dims (permute, transpose, t),
+ * which PyTorch makes views too.
+ */
 export interface SliceOf {
   /** Weak: a copy must not keep its base alive; a base nobody holds can't be read or written. */
   base: WeakRef<Tensor>;
-  dim: number;
-  start: number;
-  end: number;
-  step: number;
-  /** The base's version when this slice's values were last equal to its region. */
+  /** expand: the base broadcast to that shape (PyTorch's expand view, which refuses in-place writes). */
+  region: { dim: number; start: number; end: number; step: number } | { perm: readonly number[] } | { expand: readonly number[] };
+  /** The base's version when this copy's values were last equal to its region. */
   version: number;
   /** For a piece of split/chunk: which function and piece. PyTorch refuses recorded in-place ops on those. */
   piece?: { op: string; index: number };

@@ -1,9 +1,9 @@
 /** Tensor construction: from data, constants, ranges and the seeded generator. */
 import type { Kernels, Raw } from '../backend.js';
 import { getBackend } from '../registry.js';
-import { allocArray, dtypeOfArray, fillOverflow, type DType, type TypedArray } from '../dtype.js';
+import { allocArray, dtypeOfArray, fillOverflow, floatToInt32, floatToInt64, type DType, type TypedArray } from '../dtype.js';
 import { takeOffset } from '../random.js';
-import { fmt, numel, type Shape } from '../shape.js';
+import { checkShape, fmt, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
 export interface TensorOptions {
@@ -47,6 +47,7 @@ function create(opts: TensorOptions, kernel: (k: Kernels, dtype: DType) => Raw):
 }
 
 function fill(op: string, shape: Shape, value: number, opts: TensorOptions): Tensor {
+  checkShape(op, shape);
   const overflow = fillOverflow(value, opts.dtype ?? 'float32');
   if (overflow) throw new Error(`${op}: ${overflow}`);
   return create(opts, (k, dtype) => k.Fill(shape, value, dtype));
@@ -54,8 +55,13 @@ function fill(op: string, shape: Shape, value: number, opts: TensorOptions): Ten
 
 type Nested = number | readonly Nested[];
 
+/** Any typed array of numbers: the storage types, and the byte and short ones (image data), converted. */
+export type NumericArray = TypedArray | Uint8Array | Uint8ClampedArray | Int8Array | Uint16Array | Int16Array | Uint32Array;
+
 /** A tensor from a (nested) array or a number, float32 unless `dtype` says otherwise. */
-export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
+export function tensor(data: Nested | NumericArray, opts: TensorOptions = {}): Tensor {
+  // A typed array is one dim, in its own dtype unless told (torch.tensor of a NumPy array).
+  if (ArrayBuffer.isView(data)) return fromTypedArray(data, [data.length], opts);
   const shape: number[] = [];
   for (let d: Nested = data; Array.isArray(d); d = (d as readonly Nested[])[0]!) shape.push((d as readonly Nested[]).length);
   const flat: number[] = [];
@@ -64,6 +70,10 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
       if (depth !== shape.length) throw new Error(`tensor: ragged nested array (expected shape ${fmt(shape)})`);
       flat.push(d);
       return;
+    }
+    if (!Array.isArray(d)) {
+      throw new Error(`tensor: expected numbers in (nested) arrays, got ${ArrayBuffer.isView(d) ? 'a typed array nested in an array' : typeof d}` +
+        ' (there is no bool dtype: give 1 and 0)');
     }
     if (d.length !== shape[depth]) throw new Error(`tensor: ragged nested array at depth ${depth} (expected shape ${fmt(shape)})`);
     for (const x of d) walk(x, depth + 1);
@@ -78,26 +88,38 @@ export function tensor(data: Nested, opts: TensorOptions = {}): Tensor {
   }
   const arr = allocArray(dtype, flat.length);
   arr.set(flat);
-  return make(dtype === 'int64' ? truncated(arr as Float64Array) : arr, shape, opts, dtype);
+  return make(dtype === 'int64' ? converted(arr, dtype) : arr, shape, opts, dtype);
 }
 
 /**
- * int64 values from a Float64Array, truncated toward zero as an Int32Array (int32) and PyTorch
- * convert them, -0 made 0: the array itself when they are integers already, else a truncated copy.
+ * The array's values as `dtype` holds them: integers as PyTorch converts floats (toward zero;
+ * NaN, the infinities and values out of range the type's minimum; -0 made 0). The array itself
+ * when nothing changes, else a converted copy.
  */
-function truncated(a: Float64Array): Float64Array {
-  return a.every((v) => Number.isInteger(v) && !Object.is(v, -0)) ? a : a.map((v) => Math.trunc(v) + 0);
+function converted(arr: NumericArray, dtype: DType): TypedArray {
+  const int = dtype === 'int64' ? floatToInt64 : dtype === 'int32' && !(arr instanceof Int32Array) ? floatToInt32 : null;
+  if (int) {
+    if (dtype === 'int64' && arr instanceof Float64Array && arr.every((v) => Number.isInteger(v) && !Object.is(v, -0))) return arr;
+    const out = allocArray(dtype, arr.length);
+    for (let i = 0; i < arr.length; i++) out[i] = int(arr[i]!);
+    return out;
+  }
+  const own = arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof Int32Array;
+  if (own && dtypeOfArray(arr as TypedArray) === dtype) return arr as TypedArray;
+  const out = allocArray(dtype, arr.length); // from any other typed array (Uint8Array, ...) too
+  out.set(arr);
+  return out;
 }
 
 /** Wraps a copy of a typed array; dtype follows the array (Float32Array -> float32, ...) unless given. */
-export function fromTypedArray(arr: TypedArray, shape: Shape, opts: TensorOptions = {}): Tensor {
+export function fromTypedArray(arr: NumericArray, shape: Shape, opts: TensorOptions = {}): Tensor {
+  checkShape('fromTypedArray', shape);
   if (numel(shape) !== arr.length) {
     throw new Error(`fromTypedArray: ${arr.length} elements do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
   }
-  const dtype = opts.dtype ?? dtypeOfArray(arr);
-  const data = dtypeOfArray(arr) === dtype || (dtype === 'int64' && arr instanceof Float64Array) ? arr : allocArray(dtype, arr.length);
-  if (data !== arr) data.set(arr);
-  return make(dtype === 'int64' ? truncated(data as Float64Array) : data, shape, opts, dtype);
+  const own = arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof Int32Array;
+  const dtype = opts.dtype ?? (own ? dtypeOfArray(arr) : 'float64');
+  return make(converted(arr, dtype), shape, opts, dtype);
 }
 
 export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
@@ -127,12 +149,14 @@ export function onesLike(like: Tensor): Tensor {
 
 /** Standard normal samples from the seeded device stream (random.ts), drawn on the device. */
 export function randn(shape: Shape, opts: TensorOptions = {}): Tensor {
+  checkShape('randn', shape);
   const { seed, offset } = takeOffset(numel(shape));
   return create(opts, (k, dtype) => k.RandomNormal(shape, dtype, seed, offset));
 }
 
 /** Uniform samples in [0, 1) from the seeded device stream (random.ts), drawn on the device. */
 export function rand(shape: Shape, opts: TensorOptions = {}): Tensor {
+  checkShape('rand', shape);
   const { seed, offset } = takeOffset(numel(shape));
   return create(opts, (k, dtype) => k.RandomUniform(shape, dtype, seed, offset));
 }
@@ -140,10 +164,18 @@ export function rand(shape: Shape, opts: TensorOptions = {}): Tensor {
 /** start, start+step, ... below end, as `torch.arange`. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  if (![start, end, step].every(Number.isFinite)) throw new Error(`arange: unsupported range: ${start} -> ${end} by ${step}`);
   if (step === 0) throw new Error('arange: step must be nonzero');
-  const n = Math.max(0, Math.ceil((end - start) / step));
+  if ((step > 0 && end < start) || (step < 0 && end > start)) {
+    throw new Error(`arange: upper bound and lower bound inconsistent with step sign (${start} -> ${end} by ${step})`);
+  }
+  const n = Math.ceil((end - start) / step);
   const dtype = opts.dtype ?? 'float32';
+  // An integer dtype counts in integers from the truncated start and step, as PyTorch (the length
+  // still comes from the real range): arange(0.5, 5, 1, int64) is 0..4.
+  const integral = dtype === 'int32' || dtype === 'int64';
+  const [s0, ds] = integral ? [Math.trunc(start), Math.trunc(step)] : [start, step];
   const arr = allocArray(dtype, n);
-  for (let i = 0; i < n; i++) arr[i] = start + step * i;
+  for (let i = 0; i < n; i++) arr[i] = s0 + ds * i;
   return make(arr, [n], opts, dtype);
 }

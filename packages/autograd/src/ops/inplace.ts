@@ -15,9 +15,9 @@ import { add, div, mul, neg, sub } from './arith.js';
 import { clone } from './autograd_api.js';
 import { zerosLike } from './creation.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
-import { expand } from './shape.js';
+import { expandTo } from './shape.js';
 import { isSharedConstant, lift, type TensorLike } from './util.js';
-import { checkViewOfLeaf, takeHistory, writeThrough } from './view_sync.js';
+import { checkNotExpanded, checkViewOfLeaf, takeHistory, writeThrough } from './view_sync.js';
 
 /** Brings a view or slice up to date, then refuses to change a leaf that requires grad, or a view of one. */
 function checkTarget(op: string, x: Tensor): void {
@@ -27,6 +27,7 @@ function checkTarget(op: string, x: Tensor): void {
       'wrap it in noGrad() or work on a clone');
   }
   checkViewOfLeaf(op, x);
+  checkNotExpanded(op, x);
 }
 
 /**
@@ -96,16 +97,15 @@ export const fill_ = (x: Tensor, value: number) => {
   checkTarget('fill_', x);
   const overflow = fillOverflow(value, x.dtype);
   if (overflow) throw new Error(`fill_: ${overflow}`);
-  return write('fill_', x, fillOp(x, expand(lift(value, x), x.shape)));
+  return write('fill_', x, fillOp(x, expandTo(lift(value, x), x.shape)));
 };
 export const zero_ = (x: Tensor) => fill_(x, 0);
-/** Copies src (broadcast to x's shape) into x; gradients flow to src. */
+/** Copies src (broadcast to x's shape, converted to x's device and dtype, as PyTorch) into x; gradients flow to src. */
 export const copy_ = (x: Tensor, src: Tensor) => {
   checkTarget('copy_', x);
-  if (src.dtype !== x.dtype || src.device !== x.device) {
-    throw new Error(`copy_: source is ${src.dtype} on ${src.device} but the tensor is ${x.dtype} on ${x.device}`);
-  }
-  return write('copy_', x, copyOp(x, expand(src, x.shape)));
+  const moved = src.device === x.device ? src : src.to(x.device);
+  const cast = moved.dtype === x.dtype ? moved : moved.to(x.dtype);
+  return write('copy_', x, copyOp(x, expandTo(cast, x.shape)));
 };
 
 installMethods({ add_, sub_, mul_, div_, neg_, relu_, sigmoid_, tanh_, clamp_, fill_, zero_, copy_ });

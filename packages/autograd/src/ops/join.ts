@@ -108,7 +108,7 @@ function linkedSlice(x: Tensor, d: number, b: number, len: number, step: number)
   if (b === 0 && len === x.shape[d] && step === 1) return x;
   const out = sliceOp(x, x.shape.map((_, i) => (i === d && len > 0 ? b : 0)), x.shape.map((sz, i) => (i === d ? len : sz)),
     x.shape.map((_, i) => (i === d ? step : 1)));
-  out.sliceOf = { base: new WeakRef(x), dim: d, start: b, end: b + len * step, step, version: x.version };
+  out.sliceOf = { base: new WeakRef(x), region: { dim: d, start: b, end: b + len * step, step }, version: x.version };
   return out;
 }
 
@@ -139,6 +139,9 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     throw new Error(`pad: pads [${pads.join(', ')}] must have an even length of at most 2 * ${x.ndim} for input of shape ${fmt(x.shape)}`);
   }
   if (pads.some((p) => !Number.isInteger(p))) throw new Error(`pad: pads [${pads.join(', ')}] must be integers`);
+  if (typeof value !== 'number') {
+    throw new Error(`pad: value must be a number, got ${JSON.stringify(value)} (constant padding is the one mode; PyTorch's mode argument has no counterpart)`);
+  }
   // As PyTorch: the value is converted to the tensor's dtype (an integer tensor truncates it).
   const overflow = fillOverflow(value, x.dtype);
   if (overflow) throw new Error(`pad: ${overflow}`);

@@ -7,7 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
 import { eq, ne, where } from './compare.js';
 import { arange } from './creation.js';
-import { expand, reshape } from './shape.js';
+import { expandTo, reshape } from './shape.js';
 import { autocasting, checkFloat, kernels, wrap } from './util.js';
 
 export type Dims = number | readonly number[];
@@ -25,7 +25,7 @@ const sumOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp(
     const y = wrap(kernels(x).Sum(x, axes), x);
     return keepdim ? y : y.moveAs(reducedShape(x.shape, axes, false));
   },
-  backward: (ctx, g) => [expand(reshape(g, ctx.kept), ctx.xShape)],
+  backward: (ctx, g) => [expandTo(reshape(g, ctx.kept), ctx.xShape)],
   jvp: (_ctx, [t], _out, _x, axes, keepdim) => sumOp(t!, axes, keepdim),
 });
 
@@ -46,11 +46,25 @@ export const mean = autocasting('float32', (x: Tensor, dim?: Dims, keepdim: bool
   return div(sum(x, axes, keepdim), n);
 });
 
+export interface VarianceOptions {
+  /** Subtracted from the count in the divisor: 1 (default) the unbiased estimator, 0 the biased. */
+  correction?: number;
+  /** PyTorch's older spelling: true is correction 1, false correction 0. */
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
+
 /**
  * Variance over `dim`; `correction` 1 is the unbiased estimator (PyTorch's default), 0 the biased.
  * A half input is computed in float32 and rounded once.
  */
-export function variance(x: Tensor, dim?: Dims, { correction = 1, keepdim = false } = {}): Tensor {
+export function variance(x: Tensor, dim?: Dims, opts: VarianceOptions = {}): Tensor {
+  if (opts === null || typeof opts !== 'object') throw new Error(`var: options must be an object { correction, unbiased, keepdim }, got ${String(opts)}`);
+  const unknown = Object.keys(opts).filter((k) => !['correction', 'unbiased', 'keepdim'].includes(k));
+  if (unknown.length) throw new Error(`var: unknown option ${unknown.join(', ')} (it takes correction, unbiased, keepdim)`);
+  if (opts.unbiased !== undefined && opts.correction !== undefined) throw new Error('var: give correction or unbiased, not both');
+  const correction = opts.correction ?? (opts.unbiased === false ? 0 : 1);
+  const keepdim = opts.keepdim ?? false;
   checkFloat('var', 'input', x);
   if (isHalf(x.dtype)) return variance(x.to('float32'), dim, { correction, keepdim }).to(x.dtype);
   const axes = normAxes('var', dim, x.ndim);
@@ -182,7 +196,11 @@ export function min(x: Tensor, dim?: number, keepdim = false): Tensor | ValuesIn
 }
 
 function argIndex(name: 'argmax' | 'argmin', x: Tensor, dim: number | undefined, keepdim: boolean): Tensor {
-  if (dim === undefined) return argIndex(name, reshape(x, [x.size]), 0, false);
+  // Over the flattened tensor; keepdim gives every dim size 1, as PyTorch.
+  if (dim === undefined) {
+    const i = argIndex(name, reshape(x, [x.size]), 0, false);
+    return keepdim ? reshape(i, x.shape.map(() => 1)) : i;
+  }
   const axis = normAxis(name, dim, x.ndim);
   if (x.ndim === 0) return argIndex(name, reshape(x, [1]), 0, false);
   // As amax and PyTorch: no element to point at (argmin over dim 0 of a [2, 0] tensor is fine: empty).
@@ -217,7 +235,7 @@ installMethods({ sum, mean, var: variance, max, min, amax, amin, argmax, argmin 
 declare module '../tensor.js' {
   interface Tensor {
     sum(dim?: Dims, keepdim?: boolean): Tensor; mean(dim?: Dims, keepdim?: boolean): Tensor;
-    var(dim?: Dims, opts?: { correction?: number; keepdim?: boolean }): Tensor;
+    var(dim?: Dims, opts?: VarianceOptions): Tensor;
     max(): Tensor; max(dim: number, keepdim?: boolean): ValuesIndices;
     min(): Tensor; min(dim: number, keepdim?: boolean): ValuesIndices;
     amax(dim?: Dims, keepdim?: boolean): Tensor; amin(dim?: Dims, keepdim?: boolean): Tensor;

@@ -121,8 +121,9 @@ const cumsumOp: (x: Tensor, d: number, reverse: boolean) => Tensor = defineOp({
 /** Running sums along `dim`, as torch.cumsum. */
 export function cumsum(x: Tensor, dim: number): Tensor {
   if (x.dtype === 'int32') return cumsum(x.to('int64'), dim); // as PyTorch, and as sum
+  const d = normAxis('cumsum', dim, x.ndim); // a 0-d tensor takes dim 0 or -1, as PyTorch
   if (x.ndim === 0) return cumsumOp(x.reshape([1]), 0, false).reshape([]);
-  return cumsumOp(x, normAxis('cumsum', dim, x.ndim), false);
+  return cumsumOp(x, d, false);
 }
 
 installMethods({ logSumExp, norm, cumsum });

@@ -46,9 +46,9 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Merges dims startDim..endDim into one. */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  if (x.ndim === 0) return reshape(x, [1]);
   const s = normAxis('flatten', startDim, x.ndim);
   const e = normAxis('flatten', endDim, x.ndim);
+  if (x.ndim === 0) return reshape(x, [1]); // dims 0 and -1 only, as PyTorch
   if (s > e) throw new Error(`flatten: startDim ${startDim} comes after endDim ${endDim}`);
   return reshape(x, [...x.shape.slice(0, s), numel(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
 }
@@ -73,11 +73,22 @@ const expandOp = defineOp({
     return wrap(kernels(x).BroadcastTo(x, shape), x);
   },
   backward: (ctx, g) => [sumTo(g, ctx.xShape)],
-  jvp: (_ctx, [t], out) => expand(t!, out.shape),
+  jvp: (_ctx, [t], out) => expandTo(t!, out.shape),
 });
 
-/** Broadcasts to `shape` (-1 keeps a dim), materialized: tensors here are always contiguous. */
+/**
+ * Broadcasts to `shape` (-1 keeps a dim), materialized (tensors here are always contiguous), as
+ * PyTorch's expand view: the copy sees its base's later in-place changes, and an in-place op on it
+ * is refused (PyTorch's elements would share memory). See expandTo for the ops' own temporaries.
+ */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const out = expandTo(x, shape);
+  if (out !== x) out.sliceOf = { base: new WeakRef(x), region: { expand: out.shape }, version: x.version };
+  return out;
+}
+
+/** expand without the link to x: for values an op makes and hands on (a sum's gradient, broadcast operands). */
+export function expandTo(x: Tensor, shape: readonly number[]): Tensor {
   const lead = shape.length - x.ndim;
   if (lead < 0) throw new Error(`expand: target shape ${fmt(shape)} has fewer dims than input ${fmt(x.shape)}`);
   const out = shape.map((d, i) => (d === -1 && i >= lead ? x.shape[i - lead]! : d));
@@ -96,20 +107,30 @@ const permuteOp = defineOp({
     ctx.perm = perm;
     return wrap(kernels(x).Transpose(x, perm), x);
   },
-  backward(ctx, g) {
-    const inv = new Array<number>(ctx.perm.length);
-    (ctx.perm as number[]).forEach((p, i) => { inv[p] = i; });
-    return [permute(g, inv)];
-  },
+  backward: (ctx, g) => [permute(g, inverse(ctx.perm))],
   jvp: (ctx, [t]) => permute(t!, ctx.perm),
 });
 
-/** Reorders dims; the result is a contiguous copy. */
+/** The permutation that undoes `perm`. */
+export function inverse(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => { inv[p] = i; });
+  return inv;
+}
+
+/**
+ * Reorders dims. The result is a contiguous copy that remembers its base, so that it acts as
+ * PyTorch's view: an in-place op on it reaches the base, and it sees the base's later changes
+ * (ops/view_sync.ts).
+ */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   if (dims.length !== x.ndim) throw new Error(`permute: got ${dims.length} dims [${dims.join(', ')}] for a tensor of shape ${fmt(x.shape)}`);
   const perm = dims.map((d) => normAxis('permute', d, x.ndim));
   if (new Set(perm).size !== perm.length) throw new Error(`permute: dims [${dims.join(', ')}] repeat a dimension`);
-  return perm.every((p, i) => p === i) ? x : permuteOp(x, perm);
+  if (perm.every((p, i) => p === i)) return x;
+  const out = permuteOp(x, perm);
+  out.sliceOf = { base: new WeakRef(x), region: { perm }, version: x.version };
+  return out;
 }
 
 /** Swaps two dims. */

@@ -1,6 +1,6 @@
 /** Elementwise kernels: unary maps, broadcasting binary maps, where, clamp, cast. */
 import type { ActivationKind, BinaryKernel, Kernels, Raw, UnaryKernel } from '../../backend.js';
-import { allocArray, isHalf } from '../../dtype.js';
+import { allocArray, floatToInt32, floatToInt64, int64ToInt32, isHalf } from '../../dtype.js';
 import { broadcastShapes, numel, sameShape } from '../../shape.js';
 import { arr, broadcastStrides, forEachBroadcast, out } from './util.js';
 
@@ -139,7 +139,8 @@ export const elementwiseKernels: Pick<Kernels,
   Cast: (x, dtype) => {
     const a = arr(x);
     const o = allocArray(dtype, a.length);
-    if (dtype === 'int32' || dtype === 'int64') for (let i = 0; i < a.length; i++) o[i] = Math.trunc(a[i]!);
+    if (dtype === 'int64') for (let i = 0; i < a.length; i++) o[i] = floatToInt64(a[i]!);
+    else if (dtype === 'int32') for (let i = 0; i < a.length; i++) o[i] = x.dtype === 'int64' ? int64ToInt32(a[i]!) : floatToInt32(a[i]!);
     else o.set(a);
     return out(x.shape, dtype, o);
   },
