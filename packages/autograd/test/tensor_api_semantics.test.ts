@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  argmax, arange, cumsum, flatten, fromTypedArray, ones, pad, randn, tensor, zeros, type Tensor,
+  argmax, arange, autocast, cumsum, flatten, fromTypedArray, ones, pad, randn, tensor, zeros, type Tensor,
 } from '@nodegrad/autograd';
 import { describeBackends } from '@nodegrad/autograd/testing';
 
@@ -106,6 +106,15 @@ describeBackends(describe, 'in-place ops through permute, transpose and expand, 
     const z = zeros([2], { dtype: 'int64', device });
     z.copy_(tensor([1.7, -2.5], { device }));
     expect(vals(z)).toEqual([1, -2]);
+  });
+
+  it("an in-place op's result is cast to the tensor's dtype, except a float result into an integer tensor", () => {
+    // torch: bf16 [1.5, 2.25].add_(f32 [0.1, 0.2]) under autocast -> bf16 [1.6016, 2.4531];
+    // int64.mul_(2.5): "result type Float can't be cast to the desired output type Long".
+    const b = tensor([1.5, 2.25], { dtype: 'bfloat16', device });
+    autocast({ device: device.startsWith('cuda') ? 'cuda' : 'cpu', dtype: 'bfloat16' }, () => b.add_(tensor([0.1, 0.2], { device })));
+    expect([b.dtype, vals(b)]).toEqual(['bfloat16', [1.6015625, 2.453125]]);
+    expect(() => tensor([1, 2], { dtype: 'int64', device }).mul_(2.5)).toThrow("mul_: result type float32 can't be cast to the desired output type int64");
   });
 
   it('an in-place op on an expanded tensor is refused; the expanded tensor sees its base change', () => {

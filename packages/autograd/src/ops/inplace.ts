@@ -5,7 +5,7 @@
  * the old value are caught by the version check. On a view or slice the change then goes up to
  * its base, values and history (view_sync.ts).
  */
-import { fillOverflow } from '../dtype.js';
+import { fillOverflow, isFloat } from '../dtype.js';
 import { defineOp } from '../function.js';
 import { isGradEnabled } from '../grad_mode.js';
 import { installMethods } from '../methods.js';
@@ -38,7 +38,14 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
   if (!sameShape(result.shape, x.shape)) {
     throw new Error(`${op}: the result of shape ${fmt(result.shape)} cannot be written into the tensor of shape ${fmt(x.shape)}`);
   }
-  if (result.dtype !== x.dtype) throw new Error(`${op}: result dtype ${result.dtype} does not match the tensor's ${x.dtype}`);
+  if (result.dtype !== x.dtype) {
+    // As PyTorch's in-place ops: the result is cast to the tensor's dtype (a bfloat16 tensor plus
+    // a float32 one under autocast stays bfloat16), except a float result into an integer tensor.
+    if (isFloat(result.dtype) && !isFloat(x.dtype)) {
+      throw new Error(`${op}: result type ${result.dtype} can't be cast to the desired output type ${x.dtype}`);
+    }
+    result = result.to(x.dtype);
+  }
   if (isSharedConstant(x.storage)) throw new Error(`${op}: the tensor is a shared scalar constant; clone() it to modify it`);
   const piece = x.sliceOf?.piece;
   if (result.gradFn && piece) {
