@@ -65,6 +65,9 @@ export class CtxBase {
     const out = new Array<Tensor>(saved.length / 2);
     for (let i = 0; i < out.length; i++) {
       const t = saved[2 * i] as Tensor, version = saved[2 * i + 1] as number;
+      // A linked copy (slice, permute) whose base changed since is refreshed first: that is a
+      // change of its values too, which the version then shows (PyTorch's view shares the counter).
+      syncView(t);
       if (t.version !== version) {
         throw new Error(`${this.opName}: one of the tensors needed for gradient computation (saved tensor ${i}, ` +
           `${t.dtype} ${fmt(t.shape)}) has been modified by an inplace operation: it is at version ${t.version}; ` +
@@ -284,7 +287,11 @@ function fitTangent(t: Tensor | null, o: Tensor, batch = 0): Tensor | null {
   if (!t) return null;
   const shape = batch ? [batch, ...o.shape] : [...o.shape];
   if (t.shape.length === shape.length && t.shape.every((d, k) => d === shape[k])) return t;
-  return t.size === numel(shape) ? t.reshape(shape) : t.expand(shape);
+  if (t.size === numel(shape)) return t.reshape(shape);
+  // A temporary of the tangent's own: not linked to t (ops/shape.ts's expandTo, which this module cannot import).
+  const e = t.expand(shape);
+  e.sliceOf = null;
+  return e;
 }
 
 /** Hangs each output's tangent on it, in its shape (with the batch dim when vectorized); integer outputs get none. */

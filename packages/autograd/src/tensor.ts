@@ -214,6 +214,12 @@ export class Tensor implements Raw {
    */
   takeOwnership(): this {
     this.storage.refs = 1;
+    // Its storage is its own now: no view or linked copy of another tensor (a gradient the engine
+    // keeps as a leaf's .grad must not write into the tensor it was computed from).
+    if (this.more) {
+      this.more.viewBase = null;
+      this.more.sliceOf = null;
+    }
     return this;
   }
 

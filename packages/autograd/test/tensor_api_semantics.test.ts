@@ -122,11 +122,52 @@ describeBackends(describe, 'in-place ops through permute, transpose and expand, 
     const e = a.expand([2, 3]);
     // torch: "unsupported operation: more than one element of the written-to tensor refers to a single memory location"
     expect(() => e.add_(1)).toThrow(/add_: unsupported operation: more than one element of the written-to tensor/);
-    expect(() => e.reshape([6]).mul_(2)).toThrow(/mul_: unsupported operation/);
+    expect(() => e.unsqueeze(0).mul_(2)).toThrow(/mul_: unsupported operation/); // a view of it: still shared elements
+    e.reshape([6]).mul_(2); // torch: reshape must copy here, and the copy is writable
+    expect(vals(a)).toEqual([1, 2]);
     a.add_(1);
     expect(vals(e)).toEqual([2, 2, 2, 3, 3, 3]);
   });
 }, { needs: [['Transpose', 'float32'], ['BroadcastTo', 'float32']] });
+
+describeBackends(describe, 'the links of permute and expand, where PyTorch has strided views', (device) => {
+  const m = (rows: number[][]) => tensor(rows, { device });
+  it("a gradient through a permute is the leaf's own: in-place ops on .grad touch neither the seed nor any temporary", () => {
+    const w = randn([3, 4], { device, requiresGrad: true });
+    randn([2, 4], { device }).matmul(w.t()).square().sum().backward();
+    expect(w.grad!.sliceOf).toBeNull();
+    w.grad!.mul_(0.5); // it once wrote through into an engine temporary the backward had freed
+    const x = tensor([[1, 2, 3], [4, 5, 6]], { device, requiresGrad: true });
+    const seed = ones([3, 2], { device });
+    x.t().backward(seed);
+    x.grad!.mul_(5);
+    expect(vals(seed)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it('a saved permuted tensor whose base changed in place fails the backward (torch: "modified by an inplace operation")', () => {
+    const x = m([[1, 2], [3, 4]]).requiresGrad_();
+    const a = x.mul(1), y = a.t(), l = y.mul(y).sum();
+    a.mul_(2);
+    expect(() => l.backward()).toThrow(/has been modified by an inplace operation/);
+  });
+
+  it('reshape of a permuted tensor copies where PyTorch must (merging its dims), and views where it can (a new size-1 dim)', () => {
+    const a = m([[1, 2, 3], [4, 5, 6]]);
+    a.t().reshape([6]).mul_(10); // torch: r is no view; a unchanged
+    expect(vals(a)).toEqual([1, 2, 3, 4, 5, 6]);
+    a.t().unsqueeze(0).mul_(2); // torch: a view; a doubled
+    expect(vals(a)).toEqual([2, 4, 6, 8, 10, 12]);
+  });
+
+  it('expand refuses in-place writes through a permute of it, with nothing written; an expand that repeats nothing is writable', () => {
+    const x = m([[1, 2]]), e = x.expand([3, 2]);
+    expect(() => e.t().mul_(5)).toThrow(/unsupported operation/);
+    expect([vals(e), vals(x)]).toEqual([[1, 2, 1, 2, 1, 2], [1, 2]]);
+    const y = tensor([1, 2], { device });
+    y.expand([1, 2]).mul_(3); // torch: a view of y with no repeated element
+    expect(vals(y)).toEqual([3, 6]);
+  });
+}, { needs: [['Transpose', 'float32'], ['BroadcastTo', 'float32'], ['BatchMatMul', 'float32']] });
 
 describe('tensors from typed arrays and what tensor() refuses', () => {
   it('tensor() of a typed array is one dim in its dtype (torch.tensor of a NumPy array); any typed array converts', () => {

@@ -306,9 +306,9 @@ describe('bad hyperparameters name the argument', () => {
 });
 
 describe('state dicts saved before an option existed', () => {
-  it("an AdamW group saved without decoupled_weight_decay keeps AdamW's default (true) when loaded", () => {
+  it("an AdamW group saved without decoupled_weight_decay takes AdamW's default (true) when loaded", () => {
     const w = zeros([2], { requiresGrad: true });
-    const sd = new AdamW([w]).stateDict();
+    const sd = new AdamW([{ params: [w], decoupledWeightDecay: false }]).stateDict();
     delete sd.param_groups[0]!.decoupled_weight_decay;
     const opt = new AdamW([w]);
     opt.loadStateDict(sd);

@@ -60,7 +60,8 @@ export type NumericArray = TypedArray | Uint8Array | Uint8ClampedArray | Int8Arr
 
 /** A tensor from a (nested) array or a number, float32 unless `dtype` says otherwise. */
 export function tensor(data: Nested | NumericArray, opts: TensorOptions = {}): Tensor {
-  // A typed array is one dim, in its own dtype unless told (torch.tensor of a NumPy array).
+  // A typed array is one dim (torch.tensor of a NumPy array): float32, float64 and int32 arrays keep
+  // their dtype, the byte and short ones become float64, unless told.
   if (ArrayBuffer.isView(data)) return fromTypedArray(data, [data.length], opts);
   const shape: number[] = [];
   for (let d: Nested = data; Array.isArray(d); d = (d as readonly Nested[])[0]!) shape.push((d as readonly Nested[]).length);

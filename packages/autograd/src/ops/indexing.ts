@@ -21,7 +21,7 @@ import { oneHot } from './loss.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { planeIndexOps } from './pool.js';
-import { expandTo, permute, unsqueeze } from './shape.js';
+import { expandTo, permuteTo, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap, type TensorLike } from './util.js';
 
 /** Checks that index is an integer tensor with values in [0, size), reading it to the host as PyTorch's CPU ops do. */
@@ -48,14 +48,14 @@ function pick(mask: Tensor, x: Tensor): Tensor {
 
 /** Moves dim `from` to the end. */
 function toLast(x: Tensor, from: number): Tensor {
-  return permute(x, [...x.shape.keys()].filter((i) => i !== from).concat(from));
+  return permuteTo(x, [...x.shape.keys()].filter((i) => i !== from).concat(from));
 }
 
 /** Moves the last dim to `to`. */
 function fromLast(x: Tensor, to: number): Tensor {
   const rest = [...x.shape.keys()].slice(0, -1);
   rest.splice(to, 0, x.ndim - 1);
-  return permute(x, rest);
+  return permuteTo(x, rest);
 }
 
 /**

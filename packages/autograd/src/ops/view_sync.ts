@@ -17,7 +17,7 @@ import { enableGrad, isGradEnabled } from '../grad_mode.js';
 import { fmt } from '../shape.js';
 import { setViewSync, syncView, type Tensor } from '../tensor.js';
 import { slice, sliceScatter } from './join.js';
-import { expandTo, inverse, permute, reshape } from './shape.js';
+import { expandTo, inverse, permuteTo, reshape } from './shape.js';
 
 /** Gives t the history (gradFn, output index, requiresGrad, tangent) of the fresh tensor made from the same values. */
 export function takeHistory(t: Tensor, fresh: Tensor): void {
@@ -53,7 +53,7 @@ function sync(t: Tensor): void {
     syncView(base);
     const { region, version } = t.sliceOf;
     if (base.version === version) return;
-    const fresh = enableGrad(() => ('perm' in region ? permute(base, region.perm) : 'expand' in region ? expandTo(base, region.expand)
+    const fresh = enableGrad(() => ('perm' in region ? permuteTo(base, region.perm) : 'expand' in region ? expandTo(base, region.expand)
       : slice(base, region.dim, region.start, region.end, region.step)));
     t.assign(fresh);
     takeHistory(t, fresh);
@@ -73,7 +73,7 @@ function* bases(t: Tensor): Generator<Tensor> {
  * are one element of memory.
  */
 export function checkNotExpanded(op: string, t: Tensor): void {
-  for (let b: Tensor | null = t; b; b = b.viewBase) {
+  for (const b of [t, ...bases(t)]) {
     if (b.sliceOf && 'expand' in b.sliceOf.region) {
       throw new Error(`${op}: unsupported operation: more than one element of the written-to tensor (${fmt(t.shape)}, expanded ` +
         'from a smaller one) refers to a single memory location; clone() it before the operation');
@@ -115,7 +115,7 @@ export function writeThrough(t: Tensor): void {
     const { region } = t.sliceOf;
     if ('expand' in region) throw new Error('writeThrough: an expanded tensor cannot be written (checked before the write)');
     // A reordering covers the whole base: the base is the copy's dims put back.
-    const merged = 'perm' in region ? permute(t, inverse(region.perm))
+    const merged = 'perm' in region ? permuteTo(t, inverse(region.perm))
       : sliceScatter(base, t, region.dim, region.start, region.end, region.step);
     base.assign(merged);
     if (merged.gradFn) takeHistory(base, merged);

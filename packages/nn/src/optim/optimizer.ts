@@ -52,8 +52,8 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
 
   /**
    * @param name the optimizer's name, used in error messages.
-   * @param defaults options for every group that does not set its own (lr may be left out
-   *   only when every group sets one).
+   * @param defaults options for every group that does not set its own (an optimizer without a
+   *   default lr needs one in every group).
    */
   protected constructor(protected readonly name: string, params: Params<G>,
     readonly defaults: Partial<Omit<G, 'params'>>) {
@@ -101,7 +101,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   }
 
   private checkGroup(group: G, where: string): void {
-    if (group.lr === undefined) throw new Error(`${where}: no 'lr' given and the optimizer has no default lr`);
+    if (group.lr === undefined) throw new Error(`${where}: no 'lr' given (an lr of undefined does not take the default)`);
     this.checkOptions(group, where);
   }
 
