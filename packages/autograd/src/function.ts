@@ -65,8 +65,8 @@ export class CtxBase {
     const out = new Array<Tensor>(saved.length / 2);
     for (let i = 0; i < out.length; i++) {
       const t = saved[2 * i] as Tensor, version = saved[2 * i + 1] as number;
-      // A linked copy (slice, permute) whose base changed since is refreshed first: that is a
-      // change of its values too, which the version then shows (PyTorch's view shares the counter).
+      // A slice whose base changed since is refreshed first: that is a change of its values too,
+      // which the version then shows (PyTorch's view shares its base's counter).
       syncView(t);
       if (t.version !== version) {
         throw new Error(`${this.opName}: one of the tensors needed for gradient computation (saved tensor ${i}, ` +
@@ -287,11 +287,7 @@ function fitTangent(t: Tensor | null, o: Tensor, batch = 0): Tensor | null {
   if (!t) return null;
   const shape = batch ? [batch, ...o.shape] : [...o.shape];
   if (t.shape.length === shape.length && t.shape.every((d, k) => d === shape[k])) return t;
-  if (t.size === numel(shape)) return t.reshape(shape);
-  // A temporary of the tangent's own: not linked to t (ops/shape.ts's expandTo, which this module cannot import).
-  const e = t.expand(shape);
-  e.sliceOf = null;
-  return e;
+  return t.size === numel(shape) ? t.reshape(shape) : t.expand(shape);
 }
 
 /** Hangs each output's tangent on it, in its shape (with the batch dim when vectorized); integer outputs get none. */

@@ -16,7 +16,7 @@ import { Tensor } from './tensor.js';
 import { detach } from './ops/autograd_api.js';
 import { fromTypedArray, onesLike, zeros, zerosLike } from './ops/creation.js';
 import { stack } from './ops/join.js';
-import { permuteTo, reshape } from './ops/shape.js';
+import { reshape } from './ops/shape.js';
 
 type Inputs = Tensor | readonly Tensor[];
 type Func = (...xs: Tensor[]) => Tensor | readonly Tensor[];
@@ -166,7 +166,7 @@ function jacobianAt(op: string, func: Func, outs: Tensor[], xs: Tensor[], o: Jac
     tangentsOf(op, func, xs, j, basis(x, k), strict).map((t, i) => t ?? zerosLike(outs[i]!))));
   return outs.map((out, i) => xs.map((x, j) => {
     const stacked = assemble(cols[j]!.map((c) => c[i]!.reshape([out.size])), [x.size, out.size], x);
-    return reshape(permuteTo(stacked, [1, 0]), [...out.shape, ...x.shape]);
+    return reshape(stacked.transpose(0, 1), [...out.shape, ...x.shape]);
   }));
 }
 
@@ -196,7 +196,7 @@ function vectorizedJacobian(op: string, func: Func, outs: Tensor[], xs: Tensor[]
   return outs.map((out, i) => xs.map((x, j) => {
     const t = cols[j]![i];
     if (!t) return zeros([...out.shape, ...x.shape], { dtype: out.dtype, device: out.device });
-    return reshape(permuteTo(t.reshape([x.size, out.size]), [1, 0]), [...out.shape, ...x.shape]);
+    return reshape(t.reshape([x.size, out.size]).transpose(0, 1), [...out.shape, ...x.shape]);
   }));
 }
 

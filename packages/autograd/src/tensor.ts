@@ -31,17 +31,15 @@ export interface Storage {
 
 export type Hook = (grad: Tensor) => Tensor | void;
 
-/**
- * Where a copy's elements lie in its base: base.slice(dim, start, end, step) for a slice (slice,
- * narrow, split, chunk), or base.permute(perm) for a reordering of its dims (permute, transpose, t),
- * which PyTorch makes views too.
- */
+/** Where a slice's elements lie in its base: base.slice(dim, start, end, step). */
 export interface SliceOf {
   /** Weak: a copy must not keep its base alive; a base nobody holds can't be read or written. */
   base: WeakRef<Tensor>;
-  /** expand: the base broadcast to that shape (PyTorch's expand view, which refuses in-place writes). */
-  region: { dim: number; start: number; end: number; step: number } | { perm: readonly number[] } | { expand: readonly number[] };
-  /** The base's version when this copy's values were last equal to its region. */
+  dim: number;
+  start: number;
+  end: number;
+  step: number;
+  /** The base's version when this slice's values were last equal to its region. */
   version: number;
   /** For a piece of split/chunk: which function and piece. PyTorch refuses recorded in-place ops on those. */
   piece?: { op: string; index: number };
@@ -214,8 +212,8 @@ export class Tensor implements Raw {
    */
   takeOwnership(): this {
     this.storage.refs = 1;
-    // Its storage is its own now: no view or linked copy of another tensor (a gradient the engine
-    // keeps as a leaf's .grad must not write into the tensor it was computed from).
+    // Its storage is its own now: no view or slice of another tensor (a gradient the engine keeps
+    // as a leaf's .grad must not write into the tensor it was computed from).
     if (this.more) {
       this.more.viewBase = null;
       this.more.sliceOf = null;

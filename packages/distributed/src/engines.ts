@@ -78,18 +78,9 @@ function thenOnce(p: Pending, after: () => void, holds = p.holds): Pending {
   };
 }
 
-/**
- * Whether writing `t` must reach a slice's base: t is a slice (or permuted copy), or a view of one
- * (up the chain of views). An expanded tensor is refused before any communication: its elements
- * repeat one another (PyTorch's collectives refuse such non-contiguous tensors).
- */
+/** Whether writing `t` must reach a slice's base: t is a slice, or a view of one (up the chain of views). */
 export function writesToSlice(t: Tensor): boolean {
-  for (let b: Tensor | null = t; b; b = b.viewBase) {
-    if (b.sliceOf && 'expand' in b.sliceOf.region) {
-      throw new Error(`a collective cannot write into an expanded tensor (${fmt(t.shape)}): its elements repeat one another; clone() it first`);
-    }
-    if (b.sliceOf) return true;
-  }
+  for (let b: Tensor | null = t; b; b = b.viewBase) if (b.sliceOf) return true;
   return false;
 }
 

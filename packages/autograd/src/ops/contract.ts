@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor.js';
 import { mul } from './arith.js';
 import { bmm } from './matmul.js';
 import { sum } from './reduce.js';
-import { permuteTo, transpose, unsqueeze } from './shape.js';
+import { permute, transpose, unsqueeze } from './shape.js';
 import { checkSame, checkTensor } from './util.js';
 
 /** The inner product of two 1-d tensors of one length (torch.dot). */
@@ -78,7 +78,7 @@ function contract(a: Term, b: Term, keep: Set<string>): Term {
   const size = (t: Term, c: string) => t.x.shape[t.idx.indexOf(c)]!;
   const prod = (t: Term, cs: string[]) => cs.reduce((p, c) => p * size(t, c), 1);
   const arrange = (t: Term, order: string[], shape: number[]) =>
-    permuteTo(t.x, order.map((c) => t.idx.indexOf(c))).reshape(shape);
+    permute(t.x, order.map((c) => t.idx.indexOf(c))).reshape(shape);
   const nb = prod(a, batch), k = prod(a, summed);
   const am = arrange(a, [...batch, ...aOnly, ...summed], [nb, prod(a, aOnly), k]);
   const bm = arrange(b, [...batch, ...summed, ...bOnly], [nb, k, prod(b, bOnly)]);
@@ -114,7 +114,7 @@ export function einsum(equation: string, ...operands: Tensor[]): Tensor {
     acc = contract(acc, next, needed(i + 1));
   }
   acc = reduceTerm(acc, new Set(output));
-  return permuteTo(acc.x, output.map((c) => acc.idx.indexOf(c)));
+  return permute(acc.x, output.map((c) => acc.idx.indexOf(c)));
 }
 
 installMethods({ dot, outer, t });

@@ -21,7 +21,7 @@ import { oneHot } from './loss.js';
 import { matmul } from './matmul.js';
 import { sum } from './reduce.js';
 import { planeIndexOps } from './pool.js';
-import { expandTo, permuteTo, unsqueeze } from './shape.js';
+import { permute, unsqueeze } from './shape.js';
 import { checkSame, checkTensor, kernels, wrap, type TensorLike } from './util.js';
 
 /** Checks that index is an integer tensor with values in [0, size), reading it to the host as PyTorch's CPU ops do. */
@@ -48,14 +48,14 @@ function pick(mask: Tensor, x: Tensor): Tensor {
 
 /** Moves dim `from` to the end. */
 function toLast(x: Tensor, from: number): Tensor {
-  return permuteTo(x, [...x.shape.keys()].filter((i) => i !== from).concat(from));
+  return permute(x, [...x.shape.keys()].filter((i) => i !== from).concat(from));
 }
 
 /** Moves the last dim to `to`. */
 function fromLast(x: Tensor, to: number): Tensor {
   const rest = [...x.shape.keys()].slice(0, -1);
   rest.splice(to, 0, x.ndim - 1);
-  return permuteTo(x, rest);
+  return permute(x, rest);
 }
 
 /**
@@ -169,7 +169,7 @@ const indexSelectOp: (x: Tensor, d: number, index: Tensor, at: readonly number[]
     let gx: Tensor;
     if (onPlanes(g, i)) {
       const planes = asPlanes(g, d); // [P, 1, m], each plane scattered by the same index
-      gx = planeScatter(planes, expandTo(i.reshape([1, 1, -1]), planes.shape), [planes.shape[0]!, 1, n]).reshape([...gl.shape.slice(0, -1), n]);
+      gx = planeScatter(planes, i.reshape([1, 1, -1]).expand(planes.shape), [planes.shape[0]!, 1, n]).reshape([...gl.shape.slice(0, -1), n]);
     } else if (supports(g.backend, 'BatchMatMul', g.dtype)) gx = matmul(gl, hot(i, n, g.dtype));
     else if (isHalf(g.dtype) && supports(g.backend, 'BatchMatMul', 'float32')) gx = matmul(gl.to('float32'), hot(i, n, 'float32')).to(g.dtype);
     else gx = sum(pick(hot(i, n, g.dtype).transpose(0, 1), unsqueeze(gl, -2)), -1); // [..., n, m] summed over m
@@ -187,7 +187,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   checkIndex('indexSelect', index, n, d, x);
   if (x.ndim === 0) {
     if (index.size !== 1) throw new Error(`indexSelect: a 0-d input takes one index, got ${index.size}`);
-    return expandTo(x.reshape([]), index.ndim === 0 ? [] : [1]);
+    return x.reshape([]).expand(index.ndim === 0 ? [] : [1]);
   }
   return indexSelectOp(x, d, index, Array.from(index.dataSync()));
 }

@@ -15,9 +15,9 @@ import { add, div, mul, neg, sub } from './arith.js';
 import { clone } from './autograd_api.js';
 import { zerosLike } from './creation.js';
 import { clamp, relu, sigmoid, tanh } from './unary.js';
-import { expandTo } from './shape.js';
+import { expand } from './shape.js';
 import { isSharedConstant, lift, type TensorLike } from './util.js';
-import { checkNotExpanded, checkViewOfLeaf, takeHistory, writeThrough } from './view_sync.js';
+import { checkViewOfLeaf, takeHistory, writeThrough } from './view_sync.js';
 
 /** Brings a view or slice up to date, then refuses to change a leaf that requires grad, or a view of one. */
 function checkTarget(op: string, x: Tensor): void {
@@ -27,7 +27,6 @@ function checkTarget(op: string, x: Tensor): void {
       'wrap it in noGrad() or work on a clone');
   }
   checkViewOfLeaf(op, x);
-  checkNotExpanded(op, x);
 }
 
 /**
@@ -54,7 +53,8 @@ function write(op: string, x: Tensor, result: Tensor): Tensor {
   }
   x.assign(result);
   // x becomes the op's output: its node when recorded, and its tangent (a dual tensor keeps one).
-  if (result.gradFn) takeHistory(x, result);
+  // Unrecorded (noGrad), x keeps its history: an op may hand back an input that has a node (copy_ of src).
+  if (result.gradFn && isGradEnabled()) takeHistory(x, result);
   else x.tangent = result.tangent;
   writeThrough(x);
   return x;
@@ -104,7 +104,7 @@ export const fill_ = (x: Tensor, value: number) => {
   checkTarget('fill_', x);
   const overflow = fillOverflow(value, x.dtype);
   if (overflow) throw new Error(`fill_: ${overflow}`);
-  return write('fill_', x, fillOp(x, expandTo(lift(value, x), x.shape)));
+  return write('fill_', x, fillOp(x, expand(lift(value, x), x.shape)));
 };
 export const zero_ = (x: Tensor) => fill_(x, 0);
 /** Copies src (broadcast to x's shape, converted to x's device and dtype, as PyTorch) into x; gradients flow to src. */
@@ -112,7 +112,7 @@ export const copy_ = (x: Tensor, src: Tensor) => {
   checkTarget('copy_', x);
   const moved = src.device === x.device ? src : src.to(x.device);
   const cast = moved.dtype === x.dtype ? moved : moved.to(x.dtype);
-  return write('copy_', x, copyOp(x, expandTo(cast, x.shape)));
+  return write('copy_', x, copyOp(x, expand(cast, x.shape)));
 };
 
 installMethods({ add_, sub_, mul_, div_, neg_, relu_, sigmoid_, tanh_, clamp_, fill_, zero_, copy_ });

@@ -108,7 +108,7 @@ function linkedSlice(x: Tensor, d: number, b: number, len: number, step: number)
   if (b === 0 && len === x.shape[d] && step === 1) return x;
   const out = sliceOp(x, x.shape.map((_, i) => (i === d && len > 0 ? b : 0)), x.shape.map((sz, i) => (i === d ? len : sz)),
     x.shape.map((_, i) => (i === d ? step : 1)));
-  out.sliceOf = { base: new WeakRef(x), region: { dim: d, start: b, end: b + len * step, step }, version: x.version };
+  out.sliceOf = { base: new WeakRef(x), dim: d, start: b, end: b + len * step, step, version: x.version };
   return out;
 }
 

@@ -11,7 +11,7 @@ import { tensor } from './creation.js';
 import { channelView, checkChannels, checkReduction, reduce, type Reduction } from './nn_util.js';
 import { sum } from './reduce.js';
 import { eq, where } from './compare.js';
-import { permuteTo, reshape, unsqueeze } from './shape.js';
+import { permute, reshape, unsqueeze } from './shape.js';
 import { logSoftmax } from './softmax.js';
 import type { Raw } from '../backend.js';
 import { autocastInputs } from '../autocast.js';
@@ -75,7 +75,7 @@ function selection(op: string, input: Tensor, target: Tensor, ignoreIndex: numbe
     throw new Error(`${op}: a target is out of bounds for ${C} classes (input of shape ${fmt(input.shape)}, ` +
       `ignoreIndex ${ignoreIndex}): ${(e as Error).message}`);
   }
-  return input.ndim > 2 ? permuteTo(sel, [0, input.ndim - 1, ...want.slice(1).map((_, i) => i + 1)]) : sel;
+  return input.ndim > 2 ? permute(sel, [0, input.ndim - 1, ...want.slice(1).map((_, i) => i + 1)]) : sel;
 }
 
 interface Parsed {

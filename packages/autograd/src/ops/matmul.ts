@@ -9,7 +9,7 @@ import { broadcastShapes, fmt, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { autocastInputs } from '../autocast.js';
 import { add, addTangents } from './arith.js';
-import { expandTo, reshape } from './shape.js';
+import { expand, reshape } from './shape.js';
 import { checkFloat, checkSame, checkTensor, kernels, wrap } from './util.js';
 
 const bmmOp: (a: Tensor, b: Tensor, transA: boolean, transB: boolean) => Tensor = defineOp({
@@ -86,8 +86,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     // neither copied per batch nor summed back over it in backward.
     y = bmm(reshape(a, [1, numel(batch) * m, k]), reshape(b, [1, k, n]));
   } else {
-    const a3 = reshape(expandTo(reshape(a, as), [...batch, m, k]), [numel(batch), m, k]);
-    const b3 = reshape(expandTo(reshape(b, bs), [...batch, k, n]), [numel(batch), k, n]);
+    const a3 = reshape(expand(reshape(a, as), [...batch, m, k]), [numel(batch), m, k]);
+    const b3 = reshape(expand(reshape(b, bs), [...batch, k, n]), [numel(batch), k, n]);
     y = bmm(a3, b3);
   }
   // Drop the dims that 1-D arguments were promoted with.

@@ -7,7 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub } from './arith.js';
 import { eq, ne, where } from './compare.js';
 import { arange } from './creation.js';
-import { expandTo, reshape } from './shape.js';
+import { expand, reshape } from './shape.js';
 import { autocasting, checkFloat, kernels, wrap } from './util.js';
 
 export type Dims = number | readonly number[];
@@ -25,7 +25,7 @@ const sumOp: (x: Tensor, axes: number[], keepdim: boolean) => Tensor = defineOp(
     const y = wrap(kernels(x).Sum(x, axes), x);
     return keepdim ? y : y.moveAs(reducedShape(x.shape, axes, false));
   },
-  backward: (ctx, g) => [expandTo(reshape(g, ctx.kept), ctx.xShape)],
+  backward: (ctx, g) => [expand(reshape(g, ctx.kept), ctx.xShape)],
   jvp: (_ctx, [t], _out, _x, axes, keepdim) => sumOp(t!, axes, keepdim),
 });
 

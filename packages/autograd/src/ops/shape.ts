@@ -35,60 +35,13 @@ const reshapeOp = defineOp({
   jvp: (_ctx, [t], out) => reshape(t!, out.shape),
 });
 
-/**
- * Same elements under a new shape (one dim may be -1); shares storage, as every tensor is
- * contiguous. The result of permute or expand stands for a strided view in PyTorch: reshaped where
- * PyTorch's reshape must copy (the new shape fits no strides over the same memory), it is copied
- * here too, so an in-place op on the result reaches no base, as there.
- */
+/** Same elements under a new shape (one dim may be -1); shares storage, as every tensor is contiguous. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const target = inferShape('reshape', x.shape, shape);
-  return reshapeOp(stridedCopy(x, target) ? x.clone() : x, target);
+  return reshapeOp(x, inferShape('reshape', x.shape, shape));
 }
 
 export function view(x: Tensor, shape: readonly number[]): Tensor {
-  const target = inferShape('view', x.shape, shape);
-  return reshapeOp(stridedCopy(x, target) ? x.clone() : x, target);
-}
-
-/** Whether x is a permuted or expanded copy whose PyTorch view has strides that `target` cannot be laid over. */
-function stridedCopy(x: Tensor, target: readonly number[]): boolean {
-  const link = x.sliceOf;
-  if (!link || 'dim' in link.region) return false;
-  const base = link.base.deref();
-  if (!base) return false;
-  const contiguous = (shape: Shape) => shape.map((_, i) => numel(shape.slice(i + 1)));
-  let strides: number[];
-  if ('perm' in link.region) {
-    const bs = contiguous(base.shape);
-    strides = link.region.perm.map((p) => bs[p]!);
-  } else {
-    // Broadcast dims (new leading ones, and size 1 grown) repeat their element: stride 0.
-    const bs = contiguous(base.shape), lead = x.ndim - base.ndim;
-    strides = x.shape.map((d, i) => (i < lead || base.shape[i - lead] !== d ? 0 : bs[i - lead]!));
-  }
-  return !fitsStrides(x.shape, strides, target);
-}
-
-/** PyTorch's computeStride: whether `to` can view memory laid out as `shape` with `strides`. */
-function fitsStrides(shape: Shape, strides: readonly number[], to: readonly number[]): boolean {
-  if (numel(shape) === 0 || shape.length === 0) return true;
-  let viewD = to.length - 1;
-  let chunkBase = strides[strides.length - 1]!;
-  let tensorNumel = 1, viewNumel = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    tensorNumel *= shape[d]!;
-    if (d === 0 || (shape[d - 1] !== 1 && strides[d - 1] !== tensorNumel * chunkBase)) {
-      while (viewD >= 0 && (viewNumel < tensorNumel || to[viewD] === 1)) viewNumel *= to[viewD--]!;
-      if (viewNumel !== tensorNumel) return false;
-      if (d > 0) {
-        chunkBase = strides[d - 1]!;
-        tensorNumel = 1;
-        viewNumel = 1;
-      }
-    }
-  }
-  return viewD === -1;
+  return reshapeOp(x, inferShape('view', x.shape, shape));
 }
 
 /** Merges dims startDim..endDim into one. */
@@ -120,32 +73,11 @@ const expandOp = defineOp({
     return wrap(kernels(x).BroadcastTo(x, shape), x);
   },
   backward: (ctx, g) => [sumTo(g, ctx.xShape)],
-  jvp: (_ctx, [t], out) => expandTo(t!, out.shape),
+  jvp: (_ctx, [t], out) => expand(t!, out.shape),
 });
 
-/**
- * Broadcasts to `shape` (-1 keeps a dim), materialized (tensors here are always contiguous), as
- * PyTorch's expand view: the copy sees its base's later in-place changes, and an in-place op on it
- * is refused (PyTorch's elements would share memory). See expandTo for the ops' own temporaries.
- */
+/** Broadcasts to `shape` (-1 keeps a dim), materialized: tensors here are always contiguous. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
-  const target = expandedShape(x, shape);
-  if (target === null) return x;
-  // Only new size-1 dims (no element repeated): a view that shares x's storage, writable, as PyTorch's.
-  if (numel(target) === x.size) return reshape(x, target);
-  const out = expandOp(x, target);
-  out.sliceOf = { base: new WeakRef(x), region: { expand: target }, version: x.version };
-  return out;
-}
-
-/** expand without the link to x: for values an op makes and hands on (a sum's gradient, broadcast operands). */
-export function expandTo(x: Tensor, shape: readonly number[]): Tensor {
-  const target = expandedShape(x, shape);
-  return target === null ? x : expandOp(x, target);
-}
-
-/** The checked target of expanding x to `shape`, or null when it is x's own shape. */
-function expandedShape(x: Tensor, shape: readonly number[]): number[] | null {
   const lead = shape.length - x.ndim;
   if (lead < 0) throw new Error(`expand: target shape ${fmt(shape)} has fewer dims than input ${fmt(x.shape)}`);
   const out = shape.map((d, i) => (d === -1 && i >= lead ? x.shape[i - lead]! : d));
@@ -155,7 +87,7 @@ function expandedShape(x: Tensor, shape: readonly number[]): number[] | null {
     const s = i >= lead ? x.shape[i - lead]! : 1;
     if (s !== d && s !== 1) throw new Error(`expand: input of shape ${fmt(x.shape)} cannot expand to ${fmt(shape)} (dim ${i}: ${s} vs ${d})`);
   });
-  return out.every((d, i) => d === x.shape[i]) && lead === 0 ? null : out;
+  return out.every((d, i) => d === x.shape[i]) && lead === 0 ? x : expandOp(x, out);
 }
 
 const permuteOp = defineOp({
@@ -164,43 +96,19 @@ const permuteOp = defineOp({
     ctx.perm = perm;
     return wrap(kernels(x).Transpose(x, perm), x);
   },
-  backward: (ctx, g) => [permuteTo(g, inverse(ctx.perm))],
-  jvp: (ctx, [t]) => permuteTo(t!, ctx.perm),
+  backward(ctx, g) {
+    const inv = new Array<number>(ctx.perm.length);
+    (ctx.perm as number[]).forEach((p, i) => { inv[p] = i; });
+    return [permute(g, inv)];
+  },
+  jvp: (ctx, [t]) => permute(t!, ctx.perm),
 });
 
-/** The permutation that undoes `perm`. */
-export function inverse(perm: readonly number[]): number[] {
-  const inv = new Array<number>(perm.length);
-  perm.forEach((p, i) => { inv[p] = i; });
-  return inv;
-}
-
-/**
- * Reorders dims. The result is a contiguous copy that remembers its base, so that it acts as
- * PyTorch's view: an in-place op on it reaches the base, and it sees the base's later changes
- * (ops/view_sync.ts).
- */
+/** Reorders dims; the result is a contiguous copy. */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
-  const perm = normPerm(x, dims);
-  if (perm.every((p, i) => p === i)) return x;
-  const out = permuteOp(x, perm);
-  out.sliceOf = { base: new WeakRef(x), region: { perm }, version: x.version };
-  return out;
-}
-
-function normPerm(x: Tensor, dims: readonly number[]): number[] {
   if (dims.length !== x.ndim) throw new Error(`permute: got ${dims.length} dims [${dims.join(', ')}] for a tensor of shape ${fmt(x.shape)}`);
   const perm = dims.map((d) => normAxis('permute', d, x.ndim));
   if (new Set(perm).size !== perm.length) throw new Error(`permute: dims [${dims.join(', ')}] repeat a dimension`);
-  return perm;
-}
-
-/**
- * permute without the link to x: for values an op makes and hands on (a gradient, an einsum's
- * operands), which must not write into x or hold it.
- */
-export function permuteTo(x: Tensor, dims: readonly number[]): Tensor {
-  const perm = normPerm(x, dims);
   return perm.every((p, i) => p === i) ? x : permuteOp(x, perm);
 }
 

@@ -2,8 +2,8 @@
  * Views and slices that keep PyTorch's semantics under in-place ops.
  *
  * A view (reshape, view, squeeze, ...) shares its base's storage. A slice (narrow, slice, split,
- * chunk) or a reordering of dims (permute, transpose, t) is a copy here, since every tensor is
- * contiguous, but remembers its base and region. Two rules make all of them act as PyTorch's views:
+ * chunk) is a copy here, since every tensor is contiguous, but remembers its base and region. Two
+ * rules make both act as PyTorch's views:
  * - An in-place op on one rewrites the base's history, as PyTorch's CopySlices does: the base of
  *   a view becomes reshape(view), the base of a slice sliceScatter(base, slice) (written into its
  *   storage too), and so on up the chain.
@@ -17,7 +17,7 @@ import { enableGrad, isGradEnabled } from '../grad_mode.js';
 import { fmt } from '../shape.js';
 import { setViewSync, syncView, type Tensor } from '../tensor.js';
 import { slice, sliceScatter } from './join.js';
-import { expandTo, inverse, permuteTo, reshape } from './shape.js';
+import { reshape } from './shape.js';
 
 /** Gives t the history (gradFn, output index, requiresGrad, tangent) of the fresh tensor made from the same values. */
 export function takeHistory(t: Tensor, fresh: Tensor): void {
@@ -51,10 +51,9 @@ function sync(t: Tensor): void {
     const base = liveBase(t);
     if (!base) return;
     syncView(base);
-    const { region, version } = t.sliceOf;
+    const { dim, start, end, step, version } = t.sliceOf;
     if (base.version === version) return;
-    const fresh = enableGrad(() => ('perm' in region ? permuteTo(base, region.perm) : 'expand' in region ? expandTo(base, region.expand)
-      : slice(base, region.dim, region.start, region.end, region.step)));
+    const fresh = enableGrad(() => slice(base, dim, start, end, step));
     t.assign(fresh);
     takeHistory(t, fresh);
     fresh.dispose();
@@ -66,19 +65,6 @@ setViewSync(sync);
 /** The base of a view or slice, the one above it, and so on. */
 function* bases(t: Tensor): Generator<Tensor> {
   for (let b = t.viewBase ?? t.sliceOf?.base.deref(); b; b = b.viewBase ?? b.sliceOf?.base.deref()) yield b;
-}
-
-/**
- * PyTorch refuses in-place ops on an expanded tensor (or a view of one): several of its elements
- * are one element of memory.
- */
-export function checkNotExpanded(op: string, t: Tensor): void {
-  for (const b of [t, ...bases(t)]) {
-    if (b.sliceOf && 'expand' in b.sliceOf.region) {
-      throw new Error(`${op}: unsupported operation: more than one element of the written-to tensor (${fmt(t.shape)}, expanded ` +
-        'from a smaller one) refers to a single memory location; clone() it before the operation');
-    }
-  }
 }
 
 /** PyTorch refuses in-place ops on a view of a leaf that requires grad while recording: the leaf would change. */
@@ -101,7 +87,8 @@ export function writeThrough(t: Tensor): void {
   if (t.viewBase) {
     const root = t.viewBase;
     t.viewVersion = t.version;
-    if (t.gradFn) {
+    // Under noGrad the write is not recorded: the base keeps its history (the view's gradFn is the old one).
+    if (t.gradFn && isGradEnabled()) {
       const rebased = reshape(t, root.shape);
       takeHistory(root, rebased);
       rebased.dispose();
@@ -112,11 +99,8 @@ export function writeThrough(t: Tensor): void {
   } else if (t.sliceOf) {
     const base = liveBase(t);
     if (!base) return;
-    const { region } = t.sliceOf;
-    if ('expand' in region) throw new Error('writeThrough: an expanded tensor cannot be written (checked before the write)');
-    // A reordering covers the whole base: the base is the copy's dims put back.
-    const merged = 'perm' in region ? permuteTo(t, inverse(region.perm))
-      : sliceScatter(base, t, region.dim, region.start, region.end, region.step);
+    const { dim, start, end, step } = t.sliceOf;
+    const merged = sliceScatter(base, t, dim, start, end, step);
     base.assign(merged);
     if (merged.gradFn) takeHistory(base, merged);
     else base.tangent = merged.tangent;

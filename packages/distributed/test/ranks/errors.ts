@@ -26,7 +26,6 @@ if (mode === 'singleton') {
   out.badOp = message(() => allReduce(tensor([1]), 'prod' as 'sum'));
   out.badSrc = message(() => broadcast(tensor([1]), 1));
   out.badScatter = message(() => reduceScatter(tensor(3)));
-  out.expanded = message(() => allReduce(tensor([[1, 2]]).expand([3, 2])));
   // The binding itself: counts are MPI's int displacements, so they must fit the output and the world.
   const binding = mpiBinding();
   if ('mpi' in binding) {
