@@ -169,7 +169,8 @@ export function roundInPlace(data: TypedArray, dtype: HalfDType): void {
 }
 
 // To an integer dtype as PyTorch on x86 (native/src/core/int_cast.h): toward zero; NaN, the
-// infinities and values outside the type's range become its minimum; int64 -> int32 wraps.
+// infinities and values outside the type's range become its minimum; int64 -> int32 wraps, which
+// is JavaScript's ToInt32 (`| 0`: modulo 2^32, exact for every integer a double holds).
 export const floatToInt64 = (v: number): number => (v >= -(2 ** 63) && v < 2 ** 63 ? Math.trunc(v) + 0 : -(2 ** 63));
 export const floatToInt32 = (v: number): number => (v > -(2 ** 31) - 1 && v < 2 ** 31 ? Math.trunc(v) + 0 : -(2 ** 31));
-export const int64ToInt32 = (v: number): number => Number(BigInt.asIntN(32, BigInt(v)));
+export const int64ToInt32 = (v: number): number => v | 0;

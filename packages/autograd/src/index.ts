@@ -54,4 +54,4 @@ export * from './ops/loss.js';
 export * from './ops/dropout.js';
 export * from './ops/optim.js';
 export type { Size2, Reduction } from './ops/nn_util.js';
-export { cachedScalarCount, type TensorLike } from './ops/util.js';
+export { cachedScalarCount, checkOptionNames, type TensorLike } from './ops/util.js';

@@ -51,7 +51,11 @@ export function checkIndex(name: string, index: number, length: number): void {
   }
 }
 
-/** Refuses option names `what` does not know: under another name (torch's drop_last) one would be ignored. */
+/**
+ * Refuses option names `what` does not know: under another name (torch's drop_last) one would be
+ * ignored. @nodegrad/autograd exports the same check; this copy keeps the modules a DataLoader
+ * worker loads (transforms, datasets, collate) free of autograd.
+ */
 export function checkOptionNames(what: string, opts: object, known: readonly string[]): void {
   const unknown = Object.keys(opts).filter((k) => !known.includes(k));
   if (unknown.length) throw new RangeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);

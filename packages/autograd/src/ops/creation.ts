@@ -92,23 +92,25 @@ export function tensor(data: Nested | NumericArray, opts: TensorOptions = {}): T
   return make(dtype === 'int64' ? converted(arr, dtype) : arr, shape, opts, dtype);
 }
 
+/** The dtype a storage array holds, or null for typed arrays no dtype is stored in (Uint8Array, ...). */
+function storedDType(arr: NumericArray): DType | null {
+  return arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof Int32Array ? dtypeOfArray(arr) : null;
+}
+
 /**
  * The array's values as `dtype` holds them: integers as PyTorch converts floats (toward zero;
  * NaN, the infinities and values out of range the type's minimum; -0 made 0). The array itself
  * when nothing changes, else a converted copy.
  */
 function converted(arr: NumericArray, dtype: DType): TypedArray {
-  const int = dtype === 'int64' ? floatToInt64 : dtype === 'int32' && !(arr instanceof Int32Array) ? floatToInt32 : null;
-  if (int) {
-    if (dtype === 'int64' && arr instanceof Float64Array && arr.every((v) => Number.isInteger(v) && !Object.is(v, -0))) return arr;
-    const out = allocArray(dtype, arr.length);
-    for (let i = 0; i < arr.length; i++) out[i] = int(arr[i]!);
-    return out;
-  }
-  const own = arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof Int32Array;
-  if (own && dtypeOfArray(arr as TypedArray) === dtype) return arr as TypedArray;
-  const out = allocArray(dtype, arr.length); // from any other typed array (Uint8Array, ...) too
-  out.set(arr);
+  const int = dtype === 'int64' ? floatToInt64 : dtype === 'int32' ? floatToInt32 : null;
+  // int64 is held in a Float64Array: one whose values are already int64's is kept.
+  const kept = dtype === 'int64' ? arr instanceof Float64Array && arr.every((v) => floatToInt64(v) === v && !Object.is(v, -0))
+    : storedDType(arr) === dtype;
+  if (kept) return arr as TypedArray;
+  const out = allocArray(dtype, arr.length);
+  if (int && !(arr instanceof Int32Array)) for (let i = 0; i < arr.length; i++) out[i] = int(arr[i]!);
+  else out.set(arr);
   return out;
 }
 
@@ -118,8 +120,7 @@ export function fromTypedArray(arr: NumericArray, shape: Shape, opts: TensorOpti
   if (numel(shape) !== arr.length) {
     throw new Error(`fromTypedArray: ${arr.length} elements do not fill shape ${fmt(shape)} (${numel(shape)} elements)`);
   }
-  const own = arr instanceof Float32Array || arr instanceof Float64Array || arr instanceof Int32Array;
-  const dtype = opts.dtype ?? (own ? dtypeOfArray(arr) : 'float64');
+  const dtype = opts.dtype ?? storedDType(arr) ?? 'float64';
   return make(converted(arr, dtype), shape, opts, dtype);
 }
 

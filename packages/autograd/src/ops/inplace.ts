@@ -110,9 +110,7 @@ export const zero_ = (x: Tensor) => fill_(x, 0);
 /** Copies src (broadcast to x's shape, converted to x's device and dtype, as PyTorch) into x; gradients flow to src. */
 export const copy_ = (x: Tensor, src: Tensor) => {
   checkTarget('copy_', x);
-  const moved = src.device === x.device ? src : src.to(x.device);
-  const cast = moved.dtype === x.dtype ? moved : moved.to(x.dtype);
-  return write('copy_', x, copyOp(x, expand(cast, x.shape)));
+  return write('copy_', x, copyOp(x, expand(src.to(x.device).to(x.dtype), x.shape)));
 };
 
 installMethods({ add_, sub_, mul_, div_, neg_, relu_, sigmoid_, tanh_, clamp_, fill_, zero_, copy_ });

@@ -9,14 +9,14 @@
  * MaxPool2DBackward(dy, x, y), the form cuDNN's pooling takes, and keeps no indices.
  */
 import type { Pool2DParams } from '../backend.js';
+import { isHalf } from '../dtype.js';
 import { defineOp, type Ctx } from '../function.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { pair, type Size2 } from './nn_util.js';
-import { checkFloat, checkTensor, kernels, wrap } from './util.js';
-import { isHalf } from '../dtype.js';
 import { mul } from './arith.js';
 import { tensor } from './creation.js';
+import { pair, type Size2 } from './nn_util.js';
+import { checkFloat, checkTensor, kernels, wrap } from './util.js';
 
 export interface MaxPool2dOptions {
   /** Defaults to kernelSize. */

@@ -8,7 +8,7 @@ import { add, div, mul, sub } from './arith.js';
 import { eq, ne, where } from './compare.js';
 import { arange } from './creation.js';
 import { expand, reshape } from './shape.js';
-import { autocasting, checkFloat, kernels, wrap } from './util.js';
+import { autocasting, checkFloat, checkOptionNames, kernels, wrap } from './util.js';
 
 export type Dims = number | readonly number[];
 
@@ -60,8 +60,7 @@ export interface VarianceOptions {
  */
 export function variance(x: Tensor, dim?: Dims, opts: VarianceOptions = {}): Tensor {
   if (opts === null || typeof opts !== 'object') throw new Error(`var: options must be an object { correction, unbiased, keepdim }, got ${String(opts)}`);
-  const unknown = Object.keys(opts).filter((k) => !['correction', 'unbiased', 'keepdim'].includes(k));
-  if (unknown.length) throw new Error(`var: unknown option ${unknown.join(', ')} (it takes correction, unbiased, keepdim)`);
+  checkOptionNames('var', opts, ['correction', 'unbiased', 'keepdim']);
   if (opts.unbiased !== undefined && opts.correction !== undefined) throw new Error('var: give correction or unbiased, not both');
   const correction = opts.correction ?? (opts.unbiased === false ? 0 : 1);
   const keepdim = opts.keepdim ?? false;

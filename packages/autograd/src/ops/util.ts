@@ -61,6 +61,15 @@ export function lift(x: TensorLike, like: Tensor, dtype: DType = like.dtype): Te
 }
 
 /** Throws unless `t` is a Tensor. */
+/**
+ * Refuses option names `what` does not know (PyTorch's TypeError for an unknown keyword): under
+ * another spelling (torch's drop_last) an option would be ignored without a word.
+ */
+export function checkOptionNames(what: string, opts: object, known: readonly string[]): void {
+  const unknown = Object.keys(opts ?? {}).filter((k) => !known.includes(k));
+  if (unknown.length) throw new RangeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
+}
+
 export function checkTensor(op: string, arg: string, t: unknown): asserts t is Tensor {
   if (!(t instanceof Tensor)) throw new Error(`${op}: argument '${arg}' must be a Tensor, got ${typeof t}`);
 }

@@ -110,43 +110,33 @@ export class Softplus extends Module {
 }
 
 /**
- * A dim is required: PyTorch's default (None) guesses one from the rank with a deprecation
- * warning, a guess that differs between 3-d and 4-d inputs.
+ * Softmax and LogSoftmax: a dim is required. PyTorch's default (None) guesses one from the rank
+ * with a deprecation warning, a guess that differs between 3-d and 4-d inputs.
  */
-function checkDim(op: string, dim: unknown): number {
-  if (!Number.isInteger(dim)) throw new Error(`${op}: dim must be an integer (the dim to normalize over), got ${String(dim)}`);
-  return dim as number;
-}
-
-/** exp(x) / sum(exp(x)) along dim. */
-export class Softmax extends Module {
+abstract class AlongDim extends Module {
   constructor(readonly dim: number) {
     super();
-    checkDim('Softmax', dim);
-  }
-
-  override forward(x: Tensor): Tensor {
-    return softmax(x, this.dim);
+    if (!Number.isInteger(dim)) {
+      throw new Error(`${new.target.name}: dim must be an integer (the dim to normalize over), got ${String(dim)}`);
+    }
   }
 
   override extraRepr(): string {
     return `dim=${this.dim}`;
+  }
+}
+
+/** exp(x) / sum(exp(x)) along dim. */
+export class Softmax extends AlongDim {
+  override forward(x: Tensor): Tensor {
+    return softmax(x, this.dim);
   }
 }
 
 /** log(softmax(x)) along dim, computed stably. */
-export class LogSoftmax extends Module {
-  constructor(readonly dim: number) {
-    super();
-    checkDim('LogSoftmax', dim);
-  }
-
+export class LogSoftmax extends AlongDim {
   override forward(x: Tensor): Tensor {
     return logSoftmax(x, this.dim);
-  }
-
-  override extraRepr(): string {
-    return `dim=${this.dim}`;
   }
 }
 

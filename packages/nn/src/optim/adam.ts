@@ -4,10 +4,8 @@
  * corrections folded into the step size; Loshchilov & Hutter for AdamW). As in PyTorch 2, the
  * two differ only in `decoupledWeightDecay`'s default, a per-group option.
  */
-import { adamStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import {
-  checkBoolean, checkNonNegative, checkOptionNames, fusedLists, Optimizer, type ParamGroup, type Params,
-} from './optimizer.js';
+import { adamStepList_, checkOptionNames, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface AdamOptions {
   /** Learning rate (default 1e-3). */

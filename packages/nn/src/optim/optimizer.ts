@@ -86,7 +86,8 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     if (this.paramGroups.length && named[0] !== (this.paramGroups[0]!.paramNames !== undefined)) {
       throw new Error(`${where}: all param groups must be given with names or all without (as PyTorch)`);
     }
-    const params = (named[0] ? given.map((p) => (p as [string, Tensor])[1]) : given) as Tensor[];
+    const pairs = named[0] ? given as [string, Tensor][] : null;
+    const params = (pairs ? pairs.map(([, p]) => p) : given) as Tensor[];
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new Error(`${where}: params[${i}] is not a Tensor`);
       if (!p.isLeaf) throw new Error(`${where}: params[${i}] (${fmt(p.shape)}) is not a leaf tensor; optimize leaves only`);
@@ -95,7 +96,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     if (new Set(params).size !== params.length) throw new Error(`${where}: a parameter appears twice in the group`);
     const taken = new Set(this.paramGroups.flatMap((g) => g.params));
     if (params.some((p) => taken.has(p))) throw new Error(`${where}: some parameters appear in more than one parameter group`);
-    const group = { ...this.defaults, ...spec, params, ...(named[0] && { paramNames: given.map((p) => (p as [string, Tensor])[0]) }) } as unknown as G;
+    const group = { ...this.defaults, ...spec, params, ...(pairs && { paramNames: pairs.map(([n]) => n) }) } as unknown as G;
     this.checkGroup(group, where);
     this.paramGroups.push(group);
   }
@@ -246,12 +247,6 @@ export function checkNonNegative(where: string, name: string, v: unknown): void 
   if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
     throw new Error(`${where}: invalid ${name} ${String(v)}: must be a finite number >= 0`);
   }
-}
-
-/** A constructor's options must be ones it knows (PyTorch's TypeError for an unknown keyword); a param group may carry extra keys. */
-export function checkOptionNames(where: string, opts: object, known: readonly string[]): void {
-  const unknown = Object.keys(opts ?? {}).filter((k) => !known.includes(k));
-  if (unknown.length) throw new Error(`${where}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (it takes ${known.join(', ')})`);
 }
 
 /** Throws unless `v` is a boolean. */

@@ -1,8 +1,6 @@
 /** SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD's rule. */
-import { sgdStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
-import {
-  checkBoolean, checkNonNegative, checkOptionNames, fusedLists, Optimizer, type ParamGroup, type Params,
-} from './optimizer.js';
+import { checkOptionNames, sgdStepList_, zerosLike, type Tensor } from '@nodegrad/autograd';
+import { checkBoolean, checkNonNegative, fusedLists, Optimizer, type ParamGroup, type Params } from './optimizer.js';
 
 export interface SGDOptions {
   /** Learning rate (default 1e-3, as PyTorch 2). */
